@@ -1,0 +1,409 @@
+//! `Display` prints KQL that parses back to the same AST.
+
+use std::fmt::{self, Display, Formatter, Write};
+
+use super::*;
+use crate::parser::quote_string;
+use crate::values::{format_datetime, timespan_literal};
+
+fn comma_list<T: Display>(f: &mut Formatter<'_>, items: &[T]) -> fmt::Result {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write!(f, "{item}")?;
+    }
+    Ok(())
+}
+
+/// Writes a name bare when it reads back as the same identifier, else as `['name']`.
+pub fn write_name(f: &mut impl Write, name: &str) -> fmt::Result {
+    let plain = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+        && !matches!(name.to_ascii_lowercase().as_str(), "and" | "or" | "by" | "true" | "false");
+    if plain { f.write_str(name) } else { write!(f, "[{}]", quote_string(name)) }
+}
+
+impl Display for Ident {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write_name(f, &self.name)
+    }
+}
+
+impl Display for Script {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        for (i, s) in self.statements.iter().enumerate() {
+            if i > 0 {
+                f.write_str(";\n")?;
+            }
+            write!(f, "{s}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Display for Statement {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            Statement::Let(l) => write!(f, "{l}"),
+            Statement::CreateFunction { name, function, .. } => write!(f, ".create-or-alter function {name}{function}"),
+            Statement::Set { name, value, .. } => {
+                write!(f, "set {name}")?;
+                if let Some(v) = value {
+                    write!(f, " = {v}")?;
+                }
+                Ok(())
+            }
+            Statement::DeclareParams { params, .. } => {
+                f.write_str("declare query_parameters(")?;
+                comma_list(f, params)?;
+                f.write_str(")")
+            }
+            Statement::Query(q) => write!(f, "{q}"),
+        }
+    }
+}
+
+impl Display for LetStmt {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match &self.value {
+            LetValue::Function(func) => write!(f, "let {} = {func}", self.name),
+            LetValue::Expr(e) => write!(f, "let {} = {e}", self.name),
+        }
+    }
+}
+
+impl Display for FunctionDef {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        f.write_str("(")?;
+        comma_list(f, &self.params)?;
+        f.write_str(") { ")?;
+        for l in &self.body.lets {
+            write!(f, "{l}; ")?;
+        }
+        write!(f, "{} }}", self.body.result)
+    }
+}
+
+impl Display for Param {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:", self.name)?;
+        match &self.ty {
+            ParamType::Scalar(t) => f.write_str(t.as_str())?,
+            ParamType::Tabular { columns, open } => {
+                f.write_str("(")?;
+                comma_list(f, columns)?;
+                if *open {
+                    f.write_str(if columns.is_empty() { "*" } else { ", *" })?;
+                }
+                f.write_str(")")?;
+            }
+        }
+        if let Some(d) = &self.default {
+            write!(f, " = {d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Display for ColumnDecl {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.name, self.ty.as_str())
+    }
+}
+
+impl Display for PipeExpr {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.source)?;
+        for op in &self.operators {
+            write!(f, "\n| {op}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Display for Source {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Expr(e) => write!(f, "{e}"),
+            Source::Datatable { columns, values, .. } => {
+                f.write_str("datatable(")?;
+                comma_list(f, columns)?;
+                f.write_str(") [")?;
+                comma_list(f, values)?;
+                f.write_str("]")
+            }
+            Source::Range { column, from, to, step, .. } => write!(f, "range {column} from {from} to {to} step {step}"),
+            Source::Print { columns, .. } => {
+                f.write_str("print")?;
+                if !columns.is_empty() {
+                    f.write_str(" ")?;
+                    comma_list(f, columns)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Display for NamedExpr {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self.names.as_slice() {
+            [] => {}
+            [one] => write!(f, "{one} = ")?,
+            many => {
+                f.write_str("(")?;
+                comma_list(f, many)?;
+                f.write_str(") = ")?;
+            }
+        }
+        write!(f, "{}", self.expr)
+    }
+}
+
+impl Display for SortKey {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.expr)?;
+        match self.order {
+            Some(SortOrder::Asc) => f.write_str(" asc")?,
+            Some(SortOrder::Desc) => f.write_str(" desc")?,
+            None => {}
+        }
+        match self.nulls {
+            Some(NullsOrder::First) => f.write_str(" nulls first"),
+            Some(NullsOrder::Last) => f.write_str(" nulls last"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Display for OperatorParam {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.name, self.value)
+    }
+}
+
+impl Display for ColumnPattern {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        if self.pattern.contains('*') { f.write_str(&self.pattern) } else { write_name(f, &self.pattern) }
+    }
+}
+
+impl Display for Operator {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let kw = self.kind.keyword();
+        match &self.kind {
+            OperatorKind::Where(e) => write!(f, "where {e}"),
+            OperatorKind::Take(e) => write!(f, "take {e}"),
+            OperatorKind::Project(list) | OperatorKind::Extend(list) => {
+                write!(f, "{kw} ")?;
+                comma_list(f, list)
+            }
+            OperatorKind::Serialize(list) => {
+                f.write_str("serialize")?;
+                if !list.is_empty() {
+                    f.write_str(" ")?;
+                    comma_list(f, list)?;
+                }
+                Ok(())
+            }
+            OperatorKind::ProjectAway(list) | OperatorKind::ProjectKeep(list) => {
+                write!(f, "{kw} ")?;
+                comma_list(f, list)
+            }
+            OperatorKind::ProjectReorder(list) => {
+                f.write_str("project-reorder ")?;
+                for (i, (p, dir)) in list.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{p}")?;
+                    match dir {
+                        Some(SortOrder::Asc) => f.write_str(" asc")?,
+                        Some(SortOrder::Desc) => f.write_str(" desc")?,
+                        None => {}
+                    }
+                }
+                Ok(())
+            }
+            OperatorKind::ProjectRename(list) => {
+                f.write_str("project-rename ")?;
+                for (i, (new, old)) in list.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{new} = {old}")?;
+                }
+                Ok(())
+            }
+            OperatorKind::Summarize { params, aggregates, by } => {
+                f.write_str("summarize")?;
+                for p in params {
+                    write!(f, " {p}")?;
+                }
+                if !aggregates.is_empty() {
+                    f.write_str(" ")?;
+                    comma_list(f, aggregates)?;
+                }
+                if !by.is_empty() {
+                    f.write_str(" by ")?;
+                    comma_list(f, by)?;
+                }
+                Ok(())
+            }
+            OperatorKind::Sort(keys) => {
+                f.write_str("sort by ")?;
+                comma_list(f, keys)
+            }
+            OperatorKind::Top { count, key } => write!(f, "top {count} by {key}"),
+            OperatorKind::Count { name } => match name {
+                Some(n) => write!(f, "count as {n}"),
+                None => f.write_str("count"),
+            },
+            OperatorKind::Distinct(list) => {
+                if list.is_empty() {
+                    f.write_str("distinct *")
+                } else {
+                    f.write_str("distinct ")?;
+                    comma_list(f, list)
+                }
+            }
+            OperatorKind::GetSchema => f.write_str("getschema"),
+            OperatorKind::As { params, name } => {
+                f.write_str("as")?;
+                for p in params {
+                    write!(f, " {p}")?;
+                }
+                write!(f, " {name}")
+            }
+            OperatorKind::Unsupported { keyword, text } => {
+                if text.is_empty() { f.write_str(keyword) } else { write!(f, "{keyword} {text}") }
+            }
+        }
+    }
+}
+
+/// Precedence of an expression as an operand: atoms bind tightest.
+fn precedence(e: &Expr) -> u8 {
+    match &e.kind {
+        ExprKind::Binary { op, .. } => op.precedence(),
+        ExprKind::In { .. } | ExprKind::Between { .. } | ExprKind::HasSet { .. } => 3,
+        ExprKind::Unary { .. } => 6,
+        ExprKind::Literal(Literal::Long(v)) if *v < 0 => 6,
+        ExprKind::Literal(Literal::Real(v)) if *v < 0.0 => 6,
+        _ => 7,
+    }
+}
+
+fn write_operand(f: &mut Formatter<'_>, e: &Expr, min: u8) -> fmt::Result {
+    if precedence(e) < min { write!(f, "({e})") } else { write!(f, "{e}") }
+}
+
+impl Display for Expr {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            ExprKind::Literal(l) => write!(f, "{l}"),
+            ExprKind::Name(n) => write_name(f, n),
+            ExprKind::Star => f.write_str("*"),
+            ExprKind::Call { name, args } => {
+                write!(f, "{name}(")?;
+                for (i, a) in args.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    if let Some(n) = &a.name {
+                        write!(f, "{n} = ")?;
+                    }
+                    write!(f, "{}", a.value)?;
+                }
+                f.write_str(")")
+            }
+            ExprKind::Unary { op, operand } => {
+                f.write_str(if *op == UnaryOp::Neg { "-" } else { "+" })?;
+                write_operand(f, operand, 6)
+            }
+            ExprKind::Binary { op, left, right } => {
+                let p = op.precedence();
+                write_operand(f, left, p)?;
+                write!(f, " {} ", op.token())?;
+                write_operand(f, right, p + 1)
+            }
+            ExprKind::In { expr, negated, case_insensitive, list } => {
+                write_operand(f, expr, 4)?;
+                let token = format!("{}in{}", if *negated { "!" } else { "" }, if *case_insensitive { "~" } else { "" });
+                write!(f, " {token} (")?;
+                comma_list(f, list)?;
+                f.write_str(")")
+            }
+            ExprKind::Between { expr, negated, low, high } => {
+                write_operand(f, expr, 4)?;
+                write!(f, " {}between ({low} .. {high})", if *negated { "!" } else { "" })
+            }
+            ExprKind::HasSet { expr, all, list } => {
+                write_operand(f, expr, 4)?;
+                write!(f, " {} (", if *all { "has_all" } else { "has_any" })?;
+                comma_list(f, list)?;
+                f.write_str(")")
+            }
+            ExprKind::Member { expr, name } => {
+                write_operand(f, expr, 7)?;
+                f.write_str(".")?;
+                write_name(f, name)
+            }
+            ExprKind::Index { expr, index } => {
+                write_operand(f, expr, 7)?;
+                write!(f, "[{index}]")
+            }
+            ExprKind::Subquery(p) => write!(f, "({p})"),
+        }
+    }
+}
+
+impl Display for Literal {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            Literal::Bool(b) => write!(f, "{b}"),
+            Literal::Long(v) if *v < 0 => write!(f, "long({v})"),
+            Literal::Long(v) => write!(f, "{v}"),
+            Literal::Int(v) => write!(f, "int({v})"),
+            Literal::Real(v) if *v < 0.0 => write!(f, "real({v:?})"),
+            Literal::Real(v) => write!(f, "{v:?}"),
+            Literal::String(s) => f.write_str(&quote_string(s)),
+            Literal::DateTime(ns) => write!(f, "datetime({})", format_datetime(*ns)),
+            Literal::TimeSpan(ns) => f.write_str(&timespan_literal(*ns)),
+            Literal::Guid(g) => write!(f, "guid({g})"),
+            Literal::Decimal(d) => write!(f, "decimal({d})"),
+            Literal::Dynamic(d) => write!(f, "dynamic({d})"),
+            Literal::Null(t) => write!(f, "{}(null)", t.as_str()),
+        }
+    }
+}
+
+impl Display for DynValue {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            DynValue::Null => f.write_str("null"),
+            DynValue::Bool(b) => write!(f, "{b}"),
+            DynValue::Long(v) => write!(f, "{v}"),
+            DynValue::Real(v) => write!(f, "{v:?}"),
+            DynValue::String(s) => f.write_str(&quote_string(s)),
+            DynValue::DateTime(ns) => write!(f, "datetime({})", format_datetime(*ns)),
+            DynValue::TimeSpan(ns) => write!(f, "time({})", crate::values::format_timespan(*ns)),
+            DynValue::Array(items) => {
+                f.write_str("[")?;
+                comma_list(f, items)?;
+                f.write_str("]")
+            }
+            DynValue::Object(fields) => {
+                f.write_str("{")?;
+                for (i, (k, v)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{}: {v}", quote_string(k))?;
+                }
+                f.write_str("}")
+            }
+        }
+    }
+}

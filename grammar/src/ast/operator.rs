@@ -1,0 +1,117 @@
+//! Tabular operators: one variant per KQL operator.
+
+use super::{Expr, Ident, Span};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Operator {
+    pub kind: OperatorKind,
+    pub span: Span,
+}
+
+/// `Name = expr`, `(A, B) = expr`, or a bare `expr` whose name Kusto infers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedExpr {
+    pub names: Vec<Ident>,
+    pub expr: Expr,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortOrder {
+    Asc,
+    Desc,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NullsOrder {
+    First,
+    Last,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SortKey {
+    pub expr: Expr,
+    pub order: Option<SortOrder>,
+    pub nulls: Option<NullsOrder>,
+    pub span: Span,
+}
+
+impl SortKey {
+    /// Kusto sorts descending unless told otherwise.
+    pub fn is_ascending(&self) -> bool {
+        self.order == Some(SortOrder::Asc)
+    }
+
+    /// Nulls go last when descending and first when ascending, unless told otherwise.
+    pub fn nulls_first(&self) -> bool {
+        match self.nulls {
+            Some(NullsOrder::First) => true,
+            Some(NullsOrder::Last) => false,
+            None => self.is_ascending(),
+        }
+    }
+}
+
+/// `kind=inner`, `hint.strategy=shuffle`, `withsource=T` ...
+#[derive(Debug, Clone, PartialEq)]
+pub struct OperatorParam {
+    pub name: String,
+    pub value: String,
+    pub span: Span,
+}
+
+/// A column name or wildcard pattern as `project-away` and `project-keep` take them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnPattern {
+    pub pattern: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum OperatorKind {
+    Where(Expr),
+    Project(Vec<NamedExpr>),
+    ProjectAway(Vec<ColumnPattern>),
+    ProjectKeep(Vec<ColumnPattern>),
+    ProjectReorder(Vec<(ColumnPattern, Option<SortOrder>)>),
+    /// `project-rename New = Old, ...`
+    ProjectRename(Vec<(Ident, Ident)>),
+    Extend(Vec<NamedExpr>),
+    Summarize { params: Vec<OperatorParam>, aggregates: Vec<NamedExpr>, by: Vec<NamedExpr> },
+    Sort(Vec<SortKey>),
+    Serialize(Vec<NamedExpr>),
+    Take(Expr),
+    Top { count: Expr, key: SortKey },
+    Count { name: Option<Ident> },
+    /// `distinct *` is an empty list.
+    Distinct(Vec<NamedExpr>),
+    GetSchema,
+    As { params: Vec<OperatorParam>, name: Ident },
+    /// An operator KQL has that the grammar does not model yet: its keyword and raw text.
+    Unsupported { keyword: String, text: String },
+}
+
+impl OperatorKind {
+    /// The operator's keyword as written in KQL.
+    pub fn keyword(&self) -> &str {
+        match self {
+            OperatorKind::Where(_) => "where",
+            OperatorKind::Project(_) => "project",
+            OperatorKind::ProjectAway(_) => "project-away",
+            OperatorKind::ProjectKeep(_) => "project-keep",
+            OperatorKind::ProjectReorder(_) => "project-reorder",
+            OperatorKind::ProjectRename(_) => "project-rename",
+            OperatorKind::Extend(_) => "extend",
+            OperatorKind::Summarize { .. } => "summarize",
+            OperatorKind::Sort(_) => "sort",
+            OperatorKind::Serialize(_) => "serialize",
+            OperatorKind::Take(_) => "take",
+            OperatorKind::Top { .. } => "top",
+            OperatorKind::Count { .. } => "count",
+            OperatorKind::Distinct(_) => "distinct",
+            OperatorKind::GetSchema => "getschema",
+            OperatorKind::As { .. } => "as",
+            OperatorKind::Unsupported { keyword, .. } => keyword,
+        }
+    }
+}

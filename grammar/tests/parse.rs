@@ -1,0 +1,110 @@
+//! Parser behaviour: shapes of the AST, round trips through `Display`, and syntax errors.
+
+use kql_grammar::ast::*;
+use kql_grammar::parse;
+
+fn round_trip(q: &str) {
+    let ast = parse(q).unwrap_or_else(|e| panic!("parse {q:?}: {e} at {}", e.start));
+    let printed = ast.to_string();
+    let again = parse(&printed).unwrap_or_else(|e| panic!("reparse {printed:?}: {e} at {}", e.start));
+    assert_eq!(ast, again, "round trip changed the AST:\n{q}\n--\n{printed}");
+}
+
+#[test]
+fn beaconing_rule_round_trips() {
+    round_trip(include_str!("../../samples/hunts/asim_networksession_beaconing.kql"));
+}
+
+#[test]
+fn language_round_trips() {
+    for q in [
+        "T | where a > 1 and b < 2 or not(c)",
+        "T | where x in ('a', \"b\") and y !in~ (dyn) and z between (1 .. 10) and w !between (datetime(2020-01-01) .. 1d)",
+        "T | where s has 'x' and s !has_cs 'y' and s contains_cs \"z\" and s !startswith 'a' and s endswith_cs 'b' and s matches regex @'\\d+'",
+        "T | project a, b = c * (d + 1), e = -f, ['my col'] = 1.5, g = a.b.c, h = a[0], i = a['x y']",
+        "T | extend t = ago(2d) + 1h - 30m + 10s + 100ms, u = time(1.02:03:04), v = datetime(2024-01-02 03:04:05.123)",
+        "T | summarize count(), s = sum(x), (A, B) = arg_max(c, d) by bin(TimeGenerated, 1h), k",
+        "T | sort by a asc nulls first, b desc, c | serialize rn = row_number() | take 10",
+        "T | top 5 by x asc nulls last | count | distinct *",
+        "T | distinct a, b | project-away c*, d | project-rename x = y | project-keep a | project-reorder b desc, a",
+        "print x = int(null), y = datetime(null), z = dynamic([1, 'a', {\"k\": [true, null, 1.5]}]), w = long(-5), r = real(-1.5), i = int(3)",
+        "datatable(a:long, b:string, c:dynamic) [1, 'x', dynamic({}), -2, \"y\", dynamic([])]",
+        "range x from 1 to 10 step 2 | extend y = x % 3 / 2",
+        "let f = (starttime:datetime = datetime(null), n:int = 5, T:(*)) { T | where x > n };\nlet y = 5;\nf(starttime = ago(1d), T = Tbl) | take y",
+        "let T = (X | where a == 1);\nT | union (Y) | join kind=inner (Z) on a",
+        "T | where a =~ 'x' and b !~ 'y' and c != d and e <> f | where x has_any ('a', 'b') and y has_all ('c')",
+        "T | extend s = @\"c:\\temp\" , q = 'it''s', h = h'secret', m = 'a' 'b'",
+        "T | where todynamic(x).a[-1] == 1 | as hint.materialized=true X",
+        "T | summarize hint.strategy=shuffle dcount(x) by y",
+    ] {
+        round_trip(q);
+    }
+}
+
+#[test]
+fn arithmetic_precedence() {
+    let Script { statements } = parse("print 1 + 2 * 3").unwrap();
+    let Statement::Query(PipeExpr { source: Source::Print { columns, .. }, .. }) = &statements[0] else { panic!() };
+    let ExprKind::Binary { op, right, .. } = &columns[0].expr.kind else { panic!() };
+    assert_eq!(*op, BinaryOp::Add);
+    assert!(matches!(right.kind, ExprKind::Binary { op: BinaryOp::Mul, .. }));
+}
+
+#[test]
+fn string_literal_forms() {
+    let value = |q: &str| -> String {
+        let s = parse(&format!("print {q}")).unwrap();
+        let Statement::Query(PipeExpr { source: Source::Print { columns, .. }, .. }) = &s.statements[0] else { panic!() };
+        match &columns[0].expr.kind {
+            ExprKind::Literal(Literal::String(s)) => s.clone(),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(value(r#""a\tb\"c""#), "a\tb\"c");
+    assert_eq!(value(r#"'it\'s'"#), "it's");
+    assert_eq!(value(r#"@'C:\temp'"#), r"C:\temp");
+    assert_eq!(value(r#"@"say ""hi""""#), "say \"hi\"");
+    assert_eq!(value(r#"'a' "b" @'c'"#), "abc");
+    assert_eq!(value("```line1\nline2```"), "line1\nline2");
+}
+
+#[test]
+fn timespans_and_datetimes() {
+    let lit = |q: &str| -> Literal {
+        let s = parse(&format!("print {q}")).unwrap();
+        let Statement::Query(PipeExpr { source: Source::Print { columns, .. }, .. }) = &s.statements[0] else { panic!() };
+        match &columns[0].expr.kind {
+            ExprKind::Literal(l) => l.clone(),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(lit("2d"), Literal::TimeSpan(2 * 86_400_000_000_000));
+    assert_eq!(lit("1.5h"), Literal::TimeSpan(5_400_000_000_000));
+    assert_eq!(lit("100ms"), Literal::TimeSpan(100_000_000));
+    assert_eq!(lit("30m"), Literal::TimeSpan(1_800_000_000_000));
+    assert_eq!(lit("time(00:00:10)"), Literal::TimeSpan(10_000_000_000));
+    assert_eq!(lit("datetime(1970-01-02)"), Literal::DateTime(86_400_000_000_000));
+    assert_eq!(lit("datetime(null)"), Literal::Null(TypeName::DateTime));
+}
+
+#[test]
+fn syntax_errors_point_at_the_spot() {
+    let e = parse("T | where").unwrap_err();
+    assert_eq!(e.message, "syntax error: unexpected end of query, expected an expression");
+    assert_eq!((e.start, e.end), (9, 9));
+
+    let e = parse("T | frobnicate x").unwrap_err();
+    assert_eq!(e.message, "syntax error: unexpected 'frobnicate', expected an operator");
+    assert_eq!(e.start, 4);
+
+    let e = parse("T | where x == (1").unwrap_err();
+    assert_eq!(e.start, 17);
+}
+
+#[test]
+fn unsupported_operators_are_recognised() {
+    let s = parse("T | mv-expand x to typeof(long) | take 1").unwrap();
+    let Statement::Query(p) = &s.statements[0] else { panic!() };
+    assert_eq!(p.operators[0].kind.keyword(), "mv-expand");
+    assert_eq!(p.operators.len(), 2);
+}
