@@ -1,1 +1,15 @@
+//! kql-engine: plans KQL onto Apache DataFusion and runs it with Kusto's semantics.
+//!
+//! The entry point is [`Session`]: register tables, load a function prelude, then `execute`
+//! query text. Errors carry spans into the text ([`KqlError::render`]).
 
+pub mod catalog;
+pub mod error;
+pub mod functions;
+pub mod planner;
+pub mod render;
+pub mod session;
+pub mod types;
+
+pub use error::{KqlError, Result};
+pub use session::{QueryResult, Session, SessionOptions};

@@ -1,1 +1,127 @@
-fn main(){}
+//! `kql`: run KQL over Parquet logs, one-shot or in an interactive REPL.
+
+mod cli;
+mod helper;
+mod print;
+mod shell;
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Parser;
+use futures::TryStreamExt;
+use kql_engine::{KqlError, Session, SessionOptions};
+
+use cli::{Args, parse_size};
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(args))
+}
+
+async fn run(args: Args) -> ExitCode {
+    let color = std::io::stderr().is_terminal();
+    let mut session = match open_session(&args).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (text, origin) = match query_text(&args) {
+        Ok(Some(q)) => q,
+        Ok(None) => return shell::run(&mut session, &args).await,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run_query(&session, &text, &args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{}", e.render(&text, &origin, color));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The query to run once, and a name for it in error messages; `None` means start the REPL.
+fn query_text(args: &Args) -> std::io::Result<Option<(String, String)>> {
+    if let Some(q) = &args.command {
+        return Ok(Some((q.clone(), "query".into())));
+    }
+    if let Some(f) = &args.file {
+        let text = std::fs::read_to_string(f).map_err(|e| std::io::Error::new(e.kind(), format!("cannot read {}: {e}", f.display())))?;
+        return Ok(Some((text, f.display().to_string())));
+    }
+    if std::io::stdin().is_terminal() {
+        return Ok(None);
+    }
+    let mut text = String::new();
+    std::io::stdin().read_to_string(&mut text)?;
+    Ok(Some((text, "<stdin>".into())))
+}
+
+/// A session with the tables, functions and options the arguments give.
+pub async fn open_session(args: &Args) -> Result<Session, String> {
+    let now = match &args.now {
+        Some(t) => Some(kql_grammar::values::parse_datetime(t).ok_or_else(|| format!("error: --now: '{t}' is not an ISO 8601 datetime"))?),
+        None => None,
+    };
+    let memory_limit = match &args.memory_limit {
+        Some(s) => Some(parse_size(s).ok_or_else(|| format!("error: --memory-limit: '{s}' is not a size like 4G or 512M"))?),
+        None => None,
+    };
+    let mut session = Session::new(SessionOptions { now, memory_limit, target_partitions: None }).map_err(|e| format!("error: {e}"))?;
+    for dir in &args.data {
+        session.register_data_dir(dir).await.map_err(|e| format!("error: --data: {e}"))?;
+    }
+    for spec in &args.tables {
+        let Some((name, path)) = spec.split_once('=') else {
+            return Err(format!("error: --table expects NAME=PATH, got '{spec}'"));
+        };
+        session.register_table(name.trim(), path.trim()).await.map_err(|e| format!("error: --table {name}: {e}"))?;
+    }
+    for file in &args.functions {
+        load_functions(&mut session, file)?;
+    }
+    Ok(session)
+}
+
+pub fn load_functions(session: &mut Session, file: &Path) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("error: cannot read {}: {e}", file.display()))?;
+    session.load_prelude(&text).map_err(|e| e.render(&text, &file.display().to_string(), std::io::stderr().is_terminal()))
+}
+
+/// Runs every result statement and writes its rows in the chosen format.
+async fn run_query(session: &Session, text: &str, args: &Args) -> Result<(), KqlError> {
+    let queries = session.plan(text)?;
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).map_err(|e| KqlError::new(format!("cannot write {}: {e}", path.display())))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    for (i, query) in queries.iter().enumerate() {
+        let stream = session.stream(query).await?;
+        let schema = stream.schema();
+        let batches: Vec<_> = stream.try_collect().await.map_err(|e| KqlError::from(e).or_at(query.span))?;
+        if i > 0 && args.format == cli::Format::Table {
+            writeln!(out).map_err(io_error)?;
+        }
+        print::write_result(&mut out, args.format, &schema, &batches, None).map_err(io_error)?;
+    }
+    out.flush().map_err(io_error)
+}
+
+fn io_error(e: std::io::Error) -> KqlError {
+    KqlError::new(format!("cannot write the results: {e}"))
+}

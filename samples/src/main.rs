@@ -1,1 +1,54 @@
-fn main(){}
+//! `kql-samples`: writes deterministic sample logs with planted attacks.
+//!
+//! `kql-samples network-session --rows 150000 --out samples/data/NetworkSession.parquet`
+//! writes ASIM NetworkSession events: background traffic from workstations and servers, and
+//! the beacons listed in `network_session::PLANTS` (the ones the Sentinel beaconing rule must
+//! find, and look-alikes it must ignore).
+
+mod network_session;
+mod rng;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "kql-samples", about = "Generate sample security logs with planted attacks")]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// ASIM NetworkSession events with planted beacons.
+    NetworkSession {
+        /// Background rows (the planted events come on top).
+        #[arg(long, default_value_t = 150_000)]
+        rows: usize,
+        /// Output Parquet file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Seed of the generator: the same seed gives the same file.
+        #[arg(long, default_value_t = 1571)]
+        seed: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let outcome = match args.command {
+        Command::NetworkSession { rows, out, seed } => network_session::write(&out, rows, seed),
+    };
+    match outcome {
+        Ok(summary) => {
+            eprintln!("{summary}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

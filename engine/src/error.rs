@@ -1,0 +1,119 @@
+//! Errors that point at the query text: a message, a span, and a renderer that shows
+//! `line:col`, the line and a caret under the spot.
+
+use std::fmt;
+
+use annotate_snippets::{Level, Renderer, Snippet};
+use kql_grammar::ParseError;
+use kql_grammar::ast::Span;
+
+#[derive(Debug, Clone)]
+pub struct KqlError {
+    pub message: String,
+    /// Where in the query text; `None` for errors not tied to a place (I/O, execution).
+    pub span: Option<Span>,
+}
+
+pub type Result<T, E = KqlError> = std::result::Result<T, E>;
+
+impl KqlError {
+    pub fn at(span: Span, message: impl Into<String>) -> Self {
+        KqlError { message: message.into(), span: Some(span) }
+    }
+
+    pub fn new(message: impl Into<String>) -> Self {
+        KqlError { message: message.into(), span: None }
+    }
+
+    /// Gives a place to an error that has none yet.
+    pub fn or_at(mut self, span: Span) -> Self {
+        if self.span.is_none() {
+            self.span = Some(span);
+        }
+        self
+    }
+
+    /// 1-based line and column (in characters) of the error in `text`.
+    pub fn line_col(&self, text: &str) -> Option<(usize, usize)> {
+        let span = self.span?;
+        Some(line_col(text, span.start))
+    }
+
+    /// The error as a person reads it: `error: message`, then `--> origin:line:col`, the query
+    /// line and a caret under the spot. `color` adds ANSI colours for a terminal.
+    pub fn render(&self, text: &str, origin: &str, color: bool) -> String {
+        let Some(span) = self.span else {
+            return format!("error: {}", self.message);
+        };
+        let start = span.start.min(text.len());
+        let mut end = span.end.clamp(start, text.len());
+        // A multi-line span is shown by its first line.
+        if let Some(nl) = text[start..end].find('\n') {
+            end = start + nl;
+        }
+        let end = end.max(start);
+        // The renderer adds `:line:col` to the origin itself.
+        let message = Level::Error.title(&self.message).snippet(
+            Snippet::source(text).line_start(1).origin(origin).fold(true).annotation(Level::Error.span(start..end).label("")),
+        );
+        let renderer = if color { Renderer::styled() } else { Renderer::plain() };
+        renderer.render(message).to_string()
+    }
+}
+
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..floor_char_boundary(text, offset)];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+fn floor_char_boundary(text: &str, mut i: usize) -> usize {
+    i = i.min(text.len());
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+impl fmt::Display for KqlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for KqlError {}
+
+impl From<ParseError> for KqlError {
+    fn from(e: ParseError) -> Self {
+        KqlError::at(Span::new(e.start, e.end), e.message)
+    }
+}
+
+impl From<datafusion::error::DataFusionError> for KqlError {
+    fn from(e: datafusion::error::DataFusionError) -> Self {
+        KqlError::new(clean_datafusion_message(&e))
+    }
+}
+
+impl From<arrow::error::ArrowError> for KqlError {
+    fn from(e: arrow::error::ArrowError) -> Self {
+        KqlError::new(e.to_string())
+    }
+}
+
+/// DataFusion wraps messages in layers ("Execution error: External error: ..."); keep the
+/// innermost sentence, which is the one that speaks of the data.
+fn clean_datafusion_message(e: &datafusion::error::DataFusionError) -> String {
+    let mut inner = e.find_root().to_string();
+    for prefix in ["Execution error: ", "Error during planning: ", "Arrow error: ", "External error: ", "Internal error: "] {
+        while let Some(rest) = inner.strip_prefix(prefix) {
+            inner = rest.to_string();
+        }
+    }
+    // DataFusion appends a backtrace hint to some errors; it means nothing to a hunter.
+    match inner.find("\n\nbacktrace") {
+        Some(i) => inner[..i].to_string(),
+        None => inner,
+    }
+}

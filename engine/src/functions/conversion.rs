@@ -1,0 +1,140 @@
+//! Conversions: `tostring`, `todatetime`, `tolong`, `toint`, `toreal`. A value that does not
+//! convert gives null, never an error, as in Kusto.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float64Array, Int32Array, Int64Array, StringBuilder, TimestampNanosecondArray};
+use arrow::compute::kernels::cast::{CastOptions, cast_with_options};
+use arrow::datatypes::DataType;
+use datafusion::common::Result;
+use datafusion::logical_expr::ScalarUDF;
+use kql_grammar::values::parse_datetime;
+
+use super::{KqlUdf, StrArray, arrays, is_string, result};
+use crate::render::format_cell;
+use crate::types::datetime_type;
+
+const SAFE: CastOptions<'static> = CastOptions { safe: true, format_options: arrow::util::display::FormatOptions::new() };
+
+/// `tostring(x)`: the value as Kusto prints it; null becomes the empty string.
+pub fn tostring() -> ScalarUDF {
+    KqlUdf::new(
+        "tostring",
+        |_| Ok(DataType::Utf8),
+        |args, rows| {
+            let arrays = arrays(args, rows)?;
+            let a = &arrays[0];
+            let mut out = StringBuilder::with_capacity(a.len(), a.len() * 8);
+            for i in 0..a.len() {
+                out.append_value(format_cell(a.as_ref(), i).unwrap_or_default());
+            }
+            result(args, Arc::new(out.finish()))
+        },
+    )
+}
+
+pub fn todatetime() -> ScalarUDF {
+    KqlUdf::new(
+        "todatetime",
+        |_| Ok(datetime_type()),
+        |args, rows| {
+            let arrays = arrays(args, rows)?;
+            let a = &arrays[0];
+            let out: ArrayRef = if is_string(a.data_type()) {
+                let s = StrArray::try_new(a)?;
+                let parsed: TimestampNanosecondArray = (0..s.len()).map(|i| s.get(i).and_then(parse_datetime)).collect();
+                Arc::new(parsed.with_timezone("UTC"))
+            } else {
+                cast_with_options(a, &datetime_type(), &SAFE)?
+            };
+            result(args, out)
+        },
+    )
+}
+
+fn parse_number(s: &str) -> Option<f64> {
+    s.trim().parse::<f64>().ok()
+}
+
+pub fn tolong() -> ScalarUDF {
+    KqlUdf::new(
+        "tolong",
+        |_| Ok(DataType::Int64),
+        |args, rows| {
+            let arrays = arrays(args, rows)?;
+            let a = &arrays[0];
+            let out: ArrayRef = if is_string(a.data_type()) {
+                let s = StrArray::try_new(a)?;
+                let v: Int64Array = (0..s.len())
+                    .map(|i| s.get(i).and_then(|t| t.trim().parse::<i64>().ok().or_else(|| parse_number(t).map(|f| f as i64))))
+                    .collect();
+                Arc::new(v)
+            } else {
+                numeric_cast(a, &DataType::Int64)?
+            };
+            result(args, out)
+        },
+    )
+}
+
+pub fn toint() -> ScalarUDF {
+    KqlUdf::new(
+        "toint",
+        |_| Ok(DataType::Int32),
+        |args, rows| {
+            let arrays = arrays(args, rows)?;
+            let a = &arrays[0];
+            let out: ArrayRef = if is_string(a.data_type()) {
+                let s = StrArray::try_new(a)?;
+                let v: Int32Array = (0..s.len())
+                    .map(|i| s.get(i).and_then(|t| t.trim().parse::<i32>().ok().or_else(|| parse_number(t).map(|f| f as i32))))
+                    .collect();
+                Arc::new(v)
+            } else {
+                numeric_cast(a, &DataType::Int32)?
+            };
+            result(args, out)
+        },
+    )
+}
+
+pub fn toreal() -> ScalarUDF {
+    KqlUdf::new(
+        "toreal",
+        |_| Ok(DataType::Float64),
+        |args, rows| {
+            let arrays = arrays(args, rows)?;
+            let a = &arrays[0];
+            let out: ArrayRef = if is_string(a.data_type()) {
+                let s = StrArray::try_new(a)?;
+                let v: Float64Array = (0..s.len()).map(|i| s.get(i).and_then(parse_number)).collect();
+                Arc::new(v)
+            } else {
+                numeric_cast(a, &DataType::Float64)?
+            };
+            result(args, out)
+        },
+    )
+}
+
+/// Ticks (100ns) from 0001-01-01 to the Unix epoch: Kusto's `tolong(datetime)` counts from 0001.
+const EPOCH_TICKS: i64 = 621_355_968_000_000_000;
+
+/// Numbers and bools cast; datetimes and timespans become Kusto ticks (100ns units), as
+/// `tolong(1s)` is 10000000 in Kusto.
+fn numeric_cast(a: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
+    let ticks = |offset: i64| -> Result<ArrayRef> {
+        let ns = cast_with_options(&cast_with_options(a, &DataType::Int64, &SAFE)?, &DataType::Int64, &SAFE)?;
+        let v: Int64Array = arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(&ns)
+            .iter()
+            .map(|v| v.map(|n| n.div_euclid(100) + offset))
+            .collect();
+        Ok(Arc::new(v))
+    };
+    let source = match a.data_type() {
+        DataType::Timestamp(..) => ticks(EPOCH_TICKS)?,
+        DataType::Duration(_) => ticks(0)?,
+        _ => a.clone(),
+    };
+    Ok(cast_with_options(&source, to, &SAFE)?)
+}

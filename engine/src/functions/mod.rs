@@ -1,0 +1,175 @@
+//! KQL scalar functions as DataFusion UDFs, one file per family, and the shared plumbing:
+//! a table-driven UDF type and typed access to string arrays of every Arrow encoding.
+
+pub mod conversion;
+pub mod datetime;
+pub mod ip;
+pub mod string;
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, LargeStringArray, StringArray, StringViewArray};
+use arrow::datatypes::DataType;
+use datafusion::common::{Result, exec_err};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+
+type ReturnTypeFn = fn(&[DataType]) -> Result<DataType>;
+type InvokeFn = fn(&[ColumnarValue], usize) -> Result<ColumnarValue>;
+
+/// A KQL function implemented by two plain functions: one that types it and one that runs it
+/// over whole arrays. Argument checking happens in the planner, which knows the query text.
+pub struct KqlUdf {
+    name: &'static str,
+    signature: Signature,
+    return_type: ReturnTypeFn,
+    invoke: InvokeFn,
+}
+
+impl KqlUdf {
+    pub fn new(name: &'static str, return_type: ReturnTypeFn, invoke: InvokeFn) -> ScalarUDF {
+        ScalarUDF::new_from_impl(KqlUdf {
+            name,
+            signature: Signature::variadic_any(Volatility::Immutable),
+            return_type,
+            invoke,
+        })
+    }
+}
+
+impl fmt::Debug for KqlUdf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KqlUdf({})", self.name)
+    }
+}
+
+impl PartialEq for KqlUdf {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+impl Eq for KqlUdf {}
+impl Hash for KqlUdf {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.name.hash(state)
+    }
+}
+
+impl ScalarUDFImpl for KqlUdf {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        (self.return_type)(arg_types)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        (self.invoke)(&args.args, args.number_rows)
+    }
+}
+
+/// Every UDF the planner may call, built once per process.
+pub struct Udfs {
+    pub ipv4_is_private: Arc<ScalarUDF>,
+    pub ipv4_is_in_range: Arc<ScalarUDF>,
+    pub ipv4_is_in_any_range: Arc<ScalarUDF>,
+    pub bin: Arc<ScalarUDF>,
+    pub datetime_diff: Arc<ScalarUDF>,
+    pub tostring: Arc<ScalarUDF>,
+    pub todatetime: Arc<ScalarUDF>,
+    pub tolong: Arc<ScalarUDF>,
+    pub toint: Arc<ScalarUDF>,
+    pub toreal: Arc<ScalarUDF>,
+    pub strlen: Arc<ScalarUDF>,
+    pub string_test: Arc<ScalarUDF>,
+}
+
+pub fn udfs() -> &'static Udfs {
+    static UDFS: std::sync::OnceLock<Udfs> = std::sync::OnceLock::new();
+    UDFS.get_or_init(|| Udfs {
+        ipv4_is_private: Arc::new(ip::ipv4_is_private()),
+        ipv4_is_in_range: Arc::new(ip::ipv4_is_in_range()),
+        ipv4_is_in_any_range: Arc::new(ip::ipv4_is_in_any_range()),
+        bin: Arc::new(datetime::bin()),
+        datetime_diff: Arc::new(datetime::datetime_diff()),
+        tostring: Arc::new(conversion::tostring()),
+        todatetime: Arc::new(conversion::todatetime()),
+        tolong: Arc::new(conversion::tolong()),
+        toint: Arc::new(conversion::toint()),
+        toreal: Arc::new(conversion::toreal()),
+        strlen: Arc::new(string::strlen()),
+        string_test: Arc::new(string::string_test()),
+    })
+}
+
+/// Read access to a string array whatever its encoding (Parquet strings arrive as Utf8View).
+pub enum StrArray<'a> {
+    Utf8(&'a StringArray),
+    Large(&'a LargeStringArray),
+    View(&'a StringViewArray),
+}
+
+impl<'a> StrArray<'a> {
+    pub fn try_new(array: &'a ArrayRef) -> Result<StrArray<'a>> {
+        Ok(match array.data_type() {
+            DataType::Utf8 => StrArray::Utf8(array.as_string::<i32>()),
+            DataType::LargeUtf8 => StrArray::Large(array.as_string::<i64>()),
+            DataType::Utf8View => StrArray::View(array.as_string_view()),
+            other => return exec_err!("expected a string, got {other}"),
+        })
+    }
+
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<&'a str> {
+        match self {
+            StrArray::Utf8(a) => (!a.is_null(i)).then(|| a.value(i)),
+            StrArray::Large(a) => (!a.is_null(i)).then(|| a.value(i)),
+            StrArray::View(a) => (!a.is_null(i)).then(|| a.value(i)),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            StrArray::Utf8(a) => a.len(),
+            StrArray::Large(a) => a.len(),
+            StrArray::View(a) => a.len(),
+        }
+    }
+}
+
+pub fn is_string(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+}
+
+/// The string value of a scalar argument (a constant pattern, unit name, range ...).
+pub fn scalar_str(v: &ColumnarValue) -> Option<String> {
+    match v {
+        ColumnarValue::Scalar(s) => match s {
+            datafusion::scalar::ScalarValue::Utf8(v)
+            | datafusion::scalar::ScalarValue::LargeUtf8(v)
+            | datafusion::scalar::ScalarValue::Utf8View(v) => v.clone(),
+            _ => None,
+        },
+        ColumnarValue::Array(_) => None,
+    }
+}
+
+/// The arguments as arrays of `rows` rows.
+pub fn arrays(args: &[ColumnarValue], rows: usize) -> Result<Vec<ArrayRef>> {
+    args.iter().map(|a| a.to_array(rows)).collect()
+}
+
+/// Wraps a computed array as a scalar result when every input was a scalar, so constant
+/// expressions stay constants.
+pub fn result(args: &[ColumnarValue], array: ArrayRef) -> Result<ColumnarValue> {
+    if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) && array.len() == 1 {
+        Ok(ColumnarValue::Scalar(datafusion::scalar::ScalarValue::try_from_array(&array, 0)?))
+    } else {
+        Ok(ColumnarValue::Array(array))
+    }
+}

@@ -1,0 +1,169 @@
+//! String functions and the string predicates behind `has`, `contains`, `startswith`,
+//! `endswith` (each with `!` and `_cs` forms, the negation applied by the planner).
+
+use std::sync::Arc;
+
+use arrow::array::{BooleanArray, Int64Array};
+use arrow::datatypes::DataType;
+use datafusion::common::exec_err;
+use datafusion::logical_expr::{ColumnarValue, ScalarUDF};
+use datafusion::scalar::ScalarValue;
+
+use super::{KqlUdf, StrArray, arrays, result, scalar_str};
+
+/// `strlen(s)`: Unicode characters; a null string has length 0 (KQL strings are never null).
+pub fn strlen() -> ScalarUDF {
+    KqlUdf::new(
+        "strlen",
+        |_| Ok(DataType::Int64),
+        |args, rows| {
+            let arrays = arrays(args, rows)?;
+            let s = StrArray::try_new(&arrays[0])?;
+            let out: Int64Array = (0..s.len()).map(|i| Some(s.get(i).map_or(0, |v| v.chars().count() as i64))).collect();
+            result(args, Arc::new(out))
+        },
+    )
+}
+
+/// Which test `string_test(s, pattern, code)` runs; `code` is this as an integer constant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Test {
+    Has = 0,
+    Contains = 1,
+    StartsWith = 2,
+    EndsWith = 3,
+    HasPrefix = 4,
+    HasSuffix = 5,
+}
+
+impl Test {
+    fn from_code(code: i64) -> Option<Test> {
+        Some(match code {
+            0 => Test::Has,
+            1 => Test::Contains,
+            2 => Test::StartsWith,
+            3 => Test::EndsWith,
+            4 => Test::HasPrefix,
+            5 => Test::HasSuffix,
+            _ => return None,
+        })
+    }
+
+    /// The constant third argument that selects this test, case-sensitive or not.
+    pub fn code(self, case_sensitive: bool) -> ScalarValue {
+        ScalarValue::Int64(Some(self as i64 * 2 + case_sensitive as i64))
+    }
+}
+
+fn is_term_char(c: char) -> bool {
+    c.is_alphanumeric()
+}
+
+/// Does `hay` hold `needle` starting at byte `at`, under the case rule?
+fn matches_at(hay: &str, at: usize, needle: &str, case_sensitive: bool) -> bool {
+    let Some(part) = hay.get(at..at + needle.len()) else { return false };
+    if case_sensitive { part == needle } else { part.eq_ignore_ascii_case(needle) || part.to_lowercase() == needle.to_lowercase() }
+}
+
+/// Byte offsets where `needle` occurs in `hay`.
+fn occurrences<'a>(hay: &'a str, needle: &'a str, case_sensitive: bool) -> impl Iterator<Item = usize> + 'a {
+    hay.char_indices().map(|(i, _)| i).filter(move |&i| matches_at(hay, i, needle, case_sensitive))
+}
+
+/// The test itself. `needle` is already lower-cased when the test ignores case and is ASCII.
+pub fn run_test(test: Test, hay: &str, needle: &str, case_sensitive: bool) -> bool {
+    match test {
+        Test::Contains => {
+            if case_sensitive {
+                hay.contains(needle)
+            } else if needle.is_ascii() {
+                contains_ascii_ci(hay.as_bytes(), needle.as_bytes())
+            } else {
+                hay.to_lowercase().contains(&needle.to_lowercase())
+            }
+        }
+        Test::StartsWith => matches_at(hay, 0, needle, case_sensitive),
+        Test::EndsWith => hay.len() >= needle.len() && hay.is_char_boundary(hay.len() - needle.len()) && matches_at(hay, hay.len() - needle.len(), needle, case_sensitive),
+        Test::Has | Test::HasPrefix | Test::HasSuffix => {
+            if needle.is_empty() {
+                return test != Test::Has || hay.is_empty();
+            }
+            // A match must start a term (unless the needle starts with a non-term character)
+            // and, for `has`, end one.
+            let needle_starts_term = needle.chars().next().is_some_and(is_term_char);
+            let needle_ends_term = needle.chars().last().is_some_and(is_term_char);
+            occurrences(hay, needle, case_sensitive).any(|at| {
+                let before_ok = !needle_starts_term || !hay[..at].chars().last().is_some_and(is_term_char);
+                let end = at + needle.len();
+                let after_ok = !needle_ends_term || !hay[end..].chars().next().is_some_and(is_term_char);
+                match test {
+                    Test::Has => before_ok && after_ok,
+                    Test::HasPrefix => before_ok,
+                    _ => after_ok,
+                }
+            })
+        }
+    }
+}
+
+fn contains_ascii_ci(hay: &[u8], needle: &[u8]) -> bool {
+    if needle.is_empty() {
+        return true;
+    }
+    if needle.len() > hay.len() {
+        return false;
+    }
+    let first = needle[0].to_ascii_lowercase();
+    (0..=hay.len() - needle.len()).any(|i| {
+        hay[i].to_ascii_lowercase() == first && hay[i..i + needle.len()].eq_ignore_ascii_case(needle)
+    })
+}
+
+/// `string_test(s, pattern, code)`: one UDF for the string predicates; null strings are "".
+pub fn string_test() -> ScalarUDF {
+    KqlUdf::new(
+        "kql_string_test",
+        |_| Ok(DataType::Boolean),
+        |args, rows| {
+            let code = match &args[2] {
+                ColumnarValue::Scalar(ScalarValue::Int64(Some(c))) => *c,
+                _ => return exec_err!("string test code must be a constant"),
+            };
+            let (Some(test), case_sensitive) = (Test::from_code(code / 2), code % 2 == 1) else {
+                return exec_err!("unknown string test {code}");
+            };
+            let arrays = arrays(&args[..2], rows)?;
+            let hay = StrArray::try_new(&arrays[0])?;
+            let out: BooleanArray = match scalar_str(&args[1]) {
+                Some(needle) => (0..hay.len()).map(|i| Some(run_test(test, hay.get(i).unwrap_or(""), &needle, case_sensitive))).collect(),
+                None => {
+                    let needles = StrArray::try_new(&arrays[1])?;
+                    (0..hay.len())
+                        .map(|i| Some(run_test(test, hay.get(i).unwrap_or(""), needles.get(i).unwrap_or(""), case_sensitive)))
+                        .collect()
+                }
+            };
+            result(&args[..2], Arc::new(out))
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn has_matches_whole_terms() {
+        assert!(run_test(Test::Has, "North America", "america", false));
+        assert!(!run_test(Test::Has, "North America", "amer", false));
+        assert!(run_test(Test::Has, "user@contoso.com", "contoso", false));
+        assert!(!run_test(Test::Has, "North America", "America", false) == false);
+        assert!(!run_test(Test::Has, "North America", "america", true));
+        assert!(run_test(Test::HasPrefix, "North America", "ame", false));
+        assert!(run_test(Test::HasSuffix, "North America", "rica", false));
+        assert!(run_test(Test::Contains, "FabriKam", "BRIK", false));
+        assert!(!run_test(Test::Contains, "FabriKam", "BRIK", true));
+        assert!(run_test(Test::StartsWith, "Fabrikam", "fab", false));
+        assert!(run_test(Test::EndsWith, "Fabrikam", "KAM", false));
+    }
+}

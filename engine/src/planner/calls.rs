@@ -1,0 +1,283 @@
+//! Function calls: user functions, then KQL's built-ins. Each built-in checks its arguments
+//! here, where the call's place in the text is known.
+
+use std::ops::Not;
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::{Expr, Operator, when};
+use datafusion::prelude::{cast, lit};
+use kql_grammar::ast::{self, CallArg, ExprKind, Ident, Span};
+
+use super::Binding;
+use super::expr::{ExprPlanner, datetime_plus};
+use crate::error::{KqlError, Result};
+use crate::functions::{self, is_string};
+use crate::types::{TIMESPAN, kql_type_of};
+
+/// Scalar functions the planner knows, for `README` and completion.
+pub const SCALAR_FUNCTIONS: &[&str] = &[
+    "ago", "array_length", "arraylength", "bin", "case", "datetime_diff", "floor", "iff", "has_any_ipv4_prefix", "iif", "ipv4_is_in_any_range", "ipv4_is_in_range",
+    "ipv4_is_private", "isempty", "isnotempty", "isnotnull", "isnull", "next", "not", "now", "prev", "row_number",
+    "strcat", "strlen", "todatetime", "todouble", "toint", "tolong", "tolower", "toreal", "tostring", "toupper",
+];
+
+pub fn supported_functions() -> Vec<&'static str> {
+    let mut all: Vec<&str> = SCALAR_FUNCTIONS.iter().chain(super::summarize::AGGREGATE_FUNCTIONS).copied().collect();
+    all.sort();
+    all
+}
+
+impl ExprPlanner<'_, '_> {
+    pub(super) fn call(&self, name: &Ident, args: &[CallArg], span: Span) -> Result<Expr> {
+        if let Some(Binding::Function(f)) = self.env.get(&name.name) {
+            let f = f.clone();
+            let inner = self.planner.bind_arguments(self.env, &f, args, span, Some(self))?;
+            let Some(body) = f.body.result.as_expr().filter(|_| !self.planner.is_tabular(&inner, &f.body.result)) else {
+                return Err(KqlError::at(span, format!("'{}' returns a table, not a scalar value", name.name)));
+            };
+            return ExprPlanner::new(self.planner, &inner, self.schema.clone(), self.order).plan(body).map_err(|e| f.locate_error(e, span));
+        }
+        let args = scalar_args(args)?;
+        let n = name.name.as_str();
+        let arity = |min: usize, max: usize| -> Result<()> {
+            if args.len() < min || args.len() > max {
+                let expected = if min == max { format!("{min}") } else if max == usize::MAX { format!("at least {min}") } else { format!("{min} to {max}") };
+                return Err(KqlError::at(span, format!("{n}() takes {expected} argument{}, got {}", if max == 1 && min == 1 { "" } else { "s" }, args.len())));
+            }
+            Ok(())
+        };
+        let udfs = functions::udfs();
+        match n {
+            "now" => {
+                arity(0, 1)?;
+                let now = Expr::Literal(functions::datetime::datetime_scalar(Some(self.planner.now)), None);
+                match args.first() {
+                    Some(offset) => Ok(datetime_plus(now, self.timespan_arg(n, offset)?, Operator::Plus)),
+                    None => Ok(now),
+                }
+            }
+            "ago" => {
+                arity(1, 1)?;
+                let now = Expr::Literal(functions::datetime::datetime_scalar(Some(self.planner.now)), None);
+                Ok(datetime_plus(now, self.timespan_arg(n, args[0])?, Operator::Minus))
+            }
+            "bin" | "floor" => {
+                arity(2, 2)?;
+                let x = self.plan(args[0])?;
+                let size = self.plan(args[1])?;
+                let (xt, st) = (self.type_of(&x, args[0].span)?, self.type_of(&size, args[1].span)?);
+                let ok = match &xt {
+                    datafusion::arrow::datatypes::DataType::Timestamp(..) => st == TIMESPAN,
+                    t if *t == TIMESPAN => st == TIMESPAN,
+                    t if t.is_numeric() => st.is_numeric(),
+                    datafusion::arrow::datatypes::DataType::Null => true,
+                    _ => false,
+                };
+                if !ok {
+                    return Err(KqlError::at(span, format!("{n}() cannot round a {} to a {}", kql_type_of(&xt), kql_type_of(&st))));
+                }
+                Ok(udfs.bin.call(vec![x, size]))
+            }
+            "datetime_diff" => {
+                arity(3, 3)?;
+                let unit = match &args[0].kind {
+                    ExprKind::Literal(ast::Literal::String(u)) => u.clone(),
+                    _ => return Err(KqlError::at(args[0].span, "datetime_diff() takes the unit as a string constant")),
+                };
+                if functions::datetime::diff_unit(&unit).is_none() {
+                    return Err(KqlError::at(args[0].span, format!("datetime_diff(): unknown unit '{unit}'")));
+                }
+                let a = self.datetime_arg(n, args[1])?;
+                let b = self.datetime_arg(n, args[2])?;
+                Ok(udfs.datetime_diff.call(vec![lit(unit), a, b]))
+            }
+            "toreal" | "todouble" => {
+                arity(1, 1)?;
+                Ok(udfs.toreal.call(vec![self.plan(args[0])?]))
+            }
+            "tolong" => {
+                arity(1, 1)?;
+                Ok(udfs.tolong.call(vec![self.plan(args[0])?]))
+            }
+            "toint" => {
+                arity(1, 1)?;
+                Ok(udfs.toint.call(vec![self.plan(args[0])?]))
+            }
+            "tostring" => {
+                arity(1, 1)?;
+                Ok(udfs.tostring.call(vec![self.plan(args[0])?]))
+            }
+            "todatetime" => {
+                arity(1, 1)?;
+                Ok(udfs.todatetime.call(vec![self.plan(args[0])?]))
+            }
+            "strlen" => {
+                arity(1, 1)?;
+                Ok(udfs.strlen.call(vec![self.as_string(args[0])?]))
+            }
+            "tolower" => {
+                arity(1, 1)?;
+                Ok(datafusion::functions::string::expr_fn::lower(self.as_string(args[0])?))
+            }
+            "toupper" => {
+                arity(1, 1)?;
+                Ok(datafusion::functions::string::expr_fn::upper(self.as_string(args[0])?))
+            }
+            "strcat" => {
+                arity(1, 64)?;
+                let parts = args.iter().map(|a| self.as_string(a)).collect::<Result<Vec<_>>>()?;
+                Ok(datafusion::functions::string::expr_fn::concat(parts))
+            }
+            "iff" | "iif" => {
+                arity(3, 3)?;
+                let c = self.bool_arg(n, args[0])?;
+                let (a, b) = (self.plan(args[1])?, self.plan(args[2])?);
+                Ok(when(c, a).otherwise(b)?)
+            }
+            "case" => {
+                if args.len() < 3 || args.len() % 2 == 0 {
+                    return Err(KqlError::at(span, "case() takes pairs of (predicate, value) and a final else value"));
+                }
+                let mut builder = None::<datafusion::logical_expr::conditional_expressions::CaseBuilder>;
+                for pair in args[..args.len() - 1].chunks(2) {
+                    let c = self.bool_arg(n, pair[0])?;
+                    let v = self.plan(pair[1])?;
+                    builder = Some(match builder {
+                        None => when(c, v),
+                        Some(mut b) => b.when(c, v),
+                    });
+                }
+                let otherwise = self.plan(args[args.len() - 1])?;
+                match builder {
+                    Some(mut b) => Ok(b.otherwise(otherwise)?),
+                    None => Ok(otherwise),
+                }
+            }
+            "isempty" | "isnotempty" => {
+                arity(1, 1)?;
+                let x = self.plan(args[0])?;
+                let t = self.type_of(&x, args[0].span)?;
+                let empty = if is_string(&t) { x.clone().is_null().or(x.eq(lit(""))) } else { x.is_null() };
+                Ok(if n == "isempty" { empty } else { empty.not() })
+            }
+            "isnull" | "isnotnull" => {
+                arity(1, 1)?;
+                let x = self.plan(args[0])?;
+                Ok(if n == "isnull" { x.is_null() } else { x.is_not_null() })
+            }
+            "not" => {
+                arity(1, 1)?;
+                Ok(self.bool_arg(n, args[0])?.not())
+            }
+            "ipv4_is_private" => {
+                arity(1, 1)?;
+                Ok(udfs.ipv4_is_private.call(vec![self.string_arg(n, args[0])?]))
+            }
+            "ipv4_is_in_range" => {
+                arity(2, 2)?;
+                Ok(udfs.ipv4_is_in_range.call(vec![self.string_arg(n, args[0])?, self.string_arg(n, args[1])?]))
+            }
+            "ipv4_is_in_any_range" => {
+                arity(2, usize::MAX)?;
+                let mut call_args = vec![self.string_arg(n, args[0])?];
+                for a in &args[1..] {
+                    for r in self.spread(a)? {
+                        match &r {
+                            Expr::Literal(ScalarValue::Utf8(Some(text)), _) => {
+                                if functions::ip::parse_ipv4_net(text).is_none() {
+                                    return Err(KqlError::at(a.span, format!("'{text}' is not an IPv4 address or range")));
+                                }
+                            }
+                            _ => return Err(KqlError::at(a.span, "ipv4_is_in_any_range() takes its ranges as constant strings or a dynamic array of them")),
+                        }
+                        call_args.push(r);
+                    }
+                }
+                Ok(udfs.ipv4_is_in_any_range.call(call_args))
+            }
+            "array_length" | "arraylength" => {
+                arity(1, 1)?;
+                match self.dynamic_constant(args[0]) {
+                    Some(ast::DynValue::Array(items)) => Ok(lit(items.len() as i64)),
+                    Some(_) => Ok(Expr::Literal(ScalarValue::Int64(None), None)),
+                    None => {
+                        let x = self.plan(args[0])?;
+                        let t = self.type_of(&x, args[0].span)?;
+                        if matches!(t, datafusion::arrow::datatypes::DataType::List(_) | datafusion::arrow::datatypes::DataType::LargeList(_)) {
+                            Ok(cast(datafusion::functions_nested::expr_fn::cardinality(x), datafusion::arrow::datatypes::DataType::Int64))
+                        } else {
+                            Err(KqlError::at(args[0].span, "array_length() of a dynamic value that is not a literal array is not supported yet"))
+                        }
+                    }
+                }
+            }
+            "has_any_ipv4_prefix" => {
+                arity(2, usize::MAX)?;
+                let ip = self.string_arg(n, args[0])?;
+                let mut tests = Vec::new();
+                for a in &args[1..] {
+                    for prefix in self.spread(a)? {
+                        let Expr::Literal(ScalarValue::Utf8(Some(p)), _) = &prefix else {
+                            return Err(KqlError::at(a.span, "has_any_ipv4_prefix() takes its prefixes as constant strings or a dynamic array of them"));
+                        };
+                        tests.push(ipv4_prefix_test(ip.clone(), p));
+                    }
+                }
+                Ok(tests.into_iter().reduce(|a, b| a.or(b)).unwrap_or(lit(false)))
+            }
+            "next" | "prev" | "row_number" => self.window_call(n, &args, span),
+            _ if super::summarize::is_aggregate(n) => {
+                Err(KqlError::at(span, format!("aggregate function {n}() is only allowed in summarize")))
+            }
+            _ => Err(KqlError::at(name.span, format!("unknown function '{n}'"))),
+        }
+    }
+
+    fn typed_arg(&self, f: &str, e: &ast::Expr, want: &str, ok: impl Fn(&datafusion::arrow::datatypes::DataType) -> bool) -> Result<Expr> {
+        let x = self.plan(e)?;
+        let t = self.type_of(&x, e.span)?;
+        if ok(&t) || t == datafusion::arrow::datatypes::DataType::Null {
+            Ok(x)
+        } else {
+            Err(KqlError::at(e.span, format!("{f}() expects a {want} here, got {}", kql_type_of(&t))))
+        }
+    }
+
+    fn timespan_arg(&self, f: &str, e: &ast::Expr) -> Result<Expr> {
+        self.typed_arg(f, e, "timespan", |t| *t == TIMESPAN)
+    }
+
+    fn datetime_arg(&self, f: &str, e: &ast::Expr) -> Result<Expr> {
+        self.typed_arg(f, e, "datetime", |t| matches!(t, datafusion::arrow::datatypes::DataType::Timestamp(..)))
+    }
+
+    fn bool_arg(&self, f: &str, e: &ast::Expr) -> Result<Expr> {
+        self.typed_arg(f, e, "bool", |t| *t == datafusion::arrow::datatypes::DataType::Boolean)
+    }
+
+    fn string_arg(&self, f: &str, e: &ast::Expr) -> Result<Expr> {
+        self.typed_arg(f, e, "string", is_string)
+    }
+}
+
+/// `ip` starts with the IPv4 prefix `p` at an octet boundary: `10.1` matches `10.1.2.3`, not `10.10.2.3`.
+fn ipv4_prefix_test(ip: Expr, p: &str) -> Expr {
+    use functions::string::Test;
+    let starts = |prefix: String| functions::udfs().string_test.call(vec![ip.clone(), lit(prefix), Expr::Literal(Test::StartsWith.code(true), None)]);
+    if p.ends_with('.') {
+        starts(p.to_string())
+    } else {
+        ip.clone().eq(lit(p.to_string())).or(starts(format!("{p}.")))
+    }
+}
+
+/// The arguments of a built-in: plain scalar expressions, no names.
+fn scalar_args(args: &[CallArg]) -> Result<Vec<&ast::Expr>> {
+    args.iter()
+        .map(|a| {
+            if let Some(n) = &a.name {
+                return Err(KqlError::at(n.span, "built-in functions take no named arguments"));
+            }
+            a.value.as_expr().ok_or_else(|| KqlError::at(a.value.span, "expected a scalar argument"))
+        })
+        .collect()
+}

@@ -1,0 +1,415 @@
+//! Scalar expressions: AST → DataFusion `Expr`, with KQL's typing rules checked here so that a
+//! mismatch is reported at the operator in the query text.
+
+use std::ops::Not;
+use std::sync::Arc;
+
+use arrow::datatypes::DataType;
+use arrow::array::RecordBatch;
+use datafusion::common::{Column, DFSchema, DFSchemaRef, ScalarValue};
+use datafusion::common::metadata::FieldMetadata;
+use datafusion::execution::context::ExecutionProps;
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::logical_expr::{Expr, ExprSchemable, Operator, SortExpr, binary_expr, expr::InList};
+use datafusion::physical_expr::create_physical_expr;
+use datafusion::prelude::{cast, lit};
+use kql_grammar::ast::{self, BinaryOp, DynValue, ExprKind, Literal, Span, StringTest, UnaryOp};
+
+use super::{Binding, Env, Planner};
+use crate::error::{KqlError, Result};
+use crate::functions::{self, is_string};
+use crate::types::{EXTENSION_KEY, JSON_EXTENSION, TIMESPAN, arrow_type, datetime_type, kql_type_of};
+
+/// Plans expressions over one input schema, in one scope.
+pub struct ExprPlanner<'p, 'a> {
+    pub planner: &'p Planner<'a>,
+    pub env: &'p Env,
+    pub schema: DFSchemaRef,
+    /// The serialized row order, when the input is serialized (for `next`/`prev`).
+    pub order: Option<&'p [SortExpr]>,
+}
+
+impl<'p, 'a> ExprPlanner<'p, 'a> {
+    pub fn new(planner: &'p Planner<'a>, env: &'p Env, schema: DFSchemaRef, order: Option<&'p [SortExpr]>) -> Self {
+        ExprPlanner { planner, env, schema, order }
+    }
+
+    /// The Arrow type of a planned expression.
+    pub fn type_of(&self, e: &Expr, span: Span) -> Result<DataType> {
+        e.get_type(self.schema.as_ref()).map_err(|err| KqlError::from(err).or_at(span))
+    }
+
+    pub fn plan(&self, e: &ast::Expr) -> Result<Expr> {
+        match &e.kind {
+            ExprKind::Literal(l) => Ok(literal(l)),
+            ExprKind::Name(n) => self.name(n, e.span),
+            ExprKind::Star => Err(KqlError::at(e.span, "'*' is not allowed here")),
+            ExprKind::Call { name, args } => self.call(name, args, e.span),
+            ExprKind::Unary { op, operand } => {
+                let inner = self.plan(operand)?;
+                if *op == UnaryOp::Plus {
+                    return Ok(inner);
+                }
+                if let Expr::Literal(v, m) = &inner {
+                    if let Some(neg) = negate_scalar(v) {
+                        return Ok(Expr::Literal(neg, m.clone()));
+                    }
+                }
+                let t = self.type_of(&inner, operand.span)?;
+                if !(t.is_numeric() || t == TIMESPAN) {
+                    return Err(KqlError::at(e.span, format!("cannot negate a {}", kql_type_of(&t))));
+                }
+                Ok(Expr::Negative(Box::new(inner)))
+            }
+            ExprKind::Binary { op, left, right } => self.binary(*op, left, right, e.span),
+            ExprKind::In { expr, negated, case_insensitive, list } => self.in_list(expr, *negated, *case_insensitive, list, e.span),
+            ExprKind::Between { expr, negated, low, high } => {
+                let x = self.plan(expr)?;
+                let lo = self.plan(low)?;
+                let mut hi = self.plan(high)?;
+                let (lt, ht) = (self.type_of(&lo, low.span)?, self.type_of(&hi, high.span)?);
+                // `t between (t0 .. 1d)` means up to t0 + 1d.
+                if matches!(lt, DataType::Timestamp(..)) && ht == TIMESPAN {
+                    hi = datetime_plus(lo.clone(), hi, Operator::Plus);
+                }
+                let xt = self.type_of(&x, expr.span)?;
+                check_comparable(&xt, &lt, e.span, "between")?;
+                let inside = x.clone().gt_eq(lo).and(x.lt_eq(hi));
+                Ok(if *negated { inside.not() } else { inside })
+            }
+            ExprKind::HasSet { expr, all, list } => {
+                let hay = self.as_string(expr)?;
+                let mut tests = Vec::new();
+                for item in list {
+                    for needle in self.spread(item)? {
+                        tests.push(string_test(hay.clone(), needle, functions::string::Test::Has, false));
+                    }
+                }
+                let combined = tests.into_iter().reduce(|a, b| if *all { a.and(b) } else { a.or(b) });
+                Ok(combined.unwrap_or(lit(*all)))
+            }
+            ExprKind::Member { .. } | ExprKind::Index { .. } => {
+                Err(KqlError::at(e.span, "property and index access on dynamic values is not supported yet"))
+            }
+            ExprKind::Subquery(_) => Err(KqlError::at(e.span, "a tabular expression is not allowed here (use toscalar() for a single value)")),
+        }
+    }
+
+    fn name(&self, n: &str, span: Span) -> Result<Expr> {
+        if self.schema.has_column_with_unqualified_name(n) {
+            return Ok(Expr::Column(Column::new_unqualified(n)));
+        }
+        match self.env.get(n) {
+            Some(Binding::Scalar { expr, .. }) => Ok(expr.clone()),
+            Some(Binding::Tabular(_)) => Err(KqlError::at(span, format!("'{n}' is a table, not a scalar value"))),
+            Some(Binding::Function(_)) => Err(KqlError::at(span, format!("'{n}' is a function: call it as {n}(...)"))),
+            None => {
+                let columns: Vec<&str> = self.schema.fields().iter().map(|f| f.name().as_str()).collect();
+                let hint = match columns.iter().find(|c| c.eq_ignore_ascii_case(n)) {
+                    Some(c) => format!(" (did you mean '{c}'? names are case-sensitive)"),
+                    None => String::new(),
+                };
+                Err(KqlError::at(span, format!("unknown column or name '{n}'{hint}")))
+            }
+        }
+    }
+
+    /// The expression as a string: non-strings are converted as `tostring()` would.
+    pub fn as_string(&self, e: &ast::Expr) -> Result<Expr> {
+        let x = self.plan(e)?;
+        let t = self.type_of(&x, e.span)?;
+        Ok(if is_string(&t) { x } else { functions::udfs().tostring.call(vec![x]) })
+    }
+
+    /// The value of a dynamic constant: a `dynamic(...)` literal or a name bound to one.
+    pub fn dynamic_constant(&self, item: &ast::Expr) -> Option<DynValue> {
+        match &item.kind {
+            ExprKind::Literal(Literal::Dynamic(d)) => Some(d.clone()),
+            ExprKind::Name(n) if !self.schema.has_column_with_unqualified_name(n) => match self.env.get(n) {
+                Some(Binding::Scalar { dynamic, .. }) => dynamic.clone(),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The values of one `in`/`has_any` list item: a dynamic array spreads into its elements.
+    pub fn spread(&self, item: &ast::Expr) -> Result<Vec<Expr>> {
+        match self.dynamic_constant(item) {
+            Some(DynValue::Array(items)) => Ok(items.iter().map(dyn_scalar).collect()),
+            Some(other) => Ok(vec![dyn_scalar(&other)]),
+            None => Ok(vec![self.plan(item)?]),
+        }
+    }
+
+    fn in_list(&self, x: &ast::Expr, negated: bool, ci: bool, list: &[ast::PipeExpr], span: Span) -> Result<Expr> {
+        let mut values = Vec::new();
+        for item in list {
+            match item.as_expr() {
+                Some(e) if !matches!(e.kind, ExprKind::Subquery(_)) && !self.is_table_name(e) => values.extend(self.spread(e)?),
+                _ => return Err(KqlError::at(item.span, "'in' over a tabular expression is not supported yet")),
+            }
+        }
+        let mut left = self.plan(x)?;
+        let lt = self.type_of(&left, x.span)?;
+        if ci {
+            if !is_string(&lt) {
+                return Err(KqlError::at(span, "in~ compares strings"));
+            }
+            left = lower(left);
+            values = values.into_iter().map(lower).collect();
+        }
+        for (v, item) in values.iter().zip(list.iter().cycle()) {
+            let vt = self.type_of(v, item.span)?;
+            if vt != DataType::Null {
+                check_comparable(&lt, &vt, item.span, "in")?;
+            }
+        }
+        if values.is_empty() {
+            return Ok(lit(negated));
+        }
+        Ok(Expr::InList(InList::new(Box::new(left), values, negated)))
+    }
+
+    fn is_table_name(&self, e: &ast::Expr) -> bool {
+        match &e.kind {
+            ExprKind::Name(n) => {
+                !self.schema.has_column_with_unqualified_name(n)
+                    && (matches!(self.env.get(n), Some(Binding::Tabular(_))) || (self.env.get(n).is_none() && self.planner.catalog.contains(n)))
+            }
+            _ => false,
+        }
+    }
+
+    fn binary(&self, op: BinaryOp, left: &ast::Expr, right: &ast::Expr, span: Span) -> Result<Expr> {
+        if let BinaryOp::Str(sop) = op {
+            return self.string_op(sop, left, right, span);
+        }
+        let l = self.plan(left)?;
+        let r = self.plan(right)?;
+        let lt = self.type_of(&l, left.span)?;
+        let rt = self.type_of(&r, right.span)?;
+        let token = op.token();
+        match op {
+            BinaryOp::And | BinaryOp::Or => {
+                for (t, s) in [(&lt, left.span), (&rt, right.span)] {
+                    if !matches!(t, DataType::Boolean | DataType::Null) {
+                        return Err(KqlError::at(s, format!("'{token}' needs bool operands, got {}", kql_type_of(t))));
+                    }
+                }
+                Ok(if op == BinaryOp::And { l.and(r) } else { l.or(r) })
+            }
+            BinaryOp::Eq | BinaryOp::NotEq | BinaryOp::Lt | BinaryOp::LtEq | BinaryOp::Gt | BinaryOp::GtEq => {
+                check_comparable(&lt, &rt, span, &token)?;
+                let df_op = match op {
+                    BinaryOp::Eq => Operator::Eq,
+                    BinaryOp::NotEq => Operator::NotEq,
+                    BinaryOp::Lt => Operator::Lt,
+                    BinaryOp::LtEq => Operator::LtEq,
+                    BinaryOp::Gt => Operator::Gt,
+                    _ => Operator::GtEq,
+                };
+                Ok(binary_expr(l, df_op, r))
+            }
+            BinaryOp::EqCi | BinaryOp::NotEqCi => {
+                if !(is_string(&lt) || lt == DataType::Null) || !(is_string(&rt) || rt == DataType::Null) {
+                    return Err(KqlError::at(span, format!("'{token}' compares strings, got {} and {}", kql_type_of(&lt), kql_type_of(&rt))));
+                }
+                let eq = lower(l).eq(lower(r));
+                Ok(if op == BinaryOp::EqCi { eq } else { eq.not() })
+            }
+            BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod => self.arithmetic(op, l, lt, r, rt, span),
+            BinaryOp::Str(_) => unreachable!("handled above"),
+        }
+    }
+
+    fn arithmetic(&self, op: BinaryOp, l: Expr, lt: DataType, r: Expr, rt: DataType, span: Span) -> Result<Expr> {
+        let df_op = match op {
+            BinaryOp::Add => Operator::Plus,
+            BinaryOp::Sub => Operator::Minus,
+            BinaryOp::Mul => Operator::Multiply,
+            BinaryOp::Div => Operator::Divide,
+            _ => Operator::Modulo,
+        };
+        let is_dt = |t: &DataType| matches!(t, DataType::Timestamp(..));
+        let is_ts = |t: &DataType| *t == TIMESPAN;
+        let num = |t: &DataType| t.is_numeric() || *t == DataType::Null;
+        let mismatch = || {
+            KqlError::at(span, format!("cannot apply '{}' to {} and {}", op.token(), kql_type_of(&lt), kql_type_of(&rt)))
+        };
+        match (df_op, &lt, &rt) {
+            (_, a, b) if num(a) && num(b) => Ok(binary_expr(l, df_op, r)),
+            (Operator::Minus, a, b) if is_dt(a) && is_dt(b) => Ok(cast(binary_expr(nanos(l), Operator::Minus, nanos(r)), TIMESPAN)),
+            (Operator::Plus | Operator::Minus, a, b) if is_dt(a) && (is_ts(b) || *b == DataType::Null) => Ok(datetime_plus(l, r, df_op)),
+            (Operator::Plus, a, b) if is_ts(a) && is_dt(b) => Ok(datetime_plus(r, l, df_op)),
+            (Operator::Plus | Operator::Minus | Operator::Modulo, a, b) if is_ts(a) && is_ts(b) => {
+                Ok(cast(binary_expr(nanos(l), df_op, nanos(r)), TIMESPAN))
+            }
+            (Operator::Divide, a, b) if is_ts(a) && is_ts(b) => {
+                Ok(binary_expr(cast(nanos(l), DataType::Float64), Operator::Divide, cast(nanos(r), DataType::Float64)))
+            }
+            (Operator::Multiply | Operator::Divide, a, b) if is_ts(a) && b.is_numeric() => {
+                Ok(cast(cast(binary_expr(cast(nanos(l), DataType::Float64), df_op, cast(r, DataType::Float64)), DataType::Int64), TIMESPAN))
+            }
+            (Operator::Multiply, a, b) if a.is_numeric() && is_ts(b) => {
+                Ok(cast(cast(binary_expr(cast(l, DataType::Float64), df_op, cast(nanos(r), DataType::Float64)), DataType::Int64), TIMESPAN))
+            }
+            _ => Err(mismatch()),
+        }
+    }
+
+    fn string_op(&self, sop: ast::StringOp, left: &ast::Expr, right: &ast::Expr, span: Span) -> Result<Expr> {
+        use functions::string::Test;
+        let hay = self.as_string(left)?;
+        let needle = self.plan(right)?;
+        let nt = self.type_of(&needle, right.span)?;
+        if !is_string(&nt) {
+            return Err(KqlError::at(right.span, format!("'{}' needs a string on its right, got {}", sop.token(), kql_type_of(&nt))));
+        }
+        let positive = match sop.test {
+            StringTest::Has => string_test(hay, needle, Test::Has, sop.case_sensitive),
+            StringTest::HasPrefix => string_test(hay, needle, Test::HasPrefix, sop.case_sensitive),
+            StringTest::HasSuffix => string_test(hay, needle, Test::HasSuffix, sop.case_sensitive),
+            StringTest::Contains => string_test(hay, needle, Test::Contains, sop.case_sensitive),
+            StringTest::StartsWith => string_test(hay, needle, Test::StartsWith, sop.case_sensitive),
+            StringTest::EndsWith => string_test(hay, needle, Test::EndsWith, sop.case_sensitive),
+            StringTest::MatchesRegex => {
+                if let Expr::Literal(ScalarValue::Utf8(Some(p)), _) = &needle {
+                    if let Err(e) = regex::Regex::new(p) {
+                        return Err(KqlError::at(right.span, format!("invalid regular expression: {e}")));
+                    }
+                }
+                datafusion::functions::regex::expr_fn::regexp_like(hay, needle, None)
+            }
+            StringTest::Like => {
+                let _ = span;
+                Expr::Like(datafusion::logical_expr::expr::Like::new(false, Box::new(hay), Box::new(needle), None, !sop.case_sensitive))
+            }
+        };
+        Ok(if sop.negated { positive.not() } else { positive })
+    }
+}
+
+fn string_test(hay: Expr, needle: Expr, test: functions::string::Test, case_sensitive: bool) -> Expr {
+    functions::udfs().string_test.call(vec![hay, needle, Expr::Literal(test.code(case_sensitive), None)])
+}
+
+pub fn lower(e: Expr) -> Expr {
+    if let Expr::Literal(ScalarValue::Utf8(Some(s)), m) = &e {
+        return Expr::Literal(ScalarValue::Utf8(Some(s.to_lowercase())), m.clone());
+    }
+    datafusion::functions::string::expr_fn::lower(e)
+}
+
+/// A datetime or timespan as its nanoseconds.
+pub fn nanos(e: Expr) -> Expr {
+    cast(e, DataType::Int64)
+}
+
+/// `datetime ± timespan`, computed on nanoseconds.
+pub fn datetime_plus(dt: Expr, span: Expr, op: Operator) -> Expr {
+    cast(binary_expr(nanos(dt), op, nanos(span)), datetime_type())
+}
+
+/// KQL compares numbers with numbers, strings with strings, and each other type with itself.
+fn check_comparable(a: &DataType, b: &DataType, span: Span, op: &str) -> Result<()> {
+    let class = |t: &DataType| -> &'static str {
+        if t.is_numeric() {
+            "number"
+        } else if is_string(t) {
+            "string"
+        } else {
+            kql_type_of(t)
+        }
+    };
+    if *a == DataType::Null || *b == DataType::Null || class(a) == class(b) {
+        return Ok(());
+    }
+    Err(KqlError::at(span, format!("cannot compare {} with {} using '{op}'", kql_type_of(a), kql_type_of(b))))
+}
+
+fn negate_scalar(v: &ScalarValue) -> Option<ScalarValue> {
+    Some(match v {
+        ScalarValue::Int64(Some(x)) => ScalarValue::Int64(Some(x.checked_neg()?)),
+        ScalarValue::Int32(Some(x)) => ScalarValue::Int32(Some(x.checked_neg()?)),
+        ScalarValue::Float64(Some(x)) => ScalarValue::Float64(Some(-x)),
+        ScalarValue::DurationNanosecond(Some(x)) => ScalarValue::DurationNanosecond(Some(x.checked_neg()?)),
+        _ => return None,
+    })
+}
+
+/// A KQL literal as a DataFusion literal.
+pub fn literal(l: &Literal) -> Expr {
+    let v = match l {
+        Literal::Bool(b) => ScalarValue::Boolean(Some(*b)),
+        Literal::Long(v) => ScalarValue::Int64(Some(*v)),
+        Literal::Int(v) => ScalarValue::Int32(Some(*v)),
+        Literal::Real(v) => ScalarValue::Float64(Some(*v)),
+        Literal::String(s) => ScalarValue::Utf8(Some(s.clone())),
+        Literal::DateTime(ns) => functions::datetime::datetime_scalar(Some(*ns)),
+        Literal::TimeSpan(ns) => ScalarValue::DurationNanosecond(Some(*ns)),
+        Literal::Guid(g) => ScalarValue::Utf8(Some(g.clone())),
+        Literal::Decimal(d) => ScalarValue::Float64(d.parse().ok()),
+        Literal::Dynamic(d) => return dynamic_literal(d),
+        Literal::Null(t) => match ScalarValue::try_from(&arrow_type(*t)) {
+            Ok(v) => v,
+            Err(_) => ScalarValue::Null,
+        },
+    };
+    Expr::Literal(v, None)
+}
+
+/// A `dynamic(...)` value as JSON text tagged with the `arrow.json` extension.
+pub fn dynamic_literal(d: &DynValue) -> Expr {
+    let json = dyn_to_json(d).to_string();
+    let metadata = FieldMetadata::from(std::collections::BTreeMap::from([(EXTENSION_KEY.to_string(), JSON_EXTENSION.to_string())]));
+    Expr::Literal(ScalarValue::Utf8(Some(json)), Some(metadata))
+}
+
+pub fn dyn_to_json(d: &DynValue) -> serde_json::Value {
+    use serde_json::Value as J;
+    match d {
+        DynValue::Null => J::Null,
+        DynValue::Bool(b) => J::Bool(*b),
+        DynValue::Long(v) => J::from(*v),
+        DynValue::Real(v) => serde_json::Number::from_f64(*v).map(J::Number).unwrap_or(J::Null),
+        DynValue::String(s) => J::String(s.clone()),
+        DynValue::DateTime(ns) => J::String(kql_grammar::values::format_datetime(*ns)),
+        DynValue::TimeSpan(ns) => J::String(kql_grammar::values::format_timespan(*ns)),
+        DynValue::Array(items) => J::Array(items.iter().map(dyn_to_json).collect()),
+        DynValue::Object(fields) => J::Object(fields.iter().map(|(k, v)| (k.clone(), dyn_to_json(v))).collect()),
+    }
+}
+
+/// One element of a dynamic array as a typed scalar (for `in` lists and range lists).
+pub fn dyn_scalar(d: &DynValue) -> Expr {
+    match d {
+        DynValue::Null => Expr::Literal(ScalarValue::Null, None),
+        DynValue::Bool(b) => lit(*b),
+        DynValue::Long(v) => lit(*v),
+        DynValue::Real(v) => lit(*v),
+        DynValue::String(s) => lit(s.clone()),
+        DynValue::DateTime(ns) => Expr::Literal(functions::datetime::datetime_scalar(Some(*ns)), None),
+        DynValue::TimeSpan(ns) => Expr::Literal(ScalarValue::DurationNanosecond(Some(*ns)), None),
+        DynValue::Array(_) | DynValue::Object(_) => dynamic_literal(d),
+    }
+}
+
+/// Evaluates an expression that reads no columns.
+pub fn evaluate_constant(e: &Expr) -> Result<ScalarValue> {
+    if let Expr::Literal(v, _) = e {
+        return Ok(v.clone());
+    }
+    let schema = DFSchema::empty();
+    let physical = create_physical_expr(e, &schema, &ExecutionProps::new(), &PhysicalPlanningContext::default())?;
+    let batch = RecordBatch::try_new_with_options(
+        Arc::new(arrow::datatypes::Schema::empty()),
+        vec![],
+        &arrow::array::RecordBatchOptions::new().with_row_count(Some(1)),
+    )?;
+    let value = physical.evaluate(&batch)?;
+    Ok(match value {
+        datafusion::logical_expr::ColumnarValue::Scalar(s) => s,
+        datafusion::logical_expr::ColumnarValue::Array(a) => ScalarValue::try_from_array(&a, 0)?,
+    })
+}

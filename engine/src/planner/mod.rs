@@ -1,0 +1,219 @@
+//! AST → DataFusion logical plans. Names are resolved against the `let` environment and the
+//! catalog; each operator has its own planning function (see `operators.rs`, `summarize.rs`).
+
+mod calls;
+mod expr;
+mod names;
+mod operators;
+mod sources;
+mod summarize;
+mod window;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::logical_expr::{LogicalPlan, SortExpr};
+use kql_grammar::ast::{self, DynValue, FunctionDef, LetValue, PipeExpr, Script, Source, Statement};
+
+use crate::catalog::Catalog;
+use crate::error::{KqlError, Result};
+
+pub use calls::supported_functions;
+pub use operators::supported_operators;
+
+/// A tabular value being planned: the plan, and the row order that `sort`/`top`/`serialize`
+/// fixed, if the rows are serialized (which `next`, `prev` and `row_number` need).
+#[derive(Clone, Debug)]
+pub struct Tabular {
+    pub plan: LogicalPlan,
+    pub order: Option<Vec<SortExpr>>,
+}
+
+impl Tabular {
+    pub fn unordered(plan: LogicalPlan) -> Self {
+        Tabular { plan, order: None }
+    }
+}
+
+/// What a name in scope stands for.
+#[derive(Clone, Debug)]
+pub enum Binding {
+    /// A scalar, already planned; `dynamic` keeps a dynamic literal's value for the places that
+    /// read it at planning time (`in`, range lists).
+    Scalar { expr: datafusion::prelude::Expr, dynamic: Option<DynValue> },
+    Tabular(Tabular),
+    Function(Arc<UserFunction>),
+}
+
+/// A `let` or prelude function. Errors inside a prelude function's body are reported at the
+/// call, since its text is not the query's.
+#[derive(Debug)]
+pub struct UserFunction {
+    pub def: FunctionDef,
+    pub name: String,
+    pub in_prelude: bool,
+}
+
+impl std::ops::Deref for UserFunction {
+    type Target = FunctionDef;
+    fn deref(&self) -> &FunctionDef {
+        &self.def
+    }
+}
+
+impl UserFunction {
+    /// Moves an error from inside a prelude function's body to the call that reached it.
+    pub fn locate_error(&self, e: KqlError, call: ast::Span) -> KqlError {
+        if self.in_prelude {
+            KqlError::at(call, format!("in function {}: {}", self.name, e.message))
+        } else {
+            e
+        }
+    }
+}
+
+/// The names in scope: `let` bindings, function parameters.
+#[derive(Clone, Default, Debug)]
+pub struct Env {
+    bindings: HashMap<String, Binding>,
+}
+
+impl Env {
+    pub fn get(&self, name: &str) -> Option<&Binding> {
+        self.bindings.get(name)
+    }
+    pub fn bind(&mut self, name: &str, b: Binding) {
+        self.bindings.insert(name.to_string(), b);
+    }
+}
+
+/// Plans queries against a catalog at a fixed `now`.
+pub struct Planner<'a> {
+    pub catalog: &'a Catalog,
+    /// Definitions every query can use (loaded from `--functions` files).
+    pub prelude: &'a [ast::LetStmt],
+    /// The query's single `now()`, nanoseconds since the epoch.
+    pub now: i64,
+}
+
+/// One planned result statement and where it sits in the text.
+pub struct PlannedQuery {
+    pub plan: LogicalPlan,
+    pub span: ast::Span,
+}
+
+impl<'a> Planner<'a> {
+    /// Plans every result statement of a script; `let`s bind names for the ones after them.
+    pub fn plan_script(&self, script: &Script) -> Result<Vec<PlannedQuery>> {
+        let mut env = Env::default();
+        for l in self.prelude {
+            self.bind_let(&mut env, l, true).map_err(|e| KqlError::new(format!("in the functions file, {}: {}", l.name.name, e.message)))?;
+        }
+        let mut out = Vec::new();
+        for statement in &script.statements {
+            match statement {
+                Statement::Let(l) => self.plan_let(&mut env, l)?,
+                Statement::CreateFunction { name, function, .. } => {
+                    let f = UserFunction { def: function.clone(), name: name.name.clone(), in_prelude: false };
+                    env.bind(&name.name, Binding::Function(Arc::new(f)))
+                }
+                Statement::Set { .. } | Statement::DeclareParams { .. } => {}
+                Statement::Query(pipe) => {
+                    let tab = self.plan_tabular(&env, pipe)?;
+                    out.push(PlannedQuery { plan: tab.plan, span: pipe.span });
+                }
+            }
+        }
+        if out.is_empty() {
+            let end = script.statements.last().map_or(0, |s| statement_span(s).end);
+            return Err(KqlError::at(ast::Span::new(end, end), "the query has no result: it ends with a let statement"));
+        }
+        Ok(out)
+    }
+
+    pub fn plan_let(&self, env: &mut Env, l: &ast::LetStmt) -> Result<()> {
+        self.bind_let(env, l, false)
+    }
+
+    fn bind_let(&self, env: &mut Env, l: &ast::LetStmt, in_prelude: bool) -> Result<()> {
+        let binding = match &l.value {
+            LetValue::Function(f) => {
+                Binding::Function(Arc::new(UserFunction { def: f.clone(), name: l.name.name.clone(), in_prelude }))
+            }
+            LetValue::Expr(pipe) => self.plan_let_value(env, pipe)?,
+        };
+        env.bind(&l.name.name, binding);
+        Ok(())
+    }
+
+    /// A `let` value is tabular or scalar; which one shows only once its names resolve.
+    fn plan_let_value(&self, env: &Env, pipe: &PipeExpr) -> Result<Binding> {
+        if self.is_tabular(env, pipe) {
+            return Ok(Binding::Tabular(self.plan_tabular(env, pipe)?));
+        }
+        let Some(e) = pipe.as_expr() else {
+            return Ok(Binding::Tabular(self.plan_tabular(env, pipe)?));
+        };
+        let dynamic = match &e.kind {
+            ast::ExprKind::Literal(ast::Literal::Dynamic(d)) => Some(d.clone()),
+            ast::ExprKind::Name(n) => match env.get(n) {
+                Some(Binding::Scalar { dynamic, .. }) => dynamic.clone(),
+                _ => None,
+            },
+            _ => None,
+        };
+        let expr = self.plan_constant(env, e)?;
+        Ok(Binding::Scalar { expr, dynamic })
+    }
+
+    /// Whether a pipe denotes a table (rather than a scalar), judged from its source.
+    pub fn is_tabular(&self, env: &Env, pipe: &PipeExpr) -> bool {
+        if !pipe.operators.is_empty() {
+            return true;
+        }
+        match &pipe.source {
+            Source::Datatable { .. } | Source::Range { .. } | Source::Print { .. } => true,
+            Source::Expr(e) => self.is_tabular_expr(env, e),
+        }
+    }
+
+    fn is_tabular_expr(&self, env: &Env, e: &ast::Expr) -> bool {
+        match &e.kind {
+            ast::ExprKind::Name(n) => match env.get(n) {
+                Some(Binding::Tabular(_)) => true,
+                Some(Binding::Scalar { .. }) => false,
+                Some(Binding::Function(f)) => f.params.is_empty() && self.is_tabular(env, &f.body.result),
+                None => self.catalog.contains(n),
+            },
+            ast::ExprKind::Call { name, .. } => match env.get(&name.name) {
+                Some(Binding::Function(f)) => {
+                    let mut inner = env.clone();
+                    for p in &f.params {
+                        let b = match &p.ty {
+                            ast::ParamType::Tabular { .. } => Binding::Tabular(Tabular::unordered(LogicalPlan::EmptyRelation(
+                                datafusion::logical_expr::EmptyRelation {
+                                    produce_one_row: false,
+                                    schema: Arc::new(datafusion::common::DFSchema::empty()),
+                                },
+                            ))),
+                            ast::ParamType::Scalar(_) => Binding::Scalar { expr: datafusion::prelude::lit(0), dynamic: None },
+                        };
+                        inner.bind(&p.name.name, b);
+                    }
+                    self.is_tabular(&inner, &f.body.result)
+                }
+                _ => matches!(name.name.as_str(), "materialize" | "view" | "table"),
+            },
+            ast::ExprKind::Subquery(p) => self.is_tabular(env, p),
+            _ => false,
+        }
+    }
+}
+
+fn statement_span(s: &Statement) -> ast::Span {
+    match s {
+        Statement::Let(l) => l.span,
+        Statement::CreateFunction { span, .. } | Statement::Set { span, .. } | Statement::DeclareParams { span, .. } => *span,
+        Statement::Query(p) => p.span,
+    }
+}

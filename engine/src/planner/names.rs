@@ -1,0 +1,63 @@
+//! Kusto's rules for naming result columns that the query does not name.
+
+use kql_grammar::ast::{Expr, ExprKind};
+
+/// How a function's result column is named when it is not given a name, as Kusto's own
+/// function catalog says (`result_name_kind`).
+enum NameKind {
+    /// `tostring(X)`, `bin(X, 1h)`: the first argument's name.
+    FirstArgument,
+    /// `strlen(X)`: `strlen_X`.
+    NameAndFirstArgument,
+}
+
+fn name_kind(function: &str) -> Option<NameKind> {
+    Some(match function {
+        "tostring" | "tolong" | "toint" | "toreal" | "todouble" | "todatetime" | "totimespan" | "totime" | "tobool"
+        | "toboolean" | "todecimal" | "toguid" | "todynamic" | "toobject" | "tohex" | "parse_json" | "parsejson"
+        | "parse_csv" | "parse_xml" | "split" | "format_datetime" | "format_timespan" | "startofday" | "bin"
+        | "floor" | "bin_at" | "bin_auto" | "binary_and" | "binary_or" | "binary_xor" | "binary_not"
+        | "binary_shift_left" | "binary_shift_right" | "bitset_count_ones" => NameKind::FirstArgument,
+        "strlen" | "string_size" => NameKind::NameAndFirstArgument,
+        _ => return None,
+    })
+}
+
+/// The name Kusto infers for an unnamed expression, if any.
+pub fn inferred_name(e: &Expr) -> Option<String> {
+    match &e.kind {
+        ExprKind::Name(n) => Some(n.clone()),
+        ExprKind::Call { name, args } => {
+            let first = args.first().and_then(|a| a.value.as_expr()).and_then(inferred_name);
+            match name_kind(&name.name)? {
+                NameKind::FirstArgument => first,
+                NameKind::NameAndFirstArgument => Some(format!("{}_{}", name.name, first?)),
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The name of an aggregate's result: `count_`, `sum_X`, `list_X`, ...
+pub fn aggregate_name(prefix: &str, first_arg: Option<&Expr>) -> String {
+    format!("{prefix}_{}", first_arg.and_then(inferred_name).unwrap_or_default())
+}
+
+/// Makes `name` unique among `taken` the way Kusto does: `X`, `X1`, `X2`, ...
+pub fn unique_name(name: &str, taken: &[String]) -> String {
+    if !taken.iter().any(|t| t == name) {
+        return name.to_string();
+    }
+    (1..).map(|i| format!("{name}{i}")).find(|n| !taken.iter().any(|t| t == n)).unwrap_or_else(|| name.to_string())
+}
+
+/// The next `ColumnN` not already taken.
+pub fn next_column_name(counter: &mut usize, taken: &[String]) -> String {
+    loop {
+        *counter += 1;
+        let name = format!("Column{counter}");
+        if !taken.iter().any(|t| *t == name) {
+            return name;
+        }
+    }
+}

@@ -1,0 +1,382 @@
+//! One planning function per tabular operator (summarize has a file of its own).
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int32Array, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use datafusion::common::{Column, ScalarValue};
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder, SortExpr};
+use datafusion::prelude::lit;
+use kql_grammar::ast::{self, ColumnPattern, NamedExpr, Operator, OperatorKind, SortKey, Span};
+
+use super::expr::{ExprPlanner, evaluate_constant};
+use super::window::add_windows;
+use super::{Env, Planner, Tabular};
+use crate::error::{KqlError, Result};
+use crate::types::kql_type_name;
+
+/// Operators the planner runs, for `README` and completion.
+pub const OPERATORS: &[&str] = &[
+    "count", "distinct", "extend", "filter", "getschema", "limit", "order by", "project", "project-away", "project-keep",
+    "project-rename", "project-reorder", "serialize", "sort by", "summarize", "take", "top", "where",
+];
+
+pub fn supported_operators() -> Vec<&'static str> {
+    OPERATORS.to_vec()
+}
+
+fn column(name: &str) -> Expr {
+    Expr::Column(Column::new_unqualified(name))
+}
+
+fn names(tab: &Tabular) -> Vec<String> {
+    tab.plan.schema().fields().iter().map(|f| f.name().clone()).collect()
+}
+
+impl Planner<'_> {
+    pub(super) fn plan_operator(&self, env: &Env, tab: Tabular, op: &Operator) -> Result<Tabular> {
+        let planned = match &op.kind {
+            OperatorKind::Where(e) => self.plan_where(env, tab, e),
+            OperatorKind::Extend(items) => self.plan_extend(env, tab, items),
+            OperatorKind::Project(items) => self.plan_project(env, tab, items),
+            OperatorKind::ProjectAway(patterns) => self.plan_project_away(tab, patterns),
+            OperatorKind::ProjectKeep(patterns) => self.plan_project_keep(tab, patterns),
+            OperatorKind::ProjectRename(pairs) => self.plan_project_rename(tab, pairs),
+            OperatorKind::ProjectReorder(keys) => self.plan_project_reorder(tab, keys),
+            OperatorKind::Summarize { aggregates, by, .. } => self.plan_summarize(env, tab, aggregates, by, op.span),
+            OperatorKind::Sort(keys) => self.plan_sort(env, tab, keys),
+            OperatorKind::Serialize(items) => self.plan_serialize(env, tab, items),
+            OperatorKind::Take(n) => self.plan_take(env, tab, n),
+            OperatorKind::Top { count, key } => self.plan_top(env, tab, count, key),
+            OperatorKind::Count { name } => self.plan_count(tab, name.as_ref().map(|n| n.name.as_str())),
+            OperatorKind::Distinct(items) => self.plan_distinct(env, tab, items),
+            OperatorKind::GetSchema => self.plan_getschema(tab),
+            OperatorKind::As { .. } => Ok(tab),
+            OperatorKind::Unsupported { keyword, .. } => {
+                let end = op.span.start + keyword.len();
+                Err(KqlError::at(Span::new(op.span.start, end), format!("operator {keyword} is not supported yet")))
+            }
+        };
+        planned.map_err(|e| e.or_at(op.span))
+    }
+
+    fn plan_where(&self, env: &Env, tab: Tabular, e: &ast::Expr) -> Result<Tabular> {
+        let ep = ExprPlanner::new(self, env, tab.plan.schema().clone(), tab.order.as_deref());
+        let predicate = ep.plan(e)?;
+        let t = ep.type_of(&predicate, e.span)?;
+        if !matches!(t, DataType::Boolean | DataType::Null) {
+            return Err(KqlError::at(e.span, format!("where needs a bool predicate, got {}", crate::types::kql_type_of(&t))));
+        }
+        let (plan, mut exprs) = add_windows(tab.plan.clone(), vec![predicate])?;
+        let windowed = plan.schema().fields().len() != tab.plan.schema().fields().len();
+        let mut plan = LogicalPlanBuilder::from(plan).filter(exprs.remove(0))?;
+        if windowed {
+            plan = plan.project(names(&tab).iter().map(|n| column(n)))?;
+        }
+        Ok(Tabular { plan: plan.build()?, order: tab.order })
+    }
+
+    /// `extend`: new columns at the end, a name that exists is replaced where it stands. Items
+    /// may read columns made by earlier items of the same `extend`.
+    fn plan_extend(&self, env: &Env, tab: Tabular, items: &[NamedExpr]) -> Result<Tabular> {
+        let mut tab = tab;
+        let mut pending: Vec<(String, Expr)> = Vec::new();
+        let mut counter = 0;
+        for item in items {
+            let pending_names: Vec<String> = pending.iter().map(|(n, _)| n.clone()).collect();
+            if references_any(&item.expr, &pending_names) {
+                tab = self.apply_extend(tab, std::mem::take(&mut pending))?;
+            }
+            let mut taken = names(&tab);
+            taken.extend(pending.iter().map(|(n, _)| n.clone()));
+            let name = self.name_for(item, &mut counter, &taken)?;
+            if pending.iter().any(|(n, _)| *n == name) {
+                tab = self.apply_extend(tab, std::mem::take(&mut pending))?;
+            }
+            let ep = ExprPlanner::new(self, env, tab.plan.schema().clone(), tab.order.as_deref());
+            pending.push((name, ep.plan(&item.expr)?));
+        }
+        self.apply_extend(tab, pending)
+    }
+
+    fn apply_extend(&self, tab: Tabular, new: Vec<(String, Expr)>) -> Result<Tabular> {
+        if new.is_empty() {
+            return Ok(tab);
+        }
+        let existing = names(&tab);
+        let (names_new, exprs): (Vec<String>, Vec<Expr>) = new.into_iter().unzip();
+        let (plan, exprs) = add_windows(tab.plan, exprs)?;
+        let mut projection: Vec<Expr> = existing
+            .iter()
+            .map(|n| match names_new.iter().position(|m| m == n) {
+                Some(i) => exprs[i].clone().alias(n),
+                None => column(n),
+            })
+            .collect();
+        for (n, e) in names_new.iter().zip(exprs) {
+            if !existing.contains(n) {
+                projection.push(e.alias(n));
+            }
+        }
+        let plan = LogicalPlanBuilder::from(plan).project(projection)?.build()?;
+        Ok(Tabular { plan, order: tab.order })
+    }
+
+    fn plan_project(&self, env: &Env, tab: Tabular, items: &[NamedExpr]) -> Result<Tabular> {
+        let ep = ExprPlanner::new(self, env, tab.plan.schema().clone(), tab.order.as_deref());
+        let mut out_names: Vec<String> = Vec::new();
+        let mut exprs = Vec::new();
+        let mut counter = 0;
+        for item in items {
+            let name = self.name_for(item, &mut counter, &out_names)?;
+            if out_names.contains(&name) {
+                return Err(KqlError::at(item.span, format!("column '{name}' is projected twice")));
+            }
+            exprs.push(ep.plan(&item.expr)?);
+            out_names.push(name);
+        }
+        let (plan, exprs) = add_windows(tab.plan, exprs)?;
+        let projection: Vec<Expr> = exprs.into_iter().zip(&out_names).map(|(e, n)| e.alias(n)).collect();
+        let plan = LogicalPlanBuilder::from(plan).project(projection)?.build()?;
+        let order = keep_order_if_columns_remain(tab.order, &out_names);
+        Ok(Tabular { plan, order })
+    }
+
+    fn plan_project_away(&self, tab: Tabular, patterns: &[ColumnPattern]) -> Result<Tabular> {
+        let all = names(&tab);
+        check_patterns(&all, patterns)?;
+        let kept: Vec<String> = all.into_iter().filter(|n| !patterns.iter().any(|p| glob(&p.pattern, n))).collect();
+        self.select(tab, kept)
+    }
+
+    fn plan_project_keep(&self, tab: Tabular, patterns: &[ColumnPattern]) -> Result<Tabular> {
+        let all = names(&tab);
+        check_patterns(&all, patterns)?;
+        let kept: Vec<String> = all.into_iter().filter(|n| patterns.iter().any(|p| glob(&p.pattern, n))).collect();
+        self.select(tab, kept)
+    }
+
+    fn plan_project_reorder(&self, tab: Tabular, keys: &[(ColumnPattern, Option<ast::SortOrder>)]) -> Result<Tabular> {
+        let all = names(&tab);
+        let patterns: Vec<ColumnPattern> = keys.iter().map(|(p, _)| p.clone()).collect();
+        check_patterns(&all, &patterns)?;
+        let mut ordered: Vec<String> = Vec::new();
+        for (p, dir) in keys {
+            let mut matched: Vec<String> = all.iter().filter(|n| glob(&p.pattern, n) && !ordered.contains(n)).cloned().collect();
+            match dir {
+                Some(ast::SortOrder::Asc) => matched.sort(),
+                Some(ast::SortOrder::Desc) => matched.sort_by(|a, b| b.cmp(a)),
+                None => {}
+            }
+            ordered.extend(matched);
+        }
+        ordered.extend(all.into_iter().filter(|n| !ordered.contains(n)).collect::<Vec<_>>());
+        self.select(tab, ordered)
+    }
+
+    fn plan_project_rename(&self, tab: Tabular, pairs: &[(ast::Ident, ast::Ident)]) -> Result<Tabular> {
+        let all = names(&tab);
+        for (_, old) in pairs {
+            if !all.contains(&old.name) {
+                return Err(KqlError::at(old.span, format!("unknown column '{}'", old.name)));
+            }
+        }
+        let projection: Vec<Expr> = all
+            .iter()
+            .map(|n| match pairs.iter().find(|(_, old)| old.name == *n) {
+                Some((new, _)) => column(n).alias(&new.name),
+                None => column(n),
+            })
+            .collect();
+        let plan = LogicalPlanBuilder::from(tab.plan).project(projection)?.build()?;
+        Ok(Tabular { plan, order: None })
+    }
+
+    fn select(&self, tab: Tabular, kept: Vec<String>) -> Result<Tabular> {
+        let plan = LogicalPlanBuilder::from(tab.plan).project(kept.iter().map(|n| column(n)))?.build()?;
+        let order = keep_order_if_columns_remain(tab.order, &kept);
+        Ok(Tabular { plan, order })
+    }
+
+    fn sort_exprs(&self, env: &Env, tab: &Tabular, keys: &[SortKey]) -> Result<Vec<SortExpr>> {
+        let ep = ExprPlanner::new(self, env, tab.plan.schema().clone(), None);
+        keys.iter().map(|k| Ok(SortExpr::new(ep.plan(&k.expr)?, k.is_ascending(), k.nulls_first()))).collect()
+    }
+
+    fn plan_sort(&self, env: &Env, tab: Tabular, keys: &[SortKey]) -> Result<Tabular> {
+        let sort = self.sort_exprs(env, &tab, keys)?;
+        let plan = LogicalPlanBuilder::from(tab.plan).sort(sort.clone())?.build()?;
+        Ok(Tabular { plan, order: Some(sort) })
+    }
+
+    fn plan_serialize(&self, env: &Env, tab: Tabular, items: &[NamedExpr]) -> Result<Tabular> {
+        let order = Some(tab.order.clone().unwrap_or_default());
+        self.plan_extend(env, Tabular { plan: tab.plan, order }, items)
+    }
+
+    fn row_count(&self, env: &Env, e: &ast::Expr) -> Result<usize> {
+        let v = evaluate_constant(&self.plan_constant(env, e)?).map_err(|err| err.or_at(e.span))?;
+        match v {
+            ScalarValue::Int64(Some(n)) if n >= 0 => Ok(n as usize),
+            ScalarValue::Int32(Some(n)) if n >= 0 => Ok(n as usize),
+            _ => Err(KqlError::at(e.span, "expected a non-negative integer row count")),
+        }
+    }
+
+    fn plan_take(&self, env: &Env, tab: Tabular, n: &ast::Expr) -> Result<Tabular> {
+        let n = self.row_count(env, n)?;
+        let plan = LogicalPlanBuilder::from(tab.plan).limit(0, Some(n))?.build()?;
+        Ok(Tabular { plan, order: tab.order })
+    }
+
+    fn plan_top(&self, env: &Env, tab: Tabular, count: &ast::Expr, key: &SortKey) -> Result<Tabular> {
+        let n = self.row_count(env, count)?;
+        let sort = self.sort_exprs(env, &tab, std::slice::from_ref(key))?;
+        let plan = LogicalPlanBuilder::from(tab.plan).sort_with_limit(sort.clone(), Some(n))?.limit(0, Some(n))?.build()?;
+        Ok(Tabular { plan, order: Some(sort) })
+    }
+
+    fn plan_count(&self, tab: Tabular, name: Option<&str>) -> Result<Tabular> {
+        let count = datafusion::functions_aggregate::expr_fn::count(lit(1i64)).alias(name.unwrap_or("Count"));
+        let plan = LogicalPlanBuilder::from(tab.plan).aggregate(Vec::<Expr>::new(), vec![count])?.build()?;
+        Ok(Tabular::unordered(plan))
+    }
+
+    fn plan_distinct(&self, env: &Env, tab: Tabular, items: &[NamedExpr]) -> Result<Tabular> {
+        if items.is_empty() {
+            let plan = LogicalPlanBuilder::from(tab.plan).distinct()?.build()?;
+            return Ok(Tabular::unordered(plan));
+        }
+        let ep = ExprPlanner::new(self, env, tab.plan.schema().clone(), None);
+        let mut out: Vec<String> = Vec::new();
+        let mut groups = Vec::new();
+        let mut counter = 0;
+        for item in items {
+            let name = self.name_for(item, &mut counter, &out)?;
+            groups.push(ep.plan(&item.expr)?.alias(&name));
+            out.push(name);
+        }
+        let plan = LogicalPlanBuilder::from(tab.plan).aggregate(groups, Vec::<Expr>::new())?.build()?;
+        Ok(Tabular::unordered(plan))
+    }
+
+    fn plan_getschema(&self, tab: Tabular) -> Result<Tabular> {
+        let schema = tab.plan.schema();
+        let fields = schema.fields();
+        let names: Vec<&str> = fields.iter().map(|f| f.name().as_str()).collect();
+        let ordinals: Vec<i32> = (0..fields.len() as i32).collect();
+        let kql: Vec<&str> = fields.iter().map(|f| kql_type_name(f)).collect();
+        let dotnet: Vec<&str> = kql.iter().map(|t| dotnet_type(t)).collect();
+        let out_schema = Arc::new(Schema::new(vec![
+            Field::new("ColumnName", DataType::Utf8, false),
+            Field::new("ColumnOrdinal", DataType::Int32, false),
+            Field::new("DataType", DataType::Utf8, false),
+            Field::new("ColumnType", DataType::Utf8, false),
+        ]));
+        let arrays: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(names)),
+            Arc::new(Int32Array::from(ordinals)),
+            Arc::new(StringArray::from(dotnet)),
+            Arc::new(StringArray::from(kql)),
+        ];
+        let batch = arrow::array::RecordBatch::try_new(out_schema.clone(), arrays)?;
+        let table = datafusion::catalog::MemTable::try_new(out_schema, vec![vec![batch]])?;
+        let plan = LogicalPlanBuilder::scan("getschema", datafusion::datasource::provider_as_source(Arc::new(table)), None)?;
+        let plan = plan.project(["ColumnName", "ColumnOrdinal", "DataType", "ColumnType"].map(|n| {
+            Expr::Column(Column::new(Some("getschema"), n)).alias(n)
+        }))?;
+        Ok(Tabular::unordered(plan.build()?))
+    }
+}
+
+/// .NET type names as Kusto's `getschema` shows them.
+fn dotnet_type(kql: &str) -> &'static str {
+    match kql {
+        "bool" => "System.Boolean",
+        "int" => "System.Int32",
+        "long" => "System.Int64",
+        "real" => "System.Double",
+        "decimal" => "System.Data.SqlTypes.SqlDecimal",
+        "datetime" => "System.DateTime",
+        "timespan" => "System.TimeSpan",
+        "guid" => "System.Guid",
+        "dynamic" => "System.Object",
+        _ => "System.String",
+    }
+}
+
+/// The serialized order survives a projection only while the columns it sorts by remain.
+fn keep_order_if_columns_remain(order: Option<Vec<SortExpr>>, kept: &[String]) -> Option<Vec<SortExpr>> {
+    let order = order?;
+    let all_remain = order.iter().all(|s| s.expr.column_refs().iter().all(|c| kept.contains(&c.name)));
+    Some(if all_remain { order } else { Vec::new() })
+}
+
+/// Whether the expression reads one of `names`.
+fn references_any(e: &ast::Expr, names: &[String]) -> bool {
+    if names.is_empty() {
+        return false;
+    }
+    let text_names = collect_names(e);
+    text_names.iter().any(|n| names.contains(n))
+}
+
+fn collect_names(e: &ast::Expr) -> Vec<String> {
+    use ast::ExprKind::*;
+    let mut out = Vec::new();
+    let mut stack = vec![e];
+    while let Some(e) = stack.pop() {
+        match &e.kind {
+            Name(n) => out.push(n.clone()),
+            Call { args, .. } => stack.extend(args.iter().filter_map(|a| a.value.as_expr())),
+            Unary { operand, .. } => stack.push(operand),
+            Binary { left, right, .. } => {
+                stack.push(left);
+                stack.push(right);
+            }
+            In { expr, list, .. } => {
+                stack.push(expr);
+                stack.extend(list.iter().filter_map(|p| p.as_expr()));
+            }
+            Between { expr, low, high, .. } => stack.extend([expr.as_ref(), low.as_ref(), high.as_ref()]),
+            HasSet { expr, list, .. } => {
+                stack.push(expr);
+                stack.extend(list.iter());
+            }
+            Member { expr, .. } => stack.push(expr),
+            Index { expr, index } => stack.extend([expr.as_ref(), index.as_ref()]),
+            Literal(_) | Star | Subquery(_) => {}
+        }
+    }
+    out
+}
+
+/// A column-name pattern where `*` matches any run of characters.
+pub fn glob(pattern: &str, name: &str) -> bool {
+    if !pattern.contains('*') {
+        return pattern == name;
+    }
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !name.starts_with(first) || name.len() < first.len() + last.len() || !name.ends_with(last) {
+        return false;
+    }
+    let mut rest = &name[first.len()..name.len() - last.len()];
+    for middle in &parts[1..parts.len() - 1] {
+        match rest.find(middle) {
+            Some(i) => rest = &rest[i + middle.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// A name without wildcards must be a column.
+fn check_patterns(all: &[String], patterns: &[ColumnPattern]) -> Result<()> {
+    for p in patterns {
+        if !p.pattern.contains('*') && !all.contains(&p.pattern) {
+            return Err(KqlError::at(p.span, format!("unknown column '{}'", p.pattern)));
+        }
+    }
+    Ok(())
+}

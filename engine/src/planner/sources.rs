@@ -1,0 +1,342 @@
+//! Where rows come from: tables, `let` names, function calls, `datatable`, `range`, `print`.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampNanosecondArray, new_null_array};
+use arrow::datatypes::{DataType, Field, Schema};
+use datafusion::catalog::MemTable;
+use datafusion::common::{Column, ScalarValue};
+use datafusion::datasource::provider_as_source;
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder, ExprSchemable};
+use datafusion::prelude::cast;
+use kql_grammar::ast::{self, CallArg, ExprKind, FunctionDef, ParamType, PipeExpr, Source, Span};
+
+use super::expr::ExprPlanner;
+use super::names::next_column_name;
+use super::{Binding, Env, Planner, Tabular, UserFunction};
+use crate::error::{KqlError, Result};
+use crate::types::{arrow_type, datetime_type};
+
+/// `range` builds its rows in memory: past this many it is surely a mistake.
+const MAX_RANGE_ROWS: usize = 100_000_000;
+
+impl Planner<'_> {
+    pub fn plan_tabular(&self, env: &Env, pipe: &PipeExpr) -> Result<Tabular> {
+        let mut tab = self.plan_source(env, &pipe.source, pipe.span)?;
+        for op in &pipe.operators {
+            tab = self.plan_operator(env, tab, op)?;
+        }
+        Ok(tab)
+    }
+
+    fn plan_source(&self, env: &Env, source: &Source, span: Span) -> Result<Tabular> {
+        match source {
+            Source::Expr(e) => self.plan_tabular_expr(env, e),
+            Source::Datatable { columns, values, span } => self.plan_datatable(env, columns, values, *span),
+            Source::Range { column, from, to, step, span } => self.plan_range(env, column, from, to, step, *span),
+            Source::Print { columns, .. } => self.plan_print(env, columns, span),
+        }
+    }
+
+    fn plan_tabular_expr(&self, env: &Env, e: &ast::Expr) -> Result<Tabular> {
+        match &e.kind {
+            ExprKind::Name(name) => match env.get(name) {
+                Some(Binding::Tabular(t)) => Ok(t.clone()),
+                Some(Binding::Function(f)) if f.params.is_empty() => self.call_tabular_function(env, f, &[], e.span),
+                Some(Binding::Function(_)) => Err(KqlError::at(e.span, format!("function '{name}' needs arguments: call it as {name}(...)"))),
+                Some(Binding::Scalar { .. }) => Err(KqlError::at(e.span, format!("'{name}' is a scalar, not a table"))),
+                None => self.scan_table(name, e.span),
+            },
+            ExprKind::Call { name, args } => match env.get(&name.name) {
+                Some(Binding::Function(f)) => self.call_tabular_function(env, f, args, e.span),
+                _ => match name.name.as_str() {
+                    "materialize" | "view" if args.len() == 1 => self.plan_tabular(env, &args[0].value),
+                    "table" if args.len() == 1 => {
+                        let ExprKind::Literal(ast::Literal::String(t)) = &args[0].value.as_expr().map(|e| e.kind.clone()).unwrap_or(ExprKind::Star) else {
+                            return Err(KqlError::at(e.span, "table() takes a table name as a string"));
+                        };
+                        self.scan_table(t, e.span)
+                    }
+                    other => Err(KqlError::at(name.span, format!("unknown tabular function '{other}'"))),
+                },
+            },
+            ExprKind::Subquery(p) => self.plan_tabular(env, p),
+            _ => Err(KqlError::at(e.span, "expected a table, a tabular expression or a tabular function here")),
+        }
+    }
+
+    fn scan_table(&self, name: &str, span: Span) -> Result<Tabular> {
+        let Some(table) = self.catalog.get(name) else {
+            let known = self.catalog.names();
+            let hint = if known.is_empty() {
+                " (no tables are registered: use --table NAME=PATH or --data DIR)".to_string()
+            } else {
+                format!(" (known tables: {})", known.join(", "))
+            };
+            return Err(KqlError::at(span, format!("unknown table or name '{name}'{hint}")));
+        };
+        let plan = LogicalPlanBuilder::scan(name, provider_as_source(table.provider.clone()), None)?.build()?;
+        // Columns come out unqualified, and file types that are not KQL types (timestamps in
+        // other units, small integers) are read as the KQL type.
+        let exprs: Vec<Expr> = plan
+            .schema()
+            .iter()
+            .map(|(q, f)| {
+                let c = Expr::Column(Column::new(q.cloned(), f.name()));
+                match crate::types::normalized_type(f.data_type()) {
+                    Some(t) => cast(c, t).alias(f.name()),
+                    None => c.alias(f.name()),
+                }
+            })
+            .collect();
+        let plan = LogicalPlanBuilder::from(plan).project(exprs)?.build()?;
+        Ok(Tabular::unordered(plan))
+    }
+
+    /// Binds arguments to parameters (by position or by name, defaults for the rest) and plans
+    /// the body in a scope of its own.
+    pub(super) fn bind_arguments(&self, env: &Env, f: &FunctionDef, args: &[CallArg], span: Span, caller: Option<&ExprPlanner>) -> Result<Env> {
+        let mut inner = env.clone();
+        let mut bound: Vec<Option<&CallArg>> = vec![None; f.params.len()];
+        let mut positional = 0;
+        for arg in args {
+            let index = match &arg.name {
+                Some(n) => f.params.iter().position(|p| p.name.name == n.name).ok_or_else(|| {
+                    KqlError::at(n.span, format!("the function has no parameter named '{}'", n.name))
+                })?,
+                None => {
+                    let i = positional;
+                    positional += 1;
+                    i
+                }
+            };
+            if index >= f.params.len() {
+                return Err(KqlError::at(arg.value.span, format!("too many arguments: the function takes {}", f.params.len())));
+            }
+            bound[index] = Some(arg);
+        }
+        for (param, arg) in f.params.iter().zip(bound) {
+            let binding = match (&param.ty, arg) {
+                (ParamType::Tabular { .. }, Some(arg)) => Binding::Tabular(self.plan_tabular(env, &arg.value)?),
+                (ParamType::Tabular { .. }, None) => {
+                    return Err(KqlError::at(span, format!("missing tabular argument '{}'", param.name.name)));
+                }
+                (ParamType::Scalar(ty), Some(arg)) => {
+                    let e = arg.value.as_expr().ok_or_else(|| KqlError::at(arg.value.span, "expected a scalar argument"))?;
+                    let dynamic = match &e.kind {
+                        ExprKind::Literal(ast::Literal::Dynamic(d)) => Some(d.clone()),
+                        ExprKind::Name(n) => match env.get(n) {
+                            Some(Binding::Scalar { dynamic, .. }) => dynamic.clone(),
+                            _ => None,
+                        },
+                        _ => None,
+                    };
+                    let planned = match caller {
+                        Some(c) => c.plan(e)?,
+                        None => self.plan_constant(env, e)?,
+                    };
+                    Binding::Scalar { expr: self.coerce_param(planned, *ty, e.span, caller)?, dynamic }
+                }
+                (ParamType::Scalar(ty), None) => {
+                    let Some(default) = &param.default else {
+                        return Err(KqlError::at(span, format!("missing argument '{}'", param.name.name)));
+                    };
+                    let dynamic = match &default.kind {
+                        ExprKind::Literal(ast::Literal::Dynamic(d)) => Some(d.clone()),
+                        _ => None,
+                    };
+                    let planned = self.plan_constant(env, default)?;
+                    Binding::Scalar { expr: self.coerce_param(planned, *ty, default.span, None)?, dynamic }
+                }
+            };
+            inner.bind(&param.name.name, binding);
+        }
+        for l in &f.body.lets {
+            self.plan_let(&mut inner, l)?;
+        }
+        Ok(inner)
+    }
+
+    /// A typed null or a literal of another number type becomes the parameter's type.
+    fn coerce_param(&self, e: Expr, ty: ast::TypeName, span: Span, caller: Option<&ExprPlanner>) -> Result<Expr> {
+        let target = arrow_type(ty);
+        if ty == ast::TypeName::Dynamic || ty == ast::TypeName::String {
+            return Ok(e);
+        }
+        let schema = match caller {
+            Some(c) => c.schema.clone(),
+            None => Arc::new(datafusion::common::DFSchema::empty()),
+        };
+        let actual = e.get_type(schema.as_ref()).map_err(|err| KqlError::from(err).or_at(span))?;
+        if actual == target {
+            return Ok(e);
+        }
+        if actual == DataType::Null || (actual.is_numeric() && target.is_numeric()) {
+            return Ok(cast(e, target));
+        }
+        Err(KqlError::at(span, format!("expected a {} argument, got {}", ty.as_str(), crate::types::kql_type_of(&actual))))
+    }
+
+    fn call_tabular_function(&self, env: &Env, f: &Arc<UserFunction>, args: &[CallArg], span: Span) -> Result<Tabular> {
+        let inner = self.bind_arguments(env, f, args, span, None)?;
+        if !self.is_tabular(&inner, &f.body.result) {
+            return Err(KqlError::at(span, format!("{} returns a scalar, not a table", f.name)));
+        }
+        self.plan_tabular(&inner, &f.body.result).map_err(|e| f.locate_error(e, span))
+    }
+
+    /// Plans a scalar that reads no columns (a `let` value, an argument, a default).
+    pub fn plan_constant(&self, env: &Env, e: &ast::Expr) -> Result<Expr> {
+        let schema = Arc::new(datafusion::common::DFSchema::empty());
+        ExprPlanner::new(self, env, schema, None).plan(e)
+    }
+
+    fn plan_print(&self, env: &Env, columns: &[ast::NamedExpr], _span: Span) -> Result<Tabular> {
+        let plan = LogicalPlanBuilder::empty(true).build()?;
+        let planner = ExprPlanner::new(self, env, plan.schema().clone(), None);
+        let mut exprs = Vec::new();
+        let mut names: Vec<String> = Vec::new();
+        for (i, c) in columns.iter().enumerate() {
+            let name = match c.names.as_slice() {
+                [] => format!("print_{i}"),
+                [n] => n.name.clone(),
+                _ => return Err(KqlError::at(c.span, "print takes one name per expression")),
+            };
+            if names.contains(&name) {
+                return Err(KqlError::at(c.span, format!("duplicate column name '{name}'")));
+            }
+            exprs.push(planner.plan(&c.expr)?.alias(&name));
+            names.push(name);
+        }
+        let plan = LogicalPlanBuilder::from(plan).project(exprs)?.build()?;
+        Ok(Tabular::unordered(plan))
+    }
+
+    fn plan_datatable(&self, env: &Env, columns: &[ast::ColumnDecl], values: &[ast::Expr], span: Span) -> Result<Tabular> {
+        if columns.is_empty() {
+            return Err(KqlError::at(span, "datatable needs at least one column"));
+        }
+        if values.len() % columns.len() != 0 {
+            return Err(KqlError::at(
+                span,
+                format!("datatable has {} values, which is not a multiple of its {} columns", values.len(), columns.len()),
+            ));
+        }
+        let rows = values.len() / columns.len();
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len());
+        let mut fields = Vec::with_capacity(columns.len());
+        for (ci, col) in columns.iter().enumerate() {
+            let ty = arrow_type(col.ty);
+            let mut scalars = Vec::with_capacity(rows);
+            for r in 0..rows {
+                let cell = &values[r * columns.len() + ci];
+                let v = self.constant_value(env, cell)?;
+                let v = if v.is_null() {
+                    ScalarValue::try_from(&ty)?
+                } else {
+                    v.cast_to(&ty).map_err(|_| {
+                        KqlError::at(cell.span, format!("value does not fit column '{}' of type {}", col.name.name, col.ty.as_str()))
+                    })?
+                };
+                scalars.push(v);
+            }
+            let array = if scalars.is_empty() { new_null_array(&ty, 0) } else { ScalarValue::iter_to_array(scalars)? };
+            let mut field = Field::new(&col.name.name, ty, true);
+            if col.ty == ast::TypeName::Dynamic {
+                field = crate::types::dynamic_field(field);
+            }
+            fields.push(field);
+            arrays.push(array);
+        }
+        self.memory_table(Arc::new(Schema::new(fields)), arrays)
+    }
+
+    /// Evaluates a constant expression (a datatable cell, a range bound) to a value.
+    fn constant_value(&self, env: &Env, e: &ast::Expr) -> Result<ScalarValue> {
+        let expr = self.plan_constant(env, e)?;
+        crate::planner::expr::evaluate_constant(&expr).map_err(|err| err.or_at(e.span))
+    }
+
+    fn memory_table(&self, schema: Arc<Schema>, arrays: Vec<ArrayRef>) -> Result<Tabular> {
+        let batch = RecordBatch::try_new(schema.clone(), arrays)?;
+        let table = MemTable::try_new(schema, vec![vec![batch]])?;
+        let plan = LogicalPlanBuilder::scan("datatable", provider_as_source(Arc::new(table)), None)?.build()?;
+        let exprs: Vec<Expr> =
+            plan.schema().iter().map(|(q, f)| Expr::Column(Column::new(q.cloned(), f.name())).alias(f.name())).collect();
+        Ok(Tabular::unordered(LogicalPlanBuilder::from(plan).project(exprs)?.build()?))
+    }
+
+    fn plan_range(&self, env: &Env, column: &ast::Ident, from: &ast::Expr, to: &ast::Expr, step: &ast::Expr, span: Span) -> Result<Tabular> {
+        let (f, t, s) = (self.constant_value(env, from)?, self.constant_value(env, to)?, self.constant_value(env, step)?);
+        let too_many = || KqlError::at(span, format!("range would produce more than {MAX_RANGE_ROWS} rows"));
+        let array: ArrayRef = match (&f, &t, &s) {
+            (ScalarValue::TimestampNanosecond(Some(a), _), ScalarValue::TimestampNanosecond(Some(b), _), ScalarValue::DurationNanosecond(Some(st))) => {
+                if *st <= 0 {
+                    return Err(KqlError::at(step.span, "range step must be positive"));
+                }
+                let n = if b < a { 0 } else { ((b - a) / st) as usize + 1 };
+                if n > MAX_RANGE_ROWS {
+                    return Err(too_many());
+                }
+                Arc::new(TimestampNanosecondArray::from_iter_values((0..n as i64).map(|i| a + i * st)).with_timezone("UTC"))
+            }
+            _ if [&f, &t, &s].iter().all(|v| is_integer(v)) => {
+                let (a, b, st) = (as_i64(&f), as_i64(&t), as_i64(&s));
+                if st == 0 {
+                    return Err(KqlError::at(step.span, "range step must not be zero"));
+                }
+                let n = if (st > 0 && b < a) || (st < 0 && b > a) { 0 } else { ((b - a) / st) as usize + 1 };
+                if n > MAX_RANGE_ROWS {
+                    return Err(too_many());
+                }
+                Arc::new(Int64Array::from_iter_values((0..n as i64).map(|i| a + i * st)))
+            }
+            _ => {
+                let (Some(a), Some(b), Some(st)) = (as_f64(&f), as_f64(&t), as_f64(&s)) else {
+                    return Err(KqlError::at(span, "range bounds must be numbers or datetimes with a timespan step"));
+                };
+                if st == 0.0 {
+                    return Err(KqlError::at(step.span, "range step must not be zero"));
+                }
+                let n = if (st > 0.0 && b < a) || (st < 0.0 && b > a) { 0 } else { ((b - a) / st).floor() as usize + 1 };
+                if n > MAX_RANGE_ROWS {
+                    return Err(too_many());
+                }
+                Arc::new(Float64Array::from_iter_values((0..n).map(|i| a + i as f64 * st)))
+            }
+        };
+        let ty = if matches!(array.data_type(), DataType::Timestamp(..)) { datetime_type() } else { array.data_type().clone() };
+        let schema = Arc::new(Schema::new(vec![Field::new(&column.name, ty, false)]));
+        self.memory_table(schema, vec![array])
+    }
+
+    /// Names the unnamed expressions of a `project`/`extend` the way Kusto does.
+    pub(super) fn name_for(&self, item: &ast::NamedExpr, counter: &mut usize, taken: &[String]) -> Result<String> {
+        Ok(match item.names.as_slice() {
+            [n] => n.name.clone(),
+            [] => super::names::inferred_name(&item.expr).unwrap_or_else(|| next_column_name(counter, taken)),
+            _ => return Err(KqlError::at(item.span, "only summarize takes several names for one expression")),
+        })
+    }
+}
+
+fn is_integer(v: &ScalarValue) -> bool {
+    matches!(v, ScalarValue::Int64(Some(_)) | ScalarValue::Int32(Some(_)))
+}
+
+fn as_i64(v: &ScalarValue) -> i64 {
+    match v {
+        ScalarValue::Int64(Some(x)) => *x,
+        ScalarValue::Int32(Some(x)) => *x as i64,
+        _ => 0,
+    }
+}
+
+fn as_f64(v: &ScalarValue) -> Option<f64> {
+    match v {
+        ScalarValue::Int64(Some(x)) => Some(*x as f64),
+        ScalarValue::Int32(Some(x)) => Some(*x as f64),
+        ScalarValue::Float64(Some(x)) => Some(*x),
+        _ => None,
+    }
+}

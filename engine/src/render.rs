@@ -1,0 +1,114 @@
+//! Values as Kusto prints them: ISO 8601 UTC datetimes, `[d.]hh:mm:ss[.fffffff]` timespans,
+//! `true`/`false`, dynamic values as compact JSON. Shared by `tostring()`, the CLI's output
+//! formats and the tests.
+
+use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::datatypes::{DataType, Field, TimeUnit};
+use kql_grammar::values::{format_datetime, format_timespan};
+use serde_json::Value as Json;
+
+use crate::types::is_dynamic_field;
+
+/// The text of one cell, or `None` for null.
+pub fn format_cell(array: &dyn Array, row: usize) -> Option<String> {
+    if array.is_null(row) {
+        return None;
+    }
+    Some(match array.data_type() {
+        DataType::Utf8 => array.as_string::<i32>().value(row).to_string(),
+        DataType::LargeUtf8 => array.as_string::<i64>().value(row).to_string(),
+        DataType::Utf8View => array.as_string_view().value(row).to_string(),
+        DataType::Boolean => array.as_boolean().value(row).to_string(),
+        DataType::Float64 => format_real(array.as_primitive::<arrow::datatypes::Float64Type>().value(row)),
+        DataType::Float32 => format_real(array.as_primitive::<arrow::datatypes::Float32Type>().value(row) as f64),
+        DataType::Timestamp(unit, _) => format_datetime(timestamp_nanos(array, *unit, row)?),
+        DataType::Duration(unit) => format_timespan(duration_nanos(array, *unit, row)?),
+        DataType::List(_) | DataType::LargeList(_) | DataType::Struct(_) | DataType::Map(..) => {
+            to_json(array, row).to_string()
+        }
+        _ => {
+            let options = arrow::util::display::FormatOptions::default();
+            let formatter = arrow::util::display::ArrayFormatter::try_new(array, &options).ok()?;
+            formatter.value(row).to_string()
+        }
+    })
+}
+
+/// Reals print in their shortest round-trip form; integral values without a fraction.
+pub fn format_real(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "Infinity".into() } else { "-Infinity".into() }
+    } else {
+        format!("{v}")
+    }
+}
+
+fn timestamp_nanos(array: &dyn Array, unit: TimeUnit, row: usize) -> Option<i64> {
+    use arrow::datatypes::*;
+    Some(match unit {
+        TimeUnit::Second => array.as_primitive::<TimestampSecondType>().value(row).checked_mul(1_000_000_000)?,
+        TimeUnit::Millisecond => array.as_primitive::<TimestampMillisecondType>().value(row).checked_mul(1_000_000)?,
+        TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().value(row).checked_mul(1_000)?,
+        TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().value(row),
+    })
+}
+
+fn duration_nanos(array: &dyn Array, unit: TimeUnit, row: usize) -> Option<i64> {
+    use arrow::datatypes::*;
+    Some(match unit {
+        TimeUnit::Second => array.as_primitive::<DurationSecondType>().value(row).checked_mul(1_000_000_000)?,
+        TimeUnit::Millisecond => array.as_primitive::<DurationMillisecondType>().value(row).checked_mul(1_000_000)?,
+        TimeUnit::Microsecond => array.as_primitive::<DurationMicrosecondType>().value(row).checked_mul(1_000)?,
+        TimeUnit::Nanosecond => array.as_primitive::<DurationNanosecondType>().value(row),
+    })
+}
+
+/// One cell as a JSON value: numbers and booleans as themselves, datetimes and timespans as
+/// their Kusto text, dynamic values as the JSON they hold.
+pub fn to_json(array: &dyn Array, row: usize) -> Json {
+    if array.is_null(row) {
+        return Json::Null;
+    }
+    match array.data_type() {
+        DataType::Boolean => Json::Bool(array.as_boolean().value(row)),
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::UInt8 | DataType::UInt16
+        | DataType::UInt32 | DataType::UInt64 => {
+            format_cell(array, row).and_then(|s| s.parse::<serde_json::Number>().ok()).map(Json::Number).unwrap_or(Json::Null)
+        }
+        DataType::Float64 | DataType::Float32 => {
+            let v = match array.data_type() {
+                DataType::Float32 => array.as_primitive::<arrow::datatypes::Float32Type>().value(row) as f64,
+                _ => array.as_primitive::<arrow::datatypes::Float64Type>().value(row),
+            };
+            serde_json::Number::from_f64(v).map(Json::Number).unwrap_or_else(|| Json::String(format_real(v)))
+        }
+        DataType::List(_) => {
+            let list = array.as_list::<i32>().value(row);
+            Json::Array((0..list.len()).map(|i| to_json(list.as_ref(), i)).collect())
+        }
+        DataType::LargeList(_) => {
+            let list = array.as_list::<i64>().value(row);
+            Json::Array((0..list.len()).map(|i| to_json(list.as_ref(), i)).collect())
+        }
+        DataType::Struct(fields) => {
+            let s = array.as_struct();
+            Json::Object(
+                fields.iter().zip(s.columns()).map(|(f, c)| (f.name().clone(), to_json(c.as_ref(), row))).collect(),
+            )
+        }
+        _ => Json::String(format_cell(array, row).unwrap_or_default()),
+    }
+}
+
+/// A cell as JSON for a column described by `field`: dynamic JSON text is parsed, not quoted.
+pub fn field_to_json(field: &Field, array: &ArrayRef, row: usize) -> Json {
+    if is_dynamic_field(field) && matches!(field.data_type(), DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8) {
+        return match format_cell(array.as_ref(), row) {
+            Some(text) => serde_json::from_str(&text).unwrap_or(Json::String(text)),
+            None => Json::Null,
+        };
+    }
+    to_json(array.as_ref(), row)
+}

@@ -1,0 +1,164 @@
+//! A session: the DataFusion context with every KQL function, the registered tables, the
+//! function prelude and the options (such as a fixed `now`). Every front end uses it.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use futures::TryStreamExt;
+use kql_grammar::ast::{LetStmt, LetValue, Span, Statement};
+
+use crate::catalog::{Catalog, open_parquet, tables_in_dir};
+use crate::error::{KqlError, Result};
+use crate::planner::{PlannedQuery, Planner};
+
+#[derive(Clone, Debug, Default)]
+pub struct SessionOptions {
+    /// Fixes `now()` (nanoseconds since the epoch, UTC); `None` reads the clock per query.
+    pub now: Option<i64>,
+    /// Caps the memory that sorts, joins and aggregations hold before they spill to disk.
+    pub memory_limit: Option<usize>,
+    /// Threads to use; `None` uses every core.
+    pub target_partitions: Option<usize>,
+}
+
+/// One result set of a query.
+pub struct QueryResult {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+}
+
+impl QueryResult {
+    pub fn row_count(&self) -> usize {
+        self.batches.iter().map(|b| b.num_rows()).sum()
+    }
+}
+
+pub struct Session {
+    ctx: SessionContext,
+    catalog: Catalog,
+    prelude: Vec<LetStmt>,
+    pub options: SessionOptions,
+}
+
+impl Session {
+    /// The one constructor of the DataFusion context: the CLI, the tests and any other front
+    /// end get the same configuration.
+    pub fn new(options: SessionOptions) -> Result<Session> {
+        let mut config = SessionConfig::new().with_information_schema(false);
+        if let Some(n) = options.target_partitions {
+            config = config.with_target_partitions(n.max(1));
+        }
+        // Filters are evaluated while decoding Parquet pages, so rows that fail never materialise.
+        config.options_mut().execution.parquet.pushdown_filters = true;
+        config.options_mut().execution.parquet.reorder_filters = true;
+        let mut runtime = RuntimeEnvBuilder::new();
+        if let Some(limit) = options.memory_limit {
+            runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
+        }
+        let runtime = runtime.build_arc()?;
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        Ok(Session { ctx, catalog: Catalog::default(), prelude: Vec::new(), options })
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// Registers a Parquet file, folder or glob as table `name`.
+    pub async fn register_table(&mut self, name: &str, location: &str) -> Result<()> {
+        let table = open_parquet(&self.ctx.state(), location).await?;
+        self.catalog.insert(name, table);
+        Ok(())
+    }
+
+    /// Registers every Parquet file and sub-folder of `dir` under its own name.
+    pub async fn register_data_dir(&mut self, dir: &Path) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        for (name, location) in tables_in_dir(dir)? {
+            self.register_table(&name, &location).await?;
+            names.push(name);
+        }
+        Ok(names)
+    }
+
+    /// Loads `let` definitions and `.create function` commands that every query can use.
+    /// Returns the names defined.
+    pub fn load_prelude(&mut self, text: &str) -> Result<Vec<String>> {
+        let script = kql_grammar::parse(text)?;
+        let mut names = Vec::new();
+        for statement in script.statements {
+            let l = match statement {
+                Statement::Let(l) => l,
+                Statement::CreateFunction { name, function, span } => {
+                    LetStmt { name, value: LetValue::Function(function), span }
+                }
+                Statement::Query(q) => {
+                    return Err(KqlError::at(q.span, "a functions file holds only let statements and .create function commands"));
+                }
+                Statement::Set { .. } | Statement::DeclareParams { .. } => continue,
+            };
+            names.push(l.name.name.clone());
+            self.prelude.retain(|p| p.name.name != l.name.name);
+            self.prelude.push(l);
+        }
+        Ok(names)
+    }
+
+    /// The names of the prelude's definitions, with their parameter lists.
+    pub fn prelude(&self) -> &[LetStmt] {
+        &self.prelude
+    }
+
+    fn now(&self) -> i64 {
+        self.options.now.unwrap_or_else(|| {
+            let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            d.as_nanos() as i64
+        })
+    }
+
+    /// Parses and plans every result statement of `text`. Nothing runs.
+    pub fn plan(&self, text: &str) -> Result<Vec<PlannedQuery>> {
+        let script = kql_grammar::parse(text)?;
+        let planner = Planner { catalog: &self.catalog, prelude: &self.prelude, now: self.now() };
+        planner.plan_script(&script)
+    }
+
+    /// Runs one planned query, streaming its batches.
+    pub async fn stream(&self, query: &PlannedQuery) -> Result<SendableRecordBatchStream> {
+        let df = self.ctx.execute_logical_plan(query.plan.clone()).await.map_err(|e| located(e, query.span))?;
+        df.execute_stream().await.map_err(|e| located(e, query.span))
+    }
+
+    /// Runs every result statement of `text` and collects the results.
+    pub async fn execute(&self, text: &str) -> Result<Vec<QueryResult>> {
+        let mut results = Vec::new();
+        for query in self.plan(text)? {
+            let stream = self.stream(&query).await?;
+            let schema = stream.schema();
+            let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|e| located(e, query.span))?;
+            results.push(QueryResult { schema, batches });
+        }
+        Ok(results)
+    }
+
+    /// The optimized plan, for `explain`.
+    pub fn optimized(&self, plan: &LogicalPlan) -> Result<LogicalPlan> {
+        Ok(self.ctx.state().optimize(plan)?)
+    }
+}
+
+/// An execution error points at the statement that failed.
+fn located(e: datafusion::error::DataFusionError, span: Span) -> KqlError {
+    KqlError::from(e).or_at(Span::new(span.start, span.start))
+}

@@ -1,0 +1,78 @@
+//! KQL types and their Arrow representation.
+
+use arrow::datatypes::{DataType, Field, TimeUnit};
+use kql_grammar::ast::TypeName;
+
+/// `datetime`: nanoseconds since the epoch, UTC.
+pub fn datetime_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
+}
+/// `timespan`: nanoseconds (Kusto's tick is 100ns; nothing finer is ever produced).
+pub const TIMESPAN: DataType = DataType::Duration(TimeUnit::Nanosecond);
+
+/// Field metadata that marks a Utf8 column as holding `dynamic` values as JSON text.
+pub const EXTENSION_KEY: &str = "ARROW:extension:name";
+pub const JSON_EXTENSION: &str = "arrow.json";
+
+pub fn arrow_type(t: TypeName) -> DataType {
+    match t {
+        TypeName::Bool => DataType::Boolean,
+        TypeName::Int => DataType::Int32,
+        TypeName::Long => DataType::Int64,
+        TypeName::Real | TypeName::Decimal => DataType::Float64,
+        TypeName::String | TypeName::Guid | TypeName::Dynamic => DataType::Utf8,
+        TypeName::DateTime => datetime_type(),
+        TypeName::TimeSpan => TIMESPAN,
+    }
+}
+
+/// The KQL type name of an Arrow column, as `getschema` and error messages show it.
+pub fn kql_type_name(field: &Field) -> &'static str {
+    if is_dynamic_field(field) {
+        return "dynamic";
+    }
+    kql_type_of(field.data_type())
+}
+
+pub fn kql_type_of(t: &DataType) -> &'static str {
+    match t {
+        DataType::Boolean => "bool",
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::UInt8 | DataType::UInt16 => "int",
+        DataType::Int64 | DataType::UInt32 | DataType::UInt64 => "long",
+        DataType::Float16 | DataType::Float32 | DataType::Float64 => "real",
+        DataType::Decimal128(..) | DataType::Decimal256(..) => "decimal",
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "string",
+        DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 => "datetime",
+        DataType::Duration(_) | DataType::Interval(_) | DataType::Time32(_) | DataType::Time64(_) => "timespan",
+        DataType::List(_) | DataType::LargeList(_) | DataType::Struct(_) | DataType::Map(..) => "dynamic",
+        DataType::Null => "null",
+        _ => "unknown",
+    }
+}
+
+pub fn is_dynamic_field(field: &Field) -> bool {
+    field.metadata().get(EXTENSION_KEY).is_some_and(|v| v == JSON_EXTENSION)
+        || matches!(field.data_type(), DataType::List(_) | DataType::LargeList(_) | DataType::Struct(_) | DataType::Map(..))
+}
+
+/// How a file's column type is read as a KQL type; `None` when it is already one.
+pub fn normalized_type(t: &DataType) -> Option<DataType> {
+    match t {
+        DataType::Timestamp(TimeUnit::Nanosecond, Some(tz)) if tz.as_ref() == "UTC" => None,
+        DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 => Some(datetime_type()),
+        DataType::Duration(TimeUnit::Nanosecond) => None,
+        DataType::Duration(_) => Some(TIMESPAN),
+        DataType::Int8 | DataType::Int16 | DataType::UInt8 | DataType::UInt16 => Some(DataType::Int32),
+        DataType::UInt32 | DataType::UInt64 => Some(DataType::Int64),
+        DataType::Float16 | DataType::Float32 => Some(DataType::Float64),
+        DataType::Dictionary(_, v) => Some(normalized_type(v).unwrap_or_else(|| v.as_ref().clone())),
+        _ => None,
+    }
+}
+
+/// Marks a field as holding `dynamic` values (JSON text).
+pub fn dynamic_field(field: Field) -> Field {
+    let mut metadata = field.metadata().clone();
+    metadata.insert(EXTENSION_KEY.to_string(), JSON_EXTENSION.to_string());
+    field.with_metadata(metadata)
+}

@@ -1,0 +1,66 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "kql", version, about = "Run KQL (Kusto Query Language) over Parquet logs", long_about = None)]
+pub struct Args {
+    /// Register a table: NAME=PATH, where PATH is a Parquet file, folder or glob.
+    #[arg(long = "table", value_name = "NAME=PATH")]
+    pub tables: Vec<String>,
+
+    /// Register each Parquet file and sub-folder of DIR as a table named after it.
+    #[arg(long, value_name = "DIR")]
+    pub data: Vec<PathBuf>,
+
+    /// Load `let` functions and `.create function` commands every query can call.
+    #[arg(long = "functions", value_name = "FILE")]
+    pub functions: Vec<PathBuf>,
+
+    /// Fix now() and ago() to this UTC time (ISO 8601), to hunt old logs reproducibly.
+    #[arg(long, value_name = "TIMESTAMP")]
+    pub now: Option<String>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+
+    /// Write results to FILE instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Run this query and exit.
+    #[arg(short = 'c', long = "command", value_name = "QUERY", conflicts_with = "file")]
+    pub command: Option<String>,
+
+    /// Run the query in FILE and exit.
+    #[arg(short = 'f', long = "file", value_name = "FILE.kql")]
+    pub file: Option<PathBuf>,
+
+    /// Cap memory held by sorts and aggregations (e.g. 4G, 512M); past it they spill to disk.
+    #[arg(long, value_name = "SIZE")]
+    pub memory_limit: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Jsonl,
+}
+
+/// `4G`, `512M`, `100k` or a byte count.
+pub fn parse_size(text: &str) -> Option<usize> {
+    let t = text.trim();
+    let (num, mult) = match t.chars().last()?.to_ascii_uppercase() {
+        'K' => (&t[..t.len() - 1], 1usize << 10),
+        'M' => (&t[..t.len() - 1], 1 << 20),
+        'G' => (&t[..t.len() - 1], 1 << 30),
+        'T' => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let v: f64 = num.trim().parse().ok()?;
+    (v >= 0.0).then(|| (v * mult as f64) as usize)
+}

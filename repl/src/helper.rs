@@ -1,0 +1,97 @@
+//! The rustyline helper: decides when the typed (or pasted) text is a whole query.
+//!
+//! The rule: Enter runs the text when it is complete. It is not complete while a bracket or
+//! quote is open, while the last line ends with `|`, `,`, `=`, `(` or an operator word, or
+//! while the text ends with `;` (a `let` waiting for its query). Pasted rules arrive whole
+//! (bracketed paste), so lines that start with `|` and blank lines inside them are kept.
+
+use rustyline::Helper;
+use rustyline::completion::Completer;
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::validate::{ValidationContext, ValidationResult, Validator};
+
+#[derive(Default)]
+pub struct KqlHelper;
+
+impl Helper for KqlHelper {}
+impl Completer for KqlHelper {
+    type Candidate = String;
+}
+impl Hinter for KqlHelper {
+    type Hint = String;
+}
+impl Highlighter for KqlHelper {}
+
+impl Validator for KqlHelper {
+    fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
+        Ok(if is_complete(ctx.input()) { ValidationResult::Valid(None) } else { ValidationResult::Incomplete })
+    }
+}
+
+/// Whether `text` is a whole query (or a dot-command, or empty).
+pub fn is_complete(text: &str) -> bool {
+    let trimmed = strip_comments(text);
+    let t = trimmed.trim();
+    if t.is_empty() || t.starts_with('.') {
+        return true;
+    }
+    if !balanced(t) || t.ends_with(';') {
+        return false;
+    }
+    let last_word = t.rsplit(|c: char| c.is_whitespace()).next().unwrap_or("");
+    !(t.ends_with('|') || t.ends_with(',') || t.ends_with('=') || t.ends_with('(') || matches!(last_word, "and" | "or" | "by"))
+}
+
+fn strip_comments(text: &str) -> String {
+    text.lines().map(|l| match l.find("//") {
+        Some(i) if !in_string(&l[..i]) => &l[..i],
+        _ => l,
+    }).collect::<Vec<_>>().join("\n")
+}
+
+fn in_string(prefix: &str) -> bool {
+    prefix.matches('"').count() % 2 == 1 || prefix.matches('\'').count() % 2 == 1
+}
+
+/// Brackets and quotes all closed.
+fn balanced(text: &str) -> bool {
+    let mut depth: i64 = 0;
+    let mut quote: Option<char> = None;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(q) => {
+                if c == '\\' {
+                    chars.next();
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '"' | '\'' => quote = Some(c),
+                '(' | '[' | '{' => depth += 1,
+                ')' | ']' | '}' => depth -= 1,
+                _ => {}
+            },
+        }
+    }
+    depth <= 0 && quote.is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_complete;
+
+    #[test]
+    fn completeness() {
+        assert!(is_complete("T | take 5"));
+        assert!(!is_complete("T |"));
+        assert!(!is_complete("let x = 5;"));
+        assert!(!is_complete("T | where x in (1,"));
+        assert!(is_complete("let x = 5;\nT\n| where a == x // note"));
+        assert!(!is_complete("T | summarize count() by"));
+        assert!(is_complete(".tables"));
+        assert!(!is_complete("print 'abc"));
+    }
+}

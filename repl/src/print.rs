@@ -1,0 +1,67 @@
+//! Result sets as a table, CSV or JSON lines, with values printed as Kusto prints them.
+
+use std::io::{self, Write};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use comfy_table::{ContentArrangement, Table, presets};
+use kql_engine::render::{field_to_json, format_cell};
+
+use crate::cli::Format;
+
+/// Writes one result set.
+pub fn write_result(out: &mut dyn Write, format: Format, schema: &SchemaRef, batches: &[RecordBatch], width: Option<u16>) -> io::Result<()> {
+    match format {
+        Format::Table => write_table(out, schema, batches, width, None),
+        Format::Csv => write_csv(out, schema, batches),
+        Format::Jsonl => write_jsonl(out, schema, batches),
+    }
+}
+
+/// A table of at most `max_rows` rows (all when `None`), sized to `width` columns of text.
+pub fn write_table(out: &mut dyn Write, schema: &SchemaRef, batches: &[RecordBatch], width: Option<u16>, max_rows: Option<usize>) -> io::Result<()> {
+    let mut table = Table::new();
+    table.load_preset(presets::UTF8_FULL_CONDENSED);
+    if let Some(w) = width {
+        table.set_width(w).set_content_arrangement(ContentArrangement::Dynamic);
+    }
+    table.set_header(schema.fields().iter().map(|f| f.name().clone()));
+    let mut shown = 0;
+    'outer: for batch in batches {
+        for row in 0..batch.num_rows() {
+            if max_rows.is_some_and(|m| shown >= m) {
+                break 'outer;
+            }
+            table.add_row(batch.columns().iter().map(|c| format_cell(c.as_ref(), row).unwrap_or_default()));
+            shown += 1;
+        }
+    }
+    writeln!(out, "{table}")
+}
+
+pub fn write_csv(out: &mut dyn Write, schema: &SchemaRef, batches: &[RecordBatch]) -> io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(schema.fields().iter().map(|f| f.name().as_str()))?;
+    for batch in batches {
+        for row in 0..batch.num_rows() {
+            w.write_record(batch.columns().iter().map(|c| format_cell(c.as_ref(), row).unwrap_or_default()))?;
+        }
+    }
+    w.flush()
+}
+
+pub fn write_jsonl(out: &mut dyn Write, schema: &SchemaRef, batches: &[RecordBatch]) -> io::Result<()> {
+    for batch in batches {
+        for row in 0..batch.num_rows() {
+            let object: serde_json::Map<String, serde_json::Value> = schema
+                .fields()
+                .iter()
+                .zip(batch.columns())
+                .map(|(f, c)| (f.name().clone(), field_to_json(f, c, row)))
+                .collect();
+            serde_json::to_writer(&mut *out, &object)?;
+            out.write_all(b"\n")?;
+        }
+    }
+    Ok(())
+}
