@@ -1,1 +1,193 @@
-fn main(){}
+//! Runs `tests/slt/**/*.slt`: KQL bodies in sqllogictest files, one test per file.
+//!
+//! Conventions:
+//! - The first result row is the column names, so names and their order are asserted.
+//! - Column type letters are KQL types and are checked: `B` bool, `I` int, `L` long, `R` real,
+//!   `S` string, `D` datetime, `T` timespan, `Y` dynamic.
+//! - A null prints as `NULL`; an empty string as `(empty)`.
+//! - An error prints as the CLI shows it: message, `--> query:line:col`, the line and a caret.
+//! - Every file sees the bundled samples (`samples/data`), the ASIM prelude
+//!   (`samples/functions/asim.kql`), and `now()` fixed at 2024-05-03T00:00:00Z.
+
+use std::path::{Path, PathBuf};
+
+use arrow::datatypes::DataType;
+use async_trait::async_trait;
+use kql_engine::render::format_cell;
+use kql_engine::types::kql_type_name;
+use kql_engine::{Session, SessionOptions};
+use libtest_mimic::{Arguments, Failed, Trial};
+use sqllogictest::{ColumnType, DBOutput};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum KqlType {
+    Bool,
+    Int,
+    Long,
+    Real,
+    String,
+    DateTime,
+    TimeSpan,
+    Dynamic,
+    Other,
+}
+
+impl ColumnType for KqlType {
+    fn from_char(c: char) -> Option<Self> {
+        Some(match c {
+            'B' => KqlType::Bool,
+            'I' => KqlType::Int,
+            'L' => KqlType::Long,
+            'R' => KqlType::Real,
+            'S' => KqlType::String,
+            'D' => KqlType::DateTime,
+            'T' => KqlType::TimeSpan,
+            'Y' => KqlType::Dynamic,
+            _ => KqlType::Other,
+        })
+    }
+
+    fn to_char(&self) -> char {
+        match self {
+            KqlType::Bool => 'B',
+            KqlType::Int => 'I',
+            KqlType::Long => 'L',
+            KqlType::Real => 'R',
+            KqlType::String => 'S',
+            KqlType::DateTime => 'D',
+            KqlType::TimeSpan => 'T',
+            KqlType::Dynamic => 'Y',
+            KqlType::Other => '?',
+        }
+    }
+}
+
+fn kql_type(name: &str) -> KqlType {
+    match name {
+        "bool" => KqlType::Bool,
+        "int" => KqlType::Int,
+        "long" => KqlType::Long,
+        "real" => KqlType::Real,
+        "string" => KqlType::String,
+        "datetime" => KqlType::DateTime,
+        "timespan" => KqlType::TimeSpan,
+        "dynamic" => KqlType::Dynamic,
+        _ => KqlType::Other,
+    }
+}
+
+#[derive(Debug)]
+struct QueryError(String);
+
+impl std::fmt::Display for QueryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for QueryError {}
+
+struct KqlDb {
+    session: Session,
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+impl KqlDb {
+    async fn new() -> Result<KqlDb, QueryError> {
+        let now = kql_grammar::values::parse_datetime("2024-05-03T00:00:00Z");
+        let mut session = Session::new(SessionOptions { now, ..Default::default() }).map_err(|e| QueryError(e.to_string()))?;
+        session.register_data_dir(&root().join("samples/data")).await.map_err(|e| QueryError(e.to_string()))?;
+        let prelude = std::fs::read_to_string(root().join("samples/functions/asim.kql")).map_err(|e| QueryError(e.to_string()))?;
+        session.load_prelude(&prelude).map_err(|e| QueryError(e.to_string()))?;
+        Ok(KqlDb { session })
+    }
+}
+
+#[async_trait]
+impl sqllogictest::AsyncDB for KqlDb {
+    type Error = QueryError;
+    type ColumnType = KqlType;
+
+    async fn run(&mut self, text: &str) -> Result<DBOutput<KqlType>, QueryError> {
+        let results = self.session.execute(text).await.map_err(|e| QueryError(e.render(text, "query", false)))?;
+        let Some(result) = results.last() else {
+            return Ok(DBOutput::StatementComplete(0));
+        };
+        let types = result.schema.fields().iter().map(|f| kql_type(kql_type_name(f))).collect();
+        let mut rows = vec![result.schema.fields().iter().map(|f| f.name().clone()).collect::<Vec<_>>()];
+        for batch in &result.batches {
+            for row in 0..batch.num_rows() {
+                rows.push(
+                    batch
+                        .columns()
+                        .iter()
+                        .map(|c| {
+                            let is_string = matches!(c.data_type(), DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8);
+                            match format_cell(c.as_ref(), row) {
+                                Some(s) if s.is_empty() => "(empty)".to_string(),
+                                Some(s) => s,
+                                None if is_string => "(empty)".to_string(),
+                                None => "NULL".to_string(),
+                            }
+                        })
+                        .collect(),
+                );
+            }
+        }
+        Ok(DBOutput::Rows { types, rows })
+    }
+
+    async fn shutdown(&mut self) {}
+
+    fn engine_name(&self) -> &str {
+        "kql"
+    }
+}
+
+fn slt_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for p in paths {
+        if p.is_dir() {
+            slt_files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "slt") {
+            out.push(p);
+        }
+    }
+}
+
+fn run_file(path: &Path) -> Result<(), Failed> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| Failed::from(e.to_string()))?;
+    runtime.block_on(async {
+        let mut runner = sqllogictest::Runner::new(|| async { KqlDb::new().await });
+        runner.with_column_validator(sqllogictest::strict_column_validator);
+        // KQL_SLT_COMPLETE=1 rewrites the expected results from what kql returns: for writing
+        // new cases, whose every result must then be checked by hand before committing.
+        if std::env::var_os("KQL_SLT_COMPLETE").is_some() {
+            return runner
+                .update_test_file(path, " ", sqllogictest::default_validator, sqllogictest::default_normalizer, sqllogictest::strict_column_validator)
+                .await
+                .map_err(|e| Failed::from(e.to_string()));
+        }
+        runner.run_file_async(path).await.map_err(|e| Failed::from(e.display(true).to_string()))
+    })
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("slt");
+    let mut files = Vec::new();
+    slt_files(&dir, &mut files);
+    let trials = files
+        .into_iter()
+        .map(|path| {
+            let name = path.strip_prefix(&dir).unwrap_or(&path).display().to_string();
+            Trial::test(name, move || run_file(&path))
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit();
+}

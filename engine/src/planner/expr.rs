@@ -73,6 +73,9 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
                     hi = datetime_plus(lo.clone(), hi, Operator::Plus);
                 }
                 let xt = self.type_of(&x, expr.span)?;
+                if is_string(&xt) || xt == DataType::Boolean {
+                    return Err(KqlError::at(e.span, format!("between needs numbers, datetimes or timespans, got {}", kql_type_of(&xt))));
+                }
                 check_comparable(&xt, &lt, e.span, "between")?;
                 let inside = x.clone().gt_eq(lo).and(x.lt_eq(hi));
                 Ok(if *negated { inside.not() } else { inside })

@@ -9,7 +9,7 @@ use datafusion::common::{Column, ScalarValue};
 use datafusion::datasource::provider_as_source;
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, ExprSchemable};
 use datafusion::prelude::cast;
-use kql_grammar::ast::{self, CallArg, ExprKind, FunctionDef, ParamType, PipeExpr, Source, Span};
+use kql_grammar::ast::{self, CallArg, ExprKind, ParamType, PipeExpr, Source, Span};
 
 use super::expr::ExprPlanner;
 use super::names::next_column_name;
@@ -95,14 +95,14 @@ impl Planner<'_> {
 
     /// Binds arguments to parameters (by position or by name, defaults for the rest) and plans
     /// the body in a scope of its own.
-    pub(super) fn bind_arguments(&self, env: &Env, f: &FunctionDef, args: &[CallArg], span: Span, caller: Option<&ExprPlanner>) -> Result<Env> {
+    pub(super) fn bind_arguments(&self, env: &Env, f: &UserFunction, args: &[CallArg], span: Span, caller: Option<&ExprPlanner>) -> Result<Env> {
         let mut inner = env.clone();
         let mut bound: Vec<Option<&CallArg>> = vec![None; f.params.len()];
         let mut positional = 0;
         for arg in args {
             let index = match &arg.name {
                 Some(n) => f.params.iter().position(|p| p.name.name == n.name).ok_or_else(|| {
-                    KqlError::at(n.span, format!("the function has no parameter named '{}'", n.name))
+                    KqlError::at(n.span, format!("{} has no parameter named '{}'", f.name, n.name))
                 })?,
                 None => {
                     let i = positional;
@@ -111,7 +111,7 @@ impl Planner<'_> {
                 }
             };
             if index >= f.params.len() {
-                return Err(KqlError::at(arg.value.span, format!("too many arguments: the function takes {}", f.params.len())));
+                return Err(KqlError::at(arg.value.span, format!("too many arguments: {} takes {}", f.name, f.params.len())));
             }
             bound[index] = Some(arg);
         }
@@ -119,7 +119,7 @@ impl Planner<'_> {
             let binding = match (&param.ty, arg) {
                 (ParamType::Tabular { .. }, Some(arg)) => Binding::Tabular(self.plan_tabular(env, &arg.value)?),
                 (ParamType::Tabular { .. }, None) => {
-                    return Err(KqlError::at(span, format!("missing tabular argument '{}'", param.name.name)));
+                    return Err(KqlError::at(span, format!("{} needs its tabular argument '{}'", f.name, param.name.name)));
                 }
                 (ParamType::Scalar(ty), Some(arg)) => {
                     let e = arg.value.as_expr().ok_or_else(|| KqlError::at(arg.value.span, "expected a scalar argument"))?;
@@ -139,7 +139,7 @@ impl Planner<'_> {
                 }
                 (ParamType::Scalar(ty), None) => {
                     let Some(default) = &param.default else {
-                        return Err(KqlError::at(span, format!("missing argument '{}'", param.name.name)));
+                        return Err(KqlError::at(span, format!("{} needs its argument '{}'", f.name, param.name.name)));
                     };
                     let dynamic = match &default.kind {
                         ExprKind::Literal(ast::Literal::Dynamic(d)) => Some(d.clone()),

@@ -2,6 +2,7 @@
 //! `sum_X`, `list_X`, `bin(T, 1h)` keeps `T`, `(A, B) = arg_max(...)` names both outputs).
 
 use datafusion::common::Column;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::functions_aggregate::expr_fn as agg;
 use datafusion::logical_expr::{Expr, ExprFunctionExt, LogicalPlanBuilder, SortExpr};
 use datafusion::prelude::lit;
@@ -22,10 +23,19 @@ pub fn is_aggregate(name: &str) -> bool {
     AGGREGATE_FUNCTIONS.contains(&name)
 }
 
-/// One output column of an aggregate call: its default name and its DataFusion aggregate.
+/// One output column of an aggregate call: its default name, its DataFusion aggregate, and the
+/// value Kusto gives it over no rows (0 for counts and sums, `[]` for lists) when that is not
+/// null.
 struct AggOutput {
     name: String,
     expr: Expr,
+    default: Option<Expr>,
+}
+
+impl AggOutput {
+    fn new(name: String, expr: Expr) -> Self {
+        AggOutput { name, expr, default: None }
+    }
 }
 
 fn column(name: &str) -> Expr {
@@ -88,8 +98,18 @@ impl Planner<'_> {
                             }
                             None => unique_name(&out.name, &taken),
                         };
-                        aggs.push(out.expr.alias(&name));
-                        outputs.push(column(&name));
+                        match out.default {
+                            Some(default) => {
+                                let hidden = format!("__kql_agg_{}", aggs.len());
+                                aggs.push(out.expr.alias(&hidden));
+                                outputs.push(datafusion::functions::core::expr_fn::coalesce(vec![column(&hidden), default]).alias(&name));
+                                needs_projection = true;
+                            }
+                            None => {
+                                aggs.push(out.expr.alias(&name));
+                                outputs.push(column(&name));
+                            }
+                        }
                         taken.push(name);
                     }
                 }
@@ -123,14 +143,15 @@ impl Planner<'_> {
     fn lift_aggregates(&self, ep: &ExprPlanner, e: &ast::Expr, aggs: &mut Vec<Expr>, keys: &[(String, arrow::datatypes::DataType)]) -> Result<Expr> {
         let key_names: Vec<String> = keys.iter().map(|(n, _)| n.clone()).collect();
         let mut rewritten = e.clone();
-        let mut hidden: Vec<(String, Expr)> = Vec::new();
+        let mut hidden: Vec<(String, Expr, Option<Expr>)> = Vec::new();
         let mut error = None;
         replace_aggregates(&mut rewritten, &mut |call: &ast::Expr| {
             let ExprKind::Call { name, args } = &call.kind else { return None };
             match self.aggregate_call(ep, &name.name, args, call.span, &key_names) {
                 Ok(mut outs) if !outs.is_empty() => {
                     let hidden_name = format!("__kql_agg_{}", aggs.len() + hidden.len());
-                    hidden.push((hidden_name.clone(), outs.remove(0).expr));
+                    let out = outs.remove(0);
+                    hidden.push((hidden_name.clone(), out.expr, out.default));
                     Some(hidden_name)
                 }
                 Ok(_) => None,
@@ -148,13 +169,21 @@ impl Planner<'_> {
         for (k, t) in keys {
             fields.push((None, std::sync::Arc::new(arrow::datatypes::Field::new(k, t.clone(), true))));
         }
-        for (n, a) in &hidden {
+        for (n, a, _) in &hidden {
             let t = ep.type_of(a, e.span)?;
             fields.push((None, std::sync::Arc::new(arrow::datatypes::Field::new(n, t, true))));
         }
         let schema = std::sync::Arc::new(datafusion::common::DFSchema::new_with_metadata(fields, Default::default())?);
         let outer = ExprPlanner::new(ep.planner, ep.env, schema, None).plan(&rewritten)?;
-        for (n, a) in hidden {
+        // Aggregates with a default over no rows read through it.
+        let outer = outer.transform_up(|node| match &node {
+            Expr::Column(c) => match hidden.iter().find(|(n, _, d)| *n == c.name && d.is_some()) {
+                Some((_, _, Some(d))) => Ok(Transformed::yes(datafusion::functions::core::expr_fn::coalesce(vec![node.clone(), d.clone()]))),
+                _ => Ok(Transformed::no(node)),
+            },
+            _ => Ok(Transformed::no(node)),
+        })?.data;
+        for (n, a, _) in hidden {
             aggs.push(a.alias(n));
         }
         Ok(outer)
@@ -172,7 +201,8 @@ impl Planner<'_> {
             }
             Ok(())
         };
-        let one = |name: String, expr: Expr| Ok(vec![AggOutput { name, expr }]);
+        let one = |name: String, expr: Expr| Ok(vec![AggOutput::new(name, expr)]);
+        let zero = |name: String, expr: Expr| Ok(vec![AggOutput { name, expr, default: Some(lit(0i64)) }]);
         let predicate = |e: &ast::Expr| -> Result<Expr> {
             let p = ep.plan(e)?;
             let t = ep.type_of(&p, e.span)?;
@@ -192,22 +222,30 @@ impl Planner<'_> {
         match fname {
             "count" => {
                 arity(0, 1)?;
+                // Kusto's count(x) counts rows, nulls included: x only names the column.
                 match args.first() {
                     None => one("count_".into(), agg::count(lit(1i64))),
-                    Some(a) => one(aggregate_name("count", Some(a)), agg::count(ep.plan(a)?)),
+                    Some(a) => {
+                        ep.plan(a)?;
+                        one(aggregate_name("count", Some(a)), agg::count(lit(1i64)))
+                    }
                 }
             }
             "countif" => {
                 arity(1, 1)?;
-                one(aggregate_name("countif", Some(args[0])), agg::count(lit(1i64)).filter(predicate(args[0])?).build()?)
+                zero(aggregate_name("countif", Some(args[0])), agg::count(lit(1i64)).filter(predicate(args[0])?).build()?)
             }
             "sum" => {
                 arity(1, 1)?;
-                one(aggregate_name("sum", Some(args[0])), agg::sum(numeric(args[0])?))
+                let x = numeric(args[0])?;
+                let t = ep.type_of(&x, args[0].span)?;
+                sum_output(aggregate_name("sum", Some(args[0])), agg::sum(x), &t)
             }
             "sumif" => {
                 arity(2, 2)?;
-                one(aggregate_name("sumif", Some(args[0])), agg::sum(numeric(args[0])?).filter(predicate(args[1])?).build()?)
+                let x = numeric(args[0])?;
+                let t = ep.type_of(&x, args[0].span)?;
+                sum_output(aggregate_name("sumif", Some(args[0])), agg::sum(x).filter(predicate(args[1])?).build()?, &t)
             }
             "avg" => {
                 arity(1, 1)?;
@@ -220,7 +258,7 @@ impl Planner<'_> {
             }
             "dcount" => {
                 arity(1, 2)?;
-                one(aggregate_name("dcount", Some(args[0])), agg::count_distinct(ep.plan(args[0])?))
+                zero(aggregate_name("dcount", Some(args[0])), agg::count_distinct(ep.plan(args[0])?))
             }
             "take_any" | "any" => {
                 arity(1, 1)?;
@@ -229,10 +267,16 @@ impl Planner<'_> {
             "make_list" | "makelist" | "make_set" | "makeset" => {
                 arity(1, 2)?;
                 let x = ep.plan(args[0])?;
+                let t = ep.type_of(&x, args[0].span)?;
                 let set = fname.contains("set");
                 let base = agg::array_agg(x.clone()).filter(x.is_not_null());
                 let expr = if set { base.distinct().build()? } else { base.build()? };
-                one(aggregate_name(if set { "set" } else { "list" }, Some(args[0])), expr)
+                let empty = datafusion::common::ScalarValue::List(datafusion::common::ScalarValue::new_list(&[], &t, true));
+                Ok(vec![AggOutput {
+                    name: aggregate_name(if set { "set" } else { "list" }, Some(args[0])),
+                    expr,
+                    default: Some(Expr::Literal(empty, None)),
+                }])
             }
             "arg_max" | "arg_min" => {
                 arity(2, usize::MAX)?;
@@ -240,7 +284,7 @@ impl Planner<'_> {
                 let max = fname == "arg_max";
                 let order = vec![SortExpr::new(by.clone(), !max, false)];
                 let first_name = inferred_name(args[0]).unwrap_or_else(|| format!("{}_", if max { "max" } else { "min" }));
-                let mut outs = vec![AggOutput { name: first_name.clone(), expr: if max { agg::max(by) } else { agg::min(by) } }];
+                let mut outs = vec![AggOutput::new(first_name.clone(), if max { agg::max(by) } else { agg::min(by) })];
                 let mut counter = 0;
                 for a in &args[1..] {
                     if matches!(a.kind, ExprKind::Star) {
@@ -249,12 +293,12 @@ impl Planner<'_> {
                             if keys.contains(n) || *n == first_name {
                                 continue;
                             }
-                            outs.push(AggOutput { name: n.clone(), expr: agg::first_value(column(n), order.clone()) });
+                            outs.push(AggOutput::new(n.clone(), agg::first_value(column(n), order.clone())));
                         }
                     } else {
                         let taken: Vec<String> = outs.iter().map(|o| o.name.clone()).collect();
                         let name = inferred_name(a).unwrap_or_else(|| next_column_name(&mut counter, &taken));
-                        outs.push(AggOutput { name, expr: agg::first_value(ep.plan(a)?, order.clone()) });
+                        outs.push(AggOutput::new(name, agg::first_value(ep.plan(a)?, order.clone())));
                     }
                 }
                 Ok(outs)
@@ -262,6 +306,12 @@ impl Planner<'_> {
             _ => Err(KqlError::at(span, format!("unknown aggregate function '{fname}'"))),
         }
     }
+}
+
+/// `sum` over no rows is 0 in Kusto, in the sum's own type.
+fn sum_output(name: String, expr: Expr, input: &arrow::datatypes::DataType) -> Result<Vec<AggOutput>> {
+    let default = if input.is_floating() { lit(0.0f64) } else { lit(0i64) };
+    Ok(vec![AggOutput { name, expr, default: Some(default) }])
 }
 
 /// `count()`, `sum(x)`, ... when the whole item is one aggregate call.

@@ -8,7 +8,8 @@ use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::logical_expr::utils::find_window_exprs;
 use datafusion::logical_expr::{Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder};
-use datafusion::prelude::lit;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::prelude::{cast, lit};
 use kql_grammar::ast::{self, Span};
 
 use super::expr::{ExprPlanner, evaluate_constant};
@@ -27,13 +28,13 @@ impl ExprPlanner<'_, '_> {
                 if args.len() > 2 {
                     return Err(KqlError::at(span, "row_number() takes at most 2 arguments"));
                 }
-                let rn = datafusion::functions_window::expr_fn::row_number().order_by(order.to_vec()).build()?;
+                let rn = with_order(datafusion::functions_window::expr_fn::row_number(), order)?;
                 let start = match args.first() {
                     Some(a) => self.plan(a)?,
                     None => lit(1i64),
                 };
-                // Kusto numbers from `start`; DataFusion from 1.
-                return Ok(rn + start - lit(1i64));
+                // Kusto numbers from `start`, as a long; DataFusion from 1, as an unsigned.
+                return Ok(cast(rn, DataType::Int64) + start - lit(1i64));
             }
             _ => {
                 if args.is_empty() || args.len() > 3 {
@@ -63,8 +64,16 @@ impl ExprPlanner<'_, '_> {
                 }
             }
         };
-        Ok(window.order_by(order.to_vec()).build()?)
+        with_order(window, order)
     }
+}
+
+/// The window function over the serialized order (none after a bare `serialize`: the input order).
+fn with_order(window: Expr, order: &[datafusion::logical_expr::SortExpr]) -> Result<Expr> {
+    if order.is_empty() {
+        return Ok(window);
+    }
+    Ok(window.order_by(order.to_vec()).build()?)
 }
 
 /// Puts the window functions that `exprs` use into window nodes under `plan`, and rewrites

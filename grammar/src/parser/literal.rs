@@ -17,7 +17,8 @@ pub(crate) fn build_literal(pair: Pair<Rule>) -> Result<Literal> {
         }
         Rule::datetime_lit => {
             let raw = last_inner(pair)?;
-            let text = raw.as_str().trim();
+            // `datetime("2015-01-01")` is accepted too.
+            let text = raw.as_str().trim().trim_matches(|c| c == '"' || c == '\'');
             match parse_datetime(text) {
                 Some(ns) => Literal::DateTime(ns),
                 None => return Err(bad(format!("invalid datetime literal '{text}'"))),

@@ -78,7 +78,7 @@ pub(crate) fn build_let(pair: Pair<Rule>) -> Result<LetStmt> {
     for p in pair.into_inner() {
         match p.as_rule() {
             Rule::kw_let => {}
-            Rule::ident => name = Some(ident(p)),
+            Rule::ident | Rule::bracket_name => name = Some(ident(p)),
             Rule::function_def => value = Some(LetValue::Function(build_function(p)?)),
             Rule::pipe_expr => value = Some(LetValue::Expr(build_pipe(p)?)),
             _ => {}
