@@ -1,1 +1,225 @@
+//! End-to-end runs of the `kql` binary: the README's main command, output formats, files,
+//! stdin, exit codes and error rendering.
 
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::io::Write;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The `kql` binary of this build, built first if the test run has not built it.
+fn kql_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
+    let bin = profile_dir.join(if cfg!(windows) { "kql.exe" } else { "kql" });
+    static BUILD: std::sync::Once = std::sync::Once::new();
+    BUILD.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "-q", "-p", "kql-repl", "--bin", "kql"]).current_dir(root());
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "building kql failed");
+    });
+    bin
+}
+
+fn kql(args: &[&str]) -> Output {
+    Command::new(kql_binary()).args(args).current_dir(root()).stdin(Stdio::null()).output().expect("run kql")
+}
+
+fn kql_stdin(args: &[&str], input: &str) -> Output {
+    let mut child = Command::new(kql_binary())
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run kql");
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+    child.wait_with_output().expect("wait for kql")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const SAMPLES: [&str; 6] = ["--data", "samples/data", "--functions", "samples/functions/asim.kql", "--now", "2024-05-03T00:00:00Z"];
+
+/// README's first command: the verbatim Sentinel rule over the bundled samples finds exactly the
+/// planted beacons (the rule's output is unordered, so rows are compared sorted).
+#[test]
+fn readme_main_command_finds_the_planted_beacons() {
+    let mut args = SAMPLES.to_vec();
+    args.extend(["-f", "samples/hunts/asim_networksession_beaconing.kql", "--format", "csv"]);
+    let out = kql(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let mut lines: Vec<&str> = text.lines().collect();
+    let header = lines.remove(0);
+    lines.sort();
+    assert_eq!(
+        header,
+        "TimeGenerated,SrcIpAddr,DstIpAddr,DstPortNumber,MostFrequentTimeDeltaCount,MostFrequentTimeDeltainSeconds,TotalEvents,TotalSrcBytes,TotalDstBytes,BeaconPercent"
+    );
+    assert_eq!(
+        lines,
+        [
+            "2024-05-01T02:00:00Z,10.1.5.23,203.0.113.50,443,60,60,60,30720,61440,100",
+            "2024-05-01T03:00:00Z,10.1.5.23,203.0.113.50,443,60,60,60,30720,61440,100",
+            "2024-05-01T04:00:00Z,10.1.5.23,203.0.113.50,443,60,60,60,30720,61440,100",
+            "2024-05-01T05:00:00Z,10.1.5.23,203.0.113.50,443,59,60,59,30208,60416,100",
+            "2024-05-01T13:00:00Z,192.168.20.41,185.220.101.7,8080,40,45,40,20480,40960,100",
+            "2024-05-01T14:00:00Z,192.168.20.41,185.220.101.7,8080,80,45,80,40960,81920,100",
+            "2024-05-01T15:00:00Z,192.168.20.41,185.220.101.7,8080,39,45,39,19968,39936,100",
+        ]
+    );
+}
+
+#[test]
+fn the_rule_file_is_sentinels_text_verbatim() {
+    let text = std::fs::read_to_string(root().join("samples/hunts/asim_networksession_beaconing.kql")).expect("rule file");
+    assert!(text.starts_with("// Source: Azure/Azure-Sentinel:Solutions/Network Session Essentials/Analytic Rules/PossibleBeaconingActivity.yaml"));
+    assert!(text.contains("| summarize\n    (MostFrequentTimeDeltaCount, MostFrequentTimeDeltainSeconds) = arg_max(count_, TimeDeltainSeconds)"));
+}
+
+#[test]
+fn csv_and_jsonl_print_values_as_kusto_does() {
+    let q = r#"print n = 1, r = 2.5, s = "a,b", b = true, t = datetime(2024-01-02 03:04:05.25), d = 1d + 2h, y = dynamic({"k": [1, "x"]}), z = int(null)"#;
+    let out = kql(&["-c", q, "--format", "csv"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "n,r,s,b,t,d,y,z\n1,2.5,\"a,b\",true,2024-01-02T03:04:05.2500000Z,1.02:00:00,\"{\"\"k\"\":[1,\"\"x\"\"]}\",\n");
+    let out = kql(&["-c", q, "--format", "jsonl"]);
+    assert_eq!(
+        stdout(&out),
+        "{\"n\":1,\"r\":2.5,\"s\":\"a,b\",\"b\":true,\"t\":\"2024-01-02T03:04:05.2500000Z\",\"d\":\"1.02:00:00\",\"y\":{\"k\":[1,\"x\"]},\"z\":null}\n"
+    );
+}
+
+#[test]
+fn table_format_is_the_default() {
+    let out = kql(&["-c", "print x = 1, y = 'a'"]);
+    assert_eq!(stdout(&out), "┌───┬───┐\n│ x ┆ y │\n╞═══╪═══╡\n│ 1 ┆ a │\n└───┴───┘\n");
+}
+
+#[test]
+fn query_from_stdin_and_output_file() {
+    let dir = std::env::temp_dir().join(format!("kql-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("out.csv");
+    let out = kql_stdin(&["--format", "csv", "-o", file.to_str().expect("utf8 path")], "range x from 1 to 3 step 1\n| extend y = x * x\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "");
+    assert_eq!(std::fs::read_to_string(&file).expect("output file"), "x,y\n1,1\n2,4\n3,9\n");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn table_option_registers_a_file_under_a_name() {
+    let out = kql(&["--table", "Net=samples/data/NetworkSession.parquet", "-c", "Net | where DstIpAddr == '185.220.101.7' | count", "--format", "csv"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "Count\n160\n");
+}
+
+#[test]
+fn syntax_errors_exit_non_zero_with_a_caret() {
+    let out = kql(&["-c", "print x = 1\n| where x >"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "error: syntax error: unexpected end of query, expected an expression\n --> query:2:12\n  |\n2 | | where x >\n  |            ^\n  |\n"
+    );
+}
+
+#[test]
+fn errors_in_a_query_file_name_the_file() {
+    let dir = std::env::temp_dir().join(format!("kql-cli-file-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("hunt.kql");
+    std::fs::write(&file, "// a hunt\nNetworkSession\n| where Bogus == 1\n").expect("write hunt");
+    let out = kql(&["--data", "samples/data", "-f", file.to_str().expect("utf8 path")]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.starts_with("error: unknown column or name 'Bogus'\n"), "{err}");
+    assert!(err.contains(&format!("--> {}:3:9", file.display())), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn missing_and_corrupt_files_are_clear_errors() {
+    let out = kql(&["--table", "T=nowhere/x.parquet", "-c", "T | take 1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr(&out), "error: --table T: cannot open 'nowhere/x.parquet': no such file or directory\n");
+
+    let dir = std::env::temp_dir().join(format!("kql-cli-corrupt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let bad = dir.join("bad.parquet");
+    std::fs::write(&bad, b"this is not parquet at all").expect("write");
+    let spec = format!("T={}", bad.display());
+    let out = kql(&["--table", &spec, "-c", "T | take 1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.starts_with(&format!("error: --table T: cannot read Parquet schema of '{}'", bad.display())), "{err}");
+    assert!(!err.contains("panicked"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_now_is_rejected() {
+    let out = kql(&["--now", "yesterday", "-c", "print now()"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr(&out), "error: --now: 'yesterday' is not an ISO 8601 datetime\n");
+}
+
+/// Malformed input of every kind gives an error, never a panic.
+#[test]
+fn malformed_queries_never_panic() {
+    let queries = [
+        "", "|", "| take 1", "print", "print (", "print )", "datatable(a:long)[1 | where", "datatable(a:long)[1, 2, 3] | extend",
+        "let", "let x", "let x =", "let f = (a:long) {", "print 'unterminated", "print @\"", "print datetime(", "print 1 +* 2",
+        "range x from 1 to", "print x = 1 | summarize by", "print x = 1 | sort by", "print x = 1 | top by x", "print x = 1 | take -1",
+        "print x = 1 | take 'a'", "print 99999999999999999999999", "print 1/0", "print int(1) / int(0)", "print dynamic([1,", "print dynamic({1: 2})",
+        "print x = 1 | project-away nope", "print x = 1 | project-rename a = nope", "print ipv4_is_in_any_range('1.1.1.1', 'garbage')",
+        "print bin(now(), 'x')", "print datetime_diff(1, now(), now())", "print next()", "print x=1 | serialize | extend n = next(x, 'a')",
+        "range x from 1 to 1000000000000 step 1", "print x = 1 | summarize arg_max(x)", "print toint()", "print case(true)",
+        "print strcat()", "print x = 1 | extend y = x.z", "print x = 1 | where x in (print 1)", ".create function f() { print 1 }",
+        "print 1; print 2; print", "let T = (X:(*)) { X }; T()", "print 'a' has 1", "print tolong('9999999999999999999999')",
+    ];
+    for q in queries {
+        let out = kql(&["-c", q, "--format", "csv"]);
+        let err = stderr(&out);
+        assert!(!err.contains("panicked"), "{q:?} panicked: {err}");
+        if !out.status.success() {
+            assert!(err.starts_with("error: "), "{q:?}: {err}");
+        }
+    }
+}
+
+#[test]
+fn several_result_statements_print_in_turn() {
+    let out = kql(&["-c", "print a = 1; print b = 2", "--format", "csv"]);
+    assert_eq!(stdout(&out), "a\n1\nb\n2\n");
+}
+
+/// README lists the operators and functions from the engine's registry; this keeps them in step.
+#[test]
+fn readme_lists_what_the_engine_supports() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let section = |name: &str| -> String {
+        let start = readme.find(&format!("<!-- {name}:start -->")).expect("start marker");
+        let end = readme.find(&format!("<!-- {name}:end -->")).expect("end marker");
+        readme[start..end].lines().nth(1).unwrap_or_default().to_string()
+    };
+    let listed = |items: Vec<&str>, label: &str| format!("{label}: {}", items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", "));
+    assert_eq!(section("operators"), listed(kql_engine::planner::supported_operators(), "Operators"));
+    assert_eq!(section("functions"), listed(kql_engine::planner::supported_functions(), "Functions"));
+}

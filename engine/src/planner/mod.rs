@@ -125,8 +125,11 @@ impl<'a> Planner<'a> {
             }
         }
         if out.is_empty() {
-            let end = script.statements.last().map_or(0, |s| statement_span(s).end);
-            return Err(KqlError::at(ast::Span::new(end, end), "the query has no result: it ends with a let statement"));
+            let Some(last) = script.statements.last() else {
+                return Err(KqlError::new("the query is empty"));
+            };
+            let end = statement_span(last).end;
+            return Err(KqlError::at(ast::Span::new(end, end), "the query has no result statement: it only defines names"));
         }
         Ok(out)
     }

@@ -55,6 +55,10 @@ fn syntax_error(text: &str, err: pest::error::Error<Rule>) -> ParseError {
             let mut words: Vec<&str> = positives.iter().filter_map(|r| rule_word(*r)).collect();
             words.sort();
             words.dedup();
+            // A name or a typed literal is an expression too: say the general word only.
+            if words.contains(&"an expression") {
+                words.retain(|w| *w != "a name" && *w != "a type name");
+            }
             words
         }
         ErrorVariant::CustomError { .. } => vec![],
