@@ -12,17 +12,32 @@ pub struct KqlError {
     pub message: String,
     /// Where in the query text; `None` for errors not tied to a place (I/O, execution).
     pub span: Option<Span>,
+    pub kind: ErrorKind,
+}
+
+/// What went wrong, for callers that treat some errors apart (`kql check` does not count a
+/// table that is not registered as a failure of the query).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    Syntax,
+    UnknownTable,
+    Other,
 }
 
 pub type Result<T, E = KqlError> = std::result::Result<T, E>;
 
 impl KqlError {
     pub fn at(span: Span, message: impl Into<String>) -> Self {
-        KqlError { message: message.into(), span: Some(span) }
+        KqlError { message: message.into(), span: Some(span), kind: ErrorKind::Other }
     }
 
     pub fn new(message: impl Into<String>) -> Self {
-        KqlError { message: message.into(), span: None }
+        KqlError { message: message.into(), span: None, kind: ErrorKind::Other }
+    }
+
+    pub fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.kind = kind;
+        self
     }
 
     /// Gives a place to an error that has none yet.
@@ -86,7 +101,7 @@ impl std::error::Error for KqlError {}
 
 impl From<ParseError> for KqlError {
     fn from(e: ParseError) -> Self {
-        KqlError::at(Span::new(e.start, e.end), e.message)
+        KqlError::at(Span::new(e.start, e.end), e.message).with_kind(ErrorKind::Syntax)
     }
 }
 

@@ -11,5 +11,5 @@ pub mod render;
 pub mod session;
 pub mod types;
 
-pub use error::{KqlError, Result};
+pub use error::{ErrorKind, KqlError, Result};
 pub use session::{QueryResult, Session, SessionOptions};

@@ -2,11 +2,15 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
 #[command(name = "kql", version, about = "Run KQL (Kusto Query Language) over Parquet logs", long_about = None)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
+    #[command(subcommand)]
+    pub command_kind: Option<Command>,
+
     /// Register a table: NAME=PATH, where PATH is a Parquet file, folder or glob.
     #[arg(long = "table", value_name = "NAME=PATH")]
     pub tables: Vec<String>,
@@ -42,6 +46,42 @@ pub struct Args {
     /// Cap memory held by sorts and aggregations (e.g. 4G, 512M); past it they spill to disk.
     #[arg(long, value_name = "SIZE")]
     pub memory_limit: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check that queries parse, and plan when the tables they read are registered. Never runs them.
+    Check(CheckArgs),
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct CheckArgs {
+    /// .kql files, or folders searched for them.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// `text` (errors with carets, then a summary) or `jsonl` (one object per query).
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    pub format: CheckFormat,
+
+    /// Register a table: NAME=PATH (Parquet file, folder or glob); queries that read only
+    /// registered tables are planned too.
+    #[arg(long = "table", value_name = "NAME=PATH")]
+    pub tables: Vec<String>,
+
+    /// Register each Parquet file and sub-folder of DIR as a table.
+    #[arg(long, value_name = "DIR")]
+    pub data: Vec<PathBuf>,
+
+    /// Load `let` functions and `.create function` commands.
+    #[arg(long = "functions", value_name = "FILE")]
+    pub functions: Vec<PathBuf>,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    Text,
+    Jsonl,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

@@ -1,5 +1,6 @@
 //! `kql`: run KQL over Parquet logs, one-shot or in an interactive REPL.
 
+mod check;
 mod cli;
 mod helper;
 mod print;
@@ -28,6 +29,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> ExitCode {
+    if let Some(cli::Command::Check(check_args)) = &args.command_kind {
+        return check::run(check_args).await;
+    }
     let color = std::io::stderr().is_terminal();
     let mut session = match open_session(&args).await {
         Ok(s) => s,
@@ -81,19 +85,25 @@ pub async fn open_session(args: &Args) -> Result<Session, String> {
         None => None,
     };
     let mut session = Session::new(SessionOptions { now, memory_limit, target_partitions: None }).map_err(|e| format!("error: {e}"))?;
-    for dir in &args.data {
+    register(&mut session, &args.data, &args.tables, &args.functions).await?;
+    Ok(session)
+}
+
+/// Registers data folders, `NAME=PATH` tables and function files.
+pub async fn register(session: &mut Session, data: &[std::path::PathBuf], tables: &[String], functions: &[std::path::PathBuf]) -> Result<(), String> {
+    for dir in data {
         session.register_data_dir(dir).await.map_err(|e| format!("error: --data: {e}"))?;
     }
-    for spec in &args.tables {
+    for spec in tables {
         let Some((name, path)) = spec.split_once('=') else {
             return Err(format!("error: --table expects NAME=PATH, got '{spec}'"));
         };
         session.register_table(name.trim(), path.trim()).await.map_err(|e| format!("error: --table {name}: {e}"))?;
     }
-    for file in &args.functions {
-        load_functions(&mut session, file)?;
+    for file in functions {
+        load_functions(session, file)?;
     }
-    Ok(session)
+    Ok(())
 }
 
 pub fn load_functions(session: &mut Session, file: &Path) -> Result<Vec<String>, String> {

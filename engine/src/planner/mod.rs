@@ -65,7 +65,7 @@ impl UserFunction {
     /// Moves an error from inside a prelude function's body to the call that reached it.
     pub fn locate_error(&self, e: KqlError, call: ast::Span) -> KqlError {
         if self.in_prelude {
-            KqlError::at(call, format!("in function {}: {}", self.name, e.message))
+            KqlError::at(call, format!("in function {}: {}", self.name, e.message)).with_kind(e.kind)
         } else {
             e
         }

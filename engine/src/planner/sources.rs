@@ -73,7 +73,7 @@ impl Planner<'_> {
             } else {
                 format!(" (known tables: {})", known.join(", "))
             };
-            return Err(KqlError::at(span, format!("unknown table or name '{name}'{hint}")));
+            return Err(KqlError::at(span, format!("unknown table or name '{name}'{hint}")).with_kind(crate::error::ErrorKind::UnknownTable));
         };
         let plan = LogicalPlanBuilder::scan(name, provider_as_source(table.provider.clone()), None)?.build()?;
         // Columns come out unqualified, and file types that are not KQL types (timestamps in

@@ -1,0 +1,118 @@
+//! `kql check`: does each query parse, and plan against the registered tables? Nothing runs.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use kql_engine::{ErrorKind, KqlError, Session, SessionOptions};
+
+use crate::cli::{CheckArgs, CheckFormat};
+
+/// The verdict on one query.
+struct Verdict {
+    file: String,
+    stage: &'static str,
+    error: Option<KqlError>,
+    text: String,
+}
+
+pub async fn run(args: &CheckArgs) -> ExitCode {
+    let mut session = match Session::new(SessionOptions::default()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = crate::register(&mut session, &args.data, &args.tables, &args.functions).await {
+        eprintln!("{e}");
+        return ExitCode::FAILURE;
+    }
+    let mut files = Vec::new();
+    for p in &args.paths {
+        if let Err(e) = collect(p, &mut files) {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let plan_too = !session.catalog().names().is_empty();
+    let mut verdicts = Vec::with_capacity(files.len());
+    for file in files {
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) => {
+                let error = KqlError::new(format!("cannot read the file: {e}"));
+                verdicts.push(Verdict { file: file.display().to_string(), stage: "parse", error: Some(error), text: String::new() });
+                continue;
+            }
+        };
+        verdicts.push(check_one(&session, file.display().to_string(), text, plan_too));
+    }
+    let failed = verdicts.iter().filter(|v| v.error.is_some()).count();
+    let mut out = std::io::stdout().lock();
+    let color = std::io::stdout().is_terminal();
+    for v in &verdicts {
+        let line = match args.format {
+            CheckFormat::Jsonl => serde_json::json!({
+                "file": v.file,
+                "ok": v.error.is_none(),
+                "stage": v.stage,
+                "error": v.error.as_ref().map(|e| match e.line_col(&v.text) {
+                    Some((l, c)) => format!("{}:{l}:{c}: {}", v.file, e.message),
+                    None => e.message.clone(),
+                }),
+            })
+            .to_string(),
+            CheckFormat::Text => match &v.error {
+                Some(e) => e.render(&v.text, &v.file, color),
+                None => continue,
+            },
+        };
+        if writeln!(out, "{line}").is_err() {
+            return ExitCode::FAILURE;
+        }
+    }
+    if args.format == CheckFormat::Text {
+        let _ = writeln!(out, "{} queries checked ({}): {} ok, {failed} failed", verdicts.len(), if plan_too { "parse and plan" } else { "parse only" }, verdicts.len() - failed);
+    }
+    if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+fn check_one(session: &Session, file: String, text: String, plan_too: bool) -> Verdict {
+    let script = match kql_grammar::parse(&text) {
+        Ok(s) => s,
+        Err(e) => return Verdict { file, stage: "parse", error: Some(e.into()), text },
+    };
+    if !plan_too {
+        return Verdict { file, stage: "parse", error: None, text };
+    }
+    let _ = script;
+    match session.plan(&text) {
+        Ok(_) => Verdict { file, stage: "plan", error: None, text },
+        // A table that is not registered is not the query's fault: it was checked for syntax.
+        Err(e) if e.kind == ErrorKind::UnknownTable => Verdict { file, stage: "parse", error: None, text },
+        Err(e) => Verdict { file, stage: "plan", error: Some(e), text },
+    }
+}
+
+fn collect(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    if path.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        entries.sort();
+        for e in entries {
+            if e.is_dir() || is_query_file(&e) {
+                collect(&e, out)?;
+            }
+        }
+        Ok(())
+    } else if path.exists() {
+        out.push(path.to_path_buf());
+        Ok(())
+    } else {
+        Err(std::io::Error::new(std::io::ErrorKind::NotFound, format!("{}: no such file or directory", path.display())))
+    }
+}
+
+fn is_query_file(p: &Path) -> bool {
+    p.extension().is_some_and(|e| e == "kql" || e == "csl" || e == "kusto")
+}
