@@ -34,7 +34,7 @@ fn pratt() -> &'static PrattParser<Rule> {
             .op(Op::infix(Rule::op_add, Assoc::Left) | Op::infix(Rule::op_sub, Assoc::Left))
             .op(Op::infix(Rule::op_mul, Assoc::Left) | Op::infix(Rule::op_div, Assoc::Left) | Op::infix(Rule::op_mod, Assoc::Left))
             .op(Op::prefix(Rule::neg) | Op::prefix(Rule::pos))
-            .op(Op::postfix(Rule::member) | Op::postfix(Rule::index))
+            .op(Op::postfix(Rule::member) | Op::postfix(Rule::index) | Op::postfix(Rule::dot_index))
     })
 }
 
@@ -122,9 +122,13 @@ fn build_postfix(operand: Expr, op: Pair<Rule>) -> Result<Expr> {
         }
         Rule::member => {
             let name_pair = op.into_inner().next().ok_or_else(|| ParseError::new("missing member name", span.start, span.end))?;
-            ExprKind::Member { expr: Box::new(operand), name: ident(name_pair).name }
+            let name = match name_pair.as_rule() {
+                Rule::keyword_member => name_pair.as_str().to_string(),
+                _ => ident(name_pair).name,
+            };
+            ExprKind::Member { expr: Box::new(operand), name }
         }
-        Rule::index => {
+        Rule::index | Rule::dot_index => {
             let mut inner = op.into_inner();
             let index = next_expr(&mut inner, span)?;
             // `a['b']` is the same as `a.b`.

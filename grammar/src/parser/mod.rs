@@ -157,7 +157,9 @@ fn rule_word(rule: Rule) -> Option<&'static str> {
         | Rule::between
         | Rule::member
         | Rule::index
-        | Rule::has_any_op => return None,
+        | Rule::has_any_op
+        | Rule::dot_index
+        | Rule::keyword_member => return None,
         Rule::kw_by => "'by'",
         Rule::kw_from => "'from'",
         Rule::kw_to => "'to'",
