@@ -32,7 +32,7 @@ for name in ["sentinel.jsonl", "m365d_hunting.jsonl", "sigma_kusto.jsonl"]:
                 out.write(q)
             files[p] = (name, i)
 
-r = subprocess.run([kql, "check", "--format", "jsonl", tmp], capture_output=True, text=True)
+r = subprocess.run([kql, "check", "--round-trip", "--format", "jsonl", tmp], capture_output=True, text=True)
 if r.stderr:
     print(r.stderr, file=sys.stderr)
 stats = defaultdict(Counter)
@@ -43,6 +43,8 @@ for line in r.stdout.splitlines():
     official = verdicts.get(key)
     ours = v["ok"]
     c = stats[key[0]]
+    if v["stage"] == "round-trip":
+        c["round_trip_failures"] += 1
     if official:
         c["accepted"] += 1
         c["we_parse"] += ours
@@ -54,7 +56,7 @@ for line in r.stdout.splitlines():
 for name, c in stats.items():
     acc = c["we_parse"] / c["accepted"] * 100 if c["accepted"] else 0
     rej = c["we_reject"] / c["rejected"] * 100 if c["rejected"] else 100
-    print(f"{name}: parse {c['we_parse']}/{c['accepted']} ({acc:.1f}%) of accepted; reject {c['we_reject']}/{c['rejected']} ({rej:.1f}%) of rejected")
+    print(f"{name}: parse {c['we_parse']}/{c['accepted']} ({acc:.1f}%) of accepted; reject {c['we_reject']}/{c['rejected']} ({rej:.1f}%) of rejected; round-trip failures {c['round_trip_failures']}")
 if show:
     reasons = Counter()
     for name, fs in failures.items():

@@ -129,9 +129,13 @@ impl Session {
 
     /// Parses and plans every result statement of `text`. Nothing runs.
     pub fn plan(&self, text: &str) -> Result<Vec<PlannedQuery>> {
-        let script = kql_grammar::parse(text)?;
+        self.plan_script(&kql_grammar::parse(text)?)
+    }
+
+    /// Plans every result statement of a parsed script.
+    pub fn plan_script(&self, script: &kql_grammar::ast::Script) -> Result<Vec<PlannedQuery>> {
         let planner = Planner { catalog: &self.catalog, prelude: &self.prelude, now: self.now() };
-        planner.plan_script(&script)
+        planner.plan_script(script)
     }
 
     /// Runs one planned query, streaming its batches.

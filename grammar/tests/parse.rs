@@ -36,6 +36,19 @@ fn language_round_trips() {
         "T | extend s = @\"c:\\temp\" , q = 'it''s', h = h'secret', m = 'a' 'b'",
         "T | where todynamic(x).a[-1] == 1 | as hint.materialized=true X",
         "T | summarize hint.strategy=shuffle dcount(x) by y",
+        "T | join kind=leftouter (U | where a > 1) on $left.a == $right.b, c | lookup kind=inner V on k",
+        "union isfuzzy=true withsource=Src T, (U | take 1), Device*, f(1) | union kind=outer X",
+        "T | mv-expand with_itemindex=i x to typeof(long), y = pack_array(1, 2) limit 10",
+        "T | mv-apply v = arr to typeof(real) on (top 1 by v | project v)",
+        "T | parse kind=regex flags=i msg with * \"user=\" user:string \",\" rest | parse-where s with \"a\" n:long",
+        "T | parse-kv msg as (a:string, b:long) with (pair_delimiter = \",\", kv_delimiter = \"=\")",
+        "T | make-series n = count() default = 0, avg(x) on t from ago(1d) to now() step 1h by k",
+        "T | make-series sum(x) on t in range(datetime(2024-01-01), datetime(2024-01-02), 1h)",
+        "T | top-nested 3 of a with others = \"rest\" by c = count() desc, top-nested of b by sum(x)",
+        "T | evaluate bag_unpack(d) | invoke f(1) | render timechart with (title = \"x\", ycolumns = a, b)",
+        "T | sample 10 | sample-distinct 5 of k | search \"needle\" | search in (T, U*) x == 1",
+        "externaldata(a:string, b:long) [\"https://example.com/x.csv\"] with (format = \"csv\", ignoreFirstRecord = true)",
+        "search kind=case_sensitive in (T) \"x\"",
     ] {
         round_trip(q);
     }

@@ -46,7 +46,7 @@ pub async fn run(args: &CheckArgs) -> ExitCode {
                 continue;
             }
         };
-        verdicts.push(check_one(&session, file.display().to_string(), text, plan_too));
+        verdicts.push(check_one(&session, file.display().to_string(), text, plan_too, args.round_trip));
     }
     let failed = verdicts.iter().filter(|v| v.error.is_some()).count();
     let mut out = std::io::stdout().lock();
@@ -78,16 +78,23 @@ pub async fn run(args: &CheckArgs) -> ExitCode {
     if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
-fn check_one(session: &Session, file: String, text: String, plan_too: bool) -> Verdict {
+fn check_one(session: &Session, file: String, text: String, plan_too: bool, round_trip: bool) -> Verdict {
     let script = match kql_grammar::parse(&text) {
         Ok(s) => s,
         Err(e) => return Verdict { file, stage: "parse", error: Some(e.into()), text },
     };
+    if round_trip {
+        let printed = script.to_string();
+        let same = kql_grammar::parse(&printed).map(|again| again == script);
+        if !matches!(same, Ok(true)) {
+            let error = KqlError::new(format!("printing the query back does not give the same query:\n{printed}"));
+            return Verdict { file, stage: "round-trip", error: Some(error), text };
+        }
+    }
     if !plan_too {
         return Verdict { file, stage: "parse", error: None, text };
     }
-    let _ = script;
-    match session.plan(&text) {
+    match session.plan_script(&script) {
         Ok(_) => Verdict { file, stage: "plan", error: None, text },
         // A table that is not registered is not the query's fault: it was checked for syntax.
         Err(e) if e.kind == ErrorKind::UnknownTable => Verdict { file, stage: "parse", error: None, text },

@@ -76,6 +76,11 @@ pub struct CheckArgs {
     /// Load `let` functions and `.create function` commands.
     #[arg(long = "functions", value_name = "FILE")]
     pub functions: Vec<PathBuf>,
+
+    /// Also check that each query prints back (the AST's Display) to text that parses to the
+    /// same AST: a check of kql itself rather than of the queries.
+    #[arg(long)]
+    pub round_trip: bool,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

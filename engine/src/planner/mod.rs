@@ -175,7 +175,13 @@ impl<'a> Planner<'a> {
             return true;
         }
         match &pipe.source {
-            Source::Datatable { .. } | Source::Range { .. } | Source::Print { .. } => true,
+            Source::Datatable { .. }
+            | Source::Range { .. }
+            | Source::Print { .. }
+            | Source::Union { .. }
+            | Source::Search { .. }
+            | Source::Find { .. }
+            | Source::ExternalData { .. } => true,
             Source::Expr(e) => self.is_tabular_expr(env, e),
         }
     }

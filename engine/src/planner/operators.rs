@@ -52,7 +52,8 @@ impl Planner<'_> {
             OperatorKind::Distinct(items) => self.plan_distinct(env, tab, items),
             OperatorKind::GetSchema => self.plan_getschema(tab),
             OperatorKind::As { .. } => Ok(tab),
-            OperatorKind::Unsupported { keyword, .. } => {
+            other => {
+                let keyword = other.keyword();
                 let end = op.span.start + keyword.len();
                 Err(KqlError::at(Span::new(op.span.start, end), format!("operator {keyword} is not supported yet")))
             }

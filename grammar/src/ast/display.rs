@@ -142,6 +142,49 @@ impl Display for Source {
                 }
                 Ok(())
             }
+            Source::Union { params, tables, .. } => {
+                f.write_str("union")?;
+                write_params(f, params)?;
+                f.write_str(" ")?;
+                comma_list(f, tables)
+            }
+            Source::Search { params, tables, predicate, .. } => write_search(f, params, tables, predicate),
+            Source::Find { params, tables, predicate, project, .. } => {
+                f.write_str("find")?;
+                write_params(f, params)?;
+                if !tables.is_empty() {
+                    f.write_str(" in (")?;
+                    comma_list(f, tables)?;
+                    f.write_str(")")?;
+                }
+                write!(f, " where {predicate}")?;
+                match project {
+                    Some(cols) if cols.is_empty() => f.write_str(" project-smart"),
+                    Some(cols) => {
+                        f.write_str(" project ")?;
+                        comma_list(f, cols)
+                    }
+                    None => Ok(()),
+                }
+            }
+            Source::ExternalData { columns, urls, settings, .. } => {
+                f.write_str("externaldata(")?;
+                comma_list(f, columns)?;
+                f.write_str(") [")?;
+                for (i, u) in urls.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    f.write_str(&quote_string(u))?;
+                }
+                f.write_str("]")?;
+                if !settings.is_empty() {
+                    f.write_str(" with (")?;
+                    write_settings(f, settings)?;
+                    f.write_str(")")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -276,10 +319,200 @@ impl Display for Operator {
                 }
                 write!(f, " {name}")
             }
+            OperatorKind::Join { params, right, on } | OperatorKind::Lookup { params, right, on } => {
+                f.write_str(kw)?;
+                write_params(f, params)?;
+                write!(f, " ({right})")?;
+                if !on.is_empty() {
+                    f.write_str(" on ")?;
+                    comma_list(f, on)?;
+                }
+                Ok(())
+            }
+            OperatorKind::Union { params, tables } => {
+                f.write_str("union")?;
+                write_params(f, params)?;
+                f.write_str(" ")?;
+                comma_list(f, tables)
+            }
+            OperatorKind::Search { params, tables, predicate } => write_search(f, params, tables, predicate),
+            OperatorKind::MvExpand { params, items, limit } | OperatorKind::MvApply { params, items, limit, .. } => {
+                f.write_str(kw)?;
+                write_params(f, params)?;
+                f.write_str(" ")?;
+                comma_list(f, items)?;
+                if let Some(l) = limit {
+                    write!(f, " limit {l}")?;
+                }
+                if let OperatorKind::MvApply { body, .. } = &self.kind {
+                    f.write_str(" on (")?;
+                    for (i, op) in body.iter().enumerate() {
+                        if i > 0 {
+                            f.write_str(" | ")?;
+                        }
+                        write!(f, "{op}")?;
+                    }
+                    f.write_str(")")?;
+                }
+                Ok(())
+            }
+            OperatorKind::Parse { params, source, pattern, .. } => {
+                f.write_str(kw)?;
+                write_params(f, params)?;
+                write!(f, " {source} with")?;
+                for item in pattern {
+                    match item {
+                        ParseItem::Star => f.write_str(" *")?,
+                        ParseItem::Literal(s) => write!(f, " {}", quote_string(s))?,
+                        ParseItem::Column { name, ty } => {
+                            write!(f, " {name}")?;
+                            if let Some(t) = ty {
+                                write!(f, ":{}", t.as_str())?;
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            }
+            OperatorKind::ParseKv { source, columns, settings } => {
+                write!(f, "parse-kv {source} as (")?;
+                comma_list(f, columns)?;
+                f.write_str(")")?;
+                if !settings.is_empty() {
+                    f.write_str(" with (")?;
+                    write_settings(f, settings)?;
+                    f.write_str(")")?;
+                }
+                Ok(())
+            }
+            OperatorKind::MakeSeries { params, aggregates, axis, range, by } => {
+                f.write_str("make-series")?;
+                write_params(f, params)?;
+                for (i, a) in aggregates.iter().enumerate() {
+                    f.write_str(if i == 0 { " " } else { ", " })?;
+                    write!(f, "{}", a.aggregate)?;
+                    if let Some(d) = &a.default {
+                        write!(f, " default = {d}")?;
+                    }
+                }
+                write!(f, " on {axis}")?;
+                match range {
+                    SeriesRange::FromTo { from, to, step } => {
+                        if let Some(e) = from {
+                            write!(f, " from {e}")?;
+                        }
+                        if let Some(e) = to {
+                            write!(f, " to {e}")?;
+                        }
+                        write!(f, " step {step}")?;
+                    }
+                    SeriesRange::InRange { start, stop, step } => write!(f, " in range({start}, {stop}, {step})")?,
+                }
+                if !by.is_empty() {
+                    f.write_str(" by ")?;
+                    comma_list(f, by)?;
+                }
+                Ok(())
+            }
+            OperatorKind::TopNested(levels) => {
+                for (i, l) in levels.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    f.write_str("top-nested")?;
+                    if let Some(c) = &l.count {
+                        write!(f, " {c}")?;
+                    }
+                    write!(f, " of {}", l.of)?;
+                    if let Some(o) = &l.others {
+                        write!(f, " with others = {o}")?;
+                    }
+                    write!(f, " by {}", l.by)?;
+                    match l.order {
+                        Some(SortOrder::Asc) => f.write_str(" asc")?,
+                        Some(SortOrder::Desc) => f.write_str(" desc")?,
+                        None => {}
+                    }
+                }
+                Ok(())
+            }
+            OperatorKind::Evaluate { params, plugin } => {
+                f.write_str("evaluate")?;
+                write_params(f, params)?;
+                write!(f, " {plugin}")
+            }
+            OperatorKind::Invoke(call) => write!(f, "invoke {call}"),
+            OperatorKind::Render { chart, properties } => {
+                write!(f, "render {chart}")?;
+                if !properties.is_empty() {
+                    f.write_str(" with (")?;
+                    for (i, (name, values)) in properties.iter().enumerate() {
+                        if i > 0 {
+                            f.write_str(", ")?;
+                        }
+                        write!(f, "{name} = ")?;
+                        comma_list(f, values)?;
+                    }
+                    f.write_str(")")?;
+                }
+                Ok(())
+            }
+            OperatorKind::Sample(n) => write!(f, "sample {n}"),
+            OperatorKind::SampleDistinct { count, column } => write!(f, "sample-distinct {count} of {column}"),
             OperatorKind::Unsupported { keyword, text } => {
                 if text.is_empty() { f.write_str(keyword) } else { write!(f, "{keyword} {text}") }
             }
         }
+    }
+}
+
+fn write_params(f: &mut Formatter<'_>, params: &[OperatorParam]) -> fmt::Result {
+    for p in params {
+        write!(f, " {p}")?;
+    }
+    Ok(())
+}
+
+fn write_settings(f: &mut Formatter<'_>, settings: &[(Ident, Expr)]) -> fmt::Result {
+    for (i, (n, v)) in settings.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write!(f, "{n} = {v}")?;
+    }
+    Ok(())
+}
+
+fn write_search(f: &mut Formatter<'_>, params: &[OperatorParam], tables: &[UnionItem], predicate: &Expr) -> fmt::Result {
+    f.write_str("search")?;
+    write_params(f, params)?;
+    if !tables.is_empty() {
+        f.write_str(" in (")?;
+        comma_list(f, tables)?;
+        f.write_str(")")?;
+    }
+    write!(f, " {predicate}")
+}
+
+impl Display for UnionItem {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            UnionItem::Pattern { pattern, .. } => f.write_str(pattern),
+            UnionItem::Table(p) => match (&p.source, p.operators.is_empty()) {
+                (Source::Expr(e), true) if matches!(e.kind, ExprKind::Name(_) | ExprKind::Call { .. }) => write!(f, "{e}"),
+                _ => write!(f, "({p})"),
+            },
+        }
+    }
+}
+
+impl Display for MvItem {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.column)?;
+        if let Some(t) = self.to_type {
+            write!(f, " to typeof({})", t.as_str())?;
+        }
+        Ok(())
     }
 }
 

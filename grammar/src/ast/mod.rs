@@ -178,4 +178,10 @@ pub enum Source {
     Datatable { columns: Vec<ColumnDecl>, values: Vec<Expr>, span: Span },
     Range { column: Ident, from: Expr, to: Expr, step: Expr, span: Span },
     Print { columns: Vec<NamedExpr>, span: Span },
+    Union { params: Vec<OperatorParam>, tables: Vec<UnionItem>, span: Span },
+    /// `externaldata (cols) [urls] with (settings)`
+    ExternalData { columns: Vec<ColumnDecl>, urls: Vec<String>, settings: Vec<(Ident, Expr)>, span: Span },
+    Search { params: Vec<OperatorParam>, tables: Vec<UnionItem>, predicate: Expr, span: Span },
+    /// `find [in (tables)] where predicate [project cols | project-smart]`
+    Find { params: Vec<OperatorParam>, tables: Vec<UnionItem>, predicate: Expr, project: Option<Vec<ColumnPattern>>, span: Span },
 }

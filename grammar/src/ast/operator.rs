@@ -1,6 +1,6 @@
 //! Tabular operators: one variant per KQL operator.
 
-use super::{Expr, Ident, Span};
+use super::{ColumnDecl, Expr, Ident, PipeExpr, Span, TypeName};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Operator {
@@ -87,6 +87,23 @@ pub enum OperatorKind {
     Distinct(Vec<NamedExpr>),
     GetSchema,
     As { params: Vec<OperatorParam>, name: Ident },
+    /// `join [kind=..] (right) on a, $left.b == $right.c`
+    Join { params: Vec<OperatorParam>, right: Box<PipeExpr>, on: Vec<Expr> },
+    Lookup { params: Vec<OperatorParam>, right: Box<PipeExpr>, on: Vec<Expr> },
+    Union { params: Vec<OperatorParam>, tables: Vec<UnionItem> },
+    MvExpand { params: Vec<OperatorParam>, items: Vec<MvItem>, limit: Option<Expr> },
+    MvApply { params: Vec<OperatorParam>, items: Vec<MvItem>, limit: Option<Expr>, body: Vec<Operator> },
+    /// `parse` (or `parse-where` when `keep_only_matches`) `[kind=..] expr with pattern`
+    Parse { keep_only_matches: bool, params: Vec<OperatorParam>, source: Expr, pattern: Vec<ParseItem> },
+    ParseKv { source: Expr, columns: Vec<ColumnDecl>, settings: Vec<(Ident, Expr)> },
+    MakeSeries { params: Vec<OperatorParam>, aggregates: Vec<SeriesAggregate>, axis: Expr, range: SeriesRange, by: Vec<NamedExpr> },
+    TopNested(Vec<TopNestedLevel>),
+    Evaluate { params: Vec<OperatorParam>, plugin: Expr },
+    Invoke(Expr),
+    Render { chart: Ident, properties: Vec<(Ident, Vec<Expr>)> },
+    Sample(Expr),
+    SampleDistinct { count: Expr, column: Expr },
+    Search { params: Vec<OperatorParam>, tables: Vec<UnionItem>, predicate: Expr },
     /// An operator KQL has that the grammar does not model yet: its keyword and raw text.
     Unsupported { keyword: String, text: String },
 }
@@ -111,7 +128,66 @@ impl OperatorKind {
             OperatorKind::Distinct(_) => "distinct",
             OperatorKind::GetSchema => "getschema",
             OperatorKind::As { .. } => "as",
+            OperatorKind::Join { .. } => "join",
+            OperatorKind::Lookup { .. } => "lookup",
+            OperatorKind::Union { .. } => "union",
+            OperatorKind::MvExpand { .. } => "mv-expand",
+            OperatorKind::MvApply { .. } => "mv-apply",
+            OperatorKind::Parse { keep_only_matches: true, .. } => "parse-where",
+            OperatorKind::Parse { .. } => "parse",
+            OperatorKind::ParseKv { .. } => "parse-kv",
+            OperatorKind::MakeSeries { .. } => "make-series",
+            OperatorKind::TopNested(_) => "top-nested",
+            OperatorKind::Evaluate { .. } => "evaluate",
+            OperatorKind::Invoke(_) => "invoke",
+            OperatorKind::Render { .. } => "render",
+            OperatorKind::Sample(_) => "sample",
+            OperatorKind::SampleDistinct { .. } => "sample-distinct",
+            OperatorKind::Search { .. } => "search",
             OperatorKind::Unsupported { keyword, .. } => keyword,
         }
     }
+}
+
+/// One input of `union` or `search in (...)`: a tabular expression or a name pattern (`Device*`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum UnionItem {
+    Table(PipeExpr),
+    Pattern { pattern: String, span: Span },
+}
+
+/// `Name = expr [to typeof(T)]` of `mv-expand` / `mv-apply`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MvItem {
+    pub column: NamedExpr,
+    pub to_type: Option<TypeName>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParseItem {
+    /// `*`: skip any text.
+    Star,
+    Literal(String),
+    Column { name: Ident, ty: Option<TypeName> },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesAggregate {
+    pub aggregate: NamedExpr,
+    pub default: Option<Expr>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SeriesRange {
+    FromTo { from: Option<Expr>, to: Option<Expr>, step: Expr },
+    InRange { start: Expr, stop: Expr, step: Expr },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopNestedLevel {
+    pub count: Option<Expr>,
+    pub of: NamedExpr,
+    pub others: Option<Expr>,
+    pub by: NamedExpr,
+    pub order: Option<SortOrder>,
 }

@@ -153,12 +153,7 @@ fn build_primary(pair: Pair<Rule>) -> Result<Expr> {
     let kind = match pair.as_rule() {
         Rule::ident | Rule::bracket_name => ExprKind::Name(ident(pair).name),
         Rule::star => ExprKind::Star,
-        Rule::call => {
-            let mut inner = pair.into_inner();
-            let name = ident(inner.next().ok_or_else(|| ParseError::new("missing function name", span.start, span.end))?);
-            let args = inner.map(build_call_arg).collect::<Result<Vec<_>>>()?;
-            ExprKind::Call { name, args }
-        }
+        Rule::call => return build_call(pair),
         Rule::paren => {
             let inner = pair.into_inner().next().ok_or_else(|| ParseError::new("empty parentheses", span.start, span.end))?;
             let pipe = build_pipe(inner)?;
@@ -167,6 +162,14 @@ fn build_primary(pair: Pair<Rule>) -> Result<Expr> {
         _ => ExprKind::Literal(build_literal(pair)?),
     };
     Ok(Expr::new(kind, span))
+}
+
+pub(crate) fn build_call(pair: Pair<Rule>) -> Result<Expr> {
+    let span = span_of(&pair);
+    let mut inner = pair.into_inner();
+    let name = ident(inner.next().ok_or_else(|| ParseError::new("missing function name", span.start, span.end))?);
+    let args = inner.map(build_call_arg).collect::<Result<Vec<_>>>()?;
+    Ok(Expr::new(ExprKind::Call { name, args }, span))
 }
 
 /// `(expr)` is just `expr`; `(T | where ...)` stays a subquery.

@@ -169,7 +169,31 @@ fn unescape(body: &str) -> String {
             Some('n') => out.push('\n'),
             Some('t') => out.push('\t'),
             Some('r') => out.push('\r'),
-            Some('0') => out.push('\0'),
+            Some(d @ '0'..='7') => {
+                // Octal: up to three digits.
+                let mut value = d as u32 - '0' as u32;
+                for _ in 0..2 {
+                    match chars.clone().next() {
+                        Some(n @ '0'..='7') => {
+                            value = value * 8 + (n as u32 - '0' as u32);
+                            chars.next();
+                        }
+                        _ => break,
+                    }
+                }
+                out.push(char::from_u32(value).unwrap_or('\u{fffd}'));
+            }
+            Some('a') => out.push('\u{7}'),
+            Some('b') => out.push('\u{8}'),
+            Some('f') => out.push('\u{c}'),
+            Some('v') => out.push('\u{b}'),
+            Some('x') => {
+                let hex: String = chars.clone().take_while(|c| c.is_ascii_hexdigit()).take(4).collect();
+                for _ in 0..hex.len() {
+                    chars.next();
+                }
+                out.push(u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32).unwrap_or('\u{fffd}'));
+            }
             Some('u') => {
                 let hex: String = chars.by_ref().take(4).collect();
                 match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {

@@ -63,7 +63,11 @@ fn syntax_error(text: &str, err: pest::error::Error<Rule>) -> ParseError {
         }
         ErrorVariant::CustomError { .. } => vec![],
     };
-    let found_text = if found.is_empty() { "end of query".to_string() } else { format!("'{found}'") };
+    let found_text = match found.chars().next() {
+        None => "end of query".to_string(),
+        Some(c) if c.is_whitespace() || c.is_control() => format!("character U+{:04X}", c as u32),
+        Some(_) => format!("'{found}'"),
+    };
     let message = if expected.is_empty() {
         format!("syntax error: unexpected {found_text}")
     } else {
@@ -92,8 +96,8 @@ fn token_at(text: &str, pos: usize) -> &str {
         return &rest[..word_len];
     }
     match rest.chars().next() {
-        Some(c) if !c.is_whitespace() => &rest[..c.len_utf8()],
-        _ => "",
+        Some(c) => &rest[..c.len_utf8()],
+        None => "",
     }
 }
 

@@ -207,6 +207,46 @@ fn build_source(pair: Pair<Rule>) -> Result<Source> {
             let columns = pair.into_inner().filter(|p| p.as_rule() == Rule::named_expr).map(build_named).collect::<Result<_>>()?;
             Source::Print { columns, span }
         }
+        Rule::union_source => {
+            let (params, tables) = build_union_parts(pair)?;
+            Source::Union { params, tables, span }
+        }
+        Rule::search_source => {
+            let (params, tables, predicate) = build_search_parts(pair)?;
+            Source::Search { params, tables, predicate, span }
+        }
+        Rule::find_source => {
+            let mut params = Vec::new();
+            let mut tables = Vec::new();
+            let mut predicate = None;
+            let mut project = None;
+            for p in pair.into_inner() {
+                match p.as_rule() {
+                    Rule::op_param => params.push(build_op_param(p)),
+                    Rule::paren_pipe | Rule::call | Rule::table_name | Rule::table_pattern => tables.push(build_union_item(p)?),
+                    Rule::expr => predicate = Some(build_expr(p)?),
+                    Rule::kw_project_smart | Rule::kw_project => project = Some(Vec::new()),
+                    Rule::column_pattern => project.get_or_insert_with(Vec::new).push(pattern(p)),
+                    _ => {}
+                }
+            }
+            let predicate = predicate.ok_or_else(|| ParseError::new("find needs a where clause", span.start, span.end))?;
+            Source::Find { params, tables, predicate, project, span }
+        }
+        Rule::externaldata => {
+            let mut columns = Vec::new();
+            let mut urls = Vec::new();
+            let mut settings = Vec::new();
+            for p in pair.into_inner() {
+                match p.as_rule() {
+                    Rule::column_decl => columns.push(build_column_decl(p)?),
+                    Rule::string_concat => urls.push(p.into_inner().map(|s| super::literal::string_value(s.as_str())).collect()),
+                    Rule::kv_setting => settings.push(build_setting(p)?),
+                    _ => {}
+                }
+            }
+            Source::ExternalData { columns, urls, settings, span }
+        }
         _ => return Err(malformed(&pair)),
     })
 }
@@ -364,6 +404,211 @@ fn build_operator(pair: Pair<Rule>) -> Result<Operator> {
             let name = name.ok_or_else(|| ParseError::new("as needs a name", span.start, span.end))?;
             OperatorKind::As { params, name }
         }
+        Rule::op_join | Rule::op_lookup => {
+            let is_join = rule == Rule::op_join;
+            let mut params = Vec::new();
+            let mut right = None;
+            let mut on = Vec::new();
+            for p in pair.into_inner() {
+                match p.as_rule() {
+                    Rule::op_param => params.push(build_op_param(p)),
+                    Rule::paren_pipe | Rule::call | Rule::table_name => right = Some(build_table_operand(p)?),
+                    Rule::expr => on.push(build_expr(p)?),
+                    _ => {}
+                }
+            }
+            let right = Box::new(right.ok_or_else(|| ParseError::new("missing right table", span.start, span.end))?);
+            if is_join { OperatorKind::Join { params, right, on } } else { OperatorKind::Lookup { params, right, on } }
+        }
+        Rule::op_union => {
+            let (params, tables) = build_union_parts(pair)?;
+            OperatorKind::Union { params, tables }
+        }
+        Rule::op_search => {
+            let (params, tables, predicate) = build_search_parts(pair)?;
+            OperatorKind::Search { params, tables, predicate }
+        }
+        Rule::op_mv_expand | Rule::op_mv_apply => {
+            let apply = rule == Rule::op_mv_apply;
+            let mut params = Vec::new();
+            let mut items = Vec::new();
+            let mut limit = None;
+            let mut body = Vec::new();
+            for p in pair.into_inner() {
+                match p.as_rule() {
+                    Rule::op_param => params.push(build_op_param(p)),
+                    Rule::mv_item => items.push(build_mv_item(p)?),
+                    Rule::expr => limit = Some(build_expr(p)?),
+                    Rule::sub_pipe => body = p.into_inner().map(build_operator).collect::<Result<_>>()?,
+                    _ => {}
+                }
+            }
+            if apply { OperatorKind::MvApply { params, items, limit, body } } else { OperatorKind::MvExpand { params, items, limit } }
+        }
+        Rule::op_parse => {
+            let mut keep_only_matches = false;
+            let mut params = Vec::new();
+            let mut source = None;
+            let mut pattern = Vec::new();
+            for p in pair.into_inner() {
+                match p.as_rule() {
+                    Rule::kw_parse_where => keep_only_matches = true,
+                    Rule::op_param => params.push(build_op_param(p)),
+                    Rule::expr => source = Some(build_expr(p)?),
+                    Rule::parse_item => pattern.push(build_parse_item(p)?),
+                    _ => {}
+                }
+            }
+            let source = source.ok_or_else(|| ParseError::new("parse needs an expression", span.start, span.end))?;
+            OperatorKind::Parse { keep_only_matches, params, source, pattern }
+        }
+        Rule::op_parse_kv => {
+            let mut source = None;
+            let mut columns = Vec::new();
+            let mut settings = Vec::new();
+            for p in pair.into_inner() {
+                match p.as_rule() {
+                    Rule::expr => source = Some(build_expr(p)?),
+                    Rule::column_decl => columns.push(build_column_decl(p)?),
+                    Rule::kv_setting => settings.push(build_setting(p)?),
+                    _ => {}
+                }
+            }
+            let source = source.ok_or_else(|| ParseError::new("parse-kv needs an expression", span.start, span.end))?;
+            OperatorKind::ParseKv { source, columns, settings }
+        }
+        Rule::op_make_series => {
+            let mut params = Vec::new();
+            let mut aggregates = Vec::new();
+            let mut exprs = Vec::new();
+            let mut in_range = None;
+            let mut by = Vec::new();
+            let mut words = Vec::new();
+            for p in pair.into_inner() {
+                match p.as_rule() {
+                    Rule::op_param => params.push(build_op_param(p)),
+                    Rule::series_agg => {
+                        let mut aggregate = None;
+                        let mut default = None;
+                        for a in p.into_inner() {
+                            match a.as_rule() {
+                                Rule::named_expr => aggregate = Some(build_named(a)?),
+                                Rule::expr => default = Some(build_expr(a)?),
+                                _ => {}
+                            }
+                        }
+                        let aggregate = aggregate.ok_or_else(|| ParseError::new("missing aggregate", span.start, span.end))?;
+                        aggregates.push(SeriesAggregate { aggregate, default });
+                    }
+                    Rule::series_range => {
+                        let es = p.into_inner().filter(|e| e.as_rule() == Rule::expr).map(build_expr).collect::<Result<Vec<_>>>()?;
+                        let mut it = es.into_iter();
+                        match (it.next(), it.next(), it.next()) {
+                            (Some(start), Some(stop), Some(step)) => in_range = Some(SeriesRange::InRange { start, stop, step }),
+                            _ => return Err(ParseError::new("range() takes start, stop and step", span.start, span.end)),
+                        }
+                    }
+                    Rule::kw_from | Rule::kw_to | Rule::kw_step | Rule::kw_on => words.push(p.as_rule()),
+                    Rule::expr => exprs.push((words.last().copied(), build_expr(p)?)),
+                    Rule::named_expr => by.push(build_named(p)?),
+                    _ => {}
+                }
+            }
+            let mut axis = None;
+            let (mut from, mut to, mut step) = (None, None, None);
+            for (word, e) in exprs {
+                match word {
+                    Some(Rule::kw_on) => axis = Some(e),
+                    Some(Rule::kw_from) => from = Some(e),
+                    Some(Rule::kw_to) => to = Some(e),
+                    _ => step = Some(e),
+                }
+            }
+            let axis = axis.ok_or_else(|| ParseError::new("make-series needs an axis (on ...)", span.start, span.end))?;
+            let range = match in_range {
+                Some(r) => r,
+                None => SeriesRange::FromTo {
+                    from,
+                    to,
+                    step: step.ok_or_else(|| ParseError::new("make-series needs a step", span.start, span.end))?,
+                },
+            };
+            OperatorKind::MakeSeries { params, aggregates, axis, range, by }
+        }
+        Rule::op_top_nested => {
+            let mut levels = Vec::new();
+            for level in pair.into_inner() {
+                let mut count = None;
+                let mut of = None;
+                let mut others = None;
+                let mut by = None;
+                let mut order = None;
+                let mut seen_others = false;
+                for p in level.into_inner() {
+                    match p.as_rule() {
+                        Rule::kw_others => seen_others = true,
+                        Rule::expr if seen_others => others = Some(build_expr(p)?),
+                        Rule::expr => count = Some(build_expr(p)?),
+                        Rule::named_expr if of.is_none() => of = Some(build_named(p)?),
+                        Rule::named_expr => by = Some(build_named(p)?),
+                        Rule::sort_direction => order = Some(sort_direction(&p)),
+                        _ => {}
+                    }
+                }
+                match (of, by) {
+                    (Some(of), Some(by)) => levels.push(TopNestedLevel { count, of, others, by, order }),
+                    _ => return Err(ParseError::new("top-nested needs of and by", span.start, span.end)),
+                }
+            }
+            OperatorKind::TopNested(levels)
+        }
+        Rule::op_evaluate => {
+            let mut params = Vec::new();
+            let mut plugin = None;
+            for p in pair.into_inner() {
+                match p.as_rule() {
+                    Rule::op_param => params.push(build_op_param(p)),
+                    Rule::call => plugin = Some(super::expr::build_call(p)?),
+                    _ => {}
+                }
+            }
+            let plugin = plugin.ok_or_else(|| ParseError::new("evaluate needs a plugin call", span.start, span.end))?;
+            OperatorKind::Evaluate { params, plugin }
+        }
+        Rule::op_invoke => {
+            let call = pair.into_inner().find(|p| p.as_rule() == Rule::call).ok_or_else(|| ParseError::new("invoke needs a call", span.start, span.end))?;
+            OperatorKind::Invoke(super::expr::build_call(call)?)
+        }
+        Rule::op_render => {
+            let mut chart = None;
+            let mut properties = Vec::new();
+            for p in pair.into_inner() {
+                match p.as_rule() {
+                    Rule::ident => chart = Some(ident(p)),
+                    Rule::render_prop => {
+                        let mut inner = p.into_inner();
+                        let name = ident(inner.next().ok_or_else(|| ParseError::new("missing property", span.start, span.end))?);
+                        let values = inner.map(build_expr).collect::<Result<Vec<_>>>()?;
+                        properties.push((name, values));
+                    }
+                    _ => {}
+                }
+            }
+            let chart = chart.ok_or_else(|| ParseError::new("render needs a chart type", span.start, span.end))?;
+            OperatorKind::Render { chart, properties }
+        }
+        Rule::op_sample => {
+            let e = pair.into_inner().find(|p| p.as_rule() == Rule::expr).ok_or_else(|| ParseError::new("sample needs a count", span.start, span.end))?;
+            OperatorKind::Sample(build_expr(e)?)
+        }
+        Rule::op_sample_distinct => {
+            let es = pair.into_inner().filter(|p| p.as_rule() == Rule::expr).map(build_expr).collect::<Result<Vec<_>>>()?;
+            let mut it = es.into_iter();
+            match (it.next(), it.next()) {
+                (Some(count), Some(column)) => OperatorKind::SampleDistinct { count, column },
+                _ => return Err(ParseError::new("sample-distinct needs a count and a column", span.start, span.end)),
+            }
+        }
         Rule::op_unsupported => {
             let text = pair.as_str().to_string();
             let keyword = pair.into_inner().next().map(|p| p.as_str().to_string()).unwrap_or_default();
@@ -373,4 +618,101 @@ fn build_operator(pair: Pair<Rule>) -> Result<Operator> {
         _ => return Err(malformed(&pair)),
     };
     Ok(Operator { kind, span })
+}
+
+fn build_setting(pair: Pair<Rule>) -> Result<(Ident, Expr)> {
+    let span = span_of(&pair);
+    let mut inner = pair.into_inner();
+    match (inner.next(), inner.next()) {
+        (Some(n), Some(v)) => Ok((ident(n), build_expr(v)?)),
+        _ => Err(ParseError::new("malformed setting", span.start, span.end)),
+    }
+}
+
+/// `(T | ...)`, `f(x)` or `T` as an operand of join, lookup, union.
+fn build_table_operand(pair: Pair<Rule>) -> Result<PipeExpr> {
+    let span = span_of(&pair);
+    match pair.as_rule() {
+        Rule::paren_pipe => {
+            let inner = pair.into_inner().next().ok_or_else(|| ParseError::new("empty parentheses", span.start, span.end))?;
+            build_pipe(inner)
+        }
+        Rule::call => Ok(PipeExpr { source: Source::Expr(super::expr::build_call(pair)?), operators: vec![], span }),
+        _ => {
+            let name_pair = pair.into_inner().next().ok_or_else(|| ParseError::new("missing name", span.start, span.end))?;
+            let id = ident(name_pair);
+            Ok(PipeExpr { source: Source::Expr(Expr::new(ExprKind::Name(id.name), span)), operators: vec![], span })
+        }
+    }
+}
+
+fn build_union_item(pair: Pair<Rule>) -> Result<UnionItem> {
+    let span = span_of(&pair);
+    match pair.as_rule() {
+        Rule::table_pattern => Ok(UnionItem::Pattern { pattern: pair.as_str().to_string(), span }),
+        _ => Ok(UnionItem::Table(build_table_operand(pair)?)),
+    }
+}
+
+fn build_union_parts(pair: Pair<Rule>) -> Result<(Vec<OperatorParam>, Vec<UnionItem>)> {
+    let mut params = Vec::new();
+    let mut tables = Vec::new();
+    for p in pair.into_inner() {
+        match p.as_rule() {
+            Rule::op_param => params.push(build_op_param(p)),
+            Rule::paren_pipe | Rule::call | Rule::table_name | Rule::table_pattern => tables.push(build_union_item(p)?),
+            _ => {}
+        }
+    }
+    Ok((params, tables))
+}
+
+fn build_search_parts(pair: Pair<Rule>) -> Result<(Vec<OperatorParam>, Vec<UnionItem>, Expr)> {
+    let span = span_of(&pair);
+    let mut params = Vec::new();
+    let mut tables = Vec::new();
+    let mut predicate = None;
+    for p in pair.into_inner() {
+        match p.as_rule() {
+            Rule::op_param => params.push(build_op_param(p)),
+            Rule::paren_pipe | Rule::call | Rule::table_name | Rule::table_pattern => tables.push(build_union_item(p)?),
+            Rule::expr => predicate = Some(build_expr(p)?),
+            _ => {}
+        }
+    }
+    let predicate = predicate.ok_or_else(|| ParseError::new("search needs a predicate", span.start, span.end))?;
+    Ok((params, tables, predicate))
+}
+
+fn build_mv_item(pair: Pair<Rule>) -> Result<MvItem> {
+    let span = span_of(&pair);
+    let mut column = None;
+    let mut to_type = None;
+    for p in pair.into_inner() {
+        match p.as_rule() {
+            Rule::named_expr => column = Some(build_named(p)?),
+            Rule::type_name => to_type = Some(type_name(&p)?),
+            _ => {}
+        }
+    }
+    let column = column.ok_or_else(|| ParseError::new("missing column", span.start, span.end))?;
+    Ok(MvItem { column, to_type })
+}
+
+fn build_parse_item(pair: Pair<Rule>) -> Result<ParseItem> {
+    let span = span_of(&pair);
+    let inner = pair.into_inner().next().ok_or_else(|| ParseError::new("malformed pattern", span.start, span.end))?;
+    Ok(match inner.as_rule() {
+        Rule::parse_star => ParseItem::Star,
+        Rule::string_concat => ParseItem::Literal(inner.into_inner().map(|s| super::literal::string_value(s.as_str())).collect()),
+        _ => {
+            let mut it = inner.into_inner();
+            let name = ident(it.next().ok_or_else(|| ParseError::new("missing column", span.start, span.end))?);
+            let ty = match it.next() {
+                Some(t) => Some(type_name(&t)?),
+                None => None,
+            };
+            ParseItem::Column { name, ty }
+        }
+    })
 }
