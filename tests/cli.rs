@@ -211,15 +211,28 @@ fn several_result_statements_print_in_turn() {
 }
 
 /// README lists the operators and functions from the engine's registry; this keeps them in step.
+/// `KQL_UPDATE_README=1` rewrites the two lists from the registry.
 #[test]
 fn readme_lists_what_the_engine_supports() {
-    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let path = root().join("README.md");
+    let mut readme = std::fs::read_to_string(&path).expect("README.md");
+    let listed = |items: Vec<&str>, label: &str| format!("{label}: {}", items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", "));
+    if std::env::var_os("KQL_UPDATE_README").is_some() {
+        for (name, line) in [
+            ("operators", listed(kql_engine::planner::supported_operators(), "Operators")),
+            ("functions", listed(kql_engine::planner::supported_functions(), "Functions")),
+        ] {
+            let start = readme.find(&format!("<!-- {name}:start -->")).expect("start marker");
+            let end = readme.find(&format!("<!-- {name}:end -->")).expect("end marker");
+            readme.replace_range(start..end, &format!("<!-- {name}:start -->\n{line}\n"));
+        }
+        std::fs::write(&path, &readme).expect("write README.md");
+    }
     let section = |name: &str| -> String {
         let start = readme.find(&format!("<!-- {name}:start -->")).expect("start marker");
         let end = readme.find(&format!("<!-- {name}:end -->")).expect("end marker");
         readme[start..end].lines().nth(1).unwrap_or_default().to_string()
     };
-    let listed = |items: Vec<&str>, label: &str| format!("{label}: {}", items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", "));
     assert_eq!(section("operators"), listed(kql_engine::planner::supported_operators(), "Operators"));
     assert_eq!(section("functions"), listed(kql_engine::planner::supported_functions(), "Functions"));
 }

@@ -3,10 +3,12 @@
 
 mod calls;
 mod expr;
+mod join;
 mod names;
 mod operators;
 mod sources;
 mod summarize;
+mod union;
 mod window;
 
 use std::collections::HashMap;
@@ -27,11 +29,17 @@ pub use operators::supported_operators;
 pub struct Tabular {
     pub plan: LogicalPlan,
     pub order: Option<Vec<SortExpr>>,
+    /// The name `as` gave it, or the table it reads as is (union's `withsource` shows it).
+    pub name: Option<String>,
 }
 
 impl Tabular {
     pub fn unordered(plan: LogicalPlan) -> Self {
-        Tabular { plan, order: None }
+        Tabular { plan, order: None, name: None }
+    }
+
+    pub fn ordered(plan: LogicalPlan, order: Option<Vec<SortExpr>>) -> Self {
+        Tabular { plan, order, name: None }
     }
 }
 

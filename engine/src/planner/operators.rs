@@ -17,8 +17,8 @@ use crate::types::kql_type_name;
 
 /// Operators the planner runs, for `README` and completion.
 pub const OPERATORS: &[&str] = &[
-    "count", "distinct", "extend", "filter", "getschema", "limit", "order by", "project", "project-away", "project-keep",
-    "project-rename", "project-reorder", "serialize", "sort by", "summarize", "take", "top", "where",
+    "count", "distinct", "extend", "filter", "getschema", "join", "limit", "lookup", "order by", "project", "project-away",
+    "project-keep", "project-rename", "project-reorder", "serialize", "sort by", "summarize", "take", "top", "union", "where",
 ];
 
 pub fn supported_operators() -> Vec<&'static str> {
@@ -51,7 +51,10 @@ impl Planner<'_> {
             OperatorKind::Count { name } => self.plan_count(tab, name.as_ref().map(|n| n.name.as_str())),
             OperatorKind::Distinct(items) => self.plan_distinct(env, tab, items),
             OperatorKind::GetSchema => self.plan_getschema(tab),
-            OperatorKind::As { .. } => Ok(tab),
+            OperatorKind::As { name, .. } => Ok(Tabular { name: Some(name.name.clone()), ..tab }),
+            OperatorKind::Join { params, right, on } => self.plan_join(env, tab, params, right, on, op.span),
+            OperatorKind::Lookup { params, right, on } => self.plan_lookup(env, tab, params, right, on),
+            OperatorKind::Union { params, tables } => self.plan_union(env, Some(tab), params, tables, op.span),
             other => {
                 let keyword = other.keyword();
                 let end = op.span.start + keyword.len();
@@ -74,7 +77,7 @@ impl Planner<'_> {
         if windowed {
             plan = plan.project(names(&tab).iter().map(|n| column(n)))?;
         }
-        Ok(Tabular { plan: plan.build()?, order: tab.order })
+        Ok(Tabular::ordered(plan.build()?, tab.order))
     }
 
     /// `extend`: new columns at the end, a name that exists is replaced where it stands. Items
@@ -120,7 +123,7 @@ impl Planner<'_> {
             }
         }
         let plan = LogicalPlanBuilder::from(plan).project(projection)?.build()?;
-        Ok(Tabular { plan, order: tab.order })
+        Ok(Tabular::ordered(plan, tab.order))
     }
 
     fn plan_project(&self, env: &Env, tab: Tabular, items: &[NamedExpr]) -> Result<Tabular> {
@@ -140,7 +143,7 @@ impl Planner<'_> {
         let projection: Vec<Expr> = exprs.into_iter().zip(&out_names).map(|(e, n)| e.alias(n)).collect();
         let plan = LogicalPlanBuilder::from(plan).project(projection)?.build()?;
         let order = keep_order_if_columns_remain(tab.order, &out_names);
-        Ok(Tabular { plan, order })
+        Ok(Tabular::ordered(plan, order))
     }
 
     fn plan_project_away(&self, tab: Tabular, patterns: &[ColumnPattern]) -> Result<Tabular> {
@@ -190,13 +193,13 @@ impl Planner<'_> {
             })
             .collect();
         let plan = LogicalPlanBuilder::from(tab.plan).project(projection)?.build()?;
-        Ok(Tabular { plan, order: None })
+        Ok(Tabular::ordered(plan, None))
     }
 
     fn select(&self, tab: Tabular, kept: Vec<String>) -> Result<Tabular> {
         let plan = LogicalPlanBuilder::from(tab.plan).project(kept.iter().map(|n| column(n)))?.build()?;
         let order = keep_order_if_columns_remain(tab.order, &kept);
-        Ok(Tabular { plan, order })
+        Ok(Tabular::ordered(plan, order))
     }
 
     fn sort_exprs(&self, env: &Env, tab: &Tabular, keys: &[SortKey]) -> Result<Vec<SortExpr>> {
@@ -207,12 +210,12 @@ impl Planner<'_> {
     fn plan_sort(&self, env: &Env, tab: Tabular, keys: &[SortKey]) -> Result<Tabular> {
         let sort = self.sort_exprs(env, &tab, keys)?;
         let plan = LogicalPlanBuilder::from(tab.plan).sort(sort.clone())?.build()?;
-        Ok(Tabular { plan, order: Some(sort) })
+        Ok(Tabular::ordered(plan, Some(sort)))
     }
 
     fn plan_serialize(&self, env: &Env, tab: Tabular, items: &[NamedExpr]) -> Result<Tabular> {
         let order = Some(tab.order.clone().unwrap_or_default());
-        self.plan_extend(env, Tabular { plan: tab.plan, order }, items)
+        self.plan_extend(env, Tabular { order, ..tab }, items)
     }
 
     fn row_count(&self, env: &Env, e: &ast::Expr) -> Result<usize> {
@@ -227,14 +230,14 @@ impl Planner<'_> {
     fn plan_take(&self, env: &Env, tab: Tabular, n: &ast::Expr) -> Result<Tabular> {
         let n = self.row_count(env, n)?;
         let plan = LogicalPlanBuilder::from(tab.plan).limit(0, Some(n))?.build()?;
-        Ok(Tabular { plan, order: tab.order })
+        Ok(Tabular::ordered(plan, tab.order))
     }
 
     fn plan_top(&self, env: &Env, tab: Tabular, count: &ast::Expr, key: &SortKey) -> Result<Tabular> {
         let n = self.row_count(env, count)?;
         let sort = self.sort_exprs(env, &tab, std::slice::from_ref(key))?;
         let plan = LogicalPlanBuilder::from(tab.plan).sort_with_limit(sort.clone(), Some(n))?.limit(0, Some(n))?.build()?;
-        Ok(Tabular { plan, order: Some(sort) })
+        Ok(Tabular::ordered(plan, Some(sort)))
     }
 
     fn plan_count(&self, tab: Tabular, name: Option<&str>) -> Result<Tabular> {

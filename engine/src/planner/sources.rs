@@ -35,7 +35,7 @@ impl Planner<'_> {
             Source::Datatable { columns, values, span } => self.plan_datatable(env, columns, values, *span),
             Source::Range { column, from, to, step, span } => self.plan_range(env, column, from, to, step, *span),
             Source::Print { columns, .. } => self.plan_print(env, columns, span),
-            Source::Union { span, .. } => Err(KqlError::at(Span::new(span.start, span.start + 5), "operator union is not supported yet")),
+            Source::Union { params, tables, span } => self.plan_union(env, None, params, tables, *span),
             Source::Search { span, .. } => Err(KqlError::at(Span::new(span.start, span.start + 6), "operator search is not supported yet")),
             Source::Find { span, .. } => Err(KqlError::at(Span::new(span.start, span.start + 4), "operator find is not supported yet")),
             Source::ExternalData { span, .. } => Err(KqlError::at(Span::new(span.start, span.start + 12), "operator externaldata is not supported yet")),

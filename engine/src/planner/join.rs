@@ -1,0 +1,186 @@
+//! `join` and `lookup`: Kusto's join kinds over DataFusion joins.
+//!
+//! Both sides are given table aliases so their columns stay apart; the output then takes the
+//! left columns as they are and the right ones renamed where they clash (`Key` → `Key1`), as
+//! Kusto does. `innerunique`, the default kind, first keeps one left row per key.
+
+use datafusion::common::{Column, JoinType};
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
+use kql_grammar::ast::{self, ExprKind, OperatorParam, PipeExpr, Span};
+
+use super::names::unique_name;
+use super::{Env, Planner, Tabular};
+use crate::error::{KqlError, Result};
+
+const LEFT: &str = "__kql_left";
+const RIGHT: &str = "__kql_right";
+
+/// The kinds of join Kusto has, by what they keep.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum JoinKind {
+    InnerUnique,
+    Inner,
+    LeftOuter,
+    RightOuter,
+    FullOuter,
+    LeftAnti,
+    RightAnti,
+    LeftSemi,
+    RightSemi,
+}
+
+fn join_kind(params: &[OperatorParam], default: JoinKind) -> Result<JoinKind> {
+    let Some(p) = params.iter().find(|p| p.name == "kind") else { return Ok(default) };
+    Ok(match p.value.as_str() {
+        "innerunique" => JoinKind::InnerUnique,
+        "inner" => JoinKind::Inner,
+        "leftouter" => JoinKind::LeftOuter,
+        "rightouter" => JoinKind::RightOuter,
+        "fullouter" | "outer" => JoinKind::FullOuter,
+        "leftanti" | "anti" | "leftantisemi" => JoinKind::LeftAnti,
+        "rightanti" | "rightantisemi" => JoinKind::RightAnti,
+        "leftsemi" | "semi" => JoinKind::LeftSemi,
+        "rightsemi" => JoinKind::RightSemi,
+        other => return Err(KqlError::at(p.span, format!("unknown join kind '{other}'"))),
+    })
+}
+
+/// One equality of the `on` clause: a left column and a right column.
+struct KeyPair {
+    left: String,
+    right: String,
+}
+
+fn side_column(e: &ast::Expr, side: &str) -> Option<String> {
+    match &e.kind {
+        ExprKind::Member { expr, name } if matches!(&expr.kind, ExprKind::Name(n) if n == side) => Some(name.clone()),
+        _ => None,
+    }
+}
+
+/// `on a, $left.b == $right.c`
+fn key_pairs(on: &[ast::Expr]) -> Result<Vec<KeyPair>> {
+    let mut keys = Vec::new();
+    for e in on {
+        match &e.kind {
+            ExprKind::Name(n) => keys.push(KeyPair { left: n.clone(), right: n.clone() }),
+            ExprKind::Binary { op: ast::BinaryOp::Eq, left, right } => {
+                let pair = match (side_column(left, "$left"), side_column(right, "$right")) {
+                    (Some(l), Some(r)) => Some((l, r)),
+                    _ => match (side_column(left, "$right"), side_column(right, "$left")) {
+                        (Some(r), Some(l)) => Some((l, r)),
+                        _ => None,
+                    },
+                };
+                match pair {
+                    Some((left, right)) => keys.push(KeyPair { left, right }),
+                    None => return Err(KqlError::at(e.span, "a join condition compares $left.column with $right.column")),
+                }
+            }
+            _ => return Err(KqlError::at(e.span, "a join condition is a column name or $left.a == $right.b")),
+        }
+    }
+    Ok(keys)
+}
+
+fn qualified(side: &str, name: &str) -> Expr {
+    Expr::Column(Column::new(Some(side), name))
+}
+
+fn names_of(t: &Tabular) -> Vec<String> {
+    t.plan.schema().fields().iter().map(|f| f.name().clone()).collect()
+}
+
+impl Planner<'_> {
+    pub(super) fn plan_join(&self, env: &Env, left: Tabular, params: &[OperatorParam], right: &PipeExpr, on: &[ast::Expr], span: Span) -> Result<Tabular> {
+        let kind = join_kind(params, JoinKind::InnerUnique)?;
+        let right = self.plan_tabular(env, right)?;
+        if on.is_empty() {
+            return Err(KqlError::at(span, "join needs an on clause"));
+        }
+        let keys = key_pairs(on)?;
+        self.check_keys(&left, &right, &keys, on)?;
+        let left = if kind == JoinKind::InnerUnique { self.first_row_per_key(left, &keys)? } else { left };
+        let (left_names, right_names) = (names_of(&left), names_of(&right));
+        let df_kind = match kind {
+            JoinKind::InnerUnique | JoinKind::Inner => JoinType::Inner,
+            JoinKind::LeftOuter => JoinType::Left,
+            JoinKind::RightOuter => JoinType::Right,
+            JoinKind::FullOuter => JoinType::Full,
+            JoinKind::LeftAnti => JoinType::LeftAnti,
+            JoinKind::RightAnti => JoinType::RightAnti,
+            JoinKind::LeftSemi => JoinType::LeftSemi,
+            JoinKind::RightSemi => JoinType::RightSemi,
+        };
+        let joined = self.join_plans(left, right, &keys, df_kind)?;
+        let projection: Vec<Expr> = match kind {
+            JoinKind::LeftAnti | JoinKind::LeftSemi => left_names.iter().map(|n| qualified(LEFT, n).alias(n)).collect(),
+            JoinKind::RightAnti | JoinKind::RightSemi => right_names.iter().map(|n| qualified(RIGHT, n).alias(n)).collect(),
+            _ => {
+                let mut taken = left_names.clone();
+                let mut out: Vec<Expr> = left_names.iter().map(|n| qualified(LEFT, n).alias(n)).collect();
+                for n in &right_names {
+                    let name = unique_name(n, &taken);
+                    out.push(qualified(RIGHT, n).alias(&name));
+                    taken.push(name);
+                }
+                out
+            }
+        };
+        let plan = LogicalPlanBuilder::from(joined).project(projection)?.build()?;
+        Ok(Tabular::unordered(plan))
+    }
+
+    /// `lookup`: a left outer (or inner) join whose right key columns are not repeated.
+    pub(super) fn plan_lookup(&self, env: &Env, left: Tabular, params: &[OperatorParam], right: &PipeExpr, on: &[ast::Expr]) -> Result<Tabular> {
+        let kind = join_kind(params, JoinKind::LeftOuter)?;
+        let df_kind = match kind {
+            JoinKind::LeftOuter => JoinType::Left,
+            JoinKind::Inner => JoinType::Inner,
+            _ => {
+                let p = params.iter().find(|p| p.name == "kind").map_or(Span::default(), |p| p.span);
+                return Err(KqlError::at(p, "lookup takes kind=leftouter or kind=inner"));
+            }
+        };
+        let right = self.plan_tabular(env, right)?;
+        let keys = key_pairs(on)?;
+        self.check_keys(&left, &right, &keys, on)?;
+        let (left_names, right_names) = (names_of(&left), names_of(&right));
+        let joined = self.join_plans(left, right, &keys, df_kind)?;
+        let mut taken = left_names.clone();
+        let mut projection: Vec<Expr> = left_names.iter().map(|n| qualified(LEFT, n).alias(n)).collect();
+        for n in right_names.iter().filter(|n| !keys.iter().any(|k| k.right == **n)) {
+            let name = unique_name(n, &taken);
+            projection.push(qualified(RIGHT, n).alias(&name));
+            taken.push(name);
+        }
+        let plan = LogicalPlanBuilder::from(joined).project(projection)?.build()?;
+        Ok(Tabular::unordered(plan))
+    }
+
+    fn check_keys(&self, left: &Tabular, right: &Tabular, keys: &[KeyPair], on: &[ast::Expr]) -> Result<()> {
+        for (k, e) in keys.iter().zip(on) {
+            if !left.plan.schema().has_column_with_unqualified_name(&k.left) {
+                return Err(KqlError::at(e.span, format!("the left side of the join has no column '{}'", k.left)));
+            }
+            if !right.plan.schema().has_column_with_unqualified_name(&k.right) {
+                return Err(KqlError::at(e.span, format!("the right side of the join has no column '{}'", k.right)));
+            }
+        }
+        Ok(())
+    }
+
+    fn join_plans(&self, left: Tabular, right: Tabular, keys: &[KeyPair], kind: JoinType) -> Result<datafusion::logical_expr::LogicalPlan> {
+        let conditions: Vec<Expr> = keys.iter().map(|k| qualified(LEFT, &k.left).eq(qualified(RIGHT, &k.right))).collect();
+        let right = LogicalPlanBuilder::from(right.plan).alias(RIGHT)?.build()?;
+        Ok(LogicalPlanBuilder::from(left.plan).alias(LEFT)?.join_on(right, kind, conditions)?.build()?)
+    }
+
+    /// One (arbitrary) left row per join key, as `innerunique` wants.
+    fn first_row_per_key(&self, left: Tabular, keys: &[KeyPair]) -> Result<Tabular> {
+        let on: Vec<Expr> = keys.iter().map(|k| Expr::Column(Column::new_unqualified(&k.left))).collect();
+        let select: Vec<Expr> = names_of(&left).iter().map(|n| Expr::Column(Column::new_unqualified(n))).collect();
+        let plan = LogicalPlanBuilder::from(left.plan).distinct_on(on, select, None)?.build()?;
+        Ok(Tabular::unordered(plan))
+    }
+}

@@ -1,0 +1,133 @@
+//! `union`: rows of several tables, columns matched by name. A column missing from a table is
+//! null there; a name that comes with different types becomes one column per type
+//! (`x_long`, `x_string`), as Kusto names them.
+
+use datafusion::common::{Column, ScalarValue};
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::prelude::{cast, lit};
+use kql_grammar::ast::{ExprKind, OperatorParam, Source, Span, UnionItem};
+
+use super::names::unique_name;
+use super::operators::glob;
+use super::{Env, Planner, Tabular};
+use crate::error::{KqlError, Result};
+use crate::types::kql_type_of;
+
+impl Planner<'_> {
+    /// `union` as a source, or as an operator with `first` as its first input.
+    pub(super) fn plan_union(&self, env: &Env, first: Option<Tabular>, params: &[OperatorParam], items: &[UnionItem], span: Span) -> Result<Tabular> {
+        let param = |name: &str| params.iter().find(|p| p.name == name || (name == "withsource" && p.name == "with_source"));
+        let fuzzy = param("isfuzzy").is_some_and(|p| p.value.eq_ignore_ascii_case("true"));
+        let inner = match param("kind").map(|p| p.value.as_str()) {
+            None | Some("outer") => false,
+            Some("inner") => true,
+            Some(other) => {
+                let s = param("kind").map_or(span, |p| p.span);
+                return Err(KqlError::at(s, format!("union kind is inner or outer, not '{other}'")));
+            }
+        };
+        let mut inputs: Vec<(String, Tabular)> = Vec::new();
+        if let Some(t) = first {
+            inputs.push((t.name.clone().unwrap_or_else(|| "union_arg0".to_string()), t));
+        }
+        for item in items {
+            match item {
+                UnionItem::Pattern { pattern, span } => {
+                    let names: Vec<String> = self.catalog.names().into_iter().filter(|n| glob(pattern, n)).collect();
+                    if names.is_empty() && !fuzzy {
+                        return Err(KqlError::at(*span, format!("no table matches '{pattern}'")));
+                    }
+                    for n in names {
+                        let t = self.plan_tabular(env, &kql_grammar::ast::PipeExpr {
+                            source: Source::Expr(kql_grammar::ast::Expr::new(ExprKind::Name(n.clone()), *span)),
+                            operators: vec![],
+                            span: *span,
+                        })?;
+                        inputs.push((n, t));
+                    }
+                }
+                UnionItem::Table(pipe) => {
+                    match self.plan_tabular(env, pipe) {
+                        Ok(t) => {
+                            let name = match (pipe.as_expr().map(|e| &e.kind), &t.name) {
+                                (_, Some(n)) => n.clone(),
+                                (Some(ExprKind::Name(n)), None) => n.clone(),
+                                _ => format!("union_arg{}", inputs.len()),
+                            };
+                            inputs.push((name, t))
+                        }
+                        Err(e) if fuzzy && e.kind == crate::error::ErrorKind::UnknownTable => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+        if inputs.is_empty() {
+            return Err(KqlError::at(span, "union has no table to read"));
+        }
+        // Output columns: by name, in order of first appearance, one per (name, type).
+        let mut columns: Vec<(String, DataType)> = Vec::new();
+        for (_, t) in &inputs {
+            for f in t.plan.schema().fields() {
+                let key = (f.name().clone(), normalize(f.data_type()));
+                if !columns.contains(&key) {
+                    columns.push(key);
+                }
+            }
+        }
+        if inner {
+            columns.retain(|(n, ty)| {
+                inputs.iter().all(|(_, t)| t.plan.schema().fields().iter().any(|f| f.name() == n && normalize(f.data_type()) == *ty))
+            });
+        }
+        // Names that come with one type keep it; the others take a type suffix, made unique
+        // against the kept names (`x_long1` when a real `x_long` exists).
+        let conflicted = |n: &str| columns.iter().filter(|(m, _)| m == n).count() > 1;
+        let mut taken: Vec<String> = columns.iter().filter(|(n, _)| !conflicted(n)).map(|(n, _)| n.clone()).collect();
+        let mut out_names: Vec<String> = Vec::with_capacity(columns.len());
+        for (n, ty) in &columns {
+            if conflicted(n) {
+                let name = unique_name(&format!("{n}_{}", kql_type_of(ty)), &taken);
+                taken.push(name.clone());
+                out_names.push(name);
+            } else {
+                out_names.push(n.clone());
+            }
+        }
+        let source_column = param("withsource").map(|p| p.value.clone());
+        let mut plan: Option<LogicalPlanBuilder> = None;
+        for (name, t) in inputs {
+            let schema = t.plan.schema().clone();
+            let mut projection: Vec<Expr> = Vec::new();
+            if let Some(col) = &source_column {
+                projection.push(lit(name.clone()).alias(col));
+            }
+            for ((n, ty), out) in columns.iter().zip(&out_names) {
+                let present = schema.fields().iter().any(|f| f.name() == n && normalize(f.data_type()) == *ty);
+                let e = if present {
+                    let c = Expr::Column(Column::new_unqualified(n));
+                    if schema.field_with_unqualified_name(n).map(|f| f.data_type() == ty).unwrap_or(false) { c } else { cast(c, ty.clone()) }
+                } else {
+                    Expr::Literal(ScalarValue::try_from(ty).unwrap_or(ScalarValue::Null), None)
+                };
+                projection.push(e.alias(out));
+            }
+            let projected = LogicalPlanBuilder::from(t.plan).project(projection)?.build()?;
+            plan = Some(match plan {
+                None => LogicalPlanBuilder::from(projected),
+                Some(p) => p.union(projected)?,
+            });
+        }
+        let plan = plan.ok_or_else(|| KqlError::at(span, "union has no table to read"))?;
+        Ok(Tabular::unordered(plan.build()?))
+    }
+}
+
+/// Strings of any encoding are one KQL type.
+fn normalize(t: &DataType) -> DataType {
+    match t {
+        DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
+        other => other.clone(),
+    }
+}
