@@ -3,6 +3,7 @@
 
 pub mod conversion;
 pub mod datetime;
+pub mod dynamic;
 pub mod ip;
 pub mod string;
 
@@ -27,6 +28,8 @@ pub struct KqlUdf {
     signature: Signature,
     return_type: ReturnTypeFn,
     invoke: InvokeFn,
+    /// Its result is `dynamic`: Utf8 JSON text tagged with the `arrow.json` extension.
+    returns_dynamic: bool,
 }
 
 impl KqlUdf {
@@ -36,6 +39,18 @@ impl KqlUdf {
             signature: Signature::variadic_any(Volatility::Immutable),
             return_type,
             invoke,
+            returns_dynamic: false,
+        })
+    }
+
+    /// A function whose result is `dynamic`.
+    pub fn dynamic(name: &'static str, invoke: InvokeFn) -> ScalarUDF {
+        ScalarUDF::new_from_impl(KqlUdf {
+            name,
+            signature: Signature::variadic_any(Volatility::Immutable),
+            return_type: |_| Ok(DataType::Utf8),
+            invoke,
+            returns_dynamic: true,
         })
     }
 }
@@ -68,6 +83,11 @@ impl ScalarUDFImpl for KqlUdf {
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
         (self.return_type)(arg_types)
     }
+    fn return_field_from_args(&self, args: datafusion::logical_expr::ReturnFieldArgs) -> Result<arrow::datatypes::FieldRef> {
+        let types: Vec<DataType> = args.arg_fields.iter().map(|f| f.data_type().clone()).collect();
+        let field = arrow::datatypes::Field::new(self.name, (self.return_type)(&types)?, true);
+        Ok(std::sync::Arc::new(if self.returns_dynamic { crate::types::dynamic_field(field) } else { field }))
+    }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         (self.invoke)(&args.args, args.number_rows)
     }
@@ -87,6 +107,21 @@ pub struct Udfs {
     pub toreal: Arc<ScalarUDF>,
     pub strlen: Arc<ScalarUDF>,
     pub string_test: Arc<ScalarUDF>,
+    pub parse_json: Arc<ScalarUDF>,
+    pub to_dynamic: Arc<ScalarUDF>,
+    pub dyn_get: Arc<ScalarUDF>,
+    pub dyn_to_string: Arc<ScalarUDF>,
+    pub dyn_to_real: Arc<ScalarUDF>,
+    pub dyn_to_long: Arc<ScalarUDF>,
+    pub dyn_to_bool: Arc<ScalarUDF>,
+    pub array_length: Arc<ScalarUDF>,
+    pub bag_keys: Arc<ScalarUDF>,
+    pub pack_array: Arc<ScalarUDF>,
+    pub bag_pack: Arc<ScalarUDF>,
+    pub expand: Arc<ScalarUDF>,
+    pub expand_index: Arc<ScalarUDF>,
+    pub split: Arc<ScalarUDF>,
+    pub dyn_type: Arc<ScalarUDF>,
 }
 
 pub fn udfs() -> &'static Udfs {
@@ -104,6 +139,21 @@ pub fn udfs() -> &'static Udfs {
         toreal: Arc::new(conversion::toreal()),
         strlen: Arc::new(string::strlen()),
         string_test: Arc::new(string::string_test()),
+        parse_json: Arc::new(dynamic::parse_json()),
+        to_dynamic: Arc::new(dynamic::to_dynamic()),
+        dyn_get: Arc::new(dynamic::get()),
+        dyn_to_string: Arc::new(dynamic::to_string()),
+        dyn_to_real: Arc::new(dynamic::to_real()),
+        dyn_to_long: Arc::new(dynamic::to_long()),
+        dyn_to_bool: Arc::new(dynamic::to_bool()),
+        array_length: Arc::new(dynamic::array_length()),
+        bag_keys: Arc::new(dynamic::bag_keys()),
+        pack_array: Arc::new(dynamic::pack_array()),
+        bag_pack: Arc::new(dynamic::bag_pack()),
+        expand: Arc::new(dynamic::expand()),
+        expand_index: Arc::new(dynamic::expand_index()),
+        split: Arc::new(dynamic::split()),
+        dyn_type: Arc::new(dynamic::dyn_type_name()),
     })
 }
 

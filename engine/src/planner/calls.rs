@@ -4,7 +4,7 @@
 use std::ops::Not;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{Expr, Operator, when};
-use datafusion::prelude::{cast, lit};
+use datafusion::prelude::lit;
 use kql_grammar::ast::{self, CallArg, ExprKind, Ident, Span};
 
 use super::Binding;
@@ -15,9 +15,11 @@ use crate::types::{TIMESPAN, kql_type_of};
 
 /// Scalar functions the planner knows, for `README` and completion.
 pub const SCALAR_FUNCTIONS: &[&str] = &[
-    "ago", "array_length", "arraylength", "bin", "case", "datetime_diff", "floor", "iff", "has_any_ipv4_prefix", "iif", "ipv4_is_in_any_range", "ipv4_is_in_range",
-    "ipv4_is_private", "isempty", "isnotempty", "isnotnull", "isnull", "next", "not", "now", "prev", "row_number",
-    "strcat", "strlen", "todatetime", "todouble", "toint", "tolong", "tolower", "toreal", "tostring", "toupper",
+    "ago", "array_length", "arraylength", "bag_keys", "bag_pack", "bin", "case", "datetime_diff", "floor", "gettype",
+    "has_any_ipv4_prefix", "iff", "iif", "ipv4_is_in_any_range", "ipv4_is_in_range", "ipv4_is_private", "isempty",
+    "isnotempty", "isnotnull", "isnull", "next", "not", "now", "pack", "pack_array", "pack_dictionary", "parse_json",
+    "parsejson", "prev", "row_number", "split", "strcat", "strlen", "todatetime", "todouble", "todynamic", "toint",
+    "tolong", "tolower", "toobject", "toreal", "tostring", "toupper",
 ];
 
 pub fn supported_functions() -> Vec<&'static str> {
@@ -92,23 +94,84 @@ impl ExprPlanner<'_, '_> {
             }
             "toreal" | "todouble" => {
                 arity(1, 1)?;
-                Ok(udfs.toreal.call(vec![self.plan(args[0])?]))
+                Ok(udfs.toreal.call(vec![self.scalar_of(args[0])?]))
             }
             "tolong" => {
                 arity(1, 1)?;
-                Ok(udfs.tolong.call(vec![self.plan(args[0])?]))
+                Ok(udfs.tolong.call(vec![self.scalar_of(args[0])?]))
             }
             "toint" => {
                 arity(1, 1)?;
-                Ok(udfs.toint.call(vec![self.plan(args[0])?]))
+                Ok(udfs.toint.call(vec![self.scalar_of(args[0])?]))
             }
             "tostring" => {
                 arity(1, 1)?;
-                Ok(udfs.tostring.call(vec![self.plan(args[0])?]))
+                self.as_string(args[0])
             }
             "todatetime" => {
                 arity(1, 1)?;
-                Ok(udfs.todatetime.call(vec![self.plan(args[0])?]))
+                Ok(udfs.todatetime.call(vec![self.scalar_of(args[0])?]))
+            }
+            "parse_json" | "parsejson" | "todynamic" | "toobject" => {
+                arity(1, 1)?;
+                let x = self.plan(args[0])?;
+                if self.is_dynamic(&x, args[0].span)? {
+                    return Ok(x);
+                }
+                let t = self.type_of(&x, args[0].span)?;
+                if is_string(&t) {
+                    Ok(udfs.parse_json.call(vec![x]))
+                } else {
+                    Ok(udfs.to_dynamic.call(vec![x, lit(false)]))
+                }
+            }
+            "bag_keys" => {
+                arity(1, 1)?;
+                Ok(udfs.bag_keys.call(vec![self.plan(args[0])?]))
+            }
+            "pack_array" => {
+                arity(1, 64)?;
+                let mut values = Vec::new();
+                let mut flags = Vec::new();
+                for a in &args {
+                    let x = self.plan(a)?;
+                    flags.push(lit(self.is_dynamic(&x, a.span)?));
+                    values.push(x);
+                }
+                values.extend(flags);
+                Ok(udfs.pack_array.call(values))
+            }
+            "pack" | "bag_pack" | "pack_dictionary" => {
+                if args.len() % 2 != 0 || args.is_empty() {
+                    return Err(KqlError::at(span, format!("{n}() takes pairs of key and value")));
+                }
+                let mut values = Vec::new();
+                let mut flags = Vec::new();
+                for pair in args.chunks(2) {
+                    values.push(self.as_string(pair[0])?);
+                    let v = self.plan(pair[1])?;
+                    flags.push(lit(self.is_dynamic(&v, pair[1].span)?));
+                    values.push(v);
+                }
+                values.extend(flags);
+                Ok(udfs.bag_pack.call(values))
+            }
+            "split" => {
+                arity(2, 3)?;
+                let mut call_args = vec![self.as_string(args[0])?, self.as_string(args[1])?];
+                if let Some(i) = args.get(2) {
+                    call_args.push(self.typed_arg(n, i, "long", |t| t.is_integer())?);
+                }
+                Ok(udfs.split.call(call_args))
+            }
+            "gettype" => {
+                arity(1, 1)?;
+                let x = self.plan(args[0])?;
+                if self.is_dynamic(&x, args[0].span)? {
+                    return Ok(udfs.dyn_type.call(vec![x]));
+                }
+                let t = self.type_of(&x, args[0].span)?;
+                Ok(lit(kql_type_of(&t).to_string()))
             }
             "strlen" => {
                 arity(1, 1)?;
@@ -199,15 +262,7 @@ impl ExprPlanner<'_, '_> {
                 match self.dynamic_constant(args[0]) {
                     Some(ast::DynValue::Array(items)) => Ok(lit(items.len() as i64)),
                     Some(_) => Ok(Expr::Literal(ScalarValue::Int64(None), None)),
-                    None => {
-                        let x = self.plan(args[0])?;
-                        let t = self.type_of(&x, args[0].span)?;
-                        if matches!(t, datafusion::arrow::datatypes::DataType::List(_) | datafusion::arrow::datatypes::DataType::LargeList(_)) {
-                            Ok(cast(datafusion::functions_nested::expr_fn::cardinality(x), datafusion::arrow::datatypes::DataType::Int64))
-                        } else {
-                            Err(KqlError::at(args[0].span, "array_length() of a dynamic value that is not a literal array is not supported yet"))
-                        }
-                    }
+                    None => Ok(udfs.array_length.call(vec![self.plan(args[0])?])),
                 }
             }
             "has_any_ipv4_prefix" => {
@@ -230,6 +285,15 @@ impl ExprPlanner<'_, '_> {
             }
             _ => Err(KqlError::at(name.span, format!("unknown function '{n}'"))),
         }
+    }
+
+    /// A value leaving the dynamic world for a conversion function: dynamic values as text.
+    fn scalar_of(&self, e: &ast::Expr) -> Result<Expr> {
+        let x = self.plan(e)?;
+        if self.is_dynamic(&x, e.span)? {
+            return Ok(functions::udfs().dyn_to_string.call(vec![x]));
+        }
+        Ok(x)
     }
 
     fn typed_arg(&self, f: &str, e: &ast::Expr, want: &str, ok: impl Fn(&datafusion::arrow::datatypes::DataType) -> bool) -> Result<Expr> {

@@ -91,8 +91,18 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
                 let combined = tests.into_iter().reduce(|a, b| if *all { a.and(b) } else { a.or(b) });
                 Ok(combined.unwrap_or(lit(*all)))
             }
-            ExprKind::Member { .. } | ExprKind::Index { .. } => {
-                Err(KqlError::at(e.span, "property and index access on dynamic values is not supported yet"))
+            ExprKind::Member { expr, name } => {
+                let base = self.dynamic_operand(expr)?;
+                Ok(functions::udfs().dyn_get.call(vec![base, lit(name.clone())]))
+            }
+            ExprKind::Index { expr, index } => {
+                let base = self.dynamic_operand(expr)?;
+                let key = self.plan(index)?;
+                let kt = self.type_of(&key, index.span)?;
+                if !(kt.is_integer() || is_string(&kt)) {
+                    return Err(KqlError::at(index.span, format!("an index is a long or a string, got {}", kql_type_of(&kt))));
+                }
+                Ok(functions::udfs().dyn_get.call(vec![base, key]))
             }
             ExprKind::Subquery(_) => Err(KqlError::at(e.span, "a tabular expression is not allowed here (use toscalar() for a single value)")),
         }
@@ -120,8 +130,65 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
     /// The expression as a string: non-strings are converted as `tostring()` would.
     pub fn as_string(&self, e: &ast::Expr) -> Result<Expr> {
         let x = self.plan(e)?;
-        let t = self.type_of(&x, e.span)?;
+        Ok(self.to_text(x, e.span)?)
+    }
+
+    /// A planned value as a string, as `tostring()` gives it.
+    pub fn to_text(&self, x: Expr, span: Span) -> Result<Expr> {
+        if self.is_dynamic(&x, span)? {
+            return Ok(functions::udfs().dyn_to_string.call(vec![x]));
+        }
+        let t = self.type_of(&x, span)?;
         Ok(if is_string(&t) { x } else { functions::udfs().tostring.call(vec![x]) })
+    }
+
+    /// Whether a planned expression is of type `dynamic`.
+    pub fn is_dynamic(&self, x: &Expr, span: Span) -> Result<bool> {
+        let (_, field) = x.to_field(self.schema.as_ref()).map_err(|err| KqlError::from(err).or_at(span))?;
+        Ok(crate::types::is_dynamic_field(&field))
+    }
+
+    /// The operand of `.name` or `[i]`: a dynamic value, or a string holding JSON.
+    fn dynamic_operand(&self, e: &ast::Expr) -> Result<Expr> {
+        let x = self.plan(e)?;
+        let t = self.type_of(&x, e.span)?;
+        if self.is_dynamic(&x, e.span)? || is_string(&t) || t == DataType::Null {
+            return Ok(x);
+        }
+        Err(KqlError::at(e.span, format!("property and index access need a dynamic value, got {}", kql_type_of(&t))))
+    }
+
+    /// Leaves the dynamic world for a comparison or arithmetic with a value of type `other`.
+    pub fn undynamic(&self, x: Expr, other: &DataType) -> Expr {
+        let u = functions::udfs();
+        if other.is_integer() {
+            u.dyn_to_long.call(vec![x])
+        } else if other.is_numeric() {
+            u.dyn_to_real.call(vec![x])
+        } else if *other == DataType::Boolean {
+            u.dyn_to_bool.call(vec![x])
+        } else if matches!(other, DataType::Timestamp(..)) {
+            u.todatetime.call(vec![u.dyn_to_string.call(vec![x])])
+        } else {
+            u.dyn_to_string.call(vec![x])
+        }
+    }
+
+    /// Plans both operands of a binary operator; a dynamic operand takes the other's type.
+    fn operands(&self, left: &ast::Expr, right: &ast::Expr) -> Result<(Expr, DataType, Expr, DataType)> {
+        let mut l = self.plan(left)?;
+        let mut r = self.plan(right)?;
+        let (ld, rd) = (self.is_dynamic(&l, left.span)?, self.is_dynamic(&r, right.span)?);
+        if ld && !rd {
+            let rt = self.type_of(&r, right.span)?;
+            l = self.undynamic(l, &rt);
+        } else if rd && !ld {
+            let lt = self.type_of(&l, left.span)?;
+            r = self.undynamic(r, &lt);
+        }
+        let lt = self.type_of(&l, left.span)?;
+        let rt = self.type_of(&r, right.span)?;
+        Ok((l, lt, r, rt))
     }
 
     /// The value of a dynamic constant: a `dynamic(...)` literal or a name bound to one.
@@ -154,6 +221,13 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
             }
         }
         let mut left = self.plan(x)?;
+        if self.is_dynamic(&left, x.span)? {
+            let first = match values.first() {
+                Some(v) => self.type_of(v, span)?,
+                None => DataType::Utf8,
+            };
+            left = self.undynamic(left, &first);
+        }
         let lt = self.type_of(&left, x.span)?;
         if ci {
             if !is_string(&lt) {
@@ -188,10 +262,7 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
         if let BinaryOp::Str(sop) = op {
             return self.string_op(sop, left, right, span);
         }
-        let l = self.plan(left)?;
-        let r = self.plan(right)?;
-        let lt = self.type_of(&l, left.span)?;
-        let rt = self.type_of(&r, right.span)?;
+        let (l, lt, r, rt) = self.operands(left, right)?;
         let token = op.token();
         match op {
             BinaryOp::And | BinaryOp::Or => {

@@ -1,8 +1,10 @@
 //! `summarize`: group keys first, then aggregates, named as Kusto names them (`count_`,
 //! `sum_X`, `list_X`, `bin(T, 1h)` keeps `T`, `(A, B) = arg_max(...)` names both outputs).
 
-use datafusion::common::Column;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use std::sync::Arc;
+
+use datafusion::common::{Column, ScalarValue};
+use datafusion::functions::core::expr_fn::coalesce;
 use datafusion::functions_aggregate::expr_fn as agg;
 use datafusion::logical_expr::{Expr, ExprFunctionExt, LogicalPlanBuilder, SortExpr};
 use datafusion::prelude::lit;
@@ -23,19 +25,35 @@ pub fn is_aggregate(name: &str) -> bool {
     AGGREGATE_FUNCTIONS.contains(&name)
 }
 
-/// One output column of an aggregate call: its default name, its DataFusion aggregate, and the
-/// value Kusto gives it over no rows (0 for counts and sums, `[]` for lists) when that is not
-/// null.
+/// How an aggregate's raw result becomes the KQL value, e.g. `coalesce(x, 0)` (Kusto's value
+/// over no rows) or a list turned into a dynamic array.
+type Finish = Arc<dyn Fn(Expr) -> Expr + Send + Sync>;
+
+/// One output column of an aggregate call: its default name, its DataFusion aggregate, and
+/// what turns the aggregate's result into the KQL value.
 struct AggOutput {
     name: String,
     expr: Expr,
-    default: Option<Expr>,
+    finish: Option<Finish>,
 }
 
 impl AggOutput {
     fn new(name: String, expr: Expr) -> Self {
-        AggOutput { name, expr, default: None }
+        AggOutput { name, expr, finish: None }
     }
+
+    /// Over no rows Kusto gives `default` where DataFusion gives null.
+    fn with_default(name: String, expr: Expr, default: Expr) -> Self {
+        AggOutput { name, expr, finish: Some(Arc::new(move |x| coalesce(vec![x, default.clone()]))) }
+    }
+}
+
+/// One item of the aggregate list, before the final projection.
+enum Item {
+    /// Columns computed by the Aggregate node: (output name, hidden aggregate column).
+    Direct(Vec<(String, String)>),
+    /// An expression over aggregates, rewritten to read hidden aggregate columns.
+    Lifted { name: String, expr: ast::Expr },
 }
 
 fn column(name: &str) -> Expr {
@@ -43,6 +61,8 @@ fn column(name: &str) -> Expr {
 }
 
 impl Planner<'_> {
+    /// Plans summarize as Aggregate → projection that finishes each aggregate (defaults,
+    /// dynamic arrays) → projection of the output columns.
     pub(super) fn plan_summarize(&self, env: &Env, tab: Tabular, aggregates: &[NamedExpr], by: &[NamedExpr], span: Span) -> Result<Tabular> {
         if aggregates.is_empty() && by.is_empty() {
             return Err(KqlError::at(span, "summarize needs an aggregate or a by clause"));
@@ -67,17 +87,14 @@ impl Planner<'_> {
             taken.push(name);
         }
         let key_names = taken.clone();
-        let key_types = groups
-            .iter()
-            .zip(by)
-            .map(|(g, k)| ep.type_of(g, k.span))
-            .collect::<Result<Vec<_>>>()?;
-        let keys: Vec<(String, arrow::datatypes::DataType)> = key_names.iter().cloned().zip(key_types).collect();
 
-        // Aggregates computed by the Aggregate node, and the output columns over them.
-        let mut aggs: Vec<Expr> = Vec::new();
-        let mut outputs: Vec<Expr> = key_names.iter().map(|n| column(n)).collect();
-        let mut needs_projection = false;
+        let mut aggs: Vec<(String, Expr, Option<Finish>)> = Vec::new();
+        let hidden = |out: AggOutput, aggs: &mut Vec<(String, Expr, Option<Finish>)>| -> String {
+            let name = format!("__kql_agg_{}", aggs.len());
+            aggs.push((name.clone(), out.expr, out.finish));
+            name
+        };
+        let mut items = Vec::new();
         for item in aggregates {
             match top_level_aggregate(&item.expr) {
                 Some((fname, args, call_span)) => {
@@ -88,105 +105,71 @@ impl Planner<'_> {
                             format!("{} names given for {} result columns of {fname}()", item.names.len(), outs.len()),
                         ));
                     }
+                    let mut columns = Vec::new();
                     for (i, out) in outs.into_iter().enumerate() {
                         let name = match item.names.get(i) {
-                            Some(n) => {
-                                if taken.contains(&n.name) {
-                                    return Err(KqlError::at(n.span, format!("duplicate column name '{}'", n.name)));
-                                }
-                                n.name.clone()
+                            Some(n) if taken.contains(&n.name) => {
+                                return Err(KqlError::at(n.span, format!("duplicate column name '{}'", n.name)));
                             }
+                            Some(n) => n.name.clone(),
                             None => unique_name(&out.name, &taken),
                         };
-                        match out.default {
-                            Some(default) => {
-                                let hidden = format!("__kql_agg_{}", aggs.len());
-                                aggs.push(out.expr.alias(&hidden));
-                                outputs.push(datafusion::functions::core::expr_fn::coalesce(vec![column(&hidden), default]).alias(&name));
-                                needs_projection = true;
-                            }
-                            None => {
-                                aggs.push(out.expr.alias(&name));
-                                outputs.push(column(&name));
-                            }
-                        }
-                        taken.push(name);
+                        taken.push(name.clone());
+                        columns.push((name, hidden(out, &mut aggs)));
                     }
+                    items.push(Item::Direct(columns));
                 }
                 None => {
                     if !contains_aggregate(&item.expr) {
                         return Err(KqlError::at(item.span, "summarize needs an aggregate function here (count(), sum(), ...)"));
                     }
-                    // An expression over aggregates: aggregate first, then compute on top.
-                    needs_projection = true;
-                    let outer = self.lift_aggregates(&ep, &item.expr, &mut aggs, &keys)?;
+                    let mut expr = item.expr.clone();
+                    let mut error = None;
+                    replace_aggregates(&mut expr, &mut |call: &ast::Expr| {
+                        let ExprKind::Call { name, args } = &call.kind else { return None };
+                        match self.aggregate_call(&ep, &name.name, args, call.span, &key_names) {
+                            Ok(mut outs) if !outs.is_empty() => Some(hidden(outs.remove(0), &mut aggs)),
+                            Ok(_) => None,
+                            Err(err) => {
+                                error.get_or_insert(err);
+                                None
+                            }
+                        }
+                    });
+                    if let Some(err) = error {
+                        return Err(err);
+                    }
                     let name = match item.names.as_slice() {
                         [n] => n.name.clone(),
                         [] => inferred_name(&item.expr).unwrap_or_else(|| next_column_name(&mut counter, &taken)),
                         _ => return Err(KqlError::at(item.span, "one name for one expression")),
                     };
                     let name = unique_name(&name, &taken);
-                    outputs.push(outer.alias(&name));
-                    taken.push(name);
+                    taken.push(name.clone());
+                    items.push(Item::Lifted { name, expr });
                 }
             }
         }
-        let mut plan = LogicalPlanBuilder::from(tab.plan).aggregate(groups, aggs)?;
-        if needs_projection {
-            plan = plan.project(outputs)?;
-        }
-        Ok(Tabular::unordered(plan.build()?))
-    }
 
-    /// Replaces each aggregate call inside `e` by a hidden aggregate column and plans the rest
-    /// of the expression over the aggregated row.
-    fn lift_aggregates(&self, ep: &ExprPlanner, e: &ast::Expr, aggs: &mut Vec<Expr>, keys: &[(String, arrow::datatypes::DataType)]) -> Result<Expr> {
-        let key_names: Vec<String> = keys.iter().map(|(n, _)| n.clone()).collect();
-        let mut rewritten = e.clone();
-        let mut hidden: Vec<(String, Expr, Option<Expr>)> = Vec::new();
-        let mut error = None;
-        replace_aggregates(&mut rewritten, &mut |call: &ast::Expr| {
-            let ExprKind::Call { name, args } = &call.kind else { return None };
-            match self.aggregate_call(ep, &name.name, args, call.span, &key_names) {
-                Ok(mut outs) if !outs.is_empty() => {
-                    let hidden_name = format!("__kql_agg_{}", aggs.len() + hidden.len());
-                    let out = outs.remove(0);
-                    hidden.push((hidden_name.clone(), out.expr, out.default));
-                    Some(hidden_name)
-                }
-                Ok(_) => None,
-                Err(err) => {
-                    error.get_or_insert(err);
-                    None
-                }
+        let raw: Vec<Expr> = aggs.iter().map(|(n, e, _)| e.clone().alias(n)).collect();
+        let mut finished: Vec<Expr> = key_names.iter().map(|n| column(n)).collect();
+        for (n, _, finish) in &aggs {
+            finished.push(match finish {
+                Some(f) => f(column(n)).alias(n),
+                None => column(n),
+            });
+        }
+        let plan = LogicalPlanBuilder::from(tab.plan).aggregate(groups, raw)?.project(finished)?.build()?;
+        let over = ExprPlanner::new(self, env, plan.schema().clone(), None);
+        let mut outputs: Vec<Expr> = key_names.iter().map(|n| column(n)).collect();
+        for item in items {
+            match item {
+                Item::Direct(columns) => outputs.extend(columns.iter().map(|(name, h)| column(h).alias(name))),
+                Item::Lifted { name, expr } => outputs.push(over.plan(&expr)?.alias(&name)),
             }
-        });
-        if let Some(err) = error {
-            return Err(err);
         }
-        // Plan the outer expression against a schema of the keys and hidden aggregate columns.
-        let mut fields: Vec<(Option<datafusion::common::TableReference>, std::sync::Arc<arrow::datatypes::Field>)> = Vec::new();
-        for (k, t) in keys {
-            fields.push((None, std::sync::Arc::new(arrow::datatypes::Field::new(k, t.clone(), true))));
-        }
-        for (n, a, _) in &hidden {
-            let t = ep.type_of(a, e.span)?;
-            fields.push((None, std::sync::Arc::new(arrow::datatypes::Field::new(n, t, true))));
-        }
-        let schema = std::sync::Arc::new(datafusion::common::DFSchema::new_with_metadata(fields, Default::default())?);
-        let outer = ExprPlanner::new(ep.planner, ep.env, schema, None).plan(&rewritten)?;
-        // Aggregates with a default over no rows read through it.
-        let outer = outer.transform_up(|node| match &node {
-            Expr::Column(c) => match hidden.iter().find(|(n, _, d)| *n == c.name && d.is_some()) {
-                Some((_, _, Some(d))) => Ok(Transformed::yes(datafusion::functions::core::expr_fn::coalesce(vec![node.clone(), d.clone()]))),
-                _ => Ok(Transformed::no(node)),
-            },
-            _ => Ok(Transformed::no(node)),
-        })?.data;
-        for (n, a, _) in hidden {
-            aggs.push(a.alias(n));
-        }
-        Ok(outer)
+        let plan = LogicalPlanBuilder::from(plan).project(outputs)?.build()?;
+        Ok(Tabular::unordered(plan))
     }
 
     fn aggregate_call(&self, ep: &ExprPlanner, fname: &str, args: &[CallArg], span: Span, keys: &[String]) -> Result<Vec<AggOutput>> {
@@ -202,7 +185,7 @@ impl Planner<'_> {
             Ok(())
         };
         let one = |name: String, expr: Expr| Ok(vec![AggOutput::new(name, expr)]);
-        let zero = |name: String, expr: Expr| Ok(vec![AggOutput { name, expr, default: Some(lit(0i64)) }]);
+        let zero = |name: String, expr: Expr| Ok(vec![AggOutput::with_default(name, expr, lit(0i64))]);
         let predicate = |e: &ast::Expr| -> Result<Expr> {
             let p = ep.plan(e)?;
             let t = ep.type_of(&p, e.span)?;
@@ -268,15 +251,16 @@ impl Planner<'_> {
                 arity(1, 2)?;
                 let x = ep.plan(args[0])?;
                 let t = ep.type_of(&x, args[0].span)?;
+                let is_json = ep.is_dynamic(&x, args[0].span)?;
                 let set = fname.contains("set");
                 let base = agg::array_agg(x.clone()).filter(x.is_not_null());
                 let expr = if set { base.distinct().build()? } else { base.build()? };
-                let empty = datafusion::common::ScalarValue::List(datafusion::common::ScalarValue::new_list(&[], &t, true));
-                Ok(vec![AggOutput {
-                    name: aggregate_name(if set { "set" } else { "list" }, Some(args[0])),
-                    expr,
-                    default: Some(Expr::Literal(empty, None)),
-                }])
+                // No rows give `[]`; the list becomes a dynamic array.
+                let empty = Expr::Literal(ScalarValue::List(ScalarValue::new_list(&[], &t, true)), None);
+                let finish: Finish = Arc::new(move |x| {
+                    crate::functions::udfs().to_dynamic.call(vec![coalesce(vec![x, empty.clone()]), lit(is_json)])
+                });
+                Ok(vec![AggOutput { name: aggregate_name(if set { "set" } else { "list" }, Some(args[0])), expr, finish: Some(finish) }])
             }
             "arg_max" | "arg_min" => {
                 arity(2, usize::MAX)?;
@@ -311,7 +295,7 @@ impl Planner<'_> {
 /// `sum` over no rows is 0 in Kusto, in the sum's own type.
 fn sum_output(name: String, expr: Expr, input: &arrow::datatypes::DataType) -> Result<Vec<AggOutput>> {
     let default = if input.is_floating() { lit(0.0f64) } else { lit(0i64) };
-    Ok(vec![AggOutput { name, expr, default: Some(default) }])
+    Ok(vec![AggOutput::with_default(name, expr, default)])
 }
 
 /// `count()`, `sum(x)`, ... when the whole item is one aggregate call.

@@ -1,0 +1,399 @@
+//! The `dynamic` type: JSON text in a Utf8 column (tagged with the `arrow.json` extension).
+//! These functions parse each value with serde_json, once per row, and give back JSON text,
+//! or a typed value when leaving the dynamic world (`tostring`, comparisons, `to typeof()`).
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, Int64Array, ListBuilder, StringArray, StringBuilder};
+use arrow::datatypes::{DataType, Field};
+use datafusion::common::{Result, exec_err};
+use datafusion::logical_expr::{ColumnarValue, ScalarUDF};
+use datafusion::scalar::ScalarValue;
+use serde_json::Value as Json;
+
+use super::{KqlUdf, StrArray, arrays, result};
+use crate::render::to_json;
+
+/// A cell as JSON: dynamic text is parsed; a plain string that is not JSON is a JSON string.
+pub fn cell_json(array: &dyn Array, row: usize, dynamic: bool) -> Json {
+    if array.is_null(row) {
+        return Json::Null;
+    }
+    if dynamic {
+        if let Some(text) = crate::render::format_cell(array, row) {
+            return serde_json::from_str(&text).unwrap_or(Json::String(text));
+        }
+    }
+    to_json(array, row)
+}
+
+/// Parses dynamic text; a JSON `null` is a null value.
+fn parse(text: &str) -> Option<Json> {
+    match serde_json::from_str::<Json>(text) {
+        Ok(Json::Null) => None,
+        Ok(v) => Some(v),
+        Err(_) => Some(Json::String(text.to_string())),
+    }
+}
+
+/// Appends a JSON value as dynamic text (null for JSON null).
+fn append(out: &mut StringBuilder, v: Option<&Json>) {
+    match v {
+        None | Some(Json::Null) => out.append_null(),
+        Some(v) => out.append_value(v.to_string()),
+    }
+}
+
+/// Runs `f` over each row's parsed dynamic value, building dynamic text.
+fn map_dynamic(args: &[ColumnarValue], rows: usize, f: impl Fn(Option<Json>, usize) -> Option<Json>) -> Result<ColumnarValue> {
+    let arrays = arrays(args, rows)?;
+    let values = StrArray::try_new(&arrays[0])?;
+    let mut out = StringBuilder::with_capacity(values.len(), values.len() * 16);
+    for i in 0..values.len() {
+        let v = values.get(i).and_then(parse);
+        append(&mut out, f(v, i).as_ref());
+    }
+    result(args, Arc::new(out.finish()))
+}
+
+fn utf8(_: &[DataType]) -> Result<DataType> {
+    Ok(DataType::Utf8)
+}
+
+/// `parse_json(s)`: JSON text as dynamic; text that is not JSON becomes a dynamic string.
+pub fn parse_json() -> ScalarUDF {
+    KqlUdf::dynamic("kql_parse_json", |args, rows| map_dynamic(args, rows, |v, _| v))
+}
+
+/// `to_dynamic(x, is_json)`: any value (a list from `make_list`, a number, ...) as dynamic text.
+/// `is_json` says the values (or list elements) are dynamic text already.
+pub fn to_dynamic() -> ScalarUDF {
+    KqlUdf::dynamic("kql_to_dynamic", |args, rows| {
+        let elements_are_json = matches!(&args[1], ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))));
+        let arrays = arrays(&args[..1], rows)?;
+        let a = &arrays[0];
+        let mut out = StringBuilder::with_capacity(a.len(), a.len() * 16);
+        for i in 0..a.len() {
+            let v = match a.data_type() {
+                DataType::List(_) if elements_are_json && !a.is_null(i) => {
+                    let list = arrow::array::AsArray::as_list::<i32>(a).value(i);
+                    Json::Array((0..list.len()).map(|j| cell_json(list.as_ref(), j, true)).collect())
+                }
+                _ => cell_json(a.as_ref(), i, elements_are_json),
+            };
+            append(&mut out, Some(&v));
+        }
+        result(&args[..1], Arc::new(out.finish()))
+    })
+}
+
+/// `d[key]` / `d.key`: a property of a bag or an element of an array (negative counts from
+/// the end). A missing one is null.
+pub fn get() -> ScalarUDF {
+    KqlUdf::dynamic("kql_dyn_get", |args, rows| {
+        let arrays = arrays(args, rows)?;
+        let keys = &arrays[1];
+        let key_at = |i: usize| -> Option<Json> {
+            match keys.data_type() {
+                DataType::Int64 | DataType::Int32 => {
+                    let k = arrow::compute::cast(keys, &DataType::Int64).ok()?;
+                    let k = arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(&k);
+                    (!k.is_null(i)).then(|| Json::from(k.value(i)))
+                }
+                _ => StrArray::try_new(keys).ok()?.get(i).map(|s| Json::String(s.to_string())),
+            }
+        };
+        map_dynamic(&args[..1], rows, |v, i| {
+            let v = v?;
+            match (v, key_at(i)?) {
+                (Json::Object(mut m), Json::String(k)) => m.remove(&k),
+                (Json::Array(mut a), Json::Number(n)) => {
+                    let n = n.as_i64()?;
+                    let idx = if n < 0 { a.len() as i64 + n } else { n };
+                    (0..a.len() as i64).contains(&idx).then(|| a.swap_remove(idx as usize))
+                }
+                (Json::String(s), key) => parse(&s).filter(|p| !p.is_string()).and_then(|p| match (p, key) {
+                    (Json::Object(mut m), Json::String(k)) => m.remove(&k),
+                    _ => None,
+                }),
+                _ => None,
+            }
+        })
+    })
+}
+
+/// The text of a dynamic value the way `tostring` gives it: strings bare, the rest as JSON.
+pub fn json_to_text(v: &Json) -> String {
+    match v {
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub fn to_string() -> ScalarUDF {
+    KqlUdf::new("kql_dyn_to_string", utf8, |args, rows| {
+        let arrays = arrays(args, rows)?;
+        let values = StrArray::try_new(&arrays[0])?;
+        let out: StringArray = (0..values.len()).map(|i| Some(values.get(i).and_then(parse).map(|v| json_to_text(&v)).unwrap_or_default())).collect();
+        result(args, Arc::new(out))
+    })
+}
+
+pub fn to_real() -> ScalarUDF {
+    KqlUdf::new("kql_dyn_to_real", |_| Ok(DataType::Float64), |args, rows| {
+        let arrays = arrays(args, rows)?;
+        let values = StrArray::try_new(&arrays[0])?;
+        let out: Float64Array = (0..values.len())
+            .map(|i| match values.get(i).and_then(parse)? {
+                Json::Number(n) => n.as_f64(),
+                Json::String(s) => s.trim().parse().ok(),
+                Json::Bool(b) => Some(b as i64 as f64),
+                _ => None,
+            })
+            .collect();
+        result(args, Arc::new(out))
+    })
+}
+
+pub fn to_long() -> ScalarUDF {
+    KqlUdf::new("kql_dyn_to_long", |_| Ok(DataType::Int64), |args, rows| {
+        let arrays = arrays(args, rows)?;
+        let values = StrArray::try_new(&arrays[0])?;
+        let out: Int64Array = (0..values.len())
+            .map(|i| match values.get(i).and_then(parse)? {
+                Json::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+                Json::String(s) => s.trim().parse().ok(),
+                Json::Bool(b) => Some(b as i64),
+                _ => None,
+            })
+            .collect();
+        result(args, Arc::new(out))
+    })
+}
+
+pub fn to_bool() -> ScalarUDF {
+    KqlUdf::new("kql_dyn_to_bool", |_| Ok(DataType::Boolean), |args, rows| {
+        let arrays = arrays(args, rows)?;
+        let values = StrArray::try_new(&arrays[0])?;
+        let out: BooleanArray = (0..values.len())
+            .map(|i| match values.get(i).and_then(parse)? {
+                Json::Bool(b) => Some(b),
+                Json::Number(n) => n.as_f64().map(|f| f != 0.0),
+                Json::String(s) => match s.to_ascii_lowercase().as_str() {
+                    "true" => Some(true),
+                    "false" => Some(false),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        result(args, Arc::new(out))
+    })
+}
+
+/// `array_length(d)`: elements of an array; null when `d` is not an array.
+pub fn array_length() -> ScalarUDF {
+    KqlUdf::new("kql_array_length", |_| Ok(DataType::Int64), |args, rows| {
+        let arrays = arrays(args, rows)?;
+        let values = StrArray::try_new(&arrays[0])?;
+        let out: Int64Array = (0..values.len())
+            .map(|i| match values.get(i).and_then(parse)? {
+                Json::Array(a) => Some(a.len() as i64),
+                _ => None,
+            })
+            .collect();
+        result(args, Arc::new(out))
+    })
+}
+
+pub fn bag_keys() -> ScalarUDF {
+    KqlUdf::dynamic("kql_bag_keys", |args, rows| {
+        map_dynamic(args, rows, |v, _| match v? {
+            Json::Object(m) => Some(Json::Array(m.keys().map(|k| Json::String(k.clone())).collect())),
+            _ => None,
+        })
+    })
+}
+
+/// `pack_array(v1, v2, ...)`; the trailing boolean arguments say which values are dynamic.
+pub fn pack_array() -> ScalarUDF {
+    KqlUdf::dynamic("kql_pack_array", |args, rows| {
+        let n = args.len() / 2;
+        let flags = dynamic_flags(&args[n..]);
+        let arrays = arrays(&args[..n], rows)?;
+        let rows_out = arrays.first().map_or(rows, |a| a.len());
+        let mut out = StringBuilder::with_capacity(rows_out, rows_out * 16);
+        for i in 0..rows_out {
+            let v = Json::Array(arrays.iter().zip(&flags).map(|(a, d)| cell_json(a.as_ref(), i, *d)).collect());
+            append(&mut out, Some(&v));
+        }
+        result(&args[..n], Arc::new(out.finish()))
+    })
+}
+
+/// `bag_pack(k1, v1, k2, v2, ...)`; the trailing booleans say which values are dynamic.
+pub fn bag_pack() -> ScalarUDF {
+    KqlUdf::dynamic("kql_bag_pack", |args, rows| {
+        let n = args.len() / 3 * 2;
+        let flags = dynamic_flags(&args[n..]);
+        let arrays = arrays(&args[..n], rows)?;
+        let rows_out = arrays.first().map_or(rows, |a| a.len());
+        let mut out = StringBuilder::with_capacity(rows_out, rows_out * 32);
+        for i in 0..rows_out {
+            let mut m = serde_json::Map::new();
+            for (pair, d) in arrays.chunks(2).zip(&flags) {
+                let key = crate::render::format_cell(pair[0].as_ref(), i).unwrap_or_default();
+                m.insert(key, cell_json(pair[1].as_ref(), i, *d));
+            }
+            append(&mut out, Some(&Json::Object(m)));
+        }
+        result(&args[..n], Arc::new(out.finish()))
+    })
+}
+
+fn dynamic_flags(args: &[ColumnarValue]) -> Vec<bool> {
+    args.iter().map(|a| matches!(a, ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))).collect()
+}
+
+/// The elements `mv-expand` makes of one value: an array's elements, a bag's properties (as
+/// `{"k": v}` bags, or `["k", v]` arrays when `as_arrays`), a scalar as itself; at most `limit`.
+pub fn expand_elements(v: Option<Json>, as_arrays: bool, limit: usize) -> Vec<Json> {
+    match v {
+        None => vec![],
+        Some(Json::Array(a)) => a.into_iter().take(limit).collect(),
+        Some(Json::Object(m)) => m
+            .into_iter()
+            .take(limit)
+            .map(|(k, v)| {
+                if as_arrays {
+                    Json::Array(vec![Json::String(k), v])
+                } else {
+                    let mut one = serde_json::Map::new();
+                    one.insert(k, v);
+                    Json::Object(one)
+                }
+            })
+            .collect(),
+        Some(other) => vec![other],
+    }
+}
+
+/// `kql_expand(d, as_arrays, limit)`: a list of element texts per row, for `unnest`.
+pub fn expand() -> ScalarUDF {
+    KqlUdf::new(
+        "kql_expand",
+        |_| Ok(DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))),
+        |args, rows| {
+            let as_arrays = matches!(&args[1], ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))));
+            let limit = match &args[2] {
+                ColumnarValue::Scalar(ScalarValue::Int64(Some(n))) if *n >= 0 => *n as usize,
+                _ => usize::MAX,
+            };
+            let arrays = arrays(&args[..1], rows)?;
+            let values = StrArray::try_new(&arrays[0])?;
+            let mut out = ListBuilder::new(StringBuilder::new());
+            for i in 0..values.len() {
+                for e in expand_elements(values.get(i).and_then(parse), as_arrays, limit) {
+                    append(out.values(), Some(&e));
+                }
+                out.append(true);
+            }
+            result(&args[..1], Arc::new(out.finish()) as ArrayRef)
+        },
+    )
+}
+
+/// `kql_expand_index(d, limit)`: the positions 0, 1, ... of the elements `kql_expand` makes.
+pub fn expand_index() -> ScalarUDF {
+    KqlUdf::new(
+        "kql_expand_index",
+        |_| Ok(DataType::List(Arc::new(Field::new("item", DataType::Int64, true)))),
+        |args, rows| {
+            let limit = match &args[1] {
+                ColumnarValue::Scalar(ScalarValue::Int64(Some(n))) if *n >= 0 => *n as usize,
+                _ => usize::MAX,
+            };
+            let arrays = arrays(&args[..1], rows)?;
+            let values = StrArray::try_new(&arrays[0])?;
+            let mut out = ListBuilder::new(arrow::array::Int64Builder::new());
+            for i in 0..values.len() {
+                let n = expand_elements(values.get(i).and_then(parse), false, limit).len();
+                for j in 0..n {
+                    out.values().append_value(j as i64);
+                }
+                out.append(true);
+            }
+            result(&args[..1], Arc::new(out.finish()) as ArrayRef)
+        },
+    )
+}
+
+/// `split(s, delimiter [, index])`: a dynamic array of strings (or one element of it).
+pub fn split() -> ScalarUDF {
+    KqlUdf::dynamic("kql_split", |args, rows| {
+        let arrays = arrays(args, rows)?;
+        let s = StrArray::try_new(&arrays[0])?;
+        let d = StrArray::try_new(&arrays[1])?;
+        let index = arrays.get(2).map(|a| arrow::compute::cast(a, &DataType::Int64)).transpose()?;
+        let mut out = StringBuilder::with_capacity(s.len(), s.len() * 16);
+        for i in 0..s.len() {
+            let text = s.get(i).unwrap_or("");
+            let delim = d.get(i).unwrap_or("");
+            if delim.is_empty() {
+                return exec_err!("split(): the delimiter must not be empty");
+            }
+            let parts: Vec<Json> = text.split(delim).map(|p| Json::String(p.to_string())).collect();
+            let v = match &index {
+                Some(idx) => {
+                    let idx = arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(idx);
+                    if idx.is_null(i) {
+                        None
+                    } else {
+                        let k = idx.value(i);
+                        let k = if k < 0 { parts.len() as i64 + k } else { k };
+                        parts.get(k as usize).filter(|_| k >= 0).map(|p| Json::Array(vec![p.clone()]))
+                    }
+                }
+                None => Some(Json::Array(parts)),
+            };
+            append(&mut out, v.as_ref().or(Some(&Json::Array(vec![]))));
+        }
+        result(args, Arc::new(out.finish()))
+    })
+}
+
+/// `gettype(x)` of a dynamic value: `string`, `long`, `real`, `bool`, `array`, `dictionary`, `null`.
+pub fn dyn_type_name() -> ScalarUDF {
+    KqlUdf::new("kql_dyn_type", utf8, |args, rows| {
+        let arrays = arrays(args, rows)?;
+        let values = StrArray::try_new(&arrays[0])?;
+        let out: StringArray = (0..values.len())
+            .map(|i| {
+                Some(match values.get(i).and_then(parse) {
+                    None => "null",
+                    Some(Json::String(_)) => "string",
+                    Some(Json::Number(n)) if n.is_i64() || n.is_u64() => "long",
+                    Some(Json::Number(_)) => "real",
+                    Some(Json::Bool(_)) => "bool",
+                    Some(Json::Array(_)) => "array",
+                    Some(Json::Object(_)) => "dictionary",
+                    Some(Json::Null) => "null",
+                })
+            })
+            .collect();
+        result(args, Arc::new(out))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expands_arrays_and_bags() {
+        let bag: Json = serde_json::from_str(r#"{"a": 1, "b": [2]}"#).unwrap();
+        assert_eq!(expand_elements(Some(bag.clone()), false, usize::MAX), vec![serde_json::json!({"a": 1}), serde_json::json!({"b": [2]})]);
+        assert_eq!(expand_elements(Some(bag), true, 1), vec![serde_json::json!(["a", 1])]);
+        assert_eq!(expand_elements(None, false, 10), Vec::<Json>::new());
+    }
+}
