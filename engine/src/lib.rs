@@ -8,6 +8,7 @@ pub mod error;
 pub mod functions;
 pub mod planner;
 pub mod render;
+pub mod serial;
 pub mod session;
 pub mod types;
 

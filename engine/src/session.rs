@@ -9,7 +9,6 @@ use arrow::datatypes::SchemaRef;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::TryStreamExt;
 use kql_grammar::ast::{LetStmt, LetValue, Span, Statement};
@@ -63,7 +62,13 @@ impl Session {
             runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
         }
         let runtime = runtime.build_arc()?;
-        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        let state = datafusion::execution::SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .with_query_planner(Arc::new(crate::serial::KqlQueryPlanner))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
         Ok(Session { ctx, catalog: Catalog::default(), prelude: Vec::new(), options })
     }
 
@@ -156,9 +161,22 @@ impl Session {
         Ok(results)
     }
 
-    /// The optimized plan, for `explain`.
-    pub fn optimized(&self, plan: &LogicalPlan) -> Result<LogicalPlan> {
-        Ok(self.ctx.state().optimize(plan)?)
+    /// The optimized logical and physical plans; with `analyze`, the query runs and each step
+    /// shows its rows and time.
+    pub async fn explain(&self, query: &PlannedQuery, analyze: bool) -> Result<String> {
+        let df = self.ctx.execute_logical_plan(query.plan.clone()).await.map_err(|e| located(e, query.span))?;
+        let explained = df.explain(false, analyze).map_err(|e| located(e, query.span))?;
+        let batches = explained.collect().await.map_err(|e| located(e, query.span))?;
+        let mut text = String::new();
+        for batch in &batches {
+            for row in 0..batch.num_rows() {
+                for column in batch.columns() {
+                    text.push_str(&crate::render::format_cell(column.as_ref(), row).unwrap_or_default());
+                    text.push('\n');
+                }
+            }
+        }
+        Ok(text)
     }
 }
 

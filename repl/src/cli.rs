@@ -43,6 +43,11 @@ pub struct Args {
     #[arg(short = 'f', long = "file", value_name = "FILE.kql")]
     pub file: Option<PathBuf>,
 
+    /// Print the optimized plan (`plan`), or run the query and print the plan with the time and
+    /// rows of each step (`analyze`), instead of the results.
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub explain: Option<Explain>,
+
     /// Cap memory held by sorts and aggregations (e.g. 4G, 512M); past it they spill to disk.
     #[arg(long, value_name = "SIZE")]
     pub memory_limit: Option<String>,
@@ -87,6 +92,12 @@ pub struct CheckArgs {
 pub enum CheckFormat {
     Text,
     Jsonl,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Explain {
+    Plan,
+    Analyze,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

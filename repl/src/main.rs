@@ -121,6 +121,11 @@ async fn run_query(session: &Session, text: &str, args: &Args) -> Result<(), Kql
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     for (i, query) in queries.iter().enumerate() {
+        if let Some(what) = args.explain {
+            let text = session.explain(query, what == cli::Explain::Analyze).await?;
+            writeln!(out, "{text}").map_err(io_error)?;
+            continue;
+        }
         let stream = session.stream(query).await?;
         let schema = stream.schema();
         let batches: Vec<_> = stream.try_collect().await.map_err(|e| KqlError::from(e).or_at(query.span))?;

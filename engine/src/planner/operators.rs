@@ -10,7 +10,7 @@ use datafusion::prelude::lit;
 use kql_grammar::ast::{self, ColumnPattern, NamedExpr, Operator, OperatorKind, SortKey, Span};
 
 use super::expr::{ExprPlanner, evaluate_constant};
-use super::window::add_windows;
+use super::window::add_serial;
 use super::{Env, Planner, Tabular};
 use crate::error::{KqlError, Result};
 use crate::types::kql_type_name;
@@ -71,7 +71,7 @@ impl Planner<'_> {
         if !matches!(t, DataType::Boolean | DataType::Null) {
             return Err(KqlError::at(e.span, format!("where needs a bool predicate, got {}", crate::types::kql_type_of(&t))));
         }
-        let (plan, mut exprs) = add_windows(tab.plan.clone(), vec![predicate])?;
+        let (plan, mut exprs) = add_serial(tab.plan.clone(), tab.order.as_deref(), vec![predicate])?;
         let windowed = plan.schema().fields().len() != tab.plan.schema().fields().len();
         let mut plan = LogicalPlanBuilder::from(plan).filter(exprs.remove(0))?;
         if windowed {
@@ -109,7 +109,7 @@ impl Planner<'_> {
         }
         let existing = names(&tab);
         let (names_new, exprs): (Vec<String>, Vec<Expr>) = new.into_iter().unzip();
-        let (plan, exprs) = add_windows(tab.plan, exprs)?;
+        let (plan, exprs) = add_serial(tab.plan, tab.order.as_deref(), exprs)?;
         let mut projection: Vec<Expr> = existing
             .iter()
             .map(|n| match names_new.iter().position(|m| m == n) {
@@ -139,7 +139,7 @@ impl Planner<'_> {
             exprs.push(ep.plan(&item.expr)?);
             out_names.push(name);
         }
-        let (plan, exprs) = add_windows(tab.plan, exprs)?;
+        let (plan, exprs) = add_serial(tab.plan, tab.order.as_deref(), exprs)?;
         let projection: Vec<Expr> = exprs.into_iter().zip(&out_names).map(|(e, n)| e.alias(n)).collect();
         let plan = LogicalPlanBuilder::from(plan).project(projection)?.build()?;
         let order = keep_order_if_columns_remain(tab.order, &out_names);
