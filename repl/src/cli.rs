@@ -48,6 +48,10 @@ pub struct Args {
     #[arg(long, value_enum, value_name = "WHAT")]
     pub explain: Option<Explain>,
 
+    /// Threads (and partitions) a query uses; every core by default.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
     /// Cap memory held by sorts and aggregations (e.g. 4G, 512M); past it they spill to disk.
     #[arg(long, value_name = "SIZE")]
     pub memory_limit: Option<String>,

@@ -84,7 +84,7 @@ pub async fn open_session(args: &Args) -> Result<Session, String> {
         Some(s) => Some(parse_size(s).ok_or_else(|| format!("error: --memory-limit: '{s}' is not a size like 4G or 512M"))?),
         None => None,
     };
-    let mut session = Session::new(SessionOptions { now, memory_limit, target_partitions: None }).map_err(|e| format!("error: {e}"))?;
+    let mut session = Session::new(SessionOptions { now, memory_limit, target_partitions: args.threads }).map_err(|e| format!("error: {e}"))?;
     register(&mut session, &args.data, &args.tables, &args.functions).await?;
     Ok(session)
 }
