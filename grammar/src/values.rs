@@ -35,6 +35,9 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
 /// `Z` or `±hh:mm` offset. Returns nanoseconds since the epoch, UTC.
 pub fn parse_datetime(text: &str) -> Option<i64> {
     let s = text.trim();
+    if s.contains('/') {
+        return parse_us_datetime(s);
+    }
     let b = s.as_bytes();
     let mut p = Cursor { b, i: 0 };
     let year = p.digits(4, 4)? as i64;
@@ -93,6 +96,35 @@ pub fn parse_datetime(text: &str) -> Option<i64> {
     }
     let days = days_from_civil(year, month, day);
     days.checked_mul(NANOS_PER_DAY)?.checked_add(nanos)
+}
+
+/// `MM/DD/YYYY[ hh:mm[:ss[.fff]]][ AM|PM]`, which Kusto also accepts.
+fn parse_us_datetime(s: &str) -> Option<i64> {
+    let (date, rest) = s.split_once(' ').unwrap_or((s, ""));
+    let mut parts = date.split('/');
+    let month: u32 = parts.next()?.parse().ok()?;
+    let day: u32 = parts.next()?.parse().ok()?;
+    let year: i64 = parts.next()?.parse().ok()?;
+    if parts.next().is_some() || !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+        return None;
+    }
+    let rest = rest.trim();
+    let (clock, meridiem) = match rest.rsplit_once(' ') {
+        Some((c, m)) if m.eq_ignore_ascii_case("AM") || m.eq_ignore_ascii_case("PM") => (c.trim(), Some(m.to_ascii_uppercase())),
+        _ => (rest, None),
+    };
+    let mut nanos = 0;
+    if !clock.is_empty() {
+        let text = format!("1970-01-01 {clock}");
+        nanos = parse_datetime(&text)?;
+        let hour = nanos / (3_600 * NANOS_PER_SECOND);
+        match meridiem.as_deref() {
+            Some("PM") if hour < 12 => nanos += 12 * 3_600 * NANOS_PER_SECOND,
+            Some("AM") if hour == 12 => nanos -= 12 * 3_600 * NANOS_PER_SECOND,
+            _ => {}
+        }
+    }
+    days_from_civil(year, month, day).checked_mul(NANOS_PER_DAY)?.checked_add(nanos)
 }
 
 fn days_in_month(y: i64, m: u32) -> u32 {
@@ -281,6 +313,8 @@ mod tests {
         assert_eq!(parse_datetime("1970-01-01 01:00 +01:00"), Some(0));
         assert_eq!(parse_datetime("2023-02-29"), None);
         assert_eq!(format_datetime(-1), "1969-12-31T23:59:59.9999999Z");
+        assert_eq!(parse_datetime("02/17/2016 08:40:00"), parse_datetime("2016-02-17 08:40:00"));
+        assert_eq!(parse_datetime("1/16/2022 8:00:00 PM"), parse_datetime("2022-01-16 20:00:00"));
     }
 
     #[test]

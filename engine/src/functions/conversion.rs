@@ -138,3 +138,52 @@ fn numeric_cast(a: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
     };
     Ok(cast_with_options(&source, to, &SAFE)?)
 }
+
+/// `totimespan(x)`: `1.02:03:04`, `2h` and the like from strings; timespans as they are.
+pub fn totimespan() -> ScalarUDF {
+    KqlUdf::new(
+        "totimespan",
+        |_| Ok(crate::types::TIMESPAN),
+        |args, rows| {
+            let arrays = arrays(args, rows)?;
+            let a = &arrays[0];
+            let out: ArrayRef = if is_string(a.data_type()) {
+                let s = StrArray::try_new(a)?;
+                let v: arrow::array::DurationNanosecondArray =
+                    (0..s.len()).map(|i| s.get(i).and_then(kql_grammar::values::parse_timespan)).collect();
+                Arc::new(v)
+            } else {
+                cast_with_options(a, &crate::types::TIMESPAN, &SAFE)?
+            };
+            result(args, out)
+        },
+    )
+}
+
+/// `tobool(x)`: `true`/`false` (any case) and numbers (non-zero is true); anything else is null.
+pub fn tobool() -> ScalarUDF {
+    KqlUdf::new(
+        "tobool",
+        |_| Ok(DataType::Boolean),
+        |args, rows| {
+            let arrays = arrays(args, rows)?;
+            let a = &arrays[0];
+            let out: ArrayRef = if is_string(a.data_type()) {
+                let s = StrArray::try_new(a)?;
+                let v: arrow::array::BooleanArray = (0..s.len())
+                    .map(|i| {
+                        s.get(i).and_then(|t| match t.trim().to_ascii_lowercase().as_str() {
+                            "true" => Some(true),
+                            "false" => Some(false),
+                            other => other.parse::<f64>().ok().map(|n| n != 0.0),
+                        })
+                    })
+                    .collect();
+                Arc::new(v)
+            } else {
+                cast_with_options(a, &DataType::Boolean, &SAFE)?
+            };
+            result(args, out)
+        },
+    )
+}

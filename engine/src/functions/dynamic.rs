@@ -292,11 +292,17 @@ pub fn expand() -> ScalarUDF {
             let arrays = arrays(&args[..1], rows)?;
             let values = StrArray::try_new(&arrays[0])?;
             let mut out = ListBuilder::new(StringBuilder::new());
+            // A null value expands to one null row; an empty array or bag to none.
             for i in 0..values.len() {
-                for e in expand_elements(values.get(i).and_then(parse), as_arrays, limit) {
-                    append(out.values(), Some(&e));
+                match values.get(i).and_then(parse) {
+                    None => out.append(false),
+                    v => {
+                        for e in expand_elements(v, as_arrays, limit) {
+                            append(out.values(), Some(&e));
+                        }
+                        out.append(true);
+                    }
                 }
-                out.append(true);
             }
             result(&args[..1], Arc::new(out.finish()) as ArrayRef)
         },
@@ -317,11 +323,15 @@ pub fn expand_index() -> ScalarUDF {
             let values = StrArray::try_new(&arrays[0])?;
             let mut out = ListBuilder::new(arrow::array::Int64Builder::new());
             for i in 0..values.len() {
-                let n = expand_elements(values.get(i).and_then(parse), false, limit).len();
-                for j in 0..n {
-                    out.values().append_value(j as i64);
+                match values.get(i).and_then(parse) {
+                    None => out.append(false),
+                    v => {
+                        for j in 0..expand_elements(v, false, limit).len() {
+                            out.values().append_value(j as i64);
+                        }
+                        out.append(true);
+                    }
                 }
-                out.append(true);
             }
             result(&args[..1], Arc::new(out.finish()) as ArrayRef)
         },

@@ -167,3 +167,37 @@ mod tests {
         assert!(run_test(Test::EndsWith, "Fabrikam", "KAM", false));
     }
 }
+
+/// `kql_parse_groups(s, pattern)`: the captures of the groups named `k0`, `k1`, ... of
+/// `pattern` (compiled once per batch), as a list; null when the pattern does not match.
+pub fn parse_groups() -> ScalarUDF {
+    KqlUdf::new(
+        "kql_parse_groups",
+        |_| Ok(DataType::List(Arc::new(arrow::datatypes::Field::new("item", DataType::Utf8, true)))),
+        |args, rows| {
+            let Some(pattern) = scalar_str(&args[1]) else {
+                return exec_err!("parse: the pattern must be a constant");
+            };
+            let re = match regex::Regex::new(&pattern) {
+                Ok(r) => r,
+                Err(e) => return exec_err!("parse: invalid pattern: {e}"),
+            };
+            let names: Vec<String> = re.capture_names().flatten().filter(|n| n.starts_with('k')).map(str::to_string).collect();
+            let arrays = arrays(&args[..1], rows)?;
+            let text = StrArray::try_new(&arrays[0])?;
+            let mut out = arrow::array::ListBuilder::new(arrow::array::StringBuilder::new());
+            for i in 0..text.len() {
+                match text.get(i).and_then(|t| re.captures(t)) {
+                    Some(caps) => {
+                        for n in &names {
+                            out.values().append_option(caps.name(n).map(|m| m.as_str()));
+                        }
+                        out.append(true);
+                    }
+                    None => out.append(false),
+                }
+            }
+            result(&args[..1], Arc::new(out.finish()))
+        },
+    )
+}

@@ -19,7 +19,7 @@ pub const SCALAR_FUNCTIONS: &[&str] = &[
     "has_any_ipv4_prefix", "iff", "iif", "ipv4_is_in_any_range", "ipv4_is_in_range", "ipv4_is_private", "isempty",
     "isnotempty", "isnotnull", "isnull", "next", "not", "now", "pack", "pack_array", "pack_dictionary", "parse_json",
     "parsejson", "prev", "row_number", "split", "strcat", "strlen", "todatetime", "todouble", "todynamic", "toint",
-    "tolong", "tolower", "toobject", "toreal", "tostring", "toupper",
+    "tobool", "toboolean", "tolong", "tolower", "toobject", "toreal", "tostring", "totime", "totimespan", "toupper",
 ];
 
 pub fn supported_functions() -> Vec<&'static str> {
@@ -107,6 +107,14 @@ impl ExprPlanner<'_, '_> {
             "tostring" => {
                 arity(1, 1)?;
                 self.as_string(args[0])
+            }
+            "totimespan" | "totime" => {
+                arity(1, 1)?;
+                Ok(udfs.totimespan.call(vec![self.scalar_of(args[0])?]))
+            }
+            "tobool" | "toboolean" => {
+                arity(1, 1)?;
+                Ok(udfs.tobool.call(vec![self.scalar_of(args[0])?]))
             }
             "todatetime" => {
                 arity(1, 1)?;

@@ -4,7 +4,9 @@
 mod calls;
 mod expr;
 mod join;
+mod mv_expand;
 mod names;
+mod parse;
 mod operators;
 mod sources;
 mod summarize;

@@ -17,7 +17,7 @@ use crate::types::kql_type_name;
 
 /// Operators the planner runs, for `README` and completion.
 pub const OPERATORS: &[&str] = &[
-    "count", "distinct", "extend", "filter", "getschema", "join", "limit", "lookup", "order by", "project", "project-away",
+    "count", "distinct", "extend", "filter", "getschema", "join", "limit", "lookup", "mv-expand", "order by", "parse", "parse-where", "project", "project-away",
     "project-keep", "project-rename", "project-reorder", "serialize", "sort by", "summarize", "take", "top", "union", "where",
 ];
 
@@ -55,6 +55,10 @@ impl Planner<'_> {
             OperatorKind::Join { params, right, on } => self.plan_join(env, tab, params, right, on, op.span),
             OperatorKind::Lookup { params, right, on } => self.plan_lookup(env, tab, params, right, on),
             OperatorKind::Union { params, tables } => self.plan_union(env, Some(tab), params, tables, op.span),
+            OperatorKind::Parse { keep_only_matches, params, source, pattern } => {
+                self.plan_parse(env, tab, *keep_only_matches, params, source, pattern, op.span)
+            }
+            OperatorKind::MvExpand { params, items, limit } => self.plan_mv_expand(env, tab, params, items, limit.as_ref()),
             other => {
                 let keyword = other.keyword();
                 let end = op.span.start + keyword.len();

@@ -1,0 +1,139 @@
+//! `parse` and `parse-where`: a pattern of literals, columns and `*` turned into one regular
+//! expression whose named groups fill the columns.
+//!
+//! `kind=simple` (the default) matches literals as written, columns lazily (the last one to the
+//! end of the text), typed columns by their type's shape; `kind=regex` takes the literals as
+//! regular expressions and columns greedily (`flags=` sets regex flags); `kind=relaxed` is simple
+//! matching where a value that does not convert to its column's type is null instead of failing
+//! the match.
+
+use datafusion::common::Column;
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
+use datafusion::prelude::lit;
+use kql_grammar::ast::{self, OperatorParam, ParseItem, Span, TypeName};
+
+use super::expr::ExprPlanner;
+use super::{Env, Planner, Tabular};
+use crate::error::{KqlError, Result};
+use crate::functions;
+
+#[derive(Clone, Copy, PartialEq)]
+enum ParseKind {
+    Simple,
+    Regex,
+    Relaxed,
+}
+
+/// The regex shape a typed column matches in simple mode.
+fn typed_group(ty: Option<TypeName>, last: bool, kind: ParseKind) -> &'static str {
+    match (kind, ty) {
+        (_, Some(TypeName::Long | TypeName::Int)) => r"(-?\d+)",
+        (_, Some(TypeName::Real | TypeName::Decimal)) => r"(-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)",
+        (_, Some(TypeName::Bool)) => r"((?i:true|false|1|0))",
+        (ParseKind::Regex, _) => "(.*)",
+        (_, _) if last => "(.*)",
+        _ => "(.*?)",
+    }
+}
+
+fn column(name: &str) -> Expr {
+    Expr::Column(Column::new_unqualified(name))
+}
+
+impl Planner<'_> {
+    pub(super) fn plan_parse(&self, env: &Env, tab: Tabular, keep_only_matches: bool, params: &[OperatorParam], source: &ast::Expr, pattern: &[ParseItem], span: Span) -> Result<Tabular> {
+        let mut kind = ParseKind::Simple;
+        let mut flags = String::new();
+        for p in params {
+            match (p.name.as_str(), p.value.as_str()) {
+                ("kind", "simple") => kind = ParseKind::Simple,
+                ("kind", "regex") => kind = ParseKind::Regex,
+                ("kind", "relaxed") => kind = ParseKind::Relaxed,
+                ("flags", f) => {
+                    if !f.chars().all(|c| "Uimsx".contains(c)) {
+                        return Err(KqlError::at(p.span, format!("unknown regex flags '{f}' (use U, i, m, s, x)")));
+                    }
+                    flags = f.to_string();
+                }
+                (name, value) => return Err(KqlError::at(p.span, format!("parse does not take {name}={value}"))),
+            }
+        }
+        if !flags.is_empty() && kind != ParseKind::Regex {
+            return Err(KqlError::at(span, "flags= goes with kind=regex"));
+        }
+        // The regular expression, and the columns its groups fill.
+        let mut regex = String::new();
+        if !flags.is_empty() {
+            regex.push_str(&format!("(?{flags})"));
+        }
+        if kind != ParseKind::Regex {
+            regex.push('^');
+        }
+        let last_column = pattern.iter().rposition(|i| matches!(i, ParseItem::Column { .. }));
+        let trailing_only_star = |pos: usize| pattern[pos + 1..].iter().all(|i| matches!(i, ParseItem::Star));
+        let mut columns: Vec<(String, Option<TypeName>)> = Vec::new();
+        for (pos, item) in pattern.iter().enumerate() {
+            match item {
+                ParseItem::Star => regex.push_str(if kind == ParseKind::Regex { ".*" } else { ".*?" }),
+                ParseItem::Literal(text) => {
+                    if kind == ParseKind::Regex {
+                        regex.push_str(text);
+                    } else {
+                        regex.push_str(&regex::escape(text));
+                    }
+                }
+                ParseItem::Column { name, ty } => {
+                    let last = Some(pos) == last_column && trailing_only_star(pos);
+                    let group = typed_group(*ty, last, kind);
+                    regex.push_str(&format!("(?P<k{}>{}", columns.len(), &group[1..]));
+                    if let Some(i) = columns.iter().position(|(n, _)| *n == name.name) {
+                        return Err(KqlError::at(name.span, format!("column '{}' appears twice in the pattern", columns[i].0)));
+                    }
+                    columns.push((name.name.clone(), *ty));
+                }
+            }
+        }
+        if let Err(e) = regex::Regex::new(&regex) {
+            return Err(KqlError::at(span, format!("the parse pattern is not a valid regular expression: {e}")));
+        }
+        let ep = ExprPlanner::new(self, env, tab.plan.schema().clone(), tab.order.as_deref());
+        let text = ep.as_string(source)?;
+        let groups = functions::udfs().parse_groups.call(vec![text, lit(regex)]);
+        // Parse once into a hidden column, then read each group from it.
+        let existing: Vec<String> = tab.plan.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let mut with_groups: Vec<Expr> = existing.iter().map(|n| column(n)).collect();
+        with_groups.push(groups.alias("__kql_parsed"));
+        let mut plan = LogicalPlanBuilder::from(tab.plan).project(with_groups)?;
+        if keep_only_matches {
+            plan = plan.filter(column("__kql_parsed").is_not_null())?;
+        }
+        let value = |i: usize, ty: Option<TypeName>| -> Expr {
+            let raw = datafusion::functions_nested::expr_fn::array_element(column("__kql_parsed"), lit(i as i64 + 1));
+            let u = functions::udfs();
+            match ty {
+                None | Some(TypeName::String) | Some(TypeName::Guid) => datafusion::functions::core::expr_fn::coalesce(vec![raw, lit("")]),
+                Some(TypeName::Long) => u.tolong.call(vec![raw]),
+                Some(TypeName::Int) => u.toint.call(vec![raw]),
+                Some(TypeName::Real | TypeName::Decimal) => u.toreal.call(vec![raw]),
+                Some(TypeName::DateTime) => u.todatetime.call(vec![raw]),
+                Some(TypeName::Bool) => u.tobool.call(vec![raw]),
+                Some(TypeName::Dynamic) => u.parse_json.call(vec![raw]),
+                Some(TypeName::TimeSpan) => u.totimespan.call(vec![raw]),
+            }
+        };
+        let mut out: Vec<Expr> = existing
+            .iter()
+            .map(|n| match columns.iter().position(|(c, _)| c == n) {
+                Some(i) => value(i, columns[i].1).alias(n),
+                None => column(n),
+            })
+            .collect();
+        for (i, (name, ty)) in columns.iter().enumerate() {
+            if !existing.contains(name) {
+                out.push(value(i, *ty).alias(name));
+            }
+        }
+        let plan = plan.project(out)?.build()?;
+        Ok(Tabular::ordered(plan, tab.order))
+    }
+}
