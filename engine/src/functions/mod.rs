@@ -5,6 +5,8 @@ pub mod conversion;
 pub mod datetime;
 pub mod dynamic;
 pub mod ip;
+pub mod library;
+pub mod rowwise;
 pub mod string;
 
 use std::fmt;

@@ -23,7 +23,13 @@ pub const SCALAR_FUNCTIONS: &[&str] = &[
 ];
 
 pub fn supported_functions() -> Vec<&'static str> {
-    let mut all: Vec<&str> = SCALAR_FUNCTIONS.iter().chain(super::summarize::AGGREGATE_FUNCTIONS).copied().collect();
+    let mut all: Vec<&str> = SCALAR_FUNCTIONS
+        .iter()
+        .chain(super::summarize::AGGREGATE_FUNCTIONS)
+        .chain(["abs", "coalesce", "column_ifexists", "columnifexists", "max_of", "min_of"].iter())
+        .copied()
+        .chain(functions::library::library().keys().copied())
+        .collect();
     all.sort();
     all
 }
@@ -288,6 +294,38 @@ impl ExprPlanner<'_, '_> {
                 Ok(tests.into_iter().reduce(|a, b| a.or(b)).unwrap_or(lit(false)))
             }
             "next" | "prev" | "row_number" => self.window_call(n, &args, span),
+            "coalesce" => {
+                arity(1, 64)?;
+                let values = args.iter().map(|a| self.plan(a)).collect::<Result<Vec<_>>>()?;
+                Ok(datafusion::functions::core::expr_fn::coalesce(values))
+            }
+            "max_of" | "min_of" => {
+                arity(1, 64)?;
+                let values = args.iter().map(|a| self.plan(a)).collect::<Result<Vec<_>>>()?;
+                Ok(if n == "max_of" { datafusion::functions::core::expr_fn::greatest(values) } else { datafusion::functions::core::expr_fn::least(values) })
+            }
+            "abs" => {
+                arity(1, 1)?;
+                let x = self.typed_arg(n, args[0], "number or timespan", |t| t.is_numeric() || *t == TIMESPAN)?;
+                Ok(when(x.clone().lt(lit(0i64)), Expr::Negative(Box::new(x.clone()))).otherwise(x)?)
+            }
+            "column_ifexists" | "columnifexists" => {
+                arity(2, 2)?;
+                let ExprKind::Literal(ast::Literal::String(column)) = &args[0].kind else {
+                    return Err(KqlError::at(args[0].span, "column_ifexists() takes the column name as a string constant"));
+                };
+                if self.schema.has_column_with_unqualified_name(column) {
+                    Ok(Expr::Column(datafusion::common::Column::new_unqualified(column)))
+                } else {
+                    self.plan(args[1])
+                }
+            }
+            _ if functions::library::library().contains_key(n) => {
+                let entry = &functions::library::library()[n];
+                arity(entry.min, entry.max)?;
+                let values = args.iter().map(|a| self.plan(a)).collect::<Result<Vec<_>>>()?;
+                Ok(entry.udf.call(values))
+            }
             _ if super::summarize::is_aggregate(n) => {
                 Err(KqlError::at(span, format!("aggregate function {n}() is only allowed in summarize")))
             }

@@ -1,0 +1,866 @@
+//! KQL's library of scalar functions that run row by row (see `rowwise.rs`): strings,
+//! encodings and hashes, URLs and paths, datetime parts and formats, math, arrays and bags.
+//! Each entry names the function, its arity and its result type.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use datafusion::logical_expr::ScalarUDF;
+use kql_grammar::values::{NANOS_PER_DAY, NANOS_PER_SECOND, civil_from_days, days_from_civil};
+use serde_json::Value as Json;
+
+use super::rowwise::{Out, Ret, RowUdf, V};
+
+pub struct RowDef {
+    pub min: usize,
+    pub max: usize,
+    pub udf: Arc<ScalarUDF>,
+}
+
+fn def(map: &mut HashMap<&'static str, RowDef>, name: &'static str, min: usize, max: usize, ret: Ret, f: fn(&[V]) -> Out) {
+    map.insert(name, RowDef { min, max, udf: Arc::new(RowUdf::new(name, ret, f)) });
+}
+
+/// The row-wise functions by KQL name.
+pub fn library() -> &'static HashMap<&'static str, RowDef> {
+    static LIB: OnceLock<HashMap<&'static str, RowDef>> = OnceLock::new();
+    LIB.get_or_init(|| {
+        let mut m = HashMap::new();
+        strings(&mut m);
+        encodings(&mut m);
+        datetimes(&mut m);
+        maths(&mut m);
+        arrays(&mut m);
+        m
+    })
+}
+
+fn s(v: &V) -> String {
+    v.text()
+}
+
+fn opt_long(args: &[V], i: usize) -> Option<i64> {
+    args.get(i).and_then(|v| v.long())
+}
+
+fn chars_slice(text: &str, start: i64, len: Option<i64>) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let n = chars.len() as i64;
+    let start = if start < 0 { (n + start).max(0) } else { start.min(n) };
+    let end = match len {
+        Some(l) if l >= 0 => (start + l).min(n),
+        Some(_) => start,
+        None => n,
+    };
+    chars[start as usize..end.max(start) as usize].iter().collect()
+}
+
+fn regex(p: &str) -> Option<regex::Regex> {
+    regex::Regex::new(p).ok()
+}
+
+/// Kusto's `\1` back-references in a rewrite become the regex crate's `${1}`.
+fn rewrite(r: &str) -> String {
+    let mut out = String::new();
+    let mut chars = r.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' && chars.peek().is_some_and(|d| d.is_ascii_digit()) {
+            let d = chars.next().unwrap_or('0');
+            out.push_str(&format!("${{{d}}}"));
+        } else if c == '$' {
+            out.push_str("$$");
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn strings(m: &mut HashMap<&'static str, RowDef>) {
+    def(m, "substring", 2, 3, Ret::Str, |a| Out::Str(chars_slice(&s(&a[0]), opt_long(a, 1).unwrap_or(0), opt_long(a, 2))));
+    def(m, "reverse", 1, 1, Ret::Str, |a| Out::Str(s(&a[0]).chars().rev().collect()));
+    def(m, "string_size", 1, 1, Ret::Long, |a| Out::Long(s(&a[0]).len() as i64));
+    def(m, "isascii", 1, 1, Ret::Bool, |a| Out::Bool(s(&a[0]).is_ascii()));
+    def(m, "isutf8", 1, 1, Ret::Bool, |_| Out::Bool(true));
+    def(m, "strcmp", 2, 2, Ret::Long, |a| Out::Long(match s(&a[0]).cmp(&s(&a[1])) {
+        std::cmp::Ordering::Less => -1,
+        std::cmp::Ordering::Equal => 0,
+        std::cmp::Ordering::Greater => 1,
+    }));
+    def(m, "strrep", 2, 3, Ret::Str, |a| {
+        let n = opt_long(a, 1).unwrap_or(0).clamp(0, 1 << 20) as usize;
+        let delim = a.get(2).map(s).unwrap_or_default();
+        Out::Str(vec![s(&a[0]); n].join(&delim))
+    });
+    def(m, "strcat_delim", 3, 64, Ret::Str, |a| Out::Str(a[1..].iter().map(s).collect::<Vec<_>>().join(&s(&a[0]))));
+    def(m, "indexof", 2, 5, Ret::Long, |a| {
+        if a[0].is_null() {
+            return Out::Null;
+        }
+        let text: Vec<char> = s(&a[0]).chars().collect();
+        let needle: Vec<char> = s(&a[1]).chars().collect();
+        let start = opt_long(a, 2).unwrap_or(0).max(0) as usize;
+        let length = opt_long(a, 3).filter(|l| *l >= 0).map(|l| l as usize);
+        let occurrence = opt_long(a, 4).unwrap_or(1).max(1) as usize;
+        let end = length.map_or(text.len(), |l| (start + l).min(text.len()));
+        let mut found = 0;
+        if needle.is_empty() {
+            return Out::Long(start as i64);
+        }
+        let mut i = start;
+        while i + needle.len() <= end {
+            if text[i..i + needle.len()] == needle[..] {
+                found += 1;
+                if found == occurrence {
+                    return Out::Long(i as i64);
+                }
+            }
+            i += 1;
+        }
+        Out::Long(-1)
+    });
+    def(m, "indexof_regex", 2, 5, Ret::Long, |a| match regex(&s(&a[1])) {
+        Some(re) => Out::Long(re.find(&s(&a[0])).map_or(-1, |mt| s(&a[0])[..mt.start()].chars().count() as i64)),
+        None => Out::Null,
+    });
+    def(m, "countof", 2, 3, Ret::Long, |a| {
+        let (text, search) = (s(&a[0]), s(&a[1]));
+        if a.get(2).is_some_and(|k| s(k) == "regex") {
+            return regex(&search).map_or(Out::Null, |re| Out::Long(re.find_iter(&text).count() as i64));
+        }
+        if search.is_empty() {
+            return Out::Long(0);
+        }
+        // Overlapping matches count, as in Kusto.
+        let mut count = 0;
+        let mut from = 0;
+        while let Some(i) = text[from..].find(&search) {
+            count += 1;
+            from += i + search.chars().next().map_or(1, char::len_utf8);
+        }
+        Out::Long(count)
+    });
+    def(m, "replace_string", 3, 3, Ret::Str, |a| {
+        let lookup = s(&a[1]);
+        if lookup.is_empty() {
+            return Out::Str(s(&a[0]));
+        }
+        Out::Str(s(&a[0]).replace(&lookup, &s(&a[2])))
+    });
+    def(m, "replace_regex", 3, 3, Ret::Str, |a| match regex(&s(&a[1])) {
+        Some(re) => Out::Str(re.replace_all(&s(&a[0]), rewrite(&s(&a[2])).as_str()).into_owned()),
+        None => Out::Null,
+    });
+    def(m, "replace", 3, 3, Ret::Str, |a| match regex(&s(&a[0])) {
+        Some(re) => Out::Str(re.replace_all(&s(&a[2]), rewrite(&s(&a[1])).as_str()).into_owned()),
+        None => Out::Null,
+    });
+    def(m, "trim", 2, 2, Ret::Str, |a| match regex(&format!("^(?:{})+|(?:{})+$", s(&a[0]), s(&a[0]))) {
+        Some(re) => Out::Str(re.replace_all(&s(&a[1]), "").into_owned()),
+        None => Out::Null,
+    });
+    def(m, "trim_start", 2, 2, Ret::Str, |a| match regex(&format!("^(?:{})+", s(&a[0]))) {
+        Some(re) => Out::Str(re.replace(&s(&a[1]), "").into_owned()),
+        None => Out::Null,
+    });
+    def(m, "trim_end", 2, 2, Ret::Str, |a| match regex(&format!("(?:{})+$", s(&a[0]))) {
+        Some(re) => Out::Str(re.replace(&s(&a[1]), "").into_owned()),
+        None => Out::Null,
+    });
+    def(m, "extract", 3, 4, Ret::Str, |a| {
+        let group = opt_long(a, 1).unwrap_or(0).max(0) as usize;
+        match regex(&s(&a[0])).and_then(|re| re.captures(&s(&a[2])).and_then(|c| c.get(group).map(|g| g.as_str().to_string()))) {
+            Some(v) => Out::Str(v),
+            None => Out::Null,
+        }
+    });
+    def(m, "extract_all", 2, 3, Ret::Dynamic, |a| {
+        let (pattern, text, groups) = if a.len() == 3 { (s(&a[0]), s(&a[2]), Some(a[1].json())) } else { (s(&a[0]), s(&a[1]), None) };
+        let Some(re) = regex(&pattern) else { return Out::Null };
+        let wanted: Option<Vec<usize>> = groups.and_then(|g| g.as_array().map(|v| v.iter().filter_map(|x| x.as_u64().map(|n| n as usize)).collect()));
+        let caps: Vec<Json> = re
+            .captures_iter(&text)
+            .map(|c| {
+                let pick = |i: usize| c.get(i).map_or(Json::Null, |g| Json::String(g.as_str().to_string()));
+                match (&wanted, re.captures_len()) {
+                    (Some(w), _) => Json::Array(w.iter().map(|i| pick(*i)).collect()),
+                    (None, 1) => pick(0),
+                    (None, 2) => pick(1),
+                    (None, n) => Json::Array((1..n).map(pick).collect()),
+                }
+            })
+            .collect();
+        if caps.is_empty() { Out::Null } else { Out::Json(Json::Array(caps)) }
+    });
+    def(m, "regex_quote", 1, 1, Ret::Str, |a| Out::Str(regex::escape(&s(&a[0]))));
+    def(m, "parse_csv", 1, 1, Ret::Dynamic, |a| {
+        let text = s(&a[0]);
+        let mut fields = Vec::new();
+        let mut cur = String::new();
+        let mut quoted = false;
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            match (c, quoted) {
+                ('"', true) if chars.peek() == Some(&'"') => {
+                    cur.push('"');
+                    chars.next();
+                }
+                ('"', _) => quoted = !quoted,
+                (',', false) => fields.push(Json::String(std::mem::take(&mut cur))),
+                ('\n', false) => break,
+                (c, _) => cur.push(c),
+            }
+        }
+        fields.push(Json::String(cur));
+        Out::Json(Json::Array(fields))
+    });
+    def(m, "has_ipv4", 2, 2, Ret::Bool, |a| Out::Bool(ipv4_tokens(&s(&a[0])).any(|t| t == s(&a[1]))));
+    def(m, "has_ipv4_prefix", 2, 2, Ret::Bool, |a| {
+        let p = s(&a[1]);
+        Out::Bool(ipv4_tokens(&s(&a[0])).any(|t| t == p || (t.starts_with(&p) && (p.ends_with('.') || t[p.len()..].starts_with('.')))))
+    });
+    def(m, "has_any_ipv4", 2, 64, Ret::Bool, |a| {
+        let wanted: Vec<String> = list_values(&a[1..]);
+        Out::Bool(ipv4_tokens(&s(&a[0])).any(|t| wanted.iter().any(|w| *w == t)))
+    });
+}
+
+/// The values of the rest arguments, a dynamic array spread into its elements.
+fn list_values(args: &[V]) -> Vec<String> {
+    let mut out = Vec::new();
+    for a in args {
+        match a.json() {
+            Json::Array(items) => out.extend(items.iter().map(super::dynamic::json_to_text)),
+            other => out.push(super::dynamic::json_to_text(&other)),
+        }
+    }
+    out
+}
+
+/// The IPv4 addresses in a text: runs of digits and dots that parse as addresses.
+fn ipv4_tokens(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .map(|t| t.trim_matches('.'))
+        .filter(|t| t.parse::<std::net::Ipv4Addr>().is_ok())
+        .map(str::to_string)
+}
+
+fn encodings(m: &mut HashMap<&'static str, RowDef>) {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    def(m, "base64_encode_tostring", 1, 1, Ret::Str, |a| Out::Str(STANDARD.encode(s(&a[0]))));
+    def(m, "base64_encodestring", 1, 1, Ret::Str, |a| Out::Str(STANDARD.encode(s(&a[0]))));
+    def(m, "base64_decode_tostring", 1, 1, Ret::Str, |a| match STANDARD.decode(s(&a[0]).trim()) {
+        Ok(bytes) => String::from_utf8(bytes).map_or(Out::Null, Out::Str),
+        Err(_) => Out::Null,
+    });
+    def(m, "base64_decodestring", 1, 1, Ret::Str, |a| match STANDARD.decode(s(&a[0]).trim()) {
+        Ok(bytes) => String::from_utf8(bytes).map_or(Out::Null, Out::Str),
+        Err(_) => Out::Null,
+    });
+    def(m, "base64_decode_toarray", 1, 1, Ret::Dynamic, |a| match STANDARD.decode(s(&a[0]).trim()) {
+        Ok(bytes) => Out::Json(Json::Array(bytes.into_iter().map(Json::from).collect())),
+        Err(_) => Out::Null,
+    });
+    def(m, "base64_encode_fromarray", 1, 1, Ret::Str, |a| match a[0].json() {
+        Json::Array(items) => {
+            let bytes: Option<Vec<u8>> = items.iter().map(|v| v.as_u64().and_then(|n| u8::try_from(n).ok())).collect();
+            bytes.map_or(Out::Null, |b| Out::Str(STANDARD.encode(b)))
+        }
+        _ => Out::Null,
+    });
+    def(m, "url_encode", 1, 1, Ret::Str, |a| Out::Str(url::form_urlencoded::byte_serialize(s(&a[0]).as_bytes()).collect()));
+    def(m, "url_encode_component", 1, 1, Ret::Str, |a| {
+        Out::Str(percent_encoding::utf8_percent_encode(&s(&a[0]), percent_encoding::NON_ALPHANUMERIC).to_string())
+    });
+    def(m, "url_decode", 1, 1, Ret::Str, |a| {
+        let text = s(&a[0]).replace('+', " ");
+        Out::Str(percent_encoding::percent_decode_str(&text).decode_utf8_lossy().into_owned())
+    });
+    def(m, "hash_md5", 1, 1, Ret::Str, |a| {
+        use md5::Digest;
+        Out::Str(hex(&md5::Md5::digest(s(&a[0]).as_bytes())))
+    });
+    def(m, "hash_sha1", 1, 1, Ret::Str, |a| {
+        use sha1::Digest;
+        Out::Str(hex(&sha1::Sha1::digest(s(&a[0]).as_bytes())))
+    });
+    def(m, "hash_sha256", 1, 1, Ret::Str, |a| {
+        use sha2::Digest;
+        Out::Str(hex(&sha2::Sha256::digest(s(&a[0]).as_bytes())))
+    });
+    def(m, "hash_xxhash64", 1, 2, Ret::Long, |a| {
+        let h = xxhash_rust::xxh64::xxh64(s(&a[0]).as_bytes(), 0) as i64;
+        match opt_long(a, 1) {
+            Some(modulo) if modulo > 0 => Out::Long(h.rem_euclid(modulo)),
+            _ => Out::Long(h),
+        }
+    });
+    def(m, "tohex", 1, 2, Ret::Str, |a| match a[0].long() {
+        Some(v) => {
+            let width = opt_long(a, 1).unwrap_or(0).max(0) as usize;
+            Out::Str(format!("{:0width$x}", v))
+        }
+        None => Out::Null,
+    });
+    def(m, "parse_url", 1, 1, Ret::Dynamic, |a| {
+        let Ok(u) = url::Url::parse(&s(&a[0])) else { return Out::Json(Json::Object(Default::default())) };
+        let query: serde_json::Map<String, Json> = u.query_pairs().map(|(k, v)| (k.into_owned(), Json::String(v.into_owned()))).collect();
+        Out::Json(serde_json::json!({
+            "Scheme": u.scheme(),
+            "Host": u.host_str().unwrap_or(""),
+            "Port": u.port().map(|p| p.to_string()).unwrap_or_default(),
+            "Path": u.path(),
+            "Username": u.username(),
+            "Password": u.password().unwrap_or(""),
+            "Query Parameters": query,
+            "Fragment": u.fragment().unwrap_or(""),
+        }))
+    });
+    def(m, "parse_urlquery", 1, 1, Ret::Dynamic, |a| {
+        let text = s(&a[0]);
+        let q = text.split_once('?').map_or(text.as_str(), |(_, q)| q);
+        let query: serde_json::Map<String, Json> =
+            url::form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), Json::String(v.into_owned()))).collect();
+        Out::Json(serde_json::json!({ "Query Parameters": query }))
+    });
+    def(m, "parse_path", 1, 1, Ret::Dynamic, |a| {
+        let path = s(&a[0]);
+        let sep = if path.contains('\\') { '\\' } else { '/' };
+        let (dir, file) = match path.rfind(sep) {
+            Some(i) => (&path[..i], &path[i + 1..]),
+            None => ("", path.as_str()),
+        };
+        let (file, stream) = match file.split_once(':') {
+            Some((f, st)) => (f, st),
+            None => (file, ""),
+        };
+        let extension = file.rsplit_once('.').map_or("", |(_, e)| e);
+        let root = if path.len() > 1 && path.as_bytes().get(1) == Some(&b':') { &path[..3.min(path.len())] } else { "" };
+        let dir_name = dir.rsplit(sep).next().unwrap_or("");
+        Out::Json(serde_json::json!({
+            "Scheme": "",
+            "RootPath": root,
+            "DirectoryPath": dir,
+            "DirectoryName": dir_name,
+            "Filename": file,
+            "Extension": extension,
+            "AlternateDataStreamName": stream,
+        }))
+    });
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn ymd(ns: i64) -> (i64, u32, u32) {
+    civil_from_days(ns.div_euclid(NANOS_PER_DAY))
+}
+
+fn add_months(ns: i64, months: i64) -> i64 {
+    let (y, m, d) = ymd(ns);
+    let total = y * 12 + m as i64 - 1 + months;
+    let (ny, nm) = (total.div_euclid(12), (total.rem_euclid(12) + 1) as u32);
+    let dim = [31, if (ny % 4 == 0 && ny % 100 != 0) || ny % 400 == 0 { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][nm as usize - 1];
+    days_from_civil(ny, nm, d.min(dim)) * NANOS_PER_DAY + ns.rem_euclid(NANOS_PER_DAY)
+}
+
+fn start_of(unit: &str, ns: i64, offset: i64) -> i64 {
+    let day = ns.div_euclid(NANOS_PER_DAY);
+    let (y, m, _) = civil_from_days(day);
+    match unit {
+        "day" => (day + offset) * NANOS_PER_DAY,
+        // Weeks start on Sunday; 1970-01-01 was a Thursday.
+        "week" => (day - (day + 4).rem_euclid(7) + offset * 7) * NANOS_PER_DAY,
+        "month" => add_months(days_from_civil(y, m, 1) * NANOS_PER_DAY, offset),
+        _ => add_months(days_from_civil(y, 1, 1) * NANOS_PER_DAY, offset * 12),
+    }
+}
+
+fn datetimes(m: &mut HashMap<&'static str, RowDef>) {
+    fn dt(v: &V) -> Option<i64> {
+        match v {
+            V::DateTime(ns) => Some(*ns),
+            V::Str(s) => kql_grammar::values::parse_datetime(s),
+            _ => None,
+        }
+    }
+    macro_rules! start_end {
+        ($start:literal, $end:literal, $unit:literal) => {
+            def(m, $start, 1, 2, Ret::DateTime, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::DateTime(start_of($unit, ns, opt_long(a, 1).unwrap_or(0)))));
+            def(m, $end, 1, 2, Ret::DateTime, |a| {
+                dt(&a[0]).map_or(Out::Null, |ns| Out::DateTime(start_of($unit, ns, opt_long(a, 1).unwrap_or(0) + 1) - 100))
+            });
+        };
+    }
+    start_end!("startofday", "endofday", "day");
+    start_end!("startofweek", "endofweek", "week");
+    start_end!("startofmonth", "endofmonth", "month");
+    start_end!("startofyear", "endofyear", "year");
+    def(m, "dayofweek", 1, 1, Ret::TimeSpan, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::TimeSpan((ns.div_euclid(NANOS_PER_DAY) + 4).rem_euclid(7) * NANOS_PER_DAY)));
+    def(m, "dayofmonth", 1, 1, Ret::Long, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Long(ymd(ns).2 as i64)));
+    def(m, "dayofyear", 1, 1, Ret::Long, |a| {
+        dt(&a[0]).map_or(Out::Null, |ns| {
+            let (y, _, _) = ymd(ns);
+            Out::Long(ns.div_euclid(NANOS_PER_DAY) - days_from_civil(y, 1, 1) + 1)
+        })
+    });
+    def(m, "hourofday", 1, 1, Ret::Long, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Long(ns.rem_euclid(NANOS_PER_DAY) / (3_600 * NANOS_PER_SECOND))));
+    def(m, "getyear", 1, 1, Ret::Long, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Long(ymd(ns).0)));
+    def(m, "getmonth", 1, 1, Ret::Long, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Long(ymd(ns).1 as i64)));
+    def(m, "monthofyear", 1, 1, Ret::Long, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Long(ymd(ns).1 as i64)));
+    def(m, "datetime_add", 3, 3, Ret::DateTime, |a| {
+        let (Some(amount), Some(ns)) = (a[1].long(), dt(&a[2])) else { return Out::Null };
+        let fixed = |unit: i64| Out::DateTime(ns + amount * unit);
+        match s(&a[0]).to_ascii_lowercase().as_str() {
+            "year" => Out::DateTime(add_months(ns, amount * 12)),
+            "quarter" => Out::DateTime(add_months(ns, amount * 3)),
+            "month" => Out::DateTime(add_months(ns, amount)),
+            "week" => fixed(7 * NANOS_PER_DAY),
+            "day" => fixed(NANOS_PER_DAY),
+            "hour" => fixed(3_600 * NANOS_PER_SECOND),
+            "minute" => fixed(60 * NANOS_PER_SECOND),
+            "second" => fixed(NANOS_PER_SECOND),
+            "millisecond" => fixed(1_000_000),
+            "microsecond" => fixed(1_000),
+            "nanosecond" => fixed(1),
+            _ => Out::Null,
+        }
+    });
+    def(m, "datetime_part", 2, 2, Ret::Long, |a| {
+        let Some(ns) = dt(&a[1]) else { return Out::Null };
+        let (y, mo, d) = ymd(ns);
+        let t = ns.rem_euclid(NANOS_PER_DAY);
+        Out::Long(match s(&a[0]).to_ascii_lowercase().as_str() {
+            "year" => y,
+            "quarter" => (mo as i64 - 1) / 3 + 1,
+            "month" => mo as i64,
+            "weekofyear" | "week_of_year" => (ns.div_euclid(NANOS_PER_DAY) - days_from_civil(y, 1, 1)) / 7 + 1,
+            "day" => d as i64,
+            "dayofyear" => ns.div_euclid(NANOS_PER_DAY) - days_from_civil(y, 1, 1) + 1,
+            "hour" => t / (3_600 * NANOS_PER_SECOND),
+            "minute" => t / (60 * NANOS_PER_SECOND) % 60,
+            "second" => t / NANOS_PER_SECOND % 60,
+            "millisecond" => t / 1_000_000 % 1_000,
+            "microsecond" => t / 1_000 % 1_000_000,
+            "nanosecond" => t % NANOS_PER_SECOND,
+            _ => return Out::Null,
+        })
+    });
+    def(m, "format_datetime", 2, 2, Ret::Str, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Str(format_kusto_datetime(ns, &s(&a[1])))));
+    def(m, "format_timespan", 2, 2, Ret::Str, |a| match a[0] {
+        V::TimeSpan(ns) => Out::Str(format_kusto_timespan(ns, &s(&a[1]))),
+        _ => Out::Null,
+    });
+    def(m, "make_datetime", 3, 7, Ret::DateTime, |a| {
+        let parts: Vec<f64> = a.iter().map(|v| v.real().unwrap_or(0.0)).collect();
+        let (y, mo, d) = (parts[0] as i64, parts[1] as u32, parts[2] as u32);
+        if !(1..=12).contains(&mo) || d == 0 || d > 31 {
+            return Out::Null;
+        }
+        let h = parts.get(3).copied().unwrap_or(0.0);
+        let mi = parts.get(4).copied().unwrap_or(0.0);
+        let sec = parts.get(5).copied().unwrap_or(0.0);
+        let nanos = ((h * 3600.0 + mi * 60.0 + sec) * 1e9).round() as i64;
+        Out::DateTime(days_from_civil(y, mo, d) * NANOS_PER_DAY + nanos)
+    });
+    def(m, "make_timespan", 2, 5, Ret::TimeSpan, |a| {
+        let parts: Vec<f64> = a.iter().map(|v| v.real().unwrap_or(0.0)).collect();
+        let (d, h, mi, sec) = match parts.len() {
+            2 => (0.0, parts[0], parts[1], 0.0),
+            3 => (0.0, parts[0], parts[1], parts[2]),
+            _ => (parts[0], parts[1], parts[2], parts[3]),
+        };
+        Out::TimeSpan((((d * 24.0 + h) * 60.0 + mi) * 60.0 * 1e9 + sec * 1e9).round() as i64)
+    });
+    macro_rules! unixtime {
+        ($name:literal, $scale:expr) => {
+            def(m, $name, 1, 1, Ret::DateTime, |a| a[0].real().map_or(Out::Null, |v| Out::DateTime((v * $scale) as i64)));
+        };
+    }
+    unixtime!("unixtime_seconds_todatetime", 1e9);
+    unixtime!("unixtime_milliseconds_todatetime", 1e6);
+    unixtime!("unixtime_microseconds_todatetime", 1e3);
+    unixtime!("unixtime_nanoseconds_todatetime", 1.0);
+}
+
+/// .NET-style datetime format strings: `yyyy-MM-dd HH:mm:ss.fff`, `tt`, and so on.
+pub fn format_kusto_datetime(ns: i64, fmt: &str) -> String {
+    let (y, mo, d) = ymd(ns);
+    let t = ns.rem_euclid(NANOS_PER_DAY);
+    let (h, mi, sec, frac) = (t / 3_600_000_000_000, t / 60_000_000_000 % 60, t / NANOS_PER_SECOND % 60, t % NANOS_PER_SECOND);
+    let tokens = ["yyyy", "yy", "MM", "M", "dd", "d", "HH", "H", "hh", "h", "mm", "m", "ss", "s", "fffffff", "ffffff", "fffff", "ffff", "fff", "ff", "f", "FFFFFFF", "FFFFFF", "FFFFF", "FFFF", "FFF", "FF", "F", "tt"];
+    let mut out = String::new();
+    let mut rest = fmt;
+    'outer: while !rest.is_empty() {
+        for tok in tokens {
+            if let Some(r) = rest.strip_prefix(tok) {
+                let digits = tok.len();
+                let h12 = if h % 12 == 0 { 12 } else { h % 12 };
+                out.push_str(&match tok {
+                    "yyyy" => format!("{y:04}"),
+                    "yy" => format!("{:02}", y % 100),
+                    "MM" => format!("{mo:02}"),
+                    "M" => mo.to_string(),
+                    "dd" => format!("{d:02}"),
+                    "d" => d.to_string(),
+                    "HH" => format!("{h:02}"),
+                    "H" => h.to_string(),
+                    "hh" => format!("{h12:02}"),
+                    "h" => h12.to_string(),
+                    "mm" => format!("{mi:02}"),
+                    "m" => mi.to_string(),
+                    "ss" => format!("{sec:02}"),
+                    "s" => sec.to_string(),
+                    "tt" => (if h < 12 { "AM" } else { "PM" }).to_string(),
+                    t if t.starts_with('f') => format!("{:09}", frac)[..digits].to_string(),
+                    _ => format!("{:09}", frac)[..digits].trim_end_matches('0').to_string(),
+                });
+                rest = r;
+                continue 'outer;
+            }
+        }
+        let c = rest.chars().next().unwrap_or(' ');
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
+/// .NET-style timespan format strings: `d`, `hh`, `mm`, `ss`, `fff`.
+pub fn format_kusto_timespan(ns: i64, fmt: &str) -> String {
+    let abs = ns.unsigned_abs() as i64;
+    let (d, h, mi, sec, frac) = (abs / NANOS_PER_DAY, abs / 3_600_000_000_000 % 24, abs / 60_000_000_000 % 60, abs / NANOS_PER_SECOND % 60, abs % NANOS_PER_SECOND);
+    let mut out = String::new();
+    if ns < 0 {
+        out.push('-');
+    }
+    let mut rest = fmt;
+    while !rest.is_empty() {
+        let c = rest.chars().next().unwrap_or(' ');
+        let run = rest.chars().take_while(|x| *x == c).count();
+        let piece = match c {
+            'd' => format!("{d:0run$}"),
+            'h' | 'H' => format!("{h:0run$}"),
+            'm' => format!("{mi:0run$}"),
+            's' => format!("{sec:0run$}"),
+            'f' | 'F' => format!("{:09}", frac)[..run.min(9)].to_string(),
+            '\\' => {
+                rest = &rest[1..];
+                rest.chars().next().map(String::from).unwrap_or_default()
+            }
+            other => other.to_string().repeat(run),
+        };
+        out.push_str(&piece);
+        let skip: usize = rest.chars().take(if c == '\\' { 1 } else { run }).map(char::len_utf8).sum();
+        rest = &rest[skip.min(rest.len())..];
+    }
+    out
+}
+
+fn maths(m: &mut HashMap<&'static str, RowDef>) {
+    macro_rules! unary {
+        ($name:literal, $f:expr) => {
+            def(m, $name, 1, 1, Ret::Real, |a| a[0].real().map_or(Out::Null, |x| Out::Real($f(x))));
+        };
+    }
+    unary!("sqrt", f64::sqrt);
+    unary!("exp", f64::exp);
+    unary!("exp2", f64::exp2);
+    unary!("exp10", |x: f64| 10f64.powf(x));
+    unary!("log", f64::ln);
+    unary!("log2", f64::log2);
+    unary!("log10", f64::log10);
+    unary!("sin", f64::sin);
+    unary!("cos", f64::cos);
+    unary!("tan", f64::tan);
+    unary!("asin", f64::asin);
+    unary!("acos", f64::acos);
+    unary!("atan", f64::atan);
+    unary!("cot", |x: f64| 1.0 / x.tan());
+    unary!("degrees", f64::to_degrees);
+    unary!("radians", f64::to_radians);
+    unary!("ceiling", f64::ceil);
+    def(m, "pi", 0, 0, Ret::Real, |_| Out::Real(std::f64::consts::PI));
+    def(m, "atan2", 2, 2, Ret::Real, |a| match (a[0].real(), a[1].real()) {
+        (Some(y), Some(x)) => Out::Real(y.atan2(x)),
+        _ => Out::Null,
+    });
+    def(m, "pow", 2, 2, Ret::Real, |a| match (a[0].real(), a[1].real()) {
+        (Some(x), Some(y)) => Out::Real(x.powf(y)),
+        _ => Out::Null,
+    });
+    def(m, "round", 1, 2, Ret::Real, |a| {
+        let Some(x) = a[0].real() else { return Out::Null };
+        let digits = opt_long(a, 1).unwrap_or(0) as i32;
+        let scale = 10f64.powi(digits);
+        // Half away from zero, as .NET's MidpointRounding.AwayFromZero.
+        Out::Real((x * scale).round() / scale)
+    });
+    def(m, "sign", 1, 1, Ret::Real, |a| a[0].real().map_or(Out::Null, |x| Out::Real(if x > 0.0 { 1.0 } else if x < 0.0 { -1.0 } else { 0.0 })));
+    def(m, "isnan", 1, 1, Ret::Bool, |a| a[0].real().map_or(Out::Null, |x| Out::Bool(x.is_nan())));
+    def(m, "isinf", 1, 1, Ret::Bool, |a| a[0].real().map_or(Out::Null, |x| Out::Bool(x.is_infinite())));
+    def(m, "isfinite", 1, 1, Ret::Bool, |a| a[0].real().map_or(Out::Null, |x| Out::Bool(x.is_finite())));
+    def(m, "rand", 0, 1, Ret::Real, |a| {
+        let r = random_unit();
+        match opt_long(a, 0) {
+            Some(n) if n > 0 => Out::Real((r * n as f64).floor()),
+            _ => Out::Real(r),
+        }
+    });
+    def(m, "new_guid", 0, 0, Ret::Str, |_| {
+        let (a, b) = (random_u64(), random_u64());
+        Out::Str(format!("{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xffff, a & 0xfff, (b >> 48) & 0x3fff | 0x8000, b & 0xffff_ffff_ffff))
+    });
+}
+
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.finish()
+}
+
+fn random_unit() -> f64 {
+    (random_u64() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn json_array(v: &V) -> Option<Vec<Json>> {
+    match v.json() {
+        Json::Array(a) => Some(a),
+        _ => None,
+    }
+}
+
+fn json_text(j: &Json) -> String {
+    super::dynamic::json_to_text(j)
+}
+
+fn arrays(m: &mut HashMap<&'static str, RowDef>) {
+    def(m, "array_concat", 1, 64, Ret::Dynamic, |a| {
+        let mut out = Vec::new();
+        for v in a {
+            match json_array(v) {
+                Some(items) => out.extend(items),
+                None => return Out::Null,
+            }
+        }
+        Out::Json(Json::Array(out))
+    });
+    def(m, "array_slice", 3, 3, Ret::Dynamic, |a| {
+        let Some(items) = json_array(&a[0]) else { return Out::Null };
+        let n = items.len() as i64;
+        let norm = |i: i64| if i < 0 { (n + i).max(0) } else { i.min(n) };
+        let (start, end) = (norm(opt_long(a, 1).unwrap_or(0)), norm(opt_long(a, 2).unwrap_or(n - 1)) + 1);
+        Out::Json(Json::Array(if start < end.min(n) { items[start as usize..end.min(n) as usize].to_vec() } else { vec![] }))
+    });
+    def(m, "array_reverse", 1, 1, Ret::Dynamic, |a| json_array(&a[0]).map_or(Out::Null, |mut v| {
+        v.reverse();
+        Out::Json(Json::Array(v))
+    }));
+    def(m, "array_sort_asc", 1, 2, Ret::Dynamic, |a| json_array(&a[0]).map_or(Out::Null, |v| Out::Json(Json::Array(sorted(v, false)))));
+    def(m, "array_sort_desc", 1, 2, Ret::Dynamic, |a| json_array(&a[0]).map_or(Out::Null, |v| Out::Json(Json::Array(sorted(v, true)))));
+    def(m, "array_index_of", 2, 4, Ret::Long, |a| {
+        let Some(items) = json_array(&a[0]) else { return Out::Null };
+        let target = a[1].json();
+        Out::Long(items.iter().position(|x| json_eq(x, &target)).map_or(-1, |i| i as i64))
+    });
+    def(m, "array_sum", 1, 1, Ret::Real, |a| json_array(&a[0]).map_or(Out::Null, |v| Out::Real(v.iter().filter_map(Json::as_f64).sum())));
+    def(m, "set_has_element", 2, 2, Ret::Bool, |a| json_array(&a[0]).map_or(Out::Null, |v| {
+        let t = a[1].json();
+        Out::Bool(v.iter().any(|x| json_eq(x, &t)))
+    }));
+    def(m, "strcat_array", 2, 2, Ret::Str, |a| json_array(&a[0]).map_or(Out::Null, |v| Out::Str(v.iter().map(json_text).collect::<Vec<_>>().join(&s(&a[1])))));
+    def(m, "set_union", 2, 64, Ret::Dynamic, |a| {
+        let mut out: Vec<Json> = Vec::new();
+        for v in a {
+            for x in json_array(v).unwrap_or_default() {
+                if !out.iter().any(|y| json_eq(y, &x)) {
+                    out.push(x);
+                }
+            }
+        }
+        Out::Json(Json::Array(out))
+    });
+    def(m, "set_intersect", 2, 64, Ret::Dynamic, |a| {
+        let mut out: Vec<Json> = Vec::new();
+        for x in json_array(&a[0]).unwrap_or_default() {
+            if a[1..].iter().all(|v| json_array(v).unwrap_or_default().iter().any(|y| json_eq(y, &x))) && !out.iter().any(|y| json_eq(y, &x)) {
+                out.push(x);
+            }
+        }
+        Out::Json(Json::Array(out))
+    });
+    def(m, "set_difference", 2, 64, Ret::Dynamic, |a| {
+        let mut out: Vec<Json> = Vec::new();
+        for x in json_array(&a[0]).unwrap_or_default() {
+            if !a[1..].iter().any(|v| json_array(v).unwrap_or_default().iter().any(|y| json_eq(y, &x))) && !out.iter().any(|y| json_eq(y, &x)) {
+                out.push(x);
+            }
+        }
+        Out::Json(Json::Array(out))
+    });
+    def(m, "array_shift_left", 2, 3, Ret::Dynamic, |a| shift(a, true));
+    def(m, "array_shift_right", 2, 3, Ret::Dynamic, |a| shift(a, false));
+    def(m, "array_rotate_left", 2, 2, Ret::Dynamic, |a| rotate(a, true));
+    def(m, "array_rotate_right", 2, 2, Ret::Dynamic, |a| rotate(a, false));
+    def(m, "zip", 2, 16, Ret::Dynamic, |a| {
+        let lists: Vec<Vec<Json>> = a.iter().map(|v| json_array(v).unwrap_or_default()).collect();
+        let n = lists.iter().map(Vec::len).max().unwrap_or(0);
+        Out::Json(Json::Array((0..n).map(|i| Json::Array(lists.iter().map(|l| l.get(i).cloned().unwrap_or(Json::Null)).collect())).collect()))
+    });
+    def(m, "bag_merge", 1, 64, Ret::Dynamic, |a| {
+        let mut out = serde_json::Map::new();
+        for v in a {
+            if let Json::Object(o) = v.json() {
+                for (k, x) in o {
+                    out.entry(k).or_insert(x);
+                }
+            }
+        }
+        Out::Json(Json::Object(out))
+    });
+    def(m, "bag_remove_keys", 2, 2, Ret::Dynamic, |a| match a[0].json() {
+        Json::Object(mut o) => {
+            for k in json_array(&a[1]).unwrap_or_default() {
+                o.remove(&json_text(&k));
+            }
+            Out::Json(Json::Object(o))
+        }
+        _ => Out::Null,
+    });
+    def(m, "bag_set_key", 3, 3, Ret::Dynamic, |a| match a[0].json() {
+        Json::Object(mut o) => {
+            o.insert(s(&a[1]), a[2].json());
+            Out::Json(Json::Object(o))
+        }
+        _ => Out::Null,
+    });
+    def(m, "bag_has_key", 2, 2, Ret::Bool, |a| match a[0].json() {
+        Json::Object(o) => Out::Bool(o.contains_key(&s(&a[1]))),
+        _ => Out::Null,
+    });
+    def(m, "extract_json", 2, 3, Ret::Str, |a| json_path(&s(&a[0]), &a[1]));
+    def(m, "extractjson", 2, 3, Ret::Str, |a| json_path(&s(&a[0]), &a[1]));
+    def(m, "format_ipv4", 1, 2, Ret::Str, |a| {
+        let text = s(&a[0]);
+        let Some(net) = super::ip::parse_ipv4_net(&format!("{}/{}", text.split('/').next().unwrap_or(""), opt_long(a, 1).unwrap_or(32))) else {
+            return Out::Str(String::new());
+        };
+        Out::Str(net.network().to_string())
+    });
+    def(m, "format_ipv4_mask", 1, 2, Ret::Str, |a| {
+        let text = s(&a[0]);
+        let Some(net) = super::ip::parse_ipv4_net(&format!("{}/{}", text.split('/').next().unwrap_or(""), opt_long(a, 1).unwrap_or(32))) else {
+            return Out::Str(String::new());
+        };
+        Out::Str(net.to_string())
+    });
+    def(m, "parse_ipv4", 1, 1, Ret::Long, |a| match super::ip::parse_ipv4_net(&s(&a[0])) {
+        Some(net) => Out::Long(u32::from(net.network()) as i64),
+        None => Out::Null,
+    });
+    def(m, "ipv4_compare", 2, 3, Ret::Long, |a| {
+        let prefix = opt_long(a, 2).unwrap_or(32) as u8;
+        let net = |v: &V| super::ip::parse_ipv4_net(&s(v)).and_then(|n| ipnet::Ipv4Net::new(n.network(), n.prefix_len().min(prefix)).ok()).map(|n| u32::from(n.trunc().network()));
+        match (net(&a[0]), net(&a[1])) {
+            (Some(x), Some(y)) => Out::Long(match x.cmp(&y) {
+                std::cmp::Ordering::Less => -1,
+                std::cmp::Ordering::Equal => 0,
+                std::cmp::Ordering::Greater => 1,
+            }),
+            _ => Out::Null,
+        }
+    });
+    def(m, "ipv4_is_match", 2, 3, Ret::Bool, |a| {
+        let prefix = opt_long(a, 2).unwrap_or(32) as u8;
+        let net = |v: &V| super::ip::parse_ipv4_net(&s(v)).and_then(|n| ipnet::Ipv4Net::new(n.network(), n.prefix_len().min(prefix)).ok()).map(|n| n.trunc());
+        match (net(&a[0]), net(&a[1])) {
+            (Some(x), Some(y)) => Out::Bool(x.network() == y.network()),
+            _ => Out::Null,
+        }
+    });
+    def(m, "ipv4_netmask_suffix", 1, 1, Ret::Long, |a| match super::ip::parse_ipv4_net(&s(&a[0])) {
+        Some(n) => Out::Long(n.prefix_len() as i64),
+        None => Out::Null,
+    });
+}
+
+fn sorted(mut v: Vec<Json>, desc: bool) -> Vec<Json> {
+    v.sort_by(|x, y| {
+        let o = match (x.as_f64(), y.as_f64()) {
+            (Some(a), Some(b)) => a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal),
+            _ => json_text(x).cmp(&json_text(y)),
+        };
+        if desc { o.reverse() } else { o }
+    });
+    v
+}
+
+fn json_eq(a: &Json, b: &Json) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b || json_text(a) == json_text(b),
+    }
+}
+
+fn shift(a: &[V], left: bool) -> Out {
+    let Some(items) = json_array(&a[0]) else { return Out::Null };
+    let n = items.len();
+    let k = (opt_long(a, 1).unwrap_or(0).unsigned_abs() as usize).min(n);
+    let fill = a.get(2).map_or(Json::Null, V::json);
+    let mut out: Vec<Json> = Vec::with_capacity(n);
+    if left {
+        out.extend(items[k..].iter().cloned());
+        out.extend(std::iter::repeat_n(fill, k));
+    } else {
+        out.extend(std::iter::repeat_n(fill, k));
+        out.extend(items[..n - k].iter().cloned());
+    }
+    Out::Json(Json::Array(out))
+}
+
+fn rotate(a: &[V], left: bool) -> Out {
+    let Some(mut items) = json_array(&a[0]) else { return Out::Null };
+    if items.is_empty() {
+        return Out::Json(Json::Array(items));
+    }
+    let k = opt_long(a, 1).unwrap_or(0).rem_euclid(items.len() as i64) as usize;
+    if left { items.rotate_left(k) } else { items.rotate_right(k) }
+    Out::Json(Json::Array(items))
+}
+
+/// A JSONPath subset: `$.a.b[0]['c']`.
+fn json_path(path: &str, doc: &V) -> Out {
+    let mut cur = match doc {
+        V::Str(t) => match serde_json::from_str::<Json>(t) {
+            Ok(j) => j,
+            Err(_) => return Out::Null,
+        },
+        other => other.json(),
+    };
+    let p = path.trim().trim_start_matches('$');
+    let mut rest = p;
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('.') {
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            cur = cur.get(&r[..end]).cloned().unwrap_or(Json::Null);
+            rest = &r[end..];
+        } else if let Some(r) = rest.strip_prefix('[') {
+            let end = r.find(']').unwrap_or(r.len());
+            let key = r[..end].trim_matches(|c| c == '\'' || c == '"');
+            cur = match key.parse::<usize>() {
+                Ok(i) => cur.get(i).cloned().unwrap_or(Json::Null),
+                Err(_) => cur.get(key).cloned().unwrap_or(Json::Null),
+            };
+            rest = r.get(end + 1..).unwrap_or("");
+        } else {
+            return Out::Null;
+        }
+    }
+    match cur {
+        Json::Null => Out::Null,
+        other => Out::Str(json_text(&other)),
+    }
+}

@@ -1,0 +1,280 @@
+//! Row-at-a-time functions: the long tail of KQL's library (string, datetime, math, array and
+//! bag helpers), written as plain Rust over one row's values. The hot functions (string
+//! predicates, IP ranges, `bin`, `datetime_diff`) are vectorised in their own files instead.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanBuilder, DurationNanosecondBuilder, Float64Builder, Int64Builder, StringBuilder,
+    TimestampNanosecondBuilder,
+};
+use arrow::datatypes::{DataType, Field, FieldRef, TimeUnit};
+use datafusion::common::Result;
+use datafusion::logical_expr::{ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
+use serde_json::Value as Json;
+
+use crate::types::{TIMESPAN, datetime_type, dynamic_field, is_dynamic_field};
+
+/// One argument value of one row.
+#[derive(Debug, Clone)]
+pub enum V<'a> {
+    Null,
+    Bool(bool),
+    Long(i64),
+    Real(f64),
+    Str(&'a str),
+    DateTime(i64),
+    TimeSpan(i64),
+    Json(Json),
+}
+
+impl<'a> V<'a> {
+    /// The value as text, as `tostring` would give it (null is "").
+    pub fn text(&self) -> String {
+        match self {
+            V::Null => String::new(),
+            V::Bool(b) => b.to_string(),
+            V::Long(v) => v.to_string(),
+            V::Real(v) => crate::render::format_real(*v),
+            V::Str(s) => s.to_string(),
+            V::DateTime(ns) => kql_grammar::values::format_datetime(*ns),
+            V::TimeSpan(ns) => kql_grammar::values::format_timespan(*ns),
+            V::Json(j) => super::dynamic::json_to_text(j),
+        }
+    }
+
+    pub fn str(&self) -> Option<&str> {
+        match self {
+            V::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn long(&self) -> Option<i64> {
+        match self {
+            V::Long(v) => Some(*v),
+            V::Real(v) => Some(*v as i64),
+            V::Json(Json::Number(n)) => n.as_i64(),
+            _ => None,
+        }
+    }
+
+    pub fn real(&self) -> Option<f64> {
+        match self {
+            V::Long(v) => Some(*v as f64),
+            V::Real(v) => Some(*v),
+            V::Json(Json::Number(n)) => n.as_f64(),
+            _ => None,
+        }
+    }
+
+    /// The value as JSON (for array and bag functions).
+    pub fn json(&self) -> Json {
+        match self {
+            V::Null => Json::Null,
+            V::Bool(b) => Json::Bool(*b),
+            V::Long(v) => Json::from(*v),
+            V::Real(v) => serde_json::Number::from_f64(*v).map(Json::Number).unwrap_or(Json::Null),
+            V::Str(s) => Json::String(s.to_string()),
+            V::DateTime(_) | V::TimeSpan(_) => Json::String(self.text()),
+            V::Json(j) => j.clone(),
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, V::Null | V::Json(Json::Null))
+    }
+}
+
+/// One result value.
+pub enum Out {
+    Null,
+    Bool(bool),
+    Long(i64),
+    Real(f64),
+    Str(String),
+    DateTime(i64),
+    TimeSpan(i64),
+    Json(Json),
+}
+
+/// The KQL type a row function returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Ret {
+    Bool,
+    Long,
+    Real,
+    Str,
+    DateTime,
+    TimeSpan,
+    Dynamic,
+}
+
+type RowFn = fn(&[V]) -> Out;
+
+pub struct RowUdf {
+    name: &'static str,
+    ret: Ret,
+    f: RowFn,
+    signature: Signature,
+}
+
+impl RowUdf {
+    pub fn new(name: &'static str, ret: Ret, f: RowFn) -> ScalarUDF {
+        ScalarUDF::new_from_impl(RowUdf { name, ret, f, signature: Signature::variadic_any(Volatility::Immutable) })
+    }
+}
+
+impl fmt::Debug for RowUdf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RowUdf({})", self.name)
+    }
+}
+impl PartialEq for RowUdf {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+impl Eq for RowUdf {}
+impl Hash for RowUdf {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.name.hash(state)
+    }
+}
+
+fn arrow_type(ret: Ret) -> DataType {
+    match ret {
+        Ret::Bool => DataType::Boolean,
+        Ret::Long => DataType::Int64,
+        Ret::Real => DataType::Float64,
+        Ret::Str | Ret::Dynamic => DataType::Utf8,
+        Ret::DateTime => datetime_type(),
+        Ret::TimeSpan => TIMESPAN,
+    }
+}
+
+/// Reads row `i` of an argument.
+fn value<'a>(array: &'a ArrayRef, field: &Field, i: usize) -> V<'a> {
+    if array.is_null(i) {
+        return V::Null;
+    }
+    match array.data_type() {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            let s = match array.data_type() {
+                DataType::Utf8 => array.as_string::<i32>().value(i),
+                DataType::LargeUtf8 => array.as_string::<i64>().value(i),
+                _ => array.as_string_view().value(i),
+            };
+            if is_dynamic_field(field) {
+                V::Json(serde_json::from_str(s).unwrap_or(Json::String(s.to_string())))
+            } else {
+                V::Str(s)
+            }
+        }
+        DataType::Boolean => V::Bool(array.as_boolean().value(i)),
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => {
+            match arrow::compute::cast(&array.slice(i, 1), &DataType::Int64) {
+                Ok(a) => V::Long(a.as_primitive::<arrow::datatypes::Int64Type>().value(0)),
+                Err(_) => V::Null,
+            }
+        }
+        DataType::Float64 => V::Real(array.as_primitive::<arrow::datatypes::Float64Type>().value(i)),
+        DataType::Float32 => V::Real(array.as_primitive::<arrow::datatypes::Float32Type>().value(i) as f64),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => V::DateTime(array.as_primitive::<arrow::datatypes::TimestampNanosecondType>().value(i)),
+        DataType::Duration(TimeUnit::Nanosecond) => V::TimeSpan(array.as_primitive::<arrow::datatypes::DurationNanosecondType>().value(i)),
+        DataType::List(_) | DataType::LargeList(_) | DataType::Struct(_) => V::Json(crate::render::to_json(array.as_ref(), i)),
+        _ => V::Str(""),
+    }
+}
+
+enum Builder {
+    Bool(BooleanBuilder),
+    Long(Int64Builder),
+    Real(Float64Builder),
+    Str(StringBuilder),
+    DateTime(TimestampNanosecondBuilder),
+    TimeSpan(DurationNanosecondBuilder),
+}
+
+impl Builder {
+    fn new(ret: Ret, n: usize) -> Builder {
+        match ret {
+            Ret::Bool => Builder::Bool(BooleanBuilder::with_capacity(n)),
+            Ret::Long => Builder::Long(Int64Builder::with_capacity(n)),
+            Ret::Real => Builder::Real(Float64Builder::with_capacity(n)),
+            Ret::Str | Ret::Dynamic => Builder::Str(StringBuilder::with_capacity(n, n * 16)),
+            Ret::DateTime => Builder::DateTime(TimestampNanosecondBuilder::with_capacity(n)),
+            Ret::TimeSpan => Builder::TimeSpan(DurationNanosecondBuilder::with_capacity(n)),
+        }
+    }
+
+    fn push(&mut self, out: Out) {
+        match (self, out) {
+            (Builder::Bool(b), Out::Bool(v)) => b.append_value(v),
+            (Builder::Long(b), Out::Long(v)) => b.append_value(v),
+            (Builder::Real(b), Out::Real(v)) => b.append_value(v),
+            (Builder::Real(b), Out::Long(v)) => b.append_value(v as f64),
+            (Builder::Str(b), Out::Str(v)) => b.append_value(v),
+            (Builder::Str(b), Out::Json(Json::Null)) => b.append_null(),
+            (Builder::Str(b), Out::Json(v)) => b.append_value(v.to_string()),
+            (Builder::DateTime(b), Out::DateTime(v)) => b.append_value(v),
+            (Builder::TimeSpan(b), Out::TimeSpan(v)) => b.append_value(v),
+            (Builder::Bool(b), _) => b.append_null(),
+            (Builder::Long(b), _) => b.append_null(),
+            (Builder::Real(b), _) => b.append_null(),
+            (Builder::Str(b), _) => b.append_null(),
+            (Builder::DateTime(b), _) => b.append_null(),
+            (Builder::TimeSpan(b), _) => b.append_null(),
+        }
+    }
+
+    fn finish(self) -> ArrayRef {
+        match self {
+            Builder::Bool(mut b) => Arc::new(b.finish()),
+            Builder::Long(mut b) => Arc::new(b.finish()),
+            Builder::Real(mut b) => Arc::new(b.finish()),
+            Builder::Str(mut b) => Arc::new(b.finish()),
+            Builder::DateTime(mut b) => Arc::new(b.finish().with_timezone("UTC")),
+            Builder::TimeSpan(mut b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+impl ScalarUDFImpl for RowUdf {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(arrow_type(self.ret))
+    }
+    fn return_field_from_args(&self, _: ReturnFieldArgs) -> Result<FieldRef> {
+        let field = Field::new(self.name, arrow_type(self.ret), true);
+        Ok(Arc::new(if self.ret == Ret::Dynamic { dynamic_field(field) } else { field }))
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let all_scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let n = if all_scalar { 1 } else { rows };
+        let arrays: Vec<ArrayRef> = args.args.iter().map(|a| a.to_array(n)).collect::<Result<_>>()?;
+        let mut out = Builder::new(self.ret, n);
+        let mut row: Vec<V> = Vec::with_capacity(arrays.len());
+        for i in 0..n {
+            row.clear();
+            for (a, f) in arrays.iter().zip(&args.arg_fields) {
+                row.push(value(a, f, i));
+            }
+            out.push((self.f)(&row));
+        }
+        let array = out.finish();
+        if all_scalar {
+            Ok(ColumnarValue::Scalar(datafusion::scalar::ScalarValue::try_from_array(&array, 0)?))
+        } else {
+            Ok(ColumnarValue::Array(array))
+        }
+    }
+}
