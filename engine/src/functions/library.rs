@@ -269,9 +269,11 @@ fn encodings(m: &mut HashMap<&'static str, RowDef>) {
         }
         _ => Out::Null,
     });
-    def(m, "url_encode", 1, 1, Ret::Str, |a| Out::Str(url::form_urlencoded::byte_serialize(s(&a[0]).as_bytes()).collect()));
+    def(m, "url_encode", 1, 1, Ret::Str, |a| Out::Str(lower_hex_escapes(&url::form_urlencoded::byte_serialize(s(&a[0]).as_bytes()).collect::<String>())));
     def(m, "url_encode_component", 1, 1, Ret::Str, |a| {
-        Out::Str(percent_encoding::utf8_percent_encode(&s(&a[0]), percent_encoding::NON_ALPHANUMERIC).to_string())
+        const COMPONENT: &percent_encoding::AsciiSet =
+            &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+        Out::Str(lower_hex_escapes(&percent_encoding::utf8_percent_encode(&s(&a[0]), COMPONENT).to_string()))
     });
     def(m, "url_decode", 1, 1, Ret::Str, |a| {
         let text = s(&a[0]).replace('+', " ");
@@ -291,6 +293,13 @@ fn encodings(m: &mut HashMap<&'static str, RowDef>) {
     });
     def(m, "hash_xxhash64", 1, 2, Ret::Long, |a| {
         let h = xxhash_rust::xxh64::xxh64(s(&a[0]).as_bytes(), 0) as i64;
+        match opt_long(a, 1) {
+            Some(modulo) if modulo > 0 => Out::Long(h.rem_euclid(modulo)),
+            _ => Out::Long(h),
+        }
+    });
+    def(m, "hash", 1, 2, Ret::Long, |a| {
+        let h = xxhash_rust::xxh64::xxh64(a[0].text().as_bytes(), 0) as i64;
         match opt_long(a, 1) {
             Some(modulo) if modulo > 0 => Out::Long(h.rem_euclid(modulo)),
             _ => Out::Long(h),
@@ -348,6 +357,19 @@ fn encodings(m: &mut HashMap<&'static str, RowDef>) {
             "AlternateDataStreamName": stream,
         }))
     });
+}
+
+/// `%2F` → `%2f`: Kusto writes escapes in lower case.
+fn lower_hex_escapes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '%' {
+            out.extend(chars.by_ref().take(2).map(|h| h.to_ascii_lowercase()));
+        }
+    }
+    out
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -762,9 +784,10 @@ fn arrays(m: &mut HashMap<&'static str, RowDef>) {
         None => Out::Null,
     });
     def(m, "ipv4_compare", 2, 3, Ret::Long, |a| {
-        let prefix = opt_long(a, 2).unwrap_or(32) as u8;
-        let net = |v: &V| super::ip::parse_ipv4_net(&s(v)).and_then(|n| ipnet::Ipv4Net::new(n.network(), n.prefix_len().min(prefix)).ok()).map(|n| u32::from(n.trunc().network()));
-        match (net(&a[0]), net(&a[1])) {
+        let (Some(x), Some(y)) = (super::ip::parse_ipv4_net(&s(&a[0])), super::ip::parse_ipv4_net(&s(&a[1]))) else { return Out::Null };
+        let prefix = (opt_long(a, 2).unwrap_or(32) as u8).min(x.prefix_len()).min(y.prefix_len());
+        let net = |n: ipnet::Ipv4Net| ipnet::Ipv4Net::new(n.network(), prefix).ok().map(|n| u32::from(n.trunc().network()));
+        match (net(x), net(y)) {
             (Some(x), Some(y)) => Out::Long(match x.cmp(&y) {
                 std::cmp::Ordering::Less => -1,
                 std::cmp::Ordering::Equal => 0,
@@ -774,9 +797,10 @@ fn arrays(m: &mut HashMap<&'static str, RowDef>) {
         }
     });
     def(m, "ipv4_is_match", 2, 3, Ret::Bool, |a| {
-        let prefix = opt_long(a, 2).unwrap_or(32) as u8;
-        let net = |v: &V| super::ip::parse_ipv4_net(&s(v)).and_then(|n| ipnet::Ipv4Net::new(n.network(), n.prefix_len().min(prefix)).ok()).map(|n| n.trunc());
-        match (net(&a[0]), net(&a[1])) {
+        let (Some(x), Some(y)) = (super::ip::parse_ipv4_net(&s(&a[0])), super::ip::parse_ipv4_net(&s(&a[1]))) else { return Out::Null };
+        let prefix = (opt_long(a, 2).unwrap_or(32) as u8).min(x.prefix_len()).min(y.prefix_len());
+        let net = |n: ipnet::Ipv4Net| ipnet::Ipv4Net::new(n.network(), prefix).ok().map(|n| n.trunc());
+        match (net(x), net(y)) {
             (Some(x), Some(y)) => Out::Bool(x.network() == y.network()),
             _ => Out::Null,
         }
@@ -863,4 +887,66 @@ fn json_path(path: &str, doc: &V) -> Out {
         Json::Null => Out::Null,
         other => Out::Str(json_text(&other)),
     }
+}
+
+/// Finishing functions of aggregates that collect a group's values into a list first.
+pub fn percentile() -> ScalarUDF {
+    RowUdf::new("kql_percentile", Ret::Real, |a| {
+        let values = sorted_numbers(&a[0]);
+        a[1].real().and_then(|p| nearest_rank(&values, p)).map_or(Out::Null, Out::Real)
+    })
+}
+
+pub fn percentiles_array() -> ScalarUDF {
+    RowUdf::new("kql_percentiles_array", Ret::Dynamic, |a| {
+        let values = sorted_numbers(&a[0]);
+        let out: Vec<Json> = a[1..]
+            .iter()
+            .map(|p| match p.real().and_then(|p| nearest_rank(&values, p)) {
+                Some(v) if v.fract() == 0.0 && v.abs() < 9e15 => Json::from(v as i64),
+                Some(v) => serde_json::Number::from_f64(v).map_or(Json::Null, Json::Number),
+                None => Json::Null,
+            })
+            .collect();
+        Out::Json(Json::Array(out))
+    })
+}
+
+/// Merges a list of bags (JSON texts) into one; the first value of a key wins.
+pub fn merge_bags() -> ScalarUDF {
+    RowUdf::new("kql_merge_bags", Ret::Dynamic, |a| {
+        let mut out = serde_json::Map::new();
+        if let Json::Array(items) = a[0].json() {
+            for item in items {
+                let bag = match item {
+                    Json::String(text) => serde_json::from_str(&text).unwrap_or(Json::Null),
+                    other => other,
+                };
+                if let Json::Object(o) = bag {
+                    for (k, v) in o {
+                        out.entry(k).or_insert(v);
+                    }
+                }
+            }
+        }
+        Out::Json(Json::Object(out))
+    })
+}
+
+fn sorted_numbers(v: &V) -> Vec<f64> {
+    let mut values: Vec<f64> = match v.json() {
+        Json::Array(items) => items.iter().filter_map(Json::as_f64).collect(),
+        _ => vec![],
+    };
+    values.sort_by(|x, y| x.partial_cmp(y).unwrap_or(std::cmp::Ordering::Equal));
+    values
+}
+
+/// The nearest-rank percentile: the smallest value with at least `p`% of values at or below it.
+fn nearest_rank(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }

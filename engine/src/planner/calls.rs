@@ -26,7 +26,7 @@ pub fn supported_functions() -> Vec<&'static str> {
     let mut all: Vec<&str> = SCALAR_FUNCTIONS
         .iter()
         .chain(super::summarize::AGGREGATE_FUNCTIONS)
-        .chain(["abs", "coalesce", "column_ifexists", "columnifexists", "max_of", "min_of"].iter())
+        .chain(["abs", "coalesce", "column_ifexists", "columnifexists", "max_of", "min_of", "toscalar"].iter())
         .copied()
         .chain(functions::library::library().keys().copied())
         .collect();
@@ -43,6 +43,14 @@ impl ExprPlanner<'_, '_> {
                 return Err(KqlError::at(span, format!("'{}' returns a table, not a scalar value", name.name)));
             };
             return ExprPlanner::new(self.planner, &inner, self.schema.clone(), self.order).plan(body).map_err(|e| f.locate_error(e, span));
+        }
+        if name.name == "toscalar" {
+            let [arg] = args else {
+                return Err(KqlError::at(span, "toscalar() takes one tabular expression"));
+            };
+            let plan = self.first_column(&arg.value)?;
+            let plan = datafusion::logical_expr::LogicalPlanBuilder::from(plan).limit(0, Some(1))?.build()?;
+            return Ok(datafusion::logical_expr::expr_fn::scalar_subquery(std::sync::Arc::new(plan)));
         }
         let args = scalar_args(args)?;
         let n = name.name.as_str();

@@ -217,7 +217,12 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
         for item in list {
             match item.as_expr() {
                 Some(e) if !matches!(e.kind, ExprKind::Subquery(_)) && !self.is_table_name(e) => values.extend(self.spread(e)?),
-                _ => return Err(KqlError::at(item.span, "'in' over a tabular expression is not supported yet")),
+                _ => {
+                    if list.len() != 1 {
+                        return Err(KqlError::at(item.span, "'in' takes one tabular expression, or a list of values"));
+                    }
+                    return self.in_subquery(x, negated, ci, item, span);
+                }
             }
         }
         let mut left = self.plan(x)?;
@@ -246,6 +251,40 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
             return Ok(lit(negated));
         }
         Ok(Expr::InList(InList::new(Box::new(left), values, negated)))
+    }
+
+    /// `x in (T | project y)`: the first column of a tabular expression.
+    fn in_subquery(&self, x: &ast::Expr, negated: bool, ci: bool, item: &ast::PipeExpr, span: Span) -> Result<Expr> {
+        let sub = self.first_column(item)?;
+        let mut left = self.plan(x)?;
+        if self.is_dynamic(&left, x.span)? {
+            left = functions::udfs().dyn_to_string.call(vec![left]);
+        }
+        let mut plan = sub;
+        if ci {
+            let (qualifier, field) = plan.schema().qualified_field(0);
+            let c = Expr::Column(Column::new(qualifier.cloned(), field.name()));
+            let name = field.name().clone();
+            plan = datafusion::logical_expr::LogicalPlanBuilder::from(plan).project(vec![lower(c).alias(name)])?.build()?;
+            left = lower(left);
+        }
+        let _ = span;
+        Ok(datafusion::logical_expr::expr_fn::in_subquery(left, Arc::new(plan)).pipe_negate(negated))
+    }
+
+    /// The first column of a tabular expression, as a one-column plan.
+    pub fn first_column(&self, pipe: &ast::PipeExpr) -> Result<datafusion::logical_expr::LogicalPlan> {
+        let tab = self.planner.plan_tabular(self.env, pipe)?;
+        let Some(field) = tab.plan.schema().fields().first().map(|f| f.name().clone()) else {
+            return Err(KqlError::at(pipe.span, "the tabular expression has no columns"));
+        };
+        // A qualifier of its own keeps the subquery's names apart from the outer query's.
+        static SUBQUERIES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let alias = format!("__kql_subquery_{}", SUBQUERIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        Ok(datafusion::logical_expr::LogicalPlanBuilder::from(tab.plan)
+            .project(vec![Expr::Column(Column::new_unqualified(&field)).alias(format!("{alias}_value"))])?
+            .alias(alias)?
+            .build()?)
     }
 
     fn is_table_name(&self, e: &ast::Expr) -> bool {
@@ -361,6 +400,16 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
             }
         };
         Ok(if sop.negated { positive.not() } else { positive })
+    }
+}
+
+trait Negate {
+    fn pipe_negate(self, negated: bool) -> Expr;
+}
+
+impl Negate for Expr {
+    fn pipe_negate(self, negated: bool) -> Expr {
+        if negated { self.not() } else { self }
     }
 }
 

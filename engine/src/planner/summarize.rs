@@ -17,8 +17,11 @@ use crate::error::{KqlError, Result};
 use crate::types::kql_type_of;
 
 pub const AGGREGATE_FUNCTIONS: &[&str] = &[
-    "any", "arg_max", "arg_min", "avg", "count", "countif", "dcount", "make_list", "make_set", "makelist", "makeset",
-    "max", "min", "sum", "sumif", "take_any",
+    "any", "anyif", "arg_max", "arg_min", "argmax", "argmin", "avg", "avgif", "binary_all_and", "binary_all_or",
+    "binary_all_xor", "count", "count_distinct", "count_distinctif", "countif", "dcount", "dcountif", "make_bag",
+    "make_bag_if", "make_list", "make_list_if", "make_list_with_nulls", "make_set", "make_set_if", "makelist", "makeset",
+    "max", "maxif", "min", "minif", "percentile", "percentiles", "percentiles_array", "stdev", "stdevif", "stdevp", "sum",
+    "sumif", "take_any", "take_anyif", "variance", "varianceif", "variancep",
 ];
 
 pub fn is_aggregate(name: &str) -> bool {
@@ -247,13 +250,113 @@ impl Planner<'_> {
                 arity(1, 1)?;
                 one(aggregate_name(fname, Some(args[0])), agg::first_value(ep.plan(args[0])?, vec![]))
             }
-            "make_list" | "makelist" | "make_set" | "makeset" => {
-                arity(1, 2)?;
+            "take_anyif" | "anyif" => {
+                arity(2, 2)?;
+                one(aggregate_name(fname, Some(args[0])), agg::first_value(ep.plan(args[0])?, vec![]).filter(predicate(args[1])?).build()?)
+            }
+            "dcountif" | "count_distinctif" => {
+                arity(2, 3)?;
+                zero(aggregate_name(fname, Some(args[0])), agg::count_distinct(ep.plan(args[0])?).filter(predicate(args[1])?).build()?)
+            }
+            "count_distinct" => {
+                arity(1, 1)?;
+                zero(aggregate_name(fname, Some(args[0])), agg::count_distinct(ep.plan(args[0])?))
+            }
+            "avgif" => {
+                arity(2, 2)?;
+                one(aggregate_name(fname, Some(args[0])), agg::avg(numeric(args[0])?).filter(predicate(args[1])?).build()?)
+            }
+            "minif" | "maxif" => {
+                arity(2, 2)?;
+                let x = ep.plan(args[0])?;
+                let base = if fname == "minif" { agg::min(x) } else { agg::max(x) };
+                one(aggregate_name(fname, Some(args[0])), base.filter(predicate(args[1])?).build()?)
+            }
+            "stdev" | "stdevp" | "variance" | "variancep" | "stdevif" | "varianceif" => {
+                let conditional = fname.ends_with("if");
+                arity(if conditional { 2 } else { 1 }, if conditional { 2 } else { 1 })?;
+                let x = datafusion::prelude::cast(numeric(args[0])?, arrow::datatypes::DataType::Float64);
+                let base = match fname {
+                    "stdev" | "stdevif" => agg::stddev(x),
+                    "stdevp" => agg::stddev_pop(x),
+                    "variance" | "varianceif" => agg::var_sample(x),
+                    _ => agg::var_pop(x),
+                };
+                let expr = if conditional { base.filter(predicate(args[1])?).build()? } else { base };
+                Ok(vec![AggOutput::with_default(aggregate_name(fname, Some(args[0])), expr, lit(0.0f64))])
+            }
+            "binary_all_and" | "binary_all_or" | "binary_all_xor" => {
+                arity(1, 1)?;
+                let x = numeric(args[0])?;
+                let expr = match fname {
+                    "binary_all_and" => agg::bit_and(x),
+                    "binary_all_or" => agg::bit_or(x),
+                    _ => agg::bit_xor(x),
+                };
+                one(aggregate_name(fname, Some(args[0])), expr)
+            }
+            "percentile" | "percentiles" | "percentiles_array" => {
+                arity(2, 64)?;
+                let x = numeric(args[0])?;
+                let mut ps = Vec::new();
+                for p in &args[1..] {
+                    let v = super::expr::evaluate_constant(&ep.plan(p)?).map_err(|e| e.or_at(p.span))?;
+                    let value = match v {
+                        ScalarValue::Int64(Some(n)) => n as f64,
+                        ScalarValue::Int32(Some(n)) => n as f64,
+                        ScalarValue::Float64(Some(f)) => f,
+                        _ => return Err(KqlError::at(p.span, format!("{fname}() takes percentiles as numeric constants"))),
+                    };
+                    if !(0.0..=100.0).contains(&value) {
+                        return Err(KqlError::at(p.span, "a percentile is between 0 and 100"));
+                    }
+                    ps.push((value, p));
+                }
+                // Nearest rank over the group's values, as Kusto defines percentile.
+                let list = agg::array_agg(x.clone()).filter(x.is_not_null()).build()?;
+                let mut outs = Vec::new();
+                let array_out = fname == "percentiles_array";
+                let percentiles_list: Vec<Expr> = ps.iter().map(|(v, _)| lit(*v)).collect();
+                if array_out {
+                    let mut call_args = vec![];
+                    call_args.extend(percentiles_list.iter().cloned());
+                    let finish: Finish = Arc::new(move |col| {
+                        let mut a = vec![col];
+                        a.extend(call_args.iter().cloned());
+                        crate::functions::udfs().percentiles_array.call(a)
+                    });
+                    outs.push(AggOutput { name: aggregate_name(fname, Some(args[0])), expr: list, finish: Some(finish) });
+                } else {
+                    for (value, p) in ps {
+                        let suffix = super::names::inferred_name(p).unwrap_or_else(|| format!("{value}").replace('.', "_"));
+                        let name = format!("percentile_{}_{suffix}", super::names::inferred_name(args[0]).unwrap_or_default());
+                        let finish: Finish = Arc::new(move |col| crate::functions::udfs().percentile.call(vec![col, lit(value)]));
+                        outs.push(AggOutput { name, expr: list.clone(), finish: Some(finish) });
+                    }
+                }
+                Ok(outs)
+            }
+            "make_bag" | "make_bag_if" => {
+                arity(if fname == "make_bag" { 1 } else { 2 }, if fname == "make_bag" { 2 } else { 3 })?;
+                let x = ep.plan(args[0])?;
+                let keep = if fname == "make_bag_if" { x.clone().is_not_null().and(predicate(args[1])?) } else { x.clone().is_not_null() };
+                let expr = agg::array_agg(x).filter(keep).build()?;
+                let finish: Finish = Arc::new(move |col| crate::functions::udfs().merge_bags.call(vec![col]));
+                Ok(vec![AggOutput { name: aggregate_name("bag", Some(args[0])), expr, finish: Some(finish) }])
+            }
+            "make_list" | "makelist" | "make_set" | "makeset" | "make_list_if" | "make_set_if" | "make_list_with_nulls" => {
+                let conditional = fname.ends_with("_if");
+                arity(if conditional { 2 } else { 1 }, if conditional { 3 } else { 2 })?;
                 let x = ep.plan(args[0])?;
                 let t = ep.type_of(&x, args[0].span)?;
                 let is_json = ep.is_dynamic(&x, args[0].span)?;
                 let set = fname.contains("set");
-                let base = agg::array_agg(x.clone()).filter(x.is_not_null());
+                let keep = match (conditional, fname == "make_list_with_nulls") {
+                    (true, _) => x.clone().is_not_null().and(predicate(args[1])?),
+                    (false, true) => lit(true),
+                    (false, false) => x.clone().is_not_null(),
+                };
+                let base = agg::array_agg(x.clone()).filter(keep);
                 let expr = if set { base.distinct().build()? } else { base.build()? };
                 // No rows give `[]`; the list becomes a dynamic array.
                 let empty = Expr::Literal(ScalarValue::List(ScalarValue::new_list(&[], &t, true)), None);
@@ -262,10 +365,10 @@ impl Planner<'_> {
                 });
                 Ok(vec![AggOutput { name: aggregate_name(if set { "set" } else { "list" }, Some(args[0])), expr, finish: Some(finish) }])
             }
-            "arg_max" | "arg_min" => {
+            "arg_max" | "arg_min" | "argmax" | "argmin" => {
                 arity(2, usize::MAX)?;
                 let by = ep.plan(args[0])?;
-                let max = fname == "arg_max";
+                let max = fname.contains("max");
                 let order = vec![SortExpr::new(by.clone(), !max, false)];
                 let first_name = inferred_name(args[0]).unwrap_or_else(|| format!("{}_", if max { "max" } else { "min" }));
                 let mut outs = vec![AggOutput::new(first_name.clone(), if max { agg::max(by) } else { agg::min(by) })];
