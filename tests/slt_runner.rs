@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use arrow::datatypes::DataType;
 use async_trait::async_trait;
-use kql_engine::render::format_cell;
+use kql_engine::render::format_field_cell;
 use kql_engine::types::kql_type_name;
 use kql_engine::{Session, SessionOptions};
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -121,12 +121,14 @@ impl sqllogictest::AsyncDB for KqlDb {
         for batch in &result.batches {
             for row in 0..batch.num_rows() {
                 rows.push(
-                    batch
-                        .columns()
+                    result
+                        .schema
+                        .fields()
                         .iter()
-                        .map(|c| {
+                        .zip(batch.columns())
+                        .map(|(f, c)| {
                             let is_string = matches!(c.data_type(), DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8);
-                            match format_cell(c.as_ref(), row) {
+                            match format_field_cell(f, c.as_ref(), row) {
                                 Some(s) if s.is_empty() => "(empty)".to_string(),
                                 Some(s) => s,
                                 None if is_string => "(empty)".to_string(),

@@ -102,6 +102,18 @@ pub fn to_json(array: &dyn Array, row: usize) -> Json {
     }
 }
 
+/// The text of one cell of a column described by `field`: as `format_cell`, except that a
+/// dynamic string value prints bare (`a`, not `"a"`), as Kusto shows it.
+pub fn format_field_cell(field: &Field, array: &dyn Array, row: usize) -> Option<String> {
+    let text = format_cell(array, row)?;
+    if is_dynamic_field(field) && text.starts_with('"') {
+        if let Ok(serde_json::Value::String(s)) = serde_json::from_str::<serde_json::Value>(&text) {
+            return Some(s);
+        }
+    }
+    Some(text)
+}
+
 /// A cell as JSON for a column described by `field`: dynamic JSON text is parsed, not quoted.
 pub fn field_to_json(field: &Field, array: &ArrayRef, row: usize) -> Json {
     if is_dynamic_field(field) && matches!(field.data_type(), DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8) {

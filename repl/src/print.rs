@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use comfy_table::{ContentArrangement, Table, presets};
-use kql_engine::render::{field_to_json, format_cell};
+use kql_engine::render::{field_to_json, format_field_cell};
 
 use crate::cli::Format;
 
@@ -32,7 +32,7 @@ pub fn write_table(out: &mut dyn Write, schema: &SchemaRef, batches: &[RecordBat
             if max_rows.is_some_and(|m| shown >= m) {
                 break 'outer;
             }
-            table.add_row(batch.columns().iter().map(|c| format_cell(c.as_ref(), row).unwrap_or_default()));
+            table.add_row(schema.fields().iter().zip(batch.columns()).map(|(f, c)| format_field_cell(f, c.as_ref(), row).unwrap_or_default()));
             shown += 1;
         }
     }
@@ -44,7 +44,7 @@ pub fn write_csv(out: &mut dyn Write, schema: &SchemaRef, batches: &[RecordBatch
     w.write_record(schema.fields().iter().map(|f| f.name().as_str()))?;
     for batch in batches {
         for row in 0..batch.num_rows() {
-            w.write_record(batch.columns().iter().map(|c| format_cell(c.as_ref(), row).unwrap_or_default()))?;
+            w.write_record(schema.fields().iter().zip(batch.columns()).map(|(f, c)| format_field_cell(f, c.as_ref(), row).unwrap_or_default()))?;
         }
     }
     w.flush()

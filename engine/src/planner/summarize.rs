@@ -298,6 +298,7 @@ impl Planner<'_> {
             "percentile" | "percentiles" | "percentiles_array" => {
                 arity(2, 64)?;
                 let x = numeric(args[0])?;
+                let input_type = ep.type_of(&x, args[0].span)?;
                 let mut ps = Vec::new();
                 for p in &args[1..] {
                     let v = super::expr::evaluate_constant(&ep.plan(p)?).map_err(|e| e.or_at(p.span))?;
@@ -330,7 +331,12 @@ impl Planner<'_> {
                     for (value, p) in ps {
                         let suffix = super::names::inferred_name(p).unwrap_or_else(|| format!("{value}").replace('.', "_"));
                         let name = format!("percentile_{}_{suffix}", super::names::inferred_name(args[0]).unwrap_or_default());
-                        let finish: Finish = Arc::new(move |col| crate::functions::udfs().percentile.call(vec![col, lit(value)]));
+                        let integer = input_type.is_integer();
+                        // The percentile of integers is an integer (nearest rank picks one of them).
+                        let finish: Finish = Arc::new(move |col| {
+                            let p = crate::functions::udfs().percentile.call(vec![col, lit(value)]);
+                            if integer { datafusion::prelude::cast(p, arrow::datatypes::DataType::Int64) } else { p }
+                        });
                         outs.push(AggOutput { name, expr: list.clone(), finish: Some(finish) });
                     }
                 }
