@@ -33,16 +33,20 @@ pub enum SerialFunc {
     /// The argument `offset` rows later (`next`) or earlier (`prev`, a negative offset); `default`
     /// where there is no such row.
     Shift { offset: i64, default: ScalarValue },
-    /// 1, 2, 3, ... in row order.
+    /// 1, 2, 3, ... in row order, back to 1 where `restart` is true.
     RowNumber,
+    /// The running sum of the argument, starting over where `restart` is true.
+    CumSum,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SerialColumn {
     pub name: String,
     pub func: SerialFunc,
-    /// The shifted expression (none for `row_number`).
+    /// The shifted or summed expression (none for `row_number`).
     pub arg: Option<Expr>,
+    /// A bool expression: where true, `row_number`/`row_cumsum` start over.
+    pub restart: Option<Expr>,
 }
 
 /// The logical node: the input's columns, then one column per serial function.
@@ -71,11 +75,16 @@ impl SerialNode {
         for c in &columns {
             let field = match (&c.func, &c.arg) {
                 (SerialFunc::RowNumber, _) => Field::new(&c.name, DataType::Int64, false),
+                (SerialFunc::CumSum, Some(arg)) => {
+                    let (_, f) = arg.to_field(input_schema.as_ref())?;
+                    let t = if f.data_type().is_floating() { DataType::Float64 } else { DataType::Int64 };
+                    Field::new(&c.name, t, true)
+                }
                 (SerialFunc::Shift { .. }, Some(arg)) => {
                     let (_, f) = arg.to_field(input_schema.as_ref())?;
                     Field::new(&c.name, f.data_type().clone(), true).with_metadata(f.metadata().clone())
                 }
-                (SerialFunc::Shift { .. }, None) => return internal_err!("a shifted serial column needs an argument"),
+                (SerialFunc::Shift { .. } | SerialFunc::CumSum, None) => return internal_err!("a serial column needs an argument"),
             };
             fields.push((None, Arc::new(field)));
         }
@@ -101,9 +110,13 @@ impl UserDefinedLogicalNodeCore for SerialNode {
         &self.schema
     }
 
-    /// The arguments, then the ordering's expressions.
+    /// Each column's argument and restart, then the ordering's expressions.
     fn expressions(&self) -> Vec<Expr> {
-        self.columns.iter().filter_map(|c| c.arg.clone()).chain(self.order.iter().map(|s| s.expr.clone())).collect()
+        self.columns
+            .iter()
+            .flat_map(|c| c.arg.iter().chain(c.restart.iter()).cloned())
+            .chain(self.order.iter().map(|s| s.expr.clone()))
+            .collect()
     }
 
     fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -123,7 +136,11 @@ impl UserDefinedLogicalNodeCore for SerialNode {
         let columns = self
             .columns
             .iter()
-            .map(|c| SerialColumn { arg: c.arg.as_ref().and_then(|_| exprs.next()), ..c.clone() })
+            .map(|c| {
+                let arg = c.arg.as_ref().and_then(|_| exprs.next());
+                let restart = c.restart.as_ref().and_then(|_| exprs.next());
+                SerialColumn { arg, restart, ..c.clone() }
+            })
             .collect();
         let order = self.order.iter().map(|s| SortExpr { expr: exprs.next().unwrap_or_else(|| s.expr.clone()), ..s.clone() }).collect();
         let Some(input) = inputs.pop() else { return internal_err!("Serialize takes one input") };
@@ -140,13 +157,21 @@ impl UserDefinedLogicalNodeCore for SerialNode {
 pub struct SerialExec {
     input: Arc<dyn ExecutionPlan>,
     ordering: Option<LexOrdering>,
-    columns: Vec<(SerialFunc, Option<Arc<dyn PhysicalExpr>>)>,
+    columns: Vec<PhysicalSerial>,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
 }
 
+/// A serial column with its expressions planned.
+#[derive(Debug, Clone)]
+struct PhysicalSerial {
+    func: SerialFunc,
+    arg: Option<Arc<dyn PhysicalExpr>>,
+    restart: Option<Arc<dyn PhysicalExpr>>,
+}
+
 impl SerialExec {
-    fn new(input: Arc<dyn ExecutionPlan>, ordering: Option<LexOrdering>, columns: Vec<(SerialFunc, Option<Arc<dyn PhysicalExpr>>)>, schema: SchemaRef) -> Self {
+    fn new(input: Arc<dyn ExecutionPlan>, ordering: Option<LexOrdering>, columns: Vec<PhysicalSerial>, schema: SchemaRef) -> Self {
         let mut eq = EquivalenceProperties::new(schema.clone());
         if let Some(o) = datafusion::physical_plan::ExecutionPlanProperties::output_ordering(&input) {
             eq.add_ordering(o.iter().cloned());
@@ -192,9 +217,9 @@ impl ExecutionPlan for SerialExec {
     }
 
     fn apply_expressions(&self, f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>) -> Result<TreeNodeRecursion> {
-        for (_, arg) in &self.columns {
-            if let Some(a) = arg {
-                if f(a)? == TreeNodeRecursion::Stop {
+        for c in &self.columns {
+            for e in c.arg.iter().chain(c.restart.iter()) {
+                if f(e)? == TreeNodeRecursion::Stop {
                     return Ok(TreeNodeRecursion::Stop);
                 }
             }
@@ -227,24 +252,61 @@ impl ExecutionPlan for SerialExec {
     }
 }
 
+/// Evaluates `expr` over every batch and joins the results into one array.
+fn evaluate_all(expr: &Arc<dyn PhysicalExpr>, batches: &[RecordBatch], data_type: &DataType) -> Result<ArrayRef> {
+    let parts = batches.iter().map(|b| expr.evaluate(b).and_then(|v| v.into_array(b.num_rows()))).collect::<Result<Vec<_>>>()?;
+    let refs: Vec<&dyn arrow::array::Array> = parts.iter().map(|a| a.as_ref()).collect();
+    Ok(if refs.is_empty() { new_null_array(data_type, 0) } else { concat(&refs)? })
+}
+
+/// Where a restart predicate is true, per row (all false without one).
+fn restarts(restart: &Option<Arc<dyn PhysicalExpr>>, batches: &[RecordBatch], total: usize) -> Result<Vec<bool>> {
+    use arrow::array::Array;
+    let Some(r) = restart else { return Ok(vec![false; total]) };
+    let a = evaluate_all(r, batches, &DataType::Boolean)?;
+    let a = arrow::array::AsArray::as_boolean(&a);
+    Ok((0..a.len()).map(|i| a.is_valid(i) && a.value(i)).collect())
+}
+
 /// Computes the serial columns over all rows and appends them to each batch.
-fn serial_columns(batches: &[RecordBatch], columns: &[(SerialFunc, Option<Arc<dyn PhysicalExpr>>)], schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
+fn serial_columns(batches: &[RecordBatch], columns: &[PhysicalSerial], schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
+    use arrow::array::Array;
     let total: usize = batches.iter().map(|b| b.num_rows()).sum();
     let mut computed: Vec<ArrayRef> = Vec::with_capacity(columns.len());
-    for (i, (func, arg)) in columns.iter().enumerate() {
+    for (i, c) in columns.iter().enumerate() {
         let field_type = schema.field(schema.fields().len() - columns.len() + i).data_type().clone();
-        computed.push(match (func, arg) {
-            (SerialFunc::RowNumber, _) => Arc::new(Int64Array::from_iter_values(1..=total as i64)),
-            (SerialFunc::Shift { offset, default }, Some(arg)) => {
-                let parts = batches
-                    .iter()
-                    .map(|b| arg.evaluate(b).and_then(|v| v.into_array(b.num_rows())))
-                    .collect::<Result<Vec<_>>>()?;
-                let refs: Vec<&dyn arrow::array::Array> = parts.iter().map(|a| a.as_ref()).collect();
-                let whole = if refs.is_empty() { new_null_array(&field_type, 0) } else { concat(&refs)? };
-                shift(&whole, *offset, default, &field_type)?
+        computed.push(match (&c.func, &c.arg) {
+            (SerialFunc::RowNumber, _) => {
+                let restart = restarts(&c.restart, batches, total)?;
+                let mut n = 0i64;
+                Arc::new(Int64Array::from_iter_values((0..total).map(|i| {
+                    n = if restart[i] { 1 } else { n + 1 };
+                    n
+                })))
             }
-            (SerialFunc::Shift { .. }, None) => return internal_err!("a shifted serial column needs an argument"),
+            (SerialFunc::CumSum, Some(arg)) => {
+                let restart = restarts(&c.restart, batches, total)?;
+                let values = arrow::compute::cast(&evaluate_all(arg, batches, &field_type)?, &field_type)?;
+                if field_type == DataType::Float64 {
+                    let v = arrow::array::AsArray::as_primitive::<arrow::datatypes::Float64Type>(&values);
+                    let mut sum = 0.0;
+                    Arc::new(arrow::array::Float64Array::from_iter_values((0..total).map(|i| {
+                        let x = if v.is_valid(i) { v.value(i) } else { 0.0 };
+                        sum = if restart[i] { x } else { sum + x };
+                        sum
+                    })))
+                } else {
+                    let v = arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(&values);
+                    let mut sum = 0i64;
+                    Arc::new(Int64Array::from_iter_values((0..total).map(|i| {
+                        let x = if v.is_valid(i) { v.value(i) } else { 0 };
+                        sum = if restart[i] { x } else { sum.wrapping_add(x) };
+                        sum
+                    })))
+                }
+            }
+            (SerialFunc::Shift { offset, default }, Some(arg)) => shift(&evaluate_all(arg, batches, &field_type)?, *offset, default, &field_type)?,
+            (SerialFunc::Shift { .. } | SerialFunc::CumSum, None) => return internal_err!("a serial column needs an argument"),
         });
     }
     let mut out = Vec::with_capacity(batches.len());
@@ -295,8 +357,8 @@ impl ExtensionPlanner for SerialPlanner {
             .columns
             .iter()
             .map(|c| {
-                let arg = c.arg.as_ref().map(|a| planner.create_physical_expr(a, input_schema, session, planning_ctx)).transpose()?;
-                Ok((c.func.clone(), arg))
+                let plan = |e: &Option<Expr>| e.as_ref().map(|a| planner.create_physical_expr(a, input_schema, session, planning_ctx)).transpose();
+                Ok(PhysicalSerial { func: c.func.clone(), arg: plan(&c.arg)?, restart: plan(&c.restart)? })
             })
             .collect::<Result<Vec<_>>>()?;
         let ordering = if serial.order.is_empty() {

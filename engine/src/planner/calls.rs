@@ -18,7 +18,7 @@ pub const SCALAR_FUNCTIONS: &[&str] = &[
     "ago", "array_length", "arraylength", "bag_keys", "bag_pack", "bin", "case", "datetime_diff", "floor", "gettype",
     "has_any_ipv4_prefix", "iff", "iif", "ipv4_is_in_any_range", "ipv4_is_in_range", "ipv4_is_private", "isempty",
     "isnotempty", "isnotnull", "isnull", "next", "not", "now", "pack", "pack_array", "pack_dictionary", "parse_json",
-    "parsejson", "prev", "row_number", "split", "strcat", "strlen", "todatetime", "todouble", "todynamic", "toint",
+    "parsejson", "prev", "row_cumsum", "row_number", "split", "strcat", "strlen", "todatetime", "todouble", "todynamic", "toint",
     "tobool", "toboolean", "tolong", "tolower", "toobject", "toreal", "tostring", "totime", "totimespan", "toupper",
 ];
 
@@ -301,7 +301,7 @@ impl ExprPlanner<'_, '_> {
                 }
                 Ok(tests.into_iter().reduce(|a, b| a.or(b)).unwrap_or(lit(false)))
             }
-            "next" | "prev" | "row_number" => self.window_call(n, &args, span),
+            "next" | "prev" | "row_number" | "row_cumsum" => self.window_call(n, &args, span),
             "coalesce" => {
                 arity(1, 64)?;
                 let values = args.iter().map(|a| self.plan(a)).collect::<Result<Vec<_>>>()?;

@@ -18,7 +18,7 @@ use crate::types::kql_type_name;
 /// Operators the planner runs, for `README` and completion.
 pub const OPERATORS: &[&str] = &[
     "count", "distinct", "extend", "filter", "getschema", "join", "limit", "lookup", "mv-expand", "order by", "parse", "parse-where", "project", "project-away",
-    "project-keep", "project-rename", "project-reorder", "serialize", "sort by", "summarize", "take", "top", "union", "where",
+    "project-keep", "project-rename", "project-reorder", "render", "invoke", "serialize", "sort by", "summarize", "take", "top", "union", "where",
 ];
 
 pub fn supported_operators() -> Vec<&'static str> {
@@ -58,6 +58,9 @@ impl Planner<'_> {
             OperatorKind::Parse { keep_only_matches, params, source, pattern } => {
                 self.plan_parse(env, tab, *keep_only_matches, params, source, pattern, op.span)
             }
+            // Charts are drawn by front ends; the rows pass unchanged.
+            OperatorKind::Render { .. } => Ok(tab),
+            OperatorKind::Invoke(call) => self.plan_invoke(env, tab, call),
             OperatorKind::MvExpand { params, items, limit } => self.plan_mv_expand(env, tab, params, items, limit.as_ref()),
             other => {
                 let keyword = other.keyword();
@@ -66,6 +69,38 @@ impl Planner<'_> {
             }
         };
         planned.map_err(|e| e.or_at(op.span))
+    }
+
+    /// `T | invoke f(a, b)` is `f(T, a, b)`.
+    fn plan_invoke(&self, env: &Env, tab: Tabular, call: &ast::Expr) -> Result<Tabular> {
+        let ast::ExprKind::Call { name, args } = &call.kind else {
+            return Err(KqlError::at(call.span, "invoke takes a function call"));
+        };
+        let Some(super::Binding::Function(f)) = env.get(&name.name) else {
+            return Err(KqlError::at(name.span, format!("unknown function '{}'", name.name)));
+        };
+        let f = f.clone();
+        if f.params.is_empty() {
+            return Err(KqlError::at(call.span, format!("{} takes no tabular parameter to invoke it with", name.name)));
+        }
+        let mut inner = env.clone();
+        inner.bind("__kql_invoke_input", super::Binding::Tabular(tab));
+        let input = ast::CallArg {
+            name: None,
+            value: ast::PipeExpr {
+                source: ast::Source::Expr(ast::Expr::new(ast::ExprKind::Name("__kql_invoke_input".into()), call.span)),
+                operators: vec![],
+                span: call.span,
+            },
+        };
+        let mut all_args = vec![input];
+        all_args.extend(args.iter().cloned());
+        let pipe = ast::PipeExpr {
+            source: ast::Source::Expr(ast::Expr::new(ast::ExprKind::Call { name: name.clone(), args: all_args }, call.span)),
+            operators: vec![],
+            span: call.span,
+        };
+        self.plan_tabular(&inner, &pipe)
     }
 
     fn plan_where(&self, env: &Env, tab: Tabular, e: &ast::Expr) -> Result<Tabular> {

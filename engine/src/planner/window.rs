@@ -30,7 +30,7 @@ fn shift_marker() -> &'static Arc<ScalarUDF> {
     })
 }
 
-/// `kql_serial_row_number()`: a placeholder that `add_serial` replaces.
+/// `kql_serial_row_number(restart)`: a placeholder that `add_serial` replaces.
 fn row_number_marker() -> &'static Arc<ScalarUDF> {
     static MARKER: std::sync::OnceLock<Arc<ScalarUDF>> = std::sync::OnceLock::new();
     MARKER.get_or_init(|| {
@@ -42,8 +42,20 @@ fn row_number_marker() -> &'static Arc<ScalarUDF> {
     })
 }
 
+/// `kql_serial_cumsum(arg, restart)`: a placeholder that `add_serial` replaces.
+fn cumsum_marker() -> &'static Arc<ScalarUDF> {
+    static MARKER: std::sync::OnceLock<Arc<ScalarUDF>> = std::sync::OnceLock::new();
+    MARKER.get_or_init(|| {
+        Arc::new(KqlUdf::new(
+            "kql_serial_cumsum",
+            |types| Ok(if types.first().is_some_and(|t| t.is_floating()) { DataType::Float64 } else { DataType::Int64 }),
+            |_, _| datafusion::common::exec_err!("row_cumsum() runs only inside a Serialize node"),
+        ))
+    })
+}
+
 fn is_marker(e: &Expr) -> bool {
-    matches!(e, Expr::ScalarFunction(f) if f.func.name() == "kql_serial_shift" || f.func.name() == "kql_serial_row_number")
+    matches!(e, Expr::ScalarFunction(f) if matches!(f.func.name(), "kql_serial_shift" | "kql_serial_row_number" | "kql_serial_cumsum"))
 }
 
 impl ExprPlanner<'_, '_> {
@@ -58,15 +70,31 @@ impl ExprPlanner<'_, '_> {
             if args.len() > 2 {
                 return Err(KqlError::at(span, "row_number() takes at most 2 arguments"));
             }
-            if args.len() == 2 {
-                return Err(KqlError::at(args[1].span, "row_number() with a restart predicate is not supported yet"));
-            }
             let start = match args.first() {
                 Some(a) => self.plan(a)?,
                 None => lit(1i64),
             };
+            let restart = match args.get(1) {
+                Some(a) => self.restart_arg(a)?,
+                None => lit(false),
+            };
             // Kusto numbers from `start`.
-            return Ok(row_number_marker().call(vec![]) + cast(start, DataType::Int64) - lit(1i64));
+            return Ok(row_number_marker().call(vec![restart]) + cast(start, DataType::Int64) - lit(1i64));
+        }
+        if name == "row_cumsum" {
+            if args.is_empty() || args.len() > 2 {
+                return Err(KqlError::at(span, "row_cumsum() takes 1 or 2 arguments"));
+            }
+            let term = self.plan(args[0])?;
+            let t = self.type_of(&term, args[0].span)?;
+            if !t.is_numeric() {
+                return Err(KqlError::at(args[0].span, format!("row_cumsum() sums numbers, got {}", crate::types::kql_type_of(&t))));
+            }
+            let restart = match args.get(1) {
+                Some(a) => self.restart_arg(a)?,
+                None => lit(false),
+            };
+            return Ok(cumsum_marker().call(vec![term, restart]));
         }
         if args.is_empty() || args.len() > 3 {
             return Err(KqlError::at(span, format!("{name}() takes 1 to 3 arguments")));
@@ -93,53 +121,90 @@ impl ExprPlanner<'_, '_> {
     }
 }
 
-/// Moves the serial functions that `exprs` use into a `Serialize` node over `plan`, and
-/// rewrites `exprs` to read their results as columns.
+impl ExprPlanner<'_, '_> {
+    fn restart_arg(&self, a: &ast::Expr) -> Result<Expr> {
+        let r = self.plan(a)?;
+        if self.type_of(&r, a.span)? != DataType::Boolean {
+            return Err(KqlError::at(a.span, "the restart argument is a bool"));
+        }
+        Ok(r)
+    }
+}
+
+/// Moves the serial functions that `exprs` use into `Serialize` nodes over `plan`, and
+/// rewrites `exprs` to read their results as columns. A serial function whose arguments use
+/// another (`row_number(1, prev(k) != k)`) goes in a node above the one that computes those.
 pub fn add_serial(plan: LogicalPlan, order: Option<&[SortExpr]>, exprs: Vec<Expr>) -> Result<(LogicalPlan, Vec<Expr>)> {
-    let mut markers: Vec<Expr> = Vec::new();
-    for e in &exprs {
-        e.apply(|node| {
-            if is_marker(node) && !markers.contains(node) {
-                markers.push(node.clone());
-            }
-            Ok(TreeNodeRecursion::Continue)
-        })?;
-    }
-    if markers.is_empty() {
-        return Ok((plan, exprs));
-    }
-    let base = plan.schema().fields().len();
-    let columns: Vec<SerialColumn> = markers
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let name = format!("__kql_serial_{base}_{i}");
-            match m {
-                Expr::ScalarFunction(f) if f.func.name() == "kql_serial_shift" => {
-                    let offset = match &f.args[1] {
-                        Expr::Literal(ScalarValue::Int64(Some(o)), _) => *o,
-                        _ => 1,
-                    };
-                    let default = match &f.args[2] {
-                        Expr::Literal(v, _) => v.clone(),
-                        _ => ScalarValue::Null,
-                    };
-                    SerialColumn { name, func: SerialFunc::Shift { offset, default }, arg: Some(f.args[0].clone()) }
+    let mut plan = plan;
+    let mut exprs = exprs;
+    loop {
+        let mut leaves: Vec<Expr> = Vec::new();
+        for e in &exprs {
+            e.apply(|node| {
+                if is_marker(node) && !contains_marker_below(node) && !leaves.contains(node) {
+                    leaves.push(node.clone());
                 }
-                _ => SerialColumn { name, func: SerialFunc::RowNumber, arg: None },
-            }
-        })
-        .collect();
-    let node = SerialNode::try_new(plan, order.map(|o| o.to_vec()).unwrap_or_default(), columns.clone())?;
-    let rewritten = exprs
-        .into_iter()
-        .map(|e| {
-            e.transform_down(|node| match markers.iter().position(|m| *m == node) {
-                Some(i) => Ok(Transformed::yes(Expr::Column(datafusion::common::Column::new_unqualified(&columns[i].name)))),
-                None => Ok(Transformed::no(node)),
+                Ok(TreeNodeRecursion::Continue)
+            })?;
+        }
+        if leaves.is_empty() {
+            return Ok((plan, exprs));
+        }
+        let base = plan.schema().fields().len();
+        let columns: Vec<SerialColumn> = leaves.iter().enumerate().map(|(i, m)| serial_column(format!("__kql_serial_{base}_{i}"), m)).collect();
+        plan = SerialNode::try_new(plan, order.map(|o| o.to_vec()).unwrap_or_default(), columns.clone())?.into_plan();
+        exprs = exprs
+            .into_iter()
+            .map(|e| {
+                e.transform_up(|node| match leaves.iter().position(|m| *m == node) {
+                    Some(i) => Ok(Transformed::yes(Expr::Column(datafusion::common::Column::new_unqualified(&columns[i].name)))),
+                    None => Ok(Transformed::no(node)),
+                })
+                .map(|t| t.data)
             })
-            .map(|t| t.data)
-        })
-        .collect::<datafusion::common::Result<Vec<_>>>()?;
-    Ok((node.into_plan(), rewritten))
+            .collect::<datafusion::common::Result<Vec<_>>>()?;
+    }
+}
+
+/// Whether a marker's arguments hold another marker.
+fn contains_marker_below(marker: &Expr) -> bool {
+    let Expr::ScalarFunction(f) = marker else { return false };
+    f.args.iter().any(|a| {
+        let mut found = false;
+        let _ = a.apply(|n| {
+            found |= is_marker(n);
+            Ok(if found { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
+        });
+        found
+    })
+}
+
+/// The serial column a marker call stands for.
+fn serial_column(name: String, marker: &Expr) -> SerialColumn {
+    match marker {
+        Expr::ScalarFunction(f) if f.func.name() == "kql_serial_shift" => {
+            let offset = match &f.args[1] {
+                Expr::Literal(ScalarValue::Int64(Some(o)), _) => *o,
+                _ => 1,
+            };
+            let default = match &f.args[2] {
+                Expr::Literal(v, _) => v.clone(),
+                _ => ScalarValue::Null,
+            };
+            SerialColumn { name, func: SerialFunc::Shift { offset, default }, arg: Some(f.args[0].clone()), restart: None }
+        }
+        Expr::ScalarFunction(f) if f.func.name() == "kql_serial_cumsum" => {
+            SerialColumn { name, func: SerialFunc::CumSum, arg: Some(f.args[0].clone()), restart: restart_of(&f.args[1]) }
+        }
+        Expr::ScalarFunction(f) => SerialColumn { name, func: SerialFunc::RowNumber, arg: None, restart: f.args.first().and_then(restart_of) },
+        _ => SerialColumn { name, func: SerialFunc::RowNumber, arg: None, restart: None },
+    }
+}
+
+/// A restart predicate, unless it is the constant `false` (no restart).
+fn restart_of(e: &Expr) -> Option<Expr> {
+    match e {
+        Expr::Literal(ScalarValue::Boolean(Some(false)), _) => None,
+        other => Some(other.clone()),
+    }
 }
