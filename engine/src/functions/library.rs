@@ -950,3 +950,39 @@ fn nearest_rank(sorted: &[f64], p: f64) -> Option<f64> {
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
+
+/// `kql_series_fill(bins, values, n, default)`: a series of `n` values, `values[i]` at position
+/// `bins[i]`, `default` elsewhere.
+pub fn series_fill() -> ScalarUDF {
+    RowUdf::new("kql_series_fill", Ret::Dynamic, |a| {
+        let n = a[2].long().unwrap_or(0).clamp(0, 10_000_000) as usize;
+        let default = a[3].json();
+        let mut out = vec![default; n];
+        if let (Json::Array(bins), Json::Array(values)) = (a[0].json(), a[1].json()) {
+            for (b, v) in bins.iter().zip(values) {
+                if let Some(i) = b.as_u64().map(|i| i as usize).filter(|i| *i < n) {
+                    if !v.is_null() {
+                        out[i] = v;
+                    }
+                }
+            }
+        }
+        Out::Json(Json::Array(out))
+    })
+}
+
+/// `kql_series_axis(start, step, n)`: the `n` bin starts of a series.
+pub fn series_axis() -> ScalarUDF {
+    RowUdf::new("kql_series_axis", Ret::Dynamic, |a| {
+        let n = a[2].long().unwrap_or(0).clamp(0, 10_000_000);
+        let items: Vec<Json> = match (&a[0], &a[1]) {
+            (V::DateTime(start), V::TimeSpan(step)) => (0..n).map(|i| Json::String(kql_grammar::values::format_datetime(start + i * step))).collect(),
+            (V::Long(start), V::Long(step)) => (0..n).map(|i| Json::from(start + i * step)).collect(),
+            (start, step) => match (start.real(), step.real()) {
+                (Some(s), Some(st)) => (0..n).map(|i| serde_json::Number::from_f64(s + i as f64 * st).map_or(Json::Null, Json::Number)).collect(),
+                _ => vec![],
+            },
+        };
+        Out::Json(Json::Array(items))
+    })
+}

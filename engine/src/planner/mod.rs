@@ -4,6 +4,7 @@
 mod calls;
 mod expr;
 mod join;
+mod make_series;
 mod mv_expand;
 mod names;
 mod parse;
