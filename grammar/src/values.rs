@@ -38,6 +38,19 @@ pub fn parse_datetime(text: &str) -> Option<i64> {
     if s.contains('/') {
         return parse_us_datetime(s);
     }
+    // `datetime(2025, 6, 14)` and `12-02-2022` (month first), which Kusto also accepts.
+    if s.contains(',') {
+        let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+        let num = |i: usize| parts.get(i).map_or(Some(0), |p| p.parse::<u32>().ok());
+        let (y, mo, d) = (parts.first()?.parse::<i64>().ok()?, num(1)?, num(2)?);
+        return parse_datetime(&format!("{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02}", num(3)?, num(4)?, num(5)?));
+    }
+    let b = s.as_bytes();
+    if b.len() >= 8 && b.get(2) == Some(&b'-') && b.get(5) == Some(&b'-') && b[..2].iter().all(u8::is_ascii_digit) {
+        let (mo, d, rest) = (&s[..2], &s[3..5], &s[6..]);
+        let (y, time) = rest.split_at(rest.find(' ').unwrap_or(rest.len()));
+        return parse_datetime(&format!("{y}-{mo}-{d}{time}"));
+    }
     let b = s.as_bytes();
     let mut p = Cursor { b, i: 0 };
     let year = p.digits(4, 4)? as i64;

@@ -648,9 +648,15 @@ fn random_unit() -> f64 {
     (random_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// The value as a JSON array; text holding a JSON array counts (a dynamic value can arrive as
+/// plain text where a step lost its type).
 fn json_array(v: &V) -> Option<Vec<Json>> {
     match v.json() {
         Json::Array(a) => Some(a),
+        Json::String(t) if t.trim_start().starts_with('[') => match serde_json::from_str(&t) {
+            Ok(Json::Array(a)) => Some(a),
+            _ => None,
+        },
         _ => None,
     }
 }

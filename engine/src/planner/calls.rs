@@ -328,6 +328,32 @@ impl ExprPlanner<'_, '_> {
                     self.plan(args[1])
                 }
             }
+            "extract" if args.len() == 4 => {
+                // `extract(regex, group, text, typeof(T))` converts the match to T.
+                let ExprKind::Call { name: t, args: targs } = &args[3].kind else {
+                    return Err(KqlError::at(args[3].span, "extract() takes its type as typeof(T)"));
+                };
+                let ty = targs.first().and_then(|a| a.value.as_expr()).and_then(|e| match &e.kind {
+                    ExprKind::Name(n) => ast::TypeName::from_name(n),
+                    _ => None,
+                });
+                let (Some(ty), "typeof") = (ty, t.name.as_str()) else {
+                    return Err(KqlError::at(args[3].span, "extract() takes its type as typeof(T)"));
+                };
+                let entry = &functions::library::library()["extract"];
+                let text = entry.udf.call(vec![self.plan(args[0])?, self.plan(args[1])?, self.plan(args[2])?]);
+                Ok(match ty {
+                    ast::TypeName::Long => udfs.tolong.call(vec![text]),
+                    ast::TypeName::Int => udfs.toint.call(vec![text]),
+                    ast::TypeName::Real | ast::TypeName::Decimal => udfs.toreal.call(vec![text]),
+                    ast::TypeName::DateTime => udfs.todatetime.call(vec![text]),
+                    ast::TypeName::TimeSpan => udfs.totimespan.call(vec![text]),
+                    ast::TypeName::Bool => udfs.tobool.call(vec![text]),
+                    ast::TypeName::Dynamic => udfs.parse_json.call(vec![text]),
+                    ast::TypeName::String | ast::TypeName::Guid => text,
+                })
+            }
+            "typeof" => Err(KqlError::at(span, "typeof() names a type where a function asks for one")),
             _ if functions::library::library().contains_key(n) => {
                 let entry = &functions::library::library()[n];
                 arity(entry.min, entry.max)?;

@@ -38,7 +38,7 @@ impl Planner<'_> {
             Source::Union { params, tables, span } => self.plan_union(env, None, params, tables, *span),
             Source::Search { span, .. } => Err(KqlError::at(Span::new(span.start, span.start + 6), "operator search is not supported yet")),
             Source::Find { span, .. } => Err(KqlError::at(Span::new(span.start, span.start + 4), "operator find is not supported yet")),
-            Source::ExternalData { span, .. } => Err(KqlError::at(Span::new(span.start, span.start + 12), "operator externaldata is not supported yet")),
+            Source::ExternalData { columns, urls, settings, span } => self.plan_externaldata(env, columns, urls, settings, *span),
         }
     }
 
@@ -270,6 +270,66 @@ impl Planner<'_> {
         Ok(Tabular::unordered(LogicalPlanBuilder::from(plan).project(exprs)?.build()?))
     }
 
+    /// `externaldata (cols) [paths] with (format=...)` over local files: CSV (the default), TSV,
+    /// JSON lines or Parquet, read with the declared schema.
+    fn plan_externaldata(&self, env: &Env, columns: &[ast::ColumnDecl], urls: &[String], settings: &[(ast::Ident, ast::Expr)], span: Span) -> Result<Tabular> {
+        use datafusion::datasource::file_format::{FileFormat, csv::CsvFormat, json::JsonFormat, parquet::ParquetFormat};
+        use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+        let mut format = "csv".to_string();
+        let mut header = false;
+        for (name, value) in settings {
+            let v = self.constant_value(env, value)?;
+            match (name.name.as_str(), v) {
+                ("format", ScalarValue::Utf8(Some(f))) => format = f.to_ascii_lowercase(),
+                ("ignoreFirstRecord", ScalarValue::Boolean(Some(b))) => header = b,
+                ("ignoreFirstRecord", ScalarValue::Utf8(Some(b))) => header = b.eq_ignore_ascii_case("true"),
+                _ => {}
+            }
+        }
+        let mut paths = Vec::new();
+        for u in urls {
+            if u.starts_with("http://") || u.starts_with("https://") || u.starts_with("abfss://") {
+                return Err(KqlError::at(span, format!("externaldata reads local files only; '{u}' is a network location")));
+            }
+            let path = u.strip_prefix("file://").unwrap_or(u);
+            if !std::path::Path::new(path).exists() {
+                return Err(KqlError::at(span, format!("externaldata: cannot open '{path}': no such file")));
+            }
+            paths.push(ListingTableUrl::parse(path).map_err(|e| KqlError::at(span, format!("externaldata: '{path}': {e}")))?);
+        }
+        if paths.is_empty() {
+            return Err(KqlError::at(span, "externaldata needs at least one file"));
+        }
+        // Dynamic columns are read as text and tagged as dynamic afterwards.
+        let fields: Vec<Field> = columns.iter().map(|c| Field::new(&c.name.name, arrow_type(c.ty), true)).collect();
+        let schema = Arc::new(Schema::new(fields));
+        let (file_format, extension): (Arc<dyn FileFormat>, &str) = match format.as_str() {
+            "csv" | "txt" => (Arc::new(CsvFormat::default().with_has_header(header)), ""),
+            "tsv" | "tsve" => (Arc::new(CsvFormat::default().with_has_header(header).with_delimiter(b'\t')), ""),
+            "json" | "multijson" => (Arc::new(JsonFormat::default()), ""),
+            "parquet" => (Arc::new(ParquetFormat::default()), ""),
+            other => return Err(KqlError::at(span, format!("externaldata: format '{other}' is not supported (csv, tsv, json, parquet)"))),
+        };
+        let options = ListingOptions::new(file_format).with_file_extension(extension);
+        let config = ListingTableConfig::new_with_multi_paths(paths).with_listing_options(options).with_schema(schema);
+        let table = ListingTable::try_new(config)?;
+        let plan = LogicalPlanBuilder::scan("externaldata", provider_as_source(Arc::new(table)), None)?.build()?;
+        let exprs: Vec<Expr> = plan
+            .schema()
+            .iter()
+            .zip(columns)
+            .map(|((q, f), c)| {
+                let e = Expr::Column(Column::new(q.cloned(), f.name()));
+                if c.ty == ast::TypeName::Dynamic {
+                    functions_parse_json(e).alias(f.name())
+                } else {
+                    e.alias(f.name())
+                }
+            })
+            .collect();
+        Ok(Tabular::unordered(LogicalPlanBuilder::from(plan).project(exprs)?.build()?))
+    }
+
     fn plan_range(&self, env: &Env, column: &ast::Ident, from: &ast::Expr, to: &ast::Expr, step: &ast::Expr, span: Span) -> Result<Tabular> {
         let (f, t, s) = (self.constant_value(env, from)?, self.constant_value(env, to)?, self.constant_value(env, step)?);
         let too_many = || KqlError::at(span, format!("range would produce more than {MAX_RANGE_ROWS} rows"));
@@ -343,4 +403,8 @@ fn as_f64(v: &ScalarValue) -> Option<f64> {
         ScalarValue::Float64(Some(x)) => Some(*x),
         _ => None,
     }
+}
+
+fn functions_parse_json(e: Expr) -> Expr {
+    crate::functions::udfs().parse_json.call(vec![e])
 }
