@@ -21,6 +21,8 @@ pub struct KqlError {
 pub enum ErrorKind {
     Syntax,
     UnknownTable,
+    /// Planning needs to read data (and was not allowed to).
+    NeedsData,
     Other,
 }
 

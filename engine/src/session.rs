@@ -137,9 +137,17 @@ impl Session {
         self.plan_script(&kql_grammar::parse(text)?)
     }
 
-    /// Plans every result statement of a parsed script.
+    /// Plans every result statement of a parsed script. Plugins whose columns depend on the
+    /// data (`evaluate bag_unpack`, `pivot`) read it to plan.
     pub fn plan_script(&self, script: &kql_grammar::ast::Script) -> Result<Vec<PlannedQuery>> {
-        let planner = Planner { catalog: &self.catalog, prelude: &self.prelude, now: self.now() };
+        let planner = Planner { catalog: &self.catalog, prelude: &self.prelude, now: self.now(), executor: Some(&self.ctx) };
+        planner.plan_script(script)
+    }
+
+    /// Plans without reading any data: a query whose columns depend on the data stops with an
+    /// error of kind `NeedsData`.
+    pub fn plan_script_without_data(&self, script: &kql_grammar::ast::Script) -> Result<Vec<PlannedQuery>> {
+        let planner = Planner { catalog: &self.catalog, prelude: &self.prelude, now: self.now(), executor: None };
         planner.plan_script(script)
     }
 

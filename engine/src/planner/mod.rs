@@ -3,6 +3,7 @@
 
 mod calls;
 mod expr;
+mod evaluate;
 mod join;
 mod make_series;
 mod mv_expand;
@@ -105,6 +106,9 @@ pub struct Planner<'a> {
     pub prelude: &'a [ast::LetStmt],
     /// The query's single `now()`, nanoseconds since the epoch.
     pub now: i64,
+    /// Runs a sub-plan while planning, for the plugins whose output columns depend on the data
+    /// (`bag_unpack`, `pivot`). `None` when nothing may run (`kql check`).
+    pub executor: Option<&'a datafusion::prelude::SessionContext>,
 }
 
 /// One planned result statement and where it sits in the text.
