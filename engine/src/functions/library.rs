@@ -31,6 +31,7 @@ pub fn library() -> &'static HashMap<&'static str, RowDef> {
         datetimes(&mut m);
         maths(&mut m);
         arrays(&mut m);
+        register_ipv6(&mut m);
         m
     })
 }
@@ -991,4 +992,72 @@ pub fn series_axis() -> ScalarUDF {
         };
         Out::Json(Json::Array(items))
     })
+}
+
+/// IPv6 (and IPv4, mapped) text with an optional `/prefix`, as a 128-bit number and prefix.
+fn parse_ip6(text: &str) -> Option<(u128, u8)> {
+    let text = text.trim();
+    let (addr, prefix) = match text.split_once('/') {
+        Some((a, p)) => (a, Some(p.parse::<u8>().ok()?)),
+        None => (text, None),
+    };
+    if let Ok(v4) = addr.parse::<std::net::Ipv4Addr>() {
+        let bits = u128::from(v4.to_ipv6_mapped());
+        return Some((bits, prefix.map_or(128, |p| (p + 96).min(128))));
+    }
+    let v6: std::net::Ipv6Addr = addr.parse().ok()?;
+    Some((u128::from(v6), prefix.unwrap_or(128).min(128)))
+}
+
+fn masked(bits: u128, prefix: u8) -> u128 {
+    if prefix == 0 { 0 } else { bits & (!0u128 << (128 - prefix as u32)) }
+}
+
+pub fn register_ipv6(m: &mut HashMap<&'static str, RowDef>) {
+    def(m, "parse_ipv6", 1, 1, Ret::Str, |a| match parse_ip6(&s(&a[0])) {
+        Some((bits, p)) => {
+            let segs: Vec<String> = std::net::Ipv6Addr::from(masked(bits, p)).segments().iter().map(|x| format!("{x:04x}")).collect();
+            Out::Str(segs.join(":"))
+        }
+        None => Out::Null,
+    });
+    def(m, "ipv6_compare", 2, 3, Ret::Long, |a| {
+        let (Some((x, px)), Some((y, py))) = (parse_ip6(&s(&a[0])), parse_ip6(&s(&a[1]))) else { return Out::Null };
+        let p = (opt_long(a, 2).unwrap_or(128) as u8).min(px).min(py);
+        Out::Long(match masked(x, p).cmp(&masked(y, p)) {
+            std::cmp::Ordering::Less => -1,
+            std::cmp::Ordering::Equal => 0,
+            std::cmp::Ordering::Greater => 1,
+        })
+    });
+    def(m, "ipv6_is_match", 2, 3, Ret::Bool, |a| {
+        let (Some((x, px)), Some((y, py))) = (parse_ip6(&s(&a[0])), parse_ip6(&s(&a[1]))) else { return Out::Null };
+        let p = (opt_long(a, 2).unwrap_or(128) as u8).min(px).min(py);
+        Out::Bool(masked(x, p) == masked(y, p))
+    });
+    def(m, "ipv6_is_in_range", 2, 2, Ret::Bool, |a| {
+        let (Some((ip, _)), Some((net, p))) = (parse_ip6(&s(&a[0])), parse_ip6(&s(&a[1]))) else { return Out::Null };
+        Out::Bool(masked(ip, p) == masked(net, p))
+    });
+    def(m, "ipv6_is_in_any_range", 2, 64, Ret::Bool, |a| {
+        let Some((ip, _)) = parse_ip6(&s(&a[0])) else { return Out::Null };
+        Out::Bool(list_values(&a[1..]).iter().filter_map(|r| parse_ip6(r)).any(|(net, p)| masked(ip, p) == masked(net, p)))
+    });
+    def(m, "parse_ipv4_mask", 2, 2, Ret::Long, |a| {
+        let text = format!("{}/{}", s(&a[0]), opt_long(a, 1).unwrap_or(32));
+        super::ip::parse_ipv4_net(&text).map_or(Out::Null, |n| Out::Long(u32::from(n.network()) as i64))
+    });
+    def(m, "todecimal", 1, 1, Ret::Real, |a| match &a[0] {
+        V::Str(t) => t.trim().parse::<f64>().map_or(Out::Null, Out::Real),
+        other => other.real().map_or(Out::Null, Out::Real),
+    });
+    def(m, "toguid", 1, 1, Ret::Str, |a| {
+        let t = s(&a[0]).trim().trim_matches(|c| c == '{' || c == '}').to_ascii_lowercase();
+        let hex: String = t.chars().filter(|c| *c != '-').collect();
+        if hex.len() == 32 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            Out::Str(format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..]))
+        } else {
+            Out::Null
+        }
+    });
 }

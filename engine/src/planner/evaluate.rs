@@ -25,6 +25,7 @@ impl Planner<'_> {
         };
         match name.name.as_str() {
             "bag_unpack" => self.plan_bag_unpack(env, tab, args, plugin.span),
+            "pivot" => self.plan_pivot(env, tab, args, plugin.span),
             other => Err(KqlError::at(name.span, format!("plugin {other} is not supported yet"))),
         }
     }
@@ -53,6 +54,85 @@ impl Planner<'_> {
             }
         }
         Ok(out)
+    }
+
+    /// `evaluate pivot(col [, agg(x)] [, key, ...])`: one column per distinct value of `col`,
+    /// holding the aggregate over the rows with that value, by the other columns (or the keys).
+    fn plan_pivot(&self, env: &Env, tab: Tabular, args: &[CallArg], span: Span) -> Result<Tabular> {
+        use datafusion::functions_aggregate::expr_fn as agg;
+        use datafusion::logical_expr::ExprFunctionExt;
+        let exprs: Vec<&ast::Expr> = args.iter().filter_map(|a| a.value.as_expr()).collect();
+        let Some(pivot) = exprs.first() else {
+            return Err(KqlError::at(span, "pivot() takes the column to pivot on"));
+        };
+        let ExprKind::Name(pivot_name) = &pivot.kind else {
+            return Err(KqlError::at(pivot.span, "pivot() takes a column name"));
+        };
+        let (aggregate, keys): (Option<&ast::Expr>, Vec<&ast::Expr>) = match exprs.get(1) {
+            Some(e) if matches!(&e.kind, ExprKind::Call { .. }) => (Some(*e), exprs[2..].to_vec()),
+            _ => (None, exprs[1..].to_vec()),
+        };
+        let ep = ExprPlanner::new(self, env, tab.plan.schema().clone(), None);
+        let pivot_text = ep.as_string(pivot)?;
+        let values_plan = LogicalPlanBuilder::from(tab.plan.clone()).project(vec![pivot_text.clone().alias("v")])?.distinct()?.build()?;
+        let values = self.distinct_texts(values_plan, span)?;
+        // The aggregate and the column it reads.
+        let (agg_name, agg_arg) = match aggregate.map(|a| &a.kind) {
+            None => ("count".to_string(), None),
+            Some(ExprKind::Call { name, args }) => {
+                let arg = args.first().and_then(|a| a.value.as_expr()).map(|e| ep.plan(e)).transpose()?;
+                (name.name.clone(), arg)
+            }
+            Some(_) => unreachable!("checked above"),
+        };
+        let aggregated_column = aggregate
+            .and_then(|a| match &a.kind {
+                ExprKind::Call { args, .. } => args.first().and_then(|x| x.value.as_expr()).and_then(|e| match &e.kind {
+                    ExprKind::Name(n) => Some(n.clone()),
+                    _ => None,
+                }),
+                _ => None,
+            });
+        let key_names: Vec<String> = if keys.is_empty() {
+            tab.plan
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .filter(|n| n != pivot_name && Some(n) != aggregated_column.as_ref())
+                .collect()
+        } else {
+            keys.iter()
+                .map(|k| match &k.kind {
+                    ExprKind::Name(n) => Ok(n.clone()),
+                    _ => Err(KqlError::at(k.span, "pivot() groups by column names")),
+                })
+                .collect::<Result<_>>()?
+        };
+        let mut aggs = Vec::new();
+        for v in &values {
+            let only = pivot_text.clone().eq(lit(v.clone()));
+            let base = match (agg_name.as_str(), &agg_arg) {
+                ("count", _) => agg::count(lit(1i64)),
+                ("sum", Some(x)) => agg::sum(x.clone()),
+                ("avg", Some(x)) => agg::avg(x.clone()),
+                ("min", Some(x)) => agg::min(x.clone()),
+                ("max", Some(x)) => agg::max(x.clone()),
+                ("dcount", Some(x)) => agg::count_distinct(x.clone()),
+                ("take_any" | "any", Some(x)) => agg::first_value(x.clone(), vec![]),
+                (other, _) => return Err(KqlError::at(span, format!("pivot() with {other}() is not supported yet"))),
+            };
+            aggs.push(base.filter(only).build()?.alias(v.clone()));
+        }
+        let groups: Vec<Expr> = key_names.iter().map(|k| column(k)).collect();
+        // Counts and sums over no rows are 0, as in summarize.
+        let zero = matches!(agg_name.as_str(), "count" | "sum" | "dcount");
+        let mut finish: Vec<Expr> = key_names.iter().map(|k| column(k)).collect();
+        for v in &values {
+            finish.push(if zero { datafusion::functions::core::expr_fn::coalesce(vec![column(v), lit(0i64)]).alias(v.clone()) } else { column(v) });
+        }
+        let plan = LogicalPlanBuilder::from(tab.plan).aggregate(groups, aggs)?.project(finish)?.build()?;
+        Ok(Tabular::unordered(plan))
     }
 
     /// `evaluate bag_unpack(col [, prefix])`: a dynamic column per key of the bags in `col`.

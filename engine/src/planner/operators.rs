@@ -17,7 +17,7 @@ use crate::types::kql_type_name;
 
 /// Operators the planner runs, for `README` and completion.
 pub const OPERATORS: &[&str] = &[
-    "count", "distinct", "evaluate bag_unpack", "extend", "externaldata", "filter", "getschema", "join", "limit", "lookup", "make-series", "mv-expand", "order by", "parse", "parse-where", "project", "project-away",
+    "count", "distinct", "evaluate bag_unpack", "evaluate pivot", "extend", "externaldata", "filter", "getschema", "join", "limit", "lookup", "make-series", "mv-expand", "order by", "parse", "parse-where", "project", "project-away",
     "project-keep", "project-rename", "project-reorder", "render", "invoke", "serialize", "sort by", "summarize", "take", "top", "union", "where",
 ];
 
