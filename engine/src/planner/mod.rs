@@ -12,6 +12,7 @@ mod parse;
 mod operators;
 mod sources;
 mod summarize;
+mod top_nested;
 mod union;
 mod window;
 
