@@ -17,7 +17,7 @@ use crate::types::{TIMESPAN, kql_type_of};
 pub const SCALAR_FUNCTIONS: &[&str] = &[
     "ago", "array_length", "arraylength", "bag_keys", "bag_pack", "bin", "case", "datetime_diff", "floor", "gettype",
     "has_any_ipv4_prefix", "iff", "iif", "ipv4_is_in_any_range", "ipv4_is_in_range", "ipv4_is_private", "isempty",
-    "isnotempty", "isnotnull", "isnull", "next", "not", "now", "pack", "pack_array", "pack_dictionary", "parse_json",
+    "isnotempty", "isnotnull", "isnull", "next", "not", "now", "pack", "pack_all", "pack_array", "pack_dictionary", "parse_json",
     "parsejson", "prev", "row_cumsum", "row_number", "split", "strcat", "strlen", "todatetime", "todouble", "todynamic", "toint",
     "tobool", "toboolean", "tolong", "tolower", "toobject", "toreal", "tostring", "totime", "totimespan", "toupper",
 ];
@@ -174,6 +174,18 @@ impl ExprPlanner<'_, '_> {
                     let v = self.plan(pair[1])?;
                     flags.push(lit(self.is_dynamic(&v, pair[1].span)?));
                     values.push(v);
+                }
+                values.extend(flags);
+                Ok(udfs.bag_pack.call(values))
+            }
+            "pack_all" => {
+                arity(0, 1)?;
+                let mut values = Vec::new();
+                let mut flags = Vec::new();
+                for f in self.schema.fields() {
+                    values.push(lit(f.name().clone()));
+                    values.push(Expr::Column(datafusion::common::Column::new_unqualified(f.name())));
+                    flags.push(lit(crate::types::is_dynamic_field(f)));
                 }
                 values.extend(flags);
                 Ok(udfs.bag_pack.call(values))

@@ -6,6 +6,7 @@ mod expr;
 mod evaluate;
 mod join;
 mod make_series;
+mod mv_apply;
 mod mv_expand;
 mod names;
 mod parse;

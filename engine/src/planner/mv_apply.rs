@@ -1,0 +1,119 @@
+//! `mv-apply`: expand dynamic arrays per row, run a subquery over each row's elements, and
+//! append its rows to the row's other columns.
+//!
+//! Each input row gets an id; the subquery runs over all rows at once, with its operators made
+//! per-row: `summarize` groups by the id too, `top`/`take` rank within the id. The row's other
+//! columns come back by joining on the id.
+
+use datafusion::common::{Column, JoinType};
+use datafusion::logical_expr::{Expr, ExprFunctionExt, LogicalPlanBuilder, SortExpr};
+use datafusion::prelude::lit;
+use kql_grammar::ast::{self, Ident, MvItem, NamedExpr, Operator, OperatorKind, OperatorParam, Span};
+
+use super::{Env, Planner, Tabular};
+use crate::error::{KqlError, Result};
+
+const ROW_ID: &str = "__kql_row_id";
+
+fn column(name: &str) -> Expr {
+    Expr::Column(Column::new_unqualified(name))
+}
+
+fn names(t: &Tabular) -> Vec<String> {
+    t.plan.schema().fields().iter().map(|f| f.name().clone()).collect()
+}
+
+impl Planner<'_> {
+    pub(super) fn plan_mv_apply(&self, env: &Env, tab: Tabular, params: &[OperatorParam], items: &[MvItem], limit: Option<&ast::Expr>, body: &[Operator], span: Span) -> Result<Tabular> {
+        // Number the input rows.
+        let ident = |n: &str| Ident { name: n.to_string(), span };
+        let numbered = self.plan_operator(
+            env,
+            Tabular { order: Some(tab.order.clone().unwrap_or_default()), ..tab },
+            &Operator {
+                kind: OperatorKind::Extend(vec![NamedExpr {
+                    names: vec![ident(ROW_ID)],
+                    expr: ast::Expr::new(ast::ExprKind::Call { name: ident("row_number"), args: vec![] }, span),
+                    span,
+                }]),
+                span,
+            },
+        )?;
+        let input_columns = names(&numbered);
+        let expanded = self.plan_mv_expand(env, numbered.clone(), params, items, limit)?;
+        let expanded_names: Vec<String> = names(&expanded).into_iter().filter(|n| !input_columns.contains(n) || items.iter().any(|i| i.column.names.iter().any(|x| x.name == *n))).collect();
+        // The row's own columns, less the expanded ones.
+        let context: Vec<String> = input_columns.iter().filter(|n| *n != ROW_ID && !expanded_names.contains(n)).cloned().collect();
+        let mut current = expanded;
+        for op in body {
+            current = self.plan_per_row(env, current, op)?;
+        }
+        // Rejoin the row's columns where the subquery dropped them.
+        let out_names = names(&current);
+        let missing: Vec<String> = context.iter().filter(|c| !out_names.contains(c)).cloned().collect();
+        if !missing.is_empty() {
+            let mut context_cols = vec![column(ROW_ID)];
+            context_cols.extend(missing.iter().map(|c| column(c)));
+            let rows = LogicalPlanBuilder::from(numbered.plan).project(context_cols)?.alias("__kql_row")?.build()?;
+            let sub = LogicalPlanBuilder::from(current.plan).alias("__kql_sub")?.build()?;
+            let on = vec![Expr::Column(Column::new(Some("__kql_row"), ROW_ID)).eq(Expr::Column(Column::new(Some("__kql_sub"), ROW_ID)))];
+            let mut projection: Vec<Expr> = missing.iter().map(|c| Expr::Column(Column::new(Some("__kql_row"), c)).alias(c)).collect();
+            projection.extend(out_names.iter().filter(|n| *n != ROW_ID).map(|n| Expr::Column(Column::new(Some("__kql_sub"), n)).alias(n)));
+            let plan = LogicalPlanBuilder::from(rows).join_on(sub, JoinType::Inner, on)?.project(projection)?.build()?;
+            return Ok(Tabular::unordered(plan));
+        }
+        let plan = LogicalPlanBuilder::from(current.plan).project(out_names.iter().filter(|n| *n != ROW_ID).map(|n| column(n)))?.build()?;
+        Ok(Tabular::unordered(plan))
+    }
+
+    /// One operator of the subquery, made to work within each input row.
+    fn plan_per_row(&self, env: &Env, tab: Tabular, op: &Operator) -> Result<Tabular> {
+        let keep_id = |t: Tabular| -> Result<Tabular> { Ok(t) };
+        match &op.kind {
+            OperatorKind::Where(_) | OperatorKind::Extend(_) | OperatorKind::ProjectAway(_) | OperatorKind::ProjectRename(_) | OperatorKind::Sort(_) => {
+                keep_id(self.plan_operator(env, tab, op)?)
+            }
+            OperatorKind::Project(items) => {
+                let mut items = items.clone();
+                if !items.iter().any(|i| i.names.iter().any(|n| n.name == ROW_ID)) {
+                    items.push(NamedExpr { names: vec![], expr: ast::Expr::new(ast::ExprKind::Name(ROW_ID.into()), op.span), span: op.span });
+                }
+                self.plan_operator(env, tab, &Operator { kind: OperatorKind::Project(items), span: op.span })
+            }
+            OperatorKind::Summarize { params, aggregates, by } => {
+                let mut by = by.clone();
+                by.insert(0, NamedExpr { names: vec![], expr: ast::Expr::new(ast::ExprKind::Name(ROW_ID.into()), op.span), span: op.span });
+                self.plan_operator(env, tab, &Operator { kind: OperatorKind::Summarize { params: params.clone(), aggregates: aggregates.clone(), by }, span: op.span })
+            }
+            OperatorKind::Top { count, key } => {
+                let sort_expr = {
+                    let ep = super::expr::ExprPlanner::new(self, env, tab.plan.schema().clone(), None);
+                    SortExpr::new(ep.plan(&key.expr)?, key.is_ascending(), key.nulls_first())
+                };
+                self.rank_within_rows(env, tab, count, vec![sort_expr])
+            }
+            OperatorKind::Take(count) => self.rank_within_rows(env, tab, count, vec![]),
+            other => Err(KqlError::at(op.span, format!("{} inside mv-apply is not supported yet", other.keyword()))),
+        }
+    }
+
+    /// The first `count` rows of each input row, in `order`.
+    fn rank_within_rows(&self, env: &Env, tab: Tabular, count: &ast::Expr, order: Vec<SortExpr>) -> Result<Tabular> {
+        let n = super::expr::evaluate_constant(&self.plan_constant(env, count)?).map_err(|e| e.or_at(count.span))?;
+        let n = match n {
+            datafusion::common::ScalarValue::Int64(Some(v)) => v,
+            datafusion::common::ScalarValue::Int32(Some(v)) => v as i64,
+            _ => return Err(KqlError::at(count.span, "expected a constant row count")),
+        };
+        let original = names(&tab);
+        let mut rank = datafusion::functions_window::expr_fn::row_number().partition_by(vec![column(ROW_ID)]);
+        if !order.is_empty() {
+            rank = rank.order_by(order);
+        }
+        let rank = rank.build()?;
+        let rank_column = Expr::Column(Column::new_unqualified(rank.schema_name().to_string()));
+        let plan = LogicalPlanBuilder::window_plan(tab.plan, vec![rank])?;
+        let plan = LogicalPlanBuilder::from(plan).filter(rank_column.lt_eq(lit(n)))?.project(original.iter().map(|c| column(c)))?.build()?;
+        Ok(Tabular::unordered(plan))
+    }
+}
