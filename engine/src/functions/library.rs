@@ -263,12 +263,12 @@ fn encodings(m: &mut HashMap<&'static str, RowDef>) {
         Ok(bytes) => Out::Json(Json::Array(bytes.into_iter().map(Json::from).collect())),
         Err(_) => Out::Null,
     });
-    def(m, "base64_encode_fromarray", 1, 1, Ret::Str, |a| match a[0].json() {
-        Json::Array(items) => {
+    def(m, "base64_encode_fromarray", 1, 1, Ret::Str, |a| match json_array(&a[0]) {
+        Some(items) => {
             let bytes: Option<Vec<u8>> = items.iter().map(|v| v.as_u64().and_then(|n| u8::try_from(n).ok())).collect();
             bytes.map_or(Out::Null, |b| Out::Str(STANDARD.encode(b)))
         }
-        _ => Out::Null,
+        None => Out::Null,
     });
     def(m, "url_encode", 1, 1, Ret::Str, |a| Out::Str(lower_hex_escapes(&url::form_urlencoded::byte_serialize(s(&a[0]).as_bytes()).collect::<String>())));
     def(m, "url_encode_component", 1, 1, Ret::Str, |a| {
@@ -734,6 +734,37 @@ fn arrays(m: &mut HashMap<&'static str, RowDef>) {
     def(m, "array_shift_right", 2, 3, Ret::Dynamic, |a| shift(a, false));
     def(m, "array_rotate_left", 2, 2, Ret::Dynamic, |a| rotate(a, true));
     def(m, "array_rotate_right", 2, 2, Ret::Dynamic, |a| rotate(a, false));
+    def(m, "range", 2, 3, Ret::Dynamic, |a| {
+        const MAX: i64 = 1_000_000;
+        match (&a[0], &a[1], a.get(2)) {
+            (V::DateTime(start), V::DateTime(stop), step) => {
+                let step = match step {
+                    Some(V::TimeSpan(s)) if *s > 0 => *s,
+                    None => NANOS_PER_DAY,
+                    _ => return Out::Null,
+                };
+                let n = ((stop - start) / step + 1).clamp(0, MAX);
+                Out::Json(Json::Array((0..n).map(|i| Json::String(kql_grammar::values::format_datetime(start + i * step))).collect()))
+            }
+            (V::Long(start), V::Long(stop), step) => {
+                let step = step.and_then(V::long).unwrap_or(1);
+                if step == 0 {
+                    return Out::Null;
+                }
+                let n = ((stop - start) / step + 1).clamp(0, MAX);
+                Out::Json(Json::Array((0..n).map(|i| Json::from(start + i * step)).collect()))
+            }
+            (start, stop, step) => {
+                let (Some(a0), Some(b0)) = (start.real(), stop.real()) else { return Out::Null };
+                let st = step.and_then(V::real).unwrap_or(1.0);
+                if st == 0.0 {
+                    return Out::Null;
+                }
+                let n = (((b0 - a0) / st).floor() as i64 + 1).clamp(0, MAX);
+                Out::Json(Json::Array((0..n).filter_map(|i| serde_json::Number::from_f64(a0 + i as f64 * st).map(Json::Number)).collect()))
+            }
+        }
+    });
     def(m, "zip", 2, 16, Ret::Dynamic, |a| {
         let lists: Vec<Vec<Json>> = a.iter().map(|v| json_array(v).unwrap_or_default()).collect();
         let n = lists.iter().map(Vec::len).max().unwrap_or(0);

@@ -11,6 +11,7 @@ mod mv_expand;
 mod names;
 mod parse;
 mod operators;
+mod search;
 mod sources;
 mod summarize;
 mod top_nested;
@@ -98,6 +99,9 @@ impl Env {
     }
     pub fn bind(&mut self, name: &str, b: Binding) {
         self.bindings.insert(name.to_string(), b);
+    }
+    pub fn names(&self) -> impl Iterator<Item = &String> {
+        self.bindings.keys()
     }
 }
 

@@ -17,8 +17,8 @@ use crate::types::kql_type_name;
 
 /// Operators the planner runs, for `README` and completion.
 pub const OPERATORS: &[&str] = &[
-    "count", "distinct", "evaluate bag_unpack", "evaluate pivot", "extend", "externaldata", "filter", "getschema", "join", "limit", "lookup", "make-series", "mv-apply", "mv-expand", "order by", "parse", "parse-where", "project", "project-away",
-    "project-keep", "project-rename", "project-reorder", "render", "invoke", "serialize", "sort by", "summarize", "take", "top", "top-nested", "union", "where",
+    "count", "distinct", "evaluate bag_unpack", "evaluate pivot", "extend", "externaldata", "find", "filter", "getschema", "join", "limit", "lookup", "make-series", "mv-apply", "mv-expand", "order by", "parse", "parse-where", "project", "project-away",
+    "project-keep", "project-rename", "project-reorder", "render", "invoke", "search", "serialize", "sort by", "summarize", "take", "top", "top-nested", "union", "where",
 ];
 
 pub fn supported_operators() -> Vec<&'static str> {
@@ -61,6 +61,12 @@ impl Planner<'_> {
             // Charts are drawn by front ends; the rows pass unchanged.
             OperatorKind::Render { .. } => Ok(tab),
             OperatorKind::MvApply { params, items, limit, body } => self.plan_mv_apply(env, tab, params, items, limit.as_ref(), body, op.span),
+            OperatorKind::Search { params, tables, predicate } => {
+                if !tables.is_empty() {
+                    return Err(KqlError::at(op.span, "search after a pipe reads its input; 'in (...)' goes with a search that starts a query"));
+                }
+                self.plan_search(env, Some(tab), params, tables, predicate, op.span)
+            }
             OperatorKind::TopNested(levels) => self.plan_top_nested(env, tab, levels, op.span),
             OperatorKind::Evaluate { params, plugin } => self.plan_evaluate(env, tab, params, plugin),
             OperatorKind::MakeSeries { params, aggregates, axis, range, by } => {

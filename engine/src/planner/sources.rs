@@ -36,8 +36,11 @@ impl Planner<'_> {
             Source::Range { column, from, to, step, span } => self.plan_range(env, column, from, to, step, *span),
             Source::Print { columns, .. } => self.plan_print(env, columns, span),
             Source::Union { params, tables, span } => self.plan_union(env, None, params, tables, *span),
-            Source::Search { span, .. } => Err(KqlError::at(Span::new(span.start, span.start + 6), "operator search is not supported yet")),
-            Source::Find { span, .. } => Err(KqlError::at(Span::new(span.start, span.start + 4), "operator find is not supported yet")),
+            Source::Search { params, tables, predicate, span } => self.plan_search(env, None, params, tables, predicate, *span),
+            Source::Find { params, tables, predicate, project, span } => {
+                let found = self.plan_search(env, None, params, tables, predicate, *span)?;
+                self.plan_find_projection(found, project.as_deref(), *span)
+            }
             Source::ExternalData { columns, urls, settings, span } => self.plan_externaldata(env, columns, urls, settings, *span),
         }
     }
@@ -67,6 +70,25 @@ impl Planner<'_> {
             ExprKind::Subquery(p) => self.plan_tabular(env, p),
             _ => Err(KqlError::at(e.span, "expected a table, a tabular expression or a tabular function here")),
         }
+    }
+
+    /// `find ... project a, b`: `source_` (the table) then the columns asked for.
+    fn plan_find_projection(&self, found: Tabular, project: Option<&[ast::ColumnPattern]>, span: Span) -> Result<Tabular> {
+        let fields: Vec<String> = found.plan.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let mut exprs = vec![Expr::Column(Column::new_unqualified("$table")).alias("source_")];
+        match project {
+            Some(cols) if !cols.is_empty() => {
+                for c in cols {
+                    if !fields.contains(&c.pattern) {
+                        return Err(KqlError::at(c.span, format!("unknown column '{}'", c.pattern)));
+                    }
+                    exprs.push(Expr::Column(Column::new_unqualified(&c.pattern)));
+                }
+            }
+            _ => exprs.extend(fields.iter().filter(|f| *f != "$table").map(|f| Expr::Column(Column::new_unqualified(f)))),
+        }
+        let _ = span;
+        Ok(Tabular::unordered(LogicalPlanBuilder::from(found.plan).project(exprs)?.build()?))
     }
 
     fn scan_table(&self, name: &str, span: Span) -> Result<Tabular> {
