@@ -32,6 +32,7 @@ pub fn library() -> &'static HashMap<&'static str, RowDef> {
         maths(&mut m);
         arrays(&mut m);
         register_ipv6(&mut m);
+        register_more(&mut m);
         m
     })
 }
@@ -1091,4 +1092,161 @@ pub fn register_ipv6(m: &mut HashMap<&'static str, RowDef>) {
             Out::Null
         }
     });
+}
+
+/// More of the corpus's functions: aliases, command lines, series statistics.
+pub fn register_more(m: &mut HashMap<&'static str, RowDef>) {
+    def(m, "translate", 3, 3, Ret::Str, |a| {
+        let (from, to): (Vec<char>, Vec<char>) = (s(&a[0]).chars().collect(), s(&a[1]).chars().collect());
+        Out::Str(
+            s(&a[2])
+                .chars()
+                .filter_map(|c| match from.iter().position(|f| *f == c) {
+                    // Characters past the end of `to` map to its last one; an empty `to` deletes.
+                    Some(i) => to.get(i).or(to.last()).copied(),
+                    None => Some(c),
+                })
+                .collect(),
+        )
+    });
+    def(m, "array_strcat", 2, 2, Ret::Str, |a| json_array(&a[0]).map_or(Out::Null, |v| Out::Str(v.iter().map(json_text).collect::<Vec<_>>().join(&s(&a[1])))));
+    def(m, "dynamic_to_json", 1, 1, Ret::Str, |a| Out::Str(sorted_keys(a[0].json()).to_string()));
+    def(m, "make_string", 1, 64, Ret::Str, |a| {
+        let mut out = String::new();
+        for v in a {
+            match v.json() {
+                Json::Array(items) => out.extend(items.iter().filter_map(|x| x.as_u64()).filter_map(|c| char::from_u32(c as u32))),
+                other => out.extend(other.as_u64().and_then(|c| char::from_u32(c as u32))),
+            }
+        }
+        Out::Str(out)
+    });
+    def(m, "unicode_codepoints_from_string", 1, 1, Ret::Dynamic, |a| Out::Json(Json::Array(s(&a[0]).chars().map(|c| Json::from(c as u32)).collect())));
+    def(m, "unicode_codepoints_to_string", 1, 1, Ret::Str, |a| {
+        Out::Str(json_array(&a[0]).unwrap_or_default().iter().filter_map(|x| x.as_u64()).filter_map(|c| char::from_u32(c as u32)).collect())
+    });
+    def(m, "parse_command_line", 2, 2, Ret::Dynamic, |a| Out::Json(Json::Array(windows_args(&s(&a[0])).into_iter().map(Json::String).collect())));
+    def(m, "series_stats_dynamic", 1, 2, Ret::Dynamic, |a| series_stats(&a[0]));
+    def(m, "series_fit_line_dynamic", 1, 1, Ret::Dynamic, |a| series_fit_line(&a[0]));
+}
+
+/// Keys in sorted order, as `dynamic_to_json` writes them.
+fn sorted_keys(v: Json) -> Json {
+    match v {
+        Json::Object(o) => {
+            let mut pairs: Vec<(String, Json)> = o.into_iter().map(|(k, v)| (k, sorted_keys(v))).collect();
+            pairs.sort_by(|x, y| x.0.cmp(&y.0));
+            Json::Object(pairs.into_iter().collect())
+        }
+        Json::Array(items) => Json::Array(items.into_iter().map(sorted_keys).collect()),
+        other => other,
+    }
+}
+
+/// Splits a Windows command line the way `CommandLineToArgvW` does: quotes group, `\"` is a quote.
+fn windows_args(cmd: &str) -> Vec<String> {
+    let mut args = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut has = false;
+    let chars: Vec<char> = cmd.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '\\' => {
+                let run = chars[i..].iter().take_while(|x| **x == '\\').count();
+                if chars.get(i + run) == Some(&'"') {
+                    cur.extend(std::iter::repeat_n('\\', run / 2));
+                    if run % 2 == 1 {
+                        cur.push('"');
+                        i += run + 1;
+                        has = true;
+                        continue;
+                    }
+                    i += run;
+                    continue;
+                }
+                cur.extend(std::iter::repeat_n('\\', run));
+                i += run;
+                has = true;
+                continue;
+            }
+            '"' => {
+                quoted = !quoted;
+                has = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if has {
+                    args.push(std::mem::take(&mut cur));
+                    has = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                has = true;
+            }
+        }
+        i += 1;
+    }
+    if has {
+        args.push(cur);
+    }
+    args
+}
+
+fn series_values(v: &V) -> Vec<f64> {
+    json_array(v).unwrap_or_default().iter().filter_map(Json::as_f64).collect()
+}
+
+fn num(x: f64) -> Json {
+    serde_json::Number::from_f64(x).map_or(Json::Null, Json::Number)
+}
+
+fn series_stats(v: &V) -> Out {
+    let xs = series_values(v);
+    if xs.is_empty() {
+        return Out::Null;
+    }
+    let n = xs.len() as f64;
+    let (mut min, mut max, mut min_idx, mut max_idx) = (f64::INFINITY, f64::NEG_INFINITY, 0, 0);
+    for (i, x) in xs.iter().enumerate() {
+        if *x < min {
+            min = *x;
+            min_idx = i;
+        }
+        if *x > max {
+            max = *x;
+            max_idx = i;
+        }
+    }
+    let avg = xs.iter().sum::<f64>() / n;
+    let variance = if xs.len() > 1 { xs.iter().map(|x| (x - avg).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    Out::Json(serde_json::json!({
+        "min": num(min), "min_idx": min_idx, "max": num(max), "max_idx": max_idx,
+        "avg": num(avg), "stdev": num(variance.sqrt()), "variance": num(variance),
+    }))
+}
+
+fn series_fit_line(v: &V) -> Out {
+    let ys = series_values(v);
+    let n = ys.len() as f64;
+    if ys.len() < 2 {
+        return Out::Null;
+    }
+    let xs: Vec<f64> = (1..=ys.len()).map(|i| i as f64).collect();
+    let (mx, my) = (xs.iter().sum::<f64>() / n, ys.iter().sum::<f64>() / n);
+    let sxy: f64 = xs.iter().zip(&ys).map(|(x, y)| (x - mx) * (y - my)).sum();
+    let sxx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
+    let slope = sxy / sxx;
+    let intercept = my - slope * mx;
+    let fit: Vec<f64> = xs.iter().map(|x| intercept + slope * x).collect();
+    let ss_res: f64 = ys.iter().zip(&fit).map(|(y, f)| (y - f).powi(2)).sum();
+    let ss_tot: f64 = ys.iter().map(|y| (y - my).powi(2)).sum();
+    let rsquare = if ss_tot == 0.0 { 1.0 } else { 1.0 - ss_res / ss_tot };
+    let variance = ys.iter().map(|y| (y - my).powi(2)).sum::<f64>() / n;
+    Out::Json(serde_json::json!({
+        "rsquare": num(rsquare), "slope": num(slope), "variance": num(variance), "rvariance": num(ss_res / n),
+        "interception": num(intercept), "line_fit": fit.into_iter().map(num).collect::<Vec<_>>(),
+    }))
 }

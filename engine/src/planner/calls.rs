@@ -15,7 +15,7 @@ use crate::types::{TIMESPAN, kql_type_of};
 
 /// Scalar functions the planner knows, for `README` and completion.
 pub const SCALAR_FUNCTIONS: &[&str] = &[
-    "ago", "array_length", "arraylength", "bag_keys", "bag_pack", "bin", "case", "datetime_diff", "floor", "gettype",
+    "ago", "array_length", "arraylength", "bag_keys", "bag_pack", "bin", "case", "datetime_diff", "floor", "gettype", "ingestion_time", "notempty",
     "has_any_ipv4_prefix", "iff", "iif", "ipv4_is_in_any_range", "ipv4_is_in_range", "ipv4_is_private", "isempty",
     "isnotempty", "isnotnull", "isnull", "next", "not", "now", "pack", "pack_all", "pack_array", "pack_dictionary", "parse_json",
     "parsejson", "prev", "row_cumsum", "row_number", "split", "strcat", "strlen", "todatetime", "todouble", "todynamic", "toint",
@@ -249,7 +249,8 @@ impl ExprPlanner<'_, '_> {
                     None => Ok(otherwise),
                 }
             }
-            "isempty" | "isnotempty" => {
+            "isempty" | "isnotempty" | "notempty" | "empty" => {
+                let n = if n == "notempty" { "isnotempty" } else if n == "empty" { "isempty" } else { n };
                 arity(1, 1)?;
                 let x = self.plan(args[0])?;
                 let t = self.type_of(&x, args[0].span)?;
@@ -364,6 +365,11 @@ impl ExprPlanner<'_, '_> {
                     ast::TypeName::Dynamic => udfs.parse_json.call(vec![text]),
                     ast::TypeName::String | ast::TypeName::Guid => text,
                 })
+            }
+            "ingestion_time" => {
+                // Files carry no ingestion time: it is null, as for tables without one in Kusto.
+                arity(0, 0)?;
+                Ok(Expr::Literal(functions::datetime::datetime_scalar(None), None))
             }
             "typeof" => Err(KqlError::at(span, "typeof() names a type where a function asks for one")),
             _ if functions::library::library().contains_key(n) => {

@@ -23,8 +23,16 @@ const MAX_RANGE_ROWS: usize = 100_000_000;
 impl Planner<'_> {
     pub fn plan_tabular(&self, env: &Env, pipe: &PipeExpr) -> Result<Tabular> {
         let mut tab = self.plan_source(env, &pipe.source, pipe.span)?;
+        // `as X` names the rows so far for the operators after it (`| join (X | ...)`).
+        let mut named: Option<Env> = None;
         for op in &pipe.operators {
-            tab = self.plan_operator(env, tab, op)?;
+            let scope = named.as_ref().unwrap_or(env);
+            tab = self.plan_operator(scope, tab, op)?;
+            if let ast::OperatorKind::As { name, .. } = &op.kind {
+                let mut e = named.take().unwrap_or_else(|| env.clone());
+                e.bind(&name.name, Binding::Tabular(tab.clone()));
+                named = Some(e);
+            }
         }
         Ok(tab)
     }
