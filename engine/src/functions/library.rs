@@ -91,8 +91,12 @@ fn strings(m: &mut HashMap<&'static str, RowDef>) {
     }));
     def(m, "strrep", 2, 3, Ret::Str, |a| {
         let n = opt_long(a, 1).unwrap_or(0).clamp(0, 1 << 20) as usize;
-        let delim = a.get(2).map(s).unwrap_or_default();
-        Out::Str(vec![s(&a[0]); n].join(&delim))
+        let (text, delim) = (s(&a[0]), a.get(2).map(s).unwrap_or_default());
+        // Kusto caps the result at 1 MB; past it the value is null rather than a huge string.
+        if (text.len() + delim.len()).saturating_mul(n) > 1 << 20 {
+            return Out::Null;
+        }
+        Out::Str(vec![text; n].join(&delim))
     });
     def(m, "strcat_delim", 3, 64, Ret::Str, |a| Out::Str(a[1..].iter().map(s).collect::<Vec<_>>().join(&s(&a[0]))));
     def(m, "indexof", 2, 5, Ret::Long, |a| {

@@ -17,12 +17,14 @@ use crate::types::kql_type_name;
 
 /// Operators the planner runs, for `README` and completion.
 pub const OPERATORS: &[&str] = &[
-    "count", "distinct", "evaluate bag_unpack", "evaluate pivot", "extend", "externaldata", "find", "filter", "getschema", "join", "limit", "lookup", "make-series", "mv-apply", "mv-expand", "order by", "parse", "parse-where", "project", "project-away",
+    "as", "count", "distinct", "evaluate bag_unpack", "evaluate pivot", "extend", "externaldata", "find", "filter", "getschema", "join", "limit", "lookup", "make-series", "mv-apply", "mv-expand", "order by", "parse", "parse-where", "project", "project-away",
     "project-keep", "project-rename", "project-reorder", "render", "invoke", "search", "serialize", "sort by", "summarize", "take", "top", "top-nested", "union", "where",
 ];
 
 pub fn supported_operators() -> Vec<&'static str> {
-    OPERATORS.to_vec()
+    let mut all = OPERATORS.to_vec();
+    all.sort();
+    all
 }
 
 fn column(name: &str) -> Expr {
