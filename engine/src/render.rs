@@ -106,11 +106,10 @@ pub fn to_json(array: &dyn Array, row: usize) -> Json {
 /// dynamic string value prints bare (`a`, not `"a"`), as Kusto shows it.
 pub fn format_field_cell(field: &Field, array: &dyn Array, row: usize) -> Option<String> {
     let text = format_cell(array, row)?;
-    if is_dynamic_field(field) && text.starts_with('"') {
-        if let Ok(serde_json::Value::String(s)) = serde_json::from_str::<serde_json::Value>(&text) {
+    if is_dynamic_field(field) && text.starts_with('"')
+        && let Ok(serde_json::Value::String(s)) = serde_json::from_str::<serde_json::Value>(&text) {
             return Some(s);
         }
-    }
     Some(text)
 }
 

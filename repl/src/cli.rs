@@ -122,5 +122,5 @@ pub fn parse_size(text: &str) -> Option<usize> {
         _ => (t, 1),
     };
     let v: f64 = num.trim().parse().ok()?;
-    (v >= 0.0).then(|| (v * mult as f64) as usize)
+    (v >= 0.0).then_some((v * mult as f64) as usize)
 }

@@ -18,7 +18,7 @@ const SAFE: CastOptions<'static> = CastOptions { safe: true, format_options: arr
 
 /// `tostring(x)`: the value as Kusto prints it; null becomes the empty string.
 pub fn tostring() -> ScalarUDF {
-    KqlUdf::new(
+    KqlUdf::scalar(
         "tostring",
         |_| Ok(DataType::Utf8),
         |args, rows| {
@@ -34,7 +34,7 @@ pub fn tostring() -> ScalarUDF {
 }
 
 pub fn todatetime() -> ScalarUDF {
-    KqlUdf::new(
+    KqlUdf::scalar(
         "todatetime",
         |_| Ok(datetime_type()),
         |args, rows| {
@@ -57,7 +57,7 @@ fn parse_number(s: &str) -> Option<f64> {
 }
 
 pub fn tolong() -> ScalarUDF {
-    KqlUdf::new(
+    KqlUdf::scalar(
         "tolong",
         |_| Ok(DataType::Int64),
         |args, rows| {
@@ -78,7 +78,7 @@ pub fn tolong() -> ScalarUDF {
 }
 
 pub fn toint() -> ScalarUDF {
-    KqlUdf::new(
+    KqlUdf::scalar(
         "toint",
         |_| Ok(DataType::Int32),
         |args, rows| {
@@ -99,7 +99,7 @@ pub fn toint() -> ScalarUDF {
 }
 
 pub fn toreal() -> ScalarUDF {
-    KqlUdf::new(
+    KqlUdf::scalar(
         "toreal",
         |_| Ok(DataType::Float64),
         |args, rows| {
@@ -141,7 +141,7 @@ fn numeric_cast(a: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
 
 /// `totimespan(x)`: `1.02:03:04`, `2h` and the like from strings; timespans as they are.
 pub fn totimespan() -> ScalarUDF {
-    KqlUdf::new(
+    KqlUdf::scalar(
         "totimespan",
         |_| Ok(crate::types::TIMESPAN),
         |args, rows| {
@@ -162,7 +162,7 @@ pub fn totimespan() -> ScalarUDF {
 
 /// `tobool(x)`: `true`/`false` (any case) and numbers (non-zero is true); anything else is null.
 pub fn tobool() -> ScalarUDF {
-    KqlUdf::new(
+    KqlUdf::scalar(
         "tobool",
         |_| Ok(DataType::Boolean),
         |args, rows| {

@@ -16,7 +16,7 @@ use crate::types::{TIMESPAN, datetime_type};
 /// `bin(value, size)`: rounds down to a multiple of `size`. Datetimes and timespans take a
 /// timespan; integers give a long (as Kusto does); reals give a real.
 pub fn bin() -> ScalarUDF {
-    KqlUdf::new(
+    KqlUdf::scalar(
         "bin",
         |types| match types.first() {
             Some(DataType::Timestamp(..)) => Ok(datetime_type()),
@@ -128,7 +128,7 @@ fn period_index(unit: DiffUnit, ns: i64) -> i64 {
 
 /// `datetime_diff(unit, a, b)`: the number of `unit` boundaries between `b` and `a`.
 pub fn datetime_diff() -> ScalarUDF {
-    KqlUdf::new(
+    KqlUdf::scalar(
         "datetime_diff",
         |_| Ok(DataType::Int64),
         |args, rows| {

@@ -19,11 +19,10 @@ pub fn cell_json(array: &dyn Array, row: usize, dynamic: bool) -> Json {
     if array.is_null(row) {
         return Json::Null;
     }
-    if dynamic {
-        if let Some(text) = crate::render::format_cell(array, row) {
+    if dynamic
+        && let Some(text) = crate::render::format_cell(array, row) {
             return serde_json::from_str(&text).unwrap_or(Json::String(text));
         }
-    }
     to_json(array, row)
 }
 
@@ -131,7 +130,7 @@ pub fn json_to_text(v: &Json) -> String {
 }
 
 pub fn to_string() -> ScalarUDF {
-    KqlUdf::new("kql_dyn_to_string", utf8, |args, rows| {
+    KqlUdf::scalar("kql_dyn_to_string", utf8, |args, rows| {
         let arrays = arrays(args, rows)?;
         let values = StrArray::try_new(&arrays[0])?;
         let out: StringArray = (0..values.len()).map(|i| Some(values.get(i).and_then(parse).map(|v| json_to_text(&v)).unwrap_or_default())).collect();
@@ -140,7 +139,7 @@ pub fn to_string() -> ScalarUDF {
 }
 
 pub fn to_real() -> ScalarUDF {
-    KqlUdf::new("kql_dyn_to_real", |_| Ok(DataType::Float64), |args, rows| {
+    KqlUdf::scalar("kql_dyn_to_real", |_| Ok(DataType::Float64), |args, rows| {
         let arrays = arrays(args, rows)?;
         let values = StrArray::try_new(&arrays[0])?;
         let out: Float64Array = (0..values.len())
@@ -156,7 +155,7 @@ pub fn to_real() -> ScalarUDF {
 }
 
 pub fn to_long() -> ScalarUDF {
-    KqlUdf::new("kql_dyn_to_long", |_| Ok(DataType::Int64), |args, rows| {
+    KqlUdf::scalar("kql_dyn_to_long", |_| Ok(DataType::Int64), |args, rows| {
         let arrays = arrays(args, rows)?;
         let values = StrArray::try_new(&arrays[0])?;
         let out: Int64Array = (0..values.len())
@@ -172,7 +171,7 @@ pub fn to_long() -> ScalarUDF {
 }
 
 pub fn to_bool() -> ScalarUDF {
-    KqlUdf::new("kql_dyn_to_bool", |_| Ok(DataType::Boolean), |args, rows| {
+    KqlUdf::scalar("kql_dyn_to_bool", |_| Ok(DataType::Boolean), |args, rows| {
         let arrays = arrays(args, rows)?;
         let values = StrArray::try_new(&arrays[0])?;
         let out: BooleanArray = (0..values.len())
@@ -193,7 +192,7 @@ pub fn to_bool() -> ScalarUDF {
 
 /// `array_length(d)`: elements of an array; null when `d` is not an array.
 pub fn array_length() -> ScalarUDF {
-    KqlUdf::new("kql_array_length", |_| Ok(DataType::Int64), |args, rows| {
+    KqlUdf::scalar("kql_array_length", |_| Ok(DataType::Int64), |args, rows| {
         let arrays = arrays(args, rows)?;
         let values = StrArray::try_new(&arrays[0])?;
         let out: Int64Array = (0..values.len())
@@ -280,7 +279,7 @@ pub fn expand_elements(v: Option<Json>, as_arrays: bool, limit: usize) -> Vec<Js
 
 /// `kql_expand(d, as_arrays, limit)`: a list of element texts per row, for `unnest`.
 pub fn expand() -> ScalarUDF {
-    KqlUdf::new(
+    KqlUdf::scalar(
         "kql_expand",
         |_| Ok(DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))),
         |args, rows| {
@@ -311,7 +310,7 @@ pub fn expand() -> ScalarUDF {
 
 /// `kql_expand_index(d, limit)`: the positions 0, 1, ... of the elements `kql_expand` makes.
 pub fn expand_index() -> ScalarUDF {
-    KqlUdf::new(
+    KqlUdf::scalar(
         "kql_expand_index",
         |_| Ok(DataType::List(Arc::new(Field::new("item", DataType::Int64, true)))),
         |args, rows| {
@@ -374,7 +373,7 @@ pub fn split() -> ScalarUDF {
 
 /// `gettype(x)` of a dynamic value: `string`, `long`, `real`, `bool`, `array`, `dictionary`, `null`.
 pub fn dyn_type_name() -> ScalarUDF {
-    KqlUdf::new("kql_dyn_type", utf8, |args, rows| {
+    KqlUdf::scalar("kql_dyn_type", utf8, |args, rows| {
         let arrays = arrays(args, rows)?;
         let values = StrArray::try_new(&arrays[0])?;
         let out: StringArray = (0..values.len())

@@ -18,7 +18,7 @@ pub struct RowDef {
 }
 
 fn def(map: &mut HashMap<&'static str, RowDef>, name: &'static str, min: usize, max: usize, ret: Ret, f: fn(&[V]) -> Out) {
-    map.insert(name, RowDef { min, max, udf: Arc::new(RowUdf::new(name, ret, f)) });
+    map.insert(name, RowDef { min, max, udf: Arc::new(RowUdf::scalar(name, ret, f)) });
 }
 
 /// The row-wise functions by KQL name.
@@ -227,7 +227,7 @@ fn strings(m: &mut HashMap<&'static str, RowDef>) {
     });
     def(m, "has_any_ipv4", 2, 64, Ret::Bool, |a| {
         let wanted: Vec<String> = list_values(&a[1..]);
-        Out::Bool(ipv4_tokens(&s(&a[0])).any(|t| wanted.iter().any(|w| *w == t)))
+        Out::Bool(ipv4_tokens(&s(&a[0])).any(|t| wanted.contains(&t)))
     });
 }
 
@@ -934,14 +934,14 @@ fn json_path(path: &str, doc: &V) -> Out {
 
 /// Finishing functions of aggregates that collect a group's values into a list first.
 pub fn percentile() -> ScalarUDF {
-    RowUdf::new("kql_percentile", Ret::Real, |a| {
+    RowUdf::scalar("kql_percentile", Ret::Real, |a| {
         let values = sorted_numbers(&a[0]);
         a[1].real().and_then(|p| nearest_rank(&values, p)).map_or(Out::Null, Out::Real)
     })
 }
 
 pub fn percentiles_array() -> ScalarUDF {
-    RowUdf::new("kql_percentiles_array", Ret::Dynamic, |a| {
+    RowUdf::scalar("kql_percentiles_array", Ret::Dynamic, |a| {
         let values = sorted_numbers(&a[0]);
         let out: Vec<Json> = a[1..]
             .iter()
@@ -957,7 +957,7 @@ pub fn percentiles_array() -> ScalarUDF {
 
 /// Merges a list of bags (JSON texts) into one; the first value of a key wins.
 pub fn merge_bags() -> ScalarUDF {
-    RowUdf::new("kql_merge_bags", Ret::Dynamic, |a| {
+    RowUdf::scalar("kql_merge_bags", Ret::Dynamic, |a| {
         let mut out = serde_json::Map::new();
         if let Json::Array(items) = a[0].json() {
             for item in items {
@@ -997,17 +997,16 @@ fn nearest_rank(sorted: &[f64], p: f64) -> Option<f64> {
 /// `kql_series_fill(bins, values, n, default)`: a series of `n` values, `values[i]` at position
 /// `bins[i]`, `default` elsewhere.
 pub fn series_fill() -> ScalarUDF {
-    RowUdf::new("kql_series_fill", Ret::Dynamic, |a| {
+    RowUdf::scalar("kql_series_fill", Ret::Dynamic, |a| {
         let n = a[2].long().unwrap_or(0).clamp(0, 10_000_000) as usize;
         let default = a[3].json();
         let mut out = vec![default; n];
         if let (Json::Array(bins), Json::Array(values)) = (a[0].json(), a[1].json()) {
             for (b, v) in bins.iter().zip(values) {
-                if let Some(i) = b.as_u64().map(|i| i as usize).filter(|i| *i < n) {
-                    if !v.is_null() {
+                if let Some(i) = b.as_u64().map(|i| i as usize).filter(|i| *i < n)
+                    && !v.is_null() {
                         out[i] = v;
                     }
-                }
             }
         }
         Out::Json(Json::Array(out))
@@ -1016,7 +1015,7 @@ pub fn series_fill() -> ScalarUDF {
 
 /// `kql_series_axis(start, step, n)`: the `n` bin starts of a series.
 pub fn series_axis() -> ScalarUDF {
-    RowUdf::new("kql_series_axis", Ret::Dynamic, |a| {
+    RowUdf::scalar("kql_series_axis", Ret::Dynamic, |a| {
         let n = a[2].long().unwrap_or(0).clamp(0, 10_000_000);
         let items: Vec<Json> = match (&a[0], &a[1]) {
             (V::DateTime(start), V::TimeSpan(step)) => (0..n).map(|i| Json::String(kql_grammar::values::format_datetime(start + i * step))).collect(),

@@ -35,7 +35,7 @@ pub struct KqlUdf {
 }
 
 impl KqlUdf {
-    pub fn new(name: &'static str, return_type: ReturnTypeFn, invoke: InvokeFn) -> ScalarUDF {
+    pub fn scalar(name: &'static str, return_type: ReturnTypeFn, invoke: InvokeFn) -> ScalarUDF {
         ScalarUDF::new_from_impl(KqlUdf {
             name,
             signature: Signature::variadic_any(Volatility::Immutable),
@@ -199,6 +199,10 @@ impl<'a> StrArray<'a> {
             StrArray::Large(a) => (!a.is_null(i)).then(|| a.value(i)),
             StrArray::View(a) => (!a.is_null(i)).then(|| a.value(i)),
         }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     pub fn len(&self) -> usize {

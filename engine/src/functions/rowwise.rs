@@ -122,7 +122,7 @@ pub struct RowUdf {
 }
 
 impl RowUdf {
-    pub fn new(name: &'static str, ret: Ret, f: RowFn) -> ScalarUDF {
+    pub fn scalar(name: &'static str, ret: Ret, f: RowFn) -> ScalarUDF {
         ScalarUDF::new_from_impl(RowUdf { name, ret, f, signature: Signature::variadic_any(Volatility::Immutable) })
     }
 }

@@ -13,7 +13,7 @@ use super::{KqlUdf, StrArray, arrays, result, scalar_str};
 
 /// `strlen(s)`: Unicode characters; a null string has length 0 (KQL strings are never null).
 pub fn strlen() -> ScalarUDF {
-    KqlUdf::new(
+    KqlUdf::scalar(
         "strlen",
         |_| Ok(DataType::Int64),
         |args, rows| {
@@ -121,7 +121,7 @@ fn contains_ascii_ci(hay: &[u8], needle: &[u8]) -> bool {
 
 /// `string_test(s, pattern, code)`: one UDF for the string predicates; null strings are "".
 pub fn string_test() -> ScalarUDF {
-    KqlUdf::new(
+    KqlUdf::scalar(
         "kql_string_test",
         |_| Ok(DataType::Boolean),
         |args, rows| {
@@ -148,30 +148,10 @@ pub fn string_test() -> ScalarUDF {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn has_matches_whole_terms() {
-        assert!(run_test(Test::Has, "North America", "america", false));
-        assert!(!run_test(Test::Has, "North America", "amer", false));
-        assert!(run_test(Test::Has, "user@contoso.com", "contoso", false));
-        assert!(!run_test(Test::Has, "North America", "America", false) == false);
-        assert!(!run_test(Test::Has, "North America", "america", true));
-        assert!(run_test(Test::HasPrefix, "North America", "ame", false));
-        assert!(run_test(Test::HasSuffix, "North America", "rica", false));
-        assert!(run_test(Test::Contains, "FabriKam", "BRIK", false));
-        assert!(!run_test(Test::Contains, "FabriKam", "BRIK", true));
-        assert!(run_test(Test::StartsWith, "Fabrikam", "fab", false));
-        assert!(run_test(Test::EndsWith, "Fabrikam", "KAM", false));
-    }
-}
-
 /// `kql_parse_groups(s, pattern)`: the captures of the groups named `k0`, `k1`, ... of
 /// `pattern` (compiled once per batch), as a list; null when the pattern does not match.
 pub fn parse_groups() -> ScalarUDF {
-    KqlUdf::new(
+    KqlUdf::scalar(
         "kql_parse_groups",
         |_| Ok(DataType::List(Arc::new(arrow::datatypes::Field::new("item", DataType::Utf8, true)))),
         |args, rows| {
@@ -200,4 +180,24 @@ pub fn parse_groups() -> ScalarUDF {
             result(&args[..1], Arc::new(out.finish()))
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn has_matches_whole_terms() {
+        assert!(run_test(Test::Has, "North America", "america", false));
+        assert!(!run_test(Test::Has, "North America", "amer", false));
+        assert!(run_test(Test::Has, "user@contoso.com", "contoso", false));
+        assert!(run_test(Test::Has, "North America", "America", false));
+        assert!(!run_test(Test::Has, "North America", "america", true));
+        assert!(run_test(Test::HasPrefix, "North America", "ame", false));
+        assert!(run_test(Test::HasSuffix, "North America", "rica", false));
+        assert!(run_test(Test::Contains, "FabriKam", "BRIK", false));
+        assert!(!run_test(Test::Contains, "FabriKam", "BRIK", true));
+        assert!(run_test(Test::StartsWith, "Fabrikam", "fab", false));
+        assert!(run_test(Test::EndsWith, "Fabrikam", "KAM", false));
+    }
 }

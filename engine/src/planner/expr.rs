@@ -50,11 +50,10 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
                 if *op == UnaryOp::Plus {
                     return Ok(inner);
                 }
-                if let Expr::Literal(v, m) = &inner {
-                    if let Some(neg) = negate_scalar(v) {
+                if let Expr::Literal(v, m) = &inner
+                    && let Some(neg) = negate_scalar(v) {
                         return Ok(Expr::Literal(neg, m.clone()));
                     }
-                }
                 let t = self.type_of(&inner, operand.span)?;
                 if !(t.is_numeric() || t == TIMESPAN) {
                     return Err(KqlError::at(e.span, format!("cannot negate a {}", kql_type_of(&t))));
@@ -130,7 +129,7 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
     /// The expression as a string: non-strings are converted as `tostring()` would.
     pub fn as_string(&self, e: &ast::Expr) -> Result<Expr> {
         let x = self.plan(e)?;
-        Ok(self.to_text(x, e.span)?)
+        self.to_text(x, e.span)
     }
 
     /// A planned value as a string, as `tostring()` gives it.
@@ -387,11 +386,10 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
             StringTest::StartsWith => string_test(hay, needle, Test::StartsWith, sop.case_sensitive),
             StringTest::EndsWith => string_test(hay, needle, Test::EndsWith, sop.case_sensitive),
             StringTest::MatchesRegex => {
-                if let Expr::Literal(ScalarValue::Utf8(Some(p)), _) = &needle {
-                    if let Err(e) = regex::Regex::new(p) {
+                if let Expr::Literal(ScalarValue::Utf8(Some(p)), _) = &needle
+                    && let Err(e) = regex::Regex::new(p) {
                         return Err(KqlError::at(right.span, format!("invalid regular expression: {e}")));
                     }
-                }
                 datafusion::functions::regex::expr_fn::regexp_like(hay, needle, None)
             }
             StringTest::Like => {

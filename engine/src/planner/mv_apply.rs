@@ -24,6 +24,7 @@ fn names(t: &Tabular) -> Vec<String> {
 }
 
 impl Planner<'_> {
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn plan_mv_apply(&self, env: &Env, tab: Tabular, params: &[OperatorParam], items: &[MvItem], limit: Option<&ast::Expr>, body: &[Operator], span: Span) -> Result<Tabular> {
         // Number the input rows.
         let ident = |n: &str| Ident { name: n.to_string(), span };

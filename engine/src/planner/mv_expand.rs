@@ -54,11 +54,10 @@ impl Planner<'_> {
                 return Err(KqlError::at(item.column.expr.span, format!("mv-expand expands a dynamic array or bag, got {}", crate::types::kql_type_of(&t))));
             };
             let hidden = format!("__kql_mv_{i}");
-            if i == 0 {
-                if let Some(idx) = &index_column {
+            if i == 0
+                && let Some(idx) = &index_column {
                     projection.push(functions::udfs().expand_index.call(vec![x.clone(), lit(limit)]).alias(format!("__kql_mv_index_{idx}")));
                 }
-            }
             projection.push(functions::udfs().expand.call(vec![x, lit(as_arrays), lit(limit)]).alias(&hidden));
             expanded.push((name, hidden, item.to_type));
         }
@@ -80,7 +79,7 @@ impl Planner<'_> {
                         EXTENSION_KEY.to_string(),
                         JSON_EXTENSION.to_string(),
                     )]));
-                    return x.alias_with_metadata(hidden, Some(metadata));
+                    x.alias_with_metadata(hidden, Some(metadata))
                 }
                 Some(TypeName::Long) => u.dyn_to_long.call(vec![x]),
                 Some(TypeName::Int) => cast(u.dyn_to_long.call(vec![x]), arrow_type(TypeName::Int)),

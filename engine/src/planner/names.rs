@@ -56,7 +56,7 @@ pub fn next_column_name(counter: &mut usize, taken: &[String]) -> String {
     loop {
         *counter += 1;
         let name = format!("Column{counter}");
-        if !taken.iter().any(|t| *t == name) {
+        if !taken.contains(&name) {
             return name;
         }
     }

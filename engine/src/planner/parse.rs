@@ -41,6 +41,7 @@ fn column(name: &str) -> Expr {
 }
 
 impl Planner<'_> {
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn plan_parse(&self, env: &Env, tab: Tabular, keep_only_matches: bool, params: &[OperatorParam], source: &ast::Expr, pattern: &[ParseItem], span: Span) -> Result<Tabular> {
         let mut kind = ParseKind::Simple;
         let mut flags = String::new();

@@ -250,7 +250,7 @@ impl Planner<'_> {
         if columns.is_empty() {
             return Err(KqlError::at(span, "datatable needs at least one column"));
         }
-        if values.len() % columns.len() != 0 {
+        if !values.len().is_multiple_of(columns.len()) {
             return Err(KqlError::at(
                 span,
                 format!("datatable has {} values, which is not a multiple of its {} columns", values.len(), columns.len()),

@@ -428,22 +428,20 @@ fn contains_aggregate(e: &ast::Expr) -> bool {
 /// Walks `e` and offers each aggregate call to `f`; where `f` returns a column name, the call
 /// is replaced by a reference to that column.
 fn replace_aggregates(e: &mut ast::Expr, f: &mut dyn FnMut(&ast::Expr) -> Option<String>) {
-    if let ExprKind::Call { name, .. } = &e.kind {
-        if is_aggregate(&name.name) {
+    if let ExprKind::Call { name, .. } = &e.kind
+        && is_aggregate(&name.name) {
             if let Some(col) = f(e) {
                 e.kind = ExprKind::Name(col);
             }
             return;
         }
-    }
     match &mut e.kind {
         ExprKind::Call { args, .. } => {
             for a in args {
-                if let ast::Source::Expr(inner) = &mut a.value.source {
-                    if a.value.operators.is_empty() {
+                if let ast::Source::Expr(inner) = &mut a.value.source
+                    && a.value.operators.is_empty() {
                         replace_aggregates(inner, f);
                     }
-                }
             }
         }
         ExprKind::Unary { operand, .. } => replace_aggregates(operand, f),

@@ -22,7 +22,7 @@ use crate::serial::{SerialColumn, SerialFunc, SerialNode};
 fn shift_marker() -> &'static Arc<ScalarUDF> {
     static MARKER: std::sync::OnceLock<Arc<ScalarUDF>> = std::sync::OnceLock::new();
     MARKER.get_or_init(|| {
-        Arc::new(KqlUdf::new(
+        Arc::new(KqlUdf::scalar(
             "kql_serial_shift",
             |types| Ok(types.first().cloned().unwrap_or(DataType::Null)),
             |_, _| datafusion::common::exec_err!("next()/prev() run only inside a Serialize node"),
@@ -34,7 +34,7 @@ fn shift_marker() -> &'static Arc<ScalarUDF> {
 fn row_number_marker() -> &'static Arc<ScalarUDF> {
     static MARKER: std::sync::OnceLock<Arc<ScalarUDF>> = std::sync::OnceLock::new();
     MARKER.get_or_init(|| {
-        Arc::new(KqlUdf::new(
+        Arc::new(KqlUdf::scalar(
             "kql_serial_row_number",
             |_| Ok(DataType::Int64),
             |_, _| datafusion::common::exec_err!("row_number() runs only inside a Serialize node"),
@@ -46,7 +46,7 @@ fn row_number_marker() -> &'static Arc<ScalarUDF> {
 fn cumsum_marker() -> &'static Arc<ScalarUDF> {
     static MARKER: std::sync::OnceLock<Arc<ScalarUDF>> = std::sync::OnceLock::new();
     MARKER.get_or_init(|| {
-        Arc::new(KqlUdf::new(
+        Arc::new(KqlUdf::scalar(
             "kql_serial_cumsum",
             |types| Ok(if types.first().is_some_and(|t| t.is_floating()) { DataType::Float64 } else { DataType::Int64 }),
             |_, _| datafusion::common::exec_err!("row_cumsum() runs only inside a Serialize node"),

@@ -67,6 +67,8 @@ pub struct ColumnPattern {
     pub span: Span,
 }
 
+// An AST is built once per query: the size of its largest variant costs nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum OperatorKind {
     Where(Expr),
@@ -150,6 +152,7 @@ impl OperatorKind {
 }
 
 /// One input of `union` or `search in (...)`: a tabular expression or a name pattern (`Device*`).
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum UnionItem {
     Table(PipeExpr),
