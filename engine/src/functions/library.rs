@@ -1129,6 +1129,7 @@ pub fn register_more(m: &mut HashMap<&'static str, RowDef>) {
         Out::Str(json_array(&a[0]).unwrap_or_default().iter().filter_map(|x| x.as_u64()).filter_map(|c| char::from_u32(c as u32)).collect())
     });
     def(m, "parse_command_line", 2, 2, Ret::Dynamic, |a| Out::Json(Json::Array(windows_args(&s(&a[0])).into_iter().map(Json::String).collect())));
+    def(m, "dcount_hll", 1, 1, Ret::Long, |a| json_array(&a[0]).map_or(Out::Long(0), |v| Out::Long(v.len() as i64)));
     def(m, "series_stats_dynamic", 1, 2, Ret::Dynamic, |a| series_stats(&a[0]));
     def(m, "series_fit_line_dynamic", 1, 1, Ret::Dynamic, |a| series_fit_line(&a[0]));
 }
@@ -1252,4 +1253,57 @@ fn series_fit_line(v: &V) -> Out {
         "rsquare": num(rsquare), "slope": num(slope), "variance": num(variance), "rvariance": num(ss_res / n),
         "interception": num(intercept), "line_fit": fit.into_iter().map(num).collect::<Vec<_>>(),
     }))
+}
+
+/// `kql_kv_value(text, key, pair_delimiter, kv_delimiter, quote)`: the value of `key` in text
+/// like `a=1, b="x y"`; null when the key is absent.
+pub fn kv_value() -> ScalarUDF {
+    RowUdf::scalar("kql_kv_value", Ret::Str, |a| {
+        let (text, key, pair, kv, quote) = (s(&a[0]), s(&a[1]), s(&a[2]), s(&a[3]), s(&a[4]));
+        let quote = quote.chars().next();
+        let mut rest = text.as_str();
+        while !rest.is_empty() {
+            rest = rest.trim_start_matches(|c: char| c.is_whitespace() || pair.contains(c));
+            let Some(eq) = rest.find(kv.as_str()) else { break };
+            let k = rest[..eq].trim();
+            let after = &rest[eq + kv.len()..];
+            let (value, next) = match (quote, after.chars().next()) {
+                (Some(q), Some(c)) if c == q => {
+                    let body = &after[c.len_utf8()..];
+                    let end = body.find(q).unwrap_or(body.len());
+                    (&body[..end], body.get(end + q.len_utf8()..).unwrap_or(""))
+                }
+                _ => {
+                    let end = after.find(|c: char| pair.contains(c)).unwrap_or(after.len());
+                    (&after[..end], &after[end..])
+                }
+            };
+            if k == key {
+                return Out::Str(value.trim().to_string());
+            }
+            rest = next;
+        }
+        Out::Null
+    })
+}
+
+/// Unites a list of sets (JSON array texts) into one set, for `hll_merge`.
+pub fn merge_sets() -> ScalarUDF {
+    RowUdf::scalar("kql_merge_sets", Ret::Dynamic, |a| {
+        let mut out: Vec<Json> = Vec::new();
+        if let Json::Array(items) = a[0].json() {
+            for item in items {
+                let set = match item {
+                    Json::String(text) => serde_json::from_str(&text).unwrap_or(Json::Null),
+                    other => other,
+                };
+                for v in set.as_array().cloned().unwrap_or_default() {
+                    if !out.iter().any(|x| json_eq(x, &v)) {
+                        out.push(v);
+                    }
+                }
+            }
+        }
+        Out::Json(Json::Array(out))
+    })
 }

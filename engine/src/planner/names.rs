@@ -18,7 +18,7 @@ fn name_kind(function: &str) -> Option<NameKind> {
         | "parse_csv" | "parse_xml" | "split" | "format_datetime" | "format_timespan" | "startofday" | "bin"
         | "floor" | "bin_at" | "bin_auto" | "binary_and" | "binary_or" | "binary_xor" | "binary_not"
         | "binary_shift_left" | "binary_shift_right" | "bitset_count_ones" => NameKind::FirstArgument,
-        "strlen" | "string_size" => NameKind::NameAndFirstArgument,
+        "strlen" | "string_size" | "dcount_hll" | "percentile_tdigest" => NameKind::NameAndFirstArgument,
         _ => return None,
     })
 }

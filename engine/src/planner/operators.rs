@@ -17,8 +17,8 @@ use crate::types::kql_type_name;
 
 /// Operators the planner runs, for `README` and completion.
 pub const OPERATORS: &[&str] = &[
-    "as", "count", "distinct", "evaluate bag_unpack", "evaluate pivot", "extend", "externaldata", "find", "filter", "getschema", "join", "limit", "lookup", "make-series", "mv-apply", "mv-expand", "order by", "parse", "parse-where", "project", "project-away",
-    "project-keep", "project-rename", "project-reorder", "render", "invoke", "search", "serialize", "sort by", "summarize", "take", "top", "top-nested", "union", "where",
+    "as", "count", "distinct", "evaluate bag_unpack", "evaluate pivot", "extend", "externaldata", "find", "filter", "getschema", "join", "limit", "lookup", "make-series", "mv-apply", "mv-expand", "order by", "parse", "parse-kv", "parse-where", "project", "project-away",
+    "project-keep", "project-rename", "project-reorder", "render", "invoke", "sample", "search", "serialize", "sort by", "summarize", "take", "top", "top-nested", "union", "where",
 ];
 
 pub fn supported_operators() -> Vec<&'static str> {
@@ -68,6 +68,12 @@ impl Planner<'_> {
                     return Err(KqlError::at(op.span, "search after a pipe reads its input; 'in (...)' goes with a search that starts a query"));
                 }
                 self.plan_search(env, Some(tab), params, tables, predicate, op.span)
+            }
+            OperatorKind::ParseKv { source, columns, settings } => self.plan_parse_kv(env, tab, source, columns, settings),
+            OperatorKind::Sample(n) => {
+                // Arbitrary rows: the first n that arrive.
+                let n = self.row_count(env, n)?;
+                Ok(Tabular::unordered(LogicalPlanBuilder::from(tab.plan).limit(0, Some(n))?.build()?))
             }
             OperatorKind::TopNested(levels) => self.plan_top_nested(env, tab, levels, op.span),
             OperatorKind::Evaluate { params, plugin } => self.plan_evaluate(env, tab, params, plugin),

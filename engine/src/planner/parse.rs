@@ -138,3 +138,46 @@ impl Planner<'_> {
         Ok(Tabular::ordered(plan, tab.order))
     }
 }
+
+impl Planner<'_> {
+    /// `parse-kv text as (k:type, ...) with (pair_delimiter=..., kv_delimiter=..., quote=...)`:
+    /// a column per key, its value converted to the column's type.
+    pub(super) fn plan_parse_kv(&self, env: &Env, tab: Tabular, source: &ast::Expr, columns: &[ast::ColumnDecl], settings: &[(ast::Ident, ast::Expr)]) -> Result<Tabular> {
+        let (mut pair, mut kv, mut quote) = (" ".to_string(), "=".to_string(), "\"".to_string());
+        for (name, value) in settings {
+            let v = super::expr::evaluate_constant(&self.plan_constant(env, value)?).map_err(|e| e.or_at(value.span))?;
+            let text = match v {
+                datafusion::common::ScalarValue::Utf8(Some(t)) => t,
+                _ => return Err(KqlError::at(value.span, "parse-kv settings are strings")),
+            };
+            match name.name.as_str() {
+                "pair_delimiter" => pair = text,
+                "kv_delimiter" => kv = text,
+                "quote" => quote = text,
+                "escape" | "greedy" => {}
+                other => return Err(KqlError::at(name.span, format!("parse-kv does not take {other}"))),
+            }
+        }
+        let ep = ExprPlanner::new(self, env, tab.plan.schema().clone(), tab.order.as_deref());
+        let text = ep.as_string(source)?;
+        let u = functions::udfs();
+        let existing: Vec<String> = tab.plan.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let mut out: Vec<Expr> = existing.iter().filter(|n| !columns.iter().any(|c| c.name.name == **n)).map(|n| column(n)).collect();
+        for c in columns {
+            let raw = u.kv_value.call(vec![text.clone(), lit(c.name.name.clone()), lit(pair.clone()), lit(kv.clone()), lit(quote.clone())]);
+            let value = match c.ty {
+                TypeName::String | TypeName::Guid => raw,
+                TypeName::Long => u.tolong.call(vec![raw]),
+                TypeName::Int => u.toint.call(vec![raw]),
+                TypeName::Real | TypeName::Decimal => u.toreal.call(vec![raw]),
+                TypeName::DateTime => u.todatetime.call(vec![raw]),
+                TypeName::TimeSpan => u.totimespan.call(vec![raw]),
+                TypeName::Bool => u.tobool.call(vec![raw]),
+                TypeName::Dynamic => u.parse_json.call(vec![raw]),
+            };
+            out.push(value.alias(&c.name.name));
+        }
+        let plan = LogicalPlanBuilder::from(tab.plan).project(out)?.build()?;
+        Ok(Tabular::ordered(plan, tab.order))
+    }
+}

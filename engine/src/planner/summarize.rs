@@ -18,7 +18,7 @@ use crate::types::kql_type_of;
 
 pub const AGGREGATE_FUNCTIONS: &[&str] = &[
     "any", "anyif", "arg_max", "arg_min", "argmax", "argmin", "avg", "avgif", "binary_all_and", "binary_all_or",
-    "binary_all_xor", "count", "count_distinct", "count_distinctif", "countif", "dcount", "dcountif", "make_bag",
+    "binary_all_xor", "count", "count_distinct", "count_distinctif", "countif", "dcount", "dcountif", "hll", "hll_if", "hll_merge", "make_bag",
     "make_bag_if", "make_list", "make_list_if", "make_list_with_nulls", "make_set", "make_set_if", "makelist", "makeset",
     "max", "maxif", "min", "minif", "percentile", "percentiles", "percentiles_array", "stdev", "stdevif", "stdevp", "sum",
     "sumif", "take_any", "take_anyif", "variance", "varianceif", "variancep",
@@ -341,6 +341,24 @@ impl Planner<'_> {
                     }
                 }
                 Ok(outs)
+            }
+            // Sketches are kept exact: the set of distinct values, which hll_merge unites and
+            // dcount_hll counts.
+            "hll" | "hll_if" => {
+                arity(1, 3)?;
+                let x = ep.plan(args[0])?;
+                let keep = if fname == "hll_if" { x.clone().is_not_null().and(predicate(args[1])?) } else { x.clone().is_not_null() };
+                let is_json = ep.is_dynamic(&x, args[0].span)?;
+                let expr = agg::array_agg(x).filter(keep).distinct().build()?;
+                let finish: Finish = Arc::new(move |col| crate::functions::udfs().to_dynamic.call(vec![col, lit(is_json)]));
+                Ok(vec![AggOutput { name: aggregate_name(fname, Some(args[0])), expr, finish: Some(finish) }])
+            }
+            "hll_merge" => {
+                arity(1, 1)?;
+                let x = ep.plan(args[0])?;
+                let expr = agg::array_agg(x.clone()).filter(x.is_not_null()).build()?;
+                let finish: Finish = Arc::new(move |col| crate::functions::udfs().merge_sets.call(vec![col]));
+                Ok(vec![AggOutput { name: "hll_merged_result".to_string(), expr, finish: Some(finish) }])
             }
             "make_bag" | "make_bag_if" => {
                 arity(if fname == "make_bag" { 1 } else { 2 }, if fname == "make_bag" { 2 } else { 3 })?;
