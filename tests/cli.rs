@@ -236,3 +236,40 @@ fn readme_lists_what_the_engine_supports() {
     assert_eq!(section("operators"), listed(kql_engine::planner::supported_operators(), "Operators"));
     assert_eq!(section("functions"), listed(kql_engine::planner::supported_functions(), "Functions"));
 }
+
+#[test]
+fn check_reports_each_query_and_exits_by_the_worst() {
+    let dir = std::env::temp_dir().join(format!("kql-check-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("more")).expect("temp dir");
+    std::fs::write(dir.join("good.kql"), "NetworkSession | where DstPortNumber == 443 | count").expect("write");
+    std::fs::write(dir.join("more/bad.kql"), "NetworkSession\n| where DstPortNumber ==").expect("write");
+    std::fs::write(dir.join("more/unplannable.kql"), "NetworkSession | where Nope == 1").expect("write");
+    let path = dir.to_str().expect("utf8 path");
+
+    // Syntax only: no table is registered.
+    let out = kql(&["check", "--format", "jsonl", path]);
+    assert_eq!(out.status.code(), Some(1));
+    let lines: Vec<serde_json::Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["ok"], true);
+    assert_eq!(lines[0]["stage"], "parse");
+    assert_eq!(lines[1]["ok"], false);
+    assert_eq!(lines[1]["stage"], "parse");
+    assert_eq!(
+        lines[1]["error"],
+        format!("{}:2:25: syntax error: unexpected end of query, expected an expression", dir.join("more/bad.kql").display())
+    );
+    assert_eq!(lines[2]["ok"], true, "without tables a query is checked for syntax only");
+
+    // With the tables registered, queries are planned too.
+    let out = kql(&["check", "--data", "samples/data", path]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("error: unknown column or name 'Nope'"), "{text}");
+    assert!(text.contains(&format!("--> {}:1:24", dir.join("more/unplannable.kql").display())), "{text}");
+    assert!(text.ends_with("3 queries checked (parse and plan): 1 ok, 2 failed\n"), "{text}");
+
+    let out = kql(&["check", "--data", "samples/data", dir.join("good.kql").to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(0));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -24,7 +24,7 @@ pub async fn run(args: &CheckArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Err(e) = crate::register(&mut session, &args.data, &args.tables, &args.functions).await {
+    if let Err(e) = crate::register(&mut session, &args.sources).await {
         eprintln!("{e}");
         return ExitCode::FAILURE;
     }

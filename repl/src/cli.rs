@@ -11,17 +11,8 @@ pub struct Args {
     #[command(subcommand)]
     pub command_kind: Option<Command>,
 
-    /// Register a table: NAME=PATH, where PATH is a Parquet file, folder or glob.
-    #[arg(long = "table", value_name = "NAME=PATH")]
-    pub tables: Vec<String>,
-
-    /// Register each Parquet file and sub-folder of DIR as a table named after it.
-    #[arg(long, value_name = "DIR")]
-    pub data: Vec<PathBuf>,
-
-    /// Load `let` functions and `.create function` commands every query can call.
-    #[arg(long = "functions", value_name = "FILE")]
-    pub functions: Vec<PathBuf>,
+    #[command(flatten)]
+    pub sources: Sources,
 
     /// Fix now() and ago() to this UTC time (ISO 8601), to hunt old logs reproducibly.
     #[arg(long, value_name = "TIMESTAMP")]
@@ -57,6 +48,22 @@ pub struct Args {
     pub memory_limit: Option<String>,
 }
 
+/// Where tables and functions come from; every subcommand takes the same options.
+#[derive(ClapArgs, Debug, Default)]
+pub struct Sources {
+    /// Register a table: NAME=PATH, where PATH is a Parquet file, folder or glob.
+    #[arg(long = "table", value_name = "NAME=PATH")]
+    pub tables: Vec<String>,
+
+    /// Register each Parquet file and sub-folder of DIR as a table named after it.
+    #[arg(long, value_name = "DIR")]
+    pub data: Vec<PathBuf>,
+
+    /// Load `let` functions and `.create function` commands every query can call.
+    #[arg(long = "functions", value_name = "FILE")]
+    pub functions: Vec<PathBuf>,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Check that queries parse, and plan when the tables they read are registered. Never runs them.
@@ -73,18 +80,9 @@ pub struct CheckArgs {
     #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
     pub format: CheckFormat,
 
-    /// Register a table: NAME=PATH (Parquet file, folder or glob); queries that read only
-    /// registered tables are planned too.
-    #[arg(long = "table", value_name = "NAME=PATH")]
-    pub tables: Vec<String>,
-
-    /// Register each Parquet file and sub-folder of DIR as a table.
-    #[arg(long, value_name = "DIR")]
-    pub data: Vec<PathBuf>,
-
-    /// Load `let` functions and `.create function` commands.
-    #[arg(long = "functions", value_name = "FILE")]
-    pub functions: Vec<PathBuf>,
+    /// Tables and functions; queries that read only registered tables are planned too.
+    #[command(flatten)]
+    pub sources: Sources,
 
     /// Also check that each query prints back (the AST's Display) to text that parses to the
     /// same AST: a check of kql itself rather than of the queries.

@@ -85,22 +85,22 @@ pub async fn open_session(args: &Args) -> Result<Session, String> {
         None => None,
     };
     let mut session = Session::new(SessionOptions { now, memory_limit, target_partitions: args.threads }).map_err(|e| format!("error: {e}"))?;
-    register(&mut session, &args.data, &args.tables, &args.functions).await?;
+    register(&mut session, &args.sources).await?;
     Ok(session)
 }
 
 /// Registers data folders, `NAME=PATH` tables and function files.
-pub async fn register(session: &mut Session, data: &[std::path::PathBuf], tables: &[String], functions: &[std::path::PathBuf]) -> Result<(), String> {
-    for dir in data {
+pub async fn register(session: &mut Session, sources: &cli::Sources) -> Result<(), String> {
+    for dir in &sources.data {
         session.register_data_dir(dir).await.map_err(|e| format!("error: --data: {e}"))?;
     }
-    for spec in tables {
+    for spec in &sources.tables {
         let Some((name, path)) = spec.split_once('=') else {
             return Err(format!("error: --table expects NAME=PATH, got '{spec}'"));
         };
         session.register_table(name.trim(), path.trim()).await.map_err(|e| format!("error: --table {name}: {e}"))?;
     }
-    for file in functions {
+    for file in &sources.functions {
         load_functions(session, file)?;
     }
     Ok(())

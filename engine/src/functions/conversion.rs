@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Array, Int32Array, Int64Array, StringBuilder, TimestampNanosecondArray};
+use arrow::array::{ArrayRef, Int64Array, StringBuilder, TimestampNanosecondArray};
 use arrow::compute::kernels::cast::{CastOptions, cast_with_options};
 use arrow::datatypes::DataType;
 use datafusion::common::Result;
-use datafusion::logical_expr::ScalarUDF;
+use datafusion::logical_expr::{ColumnarValue, ScalarUDF};
 use kql_grammar::values::parse_datetime;
 
 use super::{KqlUdf, StrArray, arrays, is_string, result};
@@ -56,65 +56,44 @@ fn parse_number(s: &str) -> Option<f64> {
     s.trim().parse::<f64>().ok()
 }
 
+/// Converts strings by parsing each one, and other types by casting.
+fn convert<T>(args: &[ColumnarValue], rows: usize, to: DataType, parse: fn(&str) -> Option<T::Native>) -> Result<ColumnarValue>
+where
+    T: arrow::datatypes::ArrowPrimitiveType,
+{
+    let arrays = arrays(args, rows)?;
+    let a = &arrays[0];
+    let out: ArrayRef = if is_string(a.data_type()) {
+        let s = StrArray::try_new(a)?;
+        let v: arrow::array::PrimitiveArray<T> = (0..s.len()).map(|i| s.get(i).and_then(parse)).collect();
+        Arc::new(v)
+    } else {
+        numeric_cast(a, &to)?
+    };
+    result(args, out)
+}
+
+/// An integer, or a real truncated toward zero (`tolong("2.9")` is 2).
+fn parse_integer(t: &str) -> Option<i64> {
+    t.trim().parse::<i64>().ok().or_else(|| parse_number(t).map(|f| f as i64))
+}
+
 pub fn tolong() -> ScalarUDF {
-    KqlUdf::scalar(
-        "tolong",
-        |_| Ok(DataType::Int64),
-        |args, rows| {
-            let arrays = arrays(args, rows)?;
-            let a = &arrays[0];
-            let out: ArrayRef = if is_string(a.data_type()) {
-                let s = StrArray::try_new(a)?;
-                let v: Int64Array = (0..s.len())
-                    .map(|i| s.get(i).and_then(|t| t.trim().parse::<i64>().ok().or_else(|| parse_number(t).map(|f| f as i64))))
-                    .collect();
-                Arc::new(v)
-            } else {
-                numeric_cast(a, &DataType::Int64)?
-            };
-            result(args, out)
-        },
-    )
+    KqlUdf::scalar("tolong", |_| Ok(DataType::Int64), |args, rows| {
+        convert::<arrow::datatypes::Int64Type>(args, rows, DataType::Int64, parse_integer)
+    })
 }
 
 pub fn toint() -> ScalarUDF {
-    KqlUdf::scalar(
-        "toint",
-        |_| Ok(DataType::Int32),
-        |args, rows| {
-            let arrays = arrays(args, rows)?;
-            let a = &arrays[0];
-            let out: ArrayRef = if is_string(a.data_type()) {
-                let s = StrArray::try_new(a)?;
-                let v: Int32Array = (0..s.len())
-                    .map(|i| s.get(i).and_then(|t| t.trim().parse::<i32>().ok().or_else(|| parse_number(t).map(|f| f as i32))))
-                    .collect();
-                Arc::new(v)
-            } else {
-                numeric_cast(a, &DataType::Int32)?
-            };
-            result(args, out)
-        },
-    )
+    KqlUdf::scalar("toint", |_| Ok(DataType::Int32), |args, rows| {
+        convert::<arrow::datatypes::Int32Type>(args, rows, DataType::Int32, |t| parse_integer(t).and_then(|v| i32::try_from(v).ok()))
+    })
 }
 
 pub fn toreal() -> ScalarUDF {
-    KqlUdf::scalar(
-        "toreal",
-        |_| Ok(DataType::Float64),
-        |args, rows| {
-            let arrays = arrays(args, rows)?;
-            let a = &arrays[0];
-            let out: ArrayRef = if is_string(a.data_type()) {
-                let s = StrArray::try_new(a)?;
-                let v: Float64Array = (0..s.len()).map(|i| s.get(i).and_then(parse_number)).collect();
-                Arc::new(v)
-            } else {
-                numeric_cast(a, &DataType::Float64)?
-            };
-            result(args, out)
-        },
-    )
+    KqlUdf::scalar("toreal", |_| Ok(DataType::Float64), |args, rows| {
+        convert::<arrow::datatypes::Float64Type>(args, rows, DataType::Float64, parse_number)
+    })
 }
 
 /// Ticks (100ns) from 0001-01-01 to the Unix epoch: Kusto's `tolong(datetime)` counts from 0001.
