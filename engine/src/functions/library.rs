@@ -223,7 +223,11 @@ fn strings(m: &mut HashMap<&'static str, RowDef>) {
     def(m, "has_ipv4", 2, 2, Ret::Bool, |a| Out::Bool(ipv4_tokens(&s(&a[0])).any(|t| t == s(&a[1]))));
     def(m, "has_ipv4_prefix", 2, 2, Ret::Bool, |a| {
         let p = s(&a[1]);
-        Out::Bool(ipv4_tokens(&s(&a[0])).any(|t| t == p || (t.starts_with(&p) && (p.ends_with('.') || t[p.len()..].starts_with('.')))))
+        Out::Bool(ipv4_tokens(&s(&a[0])).any(|t| has_prefix(&t, &p)))
+    });
+    def(m, "has_any_ipv4_prefix", 2, 64, Ret::Bool, |a| {
+        let prefixes = list_values(&a[1..]);
+        Out::Bool(ipv4_tokens(&s(&a[0])).any(|t| prefixes.iter().any(|p| has_prefix(&t, p))))
     });
     def(m, "has_any_ipv4", 2, 64, Ret::Bool, |a| {
         let wanted: Vec<String> = list_values(&a[1..]);
@@ -241,6 +245,11 @@ fn list_values(args: &[V]) -> Vec<String> {
         }
     }
     out
+}
+
+/// `ip` starts with the IPv4 prefix `p` at an octet boundary: `10.1` matches `10.1.2.3`, not `10.10.2.3`.
+fn has_prefix(ip: &str, p: &str) -> bool {
+    ip == p || (ip.starts_with(p) && (p.ends_with('.') || ip[p.len()..].starts_with('.')))
 }
 
 /// The IPv4 addresses in a text: runs of digits and dots that parse as addresses.

@@ -16,7 +16,7 @@ use crate::types::{TIMESPAN, kql_type_of};
 /// Scalar functions the planner knows, for `README` and completion.
 pub const SCALAR_FUNCTIONS: &[&str] = &[
     "ago", "array_length", "arraylength", "bag_keys", "bag_pack", "bin", "case", "datetime_diff", "floor", "gettype", "ingestion_time", "notempty",
-    "has_any_ipv4_prefix", "iff", "iif", "ipv4_is_in_any_range", "ipv4_is_in_range", "ipv4_is_private", "isempty",
+    "iff", "iif", "ipv4_is_in_any_range", "ipv4_is_in_range", "ipv4_is_private", "isempty",
     "isnotempty", "isnotnull", "isnull", "next", "not", "now", "pack", "pack_all", "pack_array", "pack_dictionary", "parse_json",
     "parsejson", "prev", "row_cumsum", "row_number", "split", "strcat", "strlen", "todatetime", "todouble", "todynamic", "toint",
     "tobool", "toboolean", "tolong", "tolower", "toobject", "toreal", "tostring", "totime", "totimespan", "toupper",
@@ -300,20 +300,6 @@ impl ExprPlanner<'_, '_> {
                     None => Ok(udfs.array_length.call(vec![self.plan(args[0])?])),
                 }
             }
-            "has_any_ipv4_prefix" => {
-                arity(2, usize::MAX)?;
-                let ip = self.string_arg(n, args[0])?;
-                let mut tests = Vec::new();
-                for a in &args[1..] {
-                    for prefix in self.spread(a)? {
-                        let Expr::Literal(ScalarValue::Utf8(Some(p)), _) = &prefix else {
-                            return Err(KqlError::at(a.span, "has_any_ipv4_prefix() takes its prefixes as constant strings or a dynamic array of them"));
-                        };
-                        tests.push(ipv4_prefix_test(ip.clone(), p));
-                    }
-                }
-                Ok(tests.into_iter().reduce(|a, b| a.or(b)).unwrap_or(lit(false)))
-            }
             "next" | "prev" | "row_number" | "row_cumsum" => self.window_call(n, &args, span),
             "coalesce" => {
                 arity(1, 64)?;
@@ -418,17 +404,6 @@ impl ExprPlanner<'_, '_> {
 
     fn string_arg(&self, f: &str, e: &ast::Expr) -> Result<Expr> {
         self.typed_arg(f, e, "string", is_string)
-    }
-}
-
-/// `ip` starts with the IPv4 prefix `p` at an octet boundary: `10.1` matches `10.1.2.3`, not `10.10.2.3`.
-fn ipv4_prefix_test(ip: Expr, p: &str) -> Expr {
-    use functions::string::Test;
-    let starts = |prefix: String| functions::udfs().string_test.call(vec![ip.clone(), lit(prefix), Expr::Literal(Test::StartsWith.code(true), None)]);
-    if p.ends_with('.') {
-        starts(p.to_string())
-    } else {
-        ip.clone().eq(lit(p.to_string())).or(starts(format!("{p}.")))
     }
 }
 
