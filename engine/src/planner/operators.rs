@@ -18,7 +18,7 @@ use crate::types::kql_type_name;
 /// Operators the planner runs, for `README` and completion.
 pub const OPERATORS: &[&str] = &[
     "as", "count", "distinct", "evaluate bag_unpack", "evaluate pivot", "extend", "externaldata", "find", "filter", "getschema", "join", "limit", "lookup", "make-series", "mv-apply", "mv-expand", "order by", "parse", "parse-kv", "parse-where", "project", "project-away",
-    "project-keep", "project-rename", "project-reorder", "render", "invoke", "sample", "search", "serialize", "sort by", "summarize", "take", "top", "top-nested", "union", "where",
+    "project-keep", "project-rename", "project-reorder", "render", "invoke", "sample", "sample-distinct", "search", "serialize", "sort by", "summarize", "take", "top", "top-nested", "union", "where",
 ];
 
 pub fn supported_operators() -> Vec<&'static str> {
@@ -74,6 +74,13 @@ impl Planner<'_> {
                 // Arbitrary rows: the first n that arrive.
                 let n = self.row_count(env, n)?;
                 Ok(Tabular::unordered(LogicalPlanBuilder::from(tab.plan).limit(0, Some(n))?.build()?))
+            }
+            OperatorKind::SampleDistinct { count, column } => {
+                // Arbitrary distinct values: the first n that come out of a distinct.
+                let n = self.row_count(env, count)?;
+                let item = NamedExpr { names: vec![], expr: column.clone(), span: op.span };
+                let distinct = self.plan_distinct(env, tab, std::slice::from_ref(&item))?;
+                Ok(Tabular::unordered(LogicalPlanBuilder::from(distinct.plan).limit(0, Some(n))?.build()?))
             }
             OperatorKind::TopNested(levels) => self.plan_top_nested(env, tab, levels, op.span),
             OperatorKind::Evaluate { params, plugin } => self.plan_evaluate(env, tab, params, plugin),
