@@ -296,25 +296,25 @@ fn encodings(m: &mut HashMap<&'static str, RowDef>) {
     });
     def(m, "hash_md5", 1, 1, Ret::Str, |a| {
         use md5::Digest;
-        Out::Str(hex(&md5::Md5::digest(s(&a[0]).as_bytes())))
+        Out::Str(hex(&md5::Md5::digest(a[0].hash_text().as_bytes())))
     });
     def(m, "hash_sha1", 1, 1, Ret::Str, |a| {
         use sha1::Digest;
-        Out::Str(hex(&sha1::Sha1::digest(s(&a[0]).as_bytes())))
+        Out::Str(hex(&sha1::Sha1::digest(a[0].hash_text().as_bytes())))
     });
     def(m, "hash_sha256", 1, 1, Ret::Str, |a| {
         use sha2::Digest;
-        Out::Str(hex(&sha2::Sha256::digest(s(&a[0]).as_bytes())))
+        Out::Str(hex(&sha2::Sha256::digest(a[0].hash_text().as_bytes())))
     });
     def(m, "hash_xxhash64", 1, 2, Ret::Long, |a| {
-        let h = xxhash_rust::xxh64::xxh64(s(&a[0]).as_bytes(), 0) as i64;
+        let h = xxhash_rust::xxh64::xxh64(&a[0].hash_bytes(), 0) as i64;
         match opt_long(a, 1) {
             Some(modulo) if modulo > 0 => Out::Long(h.rem_euclid(modulo)),
             _ => Out::Long(h),
         }
     });
     def(m, "hash", 1, 2, Ret::Long, |a| {
-        let h = xxhash_rust::xxh64::xxh64(a[0].text().as_bytes(), 0) as i64;
+        let h = xxhash_rust::xxh64::xxh64(&a[0].hash_bytes(), 0) as i64;
         match opt_long(a, 1) {
             Some(modulo) if modulo > 0 => Out::Long(h.rem_euclid(modulo)),
             _ => Out::Long(h),

@@ -45,6 +45,34 @@ impl<'a> V<'a> {
         }
     }
 
+    /// The text Kusto's hash functions read: as `text`, but datetimes always with seven
+    /// fraction digits (`2020-01-01T00:00:00.0000000Z`).
+    pub fn hash_text(&self) -> String {
+        match self {
+            V::DateTime(ns) => {
+                let t = kql_grammar::values::format_datetime(*ns);
+                match t.strip_suffix('Z') {
+                    Some(head) if !head.contains('.') => format!("{head}.0000000Z"),
+                    _ => t,
+                }
+            }
+            other => other.text(),
+        }
+    }
+
+    /// The bytes `hash()` and `hash_xxhash64()` read: UTF-8 for text, little-endian ticks for
+    /// datetimes and timespans, little-endian integers for numbers.
+    pub fn hash_bytes(&self) -> Vec<u8> {
+        const EPOCH_TICKS: i64 = 621_355_968_000_000_000;
+        match self {
+            V::DateTime(ns) => (ns.div_euclid(100) + EPOCH_TICKS).to_le_bytes().to_vec(),
+            V::TimeSpan(ns) => ns.div_euclid(100).to_le_bytes().to_vec(),
+            V::Long(v) => v.to_le_bytes().to_vec(),
+            V::Real(v) => v.to_le_bytes().to_vec(),
+            other => other.text().into_bytes(),
+        }
+    }
+
     pub fn str(&self) -> Option<&str> {
         match self {
             V::Str(s) => Some(s),
