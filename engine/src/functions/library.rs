@@ -33,6 +33,7 @@ pub fn library() -> &'static HashMap<&'static str, RowDef> {
         arrays(&mut m);
         register_ipv6(&mut m);
         register_more(&mut m);
+        register_xml(&mut m);
         m
     })
 }
@@ -1315,4 +1316,76 @@ pub fn merge_sets() -> ScalarUDF {
         }
         Out::Json(Json::Array(out))
     })
+}
+
+/// `parse_xml(text)`: XML as a dynamic value. An element is `{"name": content}`; attributes
+/// are `@name` properties, text beside children is `#text`, an element with only text is its
+/// text, and repeated children make an array.
+pub fn register_xml(m: &mut HashMap<&'static str, RowDef>) {
+    def(m, "parse_xml", 1, 1, Ret::Dynamic, |a| xml_to_json(&s(&a[0])).map_or(Out::Null, Out::Json));
+}
+
+fn xml_to_json(text: &str) -> Option<Json> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(text);
+    reader.config_mut().trim_text(true);
+    // A stack of open elements: name, properties, text.
+    let mut stack: Vec<(String, serde_json::Map<String, Json>, String)> = vec![(String::new(), serde_json::Map::new(), String::new())];
+    let attrs = |e: &quick_xml::events::BytesStart| -> serde_json::Map<String, Json> {
+        e.attributes()
+            .flatten()
+            .map(|at| {
+                let key = format!("@{}", String::from_utf8_lossy(at.key.as_ref()));
+                let value = at.unescape_value().map(|v| v.into_owned()).unwrap_or_default();
+                (key, Json::String(value))
+            })
+            .collect()
+    };
+    loop {
+        match reader.read_event().ok()? {
+            Event::Start(e) => stack.push((String::from_utf8_lossy(e.name().as_ref()).into_owned(), attrs(&e), String::new())),
+            Event::Empty(e) => {
+                let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+                let props = attrs(&e);
+                let value = if props.is_empty() { Json::Null } else { Json::Object(props) };
+                add_child(&mut stack.last_mut()?.1, name, value);
+            }
+            Event::Text(t) => {
+                let decoded = t.decode().ok()?;
+                let unescaped = quick_xml::escape::unescape(&decoded).ok()?;
+                stack.last_mut()?.2.push_str(&unescaped);
+            }
+            Event::CData(t) => stack.last_mut()?.2.push_str(&String::from_utf8_lossy(&t)),
+            Event::End(_) => {
+                let (name, mut props, text) = stack.pop()?;
+                let value = if props.is_empty() {
+                    Json::String(text)
+                } else {
+                    if !text.is_empty() {
+                        props.insert("#text".into(), Json::String(text));
+                    }
+                    Json::Object(props)
+                };
+                add_child(&mut stack.last_mut()?.1, name, value);
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    let (_, root, _) = stack.pop()?;
+    (!root.is_empty()).then_some(Json::Object(root))
+}
+
+/// A second child of the same name turns the property into an array.
+fn add_child(parent: &mut serde_json::Map<String, Json>, name: String, value: Json) {
+    match parent.get_mut(&name) {
+        Some(Json::Array(items)) => items.push(value),
+        Some(existing) => {
+            let first = existing.take();
+            *existing = Json::Array(vec![first, value]);
+        }
+        None => {
+            parent.insert(name, value);
+        }
+    }
 }
