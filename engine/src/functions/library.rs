@@ -34,6 +34,7 @@ pub fn library() -> &'static HashMap<&'static str, RowDef> {
         register_ipv6(&mut m);
         register_more(&mut m);
         register_xml(&mut m);
+        register_series(&mut m);
         m
     })
 }
@@ -1239,6 +1240,7 @@ fn series_stats(v: &V) -> Out {
     Out::Json(serde_json::json!({
         "min": num(min), "min_idx": min_idx, "max": num(max), "max_idx": max_idx,
         "avg": num(avg), "stdev": num(variance.sqrt()), "variance": num(variance),
+        "sum": num(xs.iter().sum()), "len": xs.len(),
     }))
 }
 
@@ -1388,4 +1390,132 @@ fn add_child(parent: &mut serde_json::Map<String, Json>, name: String, value: Js
             parent.insert(name, value);
         }
     }
+}
+
+/// Element-wise `series_*` functions over dynamic arrays of numbers.
+pub fn register_series(m: &mut HashMap<&'static str, RowDef>) {
+    macro_rules! unary {
+        ($name:literal, $f:expr) => {
+            def(m, $name, 1, 1, Ret::Dynamic, |a| series_map(&a[0], $f));
+        };
+    }
+    unary!("series_abs", f64::abs);
+    unary!("series_acos", f64::acos);
+    unary!("series_asin", f64::asin);
+    unary!("series_atan", f64::atan);
+    unary!("series_ceiling", f64::ceil);
+    unary!("series_cos", f64::cos);
+    unary!("series_exp", f64::exp);
+    unary!("series_floor", f64::floor);
+    unary!("series_log", f64::ln);
+    unary!("series_sign", |x: f64| if x > 0.0 { 1.0 } else if x < 0.0 { -1.0 } else { 0.0 });
+    unary!("series_sin", f64::sin);
+    unary!("series_tan", f64::tan);
+    macro_rules! binary {
+        ($name:literal, $f:expr) => {
+            def(m, $name, 2, 2, Ret::Dynamic, |a| series_zip(&a[0], &a[1], $f));
+        };
+    }
+    binary!("series_add", |x: f64, y: f64| Json::from(x + y));
+    binary!("series_subtract", |x: f64, y: f64| Json::from(x - y));
+    binary!("series_multiply", |x: f64, y: f64| Json::from(x * y));
+    binary!("series_divide", |x: f64, y: f64| if y == 0.0 { Json::Null } else { Json::from(x / y) });
+    binary!("series_pow", |x: f64, y: f64| Json::from(x.powf(y)));
+    binary!("series_greater", |x: f64, y: f64| Json::Bool(x > y));
+    binary!("series_greater_equals", |x: f64, y: f64| Json::Bool(x >= y));
+    binary!("series_less", |x: f64, y: f64| Json::Bool(x < y));
+    binary!("series_less_equals", |x: f64, y: f64| Json::Bool(x <= y));
+    binary!("series_equals", |x: f64, y: f64| Json::Bool(x == y));
+    binary!("series_not_equals", |x: f64, y: f64| Json::Bool(x != y));
+    def(m, "series_sum", 1, 1, Ret::Real, |a| Out::Real(series_values(&a[0]).iter().sum()));
+    def(m, "series_product", 1, 1, Ret::Real, |a| Out::Real(series_values(&a[0]).iter().product()));
+    def(m, "series_magnitude", 1, 1, Ret::Real, |a| Out::Real(series_values(&a[0]).iter().map(|x| x * x).sum::<f64>().sqrt()));
+    def(m, "series_dot_product", 2, 2, Ret::Real, |a| {
+        // A number on either side stands for a series of that number.
+        let side = |v: &V, n: usize| -> Vec<f64> { json_array(v).map_or_else(|| vec![v.real().unwrap_or(0.0); n], |_| series_values(v)) };
+        let n = series_values(&a[0]).len().max(series_values(&a[1]).len());
+        let (x, y) = (side(&a[0], n), side(&a[1], n));
+        Out::Real(x.iter().zip(&y).map(|(p, q)| p * q).sum())
+    });
+    def(m, "series_cosine_similarity", 2, 2, Ret::Real, |a| {
+        let (x, y) = (series_values(&a[0]), series_values(&a[1]));
+        let dot: f64 = x.iter().zip(&y).map(|(p, q)| p * q).sum();
+        let norm = |v: &[f64]| v.iter().map(|p| p * p).sum::<f64>().sqrt();
+        Out::Real(dot / (norm(&x) * norm(&y)))
+    });
+    def(m, "series_pearson_correlation", 2, 2, Ret::Real, |a| {
+        let (x, y) = (series_values(&a[0]), series_values(&a[1]));
+        let n = x.len().min(y.len()) as f64;
+        if n < 2.0 {
+            return Out::Null;
+        }
+        let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
+        let cov: f64 = x.iter().zip(&y).map(|(p, q)| (p - mx) * (q - my)).sum();
+        let (sx, sy) = (x.iter().map(|p| (p - mx).powi(2)).sum::<f64>().sqrt(), y.iter().map(|q| (q - my).powi(2)).sum::<f64>().sqrt());
+        Out::Real(cov / (sx * sy))
+    });
+    def(m, "series_fill_const", 1, 3, Ret::Dynamic, |a| {
+        let fill = a.get(1).map_or(Json::from(0), V::json);
+        Out::Json(Json::Array(json_array(&a[0]).unwrap_or_default().into_iter().map(|v| if v.is_null() { fill.clone() } else { v }).collect()))
+    });
+    def(m, "series_fill_forward", 1, 2, Ret::Dynamic, |a| {
+        let mut last = Json::Null;
+        Out::Json(Json::Array(json_array(&a[0]).unwrap_or_default().into_iter().map(|v| {
+            if v.is_null() { last.clone() } else { last = v.clone(); v }
+        }).collect()))
+    });
+    def(m, "series_fill_backward", 1, 2, Ret::Dynamic, |a| {
+        let mut next = Json::Null;
+        let mut out: Vec<Json> = json_array(&a[0]).unwrap_or_default().into_iter().rev().map(|v| {
+            if v.is_null() { next.clone() } else { next = v.clone(); v }
+        }).collect();
+        out.reverse();
+        Out::Json(Json::Array(out))
+    });
+    def(m, "series_fill_linear", 1, 3, Ret::Dynamic, |a| {
+        let items = json_array(&a[0]).unwrap_or_default();
+        let values: Vec<Option<f64>> = items.iter().map(Json::as_f64).collect();
+        let mut out: Vec<Json> = Vec::with_capacity(values.len());
+        for i in 0..values.len() {
+            out.push(match values[i] {
+                Some(v) => num(v),
+                None => {
+                    let prev = (0..i).rev().find_map(|j| values[j].map(|v| (j, v)));
+                    let next = (i + 1..values.len()).find_map(|j| values[j].map(|v| (j, v)));
+                    match (prev, next) {
+                        (Some((pi, pv)), Some((ni, nv))) => num(pv + (nv - pv) * (i - pi) as f64 / (ni - pi) as f64),
+                        _ => Json::Null,
+                    }
+                }
+            });
+        }
+        Out::Json(Json::Array(out))
+    });
+}
+
+fn series_map(v: &V, f: fn(f64) -> f64) -> Out {
+    match json_array(v) {
+        Some(items) => Out::Json(Json::Array(items.iter().map(|x| x.as_f64().map_or(Json::Null, |x| num(f(x)))).collect())),
+        None => Out::Null,
+    }
+}
+
+/// Pairs two series (or a series and a number) element by element.
+fn series_zip(a: &V, b: &V, f: fn(f64, f64) -> Json) -> Out {
+    let left = json_array(a);
+    let right = json_array(b);
+    let n = left.as_ref().map_or(0, Vec::len).max(right.as_ref().map_or(0, Vec::len));
+    let at = |side: &Option<Vec<Json>>, scalar: &V, i: usize| -> Option<f64> {
+        match side {
+            Some(items) => items.get(i).and_then(Json::as_f64),
+            None => scalar.real(),
+        }
+    };
+    if left.is_none() && right.is_none() {
+        return Out::Null;
+    }
+    Out::Json(Json::Array((0..n).map(|i| match (at(&left, a, i), at(&right, b, i)) {
+        (Some(x), Some(y)) => f(x, y),
+        _ => Json::Null,
+    }).collect()))
 }
