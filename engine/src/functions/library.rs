@@ -35,6 +35,7 @@ pub fn library() -> &'static HashMap<&'static str, RowDef> {
         register_more(&mut m);
         register_xml(&mut m);
         register_series(&mut m);
+        register_geo(&mut m);
         m
     })
 }
@@ -1518,4 +1519,94 @@ fn series_zip(a: &V, b: &V, f: fn(f64, f64) -> Json) -> Out {
         (Some(x), Some(y)) => f(x, y),
         _ => Json::Null,
     }).collect()))
+}
+
+/// The sphere Kusto's geo functions measure on (S2's Earth radius, in meters).
+const EARTH_RADIUS_M: f64 = 6_371_010.0;
+const GEOHASH_ALPHABET: &[u8] = b"0123456789bcdefghjkmnpqrstuvwxyz";
+
+fn valid_point(lon: f64, lat: f64) -> bool {
+    (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat)
+}
+
+/// Great-circle distance in meters between two (longitude, latitude) points.
+fn distance(lon1: f64, lat1: f64, lon2: f64, lat2: f64) -> f64 {
+    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
+    let (dp, dl) = (p2 - p1, (lon2 - lon1).to_radians());
+    let h = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+    2.0 * EARTH_RADIUS_M * h.sqrt().min(1.0).asin()
+}
+
+fn geohash_encode(lon: f64, lat: f64, precision: usize) -> String {
+    let (mut lon_range, mut lat_range) = ((-180.0f64, 180.0f64), (-90.0f64, 90.0f64));
+    let mut out = String::with_capacity(precision);
+    let (mut bits, mut ch, mut even) = (0, 0usize, true);
+    while out.len() < precision {
+        let (range, value) = if even { (&mut lon_range, lon) } else { (&mut lat_range, lat) };
+        let mid = (range.0 + range.1) / 2.0;
+        ch <<= 1;
+        if value >= mid {
+            ch |= 1;
+            range.0 = mid;
+        } else {
+            range.1 = mid;
+        }
+        even = !even;
+        bits += 1;
+        if bits == 5 {
+            out.push(GEOHASH_ALPHABET[ch] as char);
+            bits = 0;
+            ch = 0;
+        }
+    }
+    out
+}
+
+/// The center of a geohash cell as (longitude, latitude).
+fn geohash_center(hash: &str) -> Option<(f64, f64)> {
+    let (mut lon_range, mut lat_range) = ((-180.0f64, 180.0f64), (-90.0f64, 90.0f64));
+    let mut even = true;
+    for c in hash.bytes() {
+        let idx = GEOHASH_ALPHABET.iter().position(|x| *x == c.to_ascii_lowercase())?;
+        for shift in (0..5).rev() {
+            let bit = (idx >> shift) & 1 == 1;
+            let range = if even { &mut lon_range } else { &mut lat_range };
+            let mid = (range.0 + range.1) / 2.0;
+            if bit { range.0 = mid } else { range.1 = mid }
+            even = !even;
+        }
+    }
+    (!hash.is_empty()).then(|| ((lon_range.0 + lon_range.1) / 2.0, (lat_range.0 + lat_range.1) / 2.0))
+}
+
+pub fn register_geo(m: &mut HashMap<&'static str, RowDef>) {
+    def(m, "geo_distance_2points", 4, 4, Ret::Real, |a| {
+        let p: Vec<Option<f64>> = a.iter().map(V::real).collect();
+        match (p[0], p[1], p[2], p[3]) {
+            (Some(x1), Some(y1), Some(x2), Some(y2)) if valid_point(x1, y1) && valid_point(x2, y2) => Out::Real(distance(x1, y1, x2, y2)),
+            _ => Out::Null,
+        }
+    });
+    def(m, "geo_point_in_circle", 5, 5, Ret::Bool, |a| {
+        let p: Vec<Option<f64>> = a.iter().map(V::real).collect();
+        match (p[0], p[1], p[2], p[3], p[4]) {
+            (Some(x), Some(y), Some(cx), Some(cy), Some(r)) if valid_point(x, y) && valid_point(cx, cy) && r >= 0.0 => Out::Bool(distance(x, y, cx, cy) <= r),
+            _ => Out::Null,
+        }
+    });
+    def(m, "geo_point_to_geohash", 2, 3, Ret::Str, |a| {
+        // An explicit null precision gives an empty hash, as a missing one gives precision 5.
+        let precision = match a.get(2) {
+            Some(p) if p.is_null() => return Out::Str(String::new()),
+            _ => opt_long(a, 2).unwrap_or(5),
+        };
+        match (a[0].real(), a[1].real()) {
+            (Some(lon), Some(lat)) if valid_point(lon, lat) && (1..=18).contains(&precision) => Out::Str(geohash_encode(lon, lat, precision as usize)),
+            _ => Out::Str(String::new()),
+        }
+    });
+    def(m, "geo_geohash_to_central_point", 1, 1, Ret::Dynamic, |a| match geohash_center(&s(&a[0])) {
+        Some((lon, lat)) => Out::Json(serde_json::json!({"type": "Point", "coordinates": [num(lon), num(lat)]})),
+        None => Out::Null,
+    });
 }
