@@ -18,12 +18,26 @@ pub fn write_result(out: &mut dyn Write, format: Format, schema: &SchemaRef, bat
     }
 }
 
-/// A table of at most `max_rows` rows (all when `None`), sized to `width` columns of text.
+/// A table of at most `max_rows` rows (all when `None`), sized to `width` columns of text, or
+/// to the terminal when `fit_terminal` (comfy-table asks the terminal for its width).
 pub fn write_table(out: &mut dyn Write, schema: &SchemaRef, batches: &[RecordBatch], width: Option<u16>, max_rows: Option<usize>) -> io::Result<()> {
+    write_table_sized(out, schema, batches, width, max_rows, false)
+}
+
+pub fn write_table_sized(
+    out: &mut dyn Write,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    width: Option<u16>,
+    max_rows: Option<usize>,
+    fit_terminal: bool,
+) -> io::Result<()> {
     let mut table = Table::new();
     table.load_preset(presets::UTF8_FULL_CONDENSED);
     if let Some(w) = width {
         table.set_width(w).set_content_arrangement(ContentArrangement::Dynamic);
+    } else if fit_terminal {
+        table.set_content_arrangement(ContentArrangement::Dynamic);
     }
     table.set_header(schema.fields().iter().map(|f| f.name().clone()));
     let mut shown = 0;

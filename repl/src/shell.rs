@@ -118,7 +118,7 @@ async fn run_interactive(session: &Session, text: &str) {
                 let mut out = std::io::stdout().lock();
                 for (schema, batches) in results {
                     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-                    let _ = print::write_table(&mut out, &schema, &batches, width, Some(SHOWN_ROWS));
+                    let _ = print::write_table_sized(&mut out, &schema, &batches, width, Some(SHOWN_ROWS), true);
                     let shown = if rows > SHOWN_ROWS { format!(" (first {SHOWN_ROWS} shown)") } else { String::new() };
                     let _ = writeln!(out, "{rows} row{}{shown} in {:.3}s", if rows == 1 { "" } else { "s" }, started.elapsed().as_secs_f64());
                 }
@@ -129,6 +129,7 @@ async fn run_interactive(session: &Session, text: &str) {
     }
 }
 
+/// `COLUMNS` when set; otherwise the table asks the terminal itself.
 fn terminal_width() -> Option<u16> {
-    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).or(Some(120))
+    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok())
 }
