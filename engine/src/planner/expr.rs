@@ -220,7 +220,7 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
                     if list.len() != 1 {
                         return Err(KqlError::at(item.span, "'in' takes one tabular expression, or a list of values"));
                     }
-                    return self.in_subquery(x, negated, ci, item, span);
+                    return self.in_subquery(x, negated, ci, item);
                 }
             }
         }
@@ -253,7 +253,7 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
     }
 
     /// `x in (T | project y)`: the first column of a tabular expression.
-    fn in_subquery(&self, x: &ast::Expr, negated: bool, ci: bool, item: &ast::PipeExpr, span: Span) -> Result<Expr> {
+    fn in_subquery(&self, x: &ast::Expr, negated: bool, ci: bool, item: &ast::PipeExpr) -> Result<Expr> {
         let sub = self.first_column(item)?;
         let mut left = self.plan(x)?;
         if self.is_dynamic(&left, x.span)? {
@@ -267,7 +267,6 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
             plan = datafusion::logical_expr::LogicalPlanBuilder::from(plan).project(vec![lower(c).alias(name)])?.build()?;
             left = lower(left);
         }
-        let _ = span;
         Ok(datafusion::logical_expr::expr_fn::in_subquery(left, Arc::new(plan)).pipe_negate(negated))
     }
 
@@ -298,7 +297,7 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
 
     fn binary(&self, op: BinaryOp, left: &ast::Expr, right: &ast::Expr, span: Span) -> Result<Expr> {
         if let BinaryOp::Str(sop) = op {
-            return self.string_op(sop, left, right, span);
+            return self.string_op(sop, left, right);
         }
         let (l, lt, r, rt) = self.operands(left, right)?;
         let token = op.token();
@@ -370,7 +369,7 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
         }
     }
 
-    fn string_op(&self, sop: ast::StringOp, left: &ast::Expr, right: &ast::Expr, span: Span) -> Result<Expr> {
+    fn string_op(&self, sop: ast::StringOp, left: &ast::Expr, right: &ast::Expr) -> Result<Expr> {
         use functions::string::Test;
         let hay = self.as_string(left)?;
         let needle = self.plan(right)?;
@@ -393,7 +392,6 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
                 datafusion::functions::regex::expr_fn::regexp_like(hay, needle, None)
             }
             StringTest::Like => {
-                let _ = span;
                 Expr::Like(datafusion::logical_expr::expr::Like::new(false, Box::new(hay), Box::new(needle), None, !sop.case_sensitive))
             }
         };

@@ -47,7 +47,7 @@ impl Planner<'_> {
             Source::Search { params, tables, predicate, span } => self.plan_search(env, None, params, tables, predicate, *span),
             Source::Find { params, tables, predicate, project, span } => {
                 let found = self.plan_search(env, None, params, tables, predicate, *span)?;
-                self.plan_find_projection(found, project.as_deref(), *span)
+                self.plan_find_projection(found, project.as_deref())
             }
             Source::ExternalData { columns, urls, settings, span } => self.plan_externaldata(env, columns, urls, settings, *span),
         }
@@ -81,7 +81,7 @@ impl Planner<'_> {
     }
 
     /// `find ... project a, b`: `source_` (the table) then the columns asked for.
-    fn plan_find_projection(&self, found: Tabular, project: Option<&[ast::ColumnPattern]>, span: Span) -> Result<Tabular> {
+    fn plan_find_projection(&self, found: Tabular, project: Option<&[ast::ColumnPattern]>) -> Result<Tabular> {
         let fields: Vec<String> = found.plan.schema().fields().iter().map(|f| f.name().clone()).collect();
         let mut exprs = vec![Expr::Column(Column::new_unqualified("$table")).alias("source_")];
         match project {
@@ -95,7 +95,6 @@ impl Planner<'_> {
             }
             _ => exprs.extend(fields.iter().filter(|f| *f != "$table").map(|f| Expr::Column(Column::new_unqualified(f)))),
         }
-        let _ = span;
         Ok(Tabular::unordered(LogicalPlanBuilder::from(found.plan).project(exprs)?.build()?))
     }
 
