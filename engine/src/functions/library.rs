@@ -128,9 +128,24 @@ fn strings(m: &mut HashMap<&'static str, RowDef>) {
         }
         Out::Long(-1)
     });
-    def(m, "indexof_regex", 2, 5, Ret::Long, |a| match regex(&s(&a[1])) {
-        Some(re) => Out::Long(re.find(&s(&a[0])).map_or(-1, |mt| s(&a[0])[..mt.start()].chars().count() as i64)),
-        None => Out::Null,
+    def(m, "indexof_regex", 2, 5, Ret::Long, |a| {
+        let (text, start) = (s(&a[0]), opt_long(a, 2).unwrap_or(0));
+        let Some(re) = regex(&s(&a[1])) else { return Out::Null };
+        if start < 0 {
+            return Out::Null;
+        }
+        let chars: Vec<(usize, char)> = text.char_indices().collect();
+        let byte_at = |c: usize| chars.get(c).map_or(text.len(), |(b, _)| *b);
+        let from = byte_at(start as usize);
+        let to = match opt_long(a, 3) {
+            Some(l) if l >= 0 => byte_at(start as usize + l as usize),
+            _ => text.len(),
+        };
+        let occurrence = opt_long(a, 4).unwrap_or(1).max(1) as usize;
+        match re.find_iter(&text[from..to.max(from)]).nth(occurrence - 1) {
+            Some(mt) => Out::Long(text[..from + mt.start()].chars().count() as i64),
+            None => Out::Long(-1),
+        }
     });
     def(m, "countof", 2, 3, Ret::Long, |a| {
         let (text, search) = (s(&a[0]), s(&a[1]));
@@ -250,9 +265,9 @@ fn list_values(args: &[V]) -> Vec<String> {
     out
 }
 
-/// `ip` starts with the IPv4 prefix `p` at an octet boundary: `10.1` matches `10.1.2.3`, not `10.10.2.3`.
+/// A prefix is a whole address, or octets ending with a dot (`10.1.`); anything else matches nothing.
 fn has_prefix(ip: &str, p: &str) -> bool {
-    ip == p || (ip.starts_with(p) && (p.ends_with('.') || ip[p.len()..].starts_with('.')))
+    ip == p || (p.ends_with('.') && ip.starts_with(p))
 }
 
 /// The IPv4 addresses in a text: runs of digits and dots that parse as addresses.
@@ -705,8 +720,14 @@ fn arrays(m: &mut HashMap<&'static str, RowDef>) {
         v.reverse();
         Out::Json(Json::Array(v))
     }));
-    def(m, "array_sort_asc", 1, 2, Ret::Dynamic, |a| json_array(&a[0]).map_or(Out::Null, |v| Out::Json(Json::Array(sorted(v, false)))));
-    def(m, "array_sort_desc", 1, 2, Ret::Dynamic, |a| json_array(&a[0]).map_or(Out::Null, |v| Out::Json(Json::Array(sorted(v, true)))));
+    def(m, "array_sort_asc", 1, 2, Ret::Dynamic, |a| {
+        let nulls_last = !matches!(a.get(1), Some(V::Bool(false)));
+        json_array(&a[0]).map_or(Out::Null, |v| Out::Json(Json::Array(sorted(v, false, nulls_last))))
+    });
+    def(m, "array_sort_desc", 1, 2, Ret::Dynamic, |a| {
+        let nulls_last = !matches!(a.get(1), Some(V::Bool(false)));
+        json_array(&a[0]).map_or(Out::Null, |v| Out::Json(Json::Array(sorted(v, true, nulls_last))))
+    });
     def(m, "array_index_of", 2, 4, Ret::Long, |a| {
         let Some(items) = json_array(&a[0]) else { return Out::Null };
         let target = a[1].json();
@@ -820,20 +841,8 @@ fn arrays(m: &mut HashMap<&'static str, RowDef>) {
     });
     def(m, "extract_json", 2, 3, Ret::Str, |a| json_path(&s(&a[0]), &a[1]));
     def(m, "extractjson", 2, 3, Ret::Str, |a| json_path(&s(&a[0]), &a[1]));
-    def(m, "format_ipv4", 1, 2, Ret::Str, |a| {
-        let text = s(&a[0]);
-        let Some(net) = super::ip::parse_ipv4_net(&format!("{}/{}", text.split('/').next().unwrap_or(""), opt_long(a, 1).unwrap_or(32))) else {
-            return Out::Str(String::new());
-        };
-        Out::Str(net.network().to_string())
-    });
-    def(m, "format_ipv4_mask", 1, 2, Ret::Str, |a| {
-        let text = s(&a[0]);
-        let Some(net) = super::ip::parse_ipv4_net(&format!("{}/{}", text.split('/').next().unwrap_or(""), opt_long(a, 1).unwrap_or(32))) else {
-            return Out::Str(String::new());
-        };
-        Out::Str(net.to_string())
-    });
+    def(m, "format_ipv4", 1, 2, Ret::Str, |a| masked_ipv4(a).map_or(Out::Str(String::new()), |n| Out::Str(n.network().to_string())));
+    def(m, "format_ipv4_mask", 1, 2, Ret::Str, |a| masked_ipv4(a).map_or(Out::Str(String::new()), |n| Out::Str(n.to_string())));
     def(m, "parse_ipv4", 1, 1, Ret::Long, |a| match super::ip::parse_ipv4_net(&s(&a[0])) {
         Some(net) => Out::Long(u32::from(net.network()) as i64),
         None => Out::Null,
@@ -866,15 +875,31 @@ fn arrays(m: &mut HashMap<&'static str, RowDef>) {
     });
 }
 
-fn sorted(mut v: Vec<Json>, desc: bool) -> Vec<Json> {
-    v.sort_by(|x, y| {
+/// Sorted values; nulls go last unless `nulls_last` is false.
+/// The address of `a[0]` masked by the smaller of its own prefix and `a[1]`.
+fn masked_ipv4(a: &[V]) -> Option<ipnet::Ipv4Net> {
+    let net = super::ip::parse_ipv4_net(&s(&a[0]))?;
+    let prefix = (opt_long(a, 1).unwrap_or(32).clamp(0, 32) as u8).min(net.prefix_len());
+    ipnet::Ipv4Net::new(net.network(), prefix).ok().map(|n| n.trunc())
+}
+
+fn sorted(v: Vec<Json>, desc: bool, nulls_last: bool) -> Vec<Json> {
+    let (mut values, nulls): (Vec<Json>, Vec<Json>) = v.into_iter().partition(|x| !x.is_null());
+    values.sort_by(|x, y| {
         let o = match (x.as_f64(), y.as_f64()) {
             (Some(a), Some(b)) => a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal),
             _ => json_text(x).cmp(&json_text(y)),
         };
         if desc { o.reverse() } else { o }
     });
-    v
+    if nulls_last {
+        values.extend(nulls);
+        values
+    } else {
+        let mut out = nulls;
+        out.extend(values);
+        out
+    }
 }
 
 fn json_eq(a: &Json, b: &Json) -> bool {
@@ -887,7 +912,10 @@ fn json_eq(a: &Json, b: &Json) -> bool {
 fn shift(a: &[V], left: bool) -> Out {
     let Some(items) = json_array(&a[0]) else { return Out::Null };
     let n = items.len();
-    let k = (opt_long(a, 1).unwrap_or(0).unsigned_abs() as usize).min(n);
+    let by = opt_long(a, 1).unwrap_or(0);
+    // A negative shift goes the other way.
+    let left = left == (by >= 0);
+    let k = (by.unsigned_abs() as usize).min(n);
     let fill = a.get(2).map_or(Json::Null, V::json);
     let mut out: Vec<Json> = Vec::with_capacity(n);
     if left {

@@ -12,7 +12,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, FieldRef, TimeUnit};
 use datafusion::common::Result;
-use datafusion::logical_expr::{ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility};
 use serde_json::Value as Json;
 
 use crate::types::{TIMESPAN, datetime_type, dynamic_field, is_dynamic_field};
@@ -151,7 +151,11 @@ pub struct RowUdf {
 
 impl RowUdf {
     pub fn scalar(name: &'static str, ret: Ret, f: RowFn) -> ScalarUDF {
-        ScalarUDF::new_from_impl(RowUdf { name, ret, f, signature: Signature::variadic_any(Volatility::Immutable) })
+        // Any arguments, none included (`pi()`, `rand()`).
+        // Random values are new for every row; the rest may be computed once for constants.
+        let volatility = if matches!(name, "rand" | "new_guid") { Volatility::Volatile } else { Volatility::Immutable };
+        let signature = Signature::one_of(vec![TypeSignature::VariadicAny, TypeSignature::Nullary], volatility);
+        ScalarUDF::new_from_impl(RowUdf { name, ret, f, signature })
     }
 }
 
@@ -286,7 +290,8 @@ impl ScalarUDFImpl for RowUdf {
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
-        let all_scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        // No arguments (`rand()`): one value per row; all constant arguments: one value.
+        let all_scalar = !args.args.is_empty() && args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let n = if all_scalar { 1 } else { rows };
         let arrays: Vec<ArrayRef> = args.args.iter().map(|a| a.to_array(n)).collect::<Result<_>>()?;
         let mut out = Builder::new(self.ret, n);

@@ -10,7 +10,7 @@ use datafusion::common::{Column, DFSchema, DFSchemaRef, ScalarValue};
 use datafusion::common::metadata::FieldMetadata;
 use datafusion::execution::context::ExecutionProps;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
-use datafusion::logical_expr::{Expr, ExprSchemable, Operator, SortExpr, binary_expr, expr::InList};
+use datafusion::logical_expr::{Expr, ExprSchemable, Operator, SortExpr, binary_expr, expr::InList, when};
 use datafusion::physical_expr::create_physical_expr;
 use datafusion::prelude::{cast, lit};
 use kql_grammar::ast::{self, BinaryOp, DynValue, ExprKind, Literal, Span, StringTest, UnaryOp};
@@ -349,6 +349,12 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
             KqlError::at(span, format!("cannot apply '{}' to {} and {}", op.token(), kql_type_of(&lt), kql_type_of(&rt)))
         };
         match (df_op, &lt, &rt) {
+            // Kusto's `%` is never negative: -14 % 12 is 10, 14 % -12 is 2.
+            (Operator::Modulo, a, b) if num(a) && num(b) => {
+                let m = binary_expr(l, Operator::Modulo, r.clone());
+                let divisor = when(r.clone().lt(lit(0i64)), Expr::Negative(Box::new(r.clone()))).otherwise(r)?;
+                Ok(when(m.clone().lt(lit(0i64)), m.clone() + divisor).otherwise(m)?)
+            }
             (_, a, b) if num(a) && num(b) => Ok(binary_expr(l, df_op, r)),
             (Operator::Minus, a, b) if is_dt(a) && is_dt(b) => Ok(cast(binary_expr(nanos(l), Operator::Minus, nanos(r)), TIMESPAN)),
             (Operator::Plus | Operator::Minus, a, b) if is_dt(a) && (is_ts(b) || *b == DataType::Null) => Ok(datetime_plus(l, r, df_op)),
