@@ -36,6 +36,7 @@ pub fn library() -> &'static HashMap<&'static str, RowDef> {
         register_xml(&mut m);
         register_series(&mut m);
         register_geo(&mut m);
+        register_rest(&mut m);
         m
     })
 }
@@ -1638,3 +1639,83 @@ pub fn register_geo(m: &mut HashMap<&'static str, RowDef>) {
         None => Out::Null,
     });
 }
+
+/// Still more of the library: `array_iff`, `replace_strings`, `bag_zip`,
+/// `array_split`, and the scalar form of `hll_merge`.
+pub fn register_rest(m: &mut HashMap<&'static str, RowDef>) {
+    def(m, "array_iff", 3, 3, Ret::Dynamic, |a| {
+        let (Some(c), Some(t), Some(f)) = (json_array(&a[0]), json_array(&a[1]).or_else(|| Some(vec![a[1].json()])), json_array(&a[2]).or_else(|| Some(vec![a[2].json()]))) else {
+            return Out::Null;
+        };
+        let pick = |side: &Vec<Json>, i: usize| side.get(i).or(if side.len() == 1 { side.first() } else { None }).cloned().unwrap_or(Json::Null);
+        Out::Json(Json::Array(c.iter().enumerate().map(|(i, x)| match x.as_bool() {
+            Some(true) => pick(&t, i),
+            Some(false) => pick(&f, i),
+            None => Json::Null,
+        }).collect()))
+    });
+    def(m, "replace_strings", 3, 3, Ret::Str, |a| {
+        let (lookups, rewrites) = (json_array(&a[1]).unwrap_or_default(), json_array(&a[2]).unwrap_or_default());
+        let pairs: Vec<(String, String)> = lookups.iter().map(json_text).zip(rewrites.iter().map(json_text)).filter(|(l, _)| !l.is_empty()).collect();
+        // One pass: at each position the first lookup that matches is replaced, and the
+        // replacement is not searched again.
+        let text = s(&a[0]);
+        let mut out = String::with_capacity(text.len());
+        let mut i = 0;
+        while i < text.len() {
+            match pairs.iter().find(|(l, _)| text[i..].starts_with(l.as_str())) {
+                Some((l, r)) => {
+                    out.push_str(r);
+                    i += l.len();
+                }
+                None => {
+                    let c = text[i..].chars().next().unwrap_or(' ');
+                    out.push(c);
+                    i += c.len_utf8();
+                }
+            }
+        }
+        Out::Str(out)
+    });
+    def(m, "bag_zip", 2, 2, Ret::Dynamic, |a| {
+        let (keys, values) = (json_array(&a[0]).unwrap_or_default(), json_array(&a[1]).unwrap_or_default());
+        let bag: serde_json::Map<String, Json> = keys
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| k.is_string())
+            .map(|(i, k)| (json_text(k), values.get(i).cloned().unwrap_or(Json::Null)))
+            .collect();
+        Out::Json(Json::Object(bag))
+    });
+    def(m, "array_split", 2, 2, Ret::Dynamic, |a| {
+        let Some(items) = json_array(&a[0]) else { return Out::Null };
+        let n = items.len() as i64;
+        let mut cuts: Vec<usize> = match a[1].json() {
+            Json::Array(idx) => idx.iter().filter_map(Json::as_i64).collect::<Vec<_>>(),
+            other => other.as_i64().into_iter().collect(),
+        }
+        .into_iter()
+        .map(|i| (if i < 0 { n + i } else { i }).clamp(0, n) as usize)
+        .collect();
+        cuts.sort_unstable();
+        let mut parts = Vec::new();
+        let mut start = 0;
+        for c in cuts.into_iter().chain(std::iter::once(items.len())) {
+            parts.push(Json::Array(items[start..c.max(start)].to_vec()));
+            start = c.max(start);
+        }
+        Out::Json(Json::Array(parts))
+    });
+    def(m, "hll_merge", 2, 64, Ret::Dynamic, |a| {
+        let mut out: Vec<Json> = Vec::new();
+        for v in a {
+            for x in json_array(v).unwrap_or_default() {
+                if !out.iter().any(|y| json_eq(y, &x)) {
+                    out.push(x);
+                }
+            }
+        }
+        Out::Json(Json::Array(out))
+    });
+}
+

@@ -15,7 +15,7 @@ use crate::types::{TIMESPAN, kql_type_of};
 
 /// Scalar functions the planner knows, for `README` and completion.
 pub const SCALAR_FUNCTIONS: &[&str] = &[
-    "ago", "array_length", "arraylength", "bag_keys", "bag_pack", "bin", "case", "datetime_diff", "floor", "gettype", "ingestion_time", "notempty",
+    "ago", "array_length", "arraylength", "bag_keys", "bag_pack", "bin", "bin_at", "case", "datetime_diff", "floor", "gettype", "ingestion_time", "notempty",
     "iff", "iif", "ipv4_is_in_any_range", "ipv4_is_in_range", "ipv4_is_private", "isempty",
     "isnotempty", "isnotnull", "isnull", "next", "not", "now", "pack", "pack_all", "pack_array", "pack_dictionary", "parse_json",
     "parsejson", "prev", "row_cumsum", "row_number", "split", "strcat", "strlen", "todatetime", "todouble", "todynamic", "toint",
@@ -92,6 +92,25 @@ impl ExprPlanner<'_, '_> {
                     return Err(KqlError::at(span, format!("{n}() cannot round a {} to a {}", kql_type_of(&xt), kql_type_of(&st))));
                 }
                 Ok(udfs.bin.call(vec![x, size]))
+            }
+            "bin_at" => {
+                // bin_at(x, size, at) is bin(x - at, size) + at: bins aligned on `at`.
+                arity(3, 3)?;
+                let sub = ast::Expr::new(
+                    ExprKind::Binary { op: ast::BinaryOp::Sub, left: Box::new(args[0].clone()), right: Box::new(args[2].clone()) },
+                    span,
+                );
+                let bin = ast::Expr::new(
+                    ExprKind::Call {
+                        name: ast::Ident { name: "bin".into(), span },
+                        args: [sub, args[1].clone()]
+                            .into_iter()
+                            .map(|e| CallArg { name: None, value: ast::PipeExpr { span: e.span, source: ast::Source::Expr(e), operators: vec![] } })
+                            .collect(),
+                    },
+                    span,
+                );
+                self.plan(&ast::Expr::new(ExprKind::Binary { op: ast::BinaryOp::Add, left: Box::new(bin), right: Box::new(args[2].clone()) }, span))
             }
             "datetime_diff" => {
                 arity(3, 3)?;
@@ -363,6 +382,10 @@ impl ExprPlanner<'_, '_> {
                 arity(entry.min, entry.max)?;
                 let values = args.iter().map(|a| self.plan(a)).collect::<Result<Vec<_>>>()?;
                 Ok(entry.udf.call(values))
+            }
+            "hll_merge" if args.len() >= 2 => {
+                let values = args.iter().map(|a| self.plan(a)).collect::<Result<Vec<_>>>()?;
+                Ok(functions::library::library()["hll_merge"].udf.call(values))
             }
             _ if super::summarize::is_aggregate(n) => {
                 Err(KqlError::at(span, format!("aggregate function {n}() is only allowed in summarize")))
