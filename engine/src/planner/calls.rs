@@ -348,33 +348,19 @@ impl ExprPlanner<'_, '_> {
             }
             "extract" if args.len() == 4 => {
                 // `extract(regex, group, text, typeof(T))` converts the match to T.
-                let ExprKind::Call { name: t, args: targs } = &args[3].kind else {
-                    return Err(KqlError::at(args[3].span, "extract() takes its type as typeof(T)"));
-                };
-                let ty = targs.first().and_then(|a| a.value.as_expr()).and_then(|e| match &e.kind {
-                    ExprKind::Name(n) => ast::TypeName::from_name(n),
-                    _ => None,
-                });
-                let (Some(ty), "typeof") = (ty, t.name.as_str()) else {
-                    return Err(KqlError::at(args[3].span, "extract() takes its type as typeof(T)"));
-                };
                 let entry = &functions::library::library()["extract"];
                 let text = entry.udf.call(vec![self.plan(args[0])?, self.plan(args[1])?, self.plan(args[2])?]);
-                Ok(match ty {
-                    ast::TypeName::Long => udfs.tolong.call(vec![text]),
-                    ast::TypeName::Int => udfs.toint.call(vec![text]),
-                    ast::TypeName::Real | ast::TypeName::Decimal => udfs.toreal.call(vec![text]),
-                    ast::TypeName::DateTime => udfs.todatetime.call(vec![text]),
-                    ast::TypeName::TimeSpan => udfs.totimespan.call(vec![text]),
-                    ast::TypeName::Bool => udfs.tobool.call(vec![text]),
-                    ast::TypeName::Dynamic => udfs.parse_json.call(vec![text]),
-                    ast::TypeName::String | ast::TypeName::Guid => text,
-                })
+                self.convert_to_typeof(text, args[3])
             }
+
             "ingestion_time" => {
                 // Files carry no ingestion time: it is null, as for tables without one in Kusto.
                 arity(0, 0)?;
                 Ok(Expr::Literal(functions::datetime::datetime_scalar(None), None))
+            }
+            "extract_json" | "extractjson" if args.len() == 3 => {
+                let text = functions::library::library()["extract_json"].udf.call(vec![self.plan(args[0])?, self.plan(args[1])?]);
+                self.convert_to_typeof(text, args[2])
             }
             "typeof" => Err(KqlError::at(span, "typeof() names a type where a function asks for one")),
             _ if functions::library::library().contains_key(n) => {
@@ -392,6 +378,31 @@ impl ExprPlanner<'_, '_> {
             }
             _ => Err(KqlError::at(name.span, format!("unknown function '{n}'"))),
         }
+    }
+
+    /// Converts text to the type a `typeof(T)` argument names (`extract`, `extract_json`).
+    fn convert_to_typeof(&self, text: Expr, t: &ast::Expr) -> Result<Expr> {
+        let ty = match &t.kind {
+            ExprKind::Call { name, args } if name.name == "typeof" => args.first().and_then(|a| a.value.as_expr()).and_then(|e| match &e.kind {
+                ExprKind::Name(n) => ast::TypeName::from_name(n),
+                _ => None,
+            }),
+            _ => None,
+        };
+        let Some(ty) = ty else {
+            return Err(KqlError::at(t.span, "expected a type as typeof(T)"));
+        };
+        let udfs = functions::udfs();
+        Ok(match ty {
+            ast::TypeName::Long => udfs.tolong.call(vec![text]),
+            ast::TypeName::Int => udfs.toint.call(vec![text]),
+            ast::TypeName::Real | ast::TypeName::Decimal => udfs.toreal.call(vec![text]),
+            ast::TypeName::DateTime => udfs.todatetime.call(vec![text]),
+            ast::TypeName::TimeSpan => udfs.totimespan.call(vec![text]),
+            ast::TypeName::Bool => udfs.tobool.call(vec![text]),
+            ast::TypeName::Dynamic => udfs.parse_json.call(vec![text]),
+            ast::TypeName::String | ast::TypeName::Guid => text,
+        })
     }
 
     /// A value leaving the dynamic world for a conversion function: dynamic values as text.

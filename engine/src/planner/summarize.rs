@@ -18,7 +18,7 @@ use crate::types::kql_type_of;
 
 pub const AGGREGATE_FUNCTIONS: &[&str] = &[
     "any", "anyif", "arg_max", "arg_min", "argmax", "argmin", "avg", "avgif", "binary_all_and", "binary_all_or",
-    "binary_all_xor", "count", "count_distinct", "count_distinctif", "countif", "dcount", "dcountif", "hll", "hll_if", "hll_merge", "make_bag",
+    "binary_all_xor", "count", "count_distinct", "count_distinctif", "countif", "covariance", "covarianceif", "covariancep", "covariancepif", "dcount", "dcountif", "hll", "hll_if", "hll_merge", "make_bag",
     "make_bag_if", "make_list", "make_list_if", "make_list_with_nulls", "make_set", "make_set_if", "makelist", "makeset",
     "max", "maxif", "min", "minif", "percentile", "percentiles", "percentiles_array", "stdev", "stdevif", "stdevp", "sum",
     "sumif", "take_any", "take_anyif", "variance", "varianceif", "variancep",
@@ -283,6 +283,18 @@ impl Planner<'_> {
                     _ => agg::var_pop(x),
                 };
                 let expr = if conditional { base.filter(predicate(args[1])?).build()? } else { base };
+                Ok(vec![AggOutput::with_default(aggregate_name(fname, Some(args[0])), expr, lit(0.0f64))])
+            }
+            "covariance" | "covariancep" | "covarianceif" | "covariancepif" => {
+                let conditional = fname.ends_with("if");
+                let n = if conditional { 3 } else { 2 };
+                arity(n, n)?;
+                let (x, y) = (
+                    datafusion::prelude::cast(numeric(args[0])?, arrow::datatypes::DataType::Float64),
+                    datafusion::prelude::cast(numeric(args[1])?, arrow::datatypes::DataType::Float64),
+                );
+                let base = if fname.starts_with("covariancep") { agg::covar_pop(x, y) } else { agg::covar_samp(x, y) };
+                let expr = if conditional { base.filter(predicate(args[2])?).build()? } else { base };
                 Ok(vec![AggOutput::with_default(aggregate_name(fname, Some(args[0])), expr, lit(0.0f64))])
             }
             "binary_all_and" | "binary_all_or" | "binary_all_xor" => {
