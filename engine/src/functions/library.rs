@@ -740,17 +740,7 @@ fn arrays(m: &mut HashMap<&'static str, RowDef>) {
         Out::Bool(v.iter().any(|x| json_eq(x, &t)))
     }));
     def(m, "strcat_array", 2, 2, Ret::Str, |a| json_array(&a[0]).map_or(Out::Null, |v| Out::Str(v.iter().map(json_text).collect::<Vec<_>>().join(&s(&a[1])))));
-    def(m, "set_union", 2, 64, Ret::Dynamic, |a| {
-        let mut out: Vec<Json> = Vec::new();
-        for v in a {
-            for x in json_array(v).unwrap_or_default() {
-                if !out.iter().any(|y| json_eq(y, &x)) {
-                    out.push(x);
-                }
-            }
-        }
-        Out::Json(Json::Array(out))
-    });
+    def(m, "set_union", 2, 64, Ret::Dynamic, |a| Out::Json(distinct_union(a)));
     def(m, "set_intersect", 2, 64, Ret::Dynamic, |a| {
         let mut out: Vec<Json> = Vec::new();
         for x in json_array(&a[0]).unwrap_or_default() {
@@ -1706,16 +1696,20 @@ pub fn register_rest(m: &mut HashMap<&'static str, RowDef>) {
         }
         Out::Json(Json::Array(parts))
     });
-    def(m, "hll_merge", 2, 64, Ret::Dynamic, |a| {
-        let mut out: Vec<Json> = Vec::new();
-        for v in a {
-            for x in json_array(v).unwrap_or_default() {
-                if !out.iter().any(|y| json_eq(y, &x)) {
-                    out.push(x);
-                }
-            }
-        }
-        Out::Json(Json::Array(out))
-    });
+    // Sketches are exact sets here, so merging them is a set union.
+    def(m, "hll_merge", 2, 64, Ret::Dynamic, |a| Out::Json(distinct_union(a)));
 }
 
+
+/// The distinct elements of all the given arrays, in first-seen order.
+fn distinct_union(arrays: &[V]) -> Json {
+    let mut out: Vec<Json> = Vec::new();
+    for v in arrays {
+        for x in json_array(v).unwrap_or_default() {
+            if !out.iter().any(|y| json_eq(y, &x)) {
+                out.push(x);
+            }
+        }
+    }
+    Json::Array(out)
+}
