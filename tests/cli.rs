@@ -271,5 +271,102 @@ fn check_reports_each_query_and_exits_by_the_worst() {
 
     let out = kql(&["check", "--data", "samples/data", dir.join("good.kql").to_str().expect("utf8")]);
     assert_eq!(out.status.code(), Some(0));
+
+    // Sentinel rule YAML: each rule's query is checked, named by file and rule.
+    let rule = dir.join("rule.yaml");
+    std::fs::write(&rule, "name: Odd port\nseverity: Low\nquery: |\n  NetworkSession\n  | where DstPortNumber in (4444\n").expect("write");
+    let out = kql(&["check", "--format", "jsonl", rule.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(1));
+    let line: serde_json::Value = serde_json::from_str(stdout(&out).trim()).expect("json line");
+    assert_eq!(line["file"], format!("{} (Odd port)", rule.display()));
+    assert_eq!(line["error"], format!("{} (Odd port):2:31: syntax error: unexpected end of query", rule.display()));
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `kql hunt` over a folder of a .kql hunt, a Sentinel rule YAML and a pack holding a broken
+/// rule: every hunt runs, the broken one is reported without stopping the others, each result
+/// lands in its file, summary.json carries the rule metadata, and the exit codes say what happened.
+#[test]
+fn hunt_runs_a_folder_of_kql_and_sentinel_yaml() {
+    let dir = std::env::temp_dir().join(format!("kql-hunt-{}", std::process::id()));
+    let hunts = dir.join("hunts");
+    let out = dir.join("out");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&hunts).expect("temp dir");
+    std::fs::copy(root().join("samples/hunts/asim_networksession_beaconing.kql"), hunts.join("beaconing.kql")).expect("copy rule");
+    std::fs::write(
+        hunts.join("c2_destination.yaml"),
+        "id: 5a1f0000-0000-0000-0000-000000000001\nname: Traffic to the known C2 address\nseverity: High\n\
+         tactics:\n  - CommandAndControl\nrelevantTechniques:\n  - T1571\nqueryPeriod: 1d\nquery: |\n  \
+         NetworkSession\n  | where DstIpAddr == \"203.0.113.50\"\n  | summarize Events = count() by SrcIpAddr\n",
+    )
+    .expect("write rule");
+    std::fs::write(
+        hunts.join("pack.yml"),
+        "- name: Nothing on port 1\n  query: NetworkSession | where DstPortNumber == 1\n\
+         - name: Broken rule\n  query: |\n    NetworkSession\n    | where NoSuchColumn > 1\n",
+    )
+    .expect("write pack");
+    let (hunts_arg, out_arg) = (hunts.display().to_string(), out.display().to_string());
+    let mut args = vec!["hunt", hunts_arg.as_str(), "--out", out_arg.as_str(), "--format", "csv", "--jobs", "2"];
+    args.extend(SAMPLES);
+    let o = kql(&args);
+    assert_eq!(o.status.code(), Some(1), "a failed hunt makes the exit status 1: {}", stderr(&o));
+    let summary = stdout(&o);
+    let rows: Vec<Vec<String>> = summary
+        .lines()
+        .filter(|l| l.starts_with('│'))
+        .map(|l| l.trim_matches('│').split('┆').map(|c| c.trim().to_string()).collect())
+        .collect();
+    let statuses: Vec<[&str; 3]> = rows.iter().map(|r| [r[0].as_str(), r[1].as_str(), r[2].as_str()]).collect();
+    assert_eq!(
+        statuses,
+        [
+            ["hunt", "status", "rows"],
+            ["beaconing", "hits", "7"],
+            ["c2_destination", "hits", "1"],
+            ["pack-nothing_on_port_1", "no hits", "0"],
+            ["pack-broken_rule", "failed", "0"],
+        ]
+    );
+    assert!(summary.ends_with("4 hunts: 3 ran, 2 with hits, 1 failed\n"), "{summary}");
+    let err = stderr(&o);
+    let pack = hunts.join("pack.yml").display().to_string();
+    assert!(err.contains(&format!("hunt pack-broken_rule failed:\nerror: unknown column or name 'NoSuchColumn'\n --> {pack} (Broken rule):2:9\n")), "{err}");
+
+    let c2 = std::fs::read_to_string(out.join("c2_destination.csv")).expect("c2 result");
+    assert_eq!(c2, "SrcIpAddr,Events\n10.1.5.23,240\n");
+    let beacons = std::fs::read_to_string(out.join("beaconing.csv")).expect("beaconing result");
+    assert_eq!(beacons.lines().count(), 8, "header and the 7 planted beacon rows: {beacons}");
+    let empty = std::fs::read_to_string(out.join("pack-nothing_on_port_1.csv")).expect("empty result");
+    assert!(empty.starts_with("TimeGenerated,") && empty.lines().count() == 1, "a hunt without hits writes the header only: {empty}");
+    assert!(!out.join("pack-broken_rule.csv").exists());
+
+    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary.json")).expect("json");
+    let entries = summary["hunts"].as_array().expect("hunts");
+    assert_eq!(entries.len(), 4);
+    assert_eq!(
+        entries[1]["rule"],
+        serde_json::json!({
+            "id": "5a1f0000-0000-0000-0000-000000000001",
+            "name": "Traffic to the known C2 address",
+            "severity": "High",
+            "tactics": ["CommandAndControl"],
+            "relevantTechniques": ["T1571"],
+            "queryPeriod": "1d"
+        })
+    );
+    assert_eq!(entries[1]["rows"], 1);
+    assert_eq!(entries[3]["status"], "failed");
+    assert!(entries[3]["error"].as_str().is_some_and(|e| e.starts_with("error: unknown column or name 'NoSuchColumn'")));
+
+    // Without the broken rule: 0 when all ran, 2 with --fail-on-hits since some returned rows.
+    std::fs::remove_file(hunts.join("pack.yml")).expect("remove pack");
+    let mut args = vec!["hunt", hunts_arg.as_str(), "--format", "parquet", "--out", out_arg.as_str()];
+    args.extend(SAMPLES);
+    assert_eq!(kql(&args).status.code(), Some(0));
+    assert!(out.join("c2_destination.parquet").exists());
+    args.push("--fail-on-hits");
+    assert_eq!(kql(&args).status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
 }

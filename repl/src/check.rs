@@ -1,7 +1,6 @@
 //! `kql check`: does each query parse, and plan against the registered tables? Nothing runs.
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use kql_engine::{ErrorKind, KqlError, Session, SessionOptions};
@@ -28,26 +27,24 @@ pub async fn run(args: &CheckArgs) -> ExitCode {
         eprintln!("{e}");
         return ExitCode::FAILURE;
     }
-    let mut files = Vec::new();
-    for p in &args.paths {
-        if let Err(e) = collect(p, &mut files) {
+    let hunts = match crate::hunts::load(&args.paths) {
+        Ok(h) => h,
+        Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
-    }
+    };
     let plan_too = !session.catalog().names().is_empty();
-    let mut verdicts = Vec::with_capacity(files.len());
-    for file in files {
-        let text = match std::fs::read_to_string(&file) {
-            Ok(t) => t,
-            Err(e) => {
-                let error = KqlError::new(format!("cannot read the file: {e}"));
-                verdicts.push(Verdict { file: file.display().to_string(), stage: "parse", error: Some(error), text: String::new() });
-                continue;
+    let verdicts: Vec<Verdict> = hunts
+        .into_iter()
+        .map(|hunt| {
+            let file = hunt.origin();
+            match hunt.query {
+                Ok(text) => check_one(&session, file, text, plan_too, args.round_trip),
+                Err(e) => Verdict { file, stage: "parse", error: Some(KqlError::new(e)), text: String::new() },
             }
-        };
-        verdicts.push(check_one(&session, file.display().to_string(), text, plan_too, args.round_trip));
-    }
+        })
+        .collect();
     let failed = verdicts.iter().filter(|v| v.error.is_some()).count();
     let mut out = std::io::stdout().lock();
     let color = std::io::stdout().is_terminal();
@@ -102,26 +99,4 @@ fn check_one(session: &Session, file: String, text: String, plan_too: bool, roun
         Err(e) if e.kind == ErrorKind::NeedsData => Verdict { file, stage: "plan", error: None, text },
         Err(e) => Verdict { file, stage: "plan", error: Some(e), text },
     }
-}
-
-fn collect(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    if path.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        entries.sort();
-        for e in entries {
-            if e.is_dir() || is_query_file(&e) {
-                collect(&e, out)?;
-            }
-        }
-        Ok(())
-    } else if path.exists() {
-        out.push(path.to_path_buf());
-        Ok(())
-    } else {
-        Err(std::io::Error::new(std::io::ErrorKind::NotFound, format!("{}: no such file or directory", path.display())))
-    }
-}
-
-fn is_query_file(p: &Path) -> bool {
-    p.extension().is_some_and(|e| e == "kql" || e == "csl" || e == "kusto")
 }

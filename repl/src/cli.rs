@@ -68,6 +68,60 @@ pub struct Sources {
 pub enum Command {
     /// Check that queries parse, and plan when the tables they read are registered. Never runs them.
     Check(CheckArgs),
+    /// Run saved hunts (.kql files, Sentinel rule YAML, hunt packs) and write each one's results.
+    Hunt(HuntArgs),
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct HuntArgs {
+    /// .kql and Sentinel .yaml files, or folders searched for them.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Tables and functions the hunts read.
+    #[command(flatten)]
+    pub sources: Sources,
+
+    /// Fix now() and ago() to this UTC time (ISO 8601).
+    #[arg(long, value_name = "TIMESTAMP")]
+    pub now: Option<String>,
+
+    /// Write each hunt's results to DIR/<hunt>.<ext>, and DIR/summary.json.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Format of the result files.
+    #[arg(long, value_enum, default_value_t = HuntFormat::Jsonl)]
+    pub format: HuntFormat,
+
+    /// Hunts run at once.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub jobs: usize,
+
+    /// Exit with status 2 when any hunt returned rows (and none failed).
+    #[arg(long)]
+    pub fail_on_hits: bool,
+
+    /// Cap memory the hunts together hold in sorts and aggregations (e.g. 4G); past it they spill.
+    #[arg(long, value_name = "SIZE")]
+    pub memory_limit: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum HuntFormat {
+    Jsonl,
+    Csv,
+    Parquet,
+}
+
+impl HuntFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            HuntFormat::Jsonl => "jsonl",
+            HuntFormat::Csv => "csv",
+            HuntFormat::Parquet => "parquet",
+        }
+    }
 }
 
 #[derive(ClapArgs, Debug)]

@@ -3,6 +3,8 @@
 mod check;
 mod cli;
 mod helper;
+mod hunt;
+mod hunts;
 mod print;
 mod shell;
 
@@ -31,6 +33,9 @@ fn main() -> ExitCode {
 async fn run(args: Args) -> ExitCode {
     if let Some(cli::Command::Check(check_args)) = &args.command_kind {
         return check::run(check_args).await;
+    }
+    if let Some(cli::Command::Hunt(hunt_args)) = &args.command_kind {
+        return hunt::run(hunt_args).await;
     }
     let color = std::io::stderr().is_terminal();
     let mut session = match open_session(&args).await {
@@ -76,16 +81,20 @@ fn query_text(args: &Args) -> std::io::Result<Option<(String, String)>> {
 
 /// A session with the tables, functions and options the arguments give.
 pub async fn open_session(args: &Args) -> Result<Session, String> {
-    let now = match &args.now {
+    new_session(args.now.as_deref(), args.memory_limit.as_deref(), args.threads, &args.sources).await
+}
+
+pub async fn new_session(now: Option<&str>, memory_limit: Option<&str>, threads: Option<usize>, sources: &cli::Sources) -> Result<Session, String> {
+    let now = match now {
         Some(t) => Some(kql_grammar::values::parse_datetime(t).ok_or_else(|| format!("error: --now: '{t}' is not an ISO 8601 datetime"))?),
         None => None,
     };
-    let memory_limit = match &args.memory_limit {
+    let memory_limit = match memory_limit {
         Some(s) => Some(parse_size(s).ok_or_else(|| format!("error: --memory-limit: '{s}' is not a size like 4G or 512M"))?),
         None => None,
     };
-    let mut session = Session::new(SessionOptions { now, memory_limit, target_partitions: args.threads }).map_err(|e| format!("error: {e}"))?;
-    register(&mut session, &args.sources).await?;
+    let mut session = Session::new(SessionOptions { now, memory_limit, target_partitions: threads }).map_err(|e| format!("error: {e}"))?;
+    register(&mut session, sources).await?;
     Ok(session)
 }
 

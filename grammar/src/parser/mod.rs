@@ -49,7 +49,10 @@ fn syntax_error(text: &str, err: pest::error::Error<Rule>) -> ParseError {
         InputLocation::Pos(p) => p,
         InputLocation::Span((s, _)) => s,
     };
-    let found = token_at(text, pos);
+    // A query cut short ends in whitespace (a file's last newline): point at where the text
+    // stops, not at the line after it.
+    let pos = if text[pos.min(text.len())..].trim().is_empty() { pos.min(text.trim_end().len()) } else { pos };
+    let found = token_at(text, pos).trim();
     let expected = match &err.variant {
         ErrorVariant::ParsingError { positives, .. } => {
             let mut words: Vec<&str> = positives.iter().filter_map(|r| rule_word(*r)).collect();
@@ -63,8 +66,10 @@ fn syntax_error(text: &str, err: pest::error::Error<Rule>) -> ParseError {
         }
         ErrorVariant::CustomError { .. } => vec![],
     };
+    let at_end = text[pos.min(text.len())..].trim().is_empty();
     let found_text = match found.chars().next() {
         None => "end of query".to_string(),
+        _ if at_end => "end of query".to_string(),
         Some(c) if c.is_whitespace() || c.is_control() => format!("character U+{:04X}", c as u32),
         Some(_) => format!("'{found}'"),
     };

@@ -1,0 +1,174 @@
+//! `kql hunt`: run a folder of saved hunts, write each one's results, and summarise the run.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use comfy_table::{Table, presets};
+use datafusion::parquet::arrow::ArrowWriter;
+use futures::{StreamExt, TryStreamExt};
+use kql_engine::{KqlError, Session};
+use serde_json::{Value as Json, json};
+
+use crate::cli::{Format, HuntArgs, HuntFormat};
+use crate::hunts::{self, Hunt};
+
+/// What running one hunt gave.
+struct Outcome {
+    rows: usize,
+    elapsed: Duration,
+    output: Option<PathBuf>,
+    /// The error, rendered with the query line and a caret when it has a position (no colour:
+    /// it goes to summary.json too).
+    error: Option<String>,
+}
+
+pub async fn run(args: &HuntArgs) -> ExitCode {
+    let session = match crate::new_session(args.now.as_deref(), args.memory_limit.as_deref(), None, &args.sources).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let hunts = match hunts::load(&args.paths) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(dir) = &args.out
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        eprintln!("error: cannot create {}: {e}", dir.display());
+        return ExitCode::FAILURE;
+    }
+    // `buffered` runs up to `jobs` hunts at once and yields their outcomes in the hunts' order.
+    let outcomes: Vec<Outcome> = futures::stream::iter(hunts.iter())
+        .map(|hunt| run_one(&session, hunt, args))
+        .buffered(args.jobs.max(1))
+        .collect()
+        .await;
+    for (hunt, outcome) in hunts.iter().zip(&outcomes) {
+        if let Some(e) = &outcome.error {
+            eprintln!("hunt {} failed:\n{e}", hunt.name);
+        }
+    }
+    print_summary(&hunts, &outcomes);
+    if let Some(dir) = &args.out
+        && let Err(e) = write_summary_json(dir, &hunts, &outcomes)
+    {
+        eprintln!("error: cannot write {}: {e}", dir.join("summary.json").display());
+        return ExitCode::FAILURE;
+    }
+    let failed = outcomes.iter().any(|o| o.error.is_some());
+    let hits = outcomes.iter().any(|o| o.rows > 0);
+    if failed {
+        ExitCode::FAILURE
+    } else if args.fail_on_hits && hits {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+async fn run_one(session: &Session, hunt: &Hunt, args: &HuntArgs) -> Outcome {
+    let start = Instant::now();
+    let query = match &hunt.query {
+        Ok(q) => q,
+        Err(e) => return Outcome { rows: 0, elapsed: start.elapsed(), output: None, error: Some(format!("error: {}: {e}", hunt.file.display())) },
+    };
+    let result = execute(session, query).await.and_then(|(schema, batches)| {
+        let output = match &args.out {
+            Some(dir) => {
+                let path = dir.join(format!("{}.{}", hunt.name, args.format.extension()));
+                write_file(&path, args.format, &schema, &batches).map_err(|e| KqlError::new(format!("cannot write {}: {e}", path.display())))?;
+                Some(path)
+            }
+            None => None,
+        };
+        Ok((batches.iter().map(RecordBatch::num_rows).sum(), output))
+    });
+    let elapsed = start.elapsed();
+    match result {
+        Ok((rows, output)) => Outcome { rows, elapsed, output, error: None },
+        Err(e) => Outcome { rows: 0, elapsed, output: None, error: Some(e.render(query, &hunt.origin(), false)) },
+    }
+}
+
+/// The rows of the hunt's last result statement (a rule has one; earlier ones are helpers).
+async fn execute(session: &Session, text: &str) -> Result<(SchemaRef, Vec<RecordBatch>), KqlError> {
+    let queries = session.plan(text)?;
+    let Some(query) = queries.last() else {
+        return Err(KqlError::new("the hunt has no query to run, only `let` statements"));
+    };
+    let stream = session.stream(query).await?;
+    let schema = stream.schema();
+    let batches = stream.try_collect().await.map_err(|e| KqlError::from(e).or_at(query.span))?;
+    Ok((schema, batches))
+}
+
+fn write_file(path: &Path, format: HuntFormat, schema: &SchemaRef, batches: &[RecordBatch]) -> std::io::Result<()> {
+    let file = std::fs::File::create(path)?;
+    match format {
+        HuntFormat::Parquet => {
+            let mut writer = ArrowWriter::try_new(file, schema.clone(), None).map_err(std::io::Error::other)?;
+            for b in batches {
+                writer.write(b).map_err(std::io::Error::other)?;
+            }
+            writer.close().map_err(std::io::Error::other)?;
+            Ok(())
+        }
+        HuntFormat::Csv | HuntFormat::Jsonl => {
+            let text_format = if format == HuntFormat::Csv { Format::Csv } else { Format::Jsonl };
+            let mut out = std::io::BufWriter::new(file);
+            crate::print::write_result(&mut out, text_format, schema, batches, None)?;
+            out.flush()
+        }
+    }
+}
+
+fn status(outcome: &Outcome) -> &'static str {
+    match (&outcome.error, outcome.rows) {
+        (Some(_), _) => "failed",
+        (None, 0) => "no hits",
+        (None, _) => "hits",
+    }
+}
+
+fn print_summary(hunts: &[Hunt], outcomes: &[Outcome]) {
+    let mut table = Table::new();
+    table.load_preset(presets::UTF8_FULL_CONDENSED).set_header(["hunt", "status", "rows", "elapsed"]);
+    for (hunt, o) in hunts.iter().zip(outcomes) {
+        table.add_row([hunt.name.clone(), status(o).to_string(), o.rows.to_string(), format!("{:.3}s", o.elapsed.as_secs_f64())]);
+    }
+    let failed = outcomes.iter().filter(|o| o.error.is_some()).count();
+    let with_hits = outcomes.iter().filter(|o| o.error.is_none() && o.rows > 0).count();
+    println!("{table}");
+    println!("{} hunts: {} ran, {with_hits} with hits, {failed} failed", hunts.len(), hunts.len() - failed);
+}
+
+fn write_summary_json(dir: &Path, hunts: &[Hunt], outcomes: &[Outcome]) -> std::io::Result<()> {
+    let entries: Vec<Json> = hunts
+        .iter()
+        .zip(outcomes)
+        .map(|(hunt, o)| {
+            let mut entry = serde_json::Map::new();
+            entry.insert("hunt".into(), json!(hunt.name));
+            entry.insert("file".into(), json!(hunt.file.display().to_string()));
+            entry.insert("rule".into(), Json::Object(hunt.metadata.clone()));
+            entry.insert("status".into(), json!(status(o)));
+            entry.insert("rows".into(), json!(o.rows));
+            entry.insert("elapsed_ms".into(), json!(o.elapsed.as_millis() as u64));
+            entry.insert("output".into(), json!(o.output.as_ref().map(|p| p.display().to_string())));
+            entry.insert("error".into(), json!(o.error));
+            Json::Object(entry)
+        })
+        .collect();
+    let text = serde_json::to_string_pretty(&json!({ "hunts": entries })).map_err(std::io::Error::other)?;
+    std::fs::write(dir.join("summary.json"), text + "\n")
+}
