@@ -54,10 +54,12 @@ pub fn ipv4_is_in_range() -> ScalarUDF {
         let ips = StrArray::try_new(&arrays[0])?;
         let out: BooleanArray = match scalar_str(&args[1]) {
             Some(range) => {
-                let Some(range) = parse_ipv4_net(&range) else {
-                    return exec_err!("ipv4_is_in_range: '{range}' is not an IPv4 range");
-                };
-                (0..ips.len()).map(|i| ips.get(i).and_then(parse_ipv4_net).map(|ip| range.contains(&ip))).collect()
+                // A range that is not IPv4 (Sigma's converted rules list "::1/128" among them)
+                // gives null, as the docs say, rather than failing the query.
+                match parse_ipv4_net(&range) {
+                    Some(range) => (0..ips.len()).map(|i| ips.get(i).and_then(parse_ipv4_net).map(|ip| range.contains(&ip))).collect(),
+                    None => BooleanArray::new_null(ips.len()),
+                }
             }
             None => {
                 let ranges = StrArray::try_new(&arrays[1])?;
