@@ -370,3 +370,56 @@ fn hunt_runs_a_folder_of_kql_and_sentinel_yaml() {
     assert_eq!(kql(&args).status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The bundled T1571 hunts over the bundled samples: each finds exactly the events planted for
+/// it (see `samples/src/windows.rs` and `network_session.rs`), and none of the look-alikes.
+#[test]
+fn sample_hunts_find_every_planted_event_and_nothing_else() {
+    let out = std::env::temp_dir().join(format!("kql-sample-hunts-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let out_arg = out.display().to_string();
+    let mut args = vec!["hunt", "samples/hunts", "--out", out_arg.as_str(), "--fail-on-hits"];
+    args.extend(SAMPLES);
+    let o = kql(&args);
+    assert_eq!(o.status.code(), Some(2), "every hunt ran and some hit: {}", stderr(&o));
+    let rows = |hunt: &str, keys: &[&str]| -> Vec<String> {
+        let text = std::fs::read_to_string(out.join(format!("{hunt}.jsonl"))).expect("hunt result");
+        let mut rows: Vec<String> = text
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("json line");
+                keys.iter().map(|k| v[*k].to_string().trim_matches('"').replace("\\\\", "\\")).collect::<Vec<_>>().join(" ")
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    let sysmon = ["Computer", "NewProcessName", "DestinationIp", "DestinationPort"];
+    assert_eq!(
+        rows("sigma_malware_callback_ports", &sysmon),
+        [
+            r"SRV-APP-10 C:\Windows\Temp\dllhost32.exe 203.0.113.99 1443",
+            r"WS-FIN-023 C:\Users\jdoe\AppData\Roaming\svcupd.exe 45.77.65.211 4444",
+            r"WS-HR-041 C:\ProgramData\Intel\igfxtray.exe 185.220.101.7 7777",
+        ]
+    );
+    assert_eq!(rows("sigma_uncommon_destination_ports", &sysmon), [r"WS-HR-041 C:\Users\akim\Downloads\invoice_viewer.exe 198.51.100.23 8080"]);
+    assert_eq!(rows("sigma_test_netconnection_uncommon_port", &["Computer"]), ["WS-FIN-023", "WS-HR-041"]);
+    assert_eq!(
+        rows("wfp_non_standard_ports", &["Computer", "EventID", "Application", "Port", "RemoteAddress"]),
+        [
+            r"SRV-APP-10 5158 \device\harddiskvolume2\users\public\svchost.exe 4444 ",
+            r"WS-FIN-023 5156 \device\harddiskvolume2\users\jdoe\appdata\roaming\svcupd.exe 4444 45.77.65.211",
+            r"WS-HR-041 5157 \device\harddiskvolume2\programdata\intel\igfxtray.exe 8531 185.220.101.7",
+        ]
+    );
+    assert_eq!(rows("asim_networksession_beaconing", &["SrcIpAddr", "DstIpAddr"]).len(), 7);
+    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary")).expect("json");
+    let hunts: Vec<&str> = summary["hunts"].as_array().expect("hunts").iter().map(|h| h["hunt"].as_str().expect("name")).collect();
+    assert_eq!(
+        hunts,
+        ["asim_networksession_beaconing", "sigma_malware_callback_ports", "sigma_test_netconnection_uncommon_port", "sigma_uncommon_destination_ports", "wfp_non_standard_ports"]
+    );
+    assert_eq!(summary["hunts"][1]["rule"]["relevantTechniques"], serde_json::json!(["T1571"]));
+    let _ = std::fs::remove_dir_all(&out);
+}

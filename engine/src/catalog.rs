@@ -58,7 +58,10 @@ pub async fn open_parquet(state: &SessionState, location: &str) -> Result<Table>
     }
     let url = ListingTableUrl::parse(&url_text).map_err(|e| KqlError::new(format!("cannot open '{location}': {e}")))?;
     let extension = if path.is_dir() || is_glob { ".parquet" } else { "" };
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(extension);
+    // Keep the Arrow field metadata files carry: it marks `dynamic` columns (JSON text tagged
+    // `arrow.json`), which gettype(), getschema and the dynamic functions rely on.
+    let format = ParquetFormat::default().with_skip_metadata(false);
+    let options = ListingOptions::new(Arc::new(format)).with_file_extension(extension);
     let schema = options
         .infer_schema(state, &url)
         .await

@@ -247,7 +247,10 @@ impl ExprPlanner<'_, '_> {
                 arity(3, 3)?;
                 let c = self.bool_arg(n, args[0])?;
                 let (a, b) = (self.plan(args[1])?, self.plan(args[2])?);
-                Ok(when(c, a).otherwise(b)?)
+                let dynamic = self.is_dynamic(&a, args[1].span)? || self.is_dynamic(&b, args[2].span)?;
+                let chosen = when(c, a).otherwise(b)?;
+                // CASE drops the `dynamic` tag of its branches; put it back.
+                Ok(if dynamic { udfs.parse_json.call(vec![chosen]) } else { chosen })
             }
             "case" => {
                 if args.len() < 3 || args.len() % 2 == 0 {

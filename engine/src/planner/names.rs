@@ -1,6 +1,6 @@
 //! Kusto's rules for naming result columns that the query does not name.
 
-use kql_grammar::ast::{Expr, ExprKind};
+use kql_grammar::ast::{Expr, ExprKind, Literal, UnaryOp};
 
 /// How a function's result column is named when it is not given a name, as Kusto's own
 /// function catalog says (`result_name_kind`).
@@ -27,6 +27,20 @@ fn name_kind(function: &str) -> Option<NameKind> {
 pub fn inferred_name(e: &Expr) -> Option<String> {
     match &e.kind {
         ExprKind::Name(n) => Some(n.clone()),
+        // `EventData.Application` is `EventData_Application`; `a['x'][0]` is `a_x_0`.
+        ExprKind::Member { expr, name } => Some(format!("{}_{name}", inferred_name(expr)?)),
+        ExprKind::Index { expr, index } => {
+            let key = match &index.kind {
+                ExprKind::Literal(Literal::String(s)) => s.clone(),
+                // Kusto leaves a negative index out of the name: `a[-1]` is `a_`.
+                ExprKind::Literal(Literal::Long(i)) if *i >= 0 => i.to_string(),
+                ExprKind::Literal(Literal::Int(i)) if *i >= 0 => i.to_string(),
+                ExprKind::Literal(Literal::Long(_) | Literal::Int(_)) => String::new(),
+                ExprKind::Unary { op: UnaryOp::Neg, operand } if matches!(operand.kind, ExprKind::Literal(Literal::Long(_) | Literal::Int(_))) => String::new(),
+                _ => return None,
+            };
+            Some(format!("{}_{key}", inferred_name(expr)?))
+        }
         ExprKind::Call { name, args } => {
             let first = args.first().and_then(|a| a.value.as_expr()).and_then(inferred_name);
             match name_kind(&name.name)? {

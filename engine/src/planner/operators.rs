@@ -9,6 +9,7 @@ use datafusion::logical_expr::{Expr, LogicalPlanBuilder, SortExpr};
 use datafusion::prelude::lit;
 use kql_grammar::ast::{self, ColumnPattern, NamedExpr, Operator, OperatorKind, SortKey, Span};
 
+use super::names::unique_name;
 use super::expr::{ExprPlanner, evaluate_constant};
 use super::window::add_serial;
 use super::{Env, Planner, Tabular};
@@ -198,7 +199,13 @@ impl Planner<'_> {
         let mut exprs = Vec::new();
         let mut counter = 0;
         for item in items {
-            let name = self.name_for(item, &mut counter, &out_names)?;
+            let mut name = self.name_for(item, &mut counter, &out_names)?;
+            // Only a column named outright clashes; an inferred name (`tostring(d.x)` after
+            // `d.x`) takes the next free `X1`, `X2`, as in Kusto.
+            let named_outright = !item.names.is_empty() || matches!(item.expr.kind, ast::ExprKind::Name(_));
+            if !named_outright {
+                name = unique_name(&name, &out_names);
+            }
             if out_names.contains(&name) {
                 return Err(KqlError::at(item.span, format!("column '{name}' is projected twice")));
             }
