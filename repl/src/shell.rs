@@ -1,16 +1,19 @@
 //! The interactive REPL: read a whole query, run it (Ctrl-C cancels it), print the result.
 
 use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use futures::TryStreamExt;
 use kql_engine::{KqlError, Session};
 use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 use rustyline::{Config, Editor};
 
-use crate::cli::Args;
+use crate::cli::{Args, Format};
 use crate::helper::KqlHelper;
 use crate::print;
 
@@ -23,7 +26,8 @@ fn history_path() -> Option<std::path::PathBuf> {
         .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".kql_history")))
 }
 
-pub async fn run(session: &mut Session, _args: &Args) -> ExitCode {
+pub async fn run(session: &mut Session, args: &Args) -> ExitCode {
+    let mut settings = Settings { format: args.format, timing: true, output: args.output.clone() };
     let config = Config::builder().auto_add_history(true).max_history_size(10_000).map(|b| b.build());
     let mut editor: Editor<KqlHelper, FileHistory> = match config.and_then(Editor::with_config) {
         Ok(e) => e,
@@ -46,12 +50,12 @@ pub async fn run(session: &mut Session, _args: &Args) -> ExitCode {
                     continue;
                 }
                 if text.starts_with('.') {
-                    if !command(session, text) {
+                    if !command(session, &mut settings, text).await {
                         break;
                     }
                     continue;
                 }
-                run_interactive(session, text).await;
+                run_interactive(session, &settings, text).await;
             }
             Err(ReadlineError::Interrupted) => continue,
             Err(ReadlineError::Eof) => break,
@@ -67,20 +71,41 @@ pub async fn run(session: &mut Session, _args: &Args) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// What the dot-commands change for the queries that follow.
+pub struct Settings {
+    format: Format,
+    timing: bool,
+    /// Results go to this file (appended) instead of the terminal.
+    output: Option<PathBuf>,
+}
+
+const HELP: &str = "\
+.tables                 list tables
+.schema TABLE           columns of a table (or: TABLE | getschema)
+.load NAME=PATH         register a Parquet file, folder or glob as table NAME
+.functions              functions loaded from --functions
+.set now=TIMESTAMP      fix now() and ago() (ISO 8601, UTC); .set now= reads the clock again
+.format table|csv|jsonl how results print
+.timing on|off          print the row count and elapsed time after each query
+.output FILE            append results to FILE; .output alone prints them here again
+.quit                   leave (or Ctrl-D)
+
+A query runs on Enter once it is complete: brackets and quotes closed, and the text not ending
+in | , = ( and or by ;. Pasted rules arrive whole. Ctrl-C cancels a running query.";
+
 /// Runs a dot-command; `false` means quit.
-fn command(session: &Session, text: &str) -> bool {
-    let mut words = text.split_whitespace();
-    match words.next().unwrap_or("") {
+async fn command(session: &mut Session, settings: &mut Settings, text: &str) -> bool {
+    let (name, rest) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
+    let rest = rest.trim();
+    match name {
         ".quit" | ".exit" => return false,
-        ".help" => println!(
-            ".tables            list tables\n.schema TABLE      columns of a table\n.functions         functions loaded from --functions\n.quit              leave (or Ctrl-D)\n\nA query runs on Enter once it is complete (brackets closed, not ending in | , = or ;).\nCtrl-C cancels a running query."
-        ),
+        ".help" => println!("{HELP}"),
         ".tables" => {
             for (name, table) in session.catalog().tables() {
                 println!("{name}\t{}", table.location);
             }
         }
-        ".schema" => match words.next().and_then(|t| session.catalog().get(t)) {
+        ".schema" => match session.catalog().get(rest) {
             Some(table) => {
                 for f in table.provider.schema().fields() {
                     println!("{}: {}", f.name(), kql_engine::types::kql_type_name(f));
@@ -88,17 +113,44 @@ fn command(session: &Session, text: &str) -> bool {
             }
             None => eprintln!("usage: .schema TABLE (see .tables)"),
         },
+        ".load" => match rest.split_once('=') {
+            Some((table, path)) => match session.register_table(table.trim(), path.trim()).await {
+                Ok(()) => println!("table {} loaded", table.trim()),
+                Err(e) => eprintln!("error: {e}"),
+            },
+            None => eprintln!("usage: .load NAME=PATH"),
+        },
         ".functions" => {
             for l in session.prelude() {
                 println!("{}", l.name.name);
             }
         }
+        ".set" => match rest.split_once('=') {
+            Some(("now", "")) => session.options.now = None,
+            Some(("now", value)) => match kql_grammar::values::parse_datetime(value.trim()) {
+                Some(t) => session.options.now = Some(t),
+                None => eprintln!("error: '{}' is not an ISO 8601 datetime", value.trim()),
+            },
+            _ => eprintln!("usage: .set now=TIMESTAMP"),
+        },
+        ".format" => match rest {
+            "table" => settings.format = Format::Table,
+            "csv" => settings.format = Format::Csv,
+            "jsonl" => settings.format = Format::Jsonl,
+            _ => eprintln!("usage: .format table|csv|jsonl"),
+        },
+        ".timing" => match rest {
+            "on" => settings.timing = true,
+            "off" => settings.timing = false,
+            _ => eprintln!("usage: .timing on|off"),
+        },
+        ".output" => settings.output = (!rest.is_empty()).then(|| PathBuf::from(rest)),
         other => eprintln!("unknown command {other}: try .help"),
     }
     true
 }
 
-async fn run_interactive(session: &Session, text: &str) {
+async fn run_interactive(session: &Session, settings: &Settings, text: &str) {
     let started = Instant::now();
     let color = std::io::stderr().is_terminal();
     let work = async {
@@ -114,19 +166,39 @@ async fn run_interactive(session: &Session, text: &str) {
     tokio::select! {
         outcome = work => match outcome {
             Ok(results) => {
-                let width = terminal_width();
-                let mut out = std::io::stdout().lock();
-                for (schema, batches) in results {
-                    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-                    let _ = print::write_table_sized(&mut out, &schema, &batches, width, Some(SHOWN_ROWS), true);
-                    let shown = if rows > SHOWN_ROWS { format!(" (first {SHOWN_ROWS} shown)") } else { String::new() };
-                    let _ = writeln!(out, "{rows} row{}{shown} in {:.3}s", if rows == 1 { "" } else { "s" }, started.elapsed().as_secs_f64());
+                if let Err(e) = show(settings, &results, started) {
+                    eprintln!("error: cannot write the results: {e}");
                 }
             }
             Err(e) => eprintln!("{}", e.render(text, "query", color)),
         },
         _ = tokio::signal::ctrl_c() => eprintln!("query cancelled"),
     }
+}
+
+/// Prints result sets in the chosen format, to the terminal or the `.output` file, and the
+/// row count and time on the terminal.
+fn show(settings: &Settings, results: &[(SchemaRef, Vec<RecordBatch>)], started: Instant) -> std::io::Result<()> {
+    let mut out: Box<dyn Write> = match &settings.output {
+        Some(path) => Box::new(std::io::BufWriter::new(std::fs::OpenOptions::new().create(true).append(true).open(path)?)),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    for (schema, batches) in results {
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        // The terminal gets the first rows of a table; files and other formats get them all.
+        let shown = if settings.format == Format::Table && settings.output.is_none() {
+            print::write_table_sized(&mut out, schema, batches, terminal_width(), Some(SHOWN_ROWS), true)?;
+            rows.min(SHOWN_ROWS)
+        } else {
+            print::write_result(&mut out, settings.format, schema, batches, None)?;
+            rows
+        };
+        if settings.timing {
+            let more = if shown < rows { format!(" (first {shown} shown)") } else { String::new() };
+            eprintln!("{rows} row{}{more} in {:.3}s", if rows == 1 { "" } else { "s" }, started.elapsed().as_secs_f64());
+        }
+    }
+    out.flush()
 }
 
 /// `COLUMNS` when set; otherwise the table asks the terminal itself.
