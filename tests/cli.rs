@@ -1,32 +1,11 @@
 //! End-to-end runs of the `kql` binary: the README's main command, output formats, files,
 //! stdin, exit codes and error rendering.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use support::{kql_binary, root};
 use std::process::{Command, Output, Stdio};
 use std::io::Write;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The `kql` binary of this build, built first if the test run has not built it.
-fn kql_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
-    let bin = profile_dir.join(if cfg!(windows) { "kql.exe" } else { "kql" });
-    static BUILD: std::sync::Once = std::sync::Once::new();
-    BUILD.call_once(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-q", "-p", "kql-repl", "--bin", "kql"]).current_dir(root());
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("run cargo build");
-        assert!(status.success(), "building kql failed");
-    });
-    bin
-}
 
 fn kql(args: &[&str]) -> Output {
     Command::new(kql_binary()).args(args).current_dir(root()).stdin(Stdio::null()).output().expect("run kql")

@@ -1,6 +1,6 @@
 //! `kql check`: does each query parse, and plan against the registered tables? Nothing runs.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::process::ExitCode;
 
 use kql_engine::{ErrorKind, KqlError, Session, SessionOptions};
@@ -47,7 +47,7 @@ pub async fn run(args: &CheckArgs) -> ExitCode {
         .collect();
     let failed = verdicts.iter().filter(|v| v.error.is_some()).count();
     let mut out = std::io::stdout().lock();
-    let color = std::io::stdout().is_terminal();
+    let color = crate::use_color(&std::io::stdout());
     for v in &verdicts {
         let line = match args.format {
             CheckFormat::Jsonl => serde_json::json!({

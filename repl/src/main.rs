@@ -37,7 +37,7 @@ async fn run(args: Args) -> ExitCode {
     if let Some(cli::Command::Hunt(hunt_args)) = &args.command_kind {
         return hunt::run(hunt_args).await;
     }
-    let color = std::io::stderr().is_terminal();
+    let color = use_color(&std::io::stderr());
     let mut session = match open_session(&args).await {
         Ok(s) => s,
         Err(e) => {
@@ -117,7 +117,7 @@ pub async fn register(session: &mut Session, sources: &cli::Sources) -> Result<(
 
 pub fn load_functions(session: &mut Session, file: &Path) -> Result<Vec<String>, String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("error: cannot read {}: {e}", file.display()))?;
-    session.load_prelude(&text).map_err(|e| e.render(&text, &file.display().to_string(), std::io::stderr().is_terminal()))
+    session.load_prelude(&text).map_err(|e| e.render(&text, &file.display().to_string(), use_color(&std::io::stderr())))
 }
 
 /// Runs every result statement and writes its rows in the chosen format.
@@ -144,6 +144,11 @@ async fn run_query(session: &Session, text: &str, args: &Args) -> Result<(), Kql
         print::write_result(&mut out, args.format, &schema, &batches, None).map_err(io_error)?;
     }
     out.flush().map_err(io_error)
+}
+
+/// Colour on a terminal, unless `NO_COLOR` is set (no-color.org).
+pub fn use_color(stream: &impl IsTerminal) -> bool {
+    stream.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 fn io_error(e: std::io::Error) -> KqlError {

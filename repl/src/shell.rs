@@ -1,6 +1,6 @@
 //! The interactive REPL: read a whole query, run it (Ctrl-C cancels it), print the result.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -152,7 +152,7 @@ async fn command(session: &mut Session, settings: &mut Settings, text: &str) -> 
 
 async fn run_interactive(session: &Session, settings: &Settings, text: &str) {
     let started = Instant::now();
-    let color = std::io::stderr().is_terminal();
+    let color = crate::use_color(&std::io::stderr());
     let work = async {
         let mut results = Vec::new();
         for query in session.plan(text)? {
@@ -163,7 +163,14 @@ async fn run_interactive(session: &Session, settings: &Settings, text: &str) {
         }
         Ok::<_, KqlError>(results)
     };
+    // Listen for Ctrl-C before the work starts: its first poll may plan and run for a while,
+    // and until a listener exists SIGINT would end the whole session.
+    let cancel = tokio::signal::ctrl_c();
+    tokio::pin!(cancel);
+    let _ = futures::poll!(&mut cancel);
     tokio::select! {
+        biased;
+        _ = &mut cancel => eprintln!("query cancelled"),
         outcome = work => match outcome {
             Ok(results) => {
                 if let Err(e) = show(settings, &results, started) {
@@ -172,7 +179,6 @@ async fn run_interactive(session: &Session, settings: &Settings, text: &str) {
             }
             Err(e) => eprintln!("{}", e.render(text, "query", color)),
         },
-        _ = tokio::signal::ctrl_c() => eprintln!("query cancelled"),
     }
 }
 

@@ -1,0 +1,86 @@
+//! The REPL driven through a pseudo-terminal, as a hunter uses it: dot-commands, a pasted
+//! multi-line rule, Ctrl-C on a long query, and the session going on afterwards.
+
+#![cfg(unix)]
+
+mod support;
+
+use std::process::Command;
+
+use rexpect::session::{PtySession, spawn_command};
+use support::{kql_binary, root};
+
+/// A REPL over the bundled samples, with its history kept out of the user's home.
+fn repl() -> PtySession {
+    let history = std::env::temp_dir().join(format!("kql-repl-history-{}", std::process::id()));
+    let mut cmd = Command::new(kql_binary());
+    cmd.args(["--data", "samples/data", "--now", "2024-05-03T00:00:00Z"])
+        .current_dir(root())
+        .env("KQL_HISTORY", history)
+        .env("COLUMNS", "120")
+        .env("NO_COLOR", "1");
+    let mut p = spawn_command(cmd, Some(30_000)).expect("start the REPL");
+    p.exp_string("kql> ").expect("prompt");
+    p
+}
+
+/// Types a line and waits for its echo: the line editor drops what is typed before it is ready.
+fn type_line(p: &mut PtySession, line: &str) {
+    p.send_line(line).expect("send a line");
+    p.exp_string(line).expect("the line is echoed");
+}
+
+/// Types a command that prints nothing and waits for the next prompt.
+fn quiet_command(p: &mut PtySession, line: &str) {
+    type_line(p, line);
+    p.exp_string("kql> ").expect("the next prompt");
+}
+
+#[test]
+fn dot_commands_show_schema_and_change_the_format() {
+    let mut p = repl();
+    type_line(&mut p, ".schema PowerShellScriptBlock_CL");
+    p.exp_string("ScriptBlockText: string").expect("schema lists the column");
+    p.exp_string("MessageTotal: int").expect("schema lists the last column");
+    p.exp_string("kql> ").expect("prompt");
+    quiet_command(&mut p, ".format csv");
+    type_line(&mut p, "print x = now()");
+    p.exp_string("x\r\n2024-05-03T00:00:00Z").expect("csv result with the fixed now()");
+    p.exp_string("1 row in").expect("row count and time");
+    p.exp_string("kql> ").expect("prompt");
+    type_line(&mut p, ".nonsense");
+    p.exp_string("unknown command .nonsense: try .help").expect("unknown command is reported");
+    p.exp_string("kql> ").expect("prompt");
+    p.send_line(".quit").expect("send");
+    p.exp_eof().expect("the REPL exits");
+}
+
+/// A rule pasted whole (bracketed paste, as terminals send it): lines starting with `|`, a
+/// comment and a blank line arrive as one query and run once.
+#[test]
+fn a_pasted_multi_line_rule_runs_whole() {
+    let mut p = repl();
+    quiet_command(&mut p, ".format csv");
+    let rule = "SecurityEvent\r// callback ports only\r\r| where DestinationPort in (\"4444\", \"7777\")\r| summarize Connections = count() by DestinationPort\r| sort by DestinationPort asc";
+    p.send(&format!("\x1b[200~{rule}\x1b[201~")).expect("paste");
+    p.send_line("").expect("enter");
+    p.exp_string("DestinationPort,Connections\r\n4444,3\r\n7777,2").expect("the whole rule ran");
+    p.send_line(".quit").expect("send");
+    p.exp_eof().expect("the REPL exits");
+}
+
+#[test]
+fn ctrl_c_cancels_a_long_query_and_the_session_goes_on() {
+    let mut p = repl();
+    // Long enough in any build: 99M rows, each hashed as a string.
+    type_line(&mut p, "range x from 1 to 99000000 step 1 | summarize dcount(tostring(x))");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    p.send_control('c').expect("Ctrl-C");
+    p.exp_string("query cancelled").expect("the query is cancelled");
+    p.exp_string("kql> ").expect("prompt again");
+    quiet_command(&mut p, ".format csv");
+    type_line(&mut p, "print y = 41 + 1");
+    p.exp_string("y\r\n42").expect("the session still runs queries");
+    p.send_line(".quit").expect("send");
+    p.exp_eof().expect("the REPL exits");
+}
