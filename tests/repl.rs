@@ -84,3 +84,21 @@ fn ctrl_c_cancels_a_long_query_and_the_session_goes_on() {
     p.send_line(".quit").expect("send");
     p.exp_eof().expect("the REPL exits");
 }
+
+/// Tab completes a column of the table the query reads.
+#[test]
+fn tab_completes_a_column_name() {
+    let mut p = repl();
+    quiet_command(&mut p, ".format csv");
+    // Keystrokes are echoed one redraw at a time, so the proof is the query's result: without
+    // the completion `DstPortN` would be an unknown column.
+    let pause = || std::thread::sleep(std::time::Duration::from_millis(300));
+    p.send("NetworkSession | where DstPortN").expect("type");
+    pause();
+    p.send("\t").expect("Tab");
+    pause();
+    p.send_line(" == 8443 | count").expect("finish the query");
+    p.exp_string("Count\r\n72").expect("the completed query runs");
+    p.send_line(".quit").expect("send");
+    p.exp_eof().expect("the REPL exits");
+}

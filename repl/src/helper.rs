@@ -1,4 +1,5 @@
-//! The rustyline helper: decides when the typed (or pasted) text is a whole query.
+//! The rustyline helper: completes names (see `completion`) and decides when the typed (or
+//! pasted) text is a whole query.
 //!
 //! The rule: Enter runs the text when it is complete. It is not complete while a bracket or
 //! quote is open, while the last line ends with `|`, `,`, `=`, `(` or an operator word, or
@@ -6,17 +7,26 @@
 //! (bracketed paste), so lines that start with `|` and blank lines inside them are kept.
 
 use rustyline::Helper;
+
+use crate::completion::Vocabulary;
 use rustyline::completion::Completer;
 use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 
+/// Completion, and the rule for when a query is whole.
 #[derive(Default)]
-pub struct KqlHelper;
+pub struct KqlHelper {
+    pub vocabulary: Vocabulary,
+}
 
 impl Helper for KqlHelper {}
 impl Completer for KqlHelper {
     type Candidate = String;
+
+    fn complete(&self, line: &str, pos: usize, _ctx: &rustyline::Context<'_>) -> rustyline::Result<(usize, Vec<String>)> {
+        Ok(self.vocabulary.complete(line, pos))
+    }
 }
 impl Hinter for KqlHelper {
     type Hint = String;

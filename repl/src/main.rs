@@ -2,6 +2,7 @@
 
 mod check;
 mod cli;
+mod completion;
 mod helper;
 mod hunt;
 mod hunts;

@@ -14,6 +14,7 @@ use rustyline::history::FileHistory;
 use rustyline::{Config, Editor};
 
 use crate::cli::{Args, Format};
+use crate::completion::Vocabulary;
 use crate::helper::KqlHelper;
 use crate::print;
 
@@ -36,13 +37,17 @@ pub async fn run(session: &mut Session, args: &Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    editor.set_helper(Some(KqlHelper));
+    editor.set_helper(Some(KqlHelper::default()));
     let history = history_path();
     if let Some(h) = &history {
         let _ = editor.load_history(h);
     }
     println!("kql {} — type a query, .help for commands, Ctrl-D to quit", env!("CARGO_PKG_VERSION"));
     loop {
+        // Tables may have been loaded since the last prompt.
+        if let Some(helper) = editor.helper_mut() {
+            helper.vocabulary = Vocabulary::of(session);
+        }
         match editor.readline("kql> ") {
             Ok(line) => {
                 let text = line.trim();

@@ -1,0 +1,108 @@
+//! Tab completion: what may stand at the cursor, from the session's tables, their columns, the
+//! loaded functions and the engine's operator and function registry.
+
+use std::collections::BTreeMap;
+
+use kql_engine::Session;
+
+/// Dot-commands of the REPL (see `shell::HELP`).
+const DOT_COMMANDS: [&str; 11] = [".format", ".functions", ".help", ".load", ".output", ".quit", ".schema", ".set", ".tables", ".timing", ".exit"];
+
+/// The names the REPL completes, taken from the session before each prompt.
+#[derive(Default)]
+pub struct Vocabulary {
+    /// Table name → its column names.
+    tables: BTreeMap<String, Vec<String>>,
+    /// Functions loaded with `--functions` (ASIM parsers and the like).
+    lets: Vec<String>,
+    operators: Vec<&'static str>,
+    functions: Vec<&'static str>,
+}
+
+impl Vocabulary {
+    pub fn of(session: &Session) -> Vocabulary {
+        let tables = session
+            .catalog()
+            .tables()
+            .map(|(name, t)| (name.clone(), t.provider.schema().fields().iter().map(|f| f.name().clone()).collect()))
+            .collect();
+        Vocabulary {
+            tables,
+            lets: session.prelude().iter().map(|l| l.name.name.clone()).collect(),
+            operators: kql_engine::planner::supported_operators(),
+            functions: kql_engine::planner::supported_functions(),
+        }
+    }
+
+    /// Where the word under the cursor starts, and the names that could complete it.
+    pub fn complete(&self, text: &str, cursor: usize) -> (usize, Vec<String>) {
+        let before = &text[..cursor.min(text.len())];
+        let start = before.rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-' || c == '.')).map_or(0, |i| i + 1);
+        let word = &before[start..];
+        let context = before[..start].trim_end();
+        let mut names: Vec<String> = if word.starts_with('.') && context.is_empty() {
+            DOT_COMMANDS.iter().map(|c| c.to_string()).collect()
+        } else if context.ends_with('|') {
+            self.operators.iter().map(|o| o.to_string()).collect()
+        } else if context.is_empty() || context.ends_with(".schema") || context.ends_with(';') {
+            self.tables.keys().chain(&self.lets).cloned().collect()
+        } else {
+            // In an expression: the columns of the table the query reads first, then functions,
+            // tables and loaded functions.
+            let mut names: Vec<String> = self.columns_in_scope(text).to_vec();
+            names.extend(self.functions.iter().map(|f| f.to_string()));
+            names.extend(self.tables.keys().chain(&self.lets).cloned());
+            names
+        };
+        let lower = word.to_lowercase();
+        names.retain(|n| n.to_lowercase().starts_with(&lower));
+        let mut seen = std::collections::HashSet::new();
+        names.retain(|n| seen.insert(n.clone()));
+        (start, names)
+    }
+
+    /// The columns of the first registered table the query names.
+    fn columns_in_scope(&self, text: &str) -> &[String] {
+        text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .find_map(|w| self.tables.get(w))
+            .map_or(&[], Vec::as_slice)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vocabulary() -> Vocabulary {
+        Vocabulary {
+            tables: BTreeMap::from([
+                ("NetworkSession".to_string(), vec!["DstIpAddr".to_string(), "DstPortNumber".to_string(), "SrcIpAddr".to_string()]),
+                ("SecurityEvent".to_string(), vec!["Computer".to_string()]),
+            ]),
+            lets: vec!["_Im_NetworkSession".to_string()],
+            operators: vec!["extend", "summarize", "where"],
+            functions: vec!["dcount", "strlen"],
+        }
+    }
+
+    #[test]
+    fn completes_columns_of_the_table_in_scope() {
+        let text = "NetworkSession | where Dst";
+        assert_eq!(vocabulary().complete(text, text.len()), (23, vec!["DstIpAddr".to_string(), "DstPortNumber".to_string()]));
+    }
+
+    #[test]
+    fn completes_operators_after_a_pipe_and_tables_at_the_start() {
+        let text = "NetworkSession\n| su";
+        assert_eq!(vocabulary().complete(text, text.len()), (17, vec!["summarize".to_string()]));
+        assert_eq!(vocabulary().complete("Sec", 3), (0, vec!["SecurityEvent".to_string()]));
+        assert_eq!(vocabulary().complete("_Im", 3), (0, vec!["_Im_NetworkSession".to_string()]));
+    }
+
+    #[test]
+    fn completes_functions_and_dot_commands() {
+        let text = "SecurityEvent | extend n = str";
+        assert_eq!(vocabulary().complete(text, text.len()).1, vec!["strlen".to_string()]);
+        assert_eq!(vocabulary().complete(".sc", 3), (0, vec![".schema".to_string()]));
+    }
+}
