@@ -14,10 +14,11 @@ use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 
-/// Completion, and the rule for when a query is whole.
-#[derive(Default)]
+/// Completion, colouring, and the rule for when a query is whole.
 pub struct KqlHelper {
     pub vocabulary: Vocabulary,
+    /// `None` when colour is off (not a terminal, or `NO_COLOR`).
+    pub highlighter: Option<crate::highlight::Highlighter>,
 }
 
 impl Helper for KqlHelper {}
@@ -31,7 +32,19 @@ impl Completer for KqlHelper {
 impl Hinter for KqlHelper {
     type Hint = String;
 }
-impl Highlighter for KqlHelper {}
+impl Highlighter for KqlHelper {
+    fn highlight<'l>(&self, line: &'l str, _pos: usize) -> std::borrow::Cow<'l, str> {
+        match &self.highlighter {
+            Some(h) => std::borrow::Cow::Owned(h.paint(line)),
+            None => std::borrow::Cow::Borrowed(line),
+        }
+    }
+
+    fn highlight_char(&self, _line: &str, _pos: usize, kind: rustyline::highlight::CmdKind) -> bool {
+        // Every edit can change a token's colour; cursor moves cannot.
+        self.highlighter.is_some() && kind != rustyline::highlight::CmdKind::MoveCursor
+    }
+}
 
 impl Validator for KqlHelper {
     fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {

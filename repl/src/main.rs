@@ -4,6 +4,7 @@ mod check;
 mod cli;
 mod completion;
 mod helper;
+mod highlight;
 mod hunt;
 mod hunts;
 mod print;

@@ -37,7 +37,8 @@ pub async fn run(session: &mut Session, args: &Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    editor.set_helper(Some(KqlHelper::default()));
+    let highlighter = crate::use_color(&std::io::stdout()).then(crate::highlight::Highlighter::new);
+    editor.set_helper(Some(KqlHelper { vocabulary: Vocabulary::default(), highlighter }));
     let history = history_path();
     if let Some(h) = &history {
         let _ = editor.load_history(h);
