@@ -13,4 +13,4 @@ pub mod session;
 pub mod types;
 
 pub use error::{ErrorKind, KqlError, Result};
-pub use session::{QueryResult, Session, SessionOptions};
+pub use session::{Progress, QueryResult, Session, SessionOptions};

@@ -157,6 +157,16 @@ impl Session {
         df.execute_stream().await.map_err(|e| located(e, query.span))
     }
 
+    /// Runs one planned query like `stream`, and also returns a handle on its physical plan from
+    /// which the progress of its scans can be read while it runs.
+    pub async fn stream_with_progress(&self, query: &PlannedQuery) -> Result<(SendableRecordBatchStream, Progress)> {
+        let df = self.ctx.execute_logical_plan(query.plan.clone()).await.map_err(|e| located(e, query.span))?;
+        let task = Arc::new(df.task_ctx());
+        let plan = df.create_physical_plan().await.map_err(|e| located(e, query.span))?;
+        let stream = datafusion::physical_plan::execute_stream(plan.clone(), task).map_err(|e| located(e, query.span))?;
+        Ok((stream, Progress { plan }))
+    }
+
     /// Runs every result statement of `text` and collects the results.
     pub async fn execute(&self, text: &str) -> Result<Vec<QueryResult>> {
         let mut results = Vec::new();
@@ -185,6 +195,32 @@ impl Session {
             }
         }
         Ok(text)
+    }
+}
+
+/// The scans of a running query, read from the live metrics of its physical plan.
+pub struct Progress {
+    plan: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+}
+
+impl Progress {
+    /// Rows and bytes the query's scans (the leaves of its plan) have read so far.
+    pub fn scanned(&self) -> (usize, usize) {
+        fn walk(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>, rows: &mut usize, bytes: &mut usize) {
+            let children = plan.children();
+            if children.is_empty() {
+                if let Some(metrics) = plan.metrics() {
+                    *rows += metrics.output_rows().unwrap_or(0);
+                    *bytes += metrics.sum_by_name("bytes_scanned").map_or(0, |v| v.as_usize());
+                }
+            }
+            for child in children {
+                walk(child, rows, bytes);
+            }
+        }
+        let (mut rows, mut bytes) = (0, 0);
+        walk(&self.plan, &mut rows, &mut bytes);
+        (rows, bytes)
     }
 }
 

@@ -38,6 +38,11 @@ pub fn write_table_sized(
         table.set_width(w).set_content_arrangement(ContentArrangement::Dynamic);
     } else if fit_terminal {
         table.set_content_arrangement(ContentArrangement::Dynamic);
+        // A pseudo-terminal that reports no size (0 columns) would squeeze every cell to one
+        // character a line: print at natural width there.
+        if table.width().is_none_or(|w| w < 20) {
+            table.set_content_arrangement(ContentArrangement::Disabled);
+        }
     }
     table.set_header(schema.fields().iter().map(|f| f.name().clone()));
     let mut shown = 0;

@@ -1,14 +1,16 @@
 //! The interactive REPL: read a whole query, run it (Ctrl-C cancels it), print the result.
 
-use std::io::Write;
+use std::cell::RefCell;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use futures::TryStreamExt;
-use kql_engine::{KqlError, Session};
+use indicatif::{HumanBytes, HumanCount, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use kql_engine::{KqlError, Progress, Session};
 use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 use rustyline::{Config, Editor};
@@ -159,15 +161,36 @@ async fn command(session: &mut Session, settings: &mut Settings, text: &str) -> 
 async fn run_interactive(session: &Session, settings: &Settings, text: &str) {
     let started = Instant::now();
     let color = crate::use_color(&std::io::stderr());
+    // The running statement's scans, for the progress line.
+    let running: RefCell<Option<Progress>> = RefCell::new(None);
     let work = async {
         let mut results = Vec::new();
         for query in session.plan(text)? {
-            let stream = session.stream(&query).await?;
+            let (stream, progress) = session.stream_with_progress(&query).await?;
+            running.replace(Some(progress));
             let schema = stream.schema();
             let batches: Vec<_> = stream.try_collect().await.map_err(|e| KqlError::from(e).or_at(query.span))?;
             results.push((schema, batches));
         }
         Ok::<_, KqlError>(results)
+    };
+    let bar = ProgressBar::hidden();
+    let show_progress = async {
+        if !std::io::stderr().is_terminal() {
+            return std::future::pending().await;
+        }
+        // Quick queries print no progress at all.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        bar.set_draw_target(ProgressDrawTarget::stderr());
+        bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        loop {
+            if let Some(progress) = running.borrow().as_ref() {
+                let (rows, bytes) = progress.scanned();
+                bar.set_message(format!("{} rows, {} scanned (Ctrl-C cancels)", HumanCount(rows as u64), HumanBytes(bytes as u64)));
+            }
+            bar.tick();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     };
     // Listen for Ctrl-C before the work starts: its first poll may plan and run for a while,
     // and until a listener exists SIGINT would end the whole session.
@@ -176,15 +199,22 @@ async fn run_interactive(session: &Session, settings: &Settings, text: &str) {
     let _ = futures::poll!(&mut cancel);
     tokio::select! {
         biased;
-        _ = &mut cancel => eprintln!("query cancelled"),
-        outcome = work => match outcome {
-            Ok(results) => {
-                if let Err(e) = show(settings, &results, started) {
-                    eprintln!("error: cannot write the results: {e}");
+        _ = &mut cancel => {
+            bar.finish_and_clear();
+            eprintln!("query cancelled");
+        }
+        outcome = work => {
+            bar.finish_and_clear();
+            match outcome {
+                Ok(results) => {
+                    if let Err(e) = show(settings, &results, started) {
+                        eprintln!("error: cannot write the results: {e}");
+                    }
                 }
+                Err(e) => eprintln!("{}", e.render(text, "query", color)),
             }
-            Err(e) => eprintln!("{}", e.render(text, "query", color)),
-        },
+        }
+        () = show_progress => {}
     }
 }
 
