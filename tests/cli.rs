@@ -402,3 +402,27 @@ fn sample_hunts_find_every_planted_event_and_nothing_else() {
     assert_eq!(summary["hunts"][1]["rule"]["relevantTechniques"], serde_json::json!(["T1571"]));
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// A query ending in `render` prints its chart under the table, and `--chart` writes it as SVG.
+#[test]
+fn render_draws_a_chart_in_the_terminal_and_to_svg() {
+    let svg = std::env::temp_dir().join(format!("kql-chart-{}.svg", std::process::id()));
+    let svg_arg = svg.display().to_string();
+    let query = "datatable(Port:string, Events:long)[\"443\", 30, \"4444\", 10] | render columnchart with (title=\"Ports\")";
+    let out = Command::new(kql_binary())
+        .args(["-c", query, "--chart", svg_arg.as_str()])
+        .env("COLUMNS", "30")
+        .current_dir(root())
+        .output()
+        .expect("run kql");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.ends_with(&format!("\nPorts\n 443 │{} 30\n4444 │{} 10\n", "█".repeat(10), "█".repeat(3))), "{text}");
+    let drawn = std::fs::read_to_string(&svg).expect("the SVG file");
+    assert!(drawn.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""), "{drawn}");
+    assert!(drawn.contains(">Ports</text>"));
+    // csv output stays data only.
+    let out = kql(&["-c", query, "--format", "csv"]);
+    assert_eq!(stdout(&out), "Port,Events\n443,30\n4444,10\n");
+    let _ = std::fs::remove_file(&svg);
+}

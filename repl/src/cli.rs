@@ -26,6 +26,10 @@ pub struct Args {
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
 
+    /// Draw the result of a query ending in `render` to this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub chart: Option<PathBuf>,
+
     /// Run this query and exit.
     #[arg(short = 'c', long = "command", value_name = "QUERY", conflicts_with = "file")]
     pub command: Option<String>,

@@ -1,5 +1,6 @@
 //! `kql`: run KQL over Parquet logs, one-shot or in an interactive REPL.
 
+mod chart;
 mod check;
 mod cli;
 mod completion;
@@ -144,8 +145,22 @@ async fn run_query(session: &Session, text: &str, args: &Args) -> Result<(), Kql
             writeln!(out).map_err(io_error)?;
         }
         print::write_result(&mut out, args.format, &schema, &batches, None).map_err(io_error)?;
+        let chart = query.render.as_ref().and_then(|r| chart::Chart::of(r, &schema, &batches));
+        if let Some(chart) = &chart {
+            if args.format == cli::Format::Table {
+                write!(out, "\n{}", chart.to_text(terminal_columns())).map_err(io_error)?;
+            }
+            if let Some(path) = &args.chart {
+                std::fs::write(path, chart.to_svg()).map_err(|e| KqlError::new(format!("cannot write {}: {e}", path.display())))?;
+            }
+        }
     }
     out.flush().map_err(io_error)
+}
+
+/// The terminal's width for text charts: `COLUMNS`, or 100.
+pub fn terminal_columns() -> usize {
+    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(100)
 }
 
 /// Colour on a terminal, unless `NO_COLOR` is set (no-color.org).

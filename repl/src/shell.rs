@@ -16,6 +16,7 @@ use rustyline::history::FileHistory;
 use rustyline::{Config, Editor};
 
 use crate::cli::{Args, Format};
+use crate::chart::Chart;
 use crate::completion::Vocabulary;
 use crate::helper::KqlHelper;
 use crate::print;
@@ -95,7 +96,8 @@ const HELP: &str = "\
 .set now=TIMESTAMP      fix now() and ago() (ISO 8601, UTC); .set now= reads the clock again
 .format table|csv|jsonl how results print
 .timing on|off          print the row count and elapsed time after each query
-.output FILE            append results to FILE; .output alone prints them here again
+.output FILE            append results to FILE (a .svg file gets the chart of a render);
+                        .output alone prints them here again
 .quit                   leave (or Ctrl-D)
 
 A query runs on Enter once it is complete: brackets and quotes closed, and the text not ending
@@ -170,7 +172,8 @@ async fn run_interactive(session: &Session, settings: &Settings, text: &str) {
             running.replace(Some(progress));
             let schema = stream.schema();
             let batches: Vec<_> = stream.try_collect().await.map_err(|e| KqlError::from(e).or_at(query.span))?;
-            results.push((schema, batches));
+            let chart = query.render.as_ref().and_then(|r| Chart::of(r, &schema, &batches));
+            results.push(Shown { schema, batches, chart });
         }
         Ok::<_, KqlError>(results)
     };
@@ -218,23 +221,43 @@ async fn run_interactive(session: &Session, settings: &Settings, text: &str) {
     }
 }
 
-/// Prints result sets in the chosen format, to the terminal or the `.output` file, and the
-/// row count and time on the terminal.
-fn show(settings: &Settings, results: &[(SchemaRef, Vec<RecordBatch>)], started: Instant) -> std::io::Result<()> {
+/// One result set, and its chart when the query ended in a `render` that can be drawn.
+struct Shown {
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+    chart: Option<Chart>,
+}
+
+/// Prints result sets in the chosen format, to the terminal or the `.output` file (an SVG file
+/// gets the chart), and the row count and time on stderr.
+fn show(settings: &Settings, results: &[Shown], started: Instant) -> std::io::Result<()> {
+    let svg = settings.output.as_ref().filter(|p| p.extension().is_some_and(|e| e == "svg"));
     let mut out: Box<dyn Write> = match &settings.output {
-        Some(path) => Box::new(std::io::BufWriter::new(std::fs::OpenOptions::new().create(true).append(true).open(path)?)),
-        None => Box::new(std::io::stdout().lock()),
+        Some(path) if svg.is_none() => Box::new(std::io::BufWriter::new(std::fs::OpenOptions::new().create(true).append(true).open(path)?)),
+        _ => Box::new(std::io::stdout().lock()),
     };
-    for (schema, batches) in results {
+    for Shown { schema, batches, chart } in results {
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        let to_terminal = settings.output.is_none() || svg.is_some();
         // The terminal gets the first rows of a table; files and other formats get them all.
-        let shown = if settings.format == Format::Table && settings.output.is_none() {
+        let shown = if settings.format == Format::Table && to_terminal {
             print::write_table_sized(&mut out, schema, batches, terminal_width(), Some(SHOWN_ROWS), true)?;
             rows.min(SHOWN_ROWS)
         } else {
             print::write_result(&mut out, settings.format, schema, batches, None)?;
             rows
         };
+        match (chart, svg) {
+            (Some(chart), Some(path)) => {
+                std::fs::write(path, chart.to_svg())?;
+                eprintln!("chart written to {}", path.display());
+            }
+            (Some(chart), None) if settings.format == Format::Table && to_terminal => {
+                write!(out, "\n{}", chart.to_text(crate::terminal_columns()))?;
+            }
+            (None, Some(path)) => eprintln!("nothing drawn to {}: the query does not end in a render of a chart", path.display()),
+            _ => {}
+        }
         if settings.timing {
             let more = if shown < rows { format!(" (first {shown} shown)") } else { String::new() };
             eprintln!("{rows} row{}{more} in {:.3}s", if rows == 1 { "" } else { "s" }, started.elapsed().as_secs_f64());

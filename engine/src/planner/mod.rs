@@ -121,6 +121,44 @@ pub struct Planner<'a> {
 pub struct PlannedQuery {
     pub plan: LogicalPlan,
     pub span: ast::Span,
+    /// The query's closing `render`, carried with the result for front ends to draw.
+    pub render: Option<Render>,
+}
+
+/// How a result asks to be drawn: `render KIND with (title="...", xcolumn=X, ycolumns=A,B)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Render {
+    /// `timechart`, `barchart`, ...
+    pub kind: String,
+    pub title: Option<String>,
+    pub xcolumn: Option<String>,
+    pub ycolumns: Vec<String>,
+}
+
+impl Render {
+    /// The `render` that ends `pipe`, if any (Kusto only allows it last).
+    fn of(pipe: &PipeExpr) -> Option<Render> {
+        let last = pipe.operators.last()?;
+        let ast::OperatorKind::Render { chart, properties } = &last.kind else { return None };
+        let mut render = Render { kind: chart.name.clone(), title: None, xcolumn: None, ycolumns: Vec::new() };
+        for (name, values) in properties {
+            let words: Vec<String> = values
+                .iter()
+                .filter_map(|v| match &v.kind {
+                    ast::ExprKind::Name(n) => Some(n.clone()),
+                    ast::ExprKind::Literal(ast::Literal::String(s)) => Some(s.clone()),
+                    _ => None,
+                })
+                .collect();
+            match name.name.as_str() {
+                "title" => render.title = words.into_iter().next(),
+                "xcolumn" => render.xcolumn = words.into_iter().next(),
+                "ycolumns" => render.ycolumns = words,
+                _ => {}
+            }
+        }
+        Some(render)
+    }
 }
 
 impl<'a> Planner<'a> {
@@ -141,7 +179,7 @@ impl<'a> Planner<'a> {
                 Statement::Set { .. } | Statement::DeclareParams { .. } => {}
                 Statement::Query(pipe) => {
                     let tab = self.plan_tabular(&env, pipe)?;
-                    out.push(PlannedQuery { plan: tab.plan, span: pipe.span });
+                    out.push(PlannedQuery { plan: tab.plan, span: pipe.span, render: Render::of(pipe) });
                 }
             }
         }
