@@ -421,6 +421,12 @@ fn render_draws_a_chart_in_the_terminal_and_to_svg() {
     let drawn = std::fs::read_to_string(&svg).expect("the SVG file");
     assert!(drawn.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""), "{drawn}");
     assert!(drawn.contains(">Ports</text>"));
+    let html = svg.with_extension("html");
+    let html_arg = html.display().to_string();
+    assert!(kql(&["-c", query, "--chart", html_arg.as_str()]).status.success());
+    let page = std::fs::read_to_string(&html).expect("the HTML file");
+    assert!(page.starts_with("<!DOCTYPE html>") && page.contains("<title>Ports</title>") && page.contains("<svg xmlns="), "{page}");
+    let _ = std::fs::remove_file(&html);
     // csv output stays data only.
     let out = kql(&["-c", query, "--format", "csv"]);
     assert_eq!(stdout(&out), "Port,Events\n443,30\n4444,10\n");

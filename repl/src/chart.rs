@@ -219,6 +219,23 @@ impl Chart {
     }
 }
 
+impl Chart {
+    /// The chart for a file: an HTML page holding the SVG for `.html`/`.htm`, the SVG otherwise.
+    pub fn for_file(&self, path: &std::path::Path) -> String {
+        let svg = self.to_svg();
+        if path.extension().is_some_and(|e| e == "html" || e == "htm") {
+            format!("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{}</title></head><body>\n{svg}</body></html>\n", escape(&self.title))
+        } else {
+            svg
+        }
+    }
+}
+
+/// Whether `.output FILE` should get the chart rather than the rows.
+pub fn is_chart_file(path: &std::path::Path) -> bool {
+    path.extension().is_some_and(|e| e == "svg" || e == "html" || e == "htm")
+}
+
 fn format_number(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { format!("{v:.3}") }
 }

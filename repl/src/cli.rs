@@ -26,8 +26,8 @@ pub struct Args {
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// Draw the result of a query ending in `render` to this SVG file.
-    #[arg(long, value_name = "FILE.svg")]
+    /// Draw the result of a query ending in `render` to this SVG file (an HTML page for .html).
+    #[arg(long, value_name = "FILE.svg|FILE.html")]
     pub chart: Option<PathBuf>,
 
     /// Run this query and exit.

@@ -96,7 +96,7 @@ const HELP: &str = "\
 .set now=TIMESTAMP      fix now() and ago() (ISO 8601, UTC); .set now= reads the clock again
 .format table|csv|jsonl how results print
 .timing on|off          print the row count and elapsed time after each query
-.output FILE            append results to FILE (a .svg file gets the chart of a render);
+.output FILE            append results to FILE (a .svg or .html file gets the chart of a render);
                         .output alone prints them here again
 .quit                   leave (or Ctrl-D)
 
@@ -231,7 +231,7 @@ struct Shown {
 /// Prints result sets in the chosen format, to the terminal or the `.output` file (an SVG file
 /// gets the chart), and the row count and time on stderr.
 fn show(settings: &Settings, results: &[Shown], started: Instant) -> std::io::Result<()> {
-    let svg = settings.output.as_ref().filter(|p| p.extension().is_some_and(|e| e == "svg"));
+    let svg = settings.output.as_ref().filter(|p| crate::chart::is_chart_file(p));
     let mut out: Box<dyn Write> = match &settings.output {
         Some(path) if svg.is_none() => Box::new(std::io::BufWriter::new(std::fs::OpenOptions::new().create(true).append(true).open(path)?)),
         _ => Box::new(std::io::stdout().lock()),
@@ -249,7 +249,7 @@ fn show(settings: &Settings, results: &[Shown], started: Instant) -> std::io::Re
         };
         match (chart, svg) {
             (Some(chart), Some(path)) => {
-                std::fs::write(path, chart.to_svg())?;
+                std::fs::write(path, chart.for_file(path))?;
                 eprintln!("chart written to {}", path.display());
             }
             (Some(chart), None) if settings.format == Format::Table && to_terminal => {
