@@ -24,10 +24,11 @@ fn repl() -> PtySession {
     p
 }
 
-/// Types a line and waits for its echo: the line editor drops what is typed before it is ready.
+/// Types a line and waits until the line editor has taken it (it leaves bracketed-paste mode
+/// then): keystrokes sent before it is ready again would be dropped.
 fn type_line(p: &mut PtySession, line: &str) {
     p.send_line(line).expect("send a line");
-    p.exp_string(line).expect("the line is echoed");
+    p.exp_string("\x1b[?2004l").expect("the line is accepted");
 }
 
 /// Types a command that prints nothing and waits for the next prompt.

@@ -31,6 +31,19 @@ impl Completer for KqlHelper {
 }
 impl Hinter for KqlHelper {
     type Hint = String;
+
+    /// The rest of the name being typed, when only one name fits (Right arrow accepts it).
+    fn hint(&self, line: &str, pos: usize, _ctx: &rustyline::Context<'_>) -> Option<String> {
+        if pos < line.len() {
+            return None;
+        }
+        let (start, names) = self.vocabulary.complete(line, pos);
+        let typed = &line[start..pos];
+        match names.as_slice() {
+            [only] if !typed.is_empty() && only.len() > typed.len() && only.starts_with(typed) => Some(only[typed.len()..].to_string()),
+            _ => None,
+        }
+    }
 }
 impl Highlighter for KqlHelper {
     fn highlight<'l>(&self, line: &'l str, _pos: usize) -> std::borrow::Cow<'l, str> {
@@ -38,6 +51,10 @@ impl Highlighter for KqlHelper {
             Some(h) => std::borrow::Cow::Owned(h.paint(line)),
             None => std::borrow::Cow::Borrowed(line),
         }
+    }
+
+    fn highlight_hint<'h>(&self, hint: &'h str) -> std::borrow::Cow<'h, str> {
+        if self.highlighter.is_some() { std::borrow::Cow::Owned(format!("\x1b[2m{hint}\x1b[0m")) } else { std::borrow::Cow::Borrowed(hint) }
     }
 
     fn highlight_char(&self, _line: &str, _pos: usize, kind: rustyline::highlight::CmdKind) -> bool {
