@@ -12,13 +12,21 @@ use support::{kql_binary, root};
 
 /// A REPL over the bundled samples, with its history kept out of the user's home.
 fn repl() -> PtySession {
+    repl_with(true)
+}
+
+fn repl_with(no_color: bool) -> PtySession {
     let history = std::env::temp_dir().join(format!("kql-repl-history-{}", std::process::id()));
     let mut cmd = Command::new(kql_binary());
     cmd.args(["--data", "samples/data", "--now", "2024-05-03T00:00:00Z"])
         .current_dir(root())
         .env("KQL_HISTORY", history)
-        .env("COLUMNS", "120")
-        .env("NO_COLOR", "1");
+        .env("COLUMNS", "120");
+    if no_color {
+        cmd.env("NO_COLOR", "1");
+    } else {
+        cmd.env_remove("NO_COLOR");
+    }
     let mut p = spawn_command(cmd, Some(30_000)).expect("start the REPL");
     p.exp_string("kql> ").expect("prompt");
     p
@@ -100,6 +108,25 @@ fn tab_completes_a_column_name() {
     pause();
     p.send_line(" == 8443 | count").expect("finish the query");
     p.exp_string("Count\r\n72").expect("the completed query runs");
+    p.send_line(".quit").expect("send");
+    p.exp_eof().expect("the REPL exits");
+}
+
+/// On a terminal an error shows the query line and a caret, in colour; NO_COLOR turns it off.
+#[test]
+fn errors_point_at_the_query_in_colour() {
+    let mut p = repl_with(false);
+    type_line(&mut p, "SecurityEvent | where Nope == 1");
+    p.exp_string("\x1b[1m\x1b[91merror\x1b[0m: \x1b[1munknown column or name 'Nope'").expect("a red, bold error");
+    p.exp_string("SecurityEvent | where Nope == 1").expect("the query line");
+    p.exp_string("\x1b[1m\x1b[91m^^^^").expect("a red caret under the name");
+    p.send_line(".quit").expect("send");
+    p.exp_eof().expect("the REPL exits");
+
+    let mut p = repl();
+    type_line(&mut p, "SecurityEvent | where Nope == 1");
+    p.exp_string("error: unknown column or name 'Nope'").expect("a plain error with NO_COLOR");
+    p.exp_string("                      ^^^^").expect("the caret under the name");
     p.send_line(".quit").expect("send");
     p.exp_eof().expect("the REPL exits");
 }
