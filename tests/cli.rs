@@ -427,6 +427,12 @@ fn render_draws_a_chart_in_the_terminal_and_to_svg() {
     let page = std::fs::read_to_string(&html).expect("the HTML file");
     assert!(page.starts_with("<!DOCTYPE html>") && page.contains("<title>Ports</title>") && page.contains("<svg xmlns="), "{page}");
     let _ = std::fs::remove_file(&html);
+    let png = svg.with_extension("png");
+    let png_arg = png.display().to_string();
+    assert!(kql(&["-c", query, "--chart", png_arg.as_str()]).status.success());
+    let image = std::fs::read(&png).expect("the PNG file");
+    assert!(image.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG image");
+    let _ = std::fs::remove_file(&png);
     // csv output stays data only.
     let out = kql(&["-c", query, "--format", "csv"]);
     assert_eq!(stdout(&out), "Port,Events\n443,30\n4444,10\n");

@@ -210,30 +210,62 @@ impl Chart {
             }
             let _ = writeln!(svg, "<rect x=\"{}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{colour}\"/><text x=\"{}\" y=\"{}\">{}</text>", left + 120.0 * s as f64, h - 18.0, left + 14.0 + 120.0 * s as f64, h - 9.0, escape(name));
         }
-        let first = self.labels.first().cloned().unwrap_or_default();
-        let last = self.labels.last().cloned().unwrap_or_default();
-        let _ = writeln!(svg, "<text x=\"{left}\" y=\"{}\">{}</text>", top + plot_h + 16.0, escape(&first));
-        let _ = writeln!(svg, "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>", left + plot_w, top + plot_h + 16.0, escape(&last));
+        if self.is_line() {
+            // The two ends of the x axis.
+            let first = self.labels.first().cloned().unwrap_or_default();
+            let last = self.labels.last().cloned().unwrap_or_default();
+            let _ = writeln!(svg, "<text x=\"{left}\" y=\"{}\">{}</text>", top + plot_h + 16.0, escape(&first));
+            let _ = writeln!(svg, "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>", left + plot_w, top + plot_h + 16.0, escape(&last));
+        } else {
+            // Each category under its bars.
+            let slot = plot_w / n as f64;
+            for (i, label) in self.labels.iter().enumerate() {
+                let _ = writeln!(svg, "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>", left + slot * (i as f64 + 0.5), top + plot_h + 16.0, escape(label));
+            }
+        }
         svg.push_str("</svg>\n");
         svg
     }
 }
 
 impl Chart {
-    /// The chart for a file: an HTML page holding the SVG for `.html`/`.htm`, the SVG otherwise.
-    pub fn for_file(&self, path: &std::path::Path) -> String {
+    /// The chart for a file, by its extension: a PNG image (the SVG rasterised with resvg), an
+    /// HTML page holding the SVG, or the SVG.
+    pub fn for_file(&self, path: &std::path::Path) -> Result<Vec<u8>, String> {
         let svg = self.to_svg();
-        if path.extension().is_some_and(|e| e == "html" || e == "htm") {
-            format!("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{}</title></head><body>\n{svg}</body></html>\n", escape(&self.title))
-        } else {
-            svg
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("png") => to_png(&svg),
+            Some("html" | "htm") => Ok(format!(
+                "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{}</title></head><body>\n{svg}</body></html>\n",
+                escape(&self.title)
+            )
+            .into_bytes()),
+            _ => Ok(svg.into_bytes()),
         }
+    }
+
+    /// Writes the chart to `path` in the format its extension names.
+    pub fn write_file(&self, path: &std::path::Path) -> Result<(), String> {
+        let bytes = self.for_file(path)?;
+        std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
     }
 }
 
 /// Whether `.output FILE` should get the chart rather than the rows.
 pub fn is_chart_file(path: &std::path::Path) -> bool {
-    path.extension().is_some_and(|e| e == "svg" || e == "html" || e == "htm")
+    path.extension().is_some_and(|e| e == "svg" || e == "html" || e == "htm" || e == "png")
+}
+
+/// Rasterises an SVG document; text uses the system's fonts (none installed leaves it out).
+fn to_png(svg: &str) -> Result<Vec<u8>, String> {
+    use resvg::{tiny_skia, usvg};
+    let mut options = usvg::Options::default();
+    options.fontdb_mut().load_system_fonts();
+    let tree = usvg::Tree::from_str(svg, &options).map_err(|e| format!("cannot draw the chart: {e}"))?;
+    let size = tree.size().to_int_size();
+    let mut pixmap = tiny_skia::Pixmap::new(size.width(), size.height()).ok_or("cannot draw the chart: empty image")?;
+    resvg::render(&tree, tiny_skia::Transform::default(), &mut pixmap.as_mut());
+    pixmap.encode_png().map_err(|e| format!("cannot encode the chart as PNG: {e}"))
 }
 
 fn format_number(v: f64) -> String {

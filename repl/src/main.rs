@@ -151,7 +151,7 @@ async fn run_query(session: &Session, text: &str, args: &Args) -> Result<(), Kql
                 write!(out, "\n{}", chart.to_text(terminal_columns())).map_err(io_error)?;
             }
             if let Some(path) = &args.chart {
-                std::fs::write(path, chart.for_file(path)).map_err(|e| KqlError::new(format!("cannot write {}: {e}", path.display())))?;
+                chart.write_file(path).map_err(KqlError::new)?;
             }
         }
     }

@@ -96,7 +96,7 @@ const HELP: &str = "\
 .set now=TIMESTAMP      fix now() and ago() (ISO 8601, UTC); .set now= reads the clock again
 .format table|csv|jsonl how results print
 .timing on|off          print the row count and elapsed time after each query
-.output FILE            append results to FILE (a .svg or .html file gets the chart of a render);
+.output FILE            append results to FILE (a .svg, .png or .html file gets the chart of a render);
                         .output alone prints them here again
 .quit                   leave (or Ctrl-D)
 
@@ -249,8 +249,10 @@ fn show(settings: &Settings, results: &[Shown], started: Instant) -> std::io::Re
         };
         match (chart, svg) {
             (Some(chart), Some(path)) => {
-                std::fs::write(path, chart.for_file(path))?;
-                eprintln!("chart written to {}", path.display());
+                match chart.write_file(path) {
+                    Ok(()) => eprintln!("chart written to {}", path.display()),
+                    Err(e) => eprintln!("error: {e}"),
+                }
             }
             (Some(chart), None) if settings.format == Format::Table && to_terminal => {
                 write!(out, "\n{}", chart.to_text(crate::terminal_columns()))?;
