@@ -54,6 +54,8 @@ impl Vocabulary {
             names.extend(self.tables.keys().chain(&self.lets).cloned());
             names
         };
+        // Names the text itself binds with `let` complete anywhere.
+        names.extend(let_names(text).into_iter().filter(|n| n != word));
         let lower = word.to_lowercase();
         names.retain(|n| n.to_lowercase().starts_with(&lower));
         let mut seen = std::collections::HashSet::new();
@@ -67,6 +69,12 @@ impl Vocabulary {
             .find_map(|w| self.tables.get(w))
             .map_or(&[], Vec::as_slice)
     }
+}
+
+/// The names bound by `let NAME =` in the text typed so far.
+fn let_names(text: &str) -> Vec<String> {
+    let words: Vec<&str> = text.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|w| !w.is_empty()).collect();
+    words.windows(2).filter(|w| w[0] == "let").map(|w| w[1].to_string()).collect()
 }
 
 #[cfg(test)]
@@ -97,6 +105,12 @@ mod tests {
         assert_eq!(vocabulary().complete(text, text.len()), (17, vec!["summarize".to_string()]));
         assert_eq!(vocabulary().complete("Sec", 3), (0, vec!["SecurityEvent".to_string()]));
         assert_eq!(vocabulary().complete("_Im", 3), (0, vec!["_Im_NetworkSession".to_string()]));
+    }
+
+    #[test]
+    fn completes_names_the_query_binds_with_let() {
+        let text = "let Threshold = 10;\nlet Hosts = dynamic([\"a\"]);\nNetworkSession | where SrcPortNumber > Thr";
+        assert_eq!(vocabulary().complete(text, text.len()).1, vec!["Threshold".to_string()]);
     }
 
     #[test]
