@@ -153,8 +153,7 @@ impl Session {
 
     /// Runs one planned query, streaming its batches.
     pub async fn stream(&self, query: &PlannedQuery) -> Result<SendableRecordBatchStream> {
-        let df = self.ctx.execute_logical_plan(query.plan.clone()).await.map_err(|e| located(e, query.span))?;
-        df.execute_stream().await.map_err(|e| located(e, query.span))
+        Ok(self.stream_with_progress(query).await?.0)
     }
 
     /// Runs one planned query like `stream`, and also returns a handle on its physical plan from

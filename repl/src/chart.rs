@@ -50,7 +50,7 @@ impl Chart {
         }
         let x_field = &fields[x_index];
         let x_is_number = x_field.data_type().is_numeric() || matches!(x_field.data_type(), DataType::Timestamp(..));
-        let line = matches!(render.kind.as_str(), "timechart" | "linechart" | "areachart" | "scatterchart");
+        let line = is_line_kind(&render.kind);
         let mut chart = Chart { kind: render.kind.clone(), title: render.title.clone().unwrap_or_default(), labels: vec![], xs: vec![], series: BTreeMap::new() };
         let mut position: BTreeMap<String, usize> = BTreeMap::new();
         for batch in batches {
@@ -99,7 +99,7 @@ impl Chart {
     }
 
     fn is_line(&self) -> bool {
-        matches!(self.kind.as_str(), "timechart" | "linechart" | "areachart" | "scatterchart")
+        is_line_kind(&self.kind)
     }
 
     fn y_range(&self) -> (f64, f64) {
@@ -266,6 +266,11 @@ fn to_png(svg: &str) -> Result<Vec<u8>, String> {
     let mut pixmap = tiny_skia::Pixmap::new(size.width(), size.height()).ok_or("cannot draw the chart: empty image")?;
     resvg::render(&tree, tiny_skia::Transform::default(), &mut pixmap.as_mut());
     pixmap.encode_png().map_err(|e| format!("cannot encode the chart as PNG: {e}"))
+}
+
+/// Charts drawn as series along x; the others are drawn as bars.
+fn is_line_kind(kind: &str) -> bool {
+    matches!(kind, "timechart" | "linechart" | "areachart" | "scatterchart")
 }
 
 fn format_number(v: f64) -> String {

@@ -158,9 +158,14 @@ async fn run_query(session: &Session, text: &str, args: &Args) -> Result<(), Kql
     out.flush().map_err(io_error)
 }
 
-/// The terminal's width for text charts: `COLUMNS`, or 100.
+/// `COLUMNS` when set; otherwise tables ask the terminal themselves.
+pub fn terminal_width() -> Option<u16> {
+    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok())
+}
+
+/// The width for text charts: `COLUMNS`, or 100.
 pub fn terminal_columns() -> usize {
-    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(100)
+    terminal_width().map_or(100, usize::from)
 }
 
 /// Colour on a terminal, unless `NO_COLOR` is set (no-color.org).

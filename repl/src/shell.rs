@@ -241,7 +241,7 @@ fn show(settings: &Settings, results: &[Shown], started: Instant) -> std::io::Re
         let to_terminal = settings.output.is_none() || svg.is_some();
         // The terminal gets the first rows of a table; files and other formats get them all.
         let shown = if settings.format == Format::Table && to_terminal {
-            print::write_table_sized(&mut out, schema, batches, terminal_width(), Some(SHOWN_ROWS), true)?;
+            print::write_table_sized(&mut out, schema, batches, crate::terminal_width(), Some(SHOWN_ROWS), true)?;
             rows.min(SHOWN_ROWS)
         } else {
             print::write_result(&mut out, settings.format, schema, batches, None)?;
@@ -266,9 +266,4 @@ fn show(settings: &Settings, results: &[Shown], started: Instant) -> std::io::Re
         }
     }
     out.flush()
-}
-
-/// `COLUMNS` when set; otherwise the table asks the terminal itself.
-fn terminal_width() -> Option<u16> {
-    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok())
 }
