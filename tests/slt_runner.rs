@@ -3,7 +3,7 @@
 //! Conventions:
 //! - The first result row is the column names, so names and their order are asserted.
 //! - Column type letters are KQL types and are checked: `B` bool, `I` int, `L` long, `R` real,
-//!   `S` string, `D` datetime, `T` timespan, `Y` dynamic.
+//!   `S` string, `D` datetime, `T` timespan, `Y` dynamic, `M` decimal.
 //! - A null prints as `NULL`; an empty string as `(empty)`.
 //! - An error prints as the CLI shows it: message, `--> query:line:col`, the line and a caret.
 //! - Every file sees the bundled samples (`samples/data`), the ASIM prelude
@@ -29,6 +29,7 @@ enum KqlType {
     DateTime,
     TimeSpan,
     Dynamic,
+    Decimal,
     Other,
 }
 
@@ -43,6 +44,7 @@ impl ColumnType for KqlType {
             'D' => KqlType::DateTime,
             'T' => KqlType::TimeSpan,
             'Y' => KqlType::Dynamic,
+            'M' => KqlType::Decimal,
             _ => KqlType::Other,
         })
     }
@@ -57,6 +59,7 @@ impl ColumnType for KqlType {
             KqlType::DateTime => 'D',
             KqlType::TimeSpan => 'T',
             KqlType::Dynamic => 'Y',
+            KqlType::Decimal => 'M',
             KqlType::Other => '?',
         }
     }
@@ -72,6 +75,7 @@ fn kql_type(name: &str) -> KqlType {
         "datetime" => KqlType::DateTime,
         "timespan" => KqlType::TimeSpan,
         "dynamic" => KqlType::Dynamic,
+        "decimal" => KqlType::Decimal,
         _ => KqlType::Other,
     }
 }

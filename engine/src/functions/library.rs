@@ -17,7 +17,7 @@ pub struct RowDef {
     pub udf: Arc<ScalarUDF>,
 }
 
-fn def(map: &mut HashMap<&'static str, RowDef>, name: &'static str, min: usize, max: usize, ret: Ret, f: fn(&[V]) -> Out) {
+pub(super) fn def(map: &mut HashMap<&'static str, RowDef>, name: &'static str, min: usize, max: usize, ret: Ret, f: fn(&[V]) -> Out) {
     map.insert(name, RowDef { min, max, udf: Arc::new(RowUdf::scalar(name, ret, f)) });
 }
 
@@ -36,6 +36,12 @@ pub fn library() -> &'static HashMap<&'static str, RowDef> {
         register_xml(&mut m);
         register_series(&mut m);
         register_geo(&mut m);
+        register_tdigest(&mut m);
+        super::special::register(&mut m);
+        super::compress::register(&mut m);
+        super::text::register(&mut m);
+        super::units::register(&mut m);
+        super::timezones::register(&mut m);
         register_rest(&mut m);
         m
     })
@@ -112,18 +118,21 @@ fn strings(m: &mut HashMap<&'static str, RowDef>) {
         let start = opt_long(a, 2).unwrap_or(0).max(0) as usize;
         let length = opt_long(a, 3).filter(|l| *l >= 0).map(|l| l as usize);
         let occurrence = opt_long(a, 4).unwrap_or(1).max(1) as usize;
-        let end = length.map_or(text.len(), |l| (start + l).min(text.len()));
-        let mut found = 0;
         if needle.is_empty() {
             return Out::Long(start as i64);
         }
-        let mut i = start;
+        // Each further occurrence is looked for in a window of the same length that starts
+        // just after the previous one, as Kusto does: `indexof("abcdefgabcdefg", "cde", 1, 10, 2)`
+        // finds the second "cde" at 9 although it ends past 1 + 10.
+        let window_end = |from: usize| length.map_or(text.len(), |l| (from + l).min(text.len()));
+        let (mut found, mut i, mut end) = (0, start, window_end(start));
         while i + needle.len() <= end {
             if text[i..i + needle.len()] == needle[..] {
                 found += 1;
                 if found == occurrence {
                     return Out::Long(i as i64);
                 }
+                end = window_end(i + 1);
             }
             i += 1;
         }
@@ -729,10 +738,31 @@ fn arrays(m: &mut HashMap<&'static str, RowDef>) {
         let nulls_last = !matches!(a.get(1), Some(V::Bool(false)));
         json_array(&a[0]).map_or(Out::Null, |v| Out::Json(Json::Array(sorted(v, true, nulls_last))))
     });
-    def(m, "array_index_of", 2, 4, Ret::Long, |a| {
+    def(m, "array_index_of", 2, 5, Ret::Long, |a| {
         let Some(items) = json_array(&a[0]) else { return Out::Null };
         let target = a[1].json();
-        Out::Long(items.iter().position(|x| json_eq(x, &target)).map_or(-1, |i| i as i64))
+        let n = items.len() as i64;
+        // A negative start counts from the end; a negative length means "to the end". As in
+        // `indexof`, each further occurrence is looked for in a window of the same length.
+        let start = match opt_long(a, 2).unwrap_or(0) {
+            s if s < 0 => (n + s).max(0),
+            s => s.min(n),
+        } as usize;
+        let length = opt_long(a, 3).filter(|l| *l >= 0).map(|l| l as usize);
+        let occurrence = opt_long(a, 4).unwrap_or(1).max(1) as usize;
+        let window_end = |from: usize| length.map_or(items.len(), |l| (from + l).min(items.len()));
+        let (mut found, mut i, mut end) = (0, start, window_end(start));
+        while i < end {
+            if json_eq(&items[i], &target) {
+                found += 1;
+                if found == occurrence {
+                    return Out::Long(i as i64);
+                }
+                end = window_end(i + 1);
+            }
+            i += 1;
+        }
+        Out::Long(-1)
     });
     def(m, "array_sum", 1, 1, Ret::Real, |a| json_array(&a[0]).map_or(Out::Null, |v| Out::Real(v.iter().filter_map(Json::as_f64).sum())));
     def(m, "set_has_element", 2, 2, Ret::Bool, |a| json_array(&a[0]).map_or(Out::Null, |v| {
@@ -870,7 +900,11 @@ fn arrays(m: &mut HashMap<&'static str, RowDef>) {
 /// The address of `a[0]` masked by the smaller of its own prefix and `a[1]`.
 fn masked_ipv4(a: &[V]) -> Option<ipnet::Ipv4Net> {
     let net = super::ip::parse_ipv4_net(&s(&a[0]))?;
-    let prefix = (opt_long(a, 1).unwrap_or(32).clamp(0, 32) as u8).min(net.prefix_len());
+    // A mask outside 0..=32 gives no address.
+    let prefix = match opt_long(a, 1) {
+        Some(m) if !(0..=32).contains(&m) => return None,
+        m => (m.unwrap_or(32) as u8).min(net.prefix_len()),
+    };
     ipnet::Ipv4Net::new(net.network(), prefix).ok().map(|n| n.trunc())
 }
 
@@ -963,27 +997,64 @@ fn json_path(path: &str, doc: &V) -> Out {
     }
 }
 
-/// Finishing functions of aggregates that collect a group's values into a list first.
+/// Finishing functions of aggregates that collect a group's values into a list first. An
+/// item of the list is a number, or a `[value, weight]` pair for the weighted forms
+/// (`percentilew`, `tdigest(x, w)`). A t-digest here is that list, kept exact.
 pub fn percentile() -> ScalarUDF {
     RowUdf::scalar("kql_percentile", Ret::Real, |a| {
-        let values = sorted_numbers(&a[0]);
+        let values = weighted_values(&a[0]);
         a[1].real().and_then(|p| nearest_rank(&values, p)).map_or(Out::Null, Out::Real)
     })
 }
 
 pub fn percentiles_array() -> ScalarUDF {
     RowUdf::scalar("kql_percentiles_array", Ret::Dynamic, |a| {
-        let values = sorted_numbers(&a[0]);
-        let out: Vec<Json> = a[1..]
-            .iter()
-            .map(|p| match p.real().and_then(|p| nearest_rank(&values, p)) {
-                Some(v) if v.fract() == 0.0 && v.abs() < 9e15 => Json::from(v as i64),
-                Some(v) => serde_json::Number::from_f64(v).map_or(Json::Null, Json::Number),
-                None => Json::Null,
-            })
-            .collect();
+        let values = weighted_values(&a[0]);
+        // The percentiles come as constants or as one dynamic array of them.
+        let ps: Vec<Option<f64>> = match a.get(1) {
+            Some(V::Json(Json::Array(items))) => items.iter().map(Json::as_f64).collect(),
+            _ => a[1..].iter().map(V::real).collect(),
+        };
+        let out: Vec<Json> = ps.into_iter().map(|p| p.and_then(|p| nearest_rank(&values, p)).map_or(Json::Null, whole_or_real)).collect();
         Out::Json(Json::Array(out))
     })
+}
+
+/// A percentile as JSON: a whole number prints as one (`20`, not `20.0`).
+fn whole_or_real(v: f64) -> Json {
+    if v.fract() == 0.0 && v.abs() < 9e15 { Json::from(v as i64) } else { num(v) }
+}
+
+/// The (value, weight) pairs of a collected list, sorted by value.
+fn weighted_values(v: &V) -> Vec<(f64, f64)> {
+    let mut values: Vec<(f64, f64)> = match v.json() {
+        Json::Array(items) => items
+            .iter()
+            .filter_map(|item| match item {
+                Json::Array(pair) => Some((pair.first()?.as_f64()?, pair.get(1)?.as_f64()?)),
+                other => Some((other.as_f64()?, 1.0)),
+            })
+            .filter(|(_, w)| *w > 0.0)
+            .collect(),
+        _ => vec![],
+    };
+    values.sort_by(|x, y| x.0.partial_cmp(&y.0).unwrap_or(std::cmp::Ordering::Equal));
+    values
+}
+
+/// The nearest-rank percentile: the smallest value with at least `p`% of the weight at or
+/// below it (every weight 1 gives the plain nearest rank).
+fn nearest_rank(sorted: &[(f64, f64)], p: f64) -> Option<f64> {
+    let total: f64 = sorted.iter().map(|(_, w)| w).sum();
+    let wanted = (p / 100.0 * total).max(f64::MIN_POSITIVE);
+    let mut seen = 0.0;
+    for (v, w) in sorted {
+        seen += w;
+        if seen >= wanted - 1e-9 {
+            return Some(*v);
+        }
+    }
+    sorted.last().map(|(v, _)| *v)
 }
 
 /// Merges a list of bags (JSON texts) into one; the first value of a key wins.
@@ -1007,22 +1078,29 @@ pub fn merge_bags() -> ScalarUDF {
     })
 }
 
-fn sorted_numbers(v: &V) -> Vec<f64> {
-    let mut values: Vec<f64> = match v.json() {
-        Json::Array(items) => items.iter().filter_map(Json::as_f64).collect(),
-        _ => vec![],
-    };
-    values.sort_by(|x, y| x.partial_cmp(y).unwrap_or(std::cmp::Ordering::Equal));
-    values
-}
-
-/// The nearest-rank percentile: the smallest value with at least `p`% of values at or below it.
-fn nearest_rank(sorted: &[f64], p: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+/// `tdigest` functions over the exact digests `tdigest()` makes.
+pub fn register_tdigest(m: &mut HashMap<&'static str, RowDef>) {
+    def(m, "percentile_tdigest", 2, 2, Ret::Real, |a| {
+        let values = weighted_values(&a[0]);
+        a[1].real().and_then(|p| nearest_rank(&values, p)).map_or(Out::Null, Out::Real)
+    });
+    def(m, "percentiles_array_tdigest", 2, 64, Ret::Dynamic, |a| {
+        let values = weighted_values(&a[0]);
+        let ps: Vec<Option<f64>> = match a.get(1) {
+            Some(V::Json(Json::Array(items))) => items.iter().map(Json::as_f64).collect(),
+            _ => a[1..].iter().map(V::real).collect(),
+        };
+        Out::Json(Json::Array(ps.into_iter().map(|p| p.and_then(|p| nearest_rank(&values, p)).map_or(Json::Null, whole_or_real)).collect()))
+    });
+    def(m, "rank_tdigest", 2, 2, Ret::Long, |a| {
+        let Some(x) = a[1].real() else { return Out::Null };
+        let rank: f64 = weighted_values(&a[0]).iter().filter(|(v, _)| *v <= x).map(|(_, w)| w).sum();
+        Out::Long(rank as i64)
+    });
+    def(m, "merge_tdigest", 1, 64, Ret::Dynamic, |a| {
+        let items: Vec<Json> = a.iter().flat_map(|v| json_array(v).unwrap_or_default()).collect();
+        Out::Json(Json::Array(items))
+    });
 }
 
 /// `kql_series_fill(bins, values, n, default)`: a series of `n` values, `values[i]` at position
@@ -1072,6 +1150,12 @@ fn parse_ip6(text: &str) -> Option<(u128, u8)> {
         return Some((bits, prefix.map_or(128, |p| (p + 96).min(128))));
     }
     let v6: std::net::Ipv6Addr = addr.parse().ok()?;
+    // `::192.168.1.1` is the IPv4 address, as `::ffff:192.168.1.1`, and its prefix counts the
+    // IPv4 bits.
+    if addr.contains('.') && u128::from(v6) >> 32 == 0 {
+        let v4 = std::net::Ipv4Addr::from(u128::from(v6) as u32);
+        return Some((u128::from(v4.to_ipv6_mapped()), prefix.map_or(128, |p| (p + 96).min(128))));
+    }
     Some((u128::from(v6), prefix.unwrap_or(128).min(128)))
 }
 
@@ -1086,6 +1170,13 @@ pub fn register_ipv6(m: &mut HashMap<&'static str, RowDef>) {
             Out::Str(segs.join(":"))
         }
         None => Out::Null,
+    });
+    def(m, "parse_ipv6_mask", 2, 2, Ret::Str, |a| match (parse_ip6(&s(&a[0])), a[1].long()) {
+        (Some((bits, p)), Some(mask)) if (0..=128).contains(&mask) => {
+            let segs: Vec<String> = std::net::Ipv6Addr::from(masked(bits, p.min(mask as u8))).segments().iter().map(|x| format!("{x:04x}")).collect();
+            Out::Str(segs.join(":"))
+        }
+        _ => Out::Null,
     });
     def(m, "ipv6_compare", 2, 3, Ret::Long, |a| {
         let (Some((x, px)), Some((y, py))) = (parse_ip6(&s(&a[0])), parse_ip6(&s(&a[1]))) else { return Out::Null };
@@ -1156,8 +1247,13 @@ pub fn register_more(m: &mut HashMap<&'static str, RowDef>) {
         Out::Str(out)
     });
     def(m, "unicode_codepoints_from_string", 1, 1, Ret::Dynamic, |a| Out::Json(Json::Array(s(&a[0]).chars().map(|c| Json::from(c as u32)).collect())));
-    def(m, "unicode_codepoints_to_string", 1, 1, Ret::Str, |a| {
-        Out::Str(json_array(&a[0]).unwrap_or_default().iter().filter_map(|x| x.as_u64()).filter_map(|c| char::from_u32(c as u32)).collect())
+    // Code points come as numbers, dynamic arrays of numbers, or a mix of both.
+    def(m, "unicode_codepoints_to_string", 1, 64, Ret::Str, |a| {
+        let points = a.iter().flat_map(|v| match v {
+            V::Json(Json::Array(items)) => items.iter().filter_map(Json::as_u64).collect::<Vec<_>>(),
+            other => json_array(other).map_or_else(|| other.long().map(|c| c as u64).into_iter().collect(), |items| items.iter().filter_map(Json::as_u64).collect()),
+        });
+        Out::Str(points.filter_map(|c| char::from_u32(c as u32)).collect())
     });
     def(m, "parse_command_line", 2, 2, Ret::Dynamic, |a| Out::Json(Json::Array(windows_args(&s(&a[0])).into_iter().map(Json::String).collect())));
     def(m, "dcount_hll", 1, 1, Ret::Long, |a| json_array(&a[0]).map_or(Out::Long(0), |v| Out::Long(v.len() as i64)));
@@ -1338,6 +1434,142 @@ pub fn merge_sets() -> ScalarUDF {
         }
         Out::Json(Json::Array(out))
     })
+}
+
+/// `kql_distinct_values(array, flatten)`: the distinct values of a dynamic array in the order
+/// first seen, for `make_set`. With `flatten`, an element that is itself an array gives its
+/// elements: `make_set` over a dynamic column unites the arrays it holds.
+pub fn distinct_values() -> ScalarUDF {
+    RowUdf::scalar("kql_distinct_values", Ret::Dynamic, |a| {
+        let flatten = matches!(a.get(1), Some(V::Bool(true)));
+        let mut out: Vec<Json> = Vec::new();
+        let add = |v: Json, out: &mut Vec<Json>| {
+            if !out.iter().any(|x| json_eq(x, &v)) {
+                out.push(v);
+            }
+        };
+        for item in json_array(&a[0]).unwrap_or_default() {
+            match item {
+                Json::Array(inner) if flatten => inner.into_iter().for_each(|v| add(v, &mut out)),
+                other => add(other, &mut out),
+            }
+        }
+        Out::Json(Json::Array(out))
+    })
+}
+
+/// `kql_concat_arrays(list)`: the elements of a list of dynamic arrays, one after the other
+/// (for `tdigest_merge`).
+pub fn concat_arrays() -> ScalarUDF {
+    RowUdf::scalar("kql_concat_arrays", Ret::Dynamic, |a| {
+        let items: Vec<Json> = json_array(&a[0])
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|item| match item {
+                Json::String(text) => serde_json::from_str::<Json>(&text).ok().and_then(|j| j.as_array().cloned()).unwrap_or_default(),
+                Json::Array(inner) => inner,
+                _ => vec![],
+            })
+            .collect();
+        Out::Json(Json::Array(items))
+    })
+}
+
+/// `kql_build_schema(list)`: the schema `buildschema()` gives for a list of dynamic values.
+pub fn build_schema() -> ScalarUDF {
+    RowUdf::scalar("kql_build_schema", Ret::Dynamic, |a| {
+        let mut schema = SchemaSet::default();
+        for item in json_array(&a[0]).unwrap_or_default() {
+            let value = match item {
+                Json::String(text) => serde_json::from_str(&text).unwrap_or(Json::String(text)),
+                other => other,
+            };
+            schema.add(&value);
+        }
+        schema.to_json().map_or(Out::Null, Out::Json)
+    })
+}
+
+/// The types seen at one place of a dynamic value: scalar type names, and at most one object
+/// whose keys have their own sets (an array is the object with the one key `` `indexer` ``).
+#[derive(Default)]
+struct SchemaSet {
+    types: Vec<Alternative>,
+}
+
+enum Alternative {
+    Scalar(&'static str),
+    Object(Vec<(String, SchemaSet)>),
+}
+
+impl SchemaSet {
+    fn add(&mut self, value: &Json) {
+        let scalar = match value {
+            Json::Null => return,
+            Json::Bool(_) => "bool",
+            Json::Number(n) if n.is_i64() || n.is_u64() => "long",
+            Json::Number(_) => "double",
+            Json::String(_) => "string",
+            Json::Array(items) => {
+                let fields = self.object();
+                let at = field(fields, "`indexer`");
+                items.iter().for_each(|v| fields[at].1.add(v));
+                return;
+            }
+            Json::Object(map) => {
+                let fields = self.object();
+                for (k, v) in map {
+                    let at = field(fields, k);
+                    fields[at].1.add(v);
+                }
+                return;
+            }
+        };
+        if !self.types.iter().any(|t| matches!(t, Alternative::Scalar(s) if *s == scalar)) {
+            self.types.push(Alternative::Scalar(scalar));
+        }
+    }
+
+    fn object(&mut self) -> &mut Vec<(String, SchemaSet)> {
+        let at = match self.types.iter().position(|t| matches!(t, Alternative::Object(_))) {
+            Some(at) => at,
+            None => {
+                self.types.push(Alternative::Object(Vec::new()));
+                self.types.len() - 1
+            }
+        };
+        match &mut self.types[at] {
+            Alternative::Object(fields) => fields,
+            Alternative::Scalar(_) => unreachable!("position() found an object"),
+        }
+    }
+
+    fn to_json(&self) -> Option<Json> {
+        let mut out: Vec<Json> = self
+            .types
+            .iter()
+            .map(|t| match t {
+                Alternative::Scalar(s) => Json::String(s.to_string()),
+                Alternative::Object(fields) => Json::Object(fields.iter().filter_map(|(k, v)| Some((k.clone(), v.to_json()?))).collect()),
+            })
+            .collect();
+        match out.len() {
+            0 => None,
+            1 => out.pop(),
+            _ => Some(Json::Array(out)),
+        }
+    }
+}
+
+/// The index of `key` among `fields`, added when new.
+fn field(fields: &mut Vec<(String, SchemaSet)>, key: &str) -> usize {
+    match fields.iter().position(|(k, _)| k == key) {
+        Some(at) => at,
+        None => {
+            fields.push((key.to_string(), SchemaSet::default()));
+            fields.len() - 1
+        }
+    }
 }
 
 /// `parse_xml(text)`: XML as a dynamic value. An element is `{"name": content}`; attributes

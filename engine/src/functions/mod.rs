@@ -1,13 +1,18 @@
 //! KQL scalar functions as DataFusion UDFs, one file per family, and the shared plumbing:
 //! a table-driven UDF type and typed access to string arrays of every Arrow encoding.
 
+pub mod compress;
 pub mod conversion;
 pub mod datetime;
 pub mod dynamic;
 pub mod ip;
 pub mod library;
 pub mod rowwise;
+pub mod special;
 pub mod string;
+pub mod text;
+pub mod timezones;
+pub mod units;
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -119,6 +124,9 @@ pub struct Udfs {
     pub series_axis: Arc<ScalarUDF>,
     pub kv_value: Arc<ScalarUDF>,
     pub merge_sets: Arc<ScalarUDF>,
+    pub distinct_values: Arc<ScalarUDF>,
+    pub concat_arrays: Arc<ScalarUDF>,
+    pub build_schema: Arc<ScalarUDF>,
     pub parse_json: Arc<ScalarUDF>,
     pub to_dynamic: Arc<ScalarUDF>,
     pub dyn_get: Arc<ScalarUDF>,
@@ -161,6 +169,9 @@ pub fn udfs() -> &'static Udfs {
         series_axis: Arc::new(library::series_axis()),
         kv_value: Arc::new(library::kv_value()),
         merge_sets: Arc::new(library::merge_sets()),
+        distinct_values: Arc::new(library::distinct_values()),
+        concat_arrays: Arc::new(library::concat_arrays()),
+        build_schema: Arc::new(library::build_schema()),
         parse_json: Arc::new(dynamic::parse_json()),
         to_dynamic: Arc::new(dynamic::to_dynamic()),
         dyn_get: Arc::new(dynamic::get()),

@@ -7,7 +7,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanBuilder, DurationNanosecondBuilder, Float64Builder, Int64Builder, StringBuilder,
+    Array, ArrayRef, AsArray, BooleanBuilder, Decimal128Array, Decimal128Builder, DurationNanosecondBuilder, Float64Builder, Int64Builder, StringBuilder,
     TimestampNanosecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, FieldRef, TimeUnit};
@@ -126,6 +126,8 @@ pub enum Out {
     DateTime(i64),
     TimeSpan(i64),
     Json(Json),
+    /// A whole decimal (`decimal` with no fraction digits), for `parse_version`.
+    Decimal(i128),
 }
 
 /// The KQL type a row function returns.
@@ -138,6 +140,7 @@ pub enum Ret {
     DateTime,
     TimeSpan,
     Dynamic,
+    Decimal,
 }
 
 type RowFn = fn(&[V]) -> Out;
@@ -184,6 +187,7 @@ fn arrow_type(ret: Ret) -> DataType {
         Ret::Str | Ret::Dynamic => DataType::Utf8,
         Ret::DateTime => datetime_type(),
         Ret::TimeSpan => TIMESPAN,
+        Ret::Decimal => DataType::Decimal128(38, 0),
     }
 }
 
@@ -228,6 +232,7 @@ enum Builder {
     Str(StringBuilder),
     DateTime(TimestampNanosecondBuilder),
     TimeSpan(DurationNanosecondBuilder),
+    Decimal(Decimal128Builder),
 }
 
 impl Builder {
@@ -239,6 +244,7 @@ impl Builder {
             Ret::Str | Ret::Dynamic => Builder::Str(StringBuilder::with_capacity(n, n * 16)),
             Ret::DateTime => Builder::DateTime(TimestampNanosecondBuilder::with_capacity(n)),
             Ret::TimeSpan => Builder::TimeSpan(DurationNanosecondBuilder::with_capacity(n)),
+            Ret::Decimal => Builder::Decimal(Decimal128Builder::with_capacity(n)),
         }
     }
 
@@ -253,12 +259,14 @@ impl Builder {
             (Builder::Str(b), Out::Json(v)) => b.append_value(v.to_string()),
             (Builder::DateTime(b), Out::DateTime(v)) => b.append_value(v),
             (Builder::TimeSpan(b), Out::TimeSpan(v)) => b.append_value(v),
+            (Builder::Decimal(b), Out::Decimal(v)) => b.append_value(v),
             (Builder::Bool(b), _) => b.append_null(),
             (Builder::Long(b), _) => b.append_null(),
             (Builder::Real(b), _) => b.append_null(),
             (Builder::Str(b), _) => b.append_null(),
             (Builder::DateTime(b), _) => b.append_null(),
             (Builder::TimeSpan(b), _) => b.append_null(),
+            (Builder::Decimal(b), _) => b.append_null(),
         }
     }
 
@@ -270,6 +278,7 @@ impl Builder {
             Builder::Str(mut b) => Arc::new(b.finish()),
             Builder::DateTime(mut b) => Arc::new(b.finish().with_timezone("UTC")),
             Builder::TimeSpan(mut b) => Arc::new(b.finish()),
+            Builder::Decimal(mut b) => Arc::new(b.finish().with_precision_and_scale(38, 0).unwrap_or_else(|_| Decimal128Array::from(Vec::<i128>::new()))),
         }
     }
 }

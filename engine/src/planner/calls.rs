@@ -372,6 +372,10 @@ impl ExprPlanner<'_, '_> {
                 let text = functions::library::library()["extract_json"].udf.call(vec![self.plan(args[0])?, self.plan(args[1])?]);
                 self.convert_to_typeof(text, args[2])
             }
+            "percentile_tdigest" if args.len() == 3 => {
+                let p = functions::library::library()["percentile_tdigest"].udf.call(vec![self.plan(args[0])?, self.plan(args[1])?]);
+                self.convert_to_typeof(p, args[2])
+            }
             "typeof" => Err(KqlError::at(span, "typeof() names a type where a function asks for one")),
             _ if functions::library::library().contains_key(n) => {
                 let entry = &functions::library::library()[n];

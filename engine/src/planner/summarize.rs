@@ -18,10 +18,10 @@ use crate::types::kql_type_of;
 
 pub const AGGREGATE_FUNCTIONS: &[&str] = &[
     "any", "anyif", "arg_max", "arg_min", "argmax", "argmin", "avg", "avgif", "binary_all_and", "binary_all_or",
-    "binary_all_xor", "count", "count_distinct", "count_distinctif", "countif", "covariance", "covarianceif", "covariancep", "covariancepif", "dcount", "dcountif", "hll", "hll_if", "hll_merge", "make_bag",
+    "binary_all_xor", "count", "count_distinct", "count_distinctif", "countif", "covariance", "covarianceif", "covariancep", "covariancepif", "buildschema", "dcount", "dcountif", "hll", "hll_if", "hll_merge", "make_bag",
     "make_bag_if", "make_list", "make_list_if", "make_list_with_nulls", "make_set", "make_set_if", "makelist", "makeset",
-    "max", "maxif", "min", "minif", "percentile", "percentiles", "percentiles_array", "stdev", "stdevif", "stdevp", "sum",
-    "sumif", "take_any", "take_anyif", "variance", "varianceif", "variancep",
+    "max", "maxif", "min", "minif", "percentile", "percentiles", "percentiles_array", "percentilew", "percentilesw", "percentilesw_array", "stdev", "stdevif", "stdevp", "stdevpif", "sum",
+    "sumif", "take_any", "take_anyif", "tdigest", "tdigest_merge", "variance", "varianceif", "variancep", "variancepif",
 ];
 
 pub fn is_aggregate(name: &str) -> bool {
@@ -123,9 +123,9 @@ impl Planner<'_> {
                     items.push(Item::Direct(columns));
                 }
                 None => {
-                    if !contains_aggregate(&item.expr) {
-                        return Err(KqlError::at(item.span, "summarize needs an aggregate function here (count(), sum(), ...)"));
-                    }
+                    // An expression without aggregates is allowed when it reads only the group
+                    // keys or nothing at all (`summarize z = -1 by x`); it is checked when the
+                    // expressions over the aggregates are planned below.
                     let mut expr = item.expr.clone();
                     let mut error = None;
                     replace_aggregates(&mut expr, &mut |call: &ast::Expr| {
@@ -154,7 +154,11 @@ impl Planner<'_> {
             }
         }
 
-        let raw: Vec<Expr> = aggs.iter().map(|(n, e, _)| e.clone().alias(n)).collect();
+        let mut raw: Vec<Expr> = aggs.iter().map(|(n, e, _)| e.clone().alias(n)).collect();
+        if raw.is_empty() && groups.is_empty() {
+            // `summarize z = 5`: one row, and DataFusion wants something to aggregate.
+            raw.push(agg::count(lit(1i64)).alias("__kql_rows"));
+        }
         let mut finished: Vec<Expr> = key_names.iter().map(|n| column(n)).collect();
         for (n, _, finish) in &aggs {
             finished.push(match finish {
@@ -168,7 +172,13 @@ impl Planner<'_> {
         for item in items {
             match item {
                 Item::Direct(columns) => outputs.extend(columns.iter().map(|(name, h)| column(h).alias(name))),
-                Item::Lifted { name, expr } => outputs.push(over.plan(&expr)?.alias(&name)),
+                Item::Lifted { name, expr } => {
+                    let planned = over.plan(&expr).map_err(|err| match err.message.starts_with("unknown column or name") && !contains_aggregate(&expr) {
+                        true => KqlError::at(expr.span, "summarize needs an aggregate function here (count(), sum(), ...)"),
+                        false => err,
+                    })?;
+                    outputs.push(planned.alias(&name))
+                }
             }
         }
         let plan = LogicalPlanBuilder::from(plan).project(outputs)?.build()?;
@@ -235,7 +245,8 @@ impl Planner<'_> {
             }
             "avg" => {
                 arity(1, 1)?;
-                one(aggregate_name("avg", Some(args[0])), agg::avg(numeric(args[0])?))
+                // Over no values the average is 0/0.
+                Ok(vec![AggOutput::with_default(aggregate_name("avg", Some(args[0])), agg::avg(numeric(args[0])?), lit(f64::NAN))])
             }
             "min" | "max" => {
                 arity(1, 1)?;
@@ -272,13 +283,13 @@ impl Planner<'_> {
                 let base = if fname == "minif" { agg::min(x) } else { agg::max(x) };
                 one(aggregate_name(fname, Some(args[0])), base.filter(predicate(args[1])?).build()?)
             }
-            "stdev" | "stdevp" | "variance" | "variancep" | "stdevif" | "varianceif" => {
+            "stdev" | "stdevp" | "variance" | "variancep" | "stdevif" | "varianceif" | "variancepif" | "stdevpif" => {
                 let conditional = fname.ends_with("if");
                 arity(if conditional { 2 } else { 1 }, if conditional { 2 } else { 1 })?;
                 let x = datafusion::prelude::cast(numeric(args[0])?, arrow::datatypes::DataType::Float64);
                 let base = match fname {
                     "stdev" | "stdevif" => agg::stddev(x),
-                    "stdevp" => agg::stddev_pop(x),
+                    "stdevp" | "stdevpif" => agg::stddev_pop(x),
                     "variance" | "varianceif" => agg::var_sample(x),
                     _ => agg::var_pop(x),
                 };
@@ -307,38 +318,49 @@ impl Planner<'_> {
                 };
                 one(aggregate_name(fname, Some(args[0])), expr)
             }
-            "percentile" | "percentiles" | "percentiles_array" => {
-                arity(2, 64)?;
+            "percentile" | "percentiles" | "percentiles_array" | "percentilew" | "percentilesw" | "percentilesw_array" => {
+                let weighted = fname.starts_with("percentilew") || fname.starts_with("percentilesw");
+                let first_p = if weighted { 2 } else { 1 };
+                arity(first_p + 1, 64)?;
                 let x = numeric(args[0])?;
                 let input_type = ep.type_of(&x, args[0].span)?;
                 let mut ps = Vec::new();
-                for p in &args[1..] {
+                for p in &args[first_p..] {
                     let v = super::expr::evaluate_constant(&ep.plan(p)?).map_err(|e| e.or_at(p.span))?;
-                    let value = match v {
-                        ScalarValue::Int64(Some(n)) => n as f64,
-                        ScalarValue::Int32(Some(n)) => n as f64,
-                        ScalarValue::Float64(Some(f)) => f,
-                        _ => return Err(KqlError::at(p.span, format!("{fname}() takes percentiles as numeric constants"))),
+                    let values = match v {
+                        ScalarValue::Int64(Some(n)) => vec![n as f64],
+                        ScalarValue::Int32(Some(n)) => vec![n as f64],
+                        ScalarValue::Float64(Some(f)) => vec![f],
+                        // `percentiles_array(x, dynamic([50, 90]))`
+                        ScalarValue::Utf8(Some(text)) if fname.ends_with("_array") => match serde_json::from_str::<serde_json::Value>(&text) {
+                            Ok(serde_json::Value::Array(items)) => items.iter().filter_map(serde_json::Value::as_f64).collect(),
+                            _ => vec![f64::NAN],
+                        },
+                        _ => vec![f64::NAN],
                     };
-                    if !(0.0..=100.0).contains(&value) {
-                        return Err(KqlError::at(p.span, "a percentile is between 0 and 100"));
+                    for value in values {
+                        if value.is_nan() {
+                            return Err(KqlError::at(p.span, format!("{fname}() takes percentiles as numeric constants")));
+                        }
+                        if !(0.0..=100.0).contains(&value) {
+                            return Err(KqlError::at(p.span, "a percentile is between 0 and 100"));
+                        }
+                        ps.push((value, p));
                     }
-                    ps.push((value, p));
                 }
-                // Nearest rank over the group's values, as Kusto defines percentile.
-                let list = agg::array_agg(x.clone()).filter(x.is_not_null()).build()?;
+                // Nearest rank over the group's values (or [value, weight] pairs), as Kusto
+                // defines percentile.
+                let item = if weighted { weighted_item(x.clone(), numeric(args[1])?) } else { x.clone() };
+                let list = agg::array_agg(item).filter(x.is_not_null()).build()?;
                 let mut outs = Vec::new();
-                let array_out = fname == "percentiles_array";
-                let percentiles_list: Vec<Expr> = ps.iter().map(|(v, _)| lit(*v)).collect();
-                if array_out {
-                    let mut call_args = vec![];
-                    call_args.extend(percentiles_list.iter().cloned());
+                if fname.ends_with("_array") {
+                    let call_args: Vec<Expr> = ps.iter().map(|(v, _)| lit(*v)).collect();
                     let finish: Finish = Arc::new(move |col| {
                         let mut a = vec![col];
                         a.extend(call_args.iter().cloned());
                         crate::functions::udfs().percentiles_array.call(a)
                     });
-                    outs.push(AggOutput { name: aggregate_name(fname, Some(args[0])), expr: list, finish: Some(finish) });
+                    outs.push(AggOutput { name: aggregate_name("percentiles", Some(args[0])).replace("percentiles_", "percentile_"), expr: list, finish: Some(finish) });
                 } else {
                     for (value, p) in ps {
                         let suffix = super::names::inferred_name(p).unwrap_or_else(|| format!("{value}").replace('.', "_"));
@@ -353,6 +375,32 @@ impl Planner<'_> {
                     }
                 }
                 Ok(outs)
+            }
+            // A t-digest is kept exact: the group's [value, weight] pairs.
+            "tdigest" => {
+                arity(1, 2)?;
+                let x = numeric(args[0])?;
+                let w = match args.get(1) {
+                    Some(w) => numeric(w)?,
+                    None => lit(1i64),
+                };
+                let expr = agg::array_agg(weighted_item(x.clone(), w)).filter(x.is_not_null()).build()?;
+                let finish: Finish = Arc::new(|col| crate::functions::udfs().to_dynamic.call(vec![col, lit(false)]));
+                Ok(vec![AggOutput { name: aggregate_name(fname, Some(args[0])), expr, finish: Some(finish) }])
+            }
+            "tdigest_merge" => {
+                arity(1, 1)?;
+                let x = ep.plan(args[0])?;
+                let expr = agg::array_agg(x.clone()).filter(x.is_not_null()).build()?;
+                let finish: Finish = Arc::new(|col| crate::functions::udfs().concat_arrays.call(vec![col]));
+                Ok(vec![AggOutput { name: aggregate_name(fname, Some(args[0])), expr, finish: Some(finish) }])
+            }
+            "buildschema" => {
+                arity(1, 1)?;
+                let x = ep.plan(args[0])?;
+                let expr = agg::array_agg(x.clone()).filter(x.is_not_null()).build()?;
+                let finish: Finish = Arc::new(|col| crate::functions::udfs().build_schema.call(vec![col]));
+                Ok(vec![AggOutput { name: aggregate_name("schema", Some(args[0])), expr, finish: Some(finish) }])
             }
             // Sketches are kept exact: the set of distinct values, which hll_merge unites and
             // dcount_hll counts.
@@ -392,12 +440,14 @@ impl Planner<'_> {
                     (false, true) => lit(true),
                     (false, false) => x.clone().is_not_null(),
                 };
-                let base = agg::array_agg(x.clone()).filter(keep);
-                let expr = if set { base.distinct().build()? } else { base.build()? };
-                // No rows give `[]`; the list becomes a dynamic array.
+                let expr = agg::array_agg(x.clone()).filter(keep).build()?;
+                // No rows give `[]`; the list becomes a dynamic array. A set keeps its values in
+                // the order first seen, and takes the elements of dynamic arrays one by one.
                 let empty = Expr::Literal(ScalarValue::List(ScalarValue::new_list(&[], &t, true)), None);
                 let finish: Finish = Arc::new(move |x| {
-                    crate::functions::udfs().to_dynamic.call(vec![coalesce(vec![x, empty.clone()]), lit(is_json)])
+                    let u = crate::functions::udfs();
+                    let list = u.to_dynamic.call(vec![coalesce(vec![x, empty.clone()]), lit(is_json)]);
+                    if set { u.distinct_values.call(vec![list, lit(is_json)]) } else { list }
                 });
                 Ok(vec![AggOutput { name: aggregate_name(if set { "set" } else { "list" }, Some(args[0])), expr, finish: Some(finish) }])
             }
@@ -429,6 +479,12 @@ impl Planner<'_> {
             _ => Err(KqlError::at(span, format!("unknown aggregate function '{fname}'"))),
         }
     }
+}
+
+/// One `[value, weight]` item of a weighted list (both as reals, so the list has one type).
+fn weighted_item(x: Expr, w: Expr) -> Expr {
+    let real = |e: Expr| datafusion::prelude::cast(e, arrow::datatypes::DataType::Float64);
+    datafusion::functions_nested::expr_fn::make_array(vec![real(x), real(w)])
 }
 
 /// `sum` over no rows is 0 in Kusto, in the sum's own type.

@@ -1,0 +1,95 @@
+//! Special mathematical functions (`erf`, `gamma`, the beta distribution), bitwise functions,
+//! and small numeric helpers (`around`, `jaccard_index`). `erf` and the gamma functions come
+//! from libm (a port of musl's, accurate to the last digit or so, where statrs' `erf` is off
+//! in the eleventh); the beta distribution from statrs.
+
+use std::collections::HashMap;
+
+use serde_json::Value as Json;
+use statrs::function::beta;
+
+use super::library::{RowDef, def};
+use super::rowwise::{Out, Ret, V};
+
+fn real_or_null(v: Option<f64>) -> Out {
+    v.map_or(Out::Null, Out::Real)
+}
+
+pub fn register(m: &mut HashMap<&'static str, RowDef>) {
+    def(m, "erf", 1, 1, Ret::Real, |a| real_or_null(a[0].real().map(libm::erf)));
+    def(m, "erfc", 1, 1, Ret::Real, |a| real_or_null(a[0].real().map(libm::erfc)));
+    def(m, "gamma", 1, 1, Ret::Real, |a| real_or_null(a[0].real().map(libm::tgamma)));
+    def(m, "loggamma", 1, 1, Ret::Real, |a| real_or_null(a[0].real().map(libm::lgamma)));
+    // Outside their domains (x not in [0, 1], a parameter not positive) they give NaN.
+    def(m, "beta_cdf", 3, 3, Ret::Real, |a| {
+        beta_args(a).map_or(Out::Null, |(x, alpha, b)| Out::Real(if in_domain(x, alpha, b) { beta::beta_reg(alpha, b, x) } else { f64::NAN }))
+    });
+    def(m, "beta_pdf", 3, 3, Ret::Real, |a| {
+        beta_args(a).map_or(Out::Null, |(x, alpha, b)| {
+            Out::Real(match in_domain(x, alpha, b) {
+                true => ((alpha - 1.0) * x.ln() + (b - 1.0) * (1.0 - x).ln() - beta::ln_beta(alpha, b)).exp(),
+                false => f64::NAN,
+            })
+        })
+    });
+    // The inverse takes a probability: one outside [0, 1] gives null, a bad parameter NaN.
+    def(m, "beta_inv", 3, 3, Ret::Real, |a| match beta_args(a) {
+        Some((p, _, _)) if !(0.0..=1.0).contains(&p) => Out::Null,
+        Some((p, alpha, b)) if alpha > 0.0 && b > 0.0 => Out::Real(beta::inv_beta_reg(alpha, b, p)),
+        Some(_) => Out::Real(f64::NAN),
+        None => Out::Null,
+    });
+
+    def(m, "binary_and", 2, 2, Ret::Long, |a| bitwise(a, |x, y| x & y));
+    def(m, "binary_or", 2, 2, Ret::Long, |a| bitwise(a, |x, y| x | y));
+    def(m, "binary_xor", 2, 2, Ret::Long, |a| bitwise(a, |x, y| x ^ y));
+    def(m, "binary_not", 1, 1, Ret::Long, |a| a[0].long().map_or(Out::Null, |x| Out::Long(!x)));
+    // Shifts by 64 or more give 0, as .NET's would not (it masks the count): Kusto documents 0.
+    def(m, "binary_shift_left", 2, 2, Ret::Long, |a| bitwise(a, |x, n| if (0..64).contains(&n) { x.wrapping_shl(n as u32) } else { 0 }));
+    def(m, "binary_shift_right", 2, 2, Ret::Long, |a| bitwise(a, |x, n| if (0..64).contains(&n) { x.wrapping_shr(n as u32) } else { 0 }));
+    def(m, "bitset_count_ones", 1, 1, Ret::Long, |a| a[0].long().map_or(Out::Null, |x| Out::Long(x.count_ones() as i64)));
+
+    // `around(value, center, delta)`: whether value lies within [center - delta, center + delta].
+    def(m, "around", 3, 3, Ret::Bool, |a| match (&a[0], &a[1], &a[2]) {
+        (V::DateTime(v), V::DateTime(c), V::TimeSpan(d)) => Out::Bool(c - d <= *v && *v <= c + d),
+        (v, c, d) => match (v.real(), c.real(), d.real()) {
+            (Some(v), Some(c), Some(d)) => Out::Bool(c - d <= v && v <= c + d),
+            _ => Out::Null,
+        },
+    });
+    // |A ∩ B| / |A ∪ B| of the distinct values of two arrays.
+    def(m, "jaccard_index", 2, 2, Ret::Real, |a| {
+        let (Some(x), Some(y)) = (distinct(&a[0]), distinct(&a[1])) else { return Out::Null };
+        let common = x.iter().filter(|v| y.contains(v)).count();
+        let union = x.len() + y.len() - common;
+        Out::Real(if union == 0 { f64::NAN } else { common as f64 / union as f64 })
+    });
+}
+
+fn beta_args(a: &[V]) -> Option<(f64, f64, f64)> {
+    Some((a[0].real()?, a[1].real()?, a[2].real()?))
+}
+
+fn in_domain(x: f64, alpha: f64, b: f64) -> bool {
+    (0.0..=1.0).contains(&x) && alpha > 0.0 && b > 0.0
+}
+
+fn bitwise(a: &[V], f: fn(i64, i64) -> i64) -> Out {
+    match (a[0].long(), a[1].long()) {
+        (Some(x), Some(y)) => Out::Long(f(x, y)),
+        _ => Out::Null,
+    }
+}
+
+/// The distinct values of a dynamic array, compared by their JSON text.
+fn distinct(v: &V) -> Option<Vec<String>> {
+    let Json::Array(items) = v.json() else { return None };
+    let mut out: Vec<String> = Vec::new();
+    for item in items {
+        let key = item.to_string();
+        if !out.contains(&key) {
+            out.push(key);
+        }
+    }
+    Some(out)
+}
