@@ -38,6 +38,7 @@ pub fn library() -> &'static HashMap<&'static str, RowDef> {
         register_geo(&mut m);
         register_tdigest(&mut m);
         super::special::register(&mut m);
+        super::geo_cells::register(&mut m);
         super::compress::register(&mut m);
         super::text::register(&mut m);
         super::units::register(&mut m);
@@ -1436,15 +1437,17 @@ pub fn merge_sets() -> ScalarUDF {
     })
 }
 
-/// `kql_distinct_values(array, flatten)`: the distinct values of a dynamic array in the order
-/// first seen, for `make_set`. With `flatten`, an element that is itself an array gives its
-/// elements: `make_set` over a dynamic column unites the arrays it holds.
-pub fn distinct_values() -> ScalarUDF {
-    RowUdf::scalar("kql_distinct_values", Ret::Dynamic, |a| {
+/// `kql_collected_values(array, flatten, distinct)`: the values `make_list`/`make_set`
+/// collected, finished. With `flatten`, an element that is itself an array gives its
+/// elements (both aggregates take the elements of dynamic arrays one by one, as Kusto does);
+/// with `distinct`, only the first of equal values stays.
+pub fn collected_values() -> ScalarUDF {
+    RowUdf::scalar("kql_collected_values", Ret::Dynamic, |a| {
         let flatten = matches!(a.get(1), Some(V::Bool(true)));
+        let distinct = matches!(a.get(2), Some(V::Bool(true)));
         let mut out: Vec<Json> = Vec::new();
         let add = |v: Json, out: &mut Vec<Json>| {
-            if !out.iter().any(|x| json_eq(x, &v)) {
+            if !distinct || !out.iter().any(|x| json_eq(x, &v)) {
                 out.push(v);
             }
         };

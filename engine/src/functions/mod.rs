@@ -5,6 +5,7 @@ pub mod compress;
 pub mod conversion;
 pub mod datetime;
 pub mod dynamic;
+pub mod geo_cells;
 pub mod ip;
 pub mod library;
 pub mod rowwise;
@@ -124,7 +125,7 @@ pub struct Udfs {
     pub series_axis: Arc<ScalarUDF>,
     pub kv_value: Arc<ScalarUDF>,
     pub merge_sets: Arc<ScalarUDF>,
-    pub distinct_values: Arc<ScalarUDF>,
+    pub collected_values: Arc<ScalarUDF>,
     pub concat_arrays: Arc<ScalarUDF>,
     pub build_schema: Arc<ScalarUDF>,
     pub parse_json: Arc<ScalarUDF>,
@@ -169,7 +170,7 @@ pub fn udfs() -> &'static Udfs {
         series_axis: Arc::new(library::series_axis()),
         kv_value: Arc::new(library::kv_value()),
         merge_sets: Arc::new(library::merge_sets()),
-        distinct_values: Arc::new(library::distinct_values()),
+        collected_values: Arc::new(library::collected_values()),
         concat_arrays: Arc::new(library::concat_arrays()),
         build_schema: Arc::new(library::build_schema()),
         parse_json: Arc::new(dynamic::parse_json()),

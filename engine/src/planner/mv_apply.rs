@@ -42,7 +42,12 @@ impl Planner<'_> {
         )?;
         let input_columns = names(&numbered);
         let expanded = self.plan_mv_expand(env, numbered.clone(), params, items, limit)?;
-        let expanded_names: Vec<String> = names(&expanded).into_iter().filter(|n| !input_columns.contains(n) || items.iter().any(|i| i.column.names.iter().any(|x| x.name == *n))).collect();
+        // The expanded columns: new ones, and those an item names or expands in place
+        // (`mv-apply rings on (...)` replaces `rings`).
+        let is_item = |n: &String| {
+            items.iter().any(|i| i.column.names.iter().any(|x| x.name == *n) || (i.column.names.is_empty() && super::names::inferred_name(&i.column.expr).as_ref() == Some(n)))
+        };
+        let expanded_names: Vec<String> = names(&expanded).into_iter().filter(|n| !input_columns.contains(n) || is_item(n)).collect();
         // The row's own columns, less the expanded ones.
         let context: Vec<String> = input_columns.iter().filter(|n| *n != ROW_ID && !expanded_names.contains(n)).cloned().collect();
         let mut current = expanded;

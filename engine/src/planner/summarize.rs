@@ -442,12 +442,12 @@ impl Planner<'_> {
                 };
                 let expr = agg::array_agg(x.clone()).filter(keep).build()?;
                 // No rows give `[]`; the list becomes a dynamic array. A set keeps its values in
-                // the order first seen, and takes the elements of dynamic arrays one by one.
+                // the order first seen. Both take the elements of dynamic arrays one by one.
                 let empty = Expr::Literal(ScalarValue::List(ScalarValue::new_list(&[], &t, true)), None);
                 let finish: Finish = Arc::new(move |x| {
                     let u = crate::functions::udfs();
                     let list = u.to_dynamic.call(vec![coalesce(vec![x, empty.clone()]), lit(is_json)]);
-                    if set { u.distinct_values.call(vec![list, lit(is_json)]) } else { list }
+                    if set || is_json { u.collected_values.call(vec![list, lit(is_json), lit(set)]) } else { list }
                 });
                 Ok(vec![AggOutput { name: aggregate_name(if set { "set" } else { "list" }, Some(args[0])), expr, finish: Some(finish) }])
             }

@@ -1,0 +1,209 @@
+//! Grid cells on the globe: H3 cells (through h3o, a Rust port of Uber's H3 that gives the
+//! same cell tokens) and geohash cells. Points and polygons come out as GeoJSON, longitude
+//! first; a cell token that is not valid gives null (an empty string for the functions that
+//! return tokens), as Kusto does.
+
+use std::collections::HashMap;
+
+use h3o::{CellIndex, LatLng, Resolution};
+use serde_json::{Value as Json, json};
+
+use super::library::{RowDef, def};
+use super::rowwise::{Out, Ret, V};
+
+/// H3 resolution when `geo_point_to_h3cell` is given none.
+const DEFAULT_H3_RESOLUTION: i64 = 6;
+/// The largest ring distance `geo_h3cell_rings` takes.
+const MAX_H3_RING: i64 = 142;
+/// How many levels below a cell `geo_h3cell_children` goes.
+const MAX_H3_CHILD_LEVELS: i64 = 5;
+
+fn number(x: f64) -> Json {
+    serde_json::Number::from_f64(x).map_or(Json::Null, Json::Number)
+}
+
+fn point(lon: f64, lat: f64) -> Json {
+    json!({"type": "Point", "coordinates": [number(lon), number(lat)]})
+}
+
+/// A closed GeoJSON polygon through the given (lon, lat) vertices.
+fn polygon(vertices: &[(f64, f64)]) -> Json {
+    let mut ring: Vec<Json> = vertices.iter().map(|(lon, lat)| json!([number(*lon), number(*lat)])).collect();
+    if let Some(first) = ring.first().cloned() {
+        ring.push(first);
+    }
+    json!({"type": "Polygon", "coordinates": [ring]})
+}
+
+fn cell(v: &V) -> Option<CellIndex> {
+    match v {
+        V::Null => None,
+        other => other.text().trim().parse().ok(),
+    }
+}
+
+fn resolution(r: i64) -> Option<Resolution> {
+    u8::try_from(r).ok().and_then(|r| Resolution::try_from(r).ok())
+}
+
+fn tokens(cells: impl IntoIterator<Item = CellIndex>) -> Json {
+    Json::Array(cells.into_iter().map(|c| Json::String(c.to_string())).collect())
+}
+
+/// The cells at exactly distance `k`, in the order of H3's C library (which Kusto gives):
+/// h3o's ring walk yields the same cycle one step earlier. Near pentagons it falls back to a
+/// slower walk whose order is its own.
+fn ring(c: CellIndex, k: u32) -> Vec<CellIndex> {
+    let mut cells = c.grid_ring::<Vec<_>>(k);
+    if k > 0 && !cells.is_empty() {
+        cells.rotate_left(1);
+    }
+    cells
+}
+
+fn register_h3(m: &mut HashMap<&'static str, RowDef>) {
+    def(m, "geo_point_to_h3cell", 2, 3, Ret::Str, |a| {
+        let res = match a.get(2) {
+            Some(r) => r.long(),
+            None => Some(DEFAULT_H3_RESOLUTION),
+        };
+        let (Some(lon), Some(lat), Some(res)) = (a[0].real(), a[1].real(), res.and_then(resolution)) else { return Out::Str(String::new()) };
+        if !(-180.0..=180.0).contains(&lon) || !(-90.0..=90.0).contains(&lat) {
+            return Out::Str(String::new());
+        }
+        match LatLng::new(lat, lon) {
+            Ok(ll) => Out::Str(ll.to_cell(res).to_string()),
+            Err(_) => Out::Str(String::new()),
+        }
+    });
+    def(m, "geo_h3cell_level", 1, 1, Ret::Long, |a| cell(&a[0]).map_or(Out::Null, |c| Out::Long(u8::from(c.resolution()) as i64)));
+    def(m, "geo_h3cell_to_central_point", 1, 1, Ret::Dynamic, |a| match cell(&a[0]) {
+        Some(c) => {
+            let ll = LatLng::from(c);
+            Out::Json(point(ll.lng(), ll.lat()))
+        }
+        None => Out::Null,
+    });
+    def(m, "geo_h3cell_to_polygon", 1, 1, Ret::Dynamic, |a| match cell(&a[0]) {
+        Some(c) => {
+            let vertices: Vec<(f64, f64)> = c.boundary().iter().map(|ll| (ll.lng(), ll.lat())).collect();
+            Out::Json(polygon(&vertices))
+        }
+        None => Out::Null,
+    });
+    def(m, "geo_h3cell_parent", 1, 2, Ret::Str, |a| {
+        let Some(c) = cell(&a[0]) else { return Out::Str(String::new()) };
+        let level = u8::from(c.resolution()) as i64;
+        let target = match a.get(1) {
+            Some(r) => r.long(),
+            None => Some(level - 1),
+        };
+        match target.filter(|t| *t < level).and_then(resolution).and_then(|r| c.parent(r)) {
+            Some(p) => Out::Str(p.to_string()),
+            None => Out::Str(String::new()),
+        }
+    });
+    def(m, "geo_h3cell_children", 1, 2, Ret::Dynamic, |a| {
+        let Some(c) = cell(&a[0]) else { return Out::Null };
+        let level = u8::from(c.resolution()) as i64;
+        let target = match a.get(1) {
+            Some(r) => r.long(),
+            None => Some(level + 1),
+        };
+        // At most five levels down (16,807 children), as Kusto allows.
+        match target.filter(|t| *t > level && *t - level <= MAX_H3_CHILD_LEVELS).and_then(resolution) {
+            Some(r) => Out::Json(tokens(c.children(r))),
+            None => Out::Null,
+        }
+    });
+    def(m, "geo_h3cell_neighbors", 1, 1, Ret::Dynamic, |a| cell(&a[0]).map_or(Out::Null, |c| Out::Json(tokens(ring(c, 1)))));
+    def(m, "geo_h3cell_rings", 2, 2, Ret::Dynamic, |a| match (cell(&a[0]), a[1].long()) {
+        (Some(c), Some(k)) if (0..=MAX_H3_RING).contains(&k) => Out::Json(Json::Array((0..=k as u32).map(|d| tokens(ring(c, d))).collect())),
+        _ => Out::Null,
+    });
+}
+
+const GEOHASH_ALPHABET: &[u8] = b"0123456789bcdefghjkmnpqrstuvwxyz";
+
+/// The cell of a geohash: (west, south, east, north).
+fn geohash_bounds(hash: &str) -> Option<(f64, f64, f64, f64)> {
+    if hash.is_empty() || hash.len() > 18 {
+        return None;
+    }
+    let (mut lon, mut lat) = ((-180.0f64, 180.0f64), (-90.0f64, 90.0f64));
+    let mut even = true;
+    for c in hash.bytes() {
+        let idx = GEOHASH_ALPHABET.iter().position(|x| *x == c.to_ascii_lowercase())?;
+        for shift in (0..5).rev() {
+            let range = if even { &mut lon } else { &mut lat };
+            let mid = (range.0 + range.1) / 2.0;
+            if (idx >> shift) & 1 == 1 { range.0 = mid } else { range.1 = mid }
+            even = !even;
+        }
+    }
+    Some((lon.0, lat.0, lon.1, lat.1))
+}
+
+fn geohash_encode(lon: f64, lat: f64, precision: usize) -> String {
+    let (mut lon_r, mut lat_r) = ((-180.0f64, 180.0f64), (-90.0f64, 90.0f64));
+    let mut even = true;
+    let mut out = String::with_capacity(precision);
+    for _ in 0..precision {
+        let mut idx = 0usize;
+        for _ in 0..5 {
+            let (range, value) = if even { (&mut lon_r, lon) } else { (&mut lat_r, lat) };
+            let mid = (range.0 + range.1) / 2.0;
+            idx <<= 1;
+            if value >= mid {
+                idx |= 1;
+                range.0 = mid;
+            } else {
+                range.1 = mid;
+            }
+            even = !even;
+        }
+        out.push(GEOHASH_ALPHABET[idx] as char);
+    }
+    out
+}
+
+/// The eight cells around a geohash, in the order Kusto gives them (south-west, north-west,
+/// south-east, north, west, north-east, east, south). Longitudes wrap around the
+/// antimeridian; there is no cell beyond a pole.
+fn geohash_neighbors(hash: &str) -> Option<Vec<String>> {
+    let (w, s, e, n) = geohash_bounds(hash)?;
+    let (width, height) = (e - w, n - s);
+    let (lon, lat) = ((w + e) / 2.0, (s + n) / 2.0);
+    const OFFSETS: [(f64, f64); 8] = [(-1.0, -1.0), (-1.0, 1.0), (1.0, -1.0), (0.0, 1.0), (-1.0, 0.0), (1.0, 1.0), (1.0, 0.0), (0.0, -1.0)];
+    let mut out = Vec::new();
+    for (dx, dy) in OFFSETS {
+        let y = lat + dy * height;
+        if !(-90.0..=90.0).contains(&y) {
+            continue;
+        }
+        let mut x = lon + dx * width;
+        if x > 180.0 {
+            x -= 360.0;
+        } else if x < -180.0 {
+            x += 360.0;
+        }
+        out.push(geohash_encode(x, y, hash.len()));
+    }
+    Some(out)
+}
+
+fn register_geohash(m: &mut HashMap<&'static str, RowDef>) {
+    def(m, "geo_geohash_to_polygon", 1, 1, Ret::Dynamic, |a| match geohash_bounds(&a[0].text()) {
+        Some((w, s, e, n)) => Out::Json(polygon(&[(w, s), (e, s), (e, n), (w, n)])),
+        None => Out::Null,
+    });
+    def(m, "geo_geohash_neighbors", 1, 1, Ret::Dynamic, |a| match geohash_neighbors(&a[0].text()) {
+        Some(cells) => Out::Json(Json::Array(cells.into_iter().map(Json::String).collect())),
+        None => Out::Null,
+    });
+}
+
+pub fn register(m: &mut HashMap<&'static str, RowDef>) {
+    register_h3(m);
+    register_geohash(m);
+}
