@@ -1,5 +1,6 @@
 //! Grid cells on the globe: H3 cells (through h3o, a Rust port of Uber's H3 that gives the
-//! same cell tokens) and geohash cells. Points and polygons come out as GeoJSON, longitude
+//! same cell tokens), S2 cells (through the s2 crate, a port of Google's S2 geometry) and
+//! geohash cells. Points and polygons come out as GeoJSON, longitude
 //! first; a cell token that is not valid gives null (an empty string for the functions that
 //! return tokens), as Kusto does.
 
@@ -8,6 +9,7 @@ use std::collections::HashMap;
 use h3o::{CellIndex, LatLng, Resolution};
 use serde_json::{Value as Json, json};
 
+use super::geo_shapes::number;
 use super::library::{RowDef, def};
 use super::rowwise::{Out, Ret, V};
 
@@ -17,10 +19,6 @@ const DEFAULT_H3_RESOLUTION: i64 = 6;
 const MAX_H3_RING: i64 = 142;
 /// How many levels below a cell `geo_h3cell_children` goes.
 const MAX_H3_CHILD_LEVELS: i64 = 5;
-
-fn number(x: f64) -> Json {
-    serde_json::Number::from_f64(x).map_or(Json::Null, Json::Number)
-}
 
 fn point(lon: f64, lat: f64) -> Json {
     json!({"type": "Point", "coordinates": [number(lon), number(lat)]})
@@ -203,7 +201,61 @@ fn register_geohash(m: &mut HashMap<&'static str, RowDef>) {
     });
 }
 
+/// S2 level when `geo_point_to_s2cell` is given none.
+const DEFAULT_S2_LEVEL: i64 = 11;
+const MAX_S2_LEVEL: i64 = 30;
+
+fn s2_cell(v: &V) -> Option<s2::cellid::CellID> {
+    let token = v.text();
+    let token = token.trim();
+    if token.is_empty() || token.len() > 16 || !token.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    Some(s2::cellid::CellID::from_token(token)).filter(|c| c.is_valid())
+}
+
+fn s2_lon_lat(p: &s2::point::Point) -> (f64, f64) {
+    let ll = s2::latlng::LatLng::from(p);
+    (ll.lng.deg(), ll.lat.deg())
+}
+
+fn register_s2(m: &mut HashMap<&'static str, RowDef>) {
+    def(m, "geo_point_to_s2cell", 2, 3, Ret::Str, |a| {
+        let level = match a.get(2) {
+            Some(r) => r.long(),
+            None => Some(DEFAULT_S2_LEVEL),
+        };
+        let (Some(lon), Some(lat), Some(level)) = (a[0].real(), a[1].real(), level.filter(|l| (0..=MAX_S2_LEVEL).contains(l))) else {
+            return Out::Str(String::new());
+        };
+        if !(-180.0..=180.0).contains(&lon) || !(-90.0..=90.0).contains(&lat) {
+            return Out::Str(String::new());
+        }
+        let leaf = s2::cellid::CellID::from(s2::latlng::LatLng::from_degrees(lat, lon));
+        Out::Str(leaf.parent(level as u64).to_token())
+    });
+    def(m, "geo_s2cell_to_central_point", 1, 1, Ret::Dynamic, |a| match s2_cell(&a[0]) {
+        Some(c) => {
+            let (lon, lat) = s2_lon_lat(&s2::cell::Cell::from(c).center());
+            Out::Json(point(lon, lat))
+        }
+        None => Out::Null,
+    });
+    def(m, "geo_s2cell_to_polygon", 1, 1, Ret::Dynamic, |a| match s2_cell(&a[0]) {
+        Some(c) => {
+            let vertices: Vec<(f64, f64)> = s2::cell::Cell::from(c).vertices().iter().map(s2_lon_lat).collect();
+            Out::Json(polygon(&vertices))
+        }
+        None => Out::Null,
+    });
+    def(m, "geo_s2cell_neighbors", 1, 1, Ret::Dynamic, |a| match s2_cell(&a[0]) {
+        Some(c) => Out::Json(Json::Array(c.all_neighbors(c.level()).iter().map(|n| Json::String(n.to_token())).collect())),
+        None => Out::Null,
+    });
+}
+
 pub fn register(m: &mut HashMap<&'static str, RowDef>) {
     register_h3(m);
+    register_s2(m);
     register_geohash(m);
 }

@@ -39,6 +39,8 @@ pub fn library() -> &'static HashMap<&'static str, RowDef> {
         register_tdigest(&mut m);
         super::special::register(&mut m);
         super::geo_cells::register(&mut m);
+        super::geo_shapes::register(&mut m);
+        super::geo_reshape::register(&mut m);
         super::compress::register(&mut m);
         super::text::register(&mut m);
         super::units::register(&mut m);
