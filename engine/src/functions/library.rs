@@ -1386,38 +1386,6 @@ fn series_fit_line(v: &V) -> Out {
     }))
 }
 
-/// `kql_kv_value(text, key, pair_delimiter, kv_delimiter, quote)`: the value of `key` in text
-/// like `a=1, b="x y"`; null when the key is absent.
-pub fn kv_value() -> ScalarUDF {
-    RowUdf::scalar("kql_kv_value", Ret::Str, |a| {
-        let (text, key, pair, kv, quote) = (s(&a[0]), s(&a[1]), s(&a[2]), s(&a[3]), s(&a[4]));
-        let quote = quote.chars().next();
-        let mut rest = text.as_str();
-        while !rest.is_empty() {
-            rest = rest.trim_start_matches(|c: char| c.is_whitespace() || pair.contains(c));
-            let Some(eq) = rest.find(kv.as_str()) else { break };
-            let k = rest[..eq].trim();
-            let after = &rest[eq + kv.len()..];
-            let (value, next) = match (quote, after.chars().next()) {
-                (Some(q), Some(c)) if c == q => {
-                    let body = &after[c.len_utf8()..];
-                    let end = body.find(q).unwrap_or(body.len());
-                    (&body[..end], body.get(end + q.len_utf8()..).unwrap_or(""))
-                }
-                _ => {
-                    let end = after.find(|c: char| pair.contains(c)).unwrap_or(after.len());
-                    (&after[..end], &after[end..])
-                }
-            };
-            if k == key {
-                return Out::Str(value.trim().to_string());
-            }
-            rest = next;
-        }
-        Out::Null
-    })
-}
-
 /// Unites a list of sets (JSON array texts) into one set, for `hll_merge`.
 pub fn merge_sets() -> ScalarUDF {
     RowUdf::scalar("kql_merge_sets", Ret::Dynamic, |a| {

@@ -10,6 +10,7 @@ pub mod geo_reshape;
 pub mod geo_shapes;
 pub mod geo_sphere;
 pub mod ip;
+pub mod kv;
 pub mod library;
 pub mod rowwise;
 pub mod special;
@@ -171,7 +172,7 @@ pub fn udfs() -> &'static Udfs {
         merge_bags: Arc::new(library::merge_bags()),
         series_fill: Arc::new(library::series_fill()),
         series_axis: Arc::new(library::series_axis()),
-        kv_value: Arc::new(library::kv_value()),
+        kv_value: Arc::new(kv::kv_value()),
         merge_sets: Arc::new(library::merge_sets()),
         collected_values: Arc::new(library::collected_values()),
         concat_arrays: Arc::new(library::concat_arrays()),

@@ -9,6 +9,7 @@
 
 use datafusion::common::Column;
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
+use datafusion::functions::core::expr_fn::coalesce;
 use datafusion::prelude::lit;
 use kql_grammar::ast::{self, OperatorParam, ParseItem, Span, TypeName};
 
@@ -16,6 +17,7 @@ use super::expr::ExprPlanner;
 use super::{Env, Planner, Tabular};
 use crate::error::{KqlError, Result};
 use crate::functions;
+use crate::functions::kv::KvSettings;
 
 #[derive(Clone, Copy, PartialEq)]
 enum ParseKind {
@@ -140,33 +142,51 @@ impl Planner<'_> {
 }
 
 impl Planner<'_> {
-    /// `parse-kv text as (k:type, ...) with (pair_delimiter=..., kv_delimiter=..., quote=...)`:
-    /// a column per key, its value converted to the column's type.
+    /// `parse-kv text as (k:type, ...) with (...)`: a column per key, its value converted to
+    /// the column's type (see `functions/kv.rs` for the modes).
     pub(super) fn plan_parse_kv(&self, env: &Env, tab: Tabular, source: &ast::Expr, columns: &[ast::ColumnDecl], settings: &[(ast::Ident, ast::Expr)]) -> Result<Tabular> {
-        let (mut pair, mut kv, mut quote) = (" ".to_string(), "=".to_string(), "\"".to_string());
+        let mut kv_settings = KvSettings::default();
         for (name, value) in settings {
             let v = super::expr::evaluate_constant(&self.plan_constant(env, value)?).map_err(|e| e.or_at(value.span))?;
-            let text = match v {
-                datafusion::common::ScalarValue::Utf8(Some(t)) => t,
-                _ => return Err(KqlError::at(value.span, "parse-kv settings are strings")),
+            let text = match (name.name.as_str(), v) {
+                ("greedy", datafusion::common::ScalarValue::Boolean(Some(b))) => {
+                    kv_settings.greedy = b;
+                    continue;
+                }
+                ("greedy", _) => return Err(KqlError::at(value.span, "parse-kv's greedy setting is true or false")),
+                (_, datafusion::common::ScalarValue::Utf8(Some(t))) => t,
+                _ => return Err(KqlError::at(value.span, format!("parse-kv's {} setting is a string", name.name))),
             };
             match name.name.as_str() {
-                "pair_delimiter" => pair = text,
-                "kv_delimiter" => kv = text,
-                "quote" => quote = text,
-                "escape" | "greedy" => {}
+                "pair_delimiter" => kv_settings.pair = Some(text),
+                "kv_delimiter" => kv_settings.kv = Some(text),
+                // Quotes and escapes can be given more than once.
+                "quote" => kv_settings.quotes.extend(KvSettings::quotes_from(&text)),
+                "escape" => kv_settings.escapes.extend(text.chars().next()),
+                "regex" => {
+                    if let Err(e) = regex::Regex::new(&text) {
+                        return Err(KqlError::at(value.span, format!("parse-kv's regex does not compile: {e}")));
+                    }
+                    kv_settings.regex = Some(text)
+                }
                 other => return Err(KqlError::at(name.span, format!("parse-kv does not take {other}"))),
             }
         }
+        if kv_settings.pair.is_some() != kv_settings.kv.is_some() {
+            return Err(KqlError::at(settings[0].0.span, "parse-kv takes pair_delimiter and kv_delimiter together"));
+        }
+        let settings_json = kv_settings.to_json();
         let ep = ExprPlanner::new(self, env, tab.plan.schema().clone(), tab.order.as_deref());
         let text = ep.as_string(source)?;
         let u = functions::udfs();
         let existing: Vec<String> = tab.plan.schema().fields().iter().map(|f| f.name().clone()).collect();
         let mut out: Vec<Expr> = existing.iter().filter(|n| !columns.iter().any(|c| c.name.name == **n)).map(|n| column(n)).collect();
         for c in columns {
-            let raw = u.kv_value.call(vec![text.clone(), lit(c.name.name.clone()), lit(pair.clone()), lit(kv.clone()), lit(quote.clone())]);
+            let raw = u.kv_value.call(vec![text.clone(), lit(c.name.name.clone()), lit(settings_json.clone())]);
             let value = match c.ty {
-                TypeName::String | TypeName::Guid => raw,
+                // A key that is not there gives "" for a string column, null for the others.
+                TypeName::String => coalesce(vec![raw, lit("")]),
+                TypeName::Guid => raw,
                 TypeName::Long => u.tolong.call(vec![raw]),
                 TypeName::Int => u.toint.call(vec![raw]),
                 TypeName::Real | TypeName::Decimal => u.toreal.call(vec![raw]),
