@@ -27,11 +27,16 @@ enum ParseKind {
 }
 
 /// The regex shape a typed column matches in simple mode.
+/// In relaxed mode a typed column takes its type's shape when it can, and any text (which
+/// then converts to null) when it cannot.
 fn typed_group(ty: Option<TypeName>, last: bool, kind: ParseKind) -> &'static str {
     match (kind, ty) {
-        (_, Some(TypeName::Long | TypeName::Int)) => r"(-?\d+)",
-        (_, Some(TypeName::Real | TypeName::Decimal)) => r"(-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)",
-        (_, Some(TypeName::Bool)) => r"((?i:true|false|1|0))",
+        (ParseKind::Relaxed, Some(TypeName::Long | TypeName::Int)) => r"(-?\d+|.*?)",
+        (ParseKind::Relaxed, Some(TypeName::Real | TypeName::Decimal)) => r"(-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|.*?)",
+        (ParseKind::Relaxed, Some(TypeName::Bool)) => r"((?i:true|false|1|0)|.*?)",
+        (ParseKind::Simple | ParseKind::Regex, Some(TypeName::Long | TypeName::Int)) => r"(-?\d+)",
+        (ParseKind::Simple | ParseKind::Regex, Some(TypeName::Real | TypeName::Decimal)) => r"(-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)",
+        (ParseKind::Simple | ParseKind::Regex, Some(TypeName::Bool)) => r"((?i:true|false|1|0))",
         (ParseKind::Regex, _) => "(.*)",
         (_, _) if last => "(.*)",
         _ => "(.*?)",
@@ -106,10 +111,7 @@ impl Planner<'_> {
         let existing: Vec<String> = tab.plan.schema().fields().iter().map(|f| f.name().clone()).collect();
         let mut with_groups: Vec<Expr> = existing.iter().map(|n| column(n)).collect();
         with_groups.push(groups.alias("__kql_parsed"));
-        let mut plan = LogicalPlanBuilder::from(tab.plan).project(with_groups)?;
-        if keep_only_matches {
-            plan = plan.filter(column("__kql_parsed").is_not_null())?;
-        }
+        let plan = LogicalPlanBuilder::from(tab.plan).project(with_groups)?;
         let value = |i: usize, ty: Option<TypeName>| -> Expr {
             let raw = datafusion::functions_nested::expr_fn::array_element(column("__kql_parsed"), lit(i as i64 + 1));
             let u = functions::udfs();
@@ -124,16 +126,37 @@ impl Planner<'_> {
                 Some(TypeName::TimeSpan) => u.totimespan.call(vec![raw]),
             }
         };
-        let mut out: Vec<Expr> = existing
-            .iter()
-            .map(|n| match columns.iter().position(|(c, _)| c == n) {
-                Some(i) => value(i, columns[i].1).alias(n),
+        // Outside relaxed mode a typed value that does not convert fails the match, as a text
+        // that does not fit the pattern does: the row gets no values (parse) or goes (parse-where).
+        let is_string = |ty: Option<TypeName>| matches!(ty, None | Some(TypeName::String));
+        let mut matched = column("__kql_parsed").is_not_null();
+        if kind != ParseKind::Relaxed {
+            for (i, (_, ty)) in columns.iter().enumerate() {
+                if !is_string(*ty) {
+                    matched = matched.and(value(i, *ty).is_not_null());
+                }
+            }
+        }
+        let mut plan = plan.project(
+            existing.iter().map(|n| column(n)).chain([column("__kql_parsed"), matched.alias("__kql_matched")]).collect::<Vec<_>>(),
+        )?;
+        if keep_only_matches {
+            plan = plan.filter(column("__kql_matched"))?;
+        }
+        let checked = |i: usize, ty: Option<TypeName>| -> Result<Expr> {
+            let unmatched = if is_string(ty) { lit("") } else { lit(datafusion::common::ScalarValue::Null) };
+            Ok(datafusion::logical_expr::when(column("__kql_matched"), value(i, ty)).otherwise(unmatched)?)
+        };
+        let mut out: Vec<Expr> = Vec::new();
+        for n in &existing {
+            out.push(match columns.iter().position(|(c, _)| c == n) {
+                Some(i) => checked(i, columns[i].1)?.alias(n),
                 None => column(n),
-            })
-            .collect();
+            });
+        }
         for (i, (name, ty)) in columns.iter().enumerate() {
             if !existing.contains(name) {
-                out.push(value(i, *ty).alias(name));
+                out.push(checked(i, *ty)?.alias(name));
             }
         }
         let plan = plan.project(out)?.build()?;
