@@ -20,13 +20,30 @@ use crate::types::{arrow_type, datetime_type};
 /// `range` builds its rows in memory: past this many it is surely a mistake.
 const MAX_RANGE_ROWS: usize = 100_000_000;
 
+/// A join whose kind is innerunique, Kusto's default.
+fn is_innerunique_join(op: &ast::Operator) -> bool {
+    match &op.kind {
+        ast::OperatorKind::Join { params, .. } => params.iter().find(|p| p.name == "kind").is_none_or(|p| p.value == "innerunique"),
+        _ => false,
+    }
+}
+
 impl Planner<'_> {
     pub fn plan_tabular(&self, env: &Env, pipe: &PipeExpr) -> Result<Tabular> {
         let mut tab = self.plan_source(env, &pipe.source, pipe.span)?;
         // `as X` names the rows so far for the operators after it (`| join (X | ...)`).
         let mut named: Option<Env> = None;
-        for op in &pipe.operators {
+        for (i, op) in pipe.operators.iter().enumerate() {
             let scope = named.as_ref().unwrap_or(env);
+            // Kusto pushes a `where` that follows an innerunique join and reads only left
+            // columns below the join, so it filters before one left row per key is chosen.
+            if let Some(next) = pipe.operators.get(i + 1)
+                && is_innerunique_join(op)
+                && let ast::OperatorKind::Where(_) = &next.kind
+                && let Ok(filtered) = self.plan_operator(scope, tab.clone(), next)
+            {
+                tab = filtered;
+            }
             tab = self.plan_operator(scope, tab, op)?;
             if let ast::OperatorKind::As { name, .. } = &op.kind {
                 let mut e = named.take().unwrap_or_else(|| env.clone());
