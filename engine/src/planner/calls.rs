@@ -26,7 +26,7 @@ pub fn supported_functions() -> Vec<&'static str> {
     let mut all: Vec<&str> = SCALAR_FUNCTIONS
         .iter()
         .chain(super::summarize::AGGREGATE_FUNCTIONS)
-        .chain(["abs", "coalesce", "column_ifexists", "columnifexists", "max_of", "min_of", "toscalar"].iter())
+        .chain(["abs", "coalesce", "column_ifexists", "column_names_of", "columnifexists", "max_of", "min_of", "toscalar"].iter())
         .copied()
         .chain(functions::library::library().keys().copied())
         .collect();
@@ -43,6 +43,15 @@ impl ExprPlanner<'_, '_> {
                 return Err(KqlError::at(span, format!("'{}' returns a table, not a scalar value", name.name)));
             };
             return ExprPlanner::new(self.planner, &inner, self.schema.clone(), self.order).plan(body).map_err(|e| f.locate_error(e, span));
+        }
+        if name.name == "column_names_of" {
+            // The names of a tabular expression's columns, known when the query is planned.
+            let [arg] = args else {
+                return Err(KqlError::at(span, "column_names_of() takes one tabular expression"));
+            };
+            let tab = self.planner.plan_tabular(self.env, &arg.value)?;
+            let names: Vec<serde_json::Value> = tab.plan.schema().fields().iter().map(|f| serde_json::Value::String(f.name().clone())).collect();
+            return Ok(functions::udfs().parse_json.call(vec![lit(serde_json::Value::Array(names).to_string())]));
         }
         if name.name == "toscalar" {
             let [arg] = args else {

@@ -19,7 +19,7 @@ use crate::types::kql_type_name;
 /// Operators the planner runs, for `README` and completion.
 pub const OPERATORS: &[&str] = &[
     "as", "count", "distinct", "evaluate bag_unpack", "evaluate pivot", "extend", "externaldata", "find", "filter", "getschema", "join", "limit", "lookup", "make-series", "mv-apply", "mv-expand", "order by", "parse", "parse-kv", "parse-where", "project", "project-away",
-    "project-keep", "project-rename", "project-reorder", "render", "invoke", "sample", "sample-distinct", "search", "serialize", "sort by", "summarize", "take", "top", "top-nested", "union", "where",
+    "project-by-names", "project-keep", "project-rename", "project-reorder", "render", "invoke", "sample", "sample-distinct", "search", "serialize", "sort by", "summarize", "take", "top", "top-nested", "union", "where",
 ];
 
 pub fn supported_operators() -> Vec<&'static str> {
@@ -44,6 +44,7 @@ impl Planner<'_> {
             OperatorKind::Project(items) => self.plan_project(env, tab, items),
             OperatorKind::ProjectAway(patterns) => self.plan_project_away(tab, patterns),
             OperatorKind::ProjectKeep(patterns) => self.plan_project_keep(tab, patterns),
+            OperatorKind::ProjectByNames(exprs) => self.plan_project_by_names(env, tab, exprs),
             OperatorKind::ProjectRename(pairs) => self.plan_project_rename(tab, pairs),
             OperatorKind::ProjectReorder(keys) => self.plan_project_reorder(tab, keys),
             OperatorKind::Summarize { aggregates, by, .. } => self.plan_summarize(env, tab, aggregates, by, op.span),
@@ -230,6 +231,29 @@ impl Planner<'_> {
         let all = names(&tab);
         check_patterns(&all, patterns)?;
         let kept: Vec<String> = all.into_iter().filter(|n| patterns.iter().any(|p| glob(&p.pattern, n))).collect();
+        self.select(tab, kept)
+    }
+
+    /// `project-by-names`: the columns the constant names (and wildcards) select, in the
+    /// order given; names that are not columns are skipped.
+    fn plan_project_by_names(&self, env: &Env, tab: Tabular, exprs: &[ast::Expr]) -> Result<Tabular> {
+        let all = names(&tab);
+        let mut kept: Vec<String> = Vec::new();
+        for e in exprs {
+            let value = super::expr::evaluate_constant(&self.plan_constant(env, e)?).map_err(|err| err.or_at(e.span))?;
+            let text = match value {
+                datafusion::common::ScalarValue::Utf8(Some(t)) | datafusion::common::ScalarValue::LargeUtf8(Some(t)) | datafusion::common::ScalarValue::Utf8View(Some(t)) => t,
+                _ => return Err(KqlError::at(e.span, "project-by-names takes column names as strings or a dynamic array of them")),
+            };
+            // A dynamic array of names, or one name (which may hold wildcards).
+            let patterns: Vec<String> = match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(serde_json::Value::Array(items)) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
+                _ => vec![text],
+            };
+            for p in patterns {
+                kept.extend(all.iter().filter(|n| glob(&p, n) && !kept.contains(n)).cloned().collect::<Vec<_>>());
+            }
+        }
         self.select(tab, kept)
     }
 

@@ -250,6 +250,10 @@ impl Display for Operator {
                 }
                 Ok(())
             }
+            OperatorKind::ProjectByNames(list) => {
+                f.write_str("project-by-names ")?;
+                comma_list(f, list)
+            }
             OperatorKind::ProjectAway(list) | OperatorKind::ProjectKeep(list) => {
                 write!(f, "{kw} ")?;
                 comma_list(f, list)

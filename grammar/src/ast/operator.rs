@@ -75,6 +75,9 @@ pub enum OperatorKind {
     Project(Vec<NamedExpr>),
     ProjectAway(Vec<ColumnPattern>),
     ProjectKeep(Vec<ColumnPattern>),
+    /// `project-by-names "A", "B*", dynamic([...]), column_names_of(T)`: names computed at
+    /// planning time.
+    ProjectByNames(Vec<Expr>),
     ProjectReorder(Vec<(ColumnPattern, Option<SortOrder>)>),
     /// `project-rename New = Old, ...`
     ProjectRename(Vec<(Ident, Ident)>),
@@ -118,6 +121,7 @@ impl OperatorKind {
             OperatorKind::Project(_) => "project",
             OperatorKind::ProjectAway(_) => "project-away",
             OperatorKind::ProjectKeep(_) => "project-keep",
+            OperatorKind::ProjectByNames(_) => "project-by-names",
             OperatorKind::ProjectReorder(_) => "project-reorder",
             OperatorKind::ProjectRename(_) => "project-rename",
             OperatorKind::Extend(_) => "extend",

@@ -320,6 +320,7 @@ fn build_operator(pair: Pair<Rule>) -> Result<Operator> {
         Rule::op_extend => OperatorKind::Extend(named(pair)?),
         Rule::op_serialize => OperatorKind::Serialize(named(pair)?),
         Rule::op_project_away => OperatorKind::ProjectAway(pair.into_inner().filter(|p| p.as_rule() == Rule::column_pattern).map(pattern).collect()),
+        Rule::op_project_by_names => OperatorKind::ProjectByNames(pair.into_inner().filter(|p| p.as_rule() == Rule::expr).map(build_expr).collect::<Result<_>>()?),
         Rule::op_project_keep => OperatorKind::ProjectKeep(pair.into_inner().filter(|p| p.as_rule() == Rule::column_pattern).map(pattern).collect()),
         Rule::op_project_reorder => OperatorKind::ProjectReorder(
             pair.into_inner()
