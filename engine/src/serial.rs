@@ -37,6 +37,13 @@ pub enum SerialFunc {
     RowNumber,
     /// The running sum of the argument, starting over where `restart` is true.
     CumSum,
+    /// The rank of the argument's value in row order: `dense` counts distinct values
+    /// (`row_rank_dense`), otherwise the row number of the first equal value (`row_rank_min`).
+    Rank { dense: bool },
+    /// The start of the argument's session (`row_window_session`): a new one where `restart`
+    /// is true, or the value is more than `max_from_first` past the session's start or
+    /// `max_gap` past the previous row's.
+    WindowSession { max_from_first: i64, max_gap: i64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -75,16 +82,17 @@ impl SerialNode {
         for c in &columns {
             let field = match (&c.func, &c.arg) {
                 (SerialFunc::RowNumber, _) => Field::new(&c.name, DataType::Int64, false),
+                (SerialFunc::Rank { .. }, _) => Field::new(&c.name, DataType::Int64, false),
                 (SerialFunc::CumSum, Some(arg)) => {
                     let (_, f) = arg.to_field(input_schema.as_ref())?;
                     let t = if f.data_type().is_floating() { DataType::Float64 } else { DataType::Int64 };
                     Field::new(&c.name, t, true)
                 }
-                (SerialFunc::Shift { .. }, Some(arg)) => {
+                (SerialFunc::Shift { .. } | SerialFunc::WindowSession { .. }, Some(arg)) => {
                     let (_, f) = arg.to_field(input_schema.as_ref())?;
                     Field::new(&c.name, f.data_type().clone(), true).with_metadata(f.metadata().clone())
                 }
-                (SerialFunc::Shift { .. } | SerialFunc::CumSum, None) => return internal_err!("a serial column needs an argument"),
+                (SerialFunc::Shift { .. } | SerialFunc::CumSum | SerialFunc::WindowSession { .. }, None) => return internal_err!("a serial column needs an argument"),
             };
             fields.push((None, Arc::new(field)));
         }
@@ -306,7 +314,44 @@ fn serial_columns(batches: &[RecordBatch], columns: &[PhysicalSerial], schema: &
                 }
             }
             (SerialFunc::Shift { offset, default }, Some(arg)) => shift(&evaluate_all(arg, batches, &field_type)?, *offset, default, &field_type)?,
-            (SerialFunc::Shift { .. } | SerialFunc::CumSum, None) => return internal_err!("a serial column needs an argument"),
+            (SerialFunc::Rank { dense }, Some(arg)) => {
+                let restart = restarts(&c.restart, batches, total)?;
+                let values = evaluate_all(arg, batches, &DataType::Null)?;
+                let same = equal_to_previous(&values)?;
+                let (mut rank, mut row) = (0i64, 0i64);
+                Arc::new(Int64Array::from_iter_values((0..total).map(|i| {
+                    let new_partition = i == 0 || restart[i];
+                    row = if new_partition { 1 } else { row + 1 };
+                    rank = match (new_partition, same[i], *dense) {
+                        (true, _, _) => 1,
+                        (false, true, _) => rank,
+                        (false, false, true) => rank + 1,
+                        (false, false, false) => row,
+                    };
+                    rank
+                })))
+            }
+            (SerialFunc::WindowSession { max_from_first, max_gap }, Some(arg)) => {
+                let restart = restarts(&c.restart, batches, total)?;
+                let values = arrow::compute::cast(&evaluate_all(arg, batches, &field_type)?, &DataType::Int64)?;
+                let v = arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(&values);
+                let (mut start, mut previous): (Option<i64>, Option<i64>) = (None, None);
+                let starts = Int64Array::from_iter((0..total).map(|i| {
+                    let x = v.is_valid(i).then(|| v.value(i));
+                    let new_session = match (x, start, previous) {
+                        (Some(x), Some(s), Some(p)) => restart[i] || x - s > *max_from_first || x - p > *max_gap,
+                        _ => true,
+                    };
+                    if new_session {
+                        start = x;
+                    }
+                    previous = x;
+                    start
+                }));
+                arrow::compute::cast(&(Arc::new(starts) as ArrayRef), &field_type)?
+            }
+            (SerialFunc::Shift { .. } | SerialFunc::CumSum | SerialFunc::WindowSession { .. }, None) => return internal_err!("a serial column needs an argument"),
+            (SerialFunc::Rank { .. }, None) => return internal_err!("a rank needs an argument"),
         });
     }
     let mut out = Vec::with_capacity(batches.len());
@@ -317,6 +362,18 @@ fn serial_columns(batches: &[RecordBatch], columns: &[PhysicalSerial], schema: &
         cols.extend(computed.iter().map(|c| c.slice(start, n)));
         out.push(RecordBatch::try_new(schema.clone(), cols)?);
         start += n;
+    }
+    Ok(out)
+}
+
+/// Per row, whether its value equals the previous row's (nulls equal nulls).
+fn equal_to_previous(values: &ArrayRef) -> Result<Vec<bool>> {
+    let mut out = Vec::with_capacity(values.len());
+    let mut previous: Option<ScalarValue> = None;
+    for i in 0..values.len() {
+        let v = ScalarValue::try_from_array(values, i)?;
+        out.push(previous.as_ref() == Some(&v));
+        previous = Some(v);
     }
     Ok(out)
 }

@@ -18,7 +18,7 @@ pub const SCALAR_FUNCTIONS: &[&str] = &[
     "ago", "array_length", "arraylength", "bag_keys", "bag_pack", "bin", "bin_at", "case", "datetime_diff", "floor", "gettype", "ingestion_time", "notempty",
     "iff", "iif", "ipv4_is_in_any_range", "ipv4_is_in_range", "ipv4_is_private", "isempty",
     "isnotempty", "isnotnull", "isnull", "next", "not", "now", "pack", "pack_all", "pack_array", "pack_dictionary", "parse_json",
-    "parsejson", "prev", "row_cumsum", "row_number", "split", "strcat", "strlen", "todatetime", "todouble", "todynamic", "toint",
+    "parsejson", "prev", "row_cumsum", "row_number", "row_rank_dense", "row_rank_min", "row_window_session", "split", "strcat", "strlen", "todatetime", "todouble", "todynamic", "toint",
     "tobool", "toboolean", "tolong", "tolower", "toobject", "toreal", "tostring", "totime", "totimespan", "toupper",
 ];
 
@@ -338,7 +338,7 @@ impl ExprPlanner<'_, '_> {
                     None => Ok(udfs.array_length.call(vec![self.plan(args[0])?])),
                 }
             }
-            "next" | "prev" | "row_number" | "row_cumsum" => self.window_call(n, &args, span),
+            "next" | "prev" | "row_number" | "row_cumsum" | "row_rank_min" | "row_rank_dense" | "row_window_session" => self.window_call(n, &args, span),
             "coalesce" => {
                 arity(1, 64)?;
                 let values = args.iter().map(|a| self.plan(a)).collect::<Result<Vec<_>>>()?;

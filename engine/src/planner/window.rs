@@ -54,8 +54,28 @@ fn cumsum_marker() -> &'static Arc<ScalarUDF> {
     })
 }
 
+/// `kql_serial_rank(arg, restart, dense)` and `kql_serial_window_session(arg, max_from_first,
+/// max_gap, restart)`: placeholders that `add_serial` replaces.
+fn rank_marker() -> &'static Arc<ScalarUDF> {
+    static MARKER: std::sync::OnceLock<Arc<ScalarUDF>> = std::sync::OnceLock::new();
+    MARKER.get_or_init(|| {
+        Arc::new(KqlUdf::scalar("kql_serial_rank", |_| Ok(DataType::Int64), |_, _| datafusion::common::exec_err!("row_rank_*() runs only inside a Serialize node")))
+    })
+}
+
+fn window_session_marker() -> &'static Arc<ScalarUDF> {
+    static MARKER: std::sync::OnceLock<Arc<ScalarUDF>> = std::sync::OnceLock::new();
+    MARKER.get_or_init(|| {
+        Arc::new(KqlUdf::scalar(
+            "kql_serial_window_session",
+            |types| Ok(types.first().cloned().unwrap_or(DataType::Null)),
+            |_, _| datafusion::common::exec_err!("row_window_session() runs only inside a Serialize node"),
+        ))
+    })
+}
+
 fn is_marker(e: &Expr) -> bool {
-    matches!(e, Expr::ScalarFunction(f) if matches!(f.func.name(), "kql_serial_shift" | "kql_serial_row_number" | "kql_serial_cumsum"))
+    matches!(e, Expr::ScalarFunction(f) if matches!(f.func.name(), "kql_serial_shift" | "kql_serial_row_number" | "kql_serial_cumsum" | "kql_serial_rank" | "kql_serial_window_session"))
 }
 
 impl ExprPlanner<'_, '_> {
@@ -95,6 +115,38 @@ impl ExprPlanner<'_, '_> {
                 None => lit(false),
             };
             return Ok(cumsum_marker().call(vec![term, restart]));
+        }
+        if name == "row_rank_min" || name == "row_rank_dense" {
+            if args.is_empty() || args.len() > 2 {
+                return Err(KqlError::at(span, format!("{name}() takes 1 or 2 arguments")));
+            }
+            let term = self.plan(args[0])?;
+            let restart = match args.get(1) {
+                Some(a) => self.restart_arg(a)?,
+                None => lit(false),
+            };
+            return Ok(rank_marker().call(vec![term, restart, lit(name == "row_rank_dense")]));
+        }
+        if name == "row_window_session" {
+            if args.len() < 3 || args.len() > 4 {
+                return Err(KqlError::at(span, "row_window_session() takes 3 or 4 arguments"));
+            }
+            let term = self.plan(args[0])?;
+            if !matches!(self.type_of(&term, args[0].span)?, DataType::Timestamp(..)) {
+                return Err(KqlError::at(args[0].span, "row_window_session() takes a datetime"));
+            }
+            let mut limits = Vec::new();
+            for a in &args[1..3] {
+                match evaluate_constant(&self.plan(a)?).map_err(|e| e.or_at(a.span))? {
+                    ScalarValue::DurationNanosecond(Some(ns)) => limits.push(ns),
+                    _ => return Err(KqlError::at(a.span, "row_window_session() takes its limits as constant timespans")),
+                }
+            }
+            let restart = match args.get(3) {
+                Some(a) => self.restart_arg(a)?,
+                None => lit(false),
+            };
+            return Ok(window_session_marker().call(vec![term, lit(limits[0]), lit(limits[1]), restart]));
         }
         if args.is_empty() || args.len() > 3 {
             return Err(KqlError::at(span, format!("{name}() takes 1 to 3 arguments")));
@@ -195,6 +247,18 @@ fn serial_column(name: String, marker: &Expr) -> SerialColumn {
         }
         Expr::ScalarFunction(f) if f.func.name() == "kql_serial_cumsum" => {
             SerialColumn { name, func: SerialFunc::CumSum, arg: Some(f.args[0].clone()), restart: restart_of(&f.args[1]) }
+        }
+        Expr::ScalarFunction(f) if f.func.name() == "kql_serial_rank" => {
+            let dense = matches!(&f.args[2], Expr::Literal(ScalarValue::Boolean(Some(true)), _));
+            SerialColumn { name, func: SerialFunc::Rank { dense }, arg: Some(f.args[0].clone()), restart: restart_of(&f.args[1]) }
+        }
+        Expr::ScalarFunction(f) if f.func.name() == "kql_serial_window_session" => {
+            let nanos = |e: &Expr| match e {
+                Expr::Literal(ScalarValue::Int64(Some(v)), _) => *v,
+                _ => 0,
+            };
+            let func = SerialFunc::WindowSession { max_from_first: nanos(&f.args[1]), max_gap: nanos(&f.args[2]) };
+            SerialColumn { name, func, arg: Some(f.args[0].clone()), restart: restart_of(&f.args[3]) }
         }
         Expr::ScalarFunction(f) => SerialColumn { name, func: SerialFunc::RowNumber, arg: None, restart: f.args.first().and_then(restart_of) },
         _ => SerialColumn { name, func: SerialFunc::RowNumber, arg: None, restart: None },
