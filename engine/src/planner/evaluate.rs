@@ -32,19 +32,7 @@ impl Planner<'_> {
 
     /// Runs `plan` and returns the text of its first column's values.
     fn distinct_texts(&self, plan: LogicalPlan, span: Span) -> Result<BTreeSet<String>> {
-        let Some(ctx) = self.executor else {
-            return Err(KqlError::at(span, "this plugin's columns depend on the data, which is not read here").with_kind(ErrorKind::NeedsData));
-        };
-        let run = async {
-            let df = ctx.execute_logical_plan(plan).await?;
-            let batches: Vec<arrow::array::RecordBatch> = df.execute_stream().await?.try_collect().await?;
-            Ok::<_, datafusion::error::DataFusionError>(batches)
-        };
-        let batches = match tokio::runtime::Handle::try_current() {
-            Ok(handle) => tokio::task::block_in_place(|| handle.block_on(run)),
-            Err(_) => tokio::runtime::Builder::new_current_thread().build().map_err(|e| KqlError::new(e.to_string()))?.block_on(run),
-        }
-        .map_err(|e| KqlError::from(e).or_at(span))?;
+        let batches = self.collect_now(plan, span, "this plugin's columns depend on the data, which is not read here")?;
         let mut out = BTreeSet::new();
         for b in &batches {
             for i in 0..b.num_rows() {
@@ -54,6 +42,24 @@ impl Planner<'_> {
             }
         }
         Ok(out)
+    }
+
+    /// Runs `plan` while planning, for operators whose output depends on the data (`pivot`'s
+    /// columns, `scan`'s rows). Without an executor (`kql check`) it fails with `why`.
+    pub(super) fn collect_now(&self, plan: LogicalPlan, span: Span, why: &str) -> Result<Vec<arrow::array::RecordBatch>> {
+        let Some(ctx) = self.executor else {
+            return Err(KqlError::at(span, why).with_kind(ErrorKind::NeedsData));
+        };
+        let run = async {
+            let df = ctx.execute_logical_plan(plan).await?;
+            let batches: Vec<arrow::array::RecordBatch> = df.execute_stream().await?.try_collect().await?;
+            Ok::<_, datafusion::error::DataFusionError>(batches)
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => tokio::task::block_in_place(|| handle.block_on(run)),
+            Err(_) => tokio::runtime::Builder::new_current_thread().build().map_err(|e| KqlError::new(e.to_string()))?.block_on(run),
+        }
+        .map_err(|e| KqlError::from(e).or_at(span))
     }
 
     /// `evaluate pivot(col [, agg(x)] [, key, ...])`: one column per distinct value of `col`,

@@ -10,6 +10,8 @@ mod mv_apply;
 mod mv_expand;
 mod names;
 mod parse;
+mod partition;
+mod scan;
 mod operators;
 mod search;
 mod sources;

@@ -19,7 +19,7 @@ use crate::types::kql_type_name;
 /// Operators the planner runs, for `README` and completion.
 pub const OPERATORS: &[&str] = &[
     "as", "count", "distinct", "evaluate bag_unpack", "evaluate pivot", "extend", "externaldata", "find", "filter", "getschema", "join", "limit", "lookup", "make-series", "mv-apply", "mv-expand", "order by", "parse", "parse-kv", "parse-where", "project", "project-away",
-    "project-by-names", "project-keep", "project-rename", "project-reorder", "render", "invoke", "sample", "sample-distinct", "search", "serialize", "sort by", "summarize", "take", "top", "top-nested", "union", "where",
+    "partition", "project-by-names", "project-keep", "project-rename", "project-reorder", "render", "invoke", "sample", "scan", "sample-distinct", "search", "serialize", "sort by", "summarize", "take", "top", "top-nested", "union", "where",
 ];
 
 pub fn supported_operators() -> Vec<&'static str> {
@@ -72,6 +72,8 @@ impl Planner<'_> {
                 self.plan_search(env, Some(tab), params, tables, predicate, op.span)
             }
             OperatorKind::ParseKv { source, columns, settings } => self.plan_parse_kv(env, tab, source, columns, settings),
+            OperatorKind::Scan { params, declare, steps } => self.plan_scan(env, tab, params, declare, steps, op.span),
+            OperatorKind::Partition { params, by, body } => self.plan_partition(env, tab, params, by, body, op.span),
             OperatorKind::Sample(n) => {
                 // Arbitrary rows: the first n that arrive.
                 let n = self.row_count(env, n)?;

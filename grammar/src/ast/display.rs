@@ -378,6 +378,50 @@ impl Display for Operator {
                 }
                 Ok(())
             }
+            OperatorKind::Partition { params, by, body } => {
+                f.write_str("partition")?;
+                write_params(f, params)?;
+                write!(f, " by {by} (")?;
+                for (i, op) in body.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" | ")?;
+                    }
+                    write!(f, "{op}")?;
+                }
+                f.write_str(")")
+            }
+            OperatorKind::Scan { params, declare, steps } => {
+                f.write_str("scan")?;
+                write_params(f, params)?;
+                if !declare.is_empty() {
+                    f.write_str(" declare (")?;
+                    for (i, c) in declare.iter().enumerate() {
+                        if i > 0 {
+                            f.write_str(", ")?;
+                        }
+                        write!(f, "{}", c.decl)?;
+                        if let Some(d) = &c.default {
+                            write!(f, " = {d}")?;
+                        }
+                    }
+                    f.write_str(")")?;
+                }
+                f.write_str(" with (")?;
+                for s in steps {
+                    write!(f, " step {}", s.name)?;
+                    match s.output {
+                        ScanOutput::All => {}
+                        ScanOutput::Last => f.write_str(" output=last")?,
+                        ScanOutput::None => f.write_str(" output=none")?,
+                    }
+                    write!(f, ": {}", s.condition)?;
+                    for (i, (c, v)) in s.assignments.iter().enumerate() {
+                        write!(f, "{} {c} = {v}", if i == 0 { " =>" } else { "," })?;
+                    }
+                    f.write_str(";")?;
+                }
+                f.write_str(" )")
+            }
             OperatorKind::ParseKv { source, columns, settings } => {
                 write!(f, "parse-kv {source} as (")?;
                 comma_list(f, columns)?;

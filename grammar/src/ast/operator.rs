@@ -101,6 +101,10 @@ pub enum OperatorKind {
     /// `parse` (or `parse-where` when `keep_only_matches`) `[kind=..] expr with pattern`
     Parse { keep_only_matches: bool, params: Vec<OperatorParam>, source: Expr, pattern: Vec<ParseItem> },
     ParseKv { source: Expr, columns: Vec<ColumnDecl>, settings: Vec<(Ident, Expr)> },
+    /// `partition by Column (operators)`
+    Partition { params: Vec<OperatorParam>, by: Expr, body: Vec<Operator> },
+    /// `scan [with_match_id=Id] [declare (c: type [= default], ...)] with (step ...; ...)`
+    Scan { params: Vec<OperatorParam>, declare: Vec<ScanColumn>, steps: Vec<ScanStep> },
     MakeSeries { params: Vec<OperatorParam>, aggregates: Vec<SeriesAggregate>, axis: Expr, range: SeriesRange, by: Vec<NamedExpr> },
     TopNested(Vec<TopNestedLevel>),
     Evaluate { params: Vec<OperatorParam>, plugin: Expr },
@@ -142,6 +146,8 @@ impl OperatorKind {
             OperatorKind::Parse { keep_only_matches: true, .. } => "parse-where",
             OperatorKind::Parse { .. } => "parse",
             OperatorKind::ParseKv { .. } => "parse-kv",
+            OperatorKind::Scan { .. } => "scan",
+            OperatorKind::Partition { .. } => "partition",
             OperatorKind::MakeSeries { .. } => "make-series",
             OperatorKind::TopNested(_) => "top-nested",
             OperatorKind::Evaluate { .. } => "evaluate",
@@ -197,4 +203,29 @@ pub struct TopNestedLevel {
     pub others: Option<Expr>,
     pub by: NamedExpr,
     pub order: Option<SortOrder>,
+}
+
+/// A column `scan` declares: its type and value before any step sets it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScanColumn {
+    pub decl: ColumnDecl,
+    pub default: Option<Expr>,
+}
+
+/// Which of the rows a scan step matches it outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanOutput {
+    All,
+    Last,
+    None,
+}
+
+/// `step name [output=all|last|none]: condition [=> column = value, ...];`
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScanStep {
+    pub name: Ident,
+    pub output: ScanOutput,
+    pub condition: Expr,
+    pub assignments: Vec<(Ident, Expr)>,
+    pub span: Span,
 }

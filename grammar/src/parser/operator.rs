@@ -478,6 +478,43 @@ fn build_operator(pair: Pair<Rule>) -> Result<Operator> {
             let source = source.ok_or_else(|| ParseError::new("parse-kv needs an expression", span.start, span.end))?;
             OperatorKind::ParseKv { source, columns, settings }
         }
+        Rule::op_partition => {
+            let mut params = Vec::new();
+            let mut by = None;
+            let mut body = Vec::new();
+            for p in pair.into_inner() {
+                match p.as_rule() {
+                    Rule::op_param => params.push(build_op_param(p)),
+                    Rule::expr => by = Some(build_expr(p)?),
+                    Rule::sub_pipe => body = p.into_inner().map(build_operator).collect::<Result<_>>()?,
+                    _ => {}
+                }
+            }
+            let by = by.ok_or_else(|| ParseError::new("partition needs a by column", span.start, span.end))?;
+            OperatorKind::Partition { params, by, body }
+        }
+        Rule::op_scan => {
+            let mut params = Vec::new();
+            let mut declare = Vec::new();
+            let mut steps = Vec::new();
+            for p in pair.into_inner() {
+                match p.as_rule() {
+                    Rule::op_param => params.push(build_op_param(p)),
+                    Rule::scan_declare => {
+                        for c in p.into_inner().filter(|c| c.as_rule() == Rule::scan_column) {
+                            let mut inner = c.clone().into_inner();
+                            let name = ident(inner.next().ok_or_else(|| malformed(&c))?);
+                            let ty = type_name(&inner.next().ok_or_else(|| malformed(&c))?)?;
+                            let default = inner.next().map(build_expr).transpose()?;
+                            declare.push(ScanColumn { decl: ColumnDecl { name, ty }, default });
+                        }
+                    }
+                    Rule::scan_step => steps.push(build_scan_step(p)?),
+                    _ => {}
+                }
+            }
+            OperatorKind::Scan { params, declare, steps }
+        }
         Rule::op_make_series => {
             let mut params = Vec::new();
             let mut aggregates = Vec::new();
@@ -716,4 +753,34 @@ fn build_parse_item(pair: Pair<Rule>) -> Result<ParseItem> {
             ParseItem::Column { name, ty }
         }
     })
+}
+
+fn build_scan_step(pair: Pair<Rule>) -> Result<ScanStep> {
+    let span = span_of(&pair);
+    let mut inner = pair.clone().into_inner().filter(|p| p.as_rule() != Rule::kw_step);
+    let name = ident(inner.next().ok_or_else(|| malformed(&pair))?);
+    let mut output = ScanOutput::All;
+    let mut condition = None;
+    let mut assignments = Vec::new();
+    for p in inner {
+        match p.as_rule() {
+            Rule::scan_output => {
+                output = match p.into_inner().next().map(|k| k.as_str().to_string()).as_deref() {
+                    Some("last") => ScanOutput::Last,
+                    Some("none") => ScanOutput::None,
+                    _ => ScanOutput::All,
+                }
+            }
+            Rule::expr => condition = Some(build_expr(p)?),
+            Rule::scan_assign => {
+                let mut a = p.clone().into_inner();
+                let column = ident(a.next().ok_or_else(|| malformed(&p))?);
+                let value = build_expr(a.next().ok_or_else(|| malformed(&p))?)?;
+                assignments.push((column, value));
+            }
+            _ => {}
+        }
+    }
+    let condition = condition.ok_or_else(|| ParseError::new("a scan step needs a condition", span.start, span.end))?;
+    Ok(ScanStep { name, output, condition, assignments, span })
 }
