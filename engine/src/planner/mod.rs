@@ -4,6 +4,7 @@
 mod calls;
 mod expr;
 mod evaluate;
+mod graph;
 mod join;
 mod make_series;
 mod mv_apply;
@@ -40,15 +41,17 @@ pub struct Tabular {
     pub order: Option<Vec<SortExpr>>,
     /// The name `as` gave it, or the table it reads as is (union's `withsource` shows it).
     pub name: Option<String>,
+    /// What `make-graph` made: the operators after it read the graph, not the rows.
+    pub graph: Option<Arc<graph::GraphSpec>>,
 }
 
 impl Tabular {
     pub fn unordered(plan: LogicalPlan) -> Self {
-        Tabular { plan, order: None, name: None }
+        Tabular { plan, order: None, name: None, graph: None }
     }
 
     pub fn ordered(plan: LogicalPlan, order: Option<Vec<SortExpr>>) -> Self {
-        Tabular { plan, order, name: None }
+        Tabular { plan, order, name: None, graph: None }
     }
 }
 

@@ -19,7 +19,7 @@ use crate::types::kql_type_name;
 /// Operators the planner runs, for `README` and completion.
 pub const OPERATORS: &[&str] = &[
     "as", "count", "distinct", "evaluate bag_unpack", "evaluate pivot", "extend", "externaldata", "find", "filter", "getschema", "join", "limit", "lookup", "make-series", "mv-apply", "mv-expand", "order by", "parse", "parse-kv", "parse-where", "project", "project-away",
-    "partition", "project-by-names", "project-keep", "project-rename", "project-reorder", "render", "invoke", "sample", "scan", "sample-distinct", "search", "serialize", "sort by", "summarize", "take", "top", "top-nested", "union", "where",
+    "graph-mark-components", "graph-match", "graph-shortest-paths", "graph-to-table", "make-graph", "partition", "project-by-names", "project-keep", "project-rename", "project-reorder", "render", "invoke", "sample", "scan", "sample-distinct", "search", "serialize", "sort by", "summarize", "take", "top", "top-nested", "union", "where",
 ];
 
 pub fn supported_operators() -> Vec<&'static str> {
@@ -38,6 +38,10 @@ fn names(tab: &Tabular) -> Vec<String> {
 
 impl Planner<'_> {
     pub(super) fn plan_operator(&self, env: &Env, tab: Tabular, op: &Operator) -> Result<Tabular> {
+        let reads_graph = matches!(op.kind, OperatorKind::GraphMatch { .. } | OperatorKind::GraphToTable { .. } | OperatorKind::GraphMarkComponents { .. });
+        if tab.graph.is_some() && !reads_graph {
+            return Err(KqlError::at(op.span, format!("{} takes rows, and make-graph made a graph: use graph-match or graph-to-table on it", op.kind.keyword())));
+        }
         let planned = match &op.kind {
             OperatorKind::Where(e) => self.plan_where(env, tab, e),
             OperatorKind::Extend(items) => self.plan_extend(env, tab, items),
@@ -74,6 +78,12 @@ impl Planner<'_> {
             OperatorKind::ParseKv { source, columns, settings } => self.plan_parse_kv(env, tab, source, columns, settings),
             OperatorKind::Scan { params, declare, steps } => self.plan_scan(env, tab, params, declare, steps, op.span),
             OperatorKind::Partition { params, by, body } => self.plan_partition(env, tab, params, by, body, op.span),
+            OperatorKind::MakeGraph { source, target, nodes, params } => self.plan_make_graph(env, tab, source, target, nodes, params),
+            OperatorKind::GraphMatch { shortest, params, patterns, filter, project } => {
+                self.plan_graph_match(env, tab, *shortest, params, patterns, filter.as_ref(), project, op.span)
+            }
+            OperatorKind::GraphToTable { edges, params } => self.plan_graph_to_table(tab, *edges, params, op.span),
+            OperatorKind::GraphMarkComponents { params } => self.plan_graph_mark_components(tab, params, op.span),
             OperatorKind::Sample(n) => {
                 // Arbitrary rows: the first n that arrive.
                 let n = self.row_count(env, n)?;

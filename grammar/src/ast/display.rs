@@ -378,6 +378,32 @@ impl Display for Operator {
                 }
                 Ok(())
             }
+            OperatorKind::MakeGraph { source, target, nodes, params } => {
+                write!(f, "make-graph {source} --> {target}")?;
+                for (i, (table, key)) in nodes.iter().enumerate() {
+                    write!(f, "{} ({table}) on {key}", if i == 0 { " with" } else { "," })?;
+                }
+                write_params(f, params)
+            }
+            OperatorKind::GraphMatch { shortest, params, patterns, filter, project } => {
+                f.write_str(if *shortest { "graph-shortest-paths" } else { "graph-match" })?;
+                write_params(f, params)?;
+                f.write_str(" ")?;
+                comma_list(f, patterns)?;
+                if let Some(w) = filter {
+                    write!(f, " where {w}")?;
+                }
+                f.write_str(" project ")?;
+                comma_list(f, project)
+            }
+            OperatorKind::GraphMarkComponents { params } => {
+                f.write_str("graph-mark-components")?;
+                write_params(f, params)
+            }
+            OperatorKind::GraphToTable { edges, params } => {
+                f.write_str(if *edges { "graph-to-table edges" } else { "graph-to-table nodes" })?;
+                write_params(f, params)
+            }
             OperatorKind::Partition { params, by, body } => {
                 f.write_str("partition")?;
                 write_params(f, params)?;
@@ -686,5 +712,30 @@ impl Display for DynValue {
                 f.write_str("}")
             }
         }
+    }
+}
+
+impl Display for GraphPattern {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let node = |f: &mut Formatter<'_>, n: &Option<Ident>| match n {
+            Some(n) => write!(f, "({n})"),
+            None => f.write_str("()"),
+        };
+        for (i, n) in self.nodes.iter().enumerate() {
+            node(f, n)?;
+            if let Some(e) = self.edges.get(i) {
+                f.write_str(if e.direction == EdgeDirection::Backward { "<-[" } else { "-[" })?;
+                if let Some(name) = &e.name {
+                    write!(f, "{name}")?;
+                }
+                match e.range {
+                    Some((a, b)) if a == b => write!(f, "*{a}")?,
+                    Some((a, b)) => write!(f, "*{a}..{b}")?,
+                    None => {}
+                }
+                f.write_str(if e.direction == EdgeDirection::Forward { "]->" } else { "]-" })?;
+            }
+        }
+        Ok(())
     }
 }

@@ -101,6 +101,14 @@ pub enum OperatorKind {
     /// `parse` (or `parse-where` when `keep_only_matches`) `[kind=..] expr with pattern`
     Parse { keep_only_matches: bool, params: Vec<OperatorParam>, source: Expr, pattern: Vec<ParseItem> },
     ParseKv { source: Expr, columns: Vec<ColumnDecl>, settings: Vec<(Ident, Expr)> },
+    /// `make-graph Source --> Target [with Nodes on Key, ...] [with_node_id=Name]`
+    MakeGraph { source: Ident, target: Ident, nodes: Vec<(PipeExpr, Ident)>, params: Vec<OperatorParam> },
+    /// `graph-match` (or `graph-shortest-paths` when `shortest`) `Pattern, ... [where P] project ...`
+    GraphMatch { shortest: bool, params: Vec<OperatorParam>, patterns: Vec<GraphPattern>, filter: Option<Expr>, project: Vec<NamedExpr> },
+    /// `graph-mark-components [kind=weak|strong] [with_component_id=Name]`
+    GraphMarkComponents { params: Vec<OperatorParam> },
+    /// `graph-to-table nodes|edges [with_node_id=...]`
+    GraphToTable { edges: bool, params: Vec<OperatorParam> },
     /// `partition by Column (operators)`
     Partition { params: Vec<OperatorParam>, by: Expr, body: Vec<Operator> },
     /// `scan [with_match_id=Id] [declare (c: type [= default], ...)] with (step ...; ...)`
@@ -148,6 +156,11 @@ impl OperatorKind {
             OperatorKind::ParseKv { .. } => "parse-kv",
             OperatorKind::Scan { .. } => "scan",
             OperatorKind::Partition { .. } => "partition",
+            OperatorKind::MakeGraph { .. } => "make-graph",
+            OperatorKind::GraphMatch { shortest: false, .. } => "graph-match",
+            OperatorKind::GraphMatch { shortest: true, .. } => "graph-shortest-paths",
+            OperatorKind::GraphToTable { .. } => "graph-to-table",
+            OperatorKind::GraphMarkComponents { .. } => "graph-mark-components",
             OperatorKind::MakeSeries { .. } => "make-series",
             OperatorKind::TopNested(_) => "top-nested",
             OperatorKind::Evaluate { .. } => "evaluate",
@@ -228,4 +241,29 @@ pub struct ScanStep {
     pub condition: Expr,
     pub assignments: Vec<(Ident, Expr)>,
     pub span: Span,
+}
+
+/// `(a)-[e]->(b)<-[f*1..3]-(c)`: nodes, and the edges between them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GraphPattern {
+    pub nodes: Vec<Option<Ident>>,
+    pub edges: Vec<GraphEdge>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdgeDirection {
+    /// `-[e]->`
+    Forward,
+    /// `<-[e]-`
+    Backward,
+    /// `-[e]-`
+    Any,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GraphEdge {
+    pub name: Option<Ident>,
+    pub direction: EdgeDirection,
+    /// `*min..max` (`*n` is n..n); none is exactly one edge.
+    pub range: Option<(u32, u32)>,
 }

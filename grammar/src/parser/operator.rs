@@ -478,6 +478,57 @@ fn build_operator(pair: Pair<Rule>) -> Result<Operator> {
             let source = source.ok_or_else(|| ParseError::new("parse-kv needs an expression", span.start, span.end))?;
             OperatorKind::ParseKv { source, columns, settings }
         }
+        Rule::op_make_graph => {
+            let mut names = Vec::new();
+            let mut nodes = Vec::new();
+            let mut params = Vec::new();
+            for p in pair.into_inner() {
+                match p.as_rule() {
+                    Rule::ident | Rule::bracket_name => names.push(ident(p)),
+                    Rule::graph_nodes => {
+                        let mut inner = p.clone().into_inner();
+                        let table = build_table_operand(inner.next().ok_or_else(|| malformed(&p))?)?;
+                        let key = inner.find(|q| matches!(q.as_rule(), Rule::ident | Rule::bracket_name)).map(ident).ok_or_else(|| malformed(&p))?;
+                        nodes.push((table, key));
+                    }
+                    Rule::op_param => params.push(build_op_param(p)),
+                    _ => {}
+                }
+            }
+            let [source, target] = <[Ident; 2]>::try_from(names).map_err(|_| ParseError::new("make-graph needs Source --> Target", span.start, span.end))?;
+            OperatorKind::MakeGraph { source, target, nodes, params }
+        }
+        Rule::op_graph_match => {
+            let mut shortest = false;
+            let mut params = Vec::new();
+            let mut patterns = Vec::new();
+            let mut filter = None;
+            let mut project = Vec::new();
+            for p in pair.into_inner() {
+                match p.as_rule() {
+                    Rule::graph_match_kw => shortest = p.as_str() == "graph-shortest-paths",
+                    Rule::op_param => params.push(build_op_param(p)),
+                    Rule::graph_pattern => patterns.push(build_graph_pattern(p)?),
+                    Rule::expr => filter = Some(build_expr(p)?),
+                    Rule::named_expr => project.push(build_named(p)?),
+                    _ => {}
+                }
+            }
+            OperatorKind::GraphMatch { shortest, params, patterns, filter, project }
+        }
+        Rule::op_graph_mark_components => OperatorKind::GraphMarkComponents { params: pair.into_inner().filter(|p| p.as_rule() == Rule::op_param).map(build_op_param).collect() },
+        Rule::op_graph_to_table => {
+            let mut edges = false;
+            let mut params = Vec::new();
+            for p in pair.into_inner() {
+                match p.as_rule() {
+                    Rule::graph_entity => edges = p.as_str() == "edges",
+                    Rule::op_param => params.push(build_op_param(p)),
+                    _ => {}
+                }
+            }
+            OperatorKind::GraphToTable { edges, params }
+        }
         Rule::op_partition => {
             let mut params = Vec::new();
             let mut by = None;
@@ -783,4 +834,42 @@ fn build_scan_step(pair: Pair<Rule>) -> Result<ScanStep> {
     }
     let condition = condition.ok_or_else(|| ParseError::new("a scan step needs a condition", span.start, span.end))?;
     Ok(ScanStep { name, output, condition, assignments, span })
+}
+
+fn build_graph_pattern(pair: Pair<Rule>) -> Result<GraphPattern> {
+    let mut nodes = Vec::new();
+    let mut edges = Vec::new();
+    for p in pair.into_inner() {
+        match p.as_rule() {
+            Rule::graph_node => nodes.push(p.into_inner().next().map(ident)),
+            Rule::graph_edge => {
+                let (mut name, mut range, mut backward, mut forward) = (None, None, false, false);
+                for q in p.into_inner() {
+                    match q.as_rule() {
+                        Rule::ident => name = Some(ident(q)),
+                        Rule::edge_start => backward = q.as_str() == "<-",
+                        Rule::edge_end => forward = q.as_str() == "->",
+                        Rule::edge_range => {
+                            let span = span_of(&q);
+                            let bounds: Vec<u32> = q.into_inner().map(|d| d.as_str().parse::<u32>()).collect::<std::result::Result<_, _>>().map_err(|_| ParseError::new("a path length is a small number", span.start, span.end))?;
+                            range = Some(match bounds.as_slice() {
+                                [n] => (*n, *n),
+                                [a, b] => (*a, *b),
+                                _ => return Err(ParseError::new("a path length is *n or *min..max", span.start, span.end)),
+                            });
+                        }
+                        _ => {}
+                    }
+                }
+                let direction = match (backward, forward) {
+                    (false, true) => EdgeDirection::Forward,
+                    (true, false) => EdgeDirection::Backward,
+                    _ => EdgeDirection::Any,
+                };
+                edges.push(GraphEdge { name, direction, range });
+            }
+            _ => {}
+        }
+    }
+    Ok(GraphPattern { nodes, edges })
 }
