@@ -733,14 +733,8 @@ fn arrays(m: &mut HashMap<&'static str, RowDef>) {
         v.reverse();
         Out::Json(Json::Array(v))
     }));
-    def(m, "array_sort_asc", 1, 2, Ret::Dynamic, |a| {
-        let nulls_last = !matches!(a.get(1), Some(V::Bool(false)));
-        json_array(&a[0]).map_or(Out::Null, |v| Out::Json(Json::Array(sorted(v, false, nulls_last))))
-    });
-    def(m, "array_sort_desc", 1, 2, Ret::Dynamic, |a| {
-        let nulls_last = !matches!(a.get(1), Some(V::Bool(false)));
-        json_array(&a[0]).map_or(Out::Null, |v| Out::Json(Json::Array(sorted(v, true, nulls_last))))
-    });
+    def(m, "array_sort_asc", 1, 64, Ret::Dynamic, |a| sort_arrays(a, false));
+    def(m, "array_sort_desc", 1, 64, Ret::Dynamic, |a| sort_arrays(a, true));
     def(m, "array_index_of", 2, 5, Ret::Long, |a| {
         let Some(items) = json_array(&a[0]) else { return Out::Null };
         let target = a[1].json();
@@ -911,9 +905,36 @@ fn masked_ipv4(a: &[V]) -> Option<ipnet::Ipv4Net> {
     ipnet::Ipv4Net::new(net.network(), prefix).ok().map(|n| n.trunc())
 }
 
-fn sorted(v: Vec<Json>, desc: bool, nulls_last: bool) -> Vec<Json> {
-    let (mut values, nulls): (Vec<Json>, Vec<Json>) = v.into_iter().partition(|x| !x.is_null());
-    values.sort_by(|x, y| {
+/// `array_sort_asc(a1, a2, ..., [nulls_last])`: the first array sorted, and the others put in
+/// the same order; with several arrays the result is the array of them.
+fn sort_arrays(a: &[V], desc: bool) -> Out {
+    let (arrays, nulls_last) = match a.last() {
+        Some(V::Bool(b)) if a.len() > 1 => (&a[..a.len() - 1], *b),
+        Some(V::Null) if a.len() > 1 => (&a[..a.len() - 1], true),
+        _ => (a, true),
+    };
+    let Some(keys) = json_array(&arrays[0]) else { return Out::Null };
+    let order = sort_permutation(&keys, desc, nulls_last);
+    let mut out = Vec::with_capacity(arrays.len());
+    for v in arrays {
+        let Some(items) = json_array(v) else { return Out::Null };
+        if items.len() != keys.len() {
+            return Out::Null;
+        }
+        out.push(Json::Array(order.iter().map(|i| items[*i].clone()).collect()));
+    }
+    match out.len() {
+        1 => Out::Json(out.remove(0)),
+        _ => Out::Json(Json::Array(out)),
+    }
+}
+
+/// The order that sorts `keys`: numbers by value, other values by their text, nulls first or
+/// last; equal keys keep their order.
+fn sort_permutation(keys: &[Json], desc: bool, nulls_last: bool) -> Vec<usize> {
+    let (mut values, nulls): (Vec<usize>, Vec<usize>) = (0..keys.len()).partition(|i| !keys[*i].is_null());
+    values.sort_by(|i, j| {
+        let (x, y) = (&keys[*i], &keys[*j]);
         let o = match (x.as_f64(), y.as_f64()) {
             (Some(a), Some(b)) => a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal),
             _ => json_text(x).cmp(&json_text(y)),
@@ -1851,25 +1872,37 @@ pub fn register_rest(m: &mut HashMap<&'static str, RowDef>) {
     });
     def(m, "replace_strings", 3, 3, Ret::Str, |a| {
         let (lookups, rewrites) = (json_array(&a[1]).unwrap_or_default(), json_array(&a[2]).unwrap_or_default());
-        let pairs: Vec<(String, String)> = lookups.iter().map(json_text).zip(rewrites.iter().map(json_text)).filter(|(l, _)| !l.is_empty()).collect();
-        // One pass: at each position the first lookup that matches is replaced, and the
-        // replacement is not searched again.
+        // A lookup whose replacement is not a string still claims its matches but leaves them
+        // as they are.
+        let pairs: Vec<(String, String)> = lookups
+            .iter()
+            .zip(rewrites.iter())
+            .filter(|(l, _)| l.is_string())
+            .map(|(l, r)| (json_text(l), if r.is_string() { json_text(r) } else { json_text(l) }))
+            .filter(|(l, _)| !l.is_empty())
+            .collect();
+        // Lookups claim their matches in list order; a later lookup's match that overlaps one
+        // already claimed is left alone (so `['is', 'This']` turns "This" into "Thwas").
+        // Replacements are not searched again.
         let text = s(&a[0]);
-        let mut out = String::with_capacity(text.len());
-        let mut i = 0;
-        while i < text.len() {
-            match pairs.iter().find(|(l, _)| text[i..].starts_with(l.as_str())) {
-                Some((l, r)) => {
-                    out.push_str(r);
-                    i += l.len();
-                }
-                None => {
-                    let c = text[i..].chars().next().unwrap_or(' ');
-                    out.push(c);
-                    i += c.len_utf8();
+        let mut claimed: Vec<(usize, usize, &str)> = Vec::new();
+        for (l, r) in &pairs {
+            for (at, _) in text.match_indices(l.as_str()) {
+                let end = at + l.len();
+                if !claimed.iter().any(|(s, e, _)| at < *e && *s < end) {
+                    claimed.push((at, end, r.as_str()));
                 }
             }
         }
+        claimed.sort_by_key(|(s, _, _)| *s);
+        let mut out = String::with_capacity(text.len());
+        let mut i = 0;
+        for (start, end, r) in claimed {
+            out.push_str(&text[i..start]);
+            out.push_str(r);
+            i = end;
+        }
+        out.push_str(&text[i..]);
         Out::Str(out)
     });
     def(m, "bag_zip", 2, 2, Ret::Dynamic, |a| {
