@@ -18,6 +18,7 @@ mod search;
 mod sources;
 mod summarize;
 mod top_nested;
+mod tuples;
 mod union;
 mod window;
 

@@ -163,6 +163,7 @@ impl Planner<'_> {
     /// `extend`: new columns at the end, a name that exists is replaced where it stands. Items
     /// may read columns made by earlier items of the same `extend`.
     fn plan_extend(&self, env: &Env, tab: Tabular, items: &[NamedExpr]) -> Result<Tabular> {
+        let items = &super::tuples::expand(items)?;
         let mut tab = tab;
         let mut pending: Vec<(String, Expr)> = Vec::new();
         let mut counter = 0;
@@ -207,6 +208,7 @@ impl Planner<'_> {
     }
 
     fn plan_project(&self, env: &Env, tab: Tabular, items: &[NamedExpr]) -> Result<Tabular> {
+        let items = &super::tuples::expand(items)?;
         let ep = ExprPlanner::new(self, env, tab.plan.schema().clone(), tab.order.as_deref());
         let mut out_names: Vec<String> = Vec::new();
         let mut exprs = Vec::new();

@@ -242,6 +242,7 @@ impl Planner<'_> {
     }
 
     fn plan_print(&self, env: &Env, columns: &[ast::NamedExpr], _span: Span) -> Result<Tabular> {
+        let columns = &super::tuples::expand(columns)?;
         let plan = LogicalPlanBuilder::empty(true).build()?;
         let planner = ExprPlanner::new(self, env, plan.schema().clone(), None);
         let mut exprs = Vec::new();
