@@ -38,6 +38,7 @@ pub fn library() -> &'static HashMap<&'static str, RowDef> {
         register_geo(&mut m);
         register_tdigest(&mut m);
         super::special::register(&mut m);
+        super::series_analysis::register(&mut m);
         super::geo_cells::register(&mut m);
         super::geo_shapes::register(&mut m);
         super::geo_reshape::register(&mut m);

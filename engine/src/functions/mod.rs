@@ -13,6 +13,7 @@ pub mod ip;
 pub mod kv;
 pub mod library;
 pub mod rowwise;
+pub mod series_analysis;
 pub mod special;
 pub mod string;
 pub mod text;

@@ -202,7 +202,16 @@ impl Planner<'_> {
             inner.bind(&param.name.name, binding);
         }
         for l in &f.body.lets {
-            self.plan_let(&mut inner, l)?;
+            // Called per row, a scalar let may read the arguments, which are the caller's
+            // columns: it is planned over the caller's rows.
+            match (caller, &l.value) {
+                (Some(c), ast::LetValue::Expr(pipe)) if !self.is_tabular(&inner, pipe) && pipe.as_expr().is_some() => {
+                    let e = pipe.as_expr().ok_or_else(|| KqlError::at(l.name.span, "expected a scalar"))?;
+                    let expr = ExprPlanner::new(self, &inner, c.schema.clone(), c.order).plan(e)?;
+                    inner.bind(&l.name.name, Binding::Scalar { expr, dynamic: None });
+                }
+                _ => self.plan_let(&mut inner, l)?,
+            }
         }
         Ok(inner)
     }

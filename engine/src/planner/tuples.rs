@@ -1,6 +1,7 @@
 //! Functions that give several columns when they are a whole `extend`, `project` or `print`
 //! item: `series_stats(y)` gives `series_stats_y_min`, `series_stats_y_min_idx`, ...;
-//! `series_fit_line(y)` gives `series_fit_line_y_rsquare`, ...; `array_sort_asc(a, b)` gives
+//! `series_fit_line(y)` gives `series_fit_line_y_rsquare`, ...; `series_decompose_anomalies(y)`
+//! gives `..._ad_flag`, `..._ad_score`, `..._baseline`; `array_sort_asc(a, b)` gives
 //! `a_sorted` and `b_sorted`. Names given (`(r, s) = series_fit_line(y)`) replace the first
 //! defaults. Each item becomes one item per column, reading its field of the function's result.
 
@@ -41,6 +42,14 @@ fn fields_of(name: &str) -> Option<(&'static str, &'static [(&'static str, Outpu
                 ("interception", Output::Real),
                 ("line_fit", Output::Dynamic),
             ],
+        ),
+        "series_decompose" => (
+            "series_decompose_dynamic",
+            &[("baseline", Output::Dynamic), ("seasonal", Output::Dynamic), ("trend", Output::Dynamic), ("residual", Output::Dynamic)],
+        ),
+        "series_decompose_anomalies" => (
+            "series_decompose_anomalies_dynamic",
+            &[("ad_flag", Output::Dynamic), ("ad_score", Output::Dynamic), ("baseline", Output::Dynamic)],
         ),
         _ => return None,
     })
