@@ -167,12 +167,12 @@ pub fn register(m: &mut HashMap<&'static str, RowDef>) {
     });
     // The tuple forms: `series_decompose(y)` and `series_decompose_anomalies(y)` spread these
     // bags over columns (see `planner/tuples.rs`).
-    def(m, "series_decompose_dynamic", 1, 5, Ret::Dynamic, |a| {
+    def(m, "__kql_series_decompose", 1, 5, Ret::Dynamic, |a| {
         let Some(raw) = values(&a[0]) else { return Out::Null };
         let d = decompose(&raw, long_arg(a, 1, -1), &text_arg(a, 2, "avg"), real_arg(a, 4, 0.6));
         Out::Json(json!({"baseline": array(&d.baseline), "seasonal": array(&d.seasonal), "trend": array(&d.trend), "residual": array(&d.residual)}))
     });
-    def(m, "series_decompose_anomalies_dynamic", 1, 7, Ret::Dynamic, |a| {
+    def(m, "__kql_series_decompose_anomalies", 1, 7, Ret::Dynamic, |a| {
         let Some(raw) = values(&a[0]) else { return Out::Null };
         let threshold = real_arg(a, 1, 1.5);
         let d = decompose(&raw, long_arg(a, 2, -1), &text_arg(a, 3, "avg"), real_arg(a, 6, 0.6));

@@ -28,9 +28,12 @@ pub fn supported_functions() -> Vec<&'static str> {
         .chain(super::summarize::AGGREGATE_FUNCTIONS)
         .chain(["abs", "coalesce", "column_ifexists", "column_names_of", "columnifexists", "max_of", "min_of", "toscalar"].iter())
         .copied()
-        .chain(functions::library::library().keys().copied())
+        .chain(super::tuples::TUPLE_FUNCTIONS.iter().copied())
+        // Names starting with `__` are the engine's own helpers.
+        .chain(functions::library::library().keys().copied().filter(|n| !n.starts_with("__")))
         .collect();
     all.sort();
+    all.dedup();
     all
 }
 

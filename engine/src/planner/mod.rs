@@ -18,7 +18,7 @@ mod search;
 mod sources;
 mod summarize;
 mod top_nested;
-mod tuples;
+pub(crate) mod tuples;
 mod union;
 mod window;
 

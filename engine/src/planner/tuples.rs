@@ -17,6 +17,9 @@ enum Output {
     Dynamic,
 }
 
+/// The functions whose results spread over several columns.
+pub const TUPLE_FUNCTIONS: &[&str] = &["series_decompose", "series_decompose_anomalies", "series_fit_line", "series_stats"];
+
 /// A tuple function: the library function computing all fields as a bag, and the fields.
 fn fields_of(name: &str) -> Option<(&'static str, &'static [(&'static str, Output)])> {
     Some(match name {
@@ -44,11 +47,11 @@ fn fields_of(name: &str) -> Option<(&'static str, &'static [(&'static str, Outpu
             ],
         ),
         "series_decompose" => (
-            "series_decompose_dynamic",
+            "__kql_series_decompose",
             &[("baseline", Output::Dynamic), ("seasonal", Output::Dynamic), ("trend", Output::Dynamic), ("residual", Output::Dynamic)],
         ),
         "series_decompose_anomalies" => (
-            "series_decompose_anomalies_dynamic",
+            "__kql_series_decompose_anomalies",
             &[("ad_flag", Output::Dynamic), ("ad_score", Output::Dynamic), ("baseline", Output::Dynamic)],
         ),
         _ => return None,
