@@ -60,6 +60,12 @@ impl ExprPlanner<'_, '_> {
             let [arg] = args else {
                 return Err(KqlError::at(span, "toscalar() takes one tabular expression"));
             };
+            // `toscalar(2)`: a scalar is its own value.
+            if let Some(e) = arg.value.as_expr()
+                && !self.planner.is_tabular(self.env, &arg.value)
+            {
+                return self.plan(e);
+            }
             let plan = self.first_column(&arg.value)?;
             let plan = datafusion::logical_expr::LogicalPlanBuilder::from(plan).limit(0, Some(1))?.build()?;
             return Ok(datafusion::logical_expr::expr_fn::scalar_subquery(std::sync::Arc::new(plan)));

@@ -312,9 +312,22 @@ impl Planner<'_> {
     }
 
     /// Evaluates a constant expression (a datatable cell, a range bound) to a value.
+    /// A value known before the rows are read: a constant, or (when the query runs) one that
+    /// `toscalar()` computes from a subquery first.
     fn constant_value(&self, env: &Env, e: &ast::Expr) -> Result<ScalarValue> {
         let expr = self.plan_constant(env, e)?;
-        crate::planner::expr::evaluate_constant(&expr).map_err(|err| err.or_at(e.span))
+        match crate::planner::expr::evaluate_constant(&expr) {
+            Ok(v) => Ok(v),
+            Err(err) if self.executor.is_some() && contains_subquery(&expr) => {
+                let plan = LogicalPlanBuilder::empty(true).project(vec![expr.alias("value")])?.build()?;
+                let batches = self.collect_now(plan, e.span, "this value is read from the data")?;
+                match batches.iter().find(|b| b.num_rows() > 0) {
+                    Some(b) => Ok(ScalarValue::try_from_array(b.column(0), 0)?),
+                    None => Err(err.or_at(e.span)),
+                }
+            }
+            Err(err) => Err(err.or_at(e.span)),
+        }
     }
 
     fn memory_table(&self, schema: Arc<Schema>, arrays: Vec<ArrayRef>) -> Result<Tabular> {
@@ -463,4 +476,14 @@ fn as_f64(v: &ScalarValue) -> Option<f64> {
 
 fn functions_parse_json(e: Expr) -> Expr {
     crate::functions::udfs().parse_json.call(vec![e])
+}
+
+fn contains_subquery(e: &Expr) -> bool {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    let mut found = false;
+    let _ = e.apply(|n| {
+        found |= matches!(n, Expr::ScalarSubquery(_));
+        Ok(if found { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
+    });
+    found
 }
