@@ -1,5 +1,6 @@
 //! `evaluate` plugins. `bag_unpack` and `pivot` make one column per distinct key or value in
-//! the data, so planning them runs a small query first to learn those names.
+//! the data, so planning them runs a small query first to learn those names. `ipv4_lookup`
+//! joins rows to the table row whose IPv4 range holds their address.
 
 use std::collections::BTreeSet;
 
@@ -26,6 +27,7 @@ impl Planner<'_> {
         match name.name.as_str() {
             "bag_unpack" => self.plan_bag_unpack(env, tab, args, plugin.span),
             "pivot" => self.plan_pivot(env, tab, args, plugin.span),
+            "ipv4_lookup" => self.plan_ipv4_lookup(env, tab, args, plugin.span),
             other => Err(KqlError::at(name.span, format!("plugin {other} is not supported yet"))),
         }
     }
@@ -142,6 +144,62 @@ impl Planner<'_> {
     }
 
     /// `evaluate bag_unpack(col [, prefix])`: a dynamic column per key of the bags in `col`.
+    /// `ipv4_lookup(LookupTable, SourceIP, LookupRange [, ExtraKey, ...] [, return_unmatched])`:
+    /// each row with the lookup rows whose range (an address or a CIDR block) holds its address
+    /// and whose extra keys are equal; with `return_unmatched`, rows without a match stay.
+    fn plan_ipv4_lookup(&self, env: &Env, tab: Tabular, args: &[CallArg], span: Span) -> Result<Tabular> {
+        use datafusion::common::JoinType;
+        let Some(table) = args.first() else {
+            return Err(KqlError::at(span, "ipv4_lookup() takes a lookup table, a column of addresses and a column of ranges"));
+        };
+        let lookup = self.plan_tabular(env, &table.value)?;
+        let mut names = Vec::new();
+        let mut return_unmatched = false;
+        for (i, a) in args[1..].iter().enumerate() {
+            match a.value.as_expr().map(|e| &e.kind) {
+                Some(ExprKind::Name(n)) => names.push((n.clone(), a.value.span)),
+                Some(ExprKind::Literal(ast::Literal::Bool(b))) if i == args.len() - 2 => return_unmatched = *b,
+                _ => return Err(KqlError::at(a.value.span, "ipv4_lookup() takes column names (and a last bool, return_unmatched)")),
+            }
+        }
+        if names.len() < 2 {
+            return Err(KqlError::at(span, "ipv4_lookup() takes a column of addresses and a column of ranges"));
+        }
+        let (source, range, extras) = (&names[0], &names[1], &names[2..]);
+        let has = |t: &Tabular, n: &str| t.plan.schema().has_column_with_unqualified_name(n);
+        if !has(&tab, &source.0) {
+            return Err(KqlError::at(source.1, format!("unknown column '{}'", source.0)));
+        }
+        if !has(&lookup, &range.0) {
+            return Err(KqlError::at(range.1, format!("the lookup table has no column '{}'", range.0)));
+        }
+        for (k, at) in extras {
+            if !has(&tab, k) || !has(&lookup, k) {
+                return Err(KqlError::at(*at, format!("'{k}' must be a column of both tables")));
+            }
+        }
+        let (l, r) = ("__kql_left", "__kql_right");
+        let side = |q: &str, n: &str| Expr::Column(Column::new(Some(q), n));
+        let mut on = functions::udfs().ipv4_is_in_range.call(vec![side(l, &source.0), side(r, &range.0)]);
+        for (k, _) in extras {
+            on = on.and(side(l, k).eq(side(r, k)));
+        }
+        let left_names: Vec<String> = tab.plan.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let right_names: Vec<String> = lookup.plan.schema().fields().iter().map(|f| f.name().clone()).filter(|n| !extras.iter().any(|(k, _)| k == n)).collect();
+        let right = LogicalPlanBuilder::from(lookup.plan).alias(r)?.build()?;
+        let kind = if return_unmatched { JoinType::Left } else { JoinType::Inner };
+        let joined = LogicalPlanBuilder::from(tab.plan).alias(l)?.join_on(right, kind, vec![on])?.build()?;
+        let mut taken = left_names.clone();
+        let mut projection: Vec<Expr> = left_names.iter().map(|n| side(l, n).alias(n)).collect();
+        for n in &right_names {
+            let name = super::names::unique_name(n, &taken);
+            projection.push(side(r, n).alias(&name));
+            taken.push(name);
+        }
+        let plan = LogicalPlanBuilder::from(joined).project(projection)?.build()?;
+        Ok(Tabular::unordered(plan))
+    }
+
     fn plan_bag_unpack(&self, env: &Env, tab: Tabular, args: &[CallArg], span: Span) -> Result<Tabular> {
         let Some(first) = args.first().and_then(|a| a.value.as_expr()) else {
             return Err(KqlError::at(span, "bag_unpack() takes the column to unpack"));
