@@ -636,17 +636,21 @@ impl Planner<'_> {
             v
         };
         let mut columns: Vec<Vec<ScalarValue>> = vec![Vec::with_capacity(matches.len()); fields.len()];
+        let unbound = |var: &str| KqlError::at(span, format!("'{var}' is not bound by the pattern"));
         for m in &matches {
             let mut row: Vec<ScalarValue> = Vec::with_capacity(fields.len());
             for (var, kind) in &sorted_vars {
                 match kind {
-                    VarKind::Node => row.extend(node_element(m.nodes[*var])),
-                    VarKind::Edge => row.extend(graph.edges[m.paths[*var].edges[0]].props.clone()),
+                    VarKind::Node => row.extend(node_element(*m.nodes.get(*var).ok_or_else(|| unbound(var))?)),
+                    VarKind::Edge => {
+                        let edge = m.paths.get(*var).and_then(|p| p.edges.first()).ok_or_else(|| unbound(var))?;
+                        row.extend(graph.edges[*edge].props.clone())
+                    }
                     VarKind::Path => {}
                 }
             }
             for (f, expr) in functions.iter().zip(&compiled) {
-                let path = &m.paths[&f.var];
+                let path = m.paths.get(&f.var).ok_or_else(|| unbound(&f.var))?;
                 let elements: Vec<Vec<ScalarValue>> = match f.inner_nodes {
                     true => path.nodes[..path.nodes.len().saturating_sub(1)].iter().map(|n| node_element(*n)).collect(),
                     false => path.edges.iter().map(|e| graph.edges[*e].props.clone()).collect(),
