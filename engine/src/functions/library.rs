@@ -94,7 +94,8 @@ fn rewrite(r: &str) -> String {
 
 fn strings(m: &mut HashMap<&'static str, RowDef>) {
     def(m, "substring", 2, 3, Ret::Str, |a| Out::Str(chars_slice(&s(&a[0]), opt_long(a, 1).unwrap_or(0), opt_long(a, 2))));
-    def(m, "reverse", 1, 1, Ret::Str, |a| Out::Str(s(&a[0]).chars().rev().collect()));
+    // A datetime reverses as text with seven fraction digits, as Kusto converts it.
+    def(m, "reverse", 1, 1, Ret::Str, |a| Out::Str(a[0].hash_text().chars().rev().collect()));
     def(m, "string_size", 1, 1, Ret::Long, |a| Out::Long(s(&a[0]).len() as i64));
     def(m, "isascii", 1, 1, Ret::Bool, |a| Out::Bool(s(&a[0]).is_ascii()));
     def(m, "isutf8", 1, 1, Ret::Bool, |_| Out::Bool(true));
@@ -838,24 +839,44 @@ fn arrays(m: &mut HashMap<&'static str, RowDef>) {
         }
         Out::Json(Json::Object(out))
     });
+    // Keys are names, or JSONPath (`$.a.b`, `$['a']`) into nested bags.
     def(m, "bag_remove_keys", 2, 2, Ret::Dynamic, |a| match a[0].json() {
-        Json::Object(mut o) => {
+        Json::Object(o) => {
+            let mut bag = Json::Object(o);
             for k in json_array(&a[1]).unwrap_or_default() {
-                o.remove(&json_text(&k));
+                let path = bag_path(&json_text(&k));
+                if let Some((last, parents)) = path.split_last()
+                    && let Some(Json::Object(parent)) = nested_mut(&mut bag, parents, false)
+                {
+                    parent.remove(last);
+                }
             }
-            Out::Json(Json::Object(o))
+            Out::Json(bag)
         }
         _ => Out::Null,
     });
     def(m, "bag_set_key", 3, 3, Ret::Dynamic, |a| match a[0].json() {
-        Json::Object(mut o) => {
-            o.insert(s(&a[1]), a[2].json());
-            Out::Json(Json::Object(o))
+        Json::Object(o) => {
+            let mut bag = Json::Object(o);
+            let path = bag_path(&s(&a[1]));
+            if let Some((last, parents)) = path.split_last()
+                && let Some(Json::Object(parent)) = nested_mut(&mut bag, parents, true)
+            {
+                parent.insert(last.clone(), a[2].json());
+            }
+            Out::Json(bag)
         }
         _ => Out::Null,
     });
     def(m, "bag_has_key", 2, 2, Ret::Bool, |a| match a[0].json() {
-        Json::Object(o) => Out::Bool(o.contains_key(&s(&a[1]))),
+        Json::Object(o) => {
+            let mut bag = Json::Object(o);
+            let path = bag_path(&s(&a[1]));
+            Out::Bool(match path.split_last() {
+                Some((last, parents)) => matches!(nested_mut(&mut bag, parents, false), Some(Json::Object(p)) if p.contains_key(last)),
+                None => false,
+            })
+        }
         _ => Out::Null,
     });
     def(m, "extract_json", 2, 3, Ret::Str, |a| json_path(&s(&a[0]), &a[1]));
@@ -1195,6 +1216,26 @@ pub fn register_ipv6(m: &mut HashMap<&'static str, RowDef>) {
             Out::Str(segs.join(":"))
         }
         None => Out::Null,
+    });
+    // The fewest CIDR blocks that cover start..=end.
+    def(m, "ipv4_range_to_cidr_list", 2, 2, Ret::Dynamic, |a| {
+        let parse = |v: &V| s(v).trim().parse::<std::net::Ipv4Addr>().ok().map(u32::from);
+        let (Some(start), Some(end)) = (parse(&a[0]), parse(&a[1])) else { return Out::Null };
+        if start > end {
+            return Out::Null;
+        }
+        let mut blocks = Vec::new();
+        let mut at = start as u64;
+        while at <= end as u64 {
+            // The largest block aligned at `at` that stays within the range.
+            let mut size = if at == 0 { 32 } else { (at as u32).trailing_zeros().min(32) };
+            while size > 0 && at + (1u64 << size) - 1 > end as u64 {
+                size -= 1;
+            }
+            blocks.push(Json::String(format!("{}/{}", std::net::Ipv4Addr::from(at as u32), 32 - size)));
+            at += 1u64 << size;
+        }
+        Out::Json(Json::Array(blocks))
     });
     def(m, "parse_ipv6_mask", 2, 2, Ret::Str, |a| match (parse_ip6(&s(&a[0])), a[1].long()) {
         (Some((bits, p)), Some(mask)) if (0..=128).contains(&mask) => {
@@ -1907,7 +1948,9 @@ pub fn register_rest(m: &mut HashMap<&'static str, RowDef>) {
         Out::Str(out)
     });
     def(m, "bag_zip", 2, 2, Ret::Dynamic, |a| {
-        let (keys, values) = (json_array(&a[0]).unwrap_or_default(), json_array(&a[1]).unwrap_or_default());
+        // Keys that are not an array give null; values that are not one give null values.
+        let Some(keys) = json_array(&a[0]) else { return Out::Null };
+        let values = json_array(&a[1]).unwrap_or_default();
         let bag: serde_json::Map<String, Json> = keys
             .iter()
             .enumerate()
@@ -1951,4 +1994,38 @@ fn distinct_union(arrays: &[V]) -> Json {
         }
     }
     Json::Array(out)
+}
+
+/// The keys of a bag path: `$.a.b` and `$['a']['b']` are `[a, b]`; a plain key is itself.
+fn bag_path(key: &str) -> Vec<String> {
+    let Some(rest) = key.strip_prefix('$') else { return vec![key.to_string()] };
+    let mut out = Vec::new();
+    let mut rest = rest;
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('.') {
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            out.push(r[..end].to_string());
+            rest = &r[end..];
+        } else if let Some(r) = rest.strip_prefix("['").or_else(|| rest.strip_prefix("[\"")) {
+            let end = r.find(['\'', '"']).unwrap_or(r.len());
+            out.push(r[..end].to_string());
+            rest = r.get(end + 2..).unwrap_or("");
+        } else {
+            break;
+        }
+    }
+    out
+}
+
+/// The value at a path of keys; with `create`, missing bags on the way are made.
+fn nested_mut<'j>(root: &'j mut Json, path: &[String], create: bool) -> Option<&'j mut Json> {
+    let mut at = root;
+    for key in path {
+        let Json::Object(o) = at else { return None };
+        if create && !o.contains_key(key) {
+            o.insert(key.clone(), Json::Object(serde_json::Map::new()));
+        }
+        at = o.get_mut(key)?;
+    }
+    Some(at)
 }

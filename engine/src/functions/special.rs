@@ -93,3 +93,29 @@ fn distinct(v: &V) -> Option<Vec<String>> {
     }
     Some(out)
 }
+
+/// `assert(condition, message)`: the condition, or a query error with the message where it is
+/// false.
+pub fn assert_udf() -> &'static std::sync::Arc<datafusion::logical_expr::ScalarUDF> {
+    use arrow::array::{Array, AsArray};
+    use datafusion::logical_expr::ColumnarValue;
+    static UDF: std::sync::OnceLock<std::sync::Arc<datafusion::logical_expr::ScalarUDF>> = std::sync::OnceLock::new();
+    UDF.get_or_init(|| {
+        std::sync::Arc::new(super::KqlUdf::scalar(
+            "assert",
+            |_| Ok(arrow::datatypes::DataType::Boolean),
+            |args, rows| {
+                let message = match args.get(1) {
+                    Some(ColumnarValue::Scalar(s)) => s.to_string(),
+                    _ => String::new(),
+                };
+                let condition = args[0].to_array(rows)?;
+                let condition = condition.as_boolean_opt().ok_or_else(|| datafusion::error::DataFusionError::Execution("assert() takes a bool condition".into()))?;
+                if (0..condition.len()).any(|i| condition.is_valid(i) && !condition.value(i)) {
+                    return datafusion::common::exec_err!("assert() failed: {message}");
+                }
+                Ok(args[0].clone())
+            },
+        ))
+    })
+}

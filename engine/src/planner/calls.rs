@@ -15,7 +15,7 @@ use crate::types::{TIMESPAN, kql_type_of};
 
 /// Scalar functions the planner knows, for `README` and completion.
 pub const SCALAR_FUNCTIONS: &[&str] = &[
-    "ago", "array_length", "arraylength", "bag_keys", "bag_pack", "bin", "bin_at", "case", "datetime_diff", "floor", "gettype", "ingestion_time", "notempty",
+    "ago", "array_length", "assert", "arraylength", "bag_keys", "bag_pack", "bag_pack_columns", "bin", "bin_at", "case", "datetime_diff", "floor", "gettype", "ingestion_time", "notempty",
     "iff", "iif", "ipv4_is_in_any_range", "ipv4_is_in_range", "ipv4_is_private", "isempty",
     "isnotempty", "isnotnull", "isnull", "next", "not", "now", "pack", "pack_all", "pack_array", "pack_dictionary", "parse_json",
     "parsejson", "prev", "row_cumsum", "row_number", "row_rank_dense", "row_rank_min", "row_window_session", "split", "strcat", "strlen", "todatetime", "todouble", "todynamic", "toint",
@@ -199,6 +199,31 @@ impl ExprPlanner<'_, '_> {
                 }
                 values.extend(flags);
                 Ok(udfs.pack_array.call(values))
+            }
+            "assert" => {
+                arity(2, 2)?;
+                let condition = self.bool_arg(n, args[0])?;
+                let message = self.string_arg(n, args[1])?;
+                Ok(crate::functions::special::assert_udf().call(vec![condition, message]))
+            }
+            "bag_pack_columns" => {
+                // `bag_pack_columns(a, b)` is `bag_pack("a", a, "b", b)`.
+                if args.is_empty() {
+                    return Err(KqlError::at(span, "bag_pack_columns() takes columns"));
+                }
+                let mut values = Vec::new();
+                let mut flags = Vec::new();
+                for a in &args {
+                    let Some(column) = super::names::inferred_name(a) else {
+                        return Err(KqlError::at(a.span, "bag_pack_columns() takes column names"));
+                    };
+                    values.push(lit(column));
+                    let v = self.plan(a)?;
+                    flags.push(lit(self.is_dynamic(&v, a.span)?));
+                    values.push(v);
+                }
+                values.extend(flags);
+                Ok(udfs.bag_pack.call(values))
             }
             "pack" | "bag_pack" | "pack_dictionary" => {
                 if args.len() % 2 != 0 || args.is_empty() {

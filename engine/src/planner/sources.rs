@@ -148,21 +148,17 @@ impl Planner<'_> {
     pub(super) fn bind_arguments(&self, env: &Env, f: &UserFunction, args: &[CallArg], span: Span, caller: Option<&ExprPlanner>) -> Result<Env> {
         let mut inner = env.clone();
         let mut bound: Vec<Option<&CallArg>> = vec![None; f.params.len()];
-        let mut positional = 0;
+        // Named arguments first; positional ones then fill the parameters left, in order.
         for arg in args {
-            let index = match &arg.name {
-                Some(n) => f.params.iter().position(|p| p.name.name == n.name).ok_or_else(|| {
-                    KqlError::at(n.span, format!("{} has no parameter named '{}'", f.name, n.name))
-                })?,
-                None => {
-                    let i = positional;
-                    positional += 1;
-                    i
-                }
-            };
-            if index >= f.params.len() {
-                return Err(KqlError::at(arg.value.span, format!("too many arguments: {} takes {}", f.name, f.params.len())));
+            if let Some(n) = &arg.name {
+                let index = f.params.iter().position(|p| p.name.name == n.name).ok_or_else(|| KqlError::at(n.span, format!("{} has no parameter named '{}'", f.name, n.name)))?;
+                bound[index] = Some(arg);
             }
+        }
+        for arg in args.iter().filter(|a| a.name.is_none()) {
+            let Some(index) = bound.iter().position(Option::is_none) else {
+                return Err(KqlError::at(arg.value.span, format!("too many arguments: {} takes {}", f.name, f.params.len())));
+            };
             bound[index] = Some(arg);
         }
         for (param, arg) in f.params.iter().zip(bound) {
