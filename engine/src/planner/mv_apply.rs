@@ -76,7 +76,15 @@ impl Planner<'_> {
     fn plan_per_row(&self, env: &Env, tab: Tabular, op: &Operator) -> Result<Tabular> {
         let keep_id = |t: Tabular| -> Result<Tabular> { Ok(t) };
         match &op.kind {
-            OperatorKind::Where(_) | OperatorKind::Extend(_) | OperatorKind::ProjectAway(_) | OperatorKind::ProjectRename(_) | OperatorKind::Sort(_) => {
+            // Row-local operators keep the row's id as they are.
+            OperatorKind::Where(_)
+            | OperatorKind::Extend(_)
+            | OperatorKind::ProjectAway(_)
+            | OperatorKind::ProjectRename(_)
+            | OperatorKind::Sort(_)
+            | OperatorKind::MvExpand { .. }
+            | OperatorKind::Parse { .. }
+            | OperatorKind::ParseKv { .. } => {
                 keep_id(self.plan_operator(env, tab, op)?)
             }
             OperatorKind::Project(items) => {
