@@ -10,6 +10,7 @@ use h3o::{CellIndex, LatLng, Resolution};
 use serde_json::{Value as Json, json};
 
 use super::geo_shapes::number;
+use super::geo_sphere::{self as sphere, Vec3};
 use super::library::{RowDef, def};
 use super::rowwise::{Out, Ret, V};
 
@@ -248,10 +249,94 @@ fn register_s2(m: &mut HashMap<&'static str, RowDef>) {
         }
         None => Out::Null,
     });
+    def(m, "geo_polygon_to_s2cells", 1, 3, Ret::Dynamic, |a| {
+        let level = match a.get(1) {
+            Some(l) => l.long(),
+            None => Some(DEFAULT_S2_LEVEL),
+        };
+        // A buffer radius is not supported yet: only 0 (the default) is.
+        let radius_ok = a.get(2).is_none_or(|r| r.real() == Some(0.0));
+        let polygons = super::geo_shapes::shape(&a[0]).as_ref().and_then(super::geo_shapes::polygons);
+        match (polygons, level.filter(|l| (0..=MAX_S2_LEVEL).contains(l))) {
+            (Some(ps), Some(level)) if radius_ok => match s2_covering(&|cell| ps.iter().any(|p| cell_meets_polygon(cell, p)), level as u64) {
+                Some(cells) => Out::Json(Json::Array(cells.into_iter().map(|c| Json::String(c.to_token())).collect())),
+                None => Out::Null,
+            },
+            _ => Out::Null,
+        }
+    });
+    def(m, "geo_line_to_s2cells", 1, 3, Ret::Dynamic, |a| {
+        let level = match a.get(1) {
+            Some(l) => l.long(),
+            None => Some(DEFAULT_S2_LEVEL),
+        };
+        let radius_ok = a.get(2).is_none_or(|r| r.real() == Some(0.0));
+        let lines = super::geo_shapes::shape(&a[0]).as_ref().and_then(super::geo_shapes::lines);
+        match (lines, level.filter(|l| (0..=MAX_S2_LEVEL).contains(l))) {
+            (Some(ls), Some(level)) if radius_ok => match s2_covering(&|cell| ls.iter().any(|l| cell_meets_line(cell, l)), level as u64) {
+                Some(cells) => Out::Json(Json::Array(cells.into_iter().map(|c| Json::String(c.to_token())).collect())),
+                None => Out::Null,
+            },
+            _ => Out::Null,
+        }
+    });
     def(m, "geo_s2cell_neighbors", 1, 1, Ret::Dynamic, |a| match s2_cell(&a[0]) {
         Some(c) => Out::Json(Json::Array(c.all_neighbors(c.level()).iter().map(|n| Json::String(n.to_token())).collect())),
         None => Out::Null,
     });
+}
+
+/// The most tokens a covering gives, as in Kusto; more gives null.
+const MAX_COVERING_CELLS: usize = 65_536;
+
+fn to_vec3(p: &s2::point::Point) -> Vec3 {
+    Vec3 { x: p.0.x, y: p.0.y, z: p.0.z }
+}
+
+/// Whether an S2 cell and a line share a point: a vertex in the cell or an edge crossing it.
+fn cell_meets_line(cell: &s2::cell::Cell, line: &[Vec3]) -> bool {
+    let inside_cell = |v: &Vec3| cell.contains_point(&s2::point::Point(s2::r3::vector::Vector { x: v.x, y: v.y, z: v.z }));
+    if line.iter().any(inside_cell) {
+        return true;
+    }
+    let corners: Vec<Vec3> = cell.vertices().iter().map(to_vec3).collect();
+    line.windows(2).any(|w| (0..4).any(|i| sphere::edges_intersect(w[0], w[1], corners[i], corners[(i + 1) % 4])))
+}
+
+/// Whether an S2 cell and a polygon share a point: a corner of one inside the other, or
+/// crossing edges (cell edges are great-circle arcs, as polygon edges are).
+fn cell_meets_polygon(cell: &s2::cell::Cell, polygon: &super::geo_shapes::Loops) -> bool {
+    let corners: Vec<Vec3> = cell.vertices().iter().map(to_vec3).collect();
+    if corners.iter().any(|c| super::geo_shapes::polygon_contains(polygon, *c)) {
+        return true;
+    }
+    let inside_cell = |v: &Vec3| cell.contains_point(&s2::point::Point(s2::r3::vector::Vector { x: v.x, y: v.y, z: v.z }));
+    if polygon.iter().flatten().any(inside_cell) {
+        return true;
+    }
+    let cell_edges: Vec<(Vec3, Vec3)> = (0..4).map(|i| (corners[i], corners[(i + 1) % 4])).collect();
+    super::geo_shapes::polygon_edges(polygon).any(|(a, b)| cell_edges.iter().any(|(c, d)| sphere::edges_intersect(a, b, *c, *d)))
+}
+
+/// The cells of one level that a shape meets, in cell id order; none past the limit.
+fn s2_covering(meets: &dyn Fn(&s2::cell::Cell) -> bool, level: u64) -> Option<Vec<s2::cellid::CellID>> {
+    let mut out = Vec::new();
+    let mut stack: Vec<s2::cellid::CellID> = (0..6).rev().map(s2::cellid::CellID::from_face).collect();
+    while let Some(id) = stack.pop() {
+        let cell = s2::cell::Cell::from(id);
+        if !meets(&cell) {
+            continue;
+        }
+        if id.level() >= level {
+            out.push(id);
+            if out.len() > MAX_COVERING_CELLS {
+                return None;
+            }
+        } else {
+            stack.extend(id.children().into_iter().rev());
+        }
+    }
+    Some(out)
 }
 
 pub fn register(m: &mut HashMap<&'static str, RowDef>) {

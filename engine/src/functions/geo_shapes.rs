@@ -81,7 +81,7 @@ pub(super) fn line_vertices(line: &[Pos]) -> Option<Vec<Vec3>> {
 }
 
 /// The lines of a LineString or MultiLineString.
-fn lines(s: &Shape) -> Option<Vec<Vec<Vec3>>> {
+pub(super) fn lines(s: &Shape) -> Option<Vec<Vec<Vec3>>> {
     match s {
         Shape::Line(l) => Some(vec![line_vertices(l)?]),
         Shape::MultiLine(ls) if !ls.is_empty() => ls.iter().map(|l| line_vertices(l)).collect(),
@@ -109,10 +109,10 @@ pub(super) fn ring_loop(ring: &[Pos]) -> Option<Vec<Vec3>> {
 }
 
 /// A polygon: its shell, then its holes.
-type Loops = Vec<Vec<Vec3>>;
+pub(super) type Loops = Vec<Vec<Vec3>>;
 
 /// The polygons of a Polygon or MultiPolygon.
-fn polygons(s: &Shape) -> Option<Vec<Loops>> {
+pub(super) fn polygons(s: &Shape) -> Option<Vec<Loops>> {
     let one = |rings: &Vec<Vec<Pos>>| -> Option<Loops> {
         if rings.is_empty() {
             return None;
@@ -136,7 +136,7 @@ fn loop_contains(ring: &[Vec3], p: Vec3) -> bool {
     sphere::winding_angle(p, ring).abs() > std::f64::consts::PI
 }
 
-fn polygon_contains(polygon: &Loops, p: Vec3) -> bool {
+pub(super) fn polygon_contains(polygon: &Loops, p: Vec3) -> bool {
     loop_contains(&polygon[0], p) && !polygon[1..].iter().any(|hole| loop_contains(hole, p))
 }
 
@@ -235,7 +235,7 @@ fn edges_cross(x: impl Iterator<Item = (Vec3, Vec3)>, y: impl Iterator<Item = (V
     x.into_iter().any(|(a, b)| y.iter().any(|(c, d)| sphere::edges_intersect(a, b, *c, *d)))
 }
 
-fn polygon_edges(p: &Loops) -> impl Iterator<Item = (Vec3, Vec3)> + '_ {
+pub(super) fn polygon_edges(p: &Loops) -> impl Iterator<Item = (Vec3, Vec3)> + '_ {
     p.iter().flat_map(|ring| loop_edges(ring))
 }
 
