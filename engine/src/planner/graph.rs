@@ -259,6 +259,9 @@ struct PathFunction {
 /// The clauses with variables replaced by hidden columns, and the path functions they use.
 struct Rewriter<'a> {
     vars: &'a HashMap<String, VarKind>,
+    /// The properties nodes and edges have, to name a missing one in an error.
+    node_columns: Vec<String>,
+    edge_columns: Vec<String>,
     functions: Vec<PathFunction>,
     error: Option<KqlError>,
 }
@@ -283,6 +286,11 @@ impl Rewriter<'_> {
         {
             if kind == VarKind::Path {
                 self.error.get_or_insert(KqlError::at(e.span, format!("'{var}' is a variable-length edge: read it with map(), any() or all()")));
+            }
+            let known = if kind == VarKind::Node { &self.node_columns } else { &self.edge_columns };
+            if kind != VarKind::Path && !known.contains(name) {
+                let what = if kind == VarKind::Node { "node" } else { "edge" };
+                self.error.get_or_insert(KqlError::at(e.span, format!("{what} {var} has no property '{name}'")));
             }
             e.kind = ExprKind::Name(hidden(&var, name));
             return;
@@ -562,7 +570,14 @@ impl Planner<'_> {
                 }
             }
         }
-        let mut rewriter = Rewriter { vars: &vars, functions: Vec::new(), error: None };
+        // The properties, from the tables' columns (the graph itself is read later).
+        let mut node_columns: Vec<String> = spec.nodes.iter().flat_map(|(p, _)| p.schema().fields().iter().map(|f| f.name().clone()).collect::<Vec<_>>()).collect();
+        node_columns.extend(spec.node_id.clone());
+        if let Some((name, _)) = &spec.components {
+            node_columns.push(name.clone());
+        }
+        let edge_columns: Vec<String> = spec.edges.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let mut rewriter = Rewriter { vars: &vars, node_columns, edge_columns, functions: Vec::new(), error: None };
         let filter = filter.map(|f| rewriter.rewrite(f));
         let project: Vec<NamedExpr> = project
             .iter()

@@ -32,18 +32,26 @@ fn state_column(step: usize, column: &str) -> String {
     format!("__kql_scan_{step}_{column}")
 }
 
-/// Rewrites `s1.Ts` (a step's name, then a column) into the state column it reads.
-fn rewrite_state_refs(e: &ast::Expr, steps: &[ScanStep]) -> ast::Expr {
+/// Rewrites `s1.Ts` (a step's name, then a column) into the state column it reads; a column
+/// the rows do not have is an error at the reference.
+fn rewrite_state_refs(e: &ast::Expr, steps: &[ScanStep], columns: &[String]) -> Result<ast::Expr> {
     let mut e = e.clone();
-    rewrite_in_place(&mut e, steps);
-    e
+    let mut error = None;
+    rewrite_in_place(&mut e, steps, columns, &mut error);
+    match error {
+        Some(err) => Err(err),
+        None => Ok(e),
+    }
 }
 
-fn rewrite_in_place(e: &mut ast::Expr, steps: &[ScanStep]) {
+fn rewrite_in_place(e: &mut ast::Expr, steps: &[ScanStep], columns: &[String], error: &mut Option<KqlError>) {
     if let ExprKind::Member { expr, name } = &e.kind
         && let ExprKind::Name(step) = &expr.kind
         && let Some(j) = steps.iter().position(|s| s.name.name == *step)
     {
+        if !columns.contains(name) {
+            error.get_or_insert(KqlError::at(e.span, format!("step {step} has no column '{name}'")));
+        }
         e.kind = ExprKind::Name(state_column(j, name));
         return;
     }
@@ -51,24 +59,24 @@ fn rewrite_in_place(e: &mut ast::Expr, steps: &[ScanStep]) {
         ExprKind::Call { args, .. } => {
             for a in args {
                 if let ast::Source::Expr(inner) = &mut a.value.source {
-                    rewrite_in_place(inner, steps);
+                    rewrite_in_place(inner, steps, columns, error);
                 }
             }
         }
-        ExprKind::Unary { operand, .. } => rewrite_in_place(operand, steps),
+        ExprKind::Unary { operand, .. } => rewrite_in_place(operand, steps, columns, error),
         ExprKind::Binary { left, right, .. } => {
-            rewrite_in_place(left, steps);
-            rewrite_in_place(right, steps);
+            rewrite_in_place(left, steps, columns, error);
+            rewrite_in_place(right, steps, columns, error);
         }
         ExprKind::Between { expr, low, high, .. } => {
-            rewrite_in_place(expr, steps);
-            rewrite_in_place(low, steps);
-            rewrite_in_place(high, steps);
+            rewrite_in_place(expr, steps, columns, error);
+            rewrite_in_place(low, steps, columns, error);
+            rewrite_in_place(high, steps, columns, error);
         }
-        ExprKind::In { expr, .. } | ExprKind::HasSet { expr, .. } | ExprKind::Member { expr, .. } => rewrite_in_place(expr, steps),
+        ExprKind::In { expr, .. } | ExprKind::HasSet { expr, .. } | ExprKind::Member { expr, .. } => rewrite_in_place(expr, steps, columns, error),
         ExprKind::Index { expr, index } => {
-            rewrite_in_place(expr, steps);
-            rewrite_in_place(index, steps);
+            rewrite_in_place(expr, steps, columns, error);
+            rewrite_in_place(index, steps, columns, error);
         }
         _ => {}
     }
@@ -284,9 +292,10 @@ impl Planner<'_> {
         let df_context = Arc::new(DFSchema::try_from(context.as_ref().clone())?);
         // Plan every expression first, so `kql check` reports their errors too.
         let ep = ExprPlanner::new(self, env, df_context.clone(), None);
+        let row_columns: Vec<String> = row_fields.iter().map(|f| f.name().clone()).collect();
         let mut logical_steps = Vec::new();
         for s in steps {
-            let condition = ep.plan(&rewrite_state_refs(&s.condition, steps))?;
+            let condition = ep.plan(&rewrite_state_refs(&s.condition, steps, &row_columns)?)?;
             if ep.type_of(&condition, s.condition.span)? != DataType::Boolean {
                 return Err(KqlError::at(s.condition.span, "a scan step's condition must be a bool"));
             }
@@ -295,7 +304,7 @@ impl Planner<'_> {
                 let Some(d) = declare.iter().position(|c| c.decl.name.name == column.name) else {
                     return Err(KqlError::at(column.span, format!("'{}' is not a column the scan declares", column.name)));
                 };
-                assignments.push((d, ep.plan(&rewrite_state_refs(value, steps))?, value.span));
+                assignments.push((d, ep.plan(&rewrite_state_refs(value, steps, &row_columns)?)?, value.span));
             }
             logical_steps.push((condition, s.condition.span, assignments, s.output));
         }
