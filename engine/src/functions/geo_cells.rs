@@ -192,6 +192,24 @@ fn geohash_neighbors(hash: &str) -> Option<Vec<String>> {
 }
 
 fn register_geohash(m: &mut HashMap<&'static str, RowDef>) {
+    def(m, "geo_point_to_geohash", 2, 3, Ret::Str, |a| {
+        // An explicit null precision gives an empty hash, as a missing one gives precision 5.
+        let precision = match a.get(2) {
+            Some(p) if p.is_null() => return Out::Str(String::new()),
+            Some(p) => p.long().unwrap_or(0),
+            None => 5,
+        };
+        match (a[0].real(), a[1].real()) {
+            (Some(lon), Some(lat)) if (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat) && (1..=18).contains(&precision) => {
+                Out::Str(geohash_encode(lon, lat, precision as usize))
+            }
+            _ => Out::Str(String::new()),
+        }
+    });
+    def(m, "geo_geohash_to_central_point", 1, 1, Ret::Dynamic, |a| match geohash_bounds(&a[0].text()) {
+        Some((w, s, e, n)) => Out::Json(point((w + e) / 2.0, (s + n) / 2.0)),
+        None => Out::Null,
+    });
     def(m, "geo_geohash_to_polygon", 1, 1, Ret::Dynamic, |a| match geohash_bounds(&a[0].text()) {
         Some((w, s, e, n)) => Out::Json(polygon(&[(w, s), (e, s), (e, n), (w, n)])),
         None => Out::Null,
@@ -250,35 +268,12 @@ fn register_s2(m: &mut HashMap<&'static str, RowDef>) {
         None => Out::Null,
     });
     def(m, "geo_polygon_to_s2cells", 1, 3, Ret::Dynamic, |a| {
-        let level = match a.get(1) {
-            Some(l) => l.long(),
-            None => Some(DEFAULT_S2_LEVEL),
-        };
-        // A buffer radius is not supported yet: only 0 (the default) is.
-        let radius_ok = a.get(2).is_none_or(|r| r.real() == Some(0.0));
         let polygons = super::geo_shapes::shape(&a[0]).as_ref().and_then(super::geo_shapes::polygons);
-        match (polygons, level.filter(|l| (0..=MAX_S2_LEVEL).contains(l))) {
-            (Some(ps), Some(level)) if radius_ok => match s2_covering(&|cell| ps.iter().any(|p| cell_meets_polygon(cell, p)), level as u64) {
-                Some(cells) => Out::Json(Json::Array(cells.into_iter().map(|c| Json::String(c.to_token())).collect())),
-                None => Out::Null,
-            },
-            _ => Out::Null,
-        }
+        covering_out(a, polygons.map(|ps| move |cell: &s2::cell::Cell| ps.iter().any(|p| cell_meets_polygon(cell, p))))
     });
     def(m, "geo_line_to_s2cells", 1, 3, Ret::Dynamic, |a| {
-        let level = match a.get(1) {
-            Some(l) => l.long(),
-            None => Some(DEFAULT_S2_LEVEL),
-        };
-        let radius_ok = a.get(2).is_none_or(|r| r.real() == Some(0.0));
         let lines = super::geo_shapes::shape(&a[0]).as_ref().and_then(super::geo_shapes::lines);
-        match (lines, level.filter(|l| (0..=MAX_S2_LEVEL).contains(l))) {
-            (Some(ls), Some(level)) if radius_ok => match s2_covering(&|cell| ls.iter().any(|l| cell_meets_line(cell, l)), level as u64) {
-                Some(cells) => Out::Json(Json::Array(cells.into_iter().map(|c| Json::String(c.to_token())).collect())),
-                None => Out::Null,
-            },
-            _ => Out::Null,
-        }
+        covering_out(a, lines.map(|ls| move |cell: &s2::cell::Cell| ls.iter().any(|l| cell_meets_line(cell, l))))
     });
     def(m, "geo_s2cell_neighbors", 1, 1, Ret::Dynamic, |a| match s2_cell(&a[0]) {
         Some(c) => Out::Json(Json::Array(c.all_neighbors(c.level()).iter().map(|n| Json::String(n.to_token())).collect())),
@@ -337,6 +332,24 @@ fn s2_covering(meets: &dyn Fn(&s2::cell::Cell) -> bool, level: u64) -> Option<Ve
         }
     }
     Some(out)
+}
+
+/// `geo_*_to_s2cells(shape, level = 11, radius = 0)`: the tokens of the covering, null for a
+/// shape that is not valid, a level out of range or too many cells. A buffer radius other than
+/// 0 is not supported yet and gives null.
+fn covering_out(a: &[V], meets: Option<impl Fn(&s2::cell::Cell) -> bool>) -> Out {
+    let level = match a.get(1) {
+        Some(l) => l.long(),
+        None => Some(DEFAULT_S2_LEVEL),
+    };
+    let radius_ok = a.get(2).is_none_or(|r| r.real() == Some(0.0));
+    match (meets, level.filter(|l| (0..=MAX_S2_LEVEL).contains(l))) {
+        (Some(meets), Some(level)) if radius_ok => match s2_covering(&meets, level as u64) {
+            Some(cells) => Out::Json(Json::Array(cells.into_iter().map(|c| Json::String(c.to_token())).collect())),
+            None => Out::Null,
+        },
+        _ => Out::Null,
+    }
 }
 
 pub fn register(m: &mut HashMap<&'static str, RowDef>) {

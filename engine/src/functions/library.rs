@@ -59,6 +59,27 @@ fn opt_long(args: &[V], i: usize) -> Option<i64> {
     args.get(i).and_then(|v| v.long())
 }
 
+/// Where the `occurrence`-th match of a `width`-long needle is, looking from `start` within
+/// `length` items (all when none); -1 when there is none. Each further occurrence is looked
+/// for in a window of the same length that starts just after the previous one, as Kusto does:
+/// `indexof("abcdefgabcdefg", "cde", 1, 10, 2)` finds the second "cde" at 9 although it ends
+/// past 1 + 10.
+fn nth_match(total: usize, width: usize, start: usize, length: Option<usize>, occurrence: usize, matches_at: impl Fn(usize) -> bool) -> i64 {
+    let window_end = |from: usize| length.map_or(total, |l| (from + l).min(total));
+    let (mut found, mut i, mut end) = (0, start, window_end(start));
+    while i + width <= end {
+        if matches_at(i) {
+            found += 1;
+            if found == occurrence {
+                return i as i64;
+            }
+            end = window_end(i + 1);
+        }
+        i += 1;
+    }
+    -1
+}
+
 fn chars_slice(text: &str, start: i64, len: Option<i64>) -> String {
     let chars: Vec<char> = text.chars().collect();
     let n = chars.len() as i64;
@@ -126,22 +147,7 @@ fn strings(m: &mut HashMap<&'static str, RowDef>) {
         if needle.is_empty() {
             return Out::Long(start as i64);
         }
-        // Each further occurrence is looked for in a window of the same length that starts
-        // just after the previous one, as Kusto does: `indexof("abcdefgabcdefg", "cde", 1, 10, 2)`
-        // finds the second "cde" at 9 although it ends past 1 + 10.
-        let window_end = |from: usize| length.map_or(text.len(), |l| (from + l).min(text.len()));
-        let (mut found, mut i, mut end) = (0, start, window_end(start));
-        while i + needle.len() <= end {
-            if text[i..i + needle.len()] == needle[..] {
-                found += 1;
-                if found == occurrence {
-                    return Out::Long(i as i64);
-                }
-                end = window_end(i + 1);
-            }
-            i += 1;
-        }
-        Out::Long(-1)
+        Out::Long(nth_match(text.len(), needle.len(), start, length, occurrence, |i| text[i..i + needle.len()] == needle[..]))
     });
     def(m, "indexof_regex", 2, 5, Ret::Long, |a| {
         let (text, start) = (s(&a[0]), opt_long(a, 2).unwrap_or(0));
@@ -741,27 +747,14 @@ fn arrays(m: &mut HashMap<&'static str, RowDef>) {
         let Some(items) = json_array(&a[0]) else { return Out::Null };
         let target = a[1].json();
         let n = items.len() as i64;
-        // A negative start counts from the end; a negative length means "to the end". As in
-        // `indexof`, each further occurrence is looked for in a window of the same length.
+        // A negative start counts from the end; a negative length means "to the end".
         let start = match opt_long(a, 2).unwrap_or(0) {
             s if s < 0 => (n + s).max(0),
             s => s.min(n),
         } as usize;
         let length = opt_long(a, 3).filter(|l| *l >= 0).map(|l| l as usize);
         let occurrence = opt_long(a, 4).unwrap_or(1).max(1) as usize;
-        let window_end = |from: usize| length.map_or(items.len(), |l| (from + l).min(items.len()));
-        let (mut found, mut i, mut end) = (0, start, window_end(start));
-        while i < end {
-            if json_eq(&items[i], &target) {
-                found += 1;
-                if found == occurrence {
-                    return Out::Long(i as i64);
-                }
-                end = window_end(i + 1);
-            }
-            i += 1;
-        }
-        Out::Long(-1)
+        Out::Long(nth_match(items.len(), 1, start, length, occurrence, |i| json_eq(&items[i], &target)))
     });
     def(m, "array_sum", 1, 1, Ret::Real, |a| json_array(&a[0]).map_or(Out::Null, |v| Out::Real(v.iter().filter_map(Json::as_f64).sum())));
     def(m, "set_has_element", 2, 2, Ret::Bool, |a| json_array(&a[0]).map_or(Out::Null, |v| {
@@ -1808,9 +1801,7 @@ fn series_zip(a: &V, b: &V, f: fn(f64, f64) -> Json) -> Out {
     }).collect()))
 }
 
-/// The sphere Kusto's geo functions measure on (S2's Earth radius, in meters).
-const EARTH_RADIUS_M: f64 = 6_371_010.0;
-const GEOHASH_ALPHABET: &[u8] = b"0123456789bcdefghjkmnpqrstuvwxyz";
+use super::geo_sphere::EARTH_RADIUS_M;
 
 fn valid_point(lon: f64, lat: f64) -> bool {
     (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat)
@@ -1824,48 +1815,7 @@ fn distance(lon1: f64, lat1: f64, lon2: f64, lat2: f64) -> f64 {
     2.0 * EARTH_RADIUS_M * h.sqrt().min(1.0).asin()
 }
 
-fn geohash_encode(lon: f64, lat: f64, precision: usize) -> String {
-    let (mut lon_range, mut lat_range) = ((-180.0f64, 180.0f64), (-90.0f64, 90.0f64));
-    let mut out = String::with_capacity(precision);
-    let (mut bits, mut ch, mut even) = (0, 0usize, true);
-    while out.len() < precision {
-        let (range, value) = if even { (&mut lon_range, lon) } else { (&mut lat_range, lat) };
-        let mid = (range.0 + range.1) / 2.0;
-        ch <<= 1;
-        if value >= mid {
-            ch |= 1;
-            range.0 = mid;
-        } else {
-            range.1 = mid;
-        }
-        even = !even;
-        bits += 1;
-        if bits == 5 {
-            out.push(GEOHASH_ALPHABET[ch] as char);
-            bits = 0;
-            ch = 0;
-        }
-    }
-    out
-}
-
-/// The center of a geohash cell as (longitude, latitude).
-fn geohash_center(hash: &str) -> Option<(f64, f64)> {
-    let (mut lon_range, mut lat_range) = ((-180.0f64, 180.0f64), (-90.0f64, 90.0f64));
-    let mut even = true;
-    for c in hash.bytes() {
-        let idx = GEOHASH_ALPHABET.iter().position(|x| *x == c.to_ascii_lowercase())?;
-        for shift in (0..5).rev() {
-            let bit = (idx >> shift) & 1 == 1;
-            let range = if even { &mut lon_range } else { &mut lat_range };
-            let mid = (range.0 + range.1) / 2.0;
-            if bit { range.0 = mid } else { range.1 = mid }
-            even = !even;
-        }
-    }
-    (!hash.is_empty()).then(|| ((lon_range.0 + lon_range.1) / 2.0, (lat_range.0 + lat_range.1) / 2.0))
-}
-
+/// Distances between points; the grid cells (geohash, H3, S2) are in `geo_cells.rs`.
 pub fn register_geo(m: &mut HashMap<&'static str, RowDef>) {
     def(m, "geo_distance_2points", 4, 4, Ret::Real, |a| {
         let p: Vec<Option<f64>> = a.iter().map(V::real).collect();
@@ -1880,21 +1830,6 @@ pub fn register_geo(m: &mut HashMap<&'static str, RowDef>) {
             (Some(x), Some(y), Some(cx), Some(cy), Some(r)) if valid_point(x, y) && valid_point(cx, cy) && r >= 0.0 => Out::Bool(distance(x, y, cx, cy) <= r),
             _ => Out::Null,
         }
-    });
-    def(m, "geo_point_to_geohash", 2, 3, Ret::Str, |a| {
-        // An explicit null precision gives an empty hash, as a missing one gives precision 5.
-        let precision = match a.get(2) {
-            Some(p) if p.is_null() => return Out::Str(String::new()),
-            _ => opt_long(a, 2).unwrap_or(5),
-        };
-        match (a[0].real(), a[1].real()) {
-            (Some(lon), Some(lat)) if valid_point(lon, lat) && (1..=18).contains(&precision) => Out::Str(geohash_encode(lon, lat, precision as usize)),
-            _ => Out::Str(String::new()),
-        }
-    });
-    def(m, "geo_geohash_to_central_point", 1, 1, Ret::Dynamic, |a| match geohash_center(&s(&a[0])) {
-        Some((lon, lat)) => Out::Json(serde_json::json!({"type": "Point", "coordinates": [num(lon), num(lat)]})),
-        None => Out::Null,
     });
 }
 

@@ -329,31 +329,7 @@ impl Rewriter<'_> {
                 _ => {}
             }
         }
-        match &mut e.kind {
-            ExprKind::Call { args, .. } => {
-                for a in args {
-                    if let ast::Source::Expr(inner) = &mut a.value.source {
-                        self.visit(inner);
-                    }
-                }
-            }
-            ExprKind::Unary { operand, .. } => self.visit(operand),
-            ExprKind::Binary { left, right, .. } => {
-                self.visit(left);
-                self.visit(right);
-            }
-            ExprKind::Between { expr, low, high, .. } => {
-                self.visit(expr);
-                self.visit(low);
-                self.visit(high);
-            }
-            ExprKind::In { expr, .. } | ExprKind::HasSet { expr, .. } | ExprKind::Member { expr, .. } => self.visit(expr),
-            ExprKind::Index { expr, index } => {
-                self.visit(expr);
-                self.visit(index);
-            }
-            _ => {}
-        }
+        e.for_each_child_mut(|child| self.visit(child));
     }
 }
 
@@ -373,22 +349,7 @@ fn rewrite_element(e: &ast::Expr) -> ast::Expr {
             e.kind = ExprKind::Name(column.to_string());
             return;
         }
-        match &mut e.kind {
-            ExprKind::Call { args, .. } => {
-                for a in args {
-                    if let ast::Source::Expr(inner) = &mut a.value.source {
-                        visit(inner);
-                    }
-                }
-            }
-            ExprKind::Unary { operand, .. } => visit(operand),
-            ExprKind::Binary { left, right, .. } => {
-                visit(left);
-                visit(right);
-            }
-            ExprKind::Member { expr, .. } => visit(expr),
-            _ => {}
-        }
+        e.for_each_child_mut(visit);
     }
     visit(&mut e);
     e

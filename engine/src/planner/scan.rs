@@ -55,31 +55,7 @@ fn rewrite_in_place(e: &mut ast::Expr, steps: &[ScanStep], columns: &[String], e
         e.kind = ExprKind::Name(state_column(j, name));
         return;
     }
-    match &mut e.kind {
-        ExprKind::Call { args, .. } => {
-            for a in args {
-                if let ast::Source::Expr(inner) = &mut a.value.source {
-                    rewrite_in_place(inner, steps, columns, error);
-                }
-            }
-        }
-        ExprKind::Unary { operand, .. } => rewrite_in_place(operand, steps, columns, error),
-        ExprKind::Binary { left, right, .. } => {
-            rewrite_in_place(left, steps, columns, error);
-            rewrite_in_place(right, steps, columns, error);
-        }
-        ExprKind::Between { expr, low, high, .. } => {
-            rewrite_in_place(expr, steps, columns, error);
-            rewrite_in_place(low, steps, columns, error);
-            rewrite_in_place(high, steps, columns, error);
-        }
-        ExprKind::In { expr, .. } | ExprKind::HasSet { expr, .. } | ExprKind::Member { expr, .. } => rewrite_in_place(expr, steps, columns, error),
-        ExprKind::Index { expr, index } => {
-            rewrite_in_place(expr, steps, columns, error);
-            rewrite_in_place(index, steps, columns, error);
-        }
-        _ => {}
-    }
+    e.for_each_child_mut(|child| rewrite_in_place(child, steps, columns, error));
 }
 
 /// One step, compiled.

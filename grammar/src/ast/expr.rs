@@ -1,6 +1,6 @@
 //! Scalar expressions.
 
-use super::{Ident, PipeExpr, Span, TypeName};
+use super::{Ident, PipeExpr, Source, Span, TypeName};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Expr {
@@ -212,6 +212,53 @@ impl Expr {
         match &self.kind {
             ExprKind::Call { name, .. } => Some(&name.name),
             _ => None,
+        }
+    }
+
+    /// Calls `f` on each scalar expression directly inside this one (call arguments that are
+    /// plain expressions, operands, `in` and `has_any` list items); tabular arguments and
+    /// subqueries are left alone. For rewriting passes that replace some nodes.
+    pub fn for_each_child_mut(&mut self, mut f: impl FnMut(&mut Expr)) {
+        match &mut self.kind {
+            ExprKind::Call { args, .. } => {
+                for a in args {
+                    if a.value.operators.is_empty()
+                        && let Source::Expr(inner) = &mut a.value.source
+                    {
+                        f(inner);
+                    }
+                }
+            }
+            ExprKind::Unary { operand, .. } => f(operand),
+            ExprKind::Binary { left, right, .. } => {
+                f(left);
+                f(right);
+            }
+            ExprKind::In { expr, list, .. } => {
+                f(expr);
+                for item in list {
+                    if item.operators.is_empty()
+                        && let Source::Expr(inner) = &mut item.source
+                    {
+                        f(inner);
+                    }
+                }
+            }
+            ExprKind::Between { expr, low, high, .. } => {
+                f(expr);
+                f(low);
+                f(high);
+            }
+            ExprKind::HasSet { expr, list, .. } => {
+                f(expr);
+                list.iter_mut().for_each(&mut f);
+            }
+            ExprKind::Member { expr, .. } => f(expr),
+            ExprKind::Index { expr, index } => {
+                f(expr);
+                f(index);
+            }
+            ExprKind::Literal(_) | ExprKind::Name(_) | ExprKind::Star | ExprKind::Subquery(_) => {}
         }
     }
 }
