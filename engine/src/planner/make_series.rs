@@ -53,10 +53,14 @@ impl Planner<'_> {
             return Err(KqlError::at(p.span, format!("make-series does not take {}", p.name)));
         }
         let (from, to, step) = match range {
-            SeriesRange::FromTo { from: Some(f), to: Some(t), step } => (f, t, step),
-            SeriesRange::InRange { start, stop, step } => (start, stop, step),
-            SeriesRange::FromTo { .. } => return Err(KqlError::at(span, "make-series without both from and to is not supported yet")),
+            SeriesRange::FromTo { from: Some(f), to: Some(t), step } => (f.clone(), t.clone(), step),
+            SeriesRange::InRange { start, stop, step } => (start.clone(), stop.clone(), step),
+            SeriesRange::FromTo { from, to, step } => {
+                let (f, t) = self.series_bounds_from_data(env, &tab, axis, step, span)?;
+                (from.clone().unwrap_or(f), to.clone().unwrap_or(t), step)
+            }
         };
+        let (from, to) = (&from, &to);
         // The number of steps, from the constant bounds.
         let constant = |e: &ast::Expr| -> Result<ScalarValue> { evaluate_constant(&self.plan_constant(env, e)?).map_err(|err| err.or_at(e.span)) };
         let (start, stop, step_value) = (constant(from)?, constant(to)?, constant(step)?);
@@ -124,5 +128,50 @@ impl Planner<'_> {
         }
         let plan = plan.project(out)?.build()?;
         Ok(Tabular::unordered(plan))
+    }
+}
+
+impl Planner<'_> {
+    /// Without `from` (or `to`), the series start at the bin of the earliest axis value and end
+    /// after the bin of the latest, over all the rows (read while planning).
+    fn series_bounds_from_data(&self, env: &Env, tab: &Tabular, axis: &ast::Expr, step: &ast::Expr, span: Span) -> Result<(ast::Expr, ast::Expr)> {
+        use datafusion::functions_aggregate::expr_fn::{max, min};
+        let ep = super::expr::ExprPlanner::new(self, env, tab.plan.schema().clone(), None);
+        let a = ep.plan(axis)?;
+        let plan = LogicalPlanBuilder::from(tab.plan.clone()).aggregate(Vec::<Expr>::new(), vec![min(a.clone()).alias("lo"), max(a).alias("hi")])?.build()?;
+        let batches = self.collect_now(plan, span, "make-series without from and to takes its range from the data, which is not read here")?;
+        let value = |c: usize| -> Result<ScalarValue> {
+            match batches.iter().find(|b| b.num_rows() > 0) {
+                Some(b) => Ok(ScalarValue::try_from_array(b.column(c), 0)?),
+                None => Ok(ScalarValue::Null),
+            }
+        };
+        let step_value = evaluate_constant(&self.plan_constant(env, step)?).map_err(|e| e.or_at(step.span))?;
+        let literal = |v: i128, like: &ScalarValue| -> ast::Expr {
+            let lit = match like {
+                ScalarValue::TimestampNanosecond(..) => ast::Literal::DateTime(v as i64),
+                ScalarValue::DurationNanosecond(..) => ast::Literal::TimeSpan(v as i64),
+                _ => ast::Literal::Long(v as i64),
+            };
+            ast::Expr::new(ExprKind::Literal(lit), span)
+        };
+        let whole = |v: &ScalarValue| -> Option<i128> {
+            match v {
+                ScalarValue::TimestampNanosecond(Some(x), _) | ScalarValue::DurationNanosecond(Some(x)) | ScalarValue::Int64(Some(x)) => Some(*x as i128),
+                ScalarValue::Int32(Some(x)) => Some(*x as i128),
+                _ => None,
+            }
+        };
+        let (lo, hi) = (value(0)?, value(1)?);
+        match (whole(&lo), whole(&hi), whole(&step_value)) {
+            (Some(l), Some(h), Some(st)) if st > 0 => {
+                let start = l.div_euclid(st) * st;
+                let end = h.div_euclid(st) * st + st;
+                Ok((literal(start, &lo), literal(end, &lo)))
+            }
+            // No rows: an empty range.
+            (None, None, Some(_)) if lo.is_null() => Ok((ast::Expr::new(ExprKind::Literal(ast::Literal::Long(0)), span), ast::Expr::new(ExprKind::Literal(ast::Literal::Long(0)), span))),
+            _ => Err(KqlError::at(span, "make-series without from and to needs a datetime, timespan or whole-number axis and a positive step")),
+        }
     }
 }
