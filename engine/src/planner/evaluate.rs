@@ -28,6 +28,7 @@ impl Planner<'_> {
             "bag_unpack" => self.plan_bag_unpack(env, tab, args, plugin.span),
             "pivot" => self.plan_pivot(env, tab, args, plugin.span),
             "ipv4_lookup" => self.plan_ipv4_lookup(env, tab, args, plugin.span),
+            "basket" => self.plan_basket(env, tab, args, plugin.span),
             other => Err(KqlError::at(name.span, format!("plugin {other} is not supported yet"))),
         }
     }

@@ -1,6 +1,7 @@
 //! AST → DataFusion logical plans. Names are resolved against the `let` environment and the
 //! catalog; each operator has its own planning function (see `operators.rs`, `summarize.rs`).
 
+mod basket;
 mod calls;
 mod expr;
 mod evaluate;

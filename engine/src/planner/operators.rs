@@ -18,7 +18,7 @@ use crate::types::kql_type_name;
 
 /// Operators the planner runs, for `README` and completion.
 pub const OPERATORS: &[&str] = &[
-    "as", "count", "distinct", "evaluate bag_unpack", "evaluate ipv4_lookup", "evaluate pivot", "extend", "externaldata", "find", "filter", "getschema", "join", "limit", "lookup", "make-series", "mv-apply", "mv-expand", "order by", "parse", "parse-kv", "parse-where", "project", "project-away",
+    "as", "count", "distinct", "evaluate bag_unpack", "evaluate basket", "evaluate ipv4_lookup", "evaluate pivot", "extend", "externaldata", "find", "filter", "getschema", "join", "limit", "lookup", "make-series", "mv-apply", "mv-expand", "order by", "parse", "parse-kv", "parse-where", "project", "project-away",
     "graph-mark-components", "graph-match", "graph-shortest-paths", "graph-to-table", "make-graph", "partition", "project-by-names", "project-keep", "project-rename", "project-reorder", "render", "invoke", "sample", "scan", "sample-distinct", "search", "serialize", "sort by", "summarize", "take", "top", "top-nested", "union", "where",
 ];
 
