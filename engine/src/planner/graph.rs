@@ -42,6 +42,8 @@ pub struct GraphSpec {
 const MAX_PATH_LENGTH: u32 = 255;
 /// Matches past this many are surely a runaway pattern.
 const MAX_MATCHES: usize = 1_000_000;
+/// Path steps walked past this many too (`cycles=all` over a dense graph grows fast).
+const MAX_WALK_STEPS: usize = 2_000_000;
 
 struct Node {
     key: ScalarValue,
@@ -139,6 +141,7 @@ struct Matcher<'g> {
     patterns: &'g [GraphPattern],
     cycles: Cycles,
     found: Vec<Match>,
+    walked: std::cell::Cell<usize>,
 }
 
 impl Matcher<'_> {
@@ -191,6 +194,9 @@ impl Matcher<'_> {
         let max = max.min(MAX_PATH_LENGTH);
         let mut paths = Vec::new();
         self.walk(at, at, edge.direction, min, max, &mut Path::default(), &m.used, &mut paths);
+        if self.walked.get() > MAX_WALK_STEPS {
+            return Err(KqlError::new(format!("graph-match walked more than {MAX_WALK_STEPS} path steps: narrow the pattern (shorter paths, cycles=none)")));
+        }
         let next_var = Self::node_var(p, i + 1, &pattern.nodes[i + 1]);
         let edge_var = Self::edge_var(p, i, edge);
         for path in paths {
@@ -209,6 +215,10 @@ impl Matcher<'_> {
 
     #[allow(clippy::too_many_arguments)]
     fn walk(&self, origin: usize, at: usize, direction: EdgeDirection, min: u32, max: u32, path: &mut Path, used: &[usize], out: &mut Vec<Path>) {
+        self.walked.set(self.walked.get() + 1);
+        if self.walked.get() > MAX_WALK_STEPS {
+            return;
+        }
         let length = path.edges.len() as u32;
         if length >= min {
             out.push(path.clone());
@@ -601,7 +611,7 @@ impl Planner<'_> {
         fields.push(Field::new("__kql_g_start", DataType::Int64, false));
         fields.push(Field::new("__kql_g_end", DataType::Int64, false));
 
-        let mut matcher = Matcher { graph: &graph, patterns, cycles, found: Vec::new() };
+        let mut matcher = Matcher { graph: &graph, patterns, cycles, found: Vec::new(), walked: std::cell::Cell::new(0) };
         matcher.start()?;
         let matches = matcher.found;
         let degree = |n: usize| (graph.incoming[n].len() as i64, graph.outgoing[n].len() as i64);
