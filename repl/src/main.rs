@@ -21,16 +21,31 @@ use kql_engine::{KqlError, Session, SessionOptions};
 
 use cli::{Args, parse_size};
 
+/// Planning and optimizing walk plans recursively: a deep plan (a long union, a deeply nested
+/// expression) needs more stack than a thread's default, so the work runs on threads with
+/// room to spare.
+const MAIN_STACK: usize = 256 << 20;
+const WORKER_STACK: usize = 32 << 20;
+
 fn main() -> ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
+    let work = std::thread::Builder::new().name("kql".into()).stack_size(MAIN_STACK).spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(WORKER_STACK).build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("error: cannot start the runtime: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        runtime.block_on(run(args))
+    });
+    match work.map(|handle| handle.join()) {
+        Ok(Ok(code)) => code,
+        _ => {
+            eprintln!("error: the query thread stopped unexpectedly");
+            ExitCode::FAILURE
         }
-    };
-    runtime.block_on(run(args))
+    }
 }
 
 async fn run(args: Args) -> ExitCode {

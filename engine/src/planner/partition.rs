@@ -49,8 +49,11 @@ impl Planner<'_> {
             for op in body {
                 branch = self.plan_operator(env, branch, op)?;
             }
+            // `union` keeps one flat Union node (a nested one would grow as deep as the number
+            // of values); branches whose columns differ are matched by name.
             union = Some(match union {
                 None => LogicalPlanBuilder::from(branch.plan),
+                Some(u) if u.schema().fields() == branch.plan.schema().fields() => u.union(branch.plan)?,
                 Some(u) => u.union_by_name(branch.plan)?,
             });
         }
