@@ -438,3 +438,17 @@ fn render_draws_a_chart_in_the_terminal_and_to_svg() {
     assert_eq!(stdout(&out), "Port,Events\n443,30\n4444,10\n");
     let _ = std::fs::remove_file(&svg);
 }
+
+/// Deep plans need deep stacks: a partition over 600 values (a union of 600 branches) and a
+/// 1500-term `or` chain (as machine-written Sigma rules have) run without a crash.
+#[test]
+fn deep_plans_do_not_exhaust_the_stack() {
+    let out = kql(&["-c", "range i from 1 to 1200 step 1 | extend k = i % 600 | partition by k (summarize c = count()) | summarize sum(c), count()", "--format", "csv"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "sum_c,count_\n1200,600\n");
+    let chain: Vec<String> = (0..1500).map(|i| format!("x == {i}")).collect();
+    let q = format!("range x from 1 to 5 step 1 | where {} | count", chain.join(" or "));
+    let out = kql(&["-c", &q, "--format", "csv"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "Count\n5\n");
+}

@@ -295,21 +295,37 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
         }
     }
 
+    /// `and` / `or`. An operand that is itself a comparison or a logical operator is a bool by
+    /// construction, so its type is not asked for: asking walks the whole subtree, and a long
+    /// chain of `or`s (as machine-written rules have) would take cubic time.
+    fn logical(&self, op: BinaryOp, left: &ast::Expr, right: &ast::Expr) -> Result<Expr> {
+        let operand = |e: &ast::Expr| -> Result<Expr> {
+            let x = self.plan(e)?;
+            if is_bool_by_construction(&x) {
+                return Ok(x);
+            }
+            let x = if self.is_dynamic(&x, e.span)? { self.undynamic(x, &DataType::Boolean) } else { x };
+            let t = self.type_of(&x, e.span)?;
+            if !matches!(t, DataType::Boolean | DataType::Null) {
+                return Err(KqlError::at(e.span, format!("'{}' needs bool operands, got {}", op.token(), kql_type_of(&t))));
+            }
+            Ok(x)
+        };
+        let (l, r) = (operand(left)?, operand(right)?);
+        Ok(if op == BinaryOp::And { l.and(r) } else { l.or(r) })
+    }
+
     fn binary(&self, op: BinaryOp, left: &ast::Expr, right: &ast::Expr, span: Span) -> Result<Expr> {
         if let BinaryOp::Str(sop) = op {
             return self.string_op(sop, left, right);
         }
-        let (l, lt, r, rt) = self.operands(left, right)?;
         let token = op.token();
+        if matches!(op, BinaryOp::And | BinaryOp::Or) {
+            return self.logical(op, left, right);
+        }
+        let (l, lt, r, rt) = self.operands(left, right)?;
         match op {
-            BinaryOp::And | BinaryOp::Or => {
-                for (t, s) in [(&lt, left.span), (&rt, right.span)] {
-                    if !matches!(t, DataType::Boolean | DataType::Null) {
-                        return Err(KqlError::at(s, format!("'{token}' needs bool operands, got {}", kql_type_of(t))));
-                    }
-                }
-                Ok(if op == BinaryOp::And { l.and(r) } else { l.or(r) })
-            }
+            BinaryOp::And | BinaryOp::Or => self.logical(op, left, right),
             BinaryOp::Eq | BinaryOp::NotEq | BinaryOp::Lt | BinaryOp::LtEq | BinaryOp::Gt | BinaryOp::GtEq => {
                 check_comparable(&lt, &rt, span, &token)?;
                 let df_op = match op {
@@ -537,4 +553,18 @@ pub fn evaluate_constant(e: &Expr) -> Result<ScalarValue> {
         datafusion::logical_expr::ColumnarValue::Scalar(s) => s,
         datafusion::logical_expr::ColumnarValue::Array(a) => ScalarValue::try_from_array(&a, 0)?,
     })
+}
+
+/// Whether an expression is a bool whatever its inputs: a comparison, `and`/`or`, `not`, a null
+/// test or a pattern match.
+fn is_bool_by_construction(e: &Expr) -> bool {
+    match e {
+        Expr::BinaryExpr(b) => matches!(
+            b.op,
+            Operator::Eq | Operator::NotEq | Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq | Operator::And | Operator::Or | Operator::IsDistinctFrom | Operator::IsNotDistinctFrom
+        ),
+        Expr::Not(_) | Expr::IsNull(_) | Expr::IsNotNull(_) | Expr::IsTrue(_) | Expr::IsFalse(_) | Expr::Like(_) | Expr::SimilarTo(_) | Expr::InList(_) | Expr::Between(_) => true,
+        Expr::Alias(a) => is_bool_by_construction(&a.expr),
+        _ => false,
+    }
 }
