@@ -169,6 +169,8 @@ fn free_text_value(text: &str, key: &str, settings: &KvSettings) -> Option<Strin
 
 thread_local! {
     static PATTERNS: RefCell<HashMap<String, Option<regex::Regex>>> = RefCell::new(HashMap::new());
+    /// The settings constant is the same on every row: read once per thread.
+    static SETTINGS: RefCell<HashMap<String, std::rc::Rc<KvSettings>>> = RefCell::new(HashMap::new());
 }
 
 fn regex_value(text: &str, key: &str, pattern: &str) -> Option<String> {
@@ -194,7 +196,8 @@ pub fn value_of(text: &str, key: &str, settings: &KvSettings) -> Option<String> 
 /// `kql_kv_value(text, key, settings)`: the value of `key`, or null when it is absent.
 pub fn kv_value() -> ScalarUDF {
     RowUdf::scalar("kql_kv_value", Ret::Str, |a| {
-        let settings = KvSettings::from_json(&a[2].text());
+        let key = a[2].text();
+        let settings = SETTINGS.with(|cache| cache.borrow_mut().entry(key.clone()).or_insert_with(|| std::rc::Rc::new(KvSettings::from_json(&key))).clone());
         value_of(&a[0].text(), &a[1].text(), &settings).map_or(Out::Null, Out::Str)
     })
 }
