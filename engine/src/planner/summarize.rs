@@ -360,7 +360,7 @@ impl Planner<'_> {
                         a.extend(call_args.iter().cloned());
                         crate::functions::udfs().percentiles_array.call(a)
                     });
-                    outs.push(AggOutput { name: aggregate_name("percentiles", Some(args[0])).replace("percentiles_", "percentile_"), expr: list, finish: Some(finish) });
+                    outs.push(AggOutput { name: aggregate_name("percentile", Some(args[0])), expr: list, finish: Some(finish) });
                 } else {
                     for (value, p) in ps {
                         let suffix = super::names::inferred_name(p).unwrap_or_else(|| format!("{value}").replace('.', "_"));
