@@ -207,11 +207,11 @@ impl Progress {
     pub fn scanned(&self) -> (usize, usize) {
         fn walk(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>, rows: &mut usize, bytes: &mut usize) {
             let children = plan.children();
-            if children.is_empty() {
-                if let Some(metrics) = plan.metrics() {
-                    *rows += metrics.output_rows().unwrap_or(0);
-                    *bytes += metrics.sum_by_name("bytes_scanned").map_or(0, |v| v.as_usize());
-                }
+            if children.is_empty()
+                && let Some(metrics) = plan.metrics()
+            {
+                *rows += metrics.output_rows().unwrap_or(0);
+                *bytes += metrics.sum_by_name("bytes_scanned").map_or(0, |v| v.as_usize());
             }
             for child in children {
                 walk(child, rows, bytes);

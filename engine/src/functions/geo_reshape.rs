@@ -3,6 +3,7 @@
 //! `geo_polygon_simplify` (Douglas-Peucker with great-circle distances).
 
 use std::collections::HashMap;
+use std::ops::Add;
 
 use serde_json::{Value as Json, json};
 

@@ -4,6 +4,7 @@
 //! (see `geo_sphere.rs`). A shape that is not valid GeoJSON of the expected kind gives null.
 
 use std::collections::HashMap;
+use std::ops::Add;
 
 use serde_json::{Value as Json, json};
 
@@ -292,12 +293,12 @@ fn register_distances(m: &mut HashMap<&'static str, RowDef>) {
     });
     def(m, "geo_distance_point_to_polygon", 3, 3, Ret::Real, |a| match (point_arg(a, 0, 1), shape(&a[2]).as_ref().and_then(polygons)) {
         (Some(p), Some(ps)) if ps.iter().any(|poly| polygon_contains(poly, p)) => Out::Real(0.0),
-        (Some(p), Some(ps)) => real(distance_to_edges(p, ps.iter().flat_map(|poly| polygon_edges(poly)))),
+        (Some(p), Some(ps)) => real(distance_to_edges(p, ps.iter().flat_map(polygon_edges))),
         _ => Out::Null,
     });
     def(m, "geo_closest_point_on_polygon", 3, 3, Ret::Dynamic, |a| match (point_arg(a, 0, 1), shape(&a[2]).as_ref().and_then(polygons)) {
         (Some(p), Some(ps)) if ps.iter().any(|poly| polygon_contains(poly, p)) => point_out(Some(p)),
-        (Some(p), Some(ps)) => point_out(closest_on_edges(p, ps.iter().flat_map(|poly| polygon_edges(poly)))),
+        (Some(p), Some(ps)) => point_out(closest_on_edges(p, ps.iter().flat_map(polygon_edges))),
         _ => Out::Null,
     });
     def(m, "geo_line_interpolate_point", 2, 2, Ret::Dynamic, |a| match (shape(&a[0]), a[1].real()) {
@@ -318,7 +319,7 @@ fn register_intersections(m: &mut HashMap<&'static str, RowDef>) {
     def(m, "geo_intersects_line_with_polygon", 2, 2, Ret::Bool, |a| match (shape(&a[0]).as_ref().and_then(lines), shape(&a[1]).as_ref().and_then(polygons)) {
         (Some(ls), Some(ps)) => Out::Bool(
             ls.iter().flatten().any(|v| ps.iter().any(|p| polygon_contains(p, *v)))
-                || edges_cross(ls.iter().flat_map(|l| line_edges(l)), ps.iter().flat_map(|p| polygon_edges(p))),
+                || edges_cross(ls.iter().flat_map(|l| line_edges(l)), ps.iter().flat_map(polygon_edges)),
         ),
         _ => Out::Null,
     });
@@ -326,7 +327,7 @@ fn register_intersections(m: &mut HashMap<&'static str, RowDef>) {
         (Some(x), Some(y)) => Out::Bool(
             x.iter().flat_map(|p| p[0].iter()).any(|v| y.iter().any(|p| polygon_contains(p, *v)))
                 || y.iter().flat_map(|p| p[0].iter()).any(|v| x.iter().any(|p| polygon_contains(p, *v)))
-                || edges_cross(x.iter().flat_map(|p| polygon_edges(p)), y.iter().flat_map(|p| polygon_edges(p))),
+                || edges_cross(x.iter().flat_map(polygon_edges), y.iter().flat_map(polygon_edges)),
         ),
         _ => Out::Null,
     });

@@ -3,6 +3,8 @@
 //! uses. The formulas follow S2's (l'Huilier's triangle area, "true centroids"), so results
 //! agree with Kusto's to the last digits.
 
+use std::ops::{Add, Sub};
+
 /// The Earth radius, in meters, behind Kusto's geospatial lengths and areas.
 pub const EARTH_RADIUS_M: f64 = 6_371_010.0;
 
@@ -29,14 +31,6 @@ impl Vec3 {
         (lon.to_degrees(), lat.to_degrees())
     }
 
-    pub fn add(self, o: Vec3) -> Vec3 {
-        Vec3 { x: self.x + o.x, y: self.y + o.y, z: self.z + o.z }
-    }
-
-    pub fn sub(self, o: Vec3) -> Vec3 {
-        Vec3 { x: self.x - o.x, y: self.y - o.y, z: self.z - o.z }
-    }
-
     pub fn scale(self, k: f64) -> Vec3 {
         Vec3 { x: self.x * k, y: self.y * k, z: self.z * k }
     }
@@ -61,6 +55,20 @@ impl Vec3 {
     /// The angle between two vectors, in radians (stable for tiny and near-π angles).
     pub fn angle(self, o: Vec3) -> f64 {
         self.cross(o).norm().atan2(self.dot(o))
+    }
+}
+
+impl Add for Vec3 {
+    type Output = Vec3;
+    fn add(self, o: Vec3) -> Vec3 {
+        Vec3 { x: self.x + o.x, y: self.y + o.y, z: self.z + o.z }
+    }
+}
+
+impl Sub for Vec3 {
+    type Output = Vec3;
+    fn sub(self, o: Vec3) -> Vec3 {
+        Vec3 { x: self.x - o.x, y: self.y - o.y, z: self.z - o.z }
     }
 }
 
