@@ -837,11 +837,8 @@ fn arrays(m: &mut HashMap<&'static str, RowDef>) {
         Json::Object(o) => {
             let mut bag = Json::Object(o);
             for k in json_array(&a[1]).unwrap_or_default() {
-                let path = bag_path(&json_text(&k));
-                if let Some((last, parents)) = path.split_last()
-                    && let Some(Json::Object(parent)) = nested_mut(&mut bag, parents, false)
-                {
-                    parent.remove(last);
+                if let Some((parent, last)) = parent_bag(&mut bag, &json_text(&k), false) {
+                    parent.remove(&last);
                 }
             }
             Out::Json(bag)
@@ -851,11 +848,8 @@ fn arrays(m: &mut HashMap<&'static str, RowDef>) {
     def(m, "bag_set_key", 3, 3, Ret::Dynamic, |a| match a[0].json() {
         Json::Object(o) => {
             let mut bag = Json::Object(o);
-            let path = bag_path(&s(&a[1]));
-            if let Some((last, parents)) = path.split_last()
-                && let Some(Json::Object(parent)) = nested_mut(&mut bag, parents, true)
-            {
-                parent.insert(last.clone(), a[2].json());
+            if let Some((parent, last)) = parent_bag(&mut bag, &s(&a[1]), true) {
+                parent.insert(last, a[2].json());
             }
             Out::Json(bag)
         }
@@ -864,11 +858,7 @@ fn arrays(m: &mut HashMap<&'static str, RowDef>) {
     def(m, "bag_has_key", 2, 2, Ret::Bool, |a| match a[0].json() {
         Json::Object(o) => {
             let mut bag = Json::Object(o);
-            let path = bag_path(&s(&a[1]));
-            Out::Bool(match path.split_last() {
-                Some((last, parents)) => matches!(nested_mut(&mut bag, parents, false), Some(Json::Object(p)) if p.contains_key(last)),
-                None => false,
-            })
+            Out::Bool(parent_bag(&mut bag, &s(&a[1]), false).is_some_and(|(parent, last)| parent.contains_key(&last)))
         }
         _ => Out::Null,
     });
@@ -1950,6 +1940,17 @@ fn bag_path(key: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// The bag that holds a key's last step, and that step: `$.a.b` gives bag `a` and `b`. With
+/// `create`, missing bags on the way are made.
+fn parent_bag<'j>(root: &'j mut Json, key: &str, create: bool) -> Option<(&'j mut serde_json::Map<String, Json>, String)> {
+    let mut path = bag_path(key);
+    let last = path.pop()?;
+    match nested_mut(root, &path, create)? {
+        Json::Object(parent) => Some((parent, last)),
+        _ => None,
+    }
 }
 
 /// The value at a path of keys; with `create`, missing bags on the way are made.
