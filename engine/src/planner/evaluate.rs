@@ -2,6 +2,7 @@
 //! the data, so planning them runs a small query first to learn those names. `ipv4_lookup`
 //! joins rows to the table row whose IPv4 range holds their address.
 
+use super::projection::ExactProjection;
 use std::collections::BTreeSet;
 
 use datafusion::common::Column;
@@ -83,7 +84,7 @@ impl Planner<'_> {
         };
         let ep = ExprPlanner::new(self, env, tab.plan.schema().clone(), None);
         let pivot_text = ep.as_string(pivot)?;
-        let values_plan = LogicalPlanBuilder::from(tab.plan.clone()).project(vec![pivot_text.clone().alias("v")])?.distinct()?.build()?;
+        let values_plan = LogicalPlanBuilder::from(tab.plan.clone()).project_exact(vec![pivot_text.clone().alias("v")])?.distinct()?.build()?;
         let values = self.distinct_texts(values_plan, span)?;
         // The aggregate and the column it reads.
         let (agg_name, agg_arg) = match aggregate.map(|a| &a.kind) {
@@ -140,7 +141,7 @@ impl Planner<'_> {
         for v in &values {
             finish.push(if zero { datafusion::functions::core::expr_fn::coalesce(vec![column(v), lit(0i64)]).alias(v.clone()) } else { column(v) });
         }
-        let plan = LogicalPlanBuilder::from(tab.plan).aggregate(groups, aggs)?.project(finish)?.build()?;
+        let plan = LogicalPlanBuilder::from(tab.plan).aggregate(groups, aggs)?.project_exact(finish)?.build()?;
         Ok(Tabular::unordered(plan))
     }
 
@@ -197,7 +198,7 @@ impl Planner<'_> {
             projection.push(side(r, n).alias(&name));
             taken.push(name);
         }
-        let plan = LogicalPlanBuilder::from(joined).project(projection)?.build()?;
+        let plan = LogicalPlanBuilder::from(joined).project_exact(projection)?.build()?;
         Ok(Tabular::unordered(plan))
     }
 
@@ -218,9 +219,9 @@ impl Planner<'_> {
         let u = functions::udfs();
         // The keys: one row per key of every bag.
         let keys_plan = LogicalPlanBuilder::from(tab.plan.clone())
-            .project(vec![u.expand.call(vec![u.bag_keys.call(vec![bag.clone()]), lit(false), lit(i64::MAX)]).alias("__kql_keys")])?
+            .project_exact(vec![u.expand.call(vec![u.bag_keys.call(vec![bag.clone()]), lit(false), lit(i64::MAX)]).alias("__kql_keys")])?
             .unnest_column("__kql_keys")?
-            .project(vec![u.dyn_to_string.call(vec![column("__kql_keys")]).alias("key")])?
+            .project_exact(vec![u.dyn_to_string.call(vec![column("__kql_keys")]).alias("key")])?
             .distinct()?
             .build()?;
         let keys = self.distinct_texts(keys_plan, span)?;
@@ -233,7 +234,7 @@ impl Planner<'_> {
             }
             projection.push(u.dyn_get.call(vec![bag.clone(), lit(k.clone())]).alias(name));
         }
-        let plan = LogicalPlanBuilder::from(tab.plan).project(projection)?.build()?;
+        let plan = LogicalPlanBuilder::from(tab.plan).project_exact(projection)?.build()?;
         Ok(Tabular::unordered(plan))
     }
 }

@@ -1,6 +1,7 @@
 //! Scalar expressions: AST → DataFusion `Expr`, with KQL's typing rules checked here so that a
 //! mismatch is reported at the operator in the query text.
 
+use super::projection::ExactProjection;
 use std::ops::Not;
 use std::sync::Arc;
 
@@ -264,7 +265,7 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
             let (qualifier, field) = plan.schema().qualified_field(0);
             let c = Expr::Column(Column::new(qualifier.cloned(), field.name()));
             let name = field.name().clone();
-            plan = datafusion::logical_expr::LogicalPlanBuilder::from(plan).project(vec![lower(c).alias(name)])?.build()?;
+            plan = datafusion::logical_expr::LogicalPlanBuilder::from(plan).project_exact(vec![lower(c).alias(name)])?.build()?;
             left = lower(left);
         }
         Ok(datafusion::logical_expr::expr_fn::in_subquery(left, Arc::new(plan)).pipe_negate(negated))
@@ -280,7 +281,7 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
         static SUBQUERIES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let alias = format!("__kql_subquery_{}", SUBQUERIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
         Ok(datafusion::logical_expr::LogicalPlanBuilder::from(tab.plan)
-            .project(vec![Expr::Column(Column::new_unqualified(&field)).alias(format!("{alias}_value"))])?
+            .project_exact(vec![Expr::Column(Column::new_unqualified(&field)).alias(format!("{alias}_value"))])?
             .alias(alias)?
             .build()?)
     }

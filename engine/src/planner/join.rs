@@ -4,6 +4,7 @@
 //! left columns as they are and the right ones renamed where they clash (`Key` → `Key1`), as
 //! Kusto does. `innerunique`, the default kind, first keeps one left row per key.
 
+use super::projection::ExactProjection;
 use datafusion::common::{Column, JoinType};
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
 use kql_grammar::ast::{self, ExprKind, OperatorParam, PipeExpr, Span};
@@ -127,7 +128,7 @@ impl Planner<'_> {
                 out
             }
         };
-        let plan = LogicalPlanBuilder::from(joined).project(projection)?.build()?;
+        let plan = LogicalPlanBuilder::from(joined).project_exact(projection)?.build()?;
         Ok(Tabular::unordered(plan))
     }
 
@@ -154,7 +155,7 @@ impl Planner<'_> {
             projection.push(qualified(RIGHT, n).alias(&name));
             taken.push(name);
         }
-        let plan = LogicalPlanBuilder::from(joined).project(projection)?.build()?;
+        let plan = LogicalPlanBuilder::from(joined).project_exact(projection)?.build()?;
         Ok(Tabular::unordered(plan))
     }
 

@@ -4,6 +4,7 @@
 //! Planned as: filter to [from, to) → summarize by keys and step index → summarize by keys
 //! collecting (index, value) lists → arrays laid out by index.
 
+use super::projection::ExactProjection;
 use datafusion::common::{Column, ScalarValue};
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
 use datafusion::prelude::lit;
@@ -126,7 +127,7 @@ impl Planner<'_> {
             // Without keys, summarize gives one row even over no input; make-series gives none.
             plan = plan.filter(u.array_length.call(vec![column("__kql_step")]).gt(lit(0i64)))?;
         }
-        let plan = plan.project(out)?.build()?;
+        let plan = plan.project_exact(out)?.build()?;
         Ok(Tabular::unordered(plan))
     }
 }

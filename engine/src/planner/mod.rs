@@ -15,6 +15,7 @@ mod parse;
 mod partition;
 mod scan;
 mod operators;
+mod projection;
 mod search;
 mod sources;
 mod summarize;

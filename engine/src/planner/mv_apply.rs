@@ -5,6 +5,7 @@
 //! per-row: `summarize` groups by the id too, `top`/`take` rank within the id. The row's other
 //! columns come back by joining on the id.
 
+use super::projection::ExactProjection;
 use datafusion::common::{Column, JoinType};
 use datafusion::logical_expr::{Expr, ExprFunctionExt, LogicalPlanBuilder, SortExpr};
 use datafusion::prelude::lit;
@@ -60,15 +61,15 @@ impl Planner<'_> {
         if !missing.is_empty() {
             let mut context_cols = vec![column(ROW_ID)];
             context_cols.extend(missing.iter().map(|c| column(c)));
-            let rows = LogicalPlanBuilder::from(numbered.plan).project(context_cols)?.alias("__kql_row")?.build()?;
+            let rows = LogicalPlanBuilder::from(numbered.plan).project_exact(context_cols)?.alias("__kql_row")?.build()?;
             let sub = LogicalPlanBuilder::from(current.plan).alias("__kql_sub")?.build()?;
             let on = vec![Expr::Column(Column::new(Some("__kql_row"), ROW_ID)).eq(Expr::Column(Column::new(Some("__kql_sub"), ROW_ID)))];
             let mut projection: Vec<Expr> = missing.iter().map(|c| Expr::Column(Column::new(Some("__kql_row"), c)).alias(c)).collect();
             projection.extend(out_names.iter().filter(|n| *n != ROW_ID).map(|n| Expr::Column(Column::new(Some("__kql_sub"), n)).alias(n)));
-            let plan = LogicalPlanBuilder::from(rows).join_on(sub, JoinType::Inner, on)?.project(projection)?.build()?;
+            let plan = LogicalPlanBuilder::from(rows).join_on(sub, JoinType::Inner, on)?.project_exact(projection)?.build()?;
             return Ok(Tabular::unordered(plan));
         }
-        let plan = LogicalPlanBuilder::from(current.plan).project(out_names.iter().filter(|n| *n != ROW_ID).map(|n| column(n)))?.build()?;
+        let plan = LogicalPlanBuilder::from(current.plan).project_exact(out_names.iter().filter(|n| *n != ROW_ID).map(|n| column(n)))?.build()?;
         Ok(Tabular::unordered(plan))
     }
 
@@ -125,9 +126,9 @@ impl Planner<'_> {
             rank = rank.order_by(order);
         }
         let rank = rank.build()?;
-        let rank_column = Expr::Column(Column::new_unqualified(rank.schema_name().to_string()));
         let plan = LogicalPlanBuilder::window_plan(tab.plan, vec![rank])?;
-        let plan = LogicalPlanBuilder::from(plan).filter(rank_column.lt_eq(lit(n)))?.project(original.iter().map(|c| column(c)))?.build()?;
+        let rank_column = super::projection::last_column(&plan);
+        let plan = LogicalPlanBuilder::from(plan).filter(rank_column.lt_eq(lit(n)))?.project_exact(original.iter().map(|c| column(c)))?.build()?;
         Ok(Tabular::unordered(plan))
     }
 }

@@ -1,6 +1,7 @@
 //! `mv-expand`: one row per element of a dynamic array (or property of a bag), several columns
 //! expanded side by side, the other columns repeated.
 
+use super::projection::ExactProjection;
 use datafusion::common::{Column, UnnestOptions};
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
 use datafusion::prelude::{cast, lit};
@@ -66,7 +67,7 @@ impl Planner<'_> {
             unnest.push(Column::new_unqualified(format!("__kql_mv_index_{idx}")));
         }
         let plan = LogicalPlanBuilder::from(tab.plan)
-            .project(projection)?
+            .project_exact(projection)?
             .unnest_columns_with_options(unnest, UnnestOptions::new().with_preserve_nulls(true))?
             .build()?;
         // Expanded values replace their column where it stands, or come at the end.
@@ -104,7 +105,7 @@ impl Planner<'_> {
         if let Some(idx) = &index_column {
             out.push(column(&format!("__kql_mv_index_{idx}")).alias(idx));
         }
-        let plan = LogicalPlanBuilder::from(plan).project(out)?.build()?;
+        let plan = LogicalPlanBuilder::from(plan).project_exact(out)?.build()?;
         Ok(Tabular::unordered(plan))
     }
 }

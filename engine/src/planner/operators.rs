@@ -1,5 +1,6 @@
 //! One planning function per tabular operator (summarize has a file of its own).
 
+use super::projection::ExactProjection;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int32Array, StringArray};
@@ -155,7 +156,7 @@ impl Planner<'_> {
         let windowed = plan.schema().fields().len() != tab.plan.schema().fields().len();
         let mut plan = LogicalPlanBuilder::from(plan).filter(exprs.remove(0))?;
         if windowed {
-            plan = plan.project(names(&tab).iter().map(|n| column(n)))?;
+            plan = plan.project_exact(names(&tab).iter().map(|n| column(n)))?;
         }
         Ok(Tabular::ordered(plan.build()?, tab.order))
     }
@@ -203,7 +204,7 @@ impl Planner<'_> {
                 projection.push(e.alias(n));
             }
         }
-        let plan = LogicalPlanBuilder::from(plan).project(projection)?.build()?;
+        let plan = LogicalPlanBuilder::from(plan).project_exact(projection)?.build()?;
         Ok(Tabular::ordered(plan, tab.order))
     }
 
@@ -229,7 +230,7 @@ impl Planner<'_> {
         }
         let (plan, exprs) = add_serial(tab.plan, tab.order.as_deref(), exprs)?;
         let projection: Vec<Expr> = exprs.into_iter().zip(&out_names).map(|(e, n)| e.alias(n)).collect();
-        let plan = LogicalPlanBuilder::from(plan).project(projection)?.build()?;
+        let plan = LogicalPlanBuilder::from(plan).project_exact(projection)?.build()?;
         let order = keep_order_if_columns_remain(tab.order, &out_names);
         Ok(Tabular::ordered(plan, order))
     }
@@ -303,12 +304,12 @@ impl Planner<'_> {
                 None => column(n),
             })
             .collect();
-        let plan = LogicalPlanBuilder::from(tab.plan).project(projection)?.build()?;
+        let plan = LogicalPlanBuilder::from(tab.plan).project_exact(projection)?.build()?;
         Ok(Tabular::ordered(plan, None))
     }
 
     fn select(&self, tab: Tabular, kept: Vec<String>) -> Result<Tabular> {
-        let plan = LogicalPlanBuilder::from(tab.plan).project(kept.iter().map(|n| column(n)))?.build()?;
+        let plan = LogicalPlanBuilder::from(tab.plan).project_exact(kept.iter().map(|n| column(n)))?.build()?;
         let order = keep_order_if_columns_remain(tab.order, &kept);
         Ok(Tabular::ordered(plan, order))
     }
@@ -397,7 +398,7 @@ impl Planner<'_> {
         let batch = arrow::array::RecordBatch::try_new(out_schema.clone(), arrays)?;
         let table = datafusion::catalog::MemTable::try_new(out_schema, vec![vec![batch]])?;
         let plan = LogicalPlanBuilder::scan("getschema", datafusion::datasource::provider_as_source(Arc::new(table)), None)?;
-        let plan = plan.project(["ColumnName", "ColumnOrdinal", "DataType", "ColumnType"].map(|n| {
+        let plan = plan.project_exact(["ColumnName", "ColumnOrdinal", "DataType", "ColumnType"].map(|n| {
             Expr::Column(Column::new(Some("getschema"), n)).alias(n)
         }))?;
         Ok(Tabular::unordered(plan.build()?))

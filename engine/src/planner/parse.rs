@@ -7,6 +7,7 @@
 //! matching where a value that does not convert to its column's type is null instead of failing
 //! the match.
 
+use super::projection::ExactProjection;
 use datafusion::common::Column;
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
 use datafusion::functions::core::expr_fn::coalesce;
@@ -111,7 +112,7 @@ impl Planner<'_> {
         let existing: Vec<String> = tab.plan.schema().fields().iter().map(|f| f.name().clone()).collect();
         let mut with_groups: Vec<Expr> = existing.iter().map(|n| column(n)).collect();
         with_groups.push(groups.alias("__kql_parsed"));
-        let plan = LogicalPlanBuilder::from(tab.plan).project(with_groups)?;
+        let plan = LogicalPlanBuilder::from(tab.plan).project_exact(with_groups)?;
         let value = |i: usize, ty: Option<TypeName>| -> Expr {
             let raw = datafusion::functions_nested::expr_fn::array_element(column("__kql_parsed"), lit(i as i64 + 1));
             let u = functions::udfs();
@@ -137,7 +138,7 @@ impl Planner<'_> {
                 }
             }
         }
-        let mut plan = plan.project(
+        let mut plan = plan.project_exact(
             existing.iter().map(|n| column(n)).chain([column("__kql_parsed"), matched.alias("__kql_matched")]).collect::<Vec<_>>(),
         )?;
         if keep_only_matches {
@@ -159,7 +160,7 @@ impl Planner<'_> {
                 out.push(checked(i, *ty)?.alias(name));
             }
         }
-        let plan = plan.project(out)?.build()?;
+        let plan = plan.project_exact(out)?.build()?;
         Ok(Tabular::ordered(plan, tab.order))
     }
 }
@@ -220,7 +221,7 @@ impl Planner<'_> {
             };
             out.push(value.alias(&c.name.name));
         }
-        let plan = LogicalPlanBuilder::from(tab.plan).project(out)?.build()?;
+        let plan = LogicalPlanBuilder::from(tab.plan).project_exact(out)?.build()?;
         Ok(Tabular::ordered(plan, tab.order))
     }
 }

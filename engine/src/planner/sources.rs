@@ -1,5 +1,6 @@
 //! Where rows come from: tables, `let` names, function calls, `datatable`, `range`, `print`.
 
+use super::projection::ExactProjection;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampNanosecondArray, new_null_array};
@@ -112,7 +113,7 @@ impl Planner<'_> {
             }
             _ => exprs.extend(fields.iter().filter(|f| *f != "$table").map(|f| Expr::Column(Column::new_unqualified(f)))),
         }
-        Ok(Tabular::unordered(LogicalPlanBuilder::from(found.plan).project(exprs)?.build()?))
+        Ok(Tabular::unordered(LogicalPlanBuilder::from(found.plan).project_exact(exprs)?.build()?))
     }
 
     fn scan_table(&self, name: &str, span: Span) -> Result<Tabular> {
@@ -139,7 +140,7 @@ impl Planner<'_> {
                 }
             })
             .collect();
-        let plan = LogicalPlanBuilder::from(plan).project(exprs)?.build()?;
+        let plan = LogicalPlanBuilder::from(plan).project_exact(exprs)?.build()?;
         Ok(Tabular::unordered(plan))
     }
 
@@ -264,7 +265,7 @@ impl Planner<'_> {
             exprs.push(planner.plan(&c.expr)?.alias(&name));
             names.push(name);
         }
-        let plan = LogicalPlanBuilder::from(plan).project(exprs)?.build()?;
+        let plan = LogicalPlanBuilder::from(plan).project_exact(exprs)?.build()?;
         Ok(Tabular::unordered(plan))
     }
 
@@ -315,7 +316,7 @@ impl Planner<'_> {
         match crate::planner::expr::evaluate_constant(&expr) {
             Ok(v) => Ok(v),
             Err(err) if self.executor.is_some() && contains_subquery(&expr) => {
-                let plan = LogicalPlanBuilder::empty(true).project(vec![expr.alias("value")])?.build()?;
+                let plan = LogicalPlanBuilder::empty(true).project_exact(vec![expr.alias("value")])?.build()?;
                 let batches = self.collect_now(plan, e.span, "this value is read from the data")?;
                 match batches.iter().find(|b| b.num_rows() > 0) {
                     Some(b) => Ok(ScalarValue::try_from_array(b.column(0), 0)?),
@@ -332,7 +333,7 @@ impl Planner<'_> {
         let plan = LogicalPlanBuilder::scan("datatable", provider_as_source(Arc::new(table)), None)?.build()?;
         let exprs: Vec<Expr> =
             plan.schema().iter().map(|(q, f)| Expr::Column(Column::new(q.cloned(), f.name())).alias(f.name())).collect();
-        Ok(Tabular::unordered(LogicalPlanBuilder::from(plan).project(exprs)?.build()?))
+        Ok(Tabular::unordered(LogicalPlanBuilder::from(plan).project_exact(exprs)?.build()?))
     }
 
     /// `externaldata (cols) [paths] with (format=...)` over local files: CSV (the default), TSV,
@@ -392,7 +393,7 @@ impl Planner<'_> {
                 }
             })
             .collect();
-        Ok(Tabular::unordered(LogicalPlanBuilder::from(plan).project(exprs)?.build()?))
+        Ok(Tabular::unordered(LogicalPlanBuilder::from(plan).project_exact(exprs)?.build()?))
     }
 
     fn plan_range(&self, env: &Env, column: &ast::Ident, from: &ast::Expr, to: &ast::Expr, step: &ast::Expr, span: Span) -> Result<Tabular> {

@@ -1,6 +1,7 @@
 //! `summarize`: group keys first, then aggregates, named as Kusto names them (`count_`,
 //! `sum_X`, `list_X`, `bin(T, 1h)` keeps `T`, `(A, B) = arg_max(...)` names both outputs).
 
+use super::projection::ExactProjection;
 use std::sync::Arc;
 
 use datafusion::common::{Column, ScalarValue};
@@ -166,7 +167,7 @@ impl Planner<'_> {
                 None => column(n),
             });
         }
-        let plan = LogicalPlanBuilder::from(tab.plan).aggregate(groups, raw)?.project(finished)?.build()?;
+        let plan = LogicalPlanBuilder::from(tab.plan).aggregate(groups, raw)?.project_exact(finished)?.build()?;
         let over = ExprPlanner::new(self, env, plan.schema().clone(), None);
         let mut outputs: Vec<Expr> = key_names.iter().map(|n| column(n)).collect();
         for item in items {
@@ -181,7 +182,7 @@ impl Planner<'_> {
                 }
             }
         }
-        let plan = LogicalPlanBuilder::from(plan).project(outputs)?.build()?;
+        let plan = LogicalPlanBuilder::from(plan).project_exact(outputs)?.build()?;
         Ok(Tabular::unordered(plan))
     }
 

@@ -2,6 +2,7 @@
 //! value of the levels above. Level k is a summarize by the first k columns, ranked within its
 //! parent's values, joined to the level above.
 
+use super::projection::ExactProjection;
 use datafusion::common::{Column, JoinType};
 use datafusion::logical_expr::{Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder, SortExpr};
 use datafusion::prelude::lit;
@@ -42,12 +43,12 @@ impl Planner<'_> {
                 .order_by(order)
                 .build()?;
             let rank_name = format!("__kql_rank_{k}");
-            let mut plan = LogicalPlanBuilder::window_plan(summarized.plan, vec![rank.clone()])?;
+            let mut plan = LogicalPlanBuilder::window_plan(summarized.plan, vec![rank])?;
             let mut projected: Vec<Expr> = key_names.iter().map(|n| column(n)).collect();
             projected.push(column(&key_name));
             projected.push(column(&agg_name));
-            projected.push(Expr::Column(Column::new_unqualified(rank.schema_name().to_string())).alias(&rank_name));
-            plan = LogicalPlanBuilder::from(plan).project(projected)?.build()?;
+            projected.push(super::projection::last_column(&plan).alias(&rank_name));
+            plan = LogicalPlanBuilder::from(plan).project_exact(projected)?.build()?;
             if let Some(n) = &level.count {
                 let n = super::expr::evaluate_constant(&self.plan_constant(env, n)?).map_err(|e| e.or_at(n.span))?;
                 let n = match n {
@@ -59,7 +60,7 @@ impl Planner<'_> {
             }
             result = Some(match result {
                 None => {
-                    let plan = LogicalPlanBuilder::from(plan).project(vec![column(&key_name), column(&agg_name)])?.build()?;
+                    let plan = LogicalPlanBuilder::from(plan).project_exact(vec![column(&key_name), column(&agg_name)])?.build()?;
                     (plan, vec![key_name.clone(), agg_name.clone()])
                 }
                 Some((above, mut names)) => {
@@ -73,7 +74,7 @@ impl Planner<'_> {
                     let mut out: Vec<Expr> = names.iter().map(|n| Expr::Column(Column::new(Some("__kql_up"), n)).alias(n)).collect();
                     out.push(Expr::Column(Column::new(Some("__kql_down"), &key_name)).alias(&key_name));
                     out.push(Expr::Column(Column::new(Some("__kql_down"), &agg_name)).alias(&agg_name));
-                    let plan = LogicalPlanBuilder::from(left).join_on(right, JoinType::Inner, on)?.project(out)?.build()?;
+                    let plan = LogicalPlanBuilder::from(left).join_on(right, JoinType::Inner, on)?.project_exact(out)?.build()?;
                     names.push(key_name.clone());
                     names.push(agg_name.clone());
                     (plan, names)

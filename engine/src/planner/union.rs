@@ -2,6 +2,7 @@
 //! null there; a name that comes with different types becomes one column per type
 //! (`x_long`, `x_string`), as Kusto names them.
 
+use super::projection::ExactProjection;
 use datafusion::common::{Column, ScalarValue};
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
 use datafusion::arrow::datatypes::DataType;
@@ -113,7 +114,7 @@ impl Planner<'_> {
                 };
                 projection.push(e.alias(out));
             }
-            let projected = LogicalPlanBuilder::from(t.plan).project(projection)?.build()?;
+            let projected = LogicalPlanBuilder::from(t.plan).project_exact(projection)?.build()?;
             plan = Some(match plan {
                 None => LogicalPlanBuilder::from(projected),
                 Some(p) => p.union(projected)?,
