@@ -1456,14 +1456,19 @@ pub fn merge_sets() -> ScalarUDF {
 /// `kql_collected_values(array, flatten, distinct)`: the values `make_list`/`make_set`
 /// collected, finished. With `flatten`, an element that is itself an array gives its
 /// elements (both aggregates take the elements of dynamic arrays one by one, as Kusto does);
-/// with `distinct`, only the first of equal values stays.
+/// with `distinct`, only the first of equal values stays; with a fourth argument (MaxSize),
+/// at most that many values.
 pub fn collected_values() -> ScalarUDF {
     RowUdf::scalar("kql_collected_values", Ret::Dynamic, |a| {
         let flatten = matches!(a.get(1), Some(V::Bool(true)));
         let distinct = matches!(a.get(2), Some(V::Bool(true)));
+        let max_size = match a.get(3) {
+            Some(V::Long(n)) => usize::try_from(*n).unwrap_or(0),
+            _ => usize::MAX,
+        };
         let mut out: Vec<Json> = Vec::new();
         let add = |v: Json, out: &mut Vec<Json>| {
-            if !distinct || !out.iter().any(|x| json_eq(x, &v)) {
+            if out.len() < max_size && (!distinct || !out.iter().any(|x| json_eq(x, &v))) {
                 out.push(v);
             }
         };

@@ -5,7 +5,7 @@
 //! Kusto does. `innerunique`, the default kind, first keeps one left row per key.
 
 use super::projection::ExactProjection;
-use datafusion::common::{Column, JoinType};
+use datafusion::common::{Column, JoinType, NullEquality};
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
 use kql_grammar::ast::{self, ExprKind, OperatorParam, PipeExpr, Span};
 
@@ -172,9 +172,14 @@ impl Planner<'_> {
     }
 
     fn join_plans(&self, left: Tabular, right: Tabular, keys: &[KeyPair], kind: JoinType) -> Result<datafusion::logical_expr::LogicalPlan> {
-        let conditions: Vec<Expr> = keys.iter().map(|k| qualified(LEFT, &k.left).eq(qualified(RIGHT, &k.right))).collect();
+        // Kusto's join matches a null key with a null key (unlike SQL's `=`).
+        let left_keys: Vec<Column> = keys.iter().map(|k| Column::new(Some(LEFT), &k.left)).collect();
+        let right_keys: Vec<Column> = keys.iter().map(|k| Column::new(Some(RIGHT), &k.right)).collect();
         let right = LogicalPlanBuilder::from(right.plan).alias(RIGHT)?.build()?;
-        Ok(LogicalPlanBuilder::from(left.plan).alias(LEFT)?.join_on(right, kind, conditions)?.build()?)
+        Ok(LogicalPlanBuilder::from(left.plan)
+            .alias(LEFT)?
+            .join_detailed(right, kind, (left_keys, right_keys), None, NullEquality::NullEqualsNull)?
+            .build()?)
     }
 
     /// One (arbitrary) left row per join key, as `innerunique` wants.

@@ -102,7 +102,7 @@ impl Planner<'_> {
         for item in aggregates {
             match top_level_aggregate(&item.expr) {
                 Some((fname, args, call_span)) => {
-                    let outs = self.aggregate_call(&ep, fname, args, call_span, &key_names)?;
+                    let outs = self.aggregate_call(&ep, tab.order.as_deref(), fname, args, call_span, &key_names)?;
                     if !item.names.is_empty() && item.names.len() != outs.len() {
                         return Err(KqlError::at(
                             item.span,
@@ -131,7 +131,7 @@ impl Planner<'_> {
                     let mut error = None;
                     replace_aggregates(&mut expr, &mut |call: &ast::Expr| {
                         let ExprKind::Call { name, args } = &call.kind else { return None };
-                        match self.aggregate_call(&ep, &name.name, args, call.span, &key_names) {
+                        match self.aggregate_call(&ep, tab.order.as_deref(), &name.name, args, call.span, &key_names) {
                             Ok(mut outs) if !outs.is_empty() => Some(hidden(outs.remove(0), &mut aggs)),
                             Ok(_) => None,
                             Err(err) => {
@@ -186,7 +186,18 @@ impl Planner<'_> {
         Ok(Tabular::unordered(plan))
     }
 
-    fn aggregate_call(&self, ep: &ExprPlanner, fname: &str, args: &[CallArg], span: Span, keys: &[String]) -> Result<Vec<AggOutput>> {
+    /// The MaxSize argument of `make_list`/`make_set`: a constant count of values.
+    fn max_size(&self, env: &Env, a: &ast::Expr) -> Result<i64> {
+        let v = super::expr::evaluate_constant(&self.plan_constant(env, a)?).map_err(|e| e.or_at(a.span))?;
+        match v {
+            ScalarValue::Int64(Some(n)) => Ok(n),
+            ScalarValue::Int32(Some(n)) => Ok(n as i64),
+            _ => Err(KqlError::at(a.span, "MaxSize is a constant number of values")),
+        }
+    }
+
+    /// `order` is the input's row order when it is serialized: `make_list` keeps it.
+    fn aggregate_call(&self, ep: &ExprPlanner, order: Option<&[SortExpr]>, fname: &str, args: &[CallArg], span: Span, keys: &[String]) -> Result<Vec<AggOutput>> {
         let args: Vec<&ast::Expr> = args
             .iter()
             .map(|a| a.value.as_expr().ok_or_else(|| KqlError::at(a.value.span, "expected a scalar argument")))
@@ -259,12 +270,33 @@ impl Planner<'_> {
                 zero(aggregate_name("dcount", Some(args[0])), agg::count_distinct(ep.plan(args[0])?))
             }
             "take_any" | "any" => {
-                arity(1, 1)?;
-                one(aggregate_name(fname, Some(args[0])), agg::first_value(ep.plan(args[0])?, vec![]))
+                // `take_any(x)` keeps the name `x`, `any(x)` says `any_x`, an expression without
+                // a name is `any_arg<i>`; `take_any(*)` takes every column (the analyzer's names).
+                arity(1, usize::MAX)?;
+                let mut outs = Vec::new();
+                for (i, a) in args.iter().enumerate() {
+                    if matches!(a.kind, ExprKind::Star) {
+                        for f in ep.schema.fields().iter().filter(|f| !keys.contains(f.name())) {
+                            outs.push(AggOutput::new(f.name().clone(), agg::first_value(column(f.name()), vec![])));
+                        }
+                        continue;
+                    }
+                    let name = match (inferred_name(a), fname) {
+                        (Some(n), "take_any") => n,
+                        (Some(n), _) => format!("any_{n}"),
+                        (None, _) => format!("any_arg{i}"),
+                    };
+                    outs.push(AggOutput::new(name, agg::first_value(ep.plan(a)?, vec![])));
+                }
+                Ok(outs)
             }
             "take_anyif" | "anyif" => {
                 arity(2, 2)?;
-                one(aggregate_name(fname, Some(args[0])), agg::first_value(ep.plan(args[0])?, vec![]).filter(predicate(args[1])?).build()?)
+                let name = match (inferred_name(args[0]), fname) {
+                    (Some(n), "take_anyif") => n,
+                    _ => aggregate_name(fname, Some(args[0])),
+                };
+                one(name, agg::first_value(ep.plan(args[0])?, vec![]).filter(predicate(args[1])?).build()?)
             }
             "dcountif" | "count_distinctif" => {
                 arity(2, 3)?;
@@ -441,14 +473,28 @@ impl Planner<'_> {
                     (false, true) => lit(true),
                     (false, false) => x.clone().is_not_null(),
                 };
-                let expr = agg::array_agg(x.clone()).filter(keep).build()?;
+                // MaxSize, the argument after the value (and the predicate): the first N values.
+                let max_size = match args.get(if conditional { 2 } else { 1 }) {
+                    Some(a) => Some(self.max_size(ep.env, a)?),
+                    None => None,
+                };
+                // Over serialized rows (after `sort`, `serialize`) the list keeps their order.
+                let collect = match order {
+                    Some(order) if !order.is_empty() => agg::array_agg(x.clone()).order_by(order.to_vec()),
+                    _ => agg::array_agg(x.clone()).order_by(vec![]),
+                };
+                let expr = collect.filter(keep).build()?;
                 // No rows give `[]`; the list becomes a dynamic array. A set keeps its values in
                 // the order first seen. Both take the elements of dynamic arrays one by one.
                 let empty = Expr::Literal(ScalarValue::List(ScalarValue::new_list(&[], &t, true)), None);
                 let finish: Finish = Arc::new(move |x| {
                     let u = crate::functions::udfs();
                     let list = u.to_dynamic.call(vec![coalesce(vec![x, empty.clone()]), lit(is_json)]);
-                    if set || is_json { u.collected_values.call(vec![list, lit(is_json), lit(set)]) } else { list }
+                    match max_size {
+                        Some(n) => u.collected_values.call(vec![list, lit(is_json), lit(set), lit(n)]),
+                        None if set || is_json => u.collected_values.call(vec![list, lit(is_json), lit(set)]),
+                        None => list,
+                    }
                 });
                 Ok(vec![AggOutput { name: aggregate_name(if set { "set" } else { "list" }, Some(args[0])), expr, finish: Some(finish) }])
             }

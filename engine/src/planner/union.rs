@@ -53,7 +53,9 @@ impl Planner<'_> {
                         Ok(t) => {
                             let name = match (pipe.as_expr().map(|e| &e.kind), &t.name) {
                                 (_, Some(n)) => n.clone(),
-                                (Some(ExprKind::Name(n)), None) => n.clone(),
+                                // A `let`-bound tabular expression is no table: Kusto names it
+                                // by its position, as any other expression (views keep names).
+                                (Some(ExprKind::Name(n)), None) if !matches!(env.get(n), Some(super::Binding::Tabular(_))) => n.clone(),
                                 _ => format!("union_arg{}", inputs.len()),
                             };
                             inputs.push((name, t))
