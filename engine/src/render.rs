@@ -4,7 +4,7 @@
 
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{DataType, Field, TimeUnit};
-use kql_grammar::values::{format_datetime, format_timespan};
+use kql_grammar::values::{format_datetime, format_datetime_full, format_timespan};
 use serde_json::Value as Json;
 
 use crate::types::is_dynamic_field;
@@ -32,6 +32,20 @@ pub fn format_cell(array: &dyn Array, row: usize) -> Option<String> {
             formatter.value(row).to_string()
         }
     })
+}
+
+/// A cell as `tostring()` converts it: as `format_cell`, except that datetimes always carry
+/// seven fraction digits and booleans read `True`/`False` (.NET's text, which the real engine
+/// gives), where the display form is shorter.
+pub fn value_text(array: &dyn Array, row: usize) -> Option<String> {
+    if array.is_null(row) {
+        return None;
+    }
+    match array.data_type() {
+        DataType::Boolean => Some(if array.as_boolean().value(row) { "True" } else { "False" }.to_string()),
+        DataType::Timestamp(unit, _) => Some(format_datetime_full(timestamp_nanos(array, *unit, row)?)),
+        _ => format_cell(array, row),
+    }
 }
 
 /// Reals print in their shortest round-trip form; integral values without a fraction.
@@ -98,6 +112,8 @@ pub fn to_json(array: &dyn Array, row: usize) -> Json {
                 fields.iter().zip(s.columns()).map(|(f, c)| (f.name().clone(), to_json(c.as_ref(), row))).collect(),
             )
         }
+        // Datetimes inside dynamic values are text in Kusto's full form.
+        DataType::Timestamp(..) => Json::String(value_text(array, row).unwrap_or_default()),
         _ => Json::String(format_cell(array, row).unwrap_or_default()),
     }
 }

@@ -273,6 +273,16 @@ pub fn format_datetime(nanos: i64) -> String {
     }
 }
 
+/// The datetime text of `tostring()` and of datetimes inside dynamic values: always seven
+/// fraction digits (`2020-01-01T00:00:00.0000000Z`), as Kusto converts them.
+pub fn format_datetime_full(nanos: i64) -> String {
+    let t = format_datetime(nanos);
+    match t.strip_suffix('Z') {
+        Some(head) if !head.contains('.') => format!("{head}.0000000Z"),
+        _ => t,
+    }
+}
+
 /// Kusto's timespan text: `[-][d.]hh:mm:ss[.fffffff]`.
 pub fn format_timespan(nanos: i64) -> String {
     let sign = if nanos < 0 { "-" } else { "" };

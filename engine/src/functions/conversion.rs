@@ -11,7 +11,7 @@ use datafusion::logical_expr::{ColumnarValue, ScalarUDF};
 use kql_grammar::values::parse_datetime;
 
 use super::{KqlUdf, StrArray, arrays, is_string, result};
-use crate::render::format_cell;
+use crate::render::value_text;
 use crate::types::datetime_type;
 
 const SAFE: CastOptions<'static> = CastOptions { safe: true, format_options: arrow::util::display::FormatOptions::new() };
@@ -26,7 +26,7 @@ pub fn tostring() -> ScalarUDF {
             let a = &arrays[0];
             let mut out = StringBuilder::with_capacity(a.len(), a.len() * 8);
             for i in 0..a.len() {
-                out.append_value(format_cell(a.as_ref(), i).unwrap_or_default());
+                out.append_value(value_text(a.as_ref(), i).unwrap_or_default());
             }
             result(args, Arc::new(out.finish()))
         },

@@ -116,7 +116,7 @@ fn rewrite(r: &str) -> String {
 fn strings(m: &mut HashMap<&'static str, RowDef>) {
     def(m, "substring", 2, 3, Ret::Str, |a| Out::Str(chars_slice(&s(&a[0]), opt_long(a, 1).unwrap_or(0), opt_long(a, 2))));
     // A datetime reverses as text with seven fraction digits, as Kusto converts it.
-    def(m, "reverse", 1, 1, Ret::Str, |a| Out::Str(a[0].hash_text().chars().rev().collect()));
+    def(m, "reverse", 1, 1, Ret::Str, |a| Out::Str(a[0].text().chars().rev().collect()));
     def(m, "string_size", 1, 1, Ret::Long, |a| Out::Long(s(&a[0]).len() as i64));
     def(m, "isascii", 1, 1, Ret::Bool, |a| Out::Bool(s(&a[0]).is_ascii()));
     def(m, "isutf8", 1, 1, Ret::Bool, |_| Out::Bool(true));
@@ -335,15 +335,15 @@ fn encodings(m: &mut HashMap<&'static str, RowDef>) {
     });
     def(m, "hash_md5", 1, 1, Ret::Str, |a| {
         use md5::Digest;
-        Out::Str(hex(&md5::Md5::digest(a[0].hash_text().as_bytes())))
+        Out::Str(hex(&md5::Md5::digest(a[0].text().as_bytes())))
     });
     def(m, "hash_sha1", 1, 1, Ret::Str, |a| {
         use sha1::Digest;
-        Out::Str(hex(&sha1::Sha1::digest(a[0].hash_text().as_bytes())))
+        Out::Str(hex(&sha1::Sha1::digest(a[0].text().as_bytes())))
     });
     def(m, "hash_sha256", 1, 1, Ret::Str, |a| {
         use sha2::Digest;
-        Out::Str(hex(&sha2::Sha256::digest(a[0].hash_text().as_bytes())))
+        Out::Str(hex(&sha2::Sha256::digest(a[0].text().as_bytes())))
     });
     def(m, "hash_xxhash64", 1, 2, Ret::Long, |a| {
         let h = xxhash_rust::xxh64::xxh64(&a[0].hash_bytes(), 0) as i64;
@@ -795,7 +795,7 @@ fn arrays(m: &mut HashMap<&'static str, RowDef>) {
                     _ => return Out::Null,
                 };
                 let n = ((stop - start) / step + 1).clamp(0, MAX);
-                Out::Json(Json::Array((0..n).map(|i| Json::String(kql_grammar::values::format_datetime(start + i * step))).collect()))
+                Out::Json(Json::Array((0..n).map(|i| Json::String(kql_grammar::values::format_datetime_full(start + i * step))).collect()))
             }
             (V::Long(start), V::Long(stop), step) => {
                 let step = step.and_then(V::long).unwrap_or(1);
@@ -1156,7 +1156,7 @@ pub fn series_axis() -> ScalarUDF {
     RowUdf::scalar("kql_series_axis", Ret::Dynamic, |a| {
         let n = a[2].long().unwrap_or(0).clamp(0, 10_000_000);
         let items: Vec<Json> = match (&a[0], &a[1]) {
-            (V::DateTime(start), V::TimeSpan(step)) => (0..n).map(|i| Json::String(kql_grammar::values::format_datetime(start + i * step))).collect(),
+            (V::DateTime(start), V::TimeSpan(step)) => (0..n).map(|i| Json::String(kql_grammar::values::format_datetime_full(start + i * step))).collect(),
             (V::Long(start), V::Long(step)) => (0..n).map(|i| Json::from(start + i * step)).collect(),
             (start, step) => match (start.real(), step.real()) {
                 (Some(s), Some(st)) => (0..n).map(|i| serde_json::Number::from_f64(s + i as f64 * st).map_or(Json::Null, Json::Number)).collect(),

@@ -35,30 +35,18 @@ impl<'a> V<'a> {
     pub fn text(&self) -> String {
         match self {
             V::Null => String::new(),
-            V::Bool(b) => b.to_string(),
+            // .NET's text for booleans, which the real engine's tostring() and strcat() give.
+            V::Bool(true) => "True".to_string(),
+            V::Bool(false) => "False".to_string(),
             V::Long(v) => v.to_string(),
             V::Real(v) => crate::render::format_real(*v),
             V::Str(s) => s.to_string(),
-            V::DateTime(ns) => kql_grammar::values::format_datetime(*ns),
+            V::DateTime(ns) => kql_grammar::values::format_datetime_full(*ns),
             V::TimeSpan(ns) => kql_grammar::values::format_timespan(*ns),
             V::Json(j) => super::dynamic::json_to_text(j),
         }
     }
 
-    /// The text Kusto's hash functions read: as `text`, but datetimes always with seven
-    /// fraction digits (`2020-01-01T00:00:00.0000000Z`).
-    pub fn hash_text(&self) -> String {
-        match self {
-            V::DateTime(ns) => {
-                let t = kql_grammar::values::format_datetime(*ns);
-                match t.strip_suffix('Z') {
-                    Some(head) if !head.contains('.') => format!("{head}.0000000Z"),
-                    _ => t,
-                }
-            }
-            other => other.text(),
-        }
-    }
 
     /// The bytes `hash()` and `hash_xxhash64()` read: UTF-8 for text, little-endian ticks for
     /// datetimes and timespans, little-endian integers for numbers.

@@ -13,7 +13,7 @@ use datafusion::execution::context::ExecutionProps;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::{Expr, ExprSchemable, Operator, SortExpr, binary_expr, expr::InList, when};
 use datafusion::physical_expr::create_physical_expr;
-use datafusion::prelude::{cast, lit};
+use datafusion::prelude::{cast, lit, nullif};
 use kql_grammar::ast::{self, BinaryOp, DynValue, ExprKind, Literal, Span, StringTest, UnaryOp};
 
 use super::{Binding, Env, Planner};
@@ -365,6 +365,17 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
         let mismatch = || {
             KqlError::at(span, format!("cannot apply '{}' to {} and {}", op.token(), kql_type_of(&lt), kql_type_of(&rt)))
         };
+        // Integer arithmetic is `long` arithmetic in Kusto (`int + int` is a long: the official
+        // analyzer's type), so `int` operands widen first and cannot overflow 32 bits; and an
+        // integer `/` or `%` by zero is null for that row, never an error for the query.
+        let (l, r) = if lt.is_integer() && rt.is_integer() {
+            let long = |e: Expr, t: &DataType| if *t == DataType::Int64 { e } else { cast(e, DataType::Int64) };
+            let r = long(r, &rt);
+            let r = if matches!(df_op, Operator::Divide | Operator::Modulo) { nullif(r, lit(0i64)) } else { r };
+            (long(l, &lt), r)
+        } else {
+            (l, r)
+        };
         match (df_op, &lt, &rt) {
             // Kusto's `%` is never negative: -14 % 12 is 10, 14 % -12 is 2.
             (Operator::Modulo, a, b) if num(a) && num(b) => {
@@ -516,7 +527,7 @@ pub fn dyn_to_json(d: &DynValue) -> serde_json::Value {
         DynValue::Long(v) => J::from(*v),
         DynValue::Real(v) => serde_json::Number::from_f64(*v).map(J::Number).unwrap_or(J::Null),
         DynValue::String(s) => J::String(s.clone()),
-        DynValue::DateTime(ns) => J::String(kql_grammar::values::format_datetime(*ns)),
+        DynValue::DateTime(ns) => J::String(kql_grammar::values::format_datetime_full(*ns)),
         DynValue::TimeSpan(ns) => J::String(kql_grammar::values::format_timespan(*ns)),
         DynValue::Array(items) => J::Array(items.iter().map(dyn_to_json).collect()),
         DynValue::Object(fields) => J::Object(fields.iter().map(|(k, v)| (k.clone(), dyn_to_json(v))).collect()),
