@@ -73,9 +73,18 @@ where
     result(args, out)
 }
 
-/// An integer, or a real truncated toward zero (`tolong("2.9")` is 2).
+/// An integer (decimal, or hexadecimal after `0x`: `toint("0xFF")` is 255), or a real truncated
+/// toward zero (`tolong("2.9")` is 2). A value outside the long range is null, not saturated.
 fn parse_integer(t: &str) -> Option<i64> {
-    t.trim().parse::<i64>().ok().or_else(|| parse_number(t).map(|f| f as i64))
+    let t = t.trim();
+    if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        return i64::from_str_radix(hex, 16).ok();
+    }
+    t.parse::<i64>().ok().or_else(|| {
+        let f = parse_number(t)?.trunc();
+        // 2^63 itself is out of range; every double below it in magnitude fits.
+        (f.is_finite() && f.abs() < 9_223_372_036_854_775_808.0).then_some(f as i64)
+    })
 }
 
 pub fn tolong() -> ScalarUDF {

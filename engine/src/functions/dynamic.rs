@@ -365,7 +365,8 @@ pub fn split() -> ScalarUDF {
                 }
                 None => Some(Json::Array(parts)),
             };
-            append(&mut out, v.as_ref().or(Some(&Json::Array(vec![]))));
+            // An index past the parts is null (the real engine's answer), not `[]`.
+            append(&mut out, v.as_ref());
         }
         result(args, Arc::new(out.finish()))
     })

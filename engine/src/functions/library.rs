@@ -200,15 +200,17 @@ fn strings(m: &mut HashMap<&'static str, RowDef>) {
         Some(re) => Out::Str(re.replace_all(&s(&a[2]), rewrite(&s(&a[1])).as_str()).into_owned()),
         None => Out::Null,
     });
-    def(m, "trim", 2, 2, Ret::Str, |a| match regex(&format!("^(?:{})+|(?:{})+$", s(&a[0]), s(&a[0]))) {
+    // Each trim removes one match of the regex at its end ("removes leading/trailing match", as
+    // the docs say): `trim_end(@"\d", "a12")` is `a1`; the docs' examples add `+` themselves.
+    def(m, "trim", 2, 2, Ret::Str, |a| match regex(&format!("^(?:{})|(?:{})$", s(&a[0]), s(&a[0]))) {
         Some(re) => Out::Str(re.replace_all(&s(&a[1]), "").into_owned()),
         None => Out::Null,
     });
-    def(m, "trim_start", 2, 2, Ret::Str, |a| match regex(&format!("^(?:{})+", s(&a[0]))) {
+    def(m, "trim_start", 2, 2, Ret::Str, |a| match regex(&format!("^(?:{})", s(&a[0]))) {
         Some(re) => Out::Str(re.replace(&s(&a[1]), "").into_owned()),
         None => Out::Null,
     });
-    def(m, "trim_end", 2, 2, Ret::Str, |a| match regex(&format!("(?:{})+$", s(&a[0]))) {
+    def(m, "trim_end", 2, 2, Ret::Str, |a| match regex(&format!("(?:{})$", s(&a[0]))) {
         Some(re) => Out::Str(re.replace(&s(&a[1]), "").into_owned()),
         None => Out::Null,
     });
@@ -434,6 +436,18 @@ fn ymd(ns: i64) -> (i64, u32, u32) {
     civil_from_days(ns.div_euclid(NANOS_PER_DAY))
 }
 
+/// The ISO 8601 week number (1 to 53) of a datetime: weeks start on Monday and week 1 holds
+/// the year's first Thursday, as Kusto's `week_of_year` counts.
+fn iso_week(ns: i64) -> i64 {
+    let days = ns.div_euclid(NANOS_PER_DAY);
+    // 1970-01-01 was a Thursday: ISO weekday 1 (Monday) to 7 (Sunday).
+    let weekday = (days + 3).rem_euclid(7) + 1;
+    // The week belongs to the year of its Thursday.
+    let thursday = days - weekday + 4;
+    let (year, _, _) = civil_from_days(thursday);
+    (thursday - days_from_civil(year, 1, 1)) / 7 + 1
+}
+
 fn add_months(ns: i64, months: i64) -> i64 {
     let (y, m, d) = ymd(ns);
     let total = y * 12 + m as i64 - 1 + months;
@@ -476,6 +490,8 @@ fn datetimes(m: &mut HashMap<&'static str, RowDef>) {
     start_end!("startofyear", "endofyear", "year");
     def(m, "dayofweek", 1, 1, Ret::TimeSpan, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::TimeSpan((ns.div_euclid(NANOS_PER_DAY) + 4).rem_euclid(7) * NANOS_PER_DAY)));
     def(m, "dayofmonth", 1, 1, Ret::Long, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Long(ymd(ns).2 as i64)));
+    def(m, "week_of_year", 1, 1, Ret::Long, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Long(iso_week(ns))));
+    def(m, "weekofyear", 1, 1, Ret::Long, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Long(iso_week(ns))));
     def(m, "dayofyear", 1, 1, Ret::Long, |a| {
         dt(&a[0]).map_or(Out::Null, |ns| {
             let (y, _, _) = ymd(ns);
@@ -512,7 +528,7 @@ fn datetimes(m: &mut HashMap<&'static str, RowDef>) {
             "year" => y,
             "quarter" => (mo as i64 - 1) / 3 + 1,
             "month" => mo as i64,
-            "weekofyear" | "week_of_year" => (ns.div_euclid(NANOS_PER_DAY) - days_from_civil(y, 1, 1)) / 7 + 1,
+            "weekofyear" | "week_of_year" => iso_week(ns),
             "day" => d as i64,
             "dayofyear" => ns.div_euclid(NANOS_PER_DAY) - days_from_civil(y, 1, 1) + 1,
             "hour" => t / (3_600 * NANOS_PER_SECOND),

@@ -673,6 +673,8 @@ impl Display for Literal {
             Literal::Long(v) if *v < 0 => write!(f, "long({v})"),
             Literal::Long(v) => write!(f, "{v}"),
             Literal::Int(v) => write!(f, "int({v})"),
+            Literal::Real(v) if v.is_nan() => write!(f, "real(nan)"),
+            Literal::Real(v) if v.is_infinite() => write!(f, "real({}inf)", if *v < 0.0 { "-" } else { "+" }),
             Literal::Real(v) if *v < 0.0 => write!(f, "real({v:?})"),
             Literal::Real(v) => write!(f, "{v:?}"),
             Literal::String(s) => f.write_str(&quote_string(s)),

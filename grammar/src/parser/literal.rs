@@ -83,6 +83,11 @@ fn typed_literal(ty: TypeName, value: Pair<Rule>) -> Result<Literal> {
     Ok(match ty {
         TypeName::Int => Literal::Int(num_text().parse().map_err(|_| bad())?),
         TypeName::Long => Literal::Long(num_text().parse().map_err(|_| bad())?),
+        TypeName::Real if inner.as_rule() == Rule::real_special => Literal::Real(match (inner.as_str().to_ascii_lowercase().as_str(), negative) {
+            ("nan", _) => f64::NAN,
+            (_, true) => f64::NEG_INFINITY,
+            _ => f64::INFINITY,
+        }),
         TypeName::Real => Literal::Real(num_text().parse().map_err(|_| bad())?),
         TypeName::Decimal => Literal::Decimal(num_text()),
         TypeName::Bool => match inner.as_rule() {
