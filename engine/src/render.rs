@@ -21,7 +21,7 @@ pub fn format_cell(array: &dyn Array, row: usize) -> Option<String> {
         DataType::Boolean => array.as_boolean().value(row).to_string(),
         DataType::Float64 => format_real(array.as_primitive::<arrow::datatypes::Float64Type>().value(row)),
         DataType::Float32 => format_real(array.as_primitive::<arrow::datatypes::Float32Type>().value(row) as f64),
-        DataType::Timestamp(unit, _) => format_datetime(timestamp_nanos(array, *unit, row)?),
+        DataType::Timestamp(unit, _) => format_datetime(timestamp_micros(array, *unit, row)?),
         DataType::Duration(unit) => format_timespan(duration_nanos(array, *unit, row)?),
         DataType::List(_) | DataType::LargeList(_) | DataType::Struct(_) | DataType::Map(..) => {
             to_json(array, row).to_string()
@@ -43,7 +43,7 @@ pub fn value_text(array: &dyn Array, row: usize) -> Option<String> {
     }
     match array.data_type() {
         DataType::Boolean => Some(if array.as_boolean().value(row) { "True" } else { "False" }.to_string()),
-        DataType::Timestamp(unit, _) => Some(format_datetime_full(timestamp_nanos(array, *unit, row)?)),
+        DataType::Timestamp(unit, _) => Some(format_datetime_full(timestamp_micros(array, *unit, row)?)),
         _ => format_cell(array, row),
     }
 }
@@ -59,13 +59,14 @@ pub fn format_real(v: f64) -> String {
     }
 }
 
-fn timestamp_nanos(array: &dyn Array, unit: TimeUnit, row: usize) -> Option<i64> {
+/// A timestamp cell as microseconds since the epoch, whatever its unit.
+fn timestamp_micros(array: &dyn Array, unit: TimeUnit, row: usize) -> Option<i64> {
     use arrow::datatypes::*;
     Some(match unit {
-        TimeUnit::Second => array.as_primitive::<TimestampSecondType>().value(row).checked_mul(1_000_000_000)?,
-        TimeUnit::Millisecond => array.as_primitive::<TimestampMillisecondType>().value(row).checked_mul(1_000_000)?,
-        TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().value(row).checked_mul(1_000)?,
-        TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().value(row),
+        TimeUnit::Second => array.as_primitive::<TimestampSecondType>().value(row).checked_mul(1_000_000)?,
+        TimeUnit::Millisecond => array.as_primitive::<TimestampMillisecondType>().value(row).checked_mul(1_000)?,
+        TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().value(row),
+        TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().value(row).div_euclid(1_000),
     })
 }
 

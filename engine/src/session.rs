@@ -19,7 +19,7 @@ use crate::planner::{PlannedQuery, Planner};
 
 #[derive(Clone, Debug, Default)]
 pub struct SessionOptions {
-    /// Fixes `now()` (nanoseconds since the epoch, UTC); `None` reads the clock per query.
+    /// Fixes `now()` (microseconds since the epoch, UTC); `None` reads the clock per query.
     pub now: Option<i64>,
     /// Caps the memory that sorts, joins and aggregations hold before they spill to disk.
     pub memory_limit: Option<usize>,
@@ -128,7 +128,7 @@ impl Session {
     fn now(&self) -> i64 {
         self.options.now.unwrap_or_else(|| {
             let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-            d.as_nanos() as i64
+            d.as_micros() as i64
         })
     }
 

@@ -3,9 +3,11 @@
 use arrow::datatypes::{DataType, Field, TimeUnit};
 use kql_grammar::ast::TypeName;
 
-/// `datetime`: nanoseconds since the epoch, UTC.
+/// `datetime`: microseconds since the epoch, UTC. Kusto's range (0001-01-01 to 9999-12-31) does
+/// not fit in nanoseconds; microseconds hold it and lose only the last digit of the 100 ns tick
+/// (see `kql_grammar::values`).
 pub fn datetime_type() -> DataType {
-    DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 /// `timespan`: nanoseconds (Kusto's tick is 100ns; nothing finer is ever produced).
 pub const TIMESPAN: DataType = DataType::Duration(TimeUnit::Nanosecond);
@@ -58,7 +60,7 @@ pub fn is_dynamic_field(field: &Field) -> bool {
 /// How a file's column type is read as a KQL type; `None` when it is already one.
 pub fn normalized_type(t: &DataType) -> Option<DataType> {
     match t {
-        DataType::Timestamp(TimeUnit::Nanosecond, Some(tz)) if tz.as_ref() == "UTC" => None,
+        DataType::Timestamp(TimeUnit::Microsecond, Some(tz)) if tz.as_ref() == "UTC" => None,
         DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 => Some(datetime_type()),
         DataType::Duration(TimeUnit::Nanosecond) => None,
         DataType::Duration(_) => Some(TIMESPAN),

@@ -1,9 +1,25 @@
 //! Text forms of KQL datetimes and timespans, shared by literals, `todatetime()` and printing.
-//! Datetimes are nanoseconds since the Unix epoch (UTC); timespans are nanoseconds.
+//!
+//! Datetimes are **microseconds** since the Unix epoch (UTC): Kusto's range, 0001-01-01 to
+//! 9999-12-31, does not fit in 64-bit nanoseconds (1677 to 2262), and microseconds keep all of
+//! it, at the cost of the seventh fraction digit of Kusto's 100 ns tick. Timespans are
+//! nanoseconds (±292 years, exact to the tick).
 
 pub const NANOS_PER_TICK: i64 = 100;
+pub const NANOS_PER_MICRO: i64 = 1_000;
 pub const NANOS_PER_SECOND: i64 = 1_000_000_000;
 pub const NANOS_PER_DAY: i64 = 86_400 * NANOS_PER_SECOND;
+pub const MICROS_PER_SECOND: i64 = 1_000_000;
+pub const MICROS_PER_DAY: i64 = 86_400 * MICROS_PER_SECOND;
+/// The first and last microsecond of Kusto's datetime range: 0001-01-01 and
+/// 9999-12-31 23:59:59.999999.
+pub const MIN_DATETIME: i64 = -62_135_596_800 * MICROS_PER_SECOND;
+pub const MAX_DATETIME: i64 = 253_402_300_800 * MICROS_PER_SECOND - 1;
+
+/// `micros` when it lies in Kusto's datetime range; arithmetic past it is null, not a wrapped date.
+pub fn in_datetime_range(micros: i64) -> Option<i64> {
+    (MIN_DATETIME..=MAX_DATETIME).contains(&micros).then_some(micros)
+}
 
 /// Days since 1970-01-01 of a proleptic Gregorian date.
 pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
@@ -32,7 +48,8 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 /// Parses the datetime forms Kusto accepts in `datetime(...)` and `todatetime()`:
 /// `2024-01-02`, `2024-01-02 03:04`, `2024-01-02T03:04:05.1234567Z`, with an optional
-/// `Z` or `±hh:mm` offset. Returns nanoseconds since the epoch, UTC.
+/// `Z` or `±hh:mm` offset. Returns microseconds since the epoch, UTC (digits past the
+/// microsecond are dropped).
 pub fn parse_datetime(text: &str) -> Option<i64> {
     let s = text.trim();
     if s.contains('/') {
@@ -49,11 +66,18 @@ pub fn parse_datetime(text: &str) -> Option<i64> {
     if b.len() >= 8 && b.get(2) == Some(&b'-') && b.get(5) == Some(&b'-') && b[..2].iter().all(u8::is_ascii_digit) {
         let (mo, d, rest) = (&s[..2], &s[3..5], &s[6..]);
         let (y, time) = rest.split_at(rest.find(' ').unwrap_or(rest.len()));
+        // Only a four-digit year makes it a date: `12-05-15` is none, and must not recurse.
+        if y.len() != 4 || !y.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
         return parse_datetime(&format!("{y}-{mo}-{d}{time}"));
     }
     let b = s.as_bytes();
     let mut p = Cursor { b, i: 0 };
     let year = p.digits(4, 4)? as i64;
+    if year == 0 {
+        return None;
+    }
     p.expect(b'-')?;
     let month = p.digits(1, 2)? as u32;
     p.expect(b'-')?;
@@ -108,7 +132,7 @@ pub fn parse_datetime(text: &str) -> Option<i64> {
         _ => return None,
     }
     let days = days_from_civil(year, month, day);
-    days.checked_mul(NANOS_PER_DAY)?.checked_add(nanos)
+    in_datetime_range(days.checked_mul(MICROS_PER_DAY)?.checked_add(nanos.div_euclid(NANOS_PER_MICRO))?)
 }
 
 /// `MM/DD/YYYY[ hh:mm[:ss[.fff]]][ AM|PM]`, which Kusto also accepts.
@@ -126,18 +150,18 @@ fn parse_us_datetime(s: &str) -> Option<i64> {
         Some((c, m)) if m.eq_ignore_ascii_case("AM") || m.eq_ignore_ascii_case("PM") => (c.trim(), Some(m.to_ascii_uppercase())),
         _ => (rest, None),
     };
-    let mut nanos = 0;
+    let mut micros = 0;
     if !clock.is_empty() {
         let text = format!("1970-01-01 {clock}");
-        nanos = parse_datetime(&text)?;
-        let hour = nanos / (3_600 * NANOS_PER_SECOND);
+        micros = parse_datetime(&text)?;
+        let hour = micros / (3_600 * MICROS_PER_SECOND);
         match meridiem.as_deref() {
-            Some("PM") if hour < 12 => nanos += 12 * 3_600 * NANOS_PER_SECOND,
-            Some("AM") if hour == 12 => nanos -= 12 * 3_600 * NANOS_PER_SECOND,
+            Some("PM") if hour < 12 => micros += 12 * 3_600 * MICROS_PER_SECOND,
+            Some("AM") if hour == 12 => micros -= 12 * 3_600 * MICROS_PER_SECOND,
             _ => {}
         }
     }
-    days_from_civil(year, month, day).checked_mul(NANOS_PER_DAY)?.checked_add(nanos)
+    in_datetime_range(days_from_civil(year, month, day).checked_mul(MICROS_PER_DAY)?.checked_add(micros)?)
 }
 
 fn days_in_month(y: i64, m: u32) -> u32 {
@@ -258,25 +282,25 @@ fn parse_clock_timespan(s: &str) -> Option<i64> {
 }
 
 /// Kusto's datetime text: `2024-01-02T03:04:05Z`, or `...05.1230000Z` when there is a fraction
-/// of a second (always seven digits: the tick resolution).
-pub fn format_datetime(nanos: i64) -> String {
-    let days = nanos.div_euclid(NANOS_PER_DAY);
-    let rem = nanos.rem_euclid(NANOS_PER_DAY);
+/// of a second (always seven digits: the tick resolution). `micros` is microseconds since the epoch.
+pub fn format_datetime(micros: i64) -> String {
+    let days = micros.div_euclid(MICROS_PER_DAY);
+    let rem = micros.rem_euclid(MICROS_PER_DAY);
     let (y, m, d) = civil_from_days(days);
-    let secs = rem / NANOS_PER_SECOND;
-    let frac = rem % NANOS_PER_SECOND;
+    let secs = rem / MICROS_PER_SECOND;
+    let frac = rem % MICROS_PER_SECOND;
     let (hh, mm, ss) = (secs / 3600, secs / 60 % 60, secs % 60);
     if frac == 0 {
         format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
     } else {
-        format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{:07}Z", frac / NANOS_PER_TICK)
+        format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{:07}Z", frac * 10)
     }
 }
 
 /// The datetime text of `tostring()` and of datetimes inside dynamic values: always seven
 /// fraction digits (`2020-01-01T00:00:00.0000000Z`), as Kusto converts them.
-pub fn format_datetime_full(nanos: i64) -> String {
-    let t = format_datetime(nanos);
+pub fn format_datetime_full(micros: i64) -> String {
+    let t = format_datetime(micros);
     match t.strip_suffix('Z') {
         Some(head) if !head.contains('.') => format!("{head}.0000000Z"),
         _ => t,
@@ -330,12 +354,21 @@ mod tests {
 
     #[test]
     fn datetimes_round_trip() {
-        let ns = parse_datetime("2024-02-29T23:00:10.1Z").unwrap();
-        assert_eq!(format_datetime(ns), "2024-02-29T23:00:10.1000000Z");
+        let us = parse_datetime("2024-02-29T23:00:10.1Z").unwrap();
+        assert_eq!(format_datetime(us), "2024-02-29T23:00:10.1000000Z");
         assert_eq!(parse_datetime("1970-01-01"), Some(0));
         assert_eq!(parse_datetime("1970-01-01 01:00 +01:00"), Some(0));
         assert_eq!(parse_datetime("2023-02-29"), None);
-        assert_eq!(format_datetime(-1), "1969-12-31T23:59:59.9999999Z");
+        assert_eq!(format_datetime(-1), "1969-12-31T23:59:59.9999990Z");
+        // Kusto's whole range, and nothing past it.
+        assert_eq!(parse_datetime("0001-01-01"), Some(MIN_DATETIME));
+        assert_eq!(format_datetime(MIN_DATETIME), "0001-01-01T00:00:00Z");
+        assert_eq!(format_datetime(parse_datetime("9999-12-31 23:59:59.9999999").unwrap()), "9999-12-31T23:59:59.9999990Z");
+        assert_eq!(parse_datetime("1601-01-01").map(format_datetime).as_deref(), Some("1601-01-01T00:00:00Z"));
+        assert_eq!(parse_datetime("0000-12-31"), None);
+        // Month first needs a four-digit year; a two-digit one is no date (and no endless loop).
+        assert_eq!(parse_datetime("12-05-15"), None);
+        assert_eq!(parse_datetime("12-05-2015"), parse_datetime("2015-12-05"));
         assert_eq!(parse_datetime("02/17/2016 08:40:00"), parse_datetime("2016-02-17 08:40:00"));
         assert_eq!(parse_datetime("1/16/2022 8:00:00 PM"), parse_datetime("2022-01-16 20:00:00"));
     }

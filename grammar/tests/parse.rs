@@ -96,7 +96,7 @@ fn timespans_and_datetimes() {
     assert_eq!(lit("100ms"), Literal::TimeSpan(100_000_000));
     assert_eq!(lit("30m"), Literal::TimeSpan(1_800_000_000_000));
     assert_eq!(lit("time(00:00:10)"), Literal::TimeSpan(10_000_000_000));
-    assert_eq!(lit("datetime(1970-01-02)"), Literal::DateTime(86_400_000_000_000));
+    assert_eq!(lit("datetime(1970-01-02)"), Literal::DateTime(86_400_000_000));
     assert_eq!(lit("datetime(null)"), Literal::Null(TypeName::DateTime));
 }
 

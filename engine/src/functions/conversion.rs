@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int64Array, StringBuilder, TimestampNanosecondArray};
+use arrow::array::{ArrayRef, Int64Array, StringBuilder, TimestampMicrosecondArray};
 use arrow::compute::kernels::cast::{CastOptions, cast_with_options};
 use arrow::datatypes::DataType;
 use datafusion::common::Result;
@@ -42,7 +42,7 @@ pub fn todatetime() -> ScalarUDF {
             let a = &arrays[0];
             let out: ArrayRef = if is_string(a.data_type()) {
                 let s = StrArray::try_new(a)?;
-                let parsed: TimestampNanosecondArray = (0..s.len()).map(|i| s.get(i).and_then(parse_datetime)).collect();
+                let parsed: TimestampMicrosecondArray = (0..s.len()).map(|i| s.get(i).and_then(parse_datetime)).collect();
                 Arc::new(parsed.with_timezone("UTC"))
             } else {
                 cast_with_options(a, &datetime_type(), &SAFE)?
@@ -111,17 +111,18 @@ const EPOCH_TICKS: i64 = 621_355_968_000_000_000;
 /// Numbers and bools cast; datetimes and timespans become Kusto ticks (100ns units), as
 /// `tolong(1s)` is 10000000 in Kusto.
 fn numeric_cast(a: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
-    let ticks = |offset: i64| -> Result<ArrayRef> {
-        let ns = cast_with_options(&cast_with_options(a, &DataType::Int64, &SAFE)?, &DataType::Int64, &SAFE)?;
-        let v: Int64Array = arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(&ns)
+    // Datetimes hold microseconds (10 ticks each), timespans nanoseconds (a tick is 100).
+    let ticks = |to_ticks: fn(i64) -> i64, offset: i64| -> Result<ArrayRef> {
+        let raw = cast_with_options(a, &DataType::Int64, &SAFE)?;
+        let v: Int64Array = arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(&raw)
             .iter()
-            .map(|v| v.map(|n| n.div_euclid(100) + offset))
+            .map(|v| v.map(|n| to_ticks(n) + offset))
             .collect();
         Ok(Arc::new(v))
     };
     let source = match a.data_type() {
-        DataType::Timestamp(..) => ticks(EPOCH_TICKS)?,
-        DataType::Duration(_) => ticks(0)?,
+        DataType::Timestamp(..) => ticks(|us| us * 10, EPOCH_TICKS)?,
+        DataType::Duration(_) => ticks(|ns| ns.div_euclid(100), 0)?,
         _ => a.clone(),
     };
     Ok(cast_with_options(&source, to, &SAFE)?)

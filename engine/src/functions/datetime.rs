@@ -8,7 +8,7 @@ use arrow::compute::kernels::cast::cast;
 use datafusion::common::{exec_err, plan_err};
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::scalar::ScalarValue;
-use kql_grammar::values::{NANOS_PER_DAY, civil_from_days};
+use kql_grammar::values::{MICROS_PER_DAY, MIN_DATETIME, NANOS_PER_MICRO, civil_from_days};
 
 use super::{KqlUdf, arrays, result, scalar_str};
 use crate::types::{TIMESPAN, datetime_type};
@@ -31,19 +31,26 @@ pub fn bin() -> ScalarUDF {
             let (value, size) = (&arrays[0], &arrays[1]);
             let out: ArrayRef = match value.data_type() {
                 DataType::Timestamp(..) | DataType::Duration(_) => {
+                    let is_datetime = matches!(value.data_type(), DataType::Timestamp(..));
                     let size = cast(size, &DataType::Int64)?;
                     let size = size.as_primitive::<Int64Type>();
                     let v = cast(value, &DataType::Int64)?;
+                    // A datetime (microseconds) counts bins from Kusto's origin, 0001-01-01 (a
+                    // Monday, so 7-day bins start on Mondays); the size is a timespan (ns).
+                    let (origin, unit) = if is_datetime { (MIN_DATETIME, NANOS_PER_MICRO) } else { (0, 1) };
                     let floored: Int64Array = v
                         .as_primitive::<Int64Type>()
                         .iter()
                         .zip(size.iter())
                         .map(|(v, s)| match (v, s) {
-                            (Some(v), Some(s)) if s > 0 => Some(v.div_euclid(s) * s),
+                            (Some(v), Some(s)) if s > 0 => {
+                                let s = (s / unit).max(1);
+                                Some(origin + (v - origin).div_euclid(s) * s)
+                            }
                             _ => None,
                         })
                         .collect();
-                    let target = if matches!(value.data_type(), DataType::Duration(_)) { TIMESPAN } else { datetime_type() };
+                    let target = if is_datetime { datetime_type() } else { TIMESPAN };
                     cast(&floored, &target)?
                 }
                 t if t.is_integer() => {
@@ -88,7 +95,9 @@ pub enum DiffUnit {
     Quarter,
     Month,
     Week,
+    /// A period of this many microseconds.
     Fixed(i64),
+    Nanosecond,
 }
 
 pub fn diff_unit(name: &str) -> Option<DiffUnit> {
@@ -97,26 +106,28 @@ pub fn diff_unit(name: &str) -> Option<DiffUnit> {
         "quarter" => DiffUnit::Quarter,
         "month" => DiffUnit::Month,
         "week" => DiffUnit::Week,
-        "day" => DiffUnit::Fixed(NANOS_PER_DAY),
-        "hour" => DiffUnit::Fixed(3_600_000_000_000),
-        "minute" => DiffUnit::Fixed(60_000_000_000),
-        "second" => DiffUnit::Fixed(1_000_000_000),
-        "millisecond" => DiffUnit::Fixed(1_000_000),
-        "microsecond" => DiffUnit::Fixed(1_000),
-        "nanosecond" => DiffUnit::Fixed(1),
+        "day" => DiffUnit::Fixed(MICROS_PER_DAY),
+        "hour" => DiffUnit::Fixed(3_600_000_000),
+        "minute" => DiffUnit::Fixed(60_000_000),
+        "second" => DiffUnit::Fixed(1_000_000),
+        "millisecond" => DiffUnit::Fixed(1_000),
+        "microsecond" => DiffUnit::Fixed(1),
+        // Datetimes hold microseconds: nanosecond boundaries are 1000 per microsecond.
+        "nanosecond" => DiffUnit::Nanosecond,
         _ => return None,
     })
 }
 
-/// Index of the unit period that contains `ns`; differences of indexes count the unit
-/// boundaries crossed, which is what Kusto's `datetime_diff` returns.
-fn period_index(unit: DiffUnit, ns: i64) -> i64 {
+/// Index of the unit period that contains `us` (microseconds since the epoch); differences of
+/// indexes count the unit boundaries crossed, which is what Kusto's `datetime_diff` returns.
+fn period_index(unit: DiffUnit, us: i64) -> i64 {
     match unit {
-        DiffUnit::Fixed(size) => ns.div_euclid(size),
+        DiffUnit::Fixed(size) => us.div_euclid(size),
+        DiffUnit::Nanosecond => us.saturating_mul(NANOS_PER_MICRO),
         // 1970-01-01 was a Thursday; Kusto's weeks start on Sunday.
-        DiffUnit::Week => (ns.div_euclid(NANOS_PER_DAY) + 4).div_euclid(7),
+        DiffUnit::Week => (us.div_euclid(MICROS_PER_DAY) + 4).div_euclid(7),
         DiffUnit::Year | DiffUnit::Quarter | DiffUnit::Month => {
-            let (y, m, _) = civil_from_days(ns.div_euclid(NANOS_PER_DAY));
+            let (y, m, _) = civil_from_days(us.div_euclid(MICROS_PER_DAY));
             match unit {
                 DiffUnit::Year => y,
                 DiffUnit::Quarter => y * 4 + (m as i64 - 1) / 3,
@@ -139,7 +150,7 @@ pub fn datetime_diff() -> ScalarUDF {
                 return exec_err!("datetime_diff: unknown unit '{unit_name}'");
             };
             let arrays = arrays(args, rows)?;
-            let ts = DataType::Timestamp(TimeUnit::Nanosecond, None);
+            let ts = DataType::Timestamp(TimeUnit::Microsecond, None);
             let a = cast(&cast(&arrays[1], &ts)?, &DataType::Int64)?;
             let b = cast(&cast(&arrays[2], &ts)?, &DataType::Int64)?;
             let out: Int64Array = a
@@ -153,9 +164,9 @@ pub fn datetime_diff() -> ScalarUDF {
     )
 }
 
-/// A datetime constant as a DataFusion scalar.
-pub fn datetime_scalar(ns: Option<i64>) -> ScalarValue {
-    ScalarValue::TimestampNanosecond(ns, Some("UTC".into()))
+/// A datetime constant (microseconds since the epoch) as a DataFusion scalar.
+pub fn datetime_scalar(us: Option<i64>) -> ScalarValue {
+    ScalarValue::TimestampMicrosecond(us, Some("UTC".into()))
 }
 
 #[cfg(test)]
@@ -179,5 +190,7 @@ mod tests {
         assert_eq!(diff("hour", "2017-10-31 01:00", "2017-10-30 23:59"), 2);
         assert_eq!(diff("minute", "2017-10-30 23:05:01", "2017-10-30 23:00:59"), 5);
         assert_eq!(diff("millisecond", "2017-10-30 23:00:00.020", "2017-10-30 23:00:00.010"), 10);
+        assert_eq!(diff("nanosecond", "2017-10-30 23:00:00.000002", "2017-10-30 23:00:00.000001"), 1000);
+        assert_eq!(diff("year", "9999-12-31", "0001-01-01"), 9998);
     }
 }

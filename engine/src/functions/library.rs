@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use datafusion::logical_expr::ScalarUDF;
-use kql_grammar::values::{NANOS_PER_DAY, NANOS_PER_SECOND, civil_from_days, days_from_civil};
+use kql_grammar::values::{MICROS_PER_DAY, MICROS_PER_SECOND, NANOS_PER_DAY, NANOS_PER_MICRO, NANOS_PER_SECOND, civil_from_days, days_from_civil};
 use serde_json::Value as Json;
 
 use super::rowwise::{Out, Ret, RowUdf, V};
@@ -432,14 +432,15 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn ymd(ns: i64) -> (i64, u32, u32) {
-    civil_from_days(ns.div_euclid(NANOS_PER_DAY))
+/// (year, month, day) of a datetime (microseconds since the epoch, as every datetime here).
+fn ymd(us: i64) -> (i64, u32, u32) {
+    civil_from_days(us.div_euclid(MICROS_PER_DAY))
 }
 
 /// The ISO 8601 week number (1 to 53) of a datetime: weeks start on Monday and week 1 holds
 /// the year's first Thursday, as Kusto's `week_of_year` counts.
-fn iso_week(ns: i64) -> i64 {
-    let days = ns.div_euclid(NANOS_PER_DAY);
+fn iso_week(us: i64) -> i64 {
+    let days = us.div_euclid(MICROS_PER_DAY);
     // 1970-01-01 was a Thursday: ISO weekday 1 (Monday) to 7 (Sunday).
     let weekday = (days + 3).rem_euclid(7) + 1;
     // The week belongs to the year of its Thursday.
@@ -448,30 +449,30 @@ fn iso_week(ns: i64) -> i64 {
     (thursday - days_from_civil(year, 1, 1)) / 7 + 1
 }
 
-fn add_months(ns: i64, months: i64) -> i64 {
-    let (y, m, d) = ymd(ns);
+fn add_months(us: i64, months: i64) -> i64 {
+    let (y, m, d) = ymd(us);
     let total = y * 12 + m as i64 - 1 + months;
     let (ny, nm) = (total.div_euclid(12), (total.rem_euclid(12) + 1) as u32);
     let dim = [31, if (ny % 4 == 0 && ny % 100 != 0) || ny % 400 == 0 { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][nm as usize - 1];
-    days_from_civil(ny, nm, d.min(dim)) * NANOS_PER_DAY + ns.rem_euclid(NANOS_PER_DAY)
+    days_from_civil(ny, nm, d.min(dim)) * MICROS_PER_DAY + us.rem_euclid(MICROS_PER_DAY)
 }
 
-fn start_of(unit: &str, ns: i64, offset: i64) -> i64 {
-    let day = ns.div_euclid(NANOS_PER_DAY);
+fn start_of(unit: &str, us: i64, offset: i64) -> i64 {
+    let day = us.div_euclid(MICROS_PER_DAY);
     let (y, m, _) = civil_from_days(day);
     match unit {
-        "day" => (day + offset) * NANOS_PER_DAY,
+        "day" => (day + offset) * MICROS_PER_DAY,
         // Weeks start on Sunday; 1970-01-01 was a Thursday.
-        "week" => (day - (day + 4).rem_euclid(7) + offset * 7) * NANOS_PER_DAY,
-        "month" => add_months(days_from_civil(y, m, 1) * NANOS_PER_DAY, offset),
-        _ => add_months(days_from_civil(y, 1, 1) * NANOS_PER_DAY, offset * 12),
+        "week" => (day - (day + 4).rem_euclid(7) + offset * 7) * MICROS_PER_DAY,
+        "month" => add_months(days_from_civil(y, m, 1) * MICROS_PER_DAY, offset),
+        _ => add_months(days_from_civil(y, 1, 1) * MICROS_PER_DAY, offset * 12),
     }
 }
 
 fn datetimes(m: &mut HashMap<&'static str, RowDef>) {
     fn dt(v: &V) -> Option<i64> {
         match v {
-            V::DateTime(ns) => Some(*ns),
+            V::DateTime(us) => Some(*us),
             V::Str(s) => kql_grammar::values::parse_datetime(s),
             _ => None,
         }
@@ -480,7 +481,7 @@ fn datetimes(m: &mut HashMap<&'static str, RowDef>) {
         ($start:literal, $end:literal, $unit:literal) => {
             def(m, $start, 1, 2, Ret::DateTime, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::DateTime(start_of($unit, ns, opt_long(a, 1).unwrap_or(0)))));
             def(m, $end, 1, 2, Ret::DateTime, |a| {
-                dt(&a[0]).map_or(Out::Null, |ns| Out::DateTime(start_of($unit, ns, opt_long(a, 1).unwrap_or(0) + 1) - 100))
+                dt(&a[0]).map_or(Out::Null, |ns| Out::DateTime(start_of($unit, ns, opt_long(a, 1).unwrap_or(0) + 1) - 1))
             });
         };
     }
@@ -488,55 +489,56 @@ fn datetimes(m: &mut HashMap<&'static str, RowDef>) {
     start_end!("startofweek", "endofweek", "week");
     start_end!("startofmonth", "endofmonth", "month");
     start_end!("startofyear", "endofyear", "year");
-    def(m, "dayofweek", 1, 1, Ret::TimeSpan, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::TimeSpan((ns.div_euclid(NANOS_PER_DAY) + 4).rem_euclid(7) * NANOS_PER_DAY)));
+    def(m, "dayofweek", 1, 1, Ret::TimeSpan, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::TimeSpan((ns.div_euclid(MICROS_PER_DAY) + 4).rem_euclid(7) * NANOS_PER_DAY)));
     def(m, "dayofmonth", 1, 1, Ret::Long, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Long(ymd(ns).2 as i64)));
     def(m, "week_of_year", 1, 1, Ret::Long, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Long(iso_week(ns))));
     def(m, "weekofyear", 1, 1, Ret::Long, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Long(iso_week(ns))));
     def(m, "dayofyear", 1, 1, Ret::Long, |a| {
         dt(&a[0]).map_or(Out::Null, |ns| {
             let (y, _, _) = ymd(ns);
-            Out::Long(ns.div_euclid(NANOS_PER_DAY) - days_from_civil(y, 1, 1) + 1)
+            Out::Long(ns.div_euclid(MICROS_PER_DAY) - days_from_civil(y, 1, 1) + 1)
         })
     });
-    def(m, "hourofday", 1, 1, Ret::Long, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Long(ns.rem_euclid(NANOS_PER_DAY) / (3_600 * NANOS_PER_SECOND))));
+    def(m, "hourofday", 1, 1, Ret::Long, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Long(ns.rem_euclid(MICROS_PER_DAY) / (3_600 * MICROS_PER_SECOND))));
     def(m, "getyear", 1, 1, Ret::Long, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Long(ymd(ns).0)));
     def(m, "getmonth", 1, 1, Ret::Long, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Long(ymd(ns).1 as i64)));
     def(m, "monthofyear", 1, 1, Ret::Long, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Long(ymd(ns).1 as i64)));
     def(m, "datetime_add", 3, 3, Ret::DateTime, |a| {
         let (Some(amount), Some(ns)) = (a[1].long(), dt(&a[2])) else { return Out::Null };
-        let fixed = |unit: i64| Out::DateTime(ns + amount * unit);
+        let fixed = |unit: i64| amount.checked_mul(unit).and_then(|d| ns.checked_add(d)).map_or(Out::Null, Out::DateTime);
         match s(&a[0]).to_ascii_lowercase().as_str() {
             "year" => Out::DateTime(add_months(ns, amount * 12)),
             "quarter" => Out::DateTime(add_months(ns, amount * 3)),
             "month" => Out::DateTime(add_months(ns, amount)),
-            "week" => fixed(7 * NANOS_PER_DAY),
-            "day" => fixed(NANOS_PER_DAY),
-            "hour" => fixed(3_600 * NANOS_PER_SECOND),
-            "minute" => fixed(60 * NANOS_PER_SECOND),
-            "second" => fixed(NANOS_PER_SECOND),
-            "millisecond" => fixed(1_000_000),
-            "microsecond" => fixed(1_000),
-            "nanosecond" => fixed(1),
+            "week" => fixed(7 * MICROS_PER_DAY),
+            "day" => fixed(MICROS_PER_DAY),
+            "hour" => fixed(3_600 * MICROS_PER_SECOND),
+            "minute" => fixed(60 * MICROS_PER_SECOND),
+            "second" => fixed(MICROS_PER_SECOND),
+            "millisecond" => fixed(1_000),
+            "microsecond" => fixed(1),
+            // Datetimes hold whole microseconds.
+            "nanosecond" => Out::DateTime(ns + amount / 1_000),
             _ => Out::Null,
         }
     });
     def(m, "datetime_part", 2, 2, Ret::Long, |a| {
         let Some(ns) = dt(&a[1]) else { return Out::Null };
         let (y, mo, d) = ymd(ns);
-        let t = ns.rem_euclid(NANOS_PER_DAY);
+        let t = ns.rem_euclid(MICROS_PER_DAY);
         Out::Long(match s(&a[0]).to_ascii_lowercase().as_str() {
             "year" => y,
             "quarter" => (mo as i64 - 1) / 3 + 1,
             "month" => mo as i64,
             "weekofyear" | "week_of_year" => iso_week(ns),
             "day" => d as i64,
-            "dayofyear" => ns.div_euclid(NANOS_PER_DAY) - days_from_civil(y, 1, 1) + 1,
-            "hour" => t / (3_600 * NANOS_PER_SECOND),
-            "minute" => t / (60 * NANOS_PER_SECOND) % 60,
-            "second" => t / NANOS_PER_SECOND % 60,
-            "millisecond" => t / 1_000_000 % 1_000,
-            "microsecond" => t / 1_000 % 1_000_000,
-            "nanosecond" => t % NANOS_PER_SECOND,
+            "dayofyear" => ns.div_euclid(MICROS_PER_DAY) - days_from_civil(y, 1, 1) + 1,
+            "hour" => t / (3_600 * MICROS_PER_SECOND),
+            "minute" => t / (60 * MICROS_PER_SECOND) % 60,
+            "second" => t / MICROS_PER_SECOND % 60,
+            "millisecond" => t / 1_000 % 1_000,
+            "microsecond" => t % MICROS_PER_SECOND,
+            "nanosecond" => t % MICROS_PER_SECOND * 1_000,
             _ => return Out::Null,
         })
     });
@@ -554,8 +556,8 @@ fn datetimes(m: &mut HashMap<&'static str, RowDef>) {
         let h = parts.get(3).copied().unwrap_or(0.0);
         let mi = parts.get(4).copied().unwrap_or(0.0);
         let sec = parts.get(5).copied().unwrap_or(0.0);
-        let nanos = ((h * 3600.0 + mi * 60.0 + sec) * 1e9).round() as i64;
-        Out::DateTime(days_from_civil(y, mo, d) * NANOS_PER_DAY + nanos)
+        let micros = ((h * 3600.0 + mi * 60.0 + sec) * 1e6).round() as i64;
+        Out::DateTime(days_from_civil(y, mo, d) * MICROS_PER_DAY + micros)
     });
     def(m, "make_timespan", 2, 5, Ret::TimeSpan, |a| {
         let parts: Vec<f64> = a.iter().map(|v| v.real().unwrap_or(0.0)).collect();
@@ -571,17 +573,18 @@ fn datetimes(m: &mut HashMap<&'static str, RowDef>) {
             def(m, $name, 1, 1, Ret::DateTime, |a| a[0].real().map_or(Out::Null, |v| Out::DateTime((v * $scale) as i64)));
         };
     }
-    unixtime!("unixtime_seconds_todatetime", 1e9);
-    unixtime!("unixtime_milliseconds_todatetime", 1e6);
-    unixtime!("unixtime_microseconds_todatetime", 1e3);
-    unixtime!("unixtime_nanoseconds_todatetime", 1.0);
+    unixtime!("unixtime_seconds_todatetime", 1e6);
+    unixtime!("unixtime_milliseconds_todatetime", 1e3);
+    unixtime!("unixtime_microseconds_todatetime", 1.0);
+    unixtime!("unixtime_nanoseconds_todatetime", 1e-3);
 }
 
 /// .NET-style datetime format strings: `yyyy-MM-dd HH:mm:ss.fff`, `tt`, and so on.
-pub fn format_kusto_datetime(ns: i64, fmt: &str) -> String {
-    let (y, mo, d) = ymd(ns);
-    let t = ns.rem_euclid(NANOS_PER_DAY);
-    let (h, mi, sec, frac) = (t / 3_600_000_000_000, t / 60_000_000_000 % 60, t / NANOS_PER_SECOND % 60, t % NANOS_PER_SECOND);
+pub fn format_kusto_datetime(us: i64, fmt: &str) -> String {
+    let (y, mo, d) = ymd(us);
+    let t = us.rem_euclid(MICROS_PER_DAY);
+    // `frac` in nanoseconds, for up to nine `f` digits.
+    let (h, mi, sec, frac) = (t / 3_600_000_000, t / 60_000_000 % 60, t / MICROS_PER_SECOND % 60, t % MICROS_PER_SECOND * 1_000);
     let tokens = ["yyyy", "yy", "MM", "M", "dd", "d", "HH", "H", "hh", "h", "mm", "m", "ss", "s", "fffffff", "ffffff", "fffff", "ffff", "fff", "ff", "f", "FFFFFFF", "FFFFFF", "FFFFF", "FFFF", "FFF", "FF", "F", "tt"];
     let mut out = String::new();
     let mut rest = fmt;
@@ -805,9 +808,10 @@ fn arrays(m: &mut HashMap<&'static str, RowDef>) {
         const MAX: i64 = 1_000_000;
         match (&a[0], &a[1], a.get(2)) {
             (V::DateTime(start), V::DateTime(stop), step) => {
+                // The step is a timespan (ns); datetimes are microseconds.
                 let step = match step {
-                    Some(V::TimeSpan(s)) if *s > 0 => *s,
-                    None => NANOS_PER_DAY,
+                    Some(V::TimeSpan(s)) if *s >= NANOS_PER_MICRO => *s / NANOS_PER_MICRO,
+                    None => MICROS_PER_DAY,
                     _ => return Out::Null,
                 };
                 let n = ((stop - start) / step + 1).clamp(0, MAX);
@@ -1172,7 +1176,10 @@ pub fn series_axis() -> ScalarUDF {
     RowUdf::scalar("kql_series_axis", Ret::Dynamic, |a| {
         let n = a[2].long().unwrap_or(0).clamp(0, 10_000_000);
         let items: Vec<Json> = match (&a[0], &a[1]) {
-            (V::DateTime(start), V::TimeSpan(step)) => (0..n).map(|i| Json::String(kql_grammar::values::format_datetime_full(start + i * step))).collect(),
+            (V::DateTime(start), V::TimeSpan(step)) => {
+                let step = step / NANOS_PER_MICRO;
+                (0..n).map(|i| Json::String(kql_grammar::values::format_datetime_full(start + i * step))).collect()
+            }
             (V::Long(start), V::Long(step)) => (0..n).map(|i| Json::from(start + i * step)).collect(),
             (start, step) => match (start.real(), step.real()) {
                 (Some(s), Some(st)) => (0..n).map(|i| serde_json::Number::from_f64(s + i as f64 * st).map_or(Json::Null, Json::Number)).collect(),

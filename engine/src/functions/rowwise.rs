@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanBuilder, Decimal128Array, Decimal128Builder, DurationNanosecondBuilder, Float64Builder, Int64Builder, StringBuilder,
-    TimestampNanosecondBuilder,
+    TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, FieldRef, TimeUnit};
 use datafusion::common::Result;
@@ -25,7 +25,9 @@ pub enum V<'a> {
     Long(i64),
     Real(f64),
     Str(&'a str),
+    /// Microseconds since the epoch.
     DateTime(i64),
+    /// Nanoseconds.
     TimeSpan(i64),
     Json(Json),
 }
@@ -41,7 +43,7 @@ impl<'a> V<'a> {
             V::Long(v) => v.to_string(),
             V::Real(v) => crate::render::format_real(*v),
             V::Str(s) => s.to_string(),
-            V::DateTime(ns) => kql_grammar::values::format_datetime_full(*ns),
+            V::DateTime(us) => kql_grammar::values::format_datetime_full(*us),
             V::TimeSpan(ns) => kql_grammar::values::format_timespan(*ns),
             V::Json(j) => super::dynamic::json_to_text(j),
         }
@@ -53,7 +55,7 @@ impl<'a> V<'a> {
     pub fn hash_bytes(&self) -> Vec<u8> {
         const EPOCH_TICKS: i64 = 621_355_968_000_000_000;
         match self {
-            V::DateTime(ns) => (ns.div_euclid(100) + EPOCH_TICKS).to_le_bytes().to_vec(),
+            V::DateTime(us) => (us * 10 + EPOCH_TICKS).to_le_bytes().to_vec(),
             V::TimeSpan(ns) => ns.div_euclid(100).to_le_bytes().to_vec(),
             V::Long(v) => v.to_le_bytes().to_vec(),
             V::Real(v) => v.to_le_bytes().to_vec(),
@@ -111,7 +113,9 @@ pub enum Out {
     Long(i64),
     Real(f64),
     Str(String),
+    /// Microseconds since the epoch; past Kusto's range it becomes null.
     DateTime(i64),
+    /// Nanoseconds.
     TimeSpan(i64),
     Json(Json),
     /// A whole decimal (`decimal` with no fraction digits), for `parse_version`.
@@ -206,7 +210,7 @@ fn value<'a>(array: &'a ArrayRef, field: &Field, i: usize) -> V<'a> {
         }
         DataType::Float64 => V::Real(array.as_primitive::<arrow::datatypes::Float64Type>().value(i)),
         DataType::Float32 => V::Real(array.as_primitive::<arrow::datatypes::Float32Type>().value(i) as f64),
-        DataType::Timestamp(TimeUnit::Nanosecond, _) => V::DateTime(array.as_primitive::<arrow::datatypes::TimestampNanosecondType>().value(i)),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => V::DateTime(array.as_primitive::<arrow::datatypes::TimestampMicrosecondType>().value(i)),
         DataType::Duration(TimeUnit::Nanosecond) => V::TimeSpan(array.as_primitive::<arrow::datatypes::DurationNanosecondType>().value(i)),
         DataType::List(_) | DataType::LargeList(_) | DataType::Struct(_) => V::Json(crate::render::to_json(array.as_ref(), i)),
         _ => V::Str(""),
@@ -218,7 +222,7 @@ enum Builder {
     Long(Int64Builder),
     Real(Float64Builder),
     Str(StringBuilder),
-    DateTime(TimestampNanosecondBuilder),
+    DateTime(TimestampMicrosecondBuilder),
     TimeSpan(DurationNanosecondBuilder),
     Decimal(Decimal128Builder),
 }
@@ -230,7 +234,7 @@ impl Builder {
             Ret::Long => Builder::Long(Int64Builder::with_capacity(n)),
             Ret::Real => Builder::Real(Float64Builder::with_capacity(n)),
             Ret::Str | Ret::Dynamic => Builder::Str(StringBuilder::with_capacity(n, n * 16)),
-            Ret::DateTime => Builder::DateTime(TimestampNanosecondBuilder::with_capacity(n)),
+            Ret::DateTime => Builder::DateTime(TimestampMicrosecondBuilder::with_capacity(n)),
             Ret::TimeSpan => Builder::TimeSpan(DurationNanosecondBuilder::with_capacity(n)),
             Ret::Decimal => Builder::Decimal(Decimal128Builder::with_capacity(n)),
         }
@@ -245,7 +249,8 @@ impl Builder {
             (Builder::Str(b), Out::Str(v)) => b.append_value(v),
             (Builder::Str(b), Out::Json(Json::Null)) => b.append_null(),
             (Builder::Str(b), Out::Json(v)) => b.append_value(v.to_string()),
-            (Builder::DateTime(b), Out::DateTime(v)) => b.append_value(v),
+            // A datetime past Kusto's range is null.
+            (Builder::DateTime(b), Out::DateTime(v)) => b.append_option(kql_grammar::values::in_datetime_range(v)),
             (Builder::TimeSpan(b), Out::TimeSpan(v)) => b.append_value(v),
             (Builder::Decimal(b), Out::Decimal(v)) => b.append_value(v),
             (Builder::Bool(b), _) => b.append_null(),

@@ -9,17 +9,18 @@ use chrono_tz::Tz;
 use super::library::{RowDef, def};
 use super::rowwise::{Out, Ret, V};
 
-const NANOS: i64 = 1_000_000_000;
+/// Datetimes are microseconds since the epoch.
+const MICROS: i64 = 1_000_000;
 
 fn zone(v: &V) -> Option<Tz> {
     v.text().trim().parse::<Tz>().ok()
 }
 
-fn naive(ns: i64) -> Option<NaiveDateTime> {
-    DateTime::from_timestamp(ns.div_euclid(NANOS), ns.rem_euclid(NANOS) as u32).map(|d| d.naive_utc())
+fn naive(us: i64) -> Option<NaiveDateTime> {
+    DateTime::from_timestamp(us.div_euclid(MICROS), (us.rem_euclid(MICROS) * 1_000) as u32).map(|d| d.naive_utc())
 }
 
-/// The offset from UTC, in nanoseconds, of the zone at a local time. A local time that occurs
+/// The offset from UTC, in microseconds, of the zone at a local time. A local time that occurs
 /// twice takes the later one (standard time); one skipped by a clock change takes the offset
 /// after the change, as Kusto does.
 fn local_offset(tz: Tz, local: NaiveDateTime) -> Option<i64> {
@@ -32,13 +33,13 @@ fn local_offset(tz: Tz, local: NaiveDateTime) -> Option<i64> {
             LocalResult::None => return None,
         },
     };
-    Some(seconds as i64 * NANOS)
+    Some(seconds as i64 * MICROS)
 }
 
 pub fn register(m: &mut HashMap<&'static str, RowDef>) {
     def(m, "datetime_utc_to_local", 2, 2, Ret::DateTime, |a| match (&a[0], zone(&a[1])) {
         (V::DateTime(ns), Some(tz)) => match naive(*ns) {
-            Some(utc) => Out::DateTime(ns + tz.offset_from_utc_datetime(&utc).fix().local_minus_utc() as i64 * NANOS),
+            Some(utc) => Out::DateTime(ns + tz.offset_from_utc_datetime(&utc).fix().local_minus_utc() as i64 * MICROS),
             None => Out::Null,
         },
         _ => Out::Null,

@@ -384,7 +384,7 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
                 Ok(when(m.clone().lt(lit(0i64)), m.clone() + divisor).otherwise(m)?)
             }
             (_, a, b) if num(a) && num(b) => Ok(binary_expr(l, df_op, r)),
-            (Operator::Minus, a, b) if is_dt(a) && is_dt(b) => Ok(cast(binary_expr(nanos(l), Operator::Minus, nanos(r)), TIMESPAN)),
+            (Operator::Minus, a, b) if is_dt(a) && is_dt(b) => Ok(datetime_difference(l, r)),
             (Operator::Plus | Operator::Minus, a, b) if is_dt(a) && (is_ts(b) || *b == DataType::Null) => Ok(datetime_plus(l, r, df_op)),
             (Operator::Plus, a, b) if is_ts(a) && is_dt(b) => Ok(datetime_plus(r, l, df_op)),
             (Operator::Plus | Operator::Minus | Operator::Modulo, a, b) if is_ts(a) && is_ts(b) => {
@@ -454,14 +454,50 @@ pub fn lower(e: Expr) -> Expr {
     datafusion::functions::string::expr_fn::lower(e)
 }
 
-/// A datetime or timespan as its nanoseconds.
+/// A timespan as its nanoseconds.
 pub fn nanos(e: Expr) -> Expr {
     cast(e, DataType::Int64)
 }
 
-/// `datetime ± timespan`, computed on nanoseconds.
+/// A datetime as its microseconds since the epoch.
+pub fn micros(e: Expr) -> Expr {
+    cast(e, DataType::Int64)
+}
+
+/// `datetime ± timespan`: whole microseconds of the timespan, added to the datetime's. A result
+/// past Kusto's datetime range is null, never a wrapped date.
 pub fn datetime_plus(dt: Expr, span: Expr, op: Operator) -> Expr {
-    cast(binary_expr(nanos(dt), op, nanos(span)), datetime_type())
+    let span_micros = binary_expr(nanos(span), Operator::Divide, lit(kql_grammar::values::NANOS_PER_MICRO));
+    let sum = binary_expr(micros(dt), op, span_micros);
+    cast(null_outside(sum, kql_grammar::values::MIN_DATETIME, kql_grammar::values::MAX_DATETIME), datetime_type())
+}
+
+/// `datetime - datetime`: a timespan in nanoseconds. Timespans hold ±292 years; a longer
+/// difference (`now() - datetime(1601-01-01)`, a common "never" sentinel) saturates at that
+/// bound instead of failing or wrapping, so that comparing it with any shorter timespan
+/// (`> 90d`) still gives Kusto's answer; only its printed value is short of Kusto's.
+fn datetime_difference(l: Expr, r: Expr) -> Expr {
+    let micros_apart = binary_expr(micros(l), Operator::Minus, micros(r));
+    let limit = i64::MAX / kql_grammar::values::NANOS_PER_MICRO;
+    let nanos_apart = binary_expr(micros_apart.clone(), Operator::Multiply, lit(kql_grammar::values::NANOS_PER_MICRO));
+    let saturated = Expr::Case(datafusion::logical_expr::expr::Case::new(
+        None,
+        vec![
+            (Box::new(micros_apart.clone().gt(lit(limit))), Box::new(lit(i64::MAX))),
+            (Box::new(micros_apart.lt(lit(-limit))), Box::new(lit(i64::MIN))),
+        ],
+        Some(Box::new(nanos_apart)),
+    ));
+    cast(saturated, TIMESPAN)
+}
+
+/// `x` where it lies in `low..=high`, null elsewhere.
+fn null_outside(x: Expr, low: i64, high: i64) -> Expr {
+    Expr::Case(datafusion::logical_expr::expr::Case::new(
+        None,
+        vec![(Box::new(x.clone().between(lit(low), lit(high))), Box::new(x))],
+        None,
+    ))
 }
 
 /// KQL compares numbers with numbers, strings with strings, and each other type with itself.

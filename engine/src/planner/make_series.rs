@@ -67,7 +67,9 @@ impl Planner<'_> {
         let (start, stop, step_value) = (constant(from)?, constant(to)?, constant(step)?);
         let as_i128 = |v: &ScalarValue| -> Option<f64> {
             match v {
-                ScalarValue::TimestampNanosecond(Some(x), _) | ScalarValue::DurationNanosecond(Some(x)) | ScalarValue::Int64(Some(x)) => Some(*x as f64),
+                // Datetimes (microseconds) on the timespans' nanosecond scale.
+                ScalarValue::TimestampMicrosecond(Some(x), _) => Some(*x as f64 * 1_000.0),
+                ScalarValue::DurationNanosecond(Some(x)) | ScalarValue::Int64(Some(x)) => Some(*x as f64),
                 ScalarValue::Int32(Some(x)) => Some(*x as f64),
                 ScalarValue::Float64(Some(x)) => Some(*x),
                 _ => None,
@@ -150,7 +152,7 @@ impl Planner<'_> {
         let step_value = evaluate_constant(&self.plan_constant(env, step)?).map_err(|e| e.or_at(step.span))?;
         let literal = |v: i128, like: &ScalarValue| -> ast::Expr {
             let lit = match like {
-                ScalarValue::TimestampNanosecond(..) => ast::Literal::DateTime(v as i64),
+                ScalarValue::TimestampMicrosecond(..) => ast::Literal::DateTime((v / 1_000) as i64),
                 ScalarValue::DurationNanosecond(..) => ast::Literal::TimeSpan(v as i64),
                 _ => ast::Literal::Long(v as i64),
             };
@@ -158,7 +160,8 @@ impl Planner<'_> {
         };
         let whole = |v: &ScalarValue| -> Option<i128> {
             match v {
-                ScalarValue::TimestampNanosecond(Some(x), _) | ScalarValue::DurationNanosecond(Some(x)) | ScalarValue::Int64(Some(x)) => Some(*x as i128),
+                ScalarValue::TimestampMicrosecond(Some(x), _) => Some(*x as i128 * 1_000),
+                ScalarValue::DurationNanosecond(Some(x)) | ScalarValue::Int64(Some(x)) => Some(*x as i128),
                 ScalarValue::Int32(Some(x)) => Some(*x as i128),
                 _ => None,
             }
@@ -166,8 +169,10 @@ impl Planner<'_> {
         let (lo, hi) = (value(0)?, value(1)?);
         match (whole(&lo), whole(&hi), whole(&step_value)) {
             (Some(l), Some(h), Some(st)) if st > 0 => {
-                let start = l.div_euclid(st) * st;
-                let end = h.div_euclid(st) * st + st;
+                // Datetime bins count from Kusto's origin, 0001-01-01, as bin() does.
+                let origin = if matches!(lo, ScalarValue::TimestampMicrosecond(..)) { kql_grammar::values::MIN_DATETIME as i128 * 1_000 } else { 0 };
+                let start = origin + (l - origin).div_euclid(st) * st;
+                let end = origin + (h - origin).div_euclid(st) * st + st;
                 Ok((literal(start, &lo), literal(end, &lo)))
             }
             // No rows: an empty range.

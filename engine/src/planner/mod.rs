@@ -118,7 +118,7 @@ pub struct Planner<'a> {
     pub catalog: &'a Catalog,
     /// Definitions every query can use (loaded from `--functions` files).
     pub prelude: &'a [ast::LetStmt],
-    /// The query's single `now()`, nanoseconds since the epoch.
+    /// The query's single `now()`, microseconds since the epoch.
     pub now: i64,
     /// Runs a sub-plan while planning, for the plugins whose output columns depend on the data
     /// (`bag_unpack`, `pivot`). `None` when nothing may run (`kql check`).

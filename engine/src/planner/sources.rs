@@ -3,7 +3,7 @@
 use super::projection::ExactProjection;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampNanosecondArray, new_null_array};
+use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray, new_null_array};
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::MemTable;
 use datafusion::common::{Column, ScalarValue};
@@ -400,7 +400,9 @@ impl Planner<'_> {
         let (f, t, s) = (self.constant_value(env, from)?, self.constant_value(env, to)?, self.constant_value(env, step)?);
         let too_many = || KqlError::at(span, format!("range would produce more than {MAX_RANGE_ROWS} rows"));
         let array: ArrayRef = match (&f, &t, &s) {
-            (ScalarValue::TimestampNanosecond(Some(a), _), ScalarValue::TimestampNanosecond(Some(b), _), ScalarValue::DurationNanosecond(Some(st))) => {
+            (ScalarValue::TimestampMicrosecond(Some(a), _), ScalarValue::TimestampMicrosecond(Some(b), _), ScalarValue::DurationNanosecond(Some(st))) => {
+                // Datetimes are microseconds; the step, a timespan, nanoseconds.
+                let st = &(st / kql_grammar::values::NANOS_PER_MICRO);
                 if *st <= 0 {
                     return Err(KqlError::at(step.span, "range step must be positive"));
                 }
@@ -408,7 +410,7 @@ impl Planner<'_> {
                 if n > MAX_RANGE_ROWS {
                     return Err(too_many());
                 }
-                Arc::new(TimestampNanosecondArray::from_iter_values((0..n as i64).map(|i| a + i * st)).with_timezone("UTC"))
+                Arc::new(TimestampMicrosecondArray::from_iter_values((0..n as i64).map(|i| a + i * st)).with_timezone("UTC"))
             }
             _ if [&f, &t, &s].iter().all(|v| is_integer(v)) => {
                 let (a, b, st) = (as_i64(&f), as_i64(&t), as_i64(&s));

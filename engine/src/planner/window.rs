@@ -138,7 +138,8 @@ impl ExprPlanner<'_, '_> {
             let mut limits = Vec::new();
             for a in &args[1..3] {
                 match evaluate_constant(&self.plan(a)?).map_err(|e| e.or_at(a.span))? {
-                    ScalarValue::DurationNanosecond(Some(ns)) => limits.push(ns),
+                    // On the datetimes' microsecond scale.
+                    ScalarValue::DurationNanosecond(Some(ns)) => limits.push(ns / kql_grammar::values::NANOS_PER_MICRO),
                     _ => return Err(KqlError::at(a.span, "row_window_session() takes its limits as constant timespans")),
                 }
             }
@@ -253,11 +254,11 @@ fn serial_column(name: String, marker: &Expr) -> SerialColumn {
             SerialColumn { name, func: SerialFunc::Rank { dense }, arg: Some(f.args[0].clone()), restart: restart_of(&f.args[1]) }
         }
         Expr::ScalarFunction(f) if f.func.name() == "kql_serial_window_session" => {
-            let nanos = |e: &Expr| match e {
+            let micros = |e: &Expr| match e {
                 Expr::Literal(ScalarValue::Int64(Some(v)), _) => *v,
                 _ => 0,
             };
-            let func = SerialFunc::WindowSession { max_from_first: nanos(&f.args[1]), max_gap: nanos(&f.args[2]) };
+            let func = SerialFunc::WindowSession { max_from_first: micros(&f.args[1]), max_gap: micros(&f.args[2]) };
             SerialColumn { name, func, arg: Some(f.args[0].clone()), restart: restart_of(&f.args[3]) }
         }
         Expr::ScalarFunction(f) => SerialColumn { name, func: SerialFunc::RowNumber, arg: None, restart: f.args.first().and_then(restart_of) },

@@ -175,7 +175,7 @@ pub enum Literal {
     Int(i32),
     Real(f64),
     String(String),
-    /// Nanoseconds since the Unix epoch, UTC.
+    /// Microseconds since the Unix epoch, UTC (see `values`).
     DateTime(i64),
     /// Nanoseconds.
     TimeSpan(i64),
