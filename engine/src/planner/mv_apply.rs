@@ -6,7 +6,7 @@
 //! columns come back by joining on the id.
 
 use super::projection::ExactProjection;
-use datafusion::common::{Column, JoinType};
+use datafusion::common::Column;
 use datafusion::logical_expr::{Expr, ExprFunctionExt, LogicalPlanBuilder, SortExpr};
 use datafusion::prelude::lit;
 use kql_grammar::ast::{self, Ident, MvItem, NamedExpr, Operator, OperatorKind, OperatorParam, Span};
@@ -51,30 +51,40 @@ impl Planner<'_> {
         let expanded_names: Vec<String> = names(&expanded).into_iter().filter(|n| !input_columns.contains(n) || is_item(n)).collect();
         // The row's own columns, less the expanded ones.
         let context: Vec<String> = input_columns.iter().filter(|n| *n != ROW_ID && !expanded_names.contains(n)).cloned().collect();
-        let mut current = expanded;
+        // The row's columns travel through the subquery under hidden names, as group keys of
+        // its `summarize` and extra columns of its `project`: joining them back by row id
+        // would not do, since the ids come from a numbering that is not repeatable over
+        // unordered input (a second evaluation pairs rows with other rows' values).
+        let hidden: Vec<String> = (0..context.len()).map(|i| format!("__kql_row_column_{i}")).collect();
+        let copies: Vec<NamedExpr> = context
+            .iter()
+            .zip(&hidden)
+            .map(|(c, h)| NamedExpr { names: vec![ident(h)], expr: ast::Expr::new(ast::ExprKind::Name(c.clone()), span), span })
+            .collect();
+        let mut current = if copies.is_empty() { expanded } else { self.plan_operator(env, expanded, &Operator { kind: OperatorKind::Extend(copies), span })? };
+        let carried: Vec<String> = std::iter::once(ROW_ID.to_string()).chain(hidden.iter().cloned()).collect();
         for op in body {
-            current = self.plan_per_row(env, current, op)?;
+            current = self.plan_per_row(env, current, op, &carried)?;
         }
-        // Rejoin the row's columns where the subquery dropped them.
+        // The row's columns the subquery no longer has come first, from the hidden copies; then
+        // the subquery's own columns.
         let out_names = names(&current);
-        let missing: Vec<String> = context.iter().filter(|c| !out_names.contains(c)).cloned().collect();
-        if !missing.is_empty() {
-            let mut context_cols = vec![column(ROW_ID)];
-            context_cols.extend(missing.iter().map(|c| column(c)));
-            let rows = LogicalPlanBuilder::from(numbered.plan).project_exact(context_cols)?.alias("__kql_row")?.build()?;
-            let sub = LogicalPlanBuilder::from(current.plan).alias("__kql_sub")?.build()?;
-            let on = vec![Expr::Column(Column::new(Some("__kql_row"), ROW_ID)).eq(Expr::Column(Column::new(Some("__kql_sub"), ROW_ID)))];
-            let mut projection: Vec<Expr> = missing.iter().map(|c| Expr::Column(Column::new(Some("__kql_row"), c)).alias(c)).collect();
-            projection.extend(out_names.iter().filter(|n| *n != ROW_ID).map(|n| Expr::Column(Column::new(Some("__kql_sub"), n)).alias(n)));
-            let plan = LogicalPlanBuilder::from(rows).join_on(sub, JoinType::Inner, on)?.project_exact(projection)?.build()?;
-            return Ok(Tabular::unordered(plan));
-        }
-        let plan = LogicalPlanBuilder::from(current.plan).project_exact(out_names.iter().filter(|n| *n != ROW_ID).map(|n| column(n)))?.build()?;
+        let mut projection: Vec<Expr> = context
+            .iter()
+            .zip(&hidden)
+            .filter(|(c, _)| !out_names.contains(c))
+            .map(|(c, h)| column(h).alias(c))
+            .collect();
+        projection.extend(out_names.iter().filter(|n| !carried.contains(n)).map(|n| column(n)));
+        let plan = LogicalPlanBuilder::from(current.plan).project_exact(projection)?.build()?;
         Ok(Tabular::unordered(plan))
     }
 
-    /// One operator of the subquery, made to work within each input row.
-    fn plan_per_row(&self, env: &Env, tab: Tabular, op: &Operator) -> Result<Tabular> {
+    /// One operator of the subquery, made to work within each input row. `carried` names the
+    /// row id and the hidden copies of the row's columns, which `project` and `summarize` keep
+    /// (each row's copies hold one value per row id, so grouping by them too changes no group).
+    fn plan_per_row(&self, env: &Env, tab: Tabular, op: &Operator, carried: &[String]) -> Result<Tabular> {
+        let name_expr = |n: &str| NamedExpr { names: vec![], expr: ast::Expr::new(ast::ExprKind::Name(n.into()), op.span), span: op.span };
         let keep_id = |t: Tabular| -> Result<Tabular> { Ok(t) };
         match &op.kind {
             // Row-local operators keep the row's id as they are.
@@ -90,14 +100,16 @@ impl Planner<'_> {
             }
             OperatorKind::Project(items) => {
                 let mut items = items.clone();
-                if !items.iter().any(|i| i.names.iter().any(|n| n.name == ROW_ID)) {
-                    items.push(NamedExpr { names: vec![], expr: ast::Expr::new(ast::ExprKind::Name(ROW_ID.into()), op.span), span: op.span });
-                }
+                let projected = |n: &str| items.iter().any(|i| i.names.iter().any(|x| x.name == n) || matches!(&i.expr.kind, ast::ExprKind::Name(x) if x == n));
+                let kept: Vec<NamedExpr> = carried.iter().filter(|n| !projected(n)).map(|n| name_expr(n)).collect();
+                items.extend(kept);
                 self.plan_operator(env, tab, &Operator { kind: OperatorKind::Project(items), span: op.span })
             }
             OperatorKind::Summarize { params, aggregates, by } => {
+                let present = names(&tab);
                 let mut by = by.clone();
-                by.insert(0, NamedExpr { names: vec![], expr: ast::Expr::new(ast::ExprKind::Name(ROW_ID.into()), op.span), span: op.span });
+                let kept: Vec<NamedExpr> = carried.iter().filter(|n| present.contains(n)).map(|n| name_expr(n)).collect();
+                by.splice(0..0, kept);
                 self.plan_operator(env, tab, &Operator { kind: OperatorKind::Summarize { params: params.clone(), aggregates: aggregates.clone(), by }, span: op.span })
             }
             OperatorKind::Top { count, key } => {
