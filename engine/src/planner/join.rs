@@ -159,13 +159,25 @@ impl Planner<'_> {
         Ok(Tabular::unordered(plan))
     }
 
+    /// Both key columns exist, and their types agree as the official analyzer wants: a column
+    /// named on both sides (`on k`) has one type (KS227); `$left.a == $right.b` may pair
+    /// numbers of different widths but not, say, a string with a long.
     fn check_keys(&self, left: &Tabular, right: &Tabular, keys: &[KeyPair], on: &[ast::Expr]) -> Result<()> {
         for (k, e) in keys.iter().zip(on) {
-            if !left.plan.schema().has_column_with_unqualified_name(&k.left) {
+            let Ok(lf) = left.plan.schema().field_with_unqualified_name(&k.left) else {
                 return Err(KqlError::at(e.span, format!("the left side of the join has no column '{}'", k.left)));
-            }
-            if !right.plan.schema().has_column_with_unqualified_name(&k.right) {
+            };
+            let Ok(rf) = right.plan.schema().field_with_unqualified_name(&k.right) else {
                 return Err(KqlError::at(e.span, format!("the right side of the join has no column '{}'", k.right)));
+            };
+            let (lt, rt) = (crate::types::kql_type_name(lf), crate::types::kql_type_name(rf));
+            let same_name = matches!(e.kind, ExprKind::Name(_));
+            let numeric = |t: &str| matches!(t, "int" | "long" | "real" | "decimal");
+            if same_name && lt != rt {
+                return Err(KqlError::at(e.span, format!("the common column '{}' must have the same type on both sides of the join (left: {lt}, right: {rt})", k.left)));
+            }
+            if lt != rt && !(numeric(lt) && numeric(rt)) {
+                return Err(KqlError::at(e.span, format!("inconsistent types for join keys: {lt} and {rt}")));
             }
         }
         Ok(())
