@@ -51,7 +51,11 @@ pub fn register(m: &mut HashMap<&'static str, RowDef>) {
 
     // `around(value, center, delta)`: whether value lies within [center - delta, center + delta].
     def(m, "around", 3, 3, Ret::Bool, |a| match (&a[0], &a[1], &a[2]) {
-        (V::DateTime(v), V::DateTime(c), V::TimeSpan(d)) => Out::Bool(c - d <= *v && *v <= c + d),
+        // Datetimes hold microseconds, timespans nanoseconds.
+        (V::DateTime(v), V::DateTime(c), V::TimeSpan(d)) => {
+            let d = d / kql_grammar::values::NANOS_PER_MICRO;
+            Out::Bool(c - d <= *v && *v <= c + d)
+        }
         (v, c, d) => match (v.real(), c.real(), d.real()) {
             (Some(v), Some(c), Some(d)) => Out::Bool(c - d <= v && v <= c + d),
             _ => Out::Null,
