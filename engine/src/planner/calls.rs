@@ -329,14 +329,9 @@ impl ExprPlanner<'_, '_> {
             }
             "not" => {
                 arity(1, 1)?;
-                let x = self.bool_arg(n, args[0])?;
-                // Kusto's and/or treat a null operand as false (logical-operators.md:
-                // `bool(null) and true` is false), where SQL's give null: `not(false or null)`
-                // is true in Kusto. Only a negated and/or can tell the two apart (`where` and
-                // `iff` take null as false), so the fix goes here and plain conjunctions keep
-                // Parquet pruning. `not` of a null that no and/or made stays null.
-                let is_logic = matches!(&args[0].kind, ExprKind::Binary { op: ast::BinaryOp::And | ast::BinaryOp::Or, .. });
-                Ok(if is_logic { datafusion::functions::expr_fn::coalesce(vec![x, lit(false)]).not() } else { x.not() })
+                // Kusto's and/or never give null (see nulls.rs), so `not` of one is exact; `not`
+                // of a null comparison stays null, as in Kusto.
+                Ok(self.bool_arg(n, args[0])?.not())
             }
             "ipv4_is_private" => {
                 arity(1, 1)?;

@@ -250,7 +250,8 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
         if values.is_empty() {
             return Ok(lit(negated));
         }
-        Ok(Expr::InList(InList::new(Box::new(left), values, negated)))
+        let test = Expr::InList(InList::new(Box::new(left), values, negated));
+        Ok(if negated { super::nulls::null_as_true(test) } else { test })
     }
 
     /// `x in (T | project y)`: the first column of a tabular expression.
@@ -313,7 +314,7 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
             Ok(x)
         };
         let (l, r) = (operand(left)?, operand(right)?);
-        Ok(if op == BinaryOp::And { l.and(r) } else { l.or(r) })
+        Ok(super::nulls::logical(l, if op == BinaryOp::And { Operator::And } else { Operator::Or }, r))
     }
 
     fn binary(&self, op: BinaryOp, left: &ast::Expr, right: &ast::Expr, span: Span) -> Result<Expr> {
@@ -337,14 +338,17 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
                     BinaryOp::Gt => Operator::Gt,
                     _ => Operator::GtEq,
                 };
+                if matches!(df_op, Operator::Eq | Operator::NotEq) {
+                    return Ok(super::nulls::equality(l, df_op, r, &self.schema));
+                }
                 Ok(binary_expr(l, df_op, r))
             }
             BinaryOp::EqCi | BinaryOp::NotEqCi => {
                 if !(is_string(&lt) || lt == DataType::Null) || !(is_string(&rt) || rt == DataType::Null) {
                     return Err(KqlError::at(span, format!("'{token}' compares strings, got {} and {}", kql_type_of(&lt), kql_type_of(&rt))));
                 }
-                let eq = lower(l).eq(lower(r));
-                Ok(if op == BinaryOp::EqCi { eq } else { eq.not() })
+                let df_op = if op == BinaryOp::EqCi { Operator::Eq } else { Operator::NotEq };
+                Ok(super::nulls::equality(lower(l), df_op, lower(r), &self.schema))
             }
             BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod => self.arithmetic(op, l, lt, r, rt, span),
             BinaryOp::Str(_) => unreachable!("handled above"),
@@ -429,7 +433,7 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
                 Expr::Like(datafusion::logical_expr::expr::Like::new(false, Box::new(hay), Box::new(needle), None, !sop.case_sensitive))
             }
         };
-        Ok(if sop.negated { positive.not() } else { positive })
+        Ok(if sop.negated { super::nulls::null_as_true(positive.not()) } else { positive })
     }
 }
 
@@ -611,7 +615,7 @@ fn is_bool_by_construction(e: &Expr) -> bool {
             b.op,
             Operator::Eq | Operator::NotEq | Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq | Operator::And | Operator::Or | Operator::IsDistinctFrom | Operator::IsNotDistinctFrom
         ),
-        Expr::Not(_) | Expr::IsNull(_) | Expr::IsNotNull(_) | Expr::IsTrue(_) | Expr::IsFalse(_) | Expr::Like(_) | Expr::SimilarTo(_) | Expr::InList(_) | Expr::Between(_) => true,
+        Expr::Not(_) | Expr::IsNull(_) | Expr::IsNotNull(_) | Expr::IsTrue(_) | Expr::IsFalse(_) | Expr::IsNotFalse(_) | Expr::IsNotTrue(_) | Expr::Case(_) | Expr::Like(_) | Expr::SimilarTo(_) | Expr::InList(_) | Expr::Between(_) => true,
         Expr::Alias(a) => is_bool_by_construction(&a.expr),
         _ => false,
     }

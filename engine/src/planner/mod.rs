@@ -11,6 +11,7 @@ mod make_series;
 mod mv_apply;
 mod mv_expand;
 mod names;
+mod nulls;
 mod parse;
 mod partition;
 mod scan;

@@ -154,7 +154,7 @@ impl Planner<'_> {
         }
         let (plan, mut exprs) = add_serial(tab.plan.clone(), tab.order.as_deref(), vec![predicate])?;
         let windowed = plan.schema().fields().len() != tab.plan.schema().fields().len();
-        let mut plan = LogicalPlanBuilder::from(plan).filter(exprs.remove(0))?;
+        let mut plan = LogicalPlanBuilder::from(plan).filter(super::nulls::filter_form(exprs.remove(0)))?;
         if windowed {
             plan = plan.project_exact(names(&tab).iter().map(|n| column(n)))?;
         }
