@@ -25,6 +25,13 @@ pub struct SessionOptions {
     pub memory_limit: Option<usize>,
     /// Threads to use; `None` uses every core.
     pub target_partitions: Option<usize>,
+    /// Runs plans without DataFusion's logical optimizer rules but one: expression
+    /// simplification, which some functions need to run at all (`coalesce` is rewritten to
+    /// `CASE` there and fails if it is not). The analyzer's type coercion still runs, and so do
+    /// the physical optimizer rules: DataFusion relies on them for correctness (they insert the
+    /// merges and repartitions that multi-partition aggregates and sorts need). The metamorphic
+    /// tests compare results with and without the rules to catch a rewrite that changes one.
+    pub without_logical_optimizer: bool,
 }
 
 /// One result set of a query.
@@ -57,17 +64,26 @@ impl Session {
         // Filters are evaluated while decoding Parquet pages, so rows that fail never materialise.
         config.options_mut().execution.parquet.pushdown_filters = true;
         config.options_mut().execution.parquet.reorder_filters = true;
+        if options.without_logical_optimizer {
+            // Simplification alone rewrites `coalesce(x, false)` to a CASE the physical planner
+            // deems nullable while the unrecomputed logical schema says not; the other rules
+            // recompute it. Only the check of that nullability is skipped, not any work.
+            config.options_mut().execution.skip_physical_aggregate_schema_check = true;
+        }
         let mut runtime = RuntimeEnvBuilder::new();
         if let Some(limit) = options.memory_limit {
             runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
         }
         let runtime = runtime.build_arc()?;
-        let state = datafusion::execution::SessionStateBuilder::new()
+        let mut state = datafusion::execution::SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features()
-            .with_query_planner(Arc::new(crate::serial::KqlQueryPlanner))
-            .build();
+            .with_query_planner(Arc::new(crate::serial::KqlQueryPlanner));
+        if options.without_logical_optimizer {
+            state = state.with_optimizer_rules(vec![Arc::new(datafusion::optimizer::simplify_expressions::SimplifyExpressions::new())]);
+        }
+        let state = state.build();
         let ctx = SessionContext::new_with_state(state);
         Ok(Session { ctx, catalog: Catalog::default(), prelude: Vec::new(), options })
     }

@@ -111,7 +111,7 @@ pub async fn new_session(now: Option<&str>, memory_limit: Option<&str>, threads:
         Some(s) => Some(parse_size(s).ok_or_else(|| format!("error: --memory-limit: '{s}' is not a size like 4G or 512M"))?),
         None => None,
     };
-    let mut session = Session::new(SessionOptions { now, memory_limit, target_partitions: threads }).map_err(|e| format!("error: {e}"))?;
+    let mut session = Session::new(SessionOptions { now, memory_limit, target_partitions: threads, ..Default::default() }).map_err(|e| format!("error: {e}"))?;
     register(&mut session, sources).await?;
     Ok(session)
 }

@@ -1,0 +1,685 @@
+//! Metamorphic tests (SQLancer's TLP and NoREC, and a few relations of our own): random
+//! tables, random well-typed predicates and expressions, and relations between queries that
+//! must hold whatever the right answer is, so nobody has to guess the answer.
+//!
+//! - TLP: `T | where p`, `T | where not(p)` and `T | where isnull(p)` partition `T`.
+//! - NoREC: `T | where p | count` == `T | summarize countif(p)` ==
+//!   `T | extend b = p | where b == true | count`.
+//! - Plans: the same query gives the same rows over a `datatable` and over Parquet files, with
+//!   1 and 4 partitions, with DataFusion's logical optimizer rules on and off.
+//! - Extend chains: `extend a = e1 | extend b = e2(a)` == `project a = e1, b = e2(e1)`, also when
+//!   a chain reassigns one column (`extend x = f(x) | extend x = g(x)`).
+//! - Summarize: `summarize count() by k` counts the values of `project k` grouped here.
+//! - Sort and take: `sort by k | take n` returns n rows of `T`.
+//!
+//! Results are compared as multisets of rows, every cell rendered as Kusto prints it.
+//!
+//! Environment: `KQL_METAMORPHIC_SEED` (default 1), `KQL_METAMORPHIC_CASES` (default 1500),
+//! `KQL_METAMORPHIC_ONLY_CASE=N` (rerun one case of a seed), `KQL_METAMORPHIC_KNOWN_BUGS=all`
+//! or a list of names (also generate the constructs `known_bugs.rs` avoids),
+//! `KQL_METAMORPHIC_MAX_FAILURES` (default 5).
+
+#[path = "metamorphic/expr.rs"]
+mod expr;
+#[path = "metamorphic/known_bugs.rs"]
+mod known_bugs;
+#[path = "metamorphic/table.rs"]
+mod table;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use expr::{Expr, ExprGen};
+use known_bugs::KnownBugs;
+use kql_engine::render::format_field_cell;
+use kql_engine::types::kql_type_name;
+use kql_engine::{Session, SessionOptions};
+use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use table::{Table, Ty, datatable_literal, random_table, write_parquet};
+
+/// Cases that share one random table (writing Parquet files costs more than a query).
+const CASES_PER_TABLE: u64 = 50;
+
+struct Settings {
+    seed: u64,
+    cases: u64,
+    only_case: Option<u64>,
+    max_failures: usize,
+    bugs: KnownBugs,
+}
+
+impl Settings {
+    fn from_env() -> Settings {
+        Settings {
+            seed: env_number("KQL_METAMORPHIC_SEED").unwrap_or(1),
+            cases: env_number("KQL_METAMORPHIC_CASES").unwrap_or(1500),
+            only_case: env_number("KQL_METAMORPHIC_ONLY_CASE"),
+            max_failures: env_number("KQL_METAMORPHIC_MAX_FAILURES").map_or(5, |n| n as usize),
+            bugs: KnownBugs::from_env(),
+        }
+    }
+
+    fn case_numbers(&self) -> Vec<u64> {
+        match self.only_case {
+            Some(n) => vec![n],
+            None => (0..self.cases).collect(),
+        }
+    }
+}
+
+fn env_number(name: &str) -> Option<u64> {
+    let text = std::env::var(name).ok()?;
+    Some(text.trim().parse().unwrap_or_else(|_| panic!("{name} must be a whole number, not {text:?}")))
+}
+
+/// A seed for the n-th table or case, so that any case can be rerun alone.
+fn derived_rng(seed: u64, salt: u64, n: u64) -> StdRng {
+    StdRng::seed_from_u64(seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ n.wrapping_mul(0xD1B5_4A32_D192_ED03))
+}
+
+// ---- sessions and sources ----
+
+/// One way to run a query: partitions and optimizer rules. Every table is registered in each.
+struct Engine {
+    index: usize,
+    label: String,
+    session: Session,
+}
+
+fn engines() -> Vec<Engine> {
+    let mut out = Vec::new();
+    for partitions in [1, 4] {
+        for optimize in [true, false] {
+            let options = SessionOptions {
+                target_partitions: Some(partitions),
+                without_logical_optimizer: !optimize,
+                ..Default::default()
+            };
+            let session = Session::new(options).expect("a session with default options");
+            let label = format!("partitions={partitions} optimizer={}", if optimize { "on" } else { "off" });
+            out.push(Engine { index: out.len(), label, session });
+        }
+    }
+    out
+}
+
+/// Where a query reads the table from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Source {
+    Datatable,
+    Parquet,
+}
+
+/// The name the `datatable` is bound to (`let D = datatable(...)[...]`) in every session's
+/// prelude: parsing a 60-row literal costs more in a debug build than running the query, so it
+/// is parsed once per table, and planned as a datatable by every query that reads it.
+const DATATABLE_NAME: &str = "D";
+
+/// The current table in both its forms, and its rows as each engine reads each form.
+struct TableUnderTest {
+    table: Table,
+    literal: String,
+    parquet_name: String,
+    full_scans: std::cell::RefCell<BTreeMap<(Source, usize), Rows>>,
+}
+
+impl TableUnderTest {
+    fn source_text(&self, source: Source) -> &str {
+        match source {
+            Source::Datatable => DATATABLE_NAME,
+            Source::Parquet => &self.parquet_name,
+        }
+    }
+
+}
+
+/// A folder in the temp dir removed when the run ends, even by a panic.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(seed: u64) -> TempDir {
+        let path = std::env::temp_dir().join(format!("kql-metamorphic-{}-{seed}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn load_table(index: u64, settings: &Settings, dir: &Path, engines: &mut [Engine]) -> TableUnderTest {
+    let mut rng = derived_rng(settings.seed, 1, index);
+    let table = random_table(&mut rng);
+    let folder = dir.join(format!("t{index}"));
+    write_parquet(&table, &folder, &mut rng).unwrap_or_else(|e| panic!("writing table {index} as Parquet: {e}"));
+    let parquet_name = format!("T{index}");
+    let location = folder.to_string_lossy().into_owned();
+    let literal = datatable_literal(&table);
+    let binding = format!("let {DATATABLE_NAME} = {literal};");
+    for engine in engines.iter_mut() {
+        engine.session.register_table(&parquet_name, &location).await.unwrap_or_else(|e| panic!("registering {location}: {e}"));
+        engine.session.load_prelude(&binding).unwrap_or_else(|e| panic!("binding the datatable: {}", e.render(&binding, "datatable", false)));
+    }
+    TableUnderTest { literal, table, parquet_name, full_scans: Default::default() }
+}
+
+// ---- results ----
+
+/// A result as text: the header (`name:type`) and the rows, sorted, so two results compare
+/// as multisets. A null prints as `∅`; a null string as "" (KQL strings are never null).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Rows {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+const NULL: &str = "∅";
+
+impl Rows {
+    fn sorted(mut self) -> Rows {
+        self.rows.sort();
+        self
+    }
+
+    /// The one cell of a one-row, one-column result (a count), as text.
+    fn single_cell(&self) -> Option<&str> {
+        match self.rows.as_slice() {
+            [row] if row.len() == 1 => Some(row[0].as_str()),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Rows {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "    {}", self.header.join(" | "))?;
+        for row in &self.rows {
+            writeln!(f, "    {}", row.join(" | "))?;
+        }
+        write!(f, "    ({} rows)", self.rows.len())
+    }
+}
+
+async fn run(engine: &Engine, query: &str) -> Result<Rows, String> {
+    LAST_QUERY.with(|q| *q.borrow_mut() = (engine.label.clone(), query.to_string()));
+    let results = engine.session.execute(query).await.map_err(|e| e.render(query, "query", false))?;
+    let Some(result) = results.last() else {
+        return Err("the query returned no result".to_string());
+    };
+    let fields = result.schema.fields();
+    let header = fields.iter().map(|f| format!("{}:{}", f.name(), kql_type_name(f))).collect();
+    let mut rows = Vec::new();
+    for batch in &result.batches {
+        for row in 0..batch.num_rows() {
+            let cells = fields
+                .iter()
+                .zip(batch.columns())
+                .map(|(field, column)| match format_field_cell(field, column.as_ref(), row) {
+                    // -0.0 == 0.0, and which of the two a group key or a min keeps is not
+                    // specified anywhere; Kusto's docs never print a -0.
+                    Some(text) if text == "-0" => "0".to_string(),
+                    Some(text) => text,
+                    None if kql_type_name(field) == "string" => String::new(),
+                    None => NULL.to_string(),
+                })
+                .collect();
+            rows.push(cells);
+        }
+    }
+    Ok(Rows { header, rows }.sorted())
+}
+
+// ---- failures ----
+
+/// One query of a failed relation, with where it ran and what it gave.
+struct Observation {
+    query: String,
+    engine: String,
+    result: Result<Rows, String>,
+}
+
+struct Failure {
+    relation: &'static str,
+    detail: String,
+    observations: Vec<Observation>,
+}
+
+impl Failure {
+    fn report(&self, seed: u64, case: u64, table: &TableUnderTest) -> String {
+        let mut text = format!(
+            "\n=== {} failed: seed {seed}, case {case} (rerun: KQL_METAMORPHIC_SEED={seed} KQL_METAMORPHIC_ONLY_CASE={case})\n{}\n",
+            self.relation, self.detail
+        );
+        text += &format!(
+            "The table: `{DATATABLE_NAME}` below; `{}` holds the same rows as Parquet files (to rerun a query \
+             with `kql -c`, put `let {DATATABLE_NAME} = ...;` or `let {} = ...;` with this literal before it).\n",
+            table.parquet_name, table.parquet_name
+        );
+        text += &format!("let {DATATABLE_NAME} = {};\n", table.literal);
+        for o in &self.observations {
+            text += &format!("--- [{}]\n{}\n", o.engine, o.query);
+            match &o.result {
+                Ok(rows) => text += &format!("{rows}\n"),
+                Err(e) => text += &format!("    error: {e}\n"),
+            }
+        }
+        text
+    }
+}
+
+/// Runs `queries` on their engines; an error in any of them is a failure of `relation`.
+async fn run_all(relation: &'static str, runs: &[(&Engine, String)]) -> Result<Vec<Rows>, Failure> {
+    let mut observations = Vec::new();
+    let mut failed = false;
+    for (engine, query) in runs {
+        let result = run(engine, query).await;
+        failed |= result.is_err();
+        observations.push(Observation { query: query.clone(), engine: engine.label.clone(), result });
+    }
+    if failed {
+        return Err(Failure { relation, detail: "a query failed".to_string(), observations });
+    }
+    Ok(observations.into_iter().filter_map(|o| o.result.ok()).collect())
+}
+
+fn observations_of(runs: &[(&Engine, String)], results: &[Rows]) -> Vec<Observation> {
+    runs.iter()
+        .zip(results)
+        .map(|((engine, query), rows)| Observation { query: query.clone(), engine: engine.label.clone(), result: Ok(rows.clone()) })
+        .collect()
+}
+
+// ---- relations ----
+
+/// What a case has to work with: the table, the engines, its random numbers.
+struct Case<'a> {
+    table: &'a TableUnderTest,
+    engines: &'a [Engine],
+    rng: StdRng,
+    bugs: KnownBugs,
+}
+
+impl<'a> Case<'a> {
+    fn random_engine(&mut self) -> &'a Engine {
+        let engines = self.engines;
+        engines.choose(&mut self.rng).expect("at least one engine")
+    }
+
+    fn random_source(&mut self) -> Source {
+        if self.rng.random_bool(0.5) { Source::Datatable } else { Source::Parquet }
+    }
+
+    fn random_predicate(&mut self) -> Expr {
+        let depth = self.rng.random_range(1..=3);
+        let mut generator = ExprGen::new(&mut self.rng, &self.table.table, self.bugs);
+        generator.boolean(depth)
+    }
+}
+
+/// The rows of the whole table, read from `source` by `engine`, run once per table.
+async fn full_scan(table: &TableUnderTest, source: Source, engine: &Engine) -> Result<Rows, Failure> {
+    let key = (source, engine.index);
+    if let Some(rows) = table.full_scans.borrow().get(&key) {
+        return Ok(rows.clone());
+    }
+    let mut results = run_all("full scan", &[(engine, table.source_text(source).to_string())]).await?;
+    let rows = results.remove(0);
+    table.full_scans.borrow_mut().insert(key, rows.clone());
+    Ok(rows)
+}
+
+/// Every engine reads the same rows from the datatable and from the Parquet files.
+async fn check_full_scans_agree(table: &TableUnderTest, engines: &[Engine]) -> Result<(), Failure> {
+    let reference_engine = &engines[0];
+    let reference = full_scan(table, Source::Datatable, reference_engine).await?;
+    for engine in engines {
+        for source in [Source::Datatable, Source::Parquet] {
+            let rows = full_scan(table, source, engine).await?;
+            if rows != reference {
+                let observation = |engine: &Engine, source: Source, rows: &Rows| Observation {
+                    query: table.source_text(source).to_string(),
+                    engine: engine.label.clone(),
+                    result: Ok(rows.clone()),
+                };
+                return Err(Failure {
+                    relation: "full scans agree",
+                    detail: format!("{source:?} on [{}] differs from the datatable on [{}]", engine.label, reference_engine.label),
+                    observations: vec![observation(reference_engine, Source::Datatable, &reference), observation(engine, source, &rows)],
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// TLP: the rows where p is true, false and null are the table's rows.
+async fn check_ternary_partition(case: &mut Case<'_>) -> Result<(), Failure> {
+    let p = case.random_predicate().render();
+    let source = case.random_source();
+    let engine = case.random_engine();
+    let table = full_scan(case.table, source, engine).await?;
+    let source = case.table.source_text(source).to_string();
+    let runs = [
+        (engine, format!("{source}\n| where {p}")),
+        (engine, format!("{source}\n| where not({p})")),
+        (engine, format!("{source}\n| where isnull({p})")),
+    ];
+    let results = run_all("TLP", &runs).await?;
+    let mut union: Vec<Vec<String>> = results.iter().flat_map(|r| r.rows.iter().cloned()).collect();
+    union.sort();
+    if union == table.rows {
+        return Ok(());
+    }
+    let mut observations = vec![Observation { query: source.clone(), engine: engine.label.clone(), result: Ok(table.clone()) }];
+    observations.extend(observations_of(&runs, &results));
+    Err(Failure {
+        relation: "TLP",
+        detail: format!(
+            "where p ({}) + where not(p) ({}) + where isnull(p) ({}) rows != the table's {} rows",
+            results[0].rows.len(),
+            results[1].rows.len(),
+            results[2].rows.len(),
+            table.rows.len()
+        ),
+        observations,
+    })
+}
+
+/// NoREC: counting the rows a filter keeps three ways.
+async fn check_counts(case: &mut Case<'_>) -> Result<(), Failure> {
+    let p = case.random_predicate().render();
+    let source = case.table.source_text(case.random_source()).to_string();
+    let engine = case.random_engine();
+    let runs = [
+        (engine, format!("{source}\n| where {p}\n| count")),
+        (engine, format!("{source}\n| summarize countif({p})")),
+        (engine, format!("{source}\n| extend __b = {p}\n| where __b == true\n| count")),
+    ];
+    let results = run_all("NoREC", &runs).await?;
+    let counts: Vec<Option<&str>> = results.iter().map(Rows::single_cell).collect();
+    if counts[0].is_some() && counts.iter().all(|c| *c == counts[0]) {
+        return Ok(());
+    }
+    Err(Failure {
+        relation: "NoREC",
+        detail: format!("counts differ: {counts:?}"),
+        observations: observations_of(&runs, &results),
+    })
+}
+
+/// The same filter over both sources and two engines gives the same rows.
+async fn check_plans_agree(case: &mut Case<'_>) -> Result<(), Failure> {
+    let p = case.random_predicate().render();
+    let first = case.random_source();
+    let second = case.random_source();
+    let a = case.random_engine();
+    let b = case.random_engine();
+    let runs = [
+        (a, format!("{}\n| where {p}", case.table.source_text(first))),
+        (b, format!("{}\n| where {p}", case.table.source_text(second))),
+    ];
+    let results = run_all("same result everywhere", &runs).await?;
+    if results[0] == results[1] {
+        return Ok(());
+    }
+    Err(Failure {
+        relation: "same result everywhere",
+        detail: format!("{first:?} on [{}] != {second:?} on [{}]", a.label, b.label),
+        observations: observations_of(&runs, &results),
+    })
+}
+
+/// A random scalar type for extend chains.
+fn random_scalar_type(rng: &mut StdRng) -> Ty {
+    *Ty::ALL.choose(rng).unwrap_or(&Ty::Long)
+}
+
+/// `extend a = e1 | extend b = e2(a) | project a, b` == `project a = e1, b = e2(e1)`, or for a
+/// column x that exists: `extend x = e1(x) | extend x = e2(x) | project x` == `project x = e2(e1(x))`.
+async fn check_extend_chain(case: &mut Case<'_>) -> Result<(), Failure> {
+    let source = case.table.source_text(case.random_source()).to_string();
+    let reassign = case.rng.random_bool(0.4);
+    let existing = case.table.table.columns.choose(&mut case.rng).cloned().expect("tables have columns");
+    let (first_name, first_ty) = if reassign { (existing.name.clone(), existing.ty) } else { ("e_a".to_string(), random_scalar_type(&mut case.rng)) };
+    let (second_name, second_ty) = if reassign { (first_name.clone(), first_ty) } else { ("e_b".to_string(), random_scalar_type(&mut case.rng)) };
+    let depth = case.rng.random_range(1..=3);
+    let mut generator = ExprGen::new(&mut case.rng, &case.table.table, case.bugs);
+    let e1 = generator.scalar(first_ty, depth);
+    generator.add_column(&first_name, first_ty);
+    let e2 = generator.scalar(second_ty, depth);
+    let inlined = e2.substitute(&first_name, &e1);
+    let (chained, direct) = if reassign {
+        (
+            format!("{source}\n| extend {first_name} = {}\n| extend {first_name} = {}\n| project {first_name}", e1.render(), e2.render()),
+            format!("{source}\n| project {first_name} = {}", inlined.render()),
+        )
+    } else {
+        (
+            format!("{source}\n| extend {first_name} = {}\n| extend {second_name} = {}\n| project {first_name}, {second_name}", e1.render(), e2.render()),
+            format!("{source}\n| project {first_name} = {}, {second_name} = {}", e1.render(), inlined.render()),
+        )
+    };
+    let engine = case.random_engine();
+    let runs = [(engine, chained), (engine, direct)];
+    let results = run_all("extend chain", &runs).await?;
+    if results[0] == results[1] {
+        return Ok(());
+    }
+    Err(Failure {
+        relation: "extend chain",
+        detail: "the chained extends and the inlined project differ".to_string(),
+        observations: observations_of(&runs, &results),
+    })
+}
+
+/// `summarize count() by k` gives, per value of k, the number of rows of `project k` with it.
+async fn check_group_counts(case: &mut Case<'_>) -> Result<(), Failure> {
+    let source = case.table.source_text(case.random_source()).to_string();
+    // Group keys of every type but dynamic (Kusto cannot group by dynamic values).
+    let ty = *[Ty::Long, Ty::Int, Ty::Real, Ty::Str, Ty::Bool, Ty::DateTime, Ty::TimeSpan].choose(&mut case.rng).unwrap_or(&Ty::Long);
+    let depth = case.rng.random_range(0..=2);
+    let key = ExprGen::new(&mut case.rng, &case.table.table, case.bugs).scalar(ty, depth).render();
+    let engine = case.random_engine();
+    let runs = [
+        (engine, format!("{source}\n| project k = {key}")),
+        (engine, format!("{source}\n| summarize n = count() by k = {key}")),
+    ];
+    let results = run_all("summarize count() by", &runs).await?;
+    let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+    for row in &results[0].rows {
+        *expected.entry(row[0].clone()).or_default() += 1;
+    }
+    let mut expected_rows: Vec<Vec<String>> = expected.into_iter().map(|(k, n)| vec![k, n.to_string()]).collect();
+    expected_rows.sort();
+    if expected_rows == results[1].rows {
+        return Ok(());
+    }
+    Err(Failure {
+        relation: "summarize count() by",
+        detail: format!("expected groups and counts: {expected_rows:?}"),
+        observations: observations_of(&runs, &results),
+    })
+}
+
+/// NoREC per group: `where p | summarize count() by k` == `summarize countif(p) by k` without
+/// its groups of 0.
+async fn check_group_filter_counts(case: &mut Case<'_>) -> Result<(), Failure> {
+    let source = case.table.source_text(case.random_source()).to_string();
+    let p = case.random_predicate().render();
+    let ty = *[Ty::Long, Ty::Str, Ty::Bool, Ty::DateTime].choose(&mut case.rng).unwrap_or(&Ty::Long);
+    let key = ExprGen::new(&mut case.rng, &case.table.table, case.bugs).scalar(ty, 1).render();
+    let engine = case.random_engine();
+    let runs = [
+        (engine, format!("{source}\n| where {p}\n| summarize n = count() by k = {key}")),
+        (engine, format!("{source}\n| summarize n = countif({p}) by k = {key}\n| where n > 0")),
+    ];
+    let results = run_all("summarize countif by", &runs).await?;
+    if results[0] == results[1] {
+        return Ok(());
+    }
+    Err(Failure {
+        relation: "summarize countif by",
+        detail: "filtering then counting per group differs from counting the matches per group".to_string(),
+        observations: observations_of(&runs, &results),
+    })
+}
+
+/// `sort by k | take n` returns min(n, |T|) rows, each a row of T.
+async fn check_sort_take(case: &mut Case<'_>) -> Result<(), Failure> {
+    let source = case.random_source();
+    let ty = *[Ty::Long, Ty::Real, Ty::Str, Ty::DateTime, Ty::TimeSpan, Ty::Bool].choose(&mut case.rng).unwrap_or(&Ty::Long);
+    let depth = case.rng.random_range(0..=2);
+    let key = ExprGen::new(&mut case.rng, &case.table.table, case.bugs).scalar(ty, depth).render();
+    let n = case.rng.random_range(if case.bugs.avoid_take_zero_after_sort { 1..=70 } else { 0..=70 });
+    let direction = *["asc", "desc", ""].choose(&mut case.rng).unwrap_or(&"");
+    let engine = case.random_engine();
+    let table = full_scan(case.table, source, engine).await?;
+    let source = case.table.source_text(source).to_string();
+    let runs = [(engine, format!("{source}\n| sort by {key} {direction}\n| take {n}"))];
+    let results = run_all("sort and take", &runs).await?;
+    let results = [table, results[0].clone()];
+    let mut remaining = results[0].rows.clone();
+    let mut subset = results[1].rows.len() == n.min(remaining.len());
+    for row in &results[1].rows {
+        match remaining.iter().position(|r| r == row) {
+            Some(i) => {
+                remaining.swap_remove(i);
+            }
+            None => subset = false,
+        }
+    }
+    if subset {
+        return Ok(());
+    }
+    Err(Failure {
+        relation: "sort and take",
+        detail: format!("expected {} rows of the table", n.min(results[0].rows.len())),
+        observations: observations_of(&[(engine, source.clone())], &results[..1]).into_iter().chain(observations_of(&runs, &results[1..])).collect(),
+    })
+}
+
+async fn run_case(case: &mut Case<'_>) -> Result<(), Failure> {
+    match case.rng.random_range(0..20) {
+        0..=6 => check_ternary_partition(case).await,
+        7..=10 => check_counts(case).await,
+        11..=13 => check_plans_agree(case).await,
+        14..=16 => check_extend_chain(case).await,
+        17 => check_group_counts(case).await,
+        18 => check_group_filter_counts(case).await,
+        _ => check_sort_take(case).await,
+    }
+}
+
+// ---- the test ----
+
+/// What the workers share: failure reports, and how many there are so all stop early.
+#[derive(Default)]
+struct Outcome {
+    reports: std::sync::Mutex<Vec<String>>,
+    count: AtomicUsize,
+}
+
+impl Outcome {
+    fn record(&self, report: String) {
+        eprintln!("{report}");
+        self.count.fetch_add(1, Ordering::SeqCst);
+        self.reports.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(report);
+    }
+
+    fn enough(&self, settings: &Settings) -> bool {
+        self.count.load(Ordering::SeqCst) >= settings.max_failures
+    }
+}
+
+/// Runs the cases of every `workers`-th table, starting at table `worker`, on engines of its
+/// own. A panic inside a case (kql's or DataFusion's) is a failure of that case, not the end
+/// of the run.
+fn worker_campaign(worker: u64, workers: u64, settings: &Settings, dir: &Path, outcome: &Outcome) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
+    let mut engines = engines();
+    let mut loaded: Option<(u64, TableUnderTest)> = None;
+    for case_number in settings.case_numbers() {
+        let table_index = case_number / CASES_PER_TABLE;
+        if table_index % workers != worker {
+            continue;
+        }
+        if outcome.enough(settings) {
+            return;
+        }
+        if loaded.as_ref().is_none_or(|(i, _)| *i != table_index) {
+            let table = runtime.block_on(load_table(table_index, settings, dir, &mut engines));
+            if let Err(failure) = run_guarded(&runtime, check_full_scans_agree(&table, &engines)) {
+                outcome.record(failure.report(settings.seed, case_number, &table));
+            }
+            loaded = Some((table_index, table));
+        }
+        let Some((_, table)) = &loaded else { unreachable!("a table was just loaded") };
+        let mut case = Case { table, engines: &engines, rng: derived_rng(settings.seed, 2, case_number), bugs: settings.bugs };
+        if let Err(failure) = run_guarded(&runtime, run_case(&mut case)) {
+            outcome.record(failure.report(settings.seed, case_number, table));
+        }
+    }
+}
+
+thread_local! {
+    /// The query this thread started last, for the report of a panic.
+    static LAST_QUERY: std::cell::RefCell<(String, String)> = Default::default();
+}
+
+/// Runs a check to its end; a panic becomes a failure naming the query that was running.
+fn run_guarded(runtime: &tokio::runtime::Runtime, check: impl std::future::Future<Output = Result<(), Failure>>) -> Result<(), Failure> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(check))) {
+        Ok(result) => result,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            let (engine, query) = LAST_QUERY.with(|q| q.borrow().clone());
+            Err(Failure {
+                relation: "no panic",
+                detail: format!("the query panicked: {message}"),
+                observations: vec![Observation { query, engine, result: Err(format!("panic: {message}")) }],
+            })
+        }
+    }
+}
+
+/// The cases, spread over one thread per core: planning in a debug build is single-threaded
+/// and slow, so two independent streams of queries nearly halve the time on two cores.
+fn campaign(settings: &Settings) -> Vec<String> {
+    let dir = TempDir::new(settings.seed);
+    let outcome = Outcome::default();
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4) as u64;
+    std::thread::scope(|scope| {
+        for worker in 0..workers {
+            let (outcome, dir) = (&outcome, &dir.0);
+            scope.spawn(move || worker_campaign(worker, workers, settings, dir, outcome));
+        }
+    });
+    outcome.reports.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[test]
+fn metamorphic_relations_hold() {
+    let settings = Settings::from_env();
+    let started = Instant::now();
+    let failures = campaign(&settings);
+    eprintln!(
+        "metamorphic: seed {}, {} cases in {:.1}s, {} failures",
+        settings.seed,
+        settings.case_numbers().len(),
+        started.elapsed().as_secs_f64(),
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{} metamorphic relation(s) failed; reports above", failures.len());
+}
