@@ -319,7 +319,7 @@ impl<'a> Case<'a> {
 
     fn random_predicate(&mut self) -> Expr {
         let depth = self.rng.random_range(1..=3);
-        let mut generator = ExprGen::new(&mut self.rng, &self.table.table, self.bugs);
+        let mut generator = ExprGen::new(&mut self.rng, &self.table.table);
         generator.boolean(depth)
     }
 }
@@ -451,7 +451,7 @@ async fn check_extend_chain(case: &mut Case<'_>) -> Result<(), Failure> {
     let (first_name, first_ty) = if reassign { (existing.name.clone(), existing.ty) } else { ("e_a".to_string(), random_scalar_type(&mut case.rng)) };
     let (second_name, second_ty) = if reassign { (first_name.clone(), first_ty) } else { ("e_b".to_string(), random_scalar_type(&mut case.rng)) };
     let depth = case.rng.random_range(1..=3);
-    let mut generator = ExprGen::new(&mut case.rng, &case.table.table, case.bugs);
+    let mut generator = ExprGen::new(&mut case.rng, &case.table.table);
     let e1 = generator.scalar(first_ty, depth);
     generator.add_column(&first_name, first_ty);
     let e2 = generator.scalar(second_ty, depth);
@@ -486,7 +486,7 @@ async fn check_group_counts(case: &mut Case<'_>) -> Result<(), Failure> {
     // Group keys of every type but dynamic (Kusto cannot group by dynamic values).
     let ty = *[Ty::Long, Ty::Int, Ty::Real, Ty::Str, Ty::Bool, Ty::DateTime, Ty::TimeSpan].choose(&mut case.rng).unwrap_or(&Ty::Long);
     let depth = case.rng.random_range(0..=2);
-    let key = ExprGen::new(&mut case.rng, &case.table.table, case.bugs).scalar(ty, depth).render();
+    let key = ExprGen::new(&mut case.rng, &case.table.table).scalar(ty, depth).render();
     let engine = case.random_engine();
     let runs = [
         (engine, format!("{source}\n| project k = {key}")),
@@ -515,7 +515,7 @@ async fn check_group_filter_counts(case: &mut Case<'_>) -> Result<(), Failure> {
     let source = case.table.source_text(case.random_source()).to_string();
     let p = case.random_predicate().render();
     let ty = *[Ty::Long, Ty::Str, Ty::Bool, Ty::DateTime].choose(&mut case.rng).unwrap_or(&Ty::Long);
-    let key = ExprGen::new(&mut case.rng, &case.table.table, case.bugs).scalar(ty, 1).render();
+    let key = ExprGen::new(&mut case.rng, &case.table.table).scalar(ty, 1).render();
     let engine = case.random_engine();
     let runs = [
         (engine, format!("{source}\n| where {p}\n| summarize n = count() by k = {key}")),
@@ -537,7 +537,7 @@ async fn check_sort_take(case: &mut Case<'_>) -> Result<(), Failure> {
     let source = case.random_source();
     let ty = *[Ty::Long, Ty::Real, Ty::Str, Ty::DateTime, Ty::TimeSpan, Ty::Bool].choose(&mut case.rng).unwrap_or(&Ty::Long);
     let depth = case.rng.random_range(0..=2);
-    let key = ExprGen::new(&mut case.rng, &case.table.table, case.bugs).scalar(ty, depth).render();
+    let key = ExprGen::new(&mut case.rng, &case.table.table).scalar(ty, depth).render();
     let n = case.rng.random_range(if case.bugs.avoid_take_zero_after_sort { 1..=70 } else { 0..=70 });
     let direction = *["asc", "desc", ""].choose(&mut case.rng).unwrap_or(&"");
     let engine = case.random_engine();

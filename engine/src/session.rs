@@ -64,12 +64,11 @@ impl Session {
         // Filters are evaluated while decoding Parquet pages, so rows that fail never materialise.
         config.options_mut().execution.parquet.pushdown_filters = true;
         config.options_mut().execution.parquet.reorder_filters = true;
-        if options.without_logical_optimizer {
-            // Simplification alone rewrites `coalesce(x, false)` to a CASE the physical planner
-            // deems nullable while the unrecomputed logical schema says not; the other rules
-            // recompute it. Only the check of that nullability is skipped, not any work.
-            config.options_mut().execution.skip_physical_aggregate_schema_check = true;
-        }
+        // DataFusion's physical planner and its logical schema can disagree on whether an
+        // expression is nullable (`x IS NOT FALSE` once common subexpressions are split out, a
+        // simplified `coalesce`), and the aggregate's schema check then rejects a correct plan.
+        // Only that check of nullability is skipped, not any work; the metamorphic tests found it.
+        config.options_mut().execution.skip_physical_aggregate_schema_check = true;
         let mut runtime = RuntimeEnvBuilder::new();
         if let Some(limit) = options.memory_limit {
             runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));

@@ -10,7 +10,6 @@ use rand::Rng;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 
-use super::known_bugs::KnownBugs;
 use super::table::{Column, STRING_POOL, Table, Ty, Value, datetime_literal, random_value, string_literal, value_literal};
 
 /// A piece of expression text: literal text, or a reference to a column that can be
@@ -123,13 +122,12 @@ pub struct ExprGen<'a> {
     pub rng: &'a mut StdRng,
     scope: Vec<Column>,
     needles: Vec<String>,
-    bugs: KnownBugs,
 }
 
 impl<'a> ExprGen<'a> {
-    pub fn new(rng: &'a mut StdRng, table: &Table, bugs: KnownBugs) -> ExprGen<'a> {
+    pub fn new(rng: &'a mut StdRng, table: &Table) -> ExprGen<'a> {
         let needles = needles_from(table);
-        ExprGen { rng, scope: table.columns.clone(), needles, bugs }
+        ExprGen { rng, scope: table.columns.clone(), needles }
     }
 
     /// Puts a column (e.g. one an `extend` defines) in scope.
@@ -211,9 +209,6 @@ impl<'a> ExprGen<'a> {
     fn and_or(&mut self, depth: u32) -> Expr {
         let op = if self.chance(0.5) { "and" } else { "or" };
         let (left, right) = (self.boolean(depth), self.boolean(depth));
-        if self.bugs.avoid_null_operands_of_and_or {
-            return kql!["(coalesce(", left, format!(", false) {op} coalesce("), right, ", false))"];
-        }
         kql!["(", left, format!(" {op} "), right, ")"]
     }
 
@@ -416,9 +411,6 @@ impl<'a> ExprGen<'a> {
     /// Division by an expression that can be zero: Kusto gives null for an integer and
     /// ±infinity or NaN for a real.
     fn divide_by_expression(&mut self, kind: Num, depth: u32) -> Expr {
-        if kind == Num::Integer && self.bugs.avoid_integer_division_by_zero {
-            return kql!["(", self.number(kind, depth), " / ", self.nonzero_divisor(kind), ")"];
-        }
         let op = if kind == Num::Integer && self.chance(0.5) { "%" } else { "/" };
         kql!["(", self.number(kind, depth), format!(" {op} "), self.number_leaf(kind), ")"]
     }
