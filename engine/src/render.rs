@@ -26,6 +26,11 @@ pub fn format_cell(array: &dyn Array, row: usize) -> Option<String> {
         DataType::List(_) | DataType::LargeList(_) | DataType::Struct(_) | DataType::Map(..) => {
             to_json(array, row).to_string()
         }
+        // Decimals print their significant digits: `1.5`, not `1.500000000000000000`.
+        DataType::Decimal128(_, scale) => {
+            let text = arrow::array::AsArray::as_primitive::<arrow::datatypes::Decimal128Type>(array).value_as_string(row);
+            if *scale > 0 { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text }
+        }
         _ => {
             let options = arrow::util::display::FormatOptions::default();
             let formatter = arrow::util::display::ArrayFormatter::try_new(array, &options).ok()?;
@@ -112,6 +117,10 @@ pub fn to_json(array: &dyn Array, row: usize) -> Json {
             Json::Object(
                 fields.iter().zip(s.columns()).map(|(f, c)| (f.name().clone(), to_json(c.as_ref(), row))).collect(),
             )
+        }
+        // Decimals are numbers inside dynamic values.
+        DataType::Decimal128(..) => {
+            format_cell(array, row).and_then(|s| s.parse::<serde_json::Number>().ok()).map(Json::Number).unwrap_or(Json::Null)
         }
         // Datetimes inside dynamic values are text in Kusto's full form.
         DataType::Timestamp(..) => Json::String(value_text(array, row).unwrap_or_default()),

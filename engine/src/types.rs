@@ -16,12 +16,23 @@ pub const TIMESPAN: DataType = DataType::Duration(TimeUnit::Nanosecond);
 pub const EXTENSION_KEY: &str = "ARROW:extension:name";
 pub const JSON_EXTENSION: &str = "arrow.json";
 
+/// `decimal`: 128-bit with 18 fraction digits (20 whole ones). .NET's decimal, which Kusto
+/// uses, has 28-29 significant digits with a floating scale; a fixed scale keeps Arrow's exact
+/// addition and comparison, and 18 digits hold every fraction real data carries.
+pub const DECIMAL: DataType = DataType::Decimal128(38, 18);
+
+/// `todecimal(x)`: numbers convert, strings parse exactly, anything else is null.
+pub fn to_decimal(x: datafusion::prelude::Expr) -> datafusion::prelude::Expr {
+    datafusion::prelude::Expr::TryCast(datafusion::logical_expr::TryCast::new(Box::new(x), DECIMAL))
+}
+
 pub fn arrow_type(t: TypeName) -> DataType {
     match t {
         TypeName::Bool => DataType::Boolean,
         TypeName::Int => DataType::Int32,
         TypeName::Long => DataType::Int64,
-        TypeName::Real | TypeName::Decimal => DataType::Float64,
+        TypeName::Real => DataType::Float64,
+        TypeName::Decimal => DECIMAL,
         TypeName::String | TypeName::Guid | TypeName::Dynamic => DataType::Utf8,
         TypeName::DateTime => datetime_type(),
         TypeName::TimeSpan => TIMESPAN,

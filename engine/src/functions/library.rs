@@ -1276,10 +1276,6 @@ pub fn register_ipv6(m: &mut HashMap<&'static str, RowDef>) {
         let text = format!("{}/{}", s(&a[0]), opt_long(a, 1).unwrap_or(32));
         super::ip::parse_ipv4_net(&text).map_or(Out::Null, |n| Out::Long(u32::from(n.network()) as i64))
     });
-    def(m, "todecimal", 1, 1, Ret::Real, |a| match &a[0] {
-        V::Str(t) => t.trim().parse::<f64>().map_or(Out::Null, Out::Real),
-        other => other.real().map_or(Out::Null, Out::Real),
-    });
     def(m, "toguid", 1, 1, Ret::Str, |a| {
         let t = s(&a[0]).trim().trim_matches(|c| c == '{' || c == '}').to_ascii_lowercase();
         let hex: String = t.chars().filter(|c| *c != '-').collect();

@@ -19,7 +19,7 @@ pub const SCALAR_FUNCTIONS: &[&str] = &[
     "iff", "iif", "ipv4_is_in_any_range", "ipv4_is_in_range", "ipv4_is_private", "isempty",
     "isnotempty", "isnotnull", "isnull", "next", "not", "now", "pack", "pack_all", "pack_array", "pack_dictionary", "parse_json",
     "parsejson", "prev", "row_cumsum", "row_number", "row_rank_dense", "row_rank_min", "row_window_session", "split", "strcat", "strlen", "todatetime", "todouble", "todynamic", "toint",
-    "tobool", "toboolean", "tolong", "tolower", "toobject", "toreal", "tostring", "totime", "totimespan", "toupper",
+    "tobool", "toboolean", "todecimal", "tolong", "tolower", "toobject", "toreal", "tostring", "totime", "totimespan", "toupper",
 ];
 
 pub fn supported_functions() -> Vec<&'static str> {
@@ -142,6 +142,12 @@ impl ExprPlanner<'_, '_> {
                 let a = self.datetime_arg(n, args[1])?;
                 let b = self.datetime_arg(n, args[2])?;
                 Ok(udfs.datetime_diff.call(vec![lit(unit), a, b]))
+            }
+            "todecimal" => {
+                arity(1, 1)?;
+                // Strings parse exactly; what does not convert is null.
+                let x = self.scalar_of(args[0])?;
+                Ok(crate::types::to_decimal(x))
             }
             "toreal" | "todouble" => {
                 arity(1, 1)?;
@@ -448,7 +454,8 @@ impl ExprPlanner<'_, '_> {
         Ok(match ty {
             ast::TypeName::Long => udfs.tolong.call(vec![text]),
             ast::TypeName::Int => udfs.toint.call(vec![text]),
-            ast::TypeName::Real | ast::TypeName::Decimal => udfs.toreal.call(vec![text]),
+            ast::TypeName::Real => udfs.toreal.call(vec![text]),
+            ast::TypeName::Decimal => crate::types::to_decimal(text),
             ast::TypeName::DateTime => udfs.todatetime.call(vec![text]),
             ast::TypeName::TimeSpan => udfs.totimespan.call(vec![text]),
             ast::TypeName::Bool => udfs.tobool.call(vec![text]),

@@ -380,6 +380,11 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
         } else {
             (l, r)
         };
+        // A decimal with any number is a decimal in Kusto (even with a real).
+        let is_decimal = |t: &DataType| matches!(t, DataType::Decimal128(..));
+        if (is_decimal(&lt) || is_decimal(&rt)) && num(&lt) && num(&rt) {
+            return Ok(decimal_arithmetic(l, df_op, r));
+        }
         match (df_op, &lt, &rt) {
             // Kusto's `%` is never negative: -14 % 12 is 10, 14 % -12 is 2.
             (Operator::Modulo, a, b) if num(a) && num(b) => {
@@ -456,6 +461,26 @@ pub fn lower(e: Expr) -> Expr {
         return Expr::Literal(ScalarValue::Utf8(Some(s.to_lowercase())), m.clone());
     }
     datafusion::functions::string::expr_fn::lower(e)
+}
+
+/// Decimal arithmetic in `decimal` (Decimal128(38, 18)): sums and differences exactly;
+/// products from operands rounded to 9 fraction digits, so that the product's 18 digits fit;
+/// quotients and remainders through reals (DataFusion's decimal division overflows at this
+/// scale).
+fn decimal_arithmetic(l: Expr, op: Operator, r: Expr) -> Expr {
+    use crate::types::DECIMAL;
+    let decimal = |e: Expr, t: DataType| Expr::TryCast(datafusion::logical_expr::TryCast::new(Box::new(e), t));
+    let result = match op {
+        Operator::Plus | Operator::Minus => binary_expr(decimal(l, DECIMAL), op, decimal(r, DECIMAL)),
+        Operator::Multiply => {
+            let half = DataType::Decimal128(38, 9);
+            binary_expr(decimal(l, half.clone()), op, decimal(r, half))
+        }
+        // Through the real's shortest text, so 1/3 is 0.3333333333333333 and not the binary
+        // double's 0.333333333333333314...; a division by zero (infinity) becomes null.
+        _ => cast(binary_expr(cast(l, DataType::Float64), op, cast(r, DataType::Float64)), DataType::Utf8),
+    };
+    decimal(result, DECIMAL)
 }
 
 /// A timespan as its nanoseconds.
@@ -542,7 +567,7 @@ pub fn literal(l: &Literal) -> Expr {
         Literal::DateTime(ns) => functions::datetime::datetime_scalar(Some(*ns)),
         Literal::TimeSpan(ns) => ScalarValue::DurationNanosecond(Some(*ns)),
         Literal::Guid(g) => ScalarValue::Utf8(Some(g.clone())),
-        Literal::Decimal(d) => ScalarValue::Float64(d.parse().ok()),
+        Literal::Decimal(d) => ScalarValue::Utf8(Some(d.clone())).cast_to(&crate::types::DECIMAL).unwrap_or(ScalarValue::Decimal128(None, 38, 18)),
         Literal::Dynamic(d) => return dynamic_literal(d),
         Literal::Null(t) => match ScalarValue::try_from(&arrow_type(*t)) {
             Ok(v) => v,

@@ -84,7 +84,8 @@ impl Planner<'_> {
                 }
                 Some(TypeName::Long) => u.dyn_to_long.call(vec![x]),
                 Some(TypeName::Int) => cast(u.dyn_to_long.call(vec![x]), arrow_type(TypeName::Int)),
-                Some(TypeName::Real | TypeName::Decimal) => u.dyn_to_real.call(vec![x]),
+                Some(TypeName::Real) => u.dyn_to_real.call(vec![x]),
+                Some(TypeName::Decimal) => crate::types::to_decimal(u.dyn_to_string.call(vec![x])),
                 Some(TypeName::Bool) => u.dyn_to_bool.call(vec![x]),
                 Some(TypeName::DateTime) => u.todatetime.call(vec![u.dyn_to_string.call(vec![x])]),
                 Some(TypeName::String | TypeName::Guid | TypeName::TimeSpan) => u.dyn_to_string.call(vec![x]),

@@ -257,8 +257,15 @@ impl Planner<'_> {
             }
             "avg" => {
                 arity(1, 1)?;
-                // Over no values the average is 0/0.
-                Ok(vec![AggOutput::with_default(aggregate_name("avg", Some(args[0])), agg::avg(numeric(args[0])?), lit(f64::NAN))])
+                // Over no values the average is 0/0 (a real: a decimal has no NaN, so a decimal
+                // column is averaged as reals).
+                let x = numeric(args[0])?;
+                let x = if matches!(ep.type_of(&x, args[0].span)?, arrow::datatypes::DataType::Decimal128(..)) {
+                    datafusion::prelude::cast(x, arrow::datatypes::DataType::Float64)
+                } else {
+                    x
+                };
+                Ok(vec![AggOutput::with_default(aggregate_name("avg", Some(args[0])), agg::avg(x), lit(f64::NAN))])
             }
             "min" | "max" => {
                 arity(1, 1)?;
