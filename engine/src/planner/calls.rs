@@ -22,6 +22,10 @@ pub const SCALAR_FUNCTIONS: &[&str] = &[
     "tobool", "toboolean", "todecimal", "tolong", "tolower", "toobject", "toreal", "tostring", "totime", "totimespan", "toupper",
 ];
 
+/// Functions every argument of which must be a dynamic array, as the official analyzer checks
+/// ("The expression value must be a dynamic array").
+const ARRAY_ARGUMENTS: &[&str] = &["array_concat", "set_union", "set_intersect", "set_difference"];
+
 pub fn supported_functions() -> Vec<&'static str> {
     let mut all: Vec<&str> = SCALAR_FUNCTIONS
         .iter()
@@ -425,6 +429,11 @@ impl ExprPlanner<'_, '_> {
                 let entry = &functions::library::library()[n];
                 arity(entry.min, entry.max)?;
                 let values = args.iter().map(|a| self.plan(a)).collect::<Result<Vec<_>>>()?;
+                if ARRAY_ARGUMENTS.contains(&n) {
+                    for (v, a) in values.iter().zip(&args) {
+                        self.require_dynamic(v, a.span)?;
+                    }
+                }
                 Ok(entry.udf.call(values))
             }
             "hll_merge" if args.len() >= 2 => {
@@ -465,6 +474,15 @@ impl ExprPlanner<'_, '_> {
     }
 
     /// A value leaving the dynamic world for a conversion function: dynamic values as text.
+    /// A dynamic value (or a null), else the analyzer's error at the argument.
+    fn require_dynamic(&self, x: &Expr, span: Span) -> Result<()> {
+        let null_literal = matches!(x, Expr::Literal(v, _) if v.is_null());
+        if null_literal || self.is_dynamic(x, span)? {
+            return Ok(());
+        }
+        Err(KqlError::at(span, "the expression value must be a dynamic array"))
+    }
+
     fn scalar_of(&self, e: &ast::Expr) -> Result<Expr> {
         let x = self.plan(e)?;
         if self.is_dynamic(&x, e.span)? {
