@@ -5,7 +5,7 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int32Array, RecordBatch, StringArray, TimestampNanosecondArray};
+use arrow::array::{ArrayRef, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
@@ -55,8 +55,10 @@ pub struct Row {
 pub fn write(out: &Path, columns: &[&str], mut rows: Vec<Row>) -> Result<usize, String> {
     rows.sort_by_key(|r| r.time);
     let first = rows.first().ok_or("no rows to write")?;
-    let mut fields = vec![Field::new("TimeGenerated", DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())), false)];
-    let mut arrays: Vec<ArrayRef> = vec![Arc::new(TimestampNanosecondArray::from(rows.iter().map(|r| r.time).collect::<Vec<_>>()).with_timezone("UTC"))];
+    // Written in microseconds, kql's own datetime unit (the times are whole milliseconds).
+    let mut fields = vec![Field::new("TimeGenerated", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false)];
+    let mut arrays: Vec<ArrayRef> =
+        vec![Arc::new(TimestampMicrosecondArray::from(rows.iter().map(|r| r.time / 1_000).collect::<Vec<_>>()).with_timezone("UTC"))];
     for (i, name) in columns.iter().enumerate() {
         let (field, array): (Field, ArrayRef) = match &first.cells[i] {
             Cell::Int(_) => (

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray};
+use arrow::array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
@@ -108,7 +108,8 @@ struct Event {
 fn schema() -> Arc<Schema> {
     let s = |n: &str| Field::new(n, DataType::Utf8, false);
     Arc::new(Schema::new(vec![
-        Field::new("TimeGenerated", DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())), false),
+        // Microseconds, kql's own datetime unit (the times are whole seconds).
+        Field::new("TimeGenerated", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
         s("Type"),
         s("EventType"),
         s("EventProduct"),
@@ -230,7 +231,7 @@ fn batch(schema: &Arc<Schema>, rows: Rows) -> Result<RecordBatch, String> {
     let strings = |v: Vec<&'static str>| -> ArrayRef { Arc::new(StringArray::from(v)) };
     let owned = |v: Vec<String>| -> ArrayRef { Arc::new(StringArray::from(v)) };
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(TimestampNanosecondArray::from(rows.time).with_timezone("UTC")),
+        Arc::new(TimestampMicrosecondArray::from(rows.time.iter().map(|t| t / 1_000).collect::<Vec<_>>()).with_timezone("UTC")),
         strings(vec!["CommonSecurityLog"; n]),
         strings(vec!["NetworkSession"; n]),
         strings(rows.product),
