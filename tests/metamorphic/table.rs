@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use arrow::array::{
     ArrayRef, BooleanArray, DurationNanosecondArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
-    TimestampNanosecondArray,
+    TimestampMicrosecondArray,
 };
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::parquet::arrow::ArrowWriter;
@@ -62,7 +62,7 @@ impl Ty {
     }
 }
 
-/// One cell. Datetimes are nanoseconds since the epoch, timespans nanoseconds.
+/// One cell. Datetimes are microseconds since the epoch, timespans nanoseconds.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Null,
@@ -90,6 +90,7 @@ pub struct Table {
 
 const NANOS_PER_SECOND: i64 = 1_000_000_000;
 const NANOS_PER_MILLI: i64 = 1_000_000;
+const MICROS_PER_SECOND: i64 = 1_000_000;
 
 /// Strings chosen to exercise term matching (`has` splits on non-alphanumerics), case folding,
 /// prefixes and suffixes, escapes in literals, and the empty string.
@@ -207,15 +208,19 @@ fn small_real(rng: &mut StdRng) -> f64 {
     rng.random_range(-400..=400) as f64 / 4.0
 }
 
-/// 2024-03-10T00:00:00Z plus or minus up to ~30 days, at whole seconds or milliseconds;
-/// sometimes the epoch itself or a leap day.
+/// Microseconds since the epoch: 2024-03-10T00:00:00Z plus or minus up to ~30 days, at whole
+/// seconds or milliseconds; sometimes the epoch itself, a leap day, or one of the sentinels real
+/// rules use at the ends of Kusto's range (0001-01-01, 1601-01-01, 9999-12-31).
 fn random_datetime(rng: &mut StdRng) -> i64 {
-    const BASE: i64 = 1_710_028_800 * NANOS_PER_SECOND;
-    match rng.random_range(0..10) {
+    const BASE: i64 = 1_710_028_800 * MICROS_PER_SECOND;
+    match rng.random_range(0..14) {
         0 => 0,
-        1 => 951_782_400 * NANOS_PER_SECOND, // 2000-02-29
-        2..=5 => BASE + rng.random_range(-30 * 86_400..=30 * 86_400) * NANOS_PER_SECOND,
-        _ => BASE + rng.random_range(-3_600_000..=3_600_000) * NANOS_PER_MILLI,
+        1 => 951_782_400 * MICROS_PER_SECOND,     // 2000-02-29
+        2 => -62_135_596_800 * MICROS_PER_SECOND, // 0001-01-01
+        3 => -11_644_473_600 * MICROS_PER_SECOND, // 1601-01-01
+        4 => 253_402_214_400 * MICROS_PER_SECOND, // 9999-12-31
+        5..=8 => BASE + rng.random_range(-30 * 86_400..=30 * 86_400) * MICROS_PER_SECOND,
+        _ => BASE + rng.random_range(-3_600_000..=3_600_000) * 1_000,
     }
 }
 
@@ -253,7 +258,7 @@ pub fn value_literal(value: &Value, ty: Ty) -> String {
         Value::Real(v) => real_literal(*v),
         Value::Str(s) => string_literal(s),
         Value::Bool(b) => b.to_string(),
-        Value::DateTime(ns) => datetime_literal(*ns),
+        Value::DateTime(us) => datetime_literal(*us),
         Value::TimeSpan(ns) => timespan_literal(*ns),
         Value::Dynamic(json) => format!("dynamic({json})"),
     }
@@ -279,9 +284,10 @@ pub fn string_literal(s: &str) -> String {
     out
 }
 
-pub fn datetime_literal(ns: i64) -> String {
-    let seconds = ns.div_euclid(NANOS_PER_SECOND);
-    let fraction = ns.rem_euclid(NANOS_PER_SECOND);
+/// `datetime(...)` of microseconds since the epoch.
+pub fn datetime_literal(us: i64) -> String {
+    let seconds = us.div_euclid(MICROS_PER_SECOND);
+    let fraction = us.rem_euclid(MICROS_PER_SECOND) * 1_000;
     let days = seconds.div_euclid(86_400);
     let secs_of_day = seconds.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
@@ -358,7 +364,7 @@ fn arrow_type(ty: Ty) -> DataType {
         Ty::Real => DataType::Float64,
         Ty::Str | Ty::Dynamic => DataType::Utf8,
         Ty::Bool => DataType::Boolean,
-        Ty::DateTime => DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+        Ty::DateTime => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
         Ty::TimeSpan => DataType::Duration(TimeUnit::Nanosecond),
     }
 }
@@ -377,8 +383,8 @@ fn column_array<'a>(ty: Ty, cells: impl Iterator<Item = &'a Value>) -> ArrayRef 
         Ty::Bool => Arc::new(cells.map(|v| if let Value::Bool(b) = v { Some(*b) } else { None }).collect::<BooleanArray>()),
         Ty::DateTime => Arc::new(
             cells
-                .map(|v| if let Value::DateTime(ns) = v { Some(*ns) } else { None })
-                .collect::<TimestampNanosecondArray>()
+                .map(|v| if let Value::DateTime(us) = v { Some(*us) } else { None })
+                .collect::<TimestampMicrosecondArray>()
                 .with_timezone("UTC"),
         ),
         Ty::TimeSpan => {
