@@ -805,7 +805,8 @@ fn arrays(m: &mut HashMap<&'static str, RowDef>) {
     def(m, "array_rotate_left", 2, 2, Ret::Dynamic, |a| rotate(a, true));
     def(m, "array_rotate_right", 2, 2, Ret::Dynamic, |a| rotate(a, false));
     def(m, "range", 2, 3, Ret::Dynamic, |a| {
-        const MAX: i64 = 1_000_000;
+        // Kusto caps range() at 1,048,576 elements.
+        const MAX: i64 = 1_048_576;
         match (&a[0], &a[1], a.get(2)) {
             (V::DateTime(start), V::DateTime(stop), step) => {
                 // The step is a timespan (ns); datetimes are microseconds.

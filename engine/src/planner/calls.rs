@@ -15,7 +15,7 @@ use crate::types::{TIMESPAN, kql_type_of};
 
 /// Scalar functions the planner knows, for `README` and completion.
 pub const SCALAR_FUNCTIONS: &[&str] = &[
-    "ago", "array_length", "assert", "arraylength", "bag_keys", "bag_pack", "bag_pack_columns", "bin", "bin_at", "case", "datetime_diff", "floor", "gettype", "ingestion_time", "notempty",
+    "ago", "array_length", "assert", "arraylength", "bag_keys", "bag_pack", "bag_pack_columns", "bin", "bin_at", "bin_auto", "case", "datetime_diff", "floor", "gettype", "ingestion_time", "notempty",
     "iff", "iif", "ipv4_is_in_any_range", "ipv4_is_in_range", "ipv4_is_private", "isempty",
     "isnotempty", "isnotnull", "isnull", "next", "not", "now", "pack", "pack_all", "pack_array", "pack_dictionary", "parse_json",
     "parsejson", "prev", "row_cumsum", "row_number", "row_rank_dense", "row_rank_min", "row_window_session", "split", "strcat", "strlen", "todatetime", "todouble", "todynamic", "toint",
@@ -114,6 +114,24 @@ impl ExprPlanner<'_, '_> {
                     return Err(KqlError::at(span, format!("{n}() cannot round a {} to a {}", kql_type_of(&xt), kql_type_of(&st))));
                 }
                 Ok(udfs.bin.call(vec![x, size]))
+            }
+            "bin_auto" => {
+                // bin_at(x, size, at) with the size and origin `set query_bin_auto_size` and
+                // `set query_bin_auto_at` gave.
+                arity(1, 1)?;
+                let option = |o: &str| {
+                    let name = super::set_option_name(o);
+                    self.env.get(&name).is_some().then(|| ast::Expr::new(ExprKind::Name(name), span))
+                };
+                let Some(size) = option("query_bin_auto_size") else {
+                    return Err(KqlError::at(span, "bin_auto() needs the bin size: set query_bin_auto_size=...; before the query"));
+                };
+                let arg = |e: ast::Expr| CallArg { name: None, value: ast::PipeExpr { span: e.span, source: ast::Source::Expr(e), operators: vec![] } };
+                let (function, call_args) = match option("query_bin_auto_at") {
+                    Some(at) => ("bin_at", vec![arg(args[0].clone()), arg(size), arg(at)]),
+                    None => ("bin", vec![arg(args[0].clone()), arg(size)]),
+                };
+                self.plan(&ast::Expr::new(ExprKind::Call { name: ast::Ident { name: function.into(), span }, args: call_args }, span))
             }
             "bin_at" => {
                 // bin_at(x, size, at) is bin(x - at, size) + at: bins aligned on `at`.

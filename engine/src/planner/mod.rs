@@ -185,6 +185,12 @@ impl<'a> Planner<'a> {
                     let f = UserFunction { def: function.clone(), name: name.name.clone(), in_prelude: false };
                     env.bind(&name.name, Binding::Function(Arc::new(f)))
                 }
+                // `set query_bin_auto_size=1h;` and `query_bin_auto_at` are what `bin_auto()`
+                // reads; the other options change nothing kql computes.
+                Statement::Set { name, value: Some(value), .. } if BIN_AUTO_OPTIONS.contains(&name.as_str()) => {
+                    let expr = self.plan_constant(&env, value)?;
+                    env.bind(&set_option_name(name), Binding::Scalar { expr, dynamic: None });
+                }
                 Statement::Set { .. } | Statement::DeclareParams { .. } => {}
                 Statement::Query(pipe) => {
                     let tab = self.plan_tabular(&env, pipe)?;
@@ -285,6 +291,14 @@ impl<'a> Planner<'a> {
             _ => false,
         }
     }
+}
+
+/// The `set` options a query reads back.
+pub const BIN_AUTO_OPTIONS: [&str; 2] = ["query_bin_auto_size", "query_bin_auto_at"];
+
+/// The hidden name under which a `set` option's value is bound (no query can write it).
+pub fn set_option_name(option: &str) -> String {
+    format!("$set.{option}")
 }
 
 fn statement_span(s: &Statement) -> ast::Span {
