@@ -339,6 +339,9 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
                     _ => Operator::GtEq,
                 };
                 if matches!(df_op, Operator::Eq | Operator::NotEq) {
+                    if is_string(&lt) && is_string(&rt) {
+                        return Ok(super::nulls::string_equality(l, df_op, r));
+                    }
                     return Ok(super::nulls::equality(l, df_op, r, &self.schema));
                 }
                 Ok(binary_expr(l, df_op, r))
@@ -348,7 +351,7 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
                     return Err(KqlError::at(span, format!("'{token}' compares strings, got {} and {}", kql_type_of(&lt), kql_type_of(&rt))));
                 }
                 let df_op = if op == BinaryOp::EqCi { Operator::Eq } else { Operator::NotEq };
-                Ok(super::nulls::equality(lower(l), df_op, lower(r), &self.schema))
+                Ok(super::nulls::string_equality(lower(l), df_op, lower(r)))
             }
             BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod => self.arithmetic(op, l, lt, r, rt, span),
             BinaryOp::Str(_) => unreachable!("handled above"),

@@ -3,6 +3,7 @@
 //! - `and`/`or` take a null operand as false: `bool(null) and true` is false, `bool(null) or
 //!   true` is true, and neither ever yields null (so `not(a and b)` keeps a row with a null `a`).
 //! - `x == v` with one side null is false and `x != v` is true; two nulls compare as null.
+//!   Strings are never null in Kusto: a null string from a file compares as `""`.
 //! - `!in`, `!has`, `!contains` and the other negated tests hold for a null value, as they do
 //!   for Kusto's empty string.
 //!
@@ -25,6 +26,29 @@ pub fn null_as_true(e: Expr) -> Expr {
 /// Kusto's `and`/`or`.
 pub fn logical(l: Expr, op: Operator, r: Expr) -> Expr {
     binary_expr(null_as_false(l), op, null_as_false(r))
+}
+
+/// Kusto's `==` and `!=` of two strings. A string is never null in Kusto (a missing one is
+/// `""`), so a null from a file compares as the empty string and the result is never null.
+pub fn string_equality(l: Expr, op: Operator, r: Expr) -> Expr {
+    let empty = |e: &Expr| matches!(e, Expr::Literal(ScalarValue::Utf8(Some(t)) | ScalarValue::Utf8View(Some(t)) | ScalarValue::LargeUtf8(Some(t)), _) if t.is_empty());
+    let literal = |e: &Expr| is_non_null_literal(e);
+    let (column, value) = match (literal(&l), literal(&r)) {
+        (false, true) => (l, r),
+        (true, false) => (r, l),
+        _ => {
+            let text = |e: Expr| datafusion::functions::core::expr_fn::coalesce(vec![e, datafusion::prelude::lit("")]);
+            return binary_expr(text(l), op, text(r));
+        }
+    };
+    match (empty(&value), op) {
+        // `s == ""`: null or empty.
+        (true, Operator::Eq) => column.clone().is_null().or(binary_expr(column, op, value)),
+        (true, _) => column.clone().is_not_null().and(binary_expr(column, op, value)),
+        // A null (`""`) never equals a non-empty text: the comparison as written, made non-null.
+        (false, Operator::Eq) => null_as_false(binary_expr(column, op, value)),
+        (false, _) => null_as_true(binary_expr(column, op, value)),
+    }
 }
 
 /// Kusto's `==` and `!=`: one null side gives false (`==`) or true (`!=`); two give null.
