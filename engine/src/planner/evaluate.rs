@@ -2,7 +2,6 @@
 //! the data, so planning them runs a small query first to learn those names. `ipv4_lookup`
 //! joins rows to the table row whose IPv4 range holds their address.
 
-use super::projection::ExactProjection;
 use std::collections::BTreeSet;
 
 use datafusion::common::Column;
@@ -13,6 +12,7 @@ use kql_grammar::ast::{self, CallArg, ExprKind, OperatorParam, Span};
 
 use super::expr::ExprPlanner;
 use super::{Env, Planner, Tabular};
+use super::projection::ExactProjection;
 use crate::error::{ErrorKind, KqlError, Result};
 use crate::functions;
 

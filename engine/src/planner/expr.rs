@@ -1,7 +1,6 @@
 //! Scalar expressions: AST → DataFusion `Expr`, with KQL's typing rules checked here so that a
 //! mismatch is reported at the operator in the query text.
 
-use super::projection::ExactProjection;
 use std::ops::Not;
 use std::sync::Arc;
 
@@ -17,6 +16,7 @@ use datafusion::prelude::{cast, lit, nullif};
 use kql_grammar::ast::{self, BinaryOp, DynValue, ExprKind, Literal, Span, StringTest, UnaryOp};
 
 use super::{Binding, Env, Planner};
+use super::projection::ExactProjection;
 use crate::error::{KqlError, Result};
 use crate::functions::{self, is_string};
 use crate::types::{EXTENSION_KEY, JSON_EXTENSION, TIMESPAN, arrow_type, datetime_type, kql_type_of};
@@ -250,8 +250,9 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
         if values.is_empty() {
             return Ok(lit(negated));
         }
+        // A null is in no list (Kusto's answer is false, so `not(x in (...))` keeps the row).
         let test = Expr::InList(InList::new(Box::new(left), values, negated));
-        Ok(if negated { super::nulls::null_as_true(test) } else { test })
+        Ok(if negated { super::nulls::null_as_true(test) } else { super::nulls::null_as_false(test) })
     }
 
     /// `x in (T | project y)`: the first column of a tabular expression.
@@ -441,7 +442,8 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
                 Expr::Like(datafusion::logical_expr::expr::Like::new(false, Box::new(hay), Box::new(needle), None, !sop.case_sensitive))
             }
         };
-        Ok(if sop.negated { super::nulls::null_as_true(positive.not()) } else { positive })
+        // A null string is Kusto's "": a test on it is false, its negation true.
+        Ok(if sop.negated { super::nulls::null_as_true(positive.not()) } else { super::nulls::null_as_false(positive) })
     }
 }
 

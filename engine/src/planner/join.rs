@@ -4,13 +4,13 @@
 //! left columns as they are and the right ones renamed where they clash (`Key` → `Key1`), as
 //! Kusto does. `innerunique`, the default kind, first keeps one left row per key.
 
-use super::projection::ExactProjection;
 use datafusion::common::{Column, JoinType, NullEquality};
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
 use kql_grammar::ast::{self, ExprKind, OperatorParam, PipeExpr, Span};
 
 use super::names::unique_name;
 use super::{Env, Planner, Tabular};
+use super::projection::ExactProjection;
 use crate::error::{KqlError, Result};
 
 const LEFT: &str = "__kql_left";

@@ -4,7 +4,6 @@
 //! Planned as: filter to [from, to) → summarize by keys and step index → summarize by keys
 //! collecting (index, value) lists → arrays laid out by index.
 
-use super::projection::ExactProjection;
 use datafusion::common::{Column, ScalarValue};
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
 use datafusion::prelude::lit;
@@ -13,6 +12,7 @@ use kql_grammar::ast::{self, BinaryOp, CallArg, ExprKind, Ident, NamedExpr, Oper
 use super::expr::evaluate_constant;
 use super::names::{inferred_name, next_column_name};
 use super::{Env, Planner, Tabular};
+use super::projection::ExactProjection;
 use crate::error::{KqlError, Result};
 use crate::functions;
 

@@ -5,13 +5,13 @@
 //! per-row: `summarize` groups by the id too, `top`/`take` rank within the id. The row's other
 //! columns come back by joining on the id.
 
-use super::projection::ExactProjection;
 use datafusion::common::Column;
 use datafusion::logical_expr::{Expr, ExprFunctionExt, LogicalPlanBuilder, SortExpr};
 use datafusion::prelude::lit;
 use kql_grammar::ast::{self, Ident, MvItem, NamedExpr, Operator, OperatorKind, OperatorParam, Span};
 
 use super::{Env, Planner, Tabular};
+use super::projection::ExactProjection;
 use crate::error::{KqlError, Result};
 
 const ROW_ID: &str = "__kql_row_id";

@@ -1,7 +1,6 @@
 //! `mv-expand`: one row per element of a dynamic array (or property of a bag), several columns
 //! expanded side by side, the other columns repeated.
 
-use super::projection::ExactProjection;
 use datafusion::common::{Column, UnnestOptions};
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
 use datafusion::prelude::{cast, lit};
@@ -9,6 +8,7 @@ use kql_grammar::ast::{MvItem, OperatorParam, TypeName};
 
 use super::expr::ExprPlanner;
 use super::{Env, Planner, Tabular};
+use super::projection::ExactProjection;
 use crate::error::{KqlError, Result};
 use crate::functions::{self, is_string};
 use crate::types::{JSON_EXTENSION, EXTENSION_KEY, arrow_type};

@@ -1,6 +1,5 @@
 //! One planning function per tabular operator (summarize has a file of its own).
 
-use super::projection::ExactProjection;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int32Array, StringArray};
@@ -14,6 +13,7 @@ use super::names::unique_name;
 use super::expr::{ExprPlanner, evaluate_constant};
 use super::window::add_serial;
 use super::{Env, Planner, Tabular};
+use super::projection::ExactProjection;
 use crate::error::{KqlError, Result};
 use crate::types::kql_type_name;
 

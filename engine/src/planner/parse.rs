@@ -7,7 +7,6 @@
 //! matching where a value that does not convert to its column's type is null instead of failing
 //! the match.
 
-use super::projection::ExactProjection;
 use datafusion::common::Column;
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
 use datafusion::functions::core::expr_fn::coalesce;
@@ -16,6 +15,7 @@ use kql_grammar::ast::{self, OperatorParam, ParseItem, Span, TypeName};
 
 use super::expr::ExprPlanner;
 use super::{Env, Planner, Tabular};
+use super::projection::ExactProjection;
 use crate::error::{KqlError, Result};
 use crate::functions;
 use crate::functions::kv::KvSettings;

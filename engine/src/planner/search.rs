@@ -8,9 +8,9 @@ use datafusion::prelude::lit;
 use kql_grammar::ast::{self, ExprKind, Literal, OperatorParam, Source, Span, UnionItem};
 
 use super::expr::ExprPlanner;
-use super::projection::ExactProjection;
 use super::operators::glob;
 use super::{Binding, Env, Planner, Tabular};
+use super::projection::ExactProjection;
 use crate::error::{KqlError, Result};
 use crate::functions::{self, is_string};
 

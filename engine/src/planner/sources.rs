@@ -1,6 +1,5 @@
 //! Where rows come from: tables, `let` names, function calls, `datatable`, `range`, `print`.
 
-use super::projection::ExactProjection;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray, new_null_array};
@@ -15,6 +14,7 @@ use kql_grammar::ast::{self, CallArg, ExprKind, ParamType, PipeExpr, Source, Spa
 use super::expr::ExprPlanner;
 use super::names::next_column_name;
 use super::{Binding, Env, Planner, Tabular, UserFunction};
+use super::projection::ExactProjection;
 use crate::error::{KqlError, Result};
 use crate::types::{arrow_type, datetime_type};
 

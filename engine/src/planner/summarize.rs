@@ -1,7 +1,6 @@
 //! `summarize`: group keys first, then aggregates, named as Kusto names them (`count_`,
 //! `sum_X`, `list_X`, `bin(T, 1h)` keeps `T`, `(A, B) = arg_max(...)` names both outputs).
 
-use super::projection::ExactProjection;
 use std::sync::Arc;
 
 use datafusion::common::{Column, ScalarValue};
@@ -14,6 +13,7 @@ use kql_grammar::ast::{self, CallArg, ExprKind, NamedExpr, Span};
 use super::expr::ExprPlanner;
 use super::names::{aggregate_name, inferred_name, next_column_name, unique_name};
 use super::{Env, Planner, Tabular};
+use super::projection::ExactProjection;
 use crate::error::{KqlError, Result};
 use crate::types::kql_type_of;
 

@@ -2,7 +2,6 @@
 //! value of the levels above. Level k is a summarize by the first k columns, ranked within its
 //! parent's values, joined to the level above.
 
-use super::projection::ExactProjection;
 use datafusion::common::{Column, JoinType};
 use datafusion::logical_expr::{Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder, SortExpr};
 use datafusion::prelude::lit;
@@ -10,6 +9,7 @@ use kql_grammar::ast::{NamedExpr, Span, TopNestedLevel};
 
 use super::names::inferred_name;
 use super::{Env, Planner, Tabular};
+use super::projection::ExactProjection;
 use crate::error::{KqlError, Result};
 
 fn column(name: &str) -> Expr {

@@ -2,7 +2,6 @@
 //! null there; a name that comes with different types becomes one column per type
 //! (`x_long`, `x_string`), as Kusto names them.
 
-use super::projection::ExactProjection;
 use datafusion::common::{Column, ScalarValue};
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
 use datafusion::arrow::datatypes::DataType;
@@ -12,6 +11,7 @@ use kql_grammar::ast::{ExprKind, OperatorParam, Source, Span, UnionItem};
 use super::names::unique_name;
 use super::operators::glob;
 use super::{Env, Planner, Tabular};
+use super::projection::ExactProjection;
 use crate::error::{KqlError, Result};
 use crate::types::kql_type_of;
 
