@@ -76,7 +76,9 @@ impl Planner<'_> {
             regex.push_str(&format!("(?{flags})"));
         }
         if kind != ParseKind::Regex {
-            regex.push('^');
+            // In simple and relaxed mode `*` and the text of a column match across line breaks
+            // (Microsoft's ASIM parsers read multi-line EventData this way; DESIGN.md's traps).
+            regex.push_str("(?s)^");
         }
         let last_column = pattern.iter().rposition(|i| matches!(i, ParseItem::Column { .. }));
         let trailing_only_star = |pos: usize| pattern[pos + 1..].iter().all(|i| matches!(i, ParseItem::Star));
