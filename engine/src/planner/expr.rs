@@ -407,10 +407,10 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
                 Ok(binary_expr(cast(nanos(l), DataType::Float64), Operator::Divide, cast(nanos(r), DataType::Float64)))
             }
             (Operator::Multiply | Operator::Divide, a, b) if is_ts(a) && b.is_numeric() => {
-                Ok(cast(cast(binary_expr(cast(nanos(l), DataType::Float64), df_op, cast(r, DataType::Float64)), DataType::Int64), TIMESPAN))
+                Ok(cast(try_cast(binary_expr(cast(nanos(l), DataType::Float64), df_op, cast(r, DataType::Float64)), DataType::Int64), TIMESPAN))
             }
             (Operator::Multiply, a, b) if a.is_numeric() && is_ts(b) => {
-                Ok(cast(cast(binary_expr(cast(l, DataType::Float64), df_op, cast(nanos(r), DataType::Float64)), DataType::Int64), TIMESPAN))
+                Ok(cast(try_cast(binary_expr(cast(l, DataType::Float64), df_op, cast(nanos(r), DataType::Float64)), DataType::Int64), TIMESPAN))
             }
             _ => Err(mismatch()),
         }
@@ -486,6 +486,11 @@ fn decimal_arithmetic(l: Expr, op: Operator, r: Expr) -> Expr {
         _ => cast(binary_expr(cast(l, DataType::Float64), op, cast(r, DataType::Float64)), DataType::Utf8),
     };
     decimal(result, DECIMAL)
+}
+
+/// `e` as `t`, null where it does not fit (a timespan scaled past ±292 years).
+fn try_cast(e: Expr, t: DataType) -> Expr {
+    Expr::TryCast(datafusion::logical_expr::TryCast::new(Box::new(e), t))
 }
 
 /// A timespan as its nanoseconds.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, Int32Array, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::{Column, ScalarValue};
-use datafusion::logical_expr::{Expr, LogicalPlanBuilder, SortExpr};
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, SortExpr};
 use datafusion::prelude::lit;
 use kql_grammar::ast::{self, ColumnPattern, NamedExpr, Operator, OperatorKind, SortKey, Span};
 
@@ -321,7 +321,7 @@ impl Planner<'_> {
 
     fn plan_sort(&self, env: &Env, tab: Tabular, keys: &[SortKey]) -> Result<Tabular> {
         let sort = self.sort_exprs(env, &tab, keys)?;
-        let plan = LogicalPlanBuilder::from(tab.plan).sort(sort.clone())?.build()?;
+        let plan = sorted_by_key_columns(tab.plan, &sort, None)?;
         Ok(Tabular::ordered(plan, Some(sort)))
     }
 
@@ -348,7 +348,8 @@ impl Planner<'_> {
     fn plan_top(&self, env: &Env, tab: Tabular, count: &ast::Expr, key: &SortKey) -> Result<Tabular> {
         let n = self.row_count(env, count)?;
         let sort = self.sort_exprs(env, &tab, std::slice::from_ref(key))?;
-        let plan = LogicalPlanBuilder::from(tab.plan).sort_with_limit(sort.clone(), Some(n))?.limit(0, Some(n))?.build()?;
+        let plan = sorted_by_key_columns(tab.plan, &sort, Some(n))?;
+        let plan = LogicalPlanBuilder::from(plan).limit(0, Some(n))?.build()?;
         Ok(Tabular::ordered(plan, Some(sort)))
     }
 
@@ -495,4 +496,31 @@ fn check_patterns(all: &[String], patterns: &[ColumnPattern]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `plan` sorted by `sort` (the first `limit` rows, when given). A key that is an expression
+/// (`sort by strlen(x) > 5`) is computed into a column first and sorted by that column: over
+/// several partitions DataFusion's plan checker does not always see that the merge of sorted
+/// partitions keeps an expression's order, and rejected such plans ("does not satisfy order
+/// requirements"; found by the metamorphic tests).
+fn sorted_by_key_columns(plan: LogicalPlan, sort: &[SortExpr], limit: Option<usize>) -> Result<LogicalPlan> {
+    let computed = sort.iter().any(|s| !matches!(s.expr, Expr::Column(_)));
+    if !computed {
+        return Ok(LogicalPlanBuilder::from(plan).sort_with_limit(sort.to_vec(), limit)?.build()?);
+    }
+    let columns: Vec<Expr> = plan.schema().columns().into_iter().map(Expr::Column).collect();
+    let names: Vec<String> = plan.schema().fields().iter().map(|f| f.name().clone()).collect();
+    let mut with_keys = columns;
+    let mut by_columns = Vec::new();
+    for (i, s) in sort.iter().enumerate() {
+        let name = format!("__kql_sort_key_{i}");
+        with_keys.push(s.expr.clone().alias(&name));
+        by_columns.push(SortExpr::new(column(&name), s.asc, s.nulls_first));
+    }
+    let plan = LogicalPlanBuilder::from(plan)
+        .project_exact(with_keys)?
+        .sort_with_limit(by_columns, limit)?
+        .project_exact(names.iter().map(|n| column(n)))?
+        .build()?;
+    Ok(plan)
 }
