@@ -43,9 +43,10 @@ pub fn bin() -> ScalarUDF {
                         .iter()
                         .zip(size.iter())
                         .map(|(v, s)| match (v, s) {
+                            // Checked: a bin below the smallest value is null, not a wrap.
                             (Some(v), Some(s)) if s > 0 => {
                                 let s = (s / unit).max(1);
-                                Some(origin + (v - origin).div_euclid(s) * s)
+                                v.checked_sub(origin)?.div_euclid(s).checked_mul(s)?.checked_add(origin)
                             }
                             _ => None,
                         })

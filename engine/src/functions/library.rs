@@ -506,10 +506,12 @@ fn datetimes(m: &mut HashMap<&'static str, RowDef>) {
     def(m, "datetime_add", 3, 3, Ret::DateTime, |a| {
         let (Some(amount), Some(ns)) = (a[1].long(), dt(&a[2])) else { return Out::Null };
         let fixed = |unit: i64| amount.checked_mul(unit).and_then(|d| ns.checked_add(d)).map_or(Out::Null, Out::DateTime);
+        // Past 10,000 years in months the result is outside Kusto's range whatever the start.
+        let months = |per: i64| amount.checked_mul(per).filter(|m| m.abs() <= 120_000).map_or(Out::Null, |m| Out::DateTime(add_months(ns, m)));
         match s(&a[0]).to_ascii_lowercase().as_str() {
-            "year" => Out::DateTime(add_months(ns, amount * 12)),
-            "quarter" => Out::DateTime(add_months(ns, amount * 3)),
-            "month" => Out::DateTime(add_months(ns, amount)),
+            "year" => months(12),
+            "quarter" => months(3),
+            "month" => months(1),
             "week" => fixed(7 * MICROS_PER_DAY),
             "day" => fixed(MICROS_PER_DAY),
             "hour" => fixed(3_600 * MICROS_PER_SECOND),
