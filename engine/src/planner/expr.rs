@@ -474,7 +474,7 @@ pub fn lower(e: Expr) -> Expr {
 /// scale).
 fn decimal_arithmetic(l: Expr, op: Operator, r: Expr) -> Expr {
     use crate::types::DECIMAL;
-    let decimal = |e: Expr, t: DataType| Expr::TryCast(datafusion::logical_expr::TryCast::new(Box::new(e), t));
+    let decimal = try_cast;
     let result = match op {
         Operator::Plus | Operator::Minus => binary_expr(decimal(l, DECIMAL), op, decimal(r, DECIMAL)),
         Operator::Multiply => {
