@@ -1770,25 +1770,48 @@ pub fn register_series(m: &mut HashMap<&'static str, RowDef>) {
         out.reverse();
         Out::Json(Json::Array(out))
     });
-    def(m, "series_fill_linear", 1, 3, Ret::Dynamic, |a| {
-        let items = json_array(&a[0]).unwrap_or_default();
-        let values: Vec<Option<f64>> = items.iter().map(Json::as_f64).collect();
-        let mut out: Vec<Json> = Vec::with_capacity(values.len());
-        for i in 0..values.len() {
-            out.push(match values[i] {
-                Some(v) => num(v),
-                None => {
-                    let prev = (0..i).rev().find_map(|j| values[j].map(|v| (j, v)));
-                    let next = (i + 1..values.len()).find_map(|j| values[j].map(|v| (j, v)));
-                    match (prev, next) {
-                        (Some((pi, pv)), Some((ni, nv))) => num(pv + (nv - pv) * (i - pi) as f64 / (ni - pi) as f64),
-                        _ => Json::Null,
-                    }
-                }
-            });
-        }
-        Out::Json(Json::Array(out))
+    def(m, "series_fill_linear", 1, 4, Ret::Dynamic, |a| {
+        let placeholder = a.get(1).and_then(V::real);
+        let fill_edges = !matches!(a.get(2), Some(V::Bool(false)));
+        let constant = match a.get(3) {
+            None => Some(0.0),
+            Some(v) => v.real(),
+        };
+        Out::Json(Json::Array(series_fill_linear(&json_array(&a[0]).unwrap_or_default(), placeholder, fill_edges, constant)))
     });
+}
+
+/// `series_fill_linear(series, placeholder, fill_edges, constant)` as the docs describe it:
+/// missing elements (null, or equal to the placeholder) between two values are interpolated;
+/// those before the first and after the last value take the nearest value when `fill_edges`;
+/// an array with no value at all is filled with `constant`. An array of only integers stays
+/// integers, the interpolated values truncated (the docs' example: 73.5 is 73, 32.667 is 32).
+fn series_fill_linear(items: &[Json], placeholder: Option<f64>, fill_edges: bool, constant: Option<f64>) -> Vec<Json> {
+    let values: Vec<Option<f64>> = items
+        .iter()
+        .map(|v| v.as_f64().filter(|x| placeholder != Some(*x)))
+        .collect();
+    let present: Vec<usize> = (0..values.len()).filter(|&i| values[i].is_some()).collect();
+    let (Some(&first), Some(&last)) = (present.first(), present.last()) else {
+        return items.iter().map(|_| constant.map_or(Json::Null, num)).collect();
+    };
+    let integers = items.iter().all(|v| v.is_null() || v.is_i64() || v.is_u64());
+    let number = |x: f64| if integers { Json::from(x.trunc() as i64) } else { num(x) };
+    let mut out = Vec::with_capacity(values.len());
+    for (i, value) in values.iter().enumerate() {
+        out.push(match *value {
+            Some(_) => items[i].clone(),
+            None if i < first => if fill_edges { items[first].clone() } else { items[i].clone() },
+            None if i > last => if fill_edges { items[last].clone() } else { items[i].clone() },
+            None => {
+                let next = present.partition_point(|&j| j < i);
+                let (pi, ni) = (present[next - 1], present[next]);
+                let (pv, nv) = (values[pi].unwrap_or_default(), values[ni].unwrap_or_default());
+                number(pv + (nv - pv) * (i - pi) as f64 / (ni - pi) as f64)
+            }
+        });
+    }
+    out
 }
 
 fn series_map(v: &V, f: fn(f64) -> f64) -> Out {
