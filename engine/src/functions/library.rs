@@ -80,12 +80,15 @@ fn nth_match(total: usize, width: usize, start: usize, length: Option<usize>, oc
     -1
 }
 
+/// Kusto's largest string value (1 MB): a padding or repetition past it is capped there.
+const MAX_STRING_BYTES: usize = 1 << 20;
+
 fn chars_slice(text: &str, start: i64, len: Option<i64>) -> String {
     let chars: Vec<char> = text.chars().collect();
     let n = chars.len() as i64;
-    let start = if start < 0 { (n + start).max(0) } else { start.min(n) };
+    let start = if start < 0 { n.saturating_add(start).max(0) } else { start.min(n) };
     let end = match len {
-        Some(l) if l >= 0 => (start + l).min(n),
+        Some(l) if l >= 0 => start.saturating_add(l).min(n),
         Some(_) => start,
         None => n,
     };
@@ -126,12 +129,10 @@ fn strings(m: &mut HashMap<&'static str, RowDef>) {
         std::cmp::Ordering::Greater => 1,
     }));
     def(m, "strrep", 2, 3, Ret::Str, |a| {
-        let n = opt_long(a, 1).unwrap_or(0).clamp(0, 1 << 20) as usize;
+        // The docs: "If multiplier is more than the maximal allowed value of 1024, the input
+        // string will be repeated 1024 times."
+        let n = opt_long(a, 1).unwrap_or(0).clamp(0, 1024) as usize;
         let (text, delim) = (s(&a[0]), a.get(2).map(s).unwrap_or_default());
-        // Kusto caps the result at 1 MB; past it the value is null rather than a huge string.
-        if (text.len() + delim.len()).saturating_mul(n) > 1 << 20 {
-            return Out::Null;
-        }
         Out::Str(vec![text; n].join(&delim))
     });
     def(m, "strcat_delim", 3, 64, Ret::Str, |a| Out::Str(a[1..].iter().map(s).collect::<Vec<_>>().join(&s(&a[0]))));
@@ -363,8 +364,9 @@ fn encodings(m: &mut HashMap<&'static str, RowDef>) {
     });
     def(m, "tohex", 1, 2, Ret::Str, |a| match a[0].long() {
         Some(v) => {
-            let width = opt_long(a, 1).unwrap_or(0).max(0) as usize;
-            Out::Str(format!("{:0width$x}", v))
+            let digits = format!("{v:x}");
+            let width = opt_long(a, 1).unwrap_or(0).clamp(0, MAX_STRING_BYTES as i64) as usize;
+            Out::Str(format!("{}{digits}", "0".repeat(width.saturating_sub(digits.len()))))
         }
         None => Out::Null,
     });
@@ -690,10 +692,18 @@ fn maths(m: &mut HashMap<&'static str, RowDef>) {
     });
     def(m, "round", 1, 2, Ret::Real, |a| {
         let Some(x) = a[0].real() else { return Out::Null };
-        let digits = opt_long(a, 1).unwrap_or(0) as i32;
+        let digits = opt_long(a, 1).unwrap_or(0).clamp(-400, 400) as i32;
         let scale = 10f64.powi(digits);
-        // Half away from zero, as .NET's MidpointRounding.AwayFromZero.
-        Out::Real((x * scale).round() / scale)
+        // Half away from zero, as .NET's MidpointRounding.AwayFromZero. More digits than a
+        // double holds leave the value as it is; rounding to a power of ten past its size is 0.
+        let scaled = x * scale;
+        if !scale.is_finite() || !scaled.is_finite() || !x.is_finite() {
+            return Out::Real(x);
+        }
+        if scale == 0.0 {
+            return Out::Real(0.0);
+        }
+        Out::Real(scaled.round() / scale)
     });
     def(m, "sign", 1, 1, Ret::Real, |a| a[0].real().map_or(Out::Null, |x| Out::Real(if x > 0.0 { 1.0 } else if x < 0.0 { -1.0 } else { 0.0 })));
     def(m, "isnan", 1, 1, Ret::Bool, |a| a[0].real().map_or(Out::Null, |x| Out::Bool(x.is_nan())));

@@ -3,7 +3,8 @@
 
 use std::ops::Not;
 use datafusion::common::ScalarValue;
-use datafusion::logical_expr::{Expr, Operator, when};
+use arrow::datatypes::DataType;
+use datafusion::logical_expr::{Expr, ExprSchemable, Operator, when};
 use datafusion::prelude::lit;
 use kql_grammar::ast::{self, CallArg, ExprKind, Ident, Span};
 
@@ -41,7 +42,33 @@ pub fn supported_functions() -> Vec<&'static str> {
     all
 }
 
+/// Library functions with a regular expression argument, and its position.
+const REGEX_ARGUMENTS: [(&str, usize); 6] = [("extract", 0), ("extract_all", 0), ("replace_regex", 1), ("trim", 0), ("trim_start", 0), ("trim_end", 0)];
+
 impl ExprPlanner<'_, '_> {
+    /// `coalesce`, `min_of` and `max_of` take arguments of one type (numbers mix); Kusto's
+    /// analyzer rejects the rest, and DataFusion's own message would say nothing of KQL.
+    fn same_type_arguments(&self, function: &str, values: &[Expr], args: &[&ast::Expr]) -> Result<()> {
+        let mut first: Option<(DataType, &'static str)> = None;
+        for (v, a) in values.iter().zip(args) {
+            let t = v.get_type(self.schema.as_ref()).map_err(|e| KqlError::from(e).or_at(a.span))?;
+            if t == DataType::Null {
+                continue;
+            }
+            let name = crate::types::kql_type_of(&t);
+            match &first {
+                None => first = Some((t, name)),
+                Some((f, fname)) => {
+                    let numbers = f.is_numeric() && t.is_numeric();
+                    if *fname != name && !numbers {
+                        return Err(KqlError::at(a.span, format!("{function}() takes arguments of one type: this one is {name}, an earlier one {fname}")));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub(super) fn call(&self, name: &Ident, args: &[CallArg], span: Span) -> Result<Expr> {
         if let Some(Binding::Function(f)) = self.env.get(&name.name) {
             let f = f.clone();
@@ -399,11 +426,13 @@ impl ExprPlanner<'_, '_> {
             "coalesce" => {
                 arity(1, 64)?;
                 let values = args.iter().map(|a| self.plan(a)).collect::<Result<Vec<_>>>()?;
+                self.same_type_arguments(n, &values, &args)?;
                 Ok(datafusion::functions::core::expr_fn::coalesce(values))
             }
             "max_of" | "min_of" => {
                 arity(1, 64)?;
                 let values = args.iter().map(|a| self.plan(a)).collect::<Result<Vec<_>>>()?;
+                self.same_type_arguments(n, &values, &args)?;
                 Ok(if n == "max_of" { datafusion::functions::core::expr_fn::greatest(values) } else { datafusion::functions::core::expr_fn::least(values) })
             }
             "abs" => {
@@ -447,6 +476,14 @@ impl ExprPlanner<'_, '_> {
                 let entry = &functions::library::library()[n];
                 arity(entry.min, entry.max)?;
                 let values = args.iter().map(|a| self.plan(a)).collect::<Result<Vec<_>>>()?;
+                if let Some(&(_, i)) = REGEX_ARGUMENTS.iter().find(|(f, _)| *f == n)
+                    && let (Some(Expr::Literal(ScalarValue::Utf8(Some(pattern)), _)), Some(arg)) = (values.get(i), args.get(i))
+                    && let Err(e) = regex::Regex::new(pattern)
+                {
+                    // Kusto rejects a query whose regex constant does not compile; an empty
+                    // result per row would read as "no match".
+                    return Err(KqlError::at(arg.span, format!("invalid regular expression: {e}")));
+                }
                 if ARRAY_ARGUMENTS.contains(&n) {
                     for (v, a) in values.iter().zip(&args) {
                         self.require_dynamic(v, a.span)?;
