@@ -46,7 +46,8 @@ impl Catalog {
 }
 
 /// Opens a Parquet file, a folder of them, or a glob, reading the schema from the files.
-pub async fn open_parquet(state: &SessionState, location: &str) -> Result<Table> {
+/// Returns the table and warnings (files of a folder left out).
+pub async fn open_parquet(state: &SessionState, location: &str) -> Result<(Table, Vec<String>)> {
     let path = Path::new(location);
     let is_glob = location.contains(['*', '?', '[']);
     if !is_glob && !path.exists() {
@@ -56,7 +57,34 @@ pub async fn open_parquet(state: &SessionState, location: &str) -> Result<Table>
     if path.is_dir() && !url_text.ends_with('/') {
         url_text.push('/');
     }
-    let url = ListingTableUrl::parse(&url_text).map_err(|e| KqlError::new(format!("cannot open '{location}': {e}")))?;
+    let mut warnings = Vec::new();
+    // A file whose footer is damaged makes the Parquet reader panic or fail deep inside; it is
+    // checked first. A named file must be sound; a folder's damaged files are left out with a
+    // warning, so one bad file does not cost the rest.
+    let mut urls = vec![ListingTableUrl::parse(&url_text).map_err(|e| KqlError::new(format!("cannot open '{location}': {e}")))?];
+    if path.is_file() {
+        check_footer(path).map_err(|e| KqlError::new(format!("'{location}' is not a readable Parquet file: {e}")))?;
+    } else if path.is_dir() {
+        let mut files = Vec::new();
+        parquet_files(path, &mut files);
+        let mut sound = Vec::new();
+        for file in files {
+            match check_footer(&file) {
+                Ok(()) => sound.push(file),
+                Err(e) => warnings.push(format!("left out '{}', not a readable Parquet file: {e}", file.display())),
+            }
+        }
+        if !warnings.is_empty() {
+            if sound.is_empty() {
+                return Err(KqlError::new(format!("'{location}' holds no readable Parquet file: {}", warnings.join("; "))));
+            }
+            urls = sound
+                .iter()
+                .map(|f| ListingTableUrl::parse(f.to_string_lossy().as_ref()).map_err(|e| KqlError::new(format!("cannot open '{}': {e}", f.display()))))
+                .collect::<Result<_>>()?;
+        }
+    }
+    let url = urls[0].clone();
     let extension = if path.is_dir() || is_glob { ".parquet" } else { "" };
     // Keep the Arrow field metadata files carry: it marks `dynamic` columns (JSON text tagged
     // `arrow.json`), which gettype(), getschema and the dynamic functions rely on.
@@ -69,9 +97,43 @@ pub async fn open_parquet(state: &SessionState, location: &str) -> Result<Table>
     if schema.fields().is_empty() {
         return Err(KqlError::new(format!("'{location}' holds no Parquet files")));
     }
-    let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(schema);
+    let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema);
     let table = ListingTable::try_new(config)?;
-    Ok(Table { provider: Arc::new(table), location: location.to_string() })
+    Ok((Table { provider: Arc::new(table), location: location.to_string() }, warnings))
+}
+
+/// The `.parquet` files under a folder, recursively, in path order.
+fn parquet_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for p in paths {
+        if p.is_dir() {
+            parquet_files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "parquet") {
+            out.push(p);
+        }
+    }
+}
+
+/// A Parquet file ends with its footer's length and `PAR1`; the footer must fit in the file.
+fn check_footer(path: &Path) -> std::result::Result<(), String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let size = file.metadata().map_err(|e| e.to_string())?.len();
+    if size < 12 {
+        return Err(format!("{size} bytes is too short"));
+    }
+    let mut tail = [0u8; 8];
+    file.seek(SeekFrom::End(-8)).and_then(|_| file.read_exact(&mut tail)).map_err(|e| e.to_string())?;
+    if &tail[4..] != b"PAR1" {
+        return Err("it does not end with the Parquet magic bytes".into());
+    }
+    let footer = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+    if footer + 12 > size {
+        return Err(format!("its footer claims {footer} bytes, more than the file holds"));
+    }
+    Ok(())
 }
 
 /// The tables of a data folder: each `NAME.parquet` file and each sub-folder `NAME/`.

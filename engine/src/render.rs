@@ -118,6 +118,15 @@ pub fn to_json(array: &dyn Array, row: usize) -> Json {
                 fields.iter().zip(s.columns()).map(|(f, c)| (f.name().clone(), to_json(c.as_ref(), row))).collect(),
             )
         }
+        // A map is a bag: each key's text names its value (format_cell comes back here for a
+        // map, so it must not fall through to the text arm below).
+        DataType::Map(..) => {
+            let entries = array.as_map().value(row);
+            let (keys, values) = (entries.column(0), entries.column(1));
+            Json::Object(
+                (0..entries.len()).map(|i| (format_cell(keys.as_ref(), i).unwrap_or_default(), to_json(values.as_ref(), i))).collect(),
+            )
+        }
         // Decimals are numbers inside dynamic values.
         DataType::Decimal128(..) => {
             format_cell(array, row).and_then(|s| s.parse::<serde_json::Number>().ok()).map(Json::Number).unwrap_or(Json::Null)

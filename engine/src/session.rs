@@ -102,21 +102,30 @@ impl Session {
         &self.ctx
     }
 
-    /// Registers a Parquet file, folder or glob as table `name`.
-    pub async fn register_table(&mut self, name: &str, location: &str) -> Result<()> {
-        let table = open_parquet(&self.ctx.state(), location).await?;
+    /// Registers a Parquet file, folder or glob as table `name`. Returns warnings: files of a
+    /// folder that were left out.
+    pub async fn register_table(&mut self, name: &str, location: &str) -> Result<Vec<String>> {
+        let (table, warnings) = open_parquet(&self.ctx.state(), location).await?;
         self.catalog.insert(name, table);
-        Ok(())
+        Ok(warnings)
     }
 
-    /// Registers every Parquet file and sub-folder of `dir` under its own name.
-    pub async fn register_data_dir(&mut self, dir: &Path) -> Result<Vec<String>> {
+    /// Registers every Parquet file and sub-folder of `dir` under its own name. A file or
+    /// folder that cannot be read is left out with a warning (returned), so one damaged file
+    /// does not cost every table.
+    pub async fn register_data_dir(&mut self, dir: &Path) -> Result<(Vec<String>, Vec<String>)> {
         let mut names = Vec::new();
+        let mut warnings = Vec::new();
         for (name, location) in tables_in_dir(dir)? {
-            self.register_table(&name, &location).await?;
-            names.push(name);
+            match self.register_table(&name, &location).await {
+                Ok(w) => {
+                    warnings.extend(w);
+                    names.push(name);
+                }
+                Err(e) => warnings.push(format!("table {name} left out: {e}")),
+            }
         }
-        Ok(names)
+        Ok((names, warnings))
     }
 
     /// Loads `let` definitions and `.create function` commands that every query can use.

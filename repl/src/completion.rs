@@ -37,7 +37,12 @@ impl Vocabulary {
     /// Where the word under the cursor starts, and the names that could complete it.
     pub fn complete(&self, text: &str, cursor: usize) -> (usize, Vec<String>) {
         let before = &text[..cursor.min(text.len())];
-        let start = before.rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-' || c == '.')).map_or(0, |i| i + 1);
+        // The word starts after the last character that is not part of a name; that character
+        // may take several bytes (“, NBSP, an emoji), so step over all of them.
+        let start = before
+            .char_indices()
+            .rfind(|(_, c)| !(c.is_alphanumeric() || *c == '_' || *c == '-' || *c == '.'))
+            .map_or(0, |(i, c)| i + c.len_utf8());
         let word = &before[start..];
         let context = before[..start].trim_end();
         let mut names: Vec<String> = if word.starts_with('.') && context.is_empty() {
@@ -111,6 +116,18 @@ mod tests {
     fn completes_names_the_query_binds_with_let() {
         let text = "let Threshold = 10;\nlet Hosts = dynamic([\"a\"]);\nNetworkSession | where SrcPortNumber > Thr";
         assert_eq!(vocabulary().complete(text, text.len()).1, vec!["Threshold".to_string()]);
+    }
+
+    #[test]
+    fn characters_of_several_bytes_before_a_word_do_not_split_it() {
+        for text in ["print “Net", "print\u{a0}Net", "print 😀Net", "x\u{200f}Net", "—Net"] {
+            let (start, names) = vocabulary().complete(text, text.len());
+            assert_eq!(&text[start..], "Net", "{text}");
+            assert_eq!(names, vec!["NetworkSession".to_string()], "{text}");
+        }
+        // Right after such a character, with nothing typed yet.
+        let text = "print “";
+        assert_eq!(vocabulary().complete(text, text.len()).0, text.len());
     }
 
     #[test]

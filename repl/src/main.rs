@@ -127,13 +127,19 @@ pub async fn register(session: &mut Session, sources: &cli::Sources) -> Result<(
     session.options.network = sources.network();
     session.options.cache_dir = sources.cache_dir.clone();
     for dir in &sources.data {
-        session.register_data_dir(dir).await.map_err(|e| format!("error: --data: {e}"))?;
+        let (_, warnings) = session.register_data_dir(dir).await.map_err(|e| format!("error: --data: {e}"))?;
+        for w in warnings {
+            eprintln!("warning: --data {}: {w}", dir.display());
+        }
     }
     for spec in &sources.tables {
         let Some((name, path)) = spec.split_once('=') else {
             return Err(format!("error: --table expects NAME=PATH, got '{spec}'"));
         };
-        session.register_table(name.trim(), path.trim()).await.map_err(|e| format!("error: --table {name}: {e}"))?;
+        let warnings = session.register_table(name.trim(), path.trim()).await.map_err(|e| format!("error: --table {name}: {e}"))?;
+        for w in warnings {
+            eprintln!("warning: --table {name}: {w}");
+        }
     }
     for file in &sources.functions {
         load_functions(session, file)?;

@@ -127,7 +127,12 @@ async fn command(session: &mut Session, settings: &mut Settings, text: &str) -> 
         },
         ".load" => match rest.split_once('=') {
             Some((table, path)) => match session.register_table(table.trim(), path.trim()).await {
-                Ok(()) => println!("table {} loaded", table.trim()),
+                Ok(warnings) => {
+                    for w in warnings {
+                        eprintln!("warning: {w}");
+                    }
+                    println!("table {} loaded", table.trim())
+                }
                 Err(e) => eprintln!("error: {e}"),
             },
             None => eprintln!("usage: .load NAME=PATH"),
