@@ -373,23 +373,29 @@ fn sample_hunts_find_every_planted_event_and_nothing_else() {
         rows.sort();
         rows
     };
+    // The Sigma hunts read Sysmon 3 connections in Event (samples/src/sentinel.rs, SYSMON_PLANTS):
+    // the three callback-port connections from AppData, ProgramData and Windows\Temp to public
+    // addresses, and the download on 8080; the same ports from Program Files or to private and
+    // loopback addresses are look-alikes, and the beacons planted in Event use port 443 or 80.
     let sysmon = ["Computer", "NewProcessName", "DestinationIp", "DestinationPort"];
     assert_eq!(
         rows("sigma_malware_callback_ports", &sysmon),
         [
-            r"SRV-APP-10 C:\Windows\Temp\dllhost32.exe 203.0.113.99 1443",
-            r"WS-FIN-023 C:\Users\jdoe\AppData\Roaming\svcupd.exe 45.77.65.211 4444",
-            r"WS-HR-041 C:\ProgramData\Intel\igfxtray.exe 185.220.101.7 7777",
+            r"SRV-APP-10.contoso.com C:\Windows\Temp\dllhost32.exe 203.0.113.99 1443",
+            r"WS-FIN-023.contoso.com C:\Users\jdoe\AppData\Roaming\svcupd.exe 45.77.65.211 4444",
+            r"WS-HR-041.contoso.com C:\ProgramData\Intel\igfxtray.exe 185.220.101.7 7777",
         ]
     );
-    assert_eq!(rows("sigma_uncommon_destination_ports", &sysmon), [r"WS-HR-041 C:\Users\akim\Downloads\invoice_viewer.exe 198.51.100.23 8080"]);
+    assert_eq!(rows("sigma_uncommon_destination_ports", &sysmon), [r"WS-HR-041.contoso.com C:\Users\akim\Downloads\invoice_viewer.exe 198.51.100.23 8080"]);
     assert_eq!(rows("sigma_test_netconnection_uncommon_port", &["Computer"]), ["WS-FIN-023", "WS-HR-041"]);
+    // WFP_PLANTS in WindowsEvent: outbound to 4444, blocked outbound to 8531, a bind on 4444; the
+    // beacons planted there go to 443 and 445, standard ports.
     assert_eq!(
         rows("wfp_non_standard_ports", &["Computer", "EventID", "Application", "Port", "RemoteAddress"]),
         [
-            r"SRV-APP-10 5158 \device\harddiskvolume2\users\public\svchost.exe 4444 ",
-            r"WS-FIN-023 5156 \device\harddiskvolume2\users\jdoe\appdata\roaming\svcupd.exe 4444 45.77.65.211",
-            r"WS-HR-041 5157 \device\harddiskvolume2\programdata\intel\igfxtray.exe 8531 185.220.101.7",
+            r"SRV-APP-10.contoso.com 5158 \device\harddiskvolume2\users\public\svchost.exe 4444 ",
+            r"WS-FIN-023.contoso.com 5156 \device\harddiskvolume2\users\jdoe\appdata\roaming\svcupd.exe 4444 45.77.65.211",
+            r"WS-HR-041.contoso.com 5157 \device\harddiskvolume2\programdata\intel\igfxtray.exe 8531 185.220.101.7",
         ]
     );
     assert_eq!(rows("asim_networksession_beaconing", &["SrcIpAddr", "DstIpAddr"]).len(), 7);
