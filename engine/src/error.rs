@@ -2,10 +2,13 @@
 //! `line:col`, the line and a caret under the spot.
 
 use std::fmt;
+use std::sync::Arc;
 
 use annotate_snippets::{Level, Renderer, Snippet};
 use kql_grammar::ParseError;
 use kql_grammar::ast::Span;
+
+use crate::prelude::FunctionSource;
 
 #[derive(Debug, Clone)]
 pub struct KqlError {
@@ -13,6 +16,10 @@ pub struct KqlError {
     /// Where in the query text; `None` for errors not tied to a place (I/O, execution).
     pub span: Option<Span>,
     pub kind: ErrorKind,
+    /// The text `span` points into when it is not the query's: a functions file or parser.
+    pub source: Option<Arc<FunctionSource>>,
+    /// For an error inside a prelude function: the call in the query that reached it.
+    pub called_at: Option<Span>,
 }
 
 /// What went wrong, for callers that treat some errors apart (`kql check` does not count a
@@ -30,11 +37,11 @@ pub type Result<T, E = KqlError> = std::result::Result<T, E>;
 
 impl KqlError {
     pub fn at(span: Span, message: impl Into<String>) -> Self {
-        KqlError { message: message.into(), span: Some(span), kind: ErrorKind::Other }
+        KqlError { message: message.into(), span: Some(span), kind: ErrorKind::Other, source: None, called_at: None }
     }
 
     pub fn new(message: impl Into<String>) -> Self {
-        KqlError { message: message.into(), span: None, kind: ErrorKind::Other }
+        KqlError { message: message.into(), span: None, kind: ErrorKind::Other, source: None, called_at: None }
     }
 
     pub fn with_kind(mut self, kind: ErrorKind) -> Self {
@@ -50,10 +57,35 @@ impl KqlError {
         self
     }
 
+    /// Places the error's span in a functions file rather than the query.
+    pub fn in_source(mut self, source: Arc<FunctionSource>) -> Self {
+        if self.source.is_none() && self.span.is_some() {
+            self.source = Some(source);
+        }
+        self
+    }
+
     /// 1-based line and column (in characters) of the error in `text`.
     pub fn line_col(&self, text: &str) -> Option<(usize, usize)> {
         let span = self.span?;
         Some(line_col(text, span.start))
+    }
+
+    /// `file:line:col` of the error: in the functions file it arose in, or in `text` (named
+    /// `origin`), the query.
+    pub fn location(&self, text: &str, origin: &str) -> Option<String> {
+        let span = self.span?;
+        match &self.source {
+            Some(source) => {
+                let (file, span) = source.file_span(span);
+                let (l, c) = line_col(file, span.start);
+                Some(format!("{}:{l}:{c}", source.name))
+            }
+            None => {
+                let (l, c) = line_col(text, span.start);
+                Some(format!("{origin}:{l}:{c}"))
+            }
+        }
     }
 
     /// The error as a person reads it: `error: message`, then `--> origin:line:col`, the query
@@ -62,20 +94,33 @@ impl KqlError {
         let Some(span) = self.span else {
             return format!("error: {}", self.message);
         };
-        let start = span.start.min(text.len());
-        let mut end = span.end.clamp(start, text.len());
-        // A multi-line span is shown by its first line.
-        if let Some(nl) = text[start..end].find('\n') {
-            end = start + nl;
+        if let Some(source) = &self.source {
+            let (file, file_span) = source.file_span(span);
+            let mut shown = render_at(&self.message, file, &source.name, file_span, color);
+            if let Some(call) = self.called_at {
+                let (l, c) = line_col(text, call.start);
+                shown.push_str(&format!("\nnote: reached from the call at {origin}:{l}:{c}"));
+            }
+            return shown;
         }
-        let end = end.max(start);
-        // The renderer adds `:line:col` to the origin itself.
-        let message = Level::Error.title(&self.message).snippet(
-            Snippet::source(text).line_start(1).origin(origin).fold(true).annotation(Level::Error.span(start..end).label("")),
-        );
-        let renderer = if color { Renderer::styled() } else { Renderer::plain() };
-        renderer.render(message).to_string()
+        render_at(&self.message, text, origin, span, color)
     }
+}
+
+/// `error: message`, `--> origin:line:col`, the line and a caret under `span` of `text`.
+fn render_at(message: &str, text: &str, origin: &str, span: Span, color: bool) -> String {
+    let start = floor_char_boundary(text, span.start);
+    let mut end = floor_char_boundary(text, span.end.max(start));
+    // A multi-line span is shown by its first line.
+    if let Some(nl) = text[start..end].find('\n') {
+        end = start + nl;
+    }
+    // The renderer adds `:line:col` to the origin itself.
+    let message = Level::Error.title(message).snippet(
+        Snippet::source(text).line_start(1).origin(origin).fold(true).annotation(Level::Error.span(start..end).label("")),
+    );
+    let renderer = if color { Renderer::styled() } else { Renderer::plain() };
+    renderer.render(message).to_string()
 }
 
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {

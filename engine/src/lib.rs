@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod error;
 pub mod functions;
 pub mod planner;
+pub mod prelude;
 pub mod render;
 pub mod serial;
 pub mod session;

@@ -11,11 +11,12 @@ use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::TryStreamExt;
-use kql_grammar::ast::{LetStmt, LetValue, Span, Statement};
+use kql_grammar::ast::Span;
 
 use crate::catalog::{Catalog, open_parquet, tables_in_dir};
 use crate::error::{KqlError, Result};
 use crate::planner::{PlannedQuery, Planner};
+use crate::prelude::{FunctionSource, LoadReport, PreludeEntry};
 
 #[derive(Clone, Debug, Default)]
 pub struct SessionOptions {
@@ -49,7 +50,7 @@ impl QueryResult {
 pub struct Session {
     ctx: SessionContext,
     catalog: Catalog,
-    prelude: Vec<LetStmt>,
+    prelude: Vec<PreludeEntry>,
     pub options: SessionOptions,
 }
 
@@ -115,28 +116,33 @@ impl Session {
     /// Loads `let` definitions and `.create function` commands that every query can use.
     /// Returns the names defined.
     pub fn load_prelude(&mut self, text: &str) -> Result<Vec<String>> {
-        let script = kql_grammar::parse(text)?;
-        let mut names = Vec::new();
-        for statement in script.statements {
-            let l = match statement {
-                Statement::Let(l) => l,
-                Statement::CreateFunction { name, function, span } => {
-                    LetStmt { name, value: LetValue::Function(function), span }
-                }
-                Statement::Query(q) => {
-                    return Err(KqlError::at(q.span, "a functions file holds only let statements and .create function commands"));
-                }
-                Statement::Set { .. } | Statement::DeclareParams { .. } => continue,
-            };
-            names.push(l.name.name.clone());
-            self.prelude.retain(|p| p.name.name != l.name.name);
-            self.prelude.push(l);
-        }
-        Ok(names)
+        let entries = crate::prelude::definitions(&Arc::new(FunctionSource::kql("<functions>", text)))?;
+        Ok(self.add_to_prelude(entries))
     }
 
-    /// The names of the prelude's definitions, with their parameter lists.
-    pub fn prelude(&self) -> &[LetStmt] {
+    /// Loads a functions file (`.kql`, or an ASIM parser `.yaml`) or a folder of them (searched
+    /// recursively; its files that cannot be loaded are reported and skipped).
+    pub fn load_functions(&mut self, path: &Path) -> Result<LoadReport> {
+        let mut report = crate::prelude::load_path(path)?;
+        let entries = std::mem::take(&mut report.entries);
+        self.add_to_prelude(entries.clone());
+        report.entries = entries;
+        Ok(report)
+    }
+
+    /// Adds definitions; a name defined again replaces the earlier definition.
+    fn add_to_prelude(&mut self, entries: Vec<PreludeEntry>) -> Vec<String> {
+        let mut names = Vec::new();
+        for entry in entries {
+            names.push(entry.name().to_string());
+            self.prelude.retain(|p| p.name() != entry.name());
+            self.prelude.push(entry);
+        }
+        names
+    }
+
+    /// The prelude's definitions, each with the file it came from.
+    pub fn prelude(&self) -> &[PreludeEntry] {
         &self.prelude
     }
 
@@ -155,14 +161,14 @@ impl Session {
     /// Plans every result statement of a parsed script. Plugins whose columns depend on the
     /// data (`evaluate bag_unpack`, `pivot`) read it to plan.
     pub fn plan_script(&self, script: &kql_grammar::ast::Script) -> Result<Vec<PlannedQuery>> {
-        let planner = Planner { catalog: &self.catalog, prelude: &self.prelude, now: self.now(), executor: Some(&self.ctx) };
+        let planner = Planner { catalog: &self.catalog, prelude: &self.prelude, now: self.now(), executor: Some(&self.ctx), warnings: Default::default() };
         planner.plan_script(script)
     }
 
     /// Plans without reading any data: a query whose columns depend on the data stops with an
     /// error of kind `NeedsData`.
     pub fn plan_script_without_data(&self, script: &kql_grammar::ast::Script) -> Result<Vec<PlannedQuery>> {
-        let planner = Planner { catalog: &self.catalog, prelude: &self.prelude, now: self.now(), executor: None };
+        let planner = Planner { catalog: &self.catalog, prelude: &self.prelude, now: self.now(), executor: None, warnings: Default::default() };
         planner.plan_script(script)
     }
 

@@ -13,6 +13,7 @@ struct Verdict {
     stage: &'static str,
     error: Option<KqlError>,
     text: String,
+    warnings: Vec<String>,
 }
 
 pub async fn run(args: &CheckArgs) -> ExitCode {
@@ -34,36 +35,59 @@ pub async fn run(args: &CheckArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let plan_too = !session.catalog().names().is_empty();
+    // With tables or functions to resolve names against, queries are planned, not only parsed.
+    let plan_too = !session.catalog().names().is_empty() || !session.prelude().is_empty();
     let verdicts: Vec<Verdict> = hunts
         .into_iter()
         .map(|hunt| {
             let file = hunt.origin();
             match hunt.query {
                 Ok(text) => check_one(&session, file, text, plan_too, args.round_trip),
-                Err(e) => Verdict { file, stage: "parse", error: Some(KqlError::new(e)), text: String::new() },
+                Err(e) => Verdict { file, stage: "parse", error: Some(KqlError::new(e)), text: String::new(), warnings: Vec::new() },
             }
         })
         .collect();
     let failed = verdicts.iter().filter(|v| v.error.is_some()).count();
     let mut out = std::io::stdout().lock();
     let color = crate::use_color(&std::io::stdout());
+    if args.format == CheckFormat::Text && !session.prelude().is_empty() {
+        // Where each function came from, one line per file, so a name resolving to an
+        // unexpected file shows.
+        let mut files: Vec<(String, Vec<&str>)> = Vec::new();
+        for entry in session.prelude() {
+            match files.iter_mut().find(|(f, _)| *f == entry.source.name) {
+                Some((_, names)) => names.push(entry.name()),
+                None => files.push((entry.source.name.clone(), vec![entry.name()])),
+            }
+        }
+        let _ = writeln!(out, "functions ({} from {} files):", session.prelude().len(), files.len());
+        for (file, names) in &files {
+            let _ = writeln!(out, "  {file}: {}", names.join(", "));
+        }
+    }
     for v in &verdicts {
         let line = match args.format {
             CheckFormat::Jsonl => serde_json::json!({
                 "file": v.file,
                 "ok": v.error.is_none(),
                 "stage": v.stage,
-                "error": v.error.as_ref().map(|e| match e.line_col(&v.text) {
-                    Some((l, c)) => format!("{}:{l}:{c}: {}", v.file, e.message),
+                "error": v.error.as_ref().map(|e| match e.location(&v.text, &v.file) {
+                    Some(at) => format!("{at}: {}", e.message),
                     None => e.message.clone(),
                 }),
+                "warnings": v.warnings,
             })
             .to_string(),
-            CheckFormat::Text => match &v.error {
-                Some(e) => e.render(&v.text, &v.file, color),
-                None => continue,
-            },
+            CheckFormat::Text => {
+                let mut shown: Vec<String> = v.warnings.iter().map(|w| format!("warning: {}: {w}", v.file)).collect();
+                if let Some(e) = &v.error {
+                    shown.push(e.render(&v.text, &v.file, color));
+                }
+                if shown.is_empty() {
+                    continue;
+                }
+                shown.join("\n")
+            }
         };
         if writeln!(out, "{line}").is_err() {
             return ExitCode::FAILURE;
@@ -76,27 +100,28 @@ pub async fn run(args: &CheckArgs) -> ExitCode {
 }
 
 fn check_one(session: &Session, file: String, text: String, plan_too: bool, round_trip: bool) -> Verdict {
+    let verdict = |file, stage, error, text| Verdict { file, stage, error, text, warnings: Vec::new() };
     let script = match kql_grammar::parse(&text) {
         Ok(s) => s,
-        Err(e) => return Verdict { file, stage: "parse", error: Some(e.into()), text },
+        Err(e) => return verdict(file, "parse", Some(e.into()), text),
     };
     if round_trip {
         let printed = script.to_string();
         let same = kql_grammar::parse(&printed).map(|again| again == script);
         if !matches!(same, Ok(true)) {
             let error = KqlError::new(format!("printing the query back does not give the same query:\n{printed}"));
-            return Verdict { file, stage: "round-trip", error: Some(error), text };
+            return verdict(file, "round-trip", Some(error), text);
         }
     }
     if !plan_too {
-        return Verdict { file, stage: "parse", error: None, text };
+        return verdict(file, "parse", None, text);
     }
     match session.plan_script_without_data(&script) {
-        Ok(_) => Verdict { file, stage: "plan", error: None, text },
+        Ok(queries) => Verdict { file, stage: "plan", error: None, text, warnings: queries.into_iter().flat_map(|q| q.warnings).collect() },
         // A table that is not registered is not the query's fault: it was checked for syntax.
-        Err(e) if e.kind == ErrorKind::UnknownTable => Verdict { file, stage: "parse", error: None, text },
+        Err(e) if e.kind == ErrorKind::UnknownTable => verdict(file, "parse", None, text),
         // Columns that depend on the data (bag_unpack, pivot) are not known without reading it.
-        Err(e) if e.kind == ErrorKind::NeedsData => Verdict { file, stage: "plan", error: None, text },
-        Err(e) => Verdict { file, stage: "plan", error: Some(e), text },
+        Err(e) if e.kind == ErrorKind::NeedsData => verdict(file, "plan", None, text),
+        Err(e) => verdict(file, "plan", Some(e), text),
     }
 }

@@ -28,7 +28,7 @@ impl Vocabulary {
             .collect();
         Vocabulary {
             tables,
-            lets: session.prelude().iter().map(|l| l.name.name.clone()).collect(),
+            lets: session.prelude().iter().map(|l| l.name().to_string()).collect(),
             operators: kql_engine::planner::supported_operators(),
             functions: kql_engine::planner::supported_functions(),
         }

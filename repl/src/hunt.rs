@@ -82,7 +82,7 @@ async fn run_one(session: &Session, hunt: &Hunt, args: &HuntArgs) -> Outcome {
         Ok(q) => q,
         Err(e) => return Outcome { rows: 0, elapsed: start.elapsed(), output: None, error: Some(format!("error: {}: {e}", hunt.file.display())) },
     };
-    let result = execute(session, query).await.and_then(|(schema, batches)| {
+    let result = execute(session, query, &hunt.origin()).await.and_then(|(schema, batches)| {
         let output = match &args.out {
             Some(dir) => {
                 let path = dir.join(format!("{}.{}", hunt.name, args.format.extension()));
@@ -101,11 +101,14 @@ async fn run_one(session: &Session, hunt: &Hunt, args: &HuntArgs) -> Outcome {
 }
 
 /// The rows of the hunt's last result statement (a rule has one; earlier ones are helpers).
-async fn execute(session: &Session, text: &str) -> Result<(SchemaRef, Vec<RecordBatch>), KqlError> {
+async fn execute(session: &Session, text: &str, origin: &str) -> Result<(SchemaRef, Vec<RecordBatch>), KqlError> {
     let queries = session.plan(text)?;
     let Some(query) = queries.last() else {
         return Err(KqlError::new("the hunt has no query to run, only `let` statements"));
     };
+    for warning in queries.iter().flat_map(|q| &q.warnings) {
+        eprintln!("warning: {origin}: {warning}");
+    }
     let stream = session.stream(query).await?;
     let schema = stream.schema();
     let batches = stream.try_collect().await.map_err(|e| KqlError::from(e).or_at(query.span))?;

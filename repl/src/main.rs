@@ -133,9 +133,15 @@ pub async fn register(session: &mut Session, sources: &cli::Sources) -> Result<(
     Ok(())
 }
 
-pub fn load_functions(session: &mut Session, file: &Path) -> Result<Vec<String>, String> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("error: cannot read {}: {e}", file.display()))?;
-    session.load_prelude(&text).map_err(|e| e.render(&text, &file.display().to_string(), use_color(&std::io::stderr())))
+/// Loads a functions file or folder; files of a folder that cannot be loaded are reported on
+/// stderr as warnings, and the others are still loaded.
+pub fn load_functions(session: &mut Session, path: &Path) -> Result<Vec<String>, String> {
+    let color = use_color(&std::io::stderr());
+    let report = session.load_functions(path).map_err(|e| e.render("", &path.display().to_string(), color))?;
+    for e in &report.skipped {
+        eprintln!("warning: skipped a functions file: {}", e.render("", &path.display().to_string(), color).trim_start_matches("error: "));
+    }
+    Ok(report.entries.iter().map(|e| e.name().to_string()).collect())
 }
 
 /// Runs every result statement and writes its rows in the chosen format.
@@ -148,6 +154,9 @@ async fn run_query(session: &Session, text: &str, args: &Args) -> Result<(), Kql
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     for (i, query) in queries.iter().enumerate() {
+        for warning in &query.warnings {
+            eprintln!("warning: {warning}");
+        }
         if let Some(what) = args.explain {
             let text = session.explain(query, what == cli::Explain::Analyze).await?;
             writeln!(out, "{text}").map_err(io_error)?;

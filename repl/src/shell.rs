@@ -131,8 +131,8 @@ async fn command(session: &mut Session, settings: &mut Settings, text: &str) -> 
             None => eprintln!("usage: .load NAME=PATH"),
         },
         ".functions" => {
-            for l in session.prelude() {
-                println!("{}", l.name.name);
+            for entry in session.prelude() {
+                println!("{}\t{}", entry.signature(), entry.location());
             }
         }
         ".set" => match rest.split_once('=') {
@@ -168,6 +168,9 @@ async fn run_interactive(session: &Session, settings: &Settings, text: &str) {
     let work = async {
         let mut results = Vec::new();
         for query in session.plan(text)? {
+            for warning in &query.warnings {
+                eprintln!("warning: {warning}");
+            }
             let (stream, progress) = session.stream_with_progress(&query).await?;
             running.replace(Some(progress));
             let schema = stream.schema();

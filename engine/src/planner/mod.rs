@@ -69,13 +69,14 @@ pub enum Binding {
     Function(Arc<UserFunction>),
 }
 
-/// A `let` or prelude function. Errors inside a prelude function's body are reported at the
-/// call, since its text is not the query's.
+/// A `let` or prelude function. Errors inside a prelude function's body point into its own
+/// file (`source`), with the call that reached them.
 #[derive(Debug)]
 pub struct UserFunction {
     pub def: FunctionDef,
     pub name: String,
-    pub in_prelude: bool,
+    /// The functions file or parser the definition came from; `None` for the query's own.
+    pub source: Option<Arc<crate::prelude::FunctionSource>>,
 }
 
 impl std::ops::Deref for UserFunction {
@@ -86,13 +87,30 @@ impl std::ops::Deref for UserFunction {
 }
 
 impl UserFunction {
-    /// Moves an error from inside a prelude function's body to the call that reached it.
+    pub fn in_prelude(&self) -> bool {
+        self.source.is_some()
+    }
+
+    /// A function is called by its bare name (`F` for `F()`) when no parameter needs an
+    /// argument, as Sentinel's parsers (`_Im_NetworkSession`) are.
+    pub fn callable_by_name(&self) -> bool {
+        self.params.iter().all(|p| p.default.is_some())
+    }
+
+    /// Places an error from inside a prelude function's body in the function's file, and
+    /// remembers the call that reached it.
     pub fn locate_error(&self, e: KqlError, call: ast::Span) -> KqlError {
-        if self.in_prelude {
-            KqlError::at(call, format!("in function {}: {}", self.name, e.message)).with_kind(e.kind)
-        } else {
-            e
+        let Some(source) = &self.source else { return e };
+        if e.span.is_none() {
+            return e.or_at(call);
         }
+        if e.source.is_some() {
+            return e;
+        }
+        let mut e = e.in_source(source.clone());
+        e.message = format!("in function {}: {}", self.name, e.message);
+        e.called_at = Some(call);
+        e
     }
 }
 
@@ -118,12 +136,14 @@ impl Env {
 pub struct Planner<'a> {
     pub catalog: &'a Catalog,
     /// Definitions every query can use (loaded from `--functions` files).
-    pub prelude: &'a [ast::LetStmt],
+    pub prelude: &'a [crate::prelude::PreludeEntry],
     /// The query's single `now()`, microseconds since the epoch.
     pub now: i64,
     /// Runs a sub-plan while planning, for the plugins whose output columns depend on the data
     /// (`bag_unpack`, `pivot`). `None` when nothing may run (`kql check`).
     pub executor: Option<&'a datafusion::prelude::SessionContext>,
+    /// What planning let pass but a person should know (legs `union isfuzzy=true` skipped).
+    pub warnings: std::cell::RefCell<Vec<String>>,
 }
 
 /// One planned result statement and where it sits in the text.
@@ -132,6 +152,8 @@ pub struct PlannedQuery {
     pub span: ast::Span,
     /// The query's closing `render`, carried with the result for front ends to draw.
     pub render: Option<Render>,
+    /// Warnings planning gave, for front ends to show on stderr.
+    pub warnings: Vec<String>,
 }
 
 /// How a result asks to be drawn: `render KIND with (title="...", xcolumn=X, ycolumns=A,B)`.
@@ -174,15 +196,19 @@ impl<'a> Planner<'a> {
     /// Plans every result statement of a script; `let`s bind names for the ones after them.
     pub fn plan_script(&self, script: &Script) -> Result<Vec<PlannedQuery>> {
         let mut env = Env::default();
-        for l in self.prelude {
-            self.bind_let(&mut env, l, true).map_err(|e| KqlError::new(format!("in the functions file, {}: {}", l.name.name, e.message)))?;
+        for entry in self.prelude {
+            self.bind_let(&mut env, &entry.stmt, Some(&entry.source)).map_err(|e| {
+                let mut e = e.in_source(entry.source.clone());
+                e.message = format!("in {}: {}", entry.name(), e.message);
+                e
+            })?;
         }
         let mut out = Vec::new();
         for statement in &script.statements {
             match statement {
                 Statement::Let(l) => self.plan_let(&mut env, l)?,
                 Statement::CreateFunction { name, function, .. } => {
-                    let f = UserFunction { def: function.clone(), name: name.name.clone(), in_prelude: false };
+                    let f = UserFunction { def: function.clone(), name: name.name.clone(), source: None };
                     env.bind(&name.name, Binding::Function(Arc::new(f)))
                 }
                 // `set query_bin_auto_size=1h;` and `query_bin_auto_at` are what `bin_auto()`
@@ -194,7 +220,9 @@ impl<'a> Planner<'a> {
                 Statement::Set { .. } | Statement::DeclareParams { .. } => {}
                 Statement::Query(pipe) => {
                     let tab = self.plan_tabular(&env, pipe)?;
-                    out.push(PlannedQuery { plan: tab.plan, span: pipe.span, render: Render::of(pipe) });
+                    let mut warnings = std::mem::take(&mut *self.warnings.borrow_mut());
+                    warnings.dedup();
+                    out.push(PlannedQuery { plan: tab.plan, span: pipe.span, render: Render::of(pipe), warnings });
                 }
             }
         }
@@ -208,14 +236,22 @@ impl<'a> Planner<'a> {
         Ok(out)
     }
 
-    pub fn plan_let(&self, env: &mut Env, l: &ast::LetStmt) -> Result<()> {
-        self.bind_let(env, l, false)
+    /// Records a warning for the statement being planned (once, however often it recurs).
+    pub fn warn(&self, warning: String) {
+        let mut warnings = self.warnings.borrow_mut();
+        if !warnings.contains(&warning) {
+            warnings.push(warning);
+        }
     }
 
-    fn bind_let(&self, env: &mut Env, l: &ast::LetStmt, in_prelude: bool) -> Result<()> {
+    pub fn plan_let(&self, env: &mut Env, l: &ast::LetStmt) -> Result<()> {
+        self.bind_let(env, l, None)
+    }
+
+    fn bind_let(&self, env: &mut Env, l: &ast::LetStmt, source: Option<&Arc<crate::prelude::FunctionSource>>) -> Result<()> {
         let binding = match &l.value {
             LetValue::Function(f) => {
-                Binding::Function(Arc::new(UserFunction { def: f.clone(), name: l.name.name.clone(), in_prelude }))
+                Binding::Function(Arc::new(UserFunction { def: f.clone(), name: l.name.name.clone(), source: source.cloned() }))
             }
             LetValue::Expr(pipe) => self.plan_let_value(env, pipe)?,
         };
@@ -265,31 +301,47 @@ impl<'a> Planner<'a> {
             ast::ExprKind::Name(n) => match env.get(n) {
                 Some(Binding::Tabular(_)) => true,
                 Some(Binding::Scalar { .. }) => false,
-                Some(Binding::Function(f)) => f.params.is_empty() && self.is_tabular(env, &f.body.result),
+                Some(Binding::Function(f)) => f.callable_by_name() && self.is_tabular(&self.probe_scope(env, f), &f.body.result),
                 None => self.catalog.contains(n),
             },
             ast::ExprKind::Call { name, .. } => match env.get(&name.name) {
-                Some(Binding::Function(f)) => {
-                    let mut inner = env.clone();
-                    for p in &f.params {
-                        let b = match &p.ty {
-                            ast::ParamType::Tabular { .. } => Binding::Tabular(Tabular::unordered(LogicalPlan::EmptyRelation(
-                                datafusion::logical_expr::EmptyRelation {
-                                    produce_one_row: false,
-                                    schema: Arc::new(datafusion::common::DFSchema::empty()),
-                                },
-                            ))),
-                            ast::ParamType::Scalar(_) => Binding::Scalar { expr: datafusion::prelude::lit(0), dynamic: None },
-                        };
-                        inner.bind(&p.name.name, b);
-                    }
-                    self.is_tabular(&inner, &f.body.result)
-                }
+                Some(Binding::Function(f)) => self.is_tabular(&self.probe_scope(env, f), &f.body.result),
                 _ => matches!(name.name.as_str(), "materialize" | "view" | "table"),
             },
             ast::ExprKind::Subquery(p) => self.is_tabular(env, p),
             _ => false,
         }
+    }
+
+    /// The names a function's body sees, with placeholders for its parameters and its own
+    /// `let`s: enough to tell whether the body is tabular without planning it.
+    fn probe_scope(&self, env: &Env, f: &UserFunction) -> Env {
+        let empty_table = || {
+            Binding::Tabular(Tabular::unordered(LogicalPlan::EmptyRelation(datafusion::logical_expr::EmptyRelation {
+                produce_one_row: false,
+                schema: Arc::new(datafusion::common::DFSchema::empty()),
+            })))
+        };
+        let scalar = || Binding::Scalar { expr: datafusion::prelude::lit(0), dynamic: None };
+        let mut inner = env.clone();
+        for p in &f.params {
+            let b = match &p.ty {
+                ast::ParamType::Tabular { .. } => empty_table(),
+                ast::ParamType::Scalar(_) => scalar(),
+            };
+            inner.bind(&p.name.name, b);
+        }
+        for l in &f.body.lets {
+            let b = match &l.value {
+                LetValue::Function(def) => {
+                    Binding::Function(Arc::new(UserFunction { def: def.clone(), name: l.name.name.clone(), source: f.source.clone() }))
+                }
+                LetValue::Expr(pipe) if self.is_tabular(&inner, pipe) => empty_table(),
+                LetValue::Expr(_) => scalar(),
+            };
+            inner.bind(&l.name.name, b);
+        }
+        inner
     }
 }
 

@@ -47,7 +47,7 @@ impl Planner<'_> {
                 .names()
                 .filter(|n| match env.get(n) {
                     Some(Binding::Tabular(_)) => true,
-                    Some(Binding::Function(f)) => f.params.is_empty() && !f.in_prelude,
+                    Some(Binding::Function(f)) => f.params.is_empty() && !f.in_prelude(),
                     _ => false,
                 })
                 .cloned()

@@ -75,7 +75,7 @@ impl Planner<'_> {
         match &e.kind {
             ExprKind::Name(name) => match env.get(name) {
                 Some(Binding::Tabular(t)) => Ok(t.clone()),
-                Some(Binding::Function(f)) if f.params.is_empty() => self.call_tabular_function(env, f, &[], e.span),
+                Some(Binding::Function(f)) if f.callable_by_name() => self.call_tabular_function(env, f, &[], e.span),
                 Some(Binding::Function(_)) => Err(KqlError::at(e.span, format!("function '{name}' needs arguments: call it as {name}(...)"))),
                 Some(Binding::Scalar { .. }) => Err(KqlError::at(e.span, format!("'{name}' is a scalar, not a table"))),
                 None => self.scan_table(name, e.span),
@@ -192,8 +192,8 @@ impl Planner<'_> {
                         ExprKind::Literal(ast::Literal::Dynamic(d)) => Some(d.clone()),
                         _ => None,
                     };
-                    let planned = self.plan_constant(env, default)?;
-                    Binding::Scalar { expr: self.coerce_param(planned, *ty, default.span, None)?, dynamic }
+                    let planned = self.plan_constant(env, default).map_err(|e| f.locate_error(e, span))?;
+                    Binding::Scalar { expr: self.coerce_param(planned, *ty, default.span, None).map_err(|e| f.locate_error(e, span))?, dynamic }
                 }
             };
             inner.bind(&param.name.name, binding);
@@ -204,10 +204,10 @@ impl Planner<'_> {
             match (caller, &l.value) {
                 (Some(c), ast::LetValue::Expr(pipe)) if !self.is_tabular(&inner, pipe) && pipe.as_expr().is_some() => {
                     let e = pipe.as_expr().ok_or_else(|| KqlError::at(l.name.span, "expected a scalar"))?;
-                    let expr = ExprPlanner::new(self, &inner, c.schema.clone(), c.order).plan(e)?;
+                    let expr = ExprPlanner::new(self, &inner, c.schema.clone(), c.order).plan(e).map_err(|e| f.locate_error(e, span))?;
                     inner.bind(&l.name.name, Binding::Scalar { expr, dynamic: None });
                 }
-                _ => self.plan_let(&mut inner, l)?,
+                _ => self.plan_let(&mut inner, l).map_err(|e| f.locate_error(e, span))?,
             }
         }
         Ok(inner)
@@ -229,6 +229,16 @@ impl Planner<'_> {
         }
         if actual == DataType::Null || (actual.is_numeric() && target.is_numeric()) {
             return Ok(cast(e, target));
+        }
+        // Microsoft's analyzer accepts a timespan for a datetime parameter (an old version of
+        // Sentinel's beaconing rule passes `starttime=2d`): both are tick counts in Kusto, so the
+        // value is that many ticks after 0001-01-01.
+        if ty == ast::TypeName::DateTime && matches!(actual, DataType::Duration(_)) {
+            let origin = Expr::Literal(
+                datafusion::common::ScalarValue::TimestampMicrosecond(Some(kql_grammar::values::MIN_DATETIME), Some("UTC".into())),
+                None,
+            );
+            return Ok(cast(datafusion::logical_expr::binary_expr(origin, datafusion::logical_expr::Operator::Plus, e), target));
         }
         Err(KqlError::at(span, format!("expected a {} argument, got {}", ty.as_str(), crate::types::kql_type_of(&actual))))
     }

@@ -29,6 +29,8 @@ impl Planner<'_> {
             }
         };
         let mut inputs: Vec<(String, Tabular)> = Vec::new();
+        let mut skipped: Vec<String> = Vec::new();
+        let mut only_unknown_tables = true;
         if let Some(t) = first {
             inputs.push((t.name.clone().unwrap_or_else(|| "union_arg0".to_string()), t));
         }
@@ -60,14 +62,28 @@ impl Planner<'_> {
                             };
                             inputs.push((name, t))
                         }
-                        Err(e) if fuzzy && e.kind == crate::error::ErrorKind::UnknownTable => {}
+                        // Kusto's `isfuzzy=true`: a leg that does not resolve (a table or
+                        // function that does not exist, or fails to plan) is left out with a
+                        // warning; only when no leg resolves is it an error.
+                        Err(e) if fuzzy => {
+                            only_unknown_tables &= e.kind == crate::error::ErrorKind::UnknownTable;
+                            skipped.push(format!("{} ({})", leg_name(pipe, skipped.len() + inputs.len()), e.message))
+                        }
                         Err(e) => return Err(e),
                     }
                 }
             }
         }
+        if inputs.is_empty() && !skipped.is_empty() {
+            let e = KqlError::at(span, format!("union isfuzzy=true: no leg resolves: {}", skipped.join(", ")));
+            // Only tables that are not registered: `kql check` does not blame the query.
+            return Err(if only_unknown_tables { e.with_kind(crate::error::ErrorKind::UnknownTable) } else { e });
+        }
         if inputs.is_empty() {
             return Err(KqlError::at(span, "union has no table to read"));
+        }
+        if !skipped.is_empty() {
+            self.warn(format!("union isfuzzy=true left out {} leg(s) that do not resolve: {}", skipped.len(), skipped.join(", ")));
         }
         // Output columns: by name, in order of first appearance, one per (name, type).
         let mut columns: Vec<(String, DataType)> = Vec::new();
@@ -132,5 +148,14 @@ fn normalize(t: &DataType) -> DataType {
     match t {
         DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
         other => other.clone(),
+    }
+}
+
+/// How a warning names a union leg: its table or function, else its position.
+fn leg_name(pipe: &kql_grammar::ast::PipeExpr, position: usize) -> String {
+    match pipe.as_expr().map(|e| &e.kind) {
+        Some(ExprKind::Name(n)) => n.clone(),
+        Some(ExprKind::Call { name, .. }) => name.name.clone(),
+        _ => format!("union_arg{position}"),
     }
 }
