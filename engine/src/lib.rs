@@ -6,12 +6,14 @@
 pub mod catalog;
 pub mod error;
 pub mod functions;
+pub mod network;
 pub mod planner;
 pub mod prelude;
 pub mod render;
 pub mod serial;
 pub mod session;
 pub mod types;
+pub mod watchlist;
 
 pub use error::{ErrorKind, KqlError, Result};
 pub use session::{Progress, QueryResult, Session, SessionOptions};

@@ -33,6 +33,12 @@ pub struct SessionOptions {
     /// merges and repartitions that multi-partition aggregates and sorts need). The metamorphic
     /// tests compare results with and without the rules to catch a rewrite that changes one.
     pub without_logical_optimizer: bool,
+    /// The folder `_GetWatchlist('name')` reads `name.csv` / `name.jsonl` from.
+    pub watchlists: Option<std::path::PathBuf>,
+    /// Whether `externaldata` may fetch http(s) URLs.
+    pub network: crate::network::NetworkPolicy,
+    /// Where fetched files are cached; `None` is the user's cache folder.
+    pub cache_dir: Option<std::path::PathBuf>,
 }
 
 /// One result set of a query.
@@ -161,14 +167,14 @@ impl Session {
     /// Plans every result statement of a parsed script. Plugins whose columns depend on the
     /// data (`evaluate bag_unpack`, `pivot`) read it to plan.
     pub fn plan_script(&self, script: &kql_grammar::ast::Script) -> Result<Vec<PlannedQuery>> {
-        let planner = Planner { catalog: &self.catalog, prelude: &self.prelude, now: self.now(), executor: Some(&self.ctx), warnings: Default::default() };
+        let planner = Planner { catalog: &self.catalog, prelude: &self.prelude, now: self.now(), executor: Some(&self.ctx), options: &self.options, warnings: Default::default() };
         planner.plan_script(script)
     }
 
     /// Plans without reading any data: a query whose columns depend on the data stops with an
     /// error of kind `NeedsData`.
     pub fn plan_script_without_data(&self, script: &kql_grammar::ast::Script) -> Result<Vec<PlannedQuery>> {
-        let planner = Planner { catalog: &self.catalog, prelude: &self.prelude, now: self.now(), executor: None, warnings: Default::default() };
+        let planner = Planner { catalog: &self.catalog, prelude: &self.prelude, now: self.now(), executor: None, options: &self.options, warnings: Default::default() };
         planner.plan_script(script)
     }
 

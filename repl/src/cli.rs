@@ -63,9 +63,38 @@ pub struct Sources {
     #[arg(long, value_name = "DIR")]
     pub data: Vec<PathBuf>,
 
-    /// Load `let` functions and `.create function` commands every query can call.
-    #[arg(long = "functions", value_name = "FILE")]
+    /// Load functions every query can call: `.kql` files of `let` statements and `.create
+    /// function` commands, ASIM parser `.yaml` files, or folders of both (searched recursively).
+    #[arg(long = "functions", value_name = "FILE|DIR")]
     pub functions: Vec<PathBuf>,
+
+    /// Folder of watchlists: `_GetWatchlist('name')` reads name.csv or name.jsonl from it.
+    #[arg(long, value_name = "DIR")]
+    pub watchlists: Option<PathBuf>,
+
+    /// Let `externaldata` fetch http(s) URLs (cached; see --cache-dir). Off by default: kql
+    /// reads only what it is given.
+    #[arg(long, conflicts_with = "offline")]
+    pub allow_network: bool,
+
+    /// Let `externaldata` read http(s) URLs only from the cache an earlier run filled.
+    #[arg(long)]
+    pub offline: bool,
+
+    /// Where fetched URLs are cached (default: ~/.cache/kql/externaldata).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Sources {
+    pub fn network(&self) -> kql_engine::network::NetworkPolicy {
+        use kql_engine::network::NetworkPolicy;
+        match (self.allow_network, self.offline) {
+            (true, _) => NetworkPolicy::Allowed,
+            (false, true) => NetworkPolicy::Offline,
+            (false, false) => NetworkPolicy::Denied,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]

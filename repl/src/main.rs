@@ -118,6 +118,14 @@ pub async fn new_session(now: Option<&str>, memory_limit: Option<&str>, threads:
 
 /// Registers data folders, `NAME=PATH` tables and function files.
 pub async fn register(session: &mut Session, sources: &cli::Sources) -> Result<(), String> {
+    if let Some(dir) = &sources.watchlists
+        && !dir.is_dir()
+    {
+        return Err(format!("error: --watchlists: {} is not a folder", dir.display()));
+    }
+    session.options.watchlists = sources.watchlists.clone();
+    session.options.network = sources.network();
+    session.options.cache_dir = sources.cache_dir.clone();
     for dir in &sources.data {
         session.register_data_dir(dir).await.map_err(|e| format!("error: --data: {e}"))?;
     }

@@ -92,8 +92,10 @@ const HELP: &str = "\
 .tables                 list tables
 .schema TABLE           columns of a table (or: TABLE | getschema)
 .load NAME=PATH         register a Parquet file, folder or glob as table NAME
-.functions              functions loaded from --functions
+.functions              functions loaded from --functions, with the file each came from
+.watchlists             watchlists in the --watchlists folder (_GetWatchlist('name'))
 .set now=TIMESTAMP      fix now() and ago() (ISO 8601, UTC); .set now= reads the clock again
+.set network=on|off|offline  whether externaldata may fetch http(s) URLs (offline: cache only)
 .format table|csv|jsonl how results print
 .timing on|off          print the row count and elapsed time after each query
 .output FILE            append results to FILE (a .svg, .png or .html file gets the chart of a render);
@@ -135,13 +137,33 @@ async fn command(session: &mut Session, settings: &mut Settings, text: &str) -> 
                 println!("{}\t{}", entry.signature(), entry.location());
             }
         }
+        ".watchlists" => match &session.options.watchlists {
+            Some(dir) => match kql_engine::watchlist::list(dir) {
+                Ok(found) => {
+                    for (name, path) in found {
+                        println!("{name}\t{}", path.display());
+                    }
+                }
+                Err(e) => eprintln!("error: cannot read {}: {e}", dir.display()),
+            },
+            None => eprintln!("no watchlist folder: start kql with --watchlists DIR"),
+        },
         ".set" => match rest.split_once('=') {
+            Some(("network", value)) => {
+                use kql_engine::network::NetworkPolicy;
+                match value.trim() {
+                    "on" => session.options.network = NetworkPolicy::Allowed,
+                    "off" => session.options.network = NetworkPolicy::Denied,
+                    "offline" => session.options.network = NetworkPolicy::Offline,
+                    _ => eprintln!("usage: .set network=on|off|offline"),
+                }
+            }
             Some(("now", "")) => session.options.now = None,
             Some(("now", value)) => match kql_grammar::values::parse_datetime(value.trim()) {
                 Some(t) => session.options.now = Some(t),
                 None => eprintln!("error: '{}' is not an ISO 8601 datetime", value.trim()),
             },
-            _ => eprintln!("usage: .set now=TIMESTAMP"),
+            _ => eprintln!("usage: .set now=TIMESTAMP or .set network=on|off|offline"),
         },
         ".format" => match rest {
             "table" => settings.format = Format::Table,

@@ -142,6 +142,8 @@ pub struct Planner<'a> {
     /// Runs a sub-plan while planning, for the plugins whose output columns depend on the data
     /// (`bag_unpack`, `pivot`). `None` when nothing may run (`kql check`).
     pub executor: Option<&'a datafusion::prelude::SessionContext>,
+    /// Where watchlists and fetched files come from.
+    pub options: &'a crate::session::SessionOptions,
     /// What planning let pass but a person should know (legs `union isfuzzy=true` skipped).
     pub warnings: std::cell::RefCell<Vec<String>>,
 }
@@ -306,7 +308,7 @@ impl<'a> Planner<'a> {
             },
             ast::ExprKind::Call { name, .. } => match env.get(&name.name) {
                 Some(Binding::Function(f)) => self.is_tabular(&self.probe_scope(env, f), &f.body.result),
-                _ => matches!(name.name.as_str(), "materialize" | "view" | "table"),
+                _ => matches!(name.name.as_str(), "materialize" | "view" | "table" | "_GetWatchlist"),
             },
             ast::ExprKind::Subquery(p) => self.is_tabular(env, p),
             _ => false,

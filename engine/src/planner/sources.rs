@@ -84,6 +84,7 @@ impl Planner<'_> {
                 Some(Binding::Function(f)) => self.call_tabular_function(env, f, args, e.span),
                 _ => match name.name.as_str() {
                     "materialize" | "view" if args.len() == 1 => self.plan_tabular(env, &args[0].value),
+                    "_GetWatchlist" => self.plan_watchlist(env, args, e.span),
                     "table" if args.len() == 1 => {
                         let ExprKind::Literal(ast::Literal::String(t)) = &args[0].value.as_expr().map(|e| e.kind.clone()).unwrap_or(ExprKind::Star) else {
                             return Err(KqlError::at(e.span, "table() takes a table name as a string"));
@@ -337,6 +338,22 @@ impl Planner<'_> {
         }
     }
 
+    /// `_GetWatchlist('name')`: the watchlist file of that name; a missing one is empty.
+    fn plan_watchlist(&self, env: &Env, args: &[CallArg], span: Span) -> Result<Tabular> {
+        let name = match args {
+            [arg] => match arg.value.as_expr().map(|e| self.constant_value(env, e)).transpose()? {
+                Some(ScalarValue::Utf8(Some(name))) => name,
+                _ => return Err(KqlError::at(arg.value.span, "_GetWatchlist() takes the watchlist's name as a string")),
+            },
+            _ => return Err(KqlError::at(span, "_GetWatchlist() takes one argument: the watchlist's name")),
+        };
+        let watchlist = crate::watchlist::read(self.options.watchlists.as_deref(), &name).map_err(|e| e.or_at(span))?;
+        if let Some(warning) = watchlist.warning {
+            self.warn(warning);
+        }
+        self.memory_table(watchlist.batch.schema(), watchlist.batch.columns().to_vec())
+    }
+
     fn memory_table(&self, schema: Arc<Schema>, arrays: Vec<ArrayRef>) -> Result<Tabular> {
         let batch = RecordBatch::try_new(schema.clone(), arrays)?;
         let table = MemTable::try_new(schema, vec![vec![batch]])?;
@@ -362,23 +379,37 @@ impl Planner<'_> {
                 _ => {}
             }
         }
+        // Dynamic columns are read as text and tagged as dynamic afterwards.
+        let fields: Vec<Field> = columns.iter().map(|c| Field::new(&c.name.name, arrow_type(c.ty), true)).collect();
+        let schema = Arc::new(Schema::new(fields));
         let mut paths = Vec::new();
         for u in urls {
-            if u.starts_with("http://") || u.starts_with("https://") || u.starts_with("abfss://") {
-                return Err(KqlError::at(span, format!("externaldata reads local files only; '{u}' is a network location")));
+            let local = if crate::network::is_remote(u) {
+                // Planning without reading (`kql check`) fetches nothing: the declared columns
+                // are all a plan needs.
+                if self.executor.is_none() {
+                    let arrays = schema.fields().iter().map(|f| new_null_array(f.data_type(), 0)).collect();
+                    return self.memory_table(schema, arrays);
+                }
+                let dir = crate::network::cache_dir(self.options.cache_dir.as_deref());
+                let fetched = crate::network::fetch(u, self.options.network, &dir).map_err(|e| KqlError::at(span, e))?;
+                if let Some(warning) = fetched.warning {
+                    self.warn(warning);
+                }
+                fetched.path.display().to_string()
+            } else if u.contains("://") && !u.starts_with("file://") {
+                return Err(KqlError::at(span, format!("externaldata reads local files and http(s) URLs; '{u}' is neither")));
+            } else {
+                u.strip_prefix("file://").unwrap_or(u).to_string()
+            };
+            if !std::path::Path::new(&local).exists() {
+                return Err(KqlError::at(span, format!("externaldata: cannot open '{local}': no such file")));
             }
-            let path = u.strip_prefix("file://").unwrap_or(u);
-            if !std::path::Path::new(path).exists() {
-                return Err(KqlError::at(span, format!("externaldata: cannot open '{path}': no such file")));
-            }
-            paths.push(ListingTableUrl::parse(path).map_err(|e| KqlError::at(span, format!("externaldata: '{path}': {e}")))?);
+            paths.push(ListingTableUrl::parse(&local).map_err(|e| KqlError::at(span, format!("externaldata: '{local}': {e}")))?);
         }
         if paths.is_empty() {
             return Err(KqlError::at(span, "externaldata needs at least one file"));
         }
-        // Dynamic columns are read as text and tagged as dynamic afterwards.
-        let fields: Vec<Field> = columns.iter().map(|c| Field::new(&c.name.name, arrow_type(c.ty), true)).collect();
-        let schema = Arc::new(Schema::new(fields));
         let (file_format, extension): (Arc<dyn FileFormat>, &str) = match format.as_str() {
             "csv" | "txt" => (Arc::new(CsvFormat::default().with_has_header(header)), ""),
             "tsv" | "tsve" => (Arc::new(CsvFormat::default().with_has_header(header).with_delimiter(b'\t')), ""),

@@ -29,7 +29,7 @@ impl Planner<'_> {
             }
         };
         let mut inputs: Vec<(String, Tabular)> = Vec::new();
-        let mut skipped: Vec<String> = Vec::new();
+        let mut skipped: Vec<(String, KqlError)> = Vec::new();
         let mut only_unknown_tables = true;
         if let Some(t) = first {
             inputs.push((t.name.clone().unwrap_or_else(|| "union_arg0".to_string()), t));
@@ -67,7 +67,7 @@ impl Planner<'_> {
                         // warning; only when no leg resolves is it an error.
                         Err(e) if fuzzy => {
                             only_unknown_tables &= e.kind == crate::error::ErrorKind::UnknownTable;
-                            skipped.push(format!("{} ({})", leg_name(pipe, skipped.len() + inputs.len()), e.message))
+                            skipped.push((leg_name(pipe, skipped.len() + inputs.len()), e))
                         }
                         Err(e) => return Err(e),
                     }
@@ -75,7 +75,7 @@ impl Planner<'_> {
             }
         }
         if inputs.is_empty() && !skipped.is_empty() {
-            let e = KqlError::at(span, format!("union isfuzzy=true: no leg resolves: {}", skipped.join(", ")));
+            let e = KqlError::at(span, format!("union isfuzzy=true: no leg resolves: {}", skipped_legs(&skipped)));
             // Only tables that are not registered: `kql check` does not blame the query.
             return Err(if only_unknown_tables { e.with_kind(crate::error::ErrorKind::UnknownTable) } else { e });
         }
@@ -83,7 +83,8 @@ impl Planner<'_> {
             return Err(KqlError::at(span, "union has no table to read"));
         }
         if !skipped.is_empty() {
-            self.warn(format!("union isfuzzy=true left out {} leg(s) that do not resolve: {}", skipped.len(), skipped.join(", ")));
+            let legs = skipped.len() + inputs.len();
+            self.warn(format!("union isfuzzy=true left out {} of {legs} legs, which do not resolve: {}", skipped.len(), skipped_legs(&skipped)));
         }
         // Output columns: by name, in order of first appearance, one per (name, type).
         let mut columns: Vec<(String, DataType)> = Vec::new();
@@ -158,4 +159,30 @@ fn leg_name(pipe: &kql_grammar::ast::PipeExpr, position: usize) -> String {
         Some(ExprKind::Call { name, .. }) => name.name.clone(),
         _ => format!("union_arg{position}"),
     }
+}
+
+/// The legs a fuzzy union left out, grouped by why: `no such function: a, b; no such table: c;
+/// d: <error>`.
+fn skipped_legs(skipped: &[(String, KqlError)]) -> String {
+    let mut functions = Vec::new();
+    let mut tables = Vec::new();
+    let mut failed = Vec::new();
+    for (leg, e) in skipped {
+        if e.message.starts_with("unknown tabular function") {
+            functions.push(leg.as_str());
+        } else if e.kind == crate::error::ErrorKind::UnknownTable {
+            tables.push(leg.as_str());
+        } else {
+            failed.push(format!("{leg}: {}", e.message));
+        }
+    }
+    let mut parts = Vec::new();
+    if !functions.is_empty() {
+        parts.push(format!("no such function: {}", functions.join(", ")));
+    }
+    if !tables.is_empty() {
+        parts.push(format!("reads no registered table: {}", tables.join(", ")));
+    }
+    parts.extend(failed);
+    parts.join("; ")
 }
