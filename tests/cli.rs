@@ -74,7 +74,6 @@ fn readme_main_command_finds_the_planted_beacons() {
 /// 40, 80 and 39 intervals). WFP and Sysmon events carry no byte counts, so the byte sums are 0.
 /// The look-alikes planted in the four tables are ignored as in NetworkSession.
 #[test]
-#[ignore = "needs _GetWatchlist and --watchlists (issue #9, engine side); remove once they land"]
 fn the_rule_through_our_asim_parsers_finds_the_beacons_in_the_raw_tables() {
     let out = kql(&[
         "--data", "samples/data", "--functions", "samples/parsers", "--watchlists", "samples/watchlists", "--now", "2024-05-03T00:00:00Z",
@@ -96,6 +95,38 @@ fn the_rule_through_our_asim_parsers_finds_the_beacons_in_the_raw_tables() {
             "2024-05-01T15:00:00Z,192.168.20.41,185.220.101.7,8080,39,45,39,0,0,100",
         ]
     );
+}
+
+/// imNetworkSession of samples/parsers honours the ASimDisabledParsers watchlist as Sentinel's
+/// does: turning off the WindowsEvent and Sysmon parsers (one row under the schema's own key, one
+/// under 'Any') leaves the 60 s beacon, planted only in WindowsEvent and Event, unseen; the 45 s
+/// beacon, planted in SecurityEvent, is still found (its 3 hourly rows).
+#[test]
+fn the_asim_disabled_parsers_watchlist_turns_source_parsers_off() {
+    let dir = std::env::temp_dir().join(format!("kql-disabled-parsers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(
+        dir.join("ASimDisabledParsers.csv"),
+        "CallerContext,SourceSpecificParser\r\nExcludevimNetworkSession,ExcludevimNetworkSessionMicrosoftWindowsEventFirewall\r\nAny,ExcludevimNetworkSessionMicrosoftSysmon\r\n",
+    )
+    .expect("write watchlist");
+    let out = kql(&[
+        "--data", "samples/data", "--functions", "samples/parsers", "--watchlists", dir.to_str().expect("utf8"), "--now", "2024-05-03T00:00:00Z",
+        "-f", "samples/hunts/asim_networksession_beaconing.kql", "--format", "csv",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let mut lines: Vec<&str> = text.lines().skip(1).collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "2024-05-01T13:00:00Z,192.168.20.41,185.220.101.7,8080,40,45,40,0,0,100",
+            "2024-05-01T14:00:00Z,192.168.20.41,185.220.101.7,8080,80,45,80,0,0,100",
+            "2024-05-01T15:00:00Z,192.168.20.41,185.220.101.7,8080,39,45,39,0,0,100",
+        ]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
