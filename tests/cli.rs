@@ -64,6 +64,71 @@ fn readme_main_command_finds_the_planted_beacons() {
     );
 }
 
+/// The README's samples command: the verbatim rule through our ASIM parsers (samples/parsers)
+/// over Sentinel's raw tables finds the same two planted beacons (samples/src/network_session.rs,
+/// PLANTS, and sentinel.rs): 10.1.5.23 -> 203.0.113.50:443 every 60 s from 02:00 to 05:59 (raw WFP
+/// 5156 in WindowsEvent and Sysmon 3 in Event, the same connections logged twice: the second
+/// copy is 0 s after the first and falls under the rule's 10 s threshold, so each hour counts 60
+/// intervals of 60 s, and 59 in the last hour, whose last event has no successor) and
+/// 192.168.20.41 -> 185.220.101.7:8080 every 45 s from 13:30 to 15:29 (WFP 5156 in SecurityEvent:
+/// 40, 80 and 39 intervals). WFP and Sysmon events carry no byte counts, so the byte sums are 0.
+/// The look-alikes planted in the four tables are ignored as in NetworkSession.
+#[test]
+fn the_rule_through_our_asim_parsers_finds_the_beacons_in_the_raw_tables() {
+    let out = kql(&[
+        "--data", "samples/data", "--functions", "samples/parsers", "--watchlists", "samples/watchlists", "--now", "2024-05-03T00:00:00Z",
+        "-f", "samples/hunts/asim_networksession_beaconing.kql", "--format", "csv",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let mut lines: Vec<&str> = text.lines().skip(1).collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "2024-05-01T02:00:00Z,10.1.5.23,203.0.113.50,443,60,60,60,0,0,100",
+            "2024-05-01T03:00:00Z,10.1.5.23,203.0.113.50,443,60,60,60,0,0,100",
+            "2024-05-01T04:00:00Z,10.1.5.23,203.0.113.50,443,60,60,60,0,0,100",
+            "2024-05-01T05:00:00Z,10.1.5.23,203.0.113.50,443,59,60,59,0,0,100",
+            "2024-05-01T13:00:00Z,192.168.20.41,185.220.101.7,8080,40,45,40,0,0,100",
+            "2024-05-01T14:00:00Z,192.168.20.41,185.220.101.7,8080,80,45,80,0,0,100",
+            "2024-05-01T15:00:00Z,192.168.20.41,185.220.101.7,8080,39,45,39,0,0,100",
+        ]
+    );
+}
+
+/// imNetworkSession of samples/parsers honours the ASimDisabledParsers watchlist as Sentinel's
+/// does: turning off the WindowsEvent and Sysmon parsers (one row under the schema's own key, one
+/// under 'Any') leaves the 60 s beacon, planted only in WindowsEvent and Event, unseen; the 45 s
+/// beacon, planted in SecurityEvent, is still found (its 3 hourly rows).
+#[test]
+fn the_asim_disabled_parsers_watchlist_turns_source_parsers_off() {
+    let dir = std::env::temp_dir().join(format!("kql-disabled-parsers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(
+        dir.join("ASimDisabledParsers.csv"),
+        "CallerContext,SourceSpecificParser\r\nExcludevimNetworkSession,ExcludevimNetworkSessionMicrosoftWindowsEventFirewall\r\nAny,ExcludevimNetworkSessionMicrosoftSysmon\r\n",
+    )
+    .expect("write watchlist");
+    let out = kql(&[
+        "--data", "samples/data", "--functions", "samples/parsers", "--watchlists", dir.to_str().expect("utf8"), "--now", "2024-05-03T00:00:00Z",
+        "-f", "samples/hunts/asim_networksession_beaconing.kql", "--format", "csv",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let mut lines: Vec<&str> = text.lines().skip(1).collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "2024-05-01T13:00:00Z,192.168.20.41,185.220.101.7,8080,40,45,40,0,0,100",
+            "2024-05-01T14:00:00Z,192.168.20.41,185.220.101.7,8080,80,45,80,0,0,100",
+            "2024-05-01T15:00:00Z,192.168.20.41,185.220.101.7,8080,39,45,39,0,0,100",
+        ]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn the_rule_file_is_sentinels_text_verbatim() {
     let text = std::fs::read_to_string(root().join("samples/hunts/asim_networksession_beaconing.kql")).expect("rule file");
@@ -373,23 +438,29 @@ fn sample_hunts_find_every_planted_event_and_nothing_else() {
         rows.sort();
         rows
     };
+    // The Sigma hunts read Sysmon 3 connections in Event (samples/src/sentinel.rs, SYSMON_PLANTS):
+    // the three callback-port connections from AppData, ProgramData and Windows\Temp to public
+    // addresses, and the download on 8080; the same ports from Program Files or to private and
+    // loopback addresses are look-alikes, and the beacons planted in Event use port 443 or 80.
     let sysmon = ["Computer", "NewProcessName", "DestinationIp", "DestinationPort"];
     assert_eq!(
         rows("sigma_malware_callback_ports", &sysmon),
         [
-            r"SRV-APP-10 C:\Windows\Temp\dllhost32.exe 203.0.113.99 1443",
-            r"WS-FIN-023 C:\Users\jdoe\AppData\Roaming\svcupd.exe 45.77.65.211 4444",
-            r"WS-HR-041 C:\ProgramData\Intel\igfxtray.exe 185.220.101.7 7777",
+            r"SRV-APP-10.contoso.com C:\Windows\Temp\dllhost32.exe 203.0.113.99 1443",
+            r"WS-FIN-023.contoso.com C:\Users\jdoe\AppData\Roaming\svcupd.exe 45.77.65.211 4444",
+            r"WS-HR-041.contoso.com C:\ProgramData\Intel\igfxtray.exe 185.220.101.7 7777",
         ]
     );
-    assert_eq!(rows("sigma_uncommon_destination_ports", &sysmon), [r"WS-HR-041 C:\Users\akim\Downloads\invoice_viewer.exe 198.51.100.23 8080"]);
+    assert_eq!(rows("sigma_uncommon_destination_ports", &sysmon), [r"WS-HR-041.contoso.com C:\Users\akim\Downloads\invoice_viewer.exe 198.51.100.23 8080"]);
     assert_eq!(rows("sigma_test_netconnection_uncommon_port", &["Computer"]), ["WS-FIN-023", "WS-HR-041"]);
+    // WFP_PLANTS in WindowsEvent: outbound to 4444, blocked outbound to 8531, a bind on 4444; the
+    // beacons planted there go to 443 and 445, standard ports.
     assert_eq!(
         rows("wfp_non_standard_ports", &["Computer", "EventID", "Application", "Port", "RemoteAddress"]),
         [
-            r"SRV-APP-10 5158 \device\harddiskvolume2\users\public\svchost.exe 4444 ",
-            r"WS-FIN-023 5156 \device\harddiskvolume2\users\jdoe\appdata\roaming\svcupd.exe 4444 45.77.65.211",
-            r"WS-HR-041 5157 \device\harddiskvolume2\programdata\intel\igfxtray.exe 8531 185.220.101.7",
+            r"SRV-APP-10.contoso.com 5158 \device\harddiskvolume2\users\public\svchost.exe 4444 ",
+            r"WS-FIN-023.contoso.com 5156 \device\harddiskvolume2\users\jdoe\appdata\roaming\svcupd.exe 4444 45.77.65.211",
+            r"WS-HR-041.contoso.com 5157 \device\harddiskvolume2\programdata\intel\igfxtray.exe 8531 185.220.101.7",
         ]
     );
     assert_eq!(rows("asim_networksession_beaconing", &["SrcIpAddr", "DstIpAddr"]).len(), 7);

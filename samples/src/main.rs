@@ -5,13 +5,16 @@
 //! the beacons listed in `network_session::PLANTS` (the ones the Sentinel beaconing rule must
 //! find, and look-alikes it must ignore).
 //!
-//! `kql-samples windows --out samples/data` writes the Windows tables the T1571 detections in
-//! `samples/hunts` read (`SecurityEvent`, `PowerShellScriptBlock_CL`, `WindowsEvent`), each with
-//! the planted events listed in `windows`.
+//! `kql-samples sentinel --out samples/data` writes the raw tables Microsoft Sentinel stores
+//! (`SecurityEvent`, `WindowsEvent`, `Event`, `ASimNetworkSessionLogs`, with Sentinel's column
+//! names and types) holding the same planted beacons, for the ASIM parsers in
+//! `samples/parsers`, and `PowerShellScriptBlock_CL`; each with the plants listed in
+//! `sentinel` and `windows`.
 
 mod event_table;
 mod network_session;
 mod rng;
+mod sentinel;
 mod windows;
 
 use std::path::PathBuf;
@@ -40,11 +43,13 @@ enum Command {
         #[arg(long, default_value_t = 1571)]
         seed: u64,
     },
-    /// Sysmon network connections, PowerShell script blocks and Windows Filtering Platform
-    /// events with planted T1571 activity, one Parquet file per table in DIR.
-    Windows {
-        /// Background rows of each table.
-        #[arg(long, default_value_t = 5_000)]
+    /// Sentinel's raw tables (SecurityEvent, WindowsEvent, Event, ASimNetworkSessionLogs) with
+    /// the planted beacons and T1571 activity, and PowerShell script blocks, one Parquet file
+    /// per table in DIR.
+    Sentinel {
+        /// Background rows of each table (a fifth of it for PowerShell, a quarter more
+        /// logons in SecurityEvent).
+        #[arg(long, default_value_t = 6_000)]
         rows: usize,
         /// Output folder.
         #[arg(long, value_name = "DIR")]
@@ -58,9 +63,16 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let outcome = match args.command {
         Command::NetworkSession { rows, out, seed } => network_session::write(&out, rows, seed),
-        Command::Windows { rows, out, seed } => windows::write_sysmon(&out.join("SecurityEvent.parquet"), rows, seed)
-            .and_then(|a| Ok(format!("{a}\n{}", windows::write_powershell(&out.join("PowerShellScriptBlock_CL.parquet"), rows / 5, seed ^ 0x4104)?)))
-            .and_then(|a| Ok(format!("{a}\n{}", windows::write_wfp(&out.join("WindowsEvent.parquet"), rows, seed ^ 0x5156)?))),
+        Command::Sentinel { rows, out, seed } => [
+            sentinel::write_security_event(&out.join("SecurityEvent.parquet"), rows, seed),
+            sentinel::write_windows_event(&out.join("WindowsEvent.parquet"), rows, seed),
+            sentinel::write_event(&out.join("Event.parquet"), rows / 2, seed),
+            sentinel::write_native(&out.join("ASimNetworkSessionLogs.parquet"), rows, seed),
+            windows::write_powershell(&out.join("PowerShellScriptBlock_CL.parquet"), 1_000, seed ^ 0x4104),
+        ]
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map(|lines| lines.join("\n")),
     };
     match outcome {
         Ok(summary) => {

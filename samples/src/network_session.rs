@@ -13,8 +13,8 @@ use datafusion::parquet::file::properties::WriterProperties;
 
 use crate::rng::Rng;
 
-const SECOND: i64 = 1_000_000_000;
-const HOUR: i64 = 3_600 * SECOND;
+pub const SECOND: i64 = 1_000_000_000;
+pub const HOUR: i64 = 3_600 * SECOND;
 
 /// The data covers the three days before this instant (2024-05-03T00:00:00Z); the bundled
 /// hunts run with `--now 2024-05-03T00:00:00Z`, so the beaconing rule's window
@@ -36,31 +36,46 @@ pub struct Plant {
     pub jitter_s: i64,
     /// What the beaconing rule must do with it, and why.
     pub expected: &'static str,
+    /// The raw Sentinel tables the same connections are planted in (see `sentinel.rs`).
+    pub raw: &'static [Raw],
 }
 
-const DAY1: i64 = END - 2 * 24 * HOUR;
+/// A raw table a plant's connections land in, as the data source that saw them logs them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Raw {
+    /// Windows Filtering Platform 5156 in `SecurityEvent` (the Windows Security Events connector).
+    SecurityEvent,
+    /// The same WFP 5156 in `WindowsEvent` (the Windows Forwarded Events connector).
+    WindowsEvent,
+    /// Sysmon event 3 in `Event` (the legacy Log Analytics agent).
+    Sysmon,
+    /// A firewall's session in the native `ASimNetworkSessionLogs` table.
+    Native,
+}
+
+pub const DAY1: i64 = END - 2 * 24 * HOUR;
 
 pub const PLANTS: &[Plant] = &[
     Plant { src: "10.1.5.23", src_host: "WS-FIN-023", dst: "203.0.113.50", dst_port: 443, start_s: 2 * 3600, count: 240, period_s: 60, jitter_s: 0,
-        expected: "found: 60 s beacon, 02:00-05:59, one row per hour" },
+        expected: "found: 60 s beacon, 02:00-05:59, one row per hour", raw: &[Raw::WindowsEvent, Raw::Sysmon] },
     Plant { src: "192.168.20.41", src_host: "WS-HR-041", dst: "185.220.101.7", dst_port: 8080, start_s: 13 * 3600 + 1800, count: 160, period_s: 45, jitter_s: 0,
-        expected: "found: 45 s beacon, 13:30-15:29, one row per hour" },
+        expected: "found: 45 s beacon, 13:30-15:29, one row per hour", raw: &[Raw::SecurityEvent] },
     Plant { src: "10.1.7.88", src_host: "WS-ENG-088", dst: "198.51.100.77", dst_port: 8443, start_s: 6 * 3600, count: 72, period_s: 300, jitter_s: 0,
-        expected: "ignored: 12 events an hour, not more than 15" },
+        expected: "ignored: 12 events an hour, not more than 15", raw: &[Raw::SecurityEvent] },
     Plant { src: "10.2.3.4", src_host: "WS-OPS-004", dst: "93.184.216.34", dst_port: 443, start_s: 9 * 3600, count: 240, period_s: 60, jitter_s: 15,
-        expected: "ignored: jitter of +-15 s leaves no interval at 80%" },
+        expected: "ignored: jitter of +-15 s leaves no interval at 80%", raw: &[Raw::WindowsEvent] },
     Plant { src: "10.1.9.9", src_host: "SRV-BACKUP-09", dst: "10.20.0.5", dst_port: 445, start_s: 3600, count: 240, period_s: 60, jitter_s: 0,
-        expected: "ignored: private (RFC 1918) destination" },
+        expected: "ignored: private (RFC 1918) destination", raw: &[Raw::WindowsEvent] },
     Plant { src: "10.1.9.10", src_host: "SRV-APP-10", dst: "169.254.169.254", dst_port: 80, start_s: 3600, count: 240, period_s: 60, jitter_s: 0,
-        expected: "ignored: link-local destination (LocalNetworks)" },
+        expected: "ignored: link-local destination (LocalNetworks)", raw: &[Raw::Sysmon] },
     Plant { src: "10.1.9.11", src_host: "SRV-APP-11", dst: "127.0.0.1", dst_port: 8080, start_s: 3600, count: 240, period_s: 60, jitter_s: 0,
-        expected: "ignored: loopback destination (LocalNetworks)" },
+        expected: "ignored: loopback destination (LocalNetworks)", raw: &[Raw::SecurityEvent] },
     Plant { src: "fd00::23", src_host: "WS-LAB-023", dst: "2606:4700::6810:85e5", dst_port: 443, start_s: 5 * 3600, count: 240, period_s: 60, jitter_s: 0,
-        expected: "ignored: IPv6 destination (ipv4_is_private is null)" },
+        expected: "ignored: IPv6 destination (ipv4_is_private is null)", raw: &[Raw::Sysmon] },
     Plant { src: "10.1.5.99", src_host: "WS-FIN-099", dst: "203.0.113.51", dst_port: 443, start_s: 30 * 3600, count: 180, period_s: 60, jitter_s: 0,
-        expected: "ignored: after the rule's window (2024-05-02T06:00Z)" },
+        expected: "ignored: after the rule's window (2024-05-02T06:00Z)", raw: &[Raw::Native] },
     Plant { src: "10.1.9.12", src_host: "WS-DEV-012", dst: "203.0.113.52", dst_port: 443, start_s: 20 * 3600, count: 720, period_s: 5, jitter_s: 0,
-        expected: "ignored: 5 s apart, not more than 10 s" },
+        expected: "ignored: 5 s apart, not more than 10 s", raw: &[Raw::SecurityEvent, Raw::Native] },
 ];
 
 struct Rows {
@@ -92,17 +107,17 @@ impl Rows {
 }
 
 /// One event before it is laid into columns.
-struct Event {
-    time: i64,
-    src: String,
-    src_host: String,
-    dst: String,
-    dst_port: i32,
-    protocol: &'static str,
-    allowed: bool,
-    src_port: i32,
-    src_bytes: i64,
-    dst_bytes: i64,
+pub(crate) struct Event {
+    pub(crate) time: i64,
+    pub(crate) src: String,
+    pub(crate) src_host: String,
+    pub(crate) dst: String,
+    pub(crate) dst_port: i32,
+    pub(crate) protocol: &'static str,
+    pub(crate) allowed: bool,
+    pub(crate) src_port: i32,
+    pub(crate) src_bytes: i64,
+    pub(crate) dst_bytes: i64,
 }
 
 fn schema() -> Arc<Schema> {
@@ -185,7 +200,7 @@ fn background_event(rng: &mut Rng, bg: &Background, hour_start: i64) -> Event {
     }
 }
 
-fn planted_events(rng: &mut Rng) -> Vec<Event> {
+pub(crate) fn planted_events(rng: &mut Rng) -> Vec<Event> {
     let mut out = Vec::new();
     for p in PLANTS {
         for i in 0..p.count {
