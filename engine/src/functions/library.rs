@@ -96,7 +96,7 @@ fn chars_slice(text: &str, start: i64, len: Option<i64>) -> String {
 }
 
 fn regex(p: &str) -> Option<regex::Regex> {
-    regex::Regex::new(p).ok()
+    super::regex_syntax::compile(p).ok()
 }
 
 /// Kusto's `\1` back-references in a rewrite become the regex crate's `${1}`.

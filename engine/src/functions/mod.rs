@@ -12,6 +12,7 @@ pub mod geo_sphere;
 pub mod ip;
 pub mod kv;
 pub mod library;
+pub mod regex_syntax;
 pub mod rowwise;
 pub mod series_analysis;
 pub mod special;

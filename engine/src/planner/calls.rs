@@ -478,7 +478,7 @@ impl ExprPlanner<'_, '_> {
                 let values = args.iter().map(|a| self.plan(a)).collect::<Result<Vec<_>>>()?;
                 if let Some(&(_, i)) = REGEX_ARGUMENTS.iter().find(|(f, _)| *f == n)
                     && let (Some(Expr::Literal(ScalarValue::Utf8(Some(pattern)), _)), Some(arg)) = (values.get(i), args.get(i))
-                    && let Err(e) = regex::Regex::new(pattern)
+                    && let Err(e) = functions::regex_syntax::compile(pattern)
                 {
                     // Kusto rejects a query whose regex constant does not compile; an empty
                     // result per row would read as "no match".

@@ -432,10 +432,15 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
             StringTest::StartsWith => string_test(hay, needle, Test::StartsWith, sop.case_sensitive),
             StringTest::EndsWith => string_test(hay, needle, Test::EndsWith, sop.case_sensitive),
             StringTest::MatchesRegex => {
-                if let Expr::Literal(ScalarValue::Utf8(Some(p)), _) = &needle
-                    && let Err(e) = regex::Regex::new(p) {
-                        return Err(KqlError::at(right.span, format!("invalid regular expression: {e}")));
+                let needle = match &needle {
+                    Expr::Literal(ScalarValue::Utf8(Some(p)), _) => {
+                        if let Err(e) = crate::functions::regex_syntax::compile(p) {
+                            return Err(KqlError::at(right.span, format!("invalid regular expression: {e}")));
+                        }
+                        lit(crate::functions::regex_syntax::kusto_regex(p).into_owned())
                     }
+                    _ => needle,
+                };
                 datafusion::functions::regex::expr_fn::regexp_like(hay, needle, None)
             }
             StringTest::Like => {

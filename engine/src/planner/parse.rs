@@ -88,7 +88,7 @@ impl Planner<'_> {
                 ParseItem::Star => regex.push_str(if kind == ParseKind::Regex { ".*" } else { ".*?" }),
                 ParseItem::Literal(text) => {
                     if kind == ParseKind::Regex {
-                        regex.push_str(text);
+                        regex.push_str(&functions::regex_syntax::kusto_regex(text));
                     } else {
                         regex.push_str(&regex::escape(text));
                     }
@@ -191,6 +191,7 @@ impl Planner<'_> {
                 "quote" => kv_settings.quotes.extend(KvSettings::quotes_from(&text)),
                 "escape" => kv_settings.escapes.extend(text.chars().next()),
                 "regex" => {
+                    let text = functions::regex_syntax::kusto_regex(&text).into_owned();
                     if let Err(e) = regex::Regex::new(&text) {
                         return Err(KqlError::at(value.span, format!("parse-kv's regex does not compile: {e}")));
                     }
