@@ -121,3 +121,20 @@ fn unsupported_operators_are_recognised() {
     assert_eq!(p.operators[0].kind.keyword(), "mv-expand");
     assert_eq!(p.operators.len(), 2);
 }
+
+/// Unbalanced brackets after an operator that is only recognised (issue #10): each bracket used
+/// to double the parse time (22 took 10 s). Thousands now fail at once; were the backtracking
+/// back, this test would not finish.
+#[test]
+fn unbalanced_brackets_fail_without_backtracking() {
+    for op in ["make-graph", "graph-match", "graph-shortest-paths", "partition", "fork", "facet", "reduce", "consume"] {
+        for open in ["(", "{", "({"] {
+            let query = format!("T | {op} {}", open.repeat(3000));
+            assert!(parse(&query).is_err(), "{op} {open}");
+        }
+    }
+    assert!(parse(&format!("print {}", "(".repeat(3000))).is_err());
+    // Balanced groups still parse (and plan to "not supported yet").
+    assert!(parse("T | facet by a (take 1) | take 2").is_ok());
+    assert!(parse("T | fork (take 1) (where x > 1 | take 2)").is_ok());
+}
