@@ -192,7 +192,16 @@ fn main() {
         .into_iter()
         .map(|path| {
             let name = path.strip_prefix(&dir).unwrap_or(&path).display().to_string();
-            Trial::test(name, move || run_file(&path))
+            // Planning recurses per nesting level of a query, as the `kql` binary does on its
+            // own deep stack; each file runs on a thread with as much room.
+            Trial::test(name, move || {
+                std::thread::Builder::new()
+                    .stack_size(64 << 20)
+                    .spawn(move || run_file(&path))
+                    .map_err(|e| Failed::from(e.to_string()))?
+                    .join()
+                    .unwrap_or_else(|_| Err(Failed::from("the test thread panicked")))
+            })
         })
         .collect();
     libtest_mimic::run(&args, trials).exit();

@@ -138,3 +138,18 @@ fn unbalanced_brackets_fail_without_backtracking() {
     assert!(parse("T | facet by a (take 1) | take 2").is_ok());
     assert!(parse("T | fork (take 1) (where x > 1 | take 2)").is_ok());
 }
+
+/// Brackets nested past the bound are a clear error at the bracket that goes too deep, before
+/// any recursion could overflow the stack; brackets in strings and comments do not count.
+#[test]
+fn nesting_past_the_bound_is_a_clear_error() {
+    let deep = format!("print {}1{}", "(".repeat(200), ")".repeat(200));
+    let e = parse(&deep).unwrap_err();
+    assert_eq!(e.message, "query too deep: brackets nest more than 64 levels");
+    assert_eq!((e.start, e.end), (6 + 64, 6 + 65));
+    // At the bound, on a test thread's small stack: parsed on a thread of its own.
+    let calls = format!("print {}1{}", "abs(".repeat(64), ")".repeat(64));
+    assert!(parse(&calls).is_ok());
+    let quoted = format!("print s = '{}', t = @\"{}\" // {}\n| take 1", "(".repeat(300), "[".repeat(300), "{".repeat(300));
+    assert!(parse(&quoted).is_ok());
+}

@@ -438,7 +438,15 @@ impl ExprPlanner<'_, '_> {
             "abs" => {
                 arity(1, 1)?;
                 let x = self.typed_arg(n, args[0], "number or timespan", |t| t.is_numeric() || *t == TIMESPAN)?;
-                Ok(when(x.clone().lt(lit(0i64)), Expr::Negative(Box::new(x.clone()))).otherwise(x)?)
+                // The argument appears once in the result: a CASE naming it three times made
+                // nested abs() grow threefold per level.
+                let is_timespan = x.get_type(self.schema.as_ref()).is_ok_and(|t| t == TIMESPAN);
+                if is_timespan {
+                    let ticks = datafusion::prelude::cast(x, DataType::Int64);
+                    Ok(datafusion::prelude::cast(datafusion::functions::math::expr_fn::abs(ticks), TIMESPAN))
+                } else {
+                    Ok(datafusion::functions::math::expr_fn::abs(x))
+                }
             }
             "column_ifexists" | "columnifexists" => {
                 arity(2, 2)?;

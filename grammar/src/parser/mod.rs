@@ -1,5 +1,6 @@
 //! pest pairs → AST. Nothing outside this module sees a `Pair`.
 
+mod depth;
 mod expr;
 mod literal;
 pub use literal::quote_string;
@@ -20,6 +21,26 @@ pub(crate) type Result<T> = std::result::Result<T, ParseError>;
 
 /// Parses a whole query text (statements separated by `;`).
 pub fn parse(text: &str) -> std::result::Result<Script, ParseError> {
+    // pest recurses a few dozen frames per bracket level: a deeply nested query is parsed on a
+    // thread with room for it, whatever stack the caller has.
+    if depth::check_nesting(text)? > SHALLOW {
+        let parsed = std::thread::scope(|scope| {
+            std::thread::Builder::new().stack_size(PARSER_STACK).spawn_scoped(scope, || parse_text(text)).map(|handle| handle.join())
+        });
+        return match parsed {
+            Ok(Ok(result)) => result,
+            _ => Err(ParseError::new("the query could not be parsed: no thread to parse it on", 0, 0)),
+        };
+    }
+    parse_text(text)
+}
+
+/// Nesting that any thread's stack parses.
+const SHALLOW: usize = 16;
+/// The stack for deeper queries (reserved, not committed, until used).
+const PARSER_STACK: usize = 256 << 20;
+
+fn parse_text(text: &str) -> std::result::Result<Script, ParseError> {
     let mut pairs = KqlParser::parse(Rule::script, text).map_err(|e| syntax_error(text, e))?;
     let script = pairs.next().ok_or_else(|| ParseError::new("empty query", 0, 0))?;
     operator::build_script(script)
