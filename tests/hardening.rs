@@ -108,3 +108,45 @@ fn a_map_column_reads_as_a_dynamic_bag() {
         assert!(stdout(&out).contains(r#"{""env"":""prod"",""team"":""blue""}"#), "{query}: {}", stdout(&out));
     }
 }
+
+#[test]
+fn a_hunt_run_survives_a_panicking_hunt_and_leaves_only_complete_files() {
+    let dir = scratch("hunts");
+    let hunts = dir.join("hunts");
+    std::fs::create_dir_all(&hunts).expect("mkdir");
+    std::fs::write(hunts.join("a_good.kql"), "range x from 1 to 3 step 1").expect("write");
+    std::fs::write(hunts.join("b_panics.kql"), "print 1").expect("write");
+    std::fs::write(hunts.join("c_fails.kql"), "print x = 1 | where NoSuchColumn > 0").expect("write");
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).expect("mkdir");
+    // Results of an earlier run of the hunts that fail this time: they must not look current.
+    std::fs::write(out.join("b_panics.jsonl"), "{\"old\":1}\n").expect("write");
+    std::fs::write(out.join("c_fails.jsonl"), "{\"old\":1}\n").expect("write");
+    let run = Command::new(kql_binary())
+        .args(["hunt", hunts.to_str().expect("utf-8"), "--out", out.to_str().expect("utf-8")])
+        .env("KQL_TEST_PANIC_IN_HUNT", "b_panics")
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run kql hunt");
+    assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
+    assert_eq!(std::fs::read_to_string(out.join("a_good.jsonl")).expect("a_good results"), "{\"x\":1}\n{\"x\":2}\n{\"x\":3}\n");
+    assert!(!out.join("b_panics.jsonl").exists());
+    assert!(!out.join("c_fails.jsonl").exists());
+    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary")).expect("valid JSON");
+    let statuses: Vec<(&str, &str)> =
+        summary["hunts"].as_array().expect("hunts").iter().map(|h| (h["hunt"].as_str().unwrap_or(""), h["status"].as_str().unwrap_or(""))).collect();
+    assert_eq!(statuses, [("a_good", "hits"), ("b_panics", "failed"), ("c_fails", "failed")]);
+    let panic_error = summary["hunts"][1]["error"].as_str().unwrap_or("");
+    assert!(panic_error.contains("kql stopped on this hunt") && panic_error.contains("injected panic in hunt b_panics"), "{panic_error}");
+    // No temporary file is left behind.
+    let mut names: Vec<String> = std::fs::read_dir(&out).expect("read out").filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, ["a_good.jsonl", "summary.json"]);
+    // An --out that is a file is refused before any hunt runs.
+    let file = dir.join("not-a-folder");
+    std::fs::write(&file, "").expect("write");
+    let refused = kql(&["hunt", hunts.to_str().expect("utf-8"), "--out", file.to_str().expect("utf-8")]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(stderr(&refused), format!("error: --out {}: it is a file, not a folder\n", file.display()));
+}

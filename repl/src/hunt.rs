@@ -9,7 +9,8 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use comfy_table::{Table, presets};
 use datafusion::parquet::arrow::ArrowWriter;
-use futures::{StreamExt, TryStreamExt};
+use futures::{FutureExt, StreamExt, TryStreamExt};
+use std::panic::AssertUnwindSafe;
 use kql_engine::{KqlError, Session};
 use serde_json::{Value as Json, json};
 
@@ -41,18 +42,39 @@ pub async fn run(args: &HuntArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The output folder is checked before any hunt runs, not found unwritable at the end.
     if let Some(dir) = &args.out
-        && let Err(e) = std::fs::create_dir_all(dir)
+        && let Err(e) = writable_folder(dir)
     {
-        eprintln!("error: cannot create {}: {e}", dir.display());
+        eprintln!("error: --out {}: {e}", dir.display());
         return ExitCode::FAILURE;
     }
     // `buffered` runs up to `jobs` hunts at once and yields their outcomes in the hunts' order.
+    // A hunt that panics is one failed hunt: the others still run and the summary is written.
     let outcomes: Vec<Outcome> = futures::stream::iter(hunts.iter())
-        .map(|hunt| run_one(&session, hunt, args))
+        .map(|hunt| {
+            let started = Instant::now();
+            AssertUnwindSafe(run_one(&session, hunt, args)).catch_unwind().map(move |r| {
+                r.unwrap_or_else(|panic| Outcome {
+                    rows: 0,
+                    elapsed: started.elapsed(),
+                    output: None,
+                    error: Some(format!("error: kql stopped on this hunt (a bug in kql, please report it): {}", panic_message(&*panic))),
+                })
+            })
+        })
         .buffered(args.jobs.max(1))
         .collect()
         .await;
+    // A hunt that failed this time leaves no result file from an earlier run that would look
+    // current.
+    if let Some(dir) = &args.out {
+        for (hunt, outcome) in hunts.iter().zip(&outcomes) {
+            if outcome.error.is_some() {
+                let _ = std::fs::remove_file(dir.join(format!("{}.{}", hunt.name, args.format.extension())));
+            }
+        }
+    }
     for (hunt, outcome) in hunts.iter().zip(&outcomes) {
         if let Some(e) = &outcome.error {
             eprintln!("hunt {} failed:\n{e}", hunt.name);
@@ -78,6 +100,11 @@ pub async fn run(args: &HuntArgs) -> ExitCode {
 
 async fn run_one(session: &Session, hunt: &Hunt, args: &HuntArgs) -> Outcome {
     let start = Instant::now();
+    // A fault-injection hook for the test suite: it proves that a hunt that panics costs only
+    // itself. Nothing sets it in normal use.
+    if std::env::var_os("KQL_TEST_PANIC_IN_HUNT").is_some_and(|name| name == hunt.name.as_str()) {
+        panic!("injected panic in hunt {}", hunt.name);
+    }
     let query = match &hunt.query {
         Ok(q) => q,
         Err(e) => return Outcome { rows: 0, elapsed: start.elapsed(), output: None, error: Some(format!("error: {}: {e}", hunt.file.display())) },
@@ -115,8 +142,26 @@ async fn execute(session: &Session, text: &str, origin: &str) -> Result<(SchemaR
     Ok((schema, batches))
 }
 
+/// Writes a result file completely or not at all: into a temporary file next to it, renamed
+/// once written and synced (a full disk leaves no cut-off file under the hunt's name).
 fn write_file(path: &Path, format: HuntFormat, schema: &SchemaRef, batches: &[RecordBatch]) -> std::io::Result<()> {
-    let file = std::fs::File::create(path)?;
+    write_atomically(path, |file| write_contents(file, format, schema, batches))
+}
+
+pub fn write_atomically(path: &Path, write: impl FnOnce(std::fs::File) -> std::io::Result<()>) -> std::io::Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let partial = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
+    let result = std::fs::File::create(&partial)
+        .and_then(|file| write(file))
+        .and_then(|()| std::fs::File::open(&partial).and_then(|f| f.sync_all()))
+        .and_then(|()| std::fs::rename(&partial, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    result
+}
+
+fn write_contents(file: std::fs::File, format: HuntFormat, schema: &SchemaRef, batches: &[RecordBatch]) -> std::io::Result<()> {
     match format {
         HuntFormat::Parquet => {
             let mut writer = ArrowWriter::try_new(file, schema.clone(), None).map_err(std::io::Error::other)?;
@@ -173,5 +218,25 @@ fn write_summary_json(dir: &Path, hunts: &[Hunt], outcomes: &[Outcome]) -> std::
         })
         .collect();
     let text = serde_json::to_string_pretty(&json!({ "hunts": entries })).map_err(std::io::Error::other)?;
-    std::fs::write(dir.join("summary.json"), text + "\n")
+    write_atomically(&dir.join("summary.json"), |mut file| file.write_all(format!("{text}\n").as_bytes()))
+}
+
+/// Creates the folder if needed and proves a file can be written in it.
+fn writable_folder(dir: &Path) -> Result<(), String> {
+    if dir.exists() && !dir.is_dir() {
+        return Err("it is a file, not a folder".into());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create it: {e}"))?;
+    let probe = dir.join(format!(".kql-write-check-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(|e| format!("cannot write in it: {e}"))?;
+    std::fs::remove_file(&probe).map_err(|e| format!("cannot write in it: {e}"))
+}
+
+/// The text a panic carried.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }
