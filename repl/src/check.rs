@@ -37,17 +37,6 @@ pub async fn run(args: &CheckArgs) -> ExitCode {
     };
     // With tables or functions to resolve names against, queries are planned, not only parsed.
     let plan_too = !session.catalog().names().is_empty() || !session.prelude().is_empty();
-    let verdicts: Vec<Verdict> = hunts
-        .into_iter()
-        .map(|hunt| {
-            let file = hunt.origin();
-            match hunt.query {
-                Ok(text) => check_one(&session, file, text, plan_too, args.round_trip),
-                Err(e) => Verdict { file, stage: "parse", error: Some(KqlError::new(e)), text: String::new(), warnings: Vec::new() },
-            }
-        })
-        .collect();
-    let failed = verdicts.iter().filter(|v| v.error.is_some()).count();
     let mut out = std::io::stdout().lock();
     let color = crate::use_color(&std::io::stdout());
     if args.format == CheckFormat::Text && !session.prelude().is_empty() {
@@ -65,7 +54,26 @@ pub async fn run(args: &CheckArgs) -> ExitCode {
             let _ = writeln!(out, "  {file}: {}", names.join(", "));
         }
     }
-    for v in &verdicts {
+    // Each verdict prints as soon as it is known, so a long run shows progress and nothing
+    // already checked is lost; a query that makes kql panic is one failed verdict.
+    let (mut checked, mut failed) = (0usize, 0usize);
+    for hunt in hunts {
+        let file = hunt.origin();
+        let v = match hunt.query {
+            Ok(text) => {
+                let (f, t) = (file.clone(), text.clone());
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_one(&session, f, t, plan_too, args.round_trip))).unwrap_or_else(|_| Verdict {
+                    file,
+                    stage: "plan",
+                    error: Some(KqlError::new("kql stopped while checking this query (a bug in kql, please report it)")),
+                    text,
+                    warnings: Vec::new(),
+                })
+            }
+            Err(e) => Verdict { file, stage: "parse", error: Some(KqlError::new(e)), text: String::new(), warnings: Vec::new() },
+        };
+        checked += 1;
+        failed += usize::from(v.error.is_some());
         let line = match args.format {
             CheckFormat::Jsonl => serde_json::json!({
                 "file": v.file,
@@ -89,12 +97,12 @@ pub async fn run(args: &CheckArgs) -> ExitCode {
                 shown.join("\n")
             }
         };
-        if writeln!(out, "{line}").is_err() {
+        if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
             return ExitCode::FAILURE;
         }
     }
     if args.format == CheckFormat::Text {
-        let _ = writeln!(out, "{} queries checked ({}): {} ok, {failed} failed", verdicts.len(), if plan_too { "parse and plan" } else { "parse only" }, verdicts.len() - failed);
+        let _ = writeln!(out, "{checked} queries checked ({}): {} ok, {failed} failed", if plan_too { "parse and plan" } else { "parse only" }, checked - failed);
     }
     if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
