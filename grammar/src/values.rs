@@ -278,7 +278,10 @@ fn parse_clock_timespan(s: &str) -> Option<i64> {
             return None;
         }
     }
-    Some((((days * 24 + h) * 60 + m) * 60 + sec) * NANOS_PER_SECOND + frac_nanos)
+    // Past the range of a timespan (about 106,751 days in nanoseconds) the text is no timespan:
+    // null, never a wrapped value.
+    let seconds = days.checked_mul(24)?.checked_add(h)?.checked_mul(60)?.checked_add(m)?.checked_mul(60)?.checked_add(sec)?;
+    seconds.checked_mul(NANOS_PER_SECOND)?.checked_add(frac_nanos)
 }
 
 /// Kusto's datetime text: `2024-01-02T03:04:05Z`, or `...05.1230000Z` when there is a fraction
