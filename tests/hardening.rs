@@ -199,3 +199,21 @@ fn files_that_disagree_and_symlink_loops_say_so() {
         assert_eq!(stderr(&out), format!("error: --table L: cannot open '{}': Too many levels of symbolic links (os error 40)\n", dir.join("loop").display()));
     }
 }
+
+#[test]
+fn a_hunt_over_the_memory_limit_fails_alone_with_a_clear_error() {
+    let dir = scratch("memory");
+    let hunts = dir.join("hunts");
+    std::fs::create_dir_all(&hunts).expect("mkdir");
+    // A set of three million distinct strings cannot spill: it needs more than 20 MB.
+    std::fs::write(hunts.join("a_big.kql"), "range x from 1 to 3000000 step 1 | summarize s = make_set(tostring(x)) | project n = array_length(s)").expect("write");
+    std::fs::write(hunts.join("b_small.kql"), "print ok = 1").expect("write");
+    let out = dir.join("out");
+    let run = kql(&["hunt", hunts.to_str().expect("utf-8"), "--memory-limit", "20M", "--out", out.to_str().expect("utf-8")]);
+    assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
+    assert_eq!(std::fs::read_to_string(out.join("b_small.jsonl")).expect("b_small results"), "{\"ok\":1}\n");
+    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary")).expect("valid JSON");
+    let error = summary["hunts"][0]["error"].as_str().unwrap_or("");
+    assert!(error.starts_with("error: the query needs more memory than the memory limit allows (raise --memory-limit, or narrow the query)"), "{error}");
+    assert_eq!(summary["hunts"][1]["status"], "hits");
+}
