@@ -69,6 +69,24 @@ impl ExprPlanner<'_, '_> {
         Ok(())
     }
 
+    /// Numbers of different types in the branches of `iff`/`case` take one type, as Kusto's
+    /// analyzer types them (int with long is long; with real, real; with decimal, decimal).
+    fn unify_numbers(&self, values: Vec<Expr>) -> Result<Vec<Expr>> {
+        let types: Vec<DataType> = values.iter().map(|v| v.get_type(self.schema.as_ref())).collect::<std::result::Result<_, _>>()?;
+        let numbers: Vec<&DataType> = types.iter().filter(|t| t.is_numeric()).collect();
+        if numbers.windows(2).all(|w| w[0] == w[1]) {
+            return Ok(values);
+        }
+        let target = if numbers.iter().any(|t| matches!(t, DataType::Decimal128(..))) {
+            crate::types::DECIMAL
+        } else if numbers.iter().any(|t| t.is_floating()) {
+            DataType::Float64
+        } else {
+            DataType::Int64
+        };
+        Ok(values.into_iter().zip(types).map(|(v, t)| if t.is_numeric() && t != target { datafusion::prelude::cast(v, target.clone()) } else { v }).collect())
+    }
+
     pub(super) fn call(&self, name: &Ident, args: &[CallArg], span: Span) -> Result<Expr> {
         if let Some(Binding::Function(f)) = self.env.get(&name.name) {
             let f = f.clone();
@@ -345,6 +363,9 @@ impl ExprPlanner<'_, '_> {
                 arity(3, 3)?;
                 let c = self.bool_arg(n, args[0])?;
                 let (a, b) = (self.plan(args[1])?, self.plan(args[2])?);
+                self.same_type_arguments(n, &[a.clone(), b.clone()], &args[1..])?;
+                let unified = self.unify_numbers(vec![a, b])?;
+                let (a, b) = (unified[0].clone(), unified[1].clone());
                 let dynamic = self.is_dynamic(&a, args[1].span)? || self.is_dynamic(&b, args[2].span)?;
                 let chosen = when(c, a).otherwise(b)?;
                 // CASE drops the `dynamic` tag of its branches; put it back.
@@ -354,16 +375,24 @@ impl ExprPlanner<'_, '_> {
                 if args.len() < 3 || args.len() % 2 == 0 {
                     return Err(KqlError::at(span, "case() takes pairs of (predicate, value) and a final else value"));
                 }
-                let mut builder = None::<datafusion::logical_expr::conditional_expressions::CaseBuilder>;
+                let mut branches = Vec::new();
                 for pair in args[..args.len() - 1].chunks(2) {
-                    let c = self.bool_arg(n, pair[0])?;
-                    let v = self.plan(pair[1])?;
+                    branches.push((self.bool_arg(n, pair[0])?, self.plan(pair[1])?));
+                }
+                let otherwise = self.plan(args[args.len() - 1])?;
+                // The values (every second argument and the last) share one type.
+                let values: Vec<Expr> = branches.iter().map(|(_, v)| v.clone()).chain(std::iter::once(otherwise.clone())).collect();
+                let value_args: Vec<&ast::Expr> = args.iter().skip(1).step_by(2).copied().chain(std::iter::once(args[args.len() - 1])).collect();
+                self.same_type_arguments(n, &values, &value_args)?;
+                let mut values = self.unify_numbers(values)?;
+                let otherwise = values.pop().unwrap_or(otherwise);
+                let mut builder = None::<datafusion::logical_expr::conditional_expressions::CaseBuilder>;
+                for ((c, _), v) in branches.into_iter().zip(values) {
                     builder = Some(match builder {
                         None => when(c, v),
                         Some(mut b) => b.when(c, v),
                     });
                 }
-                let otherwise = self.plan(args[args.len() - 1])?;
                 match builder {
                     Some(mut b) => Ok(b.otherwise(otherwise)?),
                     None => Ok(otherwise),
