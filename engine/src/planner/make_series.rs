@@ -56,6 +56,18 @@ impl Planner<'_> {
         if let Some(p) = params.iter().find(|p| !(p.name == "kind" || p.name.starts_with("hint."))) {
             return Err(KqlError::at(p.span, format!("make-series does not take {}", p.name)));
         }
+        // The axis orders the series: a number, a datetime or a timespan (checked before any
+        // bounds are read from the data).
+        {
+            let ep = super::expr::ExprPlanner::new(self, env, tab.plan.schema().clone(), None);
+            let planned = ep.plan(axis)?;
+            let t = ep.type_of(&planned, axis.span)?;
+            let ordered = t.is_numeric() || matches!(t, arrow::datatypes::DataType::Timestamp(..) | arrow::datatypes::DataType::Duration(_));
+            if ep.is_dynamic(&planned, axis.span)? || !ordered {
+                let kind = if ep.is_dynamic(&planned, axis.span)? { "dynamic" } else { crate::types::kql_type_of(&t) };
+                return Err(KqlError::at(axis.span, format!("the make-series axis must be a number, a datetime or a timespan, not {kind}")));
+            }
+        }
         let (from, to, step) = match range {
             SeriesRange::FromTo { from: Some(f), to: Some(t), step } => (f.clone(), t.clone(), step),
             SeriesRange::InRange { start, stop, step } => (start.clone(), stop.clone(), step),
