@@ -158,6 +158,10 @@ fn a_broken_yaml_file_in_a_folder_is_reported_and_the_rest_still_loads() {
     assert!(err.contains(&format!("warning: skipped a functions file: {}: not a valid YAML file", dir.join("bad.yaml").display())), "{err}");
     assert!(err.contains("a functions file holds only let statements and .create function commands"), "{err}");
     assert!(err.contains(&format!("--> {}:2:1", dir.join("bad.kql").display())), "{err}");
+    // A YAML file named on its own that is no parser is an error, not a silent no-op.
+    let rule = kql(&["--functions", "tests/fixtures/parsers/notes.yaml", "-c", "print 1"]);
+    assert_eq!(rule.status.code(), Some(1));
+    assert_eq!(stderr(&rule), "error: tests/fixtures/parsers/notes.yaml: not an ASIM parser (it has no ParserName and ParserQuery)\n");
     // A file named on its own is the user's to fix: an error, not a warning.
     let single = kql(&["--functions", dir.join("bad.yaml").to_str().expect("utf-8"), "-c", "print 1"]);
     assert!(!single.status.success());

@@ -60,7 +60,13 @@ pub fn load_path(path: &Path) -> Result<LoadReport> {
         return Err(KqlError::new(format!("{}: no such file or folder", path.display())));
     }
     if !path.is_dir() {
-        return Ok(LoadReport { entries: load_file(path)?, files: 1, skipped: Vec::new() });
+        let entries = load_file(path)?;
+        // A YAML file named on its own that is no parser (a rule, say) loads nothing: say so
+        // rather than let the user wonder where the function went.
+        if entries.is_empty() && is_yaml(path) {
+            return Err(KqlError::new(format!("{}: not an ASIM parser (it has no ParserName and ParserQuery)", path.display())));
+        }
+        return Ok(LoadReport { entries, files: 1, skipped: Vec::new() });
     }
     let files = function_files(path).map_err(|e| KqlError::new(format!("cannot read {}: {e}", path.display())))?;
     let mut report = LoadReport { files: files.len(), ..LoadReport::default() };
