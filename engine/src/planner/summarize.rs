@@ -41,6 +41,10 @@ struct AggOutput {
     finish: Option<Finish>,
 }
 
+
+/// Numbers the hidden aggregate columns of every summarize apart.
+static NEXT_AGGREGATE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 impl AggOutput {
     fn new(name: String, expr: Expr) -> Self {
         AggOutput { name, expr, finish: None }
@@ -94,7 +98,10 @@ impl Planner<'_> {
 
         let mut aggs: Vec<(String, Expr, Option<Finish>)> = Vec::new();
         let hidden = |out: AggOutput, aggs: &mut Vec<(String, Expr, Option<Finish>)>| -> String {
-            let name = format!("__kql_agg_{}", aggs.len());
+            // Unique across the whole query, not per summarize: DataFusion's statistics rule
+            // matched a second summarize's `__kql_agg_0` with the first's and answered
+            // `summarize c = count() | summarize make_list(c)` with 2 instead of [2].
+            let name = format!("__kql_agg_{}", NEXT_AGGREGATE.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
             aggs.push((name.clone(), out.expr, out.finish));
             name
         };
