@@ -150,3 +150,24 @@ fn a_hunt_run_survives_a_panicking_hunt_and_leaves_only_complete_files() {
     assert_eq!(refused.status.code(), Some(1));
     assert_eq!(stderr(&refused), format!("error: --out {}: it is a file, not a folder\n", file.display()));
 }
+
+#[test]
+fn values_a_kql_type_cannot_hold_read_as_null_and_the_query_goes_on() {
+    use arrow::array::{TimestampSecondArray, UInt64Array};
+    let dir = scratch("edge");
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("big", DataType::UInt64, true),
+        Field::new("t", DataType::Timestamp(arrow::datatypes::TimeUnit::Second, None), true),
+    ]));
+    // u64::MAX is past long's range; 10^13 s is past 9999-12-31 and -3*10^11 s before 0001.
+    let big: ArrayRef = Arc::new(UInt64Array::from(vec![Some(1), Some(u64::MAX), None, Some(7)]));
+    let t: ArrayRef = Arc::new(TimestampSecondArray::from(vec![Some(0), Some(10_000_000_000_000), Some(-300_000_000_000), Some(86_400)]));
+    write_parquet(&dir.join("Edge.parquet"), &RecordBatch::try_new(schema, vec![big, t]).expect("batch"));
+    // Every `take` failed on the one value ("Can't cast value 18446744073709551615 to type Int64").
+    let out = kql(&["--data", dir.to_str().expect("utf-8"), "--format", "csv", "-c", "Edge | take 5"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "big,t\n1,1970-01-01T00:00:00Z\n,\n,\n7,1970-01-02T00:00:00Z\n");
+    let out = kql(&["--data", dir.to_str().expect("utf-8"), "--format", "csv", "-c", "Edge | summarize n = count(), s = sum(big), m = max(t)"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "n,s,m\n4,8,1970-01-02T00:00:00Z\n");
+}

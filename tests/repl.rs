@@ -16,9 +16,14 @@ fn repl() -> PtySession {
 }
 
 fn repl_with(no_color: bool) -> PtySession {
+    repl_with_args(no_color, &[])
+}
+
+fn repl_with_args(no_color: bool, extra: &[&str]) -> PtySession {
     let history = std::env::temp_dir().join(format!("kql-repl-history-{}", std::process::id()));
     let mut cmd = Command::new(kql_binary());
     cmd.args(["--data", "samples/data", "--now", "2024-05-03T00:00:00Z"])
+        .args(extra)
         .current_dir(root())
         .env("KQL_HISTORY", history)
         .env("COLUMNS", "120");
@@ -131,4 +136,21 @@ fn errors_point_at_the_query_in_colour() {
     p.exp_string("                      ^^^^").expect("the caret under the name");
     p.send_line(".quit").expect("send");
     p.exp_eof().expect("the REPL exits");
+}
+
+#[test]
+fn functions_and_watchlists_say_where_they_come_from() {
+    let mut p = repl_with_args(true, &["--functions", "tests/fixtures/parsers", "--watchlists", "samples/watchlists"]);
+    type_line(&mut p, ".functions");
+    p.exp_string("vimTestSessionNative(eventresult:string = \"*\", dstportnumber:int = int(null), disabled:bool = false)\ttests/fixtures/parsers/Source/vimTestSessionNative.yaml:4")
+        .expect("a parser's signature and the line of its ParserName");
+    p.exp_string("SuccessCount()\ttests/fixtures/parsers/more.kql:2").expect("a .kql function and its line");
+    p.exp_string("kql> ").expect("prompt");
+    type_line(&mut p, ".watchlists");
+    p.exp_string("ASimDisabledParsers\tsamples/watchlists/ASimDisabledParsers.csv").expect("the watchlist and its file");
+    p.exp_string("kql> ").expect("prompt");
+    quiet_command(&mut p, ".set network=on");
+    type_line(&mut p, ".set network=sometimes");
+    p.exp_string("usage: .set network=on|off|offline").expect("usage");
+    p.exp_string("kql> ").expect("prompt");
 }

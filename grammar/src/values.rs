@@ -278,8 +278,10 @@ fn parse_clock_timespan(s: &str) -> Option<i64> {
             return None;
         }
     }
-    // Checked: `time(2147483648:04)` or a day count past the range is no timespan.
-    days.checked_mul(24)?.checked_add(h)?.checked_mul(60)?.checked_add(m)?.checked_mul(60)?.checked_add(sec)?.checked_mul(NANOS_PER_SECOND)?.checked_add(frac_nanos)
+    // Past the range of a timespan (about 106,751 days in nanoseconds) the text is no timespan:
+    // null, never a wrapped value.
+    let seconds = days.checked_mul(24)?.checked_add(h)?.checked_mul(60)?.checked_add(m)?.checked_mul(60)?.checked_add(sec)?;
+    seconds.checked_mul(NANOS_PER_SECOND)?.checked_add(frac_nanos)
 }
 
 /// Kusto's datetime text: `2024-01-02T03:04:05Z`, or `...05.1230000Z` when there is a fraction

@@ -12,6 +12,7 @@ use datafusion::execution::context::ExecutionProps;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::{Expr, ExprSchemable, Operator, SortExpr, binary_expr, expr::InList, when};
 use datafusion::physical_expr::create_physical_expr;
+use datafusion::common::ExprSchema;
 use datafusion::prelude::{cast, lit, nullif};
 use kql_grammar::ast::{self, BinaryOp, DynValue, ExprKind, Literal, Span, StringTest, UnaryOp};
 
@@ -36,8 +37,32 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
     }
 
     /// The Arrow type of a planned expression.
+    /// The type of a planned expression. The common nodes are typed here: DataFusion's own
+    /// `get_type` builds each sub-expression's display name on the way, which made planning a
+    /// long `a + b + c + ...` chain cubic in its length.
     pub fn type_of(&self, e: &Expr, span: Span) -> Result<DataType> {
-        e.get_type(self.schema.as_ref()).map_err(|err| KqlError::from(err).or_at(span))
+        let fast = match e {
+            Expr::Alias(a) => return self.type_of(&a.expr, span),
+            Expr::Negative(inner) => return self.type_of(inner, span),
+            Expr::Column(c) => self.schema.field_from_column(c).ok().map(|f| f.data_type().clone()),
+            Expr::Literal(v, _) => Some(v.data_type()),
+            Expr::Cast(c) => Some(c.field.data_type().clone()),
+            Expr::TryCast(c) => Some(c.field.data_type().clone()),
+            Expr::BinaryExpr(b) => {
+                let (l, r) = (self.type_of(&b.left, span)?, self.type_of(&b.right, span)?);
+                let typed = datafusion::logical_expr::type_coercion::binary::BinaryTypeCoercer::new(&l, &b.op, &r).get_result_type();
+                Some(typed.map_err(|err| KqlError::from(err).or_at(span))?)
+            }
+            Expr::Not(_) | Expr::IsNull(_) | Expr::IsNotNull(_) | Expr::IsTrue(_) | Expr::IsFalse(_) | Expr::IsNotTrue(_)
+            | Expr::IsNotFalse(_) | Expr::IsUnknown(_) | Expr::IsNotUnknown(_) | Expr::Like(_) | Expr::Between(_) | Expr::InList(_) => {
+                Some(DataType::Boolean)
+            }
+            _ => None,
+        };
+        match fast {
+            Some(t) => Ok(t),
+            None => e.get_type(self.schema.as_ref()).map_err(|err| KqlError::from(err).or_at(span)),
+        }
     }
 
     pub fn plan(&self, e: &ast::Expr) -> Result<Expr> {
@@ -143,9 +168,37 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
     }
 
     /// Whether a planned expression is of type `dynamic`.
+    /// Whether a planned expression holds `dynamic` values (its field carries the JSON tag).
+    /// The common nodes are answered here, as DataFusion's `to_field` would (see `type_of` for
+    /// why not ask it).
     pub fn is_dynamic(&self, x: &Expr, span: Span) -> Result<bool> {
-        let (_, field) = x.to_field(self.schema.as_ref()).map_err(|err| KqlError::from(err).or_at(span))?;
-        Ok(crate::types::is_dynamic_field(&field))
+        let tagged = |m: &std::collections::HashMap<String, String>| m.get(crate::types::EXTENSION_KEY).is_some_and(|v| v == crate::types::JSON_EXTENSION);
+        match x {
+            Expr::Alias(a) => {
+                if a.metadata.as_ref().is_some_and(|m| m.inner().get(crate::types::EXTENSION_KEY).is_some_and(|v| v == crate::types::JSON_EXTENSION)) {
+                    return Ok(true);
+                }
+                self.is_dynamic(&a.expr, span)
+            }
+            Expr::Negative(inner) => self.is_dynamic(inner, span),
+            Expr::Column(c) => match self.schema.field_from_column(c) {
+                Ok(f) => Ok(crate::types::is_dynamic_field(f)),
+                Err(err) => Err(KqlError::from(err).or_at(span)),
+            },
+            Expr::Literal(_, metadata) => {
+                Ok(metadata.as_ref().is_some_and(|m| m.inner().get(crate::types::EXTENSION_KEY).is_some_and(|v| v == crate::types::JSON_EXTENSION)))
+            }
+            // A cast's field is its target's: the JSON tag survives only when the target has it.
+            Expr::Cast(c) => Ok(tagged(c.field.metadata()) || crate::types::is_dynamic_field(&c.field)),
+            Expr::TryCast(c) => Ok(tagged(c.field.metadata()) || crate::types::is_dynamic_field(&c.field)),
+            Expr::BinaryExpr(_) | Expr::Not(_) | Expr::IsNull(_) | Expr::IsNotNull(_) | Expr::IsTrue(_) | Expr::IsFalse(_)
+            | Expr::IsNotTrue(_) | Expr::IsNotFalse(_) | Expr::IsUnknown(_) | Expr::IsNotUnknown(_) | Expr::Like(_) | Expr::Between(_)
+            | Expr::InList(_) => Ok(false),
+            _ => {
+                let (_, field) = x.to_field(self.schema.as_ref()).map_err(|err| KqlError::from(err).or_at(span))?;
+                Ok(crate::types::is_dynamic_field(&field))
+            }
+        }
     }
 
     /// The operand of `.name` or `[i]`: a dynamic value, or a string holding JSON.

@@ -129,18 +129,27 @@ impl Planner<'_> {
         };
         let plan = LogicalPlanBuilder::scan(name, provider_as_source(table.provider.clone()), None)?.build()?;
         // Columns come out unqualified, and file types that are not KQL types (timestamps in
-        // other units, small integers) are read as the KQL type.
+        // other units, small integers) are read as the KQL type. A value the KQL type cannot
+        // hold (a uint64 past long's range, a timestamp past 9999) is null, not a failed query.
         let exprs: Vec<Expr> = plan
             .schema()
             .iter()
             .map(|(q, f)| {
                 let c = Expr::Column(Column::new(q.cloned(), f.name()));
                 match crate::types::normalized_type(f.data_type()) {
-                    Some(t) => cast(c, t).alias(f.name()),
-                    None => c.alias(f.name()),
+                    // Seconds, milliseconds and dates reach past Kusto's years 1 to 9999; those
+                    // values are null (nanoseconds and microseconds cannot).
+                    Some(t) if matches!(f.data_type(), DataType::Timestamp(arrow::datatypes::TimeUnit::Second | arrow::datatypes::TimeUnit::Millisecond, _) | DataType::Date32 | DataType::Date64) => {
+                        let x = Expr::TryCast(datafusion::logical_expr::TryCast::new(Box::new(c), t));
+                        let bound = |micros: i64| Expr::Literal(ScalarValue::TimestampMicrosecond(Some(micros), Some("UTC".into())), None);
+                        let in_range = x.clone().between(bound(kql_grammar::values::MIN_DATETIME), bound(kql_grammar::values::MAX_DATETIME));
+                        Ok(datafusion::logical_expr::when(in_range, x).end()?.alias(f.name()))
+                    }
+                    Some(t) => Ok(Expr::TryCast(datafusion::logical_expr::TryCast::new(Box::new(c), t)).alias(f.name())),
+                    None => Ok(c.alias(f.name())),
                 }
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let plan = LogicalPlanBuilder::from(plan).project_exact(exprs)?.build()?;
         Ok(Tabular::unordered(plan))
     }
