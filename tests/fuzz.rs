@@ -62,8 +62,9 @@ fn case_rng(seed: u64, salt: u64, n: u64) -> StdRng {
 // ---- known findings ----
 
 /// `tests/fuzz/known_findings.txt`: one finding a line, `PATTERN | REASON`. A pattern ending in
-/// `.kql` is a file of `crashers/` the corpus test skips; any other is the start of a
-/// signature (`panic: ...`, `hang: ...`, `leak: ...`) the random runs count apart.
+/// `.kql` is a file of `crashers/` the corpus test skips; `query: TEXT` marks the random runs'
+/// findings whose query contains TEXT as known; any other is the start of a signature
+/// (`panic: ...`, `hang: ...`, `leak: ...`) the random runs count apart.
 struct Known {
     entries: Vec<(String, String)>,
 }
@@ -77,7 +78,7 @@ impl Known {
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
             .map(|l| {
-                let (pattern, reason) = l.split_once(" | ").unwrap_or_else(|| panic!("{}: a line needs `PATTERN | REASON`: {l}", path.display()));
+                let (pattern, reason) = l.rsplit_once(" | ").unwrap_or_else(|| panic!("{}: a line needs `PATTERN | REASON`: {l}", path.display()));
                 (pattern.trim().to_string(), reason.trim().to_string())
             })
             .collect();
@@ -88,8 +89,16 @@ impl Known {
         self.entries.iter().find(|(p, _)| p == name).map(|(_, r)| r.as_str())
     }
 
-    fn signature(&self, signature: &str) -> Option<&str> {
-        self.entries.iter().find(|(p, _)| !p.ends_with(".kql") && signature.starts_with(p.as_str())).map(|(_, r)| r.as_str())
+    /// A finding known by its signature, or (`query: TEXT`) by a piece of its query: hangs all
+    /// share one signature.
+    fn finding(&self, signature: &str, query: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(p, _)| match p.strip_prefix("query: ") {
+                Some(piece) => query.contains(piece),
+                None => !p.ends_with(".kql") && signature.starts_with(p.as_str()),
+            })
+            .map(|(_, r)| r.as_str())
     }
 }
 
@@ -211,7 +220,7 @@ fn fuzz_run(seed: u64, parse_cases: u64, cases: u64, only: Option<u64>) -> (Figu
             continue;
         }
         let signature = verdict.signature();
-        if let Some(reason) = known.signature(&signature) {
+        if let Some(reason) = known.finding(&signature, &query) {
             figures.known += 1;
             if !seen.contains_key(&signature) {
                 seen.insert(signature, findings.len());
