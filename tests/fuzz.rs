@@ -61,7 +61,7 @@ fn case_rng(seed: u64, salt: u64, n: u64) -> StdRng {
 
 // ---- known findings ----
 
-/// `tests/fuzz/known_findings.txt`: one finding a line, `PATTERN | REASON`. A pattern ending in
+/// `tests/fuzz/known_findings.txt`: one finding a line, `PATTERN => REASON`. A pattern ending in
 /// `.kql` is a file of `crashers/` the corpus test skips; `query: TEXT` marks the random runs'
 /// findings whose query contains TEXT as known; any other is the start of a signature
 /// (`panic: ...`, `hang: ...`, `leak: ...`) the random runs count apart.
@@ -78,7 +78,7 @@ impl Known {
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
             .map(|l| {
-                let (pattern, reason) = l.rsplit_once(" | ").unwrap_or_else(|| panic!("{}: a line needs `PATTERN | REASON`: {l}", path.display()));
+                let (pattern, reason) = l.split_once(" => ").unwrap_or_else(|| panic!("{}: a line needs `PATTERN => REASON`: {l}", path.display()));
                 (pattern.trim().to_string(), reason.trim().to_string())
             })
             .collect();
