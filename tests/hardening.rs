@@ -171,3 +171,49 @@ fn values_a_kql_type_cannot_hold_read_as_null_and_the_query_goes_on() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "n,s,m\n4,8,1970-01-02T00:00:00Z\n");
 }
+
+#[test]
+fn files_that_disagree_and_symlink_loops_say_so() {
+    use arrow::array::StringArray;
+    let dir = scratch("mixed");
+    std::fs::create_dir_all(dir.join("T")).expect("mkdir");
+    write_parquet(&dir.join("T").join("a.parquet"), &ids(2));
+    let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Utf8, false)]));
+    let b = RecordBatch::try_new(schema, vec![Arc::new(StringArray::from(vec!["x"])) as ArrayRef]).expect("batch");
+    write_parquet(&dir.join("T").join("b.parquet"), &b);
+    write_parquet(&dir.join("Good.parquet"), &ids(1));
+    let out = kql(&["--data", dir.to_str().expect("utf-8"), "--format", "csv", "-c", "Good | count"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "warning: --data {0}: table T left out: cannot read Parquet schema of '{0}/T': its files disagree on column 'id': string in one, long in another (register them as separate tables)\n",
+            dir.display()
+        )
+    );
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(dir.join("loop"), dir.join("loop")).expect("symlink");
+        let out = kql(&["--table", &format!("L={}", dir.join("loop").display()), "-c", "L | take 5"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(stderr(&out), format!("error: --table L: cannot open '{}': Too many levels of symbolic links (os error 40)\n", dir.join("loop").display()));
+    }
+}
+
+#[test]
+fn a_hunt_over_the_memory_limit_fails_alone_with_a_clear_error() {
+    let dir = scratch("memory");
+    let hunts = dir.join("hunts");
+    std::fs::create_dir_all(&hunts).expect("mkdir");
+    // A set of three million distinct strings cannot spill: it needs more than 20 MB.
+    std::fs::write(hunts.join("a_big.kql"), "range x from 1 to 3000000 step 1 | summarize s = make_set(tostring(x)) | project n = array_length(s)").expect("write");
+    std::fs::write(hunts.join("b_small.kql"), "print ok = 1").expect("write");
+    let out = dir.join("out");
+    let run = kql(&["hunt", hunts.to_str().expect("utf-8"), "--memory-limit", "20M", "--out", out.to_str().expect("utf-8")]);
+    assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
+    assert_eq!(std::fs::read_to_string(out.join("b_small.jsonl")).expect("b_small results"), "{\"ok\":1}\n");
+    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary")).expect("valid JSON");
+    let error = summary["hunts"][0]["error"].as_str().unwrap_or("");
+    assert!(error.starts_with("error: the query needs more memory than the memory limit allows (raise --memory-limit, or narrow the query)"), "{error}");
+    assert_eq!(summary["hunts"][1]["status"], "hits");
+}

@@ -51,7 +51,12 @@ pub async fn open_parquet(state: &SessionState, location: &str) -> Result<(Table
     let path = Path::new(location);
     let is_glob = location.contains(['*', '?', '[']);
     if !is_glob && !path.exists() {
-        return Err(KqlError::new(format!("cannot open '{location}': no such file or directory")));
+        // A path that is there but cannot be followed (a symlink loop, a dangling link, no
+        // permission) says why, rather than "no such file".
+        return Err(KqlError::new(match (std::fs::symlink_metadata(path), std::fs::metadata(path)) {
+            (Ok(_), Err(e)) => format!("cannot open '{location}': {e}"),
+            _ => format!("cannot open '{location}': no such file or directory"),
+        }));
     }
     let mut url_text = location.to_string();
     if path.is_dir() && !url_text.ends_with('/') {
@@ -93,7 +98,7 @@ pub async fn open_parquet(state: &SessionState, location: &str) -> Result<(Table
     let schema = options
         .infer_schema(state, &url)
         .await
-        .map_err(|e| KqlError::new(format!("cannot read Parquet schema of '{location}': {}", KqlError::from(e))))?;
+        .map_err(|e| KqlError::new(format!("cannot read Parquet schema of '{location}': {}", schema_error_text(&KqlError::from(e).message))))?;
     if schema.fields().is_empty() {
         return Err(KqlError::new(format!("'{location}' holds no Parquet files")));
     }
@@ -153,4 +158,27 @@ pub fn tables_in_dir(dir: &Path) -> Result<Vec<(String, String)>> {
     }
     out.sort();
     Ok(out)
+}
+
+/// DataFusion's "Fail to merge schema field 'id' because the from data_type = Utf8 does not
+/// equal Int64" in a hunter's words.
+fn schema_error_text(message: &str) -> String {
+    let Some(rest) = message.split("Fail to merge schema field '").nth(1) else { return message.to_string() };
+    let Some((field, rest)) = rest.split_once('\'') else { return message.to_string() };
+    let types: Vec<&str> = rest.split("data_type = ").nth(1).map(|t| t.split(" does not equal ").collect()).unwrap_or_default();
+    let kql = |arrow: &str| match arrow.trim() {
+        "Utf8" | "LargeUtf8" | "Utf8View" => "string",
+        "Int64" | "UInt32" | "UInt64" => "long",
+        "Int32" | "Int16" | "Int8" | "UInt16" | "UInt8" => "int",
+        "Float64" | "Float32" => "real",
+        "Boolean" => "bool",
+        t if t.starts_with("Timestamp") || t.starts_with("Date") => "datetime",
+        t if t.starts_with("Duration") => "timespan",
+        other => other,
+    }
+    .to_string();
+    match types.as_slice() {
+        [a, b] => format!("its files disagree on column '{field}': {} in one, {} in another (register them as separate tables)", kql(a), kql(b)),
+        _ => format!("its files disagree on column '{field}' (register them as separate tables)"),
+    }
 }

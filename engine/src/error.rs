@@ -174,8 +174,13 @@ fn clean_datafusion_message(e: &datafusion::error::DataFusionError) -> String {
         }
     }
     // DataFusion appends a backtrace hint to some errors; it means nothing to a hunter.
-    match inner.find("\n\nbacktrace") {
+    let inner = match inner.find("\n\nbacktrace") {
         Some(i) => inner[..i].to_string(),
+        None => inner,
+    };
+    // The memory pool's refusal, said as what it means for the query.
+    match inner.strip_prefix("Resources exhausted: ") {
+        Some(detail) => format!("the query needs more memory than the memory limit allows (raise --memory-limit, or narrow the query): {detail}"),
         None => inner,
     }
 }

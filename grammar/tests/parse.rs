@@ -153,3 +153,14 @@ fn nesting_past_the_bound_is_a_clear_error() {
     let quoted = format!("print s = '{}', t = @\"{}\" // {}\n| take 1", "(".repeat(300), "[".repeat(300), "{".repeat(300));
     assert!(parse(&quoted).is_ok());
 }
+
+/// A pipeline longer than the bound is a clear error at the first operator past it (50,000
+/// `| where true` overflowed the stack while planning); up to the bound it parses.
+#[test]
+fn pipelines_past_the_bound_are_a_clear_error() {
+    let long = format!("print x = 1{}", " | where true".repeat(1001));
+    let e = parse(&long).unwrap_err();
+    assert_eq!(e.message, "query too long: more than 1000 operators in one pipeline");
+    assert_eq!(e.start, "print x = 1".len() + 1000 * " | where true".len() + 3);
+    assert!(parse(&format!("print x = 1{}", " | where true".repeat(1000))).is_ok());
+}

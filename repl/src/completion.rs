@@ -130,6 +130,27 @@ mod tests {
         assert_eq!(vocabulary().complete(text, text.len()).0, text.len());
     }
 
+    /// Every cursor position of text full of characters of several bytes: completion,
+    /// highlighting and the "is the query complete" check never split a character.
+    #[test]
+    fn no_cursor_position_in_multibyte_text_panics() {
+        let texts = [
+            "Net“work” | where Src == “10.0.0.1” // — comment ‘x’",
+            "print s = '😀😀', t = \"\u{200f}\u{a0}\" | extend ü = strlen(s)",
+            "let é = 1;\n—| where ß > é\u{feff}",
+            "«»\u{1f600}\u{301}a\u{301}",
+        ];
+        let highlighter = crate::highlight::Highlighter::new();
+        for text in texts {
+            for (cursor, _) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
+                let (start, _) = vocabulary().complete(text, cursor);
+                assert!(text.is_char_boundary(start), "{text:?} at {cursor}");
+                let _ = highlighter.paint(&text[..cursor]);
+                let _ = crate::helper::is_complete(&text[..cursor]);
+            }
+        }
+    }
+
     #[test]
     fn completes_functions_and_dot_commands() {
         let text = "SecurityEvent | extend n = str";

@@ -167,8 +167,17 @@ pub(crate) fn build_pipe(pair: Pair<Rule>) -> Result<PipeExpr> {
     let source_pair = inner.next().ok_or_else(|| ParseError::new("empty query", span.start, span.end))?;
     let source = build_source(source_pair)?;
     let operators = inner.map(build_operator).collect::<Result<Vec<_>>>()?;
+    // Each operator nests the plan one level deeper, and planning and optimizing recurse over
+    // it: past a bound a query would overflow the stack. Real rules use far fewer (the most in
+    // the 6,896 corpus queries is 370 pipes in a whole query).
+    if let Some(op) = operators.get(MAX_PIPE_OPERATORS) {
+        return Err(ParseError::new(format!("query too long: more than {MAX_PIPE_OPERATORS} operators in one pipeline"), op.span.start, op.span.end));
+    }
     Ok(PipeExpr { source, operators, span })
 }
+
+/// The most operators one pipeline may chain.
+pub const MAX_PIPE_OPERATORS: usize = 1000;
 
 fn build_source(pair: Pair<Rule>) -> Result<Source> {
     let span = span_of(&pair);
