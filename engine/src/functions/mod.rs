@@ -210,7 +210,8 @@ impl<'a> StrArray<'a> {
             DataType::Utf8 => StrArray::Utf8(array.as_string::<i32>()),
             DataType::LargeUtf8 => StrArray::Large(array.as_string::<i64>()),
             DataType::Utf8View => StrArray::View(array.as_string_view()),
-            other => return exec_err!("expected a string, got {other}"),
+            // KQL's type name: Arrow's (`Int64`, `Timestamp(µs, "UTC")`) means nothing to a hunter.
+            other => return exec_err!("expected a string or dynamic value, got a {}", crate::types::kql_type_of(other)),
         })
     }
 

@@ -467,11 +467,13 @@ impl Planner<'_> {
                 if st == 0 {
                     return Err(KqlError::at(step.span, "range step must not be zero"));
                 }
-                let n = if (st > 0 && b < a) || (st < 0 && b > a) { 0 } else { ((b - a) / st) as usize + 1 };
-                if n > MAX_RANGE_ROWS {
+                // In 128 bits: the distance between two longs does not fit in one.
+                let n = if (st > 0 && b < a) || (st < 0 && b > a) { 0 } else { (i128::from(b) - i128::from(a)) / i128::from(st) + 1 };
+                if n > MAX_RANGE_ROWS as i128 {
                     return Err(too_many());
                 }
-                Arc::new(Int64Array::from_iter_values((0..n as i64).map(|i| a + i * st)))
+                // Every value lies between the bounds; only `i * st` on the way may not fit a long.
+                Arc::new(Int64Array::from_iter_values((0..n as i64).map(|i| (i128::from(a) + i128::from(i) * i128::from(st)) as i64)))
             }
             _ => {
                 let (Some(a), Some(b), Some(st)) = (as_f64(&f), as_f64(&t), as_f64(&s)) else {
@@ -480,10 +482,15 @@ impl Planner<'_> {
                 if st == 0.0 {
                     return Err(KqlError::at(step.span, "range step must not be zero"));
                 }
-                let n = if (st > 0.0 && b < a) || (st < 0.0 && b > a) { 0 } else { ((b - a) / st).floor() as usize + 1 };
-                if n > MAX_RANGE_ROWS {
+                if !(a.is_finite() && b.is_finite() && st.is_finite()) {
+                    return Err(KqlError::at(span, "range bounds and step must be finite numbers"));
+                }
+                let count = if (st > 0.0 && b < a) || (st < 0.0 && b > a) { 0.0 } else { ((b - a) / st).floor() + 1.0 };
+                // Also false for NaN (`b - a` past the largest real).
+                if !(count <= MAX_RANGE_ROWS as f64) {
                     return Err(too_many());
                 }
+                let n = count as usize;
                 Arc::new(Float64Array::from_iter_values((0..n).map(|i| a + i as f64 * st)))
             }
         };
