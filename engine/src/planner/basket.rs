@@ -25,6 +25,10 @@ type Item = (usize, String);
 
 impl Planner<'_> {
     pub(super) fn plan_basket(&self, env: &Env, tab: Tabular, args: &[CallArg], span: Span) -> Result<Tabular> {
+        // The result's own columns cannot share a name with an input column.
+        if let Some(taken) = ["SegmentId", "Count", "Percent"].iter().find(|c| tab.plan.schema().fields().iter().any(|f| f.name() == *c)) {
+            return Err(KqlError::at(span, format!("basket() adds a column {taken}, and the input already has one: rename it first (project-rename)")));
+        }
         let exprs: Vec<&ast::Expr> = args.iter().filter_map(|a| a.value.as_expr()).collect();
         let constant = |i: usize| -> Result<Option<ScalarValue>> {
             match exprs.get(i) {

@@ -25,7 +25,12 @@ impl Planner<'_> {
             match (p.name.as_str(), p.value.as_str()) {
                 ("kind" | "bagexpansion", "array") => as_arrays = true,
                 ("kind" | "bagexpansion", "bag") => as_arrays = false,
-                ("with_itemindex", name) => index_column = Some(name.to_string()),
+                ("with_itemindex", name) => {
+                    if tab.plan.schema().fields().iter().any(|f| f.name() == name) {
+                        return Err(KqlError::at(p.span, format!("with_itemindex names a column the input already has: '{name}'")));
+                    }
+                    index_column = Some(name.to_string())
+                }
                 (name, value) => return Err(KqlError::at(p.span, format!("mv-expand does not take {name}={value}"))),
             }
         }

@@ -113,7 +113,9 @@ impl Planner<'_> {
             // The result starts with `$table`, as for several tables: the name of the table the
             // rows come from (the `as` name, or the one table the pipe reads).
             let name = table_name.unwrap_or_default();
-            let mut projection = vec![lit(name).alias("$table")];
+            // A second `search` keeps the `$table` the first one gave, rather than repeat it.
+            let already = t.plan.schema().fields().iter().any(|f| f.name() == "$table");
+            let mut projection = if already { Vec::new() } else { vec![lit(name).alias("$table")] };
             projection.extend(t.plan.schema().columns().into_iter().map(Expr::Column));
             let plan = LogicalPlanBuilder::from(t.plan).project_exact(projection)?.build()?;
             return Ok(Tabular::unordered(plan));
@@ -147,7 +149,18 @@ fn search_condition(ep: &ExprPlanner, predicate: &ast::Expr) -> Result<Expr> {
             Some(inner) => Ok(std::ops::Not::not(search_condition(ep, inner)?)),
             None => ep.plan(predicate),
         },
-        _ => ep.plan(predicate),
+        _ => {
+            // Anything but a text term must be a predicate (a number or a datetime is neither).
+            let planned = ep.plan(predicate)?;
+            let t = ep.type_of(&planned, predicate.span)?;
+            if !matches!(t, arrow::datatypes::DataType::Boolean | arrow::datatypes::DataType::Null) {
+                return Err(KqlError::at(
+                    predicate.span,
+                    format!("search takes text terms (\"term\") or predicates, not a {} value", crate::types::kql_type_of(&t)),
+                ));
+            }
+            Ok(planned)
+        }
     }
 }
 
