@@ -133,6 +133,11 @@ fn strings(m: &mut HashMap<&'static str, RowDef>) {
         // string will be repeated 1024 times."
         let n = opt_long(a, 1).unwrap_or(0).clamp(0, 1024) as usize;
         let (text, delim) = (s(&a[0]), a.get(2).map(s).unwrap_or_default());
+        // Past Kusto's largest string value the result is null: nested strreps otherwise grow
+        // a column past what Arrow can hold (found by the fuzzer).
+        if (text.len() + delim.len()).saturating_mul(n) > MAX_STRING_BYTES {
+            return Out::Null;
+        }
         Out::Str(vec![text; n].join(&delim))
     });
     def(m, "strcat_delim", 3, 64, Ret::Str, |a| Out::Str(a[1..].iter().map(s).collect::<Vec<_>>().join(&s(&a[0]))));
@@ -827,7 +832,7 @@ fn arrays(m: &mut HashMap<&'static str, RowDef>) {
                     None => MICROS_PER_DAY,
                     _ => return Out::Null,
                 };
-                let n = ((stop - start) / step + 1).clamp(0, MAX);
+                let n = ((i128::from(*stop) - i128::from(*start)) / i128::from(step) + 1).clamp(0, MAX as i128) as i64;
                 Out::Json(Json::Array((0..n).map(|i| Json::String(kql_grammar::values::format_datetime_full(start + i * step))).collect()))
             }
             (V::Long(start), V::Long(stop), step) => {
@@ -835,8 +840,10 @@ fn arrays(m: &mut HashMap<&'static str, RowDef>) {
                 if step == 0 {
                     return Out::Null;
                 }
-                let n = ((stop - start) / step + 1).clamp(0, MAX);
-                Out::Json(Json::Array((0..n).map(|i| Json::from(start + i * step)).collect()))
+                // In 128 bits: a range across the whole of long overflows 64 (found by the fuzzer).
+                let n = ((i128::from(*stop) - i128::from(*start)) / i128::from(step) + 1).clamp(0, MAX as i128) as i64;
+                let at = |i: i64| i64::try_from(i128::from(*start) + i128::from(i) * i128::from(step)).ok();
+                Out::Json(Json::Array((0..n).map_while(at).map(Json::from).collect()))
             }
             (start, stop, step) => {
                 let (Some(a0), Some(b0)) = (start.real(), stop.real()) else { return Out::Null };
