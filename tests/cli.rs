@@ -3,13 +3,10 @@
 
 mod support;
 
-use support::{kql_binary, root};
+use support::{kql, kql_binary, root, stderr, stdout};
 use std::process::{Command, Output, Stdio};
 use std::io::Write;
 
-fn kql(args: &[&str]) -> Output {
-    Command::new(kql_binary()).args(args).current_dir(root()).stdin(Stdio::null()).output().expect("run kql")
-}
 
 fn kql_stdin(args: &[&str], input: &str) -> Output {
     let mut child = Command::new(kql_binary())
@@ -24,13 +21,7 @@ fn kql_stdin(args: &[&str], input: &str) -> Output {
     child.wait_with_output().expect("wait for kql")
 }
 
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 const SAMPLES: [&str; 6] = ["--data", "samples/data", "--functions", "samples/functions/asim.kql", "--now", "2024-05-03T00:00:00Z"];
 

@@ -7,33 +7,16 @@ mod support;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use support::{kql_binary, root};
+use support::{kql, scratch, stderr, stdout};
 
 const PARSERS: &str = "tests/fixtures/parsers";
 
-fn kql(args: &[&str]) -> Output {
-    Command::new(kql_binary()).args(args).current_dir(root()).stdin(Stdio::null()).output().expect("run kql")
-}
 
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
-/// A fresh folder for one test.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("kql-sentinel-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create scratch folder");
-    dir
-}
 
 /// A folder of watchlists; `ASimDisabledParsers` disables nothing unless `disable_all`.
 fn watchlists(name: &str, disable_all: bool) -> PathBuf {

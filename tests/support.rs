@@ -25,3 +25,28 @@ pub fn kql_binary() -> PathBuf {
     });
     bin
 }
+
+/// Runs `kql` from the project root with no input, as a user would.
+#[allow(dead_code)]
+pub fn kql(args: &[&str]) -> std::process::Output {
+    Command::new(kql_binary()).args(args).current_dir(root()).stdin(std::process::Stdio::null()).output().expect("run kql")
+}
+
+#[allow(dead_code)]
+pub fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[allow(dead_code)]
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A fresh, empty folder for one test.
+#[allow(dead_code)]
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("kql-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch folder");
+    dir
+}
