@@ -95,7 +95,7 @@ fn chars_slice(text: &str, start: i64, len: Option<i64>) -> String {
     chars[start as usize..end.max(start) as usize].iter().collect()
 }
 
-fn regex(p: &str) -> Option<regex::Regex> {
+fn regex(p: &str) -> Option<std::rc::Rc<regex::Regex>> {
     super::regex_syntax::compile(p).ok()
 }
 

@@ -101,7 +101,8 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
                 if is_string(&xt) || xt == DataType::Boolean {
                     return Err(KqlError::at(e.span, format!("between needs numbers, datetimes or timespans, got {}", kql_type_of(&xt))));
                 }
-                check_comparable(&xt, &lt, e.span, "between")?;
+                check_comparable(&xt, &lt, low.span, "between")?;
+                check_comparable(&xt, &self.type_of(&hi, high.span)?, high.span, "between")?;
                 let inside = x.clone().gt_eq(lo).and(x.lt_eq(hi));
                 Ok(if *negated { inside.not() } else { inside })
             }
@@ -287,18 +288,18 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
             left = self.undynamic(left, &first);
         }
         let lt = self.type_of(&left, x.span)?;
-        if ci {
-            if !is_string(&lt) {
-                return Err(KqlError::at(span, "in~ compares strings"));
-            }
-            left = lower(left);
-            values = values.into_iter().map(lower).collect();
+        if ci && !is_string(&lt) {
+            return Err(KqlError::at(span, "in~ compares strings"));
         }
         for (v, item) in values.iter().zip(list.iter().cycle()) {
             let vt = self.type_of(v, item.span)?;
             if vt != DataType::Null {
-                check_comparable(&lt, &vt, item.span, "in")?;
+                check_comparable(&lt, &vt, item.span, if ci { "in~" } else { "in" })?;
             }
+        }
+        if ci {
+            left = lower(left);
+            values = values.into_iter().map(lower).collect();
         }
         if values.is_empty() {
             return Ok(lit(negated));

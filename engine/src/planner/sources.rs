@@ -237,8 +237,23 @@ impl Planner<'_> {
         if actual == target {
             return Ok(e);
         }
-        if actual == DataType::Null || (actual.is_numeric() && target.is_numeric()) {
+        if actual == DataType::Null {
             return Ok(cast(e, target));
+        }
+        if actual.is_numeric() && target.is_numeric() {
+            // A constant that does not fit the parameter's type is the caller's mistake: say so
+            // here. A computed value that does not fit becomes null, never a wrapped number.
+            if let Expr::Literal(value, _) = &e {
+                if !value.is_null() && value.cast_to(&target).map_or(true, |v| v.is_null()) {
+                    let shown = match value {
+                        ScalarValue::Float64(Some(f)) if f.abs() >= 1e15 => format!("{f:e}"),
+                        other => other.to_string(),
+                    };
+                    let article = if ty.as_str().starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+                    return Err(KqlError::at(span, format!("the value {shown} does not fit {article} {} parameter", ty.as_str())));
+                }
+            }
+            return Ok(datafusion::logical_expr::try_cast(e, target));
         }
         // Microsoft's analyzer accepts a timespan for a datetime parameter (an old version of
         // Sentinel's beaconing rule passes `starttime=2d`): both are tick counts in Kusto, so the

@@ -91,7 +91,15 @@ impl ExprPlanner<'_, '_> {
                 return Err(KqlError::at(span, "row_number() takes at most 2 arguments"));
             }
             let start = match args.first() {
-                Some(a) => self.plan(a)?,
+                Some(a) => {
+                    let e = self.plan(a)?;
+                    let t = self.type_of(&e, a.span)?;
+                    if self.is_dynamic(&e, a.span)? || !(t.is_integer() || t == DataType::Null) {
+                        let kind = if self.is_dynamic(&e, a.span)? { "dynamic" } else { crate::types::kql_type_of(&t) };
+                        return Err(KqlError::at(a.span, format!("row_number(): the start index must be a long, got {kind}")));
+                    }
+                    e
+                }
                 None => lit(1i64),
             };
             let restart = match args.get(1) {
