@@ -48,8 +48,14 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
             Expr::Literal(v, _) => Some(v.data_type()),
             Expr::Cast(c) => Some(c.field.data_type().clone()),
             Expr::TryCast(c) => Some(c.field.data_type().clone()),
+            Expr::BinaryExpr(b) if matches!(b.op, Operator::Eq | Operator::NotEq | Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq | Operator::And | Operator::Or) => Some(DataType::Boolean),
             Expr::BinaryExpr(b) => {
                 let (l, r) = (self.type_of(&b.left, span)?, self.type_of(&b.right, span)?);
+                // Arithmetic on two longs or two reals keeps the type: no need to ask
+                // DataFusion's coercer, which is slow (it computes over empty arrays).
+                if l == r && matches!(l, DataType::Int64 | DataType::Float64) && matches!(b.op, Operator::Plus | Operator::Minus | Operator::Multiply | Operator::Divide | Operator::Modulo) {
+                    return Ok(l);
+                }
                 let typed = datafusion::logical_expr::type_coercion::binary::BinaryTypeCoercer::new(&l, &b.op, &r).get_result_type();
                 Some(typed.map_err(|err| KqlError::from(err).or_at(span))?)
             }
@@ -450,7 +456,7 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
                 let divisor = when(r.clone().lt(lit(0i64)), Expr::Negative(Box::new(r.clone()))).otherwise(r)?;
                 Ok(when(m.clone().lt(lit(0i64)), m.clone() + divisor).otherwise(m)?)
             }
-            (_, a, b) if num(a) && num(b) => Ok(binary_expr(l, df_op, r)),
+            (_, a, b) if num(a) && num(b) => Ok(binary_expr(cut_deep_chain(l, a), df_op, r)),
             (Operator::Minus, a, b) if is_dt(a) && is_dt(b) => Ok(datetime_difference(l, r)),
             (Operator::Plus | Operator::Minus, a, b) if is_dt(a) && (is_ts(b) || *b == DataType::Null) => Ok(datetime_plus(l, r, df_op)),
             (Operator::Plus, a, b) if is_ts(a) && is_dt(b) => Ok(datetime_plus(r, l, df_op)),
@@ -599,6 +605,24 @@ fn null_outside(x: Expr, low: i64, high: i64) -> Expr {
 }
 
 /// KQL compares numbers with numbers, strings with strings, and each other type with itself.
+/// `l`, or `l` behind a cast to its own type when it ends a chain of 32 binary operators
+/// (`a + b + c + ...`). DataFusion finds the type of an operator by asking its operands, so
+/// the type checks of a long chain cost the square of its length (1,000 terms: seconds); a
+/// cast states its type and stops that walk.
+fn cut_deep_chain(l: Expr, t: &DataType) -> Expr {
+    const LINK: usize = 32;
+    let mut depth = 0;
+    let mut at = &l;
+    while let Expr::BinaryExpr(b) = at {
+        depth += 1;
+        if depth >= LINK {
+            return Expr::Cast(datafusion::logical_expr::Cast::new(Box::new(l), t.clone()));
+        }
+        at = &b.left;
+    }
+    l
+}
+
 fn check_comparable(a: &DataType, b: &DataType, span: Span, op: &str) -> Result<()> {
     let class = |t: &DataType| -> &'static str {
         if t.is_numeric() {

@@ -3,7 +3,9 @@
 //! (`x_long`, `x_string`), as Kusto names them.
 
 use datafusion::common::{Column, ScalarValue};
-use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
+use std::sync::Arc;
+
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, Union};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::prelude::{cast, lit};
 use kql_grammar::ast::{ExprKind, OperatorParam, Source, Span, UnionItem};
@@ -121,9 +123,23 @@ impl Planner<'_> {
                 return Err(KqlError::at(p.span, format!("withsource={col}: the union's input already has a column named '{col}'")));
             }
         }
-        let mut plan: Option<LogicalPlanBuilder> = None;
+        let mut legs: Vec<Arc<LogicalPlan>> = Vec::with_capacity(inputs.len());
         for (name, t) in inputs {
             let schema = t.plan.schema().clone();
+            // A leg that already has the output's columns, in order and type, needs no
+            // projection; when it is itself a union (`T | union A | union B`), its legs join
+            // this one's. One flat union keeps planning linear in the number of legs, where
+            // a nest of unions 1,000 deep took DataFusion's optimizer seconds.
+            let identity = source_column.is_none()
+                && schema.fields().len() == columns.len()
+                && schema.fields().iter().zip(columns.iter().zip(&out_names)).all(|(f, ((n, ty), out))| f.name() == n && n == out && f.data_type() == ty);
+            if identity {
+                match t.plan {
+                    LogicalPlan::Union(u) => legs.extend(u.inputs),
+                    other => legs.push(Arc::new(other)),
+                }
+                continue;
+            }
             let mut projection: Vec<Expr> = Vec::new();
             if let Some(col) = &source_column {
                 projection.push(lit(name.clone()).alias(col));
@@ -138,14 +154,14 @@ impl Planner<'_> {
                 };
                 projection.push(e.alias(out));
             }
-            let projected = LogicalPlanBuilder::from(t.plan).project_exact(projection)?.build()?;
-            plan = Some(match plan {
-                None => LogicalPlanBuilder::from(projected),
-                Some(p) => p.union(projected)?,
-            });
+            legs.push(Arc::new(LogicalPlanBuilder::from(t.plan).project_exact(projection)?.build()?));
         }
-        let plan = plan.ok_or_else(|| KqlError::at(span, "union has no table to read"))?;
-        Ok(Tabular::unordered(plan.build()?))
+        let plan = match legs.len() {
+            0 => return Err(KqlError::at(span, "union has no table to read")),
+            1 => Arc::unwrap_or_clone(legs.remove(0)),
+            _ => LogicalPlan::Union(Union::try_new_with_loose_types(legs)?),
+        };
+        Ok(Tabular::unordered(plan))
     }
 }
 
