@@ -154,8 +154,30 @@ impl From<ParseError> for KqlError {
 
 impl From<datafusion::error::DataFusionError> for KqlError {
     fn from(e: datafusion::error::DataFusionError) -> Self {
-        KqlError::new(clean_datafusion_message(&e))
+        let message = clean_datafusion_message(&e);
+        match take_span_marker(&message) {
+            Some((message, span)) => KqlError::at(span, message),
+            None => KqlError::new(message),
+        }
     }
+}
+
+/// What a function that fails while it runs appends to its message so that the error points
+/// at its expression in the query text: `at` is `START-END`, byte offsets (empty: no place).
+pub fn span_marker(at: &str) -> String {
+    if at.is_empty() { String::new() } else { format!(" \u{27e8}at {at}\u{27e9}") }
+}
+
+/// The message without its span marker, and the span the marker named.
+fn take_span_marker(message: &str) -> Option<(String, Span)> {
+    let open = message.find(" \u{27e8}at ")?;
+    let rest = &message[open + " \u{27e8}at ".len()..];
+    let close = rest.find('\u{27e9}')?;
+    let (start, end) = rest[..close].split_once('-')?;
+    let span = Span::new(start.parse().ok()?, end.parse().ok()?);
+    let mut cleaned = message[..open].to_string();
+    cleaned.push_str(&rest[close + '\u{27e9}'.len_utf8()..]);
+    Some((cleaned, span))
 }
 
 impl From<arrow::error::ArrowError> for KqlError {

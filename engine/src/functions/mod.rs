@@ -1,6 +1,7 @@
 //! KQL scalar functions as DataFusion UDFs, one file per family, and the shared plumbing:
 //! a table-driven UDF type and typed access to string arrays of every Arrow encoding.
 
+pub mod arithmetic;
 pub mod compress;
 pub mod conversion;
 pub mod datetime;
@@ -109,6 +110,7 @@ impl ScalarUDFImpl for KqlUdf {
 
 /// Every UDF the planner may call, built once per process.
 pub struct Udfs {
+    pub long_arith: Arc<ScalarUDF>,
     pub ipv4_is_private: Arc<ScalarUDF>,
     pub ipv4_is_in_range: Arc<ScalarUDF>,
     pub ipv4_is_in_any_range: Arc<ScalarUDF>,
@@ -154,6 +156,7 @@ pub struct Udfs {
 pub fn udfs() -> &'static Udfs {
     static UDFS: std::sync::OnceLock<Udfs> = std::sync::OnceLock::new();
     UDFS.get_or_init(|| Udfs {
+        long_arith: Arc::new(arithmetic::long_arith()),
         ipv4_is_private: Arc::new(ip::ipv4_is_private()),
         ipv4_is_in_range: Arc::new(ip::ipv4_is_in_range()),
         ipv4_is_in_any_range: Arc::new(ip::ipv4_is_in_any_range()),

@@ -48,6 +48,7 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
             Expr::Literal(v, _) => Some(v.data_type()),
             Expr::Cast(c) => Some(c.field.data_type().clone()),
             Expr::TryCast(c) => Some(c.field.data_type().clone()),
+            Expr::ScalarFunction(f) if f.name() == "kql_long_arith" => Some(DataType::Int64),
             Expr::BinaryExpr(b) if matches!(b.op, Operator::Eq | Operator::NotEq | Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq | Operator::And | Operator::Or) => Some(DataType::Boolean),
             Expr::BinaryExpr(b) => {
                 let (l, r) = (self.type_of(&b.left, span)?, self.type_of(&b.right, span)?);
@@ -456,6 +457,13 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
                 let divisor = when(r.clone().lt(lit(0i64)), Expr::Negative(Box::new(r.clone()))).otherwise(r)?;
                 Ok(when(m.clone().lt(lit(0i64)), m.clone() + divisor).otherwise(m)?)
             }
+            // Long arithmetic reports overflow at the operator (Kusto: an overflow fails the
+            // query); DataFusion's own operators would wrap around.
+            (Operator::Plus | Operator::Minus | Operator::Multiply | Operator::Divide, a, b) if a.is_integer() && b.is_integer() => {
+                let token = op.token();
+                let at = if self.env.in_function_file { token.to_string() } else { functions::arithmetic::operation(&token, span.start, span.end) };
+                Ok(functions::udfs().long_arith.call(vec![cut_deep_chain(l, &DataType::Int64), r, lit(at)]))
+            }
             (_, a, b) if num(a) && num(b) => Ok(binary_expr(cut_deep_chain(l, a), df_op, r)),
             (Operator::Minus, a, b) if is_dt(a) && is_dt(b) => Ok(datetime_difference(l, r)),
             (Operator::Plus | Operator::Minus, a, b) if is_dt(a) && (is_ts(b) || *b == DataType::Null) => Ok(datetime_plus(l, r, df_op)),
@@ -613,14 +621,17 @@ fn cut_deep_chain(l: Expr, t: &DataType) -> Expr {
     const LINK: usize = 32;
     let mut depth = 0;
     let mut at = &l;
-    while let Expr::BinaryExpr(b) = at {
+    loop {
+        at = match at {
+            Expr::BinaryExpr(b) => &b.left,
+            Expr::ScalarFunction(f) if f.name() == "kql_long_arith" => &f.args[0],
+            _ => return l,
+        };
         depth += 1;
         if depth >= LINK {
             return Expr::Cast(datafusion::logical_expr::Cast::new(Box::new(l), t.clone()));
         }
-        at = &b.left;
     }
-    l
 }
 
 fn check_comparable(a: &DataType, b: &DataType, span: Span, op: &str) -> Result<()> {

@@ -118,6 +118,9 @@ impl UserFunction {
 #[derive(Clone, Default, Debug)]
 pub struct Env {
     bindings: HashMap<String, Binding>,
+    /// Planning the body of a function from a functions file: spans point into that file,
+    /// so runtime errors must not claim a place in the query text.
+    pub in_function_file: bool,
 }
 
 impl Env {

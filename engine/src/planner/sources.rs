@@ -158,6 +158,7 @@ impl Planner<'_> {
     /// the body in a scope of its own.
     pub(super) fn bind_arguments(&self, env: &Env, f: &UserFunction, args: &[CallArg], span: Span, caller: Option<&ExprPlanner>) -> Result<Env> {
         let mut inner = env.clone();
+        inner.in_function_file |= f.source.is_some();
         let mut bound: Vec<Option<&CallArg>> = vec![None; f.params.len()];
         // Named arguments first; positional ones then fill the parameters left, in order.
         for arg in args {
