@@ -202,3 +202,70 @@ fn a_hunt_over_the_memory_limit_fails_alone_with_a_clear_error() {
     assert!(error.starts_with("error: the query needs more memory than the memory limit allows (raise --memory-limit, or narrow the query)"), "{error}");
     assert_eq!(summary["hunts"][1]["status"], "hits");
 }
+
+/// A shell command that runs `script` with a small tmpfs of its own mounted at `$MNT`: in a
+/// user and mount namespace (`unshare -rm`, no privilege needed), else directly when root.
+/// `None` when this machine allows neither.
+fn with_small_disk(mount: &Path, size: &str, script: &str) -> Option<Command> {
+    let mounted = format!("mount -t tmpfs -o size={size} tmpfs \"$MNT\" && {script}");
+    let probe = |args: &[&str]| Command::new(args[0]).args(&args[1..]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+    let probe_dir = mount.with_extension("probe");
+    std::fs::create_dir_all(&probe_dir).ok()?;
+    let probe_mount = format!("mount -t tmpfs -o size=64k tmpfs {}", probe_dir.display());
+    let mut command = if probe(&["unshare", "-rm", "sh", "-c", &probe_mount]) {
+        let mut c = Command::new("unshare");
+        c.args(["-rm", "sh", "-c", &mounted]);
+        c
+    } else if probe(&["sh", "-c", &format!("{probe_mount} && umount {}", probe_dir.display())]) {
+        let mut c = Command::new("sh");
+        c.args(["-c", &format!("{mounted}; status=$?; umount \"$MNT\"; exit $status")]);
+        c
+    } else {
+        return None;
+    };
+    command.env("MNT", mount);
+    Some(command)
+}
+
+#[test]
+fn a_hunt_run_on_a_full_disk_loses_only_the_hunt_that_did_not_fit() {
+    let dir = scratch("full-disk");
+    let hunts = dir.join("hunts");
+    std::fs::create_dir_all(&hunts).expect("mkdir");
+    std::fs::write(hunts.join("a_small.kql"), "range x from 1 to 3 step 1").expect("write");
+    // About 3 MB of JSON lines: more than the 1 MB disk holds.
+    std::fs::write(hunts.join("b_too_big.kql"), "range x from 1 to 60000 step 1 | extend s = strcat('a row that takes some room ', x)").expect("write");
+    std::fs::write(hunts.join("c_panics.kql"), "print 1").expect("write");
+    std::fs::write(hunts.join("d_over_memory.kql"), "range x from 1 to 3000000 step 1 | summarize s = make_set(tostring(x)) | project n = array_length(s)").expect("write");
+    std::fs::write(hunts.join("e_small.kql"), "print ok = 1").expect("write");
+    let mount = dir.join("disk");
+    let kept = dir.join("kept");
+    std::fs::create_dir_all(&mount).expect("mkdir");
+    // The results live on the small disk; they are copied out before it goes away.
+    let script = format!(
+        "\"{kql}\" hunt \"{hunts}\" --memory-limit 20M --out \"$MNT/out\" 2>\"{err}\"; status=$?; cp -r \"$MNT/out\" \"{kept}\"; exit $status",
+        kql = kql_binary().display(),
+        hunts = hunts.display(),
+        err = dir.join("stderr").display(),
+        kept = kept.display(),
+    );
+    let Some(mut command) = with_small_disk(&mount, "1m", &script) else {
+        eprintln!("skipped: this machine can mount no tmpfs (neither `unshare -rm` nor root)");
+        return;
+    };
+    let run = command.env("KQL_TEST_PANIC_IN_HUNT", "c_panics").current_dir(root()).stdin(Stdio::null()).output().expect("run kql hunt");
+    let errors = std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
+    assert_eq!(run.status.code(), Some(1), "{errors}");
+    assert_eq!(std::fs::read_to_string(kept.join("a_small.jsonl")).expect("a_small results"), "{\"x\":1}\n{\"x\":2}\n{\"x\":3}\n");
+    assert_eq!(std::fs::read_to_string(kept.join("e_small.jsonl")).expect("e_small results"), "{\"ok\":1}\n");
+    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(kept.join("summary.json")).expect("summary")).expect("valid JSON");
+    let statuses: Vec<(&str, &str)> =
+        summary["hunts"].as_array().expect("hunts").iter().map(|h| (h["hunt"].as_str().unwrap_or(""), h["status"].as_str().unwrap_or(""))).collect();
+    assert_eq!(statuses, [("a_small", "hits"), ("b_too_big", "failed"), ("c_panics", "failed"), ("d_over_memory", "failed"), ("e_small", "hits")]);
+    let disk_error = summary["hunts"][1]["error"].as_str().unwrap_or("");
+    assert!(disk_error.contains("No space left on device"), "{disk_error}");
+    // The hunt that did not fit left no cut-off file, and no temporary file is left.
+    let mut names: Vec<String> = std::fs::read_dir(&kept).expect("read out").filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, ["a_small.jsonl", "e_small.jsonl", "summary.json"]);
+}
