@@ -1,5 +1,5 @@
-//! The typed AST. Every node carries a [`Span`] into the query text; equality ignores spans so
-//! that parse → print → parse can be compared structurally.
+//! The typed AST. Every node carries a [`Span`] into the query text. `==` compares spans too;
+//! [`same_query`] compares two scripts as queries, spans aside (parse → print → parse).
 
 mod display;
 mod expr;
@@ -9,7 +9,7 @@ pub use expr::*;
 pub use operator::*;
 
 /// Byte range of a node in the query text.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Span {
     pub start: usize,
     pub end: usize,
@@ -25,10 +25,65 @@ impl Span {
     }
 }
 
-/// Spans never take part in equality: two ASTs are equal when they mean the same query.
-impl PartialEq for Span {
-    fn eq(&self, _: &Span) -> bool {
-        true
+/// Whether two scripts are the same query wherever their nodes sit in the text: their
+/// structures, with every span left out, are equal. `kql check --round-trip` asks it of a
+/// query and the query printed back and parsed again.
+pub fn same_query(a: &Script, b: &Script) -> bool {
+    without_spans(&format!("{a:?}")) == without_spans(&format!("{b:?}"))
+}
+
+/// A `Debug` rendering with each `Span { start: .., end: .. }` cut down to `Span`; text inside
+/// quoted strings (a literal that happens to read like a span) is kept as it is.
+fn without_spans(debug: &str) -> String {
+    const OPEN: &str = "Span { start: ";
+    let mut out = String::with_capacity(debug.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut i = 0;
+    while i < debug.len() {
+        let rest = &debug[i..];
+        if !in_string && rest.starts_with(OPEN) {
+            if let Some(close) = rest.find('}') {
+                out.push_str("Span");
+                i += close + 1;
+                continue;
+            }
+        }
+        let Some(c) = rest.chars().next() else { break };
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+        }
+        out.push(c);
+        i += c.len_utf8();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_compare_by_value_and_same_query_ignores_them() {
+        assert_ne!(Span::new(1, 2), Span::new(1, 3));
+        let a = crate::parse("T | where x == 1").unwrap();
+        let b = crate::parse("T\n|   where x==1").unwrap();
+        assert_ne!(a, b);
+        assert!(same_query(&a, &b));
+        let c = crate::parse("T | where x == 2").unwrap();
+        assert!(!same_query(&a, &c));
+        // A string literal that looks like a span is text, not a span.
+        let d = crate::parse("print 'Span { start: 1, end: 2 }'").unwrap();
+        let e = crate::parse("print 'Span { start: 9, end: 9 }'").unwrap();
+        assert!(!same_query(&d, &e));
     }
 }
 
