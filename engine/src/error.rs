@@ -200,6 +200,12 @@ fn clean_datafusion_message(e: &datafusion::error::DataFusionError) -> String {
         Some(i) => inner[..i].to_string(),
         None => inner,
     };
+    // Arrow's checked kernels (abs of the smallest long): Kusto's overflow, in its words.
+    if let Some(rest) = inner.strip_prefix("Compute error: ")
+        && let Some((_, what)) = rest.split_once(" overflow on ")
+    {
+        return format!("arithmetic overflow: {what} does not fit a long");
+    }
     // The memory pool's refusal, said as what it means for the query.
     match inner.strip_prefix("Resources exhausted: ") {
         Some(detail) => format!("the query needs more memory than the memory limit allows (raise --memory-limit, or narrow the query): {detail}"),

@@ -12,6 +12,7 @@ pub mod prelude;
 pub mod render;
 pub mod serial;
 pub mod session;
+pub mod truncation;
 pub mod types;
 pub mod watchlist;
 

@@ -200,7 +200,7 @@ impl Session {
         let task = Arc::new(df.task_ctx());
         let plan = df.create_physical_plan().await.map_err(|e| located(e, query.span))?;
         let stream = datafusion::physical_plan::execute_stream(plan.clone(), task).map_err(|e| located(e, query.span))?;
-        Ok((stream, Progress { plan }))
+        Ok((crate::truncation::limit(stream, query.truncation), Progress { plan }))
     }
 
     /// Runs every result statement of `text` and collects the results.

@@ -108,12 +108,23 @@ pub async fn new_session(now: Option<&str>, memory_limit: Option<&str>, threads:
         None => None,
     };
     let memory_limit = match memory_limit {
-        Some(s) => Some(parse_size(s).ok_or_else(|| format!("error: --memory-limit: '{s}' is not a size like 4G or 512M"))?),
-        None => None,
+        Some("none") => None,
+        Some(s) => Some(parse_size(s).ok_or_else(|| format!("error: --memory-limit: '{s}' is not a size like 4G or 512M, or none"))?),
+        None => default_memory_limit(),
     };
     let mut session = Session::new(SessionOptions { now, memory_limit, target_partitions: threads, ..Default::default() }).map_err(|e| format!("error: {e}"))?;
     register(&mut session, sources).await?;
     Ok(session)
+}
+
+/// Without `--memory-limit`: half the machine's memory. A query that asks for far more than
+/// the machine has (a join whose rows double at each step) then fails with a clear error
+/// instead of taking the whole machine down; the other half is for what the pool does not
+/// count (batches in flight, the result being printed). No limit where the size is unknown.
+fn default_memory_limit() -> Option<usize> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let total_kib: usize = meminfo.lines().find_map(|l| l.strip_prefix("MemTotal:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(total_kib * 1024 / 2)
 }
 
 /// Registers data folders, `NAME=PATH` tables and function files.

@@ -70,6 +70,13 @@ impl KqlUdf {
     }
 }
 
+impl KqlUdf {
+    /// Whether its result is `dynamic` (JSON text with the `arrow.json` tag).
+    pub fn returns_dynamic(&self) -> bool {
+        self.returns_dynamic
+    }
+}
+
 impl fmt::Debug for KqlUdf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "KqlUdf({})", self.name)

@@ -38,8 +38,8 @@ impl Planner<'_> {
         };
         let threshold = match constant(0)? {
             None | Some(ScalarValue::Null) => DEFAULT_THRESHOLD,
-            Some(v) => match v.cast_to(&DataType::Float64)? {
-                ScalarValue::Float64(Some(t)) if t > 0.0 && t < 1.0 => t,
+            Some(v) => match v.data_type().is_numeric().then(|| v.cast_to(&DataType::Float64).ok()).flatten() {
+                Some(ScalarValue::Float64(Some(t))) if t > 0.0 && t < 1.0 => t,
                 _ => return Err(KqlError::at(exprs[0].span, "basket()'s threshold is between 0 and 1")),
             },
         };

@@ -234,7 +234,12 @@ impl ExprPlanner<'_, '_> {
             }
             "totimespan" | "totime" => {
                 arity(1, 1)?;
-                Ok(udfs.totimespan.call(vec![self.scalar_of(args[0])?]))
+                let x = self.scalar_of(args[0])?;
+                // Kusto documents no timespan for a datetime; refuse rather than guess one.
+                if matches!(self.type_of(&x, args[0].span)?, DataType::Timestamp(..)) {
+                    return Err(KqlError::at(args[0].span, format!("{n}() converts text or a number, not a datetime (subtract a datetime to get a timespan)")));
+                }
+                Ok(udfs.totimespan.call(vec![x]))
             }
             "tobool" | "toboolean" => {
                 arity(1, 1)?;

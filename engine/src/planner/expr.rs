@@ -202,6 +202,11 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
             Expr::BinaryExpr(_) | Expr::Not(_) | Expr::IsNull(_) | Expr::IsNotNull(_) | Expr::IsTrue(_) | Expr::IsFalse(_)
             | Expr::IsNotTrue(_) | Expr::IsNotFalse(_) | Expr::IsUnknown(_) | Expr::IsNotUnknown(_) | Expr::Like(_) | Expr::Between(_)
             | Expr::InList(_) => Ok(false),
+            // kql's own functions say whether they return dynamic: no need to type (and name,
+            // which costs the square of the nesting) their arguments.
+            Expr::ScalarFunction(f) if f.func.inner().downcast_ref::<crate::functions::KqlUdf>().is_some() => {
+                Ok(f.func.inner().downcast_ref::<crate::functions::KqlUdf>().is_some_and(|k| k.returns_dynamic()))
+            }
             _ => {
                 let (_, field) = x.to_field(self.schema.as_ref()).map_err(|err| KqlError::from(err).or_at(span))?;
                 Ok(crate::types::is_dynamic_field(&field))

@@ -135,6 +135,9 @@ impl Env {
     }
 }
 
+/// The `set` options that bound a result's size (see `truncation`).
+const TRUNCATION_OPTIONS: &[&str] = &["notruncation", "truncationmaxrecords", "truncationmaxsize"];
+
 /// Plans queries against a catalog at a fixed `now`.
 pub struct Planner<'a> {
     pub catalog: &'a Catalog,
@@ -159,6 +162,8 @@ pub struct PlannedQuery {
     pub render: Option<Render>,
     /// Warnings planning gave, for front ends to show on stderr.
     pub warnings: Vec<String>,
+    /// How much of the result may reach the client (`None` after `set notruncation;`).
+    pub truncation: Option<crate::truncation::Truncation>,
 }
 
 /// How a result asks to be drawn: `render KIND with (title="...", xcolumn=X, ycolumns=A,B)`.
@@ -209,8 +214,12 @@ impl<'a> Planner<'a> {
             })?;
         }
         let mut out = Vec::new();
+        let mut truncation = Some(crate::truncation::Truncation::default());
         for statement in &script.statements {
             match statement {
+                Statement::Set { name, value, span } if TRUNCATION_OPTIONS.contains(&name.as_str()) => {
+                    truncation = self.set_truncation(&env, truncation, name, value.as_ref(), *span)?;
+                }
                 Statement::Let(l) => self.plan_let(&mut env, l)?,
                 Statement::CreateFunction { name, function, .. } => {
                     let f = UserFunction { def: function.clone(), name: name.name.clone(), source: None };
@@ -227,7 +236,7 @@ impl<'a> Planner<'a> {
                     let tab = self.plan_tabular(&env, pipe)?;
                     let mut warnings = std::mem::take(&mut *self.warnings.borrow_mut());
                     warnings.dedup();
-                    out.push(PlannedQuery { plan: tab.plan, span: pipe.span, render: Render::of(pipe), warnings });
+                    out.push(PlannedQuery { plan: tab.plan, span: pipe.span, render: Render::of(pipe), warnings, truncation });
                 }
             }
         }
@@ -239,6 +248,35 @@ impl<'a> Planner<'a> {
             return Err(KqlError::at(ast::Span::new(end, end), "the query has no result statement: it only defines names"));
         }
         Ok(out)
+    }
+
+    /// `set notruncation;`, `set truncationmaxrecords = N;`, `set truncationmaxsize = N;`.
+    fn set_truncation(
+        &self,
+        env: &Env,
+        current: Option<crate::truncation::Truncation>,
+        name: &str,
+        value: Option<&ast::Expr>,
+        span: ast::Span,
+    ) -> Result<Option<crate::truncation::Truncation>> {
+        if name == "notruncation" {
+            return Ok(None);
+        }
+        let Some(value) = value else {
+            return Err(KqlError::at(span, format!("set {name} needs a value: set {name} = N;")));
+        };
+        let n = match expr::evaluate_constant(&self.plan_constant(env, value)?).map_err(|e| e.or_at(value.span))? {
+            datafusion::common::ScalarValue::Int64(Some(n)) if n > 0 => n as u64,
+            datafusion::common::ScalarValue::Int32(Some(n)) if n > 0 => n as u64,
+            _ => return Err(KqlError::at(value.span, format!("{name} is a positive whole number"))),
+        };
+        let mut limit = current.unwrap_or_default();
+        if name == "truncationmaxrecords" {
+            limit.max_records = n;
+        } else {
+            limit.max_bytes = n;
+        }
+        Ok(Some(limit))
     }
 
     /// Records a warning for the statement being planned (once, however often it recurs).

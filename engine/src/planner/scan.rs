@@ -288,7 +288,15 @@ impl Planner<'_> {
                 let Some(d) = declare.iter().position(|c| c.decl.name.name == column.name) else {
                     return Err(KqlError::at(column.span, format!("'{}' is not a column the scan declares", column.name)));
                 };
-                assignments.push((d, ep.plan(&rewrite_state_refs(value, steps, &row_columns)?)?, value.span));
+                let planned = ep.plan(&rewrite_state_refs(value, steps, &row_columns)?)?;
+                let (from, to) = (ep.type_of(&planned, value.span)?, arrow_type(declare[d].decl.ty));
+                if from != DataType::Null && from != to && !arrow::compute::can_cast_types(&from, &to) {
+                    return Err(KqlError::at(
+                        value.span,
+                        format!("'{}' is a {}; this value is a {}", column.name, declare[d].decl.ty.as_str(), crate::types::kql_type_of(&from)),
+                    ));
+                }
+                assignments.push((d, planned, value.span));
             }
             logical_steps.push((condition, s.condition.span, assignments, s.output));
         }
