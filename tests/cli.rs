@@ -3,10 +3,9 @@
 
 mod support;
 
-use support::{kql, kql_binary, root, stderr, stdout};
-use std::process::{Command, Output, Stdio};
 use std::io::Write;
-
+use std::process::{Command, Output, Stdio};
+use support::{kql, kql_binary, root, stderr, stdout};
 
 fn kql_stdin(args: &[&str], input: &str) -> Output {
     let mut child = Command::new(kql_binary())
@@ -20,8 +19,6 @@ fn kql_stdin(args: &[&str], input: &str) -> Output {
     child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
     child.wait_with_output().expect("wait for kql")
 }
-
-
 
 const SAMPLES: [&str; 6] = ["--data", "samples/data", "--functions", "samples/functions/asim.kql", "--now", "2024-05-03T00:00:00Z"];
 
@@ -67,8 +64,18 @@ fn readme_main_command_finds_the_planted_beacons() {
 #[test]
 fn the_rule_through_our_asim_parsers_finds_the_beacons_in_the_raw_tables() {
     let out = kql(&[
-        "--data", "samples/data", "--functions", "samples/parsers", "--watchlists", "samples/watchlists", "--now", "2024-05-03T00:00:00Z",
-        "-f", "samples/hunts/asim_networksession_beaconing.kql", "--format", "csv",
+        "--data",
+        "samples/data",
+        "--functions",
+        "samples/parsers",
+        "--watchlists",
+        "samples/watchlists",
+        "--now",
+        "2024-05-03T00:00:00Z",
+        "-f",
+        "samples/hunts/asim_networksession_beaconing.kql",
+        "--format",
+        "csv",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
@@ -102,8 +109,18 @@ fn the_asim_disabled_parsers_watchlist_turns_source_parsers_off() {
     )
     .expect("write watchlist");
     let out = kql(&[
-        "--data", "samples/data", "--functions", "samples/parsers", "--watchlists", dir.to_str().expect("utf8"), "--now", "2024-05-03T00:00:00Z",
-        "-f", "samples/hunts/asim_networksession_beaconing.kql", "--format", "csv",
+        "--data",
+        "samples/data",
+        "--functions",
+        "samples/parsers",
+        "--watchlists",
+        dir.to_str().expect("utf8"),
+        "--now",
+        "2024-05-03T00:00:00Z",
+        "-f",
+        "samples/hunts/asim_networksession_beaconing.kql",
+        "--format",
+        "csv",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
@@ -123,8 +140,16 @@ fn the_asim_disabled_parsers_watchlist_turns_source_parsers_off() {
 #[test]
 fn the_rule_file_is_sentinels_text_verbatim() {
     let text = std::fs::read_to_string(root().join("samples/hunts/asim_networksession_beaconing.kql")).expect("rule file");
-    assert!(text.starts_with("// Source: Azure/Azure-Sentinel:Solutions/Network Session Essentials/Analytic Rules/PossibleBeaconingActivity.yaml"));
-    assert!(text.contains("| summarize\n    (MostFrequentTimeDeltaCount, MostFrequentTimeDeltainSeconds) = arg_max(count_, TimeDeltainSeconds)"));
+    assert!(
+        text.starts_with(
+            "// Source: Azure/Azure-Sentinel:Solutions/Network Session Essentials/Analytic Rules/PossibleBeaconingActivity.yaml"
+        )
+    );
+    assert!(
+        text.contains(
+            "| summarize\n    (MostFrequentTimeDeltaCount, MostFrequentTimeDeltainSeconds) = arg_max(count_, TimeDeltainSeconds)"
+        )
+    );
 }
 
 #[test]
@@ -132,7 +157,10 @@ fn csv_and_jsonl_print_values_as_kusto_does() {
     let q = r#"print n = 1, r = 2.5, s = "a,b", b = true, t = datetime(2024-01-02 03:04:05.25), d = 1d + 2h, y = dynamic({"k": [1, "x"]}), z = int(null)"#;
     let out = kql(&["-c", q, "--format", "csv"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "n,r,s,b,t,d,y,z\n1,2.5,\"a,b\",true,2024-01-02T03:04:05.2500000Z,1.02:00:00,\"{\"\"k\"\":[1,\"\"x\"\"]}\",\n");
+    assert_eq!(
+        stdout(&out),
+        "n,r,s,b,t,d,y,z\n1,2.5,\"a,b\",true,2024-01-02T03:04:05.2500000Z,1.02:00:00,\"{\"\"k\"\":[1,\"\"x\"\"]}\",\n"
+    );
     let out = kql(&["-c", q, "--format", "jsonl"]);
     assert_eq!(
         stdout(&out),
@@ -160,7 +188,14 @@ fn query_from_stdin_and_output_file() {
 
 #[test]
 fn table_option_registers_a_file_under_a_name() {
-    let out = kql(&["--table", "Net=samples/data/NetworkSession.parquet", "-c", "Net | where DstIpAddr == '185.220.101.7' | count", "--format", "csv"]);
+    let out = kql(&[
+        "--table",
+        "Net=samples/data/NetworkSession.parquet",
+        "-c",
+        "Net | where DstIpAddr == '185.220.101.7' | count",
+        "--format",
+        "csv",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "Count\n160\n");
 }
@@ -203,7 +238,10 @@ fn missing_and_corrupt_files_are_clear_errors() {
     let out = kql(&["--table", &spec, "-c", "T | take 1"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert_eq!(err, format!("error: --table T: '{}' is not a readable Parquet file: it does not end with the Parquet magic bytes\n", bad.display()));
+    assert_eq!(
+        err,
+        format!("error: --table T: '{}' is not a readable Parquet file: it does not end with the Parquet magic bytes\n", bad.display())
+    );
     assert!(!err.contains("panicked"));
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -219,15 +257,52 @@ fn bad_now_is_rejected() {
 #[test]
 fn malformed_queries_never_panic() {
     let queries = [
-        "", "|", "| take 1", "print", "print (", "print )", "datatable(a:long)[1 | where", "datatable(a:long)[1, 2, 3] | extend",
-        "let", "let x", "let x =", "let f = (a:long) {", "print 'unterminated", "print @\"", "print datetime(", "print 1 +* 2",
-        "range x from 1 to", "print x = 1 | summarize by", "print x = 1 | sort by", "print x = 1 | top by x", "print x = 1 | take -1",
-        "print x = 1 | take 'a'", "print 99999999999999999999999", "print 1/0", "print int(1) / int(0)", "print dynamic([1,", "print dynamic({1: 2})",
-        "print x = 1 | project-away nope", "print x = 1 | project-rename a = nope", "print ipv4_is_in_any_range('1.1.1.1', 'garbage')",
-        "print bin(now(), 'x')", "print datetime_diff(1, now(), now())", "print next()", "print x=1 | serialize | extend n = next(x, 'a')",
-        "range x from 1 to 1000000000000 step 1", "print x = 1 | summarize arg_max(x)", "print toint()", "print case(true)",
-        "print strcat()", "print x = 1 | extend y = x.z", "print x = 1 | where x in (print 1)", ".create function f() { print 1 }",
-        "print 1; print 2; print", "let T = (X:(*)) { X }; T()", "print 'a' has 1", "print tolong('9999999999999999999999')",
+        "",
+        "|",
+        "| take 1",
+        "print",
+        "print (",
+        "print )",
+        "datatable(a:long)[1 | where",
+        "datatable(a:long)[1, 2, 3] | extend",
+        "let",
+        "let x",
+        "let x =",
+        "let f = (a:long) {",
+        "print 'unterminated",
+        "print @\"",
+        "print datetime(",
+        "print 1 +* 2",
+        "range x from 1 to",
+        "print x = 1 | summarize by",
+        "print x = 1 | sort by",
+        "print x = 1 | top by x",
+        "print x = 1 | take -1",
+        "print x = 1 | take 'a'",
+        "print 99999999999999999999999",
+        "print 1/0",
+        "print int(1) / int(0)",
+        "print dynamic([1,",
+        "print dynamic({1: 2})",
+        "print x = 1 | project-away nope",
+        "print x = 1 | project-rename a = nope",
+        "print ipv4_is_in_any_range('1.1.1.1', 'garbage')",
+        "print bin(now(), 'x')",
+        "print datetime_diff(1, now(), now())",
+        "print next()",
+        "print x=1 | serialize | extend n = next(x, 'a')",
+        "range x from 1 to 1000000000000 step 1",
+        "print x = 1 | summarize arg_max(x)",
+        "print toint()",
+        "print case(true)",
+        "print strcat()",
+        "print x = 1 | extend y = x.z",
+        "print x = 1 | where x in (print 1)",
+        ".create function f() { print 1 }",
+        "print 1; print 2; print",
+        "let T = (X:(*)) { X }; T()",
+        "print 'a' has 1",
+        "print tolong('9999999999999999999999')",
     ];
     for q in queries {
         let out = kql(&["-c", q, "--format", "csv"]);
@@ -251,7 +326,8 @@ fn several_result_statements_print_in_turn() {
 fn readme_lists_what_the_engine_supports() {
     let path = root().join("README.md");
     let mut readme = std::fs::read_to_string(&path).expect("README.md");
-    let listed = |items: Vec<&str>, label: &str| format!("{label}: {}", items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", "));
+    let listed =
+        |items: Vec<&str>, label: &str| format!("{label}: {}", items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", "));
     if std::env::var_os("KQL_UPDATE_README").is_some() {
         for (name, line) in [
             ("operators", listed(kql_engine::planner::supported_operators(), "Operators")),
@@ -367,7 +443,12 @@ fn hunt_runs_a_folder_of_kql_and_sentinel_yaml() {
     assert!(summary.ends_with("4 hunts: 3 ran, 2 with hits, 1 failed\n"), "{summary}");
     let err = stderr(&o);
     let pack = hunts.join("pack.yml").display().to_string();
-    assert!(err.contains(&format!("hunt pack-broken_rule failed:\nerror: unknown column or name 'NoSuchColumn'\n --> {pack} (Broken rule):2:9\n")), "{err}");
+    assert!(
+        err.contains(&format!(
+            "hunt pack-broken_rule failed:\nerror: unknown column or name 'NoSuchColumn'\n --> {pack} (Broken rule):2:9\n"
+        )),
+        "{err}"
+    );
 
     let c2 = std::fs::read_to_string(out.join("c2_destination.csv")).expect("c2 result");
     assert_eq!(c2, "SrcIpAddr,Events\n10.1.5.23,240\n");
@@ -377,7 +458,8 @@ fn hunt_runs_a_folder_of_kql_and_sentinel_yaml() {
     assert!(empty.starts_with("TimeGenerated,") && empty.lines().count() == 1, "a hunt without hits writes the header only: {empty}");
     assert!(!out.join("pack-broken_rule.csv").exists());
 
-    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary.json")).expect("json");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary.json")).expect("json");
     let entries = summary["hunts"].as_array().expect("hunts");
     assert_eq!(entries.len(), 4);
     assert_eq!(
@@ -442,7 +524,10 @@ fn sample_hunts_find_every_planted_event_and_nothing_else() {
             r"WS-HR-041.contoso.com C:\ProgramData\Intel\igfxtray.exe 185.220.101.7 7777",
         ]
     );
-    assert_eq!(rows("sigma_uncommon_destination_ports", &sysmon), [r"WS-HR-041.contoso.com C:\Users\akim\Downloads\invoice_viewer.exe 198.51.100.23 8080"]);
+    assert_eq!(
+        rows("sigma_uncommon_destination_ports", &sysmon),
+        [r"WS-HR-041.contoso.com C:\Users\akim\Downloads\invoice_viewer.exe 198.51.100.23 8080"]
+    );
     assert_eq!(rows("sigma_test_netconnection_uncommon_port", &["Computer"]), ["WS-FIN-023", "WS-HR-041"]);
     // WFP_PLANTS in WindowsEvent: outbound to 4444, blocked outbound to 8531, a bind on 4444; the
     // beacons planted there go to 443 and 445, standard ports.
@@ -455,11 +540,18 @@ fn sample_hunts_find_every_planted_event_and_nothing_else() {
         ]
     );
     assert_eq!(rows("asim_networksession_beaconing", &["SrcIpAddr", "DstIpAddr"]).len(), 7);
-    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary")).expect("json");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary")).expect("json");
     let hunts: Vec<&str> = summary["hunts"].as_array().expect("hunts").iter().map(|h| h["hunt"].as_str().expect("name")).collect();
     assert_eq!(
         hunts,
-        ["asim_networksession_beaconing", "sigma_malware_callback_ports", "sigma_test_netconnection_uncommon_port", "sigma_uncommon_destination_ports", "wfp_non_standard_ports"]
+        [
+            "asim_networksession_beaconing",
+            "sigma_malware_callback_ports",
+            "sigma_test_netconnection_uncommon_port",
+            "sigma_uncommon_destination_ports",
+            "wfp_non_standard_ports"
+        ]
     );
     assert_eq!(summary["hunts"][1]["rule"]["relevantTechniques"], serde_json::json!(["T1571"]));
     let _ = std::fs::remove_dir_all(&out);
@@ -505,7 +597,12 @@ fn render_draws_a_chart_in_the_terminal_and_to_svg() {
 /// 1500-term `or` chain (as machine-written Sigma rules have) run without a crash.
 #[test]
 fn deep_plans_do_not_exhaust_the_stack() {
-    let out = kql(&["-c", "range i from 1 to 1200 step 1 | extend k = i % 600 | partition by k (summarize c = count()) | summarize sum(c), count()", "--format", "csv"]);
+    let out = kql(&[
+        "-c",
+        "range i from 1 to 1200 step 1 | extend k = i % 600 | partition by k (summarize c = count()) | summarize sum(c), count()",
+        "--format",
+        "csv",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "sum_c,count_\n1200,600\n");
     let chain: Vec<String> = (0..1500).map(|i| format!("x == {i}")).collect();

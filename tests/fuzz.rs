@@ -78,7 +78,8 @@ impl Known {
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
             .map(|l| {
-                let (pattern, reason) = l.split_once(" => ").unwrap_or_else(|| panic!("{}: a line needs `PATTERN => REASON`: {l}", path.display()));
+                let (pattern, reason) =
+                    l.split_once(" => ").unwrap_or_else(|| panic!("{}: a line needs `PATTERN => REASON`: {l}", path.display()));
                 (pattern.trim().to_string(), reason.trim().to_string())
             })
             .collect();

@@ -13,10 +13,6 @@ use datafusion::parquet::arrow::ArrowWriter;
 
 use support::{kql, kql_binary, root, scratch, stderr, stdout};
 
-
-
-
-
 fn write_parquet(path: &Path, batch: &RecordBatch) {
     let file = std::fs::File::create(path).expect("create parquet");
     let mut writer = ArrowWriter::try_new(file, batch.schema(), None).expect("parquet writer");
@@ -42,7 +38,10 @@ fn a_parquet_file_with_an_absurd_footer_is_an_error_named_and_a_folder_loses_onl
     assert_eq!(named.status.code(), Some(1));
     assert_eq!(
         stderr(&named),
-        format!("error: --table T: '{}' is not a readable Parquet file: its footer claims 2147483647 bytes, more than the file holds\n", bad.display())
+        format!(
+            "error: --table T: '{}' is not a readable Parquet file: its footer claims 2147483647 bytes, more than the file holds\n",
+            bad.display()
+        )
     );
     // In a data folder: the damaged table and the damaged file of a folder table are left out
     // with a warning; every other table answers.
@@ -77,10 +76,8 @@ fn a_map_column_reads_as_a_dynamic_bag() {
     labels.values().append_value("dev");
     labels.append(true).expect("map row");
     let labels = labels.finish();
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("host", DataType::Utf8, false),
-        Field::new("labels", labels.data_type().clone(), true),
-    ]));
+    let schema =
+        Arc::new(Schema::new(vec![Field::new("host", DataType::Utf8, false), Field::new("labels", labels.data_type().clone(), true)]));
     let hosts: ArrayRef = Arc::new(arrow::array::StringArray::from(vec!["a", "b"]));
     let batch = RecordBatch::try_new(schema, vec![hosts, Arc::new(labels)]).expect("batch");
     let file = dir.join("Hosts.parquet");
@@ -118,14 +115,20 @@ fn a_hunt_run_survives_a_panicking_hunt_and_leaves_only_complete_files() {
     assert_eq!(std::fs::read_to_string(out.join("a_good.jsonl")).expect("a_good results"), "{\"x\":1}\n{\"x\":2}\n{\"x\":3}\n");
     assert!(!out.join("b_panics.jsonl").exists());
     assert!(!out.join("c_fails.jsonl").exists());
-    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary")).expect("valid JSON");
-    let statuses: Vec<(&str, &str)> =
-        summary["hunts"].as_array().expect("hunts").iter().map(|h| (h["hunt"].as_str().unwrap_or(""), h["status"].as_str().unwrap_or(""))).collect();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary")).expect("valid JSON");
+    let statuses: Vec<(&str, &str)> = summary["hunts"]
+        .as_array()
+        .expect("hunts")
+        .iter()
+        .map(|h| (h["hunt"].as_str().unwrap_or(""), h["status"].as_str().unwrap_or("")))
+        .collect();
     assert_eq!(statuses, [("a_good", "hits"), ("b_panics", "failed"), ("c_fails", "failed")]);
     let panic_error = summary["hunts"][1]["error"].as_str().unwrap_or("");
     assert!(panic_error.contains("kql stopped on this hunt") && panic_error.contains("injected panic in hunt b_panics"), "{panic_error}");
     // No temporary file is left behind.
-    let mut names: Vec<String> = std::fs::read_dir(&out).expect("read out").filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> =
+        std::fs::read_dir(&out).expect("read out").filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     names.sort();
     assert_eq!(names, ["a_good.jsonl", "summary.json"]);
     // An --out that is a file is refused before any hunt runs.
@@ -152,7 +155,8 @@ fn values_a_kql_type_cannot_hold_read_as_null_and_the_query_goes_on() {
     let out = kql(&["--data", dir.to_str().expect("utf-8"), "--format", "csv", "-c", "Edge | take 5"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "big,t\n1,1970-01-01T00:00:00Z\n,\n,\n7,1970-01-02T00:00:00Z\n");
-    let out = kql(&["--data", dir.to_str().expect("utf-8"), "--format", "csv", "-c", "Edge | summarize n = count(), s = sum(big), m = max(t)"]);
+    let out =
+        kql(&["--data", dir.to_str().expect("utf-8"), "--format", "csv", "-c", "Edge | summarize n = count(), s = sum(big), m = max(t)"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "n,s,m\n4,8,1970-01-02T00:00:00Z\n");
 }
@@ -181,7 +185,10 @@ fn files_that_disagree_and_symlink_loops_say_so() {
         std::os::unix::fs::symlink(dir.join("loop"), dir.join("loop")).expect("symlink");
         let out = kql(&["--table", &format!("L={}", dir.join("loop").display()), "-c", "L | take 5"]);
         assert_eq!(out.status.code(), Some(1));
-        assert_eq!(stderr(&out), format!("error: --table L: cannot open '{}': Too many levels of symbolic links (os error 40)\n", dir.join("loop").display()));
+        assert_eq!(
+            stderr(&out),
+            format!("error: --table L: cannot open '{}': Too many levels of symbolic links (os error 40)\n", dir.join("loop").display())
+        );
     }
 }
 
@@ -191,15 +198,23 @@ fn a_hunt_over_the_memory_limit_fails_alone_with_a_clear_error() {
     let hunts = dir.join("hunts");
     std::fs::create_dir_all(&hunts).expect("mkdir");
     // A set of three million distinct strings cannot spill: it needs more than 20 MB.
-    std::fs::write(hunts.join("a_big.kql"), "range x from 1 to 3000000 step 1 | summarize s = make_set(tostring(x)) | project n = array_length(s)").expect("write");
+    std::fs::write(
+        hunts.join("a_big.kql"),
+        "range x from 1 to 3000000 step 1 | summarize s = make_set(tostring(x)) | project n = array_length(s)",
+    )
+    .expect("write");
     std::fs::write(hunts.join("b_small.kql"), "print ok = 1").expect("write");
     let out = dir.join("out");
     let run = kql(&["hunt", hunts.to_str().expect("utf-8"), "--memory-limit", "20M", "--out", out.to_str().expect("utf-8")]);
     assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
     assert_eq!(std::fs::read_to_string(out.join("b_small.jsonl")).expect("b_small results"), "{\"ok\":1}\n");
-    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary")).expect("valid JSON");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary")).expect("valid JSON");
     let error = summary["hunts"][0]["error"].as_str().unwrap_or("");
-    assert!(error.starts_with("error: the query needs more memory than the memory limit allows (raise --memory-limit, or narrow the query)"), "{error}");
+    assert!(
+        error.starts_with("error: the query needs more memory than the memory limit allows (raise --memory-limit, or narrow the query)"),
+        "{error}"
+    );
     assert_eq!(summary["hunts"][1]["status"], "hits");
 }
 
@@ -208,7 +223,9 @@ fn a_hunt_over_the_memory_limit_fails_alone_with_a_clear_error() {
 /// `None` when this machine allows neither.
 fn with_small_disk(mount: &Path, size: &str, script: &str) -> Option<Command> {
     let mounted = format!("mount -t tmpfs -o size={size} tmpfs \"$MNT\" && {script}");
-    let probe = |args: &[&str]| Command::new(args[0]).args(&args[1..]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+    let probe = |args: &[&str]| {
+        Command::new(args[0]).args(&args[1..]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    };
     let probe_dir = mount.with_extension("probe");
     std::fs::create_dir_all(&probe_dir).ok()?;
     let probe_mount = format!("mount -t tmpfs -o size=64k tmpfs {}", probe_dir.display());
@@ -234,9 +251,14 @@ fn a_hunt_run_on_a_full_disk_loses_only_the_hunt_that_did_not_fit() {
     std::fs::create_dir_all(&hunts).expect("mkdir");
     std::fs::write(hunts.join("a_small.kql"), "range x from 1 to 3 step 1").expect("write");
     // About 3 MB of JSON lines: more than the 1 MB disk holds.
-    std::fs::write(hunts.join("b_too_big.kql"), "range x from 1 to 60000 step 1 | extend s = strcat('a row that takes some room ', x)").expect("write");
+    std::fs::write(hunts.join("b_too_big.kql"), "range x from 1 to 60000 step 1 | extend s = strcat('a row that takes some room ', x)")
+        .expect("write");
     std::fs::write(hunts.join("c_panics.kql"), "print 1").expect("write");
-    std::fs::write(hunts.join("d_over_memory.kql"), "range x from 1 to 3000000 step 1 | summarize s = make_set(tostring(x)) | project n = array_length(s)").expect("write");
+    std::fs::write(
+        hunts.join("d_over_memory.kql"),
+        "range x from 1 to 3000000 step 1 | summarize s = make_set(tostring(x)) | project n = array_length(s)",
+    )
+    .expect("write");
     std::fs::write(hunts.join("e_small.kql"), "print ok = 1").expect("write");
     let mount = dir.join("disk");
     let kept = dir.join("kept");
@@ -258,14 +280,23 @@ fn a_hunt_run_on_a_full_disk_loses_only_the_hunt_that_did_not_fit() {
     assert_eq!(run.status.code(), Some(1), "{errors}");
     assert_eq!(std::fs::read_to_string(kept.join("a_small.jsonl")).expect("a_small results"), "{\"x\":1}\n{\"x\":2}\n{\"x\":3}\n");
     assert_eq!(std::fs::read_to_string(kept.join("e_small.jsonl")).expect("e_small results"), "{\"ok\":1}\n");
-    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(kept.join("summary.json")).expect("summary")).expect("valid JSON");
-    let statuses: Vec<(&str, &str)> =
-        summary["hunts"].as_array().expect("hunts").iter().map(|h| (h["hunt"].as_str().unwrap_or(""), h["status"].as_str().unwrap_or(""))).collect();
-    assert_eq!(statuses, [("a_small", "hits"), ("b_too_big", "failed"), ("c_panics", "failed"), ("d_over_memory", "failed"), ("e_small", "hits")]);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(kept.join("summary.json")).expect("summary")).expect("valid JSON");
+    let statuses: Vec<(&str, &str)> = summary["hunts"]
+        .as_array()
+        .expect("hunts")
+        .iter()
+        .map(|h| (h["hunt"].as_str().unwrap_or(""), h["status"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        statuses,
+        [("a_small", "hits"), ("b_too_big", "failed"), ("c_panics", "failed"), ("d_over_memory", "failed"), ("e_small", "hits")]
+    );
     let disk_error = summary["hunts"][1]["error"].as_str().unwrap_or("");
     assert!(disk_error.contains("No space left on device"), "{disk_error}");
     // The hunt that did not fit left no cut-off file, and no temporary file is left.
-    let mut names: Vec<String> = std::fs::read_dir(&kept).expect("read out").filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> =
+        std::fs::read_dir(&kept).expect("read out").filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     names.sort();
     assert_eq!(names, ["a_small.jsonl", "e_small.jsonl", "summary.json"]);
 }

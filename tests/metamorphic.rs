@@ -97,11 +97,8 @@ fn engines() -> Vec<Engine> {
     let mut out = Vec::new();
     for partitions in [1, 4] {
         for optimize in [true, false] {
-            let options = SessionOptions {
-                target_partitions: Some(partitions),
-                without_logical_optimizer: !optimize,
-                ..Default::default()
-            };
+            let options =
+                SessionOptions { target_partitions: Some(partitions), without_logical_optimizer: !optimize, ..Default::default() };
             let session = Session::new(options).expect("a session with default options");
             let label = format!("partitions={partitions} optimizer={}", if optimize { "on" } else { "off" });
             out.push(Engine { index: out.len(), label, optimized: optimize, session });
@@ -137,7 +134,6 @@ impl TableUnderTest {
             Source::Parquet => &self.parquet_name,
         }
     }
-
 }
 
 /// A folder in the temp dir removed when the run ends, even by a panic.
@@ -168,7 +164,10 @@ async fn load_table(index: u64, settings: &Settings, dir: &Path, engines: &mut [
     let binding = format!("let {DATATABLE_NAME} = {literal};");
     for engine in engines.iter_mut() {
         engine.session.register_table(&parquet_name, &location).await.unwrap_or_else(|e| panic!("registering {location}: {e}"));
-        engine.session.load_prelude(&binding).unwrap_or_else(|e| panic!("binding the datatable: {}", e.render(&binding, "datatable", false)));
+        engine
+            .session
+            .load_prelude(&binding)
+            .unwrap_or_else(|e| panic!("binding the datatable: {}", e.render(&binding, "datatable", false)));
     }
     TableUnderTest { literal, table, parquet_name, full_scans: Default::default() }
 }
@@ -410,11 +409,7 @@ async fn check_counts(case: &mut Case<'_>) -> Result<(), Failure> {
     if counts[0].is_some() && counts.iter().all(|c| *c == counts[0]) {
         return Ok(());
     }
-    Err(Failure {
-        relation: "NoREC",
-        detail: format!("counts differ: {counts:?}"),
-        observations: observations_of(&runs, &results),
-    })
+    Err(Failure { relation: "NoREC", detail: format!("counts differ: {counts:?}"), observations: observations_of(&runs, &results) })
 }
 
 /// The same filter over both sources and two engines gives the same rows.
@@ -424,10 +419,8 @@ async fn check_plans_agree(case: &mut Case<'_>) -> Result<(), Failure> {
     let second = case.random_source();
     let a = case.random_engine();
     let b = case.random_engine();
-    let runs = [
-        (a, format!("{}\n| where {p}", case.table.source_text(first))),
-        (b, format!("{}\n| where {p}", case.table.source_text(second))),
-    ];
+    let runs =
+        [(a, format!("{}\n| where {p}", case.table.source_text(first))), (b, format!("{}\n| where {p}", case.table.source_text(second)))];
     let results = run_all("same result everywhere", &runs).await?;
     if results[0] == results[1] {
         return Ok(());
@@ -450,8 +443,10 @@ async fn check_extend_chain(case: &mut Case<'_>) -> Result<(), Failure> {
     let source = case.table.source_text(case.random_source()).to_string();
     let reassign = case.rng.random_bool(0.4);
     let existing = case.table.table.columns.choose(&mut case.rng).cloned().expect("tables have columns");
-    let (first_name, first_ty) = if reassign { (existing.name.clone(), existing.ty) } else { ("e_a".to_string(), random_scalar_type(&mut case.rng)) };
-    let (second_name, second_ty) = if reassign { (first_name.clone(), first_ty) } else { ("e_b".to_string(), random_scalar_type(&mut case.rng)) };
+    let (first_name, first_ty) =
+        if reassign { (existing.name.clone(), existing.ty) } else { ("e_a".to_string(), random_scalar_type(&mut case.rng)) };
+    let (second_name, second_ty) =
+        if reassign { (first_name.clone(), first_ty) } else { ("e_b".to_string(), random_scalar_type(&mut case.rng)) };
     let depth = case.rng.random_range(1..=3);
     let mut generator = ExprGen::new(&mut case.rng, &case.table.table);
     let e1 = generator.scalar(first_ty, depth);
@@ -465,7 +460,11 @@ async fn check_extend_chain(case: &mut Case<'_>) -> Result<(), Failure> {
         )
     } else {
         (
-            format!("{source}\n| extend {first_name} = {}\n| extend {second_name} = {}\n| project {first_name}, {second_name}", e1.render(), e2.render()),
+            format!(
+                "{source}\n| extend {first_name} = {}\n| extend {second_name} = {}\n| project {first_name}, {second_name}",
+                e1.render(),
+                e2.render()
+            ),
             format!("{source}\n| project {first_name} = {}, {second_name} = {}", e1.render(), inlined.render()),
         )
     };
@@ -490,10 +489,7 @@ async fn check_group_counts(case: &mut Case<'_>) -> Result<(), Failure> {
     let depth = case.rng.random_range(0..=2);
     let key = ExprGen::new(&mut case.rng, &case.table.table).scalar(ty, depth).render();
     let engine = case.random_engine();
-    let runs = [
-        (engine, format!("{source}\n| project k = {key}")),
-        (engine, format!("{source}\n| summarize n = count() by k = {key}")),
-    ];
+    let runs = [(engine, format!("{source}\n| project k = {key}")), (engine, format!("{source}\n| summarize n = count() by k = {key}"))];
     let results = run_all("summarize count() by", &runs).await?;
     let mut expected: BTreeMap<String, u64> = BTreeMap::new();
     for row in &results[0].rows {
@@ -567,7 +563,10 @@ async fn check_sort_take(case: &mut Case<'_>) -> Result<(), Failure> {
     Err(Failure {
         relation: "sort and take",
         detail: format!("expected {} rows of the table", n.min(results[0].rows.len())),
-        observations: observations_of(&[(engine, source.clone())], &results[..1]).into_iter().chain(observations_of(&runs, &results[1..])).collect(),
+        observations: observations_of(&[(engine, source.clone())], &results[..1])
+            .into_iter()
+            .chain(observations_of(&runs, &results[1..]))
+            .collect(),
     })
 }
 
@@ -644,11 +643,8 @@ fn run_guarded(runtime: &tokio::runtime::Runtime, check: impl std::future::Futur
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(check))) {
         Ok(result) => result,
         Err(panic) => {
-            let message = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
+            let message =
+                panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
             let (engine, query) = LAST_QUERY.with(|q| q.borrow().clone());
             Err(Failure {
                 relation: "no panic",

@@ -14,10 +14,6 @@ use support::{kql, scratch, stderr, stdout};
 
 const PARSERS: &str = "tests/fixtures/parsers";
 
-
-
-
-
 /// A folder of watchlists; `ASimDisabledParsers` disables nothing unless `disable_all`.
 fn watchlists(name: &str, disable_all: bool) -> PathBuf {
     let dir = scratch(name);
@@ -37,7 +33,16 @@ fn a_folder_of_parser_yaml_loads_as_functions_with_defaults_and_builtin_names() 
     assert_eq!(stdout(&all), "EventResult,DstPortNumber,SrcIpAddr\nSuccess,443,10.0.0.1\nFailure,8080,10.0.0.2\nSuccess,8080,10.0.0.3\n");
     // The ParserName and the EquivalentBuiltInParser are the same function; typed parameters
     // take named arguments.
-    let some = kql(&["--functions", PARSERS, "--watchlists", wl, "--format", "csv", "-c", "imTestSession(eventresult='Success', dstportnumber=8080)"]);
+    let some = kql(&[
+        "--functions",
+        PARSERS,
+        "--watchlists",
+        wl,
+        "--format",
+        "csv",
+        "-c",
+        "imTestSession(eventresult='Success', dstportnumber=8080)",
+    ]);
     assert!(some.status.success(), "{}", stderr(&some));
     assert_eq!(stdout(&some), "EventResult,DstPortNumber,SrcIpAddr\nSuccess,8080,10.0.0.3\n");
     // A .kql file of `.create-or-alter function` commands with no ';' between them, calling
@@ -77,7 +82,8 @@ fn fuzzy_union_leaves_out_a_missing_function_and_a_missing_table_with_a_warning(
 #[test]
 fn the_disabled_parsers_watchlist_is_honoured() {
     let wl = watchlists("disabled", true);
-    let out = kql(&["--functions", PARSERS, "--watchlists", wl.to_str().expect("utf-8"), "--format", "csv", "-c", "_Im_TestSession | count"]);
+    let out =
+        kql(&["--functions", PARSERS, "--watchlists", wl.to_str().expect("utf-8"), "--format", "csv", "-c", "_Im_TestSession | count"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "Count\n0\n");
 }
@@ -87,7 +93,8 @@ fn watchlists_have_sentinels_columns_and_a_missing_one_is_empty_with_a_warning()
     let dir = scratch("watchlist");
     std::fs::write(dir.join("HighValueHosts.csv"), "Hostname,Owner\nDC01,it\nSQL02,\"db, team\"\n").expect("write watchlist");
     let wl = dir.to_str().expect("utf-8");
-    let schema = kql(&["--watchlists", wl, "--format", "csv", "-c", "_GetWatchlist('HighValueHosts') | getschema | project ColumnName, ColumnType"]);
+    let schema =
+        kql(&["--watchlists", wl, "--format", "csv", "-c", "_GetWatchlist('HighValueHosts') | getschema | project ColumnName, ColumnType"]);
     assert!(schema.status.success(), "{}", stderr(&schema));
     assert_eq!(
         stdout(&schema),
@@ -138,7 +145,10 @@ fn a_broken_yaml_file_in_a_folder_is_reported_and_the_rest_still_loads() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "ok\ntrue\n");
     let err = stderr(&out);
-    assert!(err.contains(&format!("warning: skipped a functions file: {}: not a valid YAML file", dir.join("bad.yaml").display())), "{err}");
+    assert!(
+        err.contains(&format!("warning: skipped a functions file: {}: not a valid YAML file", dir.join("bad.yaml").display())),
+        "{err}"
+    );
     assert!(err.contains("a functions file holds only let statements and .create function commands"), "{err}");
     assert!(err.contains(&format!("--> {}:2:1", dir.join("bad.kql").display())), "{err}");
     // A YAML file named on its own that is no parser is an error, not a silent no-op.
@@ -191,7 +201,8 @@ fn serve(body: &'static str) -> (String, Arc<AtomicUsize>) {
                 line.clear();
             }
             counter.fetch_add(1, Ordering::SeqCst);
-            let response = format!("HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            let response =
+                format!("HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
             let _ = stream.write_all(response.as_bytes());
         }
     });
@@ -207,7 +218,13 @@ fn externaldata_fetches_urls_only_when_allowed_and_caches_them() {
     // Refused by default: nothing is contacted.
     let refused = kql(&["--cache-dir", cache, "-c", &query]);
     assert!(!refused.status.success());
-    assert!(stderr(&refused).contains(&format!("error: externaldata would read {url} from the network, which kql does not do unless told: pass --allow-network")), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains(&format!(
+            "error: externaldata would read {url} from the network, which kql does not do unless told: pass --allow-network"
+        )),
+        "{}",
+        stderr(&refused)
+    );
     assert_eq!(hits.load(Ordering::SeqCst), 0);
     // --offline with an empty cache: a clear error, still nothing contacted.
     let cold = kql(&["--offline", "--cache-dir", cache, "-c", &query]);

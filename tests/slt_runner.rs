@@ -175,7 +175,13 @@ fn run_file(path: &Path) -> Result<(), Failed> {
         // new cases, whose every result must then be checked by hand before committing.
         if std::env::var_os("KQL_SLT_COMPLETE").is_some() {
             return runner
-                .update_test_file(path, " ", sqllogictest::default_validator, sqllogictest::default_normalizer, sqllogictest::strict_column_validator)
+                .update_test_file(
+                    path,
+                    " ",
+                    sqllogictest::default_validator,
+                    sqllogictest::default_normalizer,
+                    sqllogictest::strict_column_validator,
+                )
                 .await
                 .map_err(|e| Failed::from(e.to_string()));
         }

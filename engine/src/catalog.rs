@@ -85,7 +85,10 @@ pub async fn open_parquet(state: &SessionState, location: &str) -> Result<(Table
             }
             urls = sound
                 .iter()
-                .map(|f| ListingTableUrl::parse(f.to_string_lossy().as_ref()).map_err(|e| KqlError::new(format!("cannot open '{}': {e}", f.display()))))
+                .map(|f| {
+                    ListingTableUrl::parse(f.to_string_lossy().as_ref())
+                        .map_err(|e| KqlError::new(format!("cannot open '{}': {e}", f.display())))
+                })
                 .collect::<Result<_>>()?;
         }
     }
@@ -95,10 +98,9 @@ pub async fn open_parquet(state: &SessionState, location: &str) -> Result<(Table
     // `arrow.json`), which gettype(), getschema and the dynamic functions rely on.
     let format = ParquetFormat::default().with_skip_metadata(false);
     let options = ListingOptions::new(Arc::new(format)).with_file_extension(extension);
-    let schema = options
-        .infer_schema(state, &url)
-        .await
-        .map_err(|e| KqlError::new(format!("cannot read Parquet schema of '{location}': {}", schema_error_text(&KqlError::from(e).message))))?;
+    let schema = options.infer_schema(state, &url).await.map_err(|e| {
+        KqlError::new(format!("cannot read Parquet schema of '{location}': {}", schema_error_text(&KqlError::from(e).message)))
+    })?;
     if schema.fields().is_empty() {
         return Err(KqlError::new(format!("'{location}' holds no Parquet files")));
     }
@@ -166,19 +168,23 @@ fn schema_error_text(message: &str) -> String {
     let Some(rest) = message.split("Fail to merge schema field '").nth(1) else { return message.to_string() };
     let Some((field, rest)) = rest.split_once('\'') else { return message.to_string() };
     let types: Vec<&str> = rest.split("data_type = ").nth(1).map(|t| t.split(" does not equal ").collect()).unwrap_or_default();
-    let kql = |arrow: &str| match arrow.trim() {
-        "Utf8" | "LargeUtf8" | "Utf8View" => "string",
-        "Int64" | "UInt32" | "UInt64" => "long",
-        "Int32" | "Int16" | "Int8" | "UInt16" | "UInt8" => "int",
-        "Float64" | "Float32" => "real",
-        "Boolean" => "bool",
-        t if t.starts_with("Timestamp") || t.starts_with("Date") => "datetime",
-        t if t.starts_with("Duration") => "timespan",
-        other => other,
-    }
-    .to_string();
+    let kql = |arrow: &str| {
+        match arrow.trim() {
+            "Utf8" | "LargeUtf8" | "Utf8View" => "string",
+            "Int64" | "UInt32" | "UInt64" => "long",
+            "Int32" | "Int16" | "Int8" | "UInt16" | "UInt8" => "int",
+            "Float64" | "Float32" => "real",
+            "Boolean" => "bool",
+            t if t.starts_with("Timestamp") || t.starts_with("Date") => "datetime",
+            t if t.starts_with("Duration") => "timespan",
+            other => other,
+        }
+        .to_string()
+    };
     match types.as_slice() {
-        [a, b] => format!("its files disagree on column '{field}': {} in one, {} in another (register them as separate tables)", kql(a), kql(b)),
+        [a, b] => {
+            format!("its files disagree on column '{field}': {} in one, {} in another (register them as separate tables)", kql(a), kql(b))
+        }
         _ => format!("its files disagree on column '{field}' (register them as separate tables)"),
     }
 }

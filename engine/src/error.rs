@@ -116,9 +116,9 @@ fn render_at(message: &str, text: &str, origin: &str, span: Span, color: bool) -
         end = start + nl;
     }
     // The renderer adds `:line:col` to the origin itself.
-    let message = Level::Error.title(message).snippet(
-        Snippet::source(text).line_start(1).origin(origin).fold(true).annotation(Level::Error.span(start..end).label("")),
-    );
+    let message = Level::Error
+        .title(message)
+        .snippet(Snippet::source(text).line_start(1).origin(origin).fold(true).annotation(Level::Error.span(start..end).label("")));
     let renderer = if color { Renderer::styled() } else { Renderer::plain() };
     renderer.render(message).to_string()
 }
@@ -208,7 +208,9 @@ fn clean_datafusion_message(e: &datafusion::error::DataFusionError) -> String {
     }
     // The memory pool's refusal, said as what it means for the query.
     match inner.strip_prefix("Resources exhausted: ") {
-        Some(detail) => format!("the query needs more memory than the memory limit allows (raise --memory-limit, or narrow the query): {detail}"),
+        Some(detail) => {
+            format!("the query needs more memory than the memory limit allows (raise --memory-limit, or narrow the query): {detail}")
+        }
         None => inner,
     }
 }

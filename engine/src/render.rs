@@ -23,9 +23,7 @@ pub fn format_cell(array: &dyn Array, row: usize) -> Option<String> {
         DataType::Float32 => format_real(array.as_primitive::<arrow::datatypes::Float32Type>().value(row) as f64),
         DataType::Timestamp(unit, _) => format_datetime(timestamp_micros(array, *unit, row)?),
         DataType::Duration(unit) => format_timespan(duration_nanos(array, *unit, row)?),
-        DataType::List(_) | DataType::LargeList(_) | DataType::Struct(_) | DataType::Map(..) => {
-            to_json(array, row).to_string()
-        }
+        DataType::List(_) | DataType::LargeList(_) | DataType::Struct(_) | DataType::Map(..) => to_json(array, row).to_string(),
         // Decimals print their significant digits: `1.5`, not `1.500000000000000000`.
         DataType::Decimal128(_, scale) => {
             let text = arrow::array::AsArray::as_primitive::<arrow::datatypes::Decimal128Type>(array).value_as_string(row);
@@ -93,8 +91,14 @@ pub fn to_json(array: &dyn Array, row: usize) -> Json {
     }
     match array.data_type() {
         DataType::Boolean => Json::Bool(array.as_boolean().value(row)),
-        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::UInt8 | DataType::UInt16
-        | DataType::UInt32 | DataType::UInt64 => {
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64 => {
             format_cell(array, row).and_then(|s| s.parse::<serde_json::Number>().ok()).map(Json::Number).unwrap_or(Json::Null)
         }
         DataType::Float64 | DataType::Float32 => {
@@ -114,9 +118,7 @@ pub fn to_json(array: &dyn Array, row: usize) -> Json {
         }
         DataType::Struct(fields) => {
             let s = array.as_struct();
-            Json::Object(
-                fields.iter().zip(s.columns()).map(|(f, c)| (f.name().clone(), to_json(c.as_ref(), row))).collect(),
-            )
+            Json::Object(fields.iter().zip(s.columns()).map(|(f, c)| (f.name().clone(), to_json(c.as_ref(), row))).collect())
         }
         // A map is a bag: each key's text names its value (format_cell comes back here for a
         // map, so it must not fall through to the text arm below).
@@ -141,10 +143,12 @@ pub fn to_json(array: &dyn Array, row: usize) -> Json {
 /// dynamic string value prints bare (`a`, not `"a"`), as Kusto shows it.
 pub fn format_field_cell(field: &Field, array: &dyn Array, row: usize) -> Option<String> {
     let text = format_cell(array, row)?;
-    if is_dynamic_field(field) && text.starts_with('"')
-        && let Ok(serde_json::Value::String(s)) = serde_json::from_str::<serde_json::Value>(&text) {
-            return Some(s);
-        }
+    if is_dynamic_field(field)
+        && text.starts_with('"')
+        && let Ok(serde_json::Value::String(s)) = serde_json::from_str::<serde_json::Value>(&text)
+    {
+        return Some(s);
+    }
     Some(text)
 }
 

@@ -20,7 +20,9 @@ use datafusion::common::{DFSchema, DFSchemaRef, Result, ScalarValue, exec_err, i
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::{Expr, ExprSchemable, Extension, LogicalPlan, SortExpr, UserDefinedLogicalNode, UserDefinedLogicalNodeCore};
-use datafusion::physical_expr::{EquivalenceProperties, LexOrdering, LexRequirement, OrderingRequirements, PhysicalExpr, create_physical_sort_exprs};
+use datafusion::physical_expr::{
+    EquivalenceProperties, LexOrdering, LexRequirement, OrderingRequirements, PhysicalExpr, create_physical_sort_exprs,
+};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, Partitioning, PlanProperties};
@@ -92,7 +94,9 @@ impl SerialNode {
                     let (_, f) = arg.to_field(input_schema.as_ref())?;
                     Field::new(&c.name, f.data_type().clone(), true).with_metadata(f.metadata().clone())
                 }
-                (SerialFunc::Shift { .. } | SerialFunc::CumSum | SerialFunc::WindowSession { .. }, None) => return internal_err!("a serial column needs an argument"),
+                (SerialFunc::Shift { .. } | SerialFunc::CumSum | SerialFunc::WindowSession { .. }, None) => {
+                    return internal_err!("a serial column needs an argument");
+                }
             };
             fields.push((None, Arc::new(field)));
         }
@@ -313,7 +317,9 @@ fn serial_columns(batches: &[RecordBatch], columns: &[PhysicalSerial], schema: &
                     })))
                 }
             }
-            (SerialFunc::Shift { offset, default }, Some(arg)) => shift(&evaluate_all(arg, batches, &field_type)?, *offset, default, &field_type)?,
+            (SerialFunc::Shift { offset, default }, Some(arg)) => {
+                shift(&evaluate_all(arg, batches, &field_type)?, *offset, default, &field_type)?
+            }
             (SerialFunc::Rank { dense }, Some(arg)) => {
                 let restart = restarts(&c.restart, batches, total)?;
                 let values = evaluate_all(arg, batches, &DataType::Null)?;
@@ -350,7 +356,9 @@ fn serial_columns(batches: &[RecordBatch], columns: &[PhysicalSerial], schema: &
                 }));
                 arrow::compute::cast(&(Arc::new(starts) as ArrayRef), &field_type)?
             }
-            (SerialFunc::Shift { .. } | SerialFunc::CumSum | SerialFunc::WindowSession { .. }, None) => return internal_err!("a serial column needs an argument"),
+            (SerialFunc::Shift { .. } | SerialFunc::CumSum | SerialFunc::WindowSession { .. }, None) => {
+                return internal_err!("a serial column needs an argument");
+            }
             (SerialFunc::Rank { .. }, None) => return internal_err!("a rank needs an argument"),
         });
     }
@@ -414,7 +422,8 @@ impl ExtensionPlanner for SerialPlanner {
             .columns
             .iter()
             .map(|c| {
-                let plan = |e: &Option<Expr>| e.as_ref().map(|a| planner.create_physical_expr(a, input_schema, session, planning_ctx)).transpose();
+                let plan =
+                    |e: &Option<Expr>| e.as_ref().map(|a| planner.create_physical_expr(a, input_schema, session, planning_ctx)).transpose();
                 Ok(PhysicalSerial { func: c.func.clone(), arg: plan(&c.arg)?, restart: plan(&c.restart)? })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -435,7 +444,11 @@ pub struct KqlQueryPlanner;
 
 #[async_trait]
 impl datafusion::execution::context::QueryPlanner for KqlQueryPlanner {
-    async fn create_physical_plan(&self, logical_plan: &LogicalPlan, session_state: &dyn datafusion::catalog::Session) -> Result<Arc<dyn ExecutionPlan>> {
+    async fn create_physical_plan(
+        &self,
+        logical_plan: &LogicalPlan,
+        session_state: &dyn datafusion::catalog::Session,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         let planner = DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(SerialPlanner)]);
         planner.create_physical_plan(logical_plan, session_state).await
     }

@@ -177,14 +177,28 @@ impl Session {
     /// Plans every result statement of a parsed script. Plugins whose columns depend on the
     /// data (`evaluate bag_unpack`, `pivot`) read it to plan.
     pub fn plan_script(&self, script: &kql_grammar::ast::Script) -> Result<Vec<PlannedQuery>> {
-        let planner = Planner { catalog: &self.catalog, prelude: &self.prelude, now: self.now(), executor: Some(&self.ctx), options: &self.options, warnings: Default::default() };
+        let planner = Planner {
+            catalog: &self.catalog,
+            prelude: &self.prelude,
+            now: self.now(),
+            executor: Some(&self.ctx),
+            options: &self.options,
+            warnings: Default::default(),
+        };
         planner.plan_script(script)
     }
 
     /// Plans without reading any data: a query whose columns depend on the data stops with an
     /// error of kind `NeedsData`.
     pub fn plan_script_without_data(&self, script: &kql_grammar::ast::Script) -> Result<Vec<PlannedQuery>> {
-        let planner = Planner { catalog: &self.catalog, prelude: &self.prelude, now: self.now(), executor: None, options: &self.options, warnings: Default::default() };
+        let planner = Planner {
+            catalog: &self.catalog,
+            prelude: &self.prelude,
+            now: self.now(),
+            executor: None,
+            options: &self.options,
+            warnings: Default::default(),
+        };
         planner.plan_script(script)
     }
 
@@ -240,7 +254,11 @@ impl Session {
 /// (`summarize c = count() | summarize make_list(c)` gave 2, not [2]; found by the fuzzer).
 /// A wrong answer costs more than reading a file's row count from its footer.
 fn physical_optimizer_rules() -> Vec<Arc<dyn datafusion::physical_optimizer::PhysicalOptimizerRule + Send + Sync>> {
-    datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules.into_iter().filter(|rule| rule.name() != "aggregate_statistics").collect()
+    datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new()
+        .rules
+        .into_iter()
+        .filter(|rule| rule.name() != "aggregate_statistics")
+        .collect()
 }
 
 /// The scans of a running query, read from the live metrics of its physical plan.

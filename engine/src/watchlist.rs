@@ -28,7 +28,8 @@ pub fn list(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
-        let is_watchlist = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("csv") || e.eq_ignore_ascii_case("jsonl"));
+        let is_watchlist =
+            path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("csv") || e.eq_ignore_ascii_case("jsonl"));
         if let (true, Some(stem)) = (is_watchlist, path.file_stem().and_then(|s| s.to_str())) {
             out.push((stem.to_string(), path.clone()));
         }
@@ -110,7 +111,9 @@ fn jsonl_rows(text: &str, path: &Path) -> Result<Rows> {
 /// then not repeated), else its first column, as a watchlist's search key is one of its columns.
 fn build(name: &str, columns: &[String], rows: Vec<Vec<Option<String>>>, updated: i64) -> Result<RecordBatch> {
     let key_index = columns.iter().position(|c| c == "SearchKey").or(if columns.is_empty() { None } else { Some(0) });
-    let own: Vec<usize> = (0..columns.len()).filter(|&i| columns[i] != "SearchKey" && !SYSTEM_COLUMNS.contains(&columns[i].as_str()) && columns[i] != "WatchlistItem").collect();
+    let own: Vec<usize> = (0..columns.len())
+        .filter(|&i| columns[i] != "SearchKey" && !SYSTEM_COLUMNS.contains(&columns[i].as_str()) && columns[i] != "WatchlistItem")
+        .collect();
     let mut fields = vec![
         Field::new("_DTItemId", DataType::Utf8, true),
         Field::new("LastUpdatedTimeUTC", datetime_type(), true),
@@ -128,7 +131,8 @@ fn build(name: &str, columns: &[String], rows: Vec<Vec<Option<String>>>, updated
     let items: StringArray = rows
         .iter()
         .map(|r| {
-            let bag: Map<String, Json> = columns.iter().zip(r).map(|(c, v)| (c.clone(), v.clone().map_or(Json::Null, Json::String))).collect();
+            let bag: Map<String, Json> =
+                columns.iter().zip(r).map(|(c, v)| (c.clone(), v.clone().map_or(Json::Null, Json::String))).collect();
             Some(Json::Object(bag).to_string())
         })
         .collect();

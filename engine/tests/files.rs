@@ -50,10 +50,7 @@ async fn file_types_are_read_as_kql_types() {
     session.register_data_dir(&dir).await.expect("register");
 
     let schema = session.execute("Odd | getschema | project ColumnName, ColumnType").await.expect("getschema");
-    assert_eq!(
-        cells(&schema),
-        [["Micros", "datetime"], ["Millis", "datetime"], ["Small", "int"], ["Single", "real"], ["Text", "string"]]
-    );
+    assert_eq!(cells(&schema), [["Micros", "datetime"], ["Millis", "datetime"], ["Small", "int"], ["Single", "real"], ["Text", "string"]]);
 
     let rows = session
         .execute("Odd | extend next_day = Micros + 1d, doubled = Small * 2 | project Micros, Millis, next_day, doubled, Single, Text | order by doubled desc")

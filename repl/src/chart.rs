@@ -44,14 +44,24 @@ impl Chart {
         } else {
             render.ycolumns.iter().filter_map(|c| schema.index_of(c).ok()).collect()
         };
-        let split = (0..fields.len()).find(|&i| i != x_index && !y_indexes.contains(&i) && matches!(fields[i].data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View));
+        let split = (0..fields.len()).find(|&i| {
+            i != x_index
+                && !y_indexes.contains(&i)
+                && matches!(fields[i].data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+        });
         if y_indexes.is_empty() {
             return None;
         }
         let x_field = &fields[x_index];
         let x_is_number = x_field.data_type().is_numeric() || matches!(x_field.data_type(), DataType::Timestamp(..));
         let line = is_line_kind(&render.kind);
-        let mut chart = Chart { kind: render.kind.clone(), title: render.title.clone().unwrap_or_default(), labels: vec![], xs: vec![], series: BTreeMap::new() };
+        let mut chart = Chart {
+            kind: render.kind.clone(),
+            title: render.title.clone().unwrap_or_default(),
+            labels: vec![],
+            xs: vec![],
+            series: BTreeMap::new(),
+        };
         let mut position: BTreeMap<String, usize> = BTreeMap::new();
         for batch in batches {
             let x_col = batch.column(x_index);
@@ -105,7 +115,13 @@ impl Chart {
     fn y_range(&self) -> (f64, f64) {
         let all = self.series.values().flatten().copied().filter(|v| v.is_finite());
         let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
-        if !lo.is_finite() { (0.0, 1.0) } else if lo == hi { (lo.min(0.0), hi.max(lo + 1.0)) } else { (lo.min(0.0), hi) }
+        if !lo.is_finite() {
+            (0.0, 1.0)
+        } else if lo == hi {
+            (lo.min(0.0), hi.max(lo + 1.0))
+        } else {
+            (lo.min(0.0), hi)
+        }
     }
 
     /// The chart as text `width` columns wide: a plot of markers for line charts, bars for the
@@ -115,7 +131,11 @@ impl Chart {
         if !self.title.is_empty() {
             let _ = writeln!(out, "{}", self.title);
         }
-        if self.is_line() { self.text_plot(&mut out, width) } else { self.text_bars(&mut out, width) }
+        if self.is_line() {
+            self.text_plot(&mut out, width)
+        } else {
+            self.text_bars(&mut out, width)
+        }
         out
     }
 
@@ -137,7 +157,13 @@ impl Chart {
             }
         }
         for (r, line) in grid.iter().enumerate() {
-            let axis = if r == 0 { format!("{:>10}", format_number(hi)) } else if r == height - 1 { format!("{:>10}", format_number(lo)) } else { " ".repeat(10) };
+            let axis = if r == 0 {
+                format!("{:>10}", format_number(hi))
+            } else if r == height - 1 {
+                format!("{:>10}", format_number(lo))
+            } else {
+                " ".repeat(10)
+            };
             let _ = writeln!(out, "{axis} │{}", line.iter().collect::<String>().trim_end());
         }
         let _ = writeln!(out, "{} └{}", " ".repeat(10), "─".repeat(plot_width));
@@ -177,13 +203,16 @@ impl Chart {
         let (plot_w, plot_h) = (w - left - 20.0, h - top - bottom);
         let (lo, hi) = self.y_range();
         let y_of = |v: f64| top + (hi - v) / (hi - lo) * plot_h;
-        let mut svg = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n");
+        let mut svg = format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n"
+        );
         let _ = writeln!(svg, "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
         let _ = writeln!(svg, "<text x=\"{}\" y=\"24\" text-anchor=\"middle\" font-size=\"16\">{}</text>", w / 2.0, escape(&self.title));
         let _ = writeln!(svg, "<line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{}\" stroke=\"black\"/>", top + plot_h);
         let _ = writeln!(svg, "<line x1=\"{left}\" y1=\"{0}\" x2=\"{1}\" y2=\"{0}\" stroke=\"black\"/>", top + plot_h, left + plot_w);
         for (v, anchor) in [(hi, "end"), (lo, "end")] {
-            let _ = writeln!(svg, "<text x=\"{}\" y=\"{}\" text-anchor=\"{anchor}\">{}</text>", left - 6.0, y_of(v) + 4.0, format_number(v));
+            let _ =
+                writeln!(svg, "<text x=\"{}\" y=\"{}\" text-anchor=\"{anchor}\">{}</text>", left - 6.0, y_of(v) + 4.0, format_number(v));
         }
         let n = self.xs.len().max(1);
         let (x_lo, x_hi) = (self.xs.first().copied().unwrap_or(0.0), self.xs.last().copied().unwrap_or(1.0));
@@ -191,36 +220,62 @@ impl Chart {
             let colour = COLOURS[s % COLOURS.len()];
             if self.is_line() {
                 let x_of = |i: usize| left + if x_hi > x_lo { (self.xs[i] - x_lo) / (x_hi - x_lo) * plot_w } else { 0.0 };
-                let points: Vec<String> = values.iter().enumerate().filter(|(_, v)| v.is_finite()).map(|(i, v)| format!("{:.1},{:.1}", x_of(i), y_of(*v))).collect();
+                let points: Vec<String> = values
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| v.is_finite())
+                    .map(|(i, v)| format!("{:.1},{:.1}", x_of(i), y_of(*v)))
+                    .collect();
                 if self.kind == "scatterchart" {
                     for p in &points {
                         let (x, y) = p.split_once(',').unwrap_or(("0", "0"));
                         let _ = writeln!(svg, "<circle cx=\"{x}\" cy=\"{y}\" r=\"3\" fill=\"{colour}\"/>");
                     }
                 } else {
-                    let _ = writeln!(svg, "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>", points.join(" "));
+                    let _ =
+                        writeln!(svg, "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>", points.join(" "));
                 }
             } else {
                 let slot = plot_w / n as f64;
                 let bar = slot * 0.8 / self.series.len() as f64;
                 for (i, v) in values.iter().enumerate().filter(|(_, v)| v.is_finite()) {
                     let x = left + slot * i as f64 + slot * 0.1 + bar * s as f64;
-                    let _ = writeln!(svg, "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{bar:.1}\" height=\"{:.1}\" fill=\"{colour}\"/>", y_of(*v), (y_of(lo.max(0.0)) - y_of(*v)).max(0.0));
+                    let _ = writeln!(
+                        svg,
+                        "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{bar:.1}\" height=\"{:.1}\" fill=\"{colour}\"/>",
+                        y_of(*v),
+                        (y_of(lo.max(0.0)) - y_of(*v)).max(0.0)
+                    );
                 }
             }
-            let _ = writeln!(svg, "<rect x=\"{}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{colour}\"/><text x=\"{}\" y=\"{}\">{}</text>", left + 120.0 * s as f64, h - 18.0, left + 14.0 + 120.0 * s as f64, h - 9.0, escape(name));
+            let _ = writeln!(
+                svg,
+                "<rect x=\"{}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{colour}\"/><text x=\"{}\" y=\"{}\">{}</text>",
+                left + 120.0 * s as f64,
+                h - 18.0,
+                left + 14.0 + 120.0 * s as f64,
+                h - 9.0,
+                escape(name)
+            );
         }
         if self.is_line() {
             // The two ends of the x axis.
             let first = self.labels.first().cloned().unwrap_or_default();
             let last = self.labels.last().cloned().unwrap_or_default();
             let _ = writeln!(svg, "<text x=\"{left}\" y=\"{}\">{}</text>", top + plot_h + 16.0, escape(&first));
-            let _ = writeln!(svg, "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>", left + plot_w, top + plot_h + 16.0, escape(&last));
+            let _ =
+                writeln!(svg, "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>", left + plot_w, top + plot_h + 16.0, escape(&last));
         } else {
             // Each category under its bars.
             let slot = plot_w / n as f64;
             for (i, label) in self.labels.iter().enumerate() {
-                let _ = writeln!(svg, "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>", left + slot * (i as f64 + 0.5), top + plot_h + 16.0, escape(label));
+                let _ = writeln!(
+                    svg,
+                    "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+                    left + slot * (i as f64 + 0.5),
+                    top + plot_h + 16.0,
+                    escape(label)
+                );
             }
         }
         svg.push_str("</svg>\n");

@@ -62,13 +62,14 @@ pub async fn run(args: &CheckArgs) -> ExitCode {
         let v = match hunt.query {
             Ok(text) => {
                 let (f, t) = (file.clone(), text.clone());
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_one(&session, f, t, plan_too, args.round_trip))).unwrap_or_else(|_| Verdict {
-                    file,
-                    stage: "plan",
-                    error: Some(KqlError::new("kql stopped while checking this query (a bug in kql, please report it)")),
-                    text,
-                    warnings: Vec::new(),
-                })
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_one(&session, f, t, plan_too, args.round_trip)))
+                    .unwrap_or_else(|_| Verdict {
+                        file,
+                        stage: "plan",
+                        error: Some(KqlError::new("kql stopped while checking this query (a bug in kql, please report it)")),
+                        text,
+                        warnings: Vec::new(),
+                    })
             }
             Err(e) => Verdict { file, stage: "parse", error: Some(KqlError::new(e)), text: String::new(), warnings: Vec::new() },
         };
@@ -102,7 +103,12 @@ pub async fn run(args: &CheckArgs) -> ExitCode {
         }
     }
     if args.format == CheckFormat::Text {
-        let _ = writeln!(out, "{checked} queries checked ({}): {} ok, {failed} failed", if plan_too { "parse and plan" } else { "parse only" }, checked - failed);
+        let _ = writeln!(
+            out,
+            "{checked} queries checked ({}): {} ok, {failed} failed",
+            if plan_too { "parse and plan" } else { "parse only" },
+            checked - failed
+        );
     }
     if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use kql_engine::Session;
 
 /// Dot-commands of the REPL (see `shell::HELP`).
-const DOT_COMMANDS: [&str; 11] = [".format", ".functions", ".help", ".load", ".output", ".quit", ".schema", ".set", ".tables", ".timing", ".exit"];
+const DOT_COMMANDS: [&str; 11] =
+    [".format", ".functions", ".help", ".load", ".output", ".quit", ".schema", ".set", ".tables", ".timing", ".exit"];
 
 /// The names the REPL completes, taken from the session before each prompt.
 #[derive(Default)]
@@ -70,9 +71,7 @@ impl Vocabulary {
 
     /// The columns of the first registered table the query names.
     fn columns_in_scope(&self, text: &str) -> &[String] {
-        text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .find_map(|w| self.tables.get(w))
-            .map_or(&[], Vec::as_slice)
+        text.split(|c: char| !(c.is_alphanumeric() || c == '_')).find_map(|w| self.tables.get(w)).map_or(&[], Vec::as_slice)
     }
 }
 

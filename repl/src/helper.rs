@@ -84,10 +84,13 @@ pub fn is_complete(text: &str) -> bool {
 }
 
 fn strip_comments(text: &str) -> String {
-    text.lines().map(|l| match l.find("//") {
-        Some(i) if !in_string(&l[..i]) => &l[..i],
-        _ => l,
-    }).collect::<Vec<_>>().join("\n")
+    text.lines()
+        .map(|l| match l.find("//") {
+            Some(i) if !in_string(&l[..i]) => &l[..i],
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn in_string(prefix: &str) -> bool {

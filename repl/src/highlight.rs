@@ -12,8 +12,34 @@ const RESET: &str = "\x1b[0m";
 
 /// Words of the language that are not pipe operators.
 const LANGUAGE_WORDS: [&str; 28] = [
-    "print", "datatable", "range", "declare", "let", "by", "on", "and", "or", "not", "in", "has", "contains", "startswith", "endswith", "between", "matches", "regex",
-    "kind", "with", "asc", "desc", "nulls", "first", "last", "step", "from", "to",
+    "print",
+    "datatable",
+    "range",
+    "declare",
+    "let",
+    "by",
+    "on",
+    "and",
+    "or",
+    "not",
+    "in",
+    "has",
+    "contains",
+    "startswith",
+    "endswith",
+    "between",
+    "matches",
+    "regex",
+    "kind",
+    "with",
+    "asc",
+    "desc",
+    "nulls",
+    "first",
+    "last",
+    "step",
+    "from",
+    "to",
 ];
 
 pub struct Highlighter {

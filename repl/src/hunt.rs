@@ -10,9 +10,9 @@ use arrow::datatypes::SchemaRef;
 use comfy_table::{Table, presets};
 use datafusion::parquet::arrow::ArrowWriter;
 use futures::{FutureExt, StreamExt, TryStreamExt};
-use std::panic::AssertUnwindSafe;
 use kql_engine::{KqlError, Session};
 use serde_json::{Value as Json, json};
+use std::panic::AssertUnwindSafe;
 
 use crate::cli::{Format, HuntArgs, HuntFormat};
 use crate::hunts::{self, Hunt};
@@ -107,13 +107,21 @@ async fn run_one(session: &Session, hunt: &Hunt, args: &HuntArgs) -> Outcome {
     }
     let query = match &hunt.query {
         Ok(q) => q,
-        Err(e) => return Outcome { rows: 0, elapsed: start.elapsed(), output: None, error: Some(format!("error: {}: {e}", hunt.file.display())) },
+        Err(e) => {
+            return Outcome {
+                rows: 0,
+                elapsed: start.elapsed(),
+                output: None,
+                error: Some(format!("error: {}: {e}", hunt.file.display())),
+            };
+        }
     };
     let result = execute(session, query, &hunt.origin()).await.and_then(|(schema, batches)| {
         let output = match &args.out {
             Some(dir) => {
                 let path = dir.join(format!("{}.{}", hunt.name, args.format.extension()));
-                write_file(&path, args.format, &schema, &batches).map_err(|e| KqlError::new(format!("cannot write {}: {e}", path.display())))?;
+                write_file(&path, args.format, &schema, &batches)
+                    .map_err(|e| KqlError::new(format!("cannot write {}: {e}", path.display())))?;
                 Some(path)
             }
             None => None,

@@ -138,17 +138,11 @@ fn yaml_to_json(v: &Yaml) -> Json {
     match v {
         Yaml::Null => Json::Null,
         Yaml::Bool(b) => Json::Bool(*b),
-        Yaml::Number(n) => n
-            .as_i64()
-            .map(Json::from)
-            .or_else(|| n.as_f64().map(Json::from))
-            .unwrap_or(Json::Null),
+        Yaml::Number(n) => n.as_i64().map(Json::from).or_else(|| n.as_f64().map(Json::from)).unwrap_or(Json::Null),
         Yaml::String(s) => Json::String(s.clone()),
         Yaml::Sequence(items) => Json::Array(items.iter().map(yaml_to_json).collect()),
         Yaml::Mapping(m) => Json::Object(
-            m.iter()
-                .map(|(k, v)| (k.as_str().map(str::to_owned).unwrap_or_else(|| format!("{k:?}")), yaml_to_json(v)))
-                .collect(),
+            m.iter().map(|(k, v)| (k.as_str().map(str::to_owned).unwrap_or_else(|| format!("{k:?}")), yaml_to_json(v))).collect(),
         ),
         Yaml::Tagged(t) => yaml_to_json(&t.value),
     }
@@ -156,7 +150,8 @@ fn yaml_to_json(v: &Yaml) -> Json {
 
 /// A file-name-safe form of a rule name: lower case words joined by `_`.
 fn slug(text: &str) -> String {
-    let words: Vec<String> = text.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_ascii_lowercase).collect();
+    let words: Vec<String> =
+        text.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_ascii_lowercase).collect();
     if words.is_empty() { "rule".into() } else { words.join("_") }
 }
 

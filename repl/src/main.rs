@@ -102,7 +102,12 @@ pub async fn open_session(args: &Args) -> Result<Session, String> {
     new_session(args.now.as_deref(), args.memory_limit.as_deref(), args.threads, &args.sources).await
 }
 
-pub async fn new_session(now: Option<&str>, memory_limit: Option<&str>, threads: Option<usize>, sources: &cli::Sources) -> Result<Session, String> {
+pub async fn new_session(
+    now: Option<&str>,
+    memory_limit: Option<&str>,
+    threads: Option<usize>,
+    sources: &cli::Sources,
+) -> Result<Session, String> {
     let now = match now {
         Some(t) => Some(kql_grammar::values::parse_datetime(t).ok_or_else(|| format!("error: --now: '{t}' is not an ISO 8601 datetime"))?),
         None => None,
@@ -112,7 +117,8 @@ pub async fn new_session(now: Option<&str>, memory_limit: Option<&str>, threads:
         Some(s) => Some(parse_size(s).ok_or_else(|| format!("error: --memory-limit: '{s}' is not a size like 4G or 512M, or none"))?),
         None => default_memory_limit(),
     };
-    let mut session = Session::new(SessionOptions { now, memory_limit, target_partitions: threads, ..Default::default() }).map_err(|e| format!("error: {e}"))?;
+    let mut session = Session::new(SessionOptions { now, memory_limit, target_partitions: threads, ..Default::default() })
+        .map_err(|e| format!("error: {e}"))?;
     register(&mut session, sources).await?;
     Ok(session)
 }

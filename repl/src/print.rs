@@ -10,7 +10,13 @@ use kql_engine::render::{field_to_json, format_field_cell};
 use crate::cli::Format;
 
 /// Writes one result set.
-pub fn write_result(out: &mut dyn Write, format: Format, schema: &SchemaRef, batches: &[RecordBatch], width: Option<u16>) -> io::Result<()> {
+pub fn write_result(
+    out: &mut dyn Write,
+    format: Format,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    width: Option<u16>,
+) -> io::Result<()> {
     match format {
         Format::Table => write_table(out, schema, batches, width, None),
         Format::Csv => write_csv(out, schema, batches),
@@ -20,7 +26,13 @@ pub fn write_result(out: &mut dyn Write, format: Format, schema: &SchemaRef, bat
 
 /// A table of at most `max_rows` rows (all when `None`), sized to `width` columns of text, or
 /// to the terminal when `fit_terminal` (comfy-table asks the terminal for its width).
-pub fn write_table(out: &mut dyn Write, schema: &SchemaRef, batches: &[RecordBatch], width: Option<u16>, max_rows: Option<usize>) -> io::Result<()> {
+pub fn write_table(
+    out: &mut dyn Write,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    width: Option<u16>,
+    max_rows: Option<usize>,
+) -> io::Result<()> {
     write_table_sized(out, schema, batches, width, max_rows, false)
 }
 
@@ -51,7 +63,9 @@ pub fn write_table_sized(
             if max_rows.is_some_and(|m| shown >= m) {
                 break 'outer;
             }
-            table.add_row(schema.fields().iter().zip(batch.columns()).map(|(f, c)| format_field_cell(f, c.as_ref(), row).unwrap_or_default()));
+            table.add_row(
+                schema.fields().iter().zip(batch.columns()).map(|(f, c)| format_field_cell(f, c.as_ref(), row).unwrap_or_default()),
+            );
             shown += 1;
         }
     }
@@ -63,7 +77,9 @@ pub fn write_csv(out: &mut dyn Write, schema: &SchemaRef, batches: &[RecordBatch
     w.write_record(schema.fields().iter().map(|f| f.name().as_str()))?;
     for batch in batches {
         for row in 0..batch.num_rows() {
-            w.write_record(schema.fields().iter().zip(batch.columns()).map(|(f, c)| format_field_cell(f, c.as_ref(), row).unwrap_or_default()))?;
+            w.write_record(
+                schema.fields().iter().zip(batch.columns()).map(|(f, c)| format_field_cell(f, c.as_ref(), row).unwrap_or_default()),
+            )?;
         }
     }
     w.flush()
@@ -72,12 +88,8 @@ pub fn write_csv(out: &mut dyn Write, schema: &SchemaRef, batches: &[RecordBatch
 pub fn write_jsonl(out: &mut dyn Write, schema: &SchemaRef, batches: &[RecordBatch]) -> io::Result<()> {
     for batch in batches {
         for row in 0..batch.num_rows() {
-            let object: serde_json::Map<String, serde_json::Value> = schema
-                .fields()
-                .iter()
-                .zip(batch.columns())
-                .map(|(f, c)| (f.name().clone(), field_to_json(f, c, row)))
-                .collect();
+            let object: serde_json::Map<String, serde_json::Value> =
+                schema.fields().iter().zip(batch.columns()).map(|(f, c)| (f.name().clone(), field_to_json(f, c, row))).collect();
             serde_json::to_writer(&mut *out, &object)?;
             out.write_all(b"\n")?;
         }

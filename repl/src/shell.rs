@@ -15,8 +15,8 @@ use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 use rustyline::{Config, Editor};
 
-use crate::cli::{Args, Format};
 use crate::chart::Chart;
+use crate::cli::{Args, Format};
 use crate::completion::Vocabulary;
 use crate::helper::KqlHelper;
 use crate::print;
@@ -278,12 +278,10 @@ fn show(settings: &Settings, results: &[Shown], started: Instant) -> std::io::Re
             rows
         };
         match (chart, svg) {
-            (Some(chart), Some(path)) => {
-                match chart.write_file(path) {
-                    Ok(()) => eprintln!("chart written to {}", path.display()),
-                    Err(e) => eprintln!("error: {e}"),
-                }
-            }
+            (Some(chart), Some(path)) => match chart.write_file(path) {
+                Ok(()) => eprintln!("chart written to {}", path.display()),
+                Err(e) => eprintln!("error: {e}"),
+            },
             (Some(chart), None) if settings.format == Format::Table && to_terminal => {
                 write!(out, "\n{}", chart.to_text(crate::terminal_columns()))?;
             }

@@ -98,13 +98,25 @@ pub fn write(out: &Path, columns: &[(&str, Kind)], mut rows: Vec<Row>) -> Result
             Kind::Int => (
                 Field::new(*name, DataType::Int32, true),
                 Arc::new(Int32Array::from(
-                    cells.map(|c| match c { Cell::Int(v) => Ok(Some(*v)), Cell::Null => Ok(None), c => Err(wrong(c)) }).collect::<Result<Vec<_>, _>>()?,
+                    cells
+                        .map(|c| match c {
+                            Cell::Int(v) => Ok(Some(*v)),
+                            Cell::Null => Ok(None),
+                            c => Err(wrong(c)),
+                        })
+                        .collect::<Result<Vec<_>, _>>()?,
                 )),
             ),
             Kind::Long => (
                 Field::new(*name, DataType::Int64, true),
                 Arc::new(Int64Array::from(
-                    cells.map(|c| match c { Cell::Long(v) => Ok(Some(*v)), Cell::Null => Ok(None), c => Err(wrong(c)) }).collect::<Result<Vec<_>, _>>()?,
+                    cells
+                        .map(|c| match c {
+                            Cell::Long(v) => Ok(Some(*v)),
+                            Cell::Null => Ok(None),
+                            c => Err(wrong(c)),
+                        })
+                        .collect::<Result<Vec<_>, _>>()?,
                 )),
             ),
             Kind::Time => (
@@ -112,7 +124,11 @@ pub fn write(out: &Path, columns: &[(&str, Kind)], mut rows: Vec<Row>) -> Result
                 Arc::new(
                     TimestampMicrosecondArray::from(
                         cells
-                            .map(|c| match c { Cell::Time(v) => Ok(Some(v / 1_000)), Cell::Null => Ok(None), c => Err(wrong(c)) })
+                            .map(|c| match c {
+                                Cell::Time(v) => Ok(Some(v / 1_000)),
+                                Cell::Null => Ok(None),
+                                c => Err(wrong(c)),
+                            })
                             .collect::<Result<Vec<_>, _>>()?,
                     )
                     .with_timezone("UTC"),
@@ -121,13 +137,26 @@ pub fn write(out: &Path, columns: &[(&str, Kind)], mut rows: Vec<Row>) -> Result
             Kind::Str => (
                 Field::new(*name, DataType::Utf8, true),
                 Arc::new(StringArray::from(
-                    cells.map(|c| match c { Cell::Str(v) => Ok(Some(v.clone())), Cell::Null => Ok(None), c => Err(wrong(c)) }).collect::<Result<Vec<_>, _>>()?,
+                    cells
+                        .map(|c| match c {
+                            Cell::Str(v) => Ok(Some(v.clone())),
+                            Cell::Null => Ok(None),
+                            c => Err(wrong(c)),
+                        })
+                        .collect::<Result<Vec<_>, _>>()?,
                 )),
             ),
             Kind::Dynamic => (
-                Field::new(*name, DataType::Utf8, true).with_metadata([("ARROW:extension:name".to_string(), "arrow.json".to_string())].into()),
+                Field::new(*name, DataType::Utf8, true)
+                    .with_metadata([("ARROW:extension:name".to_string(), "arrow.json".to_string())].into()),
                 Arc::new(StringArray::from(
-                    cells.map(|c| match c { Cell::Json(v) => Ok(Some(v.to_string())), Cell::Null => Ok(None), c => Err(wrong(c)) }).collect::<Result<Vec<_>, _>>()?,
+                    cells
+                        .map(|c| match c {
+                            Cell::Json(v) => Ok(Some(v.to_string())),
+                            Cell::Null => Ok(None),
+                            c => Err(wrong(c)),
+                        })
+                        .collect::<Result<Vec<_>, _>>()?,
                 )),
             ),
         };
@@ -136,9 +165,7 @@ pub fn write(out: &Path, columns: &[(&str, Kind)], mut rows: Vec<Row>) -> Result
     }
     let schema = Arc::new(Schema::new(fields));
     let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| e.to_string())?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(9).map_err(|e| e.to_string())?))
-        .build();
+    let props = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::try_new(9).map_err(|e| e.to_string())?)).build();
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }

@@ -56,26 +56,126 @@ pub enum Raw {
 pub const DAY1: i64 = END - 2 * 24 * HOUR;
 
 pub const PLANTS: &[Plant] = &[
-    Plant { src: "10.1.5.23", src_host: "WS-FIN-023", dst: "203.0.113.50", dst_port: 443, start_s: 2 * 3600, count: 240, period_s: 60, jitter_s: 0,
-        expected: "found: 60 s beacon, 02:00-05:59, one row per hour", raw: &[Raw::WindowsEvent, Raw::Sysmon] },
-    Plant { src: "192.168.20.41", src_host: "WS-HR-041", dst: "185.220.101.7", dst_port: 8080, start_s: 13 * 3600 + 1800, count: 160, period_s: 45, jitter_s: 0,
-        expected: "found: 45 s beacon, 13:30-15:29, one row per hour", raw: &[Raw::SecurityEvent] },
-    Plant { src: "10.1.7.88", src_host: "WS-ENG-088", dst: "198.51.100.77", dst_port: 8443, start_s: 6 * 3600, count: 72, period_s: 300, jitter_s: 0,
-        expected: "ignored: 12 events an hour, not more than 15", raw: &[Raw::SecurityEvent] },
-    Plant { src: "10.2.3.4", src_host: "WS-OPS-004", dst: "93.184.216.34", dst_port: 443, start_s: 9 * 3600, count: 240, period_s: 60, jitter_s: 15,
-        expected: "ignored: jitter of +-15 s leaves no interval at 80%", raw: &[Raw::WindowsEvent] },
-    Plant { src: "10.1.9.9", src_host: "SRV-BACKUP-09", dst: "10.20.0.5", dst_port: 445, start_s: 3600, count: 240, period_s: 60, jitter_s: 0,
-        expected: "ignored: private (RFC 1918) destination", raw: &[Raw::WindowsEvent] },
-    Plant { src: "10.1.9.10", src_host: "SRV-APP-10", dst: "169.254.169.254", dst_port: 80, start_s: 3600, count: 240, period_s: 60, jitter_s: 0,
-        expected: "ignored: link-local destination (LocalNetworks)", raw: &[Raw::Sysmon] },
-    Plant { src: "10.1.9.11", src_host: "SRV-APP-11", dst: "127.0.0.1", dst_port: 8080, start_s: 3600, count: 240, period_s: 60, jitter_s: 0,
-        expected: "ignored: loopback destination (LocalNetworks)", raw: &[Raw::SecurityEvent] },
-    Plant { src: "fd00::23", src_host: "WS-LAB-023", dst: "2606:4700::6810:85e5", dst_port: 443, start_s: 5 * 3600, count: 240, period_s: 60, jitter_s: 0,
-        expected: "ignored: IPv6 destination (ipv4_is_private is null)", raw: &[Raw::Sysmon] },
-    Plant { src: "10.1.5.99", src_host: "WS-FIN-099", dst: "203.0.113.51", dst_port: 443, start_s: 30 * 3600, count: 180, period_s: 60, jitter_s: 0,
-        expected: "ignored: after the rule's window (2024-05-02T06:00Z)", raw: &[Raw::Native] },
-    Plant { src: "10.1.9.12", src_host: "WS-DEV-012", dst: "203.0.113.52", dst_port: 443, start_s: 20 * 3600, count: 720, period_s: 5, jitter_s: 0,
-        expected: "ignored: 5 s apart, not more than 10 s", raw: &[Raw::SecurityEvent, Raw::Native] },
+    Plant {
+        src: "10.1.5.23",
+        src_host: "WS-FIN-023",
+        dst: "203.0.113.50",
+        dst_port: 443,
+        start_s: 2 * 3600,
+        count: 240,
+        period_s: 60,
+        jitter_s: 0,
+        expected: "found: 60 s beacon, 02:00-05:59, one row per hour",
+        raw: &[Raw::WindowsEvent, Raw::Sysmon],
+    },
+    Plant {
+        src: "192.168.20.41",
+        src_host: "WS-HR-041",
+        dst: "185.220.101.7",
+        dst_port: 8080,
+        start_s: 13 * 3600 + 1800,
+        count: 160,
+        period_s: 45,
+        jitter_s: 0,
+        expected: "found: 45 s beacon, 13:30-15:29, one row per hour",
+        raw: &[Raw::SecurityEvent],
+    },
+    Plant {
+        src: "10.1.7.88",
+        src_host: "WS-ENG-088",
+        dst: "198.51.100.77",
+        dst_port: 8443,
+        start_s: 6 * 3600,
+        count: 72,
+        period_s: 300,
+        jitter_s: 0,
+        expected: "ignored: 12 events an hour, not more than 15",
+        raw: &[Raw::SecurityEvent],
+    },
+    Plant {
+        src: "10.2.3.4",
+        src_host: "WS-OPS-004",
+        dst: "93.184.216.34",
+        dst_port: 443,
+        start_s: 9 * 3600,
+        count: 240,
+        period_s: 60,
+        jitter_s: 15,
+        expected: "ignored: jitter of +-15 s leaves no interval at 80%",
+        raw: &[Raw::WindowsEvent],
+    },
+    Plant {
+        src: "10.1.9.9",
+        src_host: "SRV-BACKUP-09",
+        dst: "10.20.0.5",
+        dst_port: 445,
+        start_s: 3600,
+        count: 240,
+        period_s: 60,
+        jitter_s: 0,
+        expected: "ignored: private (RFC 1918) destination",
+        raw: &[Raw::WindowsEvent],
+    },
+    Plant {
+        src: "10.1.9.10",
+        src_host: "SRV-APP-10",
+        dst: "169.254.169.254",
+        dst_port: 80,
+        start_s: 3600,
+        count: 240,
+        period_s: 60,
+        jitter_s: 0,
+        expected: "ignored: link-local destination (LocalNetworks)",
+        raw: &[Raw::Sysmon],
+    },
+    Plant {
+        src: "10.1.9.11",
+        src_host: "SRV-APP-11",
+        dst: "127.0.0.1",
+        dst_port: 8080,
+        start_s: 3600,
+        count: 240,
+        period_s: 60,
+        jitter_s: 0,
+        expected: "ignored: loopback destination (LocalNetworks)",
+        raw: &[Raw::SecurityEvent],
+    },
+    Plant {
+        src: "fd00::23",
+        src_host: "WS-LAB-023",
+        dst: "2606:4700::6810:85e5",
+        dst_port: 443,
+        start_s: 5 * 3600,
+        count: 240,
+        period_s: 60,
+        jitter_s: 0,
+        expected: "ignored: IPv6 destination (ipv4_is_private is null)",
+        raw: &[Raw::Sysmon],
+    },
+    Plant {
+        src: "10.1.5.99",
+        src_host: "WS-FIN-099",
+        dst: "203.0.113.51",
+        dst_port: 443,
+        start_s: 30 * 3600,
+        count: 180,
+        period_s: 60,
+        jitter_s: 0,
+        expected: "ignored: after the rule's window (2024-05-02T06:00Z)",
+        raw: &[Raw::Native],
+    },
+    Plant {
+        src: "10.1.9.12",
+        src_host: "WS-DEV-012",
+        dst: "203.0.113.52",
+        dst_port: 443,
+        start_s: 20 * 3600,
+        count: 720,
+        period_s: 5,
+        jitter_s: 0,
+        expected: "ignored: 5 s apart, not more than 10 s",
+        raw: &[Raw::SecurityEvent, Raw::Native],
+    },
 ];
 
 struct Rows {
@@ -99,9 +199,21 @@ struct Rows {
 impl Rows {
     fn new() -> Rows {
         Rows {
-            time: vec![], product: vec![], vendor: vec![], result: vec![], action: vec![], dvc: vec![], protocol: vec![],
-            direction: vec![], src: vec![], src_port: vec![], src_host: vec![], dst: vec![], dst_port: vec![],
-            src_bytes: vec![], dst_bytes: vec![],
+            time: vec![],
+            product: vec![],
+            vendor: vec![],
+            result: vec![],
+            action: vec![],
+            dvc: vec![],
+            protocol: vec![],
+            direction: vec![],
+            src: vec![],
+            src_port: vec![],
+            src_host: vec![],
+            dst: vec![],
+            dst_port: vec![],
+            src_bytes: vec![],
+            dst_bytes: vec![],
         }
     }
 }
@@ -163,9 +275,8 @@ fn background(rng: &mut Rng) -> Background {
     }
     // Public destinations: first octets of well-known cloud and CDN ranges, never private.
     let firsts = [13u8, 20, 23, 34, 35, 40, 52, 54, 104, 140, 142, 151, 157, 162, 185, 199, 204];
-    let public = (0..3_000)
-        .map(|_| format!("{}.{}.{}.{}", rng.pick(&firsts), rng.range(0, 255), rng.range(0, 255), rng.range(1, 254)))
-        .collect();
+    let public =
+        (0..3_000).map(|_| format!("{}.{}.{}.{}", rng.pick(&firsts), rng.range(0, 255), rng.range(0, 255), rng.range(1, 254))).collect();
     let internal = (0..40).map(|i| format!("10.0.{}.{}", 10 + i / 20, 1 + i % 20)).collect();
     let ipv6 = (0..50).map(|i| format!("2606:4700:{:x}::{:x}", 0x10 + i, rng.range(1, 0xffff))).collect();
     Background { hosts, public, internal, ipv6 }

@@ -52,7 +52,10 @@ impl Host {
 
     /// Azure Arc-enabled servers: `_ResourceId` names the machine resource.
     fn resource_id(&self) -> String {
-        format!("/subscriptions/{SUBSCRIPTION}/resourcegroups/rg-endpoints/providers/microsoft.hybridcompute/machines/{}", self.name.to_lowercase())
+        format!(
+            "/subscriptions/{SUBSCRIPTION}/resourcegroups/rg-endpoints/providers/microsoft.hybridcompute/machines/{}",
+            self.name.to_lowercase()
+        )
     }
 }
 
@@ -75,7 +78,8 @@ fn stable_guid(text: &str) -> String {
 }
 
 const USERS: [&str; 6] = ["jdoe", "akim", "mlee", "rpatel", "svc_backup", "tnguyen"];
-const PUBLIC: [&str; 8] = ["13.107.42.14", "142.250.74.110", "104.16.132.229", "151.101.1.69", "52.96.165.130", "20.190.160.1", "23.215.0.136", "172.217.18.3"];
+const PUBLIC: [&str; 8] =
+    ["13.107.42.14", "142.250.74.110", "104.16.132.229", "151.101.1.69", "52.96.165.130", "20.190.160.1", "23.215.0.136", "172.217.18.3"];
 const DNS: &str = "10.0.0.2";
 const DC: &str = "10.0.0.10";
 
@@ -111,7 +115,11 @@ fn hosts() -> Hosts {
         }
     }
     let background = (0..120)
-        .map(|i| Host { name: format!("WS-{:03}", i + 100), ip: format!("10.0.{}.{}", i / 40, 10 + (i % 40) * 6), user: USERS[i % USERS.len()] })
+        .map(|i| Host {
+            name: format!("WS-{:03}", i + 100),
+            ip: format!("10.0.{}.{}", i / 40, 10 + (i % 40) * 6),
+            user: USERS[i % USERS.len()],
+        })
         .collect();
     Hosts { planted, background }
 }
@@ -144,8 +152,29 @@ struct Wfp {
 }
 
 impl Wfp {
-    fn connect(time: i64, id: i32, pid: u32, app: &str, outbound: bool, local: &str, local_port: i32, remote: &str, remote_port: i32) -> Wfp {
-        Wfp { time, id, pid, app: app.to_string(), outbound, local: local.to_string(), local_port, remote: remote.to_string(), remote_port, protocol: 6 }
+    fn connect(
+        time: i64,
+        id: i32,
+        pid: u32,
+        app: &str,
+        outbound: bool,
+        local: &str,
+        local_port: i32,
+        remote: &str,
+        remote_port: i32,
+    ) -> Wfp {
+        Wfp {
+            time,
+            id,
+            pid,
+            app: app.to_string(),
+            outbound,
+            local: local.to_string(),
+            local_port,
+            remote: remote.to_string(),
+            remote_port,
+            protocol: 6,
+        }
     }
 
     /// The event's fields in the order Windows writes them.
@@ -154,7 +183,8 @@ impl Wfp {
         let proto = self.protocol.to_string();
         match self.id {
             5156 | 5157 => {
-                let (layer, rtid) = if self.outbound { ("%%14611", if v6 { 50 } else { 48 }) } else { ("%%14610", if v6 { 46 } else { 44 }) };
+                let (layer, rtid) =
+                    if self.outbound { ("%%14611", if v6 { 50 } else { 48 }) } else { ("%%14610", if v6 { 46 } else { 44 }) };
                 vec![
                     ("ProcessID", self.pid.to_string()),
                     ("Application", self.app.clone()),
@@ -205,7 +235,9 @@ impl Wfp {
     fn activity(&self) -> &'static str {
         match self.id {
             5152 => "5152 - The Windows Filtering Platform blocked a packet.",
-            5154 => "5154 - The Windows Filtering Platform has permitted an application or service to listen on a port for incoming connections.",
+            5154 => {
+                "5154 - The Windows Filtering Platform has permitted an application or service to listen on a port for incoming connections."
+            }
             5156 => "5156 - The Windows Filtering Platform has permitted a connection.",
             5157 => "5157 - The Windows Filtering Platform has blocked a connection.",
             _ => "5158 - The Windows Filtering Platform has permitted a bind to a local port.",
@@ -306,7 +338,10 @@ fn wfp_events(rng: &mut Rng, hosts: &Hosts, background: &[&Host], rows: usize, r
     for (i, e) in planted(seed, raw) {
         let p = &PLANTS[i];
         let host = hosts.get(p.src_host);
-        out.push((host.name.clone(), Wfp::connect(e.time, 5156, 7316, &beacon_app(p.src_host), true, &host.ip, e.src_port, p.dst, p.dst_port)));
+        out.push((
+            host.name.clone(),
+            Wfp::connect(e.time, 5156, 7316, &beacon_app(p.src_host), true, &host.ip, e.src_port, p.dst, p.dst_port),
+        ));
     }
     out
 }
@@ -400,9 +435,8 @@ fn security_row(rng: &mut Rng, r: SecurityRow, logon: Option<Vec<Cell>>) -> Row 
         format!("AOI-{WORKSPACE}").into(),
     ];
     // The logon columns (AuthenticationPackageName .. WorkstationName) are empty for other events.
-    let logon = logon.unwrap_or_else(|| {
-        SECURITY_EVENT[17..46].iter().map(|(_, k)| if *k == Kind::Str { Cell::from("") } else { Cell::Null }).collect()
-    });
+    let logon = logon
+        .unwrap_or_else(|| SECURITY_EVENT[17..46].iter().map(|(_, k)| if *k == Kind::Str { Cell::from("") } else { Cell::Null }).collect());
     cells.extend(logon);
     cells.extend(["SecurityEvent".into(), r.resource.into(), SUBSCRIPTION.into()]);
     Row { time: r.time, cells }
@@ -440,7 +474,11 @@ fn logon_row(rng: &mut Rng, h: &Host, time: i64) -> Row {
     let logon_id = format!("0x{:x}", 0x10_0000 + rng.below(0xf0_0000));
     let logon_guid = if package == "NTLM" { "{00000000-0000-0000-0000-000000000000}".to_string() } else { format!("{{{}}}", guid(rng)) };
     let port = if logon_type == 2 { "0".to_string() } else { rng.range(49152, 65535).to_string() };
-    let (proc_id, proc_name) = if logon_type == 3 { ("0x0".to_string(), "-".to_string()) } else { ("0x2e4".to_string(), r"C:\Windows\System32\svchost.exe".to_string()) };
+    let (proc_id, proc_name) = if logon_type == 3 {
+        ("0x0".to_string(), "-".to_string())
+    } else {
+        ("0x2e4".to_string(), r"C:\Windows\System32\svchost.exe".to_string())
+    };
     let key_length = if package == "NTLM" { 128 } else { 0 };
     let lm = if package == "NTLM" { "NTLM V2" } else { "-" };
     let fields: Vec<(&str, String)> = vec![
@@ -611,10 +649,24 @@ pub fn write_windows_event(out: &Path, rows: usize, seed: u64) -> Result<String,
     for (i, (host, id, app, outbound, local_port, remote, remote_port, _)) in WFP_PLANTS.iter().enumerate() {
         let h = hosts.get(host);
         let local = if *id == 5158 { "0.0.0.0" } else { h.ip.as_str() };
-        wfp.push((h.name.clone(), Wfp::connect(hunt_plant_time(4 * i as i64 + 1), *id, 6000 + i as u32, &format!("{VOLUME}{app}"), *outbound, local, *local_port, remote, *remote_port)));
+        wfp.push((
+            h.name.clone(),
+            Wfp::connect(
+                hunt_plant_time(4 * i as i64 + 1),
+                *id,
+                6000 + i as u32,
+                &format!("{VOLUME}{app}"),
+                *outbound,
+                local,
+                *local_port,
+                remote,
+                *remote_port,
+            ),
+        ));
     }
     wfp.sort_by_key(|(_, w)| w.time);
-    let events: Vec<Row> = wfp.iter().enumerate().map(|(i, (host, w))| wfp_windows_row(&mut rng, &hosts, host, w, 300_000 + i as u64)).collect();
+    let events: Vec<Row> =
+        wfp.iter().enumerate().map(|(i, (host, w))| wfp_windows_row(&mut rng, &hosts, host, w, 300_000 + i as u64)).collect();
     let n = event_table::write(out, WINDOWS_EVENT, events)?;
     Ok(format!(
         "wrote {n} WindowsEvent rows (WFP; {planted} planted beacon events, {} planted for wfp_non_standard_ports) to {}",
@@ -699,7 +751,8 @@ fn sysmon_row(rng: &mut Rng, hosts: &Hosts, s: &Sysmon) -> Row {
         ("DestinationPort", s.remote_port.to_string()),
         ("DestinationPortName", port_name(s.remote_port).to_string()),
     ];
-    let stamp = format!("{}.{:07}Z", chrono::DateTime::from_timestamp_nanos(s.time).format("%Y-%m-%dT%H:%M:%S"), s.time.rem_euclid(SECOND) / 100);
+    let stamp =
+        format!("{}.{:07}Z", chrono::DateTime::from_timestamp_nanos(s.time).format("%Y-%m-%dT%H:%M:%S"), s.time.rem_euclid(SECOND) / 100);
     let mut data = format!(
         r#"<DataItem type="System.XmlData" time="{stamp}" sourceHealthServiceId="{}"><EventData xmlns="http://schemas.microsoft.com/win/2004/08/events/event">"#,
         stable_guid(&h.name)
@@ -747,10 +800,24 @@ pub const SYSMON_PLANTS: &[(&str, &str, &str, &str, i32, &str)] = &[
     ("SRV-APP-10", r"C:\Windows\Temp\dllhost32.exe", "svc_backup", "203.0.113.99", 1443, "found: malware callback port"),
     ("WS-HR-041", r"C:\Users\akim\Downloads\invoice_viewer.exe", "akim", "198.51.100.23", 8080, "found: uncommon port 8080"),
     ("SRV-BACKUP-09", r"C:\Program Files\Veeam\Backup\VeeamAgent.exe", "svc_backup", "52.31.4.4", 4443, "ignored: under C:\\Program Files"),
-    ("WS-OPS-004", r"C:\Program Files (x86)\Riot Games\launcher.exe", "rpatel", "104.16.2.2", 7777, "ignored: under C:\\Program Files (x86)"),
+    (
+        "WS-OPS-004",
+        r"C:\Program Files (x86)\Riot Games\launcher.exe",
+        "rpatel",
+        "104.16.2.2",
+        7777,
+        "ignored: under C:\\Program Files (x86)",
+    ),
     ("WS-ENG-088", r"C:\Users\mlee\tools\ncat.exe", "mlee", "10.20.0.5", 4444, "ignored: private destination"),
     ("WS-ENG-088", r"C:\Users\mlee\tools\ncat.exe", "mlee", "127.0.0.1", 4444, "ignored: loopback destination"),
-    ("WS-ENG-088", r"C:\Users\mlee\AppData\Local\Programs\Python\Python311\python.exe", "mlee", "192.168.1.10", 8888, "ignored: private destination"),
+    (
+        "WS-ENG-088",
+        r"C:\Users\mlee\AppData\Local\Programs\Python\Python311\python.exe",
+        "mlee",
+        "192.168.1.10",
+        8888,
+        "ignored: private destination",
+    ),
 ];
 
 pub fn write_event(out: &Path, rows: usize, seed: u64) -> Result<String, String> {
@@ -766,7 +833,12 @@ pub fn write_event(out: &Path, rows: usize, seed: u64) -> Result<String, String>
         let local_port = rng.range(49152, 65535) as i32;
         let teams = format!(r"C:\Users\{}\AppData\Local\Microsoft\Teams\current\Teams.exe", h.user);
         let (image, remote, port, protocol) = match rng.below(6) {
-            0 => (r"C:\Program Files\Google\Chrome\Application\chrome.exe".to_string(), *rng.pick(&PUBLIC), *rng.pick(&[443, 443, 80]), "tcp"),
+            0 => (
+                r"C:\Program Files\Google\Chrome\Application\chrome.exe".to_string(),
+                *rng.pick(&PUBLIC),
+                *rng.pick(&[443, 443, 80]),
+                "tcp",
+            ),
             1 => (r"C:\Program Files (x86)\Microsoft\Edge\Application\msedge.exe".to_string(), *rng.pick(&PUBLIC), 443, "tcp"),
             2 => (r"C:\Windows\System32\svchost.exe".to_string(), DNS, 53, "udp"),
             3 => (r"C:\Windows\System32\lsass.exe".to_string(), DC, *rng.pick(&[88, 389]), "tcp"),

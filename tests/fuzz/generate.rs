@@ -141,7 +141,10 @@ impl Generator<'_> {
             Ty::Bool => ["true", "false"].choose(rng).unwrap_or(&"true").to_string(),
             Ty::Date => format!("datetime(2024-05-0{} 0{}:00)", rng.random_range(1..4), rng.random_range(0..10)),
             Ty::Span => ["1h", "5m", "1d", "30s", "100ms"].choose(rng).unwrap_or(&"1h").to_string(),
-            Ty::Dyn | Ty::Any => ["dynamic([1,2,3])", "dynamic({'a':1})", "dynamic(['x','y'])", "dynamic(5)"].choose(rng).unwrap_or(&"dynamic(1)").to_string(),
+            Ty::Dyn | Ty::Any => ["dynamic([1,2,3])", "dynamic({'a':1})", "dynamic(['x','y'])", "dynamic(5)"]
+                .choose(rng)
+                .unwrap_or(&"dynamic(1)")
+                .to_string(),
         }
     }
 
@@ -171,7 +174,12 @@ impl Generator<'_> {
                 1 => format!("strlen({})", e(rng, Ty::Str)),
                 2 => format!("tolong({})", e(rng, Ty::Any)),
                 3 => format!("array_length({})", e(rng, Ty::Dyn)),
-                4 => format!("datetime_diff('{}', {}, {})", ["day", "second", "year", "nanosecond"].choose(rng).unwrap_or(&"day"), e(rng, Ty::Date), e(rng, Ty::Date)),
+                4 => format!(
+                    "datetime_diff('{}', {}, {})",
+                    ["day", "second", "year", "nanosecond"].choose(rng).unwrap_or(&"day"),
+                    e(rng, Ty::Date),
+                    e(rng, Ty::Date)
+                ),
                 5 => format!("countof({}, {})", e(rng, Ty::Str), e(rng, Ty::Str)),
                 6 => format!("binary_shift_left({}, {})", e(rng, Ty::Long), e(rng, Ty::Long)),
                 _ => format!("abs({})", e(rng, Ty::Long)),
@@ -189,14 +197,23 @@ impl Generator<'_> {
                 2 => format!("tostring({})", e(rng, Ty::Any)),
                 3 => format!("extract({}, {}, {})", e(rng, Ty::Str), e(rng, Ty::Long), e(rng, Ty::Str)),
                 4 => format!("replace_regex({}, {}, {})", e(rng, Ty::Str), e(rng, Ty::Str), e(rng, Ty::Str)),
-                5 => format!("format_datetime({}, {})", e(rng, Ty::Date), ["'yyyy-MM-dd'", "'HH:mm:ss.fffffff'", "''", "'%'"].choose(rng).unwrap_or(&"''")),
+                5 => format!(
+                    "format_datetime({}, {})",
+                    e(rng, Ty::Date),
+                    ["'yyyy-MM-dd'", "'HH:mm:ss.fffffff'", "''", "'%'"].choose(rng).unwrap_or(&"''")
+                ),
                 6 => format!("strrep({}, {})", e(rng, Ty::Str), e(rng, Ty::Long)),
                 7 => format!("tohex({}, {})", e(rng, Ty::Long), e(rng, Ty::Long)),
                 _ => format!("trim({}, {})", e(rng, Ty::Str), e(rng, Ty::Str)),
             },
             Ty::Bool => match rng.random_range(0..8) {
                 0 => format!("{} {} {}", e(rng, Ty::Long), ["==", "!=", "<", ">=", "<>"].choose(rng).unwrap_or(&"=="), e(rng, Ty::Long)),
-                1 => format!("{} {} {}", e(rng, Ty::Str), ["has", "contains", "startswith", "=~", "!has", "matches regex", "has_cs", "in~"].choose(rng).unwrap_or(&"has"), e(rng, Ty::Str)),
+                1 => format!(
+                    "{} {} {}",
+                    e(rng, Ty::Str),
+                    ["has", "contains", "startswith", "=~", "!has", "matches regex", "has_cs", "in~"].choose(rng).unwrap_or(&"has"),
+                    e(rng, Ty::Str)
+                ),
                 2 => format!("({}) and ({})", e(rng, Ty::Bool), e(rng, Ty::Bool)),
                 3 => format!("not({})", e(rng, Ty::Bool)),
                 4 => format!("isnull({})", e(rng, Ty::Any)),
@@ -208,7 +225,12 @@ impl Generator<'_> {
                 0 => format!("{} + {}", e(rng, Ty::Date), e(rng, Ty::Span)),
                 1 => format!("bin({}, {})", e(rng, Ty::Date), e(rng, Ty::Span)),
                 2 => format!("todatetime({})", e(rng, Ty::Str)),
-                3 => format!("datetime_add('{}', {}, {})", ["day", "month", "year", "microsecond"].choose(rng).unwrap_or(&"day"), e(rng, Ty::Long), e(rng, Ty::Date)),
+                3 => format!(
+                    "datetime_add('{}', {}, {})",
+                    ["day", "month", "year", "microsecond"].choose(rng).unwrap_or(&"day"),
+                    e(rng, Ty::Long),
+                    e(rng, Ty::Date)
+                ),
                 4 => format!("startofmonth({})", e(rng, Ty::Date)),
                 _ => format!("ago({})", e(rng, Ty::Span)),
             },
@@ -254,7 +276,8 @@ impl Generator<'_> {
             0..=2 => format!("where {}", self.expr(rng, &cols, Ty::Bool, 0)),
             3 | 4 => {
                 let ty = Ty::Any;
-                let name = if rng.random_ratio(1, 3) { self.column(rng, &cols, None).unwrap_or("e".into()) } else { format!("e{}", cols.len()) };
+                let name =
+                    if rng.random_ratio(1, 3) { self.column(rng, &cols, None).unwrap_or("e".into()) } else { format!("e{}", cols.len()) };
                 let e = self.expr(rng, &cols, ty, 0);
                 cols.retain(|(n, _)| *n != name);
                 cols.push((name.clone(), ty));
@@ -289,7 +312,11 @@ impl Generator<'_> {
                 cols = out;
                 format!("summarize agg = {agg}{by}")
             }
-            8 => format!("sort by {} {}", self.column(rng, &cols, None).unwrap_or("1".into()), ["asc", "desc", "", "asc nulls first"].choose(rng).unwrap_or(&"")),
+            8 => format!(
+                "sort by {} {}",
+                self.column(rng, &cols, None).unwrap_or("1".into()),
+                ["asc", "desc", "", "asc nulls first"].choose(rng).unwrap_or(&"")
+            ),
             9 => format!("take {}", self.literal(rng, Ty::Long)),
             10 => format!("top {} by {}", self.literal(rng, Ty::Long), self.expr(rng, &cols, Ty::Any, 2)),
             11 => {
@@ -299,18 +326,28 @@ impl Generator<'_> {
             }
             12 => {
                 let c = self.column(rng, &cols, Some(Ty::Dyn)).unwrap_or_else(|| "y".into());
-                format!("mv-expand {c}{}", if rng.random_bool(0.3) { format!(" limit {}", self.literal(rng, Ty::Long)) } else { String::new() })
+                format!(
+                    "mv-expand {c}{}",
+                    if rng.random_bool(0.3) { format!(" limit {}", self.literal(rng, Ty::Long)) } else { String::new() }
+                )
             }
             13 => {
                 let c = self.column(rng, &cols, Some(Ty::Str)).unwrap_or_else(|| "s".into());
                 cols.push(("pv".into(), Ty::Long));
-                format!("parse {}{c} with * {} pv:long *", ["", "kind=regex ", "kind=relaxed "].choose(rng).unwrap_or(&""), self.literal(rng, Ty::Str))
+                format!(
+                    "parse {}{c} with * {} pv:long *",
+                    ["", "kind=regex ", "kind=relaxed "].choose(rng).unwrap_or(&""),
+                    self.literal(rng, Ty::Str)
+                )
             }
             14 if depth < 2 => {
                 let (sub, sub_cols) = self.source(rng, depth + 1);
                 let key = cols.iter().find(|(n, t)| sub_cols.iter().any(|(m, u)| m == n && u == t)).map(|(n, _)| n.clone());
                 match key {
-                    Some(k) => format!("join kind={} ({sub}) on {k}", ["inner", "leftouter", "innerunique", "leftanti", "fullouter", "rightsemi"].choose(rng).unwrap_or(&"inner")),
+                    Some(k) => format!(
+                        "join kind={} ({sub}) on {k}",
+                        ["inner", "leftouter", "innerunique", "leftanti", "fullouter", "rightsemi"].choose(rng).unwrap_or(&"inner")
+                    ),
                     None => {
                         cols.extend(sub_cols);
                         format!("union ({sub})")
@@ -322,7 +359,12 @@ impl Generator<'_> {
                 match d {
                     Some(d) => {
                         cols = vec![("v".into(), Ty::Dyn), (d.clone(), Ty::Dyn)];
-                        format!("make-series v = count() default = 0 on {d} from {} to {} step {}", self.literal(rng, Ty::Date), self.literal(rng, Ty::Date), self.literal(rng, Ty::Span))
+                        format!(
+                            "make-series v = count() default = 0 on {d} from {} to {} step {}",
+                            self.literal(rng, Ty::Date),
+                            self.literal(rng, Ty::Date),
+                            self.literal(rng, Ty::Span)
+                        )
                     }
                     None => "count".into(),
                 }
@@ -342,7 +384,11 @@ impl Generator<'_> {
             }
             _ => {
                 cols.push(("e_prev".into(), Ty::Long));
-                format!("sort by {} | extend e_prev = prev({})", self.column(rng, &cols, None).unwrap_or("1".into()), self.column(rng, &cols, None).unwrap_or("1".into()))
+                format!(
+                    "sort by {} | extend e_prev = prev({})",
+                    self.column(rng, &cols, None).unwrap_or("1".into()),
+                    self.column(rng, &cols, None).unwrap_or("1".into())
+                )
             }
         };
         (op, cols)

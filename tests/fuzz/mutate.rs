@@ -414,7 +414,10 @@ fn mutate_once(rng: &mut StdRng, text: &str, other: &str, functions: &[String]) 
         // Stray brackets, quotes, pipes and other punctuation.
         9 => {
             let at = boundary(text, rng.random_range(0..=text.len()));
-            let stray = ["(", ")", "[", "]", "{", "}", "'", "\"", "|", ",", ";", "=", "@", "```", "//", "\\", "..", "!", "~", "| ", "((((", "))))", "\u{0}", "é", "🦀"];
+            let stray = [
+                "(", ")", "[", "]", "{", "}", "'", "\"", "|", ",", ";", "=", "@", "```", "//", "\\", "..", "!", "~", "| ", "((((", "))))",
+                "\u{0}", "é", "🦀",
+            ];
             let n = rng.random_range(1..4);
             let mut s = text.to_string();
             for _ in 0..n {

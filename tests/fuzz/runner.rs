@@ -31,7 +31,9 @@ pub enum Mode {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// Ran (or failed with a clean KQL error).
-    Fine { error: bool },
+    Fine {
+        error: bool,
+    },
     Panic(String),
     Hang(String),
     Leak(String),
@@ -111,8 +113,28 @@ const LEAK_PHRASES: &[&str] = &[
 /// Arrow's type names, as whole words and in Arrow's spelling (KQL's are lower case: `long`,
 /// `string`, `datetime`).
 const ARROW_TYPES: &[&str] = &[
-    "Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64", "Float16", "Float32", "Float64", "Utf8", "LargeUtf8",
-    "Utf8View", "Timestamp(", "Duration(", "Decimal128", "Struct(", "List(", "LargeList(", "Dictionary(", "TimestampMicrosecond(",
+    "Int8",
+    "Int16",
+    "Int32",
+    "Int64",
+    "UInt8",
+    "UInt16",
+    "UInt32",
+    "UInt64",
+    "Float16",
+    "Float32",
+    "Float64",
+    "Utf8",
+    "LargeUtf8",
+    "Utf8View",
+    "Timestamp(",
+    "Duration(",
+    "Decimal128",
+    "Struct(",
+    "List(",
+    "LargeList(",
+    "Dictionary(",
+    "TimestampMicrosecond(",
     "DurationNanosecond(",
 ];
 
@@ -123,9 +145,10 @@ pub fn leaked_word(message: &str) -> Option<&'static str> {
     if let Some(p) = LEAK_PHRASES.iter().copied().find(|w| lower.contains(w)) {
         return Some(p);
     }
-    ARROW_TYPES.iter().copied().find(|w| {
-        outside.match_indices(w).any(|(i, _)| !outside[..i].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '_'))
-    })
+    ARROW_TYPES
+        .iter()
+        .copied()
+        .find(|w| outside.match_indices(w).any(|(i, _)| !outside[..i].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '_')))
 }
 
 /// The message without its quoted parts (`'...'`, `"..."`, `` `...` ``); an apostrophe inside a
@@ -183,12 +206,7 @@ impl Engine {
     pub fn columns(&self, table: &str) -> Vec<(String, String)> {
         let Ok(plans) = self.session.plan(&format!("{table} | take 0")) else { return Vec::new() };
         let Some(plan) = plans.first() else { return Vec::new() };
-        plan.plan
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| (f.name().clone(), kql_engine::types::kql_type_name(f).to_string()))
-            .collect()
+        plan.plan.schema().fields().iter().map(|f| (f.name().clone(), kql_engine::types::kql_type_name(f).to_string())).collect()
     }
 
     /// Runs one case on the calling thread; a panic unwinds out of it.

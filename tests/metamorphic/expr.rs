@@ -91,9 +91,30 @@ const ORDER_OPS: &[&str] = &["==", "!=", "<", "<=", ">", ">="];
 
 /// String operators whose right side is one string.
 const STRING_OPS: &[&str] = &[
-    "has", "!has", "has_cs", "!has_cs", "contains", "!contains", "contains_cs", "!contains_cs", "startswith", "!startswith",
-    "startswith_cs", "!startswith_cs", "endswith", "!endswith", "endswith_cs", "!endswith_cs", "hasprefix", "!hasprefix",
-    "hassuffix", "!hassuffix", "==", "!=", "=~", "!~",
+    "has",
+    "!has",
+    "has_cs",
+    "!has_cs",
+    "contains",
+    "!contains",
+    "contains_cs",
+    "!contains_cs",
+    "startswith",
+    "!startswith",
+    "startswith_cs",
+    "!startswith_cs",
+    "endswith",
+    "!endswith",
+    "endswith_cs",
+    "!endswith_cs",
+    "hasprefix",
+    "!hasprefix",
+    "hassuffix",
+    "!hassuffix",
+    "==",
+    "!=",
+    "=~",
+    "!~",
 ];
 
 /// String operators whose right side is a list of strings.
@@ -464,9 +485,8 @@ impl<'a> ExprGen<'a> {
             0 => kql![format!("{}(", self.pick(&["tolower", "toupper"])), self.string(d), ")"],
             1 => kql!["strcat(", self.string(d), ", ", self.string(d), ")"],
             2 => {
-                let ty = *[Ty::Long, Ty::Int, Ty::Real, Ty::Bool, Ty::DateTime, Ty::TimeSpan, Ty::Dynamic]
-                    .choose(self.rng)
-                    .unwrap_or(&Ty::Long);
+                let ty =
+                    *[Ty::Long, Ty::Int, Ty::Real, Ty::Bool, Ty::DateTime, Ty::TimeSpan, Ty::Dynamic].choose(self.rng).unwrap_or(&Ty::Long);
                 kql!["tostring(", self.scalar(ty, d), ")"]
             }
             3 => kql!["substring(", self.string(d), format!(", {}, {})", self.rng.random_range(0..=3), self.rng.random_range(0..=5))],

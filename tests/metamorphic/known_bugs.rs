@@ -20,8 +20,6 @@ impl KnownBugs {
     pub fn from_env() -> KnownBugs {
         let wanted = std::env::var("KQL_METAMORPHIC_KNOWN_BUGS").unwrap_or_default();
         let avoid = |name: &str| !wanted.split(',').any(|w| matches!(w.trim(), "all" | "1") || w.trim() == name);
-        KnownBugs {
-            avoid_sort_without_optimizer: avoid("sort_without_optimizer"),
-        }
+        KnownBugs { avoid_sort_without_optimizer: avoid("sort_without_optimizer") }
     }
 }

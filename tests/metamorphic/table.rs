@@ -146,9 +146,7 @@ pub fn random_table(rng: &mut StdRng) -> Table {
     let columns = random_columns(rng);
     let row_count = rng.random_range(5..=60);
     let pools: Vec<Vec<Value>> = columns.iter().map(|c| value_pool(rng, c.ty)).collect();
-    let rows = (0..row_count)
-        .map(|_| columns.iter().zip(&pools).map(|(c, pool)| random_cell(rng, c.ty, pool)).collect())
-        .collect();
+    let rows = (0..row_count).map(|_| columns.iter().zip(&pools).map(|(c, pool)| random_cell(rng, c.ty, pool)).collect()).collect();
     Table { columns, rows }
 }
 
@@ -390,8 +388,8 @@ fn column_array<'a>(ty: Ty, cells: impl Iterator<Item = &'a Value>) -> ArrayRef 
         Ty::TimeSpan => {
             Arc::new(cells.map(|v| if let Value::TimeSpan(ns) = v { Some(*ns) } else { None }).collect::<DurationNanosecondArray>())
         }
-        Ty::Dynamic => Arc::new(
-            cells.map(|v| if let Value::Dynamic(json) = v { Some(json.to_string()) } else { None }).collect::<StringArray>(),
-        ),
+        Ty::Dynamic => {
+            Arc::new(cells.map(|v| if let Value::Dynamic(json) = v { Some(json.to_string()) } else { None }).collect::<StringArray>())
+        }
     }
 }

@@ -37,11 +37,10 @@ fn compress(data: &[u8], container: Container, level: Compression) -> std::io::R
 /// Deflate at the default level, or stored when that does not make the data smaller (what
 /// Kusto gives for short strings).
 fn compress_to_base64(text: &str, container: Container) -> Out {
-    let packed = compress(text.as_bytes(), container, Compression::default())
-        .and_then(|packed| match packed.len() > text.len() {
-            true => compress(text.as_bytes(), container, Compression::none()),
-            false => Ok(packed),
-        });
+    let packed = compress(text.as_bytes(), container, Compression::default()).and_then(|packed| match packed.len() > text.len() {
+        true => compress(text.as_bytes(), container, Compression::none()),
+        false => Ok(packed),
+    });
     match packed {
         Ok(mut bytes) => {
             if let Container::Gzip = container {

@@ -88,21 +88,29 @@ fn parse_integer(t: &str) -> Option<i64> {
 }
 
 pub fn tolong() -> ScalarUDF {
-    KqlUdf::scalar("tolong", |_| Ok(DataType::Int64), |args, rows| {
-        convert::<arrow::datatypes::Int64Type>(args, rows, DataType::Int64, parse_integer)
-    })
+    KqlUdf::scalar(
+        "tolong",
+        |_| Ok(DataType::Int64),
+        |args, rows| convert::<arrow::datatypes::Int64Type>(args, rows, DataType::Int64, parse_integer),
+    )
 }
 
 pub fn toint() -> ScalarUDF {
-    KqlUdf::scalar("toint", |_| Ok(DataType::Int32), |args, rows| {
-        convert::<arrow::datatypes::Int32Type>(args, rows, DataType::Int32, |t| parse_integer(t).and_then(|v| i32::try_from(v).ok()))
-    })
+    KqlUdf::scalar(
+        "toint",
+        |_| Ok(DataType::Int32),
+        |args, rows| {
+            convert::<arrow::datatypes::Int32Type>(args, rows, DataType::Int32, |t| parse_integer(t).and_then(|v| i32::try_from(v).ok()))
+        },
+    )
 }
 
 pub fn toreal() -> ScalarUDF {
-    KqlUdf::scalar("toreal", |_| Ok(DataType::Float64), |args, rows| {
-        convert::<arrow::datatypes::Float64Type>(args, rows, DataType::Float64, parse_number)
-    })
+    KqlUdf::scalar(
+        "toreal",
+        |_| Ok(DataType::Float64),
+        |args, rows| convert::<arrow::datatypes::Float64Type>(args, rows, DataType::Float64, parse_number),
+    )
 }
 
 /// Ticks (100ns) from 0001-01-01 to the Unix epoch: Kusto's `tolong(datetime)` counts from 0001.

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array};
-use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit};
 use arrow::compute::kernels::cast::cast;
+use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit};
 use datafusion::common::{exec_err, plan_err};
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::scalar::ScalarValue;

@@ -19,10 +19,9 @@ pub fn cell_json(array: &dyn Array, row: usize, dynamic: bool) -> Json {
     if array.is_null(row) {
         return Json::Null;
     }
-    if dynamic
-        && let Some(text) = crate::render::format_cell(array, row) {
-            return serde_json::from_str(&text).unwrap_or(Json::String(text));
-        }
+    if dynamic && let Some(text) = crate::render::format_cell(array, row) {
+        return serde_json::from_str(&text).unwrap_or(Json::String(text));
+    }
     to_json(array, row)
 }
 
@@ -133,76 +132,93 @@ pub fn to_string() -> ScalarUDF {
     KqlUdf::scalar("kql_dyn_to_string", utf8, |args, rows| {
         let arrays = arrays(args, rows)?;
         let values = StrArray::try_new(&arrays[0])?;
-        let out: StringArray = (0..values.len()).map(|i| Some(values.get(i).and_then(parse).map(|v| json_to_text(&v)).unwrap_or_default())).collect();
+        let out: StringArray =
+            (0..values.len()).map(|i| Some(values.get(i).and_then(parse).map(|v| json_to_text(&v)).unwrap_or_default())).collect();
         result(args, Arc::new(out))
     })
 }
 
 pub fn to_real() -> ScalarUDF {
-    KqlUdf::scalar("kql_dyn_to_real", |_| Ok(DataType::Float64), |args, rows| {
-        let arrays = arrays(args, rows)?;
-        let values = StrArray::try_new(&arrays[0])?;
-        let out: Float64Array = (0..values.len())
-            .map(|i| match values.get(i).and_then(parse)? {
-                Json::Number(n) => n.as_f64(),
-                Json::String(s) => s.trim().parse().ok(),
-                Json::Bool(b) => Some(b as i64 as f64),
-                _ => None,
-            })
-            .collect();
-        result(args, Arc::new(out))
-    })
+    KqlUdf::scalar(
+        "kql_dyn_to_real",
+        |_| Ok(DataType::Float64),
+        |args, rows| {
+            let arrays = arrays(args, rows)?;
+            let values = StrArray::try_new(&arrays[0])?;
+            let out: Float64Array = (0..values.len())
+                .map(|i| match values.get(i).and_then(parse)? {
+                    Json::Number(n) => n.as_f64(),
+                    Json::String(s) => s.trim().parse().ok(),
+                    Json::Bool(b) => Some(b as i64 as f64),
+                    _ => None,
+                })
+                .collect();
+            result(args, Arc::new(out))
+        },
+    )
 }
 
 pub fn to_long() -> ScalarUDF {
-    KqlUdf::scalar("kql_dyn_to_long", |_| Ok(DataType::Int64), |args, rows| {
-        let arrays = arrays(args, rows)?;
-        let values = StrArray::try_new(&arrays[0])?;
-        let out: Int64Array = (0..values.len())
-            .map(|i| match values.get(i).and_then(parse)? {
-                Json::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
-                Json::String(s) => s.trim().parse().ok(),
-                Json::Bool(b) => Some(b as i64),
-                _ => None,
-            })
-            .collect();
-        result(args, Arc::new(out))
-    })
+    KqlUdf::scalar(
+        "kql_dyn_to_long",
+        |_| Ok(DataType::Int64),
+        |args, rows| {
+            let arrays = arrays(args, rows)?;
+            let values = StrArray::try_new(&arrays[0])?;
+            let out: Int64Array = (0..values.len())
+                .map(|i| match values.get(i).and_then(parse)? {
+                    Json::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+                    Json::String(s) => s.trim().parse().ok(),
+                    Json::Bool(b) => Some(b as i64),
+                    _ => None,
+                })
+                .collect();
+            result(args, Arc::new(out))
+        },
+    )
 }
 
 pub fn to_bool() -> ScalarUDF {
-    KqlUdf::scalar("kql_dyn_to_bool", |_| Ok(DataType::Boolean), |args, rows| {
-        let arrays = arrays(args, rows)?;
-        let values = StrArray::try_new(&arrays[0])?;
-        let out: BooleanArray = (0..values.len())
-            .map(|i| match values.get(i).and_then(parse)? {
-                Json::Bool(b) => Some(b),
-                Json::Number(n) => n.as_f64().map(|f| f != 0.0),
-                Json::String(s) => match s.to_ascii_lowercase().as_str() {
-                    "true" => Some(true),
-                    "false" => Some(false),
+    KqlUdf::scalar(
+        "kql_dyn_to_bool",
+        |_| Ok(DataType::Boolean),
+        |args, rows| {
+            let arrays = arrays(args, rows)?;
+            let values = StrArray::try_new(&arrays[0])?;
+            let out: BooleanArray = (0..values.len())
+                .map(|i| match values.get(i).and_then(parse)? {
+                    Json::Bool(b) => Some(b),
+                    Json::Number(n) => n.as_f64().map(|f| f != 0.0),
+                    Json::String(s) => match s.to_ascii_lowercase().as_str() {
+                        "true" => Some(true),
+                        "false" => Some(false),
+                        _ => None,
+                    },
                     _ => None,
-                },
-                _ => None,
-            })
-            .collect();
-        result(args, Arc::new(out))
-    })
+                })
+                .collect();
+            result(args, Arc::new(out))
+        },
+    )
 }
 
 /// `array_length(d)`: elements of an array; null when `d` is not an array.
 pub fn array_length() -> ScalarUDF {
-    KqlUdf::scalar("kql_array_length", |_| Ok(DataType::Int64), |args, rows| {
-        let arrays = arrays(args, rows)?;
-        let values = StrArray::try_new(&arrays[0])?;
-        let out: Int64Array = (0..values.len())
-            .map(|i| match values.get(i).and_then(parse)? {
-                Json::Array(a) => Some(a.len() as i64),
-                _ => None,
-            })
-            .collect();
-        result(args, Arc::new(out))
-    })
+    KqlUdf::scalar(
+        "kql_array_length",
+        |_| Ok(DataType::Int64),
+        |args, rows| {
+            let arrays = arrays(args, rows)?;
+            let values = StrArray::try_new(&arrays[0])?;
+            let out: Int64Array = (0..values.len())
+                .map(|i| match values.get(i).and_then(parse)? {
+                    Json::Array(a) => Some(a.len() as i64),
+                    _ => None,
+                })
+                .collect();
+            result(args, Arc::new(out))
+        },
+    )
 }
 
 pub fn bag_keys() -> ScalarUDF {

@@ -66,7 +66,9 @@ fn register_h3(m: &mut HashMap<&'static str, RowDef>) {
             Some(r) => r.long(),
             None => Some(DEFAULT_H3_RESOLUTION),
         };
-        let (Some(lon), Some(lat), Some(res)) = (a[0].real(), a[1].real(), res.and_then(resolution)) else { return Out::Str(String::new()) };
+        let (Some(lon), Some(lat), Some(res)) = (a[0].real(), a[1].real(), res.and_then(resolution)) else {
+            return Out::Str(String::new());
+        };
         if !(-180.0..=180.0).contains(&lon) || !(-90.0..=90.0).contains(&lat) {
             return Out::Str(String::new());
         }
@@ -117,7 +119,9 @@ fn register_h3(m: &mut HashMap<&'static str, RowDef>) {
     });
     def(m, "geo_h3cell_neighbors", 1, 1, Ret::Dynamic, |a| cell(&a[0]).map_or(Out::Null, |c| Out::Json(tokens(ring(c, 1)))));
     def(m, "geo_h3cell_rings", 2, 2, Ret::Dynamic, |a| match (cell(&a[0]), a[1].long()) {
-        (Some(c), Some(k)) if (0..=MAX_H3_RING).contains(&k) => Out::Json(Json::Array((0..=k as u32).map(|d| tokens(ring(c, d))).collect())),
+        (Some(c), Some(k)) if (0..=MAX_H3_RING).contains(&k) => {
+            Out::Json(Json::Array((0..=k as u32).map(|d| tokens(ring(c, d))).collect()))
+        }
         _ => Out::Null,
     });
 }
@@ -136,7 +140,11 @@ fn geohash_bounds(hash: &str) -> Option<(f64, f64, f64, f64)> {
         for shift in (0..5).rev() {
             let range = if even { &mut lon } else { &mut lat };
             let mid = (range.0 + range.1) / 2.0;
-            if (idx >> shift) & 1 == 1 { range.0 = mid } else { range.1 = mid }
+            if (idx >> shift) & 1 == 1 {
+                range.0 = mid
+            } else {
+                range.1 = mid
+            }
             even = !even;
         }
     }

@@ -60,9 +60,8 @@ fn densify(points: &[Pos], tolerance: f64) -> Vec<Pos> {
 fn simplify(points: &[Pos], tolerance: f64) -> Vec<Pos> {
     fn keep(points: &[Pos], from: usize, to: usize, tolerance: f64, kept: &mut Vec<bool>) {
         let (a, b) = (vec(points[from]), vec(points[to]));
-        let farthest = (from + 1..to)
-            .map(|i| (i, sphere::distance_to_edge(vec(points[i]), a, b) * EARTH_RADIUS_M))
-            .max_by(|x, y| x.1.total_cmp(&y.1));
+        let farthest =
+            (from + 1..to).map(|i| (i, sphere::distance_to_edge(vec(points[i]), a, b) * EARTH_RADIUS_M)).max_by(|x, y| x.1.total_cmp(&y.1));
         if let Some((i, d)) = farthest
             && d > tolerance
         {

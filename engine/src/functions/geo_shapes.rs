@@ -253,7 +253,9 @@ fn register_measures(m: &mut HashMap<&'static str, RowDef>) {
             _ => Out::Null,
         }
     });
-    def(m, "geo_line_length", 1, 1, Ret::Real, |a| real(shape(&a[0]).as_ref().and_then(lines).map(|ls| ls.iter().map(|l| line_length(l)).sum::<f64>() * EARTH_RADIUS_M)));
+    def(m, "geo_line_length", 1, 1, Ret::Real, |a| {
+        real(shape(&a[0]).as_ref().and_then(lines).map(|ls| ls.iter().map(|l| line_length(l)).sum::<f64>() * EARTH_RADIUS_M))
+    });
     def(m, "geo_polygon_area", 1, 1, Ret::Real, |a| {
         real(shape(&a[0]).as_ref().and_then(polygons).map(|ps| {
             let steradians: f64 = ps.iter().map(|p| loop_area(&p[0]) - p[1..].iter().map(|h| loop_area(h)).sum::<f64>()).sum();
@@ -261,10 +263,17 @@ fn register_measures(m: &mut HashMap<&'static str, RowDef>) {
         }))
     });
     def(m, "geo_polygon_perimeter", 1, 1, Ret::Real, |a| {
-        real(shape(&a[0]).as_ref().and_then(polygons).map(|ps| ps.iter().flatten().map(|r| loop_edges(r).map(|(x, y)| x.angle(y)).sum::<f64>()).sum::<f64>() * EARTH_RADIUS_M))
+        real(
+            shape(&a[0])
+                .as_ref()
+                .and_then(polygons)
+                .map(|ps| ps.iter().flatten().map(|r| loop_edges(r).map(|(x, y)| x.angle(y)).sum::<f64>()).sum::<f64>() * EARTH_RADIUS_M),
+        )
     });
     def(m, "geo_line_centroid", 1, 1, Ret::Dynamic, |a| {
-        point_out(shape(&a[0]).as_ref().and_then(lines).map(|ls| ls.iter().flat_map(|l| line_edges(l)).fold(Vec3::ZERO, |acc, (x, y)| acc.add(sphere::edge_centroid(x, y))).normalize()))
+        point_out(shape(&a[0]).as_ref().and_then(lines).map(|ls| {
+            ls.iter().flat_map(|l| line_edges(l)).fold(Vec3::ZERO, |acc, (x, y)| acc.add(sphere::edge_centroid(x, y))).normalize()
+        }))
     });
     def(m, "geo_polygon_centroid", 1, 1, Ret::Dynamic, |a| {
         point_out(shape(&a[0]).as_ref().and_then(polygons).map(|ps| {
@@ -273,7 +282,9 @@ fn register_measures(m: &mut HashMap<&'static str, RowDef>) {
                 let s = if sphere::ring_signed_area(ring) >= 0.0 { sign } else { -sign };
                 sphere::ring_centroid(ring).scale(s)
             };
-            ps.iter().fold(Vec3::ZERO, |acc, p| p[1..].iter().fold(acc.add(oriented(&p[0], 1.0)), |acc, h| acc.add(oriented(h, -1.0)))).normalize()
+            ps.iter()
+                .fold(Vec3::ZERO, |acc, p| p[1..].iter().fold(acc.add(oriented(&p[0], 1.0)), |acc, h| acc.add(oriented(h, -1.0))))
+                .normalize()
         }))
     });
 }
@@ -312,24 +323,30 @@ fn register_distances(m: &mut HashMap<&'static str, RowDef>) {
 }
 
 fn register_intersections(m: &mut HashMap<&'static str, RowDef>) {
-    def(m, "geo_intersects_2lines", 2, 2, Ret::Bool, |a| match (shape(&a[0]).as_ref().and_then(lines), shape(&a[1]).as_ref().and_then(lines)) {
-        (Some(x), Some(y)) => Out::Bool(edges_cross(x.iter().flat_map(|l| line_edges(l)), y.iter().flat_map(|l| line_edges(l)))),
-        _ => Out::Null,
+    def(m, "geo_intersects_2lines", 2, 2, Ret::Bool, |a| {
+        match (shape(&a[0]).as_ref().and_then(lines), shape(&a[1]).as_ref().and_then(lines)) {
+            (Some(x), Some(y)) => Out::Bool(edges_cross(x.iter().flat_map(|l| line_edges(l)), y.iter().flat_map(|l| line_edges(l)))),
+            _ => Out::Null,
+        }
     });
-    def(m, "geo_intersects_line_with_polygon", 2, 2, Ret::Bool, |a| match (shape(&a[0]).as_ref().and_then(lines), shape(&a[1]).as_ref().and_then(polygons)) {
-        (Some(ls), Some(ps)) => Out::Bool(
-            ls.iter().flatten().any(|v| ps.iter().any(|p| polygon_contains(p, *v)))
-                || edges_cross(ls.iter().flat_map(|l| line_edges(l)), ps.iter().flat_map(polygon_edges)),
-        ),
-        _ => Out::Null,
+    def(m, "geo_intersects_line_with_polygon", 2, 2, Ret::Bool, |a| {
+        match (shape(&a[0]).as_ref().and_then(lines), shape(&a[1]).as_ref().and_then(polygons)) {
+            (Some(ls), Some(ps)) => Out::Bool(
+                ls.iter().flatten().any(|v| ps.iter().any(|p| polygon_contains(p, *v)))
+                    || edges_cross(ls.iter().flat_map(|l| line_edges(l)), ps.iter().flat_map(polygon_edges)),
+            ),
+            _ => Out::Null,
+        }
     });
-    def(m, "geo_intersects_2polygons", 2, 2, Ret::Bool, |a| match (shape(&a[0]).as_ref().and_then(polygons), shape(&a[1]).as_ref().and_then(polygons)) {
-        (Some(x), Some(y)) => Out::Bool(
-            x.iter().flat_map(|p| p[0].iter()).any(|v| y.iter().any(|p| polygon_contains(p, *v)))
-                || y.iter().flat_map(|p| p[0].iter()).any(|v| x.iter().any(|p| polygon_contains(p, *v)))
-                || edges_cross(x.iter().flat_map(polygon_edges), y.iter().flat_map(polygon_edges)),
-        ),
-        _ => Out::Null,
+    def(m, "geo_intersects_2polygons", 2, 2, Ret::Bool, |a| {
+        match (shape(&a[0]).as_ref().and_then(polygons), shape(&a[1]).as_ref().and_then(polygons)) {
+            (Some(x), Some(y)) => Out::Bool(
+                x.iter().flat_map(|p| p[0].iter()).any(|v| y.iter().any(|p| polygon_contains(p, *v)))
+                    || y.iter().flat_map(|p| p[0].iter()).any(|v| x.iter().any(|p| polygon_contains(p, *v)))
+                    || edges_cross(x.iter().flat_map(polygon_edges), y.iter().flat_map(polygon_edges)),
+            ),
+            _ => Out::Null,
+        }
     });
 }
 
@@ -367,7 +384,8 @@ mod wkt {
 
         fn number(&mut self) -> Option<f64> {
             self.skip_space();
-            let len = self.text[self.at..].find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c))).unwrap_or(self.text.len() - self.at);
+            let len =
+                self.text[self.at..].find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c))).unwrap_or(self.text.len() - self.at);
             let n = self.text[self.at..self.at + len].parse().ok()?;
             self.at += len;
             Some(n)

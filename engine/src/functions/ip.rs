@@ -41,9 +41,8 @@ pub fn ipv4_is_private() -> ScalarUDF {
         let arrays = arrays(args, rows)?;
         let ips = StrArray::try_new(&arrays[0])?;
         let ranges = private_ranges();
-        let out: BooleanArray = (0..ips.len())
-            .map(|i| ips.get(i).and_then(parse_ipv4_net).map(|ip| ranges.iter().any(|r| r.contains(&ip))))
-            .collect();
+        let out: BooleanArray =
+            (0..ips.len()).map(|i| ips.get(i).and_then(parse_ipv4_net).map(|ip| ranges.iter().any(|r| r.contains(&ip)))).collect();
         result(args, Arc::new(out) as ArrayRef)
     })
 }
@@ -92,9 +91,8 @@ pub fn ipv4_is_in_any_range() -> ScalarUDF {
                 None => return exec_err!("ipv4_is_in_any_range: ranges must be constants"),
             }
         }
-        let out: BooleanArray = (0..ips.len())
-            .map(|i| ips.get(i).and_then(parse_ipv4_net).map(|ip| ranges.iter().any(|r| r.contains(&ip))))
-            .collect();
+        let out: BooleanArray =
+            (0..ips.len()).map(|i| ips.get(i).and_then(parse_ipv4_net).map(|ip| ranges.iter().any(|r| r.contains(&ip)))).collect();
         result(args, Arc::new(out) as ArrayRef)
     })
 }

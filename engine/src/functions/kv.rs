@@ -161,7 +161,8 @@ fn free_text_value(text: &str, key: &str, settings: &KvSettings) -> Option<Strin
         }
         return Some(match opening(settings, value_start.chars().next()) {
             Some(close) => quoted(value_start, close, &settings.escapes).0,
-            None => value_start[..value_start.find(|c: char| c.is_whitespace() || c == ',' || c == ';').unwrap_or(value_start.len())].to_string(),
+            None => value_start[..value_start.find(|c: char| c.is_whitespace() || c == ',' || c == ';').unwrap_or(value_start.len())]
+                .to_string(),
         });
     }
     None
@@ -177,7 +178,10 @@ fn regex_value(text: &str, key: &str, pattern: &str) -> Option<String> {
     PATTERNS.with(|cache| {
         let mut cache = cache.borrow_mut();
         let re = cache.entry(pattern.to_string()).or_insert_with(|| regex::Regex::new(pattern).ok()).as_ref()?;
-        re.captures_iter(text).find(|c| c.get(1).is_some_and(|k| k.as_str().trim() == key)).and_then(|c| c.get(2)).map(|v| v.as_str().trim().to_string())
+        re.captures_iter(text)
+            .find(|c| c.get(1).is_some_and(|k| k.as_str().trim() == key))
+            .and_then(|c| c.get(2))
+            .map(|v| v.as_str().trim().to_string())
     })
 }
 
@@ -197,7 +201,8 @@ pub fn value_of(text: &str, key: &str, settings: &KvSettings) -> Option<String> 
 pub fn kv_value() -> ScalarUDF {
     RowUdf::scalar("kql_kv_value", Ret::Str, |a| {
         let key = a[2].text();
-        let settings = SETTINGS.with(|cache| cache.borrow_mut().entry(key.clone()).or_insert_with(|| std::rc::Rc::new(KvSettings::from_json(&key))).clone());
+        let settings = SETTINGS
+            .with(|cache| cache.borrow_mut().entry(key.clone()).or_insert_with(|| std::rc::Rc::new(KvSettings::from_json(&key))).clone());
         value_of(&a[0].text(), &a[1].text(), &settings).map_or(Out::Null, Out::Str)
     })
 }

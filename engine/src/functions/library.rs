@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use datafusion::logical_expr::ScalarUDF;
-use kql_grammar::values::{MICROS_PER_DAY, MICROS_PER_SECOND, NANOS_PER_DAY, NANOS_PER_MICRO, NANOS_PER_SECOND, civil_from_days, days_from_civil};
+use kql_grammar::values::{
+    MICROS_PER_DAY, MICROS_PER_SECOND, NANOS_PER_DAY, NANOS_PER_MICRO, NANOS_PER_SECOND, civil_from_days, days_from_civil,
+};
 use serde_json::Value as Json;
 
 use super::rowwise::{Out, Ret, RowUdf, V};
@@ -64,7 +66,14 @@ fn opt_long(args: &[V], i: usize) -> Option<i64> {
 /// for in a window of the same length that starts just after the previous one, as Kusto does:
 /// `indexof("abcdefgabcdefg", "cde", 1, 10, 2)` finds the second "cde" at 9 although it ends
 /// past 1 + 10.
-fn nth_match(total: usize, width: usize, start: usize, length: Option<usize>, occurrence: usize, matches_at: impl Fn(usize) -> bool) -> i64 {
+fn nth_match(
+    total: usize,
+    width: usize,
+    start: usize,
+    length: Option<usize>,
+    occurrence: usize,
+    matches_at: impl Fn(usize) -> bool,
+) -> i64 {
     let window_end = |from: usize| length.map_or(total, |l| (from + l).min(total));
     let (mut found, mut i, mut end) = (0, start, window_end(start));
     while i + width <= end {
@@ -123,11 +132,13 @@ fn strings(m: &mut HashMap<&'static str, RowDef>) {
     def(m, "string_size", 1, 1, Ret::Long, |a| Out::Long(s(&a[0]).len() as i64));
     def(m, "isascii", 1, 1, Ret::Bool, |a| Out::Bool(s(&a[0]).is_ascii()));
     def(m, "isutf8", 1, 1, Ret::Bool, |_| Out::Bool(true));
-    def(m, "strcmp", 2, 2, Ret::Long, |a| Out::Long(match s(&a[0]).cmp(&s(&a[1])) {
-        std::cmp::Ordering::Less => -1,
-        std::cmp::Ordering::Equal => 0,
-        std::cmp::Ordering::Greater => 1,
-    }));
+    def(m, "strcmp", 2, 2, Ret::Long, |a| {
+        Out::Long(match s(&a[0]).cmp(&s(&a[1])) {
+            std::cmp::Ordering::Less => -1,
+            std::cmp::Ordering::Equal => 0,
+            std::cmp::Ordering::Greater => 1,
+        })
+    });
     def(m, "strrep", 2, 3, Ret::Str, |a| {
         // The docs: "If multiplier is more than the maximal allowed value of 1024, the input
         // string will be repeated 1024 times."
@@ -230,7 +241,8 @@ fn strings(m: &mut HashMap<&'static str, RowDef>) {
     def(m, "extract_all", 2, 3, Ret::Dynamic, |a| {
         let (pattern, text, groups) = if a.len() == 3 { (s(&a[0]), s(&a[2]), Some(a[1].json())) } else { (s(&a[0]), s(&a[1]), None) };
         let Some(re) = regex(&pattern) else { return Out::Null };
-        let wanted: Option<Vec<usize>> = groups.and_then(|g| g.as_array().map(|v| v.iter().filter_map(|x| x.as_u64().map(|n| n as usize)).collect()));
+        let wanted: Option<Vec<usize>> =
+            groups.and_then(|g| g.as_array().map(|v| v.iter().filter_map(|x| x.as_u64().map(|n| n as usize)).collect()));
         let caps: Vec<Json> = re
             .captures_iter(&text)
             .map(|c| {
@@ -331,7 +343,9 @@ fn encodings(m: &mut HashMap<&'static str, RowDef>) {
         }
         None => Out::Null,
     });
-    def(m, "url_encode", 1, 1, Ret::Str, |a| Out::Str(lower_hex_escapes(&url::form_urlencoded::byte_serialize(s(&a[0]).as_bytes()).collect::<String>())));
+    def(m, "url_encode", 1, 1, Ret::Str, |a| {
+        Out::Str(lower_hex_escapes(&url::form_urlencoded::byte_serialize(s(&a[0]).as_bytes()).collect::<String>()))
+    });
     def(m, "url_encode_component", 1, 1, Ret::Str, |a| {
         const COMPONENT: &percent_encoding::AsciiSet =
             &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
@@ -460,7 +474,8 @@ fn add_months(us: i64, months: i64) -> i64 {
     let (y, m, d) = ymd(us);
     let total = y * 12 + m as i64 - 1 + months;
     let (ny, nm) = (total.div_euclid(12), (total.rem_euclid(12) + 1) as u32);
-    let dim = [31, if (ny % 4 == 0 && ny % 100 != 0) || ny % 400 == 0 { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][nm as usize - 1];
+    let dim = [31, if (ny % 4 == 0 && ny % 100 != 0) || ny % 400 == 0 { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        [nm as usize - 1];
     days_from_civil(ny, nm, d.min(dim)) * MICROS_PER_DAY + us.rem_euclid(MICROS_PER_DAY)
 }
 
@@ -486,7 +501,9 @@ fn datetimes(m: &mut HashMap<&'static str, RowDef>) {
     }
     macro_rules! start_end {
         ($start:literal, $end:literal, $unit:literal) => {
-            def(m, $start, 1, 2, Ret::DateTime, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::DateTime(start_of($unit, ns, opt_long(a, 1).unwrap_or(0)))));
+            def(m, $start, 1, 2, Ret::DateTime, |a| {
+                dt(&a[0]).map_or(Out::Null, |ns| Out::DateTime(start_of($unit, ns, opt_long(a, 1).unwrap_or(0))))
+            });
             def(m, $end, 1, 2, Ret::DateTime, |a| {
                 dt(&a[0]).map_or(Out::Null, |ns| Out::DateTime(start_of($unit, ns, opt_long(a, 1).unwrap_or(0) + 1) - 1))
             });
@@ -496,7 +513,9 @@ fn datetimes(m: &mut HashMap<&'static str, RowDef>) {
     start_end!("startofweek", "endofweek", "week");
     start_end!("startofmonth", "endofmonth", "month");
     start_end!("startofyear", "endofyear", "year");
-    def(m, "dayofweek", 1, 1, Ret::TimeSpan, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::TimeSpan((ns.div_euclid(MICROS_PER_DAY) + 4).rem_euclid(7) * NANOS_PER_DAY)));
+    def(m, "dayofweek", 1, 1, Ret::TimeSpan, |a| {
+        dt(&a[0]).map_or(Out::Null, |ns| Out::TimeSpan((ns.div_euclid(MICROS_PER_DAY) + 4).rem_euclid(7) * NANOS_PER_DAY))
+    });
     def(m, "dayofmonth", 1, 1, Ret::Long, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Long(ymd(ns).2 as i64)));
     def(m, "week_of_year", 1, 1, Ret::Long, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Long(iso_week(ns))));
     def(m, "weekofyear", 1, 1, Ret::Long, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Long(iso_week(ns))));
@@ -506,7 +525,9 @@ fn datetimes(m: &mut HashMap<&'static str, RowDef>) {
             Out::Long(ns.div_euclid(MICROS_PER_DAY) - days_from_civil(y, 1, 1) + 1)
         })
     });
-    def(m, "hourofday", 1, 1, Ret::Long, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Long(ns.rem_euclid(MICROS_PER_DAY) / (3_600 * MICROS_PER_SECOND))));
+    def(m, "hourofday", 1, 1, Ret::Long, |a| {
+        dt(&a[0]).map_or(Out::Null, |ns| Out::Long(ns.rem_euclid(MICROS_PER_DAY) / (3_600 * MICROS_PER_SECOND)))
+    });
     def(m, "getyear", 1, 1, Ret::Long, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Long(ymd(ns).0)));
     def(m, "getmonth", 1, 1, Ret::Long, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Long(ymd(ns).1 as i64)));
     def(m, "monthofyear", 1, 1, Ret::Long, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Long(ymd(ns).1 as i64)));
@@ -514,7 +535,8 @@ fn datetimes(m: &mut HashMap<&'static str, RowDef>) {
         let (Some(amount), Some(ns)) = (a[1].long(), dt(&a[2])) else { return Out::Null };
         let fixed = |unit: i64| amount.checked_mul(unit).and_then(|d| ns.checked_add(d)).map_or(Out::Null, Out::DateTime);
         // Past 10,000 years in months the result is outside Kusto's range whatever the start.
-        let months = |per: i64| amount.checked_mul(per).filter(|m| m.abs() <= 120_000).map_or(Out::Null, |m| Out::DateTime(add_months(ns, m)));
+        let months =
+            |per: i64| amount.checked_mul(per).filter(|m| m.abs() <= 120_000).map_or(Out::Null, |m| Out::DateTime(add_months(ns, m)));
         match s(&a[0]).to_ascii_lowercase().as_str() {
             "year" => months(12),
             "quarter" => months(3),
@@ -594,7 +616,10 @@ pub fn format_kusto_datetime(us: i64, fmt: &str) -> String {
     let t = us.rem_euclid(MICROS_PER_DAY);
     // `frac` in nanoseconds, for up to nine `f` digits.
     let (h, mi, sec, frac) = (t / 3_600_000_000, t / 60_000_000 % 60, t / MICROS_PER_SECOND % 60, t % MICROS_PER_SECOND * 1_000);
-    let tokens = ["yyyy", "yy", "MM", "M", "dd", "d", "HH", "H", "hh", "h", "mm", "m", "ss", "s", "fffffff", "ffffff", "fffff", "ffff", "fff", "ff", "f", "FFFFFFF", "FFFFFF", "FFFFF", "FFFF", "FFF", "FF", "F", "tt"];
+    let tokens = [
+        "yyyy", "yy", "MM", "M", "dd", "d", "HH", "H", "hh", "h", "mm", "m", "ss", "s", "fffffff", "ffffff", "fffff", "ffff", "fff", "ff",
+        "f", "FFFFFFF", "FFFFFF", "FFFFF", "FFFF", "FFF", "FF", "F", "tt",
+    ];
     let mut out = String::new();
     let mut rest = fmt;
     'outer: while !rest.is_empty() {
@@ -635,7 +660,8 @@ pub fn format_kusto_datetime(us: i64, fmt: &str) -> String {
 /// .NET-style timespan format strings: `d`, `hh`, `mm`, `ss`, `fff`.
 pub fn format_kusto_timespan(ns: i64, fmt: &str) -> String {
     let abs = ns.unsigned_abs() as i64;
-    let (d, h, mi, sec, frac) = (abs / NANOS_PER_DAY, abs / 3_600_000_000_000 % 24, abs / 60_000_000_000 % 60, abs / NANOS_PER_SECOND % 60, abs % NANOS_PER_SECOND);
+    let (d, h, mi, sec, frac) =
+        (abs / NANOS_PER_DAY, abs / 3_600_000_000_000 % 24, abs / 60_000_000_000 % 60, abs / NANOS_PER_SECOND % 60, abs % NANOS_PER_SECOND);
     let mut out = String::new();
     if ns < 0 {
         out.push('-');
@@ -710,7 +736,17 @@ fn maths(m: &mut HashMap<&'static str, RowDef>) {
         }
         Out::Real(scaled.round() / scale)
     });
-    def(m, "sign", 1, 1, Ret::Real, |a| a[0].real().map_or(Out::Null, |x| Out::Real(if x > 0.0 { 1.0 } else if x < 0.0 { -1.0 } else { 0.0 })));
+    def(m, "sign", 1, 1, Ret::Real, |a| {
+        a[0].real().map_or(Out::Null, |x| {
+            Out::Real(if x > 0.0 {
+                1.0
+            } else if x < 0.0 {
+                -1.0
+            } else {
+                0.0
+            })
+        })
+    });
     def(m, "isnan", 1, 1, Ret::Bool, |a| a[0].real().map_or(Out::Null, |x| Out::Bool(x.is_nan())));
     def(m, "isinf", 1, 1, Ret::Bool, |a| a[0].real().map_or(Out::Null, |x| Out::Bool(x.is_infinite())));
     def(m, "isfinite", 1, 1, Ret::Bool, |a| a[0].real().map_or(Out::Null, |x| Out::Bool(x.is_finite())));
@@ -723,7 +759,14 @@ fn maths(m: &mut HashMap<&'static str, RowDef>) {
     });
     def(m, "new_guid", 0, 0, Ret::Str, |_| {
         let (a, b) = (random_u64(), random_u64());
-        Out::Str(format!("{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xffff, a & 0xfff, (b >> 48) & 0x3fff | 0x8000, b & 0xffff_ffff_ffff))
+        Out::Str(format!(
+            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+            a >> 32,
+            (a >> 16) & 0xffff,
+            a & 0xfff,
+            (b >> 48) & 0x3fff | 0x8000,
+            b & 0xffff_ffff_ffff
+        ))
     });
 }
 
@@ -773,10 +816,12 @@ fn arrays(m: &mut HashMap<&'static str, RowDef>) {
         let (start, end) = (norm(opt_long(a, 1).unwrap_or(0)), norm(opt_long(a, 2).unwrap_or(n - 1)) + 1);
         Out::Json(Json::Array(if start < end.min(n) { items[start as usize..end.min(n) as usize].to_vec() } else { vec![] }))
     });
-    def(m, "array_reverse", 1, 1, Ret::Dynamic, |a| json_array(&a[0]).map_or(Out::Null, |mut v| {
-        v.reverse();
-        Out::Json(Json::Array(v))
-    }));
+    def(m, "array_reverse", 1, 1, Ret::Dynamic, |a| {
+        json_array(&a[0]).map_or(Out::Null, |mut v| {
+            v.reverse();
+            Out::Json(Json::Array(v))
+        })
+    });
     def(m, "array_sort_asc", 1, 64, Ret::Dynamic, |a| sort_arrays(a, false));
     def(m, "array_sort_desc", 1, 64, Ret::Dynamic, |a| sort_arrays(a, true));
     def(m, "array_index_of", 2, 5, Ret::Long, |a| {
@@ -793,16 +838,22 @@ fn arrays(m: &mut HashMap<&'static str, RowDef>) {
         Out::Long(nth_match(items.len(), 1, start, length, occurrence, |i| json_eq(&items[i], &target)))
     });
     def(m, "array_sum", 1, 1, Ret::Real, |a| json_array(&a[0]).map_or(Out::Null, |v| Out::Real(v.iter().filter_map(Json::as_f64).sum())));
-    def(m, "set_has_element", 2, 2, Ret::Bool, |a| json_array(&a[0]).map_or(Out::Null, |v| {
-        let t = a[1].json();
-        Out::Bool(v.iter().any(|x| json_eq(x, &t)))
-    }));
-    def(m, "strcat_array", 2, 2, Ret::Str, |a| json_array(&a[0]).map_or(Out::Null, |v| Out::Str(v.iter().map(json_text).collect::<Vec<_>>().join(&s(&a[1])))));
+    def(m, "set_has_element", 2, 2, Ret::Bool, |a| {
+        json_array(&a[0]).map_or(Out::Null, |v| {
+            let t = a[1].json();
+            Out::Bool(v.iter().any(|x| json_eq(x, &t)))
+        })
+    });
+    def(m, "strcat_array", 2, 2, Ret::Str, |a| {
+        json_array(&a[0]).map_or(Out::Null, |v| Out::Str(v.iter().map(json_text).collect::<Vec<_>>().join(&s(&a[1]))))
+    });
     def(m, "set_union", 2, 64, Ret::Dynamic, |a| Out::Json(distinct_union(a)));
     def(m, "set_intersect", 2, 64, Ret::Dynamic, |a| {
         let mut out: Vec<Json> = Vec::new();
         for x in json_array(&a[0]).unwrap_or_default() {
-            if a[1..].iter().all(|v| json_array(v).unwrap_or_default().iter().any(|y| json_eq(y, &x))) && !out.iter().any(|y| json_eq(y, &x)) {
+            if a[1..].iter().all(|v| json_array(v).unwrap_or_default().iter().any(|y| json_eq(y, &x)))
+                && !out.iter().any(|y| json_eq(y, &x))
+            {
                 out.push(x);
             }
         }
@@ -811,7 +862,9 @@ fn arrays(m: &mut HashMap<&'static str, RowDef>) {
     def(m, "set_difference", 2, 64, Ret::Dynamic, |a| {
         let mut out: Vec<Json> = Vec::new();
         for x in json_array(&a[0]).unwrap_or_default() {
-            if !a[1..].iter().any(|v| json_array(v).unwrap_or_default().iter().any(|y| json_eq(y, &x))) && !out.iter().any(|y| json_eq(y, &x)) {
+            if !a[1..].iter().any(|v| json_array(v).unwrap_or_default().iter().any(|y| json_eq(y, &x)))
+                && !out.iter().any(|y| json_eq(y, &x))
+            {
                 out.push(x);
             }
         }
@@ -859,7 +912,9 @@ fn arrays(m: &mut HashMap<&'static str, RowDef>) {
     def(m, "zip", 2, 16, Ret::Dynamic, |a| {
         let lists: Vec<Vec<Json>> = a.iter().map(|v| json_array(v).unwrap_or_default()).collect();
         let n = lists.iter().map(Vec::len).max().unwrap_or(0);
-        Out::Json(Json::Array((0..n).map(|i| Json::Array(lists.iter().map(|l| l.get(i).cloned().unwrap_or(Json::Null)).collect())).collect()))
+        Out::Json(Json::Array(
+            (0..n).map(|i| Json::Array(lists.iter().map(|l| l.get(i).cloned().unwrap_or(Json::Null)).collect())).collect(),
+        ))
     });
     def(m, "bag_merge", 1, 64, Ret::Dynamic, |a| {
         let mut out = serde_json::Map::new();
@@ -1028,7 +1083,11 @@ fn rotate(a: &[V], left: bool) -> Out {
         return Out::Json(Json::Array(items));
     }
     let k = opt_long(a, 1).unwrap_or(0).rem_euclid(items.len() as i64) as usize;
-    if left { items.rotate_left(k) } else { items.rotate_right(k) }
+    if left {
+        items.rotate_left(k)
+    } else {
+        items.rotate_right(k)
+    }
     Out::Json(Json::Array(items))
 }
 
@@ -1182,9 +1241,10 @@ pub fn series_fill() -> ScalarUDF {
         if let (Json::Array(bins), Json::Array(values)) = (a[0].json(), a[1].json()) {
             for (b, v) in bins.iter().zip(values) {
                 if let Some(i) = b.as_u64().map(|i| i as usize).filter(|i| *i < n)
-                    && !v.is_null() {
-                        out[i] = v;
-                    }
+                    && !v.is_null()
+                {
+                    out[i] = v;
+                }
             }
         }
         Out::Json(Json::Array(out))
@@ -1202,7 +1262,9 @@ pub fn series_axis() -> ScalarUDF {
             }
             (V::Long(start), V::Long(step)) => (0..n).map(|i| Json::from(start + i * step)).collect(),
             (start, step) => match (start.real(), step.real()) {
-                (Some(s), Some(st)) => (0..n).map(|i| serde_json::Number::from_f64(s + i as f64 * st).map_or(Json::Null, Json::Number)).collect(),
+                (Some(s), Some(st)) => {
+                    (0..n).map(|i| serde_json::Number::from_f64(s + i as f64 * st).map_or(Json::Null, Json::Number)).collect()
+                }
                 _ => vec![],
             },
         };
@@ -1265,7 +1327,8 @@ pub fn register_ipv6(m: &mut HashMap<&'static str, RowDef>) {
     });
     def(m, "parse_ipv6_mask", 2, 2, Ret::Str, |a| match (parse_ip6(&s(&a[0])), a[1].long()) {
         (Some((bits, p)), Some(mask)) if (0..=128).contains(&mask) => {
-            let segs: Vec<String> = std::net::Ipv6Addr::from(masked(bits, p.min(mask as u8))).segments().iter().map(|x| format!("{x:04x}")).collect();
+            let segs: Vec<String> =
+                std::net::Ipv6Addr::from(masked(bits, p.min(mask as u8))).segments().iter().map(|x| format!("{x:04x}")).collect();
             Out::Str(segs.join(":"))
         }
         _ => Out::Null,
@@ -1322,7 +1385,9 @@ pub fn register_more(m: &mut HashMap<&'static str, RowDef>) {
                 .collect(),
         )
     });
-    def(m, "array_strcat", 2, 2, Ret::Str, |a| json_array(&a[0]).map_or(Out::Null, |v| Out::Str(v.iter().map(json_text).collect::<Vec<_>>().join(&s(&a[1])))));
+    def(m, "array_strcat", 2, 2, Ret::Str, |a| {
+        json_array(&a[0]).map_or(Out::Null, |v| Out::Str(v.iter().map(json_text).collect::<Vec<_>>().join(&s(&a[1]))))
+    });
     def(m, "dynamic_to_json", 1, 1, Ret::Str, |a| Out::Str(sorted_keys(a[0].json()).to_string()));
     def(m, "make_string", 1, 64, Ret::Str, |a| {
         let mut out = String::new();
@@ -1334,16 +1399,23 @@ pub fn register_more(m: &mut HashMap<&'static str, RowDef>) {
         }
         Out::Str(out)
     });
-    def(m, "unicode_codepoints_from_string", 1, 1, Ret::Dynamic, |a| Out::Json(Json::Array(s(&a[0]).chars().map(|c| Json::from(c as u32)).collect())));
+    def(m, "unicode_codepoints_from_string", 1, 1, Ret::Dynamic, |a| {
+        Out::Json(Json::Array(s(&a[0]).chars().map(|c| Json::from(c as u32)).collect()))
+    });
     // Code points come as numbers, dynamic arrays of numbers, or a mix of both.
     def(m, "unicode_codepoints_to_string", 1, 64, Ret::Str, |a| {
         let points = a.iter().flat_map(|v| match v {
             V::Json(Json::Array(items)) => items.iter().filter_map(Json::as_u64).collect::<Vec<_>>(),
-            other => json_array(other).map_or_else(|| other.long().map(|c| c as u64).into_iter().collect(), |items| items.iter().filter_map(Json::as_u64).collect()),
+            other => json_array(other).map_or_else(
+                || other.long().map(|c| c as u64).into_iter().collect(),
+                |items| items.iter().filter_map(Json::as_u64).collect(),
+            ),
         });
         Out::Str(points.filter_map(|c| char::from_u32(c as u32)).collect())
     });
-    def(m, "parse_command_line", 2, 2, Ret::Dynamic, |a| Out::Json(Json::Array(windows_args(&s(&a[0])).into_iter().map(Json::String).collect())));
+    def(m, "parse_command_line", 2, 2, Ret::Dynamic, |a| {
+        Out::Json(Json::Array(windows_args(&s(&a[0])).into_iter().map(Json::String).collect()))
+    });
     def(m, "dcount_hll", 1, 1, Ret::Long, |a| json_array(&a[0]).map_or(Out::Long(0), |v| Out::Long(v.len() as i64)));
     def(m, "series_stats_dynamic", 1, 2, Ret::Dynamic, |a| series_stats(&a[0]));
     def(m, "series_fit_line_dynamic", 1, 1, Ret::Dynamic, |a| series_fit_line(&a[0]));
@@ -1723,7 +1795,13 @@ pub fn register_series(m: &mut HashMap<&'static str, RowDef>) {
     unary!("series_exp", f64::exp);
     unary!("series_floor", f64::floor);
     unary!("series_log", f64::ln);
-    unary!("series_sign", |x: f64| if x > 0.0 { 1.0 } else if x < 0.0 { -1.0 } else { 0.0 });
+    unary!("series_sign", |x: f64| if x > 0.0 {
+        1.0
+    } else if x < 0.0 {
+        -1.0
+    } else {
+        0.0
+    });
     unary!("series_sin", f64::sin);
     unary!("series_tan", f64::tan);
     macro_rules! binary {
@@ -1771,19 +1849,42 @@ pub fn register_series(m: &mut HashMap<&'static str, RowDef>) {
     });
     def(m, "series_fill_const", 1, 3, Ret::Dynamic, |a| {
         let fill = a.get(1).map_or(Json::from(0), V::json);
-        Out::Json(Json::Array(json_array(&a[0]).unwrap_or_default().into_iter().map(|v| if v.is_null() { fill.clone() } else { v }).collect()))
+        Out::Json(Json::Array(
+            json_array(&a[0]).unwrap_or_default().into_iter().map(|v| if v.is_null() { fill.clone() } else { v }).collect(),
+        ))
     });
     def(m, "series_fill_forward", 1, 2, Ret::Dynamic, |a| {
         let mut last = Json::Null;
-        Out::Json(Json::Array(json_array(&a[0]).unwrap_or_default().into_iter().map(|v| {
-            if v.is_null() { last.clone() } else { last = v.clone(); v }
-        }).collect()))
+        Out::Json(Json::Array(
+            json_array(&a[0])
+                .unwrap_or_default()
+                .into_iter()
+                .map(|v| {
+                    if v.is_null() {
+                        last.clone()
+                    } else {
+                        last = v.clone();
+                        v
+                    }
+                })
+                .collect(),
+        ))
     });
     def(m, "series_fill_backward", 1, 2, Ret::Dynamic, |a| {
         let mut next = Json::Null;
-        let mut out: Vec<Json> = json_array(&a[0]).unwrap_or_default().into_iter().rev().map(|v| {
-            if v.is_null() { next.clone() } else { next = v.clone(); v }
-        }).collect();
+        let mut out: Vec<Json> = json_array(&a[0])
+            .unwrap_or_default()
+            .into_iter()
+            .rev()
+            .map(|v| {
+                if v.is_null() {
+                    next.clone()
+                } else {
+                    next = v.clone();
+                    v
+                }
+            })
+            .collect();
         out.reverse();
         Out::Json(Json::Array(out))
     });
@@ -1804,10 +1905,7 @@ pub fn register_series(m: &mut HashMap<&'static str, RowDef>) {
 /// an array with no value at all is filled with `constant`. An array of only integers stays
 /// integers, the interpolated values truncated (the docs' example: 73.5 is 73, 32.667 is 32).
 fn series_fill_linear(items: &[Json], placeholder: Option<f64>, fill_edges: bool, constant: Option<f64>) -> Vec<Json> {
-    let values: Vec<Option<f64>> = items
-        .iter()
-        .map(|v| v.as_f64().filter(|x| placeholder != Some(*x)))
-        .collect();
+    let values: Vec<Option<f64>> = items.iter().map(|v| v.as_f64().filter(|x| placeholder != Some(*x))).collect();
     let present: Vec<usize> = (0..values.len()).filter(|&i| values[i].is_some()).collect();
     let (Some(&first), Some(&last)) = (present.first(), present.last()) else {
         return items.iter().map(|_| constant.map_or(Json::Null, num)).collect();
@@ -1818,8 +1916,20 @@ fn series_fill_linear(items: &[Json], placeholder: Option<f64>, fill_edges: bool
     for (i, value) in values.iter().enumerate() {
         out.push(match *value {
             Some(_) => items[i].clone(),
-            None if i < first => if fill_edges { items[first].clone() } else { items[i].clone() },
-            None if i > last => if fill_edges { items[last].clone() } else { items[i].clone() },
+            None if i < first => {
+                if fill_edges {
+                    items[first].clone()
+                } else {
+                    items[i].clone()
+                }
+            }
+            None if i > last => {
+                if fill_edges {
+                    items[last].clone()
+                } else {
+                    items[i].clone()
+                }
+            }
             None => {
                 let next = present.partition_point(|&j| j < i);
                 let (pi, ni) = (present[next - 1], present[next]);
@@ -1852,10 +1962,14 @@ fn series_zip(a: &V, b: &V, f: fn(f64, f64) -> Json) -> Out {
     if left.is_none() && right.is_none() {
         return Out::Null;
     }
-    Out::Json(Json::Array((0..n).map(|i| match (at(&left, a, i), at(&right, b, i)) {
-        (Some(x), Some(y)) => f(x, y),
-        _ => Json::Null,
-    }).collect()))
+    Out::Json(Json::Array(
+        (0..n)
+            .map(|i| match (at(&left, a, i), at(&right, b, i)) {
+                (Some(x), Some(y)) => f(x, y),
+                _ => Json::Null,
+            })
+            .collect(),
+    ))
 }
 
 use super::geo_sphere::EARTH_RADIUS_M;
@@ -1884,7 +1998,9 @@ pub fn register_geo(m: &mut HashMap<&'static str, RowDef>) {
     def(m, "geo_point_in_circle", 5, 5, Ret::Bool, |a| {
         let p: Vec<Option<f64>> = a.iter().map(V::real).collect();
         match (p[0], p[1], p[2], p[3], p[4]) {
-            (Some(x), Some(y), Some(cx), Some(cy), Some(r)) if valid_point(x, y) && valid_point(cx, cy) && r >= 0.0 => Out::Bool(distance(x, y, cx, cy) <= r),
+            (Some(x), Some(y), Some(cx), Some(cy), Some(r)) if valid_point(x, y) && valid_point(cx, cy) && r >= 0.0 => {
+                Out::Bool(distance(x, y, cx, cy) <= r)
+            }
             _ => Out::Null,
         }
     });
@@ -1894,15 +2010,25 @@ pub fn register_geo(m: &mut HashMap<&'static str, RowDef>) {
 /// `array_split`, and the scalar form of `hll_merge`.
 pub fn register_rest(m: &mut HashMap<&'static str, RowDef>) {
     def(m, "array_iff", 3, 3, Ret::Dynamic, |a| {
-        let (Some(c), Some(t), Some(f)) = (json_array(&a[0]), json_array(&a[1]).or_else(|| Some(vec![a[1].json()])), json_array(&a[2]).or_else(|| Some(vec![a[2].json()]))) else {
+        let (Some(c), Some(t), Some(f)) = (
+            json_array(&a[0]),
+            json_array(&a[1]).or_else(|| Some(vec![a[1].json()])),
+            json_array(&a[2]).or_else(|| Some(vec![a[2].json()])),
+        ) else {
             return Out::Null;
         };
-        let pick = |side: &Vec<Json>, i: usize| side.get(i).or(if side.len() == 1 { side.first() } else { None }).cloned().unwrap_or(Json::Null);
-        Out::Json(Json::Array(c.iter().enumerate().map(|(i, x)| match x.as_bool() {
-            Some(true) => pick(&t, i),
-            Some(false) => pick(&f, i),
-            None => Json::Null,
-        }).collect()))
+        let pick =
+            |side: &Vec<Json>, i: usize| side.get(i).or(if side.len() == 1 { side.first() } else { None }).cloned().unwrap_or(Json::Null);
+        Out::Json(Json::Array(
+            c.iter()
+                .enumerate()
+                .map(|(i, x)| match x.as_bool() {
+                    Some(true) => pick(&t, i),
+                    Some(false) => pick(&f, i),
+                    None => Json::Null,
+                })
+                .collect(),
+        ))
     });
     def(m, "replace_strings", 3, 3, Ret::Str, |a| {
         let (lookups, rewrites) = (json_array(&a[1]).unwrap_or_default(), json_array(&a[2]).unwrap_or_default());
@@ -1973,7 +2099,6 @@ pub fn register_rest(m: &mut HashMap<&'static str, RowDef>) {
     // Sketches are exact sets here, so merging them is a set union.
     def(m, "hll_merge", 2, 64, Ret::Dynamic, |a| Out::Json(distinct_union(a)));
 }
-
 
 /// The distinct elements of all the given arrays, in first-seen order.
 fn distinct_union(arrays: &[V]) -> Json {

@@ -29,9 +29,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, LargeStringArray, StringArray, StringViewArray};
 use arrow::datatypes::DataType;
 use datafusion::common::{Result, exec_err};
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 
 type ReturnTypeFn = fn(&[DataType]) -> Result<DataType>;
 type InvokeFn = fn(&[ColumnarValue], usize) -> Result<ColumnarValue>;

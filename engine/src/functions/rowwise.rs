@@ -7,12 +7,14 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanBuilder, Decimal128Array, Decimal128Builder, DurationNanosecondBuilder, Float64Builder, Int64Builder, StringBuilder,
-    TimestampMicrosecondBuilder,
+    Array, ArrayRef, AsArray, BooleanBuilder, Decimal128Array, Decimal128Builder, DurationNanosecondBuilder, Float64Builder, Int64Builder,
+    StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, FieldRef, TimeUnit};
 use datafusion::common::Result;
-use datafusion::logical_expr::{ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility};
+use datafusion::logical_expr::{
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility,
+};
 use serde_json::Value as Json;
 
 use crate::types::{TIMESPAN, datetime_type, dynamic_field, is_dynamic_field};
@@ -48,7 +50,6 @@ impl<'a> V<'a> {
             V::Json(j) => super::dynamic::json_to_text(j),
         }
     }
-
 
     /// The bytes `hash()` and `hash_xxhash64()` read: UTF-8 for text, little-endian ticks for
     /// datetimes and timespans, little-endian integers for numbers.
@@ -195,22 +196,25 @@ fn value<'a>(array: &'a ArrayRef, field: &Field, i: usize) -> V<'a> {
                 DataType::LargeUtf8 => array.as_string::<i64>().value(i),
                 _ => array.as_string_view().value(i),
             };
-            if is_dynamic_field(field) {
-                V::Json(serde_json::from_str(s).unwrap_or(Json::String(s.to_string())))
-            } else {
-                V::Str(s)
-            }
+            if is_dynamic_field(field) { V::Json(serde_json::from_str(s).unwrap_or(Json::String(s.to_string()))) } else { V::Str(s) }
         }
         DataType::Boolean => V::Bool(array.as_boolean().value(i)),
-        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => {
-            match arrow::compute::cast(&array.slice(i, 1), &DataType::Int64) {
-                Ok(a) => V::Long(a.as_primitive::<arrow::datatypes::Int64Type>().value(0)),
-                Err(_) => V::Null,
-            }
-        }
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64 => match arrow::compute::cast(&array.slice(i, 1), &DataType::Int64) {
+            Ok(a) => V::Long(a.as_primitive::<arrow::datatypes::Int64Type>().value(0)),
+            Err(_) => V::Null,
+        },
         DataType::Float64 => V::Real(array.as_primitive::<arrow::datatypes::Float64Type>().value(i)),
         DataType::Float32 => V::Real(array.as_primitive::<arrow::datatypes::Float32Type>().value(i) as f64),
-        DataType::Timestamp(TimeUnit::Microsecond, _) => V::DateTime(array.as_primitive::<arrow::datatypes::TimestampMicrosecondType>().value(i)),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            V::DateTime(array.as_primitive::<arrow::datatypes::TimestampMicrosecondType>().value(i))
+        }
         DataType::Duration(TimeUnit::Nanosecond) => V::TimeSpan(array.as_primitive::<arrow::datatypes::DurationNanosecondType>().value(i)),
         DataType::List(_) | DataType::LargeList(_) | DataType::Struct(_) => V::Json(crate::render::to_json(array.as_ref(), i)),
         _ => V::Str(""),
@@ -271,7 +275,9 @@ impl Builder {
             Builder::Str(mut b) => Arc::new(b.finish()),
             Builder::DateTime(mut b) => Arc::new(b.finish().with_timezone("UTC")),
             Builder::TimeSpan(mut b) => Arc::new(b.finish()),
-            Builder::Decimal(mut b) => Arc::new(b.finish().with_precision_and_scale(38, 0).unwrap_or_else(|_| Decimal128Array::from(Vec::<i128>::new()))),
+            Builder::Decimal(mut b) => {
+                Arc::new(b.finish().with_precision_and_scale(38, 0).unwrap_or_else(|_| Decimal128Array::from(Vec::<i128>::new())))
+            }
         }
     }
 }

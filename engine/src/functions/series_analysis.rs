@@ -170,7 +170,9 @@ pub fn register(m: &mut HashMap<&'static str, RowDef>) {
     def(m, "__kql_series_decompose", 1, 5, Ret::Dynamic, |a| {
         let Some(raw) = values(&a[0]) else { return Out::Null };
         let d = decompose(&raw, long_arg(a, 1, -1), &text_arg(a, 2, "avg"), real_arg(a, 4, 0.6));
-        Out::Json(json!({"baseline": array(&d.baseline), "seasonal": array(&d.seasonal), "trend": array(&d.trend), "residual": array(&d.residual)}))
+        Out::Json(
+            json!({"baseline": array(&d.baseline), "seasonal": array(&d.seasonal), "trend": array(&d.trend), "residual": array(&d.residual)}),
+        )
     });
     def(m, "__kql_series_decompose_anomalies", 1, 7, Ret::Dynamic, |a| {
         let Some(raw) = values(&a[0]) else { return Out::Null };
@@ -179,7 +181,18 @@ pub fn register(m: &mut HashMap<&'static str, RowDef>) {
         let (low, high) = if text_arg(a, 5, "ctukey") == "tukey" { (25.0, 75.0) } else { (10.0, 90.0) };
         let residual: Vec<Option<f64>> = d.residual.iter().map(|r| Some(*r)).collect();
         let scores = outlier_scores(&residual, low, high);
-        let flags: Vec<Json> = scores.iter().map(|s| Json::from(if *s > threshold { 1 } else if *s < -threshold { -1 } else { 0 })).collect();
+        let flags: Vec<Json> = scores
+            .iter()
+            .map(|s| {
+                Json::from(if *s > threshold {
+                    1
+                } else if *s < -threshold {
+                    -1
+                } else {
+                    0
+                })
+            })
+            .collect();
         Out::Json(json!({"ad_flag": flags, "ad_score": array(&scores), "baseline": array(&d.baseline)}))
     });
     // y[n] = (Σ b[i]·x[n-i] − Σ_{j≥1} a[j]·y[n-j]) / a[0]

@@ -22,7 +22,8 @@ pub fn register(m: &mut HashMap<&'static str, RowDef>) {
     def(m, "loggamma", 1, 1, Ret::Real, |a| real_or_null(a[0].real().map(libm::lgamma)));
     // Outside their domains (x not in [0, 1], a parameter not positive) they give NaN.
     def(m, "beta_cdf", 3, 3, Ret::Real, |a| {
-        beta_args(a).map_or(Out::Null, |(x, alpha, b)| Out::Real(if in_domain(x, alpha, b) { beta::beta_reg(alpha, b, x) } else { f64::NAN }))
+        beta_args(a)
+            .map_or(Out::Null, |(x, alpha, b)| Out::Real(if in_domain(x, alpha, b) { beta::beta_reg(alpha, b, x) } else { f64::NAN }))
     });
     def(m, "beta_pdf", 3, 3, Ret::Real, |a| {
         beta_args(a).map_or(Out::Null, |(x, alpha, b)| {
@@ -114,7 +115,9 @@ pub fn assert_udf() -> &'static std::sync::Arc<datafusion::logical_expr::ScalarU
                     _ => String::new(),
                 };
                 let condition = args[0].to_array(rows)?;
-                let condition = condition.as_boolean_opt().ok_or_else(|| datafusion::error::DataFusionError::Execution("assert() takes a bool condition".into()))?;
+                let condition = condition
+                    .as_boolean_opt()
+                    .ok_or_else(|| datafusion::error::DataFusionError::Execution("assert() takes a bool condition".into()))?;
                 if (0..condition.len()).any(|i| condition.is_valid(i) && !condition.value(i)) {
                     return datafusion::common::exec_err!("assert() failed: {message}");
                 }

@@ -83,7 +83,11 @@ pub fn run_test(test: Test, hay: &str, needle: &str, case_sensitive: bool) -> bo
             }
         }
         Test::StartsWith => matches_at(hay, 0, needle, case_sensitive),
-        Test::EndsWith => hay.len() >= needle.len() && hay.is_char_boundary(hay.len() - needle.len()) && matches_at(hay, hay.len() - needle.len(), needle, case_sensitive),
+        Test::EndsWith => {
+            hay.len() >= needle.len()
+                && hay.is_char_boundary(hay.len() - needle.len())
+                && matches_at(hay, hay.len() - needle.len(), needle, case_sensitive)
+        }
         Test::Has | Test::HasPrefix | Test::HasSuffix => {
             if needle.is_empty() {
                 return test != Test::Has || hay.is_empty();
@@ -114,9 +118,7 @@ fn contains_ascii_ci(hay: &[u8], needle: &[u8]) -> bool {
         return false;
     }
     let first = needle[0].to_ascii_lowercase();
-    (0..=hay.len() - needle.len()).any(|i| {
-        hay[i].to_ascii_lowercase() == first && hay[i..i + needle.len()].eq_ignore_ascii_case(needle)
-    })
+    (0..=hay.len() - needle.len()).any(|i| hay[i].to_ascii_lowercase() == first && hay[i..i + needle.len()].eq_ignore_ascii_case(needle))
 }
 
 /// `string_test(s, pattern, code)`: one UDF for the string predicates; null strings are "".

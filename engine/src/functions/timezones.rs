@@ -45,7 +45,9 @@ pub fn register(m: &mut HashMap<&'static str, RowDef>) {
         _ => Out::Null,
     });
     def(m, "datetime_local_to_utc", 2, 2, Ret::DateTime, |a| match (&a[0], zone(&a[1])) {
-        (V::DateTime(ns), Some(tz)) => naive(*ns).and_then(|local| local_offset(tz, local)).map_or(Out::Null, |off| Out::DateTime(ns - off)),
+        (V::DateTime(ns), Some(tz)) => {
+            naive(*ns).and_then(|local| local_offset(tz, local)).map_or(Out::Null, |off| Out::DateTime(ns - off))
+        }
         _ => Out::Null,
     });
 }

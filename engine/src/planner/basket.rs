@@ -27,7 +27,10 @@ impl Planner<'_> {
     pub(super) fn plan_basket(&self, env: &Env, tab: Tabular, args: &[CallArg], span: Span) -> Result<Tabular> {
         // The result's own columns cannot share a name with an input column.
         if let Some(taken) = ["SegmentId", "Count", "Percent"].iter().find(|c| tab.plan.schema().fields().iter().any(|f| f.name() == *c)) {
-            return Err(KqlError::at(span, format!("basket() adds a column {taken}, and the input already has one: rename it first (project-rename)")));
+            return Err(KqlError::at(
+                span,
+                format!("basket() adds a column {taken}, and the input already has one: rename it first (project-rename)"),
+            ));
         }
         let exprs: Vec<&ast::Expr> = args.iter().filter_map(|a| a.value.as_expr()).collect();
         let constant = |i: usize| -> Result<Option<ScalarValue>> {
@@ -76,11 +79,17 @@ impl Planner<'_> {
                 for (c, column) in b.columns().iter().enumerate() {
                     let v = ScalarValue::try_from_array(column, i)?;
                     if Some(c) == weight {
-                        w = v.cast_to(&DataType::Float64).ok().and_then(|x| if let ScalarValue::Float64(Some(x)) = x { Some(x) } else { None }).unwrap_or(0.0);
+                        w = v
+                            .cast_to(&DataType::Float64)
+                            .ok()
+                            .and_then(|x| if let ScalarValue::Float64(Some(x)) = x { Some(x) } else { None })
+                            .unwrap_or(0.0);
                         values.push(None);
                         continue;
                     }
-                    let is_item = !v.is_null() && !matches!(&v, ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s)) if s.is_empty()) && !wildcards.contains(&v.to_string());
+                    let is_item = !v.is_null()
+                        && !matches!(&v, ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s)) if s.is_empty())
+                        && !wildcards.contains(&v.to_string());
                     values.push(is_item.then_some(v));
                 }
                 rows.push((values, w));
@@ -88,7 +97,8 @@ impl Planner<'_> {
         }
         let total: f64 = rows.iter().map(|(_, w)| w).sum();
         let minimum = threshold * total;
-        let keyed: Vec<(Vec<Option<String>>, f64)> = rows.iter().map(|(vs, w)| (vs.iter().map(|v| v.as_ref().map(ScalarValue::to_string)).collect(), *w)).collect();
+        let keyed: Vec<(Vec<Option<String>>, f64)> =
+            rows.iter().map(|(vs, w)| (vs.iter().map(|v| v.as_ref().map(ScalarValue::to_string)).collect(), *w)).collect();
         let mut samples: HashMap<Item, ScalarValue> = HashMap::new();
         for (values, _) in &rows {
             for (c, v) in values.iter().enumerate() {
@@ -97,7 +107,9 @@ impl Planner<'_> {
                 }
             }
         }
-        let support = |set: &[Item]| -> f64 { keyed.iter().filter(|(vs, _)| set.iter().all(|(c, v)| vs[*c].as_deref() == Some(v.as_str()))).map(|(_, w)| w).sum() };
+        let support = |set: &[Item]| -> f64 {
+            keyed.iter().filter(|(vs, _)| set.iter().all(|(c, v)| vs[*c].as_deref() == Some(v.as_str()))).map(|(_, w)| w).sum()
+        };
 
         // Apriori: frequent sets of one item, then each size from the one before.
         let mut level: Vec<(Vec<Item>, f64)> = {
@@ -109,7 +121,8 @@ impl Planner<'_> {
                     }
                 }
             }
-            let mut l: Vec<(Vec<Item>, f64)> = counts.into_iter().filter(|(_, n)| *n >= minimum && *n > 0.0).map(|(i, n)| (vec![i], n)).collect();
+            let mut l: Vec<(Vec<Item>, f64)> =
+                counts.into_iter().filter(|(_, n)| *n >= minimum && *n > 0.0).map(|(i, n)| (vec![i], n)).collect();
             l.sort_by(|a, b| a.0.cmp(&b.0));
             l
         };
@@ -142,11 +155,17 @@ impl Planner<'_> {
 
         // The output rows.
         let n = patterns.len();
-        let mut out_fields = vec![Field::new("SegmentId", DataType::Int64, false), Field::new("Count", DataType::Int64, false), Field::new("Percent", DataType::Float64, false)];
+        let mut out_fields = vec![
+            Field::new("SegmentId", DataType::Int64, false),
+            Field::new("Count", DataType::Int64, false),
+            Field::new("Percent", DataType::Float64, false),
+        ];
         let mut arrays: Vec<ArrayRef> = vec![
             Arc::new(arrow::array::Int64Array::from_iter_values(0..n as i64)),
             Arc::new(arrow::array::Int64Array::from_iter_values(patterns.iter().map(|(_, c)| c.round() as i64))),
-            Arc::new(arrow::array::Float64Array::from_iter_values(patterns.iter().map(|(_, c)| if total > 0.0 { c / total * 100.0 } else { 0.0 }))),
+            Arc::new(arrow::array::Float64Array::from_iter_values(
+                patterns.iter().map(|(_, c)| if total > 0.0 { c / total * 100.0 } else { 0.0 }),
+            )),
         ];
         for (c, f) in fields.iter().enumerate() {
             if Some(c) == weight {

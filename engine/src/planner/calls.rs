@@ -1,12 +1,12 @@
 //! Function calls: user functions, then KQL's built-ins. Each built-in checks its arguments
 //! here, where the call's place in the text is known.
 
-use std::ops::Not;
-use datafusion::common::ScalarValue;
 use arrow::datatypes::DataType;
+use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{Expr, ExprSchemable, Operator, when};
 use datafusion::prelude::lit;
 use kql_grammar::ast::{self, CallArg, ExprKind, Ident, Span};
+use std::ops::Not;
 
 use super::Binding;
 use super::expr::{ExprPlanner, datetime_plus};
@@ -16,11 +16,64 @@ use crate::types::{TIMESPAN, kql_type_of};
 
 /// Scalar functions the planner knows, for `README` and completion.
 pub const SCALAR_FUNCTIONS: &[&str] = &[
-    "ago", "array_length", "assert", "arraylength", "bag_keys", "bag_pack", "bag_pack_columns", "bin", "bin_at", "bin_auto", "case", "datetime_diff", "floor", "gettype", "ingestion_time", "notempty",
-    "iff", "iif", "ipv4_is_in_any_range", "ipv4_is_in_range", "ipv4_is_private", "isempty",
-    "isnotempty", "isnotnull", "isnull", "next", "not", "now", "pack", "pack_all", "pack_array", "pack_dictionary", "parse_json",
-    "parsejson", "prev", "row_cumsum", "row_number", "row_rank_dense", "row_rank_min", "row_window_session", "split", "strcat", "strlen", "todatetime", "todouble", "todynamic", "toint",
-    "tobool", "toboolean", "todecimal", "tolong", "tolower", "toobject", "toreal", "tostring", "totime", "totimespan", "toupper",
+    "ago",
+    "array_length",
+    "assert",
+    "arraylength",
+    "bag_keys",
+    "bag_pack",
+    "bag_pack_columns",
+    "bin",
+    "bin_at",
+    "bin_auto",
+    "case",
+    "datetime_diff",
+    "floor",
+    "gettype",
+    "ingestion_time",
+    "notempty",
+    "iff",
+    "iif",
+    "ipv4_is_in_any_range",
+    "ipv4_is_in_range",
+    "ipv4_is_private",
+    "isempty",
+    "isnotempty",
+    "isnotnull",
+    "isnull",
+    "next",
+    "not",
+    "now",
+    "pack",
+    "pack_all",
+    "pack_array",
+    "pack_dictionary",
+    "parse_json",
+    "parsejson",
+    "prev",
+    "row_cumsum",
+    "row_number",
+    "row_rank_dense",
+    "row_rank_min",
+    "row_window_session",
+    "split",
+    "strcat",
+    "strlen",
+    "todatetime",
+    "todouble",
+    "todynamic",
+    "toint",
+    "tobool",
+    "toboolean",
+    "todecimal",
+    "tolong",
+    "tolower",
+    "toobject",
+    "toreal",
+    "tostring",
+    "totime",
+    "totimespan",
+    "toupper",
 ];
 
 /// Functions every argument of which must be a dynamic array, as the official analyzer checks
@@ -43,7 +96,8 @@ pub fn supported_functions() -> Vec<&'static str> {
 }
 
 /// Library functions with a regular expression argument, and its position.
-const REGEX_ARGUMENTS: [(&str, usize); 6] = [("extract", 0), ("extract_all", 0), ("replace_regex", 1), ("trim", 0), ("trim_start", 0), ("trim_end", 0)];
+const REGEX_ARGUMENTS: [(&str, usize); 6] =
+    [("extract", 0), ("extract_all", 0), ("replace_regex", 1), ("trim", 0), ("trim_start", 0), ("trim_end", 0)];
 
 impl ExprPlanner<'_, '_> {
     /// `coalesce`, `min_of` and `max_of` take arguments of one type (numbers mix); Kusto's
@@ -61,7 +115,10 @@ impl ExprPlanner<'_, '_> {
                 Some((f, fname)) => {
                     let numbers = f.is_numeric() && t.is_numeric();
                     if *fname != name && !numbers {
-                        return Err(KqlError::at(a.span, format!("{function}() takes arguments of one type: this one is {name}, an earlier one {fname}")));
+                        return Err(KqlError::at(
+                            a.span,
+                            format!("{function}() takes arguments of one type: this one is {name}, an earlier one {fname}"),
+                        ));
                     }
                 }
             }
@@ -84,7 +141,11 @@ impl ExprPlanner<'_, '_> {
         } else {
             DataType::Int64
         };
-        Ok(values.into_iter().zip(types).map(|(v, t)| if t.is_numeric() && t != target { datafusion::prelude::cast(v, target.clone()) } else { v }).collect())
+        Ok(values
+            .into_iter()
+            .zip(types)
+            .map(|(v, t)| if t.is_numeric() && t != target { datafusion::prelude::cast(v, target.clone()) } else { v })
+            .collect())
     }
 
     pub(super) fn call(&self, name: &Ident, args: &[CallArg], span: Span) -> Result<Expr> {
@@ -102,7 +163,8 @@ impl ExprPlanner<'_, '_> {
                 return Err(KqlError::at(span, "column_names_of() takes one tabular expression"));
             };
             let tab = self.planner.plan_tabular(self.env, &arg.value)?;
-            let names: Vec<serde_json::Value> = tab.plan.schema().fields().iter().map(|f| serde_json::Value::String(f.name().clone())).collect();
+            let names: Vec<serde_json::Value> =
+                tab.plan.schema().fields().iter().map(|f| serde_json::Value::String(f.name().clone())).collect();
             return Ok(functions::udfs().parse_json.call(vec![lit(serde_json::Value::Array(names).to_string())]));
         }
         if name.name == "toscalar" {
@@ -123,8 +185,17 @@ impl ExprPlanner<'_, '_> {
         let n = name.name.as_str();
         let arity = |min: usize, max: usize| -> Result<()> {
             if args.len() < min || args.len() > max {
-                let expected = if min == max { format!("{min}") } else if max == usize::MAX { format!("at least {min}") } else { format!("{min} to {max}") };
-                return Err(KqlError::at(span, format!("{n}() takes {expected} argument{}, got {}", if max == 1 && min == 1 { "" } else { "s" }, args.len())));
+                let expected = if min == max {
+                    format!("{min}")
+                } else if max == usize::MAX {
+                    format!("at least {min}")
+                } else {
+                    format!("{min} to {max}")
+                };
+                return Err(KqlError::at(
+                    span,
+                    format!("{n}() takes {expected} argument{}, got {}", if max == 1 && min == 1 { "" } else { "s" }, args.len()),
+                ));
             }
             Ok(())
         };
@@ -171,7 +242,10 @@ impl ExprPlanner<'_, '_> {
                 let Some(size) = option("query_bin_auto_size") else {
                     return Err(KqlError::at(span, "bin_auto() needs the bin size: set query_bin_auto_size=...; before the query"));
                 };
-                let arg = |e: ast::Expr| CallArg { name: None, value: ast::PipeExpr { span: e.span, source: ast::Source::Expr(e), operators: vec![] } };
+                let arg = |e: ast::Expr| CallArg {
+                    name: None,
+                    value: ast::PipeExpr { span: e.span, source: ast::Source::Expr(e), operators: vec![] },
+                };
                 let (function, call_args) = match option("query_bin_auto_at") {
                     Some(at) => ("bin_at", vec![arg(args[0].clone()), arg(size), arg(at)]),
                     None => ("bin", vec![arg(args[0].clone()), arg(size)]),
@@ -190,12 +264,18 @@ impl ExprPlanner<'_, '_> {
                         name: ast::Ident { name: "bin".into(), span },
                         args: [sub, args[1].clone()]
                             .into_iter()
-                            .map(|e| CallArg { name: None, value: ast::PipeExpr { span: e.span, source: ast::Source::Expr(e), operators: vec![] } })
+                            .map(|e| CallArg {
+                                name: None,
+                                value: ast::PipeExpr { span: e.span, source: ast::Source::Expr(e), operators: vec![] },
+                            })
                             .collect(),
                     },
                     span,
                 );
-                self.plan(&ast::Expr::new(ExprKind::Binary { op: ast::BinaryOp::Add, left: Box::new(bin), right: Box::new(args[2].clone()) }, span))
+                self.plan(&ast::Expr::new(
+                    ExprKind::Binary { op: ast::BinaryOp::Add, left: Box::new(bin), right: Box::new(args[2].clone()) },
+                    span,
+                ))
             }
             "datetime_diff" => {
                 arity(3, 3)?;
@@ -237,7 +317,10 @@ impl ExprPlanner<'_, '_> {
                 let x = self.scalar_of(args[0])?;
                 // Kusto documents no timespan for a datetime; refuse rather than guess one.
                 if matches!(self.type_of(&x, args[0].span)?, DataType::Timestamp(..)) {
-                    return Err(KqlError::at(args[0].span, format!("{n}() converts text or a number, not a datetime (subtract a datetime to get a timespan)")));
+                    return Err(KqlError::at(
+                        args[0].span,
+                        format!("{n}() converts text or a number, not a datetime (subtract a datetime to get a timespan)"),
+                    ));
                 }
                 Ok(udfs.totimespan.call(vec![x]))
             }
@@ -256,11 +339,7 @@ impl ExprPlanner<'_, '_> {
                     return Ok(x);
                 }
                 let t = self.type_of(&x, args[0].span)?;
-                if is_string(&t) {
-                    Ok(udfs.parse_json.call(vec![x]))
-                } else {
-                    Ok(udfs.to_dynamic.call(vec![x, lit(false)]))
-                }
+                if is_string(&t) { Ok(udfs.parse_json.call(vec![x])) } else { Ok(udfs.to_dynamic.call(vec![x, lit(false)])) }
             }
             "bag_keys" => {
                 arity(1, 1)?;
@@ -387,7 +466,8 @@ impl ExprPlanner<'_, '_> {
                 let otherwise = self.plan(args[args.len() - 1])?;
                 // The values (every second argument and the last) share one type.
                 let values: Vec<Expr> = branches.iter().map(|(_, v)| v.clone()).chain(std::iter::once(otherwise.clone())).collect();
-                let value_args: Vec<&ast::Expr> = args.iter().skip(1).step_by(2).copied().chain(std::iter::once(args[args.len() - 1])).collect();
+                let value_args: Vec<&ast::Expr> =
+                    args.iter().skip(1).step_by(2).copied().chain(std::iter::once(args[args.len() - 1])).collect();
                 self.same_type_arguments(n, &values, &value_args)?;
                 let mut values = self.unify_numbers(values)?;
                 let otherwise = values.pop().unwrap_or(otherwise);
@@ -404,7 +484,13 @@ impl ExprPlanner<'_, '_> {
                 }
             }
             "isempty" | "isnotempty" | "notempty" | "empty" => {
-                let n = if n == "notempty" { "isnotempty" } else if n == "empty" { "isempty" } else { n };
+                let n = if n == "notempty" {
+                    "isnotempty"
+                } else if n == "empty" {
+                    "isempty"
+                } else {
+                    n
+                };
                 arity(1, 1)?;
                 let x = self.plan(args[0])?;
                 let t = self.type_of(&x, args[0].span)?;
@@ -441,7 +527,12 @@ impl ExprPlanner<'_, '_> {
                                     return Err(KqlError::at(a.span, format!("'{text}' is not an IPv4 address or range")));
                                 }
                             }
-                            _ => return Err(KqlError::at(a.span, "ipv4_is_in_any_range() takes its ranges as constant strings or a dynamic array of them")),
+                            _ => {
+                                return Err(KqlError::at(
+                                    a.span,
+                                    "ipv4_is_in_any_range() takes its ranges as constant strings or a dynamic array of them",
+                                ));
+                            }
                         }
                         call_args.push(r);
                     }
@@ -456,7 +547,9 @@ impl ExprPlanner<'_, '_> {
                     None => Ok(udfs.array_length.call(vec![self.plan(args[0])?])),
                 }
             }
-            "next" | "prev" | "row_number" | "row_cumsum" | "row_rank_min" | "row_rank_dense" | "row_window_session" => self.window_call(n, &args, span),
+            "next" | "prev" | "row_number" | "row_cumsum" | "row_rank_min" | "row_rank_dense" | "row_window_session" => {
+                self.window_call(n, &args, span)
+            }
             "coalesce" => {
                 arity(1, 64)?;
                 let values = args.iter().map(|a| self.plan(a)).collect::<Result<Vec<_>>>()?;
@@ -467,7 +560,11 @@ impl ExprPlanner<'_, '_> {
                 arity(1, 64)?;
                 let values = args.iter().map(|a| self.plan(a)).collect::<Result<Vec<_>>>()?;
                 self.same_type_arguments(n, &values, &args)?;
-                Ok(if n == "max_of" { datafusion::functions::core::expr_fn::greatest(values) } else { datafusion::functions::core::expr_fn::least(values) })
+                Ok(if n == "max_of" {
+                    datafusion::functions::core::expr_fn::greatest(values)
+                } else {
+                    datafusion::functions::core::expr_fn::least(values)
+                })
             }
             "abs" => {
                 arity(1, 1)?;
@@ -547,10 +644,12 @@ impl ExprPlanner<'_, '_> {
     /// Converts text to the type a `typeof(T)` argument names (`extract`, `extract_json`).
     fn convert_to_typeof(&self, text: Expr, t: &ast::Expr) -> Result<Expr> {
         let ty = match &t.kind {
-            ExprKind::Call { name, args } if name.name == "typeof" => args.first().and_then(|a| a.value.as_expr()).and_then(|e| match &e.kind {
-                ExprKind::Name(n) => ast::TypeName::from_name(n),
-                _ => None,
-            }),
+            ExprKind::Call { name, args } if name.name == "typeof" => {
+                args.first().and_then(|a| a.value.as_expr()).and_then(|e| match &e.kind {
+                    ExprKind::Name(n) => ast::TypeName::from_name(n),
+                    _ => None,
+                })
+            }
             _ => None,
         };
         let Some(ty) = ty else {

@@ -11,8 +11,8 @@ use futures::TryStreamExt;
 use kql_grammar::ast::{self, CallArg, ExprKind, OperatorParam, Span};
 
 use super::expr::ExprPlanner;
-use super::{Env, Planner, Tabular};
 use super::projection::ExactProjection;
+use super::{Env, Planner, Tabular};
 use crate::error::{ErrorKind, KqlError, Result};
 use crate::functions;
 
@@ -84,7 +84,8 @@ impl Planner<'_> {
         };
         let ep = ExprPlanner::new(self, env, tab.plan.schema().clone(), None);
         let pivot_text = ep.as_string(pivot)?;
-        let values_plan = LogicalPlanBuilder::from(tab.plan.clone()).project_exact(vec![pivot_text.clone().alias("v")])?.distinct()?.build()?;
+        let values_plan =
+            LogicalPlanBuilder::from(tab.plan.clone()).project_exact(vec![pivot_text.clone().alias("v")])?.distinct()?.build()?;
         let values = self.distinct_texts(values_plan, span)?;
         // The aggregate and the column it reads.
         let (agg_name, agg_arg) = match aggregate.map(|a| &a.kind) {
@@ -95,14 +96,13 @@ impl Planner<'_> {
             }
             Some(_) => unreachable!("checked above"),
         };
-        let aggregated_column = aggregate
-            .and_then(|a| match &a.kind {
-                ExprKind::Call { args, .. } => args.first().and_then(|x| x.value.as_expr()).and_then(|e| match &e.kind {
-                    ExprKind::Name(n) => Some(n.clone()),
-                    _ => None,
-                }),
+        let aggregated_column = aggregate.and_then(|a| match &a.kind {
+            ExprKind::Call { args, .. } => args.first().and_then(|x| x.value.as_expr()).and_then(|e| match &e.kind {
+                ExprKind::Name(n) => Some(n.clone()),
                 _ => None,
-            });
+            }),
+            _ => None,
+        });
         let key_names: Vec<String> = if keys.is_empty() {
             tab.plan
                 .schema()
@@ -139,7 +139,11 @@ impl Planner<'_> {
         let zero = matches!(agg_name.as_str(), "count" | "sum" | "dcount");
         let mut finish: Vec<Expr> = key_names.iter().map(|k| column(k)).collect();
         for v in &values {
-            finish.push(if zero { datafusion::functions::core::expr_fn::coalesce(vec![column(v), lit(0i64)]).alias(v.clone()) } else { column(v) });
+            finish.push(if zero {
+                datafusion::functions::core::expr_fn::coalesce(vec![column(v), lit(0i64)]).alias(v.clone())
+            } else {
+                column(v)
+            });
         }
         let plan = LogicalPlanBuilder::from(tab.plan).aggregate(groups, aggs)?.project_exact(finish)?.build()?;
         Ok(Tabular::unordered(plan))
@@ -187,7 +191,8 @@ impl Planner<'_> {
             on = on.and(side(l, k).eq(side(r, k)));
         }
         let left_names: Vec<String> = tab.plan.schema().fields().iter().map(|f| f.name().clone()).collect();
-        let right_names: Vec<String> = lookup.plan.schema().fields().iter().map(|f| f.name().clone()).filter(|n| !extras.iter().any(|(k, _)| k == n)).collect();
+        let right_names: Vec<String> =
+            lookup.plan.schema().fields().iter().map(|f| f.name().clone()).filter(|n| !extras.iter().any(|(k, _)| k == n)).collect();
         let right = LogicalPlanBuilder::from(lookup.plan).alias(r)?.build()?;
         let kind = if return_unmatched { JoinType::Left } else { JoinType::Inner };
         let joined = LogicalPlanBuilder::from(tab.plan).alias(l)?.join_on(right, kind, vec![on])?.build()?;

@@ -4,20 +4,20 @@
 use std::ops::Not;
 use std::sync::Arc;
 
-use arrow::datatypes::DataType;
 use arrow::array::RecordBatch;
-use datafusion::common::{Column, DFSchema, DFSchemaRef, ScalarValue};
+use arrow::datatypes::DataType;
+use datafusion::common::ExprSchema;
 use datafusion::common::metadata::FieldMetadata;
+use datafusion::common::{Column, DFSchema, DFSchemaRef, ScalarValue};
 use datafusion::execution::context::ExecutionProps;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::{Expr, ExprSchemable, Operator, SortExpr, binary_expr, expr::InList, when};
 use datafusion::physical_expr::create_physical_expr;
-use datafusion::common::ExprSchema;
 use datafusion::prelude::{cast, lit, nullif};
 use kql_grammar::ast::{self, BinaryOp, DynValue, ExprKind, Literal, Span, StringTest, UnaryOp};
 
-use super::{Binding, Env, Planner};
 use super::projection::ExactProjection;
+use super::{Binding, Env, Planner};
 use crate::error::{KqlError, Result};
 use crate::functions::{self, is_string};
 use crate::types::{EXTENSION_KEY, JSON_EXTENSION, TIMESPAN, arrow_type, datetime_type, kql_type_of};
@@ -49,21 +49,46 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
             Expr::Cast(c) => Some(c.field.data_type().clone()),
             Expr::TryCast(c) => Some(c.field.data_type().clone()),
             Expr::ScalarFunction(f) if f.name() == "kql_long_arith" => Some(DataType::Int64),
-            Expr::BinaryExpr(b) if matches!(b.op, Operator::Eq | Operator::NotEq | Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq | Operator::And | Operator::Or) => Some(DataType::Boolean),
+            Expr::BinaryExpr(b)
+                if matches!(
+                    b.op,
+                    Operator::Eq
+                        | Operator::NotEq
+                        | Operator::Lt
+                        | Operator::LtEq
+                        | Operator::Gt
+                        | Operator::GtEq
+                        | Operator::And
+                        | Operator::Or
+                ) =>
+            {
+                Some(DataType::Boolean)
+            }
             Expr::BinaryExpr(b) => {
                 let (l, r) = (self.type_of(&b.left, span)?, self.type_of(&b.right, span)?);
                 // Arithmetic on two longs or two reals keeps the type: no need to ask
                 // DataFusion's coercer, which is slow (it computes over empty arrays).
-                if l == r && matches!(l, DataType::Int64 | DataType::Float64) && matches!(b.op, Operator::Plus | Operator::Minus | Operator::Multiply | Operator::Divide | Operator::Modulo) {
+                if l == r
+                    && matches!(l, DataType::Int64 | DataType::Float64)
+                    && matches!(b.op, Operator::Plus | Operator::Minus | Operator::Multiply | Operator::Divide | Operator::Modulo)
+                {
                     return Ok(l);
                 }
                 let typed = datafusion::logical_expr::type_coercion::binary::BinaryTypeCoercer::new(&l, &b.op, &r).get_result_type();
                 Some(typed.map_err(|err| KqlError::from(err).or_at(span))?)
             }
-            Expr::Not(_) | Expr::IsNull(_) | Expr::IsNotNull(_) | Expr::IsTrue(_) | Expr::IsFalse(_) | Expr::IsNotTrue(_)
-            | Expr::IsNotFalse(_) | Expr::IsUnknown(_) | Expr::IsNotUnknown(_) | Expr::Like(_) | Expr::Between(_) | Expr::InList(_) => {
-                Some(DataType::Boolean)
-            }
+            Expr::Not(_)
+            | Expr::IsNull(_)
+            | Expr::IsNotNull(_)
+            | Expr::IsTrue(_)
+            | Expr::IsFalse(_)
+            | Expr::IsNotTrue(_)
+            | Expr::IsNotFalse(_)
+            | Expr::IsUnknown(_)
+            | Expr::IsNotUnknown(_)
+            | Expr::Like(_)
+            | Expr::Between(_)
+            | Expr::InList(_) => Some(DataType::Boolean),
             _ => None,
         };
         match fast {
@@ -84,9 +109,10 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
                     return Ok(inner);
                 }
                 if let Expr::Literal(v, m) = &inner
-                    && let Some(neg) = negate_scalar(v) {
-                        return Ok(Expr::Literal(neg, m.clone()));
-                    }
+                    && let Some(neg) = negate_scalar(v)
+                {
+                    return Ok(Expr::Literal(neg, m.clone()));
+                }
                 let t = self.type_of(&inner, operand.span)?;
                 if !(t.is_numeric() || t == TIMESPAN) {
                     return Err(KqlError::at(e.span, format!("cannot negate a {}", kql_type_of(&t))));
@@ -137,7 +163,9 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
                 }
                 Ok(functions::udfs().dyn_get.call(vec![base, key]))
             }
-            ExprKind::Subquery(_) => Err(KqlError::at(e.span, "a tabular expression is not allowed here (use toscalar() for a single value)")),
+            ExprKind::Subquery(_) => {
+                Err(KqlError::at(e.span, "a tabular expression is not allowed here (use toscalar() for a single value)"))
+            }
         }
     }
 
@@ -180,10 +208,15 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
     /// The common nodes are answered here, as DataFusion's `to_field` would (see `type_of` for
     /// why not ask it).
     pub fn is_dynamic(&self, x: &Expr, span: Span) -> Result<bool> {
-        let tagged = |m: &std::collections::HashMap<String, String>| m.get(crate::types::EXTENSION_KEY).is_some_and(|v| v == crate::types::JSON_EXTENSION);
+        let tagged = |m: &std::collections::HashMap<String, String>| {
+            m.get(crate::types::EXTENSION_KEY).is_some_and(|v| v == crate::types::JSON_EXTENSION)
+        };
         match x {
             Expr::Alias(a) => {
-                if a.metadata.as_ref().is_some_and(|m| m.inner().get(crate::types::EXTENSION_KEY).is_some_and(|v| v == crate::types::JSON_EXTENSION)) {
+                if a.metadata
+                    .as_ref()
+                    .is_some_and(|m| m.inner().get(crate::types::EXTENSION_KEY).is_some_and(|v| v == crate::types::JSON_EXTENSION))
+                {
                     return Ok(true);
                 }
                 self.is_dynamic(&a.expr, span)
@@ -193,14 +226,24 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
                 Ok(f) => Ok(crate::types::is_dynamic_field(f)),
                 Err(err) => Err(KqlError::from(err).or_at(span)),
             },
-            Expr::Literal(_, metadata) => {
-                Ok(metadata.as_ref().is_some_and(|m| m.inner().get(crate::types::EXTENSION_KEY).is_some_and(|v| v == crate::types::JSON_EXTENSION)))
-            }
+            Expr::Literal(_, metadata) => Ok(metadata
+                .as_ref()
+                .is_some_and(|m| m.inner().get(crate::types::EXTENSION_KEY).is_some_and(|v| v == crate::types::JSON_EXTENSION))),
             // A cast's field is its target's: the JSON tag survives only when the target has it.
             Expr::Cast(c) => Ok(tagged(c.field.metadata()) || crate::types::is_dynamic_field(&c.field)),
             Expr::TryCast(c) => Ok(tagged(c.field.metadata()) || crate::types::is_dynamic_field(&c.field)),
-            Expr::BinaryExpr(_) | Expr::Not(_) | Expr::IsNull(_) | Expr::IsNotNull(_) | Expr::IsTrue(_) | Expr::IsFalse(_)
-            | Expr::IsNotTrue(_) | Expr::IsNotFalse(_) | Expr::IsUnknown(_) | Expr::IsNotUnknown(_) | Expr::Like(_) | Expr::Between(_)
+            Expr::BinaryExpr(_)
+            | Expr::Not(_)
+            | Expr::IsNull(_)
+            | Expr::IsNotNull(_)
+            | Expr::IsTrue(_)
+            | Expr::IsFalse(_)
+            | Expr::IsNotTrue(_)
+            | Expr::IsNotFalse(_)
+            | Expr::IsUnknown(_)
+            | Expr::IsNotUnknown(_)
+            | Expr::Like(_)
+            | Expr::Between(_)
             | Expr::InList(_) => Ok(false),
             // kql's own functions say whether they return dynamic: no need to type (and name,
             // which costs the square of the nesting) their arguments.
@@ -358,7 +401,8 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
         match &e.kind {
             ExprKind::Name(n) => {
                 !self.schema.has_column_with_unqualified_name(n)
-                    && (matches!(self.env.get(n), Some(Binding::Tabular(_))) || (self.env.get(n).is_none() && self.planner.catalog.contains(n)))
+                    && (matches!(self.env.get(n), Some(Binding::Tabular(_)))
+                        || (self.env.get(n).is_none() && self.planner.catalog.contains(n)))
             }
             _ => false,
         }
@@ -415,7 +459,10 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
             }
             BinaryOp::EqCi | BinaryOp::NotEqCi => {
                 if !(is_string(&lt) || lt == DataType::Null) || !(is_string(&rt) || rt == DataType::Null) {
-                    return Err(KqlError::at(span, format!("'{token}' compares strings, got {} and {}", kql_type_of(&lt), kql_type_of(&rt))));
+                    return Err(KqlError::at(
+                        span,
+                        format!("'{token}' compares strings, got {} and {}", kql_type_of(&lt), kql_type_of(&rt)),
+                    ));
                 }
                 let df_op = if op == BinaryOp::EqCi { Operator::Eq } else { Operator::NotEq };
                 Ok(super::nulls::string_equality(lower(l), df_op, lower(r)))
@@ -436,9 +483,7 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
         let is_dt = |t: &DataType| matches!(t, DataType::Timestamp(..));
         let is_ts = |t: &DataType| *t == TIMESPAN;
         let num = |t: &DataType| t.is_numeric() || *t == DataType::Null;
-        let mismatch = || {
-            KqlError::at(span, format!("cannot apply '{}' to {} and {}", op.token(), kql_type_of(&lt), kql_type_of(&rt)))
-        };
+        let mismatch = || KqlError::at(span, format!("cannot apply '{}' to {} and {}", op.token(), kql_type_of(&lt), kql_type_of(&rt)));
         // Integer arithmetic is `long` arithmetic in Kusto (`int + int` is a long: the official
         // analyzer's type), so `int` operands widen first and cannot overflow 32 bits; and an
         // integer `/` or `%` by zero is null for that row, never an error for the query.
@@ -466,7 +511,11 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
             // query); DataFusion's own operators would wrap around.
             (Operator::Plus | Operator::Minus | Operator::Multiply | Operator::Divide, a, b) if a.is_integer() && b.is_integer() => {
                 let token = op.token();
-                let at = if self.env.in_function_file { token.to_string() } else { functions::arithmetic::operation(&token, span.start, span.end) };
+                let at = if self.env.in_function_file {
+                    token.to_string()
+                } else {
+                    functions::arithmetic::operation(&token, span.start, span.end)
+                };
                 Ok(functions::udfs().long_arith.call(vec![cut_deep_chain(l, &DataType::Int64), r, lit(at)]))
             }
             (_, a, b) if num(a) && num(b) => Ok(binary_expr(cut_deep_chain(l, a), df_op, r)),
@@ -479,12 +528,14 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
             (Operator::Divide, a, b) if is_ts(a) && is_ts(b) => {
                 Ok(binary_expr(cast(nanos(l), DataType::Float64), Operator::Divide, cast(nanos(r), DataType::Float64)))
             }
-            (Operator::Multiply | Operator::Divide, a, b) if is_ts(a) && b.is_numeric() => {
-                Ok(cast(try_cast(binary_expr(cast(nanos(l), DataType::Float64), df_op, cast(r, DataType::Float64)), DataType::Int64), TIMESPAN))
-            }
-            (Operator::Multiply, a, b) if a.is_numeric() && is_ts(b) => {
-                Ok(cast(try_cast(binary_expr(cast(l, DataType::Float64), df_op, cast(nanos(r), DataType::Float64)), DataType::Int64), TIMESPAN))
-            }
+            (Operator::Multiply | Operator::Divide, a, b) if is_ts(a) && b.is_numeric() => Ok(cast(
+                try_cast(binary_expr(cast(nanos(l), DataType::Float64), df_op, cast(r, DataType::Float64)), DataType::Int64),
+                TIMESPAN,
+            )),
+            (Operator::Multiply, a, b) if a.is_numeric() && is_ts(b) => Ok(cast(
+                try_cast(binary_expr(cast(l, DataType::Float64), df_op, cast(nanos(r), DataType::Float64)), DataType::Int64),
+                TIMESPAN,
+            )),
             _ => Err(mismatch()),
         }
     }
@@ -610,11 +661,7 @@ fn datetime_difference(l: Expr, r: Expr) -> Expr {
 
 /// `x` where it lies in `low..=high`, null elsewhere.
 fn null_outside(x: Expr, low: i64, high: i64) -> Expr {
-    Expr::Case(datafusion::logical_expr::expr::Case::new(
-        None,
-        vec![(Box::new(x.clone().between(lit(low), lit(high))), Box::new(x))],
-        None,
-    ))
+    Expr::Case(datafusion::logical_expr::expr::Case::new(None, vec![(Box::new(x.clone().between(lit(low), lit(high))), Box::new(x))], None))
 }
 
 /// KQL compares numbers with numbers, strings with strings, and each other type with itself.
@@ -676,7 +723,9 @@ pub fn literal(l: &Literal) -> Expr {
         Literal::DateTime(ns) => functions::datetime::datetime_scalar(Some(*ns)),
         Literal::TimeSpan(ns) => ScalarValue::DurationNanosecond(Some(*ns)),
         Literal::Guid(g) => ScalarValue::Utf8(Some(g.clone())),
-        Literal::Decimal(d) => ScalarValue::Utf8(Some(d.clone())).cast_to(&crate::types::DECIMAL).unwrap_or(ScalarValue::Decimal128(None, 38, 18)),
+        Literal::Decimal(d) => {
+            ScalarValue::Utf8(Some(d.clone())).cast_to(&crate::types::DECIMAL).unwrap_or(ScalarValue::Decimal128(None, 38, 18))
+        }
         Literal::Dynamic(d) => return dynamic_literal(d),
         Literal::Null(t) => match ScalarValue::try_from(&arrow_type(*t)) {
             Ok(v) => v,
@@ -747,9 +796,29 @@ fn is_bool_by_construction(e: &Expr) -> bool {
     match e {
         Expr::BinaryExpr(b) => matches!(
             b.op,
-            Operator::Eq | Operator::NotEq | Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq | Operator::And | Operator::Or | Operator::IsDistinctFrom | Operator::IsNotDistinctFrom
+            Operator::Eq
+                | Operator::NotEq
+                | Operator::Lt
+                | Operator::LtEq
+                | Operator::Gt
+                | Operator::GtEq
+                | Operator::And
+                | Operator::Or
+                | Operator::IsDistinctFrom
+                | Operator::IsNotDistinctFrom
         ),
-        Expr::Not(_) | Expr::IsNull(_) | Expr::IsNotNull(_) | Expr::IsTrue(_) | Expr::IsFalse(_) | Expr::IsNotFalse(_) | Expr::IsNotTrue(_) | Expr::Case(_) | Expr::Like(_) | Expr::SimilarTo(_) | Expr::InList(_) | Expr::Between(_) => true,
+        Expr::Not(_)
+        | Expr::IsNull(_)
+        | Expr::IsNotNull(_)
+        | Expr::IsTrue(_)
+        | Expr::IsFalse(_)
+        | Expr::IsNotFalse(_)
+        | Expr::IsNotTrue(_)
+        | Expr::Case(_)
+        | Expr::Like(_)
+        | Expr::SimilarTo(_)
+        | Expr::InList(_)
+        | Expr::Between(_) => true,
         Expr::Alias(a) => is_bool_by_construction(&a.expr),
         _ => false,
     }

@@ -9,8 +9,8 @@ use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
 use kql_grammar::ast::{self, ExprKind, OperatorParam, PipeExpr, Span};
 
 use super::names::unique_name;
-use super::{Env, Planner, Tabular};
 use super::projection::ExactProjection;
+use super::{Env, Planner, Tabular};
 use crate::error::{KqlError, Result};
 
 const LEFT: &str = "__kql_left";
@@ -93,7 +93,15 @@ fn names_of(t: &Tabular) -> Vec<String> {
 }
 
 impl Planner<'_> {
-    pub(super) fn plan_join(&self, env: &Env, left: Tabular, params: &[OperatorParam], right: &PipeExpr, on: &[ast::Expr], span: Span) -> Result<Tabular> {
+    pub(super) fn plan_join(
+        &self,
+        env: &Env,
+        left: Tabular,
+        params: &[OperatorParam],
+        right: &PipeExpr,
+        on: &[ast::Expr],
+        span: Span,
+    ) -> Result<Tabular> {
         let kind = join_kind(params, JoinKind::InnerUnique)?;
         let right = self.plan_tabular(env, right)?;
         if on.is_empty() {
@@ -133,7 +141,14 @@ impl Planner<'_> {
     }
 
     /// `lookup`: a left outer (or inner) join whose right key columns are not repeated.
-    pub(super) fn plan_lookup(&self, env: &Env, left: Tabular, params: &[OperatorParam], right: &PipeExpr, on: &[ast::Expr]) -> Result<Tabular> {
+    pub(super) fn plan_lookup(
+        &self,
+        env: &Env,
+        left: Tabular,
+        params: &[OperatorParam],
+        right: &PipeExpr,
+        on: &[ast::Expr],
+    ) -> Result<Tabular> {
         let kind = join_kind(params, JoinKind::LeftOuter)?;
         let df_kind = match kind {
             JoinKind::LeftOuter => JoinType::Left,
@@ -174,7 +189,10 @@ impl Planner<'_> {
             let same_name = matches!(e.kind, ExprKind::Name(_));
             let numeric = |t: &str| matches!(t, "int" | "long" | "real" | "decimal");
             if same_name && lt != rt {
-                return Err(KqlError::at(e.span, format!("the common column '{}' must have the same type on both sides of the join (left: {lt}, right: {rt})", k.left)));
+                return Err(KqlError::at(
+                    e.span,
+                    format!("the common column '{}' must have the same type on both sides of the join (left: {lt}, right: {rt})", k.left),
+                ));
             }
             if lt != rt && !(numeric(lt) && numeric(rt)) {
                 return Err(KqlError::at(e.span, format!("inconsistent types for join keys: {lt} and {rt}")));

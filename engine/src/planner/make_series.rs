@@ -7,12 +7,14 @@
 use datafusion::common::{Column, ScalarValue};
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
 use datafusion::prelude::lit;
-use kql_grammar::ast::{self, BinaryOp, CallArg, ExprKind, Ident, NamedExpr, OperatorParam, PipeExpr, SeriesAggregate, SeriesRange, Source, Span};
+use kql_grammar::ast::{
+    self, BinaryOp, CallArg, ExprKind, Ident, NamedExpr, OperatorParam, PipeExpr, SeriesAggregate, SeriesRange, Source, Span,
+};
 
 use super::expr::evaluate_constant;
 use super::names::{inferred_name, next_column_name};
-use super::{Env, Planner, Tabular};
 use super::projection::ExactProjection;
+use super::{Env, Planner, Tabular};
 use crate::error::{KqlError, Result};
 use crate::functions;
 
@@ -29,7 +31,10 @@ fn name_expr(name: &str, span: Span) -> ast::Expr {
 }
 
 fn call(f: &str, args: Vec<ast::Expr>, span: Span) -> ast::Expr {
-    let args = args.into_iter().map(|e| CallArg { name: None, value: PipeExpr { span: e.span, source: Source::Expr(e), operators: vec![] } }).collect();
+    let args = args
+        .into_iter()
+        .map(|e| CallArg { name: None, value: PipeExpr { span: e.span, source: Source::Expr(e), operators: vec![] } })
+        .collect();
     ast::Expr::new(ExprKind::Call { name: ident(f, span), args }, span)
 }
 
@@ -62,10 +67,14 @@ impl Planner<'_> {
             let ep = super::expr::ExprPlanner::new(self, env, tab.plan.schema().clone(), None);
             let planned = ep.plan(axis)?;
             let t = ep.type_of(&planned, axis.span)?;
-            let ordered = t.is_numeric() || matches!(t, arrow::datatypes::DataType::Timestamp(..) | arrow::datatypes::DataType::Duration(_));
+            let ordered =
+                t.is_numeric() || matches!(t, arrow::datatypes::DataType::Timestamp(..) | arrow::datatypes::DataType::Duration(_));
             if ep.is_dynamic(&planned, axis.span)? || !ordered {
                 let kind = if ep.is_dynamic(&planned, axis.span)? { "dynamic" } else { crate::types::kql_type_of(&t) };
-                return Err(KqlError::at(axis.span, format!("the make-series axis must be a number, a datetime or a timespan, not {kind}")));
+                return Err(KqlError::at(
+                    axis.span,
+                    format!("the make-series axis must be a number, a datetime or a timespan, not {kind}"),
+                ));
             }
         }
         let (from, to, step) = match range {
@@ -78,7 +87,8 @@ impl Planner<'_> {
         };
         let (from, to) = (&from, &to);
         // The number of steps, from the constant bounds.
-        let constant = |e: &ast::Expr| -> Result<ScalarValue> { evaluate_constant(&self.plan_constant(env, e)?).map_err(|err| err.or_at(e.span)) };
+        let constant =
+            |e: &ast::Expr| -> Result<ScalarValue> { evaluate_constant(&self.plan_constant(env, e)?).map_err(|err| err.or_at(e.span)) };
         let (start, stop, step_value) = (constant(from)?, constant(to)?, constant(step)?);
         let as_i128 = |v: &ScalarValue| -> Option<f64> {
             match v {
@@ -101,7 +111,10 @@ impl Planner<'_> {
         // Trying to generate a larger array with make-series would result in either an error
         // or a truncated array." An error says so; a truncated array would hide data.
         if steps > MAX_SERIES_LENGTH {
-            return Err(KqlError::at(step.span, format!("make-series would make {steps} steps; series are limited to {MAX_SERIES_LENGTH} values (2^20): use a larger step")));
+            return Err(KqlError::at(
+                step.span,
+                format!("make-series would make {steps} steps; series are limited to {MAX_SERIES_LENGTH} values (2^20): use a larger step"),
+            ));
         }
 
         // Stage 1: rows in [from, to), summarized by keys and step index.
@@ -158,12 +171,22 @@ impl Planner<'_> {
 impl Planner<'_> {
     /// Without `from` (or `to`), the series start at the bin of the earliest axis value and end
     /// after the bin of the latest, over all the rows (read while planning).
-    fn series_bounds_from_data(&self, env: &Env, tab: &Tabular, axis: &ast::Expr, step: &ast::Expr, span: Span) -> Result<(ast::Expr, ast::Expr)> {
+    fn series_bounds_from_data(
+        &self,
+        env: &Env,
+        tab: &Tabular,
+        axis: &ast::Expr,
+        step: &ast::Expr,
+        span: Span,
+    ) -> Result<(ast::Expr, ast::Expr)> {
         use datafusion::functions_aggregate::expr_fn::{max, min};
         let ep = super::expr::ExprPlanner::new(self, env, tab.plan.schema().clone(), None);
         let a = ep.plan(axis)?;
-        let plan = LogicalPlanBuilder::from(tab.plan.clone()).aggregate(Vec::<Expr>::new(), vec![min(a.clone()).alias("lo"), max(a).alias("hi")])?.build()?;
-        let batches = self.collect_now(plan, span, "make-series without from and to takes its range from the data, which is not read here")?;
+        let plan = LogicalPlanBuilder::from(tab.plan.clone())
+            .aggregate(Vec::<Expr>::new(), vec![min(a.clone()).alias("lo"), max(a).alias("hi")])?
+            .build()?;
+        let batches =
+            self.collect_now(plan, span, "make-series without from and to takes its range from the data, which is not read here")?;
         let value = |c: usize| -> Result<ScalarValue> {
             match batches.iter().find(|b| b.num_rows() > 0) {
                 Some(b) => Ok(ScalarValue::try_from_array(b.column(c), 0)?),
@@ -191,14 +214,21 @@ impl Planner<'_> {
         match (whole(&lo), whole(&hi), whole(&step_value)) {
             (Some(l), Some(h), Some(st)) if st > 0 => {
                 // Datetime bins count from Kusto's origin, 0001-01-01, as bin() does.
-                let origin = if matches!(lo, ScalarValue::TimestampMicrosecond(..)) { kql_grammar::values::MIN_DATETIME as i128 * 1_000 } else { 0 };
+                let origin =
+                    if matches!(lo, ScalarValue::TimestampMicrosecond(..)) { kql_grammar::values::MIN_DATETIME as i128 * 1_000 } else { 0 };
                 let start = origin + (l - origin).div_euclid(st) * st;
                 let end = origin + (h - origin).div_euclid(st) * st + st;
                 Ok((literal(start, &lo), literal(end, &lo)))
             }
             // No rows: an empty range.
-            (None, None, Some(_)) if lo.is_null() => Ok((ast::Expr::new(ExprKind::Literal(ast::Literal::Long(0)), span), ast::Expr::new(ExprKind::Literal(ast::Literal::Long(0)), span))),
-            _ => Err(KqlError::at(span, "make-series without from and to needs a datetime, timespan or whole-number axis and a positive step")),
+            (None, None, Some(_)) if lo.is_null() => Ok((
+                ast::Expr::new(ExprKind::Literal(ast::Literal::Long(0)), span),
+                ast::Expr::new(ExprKind::Literal(ast::Literal::Long(0)), span),
+            )),
+            _ => Err(KqlError::at(
+                span,
+                "make-series without from and to needs a datetime, timespan or whole-number axis and a positive step",
+            )),
         }
     }
 }

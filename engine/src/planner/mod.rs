@@ -3,8 +3,8 @@
 
 mod basket;
 mod calls;
-mod expr;
 mod evaluate;
+mod expr;
 mod graph;
 mod join;
 mod make_series;
@@ -12,11 +12,11 @@ mod mv_apply;
 mod mv_expand;
 mod names;
 mod nulls;
+mod operators;
 mod parse;
 mod partition;
-mod scan;
-mod operators;
 mod projection;
+mod scan;
 mod search;
 mod sources;
 mod summarize;
@@ -64,7 +64,10 @@ impl Tabular {
 pub enum Binding {
     /// A scalar, already planned; `dynamic` keeps a dynamic literal's value for the places that
     /// read it at planning time (`in`, range lists).
-    Scalar { expr: datafusion::prelude::Expr, dynamic: Option<DynValue> },
+    Scalar {
+        expr: datafusion::prelude::Expr,
+        dynamic: Option<DynValue>,
+    },
     Tabular(Tabular),
     Function(Arc<UserFunction>),
 }

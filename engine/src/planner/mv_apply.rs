@@ -10,8 +10,8 @@ use datafusion::logical_expr::{Expr, ExprFunctionExt, LogicalPlanBuilder, SortEx
 use datafusion::prelude::lit;
 use kql_grammar::ast::{self, Ident, MvItem, NamedExpr, Operator, OperatorKind, OperatorParam, Span};
 
-use super::{Env, Planner, Tabular};
 use super::projection::ExactProjection;
+use super::{Env, Planner, Tabular};
 use crate::error::{KqlError, Result};
 
 const ROW_ID: &str = "__kql_row_id";
@@ -26,7 +26,16 @@ fn names(t: &Tabular) -> Vec<String> {
 
 impl Planner<'_> {
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn plan_mv_apply(&self, env: &Env, tab: Tabular, params: &[OperatorParam], items: &[MvItem], limit: Option<&ast::Expr>, body: &[Operator], span: Span) -> Result<Tabular> {
+    pub(super) fn plan_mv_apply(
+        &self,
+        env: &Env,
+        tab: Tabular,
+        params: &[OperatorParam],
+        items: &[MvItem],
+        limit: Option<&ast::Expr>,
+        body: &[Operator],
+        span: Span,
+    ) -> Result<Tabular> {
         // Number the input rows.
         let ident = |n: &str| Ident { name: n.to_string(), span };
         let numbered = self.plan_operator(
@@ -46,7 +55,10 @@ impl Planner<'_> {
         // The expanded columns: new ones, and those an item names or expands in place
         // (`mv-apply rings on (...)` replaces `rings`).
         let is_item = |n: &String| {
-            items.iter().any(|i| i.column.names.iter().any(|x| x.name == *n) || (i.column.names.is_empty() && super::names::inferred_name(&i.column.expr).as_ref() == Some(n)))
+            items.iter().any(|i| {
+                i.column.names.iter().any(|x| x.name == *n)
+                    || (i.column.names.is_empty() && super::names::inferred_name(&i.column.expr).as_ref() == Some(n))
+            })
         };
         let expanded_names: Vec<String> = names(&expanded).into_iter().filter(|n| !input_columns.contains(n) || is_item(n)).collect();
         // The row's own columns, less the expanded ones.
@@ -61,7 +73,11 @@ impl Planner<'_> {
             .zip(&hidden)
             .map(|(c, h)| NamedExpr { names: vec![ident(h)], expr: ast::Expr::new(ast::ExprKind::Name(c.clone()), span), span })
             .collect();
-        let mut current = if copies.is_empty() { expanded } else { self.plan_operator(env, expanded, &Operator { kind: OperatorKind::Extend(copies), span })? };
+        let mut current = if copies.is_empty() {
+            expanded
+        } else {
+            self.plan_operator(env, expanded, &Operator { kind: OperatorKind::Extend(copies), span })?
+        };
         let carried: Vec<String> = std::iter::once(ROW_ID.to_string()).chain(hidden.iter().cloned()).collect();
         for op in body {
             current = self.plan_per_row(env, current, op, &carried)?;
@@ -69,12 +85,8 @@ impl Planner<'_> {
         // The row's columns the subquery no longer has come first, from the hidden copies; then
         // the subquery's own columns.
         let out_names = names(&current);
-        let mut projection: Vec<Expr> = context
-            .iter()
-            .zip(&hidden)
-            .filter(|(c, _)| !out_names.contains(c))
-            .map(|(c, h)| column(h).alias(c))
-            .collect();
+        let mut projection: Vec<Expr> =
+            context.iter().zip(&hidden).filter(|(c, _)| !out_names.contains(c)).map(|(c, h)| column(h).alias(c)).collect();
         projection.extend(out_names.iter().filter(|n| !carried.contains(n)).map(|n| column(n)));
         let plan = LogicalPlanBuilder::from(current.plan).project_exact(projection)?.build()?;
         Ok(Tabular::unordered(plan))
@@ -95,12 +107,12 @@ impl Planner<'_> {
             | OperatorKind::Sort(_)
             | OperatorKind::MvExpand { .. }
             | OperatorKind::Parse { .. }
-            | OperatorKind::ParseKv { .. } => {
-                keep_id(self.plan_operator(env, tab, op)?)
-            }
+            | OperatorKind::ParseKv { .. } => keep_id(self.plan_operator(env, tab, op)?),
             OperatorKind::Project(items) => {
                 let mut items = items.clone();
-                let projected = |n: &str| items.iter().any(|i| i.names.iter().any(|x| x.name == n) || matches!(&i.expr.kind, ast::ExprKind::Name(x) if x == n));
+                let projected = |n: &str| {
+                    items.iter().any(|i| i.names.iter().any(|x| x.name == n) || matches!(&i.expr.kind, ast::ExprKind::Name(x) if x == n))
+                };
                 let kept: Vec<NamedExpr> = carried.iter().filter(|n| !projected(n)).map(|n| name_expr(n)).collect();
                 items.extend(kept);
                 self.plan_operator(env, tab, &Operator { kind: OperatorKind::Project(items), span: op.span })
@@ -110,7 +122,14 @@ impl Planner<'_> {
                 let mut by = by.clone();
                 let kept: Vec<NamedExpr> = carried.iter().filter(|n| present.contains(n)).map(|n| name_expr(n)).collect();
                 by.splice(0..0, kept);
-                self.plan_operator(env, tab, &Operator { kind: OperatorKind::Summarize { params: params.clone(), aggregates: aggregates.clone(), by }, span: op.span })
+                self.plan_operator(
+                    env,
+                    tab,
+                    &Operator {
+                        kind: OperatorKind::Summarize { params: params.clone(), aggregates: aggregates.clone(), by },
+                        span: op.span,
+                    },
+                )
             }
             OperatorKind::Top { count, key } => {
                 let sort_expr = {
@@ -140,7 +159,8 @@ impl Planner<'_> {
         let rank = rank.build()?;
         let plan = LogicalPlanBuilder::window_plan(tab.plan, vec![rank])?;
         let rank_column = super::projection::last_column(&plan);
-        let plan = LogicalPlanBuilder::from(plan).filter(rank_column.lt_eq(lit(n)))?.project_exact(original.iter().map(|c| column(c)))?.build()?;
+        let plan =
+            LogicalPlanBuilder::from(plan).filter(rank_column.lt_eq(lit(n)))?.project_exact(original.iter().map(|c| column(c)))?.build()?;
         Ok(Tabular::unordered(plan))
     }
 }

@@ -7,18 +7,25 @@ use datafusion::prelude::{cast, lit};
 use kql_grammar::ast::{MvItem, OperatorParam, TypeName};
 
 use super::expr::ExprPlanner;
-use super::{Env, Planner, Tabular};
 use super::projection::ExactProjection;
+use super::{Env, Planner, Tabular};
 use crate::error::{KqlError, Result};
 use crate::functions::{self, is_string};
-use crate::types::{JSON_EXTENSION, EXTENSION_KEY, arrow_type};
+use crate::types::{EXTENSION_KEY, JSON_EXTENSION, arrow_type};
 
 fn column(name: &str) -> Expr {
     Expr::Column(Column::new_unqualified(name))
 }
 
 impl Planner<'_> {
-    pub(super) fn plan_mv_expand(&self, env: &Env, tab: Tabular, params: &[OperatorParam], items: &[MvItem], limit: Option<&kql_grammar::ast::Expr>) -> Result<Tabular> {
+    pub(super) fn plan_mv_expand(
+        &self,
+        env: &Env,
+        tab: Tabular,
+        params: &[OperatorParam],
+        items: &[MvItem],
+        limit: Option<&kql_grammar::ast::Expr>,
+    ) -> Result<Tabular> {
         let mut as_arrays = false;
         let mut index_column = None;
         for p in params {
@@ -57,13 +64,17 @@ impl Planner<'_> {
             let x = if ep.is_dynamic(&x, item.column.expr.span)? || is_string(&t) {
                 x
             } else {
-                return Err(KqlError::at(item.column.expr.span, format!("mv-expand expands a dynamic array or bag, got {}", crate::types::kql_type_of(&t))));
+                return Err(KqlError::at(
+                    item.column.expr.span,
+                    format!("mv-expand expands a dynamic array or bag, got {}", crate::types::kql_type_of(&t)),
+                ));
             };
             let hidden = format!("__kql_mv_{i}");
             if i == 0
-                && let Some(idx) = &index_column {
-                    projection.push(functions::udfs().expand_index.call(vec![x.clone(), lit(limit)]).alias(format!("__kql_mv_index_{idx}")));
-                }
+                && let Some(idx) = &index_column
+            {
+                projection.push(functions::udfs().expand_index.call(vec![x.clone(), lit(limit)]).alias(format!("__kql_mv_index_{idx}")));
+            }
             projection.push(functions::udfs().expand.call(vec![x, lit(as_arrays), lit(limit)]).alias(&hidden));
             expanded.push((name, hidden, item.to_type));
         }

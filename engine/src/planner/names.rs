@@ -13,11 +13,12 @@ enum NameKind {
 
 fn name_kind(function: &str) -> Option<NameKind> {
     Some(match function {
-        "tostring" | "tolong" | "toint" | "toreal" | "todouble" | "todatetime" | "totimespan" | "totime" | "tobool"
-        | "toboolean" | "todecimal" | "toguid" | "todynamic" | "toobject" | "tohex" | "parse_json" | "parsejson"
-        | "parse_csv" | "parse_xml" | "split" | "format_datetime" | "format_timespan" | "startofday" | "bin"
-        | "floor" | "bin_at" | "bin_auto" | "binary_and" | "binary_or" | "binary_xor" | "binary_not"
-        | "binary_shift_left" | "binary_shift_right" | "bitset_count_ones" => NameKind::FirstArgument,
+        "tostring" | "tolong" | "toint" | "toreal" | "todouble" | "todatetime" | "totimespan" | "totime" | "tobool" | "toboolean"
+        | "todecimal" | "toguid" | "todynamic" | "toobject" | "tohex" | "parse_json" | "parsejson" | "parse_csv" | "parse_xml"
+        | "split" | "format_datetime" | "format_timespan" | "startofday" | "bin" | "floor" | "bin_at" | "bin_auto" | "binary_and"
+        | "binary_or" | "binary_xor" | "binary_not" | "binary_shift_left" | "binary_shift_right" | "bitset_count_ones" => {
+            NameKind::FirstArgument
+        }
         "strlen" | "string_size" | "dcount_hll" | "percentile_tdigest" => NameKind::NameAndFirstArgument,
         _ => return None,
     })
@@ -36,7 +37,11 @@ pub fn inferred_name(e: &Expr) -> Option<String> {
                 ExprKind::Literal(Literal::Long(i)) if *i >= 0 => i.to_string(),
                 ExprKind::Literal(Literal::Int(i)) if *i >= 0 => i.to_string(),
                 ExprKind::Literal(Literal::Long(_) | Literal::Int(_)) => String::new(),
-                ExprKind::Unary { op: UnaryOp::Neg, operand } if matches!(operand.kind, ExprKind::Literal(Literal::Long(_) | Literal::Int(_))) => String::new(),
+                ExprKind::Unary { op: UnaryOp::Neg, operand }
+                    if matches!(operand.kind, ExprKind::Literal(Literal::Long(_) | Literal::Int(_))) =>
+                {
+                    String::new()
+                }
                 _ => return None,
             };
             Some(format!("{}_{key}", inferred_name(expr)?))

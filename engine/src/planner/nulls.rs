@@ -10,8 +10,8 @@
 //! The exact forms (`IS TRUE`, `IS NOT FALSE`) would hide plain comparisons from Parquet
 //! pruning, so `filter_form` removes them again where a `where` cannot tell null from false.
 
-use datafusion::logical_expr::{Expr, ExprSchemable, Operator, binary_expr};
 use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::logical_expr::{Expr, ExprSchemable, Operator, binary_expr};
 
 /// `e`, with a null taken as false.
 pub fn null_as_false(e: Expr) -> Expr {

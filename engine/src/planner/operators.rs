@@ -9,18 +9,64 @@ use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, SortExpr};
 use datafusion::prelude::lit;
 use kql_grammar::ast::{self, ColumnPattern, NamedExpr, Operator, OperatorKind, SortKey, Span};
 
-use super::names::unique_name;
 use super::expr::{ExprPlanner, evaluate_constant};
+use super::names::unique_name;
+use super::projection::ExactProjection;
 use super::window::add_serial;
 use super::{Env, Planner, Tabular};
-use super::projection::ExactProjection;
 use crate::error::{KqlError, Result};
 use crate::types::kql_type_name;
 
 /// Operators the planner runs, for `README` and completion.
 pub const OPERATORS: &[&str] = &[
-    "as", "count", "distinct", "evaluate bag_unpack", "evaluate basket", "evaluate ipv4_lookup", "evaluate pivot", "extend", "externaldata", "find", "filter", "getschema", "join", "limit", "lookup", "make-series", "mv-apply", "mv-expand", "order by", "parse", "parse-kv", "parse-where", "project", "project-away",
-    "graph-mark-components", "graph-match", "graph-shortest-paths", "graph-to-table", "make-graph", "partition", "project-by-names", "project-keep", "project-rename", "project-reorder", "render", "invoke", "sample", "scan", "sample-distinct", "search", "serialize", "sort by", "summarize", "take", "top", "top-nested", "union", "where",
+    "as",
+    "count",
+    "distinct",
+    "evaluate bag_unpack",
+    "evaluate basket",
+    "evaluate ipv4_lookup",
+    "evaluate pivot",
+    "extend",
+    "externaldata",
+    "find",
+    "filter",
+    "getschema",
+    "join",
+    "limit",
+    "lookup",
+    "make-series",
+    "mv-apply",
+    "mv-expand",
+    "order by",
+    "parse",
+    "parse-kv",
+    "parse-where",
+    "project",
+    "project-away",
+    "graph-mark-components",
+    "graph-match",
+    "graph-shortest-paths",
+    "graph-to-table",
+    "make-graph",
+    "partition",
+    "project-by-names",
+    "project-keep",
+    "project-rename",
+    "project-reorder",
+    "render",
+    "invoke",
+    "sample",
+    "scan",
+    "sample-distinct",
+    "search",
+    "serialize",
+    "sort by",
+    "summarize",
+    "take",
+    "top",
+    "top-nested",
+    "union",
+    "where",
 ];
 
 pub fn supported_operators() -> Vec<&'static str> {
@@ -39,9 +85,15 @@ fn names(tab: &Tabular) -> Vec<String> {
 
 impl Planner<'_> {
     pub(super) fn plan_operator(&self, env: &Env, tab: Tabular, op: &Operator) -> Result<Tabular> {
-        let reads_graph = matches!(op.kind, OperatorKind::GraphMatch { .. } | OperatorKind::GraphToTable { .. } | OperatorKind::GraphMarkComponents { .. });
+        let reads_graph = matches!(
+            op.kind,
+            OperatorKind::GraphMatch { .. } | OperatorKind::GraphToTable { .. } | OperatorKind::GraphMarkComponents { .. }
+        );
         if tab.graph.is_some() && !reads_graph {
-            return Err(KqlError::at(op.span, format!("{} takes rows, and make-graph made a graph: use graph-match or graph-to-table on it", op.kind.keyword())));
+            return Err(KqlError::at(
+                op.span,
+                format!("{} takes rows, and make-graph made a graph: use graph-match or graph-to-table on it", op.kind.keyword()),
+            ));
         }
         let planned = match &op.kind {
             OperatorKind::Where(e) => self.plan_where(env, tab, e),
@@ -69,10 +121,15 @@ impl Planner<'_> {
             }
             // Charts are drawn by front ends; the rows pass unchanged.
             OperatorKind::Render { .. } => Ok(tab),
-            OperatorKind::MvApply { params, items, limit, body } => self.plan_mv_apply(env, tab, params, items, limit.as_ref(), body, op.span),
+            OperatorKind::MvApply { params, items, limit, body } => {
+                self.plan_mv_apply(env, tab, params, items, limit.as_ref(), body, op.span)
+            }
             OperatorKind::Search { params, tables, predicate } => {
                 if !tables.is_empty() {
-                    return Err(KqlError::at(op.span, "search after a pipe reads its input; 'in (...)' goes with a search that starts a query"));
+                    return Err(KqlError::at(
+                        op.span,
+                        "search after a pipe reads its input; 'in (...)' goes with a search that starts a query",
+                    ));
                 }
                 self.plan_search(env, Some(tab), params, tables, predicate, op.span)
             }
@@ -257,7 +314,9 @@ impl Planner<'_> {
         for e in exprs {
             let value = super::expr::evaluate_constant(&self.plan_constant(env, e)?).map_err(|err| err.or_at(e.span))?;
             let text = match value {
-                datafusion::common::ScalarValue::Utf8(Some(t)) | datafusion::common::ScalarValue::LargeUtf8(Some(t)) | datafusion::common::ScalarValue::Utf8View(Some(t)) => t,
+                datafusion::common::ScalarValue::Utf8(Some(t))
+                | datafusion::common::ScalarValue::LargeUtf8(Some(t))
+                | datafusion::common::ScalarValue::Utf8View(Some(t)) => t,
                 _ => return Err(KqlError::at(e.span, "project-by-names takes column names as strings or a dynamic array of them")),
             };
             // A dynamic array of names, or one name (which may hold wildcards).
@@ -399,9 +458,9 @@ impl Planner<'_> {
         let batch = arrow::array::RecordBatch::try_new(out_schema.clone(), arrays)?;
         let table = datafusion::catalog::MemTable::try_new(out_schema, vec![vec![batch]])?;
         let plan = LogicalPlanBuilder::scan("getschema", datafusion::datasource::provider_as_source(Arc::new(table)), None)?;
-        let plan = plan.project_exact(["ColumnName", "ColumnOrdinal", "DataType", "ColumnType"].map(|n| {
-            Expr::Column(Column::new(Some("getschema"), n)).alias(n)
-        }))?;
+        let plan = plan.project_exact(
+            ["ColumnName", "ColumnOrdinal", "DataType", "ColumnType"].map(|n| Expr::Column(Column::new(Some("getschema"), n)).alias(n)),
+        )?;
         Ok(Tabular::unordered(plan.build()?))
     }
 }

@@ -8,14 +8,14 @@
 //! the match.
 
 use datafusion::common::Column;
-use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
 use datafusion::functions::core::expr_fn::coalesce;
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
 use datafusion::prelude::lit;
 use kql_grammar::ast::{self, OperatorParam, ParseItem, Span, TypeName};
 
 use super::expr::ExprPlanner;
-use super::{Env, Planner, Tabular};
 use super::projection::ExactProjection;
+use super::{Env, Planner, Tabular};
 use crate::error::{KqlError, Result};
 use crate::functions;
 use crate::functions::kv::KvSettings;
@@ -50,7 +50,16 @@ fn column(name: &str) -> Expr {
 
 impl Planner<'_> {
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn plan_parse(&self, env: &Env, tab: Tabular, keep_only_matches: bool, params: &[OperatorParam], source: &ast::Expr, pattern: &[ParseItem], span: Span) -> Result<Tabular> {
+    pub(super) fn plan_parse(
+        &self,
+        env: &Env,
+        tab: Tabular,
+        keep_only_matches: bool,
+        params: &[OperatorParam],
+        source: &ast::Expr,
+        pattern: &[ParseItem],
+        span: Span,
+    ) -> Result<Tabular> {
         let mut kind = ParseKind::Simple;
         let mut flags = String::new();
         for p in params {
@@ -171,7 +180,14 @@ impl Planner<'_> {
 impl Planner<'_> {
     /// `parse-kv text as (k:type, ...) with (...)`: a column per key, its value converted to
     /// the column's type (see `functions/kv.rs` for the modes).
-    pub(super) fn plan_parse_kv(&self, env: &Env, tab: Tabular, source: &ast::Expr, columns: &[ast::ColumnDecl], settings: &[(ast::Ident, ast::Expr)]) -> Result<Tabular> {
+    pub(super) fn plan_parse_kv(
+        &self,
+        env: &Env,
+        tab: Tabular,
+        source: &ast::Expr,
+        columns: &[ast::ColumnDecl],
+        settings: &[(ast::Ident, ast::Expr)],
+    ) -> Result<Tabular> {
         let mut kv_settings = KvSettings::default();
         for (name, value) in settings {
             let v = super::expr::evaluate_constant(&self.plan_constant(env, value)?).map_err(|e| e.or_at(value.span))?;

@@ -14,7 +14,15 @@ use crate::error::{KqlError, Result};
 const MAX_PARTITIONS: usize = 10_000;
 
 impl Planner<'_> {
-    pub(super) fn plan_partition(&self, env: &Env, tab: Tabular, params: &[OperatorParam], by: &ast::Expr, body: &[Operator], span: Span) -> Result<Tabular> {
+    pub(super) fn plan_partition(
+        &self,
+        env: &Env,
+        tab: Tabular,
+        params: &[OperatorParam],
+        by: &ast::Expr,
+        body: &[Operator],
+        span: Span,
+    ) -> Result<Tabular> {
         if let Some(p) = params.iter().find(|p| !p.name.starts_with("hint.")) {
             return Err(KqlError::at(p.span, format!("partition does not take {}", p.name)));
         }

@@ -17,9 +17,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use datafusion::logical_expr::expr_rewriter::normalize_col;
 use datafusion::common::TableReference;
 use datafusion::logical_expr::expr::Alias;
+use datafusion::logical_expr::expr_rewriter::normalize_col;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, Projection};
 
 use crate::error::Result;

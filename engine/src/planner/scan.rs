@@ -100,7 +100,8 @@ struct Machine<'a> {
 impl Machine<'_> {
     /// A state row before any match: nulls, and the declared columns' defaults.
     fn empty_row(&self) -> Vec<ScalarValue> {
-        let nulls = self.context.fields()[..self.input_width].iter().map(|f| ScalarValue::try_from(f.data_type()).unwrap_or(ScalarValue::Null));
+        let nulls =
+            self.context.fields()[..self.input_width].iter().map(|f| ScalarValue::try_from(f.data_type()).unwrap_or(ScalarValue::Null));
         nulls.chain(self.defaults.iter().cloned()).collect()
     }
 
@@ -136,7 +137,13 @@ impl Machine<'_> {
 
     /// The row extended by the declared columns: assigned ones computed, the others as they
     /// were in `previous` (or their defaults).
-    fn extend(&self, step: usize, row: &[ScalarValue], batch: &RecordBatch, previous: Option<&Vec<ScalarValue>>) -> Result<Vec<ScalarValue>> {
+    fn extend(
+        &self,
+        step: usize,
+        row: &[ScalarValue],
+        batch: &RecordBatch,
+        previous: Option<&Vec<ScalarValue>>,
+    ) -> Result<Vec<ScalarValue>> {
         let mut out = row.to_vec();
         for d in 0..self.width - self.input_width {
             out.push(previous.map_or_else(|| self.defaults[d].clone(), |p| p[self.input_width + d].clone()));
@@ -224,7 +231,15 @@ fn scalar_row(batch: &RecordBatch, i: usize) -> Result<Vec<ScalarValue>> {
 }
 
 impl Planner<'_> {
-    pub(super) fn plan_scan(&self, env: &Env, tab: Tabular, params: &[OperatorParam], declare: &[ScanColumn], steps: &[ScanStep], span: Span) -> Result<Tabular> {
+    pub(super) fn plan_scan(
+        &self,
+        env: &Env,
+        tab: Tabular,
+        params: &[OperatorParam],
+        declare: &[ScanColumn],
+        steps: &[ScanStep],
+        span: Span,
+    ) -> Result<Tabular> {
         let mut match_id_column = None;
         let mut step_name_column = None;
         for p in params {
@@ -262,7 +277,9 @@ impl Planner<'_> {
             defaults.push(match &c.default {
                 Some(d) => {
                     let v = super::expr::evaluate_constant(&self.plan_constant(env, d)?).map_err(|e| e.or_at(d.span))?;
-                    v.cast_to(&t).map_err(|_| KqlError::at(d.span, format!("the default of '{}' is not a {:?}", c.decl.name.name, c.decl.ty).to_lowercase()))?
+                    v.cast_to(&t).map_err(|_| {
+                        KqlError::at(d.span, format!("the default of '{}' is not a {:?}", c.decl.name.name, c.decl.ty).to_lowercase())
+                    })?
                 }
                 None => ScalarValue::try_from(&t).unwrap_or(ScalarValue::Null),
             });
@@ -293,7 +310,12 @@ impl Planner<'_> {
                 if from != DataType::Null && from != to && !arrow::compute::can_cast_types(&from, &to) {
                     return Err(KqlError::at(
                         value.span,
-                        format!("'{}' is a {}; this value is a {}", column.name, declare[d].decl.ty.as_str(), crate::types::kql_type_of(&from)),
+                        format!(
+                            "'{}' is a {}; this value is a {}",
+                            column.name,
+                            declare[d].decl.ty.as_str(),
+                            crate::types::kql_type_of(&from)
+                        ),
                     ));
                 }
                 assignments.push((d, planned, value.span));
@@ -301,7 +323,9 @@ impl Planner<'_> {
             logical_steps.push((condition, s.condition.span, assignments, s.output));
         }
         let Some(ctx) = self.executor else {
-            return Err(KqlError::at(span, "scan's rows depend on the data, which is not read here").with_kind(crate::error::ErrorKind::NeedsData));
+            return Err(
+                KqlError::at(span, "scan's rows depend on the data, which is not read here").with_kind(crate::error::ErrorKind::NeedsData)
+            );
         };
         // The session coerces types as it does for any plan.
         let physical = |e: datafusion::logical_expr::Expr, at: Span| -> Result<Arc<dyn PhysicalExpr>> {

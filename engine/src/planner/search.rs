@@ -9,8 +9,8 @@ use kql_grammar::ast::{self, ExprKind, Literal, OperatorParam, Source, Span, Uni
 
 use super::expr::ExprPlanner;
 use super::operators::glob;
-use super::{Binding, Env, Planner, Tabular};
 use super::projection::ExactProjection;
+use super::{Binding, Env, Planner, Tabular};
 use crate::error::{KqlError, Result};
 use crate::functions::{self, is_string};
 
@@ -36,7 +36,8 @@ impl Planner<'_> {
     fn search_inputs(&self, env: &Env, tables: &[UnionItem], span: Span) -> Result<Vec<(String, Tabular)>> {
         let mut inputs = Vec::new();
         let by_name = |name: &str| -> Result<Tabular> {
-            let pipe = ast::PipeExpr { source: Source::Expr(ast::Expr::new(ExprKind::Name(name.to_string()), span)), operators: vec![], span };
+            let pipe =
+                ast::PipeExpr { source: Source::Expr(ast::Expr::new(ExprKind::Name(name.to_string()), span)), operators: vec![], span };
             self.plan_tabular(env, &pipe)
         };
         if tables.is_empty() {
@@ -92,7 +93,15 @@ impl Planner<'_> {
         Ok(Some(Tabular::unordered(plan)))
     }
 
-    pub(super) fn plan_search(&self, env: &Env, first: Option<Tabular>, params: &[OperatorParam], tables: &[UnionItem], predicate: &ast::Expr, span: Span) -> Result<Tabular> {
+    pub(super) fn plan_search(
+        &self,
+        env: &Env,
+        first: Option<Tabular>,
+        params: &[OperatorParam],
+        tables: &[UnionItem],
+        predicate: &ast::Expr,
+        span: Span,
+    ) -> Result<Tabular> {
         if let Some(p) = params.iter().find(|p| p.name != "kind") {
             return Err(KqlError::at(p.span, format!("search does not take {}", p.name)));
         }
@@ -109,7 +118,8 @@ impl Planner<'_> {
             }
         }
         if single {
-            let (_, t) = matched.pop().ok_or_else(|| KqlError::at(predicate.span, "the predicate reads a column the table does not have"))?;
+            let (_, t) =
+                matched.pop().ok_or_else(|| KqlError::at(predicate.span, "the predicate reads a column the table does not have"))?;
             // The result starts with `$table`, as for several tables: the name of the table the
             // rows come from (the `as` name, or the one table the pipe reads).
             let name = table_name.unwrap_or_default();
@@ -129,7 +139,11 @@ impl Planner<'_> {
         for (i, (name, t)) in matched.into_iter().enumerate() {
             let bound = format!("__kql_search_{i}");
             env.bind(&bound, Binding::Tabular(Tabular { name: Some(name), ..t }));
-            items.push(UnionItem::Table(ast::PipeExpr { source: Source::Expr(ast::Expr::new(ExprKind::Name(bound), span)), operators: vec![], span }));
+            items.push(UnionItem::Table(ast::PipeExpr {
+                source: Source::Expr(ast::Expr::new(ExprKind::Name(bound), span)),
+                operators: vec![],
+                span,
+            }));
         }
         let with_source = [OperatorParam { name: "withsource".into(), value: "$table".into(), span }];
         self.plan_union(&env, None, &with_source, &items, span)

@@ -7,14 +7,14 @@ use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::MemTable;
 use datafusion::common::{Column, ScalarValue};
 use datafusion::datasource::provider_as_source;
-use datafusion::logical_expr::{Expr, LogicalPlanBuilder, ExprSchemable};
+use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlanBuilder};
 use datafusion::prelude::cast;
 use kql_grammar::ast::{self, CallArg, ExprKind, ParamType, PipeExpr, Source, Span};
 
 use super::expr::ExprPlanner;
 use super::names::next_column_name;
-use super::{Binding, Env, Planner, Tabular, UserFunction};
 use super::projection::ExactProjection;
+use super::{Binding, Env, Planner, Tabular, UserFunction};
 use crate::error::{KqlError, Result};
 use crate::types::{arrow_type, datetime_type};
 
@@ -76,7 +76,9 @@ impl Planner<'_> {
             ExprKind::Name(name) => match env.get(name) {
                 Some(Binding::Tabular(t)) => Ok(t.clone()),
                 Some(Binding::Function(f)) if f.callable_by_name() => self.call_tabular_function(env, f, &[], e.span),
-                Some(Binding::Function(_)) => Err(KqlError::at(e.span, format!("function '{name}' needs arguments: call it as {name}(...)"))),
+                Some(Binding::Function(_)) => {
+                    Err(KqlError::at(e.span, format!("function '{name}' needs arguments: call it as {name}(...)")))
+                }
                 Some(Binding::Scalar { .. }) => Err(KqlError::at(e.span, format!("'{name}' is a scalar, not a table"))),
                 None => self.scan_table(name, e.span),
             },
@@ -86,7 +88,9 @@ impl Planner<'_> {
                     "materialize" | "view" if args.len() == 1 => self.plan_tabular(env, &args[0].value),
                     "_GetWatchlist" => self.plan_watchlist(env, args, e.span),
                     "table" if args.len() == 1 => {
-                        let ExprKind::Literal(ast::Literal::String(t)) = &args[0].value.as_expr().map(|e| e.kind.clone()).unwrap_or(ExprKind::Star) else {
+                        let ExprKind::Literal(ast::Literal::String(t)) =
+                            &args[0].value.as_expr().map(|e| e.kind.clone()).unwrap_or(ExprKind::Star)
+                        else {
                             return Err(KqlError::at(e.span, "table() takes a table name as a string"));
                         };
                         self.scan_table(t, e.span)
@@ -125,7 +129,9 @@ impl Planner<'_> {
             } else {
                 format!(" (known tables: {})", known.join(", "))
             };
-            return Err(KqlError::at(span, format!("unknown table or name '{name}'{hint}")).with_kind(crate::error::ErrorKind::UnknownTable));
+            return Err(
+                KqlError::at(span, format!("unknown table or name '{name}'{hint}")).with_kind(crate::error::ErrorKind::UnknownTable)
+            );
         };
         let plan = LogicalPlanBuilder::scan(name, provider_as_source(table.provider.clone()), None)?.build()?;
         // Columns come out unqualified, and file types that are not KQL types (timestamps in
@@ -139,10 +145,18 @@ impl Planner<'_> {
                 match crate::types::normalized_type(f.data_type()) {
                     // Seconds, milliseconds and dates reach past Kusto's years 1 to 9999; those
                     // values are null (nanoseconds and microseconds cannot).
-                    Some(t) if matches!(f.data_type(), DataType::Timestamp(arrow::datatypes::TimeUnit::Second | arrow::datatypes::TimeUnit::Millisecond, _) | DataType::Date32 | DataType::Date64) => {
+                    Some(t)
+                        if matches!(
+                            f.data_type(),
+                            DataType::Timestamp(arrow::datatypes::TimeUnit::Second | arrow::datatypes::TimeUnit::Millisecond, _)
+                                | DataType::Date32
+                                | DataType::Date64
+                        ) =>
+                    {
                         let x = Expr::TryCast(datafusion::logical_expr::TryCast::new(Box::new(c), t));
                         let bound = |micros: i64| Expr::Literal(ScalarValue::TimestampMicrosecond(Some(micros), Some("UTC".into())), None);
-                        let in_range = x.clone().between(bound(kql_grammar::values::MIN_DATETIME), bound(kql_grammar::values::MAX_DATETIME));
+                        let in_range =
+                            x.clone().between(bound(kql_grammar::values::MIN_DATETIME), bound(kql_grammar::values::MAX_DATETIME));
                         Ok(datafusion::logical_expr::when(in_range, x).end()?.alias(f.name()))
                     }
                     Some(t) => Ok(Expr::TryCast(datafusion::logical_expr::TryCast::new(Box::new(c), t)).alias(f.name())),
@@ -156,14 +170,25 @@ impl Planner<'_> {
 
     /// Binds arguments to parameters (by position or by name, defaults for the rest) and plans
     /// the body in a scope of its own.
-    pub(super) fn bind_arguments(&self, env: &Env, f: &UserFunction, args: &[CallArg], span: Span, caller: Option<&ExprPlanner>) -> Result<Env> {
+    pub(super) fn bind_arguments(
+        &self,
+        env: &Env,
+        f: &UserFunction,
+        args: &[CallArg],
+        span: Span,
+        caller: Option<&ExprPlanner>,
+    ) -> Result<Env> {
         let mut inner = env.clone();
         inner.in_function_file |= f.source.is_some();
         let mut bound: Vec<Option<&CallArg>> = vec![None; f.params.len()];
         // Named arguments first; positional ones then fill the parameters left, in order.
         for arg in args {
             if let Some(n) = &arg.name {
-                let index = f.params.iter().position(|p| p.name.name == n.name).ok_or_else(|| KqlError::at(n.span, format!("{} has no parameter named '{}'", f.name, n.name)))?;
+                let index = f
+                    .params
+                    .iter()
+                    .position(|p| p.name.name == n.name)
+                    .ok_or_else(|| KqlError::at(n.span, format!("{} has no parameter named '{}'", f.name, n.name)))?;
                 bound[index] = Some(arg);
             }
         }
@@ -204,7 +229,10 @@ impl Planner<'_> {
                         _ => None,
                     };
                     let planned = self.plan_constant(env, default).map_err(|e| f.locate_error(e, span))?;
-                    Binding::Scalar { expr: self.coerce_param(planned, *ty, default.span, None).map_err(|e| f.locate_error(e, span))?, dynamic }
+                    Binding::Scalar {
+                        expr: self.coerce_param(planned, *ty, default.span, None).map_err(|e| f.locate_error(e, span))?,
+                        dynamic,
+                    }
                 }
             };
             inner.bind(&param.name.name, binding);
@@ -383,14 +411,20 @@ impl Planner<'_> {
         let batch = RecordBatch::try_new(schema.clone(), arrays)?;
         let table = MemTable::try_new(schema, vec![vec![batch]])?;
         let plan = LogicalPlanBuilder::scan("datatable", provider_as_source(Arc::new(table)), None)?.build()?;
-        let exprs: Vec<Expr> =
-            plan.schema().iter().map(|(q, f)| Expr::Column(Column::new(q.cloned(), f.name())).alias(f.name())).collect();
+        let exprs: Vec<Expr> = plan.schema().iter().map(|(q, f)| Expr::Column(Column::new(q.cloned(), f.name())).alias(f.name())).collect();
         Ok(Tabular::unordered(LogicalPlanBuilder::from(plan).project_exact(exprs)?.build()?))
     }
 
     /// `externaldata (cols) [paths] with (format=...)` over local files: CSV (the default), TSV,
     /// JSON lines or Parquet, read with the declared schema.
-    fn plan_externaldata(&self, env: &Env, columns: &[ast::ColumnDecl], urls: &[String], settings: &[(ast::Ident, ast::Expr)], span: Span) -> Result<Tabular> {
+    fn plan_externaldata(
+        &self,
+        env: &Env,
+        columns: &[ast::ColumnDecl],
+        urls: &[String],
+        settings: &[(ast::Ident, ast::Expr)],
+        span: Span,
+    ) -> Result<Tabular> {
         use datafusion::datasource::file_format::{FileFormat, csv::CsvFormat, json::JsonFormat, parquet::ParquetFormat};
         use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
         let mut format = "csv".to_string();
@@ -452,21 +486,29 @@ impl Planner<'_> {
             .zip(columns)
             .map(|((q, f), c)| {
                 let e = Expr::Column(Column::new(q.cloned(), f.name()));
-                if c.ty == ast::TypeName::Dynamic {
-                    functions_parse_json(e).alias(f.name())
-                } else {
-                    e.alias(f.name())
-                }
+                if c.ty == ast::TypeName::Dynamic { functions_parse_json(e).alias(f.name()) } else { e.alias(f.name()) }
             })
             .collect();
         Ok(Tabular::unordered(LogicalPlanBuilder::from(plan).project_exact(exprs)?.build()?))
     }
 
-    fn plan_range(&self, env: &Env, column: &ast::Ident, from: &ast::Expr, to: &ast::Expr, step: &ast::Expr, span: Span) -> Result<Tabular> {
+    fn plan_range(
+        &self,
+        env: &Env,
+        column: &ast::Ident,
+        from: &ast::Expr,
+        to: &ast::Expr,
+        step: &ast::Expr,
+        span: Span,
+    ) -> Result<Tabular> {
         let (f, t, s) = (self.constant_value(env, from)?, self.constant_value(env, to)?, self.constant_value(env, step)?);
         let too_many = || KqlError::at(span, format!("range would produce more than {MAX_RANGE_ROWS} rows"));
         let array: ArrayRef = match (&f, &t, &s) {
-            (ScalarValue::TimestampMicrosecond(Some(a), _), ScalarValue::TimestampMicrosecond(Some(b), _), ScalarValue::DurationNanosecond(Some(st))) => {
+            (
+                ScalarValue::TimestampMicrosecond(Some(a), _),
+                ScalarValue::TimestampMicrosecond(Some(b), _),
+                ScalarValue::DurationNanosecond(Some(st)),
+            ) => {
                 // Datetimes are microseconds; the step, a timespan, nanoseconds.
                 let st = &(st / kql_grammar::values::NANOS_PER_MICRO);
                 if *st <= 0 {

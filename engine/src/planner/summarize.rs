@@ -12,17 +12,70 @@ use kql_grammar::ast::{self, CallArg, ExprKind, NamedExpr, Span};
 
 use super::expr::ExprPlanner;
 use super::names::{aggregate_name, inferred_name, next_column_name, unique_name};
-use super::{Env, Planner, Tabular};
 use super::projection::ExactProjection;
+use super::{Env, Planner, Tabular};
 use crate::error::{KqlError, Result};
 use crate::types::kql_type_of;
 
 pub const AGGREGATE_FUNCTIONS: &[&str] = &[
-    "any", "anyif", "arg_max", "arg_min", "argmax", "argmin", "avg", "avgif", "binary_all_and", "binary_all_or",
-    "binary_all_xor", "count", "count_distinct", "count_distinctif", "countif", "covariance", "covarianceif", "covariancep", "covariancepif", "buildschema", "dcount", "dcountif", "hll", "hll_if", "hll_merge", "make_bag",
-    "make_bag_if", "make_list", "make_list_if", "make_list_with_nulls", "make_set", "make_set_if", "makelist", "makeset",
-    "max", "maxif", "min", "minif", "percentile", "percentiles", "percentiles_array", "percentilew", "percentilesw", "percentilesw_array", "stdev", "stdevif", "stdevp", "stdevpif", "sum",
-    "sumif", "take_any", "take_anyif", "tdigest", "tdigest_merge", "variance", "varianceif", "variancep", "variancepif",
+    "any",
+    "anyif",
+    "arg_max",
+    "arg_min",
+    "argmax",
+    "argmin",
+    "avg",
+    "avgif",
+    "binary_all_and",
+    "binary_all_or",
+    "binary_all_xor",
+    "count",
+    "count_distinct",
+    "count_distinctif",
+    "countif",
+    "covariance",
+    "covarianceif",
+    "covariancep",
+    "covariancepif",
+    "buildschema",
+    "dcount",
+    "dcountif",
+    "hll",
+    "hll_if",
+    "hll_merge",
+    "make_bag",
+    "make_bag_if",
+    "make_list",
+    "make_list_if",
+    "make_list_with_nulls",
+    "make_set",
+    "make_set_if",
+    "makelist",
+    "makeset",
+    "max",
+    "maxif",
+    "min",
+    "minif",
+    "percentile",
+    "percentiles",
+    "percentiles_array",
+    "percentilew",
+    "percentilesw",
+    "percentilesw_array",
+    "stdev",
+    "stdevif",
+    "stdevp",
+    "stdevpif",
+    "sum",
+    "sumif",
+    "take_any",
+    "take_anyif",
+    "tdigest",
+    "tdigest_merge",
+    "variance",
+    "varianceif",
+    "variancep",
+    "variancepif",
 ];
 
 pub fn is_aggregate(name: &str) -> bool {
@@ -40,7 +93,6 @@ struct AggOutput {
     expr: Expr,
     finish: Option<Finish>,
 }
-
 
 /// Numbers the hidden aggregate columns of every summarize apart.
 static NEXT_AGGREGATE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -71,7 +123,14 @@ fn column(name: &str) -> Expr {
 impl Planner<'_> {
     /// Plans summarize as Aggregate → projection that finishes each aggregate (defaults,
     /// dynamic arrays) → projection of the output columns.
-    pub(super) fn plan_summarize(&self, env: &Env, tab: Tabular, aggregates: &[NamedExpr], by: &[NamedExpr], span: Span) -> Result<Tabular> {
+    pub(super) fn plan_summarize(
+        &self,
+        env: &Env,
+        tab: Tabular,
+        aggregates: &[NamedExpr],
+        by: &[NamedExpr],
+        span: Span,
+    ) -> Result<Tabular> {
         if aggregates.is_empty() && by.is_empty() {
             return Err(KqlError::at(span, "summarize needs an aggregate or a by clause"));
         }
@@ -181,9 +240,11 @@ impl Planner<'_> {
             match item {
                 Item::Direct(columns) => outputs.extend(columns.iter().map(|(name, h)| column(h).alias(name))),
                 Item::Lifted { name, expr } => {
-                    let planned = over.plan(&expr).map_err(|err| match err.message.starts_with("unknown column or name") && !contains_aggregate(&expr) {
-                        true => KqlError::at(expr.span, "summarize needs an aggregate function here (count(), sum(), ...)"),
-                        false => err,
+                    let planned = over.plan(&expr).map_err(|err| {
+                        match err.message.starts_with("unknown column or name") && !contains_aggregate(&expr) {
+                            true => KqlError::at(expr.span, "summarize needs an aggregate function here (count(), sum(), ...)"),
+                            false => err,
+                        }
                     })?;
                     outputs.push(planned.alias(&name))
                 }
@@ -204,14 +265,28 @@ impl Planner<'_> {
     }
 
     /// `order` is the input's row order when it is serialized: `make_list` keeps it.
-    fn aggregate_call(&self, ep: &ExprPlanner, order: Option<&[SortExpr]>, fname: &str, args: &[CallArg], span: Span, keys: &[String]) -> Result<Vec<AggOutput>> {
+    fn aggregate_call(
+        &self,
+        ep: &ExprPlanner,
+        order: Option<&[SortExpr]>,
+        fname: &str,
+        args: &[CallArg],
+        span: Span,
+        keys: &[String],
+    ) -> Result<Vec<AggOutput>> {
         let args: Vec<&ast::Expr> = args
             .iter()
             .map(|a| a.value.as_expr().ok_or_else(|| KqlError::at(a.value.span, "expected a scalar argument")))
             .collect::<Result<_>>()?;
         let arity = |min: usize, max: usize| -> Result<()> {
             if args.len() < min || args.len() > max {
-                let expected = if min == max { min.to_string() } else if max == usize::MAX { format!("at least {min}") } else { format!("{min} to {max}") };
+                let expected = if min == max {
+                    min.to_string()
+                } else if max == usize::MAX {
+                    format!("at least {min}")
+                } else {
+                    format!("{min} to {max}")
+                };
                 return Err(KqlError::at(span, format!("{fname}() takes {expected} arguments, got {}", args.len())));
             }
             Ok(())
@@ -379,10 +454,12 @@ impl Planner<'_> {
                         ScalarValue::Int32(Some(n)) => vec![n as f64],
                         ScalarValue::Float64(Some(f)) => vec![f],
                         // `percentiles_array(x, dynamic([50, 90]))`
-                        ScalarValue::Utf8(Some(text)) if fname.ends_with("_array") => match serde_json::from_str::<serde_json::Value>(&text) {
-                            Ok(serde_json::Value::Array(items)) => items.iter().filter_map(serde_json::Value::as_f64).collect(),
-                            _ => vec![f64::NAN],
-                        },
+                        ScalarValue::Utf8(Some(text)) if fname.ends_with("_array") => {
+                            match serde_json::from_str::<serde_json::Value>(&text) {
+                                Ok(serde_json::Value::Array(items)) => items.iter().filter_map(serde_json::Value::as_f64).collect(),
+                                _ => vec![f64::NAN],
+                            }
+                        }
                         _ => vec![f64::NAN],
                     };
                     for value in values {
@@ -576,19 +653,21 @@ fn contains_aggregate(e: &ast::Expr) -> bool {
 /// is replaced by a reference to that column.
 fn replace_aggregates(e: &mut ast::Expr, f: &mut dyn FnMut(&ast::Expr) -> Option<String>) {
     if let ExprKind::Call { name, .. } = &e.kind
-        && is_aggregate(&name.name) {
-            if let Some(col) = f(e) {
-                e.kind = ExprKind::Name(col);
-            }
-            return;
+        && is_aggregate(&name.name)
+    {
+        if let Some(col) = f(e) {
+            e.kind = ExprKind::Name(col);
         }
+        return;
+    }
     match &mut e.kind {
         ExprKind::Call { args, .. } => {
             for a in args {
                 if let ast::Source::Expr(inner) = &mut a.value.source
-                    && a.value.operators.is_empty() {
-                        replace_aggregates(inner, f);
-                    }
+                    && a.value.operators.is_empty()
+                {
+                    replace_aggregates(inner, f);
+                }
             }
         }
         ExprKind::Unary { operand, .. } => replace_aggregates(operand, f),

@@ -8,8 +8,8 @@ use datafusion::prelude::lit;
 use kql_grammar::ast::{NamedExpr, Span, TopNestedLevel};
 
 use super::names::inferred_name;
-use super::{Env, Planner, Tabular};
 use super::projection::ExactProjection;
+use super::{Env, Planner, Tabular};
 use crate::error::{KqlError, Result};
 
 fn column(name: &str) -> Expr {
@@ -27,9 +27,14 @@ impl Planner<'_> {
             }
             let key_name = match level.of.names.as_slice() {
                 [n] => n.name.clone(),
-                _ => inferred_name(&level.of.expr).ok_or_else(|| KqlError::at(level.of.span, "top-nested needs a name for this expression"))?,
+                _ => inferred_name(&level.of.expr)
+                    .ok_or_else(|| KqlError::at(level.of.span, "top-nested needs a name for this expression"))?,
             };
-            keys.push(NamedExpr { names: vec![kql_grammar::ast::Ident { name: key_name.clone(), span: level.of.span }], expr: level.of.expr.clone(), span: level.of.span });
+            keys.push(NamedExpr {
+                names: vec![kql_grammar::ast::Ident { name: key_name.clone(), span: level.of.span }],
+                expr: level.of.expr.clone(),
+                span: level.of.span,
+            });
             let agg_name = match level.by.names.as_slice() {
                 [n] => n.name.clone(),
                 _ => format!("aggregated_{key_name}"),

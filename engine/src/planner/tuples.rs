@@ -59,7 +59,10 @@ fn fields_of(name: &str) -> Option<(&'static str, &'static [(&'static str, Outpu
 }
 
 fn call(name: &str, args: Vec<ast::Expr>, span: ast::Span) -> ast::Expr {
-    let args = args.into_iter().map(|e| CallArg { name: None, value: PipeExpr { span: e.span, source: Source::Expr(e), operators: vec![] } }).collect();
+    let args = args
+        .into_iter()
+        .map(|e| CallArg { name: None, value: PipeExpr { span: e.span, source: Source::Expr(e), operators: vec![] } })
+        .collect();
     ast::Expr::new(ExprKind::Call { name: Ident { name: name.to_string(), span }, args }, span)
 }
 
@@ -92,7 +95,12 @@ pub fn expand(items: &[NamedExpr]) -> Result<Vec<NamedExpr>> {
                 None => name.name.clone(),
             };
             let whole = call(inner, arg_exprs.clone(), span);
-            fields.iter().map(|(field, output)| (format!("{prefix}_{field}"), convert(index(whole.clone(), Literal::String(field.to_string()), span), *output))).collect()
+            fields
+                .iter()
+                .map(|(field, output)| {
+                    (format!("{prefix}_{field}"), convert(index(whole.clone(), Literal::String(field.to_string()), span), *output))
+                })
+                .collect()
         } else if matches!(name.name.as_str(), "array_sort_asc" | "array_sort_desc") {
             // The arrays (a trailing bool is the nulls-last flag); one array is no tuple.
             let arrays = match arg_exprs.last().map(|e| &e.kind) {
@@ -115,7 +123,10 @@ pub fn expand(items: &[NamedExpr]) -> Result<Vec<NamedExpr>> {
             continue;
         };
         if item.names.len() > columns.len() {
-            return Err(KqlError::at(item.span, format!("{} names given for {} columns of {}()", item.names.len(), columns.len(), name.name)));
+            return Err(KqlError::at(
+                item.span,
+                format!("{} names given for {} columns of {}()", item.names.len(), columns.len(), name.name),
+            ));
         }
         for (i, (default, expr)) in columns.into_iter().enumerate() {
             let name = item.names.get(i).cloned().unwrap_or(Ident { name: default, span });

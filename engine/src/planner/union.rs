@@ -5,21 +5,28 @@
 use datafusion::common::{Column, ScalarValue};
 use std::sync::Arc;
 
-use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, Union};
 use datafusion::arrow::datatypes::DataType;
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, Union};
 use datafusion::prelude::{cast, lit};
 use kql_grammar::ast::{ExprKind, OperatorParam, Source, Span, UnionItem};
 
 use super::names::unique_name;
 use super::operators::glob;
-use super::{Env, Planner, Tabular};
 use super::projection::ExactProjection;
+use super::{Env, Planner, Tabular};
 use crate::error::{KqlError, Result};
 use crate::types::kql_type_of;
 
 impl Planner<'_> {
     /// `union` as a source, or as an operator with `first` as its first input.
-    pub(super) fn plan_union(&self, env: &Env, first: Option<Tabular>, params: &[OperatorParam], items: &[UnionItem], span: Span) -> Result<Tabular> {
+    pub(super) fn plan_union(
+        &self,
+        env: &Env,
+        first: Option<Tabular>,
+        params: &[OperatorParam],
+        items: &[UnionItem],
+        span: Span,
+    ) -> Result<Tabular> {
         let param = |name: &str| params.iter().find(|p| p.name == name || (name == "withsource" && p.name == "with_source"));
         let fuzzy = param("isfuzzy").is_some_and(|p| p.value.eq_ignore_ascii_case("true"));
         let inner = match param("kind").map(|p| p.value.as_str()) {
@@ -44,11 +51,14 @@ impl Planner<'_> {
                         return Err(KqlError::at(*span, format!("no table matches '{pattern}'")));
                     }
                     for n in names {
-                        let t = self.plan_tabular(env, &kql_grammar::ast::PipeExpr {
-                            source: Source::Expr(kql_grammar::ast::Expr::new(ExprKind::Name(n.clone()), *span)),
-                            operators: vec![],
-                            span: *span,
-                        })?;
+                        let t = self.plan_tabular(
+                            env,
+                            &kql_grammar::ast::PipeExpr {
+                                source: Source::Expr(kql_grammar::ast::Expr::new(ExprKind::Name(n.clone()), *span)),
+                                operators: vec![],
+                                span: *span,
+                            },
+                        )?;
                         inputs.push((n, t));
                     }
                 }
@@ -86,7 +96,11 @@ impl Planner<'_> {
         }
         if !skipped.is_empty() {
             let legs = skipped.len() + inputs.len();
-            self.warn(format!("union isfuzzy=true left out {} of {legs} legs, which do not resolve: {}", skipped.len(), skipped_legs(&skipped)));
+            self.warn(format!(
+                "union isfuzzy=true left out {} of {legs} legs, which do not resolve: {}",
+                skipped.len(),
+                skipped_legs(&skipped)
+            ));
         }
         // Output columns: by name, in order of first appearance, one per (name, type).
         let mut columns: Vec<(String, DataType)> = Vec::new();
@@ -132,7 +146,11 @@ impl Planner<'_> {
             // a nest of unions 1,000 deep took DataFusion's optimizer seconds.
             let identity = source_column.is_none()
                 && schema.fields().len() == columns.len()
-                && schema.fields().iter().zip(columns.iter().zip(&out_names)).all(|(f, ((n, ty), out))| f.name() == n && n == out && f.data_type() == ty);
+                && schema
+                    .fields()
+                    .iter()
+                    .zip(columns.iter().zip(&out_names))
+                    .all(|(f, ((n, ty), out))| f.name() == n && n == out && f.data_type() == ty);
             if identity {
                 match t.plan {
                     LogicalPlan::Union(u) => legs.extend(u.inputs),
@@ -148,7 +166,11 @@ impl Planner<'_> {
                 let present = schema.fields().iter().any(|f| f.name() == n && normalize(f.data_type()) == *ty);
                 let e = if present {
                     let c = Expr::Column(Column::new_unqualified(n));
-                    if schema.field_with_unqualified_name(n).map(|f| f.data_type() == ty).unwrap_or(false) { c } else { cast(c, ty.clone()) }
+                    if schema.field_with_unqualified_name(n).map(|f| f.data_type() == ty).unwrap_or(false) {
+                        c
+                    } else {
+                        cast(c, ty.clone())
+                    }
                 } else {
                     Expr::Literal(ScalarValue::try_from(ty).unwrap_or(ScalarValue::Null), None)
                 };

@@ -59,7 +59,11 @@ fn cumsum_marker() -> &'static Arc<ScalarUDF> {
 fn rank_marker() -> &'static Arc<ScalarUDF> {
     static MARKER: std::sync::OnceLock<Arc<ScalarUDF>> = std::sync::OnceLock::new();
     MARKER.get_or_init(|| {
-        Arc::new(KqlUdf::scalar("kql_serial_rank", |_| Ok(DataType::Int64), |_, _| datafusion::common::exec_err!("row_rank_*() runs only inside a Serialize node")))
+        Arc::new(KqlUdf::scalar(
+            "kql_serial_rank",
+            |_| Ok(DataType::Int64),
+            |_, _| datafusion::common::exec_err!("row_rank_*() runs only inside a Serialize node"),
+        ))
     })
 }
 
@@ -212,7 +216,8 @@ pub fn add_serial(plan: LogicalPlan, order: Option<&[SortExpr]>, exprs: Vec<Expr
             return Ok((plan, exprs));
         }
         let base = plan.schema().fields().len();
-        let columns: Vec<SerialColumn> = leaves.iter().enumerate().map(|(i, m)| serial_column(format!("__kql_serial_{base}_{i}"), m)).collect();
+        let columns: Vec<SerialColumn> =
+            leaves.iter().enumerate().map(|(i, m)| serial_column(format!("__kql_serial_{base}_{i}"), m)).collect();
         plan = SerialNode::try_new(plan, order.map(|o| o.to_vec()).unwrap_or_default(), columns.clone())?.into_plan();
         exprs = exprs
             .into_iter()
@@ -269,7 +274,9 @@ fn serial_column(name: String, marker: &Expr) -> SerialColumn {
             let func = SerialFunc::WindowSession { max_from_first: micros(&f.args[1]), max_gap: micros(&f.args[2]) };
             SerialColumn { name, func, arg: Some(f.args[0].clone()), restart: restart_of(&f.args[3]) }
         }
-        Expr::ScalarFunction(f) => SerialColumn { name, func: SerialFunc::RowNumber, arg: None, restart: f.args.first().and_then(restart_of) },
+        Expr::ScalarFunction(f) => {
+            SerialColumn { name, func: SerialFunc::RowNumber, arg: None, restart: f.args.first().and_then(restart_of) }
+        }
         _ => SerialColumn { name, func: SerialFunc::RowNumber, arg: None, restart: None },
     }
 }

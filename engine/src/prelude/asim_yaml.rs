@@ -52,7 +52,8 @@ impl AsimParser {
             yaml: Some(YamlPlacement { file_text: file_text.to_string(), body_start, header_at, body_lines }),
         });
         let mut entries = definitions(&source)?;
-        if let (Some(equivalent), Some(first)) = (text_of("EquivalentBuiltInParser").map(|e| e.trim().to_string()), entries.first().cloned())
+        if let (Some(equivalent), Some(first)) =
+            (text_of("EquivalentBuiltInParser").map(|e| e.trim().to_string()), entries.first().cloned())
             && is_identifier(&equivalent)
             && equivalent != parser_name
         {

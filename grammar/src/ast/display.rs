@@ -534,7 +534,11 @@ impl Display for Operator {
             OperatorKind::Sample(n) => write!(f, "sample {n}"),
             OperatorKind::SampleDistinct { count, column } => write!(f, "sample-distinct {count} of {column}"),
             OperatorKind::Unsupported { keyword, text } => {
-                if text.is_empty() { f.write_str(keyword) } else { write!(f, "{keyword} {text}") }
+                if text.is_empty() {
+                    f.write_str(keyword)
+                } else {
+                    write!(f, "{keyword} {text}")
+                }
             }
         }
     }

@@ -15,19 +15,49 @@ pub enum ExprKind {
     Name(String),
     /// `*`, inside calls like `arg_max(x, *)` or `count(*)`.
     Star,
-    Call { name: Ident, args: Vec<CallArg> },
-    Unary { op: UnaryOp, operand: Box<Expr> },
-    Binary { op: BinaryOp, left: Box<Expr>, right: Box<Expr> },
+    Call {
+        name: Ident,
+        args: Vec<CallArg>,
+    },
+    Unary {
+        op: UnaryOp,
+        operand: Box<Expr>,
+    },
+    Binary {
+        op: BinaryOp,
+        left: Box<Expr>,
+        right: Box<Expr>,
+    },
     /// `x in (a, b)`, `x !in~ (dyn)`, `x in (T | project y)`.
-    In { expr: Box<Expr>, negated: bool, case_insensitive: bool, list: Vec<PipeExpr> },
+    In {
+        expr: Box<Expr>,
+        negated: bool,
+        case_insensitive: bool,
+        list: Vec<PipeExpr>,
+    },
     /// `x between (lo .. hi)`
-    Between { expr: Box<Expr>, negated: bool, low: Box<Expr>, high: Box<Expr> },
+    Between {
+        expr: Box<Expr>,
+        negated: bool,
+        low: Box<Expr>,
+        high: Box<Expr>,
+    },
     /// `x has_any (a, b)` / `x has_all (...)`
-    HasSet { expr: Box<Expr>, all: bool, list: Vec<Expr> },
+    HasSet {
+        expr: Box<Expr>,
+        all: bool,
+        list: Vec<Expr>,
+    },
     /// `a.b` or `a['b']`
-    Member { expr: Box<Expr>, name: String },
+    Member {
+        expr: Box<Expr>,
+        name: String,
+    },
     /// `a[0]`, `a[-1]`, `a[x]`
-    Index { expr: Box<Expr>, index: Box<Expr> },
+    Index {
+        expr: Box<Expr>,
+        index: Box<Expr>,
+    },
     /// A parenthesised tabular expression used as a value, e.g. `toscalar((T | count))`.
     Subquery(Box<PipeExpr>),
 }
@@ -262,7 +292,6 @@ impl Expr {
         }
     }
 }
-
 
 impl TypeName {
     /// The name of a typed null literal, e.g. `datetime` for `datetime(null)`.

@@ -104,11 +104,22 @@ pub struct Script {
 pub enum Statement {
     Let(LetStmt),
     /// `.create[-or-alter] function Name(params) { body }`
-    CreateFunction { name: Ident, function: FunctionDef, span: Span },
+    CreateFunction {
+        name: Ident,
+        function: FunctionDef,
+        span: Span,
+    },
     /// `set option [= value]`: accepted and carried; no option changes results yet.
-    Set { name: String, value: Option<Expr>, span: Span },
+    Set {
+        name: String,
+        value: Option<Expr>,
+        span: Span,
+    },
     /// `declare query_parameters(...)`
-    DeclareParams { params: Vec<Param>, span: Span },
+    DeclareParams {
+        params: Vec<Param>,
+        span: Span,
+    },
     Query(PipeExpr),
 }
 
@@ -151,7 +162,10 @@ pub struct Param {
 pub enum ParamType {
     Scalar(TypeName),
     /// `(*)` or `(a:string, b:long [, *])`
-    Tabular { columns: Vec<ColumnDecl>, open: bool },
+    Tabular {
+        columns: Vec<ColumnDecl>,
+        open: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -230,13 +244,46 @@ impl PipeExpr {
 pub enum Source {
     /// A table name, a `let` name, a function call, or a parenthesised pipe.
     Expr(Expr),
-    Datatable { columns: Vec<ColumnDecl>, values: Vec<Expr>, span: Span },
-    Range { column: Ident, from: Expr, to: Expr, step: Expr, span: Span },
-    Print { columns: Vec<NamedExpr>, span: Span },
-    Union { params: Vec<OperatorParam>, tables: Vec<UnionItem>, span: Span },
+    Datatable {
+        columns: Vec<ColumnDecl>,
+        values: Vec<Expr>,
+        span: Span,
+    },
+    Range {
+        column: Ident,
+        from: Expr,
+        to: Expr,
+        step: Expr,
+        span: Span,
+    },
+    Print {
+        columns: Vec<NamedExpr>,
+        span: Span,
+    },
+    Union {
+        params: Vec<OperatorParam>,
+        tables: Vec<UnionItem>,
+        span: Span,
+    },
     /// `externaldata (cols) [urls] with (settings)`
-    ExternalData { columns: Vec<ColumnDecl>, urls: Vec<String>, settings: Vec<(Ident, Expr)>, span: Span },
-    Search { params: Vec<OperatorParam>, tables: Vec<UnionItem>, predicate: Expr, span: Span },
+    ExternalData {
+        columns: Vec<ColumnDecl>,
+        urls: Vec<String>,
+        settings: Vec<(Ident, Expr)>,
+        span: Span,
+    },
+    Search {
+        params: Vec<OperatorParam>,
+        tables: Vec<UnionItem>,
+        predicate: Expr,
+        span: Span,
+    },
     /// `find [in (tables)] where predicate [project cols | project-smart]`
-    Find { params: Vec<OperatorParam>, tables: Vec<UnionItem>, predicate: Expr, project: Option<Vec<ColumnPattern>>, span: Span },
+    Find {
+        params: Vec<OperatorParam>,
+        tables: Vec<UnionItem>,
+        predicate: Expr,
+        project: Option<Vec<ColumnPattern>>,
+        span: Span,
+    },
 }

@@ -82,47 +82,134 @@ pub enum OperatorKind {
     /// `project-rename New = Old, ...`
     ProjectRename(Vec<(Ident, Ident)>),
     Extend(Vec<NamedExpr>),
-    Summarize { params: Vec<OperatorParam>, aggregates: Vec<NamedExpr>, by: Vec<NamedExpr> },
+    Summarize {
+        params: Vec<OperatorParam>,
+        aggregates: Vec<NamedExpr>,
+        by: Vec<NamedExpr>,
+    },
     Sort(Vec<SortKey>),
     Serialize(Vec<NamedExpr>),
     Take(Expr),
-    Top { count: Expr, key: SortKey },
-    Count { name: Option<Ident> },
+    Top {
+        count: Expr,
+        key: SortKey,
+    },
+    Count {
+        name: Option<Ident>,
+    },
     /// `distinct *` is an empty list.
     Distinct(Vec<NamedExpr>),
     GetSchema,
-    As { params: Vec<OperatorParam>, name: Ident },
+    As {
+        params: Vec<OperatorParam>,
+        name: Ident,
+    },
     /// `join [kind=..] (right) on a, $left.b == $right.c`
-    Join { params: Vec<OperatorParam>, right: Box<PipeExpr>, on: Vec<Expr> },
-    Lookup { params: Vec<OperatorParam>, right: Box<PipeExpr>, on: Vec<Expr> },
-    Union { params: Vec<OperatorParam>, tables: Vec<UnionItem> },
-    MvExpand { params: Vec<OperatorParam>, items: Vec<MvItem>, limit: Option<Expr> },
-    MvApply { params: Vec<OperatorParam>, items: Vec<MvItem>, limit: Option<Expr>, body: Vec<Operator> },
+    Join {
+        params: Vec<OperatorParam>,
+        right: Box<PipeExpr>,
+        on: Vec<Expr>,
+    },
+    Lookup {
+        params: Vec<OperatorParam>,
+        right: Box<PipeExpr>,
+        on: Vec<Expr>,
+    },
+    Union {
+        params: Vec<OperatorParam>,
+        tables: Vec<UnionItem>,
+    },
+    MvExpand {
+        params: Vec<OperatorParam>,
+        items: Vec<MvItem>,
+        limit: Option<Expr>,
+    },
+    MvApply {
+        params: Vec<OperatorParam>,
+        items: Vec<MvItem>,
+        limit: Option<Expr>,
+        body: Vec<Operator>,
+    },
     /// `parse` (or `parse-where` when `keep_only_matches`) `[kind=..] expr with pattern`
-    Parse { keep_only_matches: bool, params: Vec<OperatorParam>, source: Expr, pattern: Vec<ParseItem> },
-    ParseKv { source: Expr, columns: Vec<ColumnDecl>, settings: Vec<(Ident, Expr)> },
+    Parse {
+        keep_only_matches: bool,
+        params: Vec<OperatorParam>,
+        source: Expr,
+        pattern: Vec<ParseItem>,
+    },
+    ParseKv {
+        source: Expr,
+        columns: Vec<ColumnDecl>,
+        settings: Vec<(Ident, Expr)>,
+    },
     /// `make-graph Source --> Target [with Nodes on Key, ...] [with_node_id=Name]`
-    MakeGraph { source: Ident, target: Ident, nodes: Vec<(PipeExpr, Ident)>, params: Vec<OperatorParam> },
+    MakeGraph {
+        source: Ident,
+        target: Ident,
+        nodes: Vec<(PipeExpr, Ident)>,
+        params: Vec<OperatorParam>,
+    },
     /// `graph-match` (or `graph-shortest-paths` when `shortest`) `Pattern, ... [where P] project ...`
-    GraphMatch { shortest: bool, params: Vec<OperatorParam>, patterns: Vec<GraphPattern>, filter: Option<Expr>, project: Vec<NamedExpr> },
+    GraphMatch {
+        shortest: bool,
+        params: Vec<OperatorParam>,
+        patterns: Vec<GraphPattern>,
+        filter: Option<Expr>,
+        project: Vec<NamedExpr>,
+    },
     /// `graph-mark-components [kind=weak|strong] [with_component_id=Name]`
-    GraphMarkComponents { params: Vec<OperatorParam> },
+    GraphMarkComponents {
+        params: Vec<OperatorParam>,
+    },
     /// `graph-to-table nodes|edges [with_node_id=...]`
-    GraphToTable { edges: bool, params: Vec<OperatorParam> },
+    GraphToTable {
+        edges: bool,
+        params: Vec<OperatorParam>,
+    },
     /// `partition by Column (operators)`
-    Partition { params: Vec<OperatorParam>, by: Expr, body: Vec<Operator> },
+    Partition {
+        params: Vec<OperatorParam>,
+        by: Expr,
+        body: Vec<Operator>,
+    },
     /// `scan [with_match_id=Id] [declare (c: type [= default], ...)] with (step ...; ...)`
-    Scan { params: Vec<OperatorParam>, declare: Vec<ScanColumn>, steps: Vec<ScanStep> },
-    MakeSeries { params: Vec<OperatorParam>, aggregates: Vec<SeriesAggregate>, axis: Expr, range: SeriesRange, by: Vec<NamedExpr> },
+    Scan {
+        params: Vec<OperatorParam>,
+        declare: Vec<ScanColumn>,
+        steps: Vec<ScanStep>,
+    },
+    MakeSeries {
+        params: Vec<OperatorParam>,
+        aggregates: Vec<SeriesAggregate>,
+        axis: Expr,
+        range: SeriesRange,
+        by: Vec<NamedExpr>,
+    },
     TopNested(Vec<TopNestedLevel>),
-    Evaluate { params: Vec<OperatorParam>, plugin: Expr },
+    Evaluate {
+        params: Vec<OperatorParam>,
+        plugin: Expr,
+    },
     Invoke(Expr),
-    Render { chart: Ident, properties: Vec<(Ident, Vec<Expr>)> },
+    Render {
+        chart: Ident,
+        properties: Vec<(Ident, Vec<Expr>)>,
+    },
     Sample(Expr),
-    SampleDistinct { count: Expr, column: Expr },
-    Search { params: Vec<OperatorParam>, tables: Vec<UnionItem>, predicate: Expr },
+    SampleDistinct {
+        count: Expr,
+        column: Expr,
+    },
+    Search {
+        params: Vec<OperatorParam>,
+        tables: Vec<UnionItem>,
+        predicate: Expr,
+    },
     /// An operator KQL has that the grammar does not model yet: its keyword and raw text.
-    Unsupported { keyword: String, text: String },
+    Unsupported {
+        keyword: String,
+        text: String,
+    },
 }
 
 impl OperatorKind {
@@ -194,7 +281,10 @@ pub enum ParseItem {
     /// `*`: skip any text.
     Star,
     Literal(String),
-    Column { name: Ident, ty: Option<TypeName> },
+    Column {
+        name: Ident,
+        ty: Option<TypeName>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

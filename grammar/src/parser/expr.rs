@@ -100,12 +100,7 @@ fn build_postfix(operand: Expr, op: Pair<Rule>) -> Result<Expr> {
             let mut inner = op.into_inner();
             let token = inner.next().map(|p| p.as_str().to_string()).unwrap_or_default();
             let list = inner.map(build_pipe).collect::<Result<Vec<_>>>()?;
-            ExprKind::In {
-                expr: Box::new(operand),
-                negated: token.starts_with('!'),
-                case_insensitive: token.ends_with('~'),
-                list,
-            }
+            ExprKind::In { expr: Box::new(operand), negated: token.starts_with('!'), case_insensitive: token.ends_with('~'), list }
         }
         Rule::between => {
             let mut inner = op.into_inner();

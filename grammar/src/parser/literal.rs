@@ -43,9 +43,9 @@ pub(crate) fn build_literal(pair: Pair<Rule>) -> Result<Literal> {
         Rule::bool_lit => Literal::Bool(pair.as_str().eq_ignore_ascii_case("true")),
         Rule::long_lit => Literal::Long(parse_long(pair.as_str()).ok_or_else(|| bad("integer literal out of range".into()))?),
         Rule::real_lit => Literal::Real(pair.as_str().parse().map_err(|_| bad("invalid real literal".into()))?),
-        Rule::timespan_lit => Literal::TimeSpan(
-            parse_timespan(pair.as_str()).ok_or_else(|| bad(format!("invalid timespan '{}'", pair.as_str())))?,
-        ),
+        Rule::timespan_lit => {
+            Literal::TimeSpan(parse_timespan(pair.as_str()).ok_or_else(|| bad(format!("invalid timespan '{}'", pair.as_str())))?)
+        }
         Rule::string_concat => Literal::String(pair.into_inner().map(|p| string_value(p.as_str())).collect()),
         other => return Err(bad(format!("unexpected literal {other:?}"))),
     })
@@ -83,11 +83,13 @@ fn typed_literal(ty: TypeName, value: Pair<Rule>) -> Result<Literal> {
     Ok(match ty {
         TypeName::Int => Literal::Int(num_text().parse().map_err(|_| bad())?),
         TypeName::Long => Literal::Long(num_text().parse().map_err(|_| bad())?),
-        TypeName::Real if inner.as_rule() == Rule::real_special => Literal::Real(match (inner.as_str().to_ascii_lowercase().as_str(), negative) {
-            ("nan", _) => f64::NAN,
-            (_, true) => f64::NEG_INFINITY,
-            _ => f64::INFINITY,
-        }),
+        TypeName::Real if inner.as_rule() == Rule::real_special => {
+            Literal::Real(match (inner.as_str().to_ascii_lowercase().as_str(), negative) {
+                ("nan", _) => f64::NAN,
+                (_, true) => f64::NEG_INFINITY,
+                _ => f64::INFINITY,
+            })
+        }
         TypeName::Real => Literal::Real(num_text().parse().map_err(|_| bad())?),
         TypeName::Decimal => Literal::Decimal(num_text()),
         TypeName::Bool => match inner.as_rule() {

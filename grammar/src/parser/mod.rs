@@ -113,11 +113,7 @@ fn join_words(words: &[&str]) -> String {
 /// The word (or punctuation) starting at `pos`, to quote in an error.
 fn token_at(text: &str, pos: usize) -> &str {
     let rest = text.get(pos..).unwrap_or("");
-    let word_len: usize = rest
-        .char_indices()
-        .take_while(|(_, c)| c.is_alphanumeric() || *c == '_')
-        .map(|(_, c)| c.len_utf8())
-        .sum();
+    let word_len: usize = rest.char_indices().take_while(|(_, c)| c.is_alphanumeric() || *c == '_').map(|(_, c)| c.len_utf8()).sum();
     if word_len > 0 {
         return &rest[..word_len];
     }

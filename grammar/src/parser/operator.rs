@@ -171,7 +171,11 @@ pub(crate) fn build_pipe(pair: Pair<Rule>) -> Result<PipeExpr> {
     // it: past a bound a query would overflow the stack. Real rules use far fewer (the most in
     // the 6,896 corpus queries is 370 pipes in a whole query).
     if let Some(op) = operators.get(MAX_PIPE_OPERATORS) {
-        return Err(ParseError::new(format!("query too long: more than {MAX_PIPE_OPERATORS} operators in one pipeline"), op.span.start, op.span.end));
+        return Err(ParseError::new(
+            format!("query too long: more than {MAX_PIPE_OPERATORS} operators in one pipeline"),
+            op.span.start,
+            op.span.end,
+        ));
     }
     Ok(PipeExpr { source, operators, span })
 }
@@ -285,9 +289,7 @@ fn build_sort_key(pair: Pair<Rule>) -> Result<SortKey> {
         match p.as_rule() {
             Rule::expr => expr = Some(build_expr(p)?),
             Rule::sort_direction => order = Some(sort_direction(&p)),
-            Rule::nulls_order => {
-                nulls = Some(if p.as_str().trim_end().ends_with("first") { NullsOrder::First } else { NullsOrder::Last })
-            }
+            Rule::nulls_order => nulls = Some(if p.as_str().trim_end().ends_with("first") { NullsOrder::First } else { NullsOrder::Last }),
             _ => {}
         }
     }
@@ -322,15 +324,24 @@ fn build_operator(pair: Pair<Rule>) -> Result<Operator> {
     };
     let kind = match rule {
         Rule::op_where => {
-            let e = pair.into_inner().find(|p| p.as_rule() == Rule::expr).ok_or_else(|| ParseError::new("where needs a predicate", span.start, span.end))?;
+            let e = pair
+                .into_inner()
+                .find(|p| p.as_rule() == Rule::expr)
+                .ok_or_else(|| ParseError::new("where needs a predicate", span.start, span.end))?;
             OperatorKind::Where(build_expr(e)?)
         }
         Rule::op_project => OperatorKind::Project(named(pair)?),
         Rule::op_extend => OperatorKind::Extend(named(pair)?),
         Rule::op_serialize => OperatorKind::Serialize(named(pair)?),
-        Rule::op_project_away => OperatorKind::ProjectAway(pair.into_inner().filter(|p| p.as_rule() == Rule::column_pattern).map(pattern).collect()),
-        Rule::op_project_by_names => OperatorKind::ProjectByNames(pair.into_inner().filter(|p| p.as_rule() == Rule::expr).map(build_expr).collect::<Result<_>>()?),
-        Rule::op_project_keep => OperatorKind::ProjectKeep(pair.into_inner().filter(|p| p.as_rule() == Rule::column_pattern).map(pattern).collect()),
+        Rule::op_project_away => {
+            OperatorKind::ProjectAway(pair.into_inner().filter(|p| p.as_rule() == Rule::column_pattern).map(pattern).collect())
+        }
+        Rule::op_project_by_names => {
+            OperatorKind::ProjectByNames(pair.into_inner().filter(|p| p.as_rule() == Rule::expr).map(build_expr).collect::<Result<_>>()?)
+        }
+        Rule::op_project_keep => {
+            OperatorKind::ProjectKeep(pair.into_inner().filter(|p| p.as_rule() == Rule::column_pattern).map(pattern).collect())
+        }
         Rule::op_project_reorder => OperatorKind::ProjectReorder(
             pair.into_inner()
                 .filter(|p| p.as_rule() == Rule::reorder_key)
@@ -375,9 +386,14 @@ fn build_operator(pair: Pair<Rule>) -> Result<Operator> {
             }
             OperatorKind::Summarize { params, aggregates, by }
         }
-        Rule::op_sort => OperatorKind::Sort(pair.into_inner().filter(|p| p.as_rule() == Rule::sort_key).map(build_sort_key).collect::<Result<_>>()?),
+        Rule::op_sort => {
+            OperatorKind::Sort(pair.into_inner().filter(|p| p.as_rule() == Rule::sort_key).map(build_sort_key).collect::<Result<_>>()?)
+        }
         Rule::op_take => {
-            let e = pair.into_inner().find(|p| p.as_rule() == Rule::expr).ok_or_else(|| ParseError::new("take needs a count", span.start, span.end))?;
+            let e = pair
+                .into_inner()
+                .find(|p| p.as_rule() == Rule::expr)
+                .ok_or_else(|| ParseError::new("take needs a count", span.start, span.end))?;
             OperatorKind::Take(build_expr(e)?)
         }
         Rule::op_top => {
@@ -497,14 +513,18 @@ fn build_operator(pair: Pair<Rule>) -> Result<Operator> {
                     Rule::graph_nodes => {
                         let mut inner = p.clone().into_inner();
                         let table = build_table_operand(inner.next().ok_or_else(|| malformed(&p))?)?;
-                        let key = inner.find(|q| matches!(q.as_rule(), Rule::ident | Rule::bracket_name)).map(ident).ok_or_else(|| malformed(&p))?;
+                        let key = inner
+                            .find(|q| matches!(q.as_rule(), Rule::ident | Rule::bracket_name))
+                            .map(ident)
+                            .ok_or_else(|| malformed(&p))?;
                         nodes.push((table, key));
                     }
                     Rule::op_param => params.push(build_op_param(p)),
                     _ => {}
                 }
             }
-            let [source, target] = <[Ident; 2]>::try_from(names).map_err(|_| ParseError::new("make-graph needs Source --> Target", span.start, span.end))?;
+            let [source, target] =
+                <[Ident; 2]>::try_from(names).map_err(|_| ParseError::new("make-graph needs Source --> Target", span.start, span.end))?;
             OperatorKind::MakeGraph { source, target, nodes, params }
         }
         Rule::op_graph_match => {
@@ -525,7 +545,9 @@ fn build_operator(pair: Pair<Rule>) -> Result<Operator> {
             }
             OperatorKind::GraphMatch { shortest, params, patterns, filter, project }
         }
-        Rule::op_graph_mark_components => OperatorKind::GraphMarkComponents { params: pair.into_inner().filter(|p| p.as_rule() == Rule::op_param).map(build_op_param).collect() },
+        Rule::op_graph_mark_components => OperatorKind::GraphMarkComponents {
+            params: pair.into_inner().filter(|p| p.as_rule() == Rule::op_param).map(build_op_param).collect(),
+        },
         Rule::op_graph_to_table => {
             let mut edges = false;
             let mut params = Vec::new();
@@ -674,7 +696,10 @@ fn build_operator(pair: Pair<Rule>) -> Result<Operator> {
             OperatorKind::Evaluate { params, plugin }
         }
         Rule::op_invoke => {
-            let call = pair.into_inner().find(|p| p.as_rule() == Rule::call).ok_or_else(|| ParseError::new("invoke needs a call", span.start, span.end))?;
+            let call = pair
+                .into_inner()
+                .find(|p| p.as_rule() == Rule::call)
+                .ok_or_else(|| ParseError::new("invoke needs a call", span.start, span.end))?;
             OperatorKind::Invoke(super::expr::build_call(call)?)
         }
         Rule::op_render => {
@@ -696,7 +721,10 @@ fn build_operator(pair: Pair<Rule>) -> Result<Operator> {
             OperatorKind::Render { chart, properties }
         }
         Rule::op_sample => {
-            let e = pair.into_inner().find(|p| p.as_rule() == Rule::expr).ok_or_else(|| ParseError::new("sample needs a count", span.start, span.end))?;
+            let e = pair
+                .into_inner()
+                .find(|p| p.as_rule() == Rule::expr)
+                .ok_or_else(|| ParseError::new("sample needs a count", span.start, span.end))?;
             OperatorKind::Sample(build_expr(e)?)
         }
         Rule::op_sample_distinct => {
@@ -860,7 +888,11 @@ fn build_graph_pattern(pair: Pair<Rule>) -> Result<GraphPattern> {
                         Rule::edge_end => forward = q.as_str() == "->",
                         Rule::edge_range => {
                             let span = span_of(&q);
-                            let bounds: Vec<u32> = q.into_inner().map(|d| d.as_str().parse::<u32>()).collect::<std::result::Result<_, _>>().map_err(|_| ParseError::new("a path length is a small number", span.start, span.end))?;
+                            let bounds: Vec<u32> = q
+                                .into_inner()
+                                .map(|d| d.as_str().parse::<u32>())
+                                .collect::<std::result::Result<_, _>>()
+                                .map_err(|_| ParseError::new("a path length is a small number", span.start, span.end))?;
                             range = Some(match bounds.as_slice() {
                                 [n] => (*n, *n),
                                 [a, b] => (*a, *b),

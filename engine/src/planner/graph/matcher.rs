@@ -100,7 +100,9 @@ impl Matcher<'_> {
         let mut paths = Vec::new();
         self.walk(at, at, edge.direction, min, max, &mut Path::default(), &m.used, &mut paths);
         if self.walked.get() > MAX_WALK_STEPS {
-            return Err(KqlError::new(format!("graph-match walked more than {MAX_WALK_STEPS} path steps: narrow the pattern (shorter paths, cycles=none)")));
+            return Err(KqlError::new(format!(
+                "graph-match walked more than {MAX_WALK_STEPS} path steps: narrow the pattern (shorter paths, cycles=none)"
+            )));
         }
         let next_var = Self::node_var(p, i + 1, &pattern.nodes[i + 1]);
         let edge_var = Self::edge_var(p, i, edge);
@@ -119,7 +121,17 @@ impl Matcher<'_> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn walk(&self, origin: usize, at: usize, direction: EdgeDirection, min: u32, max: u32, path: &mut Path, used: &[usize], out: &mut Vec<Path>) {
+    fn walk(
+        &self,
+        origin: usize,
+        at: usize,
+        direction: EdgeDirection,
+        min: u32,
+        max: u32,
+        path: &mut Path,
+        used: &[usize],
+        out: &mut Vec<Path>,
+    ) {
         self.walked.set(self.walked.get() + 1);
         if self.walked.get() > MAX_WALK_STEPS {
             return;

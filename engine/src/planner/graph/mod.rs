@@ -8,7 +8,6 @@
 //! properties; the value of each `map()`, `any()` or `all()` over a path), and the `where` and
 //! `project` clauses are planned over those rows as ordinary operators.
 
-
 mod matcher;
 mod model;
 mod rewrite;
@@ -51,9 +50,16 @@ fn array_of(values: Vec<ScalarValue>, field: &Field, rows: usize) -> Result<Arra
     })
 }
 
-
 impl Planner<'_> {
-    pub(super) fn plan_make_graph(&self, env: &Env, tab: Tabular, source: &Ident, target: &Ident, nodes: &[(PipeExpr, Ident)], params: &[OperatorParam]) -> Result<Tabular> {
+    pub(super) fn plan_make_graph(
+        &self,
+        env: &Env,
+        tab: Tabular,
+        source: &Ident,
+        target: &Ident,
+        nodes: &[(PipeExpr, Ident)],
+        params: &[OperatorParam],
+    ) -> Result<Tabular> {
         for column in [source, target] {
             if !tab.plan.schema().has_column_with_unqualified_name(&column.name) {
                 return Err(KqlError::at(column.span, format!("unknown column '{}'", column.name)));
@@ -78,7 +84,14 @@ impl Planner<'_> {
         if node_tables.is_empty() && node_id.is_none() {
             node_id = Some("NodeId".to_string());
         }
-        let spec = GraphSpec { edges: tab.plan.clone(), source: source.name.clone(), target: target.name.clone(), nodes: node_tables, node_id, components: None };
+        let spec = GraphSpec {
+            edges: tab.plan.clone(),
+            source: source.name.clone(),
+            target: target.name.clone(),
+            nodes: node_tables,
+            node_id,
+            components: None,
+        };
         Ok(Tabular { graph: Some(Arc::new(spec)), ..Tabular::unordered(tab.plan) })
     }
 
@@ -143,7 +156,8 @@ impl Planner<'_> {
             }
         }
         // The properties, from the tables' columns (the graph itself is read later).
-        let mut node_columns: Vec<String> = spec.nodes.iter().flat_map(|(p, _)| p.schema().fields().iter().map(|f| f.name().clone()).collect::<Vec<_>>()).collect();
+        let mut node_columns: Vec<String> =
+            spec.nodes.iter().flat_map(|(p, _)| p.schema().fields().iter().map(|f| f.name().clone()).collect::<Vec<_>>()).collect();
         node_columns.extend(spec.node_id.clone());
         if let Some((name, _)) = &spec.components {
             node_columns.push(name.clone());
@@ -188,11 +202,17 @@ impl Planner<'_> {
             }
         }
         // Path functions: each body is evaluated per edge (or inner node) of the path.
-        let ctx = self.executor.ok_or_else(|| KqlError::at(span, "the graph is read from the data, which is not read here").with_kind(crate::error::ErrorKind::NeedsData))?;
+        let ctx = self.executor.ok_or_else(|| {
+            KqlError::at(span, "the graph is read from the data, which is not read here").with_kind(crate::error::ErrorKind::NeedsData)
+        })?;
         let edge_schema = Arc::new(Schema::new(graph.edge_fields.clone()));
         let mut node_element_fields = graph.node_fields.clone();
         let key_type = graph.nodes.first().map_or(DataType::Utf8, |n| n.key.data_type());
-        node_element_fields.extend([Field::new("__id", key_type, true), Field::new("__in", DataType::Int64, true), Field::new("__out", DataType::Int64, true)]);
+        node_element_fields.extend([
+            Field::new("__id", key_type, true),
+            Field::new("__in", DataType::Int64, true),
+            Field::new("__out", DataType::Int64, true),
+        ]);
         let node_schema = Arc::new(Schema::new(node_element_fields));
         let mut compiled: Vec<Arc<dyn PhysicalExpr>> = Vec::new();
         for (k, f) in functions.iter().enumerate() {
@@ -206,7 +226,11 @@ impl Planner<'_> {
                 return Err(KqlError::at(body.span, format!("{}() needs a bool condition", f.kind)));
             }
             compiled.push(ctx.create_physical_expr(logical, &df_schema).map_err(|e| KqlError::from(e).or_at(body.span))?);
-            fields.push(if f.kind == "map" { dynamic_field(Field::new(format!("__kql_g_fn_{k}"), DataType::Utf8, true)) } else { Field::new(format!("__kql_g_fn_{k}"), DataType::Boolean, true) });
+            fields.push(if f.kind == "map" {
+                dynamic_field(Field::new(format!("__kql_g_fn_{k}"), DataType::Utf8, true))
+            } else {
+                Field::new(format!("__kql_g_fn_{k}"), DataType::Boolean, true)
+            });
         }
         fields.push(Field::new("__kql_g_length", DataType::Int64, false));
         fields.push(Field::new("__kql_g_start", DataType::Int64, false));
@@ -287,7 +311,8 @@ impl Planner<'_> {
     fn keep_shortest(&self, tab: Tabular, all_shortest: bool, span: Span) -> Result<Tabular> {
         let batches = self.collect_now(tab.plan.clone(), span, "the graph is read from the data, which is not read here")?;
         let schema = tab.plan.schema().inner().clone();
-        let all = if batches.is_empty() { RecordBatch::new_empty(schema.clone()) } else { arrow::compute::concat_batches(&schema, &batches)? };
+        let all =
+            if batches.is_empty() { RecordBatch::new_empty(schema.clone()) } else { arrow::compute::concat_batches(&schema, &batches)? };
         let column = |name: &str| -> Result<Vec<i64>> {
             let i = schema.index_of(name)?;
             Ok(all.column(i).as_primitive::<arrow::datatypes::Int64Type>().values().to_vec())
@@ -301,15 +326,20 @@ impl Planner<'_> {
             }
         }
         let mut keep: Vec<u32> = match all_shortest {
-            true => (0..all.num_rows()).filter(|i| best.get(&(start[*i], end[*i])).is_some_and(|b| length[*b] == length[*i])).map(|i| i as u32).collect(),
+            true => (0..all.num_rows())
+                .filter(|i| best.get(&(start[*i], end[*i])).is_some_and(|b| length[*b] == length[*i]))
+                .map(|i| i as u32)
+                .collect(),
             false => best.values().map(|i| *i as u32).collect(),
         };
         keep.sort_unstable();
         let indices = arrow::array::UInt32Array::from(keep);
-        let columns = all.columns().iter().map(|c| arrow::compute::take(c.as_ref(), &indices, None)).collect::<std::result::Result<Vec<_>, _>>()?;
+        let columns =
+            all.columns().iter().map(|c| arrow::compute::take(c.as_ref(), &indices, None)).collect::<std::result::Result<Vec<_>, _>>()?;
         let batch = RecordBatch::try_new(schema.clone(), columns)?;
         let table = datafusion::catalog::MemTable::try_new(schema, vec![vec![batch]])?;
-        let plan = LogicalPlanBuilder::scan("graph_shortest_paths", datafusion::datasource::provider_as_source(Arc::new(table)), None)?.build()?;
+        let plan =
+            LogicalPlanBuilder::scan("graph_shortest_paths", datafusion::datasource::provider_as_source(Arc::new(table)), None)?.build()?;
         Ok(Tabular::unordered(plan))
     }
 
@@ -320,8 +350,15 @@ impl Planner<'_> {
         let mut id_columns: Vec<(&str, String)> = Vec::new();
         for p in params {
             match (p.name.as_str(), edges) {
-                ("with_node_id", false) | ("with_source_id", true) | ("with_target_id", true) => id_columns.push((p.name.as_str(), p.value.clone())),
-                (n, _) => return Err(KqlError::at(p.span, format!("graph-to-table {} does not take {n}", if edges { "edges" } else { "nodes" }))),
+                ("with_node_id", false) | ("with_source_id", true) | ("with_target_id", true) => {
+                    id_columns.push((p.name.as_str(), p.value.clone()))
+                }
+                (n, _) => {
+                    return Err(KqlError::at(
+                        p.span,
+                        format!("graph-to-table {} does not take {n}", if edges { "edges" } else { "nodes" }),
+                    ));
+                }
             }
         }
         let graph = self.build_graph(&spec, span)?;
@@ -339,7 +376,8 @@ impl Planner<'_> {
             arrays.push(Arc::new(arrow::array::Int64Array::from_iter_values(ids)));
         }
         for (c, f) in props.iter().enumerate() {
-            let values: Vec<ScalarValue> = (0..rows).map(|i| if edges { graph.edges[i].props[c].clone() } else { graph.nodes[i].props[c].clone() }).collect();
+            let values: Vec<ScalarValue> =
+                (0..rows).map(|i| if edges { graph.edges[i].props[c].clone() } else { graph.nodes[i].props[c].clone() }).collect();
             arrays.push(array_of(values, f, rows)?);
         }
         let schema = Arc::new(Schema::new(fields));
@@ -349,4 +387,3 @@ impl Planner<'_> {
         Ok(Tabular::unordered(plan))
     }
 }
-

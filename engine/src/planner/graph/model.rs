@@ -67,7 +67,8 @@ impl Graph {
             return *i;
         }
         // A node only the edges name: null properties but its key.
-        let mut props: Vec<ScalarValue> = self.node_fields.iter().map(|f| ScalarValue::try_from(f.data_type()).unwrap_or(ScalarValue::Null)).collect();
+        let mut props: Vec<ScalarValue> =
+            self.node_fields.iter().map(|f| ScalarValue::try_from(f.data_type()).unwrap_or(ScalarValue::Null)).collect();
         if let Some(k) = key_column {
             props[k] = key.cast_to(self.node_fields[k].data_type()).unwrap_or(key.clone());
         }
@@ -103,7 +104,14 @@ pub(super) fn node_hash(key: &ScalarValue) -> i64 {
 impl Planner<'_> {
     pub(super) fn build_graph(&self, spec: &GraphSpec, span: Span) -> Result<Graph> {
         let why = "the graph is read from the data, which is not read here";
-        let mut graph = Graph { node_fields: Vec::new(), nodes: Vec::new(), edge_fields: Vec::new(), edges: Vec::new(), outgoing: Vec::new(), incoming: Vec::new() };
+        let mut graph = Graph {
+            node_fields: Vec::new(),
+            nodes: Vec::new(),
+            edge_fields: Vec::new(),
+            edges: Vec::new(),
+            outgoing: Vec::new(),
+            incoming: Vec::new(),
+        };
         let mut index: HashMap<String, usize> = HashMap::new();
         let mut key_column = None;
         // Node properties: every node table's columns, by name.
@@ -137,7 +145,8 @@ impl Planner<'_> {
         }
         graph.edge_fields = spec.edges.schema().fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
         let names: Vec<&String> = graph.edge_fields.iter().map(|f| f.name()).collect();
-        let (s, t) = (names.iter().position(|n| **n == spec.source).unwrap_or(0), names.iter().position(|n| **n == spec.target).unwrap_or(0));
+        let (s, t) =
+            (names.iter().position(|n| **n == spec.source).unwrap_or(0), names.iter().position(|n| **n == spec.target).unwrap_or(0));
         for row in rows(&self.collect_now(spec.edges.clone(), span, why)?)? {
             if row[s].is_null() || row[t].is_null() {
                 continue;
@@ -157,7 +166,6 @@ impl Planner<'_> {
         }
         Ok(graph)
     }
-
 }
 
 /// The component of each node, numbered from 0 in the order of the nodes' first appearance.
@@ -170,7 +178,11 @@ pub(super) fn components(graph: &Graph, strong: bool) -> Vec<i64> {
         seen[start] = true;
         while let Some(at) = stack.pop() {
             let next: Vec<usize> = match (strong, forward) {
-                (false, _) => graph.outgoing[at].iter().map(|e| graph.edges[*e].to).chain(graph.incoming[at].iter().map(|e| graph.edges[*e].from)).collect(),
+                (false, _) => graph.outgoing[at]
+                    .iter()
+                    .map(|e| graph.edges[*e].to)
+                    .chain(graph.incoming[at].iter().map(|e| graph.edges[*e].from))
+                    .collect(),
                 (true, true) => graph.outgoing[at].iter().map(|e| graph.edges[*e].to).collect(),
                 (true, false) => graph.incoming[at].iter().map(|e| graph.edges[*e].from).collect(),
             };

@@ -58,7 +58,8 @@ impl Rewriter<'_> {
             && let Some((var, kind)) = self.var_of(expr)
         {
             if kind == VarKind::Path {
-                self.error.get_or_insert(KqlError::at(e.span, format!("'{var}' is a variable-length edge: read it with map(), any() or all()")));
+                self.error
+                    .get_or_insert(KqlError::at(e.span, format!("'{var}' is a variable-length edge: read it with map(), any() or all()")));
             }
             let known = if kind == VarKind::Node { &self.node_columns } else { &self.edge_columns };
             if kind != VarKind::Path && !known.contains(name) {
@@ -94,7 +95,10 @@ impl Rewriter<'_> {
                             e.kind = ExprKind::Name(format!("__kql_g_fn_{}", self.functions.len() - 1));
                         }
                         _ => {
-                            self.error.get_or_insert(KqlError::at(e.span, format!("{}() takes an edge variable (or inner_nodes() of one) and an expression", name.name)));
+                            self.error.get_or_insert(KqlError::at(
+                                e.span,
+                                format!("{}() takes an edge variable (or inner_nodes() of one) and an expression", name.name),
+                            ));
                         }
                     }
                     return;
