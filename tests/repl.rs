@@ -154,3 +154,37 @@ fn functions_and_watchlists_say_where_they_come_from() {
     p.exp_string("usage: .set network=on|off|offline").expect("usage");
     p.exp_string("kql> ").expect("prompt");
 }
+
+/// Block mode types as hunters do in Sentinel, the pipe at the start of each next line: Enter
+/// adds a line and a blank line runs the whole query. `.set block=off` goes back to running a
+/// complete line at once, where Alt-Enter still adds a line.
+#[test]
+fn block_mode_runs_a_query_typed_line_by_line_on_a_blank_line() {
+    let mut p = repl_with_args(true, &["--block"]);
+    quiet_command(&mut p, ".format csv");
+    let pause = || std::thread::sleep(std::time::Duration::from_millis(200));
+    for line in
+        ["SecurityEvent", "| where EventID in (5156, 5157)", "| summarize Connections = count() by EventID", "| sort by EventID asc"]
+    {
+        p.send_line(line).expect("type a line");
+        pause();
+    }
+    p.send_line("").expect("blank line");
+    // A run of the first line alone would print SecurityEvent's own columns instead.
+    p.exp_string("EventID,Connections\r\n5156,4485\r\n5157,611").expect("the whole query ran");
+    p.exp_string("kql> ").expect("prompt");
+    // A `;` that closes a query runs it too; one that closes a `let` waits for the query.
+    p.send_line("let n = 40;").expect("let");
+    pause();
+    p.send_line("print y = n + 2;").expect("query");
+    p.exp_string("y\r\n42").expect("the let and the query ran together");
+    p.exp_string("kql> ").expect("prompt");
+    quiet_command(&mut p, ".set block=off");
+    p.send("print a = 1\x1b\r").expect("Alt-Enter");
+    pause();
+    p.send_line("| extend b = 2").expect("second line");
+    p.exp_string("a,b\r\n1,2").expect("Alt-Enter added a line to the query");
+    p.exp_string("kql> ").expect("prompt");
+    p.send_line(".quit").expect("send");
+    p.exp_eof().expect("the REPL exits");
+}

@@ -47,9 +47,15 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 
-    /// Cap memory held by sorts and aggregations (e.g. 4G, 512M); past it they spill to disk.
+    /// Cap memory held by sorts, aggregations and joins (e.g. 4G, 512M; default: half the
+    /// machine's memory; none: no cap); past it they spill to disk or the query fails.
     #[arg(long, value_name = "SIZE")]
     pub memory_limit: Option<String>,
+
+    /// REPL: Enter adds a line, and a blank line (or a `;` that ends a query) runs the query, as
+    /// Kusto.Explorer separates queries by blank lines. Same as `.set block=on`.
+    #[arg(long)]
+    pub block: bool,
 }
 
 /// Where tables and functions come from; every subcommand takes the same options.

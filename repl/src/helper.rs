@@ -5,6 +5,10 @@
 //! quote is open, while the last line ends with `|`, `,`, `=`, `(` or an operator word, or
 //! while the text ends with `;` (a `let` waiting for its query). Pasted rules arrive whole
 //! (bracketed paste), so lines that start with `|` and blank lines inside them are kept.
+//!
+//! In block mode (`--block`, `.set block=on`) Enter adds a line, as hunters type in Sentinel
+//! with the pipe at the start of each next line; a blank line, or a `;` that ends a query (not
+//! a `let`), runs it once brackets and quotes are closed.
 
 use rustyline::Helper;
 
@@ -19,6 +23,8 @@ pub struct KqlHelper {
     pub vocabulary: Vocabulary,
     /// `None` when colour is off (not a terminal, or `NO_COLOR`).
     pub highlighter: Option<crate::highlight::Highlighter>,
+    /// Block mode: a blank line or a closing `;` runs the query, not every complete line.
+    pub block: bool,
 }
 
 impl Helper for KqlHelper {}
@@ -65,7 +71,8 @@ impl Highlighter for KqlHelper {
 
 impl Validator for KqlHelper {
     fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
-        Ok(if is_complete(ctx.input()) { ValidationResult::Valid(None) } else { ValidationResult::Incomplete })
+        let complete = if self.block { is_complete_block(ctx.input()) } else { is_complete(ctx.input()) };
+        Ok(if complete { ValidationResult::Valid(None) } else { ValidationResult::Incomplete })
     }
 }
 
@@ -81,6 +88,32 @@ pub fn is_complete(text: &str) -> bool {
     }
     let last_word = t.rsplit(|c: char| c.is_whitespace()).next().unwrap_or("");
     !(t.ends_with('|') || t.ends_with(',') || t.ends_with('=') || t.ends_with('(') || matches!(last_word, "and" | "or" | "by"))
+}
+
+/// Block mode: whether Enter now runs `text`. Dot-commands and an empty prompt act at once; a
+/// query runs after a blank line, or when it ends with a `;` that closes a query statement
+/// (a `let`, `set` or `declare` statement waits for the query after it).
+pub fn is_complete_block(text: &str) -> bool {
+    let trimmed = strip_comments(text);
+    let t = trimmed.trim();
+    if t.is_empty() || t.starts_with('.') {
+        return true;
+    }
+    if !balanced(t) {
+        return false;
+    }
+    let last_line_blank = text.rsplit('\n').next().is_some_and(|l| l.trim().is_empty()) && text.contains('\n');
+    if last_line_blank {
+        return true;
+    }
+    match t.strip_suffix(';') {
+        Some(body) => {
+            let last_statement = body.rsplit(';').next().unwrap_or(body).trim_start();
+            let word = last_statement.split(|c: char| c.is_whitespace() || c == '(').next().unwrap_or("");
+            !matches!(word, "let" | "set" | "declare" | "alias" | "restrict" | "")
+        }
+        None => false,
+    }
 }
 
 fn strip_comments(text: &str) -> String {
@@ -125,6 +158,21 @@ fn balanced(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::is_complete;
+
+    #[test]
+    fn block_mode_runs_on_a_blank_line_or_a_closing_semicolon() {
+        use super::is_complete_block;
+        assert!(!is_complete_block("NetworkSession"));
+        assert!(!is_complete_block("NetworkSession\n| where DstPortNumber == 443"));
+        assert!(is_complete_block("NetworkSession\n| where DstPortNumber == 443\n"));
+        assert!(is_complete_block("NetworkSession\n| take 5;"));
+        assert!(!is_complete_block("let x = 5;"));
+        assert!(!is_complete_block("let x = 5;\nset notruncation;"));
+        assert!(is_complete_block("let x = 5;\nprint x;"));
+        assert!(!is_complete_block("T | where x in (1,\n"));
+        assert!(is_complete_block(".tables"));
+        assert!(is_complete_block(""));
+    }
 
     #[test]
     fn completeness() {

@@ -31,7 +31,7 @@ fn history_path() -> Option<std::path::PathBuf> {
 }
 
 pub async fn run(session: &mut Session, args: &Args) -> ExitCode {
-    let mut settings = Settings { format: args.format, timing: true, output: args.output.clone() };
+    let mut settings = Settings { format: args.format, timing: true, block: args.block, output: args.output.clone() };
     let config = Config::builder().auto_add_history(true).max_history_size(10_000).map(|b| b.build());
     let mut editor: Editor<KqlHelper, FileHistory> = match config.and_then(Editor::with_config) {
         Ok(e) => e,
@@ -41,7 +41,9 @@ pub async fn run(session: &mut Session, args: &Args) -> ExitCode {
         }
     };
     let highlighter = crate::use_color(&std::io::stdout()).then(crate::highlight::Highlighter::new);
-    editor.set_helper(Some(KqlHelper { vocabulary: Vocabulary::default(), highlighter }));
+    editor.set_helper(Some(KqlHelper { vocabulary: Vocabulary::default(), highlighter, block: settings.block }));
+    // Alt-Enter adds a line in either mode.
+    editor.bind_sequence(rustyline::KeyEvent(rustyline::KeyCode::Enter, rustyline::Modifiers::ALT), rustyline::Cmd::Newline);
     let history = history_path();
     if let Some(h) = &history {
         let _ = editor.load_history(h);
@@ -51,6 +53,7 @@ pub async fn run(session: &mut Session, args: &Args) -> ExitCode {
         // Tables may have been loaded since the last prompt.
         if let Some(helper) = editor.helper_mut() {
             helper.vocabulary = Vocabulary::of(session);
+            helper.block = settings.block;
         }
         match editor.readline("kql> ") {
             Ok(line) => {
@@ -84,6 +87,8 @@ pub async fn run(session: &mut Session, args: &Args) -> ExitCode {
 pub struct Settings {
     format: Format,
     timing: bool,
+    /// Block mode (see `helper`): Enter adds a line; a blank line or a closing `;` runs.
+    block: bool,
     /// Results go to this file (appended) instead of the terminal.
     output: Option<PathBuf>,
 }
@@ -96,6 +101,7 @@ const HELP: &str = "\
 .watchlists             watchlists in the --watchlists folder (_GetWatchlist('name'))
 .set now=TIMESTAMP      fix now() and ago() (ISO 8601, UTC); .set now= reads the clock again
 .set network=on|off|offline  whether externaldata may fetch http(s) URLs (offline: cache only)
+.set block=on|off       block mode: Enter adds a line; a blank line or a closing ; runs the query
 .format table|csv|jsonl how results print
 .timing on|off          print the row count and elapsed time after each query
 .output FILE            append results to FILE (a .svg, .png or .html file gets the chart of a render);
@@ -103,7 +109,9 @@ const HELP: &str = "\
 .quit                   leave (or Ctrl-D)
 
 A query runs on Enter once it is complete: brackets and quotes closed, and the text not ending
-in | , = ( and or by ;. Pasted rules arrive whole. Ctrl-C cancels a running query.";
+in | , = ( and or by ;. In block mode (--block, .set block=on) Enter adds a line and a blank
+line or a closing ; runs the query. Alt-Enter always adds a line. Pasted rules arrive whole.
+Ctrl-C cancels a running query.";
 
 /// Runs a dot-command; `false` means quit.
 async fn command(session: &mut Session, settings: &mut Settings, text: &str) -> bool {
@@ -163,12 +171,17 @@ async fn command(session: &mut Session, settings: &mut Settings, text: &str) -> 
                     _ => eprintln!("usage: .set network=on|off|offline"),
                 }
             }
+            Some(("block", value)) => match value.trim() {
+                "on" => settings.block = true,
+                "off" => settings.block = false,
+                _ => eprintln!("usage: .set block=on|off"),
+            },
             Some(("now", "")) => session.options.now = None,
             Some(("now", value)) => match kql_grammar::values::parse_datetime(value.trim()) {
                 Some(t) => session.options.now = Some(t),
                 None => eprintln!("error: '{}' is not an ISO 8601 datetime", value.trim()),
             },
-            _ => eprintln!("usage: .set now=TIMESTAMP or .set network=on|off|offline"),
+            _ => eprintln!("usage: .set now=TIMESTAMP, .set network=on|off|offline or .set block=on|off"),
         },
         ".format" => match rest {
             "table" => settings.format = Format::Table,
