@@ -142,7 +142,8 @@ fn parse_us_datetime(s: &str) -> Option<i64> {
     let month: u32 = parts.next()?.parse().ok()?;
     let day: u32 = parts.next()?.parse().ok()?;
     let year: i64 = parts.next()?.parse().ok()?;
-    if parts.next().is_some() || !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+    // Kusto's datetimes span years 1 to 9999; a longer year would overflow the day count.
+    if parts.next().is_some() || !(1..=9999).contains(&year) || !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
         return None;
     }
     let rest = rest.trim();
@@ -371,6 +372,10 @@ mod tests {
         assert_eq!(parse_datetime("0000-12-31"), None);
         // Month first needs a four-digit year; a two-digit one is no date (and no endless loop).
         assert_eq!(parse_datetime("12-05-15"), None);
+        // Found by `cargo fuzz run values`: a year past 9999 overflowed the day count.
+        assert_eq!(parse_datetime("1/1/066666666666666666"), None);
+        assert_eq!(parse_datetime("1/1/10000"), None);
+        assert_eq!(parse_datetime("12/31/9999").map(format_datetime).as_deref(), Some("9999-12-31T00:00:00Z"));
         assert_eq!(parse_datetime("12-05-2015"), parse_datetime("2015-12-05"));
         assert_eq!(parse_datetime("02/17/2016 08:40:00"), parse_datetime("2016-02-17 08:40:00"));
         assert_eq!(parse_datetime("1/16/2022 8:00:00 PM"), parse_datetime("2022-01-16 20:00:00"));
