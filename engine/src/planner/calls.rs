@@ -316,11 +316,15 @@ impl ExprPlanner<'_, '_> {
                 arity(1, 1)?;
                 let x = self.scalar_of(args[0])?;
                 // Kusto documents no timespan for a datetime; refuse rather than guess one.
-                if matches!(self.type_of(&x, args[0].span)?, DataType::Timestamp(..)) {
-                    return Err(KqlError::at(
-                        args[0].span,
-                        format!("{n}() converts text or a number, not a datetime (subtract a datetime to get a timespan)"),
-                    ));
+                match self.type_of(&x, args[0].span)? {
+                    DataType::Timestamp(..) => {
+                        return Err(KqlError::at(
+                            args[0].span,
+                            format!("{n}() converts text or a number, not a datetime (subtract a datetime to get a timespan)"),
+                        ));
+                    }
+                    DataType::Boolean => return Err(KqlError::at(args[0].span, format!("{n}() converts text or a number, not a bool"))),
+                    _ => {}
                 }
                 Ok(udfs.totimespan.call(vec![x]))
             }

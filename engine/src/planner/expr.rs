@@ -776,6 +776,10 @@ pub fn evaluate_constant(e: &Expr) -> Result<ScalarValue> {
     if let Expr::Literal(v, _) = e {
         return Ok(v.clone());
     }
+    // A `toscalar()` is a query of its own: it has no value until that query runs.
+    if datafusion::common::tree_node::TreeNode::exists(e, |x| Ok(matches!(x, Expr::ScalarSubquery(_)))).unwrap_or(false) {
+        return Err(KqlError::new("this value must be a constant: toscalar() is not supported here yet"));
+    }
     let schema = DFSchema::empty();
     let physical = create_physical_expr(e, &schema, &ExecutionProps::new(), &PhysicalPlanningContext::default())?;
     let batch = RecordBatch::try_new_with_options(
