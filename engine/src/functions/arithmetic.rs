@@ -13,8 +13,11 @@ use datafusion::logical_expr::{ColumnarValue, ScalarUDF};
 
 use super::{KqlUdf, scalar_str};
 
+/// The function's name, by which the planner recognises its calls.
+pub const LONG_ARITH: &str = "kql_long_arith";
+
 pub fn long_arith() -> ScalarUDF {
-    KqlUdf::scalar("kql_long_arith", |_| Ok(DataType::Int64), invoke)
+    KqlUdf::scalar(LONG_ARITH, |_| Ok(DataType::Int64), invoke)
 }
 
 /// The third argument of `kql_long_arith`: the operator and the span of its expression.

@@ -175,16 +175,15 @@ impl Planner<'_> {
             level = next;
         }
         // A typed value for each item the patterns use, taken from the first row that holds it.
-        let mut samples: HashMap<Item, ScalarValue> = HashMap::new();
+        let mut samples: HashMap<(usize, &str), ScalarValue> = HashMap::new();
         let needed: std::collections::HashSet<(usize, &str)> =
             patterns.iter().flat_map(|(set, _)| set.iter().map(|(c, v)| (*c, v.as_str()))).collect();
         for ((values, _), (strings, _)) in rows.iter().zip(&keyed) {
             for (c, (v, text)) in values.iter().zip(strings).enumerate() {
                 if let (Some(v), Some(text)) = (v, text)
                     && needed.contains(&(c, text.as_str()))
-                    && !samples.contains_key(&(c, text.clone()))
                 {
-                    samples.insert((c, text.clone()), v.clone());
+                    samples.entry((c, text.as_str())).or_insert_with(|| v.clone());
                 }
             }
         }
@@ -211,7 +210,7 @@ impl Planner<'_> {
             let values: Vec<ScalarValue> = patterns
                 .iter()
                 .map(|(set, _)| match set.iter().find(|(col, _)| *col == c) {
-                    Some(item) => samples.get(item).cloned().unwrap_or(ScalarValue::Null),
+                    Some((column, text)) => samples.get(&(*column, text.as_str())).cloned().unwrap_or(ScalarValue::Null),
                     None => ScalarValue::try_from(f.data_type()).unwrap_or(ScalarValue::Null),
                 })
                 .collect();

@@ -48,7 +48,7 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
             Expr::Literal(v, _) => Some(v.data_type()),
             Expr::Cast(c) => Some(c.field.data_type().clone()),
             Expr::TryCast(c) => Some(c.field.data_type().clone()),
-            Expr::ScalarFunction(f) if f.name() == "kql_long_arith" => Some(DataType::Int64),
+            Expr::ScalarFunction(f) if f.name() == functions::arithmetic::LONG_ARITH => Some(DataType::Int64),
             Expr::BinaryExpr(b)
                 if matches!(
                     b.op,
@@ -208,6 +208,13 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
     /// The common nodes are answered here, as DataFusion's `to_field` would (see `type_of` for
     /// why not ask it).
     pub fn is_dynamic(&self, x: &Expr, span: Span) -> Result<bool> {
+        // kql's own functions say whether they return dynamic: no need to type (and name, which
+        // costs the square of the nesting) their arguments.
+        if let Expr::ScalarFunction(f) = x
+            && let Some(udf) = f.func.inner().downcast_ref::<crate::functions::KqlUdf>()
+        {
+            return Ok(udf.returns_dynamic());
+        }
         let tagged = |m: &std::collections::HashMap<String, String>| {
             m.get(crate::types::EXTENSION_KEY).is_some_and(|v| v == crate::types::JSON_EXTENSION)
         };
@@ -245,11 +252,6 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
             | Expr::Like(_)
             | Expr::Between(_)
             | Expr::InList(_) => Ok(false),
-            // kql's own functions say whether they return dynamic: no need to type (and name,
-            // which costs the square of the nesting) their arguments.
-            Expr::ScalarFunction(f) if f.func.inner().downcast_ref::<crate::functions::KqlUdf>().is_some() => {
-                Ok(f.func.inner().downcast_ref::<crate::functions::KqlUdf>().is_some_and(|k| k.returns_dynamic()))
-            }
             _ => {
                 let (_, field) = x.to_field(self.schema.as_ref()).map_err(|err| KqlError::from(err).or_at(span))?;
                 Ok(crate::types::is_dynamic_field(&field))
@@ -676,7 +678,7 @@ fn cut_deep_chain(l: Expr, t: &DataType) -> Expr {
     loop {
         at = match at {
             Expr::BinaryExpr(b) => &b.left,
-            Expr::ScalarFunction(f) if f.name() == "kql_long_arith" => &f.args[0],
+            Expr::ScalarFunction(f) if f.name() == functions::arithmetic::LONG_ARITH => &f.args[0],
             _ => return l,
         };
         depth += 1;
