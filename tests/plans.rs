@@ -78,6 +78,8 @@ fn an_innerunique_join_keeps_one_left_row_per_key() {
     );
 }
 
+/// The join keeps every left row; the lookup builds its hash table from the lookup (right)
+/// table, which comes first in its join, and streams the left side through it.
 #[test]
 fn a_leftouter_join_and_a_lookup() {
     check(

@@ -162,7 +162,7 @@ impl Planner<'_> {
         let keys = key_pairs(on)?;
         self.check_keys(&left, &right, &keys, on)?;
         let (left_names, right_names) = (names_of(&left), names_of(&right));
-        let joined = self.join_plans(left, right, &keys, df_kind)?;
+        let joined = self.lookup_plans(left, right, &keys, df_kind)?;
         let mut taken = left_names.clone();
         let mut projection: Vec<Expr> = left_names.iter().map(|n| qualified(LEFT, n).alias(n)).collect();
         for n in right_names.iter().filter(|n| !keys.iter().any(|k| k.right == **n)) {
@@ -209,6 +209,31 @@ impl Planner<'_> {
         Ok(LogicalPlanBuilder::from(left.plan)
             .alias(LEFT)?
             .join_detailed(right, kind, (left_keys, right_keys), None, NullEquality::NullEqualsNull)?
+            .build()?)
+    }
+
+    /// The join of a `lookup`, with the right side first. Kusto's lookup is for a small
+    /// right (dimension) table, and DataFusion's hash join builds its table from its first
+    /// input and streams the second: so the lookup table is held in memory and the left side
+    /// streams through, in its own order. Built from the left, a chain of lookups that each add
+    /// rows held every step's whole output (the memory limit, a minute later, was the only end).
+    fn lookup_plans(
+        &self,
+        left: Tabular,
+        right: Tabular,
+        keys: &[KeyPair],
+        kind: JoinType,
+    ) -> Result<datafusion::logical_expr::LogicalPlan> {
+        let left_keys: Vec<Column> = keys.iter().map(|k| Column::new(Some(LEFT), &k.left)).collect();
+        let right_keys: Vec<Column> = keys.iter().map(|k| Column::new(Some(RIGHT), &k.right)).collect();
+        let kind = match kind {
+            JoinType::Left => JoinType::Right,
+            other => other,
+        };
+        let left = LogicalPlanBuilder::from(left.plan).alias(LEFT)?.build()?;
+        Ok(LogicalPlanBuilder::from(right.plan)
+            .alias(RIGHT)?
+            .join_detailed(left, kind, (right_keys, left_keys), None, NullEquality::NullEqualsNull)?
             .build()?)
     }
 
