@@ -186,6 +186,31 @@ fn query_from_stdin_and_output_file() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// CSV and JSON lines are exports: they stream past Kusto's result limit (500,000 records),
+/// which a table, a view of the result, keeps; a limit the query sets applies to both.
+#[test]
+fn exports_stream_past_the_result_limit_that_tables_keep() {
+    let query = "range x from 1 to 500001 step 1";
+    let csv = kql(&["-c", query, "--format", "csv"]);
+    assert!(csv.status.success(), "{}", stderr(&csv));
+    let text = stdout(&csv);
+    assert_eq!(text.lines().count(), 500_002);
+    assert!(text.ends_with("\n499999\n500000\n500001\n"), "{}", &text[text.len() - 40..]);
+    let jsonl = kql(&["-c", query, "--format", "jsonl"]);
+    assert!(jsonl.status.success(), "{}", stderr(&jsonl));
+    assert_eq!(stdout(&jsonl).lines().last(), Some(r#"{"x":500001}"#));
+    let table = kql(&["-c", query]);
+    assert!(!table.status.success());
+    assert!(
+        stderr(&table).contains("error: the result has more than 500000 records, Kusto's limit on a query's result"),
+        "{}",
+        stderr(&table)
+    );
+    let limited = kql(&["-c", "set truncationmaxrecords = 10; range x from 1 to 11 step 1", "--format", "csv"]);
+    assert!(!limited.status.success());
+    assert!(stderr(&limited).contains("error: the result has more than 10 records"), "{}", stderr(&limited));
+}
+
 #[test]
 fn table_option_registers_a_file_under_a_name() {
     let out = kql(&[

@@ -9,6 +9,7 @@ pub mod functions;
 pub mod network;
 pub mod planner;
 pub mod prelude;
+pub mod range_table;
 pub mod render;
 pub mod serial;
 pub mod session;
@@ -17,4 +18,4 @@ pub mod types;
 pub mod watchlist;
 
 pub use error::{ErrorKind, KqlError, Result};
-pub use session::{Progress, QueryResult, Session, SessionOptions};
+pub use session::{Progress, QueryResult, ResultUse, Session, SessionOptions};

@@ -202,19 +202,24 @@ impl Session {
         planner.plan_script(script)
     }
 
-    /// Runs one planned query, streaming its batches.
+    /// Runs one planned query for viewing, streaming its batches.
     pub async fn stream(&self, query: &PlannedQuery) -> Result<SendableRecordBatchStream> {
-        Ok(self.stream_with_progress(query).await?.0)
+        Ok(self.stream_with_progress(query, ResultUse::View).await?.0)
     }
 
     /// Runs one planned query like `stream`, and also returns a handle on its physical plan from
     /// which the progress of its scans can be read while it runs.
-    pub async fn stream_with_progress(&self, query: &PlannedQuery) -> Result<(SendableRecordBatchStream, Progress)> {
+    pub async fn stream_with_progress(&self, query: &PlannedQuery, used: ResultUse) -> Result<(SendableRecordBatchStream, Progress)> {
         let df = self.ctx.execute_logical_plan(query.plan.clone()).await.map_err(|e| located(e, query.span))?;
         let task = Arc::new(df.task_ctx());
         let plan = df.create_physical_plan().await.map_err(|e| located(e, query.span))?;
         let stream = datafusion::physical_plan::execute_stream(plan.clone(), task).map_err(|e| located(e, query.span))?;
-        Ok((crate::truncation::limit(stream, query.truncation), Progress { plan }))
+        let limit = match used {
+            ResultUse::View => query.truncation,
+            ResultUse::Export if query.truncation_set => query.truncation,
+            ResultUse::Export => None,
+        };
+        Ok((crate::truncation::limit(stream, limit), Progress { plan }))
     }
 
     /// Runs every result statement of `text` and collects the results.
@@ -259,6 +264,18 @@ fn physical_optimizer_rules() -> Vec<Arc<dyn datafusion::physical_optimizer::Phy
         .into_iter()
         .filter(|rule| rule.name() != "aggregate_statistics")
         .collect()
+}
+
+/// What a result is for, which decides whether Kusto's result limit (500,000 records, 64 MB;
+/// see `truncation`) applies. A view (a table on the terminal, the REPL, an embedder's
+/// collected batches) is what Kusto's limit protects, and gets it. An export (CSV, JSON lines
+/// or Parquet written for another program, a hunt's output file) is Kusto's `.export`: bounded
+/// by the memory limit only, as batches stream into the file, unless the query itself sets a
+/// limit with `set truncationmaxrecords`/`truncationmaxsize`/`notruncation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResultUse {
+    View,
+    Export,
 }
 
 /// The scans of a running query, read from the live metrics of its physical plan.

@@ -5,17 +5,15 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
 use comfy_table::{Table, presets};
-use datafusion::parquet::arrow::ArrowWriter;
-use futures::{FutureExt, StreamExt, TryStreamExt};
-use kql_engine::{KqlError, Session};
+use futures::{FutureExt, StreamExt};
+use kql_engine::{KqlError, ResultUse, Session};
 use serde_json::{Value as Json, json};
 use std::panic::AssertUnwindSafe;
 
-use crate::cli::{Format, HuntArgs, HuntFormat};
+use crate::cli::{HuntArgs, HuntFormat};
 use crate::hunts::{self, Hunt};
+use crate::results::{self, ResultWriter};
 
 /// What running one hunt gave.
 struct Outcome {
@@ -116,18 +114,7 @@ async fn run_one(session: &Session, hunt: &Hunt, args: &HuntArgs) -> Outcome {
             };
         }
     };
-    let result = execute(session, query, &hunt.origin()).await.and_then(|(schema, batches)| {
-        let output = match &args.out {
-            Some(dir) => {
-                let path = dir.join(format!("{}.{}", hunt.name, args.format.extension()));
-                write_file(&path, args.format, &schema, &batches)
-                    .map_err(|e| KqlError::new(format!("cannot write {}: {e}", path.display())))?;
-                Some(path)
-            }
-            None => None,
-        };
-        Ok((batches.iter().map(RecordBatch::num_rows).sum(), output))
-    });
+    let result = execute(session, hunt, query, args).await;
     let elapsed = start.elapsed();
     match result {
         Ok((rows, output)) => Outcome { rows, elapsed, output, error: None },
@@ -135,55 +122,79 @@ async fn run_one(session: &Session, hunt: &Hunt, args: &HuntArgs) -> Outcome {
     }
 }
 
-/// The rows of the hunt's last result statement (a rule has one; earlier ones are helpers).
-async fn execute(session: &Session, text: &str, origin: &str) -> Result<(SchemaRef, Vec<RecordBatch>), KqlError> {
+/// Runs the hunt's last result statement (a rule has one; earlier ones are helpers) and
+/// streams its rows into its result file, when there is an `--out` folder. Returns the rows and
+/// the file.
+async fn execute(session: &Session, hunt: &Hunt, text: &str, args: &HuntArgs) -> Result<(usize, Option<PathBuf>), KqlError> {
     let queries = session.plan(text)?;
     let Some(query) = queries.last() else {
         return Err(KqlError::new("the hunt has no query to run, only `let` statements"));
     };
     for warning in queries.iter().flat_map(|q| &q.warnings) {
-        eprintln!("warning: {origin}: {warning}");
+        eprintln!("warning: {}: {warning}", hunt.origin());
     }
-    let stream = session.stream(query).await?;
+    let (stream, _) = session.stream_with_progress(query, ResultUse::Export).await?;
     let schema = stream.schema();
-    let batches = stream.try_collect().await.map_err(|e| KqlError::from(e).or_at(query.span))?;
-    Ok((schema, batches))
-}
-
-/// Writes a result file completely or not at all: into a temporary file next to it, renamed
-/// once written and synced (a full disk leaves no cut-off file under the hunt's name).
-fn write_file(path: &Path, format: HuntFormat, schema: &SchemaRef, batches: &[RecordBatch]) -> std::io::Result<()> {
-    write_atomically(path, |file| write_contents(file, format, schema, batches))
-}
-
-pub fn write_atomically(path: &Path, write: impl FnOnce(std::fs::File) -> std::io::Result<()>) -> std::io::Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let partial = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
-    let result = std::fs::File::create(&partial)
-        .and_then(|file| write(file))
-        .and_then(|()| std::fs::File::open(&partial).and_then(|f| f.sync_all()))
-        .and_then(|()| std::fs::rename(&partial, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&partial);
-    }
-    result
-}
-
-fn write_contents(file: std::fs::File, format: HuntFormat, schema: &SchemaRef, batches: &[RecordBatch]) -> std::io::Result<()> {
-    match format {
+    let Some(dir) = &args.out else {
+        let mut counter = ResultWriter::count(&schema);
+        results::drain(stream, &mut counter, query.span).await?;
+        return Ok((counter.finish().map_err(results::write_error)?.rows, None));
+    };
+    let path = dir.join(format!("{}.{}", hunt.name, args.format.extension()));
+    let cannot_write = |e: std::io::Error| KqlError::new(format!("cannot write {}: {e}", path.display()));
+    let (partial, file) = PartialFile::create(&path).map_err(cannot_write)?;
+    let rows = match args.format {
         HuntFormat::Parquet => {
-            let mut writer = ArrowWriter::try_new(file, schema.clone(), None).map_err(std::io::Error::other)?;
-            for b in batches {
-                writer.write(b).map_err(std::io::Error::other)?;
-            }
-            writer.close().map_err(std::io::Error::other)?;
-            Ok(())
+            let mut writer = ResultWriter::parquet(file, &schema).map_err(cannot_write)?;
+            results::drain(stream, &mut writer, query.span).await?;
+            writer.finish().map_err(cannot_write)?.rows
         }
         HuntFormat::Csv | HuntFormat::Jsonl => {
-            let text_format = if format == HuntFormat::Csv { Format::Csv } else { Format::Jsonl };
             let mut out = std::io::BufWriter::new(file);
-            crate::print::write_result(&mut out, text_format, schema, batches, None)?;
-            out.flush()
+            let mut writer = if args.format == HuntFormat::Csv {
+                ResultWriter::csv(&mut out, &schema).map_err(cannot_write)?
+            } else {
+                ResultWriter::jsonl(&mut out, &schema)
+            };
+            results::drain(stream, &mut writer, query.span).await?;
+            let rows = writer.finish().map_err(cannot_write)?.rows;
+            out.flush().map_err(cannot_write)?;
+            rows
+        }
+    };
+    partial.commit().map_err(cannot_write)?;
+    Ok((rows, Some(path)))
+}
+
+/// A file written completely or not at all: its rows go into a temporary file next to it,
+/// renamed over the final name once written and synced. Dropped before `commit` (a failed
+/// query, a full disk), the temporary file is removed: no cut-off file under the final name.
+pub struct PartialFile {
+    partial: PathBuf,
+    path: PathBuf,
+    committed: bool,
+}
+
+impl PartialFile {
+    pub fn create(path: &Path) -> std::io::Result<(PartialFile, std::fs::File)> {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let partial = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
+        let file = std::fs::File::create(&partial)?;
+        Ok((PartialFile { partial, path: path.to_path_buf(), committed: false }, file))
+    }
+
+    pub fn commit(mut self) -> std::io::Result<()> {
+        std::fs::File::open(&self.partial).and_then(|f| f.sync_all())?;
+        std::fs::rename(&self.partial, &self.path)?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.partial);
         }
     }
 }
@@ -226,7 +237,9 @@ fn write_summary_json(dir: &Path, hunts: &[Hunt], outcomes: &[Outcome]) -> std::
         })
         .collect();
     let text = serde_json::to_string_pretty(&json!({ "hunts": entries })).map_err(std::io::Error::other)?;
-    write_atomically(&dir.join("summary.json"), |mut file| file.write_all(format!("{text}\n").as_bytes()))
+    let (partial, mut file) = PartialFile::create(&dir.join("summary.json"))?;
+    file.write_all(format!("{text}\n").as_bytes())?;
+    partial.commit()
 }
 
 /// Creates the folder if needed and proves a file can be written in it.

@@ -9,6 +9,7 @@ mod highlight;
 mod hunt;
 mod hunts;
 mod print;
+mod results;
 mod shell;
 
 use std::io::{IsTerminal, Read, Write};
@@ -16,8 +17,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
-use futures::TryStreamExt;
-use kql_engine::{KqlError, Session, SessionOptions};
+use kql_engine::{KqlError, ResultUse, Session, SessionOptions};
+use results::ResultWriter;
 
 use cli::{Args, parse_size};
 
@@ -193,14 +194,28 @@ async fn run_query(session: &Session, text: &str, args: &Args) -> Result<(), Kql
             writeln!(out, "{text}").map_err(io_error)?;
             continue;
         }
-        let stream = session.stream(query).await?;
+        // A table is a view of the result (Kusto's result limit applies); CSV and JSON lines
+        // are exports that stream, whatever their size.
+        let used = if args.format == cli::Format::Table { ResultUse::View } else { ResultUse::Export };
+        let (stream, _) = session.stream_with_progress(query, used).await?;
         let schema = stream.schema();
-        let batches: Vec<_> = stream.try_collect().await.map_err(|e| KqlError::from(e).or_at(query.span))?;
         if i > 0 && args.format == cli::Format::Table {
             writeln!(out).map_err(io_error)?;
         }
-        print::write_result(&mut out, args.format, &schema, &batches, None).map_err(io_error)?;
-        let chart = query.render.as_ref().and_then(|r| chart::Chart::of(r, &schema, &batches));
+        let mut writer = match args.format {
+            cli::Format::Table => ResultWriter::table(&schema, None),
+            cli::Format::Csv => ResultWriter::csv(&mut out, &schema).map_err(io_error)?,
+            cli::Format::Jsonl => ResultWriter::jsonl(&mut out, &schema),
+        };
+        if query.render.is_some() {
+            writer = writer.keeping_batches();
+        }
+        results::drain(stream, &mut writer, query.span).await?;
+        let written = writer.finish().map_err(io_error)?;
+        if args.format == cli::Format::Table {
+            print::write_table(&mut out, &schema, &written.shown, None, false).map_err(io_error)?;
+        }
+        let chart = query.render.as_ref().and_then(|r| chart::Chart::of(r, &schema, written.kept.as_deref().unwrap_or_default()));
         if let Some(chart) = &chart {
             if args.format == cli::Format::Table {
                 write!(out, "\n{}", chart.to_text(terminal_columns())).map_err(io_error)?;
@@ -229,5 +244,5 @@ pub fn use_color(stream: &impl IsTerminal) -> bool {
 }
 
 fn io_error(e: std::io::Error) -> KqlError {
-    KqlError::new(format!("cannot write the results: {e}"))
+    results::write_error(e)
 }

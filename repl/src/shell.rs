@@ -6,11 +6,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
-use futures::TryStreamExt;
+use futures::StreamExt;
 use indicatif::{HumanBytes, HumanCount, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use kql_engine::{KqlError, Progress, Session};
+use kql_engine::{KqlError, Progress, ResultUse, Session};
 use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 use rustyline::{Config, Editor};
@@ -20,6 +18,7 @@ use crate::cli::{Args, Format};
 use crate::completion::Vocabulary;
 use crate::helper::KqlHelper;
 use crate::print;
+use crate::results::{self, ResultWriter, Written};
 
 /// Rows shown in the REPL before the rest are summarised.
 const SHOWN_ROWS: usize = 100;
@@ -203,24 +202,51 @@ async fn command(session: &mut Session, settings: &mut Settings, text: &str) -> 
 async fn run_interactive(session: &Session, settings: &Settings, text: &str) {
     let started = Instant::now();
     let color = crate::use_color(&std::io::stderr());
+    let svg = settings.output.as_ref().filter(|p| crate::chart::is_chart_file(p));
+    let mut out: Box<dyn Write> = match &settings.output {
+        Some(path) if svg.is_none() => match std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            Ok(file) => Box::new(std::io::BufWriter::new(file)),
+            Err(e) => {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                return;
+            }
+        },
+        _ => Box::new(std::io::stdout().lock()),
+    };
+    let to_terminal = settings.output.is_none() || svg.is_some();
     // The running statement's scans, for the progress line.
     let running: RefCell<Option<Progress>> = RefCell::new(None);
+    let bar = ProgressBar::hidden();
     let work = async {
         let mut results = Vec::new();
         for query in session.plan(text)? {
             for warning in &query.warnings {
                 eprintln!("warning: {warning}");
             }
-            let (stream, progress) = session.stream_with_progress(&query).await?;
+            // A table is a view (Kusto's result limit applies; the terminal gets its first rows);
+            // CSV and JSON lines are exports, written as the rows come.
+            let used = if settings.format == Format::Table { ResultUse::View } else { ResultUse::Export };
+            let (mut stream, progress) = session.stream_with_progress(&query, used).await?;
             running.replace(Some(progress));
             let schema = stream.schema();
-            let batches: Vec<_> = stream.try_collect().await.map_err(|e| KqlError::from(e).or_at(query.span))?;
-            let chart = query.render.as_ref().and_then(|r| Chart::of(r, &schema, &batches));
-            results.push(Shown { schema, batches, chart });
+            let mut writer = match settings.format {
+                Format::Table => ResultWriter::table(&schema, to_terminal.then_some(SHOWN_ROWS)),
+                Format::Csv => ResultWriter::csv(&mut out, &schema).map_err(results::write_error)?,
+                Format::Jsonl => ResultWriter::jsonl(&mut out, &schema),
+            };
+            if query.render.is_some() {
+                writer = writer.keeping_batches();
+            }
+            while let Some(batch) = stream.next().await {
+                let batch = batch.map_err(|e| KqlError::from(e).or_at(query.span))?;
+                bar.suspend(|| writer.write(&batch)).map_err(results::write_error)?;
+            }
+            let written = writer.finish().map_err(results::write_error)?;
+            let chart = query.render.as_ref().and_then(|r| Chart::of(r, &schema, written.kept.as_deref().unwrap_or_default()));
+            results.push(Shown { written: Written { kept: None, ..written }, chart });
         }
         Ok::<_, KqlError>(results)
     };
-    let bar = ProgressBar::hidden();
     let show_progress = async {
         if !std::io::stderr().is_terminal() {
             return std::future::pending().await;
@@ -243,53 +269,42 @@ async fn run_interactive(session: &Session, settings: &Settings, text: &str) {
     let cancel = tokio::signal::ctrl_c();
     tokio::pin!(cancel);
     let _ = futures::poll!(&mut cancel);
-    tokio::select! {
+    let outcome = tokio::select! {
         biased;
-        _ = &mut cancel => {
-            bar.finish_and_clear();
-            eprintln!("query cancelled");
-        }
-        outcome = work => {
-            bar.finish_and_clear();
-            match outcome {
-                Ok(results) => {
-                    if let Err(e) = show(settings, &results, started) {
-                        eprintln!("error: cannot write the results: {e}");
-                    }
-                }
-                Err(e) => eprintln!("{}", e.render(text, "query", color)),
+        _ = &mut cancel => None,
+        outcome = work => Some(outcome),
+        () = show_progress => None,
+    };
+    bar.finish_and_clear();
+    match outcome {
+        None => eprintln!("query cancelled"),
+        Some(Ok(results)) => {
+            if let Err(e) = show(settings, &mut out, &results, started) {
+                eprintln!("error: cannot write the results: {e}");
             }
         }
-        () = show_progress => {}
+        Some(Err(e)) => eprintln!("{}", e.render(text, "query", color)),
     }
+    let _ = out.flush();
 }
 
-/// One result set, and its chart when the query ended in a `render` that can be drawn.
+/// One result set as written, and its chart when the query ended in a `render` that can be drawn.
 struct Shown {
-    schema: SchemaRef,
-    batches: Vec<RecordBatch>,
+    written: Written,
     chart: Option<Chart>,
 }
 
-/// Prints result sets in the chosen format, to the terminal or the `.output` file (an SVG file
-/// gets the chart), and the row count and time on stderr.
-fn show(settings: &Settings, results: &[Shown], started: Instant) -> std::io::Result<()> {
+/// Prints the tables of the result sets (CSV and JSON lines were written as they ran), to the
+/// terminal or the `.output` file (an SVG file gets the chart), and the row count and time on
+/// stderr.
+fn show(settings: &Settings, out: &mut dyn Write, results: &[Shown], started: Instant) -> std::io::Result<()> {
     let svg = settings.output.as_ref().filter(|p| crate::chart::is_chart_file(p));
-    let mut out: Box<dyn Write> = match &settings.output {
-        Some(path) if svg.is_none() => Box::new(std::io::BufWriter::new(std::fs::OpenOptions::new().create(true).append(true).open(path)?)),
-        _ => Box::new(std::io::stdout().lock()),
-    };
-    for Shown { schema, batches, chart } in results {
-        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-        let to_terminal = settings.output.is_none() || svg.is_some();
-        // The terminal gets the first rows of a table; files and other formats get them all.
-        let shown = if settings.format == Format::Table && to_terminal {
-            print::write_table_sized(&mut out, schema, batches, crate::terminal_width(), Some(SHOWN_ROWS), true)?;
-            rows.min(SHOWN_ROWS)
-        } else {
-            print::write_result(&mut out, settings.format, schema, batches, None)?;
-            rows
-        };
+    let to_terminal = settings.output.is_none() || svg.is_some();
+    for Shown { written, chart } in results {
+        if settings.format == Format::Table {
+            print::write_table(out, &written.schema, &written.shown, crate::terminal_width(), to_terminal)?;
+        }
+        let shown: usize = if settings.format == Format::Table { written.shown.iter().map(|b| b.num_rows()).sum() } else { written.rows };
         match (chart, svg) {
             (Some(chart), Some(path)) => match chart.write_file(path) {
                 Ok(()) => eprintln!("chart written to {}", path.display()),
@@ -302,6 +317,7 @@ fn show(settings: &Settings, results: &[Shown], started: Instant) -> std::io::Re
             _ => {}
         }
         if settings.timing {
+            let rows = written.rows;
             let more = if shown < rows { format!(" (first {shown} shown)") } else { String::new() };
             eprintln!("{rows} row{}{more} in {:.3}s", if rows == 1 { "" } else { "s" }, started.elapsed().as_secs_f64());
         }

@@ -167,6 +167,8 @@ pub struct PlannedQuery {
     pub warnings: Vec<String>,
     /// How much of the result may reach the client (`None` after `set notruncation;`).
     pub truncation: Option<crate::truncation::Truncation>,
+    /// Whether a `set` statement of the query chose `truncation` (else it is Kusto's default).
+    pub truncation_set: bool,
 }
 
 /// How a result asks to be drawn: `render KIND with (title="...", xcolumn=X, ycolumns=A,B)`.
@@ -218,10 +220,12 @@ impl<'a> Planner<'a> {
         }
         let mut out = Vec::new();
         let mut truncation = Some(crate::truncation::Truncation::default());
+        let mut truncation_set = false;
         for statement in &script.statements {
             match statement {
                 Statement::Set { name, value, span } if TRUNCATION_OPTIONS.contains(&name.as_str()) => {
                     truncation = self.set_truncation(&env, truncation, name, value.as_ref(), *span)?;
+                    truncation_set = true;
                 }
                 Statement::Let(l) => self.plan_let(&mut env, l)?,
                 Statement::CreateFunction { name, function, .. } => {
@@ -239,7 +243,14 @@ impl<'a> Planner<'a> {
                     let tab = self.plan_tabular(&env, pipe)?;
                     let mut warnings = std::mem::take(&mut *self.warnings.borrow_mut());
                     warnings.dedup();
-                    out.push(PlannedQuery { plan: tab.plan, span: pipe.span, render: Render::of(pipe), warnings, truncation });
+                    out.push(PlannedQuery {
+                        plan: tab.plan,
+                        span: pipe.span,
+                        render: Render::of(pipe),
+                        warnings,
+                        truncation,
+                        truncation_set,
+                    });
                 }
             }
         }

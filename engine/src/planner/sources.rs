@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray, new_null_array};
+use arrow::array::{ArrayRef, RecordBatch, new_null_array};
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::MemTable;
 use datafusion::common::{Column, ScalarValue};
@@ -16,6 +16,7 @@ use super::names::next_column_name;
 use super::projection::ExactProjection;
 use super::{Binding, Env, Planner, Tabular, UserFunction};
 use crate::error::{KqlError, Result};
+use crate::range_table::{RangeValues, range_table};
 use crate::types::{arrow_type, datetime_type};
 
 /// `range` builds its rows in memory: past this many it is surely a mistake.
@@ -503,22 +504,22 @@ impl Planner<'_> {
     ) -> Result<Tabular> {
         let (f, t, s) = (self.constant_value(env, from)?, self.constant_value(env, to)?, self.constant_value(env, step)?);
         let too_many = || KqlError::at(span, format!("range would produce more than {MAX_RANGE_ROWS} rows"));
-        let array: ArrayRef = match (&f, &t, &s) {
+        let (values, rows) = match (&f, &t, &s) {
             (
                 ScalarValue::TimestampMicrosecond(Some(a), _),
                 ScalarValue::TimestampMicrosecond(Some(b), _),
                 ScalarValue::DurationNanosecond(Some(st)),
             ) => {
                 // Datetimes are microseconds; the step, a timespan, nanoseconds.
-                let st = &(st / kql_grammar::values::NANOS_PER_MICRO);
-                if *st <= 0 {
+                let st = st / kql_grammar::values::NANOS_PER_MICRO;
+                if st <= 0 {
                     return Err(KqlError::at(step.span, "range step must be positive"));
                 }
                 let n = if b < a { 0 } else { ((b - a) / st) as usize + 1 };
                 if n > MAX_RANGE_ROWS {
                     return Err(too_many());
                 }
-                Arc::new(TimestampMicrosecondArray::from_iter_values((0..n as i64).map(|i| a + i * st)).with_timezone("UTC"))
+                (RangeValues::Datetime { start: *a, step: st }, n)
             }
             _ if [&f, &t, &s].iter().all(|v| is_integer(v)) => {
                 let (a, b, st) = (as_i64(&f), as_i64(&t), as_i64(&s));
@@ -530,8 +531,7 @@ impl Planner<'_> {
                 if n > MAX_RANGE_ROWS as i128 {
                     return Err(too_many());
                 }
-                // Every value lies between the bounds; only `i * st` on the way may not fit a long.
-                Arc::new(Int64Array::from_iter_values((0..n as i64).map(|i| (i128::from(a) + i128::from(i) * i128::from(st)) as i64)))
+                (RangeValues::Long { start: a, step: st }, n as usize)
             }
             _ => {
                 let (Some(a), Some(b), Some(st)) = (as_f64(&f), as_f64(&t), as_f64(&s)) else {
@@ -548,13 +548,19 @@ impl Planner<'_> {
                 if !(count <= MAX_RANGE_ROWS as f64) {
                     return Err(too_many());
                 }
-                let n = count as usize;
-                Arc::new(Float64Array::from_iter_values((0..n).map(|i| a + i as f64 * st)))
+                (RangeValues::Real { start: a, step: st }, count as usize)
             }
         };
-        let ty = if matches!(array.data_type(), DataType::Timestamp(..)) { datetime_type() } else { array.data_type().clone() };
+        let ty = match values {
+            RangeValues::Long { .. } => DataType::Int64,
+            RangeValues::Real { .. } => DataType::Float64,
+            RangeValues::Datetime { .. } => datetime_type(),
+        };
         let schema = Arc::new(Schema::new(vec![Field::new(&column.name, ty, false)]));
-        self.memory_table(schema, vec![array])
+        let table = range_table(schema, values, rows)?;
+        let plan = LogicalPlanBuilder::scan("range", provider_as_source(Arc::new(table)), None)?.build()?;
+        let exprs: Vec<Expr> = plan.schema().iter().map(|(q, f)| Expr::Column(Column::new(q.cloned(), f.name())).alias(f.name())).collect();
+        Ok(Tabular::unordered(LogicalPlanBuilder::from(plan).project_exact(exprs)?.build()?))
     }
 
     /// Names the unnamed expressions of a `project`/`extend` the way Kusto does.
