@@ -223,8 +223,8 @@ fn fuzz_run(seed: u64, parse_cases: u64, cases: u64, only: Option<u64>) -> (Figu
         let signature = verdict.signature();
         if let Some(reason) = known.finding(&signature, &query) {
             figures.known += 1;
-            if !seen.contains_key(&signature) {
-                seen.insert(signature, findings.len());
+            if let std::collections::btree_map::Entry::Vacant(e) = seen.entry(signature) {
+                e.insert(findings.len());
                 findings.push(Finding { case: format!("{mode:?} case {n}"), verdict, query, known: Some(reason.to_string()) });
             }
             continue;

@@ -29,7 +29,7 @@ fn check(name: &str, query: &str) {
     let root = root.trim_start_matches('/').to_string();
     // Helper names carry a process-wide counter (`__kql_p16`): their numbers depend on which
     // tests ran before, so they are left out.
-    let filters = vec![(regex_escape(&root), "[root]".to_string()), (r"(__kql_[a-z]+_?)\d+".to_string(), "${1}N".to_string())];
+    let filters = [(regex_escape(&root), "[root]".to_string()), (r"(__kql_[a-z]+_?)\d+".to_string(), "${1}N".to_string())];
     let filters: Vec<(&str, &str)> = filters.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
     insta::with_settings!({ filters => filters, description => query, omit_expression => true }, {
         insta::assert_snapshot!(name, text);

@@ -30,7 +30,7 @@ enum Sink<'a> {
         shown_rows: usize,
         max: Option<usize>,
     },
-    Csv(csv::Writer<&'a mut dyn Write>),
+    Csv(Box<csv::Writer<&'a mut dyn Write>>),
     Jsonl(&'a mut dyn Write),
     Parquet(Box<ArrowWriter<std::fs::File>>),
     /// Rows are counted, not written (a hunt run without `--out`).
@@ -62,7 +62,7 @@ impl<'a> ResultWriter<'a> {
     pub fn csv(out: &'a mut dyn Write, schema: &SchemaRef) -> io::Result<Self> {
         let mut w = csv::Writer::from_writer(out);
         crate::print::write_csv_header(&mut w, schema)?;
-        Ok(Self::new(schema, Sink::Csv(w)))
+        Ok(Self::new(schema, Sink::Csv(Box::new(w))))
     }
 
     /// JSON lines, written as rows arrive.

@@ -152,6 +152,8 @@ struct Wfp {
 }
 
 impl Wfp {
+    // One argument per field an event of the Windows Filtering Platform carries.
+    #[allow(clippy::too_many_arguments)]
     fn connect(
         time: i64,
         id: i32,
@@ -275,19 +277,22 @@ fn background_wfp(rng: &mut Rng, host: &Host, time: i64) -> Wfp {
     let ip = host.ip.as_str();
     match rng.below(20) {
         0..=3 => Wfp { protocol: 17, ..Wfp::connect(time, 5156, pid, &svchost, true, ip, ephemeral, DNS, 53) },
-        4..=8 => Wfp::connect(time, 5156, pid, &chrome, true, ip, ephemeral, *rng.pick(&PUBLIC), *rng.pick(&[443, 443, 443, 80])),
+        4..=8 => Wfp::connect(time, 5156, pid, &chrome, true, ip, ephemeral, rng.pick::<&str>(&PUBLIC), *rng.pick(&[443, 443, 443, 80])),
         9..=10 => Wfp::connect(time, 5156, 4, "System", false, ip, *rng.pick(&[445, 3389]), &internal, ephemeral),
         11..=13 => Wfp::connect(time, 5158, pid, &chrome, true, ip, ephemeral, "", 0),
-        14..=15 => Wfp::connect(time, 5157, pid, &svchost, true, ip, ephemeral, *rng.pick(&PUBLIC), 80),
+        14..=15 => Wfp::connect(time, 5157, pid, &svchost, true, ip, ephemeral, rng.pick::<&str>(&PUBLIC), 80),
         16..=17 => Wfp::connect(time, 5152, 0, "-", false, ip, *rng.pick(&[137, 138, 5355]), &internal, ephemeral),
         _ => Wfp::connect(time, 5154, pid, &svchost, false, "0.0.0.0", *rng.pick(&[135, 5985, 7680]), "", 0),
     }
 }
 
+/// (host, event, application, outbound, local port, remote address, remote port, verdict).
+pub type WfpPlant = (&'static str, i32, &'static str, bool, i32, &'static str, i32, &'static str);
+
 /// Planted WFP events of the `wfp_non_standard_ports` hunt (in `WindowsEvent`): (host, event,
 /// application under the volume, outbound, local port, remote address, remote port, what the
 /// hunt must do).
-pub const WFP_PLANTS: &[(&str, i32, &str, bool, i32, &str, i32, &str)] = &[
+pub const WFP_PLANTS: &[WfpPlant] = &[
     ("WS-FIN-023", 5156, r"\users\jdoe\appdata\roaming\svcupd.exe", true, 50_123, "45.77.65.211", 4444, "found: outbound to port 4444"),
     ("WS-HR-041", 5157, r"\programdata\intel\igfxtray.exe", true, 50_456, "185.220.101.7", 8531, "found: blocked outbound to port 8531"),
     ("SRV-APP-10", 5158, r"\users\public\svchost.exe", true, 4444, "", 0, "found: bind on port 4444"),

@@ -349,7 +349,7 @@ fn mutate_once(rng: &mut StdRng, text: &str, other: &str, functions: &[String]) 
             s
         }
         // A hostile literal in place of a literal.
-        2 | 3 | 4 => {
+        2..=4 => {
             let spans = literal_spans(text, &tokens);
             match spans.choose(rng) {
                 Some(&(s, e)) => replace(text, s, e, &hostile(rng)),

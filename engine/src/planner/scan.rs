@@ -257,11 +257,11 @@ impl Planner<'_> {
         }
         let input_schema = tab.plan.schema().clone();
         for (column, p) in [(&match_id_column, "with_match_id"), (&step_name_column, "with_step_name")] {
-            if let Some(c) = column {
-                if input_schema.fields().iter().any(|f| f.name() == c) {
-                    let at = params.iter().find(|q| q.name == p).map_or(span, |q| q.span);
-                    return Err(KqlError::at(at, format!("{p}={c}: the input already has a column named '{c}'")));
-                }
+            if let Some(c) = column
+                && input_schema.fields().iter().any(|f| f.name() == c)
+            {
+                let at = params.iter().find(|q| q.name == p).map_or(span, |q| q.span);
+                return Err(KqlError::at(at, format!("{p}={c}: the input already has a column named '{c}'")));
             }
         }
         let input_fields: Vec<Field> = input_schema.fields().iter().map(|f| f.as_ref().clone()).collect();

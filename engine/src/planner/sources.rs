@@ -273,15 +273,16 @@ impl Planner<'_> {
         if actual.is_numeric() && target.is_numeric() {
             // A constant that does not fit the parameter's type is the caller's mistake: say so
             // here. A computed value that does not fit becomes null, never a wrapped number.
-            if let Expr::Literal(value, _) = &e {
-                if !value.is_null() && value.cast_to(&target).map_or(true, |v| v.is_null()) {
-                    let shown = match value {
-                        ScalarValue::Float64(Some(f)) if f.abs() >= 1e15 => format!("{f:e}"),
-                        other => other.to_string(),
-                    };
-                    let article = if ty.as_str().starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
-                    return Err(KqlError::at(span, format!("the value {shown} does not fit {article} {} parameter", ty.as_str())));
-                }
+            if let Expr::Literal(value, _) = &e
+                && !value.is_null()
+                && value.cast_to(&target).map_or(true, |v| v.is_null())
+            {
+                let shown = match value {
+                    ScalarValue::Float64(Some(f)) if f.abs() >= 1e15 => format!("{f:e}"),
+                    other => other.to_string(),
+                };
+                let article = if ty.as_str().starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+                return Err(KqlError::at(span, format!("the value {shown} does not fit {article} {} parameter", ty.as_str())));
             }
             return Ok(datafusion::logical_expr::try_cast(e, target));
         }
@@ -545,7 +546,7 @@ impl Planner<'_> {
                 }
                 let count = if (st > 0.0 && b < a) || (st < 0.0 && b > a) { 0.0 } else { ((b - a) / st).floor() + 1.0 };
                 // Also false for NaN (`b - a` past the largest real).
-                if !(count <= MAX_RANGE_ROWS as f64) {
+                if !matches!(count.partial_cmp(&(MAX_RANGE_ROWS as f64)), Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)) {
                     return Err(too_many());
                 }
                 (RangeValues::Real { start: a, step: st }, count as usize)

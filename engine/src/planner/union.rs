@@ -132,10 +132,10 @@ impl Planner<'_> {
             }
         }
         let source_column = param("withsource").map(|p| p.value.clone());
-        if let (Some(col), Some(p)) = (&source_column, param("withsource")) {
-            if out_names.iter().any(|n| n == col) {
-                return Err(KqlError::at(p.span, format!("withsource={col}: the union's input already has a column named '{col}'")));
-            }
+        if let (Some(col), Some(p)) = (&source_column, param("withsource"))
+            && out_names.iter().any(|n| n == col)
+        {
+            return Err(KqlError::at(p.span, format!("withsource={col}: the union's input already has a column named '{col}'")));
         }
         let mut legs: Vec<Arc<LogicalPlan>> = Vec::with_capacity(inputs.len());
         for (name, t) in inputs {

@@ -42,12 +42,13 @@ fn without_spans(debug: &str) -> String {
     let mut i = 0;
     while i < debug.len() {
         let rest = &debug[i..];
-        if !in_string && rest.starts_with(OPEN) {
-            if let Some(close) = rest.find('}') {
-                out.push_str("Span");
-                i += close + 1;
-                continue;
-            }
+        if !in_string
+            && rest.starts_with(OPEN)
+            && let Some(close) = rest.find('}')
+        {
+            out.push_str("Span");
+            i += close + 1;
+            continue;
         }
         let Some(c) = rest.chars().next() else { break };
         if in_string {
