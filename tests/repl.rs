@@ -101,6 +101,26 @@ fn ctrl_c_cancels_a_long_query_and_the_session_goes_on() {
     p.exp_eof().expect("the REPL exits");
 }
 
+/// `evaluate pivot` reads the data while its plan is made (its columns are the pivoted
+/// values); Ctrl-C stops that read too, within a second.
+#[test]
+fn ctrl_c_cancels_a_pivot_while_it_reads_its_columns() {
+    let mut p = repl();
+    type_line(&mut p, "range x from 1 to 99000000 step 1 | extend k = tostring(x % 5) | evaluate pivot(k)");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let asked = std::time::Instant::now();
+    p.send_control('c').expect("Ctrl-C");
+    p.exp_string("query cancelled").expect("the pivot is cancelled");
+    let waited = asked.elapsed();
+    assert!(waited < std::time::Duration::from_secs(1), "cancelled after {waited:?}");
+    p.exp_string("kql> ").expect("prompt again");
+    quiet_command(&mut p, ".format csv");
+    type_line(&mut p, "datatable(k:string, v:long)['a', 1, 'b', 2, 'a', 3] | evaluate pivot(k, sum(v))");
+    p.exp_string("a,b\r\n4,2").expect("the session still pivots");
+    p.send_line(".quit").expect("send");
+    p.exp_eof().expect("the REPL exits");
+}
+
 /// Tab completes a column of the table the query reads.
 #[test]
 fn tab_completes_a_column_name() {

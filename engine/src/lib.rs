@@ -3,6 +3,7 @@
 //! The entry point is [`Session`]: register tables, load a function prelude, then `execute`
 //! query text. Errors carry spans into the text ([`KqlError::render`]).
 
+pub mod cancel;
 pub mod catalog;
 pub mod error;
 pub mod functions;

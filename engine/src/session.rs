@@ -58,6 +58,7 @@ pub struct Session {
     catalog: Catalog,
     prelude: Vec<PreludeEntry>,
     pub options: SessionOptions,
+    cancel: Arc<crate::cancel::Cancellation>,
 }
 
 impl Session {
@@ -92,7 +93,13 @@ impl Session {
         }
         let state = state.build();
         let ctx = SessionContext::new_with_state(state);
-        Ok(Session { ctx, catalog: Catalog::default(), prelude: Vec::new(), options })
+        Ok(Session { ctx, catalog: Catalog::default(), prelude: Vec::new(), options, cancel: Default::default() })
+    }
+
+    /// The handle that stops this session's running query while it is planned (its data reads:
+    /// see `cancel`). A front end resets it before each query.
+    pub fn cancellation(&self) -> Arc<crate::cancel::Cancellation> {
+        self.cancel.clone()
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -182,6 +189,7 @@ impl Session {
             prelude: &self.prelude,
             now: self.now(),
             executor: Some(&self.ctx),
+            cancel: Some(&self.cancel),
             options: &self.options,
             warnings: Default::default(),
         };
@@ -196,6 +204,7 @@ impl Session {
             prelude: &self.prelude,
             now: self.now(),
             executor: None,
+            cancel: None,
             options: &self.options,
             warnings: Default::default(),
         };

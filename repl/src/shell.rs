@@ -214,6 +214,19 @@ async fn run_interactive(session: &Session, settings: &Settings, text: &str) {
         _ => Box::new(std::io::stdout().lock()),
     };
     let to_terminal = settings.output.is_none() || svg.is_some();
+    // Ctrl-C also stops what planning reads (pivot's columns, scan's rows...): that happens
+    // inside one synchronous call, which the `select!` below cannot interrupt, so a task of
+    // its own tells the session.
+    let cancellation = session.cancellation();
+    cancellation.reset();
+    let watcher = {
+        let cancellation = cancellation.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cancellation.cancel();
+            }
+        })
+    };
     // The running statement's scans, for the progress line.
     let running: RefCell<Option<Progress>> = RefCell::new(None);
     let bar = ProgressBar::hidden();
@@ -276,8 +289,10 @@ async fn run_interactive(session: &Session, settings: &Settings, text: &str) {
         () = show_progress => None,
     };
     bar.finish_and_clear();
+    watcher.abort();
     match outcome {
         None => eprintln!("query cancelled"),
+        Some(Err(_)) if cancellation.is_cancelled() => eprintln!("query cancelled"),
         Some(Ok(results)) => {
             if let Err(e) = show(settings, &mut out, &results, started) {
                 eprintln!("error: cannot write the results: {e}");

@@ -5,8 +5,6 @@
 //! on overflow, fails with a message that carries the operator's place in the query text, so
 //! the error points at the expression, not at the statement (see `error::runtime_span`).
 
-use std::fmt::Write;
-
 use arrow::array::Datum;
 use arrow::compute::kernels::numeric;
 use arrow::datatypes::DataType;
@@ -22,19 +20,13 @@ pub fn long_arith() -> ScalarUDF {
     ScalarUDF::new_from_impl(LongArith { signature: Signature::variadic_any(Volatility::Immutable) })
 }
 
-/// `kql_long_arith` as a DataFusion function. It is its own type, not a `KqlUdf`, for one
-/// reason: its name. DataFusion names a call by naming its arguments, and it names every
-/// node again each time it types one (`to_field`), so a chain of `n` long `+` was named
-/// `n` times at each of `n` levels: the cube of the chain's length (200 terms: 4.3 s). The
-/// name here looks at most `NAME_DEPTH` levels down; the operator's place in the query text
-/// (the third argument) keeps the names of distinct operators apart.
+/// `kql_long_arith` as a DataFusion function: it returns a long whatever its arguments, and
+/// names itself as every kql function does (`short_schema_name`); the operator's place in the
+/// query text (the third argument) keeps the names of distinct operators apart.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct LongArith {
     signature: Signature,
 }
-
-/// How deep the name of a `kql_long_arith` call looks into its arguments.
-const NAME_DEPTH: usize = 3;
 
 impl ScalarUDFImpl for LongArith {
     fn name(&self) -> &str {
@@ -47,43 +39,10 @@ impl ScalarUDFImpl for LongArith {
         Ok(DataType::Int64)
     }
     fn schema_name(&self, args: &[Expr]) -> Result<String> {
-        let mut name = String::new();
-        short_call_name(&mut name, LONG_ARITH, args, NAME_DEPTH);
-        Ok(name)
+        Ok(super::short_schema_name(LONG_ARITH, args))
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         invoke(&args.args, args.number_rows)
-    }
-}
-
-/// `name(arg, ...)` where each argument is named down to `depth` levels and `…` below.
-fn short_call_name(out: &mut String, name: &str, args: &[Expr], depth: usize) {
-    out.push_str(name);
-    out.push('(');
-    for (i, arg) in args.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        short_name(out, arg, depth);
-    }
-    out.push(')');
-}
-
-fn short_name(out: &mut String, e: &Expr, depth: usize) {
-    match e {
-        Expr::Column(c) => out.push_str(&c.name),
-        Expr::Literal(v, _) => {
-            let _ = write!(out, "{v}");
-        }
-        _ if depth == 0 => out.push('…'),
-        Expr::ScalarFunction(f) => short_call_name(out, f.name(), &f.args, depth - 1),
-        Expr::Cast(c) => short_name(out, &c.expr, depth),
-        Expr::BinaryExpr(b) => {
-            short_name(out, &b.left, depth - 1);
-            let _ = write!(out, " {} ", b.op);
-            short_name(out, &b.right, depth - 1);
-        }
-        _ => out.push('…'),
     }
 }
 

@@ -1131,7 +1131,21 @@ fn json_path(path: &str, doc: &V) -> Out {
 pub fn percentile() -> ScalarUDF {
     RowUdf::scalar("kql_percentile", Ret::Real, |a| {
         let values = weighted_values(&a[0]);
-        a[1].real().and_then(|p| nearest_rank(&values, p)).map_or(Out::Null, Out::Real)
+        a[1].real().and_then(|p| nearest_rank(&values, p)).map_or(Out::Null, |v| Out::Real(v.real()))
+    })
+}
+
+/// The percentile of whole numbers: one of them, exact (a long past 2^53 has no exact real, and
+/// one near the long's ends did not even cast back).
+pub fn percentile_long() -> ScalarUDF {
+    RowUdf::scalar("kql_percentile_long", Ret::Long, |a| {
+        let values = weighted_values(&a[0]);
+        match a[1].real().and_then(|p| nearest_rank(&values, p)) {
+            Some(Num::Whole(v)) => Out::Long(v),
+            // A weighted item carries its value as a real.
+            Some(Num::Real(v)) if v.fract() == 0.0 && v.abs() < 9.2e18 => Out::Long(v as i64),
+            _ => Out::Null,
+        }
     })
 }
 
@@ -1143,36 +1157,67 @@ pub fn percentiles_array() -> ScalarUDF {
             Some(V::Json(Json::Array(items))) => items.iter().map(Json::as_f64).collect(),
             _ => a[1..].iter().map(V::real).collect(),
         };
-        let out: Vec<Json> = ps.into_iter().map(|p| p.and_then(|p| nearest_rank(&values, p)).map_or(Json::Null, whole_or_real)).collect();
+        let out: Vec<Json> = ps.into_iter().map(|p| p.and_then(|p| nearest_rank(&values, p)).map_or(Json::Null, Num::to_json)).collect();
         Out::Json(Json::Array(out))
     })
 }
 
-/// A percentile as JSON: a whole number prints as one (`20`, not `20.0`).
-fn whole_or_real(v: f64) -> Json {
-    if v.fract() == 0.0 && v.abs() < 9e15 { Json::from(v as i64) } else { num(v) }
+/// A collected value: a whole number stays exact (as an `f64`, longs past 2^53 lose digits).
+#[derive(Debug, Clone, Copy)]
+enum Num {
+    Whole(i64),
+    Real(f64),
+}
+
+impl Num {
+    fn of(item: &Json) -> Option<Num> {
+        item.as_i64().map(Num::Whole).or_else(|| item.as_f64().map(Num::Real))
+    }
+
+    fn real(self) -> f64 {
+        match self {
+            Num::Whole(v) => v as f64,
+            Num::Real(v) => v,
+        }
+    }
+
+    fn cmp(&self, other: &Num) -> std::cmp::Ordering {
+        match (self, other) {
+            (Num::Whole(a), Num::Whole(b)) => a.cmp(b),
+            _ => self.real().partial_cmp(&other.real()).unwrap_or(std::cmp::Ordering::Equal),
+        }
+    }
+
+    /// As JSON: a whole number prints as one (`20`, not `20.0`).
+    fn to_json(self) -> Json {
+        match self {
+            Num::Whole(v) => Json::from(v),
+            Num::Real(v) if v.fract() == 0.0 && v.abs() < 9e15 => Json::from(v as i64),
+            Num::Real(v) => num(v),
+        }
+    }
 }
 
 /// The (value, weight) pairs of a collected list, sorted by value.
-fn weighted_values(v: &V) -> Vec<(f64, f64)> {
-    let mut values: Vec<(f64, f64)> = match v.json() {
+fn weighted_values(v: &V) -> Vec<(Num, f64)> {
+    let mut values: Vec<(Num, f64)> = match v.json() {
         Json::Array(items) => items
             .iter()
             .filter_map(|item| match item {
-                Json::Array(pair) => Some((pair.first()?.as_f64()?, pair.get(1)?.as_f64()?)),
-                other => Some((other.as_f64()?, 1.0)),
+                Json::Array(pair) => Some((Num::of(pair.first()?)?, pair.get(1)?.as_f64()?)),
+                other => Some((Num::of(other)?, 1.0)),
             })
             .filter(|(_, w)| *w > 0.0)
             .collect(),
         _ => vec![],
     };
-    values.sort_by(|x, y| x.0.partial_cmp(&y.0).unwrap_or(std::cmp::Ordering::Equal));
+    values.sort_by(|x, y| x.0.cmp(&y.0));
     values
 }
 
 /// The nearest-rank percentile: the smallest value with at least `p`% of the weight at or
 /// below it (every weight 1 gives the plain nearest rank).
-fn nearest_rank(sorted: &[(f64, f64)], p: f64) -> Option<f64> {
+fn nearest_rank(sorted: &[(Num, f64)], p: f64) -> Option<Num> {
     let total: f64 = sorted.iter().map(|(_, w)| w).sum();
     let wanted = (p / 100.0 * total).max(f64::MIN_POSITIVE);
     let mut seen = 0.0;
@@ -1210,7 +1255,7 @@ pub fn merge_bags() -> ScalarUDF {
 pub fn register_tdigest(m: &mut HashMap<&'static str, RowDef>) {
     def(m, "percentile_tdigest", 2, 2, Ret::Real, |a| {
         let values = weighted_values(&a[0]);
-        a[1].real().and_then(|p| nearest_rank(&values, p)).map_or(Out::Null, Out::Real)
+        a[1].real().and_then(|p| nearest_rank(&values, p)).map_or(Out::Null, |v| Out::Real(v.real()))
     });
     def(m, "percentiles_array_tdigest", 2, 64, Ret::Dynamic, |a| {
         let values = weighted_values(&a[0]);
@@ -1218,11 +1263,11 @@ pub fn register_tdigest(m: &mut HashMap<&'static str, RowDef>) {
             Some(V::Json(Json::Array(items))) => items.iter().map(Json::as_f64).collect(),
             _ => a[1..].iter().map(V::real).collect(),
         };
-        Out::Json(Json::Array(ps.into_iter().map(|p| p.and_then(|p| nearest_rank(&values, p)).map_or(Json::Null, whole_or_real)).collect()))
+        Out::Json(Json::Array(ps.into_iter().map(|p| p.and_then(|p| nearest_rank(&values, p)).map_or(Json::Null, Num::to_json)).collect()))
     });
     def(m, "rank_tdigest", 2, 2, Ret::Long, |a| {
         let Some(x) = a[1].real() else { return Out::Null };
-        let rank: f64 = weighted_values(&a[0]).iter().filter(|(v, _)| *v <= x).map(|(_, w)| w).sum();
+        let rank: f64 = weighted_values(&a[0]).iter().filter(|(v, _)| v.real() <= x).map(|(_, w)| w).sum();
         Out::Long(rank as i64)
     });
     def(m, "merge_tdigest", 1, 64, Ret::Dynamic, |a| {

@@ -22,14 +22,14 @@ pub mod text;
 pub mod timezones;
 pub mod units;
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, LargeStringArray, StringArray, StringViewArray};
 use arrow::datatypes::DataType;
 use datafusion::common::{Result, exec_err};
-use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 
 type ReturnTypeFn = fn(&[DataType]) -> Result<DataType>;
 type InvokeFn = fn(&[ColumnarValue], usize) -> Result<ColumnarValue>;
@@ -93,6 +93,52 @@ impl Hash for KqlUdf {
     }
 }
 
+/// The name DataFusion gives a call of a kql function: `name(arg, ...)` with the arguments named
+/// at most `NAME_DEPTH` levels down (`…` below). DataFusion's own names spell out the whole
+/// argument tree, and it names every node again each time it types one (`to_field`), so a
+/// chain of `n` nested calls (`a + b + ...` over longs, 194 `project p = pack_all()`) cost the
+/// cube of `n` (200 terms: 4.3 s). Names only need to tell a projection's columns apart, and
+/// kql aliases every column it projects.
+pub fn short_schema_name(name: &str, args: &[Expr]) -> String {
+    let mut out = String::new();
+    short_call_name(&mut out, name, args, NAME_DEPTH);
+    out
+}
+
+/// How deep the name of a kql function's call looks into its arguments.
+const NAME_DEPTH: usize = 3;
+
+/// `name(arg, ...)` where each argument is named down to `depth` levels and `…` below.
+fn short_call_name(out: &mut String, name: &str, args: &[Expr], depth: usize) {
+    out.push_str(name);
+    out.push('(');
+    for (i, arg) in args.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        short_name(out, arg, depth);
+    }
+    out.push(')');
+}
+
+fn short_name(out: &mut String, e: &Expr, depth: usize) {
+    match e {
+        Expr::Column(c) => out.push_str(&c.name),
+        Expr::Literal(v, _) => {
+            let _ = write!(out, "{v}");
+        }
+        _ if depth == 0 => out.push('…'),
+        Expr::ScalarFunction(f) => short_call_name(out, f.name(), &f.args, depth - 1),
+        Expr::Cast(c) => short_name(out, &c.expr, depth),
+        Expr::BinaryExpr(b) => {
+            short_name(out, &b.left, depth - 1);
+            let _ = write!(out, " {} ", b.op);
+            short_name(out, &b.right, depth - 1);
+        }
+        _ => out.push('…'),
+    }
+}
+
 impl ScalarUDFImpl for KqlUdf {
     fn name(&self) -> &str {
         self.name
@@ -102,6 +148,9 @@ impl ScalarUDFImpl for KqlUdf {
     }
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
         (self.return_type)(arg_types)
+    }
+    fn schema_name(&self, args: &[Expr]) -> Result<String> {
+        Ok(short_schema_name(self.name, args))
     }
     fn return_field_from_args(&self, args: datafusion::logical_expr::ReturnFieldArgs) -> Result<arrow::datatypes::FieldRef> {
         let types: Vec<DataType> = args.arg_fields.iter().map(|f| f.data_type().clone()).collect();
@@ -132,6 +181,7 @@ pub struct Udfs {
     pub string_test: Arc<ScalarUDF>,
     pub parse_groups: Arc<ScalarUDF>,
     pub percentile: Arc<ScalarUDF>,
+    pub percentile_long: Arc<ScalarUDF>,
     pub percentiles_array: Arc<ScalarUDF>,
     pub merge_bags: Arc<ScalarUDF>,
     pub series_fill: Arc<ScalarUDF>,
@@ -178,6 +228,7 @@ pub fn udfs() -> &'static Udfs {
         string_test: Arc::new(string::string_test()),
         parse_groups: Arc::new(string::parse_groups()),
         percentile: Arc::new(library::percentile()),
+        percentile_long: Arc::new(library::percentile_long()),
         percentiles_array: Arc::new(library::percentiles_array()),
         merge_bags: Arc::new(library::merge_bags()),
         series_fill: Arc::new(library::series_fill()),

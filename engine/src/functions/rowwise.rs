@@ -292,6 +292,9 @@ impl ScalarUDFImpl for RowUdf {
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
         Ok(arrow_type(self.ret))
     }
+    fn schema_name(&self, args: &[datafusion::logical_expr::Expr]) -> Result<String> {
+        Ok(super::short_schema_name(self.name, args))
+    }
     fn return_field_from_args(&self, _: ReturnFieldArgs) -> Result<FieldRef> {
         let field = Field::new(self.name, arrow_type(self.ret), true);
         Ok(Arc::new(if self.ret == Ret::Dynamic { dynamic_field(field) } else { field }))

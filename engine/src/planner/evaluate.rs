@@ -54,10 +54,20 @@ impl Planner<'_> {
         let Some(ctx) = self.executor else {
             return Err(KqlError::at(span, why).with_kind(ErrorKind::NeedsData));
         };
-        let run = async {
+        let read = async {
             let df = ctx.execute_logical_plan(plan).await?;
             let batches: Vec<arrow::array::RecordBatch> = df.execute_stream().await?.try_collect().await?;
             Ok::<_, datafusion::error::DataFusionError>(batches)
+        };
+        // Ctrl-C in the REPL cannot drop this synchronous call: the read races the session's
+        // cancellation instead.
+        let run = async {
+            let Some(cancel) = self.cancel else { return read.await };
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => Err(datafusion::error::DataFusionError::Execution(crate::cancel::CANCELLED.to_string())),
+                read = read => read,
+            }
         };
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => tokio::task::block_in_place(|| handle.block_on(run)),

@@ -782,8 +782,17 @@ pub fn evaluate_constant(e: &Expr) -> Result<ScalarValue> {
     if datafusion::common::tree_node::TreeNode::exists(e, |x| Ok(matches!(x, Expr::ScalarSubquery(_)))).unwrap_or(false) {
         return Err(KqlError::new("this value must be a constant: toscalar() is not supported here yet"));
     }
+    // Some DataFusion functions only run once simplified (`coalesce` becomes a CASE), as the
+    // optimizer would have done in a query; where simplifying fails, the error comes from
+    // evaluating the expression as it is.
+    let simplifier =
+        datafusion::optimizer::simplify_expressions::ExprSimplifier::new(datafusion::logical_expr::simplify::SimplifyContext::default());
+    let simplified = simplifier.simplify(e.clone()).unwrap_or_else(|_| e.clone());
+    if let Expr::Literal(v, _) = &simplified {
+        return Ok(v.clone());
+    }
     let schema = DFSchema::empty();
-    let physical = create_physical_expr(e, &schema, &ExecutionProps::new(), &PhysicalPlanningContext::default())?;
+    let physical = create_physical_expr(&simplified, &schema, &ExecutionProps::new(), &PhysicalPlanningContext::default())?;
     let batch = RecordBatch::try_new_with_options(
         Arc::new(arrow::datatypes::Schema::empty()),
         vec![],

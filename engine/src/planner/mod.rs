@@ -151,6 +151,8 @@ pub struct Planner<'a> {
     /// Runs a sub-plan while planning, for the plugins whose output columns depend on the data
     /// (`bag_unpack`, `pivot`). `None` when nothing may run (`kql check`).
     pub executor: Option<&'a datafusion::prelude::SessionContext>,
+    /// Stops the data reads of planning (see `cancel`).
+    pub cancel: Option<&'a crate::cancel::Cancellation>,
     /// Where watchlists and fetched files come from.
     pub options: &'a crate::session::SessionOptions,
     /// What planning let pass but a person should know (legs `union isfuzzy=true` skipped).

@@ -492,8 +492,12 @@ impl Planner<'_> {
                         let integer = input_type.is_integer();
                         // The percentile of integers is an integer (nearest rank picks one of them).
                         let finish: Finish = Arc::new(move |col| {
-                            let p = crate::functions::udfs().percentile.call(vec![col, lit(value)]);
-                            if integer { datafusion::prelude::cast(p, arrow::datatypes::DataType::Int64) } else { p }
+                            let udfs = crate::functions::udfs();
+                            if integer {
+                                udfs.percentile_long.call(vec![col, lit(value)])
+                            } else {
+                                udfs.percentile.call(vec![col, lit(value)])
+                            }
                         });
                         outs.push(AggOutput { name, expr: list.clone(), finish: Some(finish) });
                     }
