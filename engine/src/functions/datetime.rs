@@ -23,7 +23,7 @@ pub fn bin() -> ScalarUDF {
             Some(DataType::Duration(_)) => Ok(TIMESPAN),
             Some(t) if t.is_integer() => Ok(DataType::Int64),
             Some(t) if t.is_floating() => Ok(DataType::Float64),
-            Some(t) => plan_err!("bin() cannot round a {t}"),
+            Some(t) => plan_err!("bin() cannot round a {}", crate::types::kql_type_of(t)),
             None => plan_err!("bin() takes two arguments"),
         },
         |args, rows| {
@@ -82,7 +82,7 @@ pub fn bin() -> ScalarUDF {
                         .collect();
                     Arc::new(out)
                 }
-                other => return exec_err!("bin() cannot round a {other}"),
+                other => return exec_err!("bin() cannot round a {}", crate::types::kql_type_of(other)),
             };
             result(args, out)
         },

@@ -222,6 +222,8 @@ impl ExprPlanner<'_, '_> {
                 let ok = match &xt {
                     datafusion::arrow::datatypes::DataType::Timestamp(..) => st == TIMESPAN,
                     t if *t == TIMESPAN => st == TIMESPAN,
+                    // Kusto's bin() rounds ints, longs, reals, datetimes and timespans.
+                    datafusion::arrow::datatypes::DataType::Decimal128(..) => false,
                     t if t.is_numeric() => st.is_numeric(),
                     datafusion::arrow::datatypes::DataType::Null => true,
                     _ => false,
@@ -334,7 +336,19 @@ impl ExprPlanner<'_, '_> {
             }
             "todatetime" => {
                 arity(1, 1)?;
-                Ok(udfs.todatetime.call(vec![self.scalar_of(args[0])?]))
+                let x = self.scalar_of(args[0])?;
+                // Kusto documents no datetime for a bool or a timespan; refuse rather than guess.
+                match self.type_of(&x, args[0].span)? {
+                    DataType::Boolean => return Err(KqlError::at(args[0].span, format!("{n}() converts text or a number, not a bool"))),
+                    t if t == TIMESPAN => {
+                        return Err(KqlError::at(
+                            args[0].span,
+                            format!("{n}() converts text or a number, not a timespan (add it to a datetime, e.g. now() + 1d)"),
+                        ));
+                    }
+                    _ => {}
+                }
+                Ok(udfs.todatetime.call(vec![x]))
             }
             "parse_json" | "parsejson" | "todynamic" | "toobject" => {
                 arity(1, 1)?;

@@ -124,7 +124,8 @@ impl Planner<'_> {
         } else {
             keys.iter()
                 .map(|k| match &k.kind {
-                    ExprKind::Name(n) => Ok(n.clone()),
+                    ExprKind::Name(n) if tab.plan.schema().field_with_unqualified_name(n).is_ok() => Ok(n.clone()),
+                    ExprKind::Name(n) => Err(KqlError::at(k.span, format!("pivot(): the input has no column named '{n}'"))),
                     _ => Err(KqlError::at(k.span, "pivot() groups by column names")),
                 })
                 .collect::<Result<_>>()?
