@@ -211,6 +211,25 @@ fn exports_stream_past_the_result_limit_that_tables_keep() {
     assert!(stderr(&limited).contains("error: the result has more than 10 records"), "{}", stderr(&limited));
 }
 
+/// A query that fails after some of its rows were written leaves no cut-off output file, and
+/// an earlier file under that name stays as it was.
+#[test]
+fn a_failed_query_leaves_no_half_written_output_file() {
+    let dir = std::env::temp_dir().join(format!("kql-cli-partial-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("out.csv");
+    std::fs::write(&file, "earlier\n").expect("an earlier file");
+    // Rows past 50,000 overflow a long, many batches after the first rows were written.
+    let query = "range x from 1 to 100000 step 1 | extend y = iff(x > 50000, 9223372036854775807 * x, x)";
+    let out = kql(&["-c", query, "--format", "csv", "-o", file.to_str().expect("utf8 path")]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("arithmetic overflow"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&file).expect("the earlier file"), "earlier\n");
+    let leftovers: Vec<_> = std::fs::read_dir(&dir).expect("dir").flatten().map(|e| e.file_name()).collect();
+    assert_eq!(leftovers.len(), 1, "{leftovers:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn table_option_registers_a_file_under_a_name() {
     let out = kql(&[

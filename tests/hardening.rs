@@ -294,6 +294,8 @@ fn a_hunt_run_on_a_full_disk_loses_only_the_hunt_that_did_not_fit() {
     );
     let disk_error = summary["hunts"][1]["error"].as_str().unwrap_or("");
     assert!(disk_error.contains("No space left on device"), "{disk_error}");
+    // The error names the file that could not be written, not just "the results".
+    assert!(disk_error.contains("cannot write ") && disk_error.contains("b_too_big."), "{disk_error}");
     // The hunt that did not fit left no cut-off file, and no temporary file is left.
     let mut names: Vec<String> =
         std::fs::read_dir(&kept).expect("read out").filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();

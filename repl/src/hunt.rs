@@ -13,7 +13,7 @@ use std::panic::AssertUnwindSafe;
 
 use crate::cli::{HuntArgs, HuntFormat};
 use crate::hunts::{self, Hunt};
-use crate::results::{self, ResultWriter};
+use crate::results::{self, PartialFile, ResultWriter};
 
 /// What running one hunt gave.
 struct Outcome {
@@ -146,7 +146,7 @@ async fn execute(session: &Session, hunt: &Hunt, text: &str, args: &HuntArgs) ->
     let rows = match args.format {
         HuntFormat::Parquet => {
             let mut writer = ResultWriter::parquet(file, &schema).map_err(cannot_write)?;
-            results::drain(stream, &mut writer, query.span).await?;
+            results::drain_into(stream, &mut writer, query.span, cannot_write).await?;
             writer.finish().map_err(cannot_write)?.rows
         }
         HuntFormat::Csv | HuntFormat::Jsonl => {
@@ -156,7 +156,7 @@ async fn execute(session: &Session, hunt: &Hunt, text: &str, args: &HuntArgs) ->
             } else {
                 ResultWriter::jsonl(&mut out, &schema)
             };
-            results::drain(stream, &mut writer, query.span).await?;
+            results::drain_into(stream, &mut writer, query.span, cannot_write).await?;
             let rows = writer.finish().map_err(cannot_write)?.rows;
             out.flush().map_err(cannot_write)?;
             rows
@@ -164,39 +164,6 @@ async fn execute(session: &Session, hunt: &Hunt, text: &str, args: &HuntArgs) ->
     };
     partial.commit().map_err(cannot_write)?;
     Ok((rows, Some(path)))
-}
-
-/// A file written completely or not at all: its rows go into a temporary file next to it,
-/// renamed over the final name once written and synced. Dropped before `commit` (a failed
-/// query, a full disk), the temporary file is removed: no cut-off file under the final name.
-pub struct PartialFile {
-    partial: PathBuf,
-    path: PathBuf,
-    committed: bool,
-}
-
-impl PartialFile {
-    pub fn create(path: &Path) -> std::io::Result<(PartialFile, std::fs::File)> {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let partial = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
-        let file = std::fs::File::create(&partial)?;
-        Ok((PartialFile { partial, path: path.to_path_buf(), committed: false }, file))
-    }
-
-    pub fn commit(mut self) -> std::io::Result<()> {
-        std::fs::File::open(&self.partial).and_then(|f| f.sync_all())?;
-        std::fs::rename(&self.partial, &self.path)?;
-        self.committed = true;
-        Ok(())
-    }
-}
-
-impl Drop for PartialFile {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_file(&self.partial);
-        }
-    }
 }
 
 fn status(outcome: &Outcome) -> &'static str {

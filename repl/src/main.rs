@@ -179,10 +179,19 @@ pub fn load_functions(session: &mut Session, path: &Path) -> Result<Vec<String>,
 /// Runs every result statement and writes its rows in the chosen format.
 async fn run_query(session: &Session, text: &str, args: &Args) -> Result<(), KqlError> {
     let queries = session.plan(text)?;
+    // An output file is written whole or not at all: a query that fails half-way leaves no
+    // cut-off file (nor, on stdout, can it take back what was printed).
+    let cannot_write = |e: std::io::Error| match &args.output {
+        Some(path) => KqlError::new(format!("cannot write {}: {e}", path.display())),
+        None => io_error(e),
+    };
+    let mut partial = None;
     let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(path).map_err(|e| KqlError::new(format!("cannot write {}: {e}", path.display())))?,
-        )),
+        Some(path) => {
+            let (file_partial, file) = results::PartialFile::create(path).map_err(cannot_write)?;
+            partial = Some(file_partial);
+            Box::new(std::io::BufWriter::new(file))
+        }
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     for (i, query) in queries.iter().enumerate() {
@@ -191,7 +200,7 @@ async fn run_query(session: &Session, text: &str, args: &Args) -> Result<(), Kql
         }
         if let Some(what) = args.explain {
             let text = session.explain(query, what == cli::Explain::Analyze).await?;
-            writeln!(out, "{text}").map_err(io_error)?;
+            writeln!(out, "{text}").map_err(cannot_write)?;
             continue;
         }
         // A table is a view of the result (Kusto's result limit applies); CSV and JSON lines
@@ -200,32 +209,37 @@ async fn run_query(session: &Session, text: &str, args: &Args) -> Result<(), Kql
         let (stream, _) = session.stream_with_progress(query, used).await?;
         let schema = stream.schema();
         if i > 0 && args.format == cli::Format::Table {
-            writeln!(out).map_err(io_error)?;
+            writeln!(out).map_err(cannot_write)?;
         }
         let mut writer = match args.format {
             cli::Format::Table => ResultWriter::table(&schema, None),
-            cli::Format::Csv => ResultWriter::csv(&mut out, &schema).map_err(io_error)?,
+            cli::Format::Csv => ResultWriter::csv(&mut out, &schema).map_err(cannot_write)?,
             cli::Format::Jsonl => ResultWriter::jsonl(&mut out, &schema),
         };
         if query.render.is_some() {
             writer = writer.keeping_batches();
         }
-        results::drain(stream, &mut writer, query.span).await?;
-        let written = writer.finish().map_err(io_error)?;
+        results::drain_into(stream, &mut writer, query.span, cannot_write).await?;
+        let written = writer.finish().map_err(cannot_write)?;
         if args.format == cli::Format::Table {
-            print::write_table(&mut out, &schema, &written.shown, None, false).map_err(io_error)?;
+            print::write_table(&mut out, &schema, &written.shown, None, false).map_err(cannot_write)?;
         }
         let chart = query.render.as_ref().and_then(|r| chart::Chart::of(r, &schema, written.kept.as_deref().unwrap_or_default()));
         if let Some(chart) = &chart {
             if args.format == cli::Format::Table {
-                write!(out, "\n{}", chart.to_text(terminal_columns())).map_err(io_error)?;
+                write!(out, "\n{}", chart.to_text(terminal_columns())).map_err(cannot_write)?;
             }
             if let Some(path) = &args.chart {
                 chart.write_file(path).map_err(KqlError::new)?;
             }
         }
     }
-    out.flush().map_err(io_error)
+    out.flush().map_err(cannot_write)?;
+    drop(out);
+    match partial {
+        Some(partial) => partial.commit().map_err(cannot_write),
+        None => Ok(()),
+    }
 }
 
 /// `COLUMNS` when set; otherwise tables ask the terminal themselves.

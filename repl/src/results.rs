@@ -5,6 +5,7 @@
 //! chart keeps the rows it draws.
 
 use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -132,14 +133,57 @@ impl<'a> ResultWriter<'a> {
 
 /// Runs `stream` to its end into `writer`. A failure of the query points at `span` when it has
 /// no place of its own; a failure to write says so.
-pub async fn drain(mut stream: SendableRecordBatchStream, writer: &mut ResultWriter<'_>, span: Span) -> Result<(), KqlError> {
+pub async fn drain(stream: SendableRecordBatchStream, writer: &mut ResultWriter<'_>, span: Span) -> Result<(), KqlError> {
+    drain_into(stream, writer, span, write_error).await
+}
+
+/// `drain`, with the error for a failed write made by `cannot_write` (to name the file).
+pub async fn drain_into(
+    mut stream: SendableRecordBatchStream,
+    writer: &mut ResultWriter<'_>,
+    span: Span,
+    cannot_write: impl Fn(io::Error) -> KqlError,
+) -> Result<(), KqlError> {
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(|e| KqlError::from(e).or_at(span))?;
-        writer.write(&batch).map_err(write_error)?;
+        writer.write(&batch).map_err(&cannot_write)?;
     }
     Ok(())
 }
 
 pub fn write_error(e: io::Error) -> KqlError {
     KqlError::new(format!("cannot write the results: {e}"))
+}
+
+/// A file written completely or not at all: its rows go into a temporary file next to it,
+/// renamed over the final name once written and synced. Dropped before `commit` (a failed
+/// query, a full disk), the temporary file is removed: no cut-off file under the final name.
+pub struct PartialFile {
+    partial: PathBuf,
+    path: PathBuf,
+    committed: bool,
+}
+
+impl PartialFile {
+    pub fn create(path: &Path) -> std::io::Result<(PartialFile, std::fs::File)> {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let partial = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
+        let file = std::fs::File::create(&partial)?;
+        Ok((PartialFile { partial, path: path.to_path_buf(), committed: false }, file))
+    }
+
+    pub fn commit(mut self) -> std::io::Result<()> {
+        std::fs::File::open(&self.partial).and_then(|f| f.sync_all())?;
+        std::fs::rename(&self.partial, &self.path)?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.partial);
+        }
+    }
 }
