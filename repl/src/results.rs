@@ -71,7 +71,7 @@ impl<'a> ResultWriter<'a> {
         Self::new(schema, Sink::Jsonl(out))
     }
 
-    /// A Parquet file, one row group per batch size's worth of rows.
+    /// A Parquet file (the Arrow writer's default row groups), finished by `finish`.
     pub fn parquet(file: std::fs::File, schema: &SchemaRef) -> io::Result<Self> {
         let writer = ArrowWriter::try_new(file, schema.clone(), None).map_err(io::Error::other)?;
         Ok(Self::new(schema, Sink::Parquet(Box::new(writer))))
