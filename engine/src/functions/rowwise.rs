@@ -184,6 +184,17 @@ fn arrow_type(ret: Ret) -> DataType {
     }
 }
 
+/// An integer column of another width as longs, cast once for the whole call rather than one
+/// row at a time (a value that does not fit a long becomes null).
+fn as_longs(array: ArrayRef) -> Result<ArrayRef> {
+    match array.data_type() {
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => {
+            Ok(arrow::compute::cast(&array, &DataType::Int64)?)
+        }
+        _ => Ok(array),
+    }
+}
+
 /// Reads row `i` of an argument.
 fn value<'a>(array: &'a ArrayRef, field: &Field, i: usize) -> V<'a> {
     if array.is_null(i) {
@@ -199,17 +210,8 @@ fn value<'a>(array: &'a ArrayRef, field: &Field, i: usize) -> V<'a> {
             if is_dynamic_field(field) { V::Json(serde_json::from_str(s).unwrap_or(Json::String(s.to_string()))) } else { V::Str(s) }
         }
         DataType::Boolean => V::Bool(array.as_boolean().value(i)),
-        DataType::Int8
-        | DataType::Int16
-        | DataType::Int32
-        | DataType::Int64
-        | DataType::UInt8
-        | DataType::UInt16
-        | DataType::UInt32
-        | DataType::UInt64 => match arrow::compute::cast(&array.slice(i, 1), &DataType::Int64) {
-            Ok(a) => V::Long(a.as_primitive::<arrow::datatypes::Int64Type>().value(0)),
-            Err(_) => V::Null,
-        },
+        // Other integer widths are cast to longs once per call (`as_longs`).
+        DataType::Int64 => V::Long(array.as_primitive::<arrow::datatypes::Int64Type>().value(i)),
         DataType::Float64 => V::Real(array.as_primitive::<arrow::datatypes::Float64Type>().value(i)),
         DataType::Float32 => V::Real(array.as_primitive::<arrow::datatypes::Float32Type>().value(i) as f64),
         DataType::Timestamp(TimeUnit::Microsecond, _) => {
@@ -304,7 +306,7 @@ impl ScalarUDFImpl for RowUdf {
         // No arguments (`rand()`): one value per row; all constant arguments: one value.
         let all_scalar = !args.args.is_empty() && args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let n = if all_scalar { 1 } else { rows };
-        let arrays: Vec<ArrayRef> = args.args.iter().map(|a| a.to_array(n)).collect::<Result<_>>()?;
+        let arrays: Vec<ArrayRef> = args.args.iter().map(|a| a.to_array(n).and_then(as_longs)).collect::<Result<_>>()?;
         let mut out = Builder::new(self.ret, n);
         let mut row: Vec<V> = Vec::with_capacity(arrays.len());
         for i in 0..n {

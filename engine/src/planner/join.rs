@@ -88,6 +88,12 @@ fn qualified(side: &str, name: &str) -> Expr {
     Expr::Column(Column::new(Some(side), name))
 }
 
+/// The side of a join its hash table is built from.
+enum Side {
+    Left,
+    Right,
+}
+
 fn names_of(t: &Tabular) -> Vec<String> {
     t.plan.schema().fields().iter().map(|f| f.name().clone()).collect()
 }
@@ -201,22 +207,16 @@ impl Planner<'_> {
         Ok(())
     }
 
+    /// `left` joined with `right` as `kind` says, the left first. DataFusion's hash join
+    /// builds its table from its first input and streams the second.
     fn join_plans(&self, left: Tabular, right: Tabular, keys: &[KeyPair], kind: JoinType) -> Result<datafusion::logical_expr::LogicalPlan> {
-        // Kusto's join matches a null key with a null key (unlike SQL's `=`).
-        let left_keys: Vec<Column> = keys.iter().map(|k| Column::new(Some(LEFT), &k.left)).collect();
-        let right_keys: Vec<Column> = keys.iter().map(|k| Column::new(Some(RIGHT), &k.right)).collect();
-        let right = LogicalPlanBuilder::from(right.plan).alias(RIGHT)?.build()?;
-        Ok(LogicalPlanBuilder::from(left.plan)
-            .alias(LEFT)?
-            .join_detailed(right, kind, (left_keys, right_keys), None, NullEquality::NullEqualsNull)?
-            .build()?)
+        self.join_built_from(left, right, keys, kind, Side::Left)
     }
 
-    /// The join of a `lookup`, with the right side first. Kusto's lookup is for a small
-    /// right (dimension) table, and DataFusion's hash join builds its table from its first
-    /// input and streams the second: so the lookup table is held in memory and the left side
-    /// streams through, in its own order. Built from the left, a chain of lookups that each add
-    /// rows held every step's whole output (the memory limit, a minute later, was the only end).
+    /// The join of a `lookup`: the right side first. Kusto's lookup is for a small right
+    /// (dimension) table, so that table is held in memory and the left side streams through,
+    /// in its own order. Built from the left, a chain of lookups that each add rows held every
+    /// step's whole output (the memory limit, a minute later, was the only end).
     fn lookup_plans(
         &self,
         left: Tabular,
@@ -224,17 +224,28 @@ impl Planner<'_> {
         keys: &[KeyPair],
         kind: JoinType,
     ) -> Result<datafusion::logical_expr::LogicalPlan> {
+        self.join_built_from(left, right, keys, kind, Side::Right)
+    }
+
+    /// `left` joined with `right`, the `build` side first (see `join_plans`). Kusto's join
+    /// matches a null key with a null key (unlike SQL's `=`).
+    fn join_built_from(
+        &self,
+        left: Tabular,
+        right: Tabular,
+        keys: &[KeyPair],
+        kind: JoinType,
+        build: Side,
+    ) -> Result<datafusion::logical_expr::LogicalPlan> {
         let left_keys: Vec<Column> = keys.iter().map(|k| Column::new(Some(LEFT), &k.left)).collect();
         let right_keys: Vec<Column> = keys.iter().map(|k| Column::new(Some(RIGHT), &k.right)).collect();
-        let kind = match kind {
-            JoinType::Left => JoinType::Right,
-            other => other,
-        };
         let left = LogicalPlanBuilder::from(left.plan).alias(LEFT)?.build()?;
-        Ok(LogicalPlanBuilder::from(right.plan)
-            .alias(RIGHT)?
-            .join_detailed(left, kind, (right_keys, left_keys), None, NullEquality::NullEqualsNull)?
-            .build()?)
+        let right = LogicalPlanBuilder::from(right.plan).alias(RIGHT)?.build()?;
+        let (first, second, kind, on) = match build {
+            Side::Left => (left, right, kind, (left_keys, right_keys)),
+            Side::Right => (right, left, kind.swap(), (right_keys, left_keys)),
+        };
+        Ok(LogicalPlanBuilder::from(first).join_detailed(second, kind, on, None, NullEquality::NullEqualsNull)?.build()?)
     }
 
     /// One (arbitrary) left row per join key, as `innerunique` wants.
