@@ -13,9 +13,10 @@ use std::path::{Path, PathBuf};
 
 use arrow::datatypes::DataType;
 use async_trait::async_trait;
+use futures::TryStreamExt;
 use kql_engine::render::format_field_cell;
 use kql_engine::types::kql_type_name;
-use kql_engine::{Session, SessionOptions};
+use kql_engine::{QueryResult, Session, SessionOptions};
 use libtest_mimic::{Arguments, Failed, Trial};
 use sqllogictest::{ColumnType, DBOutput};
 
@@ -93,6 +94,9 @@ impl std::error::Error for QueryError {}
 
 struct KqlDb {
     session: Session,
+    /// Runs every query through datafusion-proto and back (`codec::round_trip_stream`), as a
+    /// cluster would, instead of directly: the same expected results must come out.
+    round_trip: bool,
 }
 
 fn root() -> PathBuf {
@@ -100,13 +104,30 @@ fn root() -> PathBuf {
 }
 
 impl KqlDb {
-    async fn new() -> Result<KqlDb, QueryError> {
+    async fn new(round_trip: bool) -> Result<KqlDb, QueryError> {
         let now = kql_grammar::values::parse_datetime("2024-05-03T00:00:00Z");
         let mut session = Session::new(SessionOptions { now, ..Default::default() }).map_err(|e| QueryError(e.to_string()))?;
         session.register_data_dir(&root().join("samples/data")).await.map_err(|e| QueryError(e.to_string()))?;
         let prelude = std::fs::read_to_string(root().join("samples/functions/asim.kql")).map_err(|e| QueryError(e.to_string()))?;
         session.load_prelude(&prelude).map_err(|e| QueryError(e.to_string()))?;
-        Ok(KqlDb { session })
+        Ok(KqlDb { session, round_trip })
+    }
+}
+
+impl KqlDb {
+    /// `Session::execute`, with each plan sent through datafusion-proto and back.
+    async fn execute_round_trip(&self, text: &str) -> kql_engine::Result<Vec<QueryResult>> {
+        let mut results = Vec::new();
+        for query in self.session.plan(text)? {
+            // Where `Session` places a run's errors: the start of the query.
+            let at = kql_grammar::ast::Span::new(query.span.start, query.span.start);
+            let stream = kql_engine::codec::round_trip_stream(&self.session, &query.plan).await.map_err(|e| e.or_at(at))?;
+            let stream = kql_engine::truncation::limit(stream, query.truncation);
+            let schema = stream.schema();
+            let batches = stream.try_collect().await.map_err(|e| kql_engine::KqlError::from(e).or_at(at))?;
+            results.push(QueryResult { schema, batches });
+        }
+        Ok(results)
     }
 }
 
@@ -116,7 +137,12 @@ impl sqllogictest::AsyncDB for KqlDb {
     type ColumnType = KqlType;
 
     async fn run(&mut self, text: &str) -> Result<DBOutput<KqlType>, QueryError> {
-        let results = self.session.execute(text).await.map_err(|e| QueryError(e.render(text, "query", false)))?;
+        let fail = |e: kql_engine::KqlError| QueryError(e.render(text, "query", false));
+        let results = if self.round_trip {
+            self.execute_round_trip(text).await.map_err(fail)?
+        } else {
+            self.session.execute(text).await.map_err(fail)?
+        };
         let Some(result) = results.last() else {
             return Ok(DBOutput::StatementComplete(0));
         };
@@ -166,14 +192,14 @@ fn slt_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn run_file(path: &Path) -> Result<(), Failed> {
+fn run_file(path: &Path, round_trip: bool) -> Result<(), Failed> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| Failed::from(e.to_string()))?;
     runtime.block_on(async {
-        let mut runner = sqllogictest::Runner::new(|| async { KqlDb::new().await });
+        let mut runner = sqllogictest::Runner::new(move || async move { KqlDb::new(round_trip).await });
         runner.with_column_validator(sqllogictest::strict_column_validator);
         // KQL_SLT_COMPLETE=1 rewrites the expected results from what kql returns: for writing
         // new cases, whose every result must then be checked by hand before committing.
-        if std::env::var_os("KQL_SLT_COMPLETE").is_some() {
+        if std::env::var_os("KQL_SLT_COMPLETE").is_some() && !round_trip {
             return runner
                 .update_test_file(
                     path,
@@ -194,16 +220,19 @@ fn main() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("slt");
     let mut files = Vec::new();
     slt_files(&dir, &mut files);
+    // Each file runs twice: directly, and with every plan through datafusion-proto and back.
     let trials = files
         .into_iter()
-        .map(|path| {
+        .flat_map(|path| [(path.clone(), false), (path, true)])
+        .map(|(path, round_trip)| {
             let name = path.strip_prefix(&dir).unwrap_or(&path).display().to_string();
+            let name = if round_trip { format!("round_trip/{name}") } else { name };
             // Planning recurses per nesting level of a query, as the `kql` binary does on its
             // own deep stack; each file runs on a thread with as much room.
             Trial::test(name, move || {
                 std::thread::Builder::new()
                     .stack_size(64 << 20)
-                    .spawn(move || run_file(&path))
+                    .spawn(move || run_file(&path, round_trip))
                     .map_err(|e| Failed::from(e.to_string()))?
                     .join()
                     .unwrap_or_else(|_| Err(Failed::from("the test thread panicked")))

@@ -5,6 +5,7 @@
 
 pub mod cancel;
 pub mod catalog;
+pub mod codec;
 pub mod error;
 pub mod functions;
 pub mod network;

@@ -176,14 +176,19 @@ pub struct SerialExec {
 
 /// A serial column with its expressions planned.
 #[derive(Debug, Clone)]
-struct PhysicalSerial {
-    func: SerialFunc,
-    arg: Option<Arc<dyn PhysicalExpr>>,
-    restart: Option<Arc<dyn PhysicalExpr>>,
+pub struct PhysicalSerial {
+    pub func: SerialFunc,
+    pub arg: Option<Arc<dyn PhysicalExpr>>,
+    pub restart: Option<Arc<dyn PhysicalExpr>>,
 }
 
 impl SerialExec {
-    fn new(input: Arc<dyn ExecutionPlan>, ordering: Option<LexOrdering>, columns: Vec<PhysicalSerial>, schema: SchemaRef) -> Self {
+    /// The node's parts, for a plan codec (`codec.rs`).
+    pub fn parts(&self) -> (&Arc<dyn ExecutionPlan>, Option<&LexOrdering>, &[PhysicalSerial], &SchemaRef) {
+        (&self.input, self.ordering.as_ref(), &self.columns, &self.schema)
+    }
+
+    pub fn new(input: Arc<dyn ExecutionPlan>, ordering: Option<LexOrdering>, columns: Vec<PhysicalSerial>, schema: SchemaRef) -> Self {
         let mut eq = EquivalenceProperties::new(schema.clone());
         if let Some(o) = datafusion::physical_plan::ExecutionPlanProperties::output_ordering(&input) {
             eq.add_ordering(o.iter().cloned());

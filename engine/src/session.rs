@@ -65,34 +65,7 @@ impl Session {
     /// The one constructor of the DataFusion context: the CLI, the tests and any other front
     /// end get the same configuration.
     pub fn new(options: SessionOptions) -> Result<Session> {
-        let mut config = SessionConfig::new().with_information_schema(false);
-        if let Some(n) = options.target_partitions {
-            config = config.with_target_partitions(n.max(1));
-        }
-        // Filters are evaluated while decoding Parquet pages, so rows that fail never materialise.
-        config.options_mut().execution.parquet.pushdown_filters = true;
-        config.options_mut().execution.parquet.reorder_filters = true;
-        // DataFusion's physical planner and its logical schema can disagree on whether an
-        // expression is nullable (`x IS NOT FALSE` once common subexpressions are split out, a
-        // simplified `coalesce`), and the aggregate's schema check then rejects a correct plan.
-        // Only that check of nullability is skipped, not any work; the metamorphic tests found it.
-        config.options_mut().execution.skip_physical_aggregate_schema_check = true;
-        let mut runtime = RuntimeEnvBuilder::new();
-        if let Some(limit) = options.memory_limit {
-            runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
-        }
-        let runtime = runtime.build_arc()?;
-        let mut state = datafusion::execution::SessionStateBuilder::new()
-            .with_config(config)
-            .with_runtime_env(runtime)
-            .with_default_features()
-            .with_query_planner(Arc::new(crate::serial::KqlQueryPlanner))
-            .with_physical_optimizer_rules(physical_optimizer_rules());
-        if options.without_logical_optimizer {
-            state = state.with_optimizer_rules(vec![Arc::new(datafusion::optimizer::simplify_expressions::SimplifyExpressions::new())]);
-        }
-        let state = state.build();
-        let ctx = SessionContext::new_with_state(state);
+        let ctx = SessionContext::new_with_state(session_state(&options)?);
         Ok(Session { ctx, catalog: Catalog::default(), prelude: Vec::new(), options, cancel: Default::default() })
     }
 
@@ -260,6 +233,41 @@ impl Session {
         }
         Ok(text)
     }
+}
+
+/// DataFusion's state as kql configures it: its settings, physical planner and optimizer
+/// rules, and every kql function in the registry. Everything that plans or runs kql's plans
+/// starts from it: a session, and a plan decoded elsewhere (`codec::round_trip_stream`).
+pub fn session_state(options: &SessionOptions) -> Result<datafusion::execution::SessionState> {
+    let mut config = SessionConfig::new().with_information_schema(false);
+    if let Some(n) = options.target_partitions {
+        config = config.with_target_partitions(n.max(1));
+    }
+    // Filters are evaluated while decoding Parquet pages, so rows that fail never materialise.
+    config.options_mut().execution.parquet.pushdown_filters = true;
+    config.options_mut().execution.parquet.reorder_filters = true;
+    // DataFusion's physical planner and its logical schema can disagree on whether an
+    // expression is nullable (`x IS NOT FALSE` once common subexpressions are split out, a
+    // simplified `coalesce`), and the aggregate's schema check then rejects a correct plan.
+    // Only that check of nullability is skipped, not any work; the metamorphic tests found it.
+    config.options_mut().execution.skip_physical_aggregate_schema_check = true;
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(limit) = options.memory_limit {
+        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
+    }
+    let runtime = runtime.build_arc()?;
+    let mut state = datafusion::execution::SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_default_features()
+        .with_query_planner(Arc::new(crate::serial::KqlQueryPlanner))
+        .with_physical_optimizer_rules(physical_optimizer_rules());
+    if options.without_logical_optimizer {
+        state = state.with_optimizer_rules(vec![Arc::new(datafusion::optimizer::simplify_expressions::SimplifyExpressions::new())]);
+    }
+    let mut state = state.build();
+    crate::functions::registry::register(&mut state)?;
+    Ok(state)
 }
 
 /// DataFusion's physical optimizer rules but one: `aggregate_statistics`, which answers an

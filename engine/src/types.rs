@@ -83,6 +83,15 @@ pub fn normalized_type(t: &DataType) -> Option<DataType> {
     }
 }
 
+/// `e`'s JSON text as a `dynamic` value: `e` in a field with the `dynamic` tag. A function
+/// call (`kql_field_metadata`), not an alias with metadata, since datafusion-proto keeps the
+/// call but drops an alias's metadata.
+pub fn as_dynamic(e: datafusion::logical_expr::Expr) -> datafusion::logical_expr::Expr {
+    let metadata = std::collections::BTreeMap::from([(EXTENSION_KEY.to_string(), JSON_EXTENSION.to_string())]);
+    let metadata = crate::functions::special::metadata_to_json(&metadata);
+    crate::functions::special::field_metadata_udf().call(vec![e, datafusion::prelude::lit(metadata)])
+}
+
 /// Marks a field as holding `dynamic` values (JSON text).
 pub fn dynamic_field(field: Field) -> Field {
     let mut metadata = field.metadata().clone();

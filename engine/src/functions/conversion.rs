@@ -19,7 +19,7 @@ const SAFE: CastOptions<'static> = CastOptions { safe: true, format_options: arr
 /// `tostring(x)`: the value as Kusto prints it; null becomes the empty string.
 pub fn tostring() -> ScalarUDF {
     KqlUdf::scalar(
-        "tostring",
+        "kql_tostring",
         |_| Ok(DataType::Utf8),
         |args, rows| {
             let arrays = arrays(args, rows)?;
@@ -35,7 +35,7 @@ pub fn tostring() -> ScalarUDF {
 
 pub fn todatetime() -> ScalarUDF {
     KqlUdf::scalar(
-        "todatetime",
+        "kql_todatetime",
         |_| Ok(datetime_type()),
         |args, rows| {
             let arrays = arrays(args, rows)?;
@@ -89,7 +89,7 @@ fn parse_integer(t: &str) -> Option<i64> {
 
 pub fn tolong() -> ScalarUDF {
     KqlUdf::scalar(
-        "tolong",
+        "kql_tolong",
         |_| Ok(DataType::Int64),
         |args, rows| convert::<arrow::datatypes::Int64Type>(args, rows, DataType::Int64, parse_integer),
     )
@@ -97,7 +97,7 @@ pub fn tolong() -> ScalarUDF {
 
 pub fn toint() -> ScalarUDF {
     KqlUdf::scalar(
-        "toint",
+        "kql_toint",
         |_| Ok(DataType::Int32),
         |args, rows| {
             convert::<arrow::datatypes::Int32Type>(args, rows, DataType::Int32, |t| parse_integer(t).and_then(|v| i32::try_from(v).ok()))
@@ -107,7 +107,7 @@ pub fn toint() -> ScalarUDF {
 
 pub fn toreal() -> ScalarUDF {
     KqlUdf::scalar(
-        "toreal",
+        "kql_toreal",
         |_| Ok(DataType::Float64),
         |args, rows| convert::<arrow::datatypes::Float64Type>(args, rows, DataType::Float64, parse_number),
     )
@@ -139,7 +139,7 @@ fn numeric_cast(a: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
 /// `totimespan(x)`: `1.02:03:04`, `2h` and the like from strings; timespans as they are.
 pub fn totimespan() -> ScalarUDF {
     KqlUdf::scalar(
-        "totimespan",
+        "kql_totimespan",
         |_| Ok(crate::types::TIMESPAN),
         |args, rows| {
             let arrays = arrays(args, rows)?;
@@ -160,7 +160,7 @@ pub fn totimespan() -> ScalarUDF {
 /// `tobool(x)`: `true`/`false` (any case) and numbers (non-zero is true); anything else is null.
 pub fn tobool() -> ScalarUDF {
     KqlUdf::scalar(
-        "tobool",
+        "kql_tobool",
         |_| Ok(DataType::Boolean),
         |args, rows| {
             let arrays = arrays(args, rows)?;

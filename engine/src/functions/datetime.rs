@@ -17,7 +17,7 @@ use crate::types::{TIMESPAN, datetime_type};
 /// timespan; integers give a long (as Kusto does); reals give a real.
 pub fn bin() -> ScalarUDF {
     KqlUdf::scalar(
-        "bin",
+        "kql_bin",
         |types| match types.first() {
             Some(DataType::Timestamp(..)) => Ok(datetime_type()),
             Some(DataType::Duration(_)) => Ok(TIMESPAN),
@@ -141,7 +141,7 @@ fn period_index(unit: DiffUnit, us: i64) -> i64 {
 /// `datetime_diff(unit, a, b)`: the number of `unit` boundaries between `b` and `a`.
 pub fn datetime_diff() -> ScalarUDF {
     KqlUdf::scalar(
-        "datetime_diff",
+        "kql_datetime_diff",
         |_| Ok(DataType::Int64),
         |args, rows| {
             let Some(unit_name) = scalar_str(&args[0]) else {

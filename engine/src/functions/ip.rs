@@ -37,7 +37,7 @@ fn bool_type(_: &[DataType]) -> Result<DataType> {
 }
 
 pub fn ipv4_is_private() -> ScalarUDF {
-    KqlUdf::scalar("ipv4_is_private", bool_type, |args, rows| {
+    KqlUdf::scalar("kql_ipv4_is_private", bool_type, |args, rows| {
         let arrays = arrays(args, rows)?;
         let ips = StrArray::try_new(&arrays[0])?;
         let ranges = private_ranges();
@@ -48,7 +48,7 @@ pub fn ipv4_is_private() -> ScalarUDF {
 }
 
 pub fn ipv4_is_in_range() -> ScalarUDF {
-    KqlUdf::scalar("ipv4_is_in_range", bool_type, |args, rows| {
+    KqlUdf::scalar("kql_ipv4_is_in_range", bool_type, |args, rows| {
         let arrays = arrays(args, rows)?;
         let ips = StrArray::try_new(&arrays[0])?;
         let out: BooleanArray = match scalar_str(&args[1]) {
@@ -78,7 +78,7 @@ pub fn ipv4_is_in_range() -> ScalarUDF {
 /// `ipv4_is_in_any_range(ip, r1, r2, ...)`; the planner spreads a dynamic array of ranges
 /// into separate constant arguments.
 pub fn ipv4_is_in_any_range() -> ScalarUDF {
-    KqlUdf::scalar("ipv4_is_in_any_range", bool_type, |args, rows| {
+    KqlUdf::scalar("kql_ipv4_is_in_any_range", bool_type, |args, rows| {
         let arrays = arrays(args, rows)?;
         let ips = StrArray::try_new(&arrays[0])?;
         let mut ranges = Vec::with_capacity(args.len() - 1);

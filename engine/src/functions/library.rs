@@ -20,7 +20,7 @@ pub struct RowDef {
 }
 
 pub(super) fn def(map: &mut HashMap<&'static str, RowDef>, name: &'static str, min: usize, max: usize, ret: Ret, f: fn(&[V]) -> Out) {
-    map.insert(name, RowDef { min, max, udf: Arc::new(RowUdf::scalar(name, ret, f)) });
+    map.insert(name, RowDef { min, max, udf: Arc::new(RowUdf::scalar(format!("kql_{name}"), ret, f)) });
 }
 
 /// The row-wise functions by KQL name.

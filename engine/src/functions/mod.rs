@@ -14,6 +14,7 @@ pub mod ip;
 pub mod kv;
 pub mod library;
 pub mod regex_syntax;
+pub mod registry;
 pub mod rowwise;
 pub mod series_analysis;
 pub mod special;
@@ -162,98 +163,76 @@ impl ScalarUDFImpl for KqlUdf {
     }
 }
 
-/// Every UDF the planner may call, built once per process.
-pub struct Udfs {
-    pub long_arith: Arc<ScalarUDF>,
-    pub ipv4_is_private: Arc<ScalarUDF>,
-    pub ipv4_is_in_range: Arc<ScalarUDF>,
-    pub ipv4_is_in_any_range: Arc<ScalarUDF>,
-    pub bin: Arc<ScalarUDF>,
-    pub datetime_diff: Arc<ScalarUDF>,
-    pub tostring: Arc<ScalarUDF>,
-    pub todatetime: Arc<ScalarUDF>,
-    pub tolong: Arc<ScalarUDF>,
-    pub toint: Arc<ScalarUDF>,
-    pub toreal: Arc<ScalarUDF>,
-    pub totimespan: Arc<ScalarUDF>,
-    pub tobool: Arc<ScalarUDF>,
-    pub strlen: Arc<ScalarUDF>,
-    pub string_test: Arc<ScalarUDF>,
-    pub parse_groups: Arc<ScalarUDF>,
-    pub percentile: Arc<ScalarUDF>,
-    pub percentile_long: Arc<ScalarUDF>,
-    pub percentiles_array: Arc<ScalarUDF>,
-    pub merge_bags: Arc<ScalarUDF>,
-    pub series_fill: Arc<ScalarUDF>,
-    pub series_axis: Arc<ScalarUDF>,
-    pub kv_value: Arc<ScalarUDF>,
-    pub merge_sets: Arc<ScalarUDF>,
-    pub collected_values: Arc<ScalarUDF>,
-    pub concat_arrays: Arc<ScalarUDF>,
-    pub build_schema: Arc<ScalarUDF>,
-    pub parse_json: Arc<ScalarUDF>,
-    pub to_dynamic: Arc<ScalarUDF>,
-    pub dyn_get: Arc<ScalarUDF>,
-    pub dyn_to_string: Arc<ScalarUDF>,
-    pub dyn_to_real: Arc<ScalarUDF>,
-    pub dyn_to_long: Arc<ScalarUDF>,
-    pub dyn_to_bool: Arc<ScalarUDF>,
-    pub array_length: Arc<ScalarUDF>,
-    pub bag_keys: Arc<ScalarUDF>,
-    pub pack_array: Arc<ScalarUDF>,
-    pub bag_pack: Arc<ScalarUDF>,
-    pub expand: Arc<ScalarUDF>,
-    pub expand_index: Arc<ScalarUDF>,
-    pub split: Arc<ScalarUDF>,
-    pub dyn_type: Arc<ScalarUDF>,
+/// Declares the vectorised UDFs once: the `Udfs` struct the planner reads (`udfs().tostring`)
+/// and the list `Udfs::all` that registers them in a session (see `registry`).
+macro_rules! declare_udfs {
+    ($($field:ident = $constructor:expr,)*) => {
+        /// Every vectorised UDF the planner may call, built once per process.
+        pub struct Udfs {
+            $(pub $field: Arc<ScalarUDF>,)*
+        }
+
+        impl Udfs {
+            fn build() -> Udfs {
+                Udfs { $($field: Arc::new($constructor),)* }
+            }
+
+            /// Every one of them, for the session's function registry.
+            pub fn all(&self) -> Vec<&Arc<ScalarUDF>> {
+                vec![$(&self.$field,)*]
+            }
+        }
+    };
+}
+
+declare_udfs! {
+    long_arith = arithmetic::long_arith(),
+    ipv4_is_private = ip::ipv4_is_private(),
+    ipv4_is_in_range = ip::ipv4_is_in_range(),
+    ipv4_is_in_any_range = ip::ipv4_is_in_any_range(),
+    bin = datetime::bin(),
+    datetime_diff = datetime::datetime_diff(),
+    tostring = conversion::tostring(),
+    todatetime = conversion::todatetime(),
+    tolong = conversion::tolong(),
+    toint = conversion::toint(),
+    toreal = conversion::toreal(),
+    totimespan = conversion::totimespan(),
+    tobool = conversion::tobool(),
+    strlen = string::strlen(),
+    string_test = string::string_test(),
+    parse_groups = string::parse_groups(),
+    percentile = library::percentile(),
+    percentile_long = library::percentile_long(),
+    percentiles_array = library::percentiles_array(),
+    merge_bags = library::merge_bags(),
+    series_fill = library::series_fill(),
+    series_axis = library::series_axis(),
+    kv_value = kv::kv_value(),
+    merge_sets = library::merge_sets(),
+    collected_values = library::collected_values(),
+    concat_arrays = library::concat_arrays(),
+    build_schema = library::build_schema(),
+    parse_json = dynamic::parse_json(),
+    to_dynamic = dynamic::to_dynamic(),
+    dyn_get = dynamic::get(),
+    dyn_to_string = dynamic::to_string(),
+    dyn_to_real = dynamic::to_real(),
+    dyn_to_long = dynamic::to_long(),
+    dyn_to_bool = dynamic::to_bool(),
+    array_length = dynamic::array_length(),
+    bag_keys = dynamic::bag_keys(),
+    pack_array = dynamic::pack_array(),
+    bag_pack = dynamic::bag_pack(),
+    expand = dynamic::expand(),
+    expand_index = dynamic::expand_index(),
+    split = dynamic::split(),
+    dyn_type = dynamic::dyn_type_name(),
 }
 
 pub fn udfs() -> &'static Udfs {
     static UDFS: std::sync::OnceLock<Udfs> = std::sync::OnceLock::new();
-    UDFS.get_or_init(|| Udfs {
-        long_arith: Arc::new(arithmetic::long_arith()),
-        ipv4_is_private: Arc::new(ip::ipv4_is_private()),
-        ipv4_is_in_range: Arc::new(ip::ipv4_is_in_range()),
-        ipv4_is_in_any_range: Arc::new(ip::ipv4_is_in_any_range()),
-        bin: Arc::new(datetime::bin()),
-        datetime_diff: Arc::new(datetime::datetime_diff()),
-        tostring: Arc::new(conversion::tostring()),
-        todatetime: Arc::new(conversion::todatetime()),
-        tolong: Arc::new(conversion::tolong()),
-        toint: Arc::new(conversion::toint()),
-        toreal: Arc::new(conversion::toreal()),
-        totimespan: Arc::new(conversion::totimespan()),
-        tobool: Arc::new(conversion::tobool()),
-        strlen: Arc::new(string::strlen()),
-        string_test: Arc::new(string::string_test()),
-        parse_groups: Arc::new(string::parse_groups()),
-        percentile: Arc::new(library::percentile()),
-        percentile_long: Arc::new(library::percentile_long()),
-        percentiles_array: Arc::new(library::percentiles_array()),
-        merge_bags: Arc::new(library::merge_bags()),
-        series_fill: Arc::new(library::series_fill()),
-        series_axis: Arc::new(library::series_axis()),
-        kv_value: Arc::new(kv::kv_value()),
-        merge_sets: Arc::new(library::merge_sets()),
-        collected_values: Arc::new(library::collected_values()),
-        concat_arrays: Arc::new(library::concat_arrays()),
-        build_schema: Arc::new(library::build_schema()),
-        parse_json: Arc::new(dynamic::parse_json()),
-        to_dynamic: Arc::new(dynamic::to_dynamic()),
-        dyn_get: Arc::new(dynamic::get()),
-        dyn_to_string: Arc::new(dynamic::to_string()),
-        dyn_to_real: Arc::new(dynamic::to_real()),
-        dyn_to_long: Arc::new(dynamic::to_long()),
-        dyn_to_bool: Arc::new(dynamic::to_bool()),
-        array_length: Arc::new(dynamic::array_length()),
-        bag_keys: Arc::new(dynamic::bag_keys()),
-        pack_array: Arc::new(dynamic::pack_array()),
-        bag_pack: Arc::new(dynamic::bag_pack()),
-        expand: Arc::new(dynamic::expand()),
-        expand_index: Arc::new(dynamic::expand_index()),
-        split: Arc::new(dynamic::split()),
-        dyn_type: Arc::new(dynamic::dyn_type_name()),
-    })
+    UDFS.get_or_init(Udfs::build)
 }
 
 /// Read access to a string array whatever its encoding (Parquet strings arrive as Utf8View).

@@ -139,17 +139,20 @@ pub enum Ret {
 type RowFn = fn(&[V]) -> Out;
 
 pub struct RowUdf {
-    name: &'static str,
+    /// `kql_` and the KQL name, so that it never resolves to a DataFusion function of the same
+    /// name when a plan is decoded (`replace`, `reverse`, `substring` ...).
+    name: String,
     ret: Ret,
     f: RowFn,
     signature: Signature,
 }
 
 impl RowUdf {
-    pub fn scalar(name: &'static str, ret: Ret, f: RowFn) -> ScalarUDF {
+    pub fn scalar(name: impl Into<String>, ret: Ret, f: RowFn) -> ScalarUDF {
+        let name = name.into();
         // Any arguments, none included (`pi()`, `rand()`).
         // Random values are new for every row; the rest may be computed once for constants.
-        let volatility = if matches!(name, "rand" | "new_guid") { Volatility::Volatile } else { Volatility::Immutable };
+        let volatility = if matches!(name.as_str(), "kql_rand" | "kql_new_guid") { Volatility::Volatile } else { Volatility::Immutable };
         let signature = Signature::one_of(vec![TypeSignature::VariadicAny, TypeSignature::Nullary], volatility);
         ScalarUDF::new_from_impl(RowUdf { name, ret, f, signature })
     }
@@ -286,7 +289,7 @@ impl Builder {
 
 impl ScalarUDFImpl for RowUdf {
     fn name(&self) -> &str {
-        self.name
+        &self.name
     }
     fn signature(&self) -> &Signature {
         &self.signature
@@ -295,10 +298,10 @@ impl ScalarUDFImpl for RowUdf {
         Ok(arrow_type(self.ret))
     }
     fn schema_name(&self, args: &[datafusion::logical_expr::Expr]) -> Result<String> {
-        Ok(super::short_schema_name(self.name, args))
+        Ok(super::short_schema_name(&self.name, args))
     }
     fn return_field_from_args(&self, _: ReturnFieldArgs) -> Result<FieldRef> {
-        let field = Field::new(self.name, arrow_type(self.ret), true);
+        let field = Field::new(&self.name, arrow_type(self.ret), true);
         Ok(Arc::new(if self.ret == Ret::Dynamic { dynamic_field(field) } else { field }))
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {

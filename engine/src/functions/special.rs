@@ -107,7 +107,7 @@ pub fn assert_udf() -> &'static std::sync::Arc<datafusion::logical_expr::ScalarU
     static UDF: std::sync::OnceLock<std::sync::Arc<datafusion::logical_expr::ScalarUDF>> = std::sync::OnceLock::new();
     UDF.get_or_init(|| {
         std::sync::Arc::new(super::KqlUdf::scalar(
-            "assert",
+            "kql_assert",
             |_| Ok(arrow::datatypes::DataType::Boolean),
             |args, rows| {
                 let message = match args.get(1) {
@@ -125,4 +125,75 @@ pub fn assert_udf() -> &'static std::sync::Arc<datafusion::logical_expr::ScalarU
             },
         ))
     })
+}
+
+/// `kql_field_metadata(value, metadata)`: the value, in a field that carries `metadata` (a
+/// JSON object of text values, a constant). The plan codec (`codec.rs`) writes a literal that
+/// carries metadata (a `dynamic` constant) as this call, since datafusion-proto keeps a
+/// literal's value but not its metadata; the call gives the receiving session the same field,
+/// and its optimizer folds it back into the literal.
+pub fn field_metadata_udf() -> &'static std::sync::Arc<datafusion::logical_expr::ScalarUDF> {
+    static UDF: std::sync::OnceLock<std::sync::Arc<datafusion::logical_expr::ScalarUDF>> = std::sync::OnceLock::new();
+    UDF.get_or_init(|| std::sync::Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(FieldMetadataUdf::default())))
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct FieldMetadataUdf {
+    signature: datafusion::logical_expr::Signature,
+}
+
+impl Default for FieldMetadataUdf {
+    fn default() -> Self {
+        FieldMetadataUdf { signature: datafusion::logical_expr::Signature::any(2, datafusion::logical_expr::Volatility::Immutable) }
+    }
+}
+
+impl datafusion::logical_expr::ScalarUDFImpl for FieldMetadataUdf {
+    fn name(&self) -> &str {
+        "kql_field_metadata"
+    }
+    fn signature(&self) -> &datafusion::logical_expr::Signature {
+        &self.signature
+    }
+    fn return_type(&self, types: &[arrow::datatypes::DataType]) -> datafusion::common::Result<arrow::datatypes::DataType> {
+        Ok(types.first().cloned().unwrap_or(arrow::datatypes::DataType::Null))
+    }
+    fn return_field_from_args(
+        &self,
+        args: datafusion::logical_expr::ReturnFieldArgs,
+    ) -> datafusion::common::Result<arrow::datatypes::FieldRef> {
+        let Some(value) = args.arg_fields.first() else { return datafusion::common::plan_err!("kql_field_metadata takes a value") };
+        let metadata = match args.scalar_arguments.get(1).copied().flatten() {
+            Some(datafusion::scalar::ScalarValue::Utf8(Some(text))) => metadata_from_json(text)?,
+            _ => return datafusion::common::plan_err!("kql_field_metadata takes its metadata as constant text"),
+        };
+        let field = arrow::datatypes::Field::new(self.name(), value.data_type().clone(), value.is_nullable()).with_metadata(metadata);
+        Ok(std::sync::Arc::new(field))
+    }
+    fn invoke_with_args(
+        &self,
+        args: datafusion::logical_expr::ScalarFunctionArgs,
+    ) -> datafusion::common::Result<datafusion::logical_expr::ColumnarValue> {
+        match args.args.into_iter().next() {
+            Some(value) => Ok(value),
+            None => datafusion::common::exec_err!("kql_field_metadata takes a value"),
+        }
+    }
+}
+
+/// Field metadata written as a JSON object of text values.
+pub fn metadata_to_json(metadata: &std::collections::BTreeMap<String, String>) -> String {
+    serde_json::Value::Object(metadata.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect()).to_string()
+}
+
+fn metadata_from_json(text: &str) -> datafusion::common::Result<std::collections::HashMap<String, String>> {
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(text) else {
+        return datafusion::common::plan_err!("kql_field_metadata: the metadata is not a JSON object");
+    };
+    map.into_iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(v) => Ok((k, v)),
+            _ => datafusion::common::plan_err!("kql_field_metadata: metadata values are text"),
+        })
+        .collect()
 }

@@ -14,7 +14,7 @@ use super::{KqlUdf, StrArray, arrays, result, scalar_str};
 /// `strlen(s)`: Unicode characters; a null string has length 0 (KQL strings are never null).
 pub fn strlen() -> ScalarUDF {
     KqlUdf::scalar(
-        "strlen",
+        "kql_strlen",
         |_| Ok(DataType::Int64),
         |args, rows| {
             let arrays = arrays(args, rows)?;

@@ -471,7 +471,7 @@ impl ExprPlanner<'_, '_> {
                 let dynamic = self.is_dynamic(&a, args[1].span)? || self.is_dynamic(&b, args[2].span)?;
                 let chosen = when(c, a).otherwise(b)?;
                 // CASE drops the `dynamic` tag of its branches; put it back.
-                Ok(if dynamic { udfs.parse_json.call(vec![chosen]) } else { chosen })
+                Ok(if dynamic { crate::types::as_dynamic(chosen) } else { chosen })
             }
             "case" => {
                 if args.len() < 3 || args.len() % 2 == 0 {
@@ -487,6 +487,8 @@ impl ExprPlanner<'_, '_> {
                 let value_args: Vec<&ast::Expr> =
                     args.iter().skip(1).step_by(2).copied().chain(std::iter::once(args[args.len() - 1])).collect();
                 self.same_type_arguments(n, &values, &value_args)?;
+                let dynamic =
+                    values.iter().zip(&value_args).try_fold(false, |any, (v, a)| Ok::<_, KqlError>(any || self.is_dynamic(v, a.span)?))?;
                 let mut values = self.unify_numbers(values)?;
                 let otherwise = values.pop().unwrap_or(otherwise);
                 let mut builder = None::<datafusion::logical_expr::conditional_expressions::CaseBuilder>;
@@ -496,10 +498,12 @@ impl ExprPlanner<'_, '_> {
                         Some(mut b) => b.when(c, v),
                     });
                 }
-                match builder {
-                    Some(mut b) => Ok(b.otherwise(otherwise)?),
-                    None => Ok(otherwise),
-                }
+                let chosen = match builder {
+                    Some(mut b) => b.otherwise(otherwise)?,
+                    None => otherwise,
+                };
+                // CASE drops the `dynamic` tag of its values; put it back.
+                Ok(if dynamic { crate::types::as_dynamic(chosen) } else { chosen })
             }
             "isempty" | "isnotempty" | "notempty" | "empty" => {
                 let n = if n == "notempty" {
@@ -572,7 +576,11 @@ impl ExprPlanner<'_, '_> {
                 arity(1, 64)?;
                 let values = args.iter().map(|a| self.plan(a)).collect::<Result<Vec<_>>>()?;
                 self.same_type_arguments(n, &values, &args)?;
-                Ok(datafusion::functions::core::expr_fn::coalesce(values))
+                let dynamic =
+                    values.iter().zip(&args).try_fold(false, |any, (v, a)| Ok::<_, KqlError>(any || self.is_dynamic(v, a.span)?))?;
+                let chosen = datafusion::functions::core::expr_fn::coalesce(values);
+                // `coalesce` drops the `dynamic` tag of its arguments; put it back.
+                Ok(if dynamic { crate::types::as_dynamic(chosen) } else { chosen })
             }
             "max_of" | "min_of" => {
                 arity(1, 64)?;

@@ -23,7 +23,7 @@ mod summarize;
 mod top_nested;
 pub(crate) mod tuples;
 mod union;
-mod window;
+pub(crate) mod window;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -11,7 +11,7 @@ use super::projection::ExactProjection;
 use super::{Env, Planner, Tabular};
 use crate::error::{KqlError, Result};
 use crate::functions::{self, is_string};
-use crate::types::{EXTENSION_KEY, JSON_EXTENSION, arrow_type};
+use crate::types::arrow_type;
 
 fn column(name: &str) -> Expr {
     Expr::Column(Column::new_unqualified(name))
@@ -91,13 +91,7 @@ impl Planner<'_> {
             let x = column(hidden);
             let u = functions::udfs();
             match ty {
-                None | Some(TypeName::Dynamic) => {
-                    let metadata = datafusion::common::metadata::FieldMetadata::from(std::collections::BTreeMap::from([(
-                        EXTENSION_KEY.to_string(),
-                        JSON_EXTENSION.to_string(),
-                    )]));
-                    x.alias_with_metadata(hidden, Some(metadata))
-                }
+                None | Some(TypeName::Dynamic) => crate::types::as_dynamic(x),
                 Some(TypeName::Long) => u.dyn_to_long.call(vec![x]),
                 Some(TypeName::Int) => cast(u.dyn_to_long.call(vec![x]), arrow_type(TypeName::Int)),
                 Some(TypeName::Real) => u.dyn_to_real.call(vec![x]),

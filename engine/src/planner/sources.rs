@@ -16,7 +16,7 @@ use super::names::next_column_name;
 use super::projection::ExactProjection;
 use super::{Binding, Env, Planner, Tabular, UserFunction};
 use crate::error::{KqlError, Result};
-use crate::range_table::{RangeValues, range_table};
+use crate::range_table::{RangeTable, RangeValues};
 use crate::types::{arrow_type, datetime_type};
 
 /// `range` builds its rows in memory: past this many it is surely a mistake.
@@ -558,7 +558,7 @@ impl Planner<'_> {
             RangeValues::Datetime { .. } => datetime_type(),
         };
         let schema = Arc::new(Schema::new(vec![Field::new(&column.name, ty, false)]));
-        let table = range_table(schema, values, rows)?;
+        let table = RangeTable::new(schema, values, rows);
         let plan = LogicalPlanBuilder::scan("range", provider_as_source(Arc::new(table)), None)?.build()?;
         let exprs: Vec<Expr> = plan.schema().iter().map(|(q, f)| Expr::Column(Column::new(q.cloned(), f.name())).alias(f.name())).collect();
         Ok(Tabular::unordered(LogicalPlanBuilder::from(plan).project_exact(exprs)?.build()?))

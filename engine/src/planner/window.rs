@@ -78,6 +78,12 @@ fn window_session_marker() -> &'static Arc<ScalarUDF> {
     })
 }
 
+/// The placeholders, for the session's function registry: a plan that still holds one (it
+/// never runs) must decode like any other.
+pub fn markers() -> [&'static Arc<ScalarUDF>; 5] {
+    [shift_marker(), row_number_marker(), cumsum_marker(), rank_marker(), window_session_marker()]
+}
+
 fn is_marker(e: &Expr) -> bool {
     matches!(e, Expr::ScalarFunction(f) if matches!(f.func.name(), "kql_serial_shift" | "kql_serial_row_number" | "kql_serial_cumsum" | "kql_serial_rank" | "kql_serial_window_session"))
 }
