@@ -87,37 +87,151 @@ pub fn to_dynamic() -> ScalarUDF {
 
 /// `d[key]` / `d.key`: a property of a bag or an element of an array (negative counts from
 /// the end). A missing one is null.
+/// `kql_dyn_get(value, key, ...)`: the element a property path names (`d.a.b[0]` is
+/// `kql_dyn_get(d, "a", "b", 0)`; the planner folds a path into one call). A name looks into a
+/// bag, a long into an array (negative from the end), and a name also into a string that holds
+/// a JSON bag. Each row's text is walked once: the levels on the way are skipped over as raw
+/// JSON (`RawValue`), not built into values and written out again; only the element found is
+/// parsed, so that its text comes out as JSON's compact form.
 pub fn get() -> ScalarUDF {
     KqlUdf::dynamic("kql_dyn_get", |args, rows| {
         let arrays = arrays(args, rows)?;
-        let keys = &arrays[1];
-        let key_at = |i: usize| -> Option<Json> {
-            match keys.data_type() {
-                DataType::Int64 | DataType::Int32 => {
-                    let k = arrow::compute::cast(keys, &DataType::Int64).ok()?;
-                    let k = arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(&k);
-                    (!k.is_null(i)).then(|| Json::from(k.value(i)))
-                }
-                _ => StrArray::try_new(keys).ok()?.get(i).map(|s| Json::String(s.to_string())),
+        let values = StrArray::try_new(&arrays[0])?;
+        let keys: Vec<KeyColumn> = arrays[1..].iter().map(KeyColumn::new).collect::<Result<_>>()?;
+        let mut out = StringBuilder::with_capacity(values.len(), values.len() * 16);
+        let mut path: Vec<Key> = Vec::with_capacity(keys.len());
+        for i in 0..values.len() {
+            path.clear();
+            path.extend(keys.iter().map_while(|k| k.get(i)));
+            let found = match values.get(i) {
+                Some(text) if path.len() == keys.len() => get_path(text, &path),
+                _ => None,
+            };
+            append(&mut out, found.as_ref());
+        }
+        result(args, Arc::new(out.finish()))
+    })
+}
+
+/// One step of a property path.
+#[derive(Debug, Clone, Copy)]
+enum Key<'a> {
+    Name(&'a str),
+    Index(i64),
+}
+
+/// A column of path steps: names or positions (or values of another type, which name nothing).
+enum KeyColumn<'a> {
+    Names(StrArray<'a>),
+    Indexes(ArrayRef),
+    Neither,
+}
+
+impl<'a> KeyColumn<'a> {
+    fn new(array: &'a ArrayRef) -> Result<KeyColumn<'a>> {
+        Ok(match array.data_type() {
+            DataType::Int64 | DataType::Int32 | DataType::Int16 | DataType::Int8 => {
+                KeyColumn::Indexes(arrow::compute::cast(array, &DataType::Int64)?)
+            }
+            _ => StrArray::try_new(array).map_or(KeyColumn::Neither, KeyColumn::Names),
+        })
+    }
+
+    fn get(&self, i: usize) -> Option<Key<'_>> {
+        match self {
+            KeyColumn::Names(names) => names.get(i).map(Key::Name),
+            KeyColumn::Indexes(a) => {
+                let a = arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(a);
+                (!a.is_null(i)).then(|| Key::Index(a.value(i)))
+            }
+            KeyColumn::Neither => None,
+        }
+    }
+}
+
+/// The element at `path` in the dynamic value written as `text`.
+fn get_path(text: &str, path: &[Key]) -> Option<Json> {
+    let mut current = std::borrow::Cow::Borrowed(text);
+    for key in path {
+        current = match raw_step(&current, *key) {
+            RawStep::Found(raw) => std::borrow::Cow::Owned(raw.to_string()),
+            RawStep::Missing => return None,
+            RawStep::NotRaw => {
+                let v = parse(&current).and_then(|v| value_step(v, *key))?;
+                std::borrow::Cow::Owned(v.to_string())
             }
         };
-        map_dynamic(&args[..1], rows, |v, i| {
-            let v = v?;
-            match (v, key_at(i)?) {
-                (Json::Object(mut m), Json::String(k)) => m.remove(&k),
-                (Json::Array(mut a), Json::Number(n)) => {
-                    let n = n.as_i64()?;
-                    let idx = if n < 0 { a.len() as i64 + n } else { n };
-                    (0..a.len() as i64).contains(&idx).then(|| a.swap_remove(idx as usize))
-                }
-                (Json::String(s), key) => parse(&s).filter(|p| !p.is_string()).and_then(|p| match (p, key) {
-                    (Json::Object(mut m), Json::String(k)) => m.remove(&k),
-                    _ => None,
-                }),
-                _ => None,
+    }
+    parse(&current)
+}
+
+enum RawStep<'t> {
+    Found(&'t str),
+    Missing,
+    /// Text the quick walk does not take (a string holding JSON, a key with escapes, text that
+    /// is not JSON): the step parses it into a value instead.
+    NotRaw,
+}
+
+/// A step over raw JSON: a bag's member or an array's element, as text.
+fn raw_step<'t>(text: &'t str, key: Key<'_>) -> RawStep<'t> {
+    use serde_json::value::RawValue;
+    match (text.trim_start().as_bytes().first(), key) {
+        // The last of equal keys counts, as when the bag is parsed into a value.
+        (Some(b'{'), Key::Name(name)) => match serde_json::from_str::<BorrowedBag>(text) {
+            Ok(bag) => bag.0.iter().rev().find(|(k, _)| *k == name).map_or(RawStep::Missing, |(_, v)| RawStep::Found(v.get())),
+            Err(_) => RawStep::NotRaw,
+        },
+        (Some(b'['), Key::Index(n)) => match serde_json::from_str::<Vec<&RawValue>>(text) {
+            Ok(items) => {
+                let idx = if n < 0 { items.len() as i64 + n } else { n };
+                if (0..items.len() as i64).contains(&idx) { RawStep::Found(items[idx as usize].get()) } else { RawStep::Missing }
             }
-        })
-    })
+            Err(_) => RawStep::NotRaw,
+        },
+        (Some(b'{'), Key::Index(_)) | (Some(b'['), Key::Name(_)) => RawStep::Missing,
+        _ => RawStep::NotRaw,
+    }
+}
+
+/// A bag's members in order, keys and values borrowed from the text; a key with escapes in
+/// it cannot be borrowed, and the bag is then read as a value instead.
+struct BorrowedBag<'t>(Vec<(&'t str, &'t serde_json::value::RawValue)>);
+
+impl<'de> serde::Deserialize<'de> for BorrowedBag<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = BorrowedBag<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+                let mut members = Vec::new();
+                while let Some(entry) = map.next_entry::<&'de str, &'de serde_json::value::RawValue>()? {
+                    members.push(entry);
+                }
+                Ok(BorrowedBag(members))
+            }
+        }
+        deserializer.deserialize_map(Members)
+    }
+}
+
+/// A step over a parsed value (see `raw_step` for when).
+fn value_step(v: Json, key: Key) -> Option<Json> {
+    match (v, key) {
+        (Json::Object(mut m), Key::Name(k)) => m.remove(k),
+        (Json::Array(mut a), Key::Index(n)) => {
+            let idx = if n < 0 { a.len() as i64 + n } else { n };
+            (0..a.len() as i64).contains(&idx).then(|| a.swap_remove(idx as usize))
+        }
+        (Json::String(s), Key::Name(k)) => parse(&s).filter(|p| !p.is_string()).and_then(|p| match p {
+            Json::Object(mut m) => m.remove(k),
+            _ => None,
+        }),
+        _ => None,
+    }
 }
 
 /// The text of a dynamic value the way `tostring` gives it: strings bare, the rest as JSON.

@@ -152,7 +152,7 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
             }
             ExprKind::Member { expr, name } => {
                 let base = self.dynamic_operand(expr)?;
-                Ok(functions::udfs().dyn_get.call(vec![base, lit(name.clone())]))
+                Ok(dyn_get(base, lit(name.clone())))
             }
             ExprKind::Index { expr, index } => {
                 let base = self.dynamic_operand(expr)?;
@@ -161,7 +161,7 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
                 if !(kt.is_integer() || is_string(&kt)) {
                     return Err(KqlError::at(index.span, format!("an index is a long or a string, got {}", kql_type_of(&kt))));
                 }
-                Ok(functions::udfs().dyn_get.call(vec![base, key]))
+                Ok(dyn_get(base, key))
             }
             ExprKind::Subquery(_) => {
                 Err(KqlError::at(e.span, "a tabular expression is not allowed here (use toscalar() for a single value)"))
@@ -836,5 +836,18 @@ fn is_bool_by_construction(e: &Expr) -> bool {
         | Expr::Between(_) => true,
         Expr::Alias(a) => is_bool_by_construction(&a.expr),
         _ => false,
+    }
+}
+
+/// `base[key]` or `base.key`: a whole property path is one `kql_dyn_get` call (`d.a.b[0]` is
+/// `kql_dyn_get(d, "a", "b", 0)`), so that each row's JSON is walked once, not parsed and
+/// written out again at every level.
+fn dyn_get(base: Expr, key: Expr) -> Expr {
+    match base {
+        Expr::ScalarFunction(mut call) if call.func.name() == "kql_dyn_get" => {
+            call.args.push(key);
+            Expr::ScalarFunction(call)
+        }
+        base => functions::udfs().dyn_get.call(vec![base, key]),
     }
 }
