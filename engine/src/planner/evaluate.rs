@@ -61,17 +61,35 @@ impl Planner<'_> {
         };
         // Ctrl-C in the REPL cannot drop this synchronous call: the read races the session's
         // cancellation instead.
-        let run = async {
-            let Some(cancel) = self.cancel else { return read.await };
+        let cancel = self.cancel;
+        let run = async move {
+            let Some(cancel) = cancel else { return read.await };
             tokio::select! {
                 biased;
                 () = cancel.cancelled() => Err(datafusion::error::DataFusionError::Execution(crate::cancel::CANCELLED.to_string())),
                 read = read => read,
             }
         };
+        // The planner is synchronous, so the read blocks this thread until it ends. On a
+        // multi-threaded runtime `block_in_place` hands the thread's other tasks elsewhere
+        // meanwhile. Outside a runtime, or on a current-thread one (an embedder's; blocking
+        // its only thread there panics), the read runs on a thread of its own with a runtime
+        // of its own.
+        let on_own_thread = |run| {
+            std::thread::scope(|scope| {
+                let reader = scope.spawn(|| {
+                    let runtime =
+                        tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| KqlError::new(e.to_string()))?;
+                    Ok::<_, KqlError>(runtime.block_on(run))
+                });
+                reader.join().unwrap_or_else(|_| Err(KqlError::new("the thread reading the data stopped unexpectedly")))
+            })
+        };
         match tokio::runtime::Handle::try_current() {
-            Ok(handle) => tokio::task::block_in_place(|| handle.block_on(run)),
-            Err(_) => tokio::runtime::Builder::new_current_thread().build().map_err(|e| KqlError::new(e.to_string()))?.block_on(run),
+            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| handle.block_on(run))
+            }
+            _ => on_own_thread(run)?,
         }
         .map_err(|e| KqlError::from(e).or_at(span))
     }
