@@ -118,7 +118,7 @@ impl KqlDb {
     /// `Session::execute`, with each plan sent through datafusion-proto and back.
     async fn execute_round_trip(&self, text: &str) -> kql_engine::Result<Vec<QueryResult>> {
         let mut results = Vec::new();
-        for query in self.session.plan(text)? {
+        for query in self.session.plan_reading_data(text).await? {
             // Where `Session` places a run's errors: the start of the query.
             let at = kql_grammar::ast::Span::new(query.span.start, query.span.start);
             let stream = kql_engine::codec::round_trip_stream(&self.session, &query.plan).await.map_err(|e| e.or_at(at))?;

@@ -149,39 +149,55 @@ impl Session {
         })
     }
 
-    /// Parses and plans every result statement of `text`. Nothing runs.
+    /// Parses and plans every result statement of `text`, without reading a byte of data. A
+    /// query with an operator whose output depends on the data (`evaluate pivot`'s and
+    /// `bag_unpack`'s columns, `scan`, graphs, `toscalar()` bounds, an `externaldata` URL)
+    /// fails with an error of kind `NeedsData`: `plan_reading_data` plans it.
     pub fn plan(&self, text: &str) -> Result<Vec<PlannedQuery>> {
         self.plan_script(&kql_grammar::parse(text)?)
     }
 
-    /// Plans every result statement of a parsed script. Plugins whose columns depend on the
-    /// data (`evaluate bag_unpack`, `pivot`) read it to plan.
+    /// `plan` of a parsed script.
     pub fn plan_script(&self, script: &kql_grammar::ast::Script) -> Result<Vec<PlannedQuery>> {
-        let planner = Planner {
+        self.planner(None, false).plan_script(script)
+    }
+
+    /// Plans a script only to check it (`kql check`): as `plan`, but an `externaldata` URL is
+    /// an empty table of its declared columns (nothing is fetched), so the rest is checked too.
+    pub fn check_script(&self, script: &kql_grammar::ast::Script) -> Result<Vec<PlannedQuery>> {
+        self.planner(None, true).plan_script(script)
+    }
+
+    /// Plans every result statement of `text`, reading the data that operators whose output
+    /// depends on it need: the session's step before a query runs. A query that needs none is
+    /// planned as `plan` plans it; one that does is planned again with the data at hand, each
+    /// read racing the session's cancellation (`cancellation`), and comes back with
+    /// `read_data` set.
+    pub async fn plan_reading_data(&self, text: &str) -> Result<Vec<PlannedQuery>> {
+        let script = kql_grammar::parse(text)?;
+        match self.plan_script(&script) {
+            Err(e) if e.kind == crate::error::ErrorKind::NeedsData => {
+                let mut queries = self.planner(Some(&self.ctx), false).plan_script(&script)?;
+                for q in &mut queries {
+                    q.read_data = true;
+                }
+                Ok(queries)
+            }
+            planned => planned,
+        }
+    }
+
+    fn planner<'a>(&'a self, executor: Option<&'a SessionContext>, checking: bool) -> Planner<'a> {
+        Planner {
             catalog: &self.catalog,
             prelude: &self.prelude,
             now: self.now(),
-            executor: Some(&self.ctx),
+            executor,
+            checking,
             cancel: Some(&self.cancel),
             options: &self.options,
             warnings: Default::default(),
-        };
-        planner.plan_script(script)
-    }
-
-    /// Plans without reading any data: a query whose columns depend on the data stops with an
-    /// error of kind `NeedsData`.
-    pub fn plan_script_without_data(&self, script: &kql_grammar::ast::Script) -> Result<Vec<PlannedQuery>> {
-        let planner = Planner {
-            catalog: &self.catalog,
-            prelude: &self.prelude,
-            now: self.now(),
-            executor: None,
-            cancel: None,
-            options: &self.options,
-            warnings: Default::default(),
-        };
-        planner.plan_script(script)
+        }
     }
 
     /// Runs one planned query for viewing, streaming its batches.
@@ -207,7 +223,7 @@ impl Session {
     /// Runs every result statement of `text` and collects the results.
     pub async fn execute(&self, text: &str) -> Result<Vec<QueryResult>> {
         let mut results = Vec::new();
-        for query in self.plan(text)? {
+        for query in self.plan_reading_data(text).await? {
             let stream = self.stream(&query).await?;
             let schema = stream.schema();
             let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|e| located(e, query.span))?;
@@ -223,6 +239,10 @@ impl Session {
         let explained = df.explain(false, analyze).map_err(|e| located(e, query.span))?;
         let batches = explained.collect().await.map_err(|e| located(e, query.span))?;
         let mut text = String::new();
+        if query.read_data {
+            text.push_str(READ_WHILE_PLANNING);
+            text.push('\n');
+        }
         for batch in &batches {
             for row in 0..batch.num_rows() {
                 for column in batch.columns() {
@@ -234,6 +254,9 @@ impl Session {
         Ok(text)
     }
 }
+
+/// What `explain` says of a query whose planning read data.
+pub const READ_WHILE_PLANNING: &str = "Planning read data: an operator of this query depends on it (pivot's or bag_unpack's columns, scan, a graph, a toscalar() bound, an externaldata URL), and the plan below holds what it read.";
 
 /// DataFusion's state as kql configures it: its settings, physical planner and optimizer
 /// rules, and every kql function in the registry. Everything that plans or runs kql's plans

@@ -130,7 +130,7 @@ fn check_one(session: &Session, file: String, text: String, plan_too: bool, roun
     if !plan_too {
         return verdict(file, "parse", None, text);
     }
-    match session.plan_script_without_data(&script) {
+    match session.check_script(&script) {
         Ok(queries) => Verdict { file, stage: "plan", error: None, text, warnings: queries.into_iter().flat_map(|q| q.warnings).collect() },
         // A table that is not registered is not the query's fault: it was checked for syntax.
         Err(e) if e.kind == ErrorKind::UnknownTable => verdict(file, "parse", None, text),

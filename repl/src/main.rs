@@ -178,7 +178,7 @@ pub fn load_functions(session: &mut Session, path: &Path) -> Result<Vec<String>,
 
 /// Runs every result statement and writes its rows in the chosen format.
 async fn run_query(session: &Session, text: &str, args: &Args) -> Result<(), KqlError> {
-    let queries = session.plan(text)?;
+    let queries = session.plan_reading_data(text).await?;
     // An output file is written whole or not at all: a query that fails half-way leaves no
     // cut-off file (nor, on stdout, can it take back what was printed).
     let cannot_write = |e: std::io::Error| match &args.output {

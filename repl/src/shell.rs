@@ -232,7 +232,7 @@ async fn run_interactive(session: &Session, settings: &Settings, text: &str) {
     let bar = ProgressBar::hidden();
     let work = async {
         let mut results = Vec::new();
-        for query in session.plan(text)? {
+        for query in session.plan_reading_data(text).await? {
             for warning in &query.warnings {
                 eprintln!("warning: {warning}");
             }

@@ -226,7 +226,9 @@ impl Engine {
             let _ = script.to_string();
             return Verdict::Fine { error: false };
         }
-        let plans = match self.session.plan_script(&script) {
+        // Planning reads the data its data-dependent operators need (pivot, scan, ...), as the
+        // front ends plan.
+        let plans = match self.runtime.block_on(self.session.plan_reading_data(text)) {
             Ok(p) => p,
             Err(e) => {
                 return match check_error(&e, text) {

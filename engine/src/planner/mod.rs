@@ -148,9 +148,14 @@ pub struct Planner<'a> {
     pub prelude: &'a [crate::prelude::PreludeEntry],
     /// The query's single `now()`, microseconds since the epoch.
     pub now: i64,
-    /// Runs a sub-plan while planning, for the plugins whose output columns depend on the data
-    /// (`bag_unpack`, `pivot`). `None` when nothing may run (`kql check`).
+    /// Runs a sub-plan while planning, for the operators whose output depends on the data
+    /// (`bag_unpack`'s and `pivot`'s columns, `scan`, ...): the session's explicit step
+    /// `Session::plan_reading_data`. `None` when nothing may be read (`Session::plan`): such an
+    /// operator fails with an error of kind `NeedsData`.
     pub executor: Option<&'a datafusion::prelude::SessionContext>,
+    /// Planning only to check a query (`kql check`): an `externaldata` URL, which is not
+    /// fetched, is an empty table of its declared columns, so that the rest is checked too.
+    pub checking: bool,
     /// Stops the data reads of planning (see `cancel`).
     pub cancel: Option<&'a crate::cancel::Cancellation>,
     /// Where watchlists and fetched files come from.
@@ -171,6 +176,9 @@ pub struct PlannedQuery {
     pub truncation: Option<crate::truncation::Truncation>,
     /// Whether a `set` statement of the query chose `truncation` (else it is Kusto's default).
     pub truncation_set: bool,
+    /// Whether planning read data (`Session::plan_reading_data`): the plan holds what an
+    /// operator whose output depends on the data read (pivot's columns, `scan`'s rows ...).
+    pub read_data: bool,
 }
 
 /// How a result asks to be drawn: `render KIND with (title="...", xcolumn=X, ycolumns=A,B)`.
@@ -252,6 +260,7 @@ impl<'a> Planner<'a> {
                         warnings,
                         truncation,
                         truncation_set,
+                        read_data: false,
                     });
                 }
             }

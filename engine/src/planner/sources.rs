@@ -381,7 +381,7 @@ impl Planner<'_> {
         let expr = self.plan_constant(env, e)?;
         match crate::planner::expr::evaluate_constant(&expr) {
             Ok(v) => Ok(v),
-            Err(err) if self.executor.is_some() && contains_subquery(&expr) => {
+            Err(err) if contains_subquery(&expr) => {
                 let plan = LogicalPlanBuilder::empty(true).project_exact(vec![expr.alias("value")])?.build()?;
                 let batches = self.collect_now(plan, e.span, "this value is read from the data")?;
                 match batches.iter().find(|b| b.num_rows() > 0) {
@@ -446,9 +446,14 @@ impl Planner<'_> {
         let mut paths = Vec::new();
         for u in urls {
             let local = if crate::network::is_remote(u) {
-                // Planning without reading (`kql check`) fetches nothing: the declared columns
-                // are all a plan needs.
+                // Planning without reading fetches nothing. To check a query, the declared
+                // columns are all a plan needs; to run it, the rows are read in the session's
+                // step that reads data (`Session::plan_reading_data`).
                 if self.executor.is_none() {
+                    if !self.checking {
+                        return Err(KqlError::at(span, "externaldata's rows are fetched from its URL, which is not read here")
+                            .with_kind(crate::error::ErrorKind::NeedsData));
+                    }
                     let arrays = schema.fields().iter().map(|f| new_null_array(f.data_type(), 0)).collect();
                     return self.memory_table(schema, arrays);
                 }
