@@ -158,6 +158,10 @@ impl datafusion::logical_expr::ScalarUDFImpl for FieldMetadataUdf {
     fn return_type(&self, types: &[arrow::datatypes::DataType]) -> datafusion::common::Result<arrow::datatypes::DataType> {
         Ok(types.first().cloned().unwrap_or(arrow::datatypes::DataType::Null))
     }
+    /// Named as every kql function is (`short_schema_name`), not by its whole argument tree.
+    fn schema_name(&self, args: &[datafusion::logical_expr::Expr]) -> datafusion::common::Result<String> {
+        Ok(super::short_schema_name(self.name(), args))
+    }
     fn return_field_from_args(
         &self,
         args: datafusion::logical_expr::ReturnFieldArgs,

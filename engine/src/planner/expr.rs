@@ -215,6 +215,13 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
         {
             return Ok(udf.returns_dynamic());
         }
+        // `types::as_dynamic`: the tag is in its constant second argument.
+        if let Expr::ScalarFunction(f) = x
+            && f.func.name() == "kql_field_metadata"
+            && let Some(Expr::Literal(ScalarValue::Utf8(Some(metadata)), _)) = f.args.get(1)
+        {
+            return Ok(metadata.contains(crate::types::JSON_EXTENSION));
+        }
         let tagged = |m: &std::collections::HashMap<String, String>| {
             m.get(crate::types::EXTENSION_KEY).is_some_and(|v| v == crate::types::JSON_EXTENSION)
         };
