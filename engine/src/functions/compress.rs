@@ -92,7 +92,7 @@ fn guid_text(mut b: [u8; 16]) -> String {
 
 pub fn register(m: &mut HashMap<&'static str, RowDef>) {
     fn text(v: &V) -> String {
-        v.text()
+        v.text().into_owned()
     }
     def(m, "gzip_compress_to_base64_string", 1, 1, Ret::Str, |a| compress_to_base64(&text(&a[0]), Container::Gzip));
     def(m, "gzip_decompress_from_base64_string", 1, 1, Ret::Str, |a| decompress_from_base64(&text(&a[0]), Container::Gzip));

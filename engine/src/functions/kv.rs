@@ -201,8 +201,9 @@ pub fn value_of(text: &str, key: &str, settings: &KvSettings) -> Option<String> 
 pub fn kv_value() -> ScalarUDF {
     RowUdf::scalar("kql_kv_value", Ret::Str, |a| {
         let key = a[2].text();
-        let settings = SETTINGS
-            .with(|cache| cache.borrow_mut().entry(key.clone()).or_insert_with(|| std::rc::Rc::new(KvSettings::from_json(&key))).clone());
+        let settings = SETTINGS.with(|cache| {
+            cache.borrow_mut().entry(key.to_string()).or_insert_with(|| std::rc::Rc::new(KvSettings::from_json(&key))).clone()
+        });
         value_of(&a[0].text(), &a[1].text(), &settings).map_or(Out::Null, Out::Str)
     })
 }

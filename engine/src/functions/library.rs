@@ -53,7 +53,7 @@ pub fn library() -> &'static HashMap<&'static str, RowDef> {
     })
 }
 
-fn s(v: &V) -> String {
+fn s<'a>(v: &V<'a>) -> std::borrow::Cow<'a, str> {
     v.text()
 }
 
@@ -196,7 +196,7 @@ fn strings(m: &mut HashMap<&'static str, RowDef>) {
         // Overlapping matches count, as in Kusto.
         let mut count = 0;
         let mut from = 0;
-        while let Some(i) = text[from..].find(&search) {
+        while let Some(i) = text[from..].find(&*search) {
             count += 1;
             from += i + search.chars().next().map_or(1, char::len_utf8);
         }
@@ -205,9 +205,9 @@ fn strings(m: &mut HashMap<&'static str, RowDef>) {
     def(m, "replace_string", 3, 3, Ret::Str, |a| {
         let lookup = s(&a[1]);
         if lookup.is_empty() {
-            return Out::Str(s(&a[0]));
+            return Out::Str(s(&a[0]).into_owned());
         }
-        Out::Str(s(&a[0]).replace(&lookup, &s(&a[2])))
+        Out::Str(s(&a[0]).replace(&*lookup, &s(&a[2])))
     });
     def(m, "replace_regex", 3, 3, Ret::Str, |a| match regex(&s(&a[1])) {
         Some(re) => Out::Str(re.replace_all(&s(&a[0]), rewrite(&s(&a[2])).as_str()).into_owned()),
@@ -322,8 +322,8 @@ fn ipv4_tokens(text: &str) -> impl Iterator<Item = String> + '_ {
 fn encodings(m: &mut HashMap<&'static str, RowDef>) {
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD;
-    def(m, "base64_encode_tostring", 1, 1, Ret::Str, |a| Out::Str(STANDARD.encode(s(&a[0]))));
-    def(m, "base64_encodestring", 1, 1, Ret::Str, |a| Out::Str(STANDARD.encode(s(&a[0]))));
+    def(m, "base64_encode_tostring", 1, 1, Ret::Str, |a| Out::Str(STANDARD.encode(s(&a[0]).as_bytes())));
+    def(m, "base64_encodestring", 1, 1, Ret::Str, |a| Out::Str(STANDARD.encode(s(&a[0]).as_bytes())));
     def(m, "base64_decode_tostring", 1, 1, Ret::Str, |a| match STANDARD.decode(s(&a[0]).trim()) {
         Ok(bytes) => String::from_utf8(bytes).map_or(Out::Null, Out::Str),
         Err(_) => Out::Null,
@@ -405,7 +405,7 @@ fn encodings(m: &mut HashMap<&'static str, RowDef>) {
     });
     def(m, "parse_urlquery", 1, 1, Ret::Dynamic, |a| {
         let text = s(&a[0]);
-        let q = text.split_once('?').map_or(text.as_str(), |(_, q)| q);
+        let q = text.split_once('?').map_or(&*text, |(_, q)| q);
         let query: serde_json::Map<String, Json> =
             url::form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), Json::String(v.into_owned()))).collect();
         Out::Json(serde_json::json!({ "Query Parameters": query }))
@@ -415,7 +415,7 @@ fn encodings(m: &mut HashMap<&'static str, RowDef>) {
         let sep = if path.contains('\\') { '\\' } else { '/' };
         let (dir, file) = match path.rfind(sep) {
             Some(i) => (&path[..i], &path[i + 1..]),
-            None => ("", path.as_str()),
+            None => ("", &*path),
         };
         let (file, stream) = match file.split_once(':') {
             Some((f, st)) => (f, st),

@@ -2,6 +2,7 @@
 //! bag helpers), written as plain Rust over one row's values. The hot functions (string
 //! predicates, IP ranges, `bin`, `datetime_diff`) are vectorised in their own files instead.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -35,19 +36,20 @@ pub enum V<'a> {
 }
 
 impl<'a> V<'a> {
-    /// The value as text, as `tostring` would give it (null is "").
-    pub fn text(&self) -> String {
+    /// The value as text, as `tostring` would give it (null is ""). A string argument is
+    /// borrowed from its column, not copied for every row.
+    pub fn text(&self) -> Cow<'a, str> {
         match self {
-            V::Null => String::new(),
+            V::Null => Cow::Borrowed(""),
             // .NET's text for booleans, which the real engine's tostring() and strcat() give.
-            V::Bool(true) => "True".to_string(),
-            V::Bool(false) => "False".to_string(),
-            V::Long(v) => v.to_string(),
-            V::Real(v) => crate::render::format_real(*v),
-            V::Str(s) => s.to_string(),
-            V::DateTime(us) => kql_grammar::values::format_datetime_full(*us),
-            V::TimeSpan(ns) => kql_grammar::values::format_timespan(*ns),
-            V::Json(j) => super::dynamic::json_to_text(j),
+            V::Bool(true) => Cow::Borrowed("True"),
+            V::Bool(false) => Cow::Borrowed("False"),
+            V::Long(v) => Cow::Owned(v.to_string()),
+            V::Real(v) => Cow::Owned(crate::render::format_real(*v)),
+            V::Str(s) => Cow::Borrowed(s),
+            V::DateTime(us) => Cow::Owned(kql_grammar::values::format_datetime_full(*us)),
+            V::TimeSpan(ns) => Cow::Owned(kql_grammar::values::format_timespan(*ns)),
+            V::Json(j) => Cow::Owned(super::dynamic::json_to_text(j)),
         }
     }
 
@@ -60,7 +62,7 @@ impl<'a> V<'a> {
             V::TimeSpan(ns) => ns.div_euclid(100).to_le_bytes().to_vec(),
             V::Long(v) => v.to_le_bytes().to_vec(),
             V::Real(v) => v.to_le_bytes().to_vec(),
-            other => other.text().into_bytes(),
+            other => other.text().into_owned().into_bytes(),
         }
     }
 
@@ -97,7 +99,7 @@ impl<'a> V<'a> {
             V::Long(v) => Json::from(*v),
             V::Real(v) => serde_json::Number::from_f64(*v).map(Json::Number).unwrap_or(Json::Null),
             V::Str(s) => Json::String(s.to_string()),
-            V::DateTime(_) | V::TimeSpan(_) => Json::String(self.text()),
+            V::DateTime(_) | V::TimeSpan(_) => Json::String(self.text().into_owned()),
             V::Json(j) => j.clone(),
         }
     }

@@ -145,7 +145,7 @@ fn real_arg(a: &[V], i: usize, default: f64) -> f64 {
 }
 
 fn text_arg(a: &[V], i: usize, default: &str) -> String {
-    a.get(i).filter(|v| !v.is_null()).map(V::text).unwrap_or_else(|| default.to_string())
+    a.get(i).filter(|v| !v.is_null()).map(|v| v.text().into_owned()).unwrap_or_else(|| default.to_string())
 }
 
 pub fn register(m: &mut HashMap<&'static str, RowDef>) {
