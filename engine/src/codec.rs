@@ -480,7 +480,18 @@ pub fn physical_plan_to_bytes(plan: Arc<dyn ExecutionPlan>) -> Result<Vec<u8>> {
 
 /// A physical plan from bytes, its functions and tables resolved in `task`'s session.
 pub fn physical_plan_from_bytes(bytes: &[u8], task: &TaskContext) -> Result<Arc<dyn ExecutionPlan>> {
-    datafusion_proto::bytes::physical_plan_from_bytes_with_proto_converter(bytes, task, &KqlPhysicalCodec, &KqlProtoConverter)
+    decoding("physical plan", || {
+        datafusion_proto::bytes::physical_plan_from_bytes_with_proto_converter(bytes, task, &KqlPhysicalCodec, &KqlProtoConverter)
+    })
+}
+
+/// Runs a decoder over bytes that came from elsewhere. Arrow's IPC reader, which in-memory
+/// tables go through, panics on some damaged input instead of failing (found by the test of
+/// damaged plans in `engine/tests/embedding.rs`): such a panic is an error here, so a damaged
+/// message cannot take down the process that reads it.
+fn decoding<T>(what: &str, decode: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode))
+        .unwrap_or_else(|_| Err(codec_error(format!("the {what} cannot be read: its bytes are damaged"))))
 }
 
 /// A logical plan as bytes, as kql encodes it. datafusion-proto keeps a literal's value but
@@ -494,7 +505,7 @@ pub fn logical_plan_to_bytes(plan: &LogicalPlan) -> Result<Vec<u8>> {
 
 /// A logical plan from bytes, its functions and tables resolved in `task`'s session.
 pub fn logical_plan_from_bytes(bytes: &[u8], task: &TaskContext) -> Result<LogicalPlan> {
-    datafusion_proto::bytes::logical_plan_from_bytes_with_extension_codec(bytes, task, &KqlLogicalCodec)
+    decoding("logical plan", || datafusion_proto::bytes::logical_plan_from_bytes_with_extension_codec(bytes, task, &KqlLogicalCodec))
 }
 
 fn literal_metadata_as_calls(plan: LogicalPlan) -> Result<LogicalPlan> {

@@ -39,3 +39,34 @@ async fn plan_reads_no_data_and_the_step_that_does_is_explicit() {
     assert!(!plain[0].read_data);
     assert!(!session.explain(&plain[0], false).await.expect("explain").contains("Planning read data"));
 }
+
+/// A plan read from bytes that were cut short or damaged (a cluster's message) is an error, and
+/// the reader goes on: every prefix of an encoded plan, and the plan with bytes flipped. (Arrow's
+/// IPC reader panicked on some of them; the codec turns that into an error.)
+#[tokio::test]
+async fn damaged_plan_bytes_are_an_error_not_a_panic() {
+    let session = Session::new(SessionOptions::default()).expect("session");
+    let text = "datatable(k:string, v:long)['a', 1, 'b', 2] | union (range x from 1 to 3 step 1 | project k = tostring(x), v = x) | serialize n = next(v) | extend d = dynamic({'a': 1})";
+    let planned = session.plan_reading_data(text).await.expect("planned");
+    let state = session.context().state();
+    let logical = state.optimize(&planned[0].plan).expect("optimized");
+    let physical = state.create_physical_plan(&logical).await.expect("physical plan");
+    let logical_bytes = kql_engine::codec::logical_plan_to_bytes(&logical).expect("logical bytes");
+    let physical_bytes = kql_engine::codec::physical_plan_to_bytes(physical).expect("physical bytes");
+    let task = session.context().task_ctx();
+    // The whole encodings decode.
+    kql_engine::codec::logical_plan_from_bytes(&logical_bytes, &task).expect("logical plan decodes");
+    kql_engine::codec::physical_plan_from_bytes(&physical_bytes, &task).expect("physical plan decodes");
+    for bytes in [&logical_bytes, &physical_bytes] {
+        for cut in (0..bytes.len()).step_by(7) {
+            let _ = kql_engine::codec::logical_plan_from_bytes(&bytes[..cut], &task);
+            let _ = kql_engine::codec::physical_plan_from_bytes(&bytes[..cut], &task);
+        }
+        for at in (0..bytes.len()).step_by(13) {
+            let mut flipped = bytes.clone();
+            flipped[at] ^= 0x5a;
+            let _ = kql_engine::codec::logical_plan_from_bytes(&flipped, &task);
+            let _ = kql_engine::codec::physical_plan_from_bytes(&flipped, &task);
+        }
+    }
+}
