@@ -85,8 +85,6 @@ pub fn to_dynamic() -> ScalarUDF {
     })
 }
 
-/// `d[key]` / `d.key`: a property of a bag or an element of an array (negative counts from
-/// the end). A missing one is null.
 /// `kql_dyn_get(value, key, ...)`: the element a property path names (`d.a.b[0]` is
 /// `kql_dyn_get(d, "a", "b", 0)`; the planner folds a path into one call). A name looks into a
 /// bag, a long into an array (negative from the end), and a name also into a string that holds
@@ -149,20 +147,33 @@ impl<'a> KeyColumn<'a> {
     }
 }
 
-/// The element at `path` in the dynamic value written as `text`.
+/// The element at `path` in the dynamic value written as `text`. The levels on the way stay
+/// slices of the row's text (or of the one value a `NotRaw` step had to write out).
 fn get_path(text: &str, path: &[Key]) -> Option<Json> {
     let mut current = std::borrow::Cow::Borrowed(text);
     for key in path {
-        current = match raw_step(&current, *key) {
-            RawStep::Found(raw) => std::borrow::Cow::Owned(raw.to_string()),
+        let found = match raw_step(&current, *key) {
+            RawStep::Found(raw) => Some(subslice_range(&current, raw)),
             RawStep::Missing => return None,
-            RawStep::NotRaw => {
-                let v = parse(&current).and_then(|v| value_step(v, *key))?;
-                std::borrow::Cow::Owned(v.to_string())
+            RawStep::NotRaw => None,
+        };
+        current = match (found, current) {
+            (Some(range), std::borrow::Cow::Borrowed(t)) => std::borrow::Cow::Borrowed(&t[range]),
+            (Some(range), std::borrow::Cow::Owned(mut s)) => {
+                s.truncate(range.end);
+                s.drain(..range.start);
+                std::borrow::Cow::Owned(s)
             }
+            (None, current) => std::borrow::Cow::Owned(parse(&current).and_then(|v| value_step(v, *key))?.to_string()),
         };
     }
     parse(&current)
+}
+
+/// Where `part`, a slice of `whole`, lies in it.
+fn subslice_range(whole: &str, part: &str) -> std::ops::Range<usize> {
+    let start = part.as_ptr() as usize - whole.as_ptr() as usize;
+    start..start + part.len()
 }
 
 enum RawStep<'t> {
@@ -175,13 +186,17 @@ enum RawStep<'t> {
 
 /// A step over raw JSON: a bag's member or an array's element, as text.
 fn raw_step<'t>(text: &'t str, key: Key<'_>) -> RawStep<'t> {
+    use serde::de::DeserializeSeed;
     use serde_json::value::RawValue;
     match (text.trim_start().as_bytes().first(), key) {
-        // The last of equal keys counts, as when the bag is parsed into a value.
-        (Some(b'{'), Key::Name(name)) => match serde_json::from_str::<BorrowedBag>(text) {
-            Ok(bag) => bag.0.iter().rev().find(|(k, _)| *k == name).map_or(RawStep::Missing, |(_, v)| RawStep::Found(v.get())),
-            Err(_) => RawStep::NotRaw,
-        },
+        (Some(b'{'), Key::Name(name)) => {
+            let mut reader = serde_json::Deserializer::from_str(text);
+            match Member(name).deserialize(&mut reader).and_then(|found| reader.end().map(|()| found)) {
+                Ok(Some(raw)) => RawStep::Found(raw.get()),
+                Ok(None) => RawStep::Missing,
+                Err(_) => RawStep::NotRaw,
+            }
+        }
         (Some(b'['), Key::Index(n)) => match serde_json::from_str::<Vec<&RawValue>>(text) {
             Ok(items) => {
                 let idx = if n < 0 { items.len() as i64 + n } else { n };
@@ -194,27 +209,33 @@ fn raw_step<'t>(text: &'t str, key: Key<'_>) -> RawStep<'t> {
     }
 }
 
-/// A bag's members in order, keys and values borrowed from the text; a key with escapes in
-/// it cannot be borrowed, and the bag is then read as a value instead.
-struct BorrowedBag<'t>(Vec<(&'t str, &'t serde_json::value::RawValue)>);
+/// Reads a JSON bag for its member `.0`, borrowing the member's text: every member is read
+/// (the last of equal keys counts, as when the bag is parsed into a value), none is kept but
+/// the one asked for. A key with escapes in it cannot be borrowed: the bag is then read as a
+/// value instead (`RawStep::NotRaw`).
+struct Member<'n>(&'n str);
 
-impl<'de> serde::Deserialize<'de> for BorrowedBag<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        struct Members;
-        impl<'de> serde::de::Visitor<'de> for Members {
-            type Value = BorrowedBag<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
-                let mut members = Vec::new();
-                while let Some(entry) = map.next_entry::<&'de str, &'de serde_json::value::RawValue>()? {
-                    members.push(entry);
-                }
-                Ok(BorrowedBag(members))
+impl<'de> serde::de::DeserializeSeed<'de> for Member<'_> {
+    type Value = Option<&'de serde_json::value::RawValue>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> std::result::Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Member<'_> {
+    type Value = Option<&'de serde_json::value::RawValue>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(key) = map.next_key::<&'de str>()? {
+            let value: &'de serde_json::value::RawValue = map.next_value()?;
+            if key == self.0 {
+                found = Some(value);
             }
         }
-        deserializer.deserialize_map(Members)
+        Ok(found)
     }
 }
 
