@@ -392,6 +392,32 @@ fn readme_lists_what_the_engine_supports() {
     assert_eq!(section("functions"), listed(kql_engine::planner::supported_functions(), "Functions"));
 }
 
+/// `docs/functions.md`, the function reference, is the catalog rendered; this keeps it in step.
+/// `KQL_UPDATE_README=1` rewrites it.
+#[test]
+fn function_reference_is_the_catalog() {
+    use kql_engine::functions::catalog::{FunctionKind, catalog};
+    let mut text = String::from(
+        "# Functions\n\nGenerated from `engine/src/functions/catalog.txt` (`KQL_UPDATE_README=1 cargo test -p kql-tests \
+         --test cli function_reference` rewrites it). In the REPL, `.help NAME` prints one entry.\n",
+    );
+    for kind in [FunctionKind::Scalar, FunctionKind::Aggregate, FunctionKind::Window, FunctionKind::Tuple, FunctionKind::Plugin] {
+        let mut defs: Vec<_> = catalog().iter().filter(|d| d.kind == kind).collect();
+        defs.sort_by_key(|d| d.name);
+        let title = kind.plural();
+        text.push_str(&format!("\n## {}{} ({})\n\n", title[..1].to_uppercase(), &title[1..], defs.len()));
+        for d in defs {
+            text.push_str(&format!("- `{}`: {}\n", d.signature, d.doc));
+        }
+    }
+    let path = root().join("docs/functions.md");
+    if std::env::var_os("KQL_UPDATE_README").is_some() {
+        std::fs::create_dir_all(root().join("docs")).expect("docs folder");
+        std::fs::write(&path, &text).expect("write docs/functions.md");
+    }
+    assert_eq!(std::fs::read_to_string(&path).unwrap_or_default(), text, "docs/functions.md is not the catalog: see the test's doc");
+}
+
 #[test]
 fn check_reports_each_query_and_exits_by_the_worst() {
     let dir = std::env::temp_dir().join(format!("kql-check-{}", std::process::id()));

@@ -101,13 +101,13 @@ fn ctrl_c_cancels_a_long_query_and_the_session_goes_on() {
     p.exp_eof().expect("the REPL exits");
 }
 
-/// `evaluate pivot` reads the data while its plan is made (its columns are the pivoted
-/// values); Ctrl-C stops that read too, within a second.
+/// `evaluate pivot` reads the data before its plan is made (its columns are the pivoted
+/// values): a data step, which the progress line names, and which Ctrl-C stops within a second.
 #[test]
 fn ctrl_c_cancels_a_pivot_while_it_reads_its_columns() {
     let mut p = repl();
     type_line(&mut p, "range x from 1 to 99000000 step 1 | extend k = tostring(x % 5) | evaluate pivot(k)");
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    p.exp_string("reading the plugin's columns").expect("the progress line names the data step");
     let asked = std::time::Instant::now();
     p.send_control('c').expect("Ctrl-C");
     p.exp_string("query cancelled").expect("the pivot is cancelled");
@@ -117,6 +117,18 @@ fn ctrl_c_cancels_a_pivot_while_it_reads_its_columns() {
     quiet_command(&mut p, ".format csv");
     type_line(&mut p, "datatable(k:string, v:long)['a', 1, 'b', 2, 'a', 3] | evaluate pivot(k, sum(v))");
     p.exp_string("a,b\r\n4,2").expect("the session still pivots");
+    p.send_line(".quit").expect("send");
+    p.exp_eof().expect("the REPL exits");
+}
+
+/// `.help NAME` prints the catalog's signature and doc of a function.
+#[test]
+fn help_names_a_function_s_parameters() {
+    let mut p = repl();
+    p.send_line(".help substring").expect("send");
+    p.exp_string("substring(source: string, starting_index: long [, length: long]) -> string (scalar function)").expect("the signature");
+    p.send_line(".help nosuch").expect("send");
+    p.exp_string("no function nosuch").expect("an unknown name says so");
     p.send_line(".quit").expect("send");
     p.exp_eof().expect("the REPL exits");
 }

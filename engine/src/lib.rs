@@ -15,6 +15,7 @@ pub mod range_table;
 pub mod render;
 pub mod serial;
 pub mod session;
+pub mod steps;
 pub mod truncation;
 pub mod types;
 pub mod watchlist;

@@ -17,6 +17,7 @@ use crate::catalog::{Catalog, open_parquet, tables_in_dir};
 use crate::error::{KqlError, Result};
 use crate::planner::{PlannedQuery, Planner};
 use crate::prelude::{FunctionSource, LoadReport, PreludeEntry};
+use crate::steps::{DataStep, DataSteps, StepOutput, StepReport};
 
 #[derive(Clone, Debug, Default)]
 pub struct SessionOptions {
@@ -59,6 +60,8 @@ pub struct Session {
     prelude: Vec<PreludeEntry>,
     pub options: SessionOptions,
     cancel: Arc<crate::cancel::Cancellation>,
+    /// The data step running now, for `step_progress`.
+    step_running: std::sync::Mutex<Option<(String, Progress)>>,
 }
 
 impl Session {
@@ -66,7 +69,14 @@ impl Session {
     /// end get the same configuration.
     pub fn new(options: SessionOptions) -> Result<Session> {
         let ctx = SessionContext::new_with_state(session_state(&options)?);
-        Ok(Session { ctx, catalog: Catalog::default(), prelude: Vec::new(), options, cancel: Default::default() })
+        Ok(Session {
+            ctx,
+            catalog: Catalog::default(),
+            prelude: Vec::new(),
+            options,
+            cancel: Default::default(),
+            step_running: Default::default(),
+        })
     }
 
     /// The handle that stops this session's running query while it is planned (its data reads:
@@ -168,33 +178,92 @@ impl Session {
         self.planner(None, true).plan_script(script)
     }
 
-    /// Plans every result statement of `text`, reading the data that operators whose output
-    /// depends on it need: the session's step before a query runs. A query that needs none is
-    /// planned as `plan` plans it; one that does is planned again with the data at hand, each
-    /// read racing the session's cancellation (`cancellation`), and comes back with
-    /// `read_data` set.
+    /// Plans every result statement of `text`, first reading the data that operators whose
+    /// output depends on it need: the session's step before a query runs (see `steps`). Each
+    /// step the planner asks for runs as a query of its own, streamed, racing the session's
+    /// cancellation (`cancellation`), its scans shown by `step_progress`; then the script is
+    /// planned again with the step's result at hand. A query that needs no step is planned
+    /// once, as `plan` plans it. The steps a query used come back in its `data_steps`.
     pub async fn plan_reading_data(&self, text: &str) -> Result<Vec<PlannedQuery>> {
         let script = kql_grammar::parse(text)?;
-        match self.plan_script(&script) {
-            Err(e) if e.kind == crate::error::ErrorKind::NeedsData => {
-                let mut queries = self.planner(Some(&self.ctx), false).plan_script(&script)?;
-                for q in &mut queries {
-                    q.read_data = true;
-                }
-                Ok(queries)
+        let mut steps = DataSteps::default();
+        for _ in 0..=crate::steps::MAX_DATA_STEPS {
+            let planner = self.planner(Some(&steps), false);
+            let planned = planner.plan_script(&script);
+            let Some(request) = planner.steps.pending() else {
+                return planned;
+            };
+            if steps.len() >= crate::steps::MAX_DATA_STEPS {
+                break;
             }
-            planned => planned,
+            let started = std::time::Instant::now();
+            let (output, rows) = self.run_step(&request.step).await?;
+            let span = request.step.span();
+            let (line, col) = crate::error::line_col(text, span.start);
+            let report = StepReport { what: request.step.what(), span, at: format!("{line}:{col}"), rows, elapsed: started.elapsed() };
+            steps.insert(&request, output, report);
+        }
+        Err(KqlError::new(format!("planning this query needs more than {} reads of the data", crate::steps::MAX_DATA_STEPS)))
+    }
+
+    /// Runs one data step: a query whose rows planning needs, or a fetch.
+    async fn run_step(&self, step: &DataStep) -> Result<(StepOutput, usize)> {
+        match step {
+            DataStep::Query { plan, what, span } => {
+                let df = self.ctx.execute_logical_plan(plan.clone()).await.map_err(|e| KqlError::from(e).or_at(*span))?;
+                let task = Arc::new(df.task_ctx());
+                let physical = df.create_physical_plan().await.map_err(|e| KqlError::from(e).or_at(*span))?;
+                self.set_step_progress(Some((what.clone(), Progress { plan: physical.clone() })));
+                let read = async {
+                    let stream = datafusion::physical_plan::execute_stream(physical, task)?;
+                    stream.try_collect::<Vec<RecordBatch>>().await
+                };
+                let read = tokio::select! {
+                    biased;
+                    () = self.cancel.cancelled() => Err(datafusion::error::DataFusionError::Execution(crate::cancel::CANCELLED.to_string())),
+                    read = read => read,
+                };
+                self.set_step_progress(None);
+                let batches = read.map_err(|e| KqlError::from(e).or_at(*span))?;
+                let rows = batches.iter().map(|b| b.num_rows()).sum();
+                Ok((StepOutput::Rows(Arc::new(batches)), rows))
+            }
+            DataStep::Fetch { url, span } => {
+                let (url, policy) = (url.clone(), self.options.network);
+                let dir = crate::network::cache_dir(self.options.cache_dir.as_deref());
+                let fetch = tokio::task::spawn_blocking(move || crate::network::fetch(&url, policy, &dir));
+                let fetched = tokio::select! {
+                    biased;
+                    () = self.cancel.cancelled() => return Err(KqlError::new(crate::cancel::CANCELLED)),
+                    fetched = fetch => fetched.map_err(|e| KqlError::at(*span, format!("the fetch stopped unexpectedly: {e}")))?,
+                };
+                let fetched = fetched.map_err(|e| KqlError::at(*span, e))?;
+                Ok((StepOutput::File { path: fetched.path, warning: fetched.warning }, 0))
+            }
         }
     }
 
-    fn planner<'a>(&'a self, executor: Option<&'a SessionContext>, checking: bool) -> Planner<'a> {
+    fn set_step_progress(&self, running: Option<(String, Progress)>) {
+        if let Ok(mut step) = self.step_running.lock() {
+            *step = running;
+        }
+    }
+
+    /// The data step running now, if any: what it reads, and the rows and bytes its scans have
+    /// read so far (for a progress line).
+    pub fn step_progress(&self) -> Option<(String, (usize, usize))> {
+        let step = self.step_running.lock().ok()?;
+        step.as_ref().map(|(what, progress)| (what.clone(), progress.scanned()))
+    }
+
+    fn planner<'a>(&'a self, steps: Option<&'a DataSteps>, checking: bool) -> Planner<'a> {
         Planner {
             catalog: &self.catalog,
             prelude: &self.prelude,
             now: self.now(),
-            executor,
+            ctx: &self.ctx,
+            steps: crate::steps::StepCursor::new(steps),
             checking,
-            cancel: Some(&self.cancel),
             options: &self.options,
             warnings: Default::default(),
         }
@@ -239,9 +308,12 @@ impl Session {
         let explained = df.explain(false, analyze).map_err(|e| located(e, query.span))?;
         let batches = explained.collect().await.map_err(|e| located(e, query.span))?;
         let mut text = String::new();
-        if query.read_data {
+        if !query.data_steps.is_empty() {
             text.push_str(READ_WHILE_PLANNING);
             text.push('\n');
+            for step in &query.data_steps {
+                text.push_str(&format!("  {} (at {}): {} rows\n", step.what, step.at, step.rows));
+            }
         }
         for batch in &batches {
             for row in 0..batch.num_rows() {
@@ -256,7 +328,7 @@ impl Session {
 }
 
 /// What `explain` says of a query whose planning read data.
-pub const READ_WHILE_PLANNING: &str = "Planning read data: an operator of this query depends on it (pivot's or bag_unpack's columns, scan, a graph, a toscalar() bound, an externaldata URL), and the plan below holds what it read.";
+pub const READ_WHILE_PLANNING: &str = "Data steps: operators of this query depend on the data, which these steps read before the plan below was made, and the plan holds what they read:";
 
 /// DataFusion's state as kql configures it: its settings, physical planner and optimizer
 /// rules, and every kql function in the registry. Everything that plans or runs kql's plans

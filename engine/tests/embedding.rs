@@ -31,13 +31,15 @@ async fn plan_reads_no_data_and_the_step_that_does_is_explicit() {
     assert_eq!(err.kind, kql_engine::ErrorKind::NeedsData);
 
     let planned = session.plan_reading_data(pivot).await.expect("planned with the data");
-    assert!(planned[0].read_data);
+    let steps: Vec<(&str, &str, usize)> = planned[0].data_steps.iter().map(|s| (s.what.as_str(), s.at.as_str(), s.rows)).collect();
+    assert_eq!(steps, [("the plugin's columns", "1:56", 2)]);
     let explained = session.explain(&planned[0], false).await.expect("explain");
-    assert!(explained.starts_with(kql_engine::session::READ_WHILE_PLANNING), "{explained}");
+    let expected = format!("{}\n  the plugin's columns (at 1:56): 2 rows\n", kql_engine::session::READ_WHILE_PLANNING);
+    assert!(explained.starts_with(&expected), "{explained}");
 
     let plain = session.plan_reading_data("print x = 1").await.expect("planned");
-    assert!(!plain[0].read_data);
-    assert!(!session.explain(&plain[0], false).await.expect("explain").contains("Planning read data"));
+    assert!(plain[0].data_steps.is_empty());
+    assert!(!session.explain(&plain[0], false).await.expect("explain").contains("Data steps"));
 }
 
 /// A plan read from bytes that were cut short or damaged (a cluster's message) is an error, and

@@ -35,6 +35,23 @@ impl Vocabulary {
         }
     }
 
+    /// The parameters and result of the function whose call was just opened (`strlen(`), to
+    /// show after the cursor. A loaded function of the same name hides the built-in.
+    pub fn signature_hint(&self, text: &str, cursor: usize) -> Option<String> {
+        let before = text.get(..cursor)?.strip_suffix('(')?;
+        let start = before.char_indices().rfind(|(_, c)| !(c.is_alphanumeric() || *c == '_')).map_or(0, |(i, c)| i + c.len_utf8());
+        let name = &before[start..];
+        if name.is_empty() || self.lets.iter().any(|l| l == name) {
+            return None;
+        }
+        // After `evaluate` a name is a plugin; elsewhere a function.
+        let plugin = before[..start].trim_end().ends_with("evaluate");
+        let def = kql_engine::functions::catalog::catalog()
+            .iter()
+            .find(|d| d.name == name && (d.kind == kql_engine::functions::catalog::FunctionKind::Plugin) == plugin)?;
+        Some(def.signature[name.len() + 1..].to_string())
+    }
+
     /// Where the word under the cursor starts, and the names that could complete it.
     pub fn complete(&self, text: &str, cursor: usize) -> (usize, Vec<String>) {
         let before = &text[..cursor.min(text.len())];
@@ -95,6 +112,22 @@ mod tests {
             operators: vec!["extend", "summarize", "where"],
             functions: vec!["dcount", "strlen"],
         }
+    }
+
+    #[test]
+    fn an_opened_call_shows_the_catalog_signature() {
+        let v = vocabulary();
+        let hint = |text: &str| v.signature_hint(text, text.len());
+        assert_eq!(hint("print strlen("), Some("source: string) -> long".to_string()));
+        assert_eq!(hint("T | summarize make_set("), Some("expr: scalar [, max_size: long]) -> dynamic".to_string()));
+        assert_eq!(
+            hint("T | evaluate pivot("),
+            Some("pivot_column: column [, aggregation: scalar [, column: column, ...]]) -> table".to_string())
+        );
+        // A loaded function hides the built-in; a name kql does not know, or no open call, gives none.
+        assert_eq!(hint("_Im_NetworkSession("), None);
+        assert_eq!(hint("print nosuchfunction("), None);
+        assert_eq!(hint("print strlen"), None);
     }
 
     #[test]

@@ -35,18 +35,47 @@ impl Completer for KqlHelper {
         Ok(self.vocabulary.complete(line, pos))
     }
 }
-impl Hinter for KqlHelper {
-    type Hint = String;
+/// What shows in grey after the cursor.
+pub enum KqlHint {
+    /// The rest of the name being typed (Right arrow accepts it).
+    Name(String),
+    /// The parameters of the call just opened: shown only, never inserted.
+    Signature(String),
+}
 
-    /// The rest of the name being typed, when only one name fits (Right arrow accepts it).
-    fn hint(&self, line: &str, pos: usize, _ctx: &rustyline::Context<'_>) -> Option<String> {
+impl rustyline::hint::Hint for KqlHint {
+    fn display(&self) -> &str {
+        match self {
+            KqlHint::Name(s) | KqlHint::Signature(s) => s,
+        }
+    }
+
+    fn completion(&self) -> Option<&str> {
+        match self {
+            KqlHint::Name(s) => Some(s),
+            KqlHint::Signature(_) => None,
+        }
+    }
+}
+
+impl Hinter for KqlHelper {
+    type Hint = KqlHint;
+
+    /// The rest of the name being typed when only one name fits; after `name(`, the function's
+    /// parameters and result.
+    fn hint(&self, line: &str, pos: usize, _ctx: &rustyline::Context<'_>) -> Option<KqlHint> {
         if pos < line.len() {
             return None;
+        }
+        if let Some(signature) = self.vocabulary.signature_hint(line, pos) {
+            return Some(KqlHint::Signature(signature));
         }
         let (start, names) = self.vocabulary.complete(line, pos);
         let typed = &line[start..pos];
         match names.as_slice() {
-            [only] if !typed.is_empty() && only.len() > typed.len() && only.starts_with(typed) => Some(only[typed.len()..].to_string()),
+            [only] if !typed.is_empty() && only.len() > typed.len() && only.starts_with(typed) => {
+                Some(KqlHint::Name(only[typed.len()..].to_string()))
+            }
             _ => None,
         }
     }

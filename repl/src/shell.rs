@@ -105,6 +105,7 @@ const HELP: &str = "\
 .timing on|off          print the row count and elapsed time after each query
 .output FILE            append results to FILE (a .svg, .png or .html file gets the chart of a render);
                         .output alone prints them here again
+.help NAME              a function's parameters, result and what it does
 .quit                   leave (or Ctrl-D)
 
 A query runs on Enter once it is complete: brackets and quotes closed, and the text not ending
@@ -112,13 +113,39 @@ in | , = ( and or by ;. In block mode (--block, .set block=on) Enter adds a line
 line or a closing ; runs the query. Alt-Enter always adds a line. Pasted rules arrive whole.
 Ctrl-C cancels a running query.";
 
+/// `.help NAME`: the catalog's lines for a function (a name may be a scalar and an aggregate).
+fn function_help(name: &str) -> String {
+    use kql_engine::functions::catalog;
+    let defs: Vec<String> = catalog::catalog()
+        .iter()
+        .filter(|d| d.name.eq_ignore_ascii_case(name))
+        .map(|d| format!("{} ({})\n    {}", d.signature, kind_word(d.kind), d.doc))
+        .collect();
+    if defs.is_empty() {
+        return format!("no function {name} (Tab after a few letters lists the functions kql has)");
+    }
+    defs.join("\n")
+}
+
+fn kind_word(kind: kql_engine::functions::catalog::FunctionKind) -> &'static str {
+    use kql_engine::functions::catalog::FunctionKind;
+    match kind {
+        FunctionKind::Scalar => "scalar function",
+        FunctionKind::Aggregate => "aggregation function, in summarize",
+        FunctionKind::Window => "window function, on serialized rows",
+        FunctionKind::Tuple => "several result columns",
+        FunctionKind::Plugin => "plugin, after evaluate",
+    }
+}
+
 /// Runs a dot-command; `false` means quit.
 async fn command(session: &mut Session, settings: &mut Settings, text: &str) -> bool {
     let (name, rest) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
     let rest = rest.trim();
     match name {
         ".quit" | ".exit" => return false,
-        ".help" => println!("{HELP}"),
+        ".help" if rest.is_empty() => println!("{HELP}"),
+        ".help" => println!("{}", function_help(rest)),
         ".tables" => {
             for (name, table) in session.catalog().tables() {
                 println!("{name}\t{}", table.location);
@@ -214,9 +241,8 @@ async fn run_interactive(session: &Session, settings: &Settings, text: &str) {
         _ => Box::new(std::io::stdout().lock()),
     };
     let to_terminal = settings.output.is_none() || svg.is_some();
-    // Ctrl-C also stops what planning reads (pivot's columns, scan's rows...): that happens
-    // inside one synchronous call, which the `select!` below cannot interrupt, so a task of
-    // its own tells the session.
+    // Ctrl-C drops the work below (`select!`); a task of its own also tells the session, whose
+    // data steps (pivot's columns, scan's rows ...) race its cancellation.
     let cancellation = session.cancellation();
     cancellation.reset();
     let watcher = {
@@ -272,6 +298,12 @@ async fn run_interactive(session: &Session, settings: &Settings, text: &str) {
             if let Some(progress) = running.borrow().as_ref() {
                 let (rows, bytes) = progress.scanned();
                 bar.set_message(format!("{} rows, {} scanned (Ctrl-C cancels)", HumanCount(rows as u64), HumanBytes(bytes as u64)));
+            } else if let Some((what, (rows, bytes))) = session.step_progress() {
+                bar.set_message(format!(
+                    "reading {what}: {} rows, {} scanned (Ctrl-C cancels)",
+                    HumanCount(rows as u64),
+                    HumanBytes(bytes as u64)
+                ));
             }
             bar.tick();
             tokio::time::sleep(Duration::from_millis(200)).await;

@@ -2,6 +2,7 @@
 //! a table-driven UDF type and typed access to string arrays of every Arrow encoding.
 
 pub mod arithmetic;
+pub mod catalog;
 pub mod compress;
 pub mod conversion;
 pub mod datetime;

@@ -70,7 +70,7 @@ impl Planner<'_> {
         }
 
         let fields: Vec<Field> = tab.plan.schema().fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
-        let batches = self.collect_now(tab.plan, span, "basket's patterns depend on the data, which is not read here")?;
+        let batches = self.collect_now(tab.plan, span, "basket's patterns")?;
         let mut rows: Vec<(Vec<Option<ScalarValue>>, f64)> = Vec::new();
         for b in &batches {
             for i in 0..b.num_rows() {

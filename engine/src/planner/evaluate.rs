@@ -7,13 +7,18 @@ use std::collections::BTreeSet;
 use datafusion::common::Column;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::prelude::lit;
-use futures::TryStreamExt;
 use kql_grammar::ast::{self, CallArg, ExprKind, OperatorParam, Span};
 
 use super::expr::ExprPlanner;
 use super::projection::ExactProjection;
 use super::{Env, Planner, Tabular};
 use crate::error::{ErrorKind, KqlError, Result};
+
+/// The error of planning that reached an operator whose output depends on data it has not read.
+pub(super) fn needs_data(span: Span, what: &str) -> KqlError {
+    KqlError::at(span, format!("planning this needs {what}, read from the data, which plan() does not read (plan_reading_data() does)"))
+        .with_kind(ErrorKind::NeedsData)
+}
 use crate::functions;
 
 fn column(name: &str) -> Expr {
@@ -30,13 +35,16 @@ impl Planner<'_> {
             "pivot" => self.plan_pivot(env, tab, args, plugin.span),
             "ipv4_lookup" => self.plan_ipv4_lookup(env, tab, args, plugin.span),
             "basket" => self.plan_basket(env, tab, args, plugin.span),
-            other => Err(KqlError::at(name.span, format!("plugin {other} is not supported yet"))),
+            other => {
+                let known = functions::catalog::names_of(functions::catalog::FunctionKind::Plugin).join(", ");
+                Err(KqlError::at(name.span, format!("plugin {other} is not supported yet (kql has {known})")))
+            }
         }
     }
 
     /// Runs `plan` and returns the text of its first column's values.
     fn distinct_texts(&self, plan: LogicalPlan, span: Span) -> Result<BTreeSet<String>> {
-        let batches = self.collect_now(plan, span, "this plugin's columns depend on the data, which is not read here")?;
+        let batches = self.collect_now(plan, span, "the plugin's columns")?;
         let mut out = BTreeSet::new();
         for b in &batches {
             for i in 0..b.num_rows() {
@@ -48,50 +56,18 @@ impl Planner<'_> {
         Ok(out)
     }
 
-    /// Runs `plan` while planning, for operators whose output depends on the data (`pivot`'s
-    /// columns, `scan`'s rows). Without an executor (`kql check`) it fails with `why`.
-    pub(super) fn collect_now(&self, plan: LogicalPlan, span: Span, why: &str) -> Result<Vec<arrow::array::RecordBatch>> {
-        let Some(ctx) = self.executor else {
-            return Err(KqlError::at(span, why).with_kind(ErrorKind::NeedsData));
-        };
-        let read = async {
-            let df = ctx.execute_logical_plan(plan).await?;
-            let batches: Vec<arrow::array::RecordBatch> = df.execute_stream().await?.try_collect().await?;
-            Ok::<_, datafusion::error::DataFusionError>(batches)
-        };
-        // Ctrl-C in the REPL cannot drop this synchronous call: the read races the session's
-        // cancellation instead.
-        let cancel = self.cancel;
-        let run = async move {
-            let Some(cancel) = cancel else { return read.await };
-            tokio::select! {
-                biased;
-                () = cancel.cancelled() => Err(datafusion::error::DataFusionError::Execution(crate::cancel::CANCELLED.to_string())),
-                read = read => read,
-            }
-        };
-        // The planner is synchronous, so the read blocks this thread until it ends. On a
-        // multi-threaded runtime `block_in_place` hands the thread's other tasks elsewhere
-        // meanwhile. Outside a runtime, or on a current-thread one (an embedder's; blocking
-        // its only thread there panics), the read runs on a thread of its own with a runtime
-        // of its own.
-        let on_own_thread = |run| {
-            std::thread::scope(|scope| {
-                let reader = scope.spawn(|| {
-                    let runtime =
-                        tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| KqlError::new(e.to_string()))?;
-                    Ok::<_, KqlError>(runtime.block_on(run))
-                });
-                reader.join().unwrap_or_else(|_| Err(KqlError::new("the thread reading the data stopped unexpectedly")))
-            })
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(|| handle.block_on(run))
-            }
-            _ => on_own_thread(run)?,
+    /// The rows of `plan`, for an operator whose output depends on the data (`what` it reads:
+    /// pivot's columns, scan's rows, ...). The planner reads nothing itself: the rows come from
+    /// the session's step that ran `plan` (see `steps`). Until it has, this is an error of kind
+    /// `NeedsData`, and the request is noted for the session to run.
+    pub(super) fn collect_now(&self, plan: LogicalPlan, span: Span, what: &str) -> Result<Vec<arrow::array::RecordBatch>> {
+        let key = format!("{:?}", plan.schema().fields());
+        let step = || crate::steps::DataStep::Query { plan, what: what.to_string(), span };
+        match self.steps.take(key, step) {
+            Some(crate::steps::StepOutput::Rows(batches)) => Ok(batches.as_ref().clone()),
+            Some(crate::steps::StepOutput::File { .. }) => Err(KqlError::at(span, "internal error: a data step gave a file, not rows")),
+            None => Err(needs_data(span, what)),
         }
-        .map_err(|e| KqlError::from(e).or_at(span))
     }
 
     /// `evaluate pivot(col [, agg(x)] [, key, ...])`: one column per distinct value of `col`,

@@ -185,8 +185,7 @@ impl Planner<'_> {
         let plan = LogicalPlanBuilder::from(tab.plan.clone())
             .aggregate(Vec::<Expr>::new(), vec![min(a.clone()).alias("lo"), max(a).alias("hi")])?
             .build()?;
-        let batches =
-            self.collect_now(plan, span, "make-series without from and to takes its range from the data, which is not read here")?;
+        let batches = self.collect_now(plan, span, "make-series' range (it has no from and to)")?;
         let value = |c: usize| -> Result<ScalarValue> {
             match batches.iter().find(|b| b.num_rows() > 0) {
                 Some(b) => Ok(ScalarValue::try_from_array(b.column(c), 0)?),

@@ -148,16 +148,15 @@ pub struct Planner<'a> {
     pub prelude: &'a [crate::prelude::PreludeEntry],
     /// The query's single `now()`, microseconds since the epoch.
     pub now: i64,
-    /// Runs a sub-plan while planning, for the operators whose output depends on the data
-    /// (`bag_unpack`'s and `pivot`'s columns, `scan`, ...): the session's explicit step
-    /// `Session::plan_reading_data`. `None` when nothing may be read (`Session::plan`): such an
-    /// operator fails with an error of kind `NeedsData`.
-    pub executor: Option<&'a datafusion::prelude::SessionContext>,
+    /// The session's DataFusion context, to compile expressions that run inside kql's own
+    /// operators (`scan`, graph path functions). Planning never runs a query on it.
+    pub ctx: &'a datafusion::prelude::SessionContext,
+    /// The results of the data steps run so far, and the first step planning still needs
+    /// (see `steps`).
+    pub(crate) steps: crate::steps::StepCursor<'a>,
     /// Planning only to check a query (`kql check`): an `externaldata` URL, which is not
     /// fetched, is an empty table of its declared columns, so that the rest is checked too.
     pub checking: bool,
-    /// Stops the data reads of planning (see `cancel`).
-    pub cancel: Option<&'a crate::cancel::Cancellation>,
     /// Where watchlists and fetched files come from.
     pub options: &'a crate::session::SessionOptions,
     /// What planning let pass but a person should know (legs `union isfuzzy=true` skipped).
@@ -176,9 +175,9 @@ pub struct PlannedQuery {
     pub truncation: Option<crate::truncation::Truncation>,
     /// Whether a `set` statement of the query chose `truncation` (else it is Kusto's default).
     pub truncation_set: bool,
-    /// Whether planning read data (`Session::plan_reading_data`): the plan holds what an
+    /// The data steps planning needed (`Session::plan_reading_data`): the plan holds what an
     /// operator whose output depends on the data read (pivot's columns, `scan`'s rows ...).
-    pub read_data: bool,
+    pub data_steps: Vec<crate::steps::StepReport>,
 }
 
 /// How a result asks to be drawn: `render KIND with (title="...", xcolumn=X, ycolumns=A,B)`.
@@ -260,7 +259,7 @@ impl<'a> Planner<'a> {
                         warnings,
                         truncation,
                         truncation_set,
-                        read_data: false,
+                        data_steps: self.steps.used(),
                     });
                 }
             }

@@ -34,7 +34,7 @@ impl Planner<'_> {
         }
         let key_column = Expr::Column(Column::new_unqualified(key));
         let distinct = LogicalPlanBuilder::from(tab.plan.clone()).aggregate(vec![key_column.clone()], Vec::<Expr>::new())?.build()?;
-        let batches = self.collect_now(distinct, span, "partition's branches depend on the data, which is not read here")?;
+        let batches = self.collect_now(distinct, span, "partition's branches")?;
         let mut values = Vec::new();
         for b in &batches {
             for i in 0..b.num_rows() {

@@ -322,11 +322,7 @@ impl Planner<'_> {
             }
             logical_steps.push((condition, s.condition.span, assignments, s.output));
         }
-        let Some(ctx) = self.executor else {
-            return Err(
-                KqlError::at(span, "scan's rows depend on the data, which is not read here").with_kind(crate::error::ErrorKind::NeedsData)
-            );
-        };
+        let ctx = self.ctx;
         // The session coerces types as it does for any plan.
         let physical = |e: datafusion::logical_expr::Expr, at: Span| -> Result<Arc<dyn PhysicalExpr>> {
             ctx.create_physical_expr(e, &df_context).map_err(|err| KqlError::from(err).or_at(at))

@@ -383,7 +383,7 @@ impl Planner<'_> {
             Ok(v) => Ok(v),
             Err(err) if contains_subquery(&expr) => {
                 let plan = LogicalPlanBuilder::empty(true).project_exact(vec![expr.alias("value")])?.build()?;
-                let batches = self.collect_now(plan, e.span, "this value is read from the data")?;
+                let batches = self.collect_now(plan, e.span, "a toscalar() value")?;
                 match batches.iter().find(|b| b.num_rows() > 0) {
                     Some(b) => Ok(ScalarValue::try_from_array(b.column(0), 0)?),
                     None => Err(err.or_at(e.span)),
@@ -446,23 +446,25 @@ impl Planner<'_> {
         let mut paths = Vec::new();
         for u in urls {
             let local = if crate::network::is_remote(u) {
-                // Planning without reading fetches nothing. To check a query, the declared
-                // columns are all a plan needs; to run it, the rows are read in the session's
-                // step that reads data (`Session::plan_reading_data`).
-                if self.executor.is_none() {
-                    if !self.checking {
-                        return Err(KqlError::at(span, "externaldata's rows are fetched from its URL, which is not read here")
-                            .with_kind(crate::error::ErrorKind::NeedsData));
+                // Planning fetches nothing: the session's step that reads data fetches the
+                // URL (`steps`). To check a query, the declared columns are all a plan needs.
+                let step = || crate::steps::DataStep::Fetch { url: u.clone(), span };
+                match self.steps.take(format!("fetch {u}"), step) {
+                    Some(crate::steps::StepOutput::File { path, warning }) => {
+                        if let Some(warning) = warning {
+                            self.warn(warning);
+                        }
+                        path.display().to_string()
                     }
-                    let arrays = schema.fields().iter().map(|f| new_null_array(f.data_type(), 0)).collect();
-                    return self.memory_table(schema, arrays);
+                    Some(crate::steps::StepOutput::Rows(_)) => {
+                        return Err(KqlError::at(span, "internal error: a fetch step gave rows, not a file"));
+                    }
+                    None if self.checking => {
+                        let arrays = schema.fields().iter().map(|f| new_null_array(f.data_type(), 0)).collect();
+                        return self.memory_table(schema, arrays);
+                    }
+                    None => return Err(super::evaluate::needs_data(span, &format!("externaldata's rows from {u}"))),
                 }
-                let dir = crate::network::cache_dir(self.options.cache_dir.as_deref());
-                let fetched = crate::network::fetch(u, self.options.network, &dir).map_err(|e| KqlError::at(span, e))?;
-                if let Some(warning) = fetched.warning {
-                    self.warn(warning);
-                }
-                fetched.path.display().to_string()
             } else if u.contains("://") && !u.starts_with("file://") {
                 return Err(KqlError::at(span, format!("externaldata reads local files and http(s) URLs; '{u}' is neither")));
             } else {

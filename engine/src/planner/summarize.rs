@@ -15,71 +15,12 @@ use super::names::{aggregate_name, inferred_name, next_column_name, unique_name}
 use super::projection::ExactProjection;
 use super::{Env, Planner, Tabular};
 use crate::error::{KqlError, Result};
+use crate::functions::catalog::{self, FunctionKind};
 use crate::types::kql_type_of;
 
-pub const AGGREGATE_FUNCTIONS: &[&str] = &[
-    "any",
-    "anyif",
-    "arg_max",
-    "arg_min",
-    "argmax",
-    "argmin",
-    "avg",
-    "avgif",
-    "binary_all_and",
-    "binary_all_or",
-    "binary_all_xor",
-    "count",
-    "count_distinct",
-    "count_distinctif",
-    "countif",
-    "covariance",
-    "covarianceif",
-    "covariancep",
-    "covariancepif",
-    "buildschema",
-    "dcount",
-    "dcountif",
-    "hll",
-    "hll_if",
-    "hll_merge",
-    "make_bag",
-    "make_bag_if",
-    "make_list",
-    "make_list_if",
-    "make_list_with_nulls",
-    "make_set",
-    "make_set_if",
-    "makelist",
-    "makeset",
-    "max",
-    "maxif",
-    "min",
-    "minif",
-    "percentile",
-    "percentiles",
-    "percentiles_array",
-    "percentilew",
-    "percentilesw",
-    "percentilesw_array",
-    "stdev",
-    "stdevif",
-    "stdevp",
-    "stdevpif",
-    "sum",
-    "sumif",
-    "take_any",
-    "take_anyif",
-    "tdigest",
-    "tdigest_merge",
-    "variance",
-    "varianceif",
-    "variancep",
-    "variancepif",
-];
-
+/// Whether `name` is an aggregation function (the catalog's).
 pub fn is_aggregate(name: &str) -> bool {
-    AGGREGATE_FUNCTIONS.contains(&name)
+    catalog::lookup_kind(name, FunctionKind::Aggregate).is_some()
 }
 
 /// How an aggregate's raw result becomes the KQL value, e.g. `coalesce(x, 0)` (Kusto's value
@@ -278,19 +219,12 @@ impl Planner<'_> {
             .iter()
             .map(|a| a.value.as_expr().ok_or_else(|| KqlError::at(a.value.span, "expected a scalar argument")))
             .collect::<Result<_>>()?;
-        let arity = |min: usize, max: usize| -> Result<()> {
-            if args.len() < min || args.len() > max {
-                let expected = if min == max {
-                    min.to_string()
-                } else if max == usize::MAX {
-                    format!("at least {min}")
-                } else {
-                    format!("{min} to {max}")
-                };
-                return Err(KqlError::at(span, format!("{fname}() takes {expected} arguments, got {}", args.len())));
-            }
-            Ok(())
-        };
+        // The arity is the catalog's.
+        match catalog::lookup_kind(fname, FunctionKind::Aggregate) {
+            Some(def) if !def.accepts(args.len()) => return Err(KqlError::at(span, def.arity_message(args.len()))),
+            Some(_) => {}
+            None => return Err(KqlError::at(span, format!("{fname}() is not an aggregation function"))),
+        }
         let one = |name: String, expr: Expr| Ok(vec![AggOutput::new(name, expr)]);
         let zero = |name: String, expr: Expr| Ok(vec![AggOutput::with_default(name, expr, lit(0i64))]);
         let predicate = |e: &ast::Expr| -> Result<Expr> {
@@ -311,7 +245,6 @@ impl Planner<'_> {
         };
         match fname {
             "count" => {
-                arity(0, 1)?;
                 // Kusto's count(x) counts rows, nulls included: x only names the column.
                 match args.first() {
                     None => one("count_".into(), agg::count(lit(1i64))),
@@ -321,24 +254,18 @@ impl Planner<'_> {
                     }
                 }
             }
-            "countif" => {
-                arity(1, 1)?;
-                zero(aggregate_name("countif", Some(args[0])), agg::count(lit(1i64)).filter(predicate(args[0])?).build()?)
-            }
+            "countif" => zero(aggregate_name("countif", Some(args[0])), agg::count(lit(1i64)).filter(predicate(args[0])?).build()?),
             "sum" => {
-                arity(1, 1)?;
                 let x = numeric(args[0])?;
                 let t = ep.type_of(&x, args[0].span)?;
                 sum_output(aggregate_name("sum", Some(args[0])), agg::sum(x), &t)
             }
             "sumif" => {
-                arity(2, 2)?;
                 let x = numeric(args[0])?;
                 let t = ep.type_of(&x, args[0].span)?;
                 sum_output(aggregate_name("sumif", Some(args[0])), agg::sum(x).filter(predicate(args[1])?).build()?, &t)
             }
             "avg" => {
-                arity(1, 1)?;
                 // Over no values the average is 0/0 (a real: a decimal has no NaN, so a decimal
                 // column is averaged as reals).
                 let x = numeric(args[0])?;
@@ -350,18 +277,13 @@ impl Planner<'_> {
                 Ok(vec![AggOutput::with_default(aggregate_name("avg", Some(args[0])), agg::avg(x), lit(f64::NAN))])
             }
             "min" | "max" => {
-                arity(1, 1)?;
                 let x = ep.plan(args[0])?;
                 one(aggregate_name(fname, Some(args[0])), if fname == "min" { agg::min(x) } else { agg::max(x) })
             }
-            "dcount" => {
-                arity(1, 2)?;
-                zero(aggregate_name("dcount", Some(args[0])), agg::count_distinct(ep.plan(args[0])?))
-            }
+            "dcount" => zero(aggregate_name("dcount", Some(args[0])), agg::count_distinct(ep.plan(args[0])?)),
             "take_any" | "any" => {
                 // `take_any(x)` keeps the name `x`, `any(x)` says `any_x`, an expression without
                 // a name is `any_arg<i>`; `take_any(*)` takes every column (the analyzer's names).
-                arity(1, usize::MAX)?;
                 let mut outs = Vec::new();
                 for (i, a) in args.iter().enumerate() {
                     if matches!(a.kind, ExprKind::Star) {
@@ -380,7 +302,6 @@ impl Planner<'_> {
                 Ok(outs)
             }
             "take_anyif" | "anyif" => {
-                arity(2, 2)?;
                 let name = match (inferred_name(args[0]), fname) {
                     (Some(n), "take_anyif") => n,
                     _ => aggregate_name(fname, Some(args[0])),
@@ -388,26 +309,17 @@ impl Planner<'_> {
                 one(name, agg::first_value(ep.plan(args[0])?, vec![]).filter(predicate(args[1])?).build()?)
             }
             "dcountif" | "count_distinctif" => {
-                arity(2, 3)?;
                 zero(aggregate_name(fname, Some(args[0])), agg::count_distinct(ep.plan(args[0])?).filter(predicate(args[1])?).build()?)
             }
-            "count_distinct" => {
-                arity(1, 1)?;
-                zero(aggregate_name(fname, Some(args[0])), agg::count_distinct(ep.plan(args[0])?))
-            }
-            "avgif" => {
-                arity(2, 2)?;
-                one(aggregate_name(fname, Some(args[0])), agg::avg(numeric(args[0])?).filter(predicate(args[1])?).build()?)
-            }
+            "count_distinct" => zero(aggregate_name(fname, Some(args[0])), agg::count_distinct(ep.plan(args[0])?)),
+            "avgif" => one(aggregate_name(fname, Some(args[0])), agg::avg(numeric(args[0])?).filter(predicate(args[1])?).build()?),
             "minif" | "maxif" => {
-                arity(2, 2)?;
                 let x = ep.plan(args[0])?;
                 let base = if fname == "minif" { agg::min(x) } else { agg::max(x) };
                 one(aggregate_name(fname, Some(args[0])), base.filter(predicate(args[1])?).build()?)
             }
             "stdev" | "stdevp" | "variance" | "variancep" | "stdevif" | "varianceif" | "variancepif" | "stdevpif" => {
                 let conditional = fname.ends_with("if");
-                arity(if conditional { 2 } else { 1 }, if conditional { 2 } else { 1 })?;
                 let x = datafusion::prelude::cast(numeric(args[0])?, arrow::datatypes::DataType::Float64);
                 let base = match fname {
                     "stdev" | "stdevif" => agg::stddev(x),
@@ -420,8 +332,6 @@ impl Planner<'_> {
             }
             "covariance" | "covariancep" | "covarianceif" | "covariancepif" => {
                 let conditional = fname.ends_with("if");
-                let n = if conditional { 3 } else { 2 };
-                arity(n, n)?;
                 let (x, y) = (
                     datafusion::prelude::cast(numeric(args[0])?, arrow::datatypes::DataType::Float64),
                     datafusion::prelude::cast(numeric(args[1])?, arrow::datatypes::DataType::Float64),
@@ -431,7 +341,6 @@ impl Planner<'_> {
                 Ok(vec![AggOutput::with_default(aggregate_name(fname, Some(args[0])), expr, lit(0.0f64))])
             }
             "binary_all_and" | "binary_all_or" | "binary_all_xor" => {
-                arity(1, 1)?;
                 let x = numeric(args[0])?;
                 let expr = match fname {
                     "binary_all_and" => agg::bit_and(x),
@@ -443,7 +352,6 @@ impl Planner<'_> {
             "percentile" | "percentiles" | "percentiles_array" | "percentilew" | "percentilesw" | "percentilesw_array" => {
                 let weighted = fname.starts_with("percentilew") || fname.starts_with("percentilesw");
                 let first_p = if weighted { 2 } else { 1 };
-                arity(first_p + 1, 64)?;
                 let x = numeric(args[0])?;
                 let input_type = ep.type_of(&x, args[0].span)?;
                 let mut ps = Vec::new();
@@ -506,7 +414,6 @@ impl Planner<'_> {
             }
             // A t-digest is kept exact: the group's [value, weight] pairs.
             "tdigest" => {
-                arity(1, 2)?;
                 let x = numeric(args[0])?;
                 let w = match args.get(1) {
                     Some(w) => numeric(w)?,
@@ -517,14 +424,12 @@ impl Planner<'_> {
                 Ok(vec![AggOutput { name: aggregate_name(fname, Some(args[0])), expr, finish: Some(finish) }])
             }
             "tdigest_merge" => {
-                arity(1, 1)?;
                 let x = ep.plan(args[0])?;
                 let expr = agg::array_agg(x.clone()).filter(x.is_not_null()).build()?;
                 let finish: Finish = Arc::new(|col| crate::functions::udfs().concat_arrays.call(vec![col]));
                 Ok(vec![AggOutput { name: aggregate_name(fname, Some(args[0])), expr, finish: Some(finish) }])
             }
             "buildschema" => {
-                arity(1, 1)?;
                 let x = ep.plan(args[0])?;
                 let expr = agg::array_agg(x.clone()).filter(x.is_not_null()).build()?;
                 let finish: Finish = Arc::new(|col| crate::functions::udfs().build_schema.call(vec![col]));
@@ -533,7 +438,6 @@ impl Planner<'_> {
             // Sketches are kept exact: the set of distinct values, which hll_merge unites and
             // dcount_hll counts.
             "hll" | "hll_if" => {
-                arity(1, 3)?;
                 let x = ep.plan(args[0])?;
                 let keep = if fname == "hll_if" { x.clone().is_not_null().and(predicate(args[1])?) } else { x.clone().is_not_null() };
                 let is_json = ep.is_dynamic(&x, args[0].span)?;
@@ -542,14 +446,12 @@ impl Planner<'_> {
                 Ok(vec![AggOutput { name: aggregate_name(fname, Some(args[0])), expr, finish: Some(finish) }])
             }
             "hll_merge" => {
-                arity(1, 1)?;
                 let x = ep.plan(args[0])?;
                 let expr = agg::array_agg(x.clone()).filter(x.is_not_null()).build()?;
                 let finish: Finish = Arc::new(move |col| crate::functions::udfs().merge_sets.call(vec![col]));
                 Ok(vec![AggOutput { name: "hll_merged_result".to_string(), expr, finish: Some(finish) }])
             }
             "make_bag" | "make_bag_if" => {
-                arity(if fname == "make_bag" { 1 } else { 2 }, if fname == "make_bag" { 2 } else { 3 })?;
                 let x = ep.plan(args[0])?;
                 let keep = if fname == "make_bag_if" { x.clone().is_not_null().and(predicate(args[1])?) } else { x.clone().is_not_null() };
                 let expr = agg::array_agg(x).filter(keep).build()?;
@@ -558,7 +460,6 @@ impl Planner<'_> {
             }
             "make_list" | "makelist" | "make_set" | "makeset" | "make_list_if" | "make_set_if" | "make_list_with_nulls" => {
                 let conditional = fname.ends_with("_if");
-                arity(if conditional { 2 } else { 1 }, if conditional { 3 } else { 2 })?;
                 let x = ep.plan(args[0])?;
                 let t = ep.type_of(&x, args[0].span)?;
                 let is_json = ep.is_dynamic(&x, args[0].span)?;
@@ -594,7 +495,6 @@ impl Planner<'_> {
                 Ok(vec![AggOutput { name: aggregate_name(if set { "set" } else { "list" }, Some(args[0])), expr, finish: Some(finish) }])
             }
             "arg_max" | "arg_min" | "argmax" | "argmin" => {
-                arity(2, usize::MAX)?;
                 let by = ep.plan(args[0])?;
                 let max = fname.contains("max");
                 let order = vec![SortExpr::new(by.clone(), !max, false)];

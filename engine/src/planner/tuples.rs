@@ -17,10 +17,8 @@ enum Output {
     Dynamic,
 }
 
-/// The functions whose results spread over several columns.
-pub const TUPLE_FUNCTIONS: &[&str] = &["series_decompose", "series_decompose_anomalies", "series_fit_line", "series_stats"];
-
-/// A tuple function: the library function computing all fields as a bag, and the fields.
+/// A tuple function (the catalog's kind `tuple`): the library function computing all fields
+/// as a bag, and the fields.
 fn fields_of(name: &str) -> Option<(&'static str, &'static [(&'static str, Output)])> {
     Some(match name {
         "series_stats" => (
@@ -90,6 +88,11 @@ pub fn expand(items: &[NamedExpr]) -> Result<Vec<NamedExpr>> {
         let span = item.expr.span;
         let arg_exprs: Vec<ast::Expr> = args.iter().filter_map(|a| a.value.as_expr().cloned()).collect();
         let columns: Vec<(String, ast::Expr)> = if let Some((inner, fields)) = fields_of(&name.name) {
+            if let Some(def) = crate::functions::catalog::lookup(&name.name)
+                && !def.accepts(args.len())
+            {
+                return Err(crate::error::KqlError::at(span, def.arity_message(args.len())));
+            }
             let prefix = match arg_exprs.first().and_then(inferred_name) {
                 Some(arg) => format!("{}_{arg}", name.name),
                 None => name.name.clone(),

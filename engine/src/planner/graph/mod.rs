@@ -202,9 +202,7 @@ impl Planner<'_> {
             }
         }
         // Path functions: each body is evaluated per edge (or inner node) of the path.
-        let ctx = self.executor.ok_or_else(|| {
-            KqlError::at(span, "the graph is read from the data, which is not read here").with_kind(crate::error::ErrorKind::NeedsData)
-        })?;
+        let ctx = self.ctx;
         let edge_schema = Arc::new(Schema::new(graph.edge_fields.clone()));
         let mut node_element_fields = graph.node_fields.clone();
         let key_type = graph.nodes.first().map_or(DataType::Utf8, |n| n.key.data_type());

@@ -103,7 +103,7 @@ pub(super) fn node_hash(key: &ScalarValue) -> i64 {
 
 impl Planner<'_> {
     pub(super) fn build_graph(&self, spec: &GraphSpec, span: Span) -> Result<Graph> {
-        let why = "the graph is read from the data, which is not read here";
+        let why = "the graph's nodes and edges";
         let mut graph = Graph {
             node_fields: Vec::new(),
             nodes: Vec::new(),
