@@ -457,7 +457,17 @@ impl ExprPlanner<'_, '_> {
                 self.same_type_arguments(n, &values, &args)?;
                 let dynamic =
                     values.iter().zip(&args).try_fold(false, |any, (v, a)| Ok::<_, KqlError>(any || self.is_dynamic(v, a.span)?))?;
-                let chosen = datafusion::functions::core::expr_fn::coalesce(values);
+                // Kusto skips empty strings as well as nulls ("the first non-null, or non-empty
+                // for string, expression"): `coalesce(SrcHostname, SrcIpAddr)` gives the address
+                // when the host name is "". The last argument stays as it is, so a call whose
+                // arguments are all empty gives "" rather than a null.
+                let last = values.len().saturating_sub(1);
+                let mut skipping = Vec::with_capacity(values.len());
+                for (i, (v, a)) in values.into_iter().zip(&args).enumerate() {
+                    let text = i < last && !dynamic && is_string(&self.type_of(&v, a.span)?);
+                    skipping.push(if text { datafusion::functions::core::expr_fn::nullif(v, lit("")) } else { v });
+                }
+                let chosen = datafusion::functions::core::expr_fn::coalesce(skipping);
                 // `coalesce` drops the `dynamic` tag of its arguments; put it back.
                 Ok(if dynamic { crate::types::as_dynamic(chosen) } else { chosen })
             }
