@@ -880,13 +880,24 @@ fn arrays(m: &mut HashMap<&'static str, RowDef>) {
         match (&a[0], &a[1], a.get(2)) {
             (V::DateTime(start), V::DateTime(stop), step) => {
                 // The step is a timespan (ns); datetimes are microseconds.
+                // Kusto's default step for datetimes and timespans is 1h.
                 let step = match step {
                     Some(V::TimeSpan(s)) if *s >= NANOS_PER_MICRO => *s / NANOS_PER_MICRO,
-                    None => MICROS_PER_DAY,
+                    None => 3_600 * MICROS_PER_SECOND,
                     _ => return Out::Null,
                 };
                 let n = ((i128::from(*stop) - i128::from(*start)) / i128::from(step) + 1).clamp(0, MAX as i128) as i64;
                 Out::Json(Json::Array((0..n).map(|i| Json::String(kql_grammar::values::format_datetime_full(start + i * step))).collect()))
+            }
+            (V::TimeSpan(start), V::TimeSpan(stop), step) => {
+                let step = match step {
+                    Some(V::TimeSpan(s)) if *s != 0 => *s,
+                    None => 3_600 * NANOS_PER_SECOND,
+                    _ => return Out::Null,
+                };
+                let n = ((i128::from(*stop) - i128::from(*start)) / i128::from(step) + 1).clamp(0, MAX as i128) as i64;
+                let at = |i: i64| i64::try_from(i128::from(*start) + i128::from(i) * i128::from(step)).ok();
+                Out::Json(Json::Array((0..n).map_while(at).map(|t| Json::String(V::TimeSpan(t).text().into_owned())).collect()))
             }
             (V::Long(start), V::Long(stop), step) => {
                 let step = step.and_then(V::long).unwrap_or(1);
