@@ -77,7 +77,7 @@ fn register_h3(m: &mut HashMap<&'static str, RowDef>) {
             Err(_) => Out::Str(String::new()),
         }
     });
-    def(m, "geo_h3cell_level", 1, 1, Ret::Long, |a| cell(&a[0]).map_or(Out::Null, |c| Out::Long(u8::from(c.resolution()) as i64)));
+    def(m, "geo_h3cell_level", 1, 1, Ret::Int, |a| cell(&a[0]).map_or(Out::Null, |c| Out::Long(u8::from(c.resolution()) as i64)));
     def(m, "geo_h3cell_to_central_point", 1, 1, Ret::Dynamic, |a| match cell(&a[0]) {
         Some(c) => {
             let ll = LatLng::from(c);

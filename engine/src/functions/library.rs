@@ -410,30 +410,43 @@ fn encodings(m: &mut HashMap<&'static str, RowDef>) {
             url::form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), Json::String(v.into_owned()))).collect();
         Out::Json(serde_json::json!({ "Query Parameters": query }))
     });
-    def(m, "parse_path", 1, 1, Ret::Dynamic, |a| {
-        let path = s(&a[0]);
-        let sep = if path.contains('\\') { '\\' } else { '/' };
-        let (dir, file) = match path.rfind(sep) {
-            Some(i) => (&path[..i], &path[i + 1..]),
-            None => ("", &*path),
-        };
-        let (file, stream) = match file.split_once(':') {
-            Some((f, st)) => (f, st),
-            None => (file, ""),
-        };
-        let extension = file.rsplit_once('.').map_or("", |(_, e)| e);
-        let root = if path.len() > 1 && path.as_bytes().get(1) == Some(&b':') { &path[..3.min(path.len())] } else { "" };
-        let dir_name = dir.rsplit(sep).next().unwrap_or("");
-        Out::Json(serde_json::json!({
-            "Scheme": "",
-            "RootPath": root,
-            "DirectoryPath": dir,
-            "DirectoryName": dir_name,
-            "Filename": file,
-            "Extension": extension,
-            "AlternateDataStreamName": stream,
-        }))
+    def(m, "parse_path", 1, 1, Ret::Dynamic, |a| parse_path(&s(&a[0])));
+    // pack_all(true): the bag without its null and empty-string values.
+    def(m, "__kql_drop_null_empty", 1, 1, Ret::Dynamic, |a| match a[0].json() {
+        Json::Object(bag) => {
+            Out::Json(Json::Object(bag.into_iter().filter(|(_, v)| !(v.is_null() || v.as_str().is_some_and(str::is_empty))).collect()))
+        }
+        other => Out::Json(other),
     });
+}
+
+/// `parse_path`: a URL's scheme (`file://`), the drive (`C:`), the folder, its last name, the
+/// file name, its extension and an NTFS alternate data stream (`file.txt:stream`), as Kusto
+/// splits them: `\\server\share\f.txt` keeps its leading `\\` in the folder.
+fn parse_path(path: &str) -> Out {
+    let (scheme, rest) = match path.split_once("://") {
+        Some((scheme, rest)) if scheme.len() > 1 && scheme.chars().all(|c| c.is_ascii_alphabetic()) => (scheme, rest),
+        _ => ("", path),
+    };
+    let sep = if rest.contains('\\') { '\\' } else { '/' };
+    let (dir, file) = match rest.rfind(sep) {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => ("", rest),
+    };
+    let (file, stream) = file.split_once(':').unwrap_or((file, ""));
+    let extension = file.rsplit_once('.').map_or("", |(_, e)| e);
+    let bytes = rest.as_bytes();
+    let root = if bytes.len() > 1 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':' { &rest[..2] } else { "" };
+    let dir_name = dir.rsplit(sep).next().unwrap_or("");
+    Out::Json(serde_json::json!({
+        "Scheme": scheme,
+        "RootPath": root,
+        "DirectoryPath": dir,
+        "DirectoryName": dir_name,
+        "Filename": file,
+        "Extension": extension,
+        "AlternateDataStreamName": stream,
+    }))
 }
 
 /// `%2F` → `%2f`: Kusto writes escapes in lower case.
@@ -516,21 +529,21 @@ fn datetimes(m: &mut HashMap<&'static str, RowDef>) {
     def(m, "dayofweek", 1, 1, Ret::TimeSpan, |a| {
         dt(&a[0]).map_or(Out::Null, |ns| Out::TimeSpan((ns.div_euclid(MICROS_PER_DAY) + 4).rem_euclid(7) * NANOS_PER_DAY))
     });
-    def(m, "dayofmonth", 1, 1, Ret::Long, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Long(ymd(ns).2 as i64)));
-    def(m, "week_of_year", 1, 1, Ret::Long, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Long(iso_week(ns))));
-    def(m, "weekofyear", 1, 1, Ret::Long, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Long(iso_week(ns))));
-    def(m, "dayofyear", 1, 1, Ret::Long, |a| {
+    def(m, "dayofmonth", 1, 1, Ret::Int, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Long(ymd(ns).2 as i64)));
+    def(m, "week_of_year", 1, 1, Ret::Int, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Long(iso_week(ns))));
+    def(m, "weekofyear", 1, 1, Ret::Int, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Long(iso_week(ns))));
+    def(m, "dayofyear", 1, 1, Ret::Int, |a| {
         dt(&a[0]).map_or(Out::Null, |ns| {
             let (y, _, _) = ymd(ns);
             Out::Long(ns.div_euclid(MICROS_PER_DAY) - days_from_civil(y, 1, 1) + 1)
         })
     });
-    def(m, "hourofday", 1, 1, Ret::Long, |a| {
+    def(m, "hourofday", 1, 1, Ret::Int, |a| {
         dt(&a[0]).map_or(Out::Null, |ns| Out::Long(ns.rem_euclid(MICROS_PER_DAY) / (3_600 * MICROS_PER_SECOND)))
     });
-    def(m, "getyear", 1, 1, Ret::Long, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Long(ymd(ns).0)));
-    def(m, "getmonth", 1, 1, Ret::Long, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Long(ymd(ns).1 as i64)));
-    def(m, "monthofyear", 1, 1, Ret::Long, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Long(ymd(ns).1 as i64)));
+    def(m, "getyear", 1, 1, Ret::Int, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Long(ymd(ns).0)));
+    def(m, "getmonth", 1, 1, Ret::Int, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Long(ymd(ns).1 as i64)));
+    def(m, "monthofyear", 1, 1, Ret::Int, |a| dt(&a[0]).map_or(Out::Null, |ns| Out::Long(ymd(ns).1 as i64)));
     def(m, "datetime_add", 3, 3, Ret::DateTime, |a| {
         let (Some(amount), Some(ns)) = (a[1].long(), dt(&a[2])) else { return Out::Null };
         let fixed = |unit: i64| amount.checked_mul(unit).and_then(|d| ns.checked_add(d)).map_or(Out::Null, Out::DateTime);
@@ -553,7 +566,7 @@ fn datetimes(m: &mut HashMap<&'static str, RowDef>) {
             _ => Out::Null,
         }
     });
-    def(m, "datetime_part", 2, 2, Ret::Long, |a| {
+    def(m, "datetime_part", 2, 2, Ret::Int, |a| {
         let Some(ns) = dt(&a[1]) else { return Out::Null };
         let (y, mo, d) = ymd(ns);
         let t = ns.rem_euclid(MICROS_PER_DAY);

@@ -8,8 +8,8 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanBuilder, Decimal128Array, Decimal128Builder, DurationNanosecondBuilder, Float64Builder, Int64Builder,
-    StringBuilder, TimestampMicrosecondBuilder,
+    Array, ArrayRef, AsArray, BooleanBuilder, Decimal128Array, Decimal128Builder, DurationNanosecondBuilder, Float64Builder, Int32Builder,
+    Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, FieldRef, TimeUnit};
 use datafusion::common::Result;
@@ -129,6 +129,8 @@ pub enum Out {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Ret {
     Bool,
+    /// Kusto's `int` (32 bits): the parts of a datetime (`getyear`, `datetime_part`, ...).
+    Int,
     Long,
     Real,
     Str,
@@ -180,6 +182,7 @@ impl Hash for RowUdf {
 fn arrow_type(ret: Ret) -> DataType {
     match ret {
         Ret::Bool => DataType::Boolean,
+        Ret::Int => DataType::Int32,
         Ret::Long => DataType::Int64,
         Ret::Real => DataType::Float64,
         Ret::Str | Ret::Dynamic => DataType::Utf8,
@@ -233,6 +236,7 @@ enum Builder {
     Long(Int64Builder),
     Real(Float64Builder),
     Str(StringBuilder),
+    Int(Int32Builder),
     DateTime(TimestampMicrosecondBuilder),
     TimeSpan(DurationNanosecondBuilder),
     Decimal(Decimal128Builder),
@@ -242,6 +246,7 @@ impl Builder {
     fn new(ret: Ret, n: usize) -> Builder {
         match ret {
             Ret::Bool => Builder::Bool(BooleanBuilder::with_capacity(n)),
+            Ret::Int => Builder::Int(Int32Builder::with_capacity(n)),
             Ret::Long => Builder::Long(Int64Builder::with_capacity(n)),
             Ret::Real => Builder::Real(Float64Builder::with_capacity(n)),
             Ret::Str | Ret::Dynamic => Builder::Str(StringBuilder::with_capacity(n, n * 16)),
@@ -255,6 +260,7 @@ impl Builder {
         match (self, out) {
             (Builder::Bool(b), Out::Bool(v)) => b.append_value(v),
             (Builder::Long(b), Out::Long(v)) => b.append_value(v),
+            (Builder::Int(b), Out::Long(v)) => b.append_option(i32::try_from(v).ok()),
             (Builder::Real(b), Out::Real(v)) => b.append_value(v),
             (Builder::Real(b), Out::Long(v)) => b.append_value(v as f64),
             (Builder::Str(b), Out::Str(v)) => b.append_value(v),
@@ -266,6 +272,7 @@ impl Builder {
             (Builder::Decimal(b), Out::Decimal(v)) => b.append_value(v),
             (Builder::Bool(b), _) => b.append_null(),
             (Builder::Long(b), _) => b.append_null(),
+            (Builder::Int(b), _) => b.append_null(),
             (Builder::Real(b), _) => b.append_null(),
             (Builder::Str(b), _) => b.append_null(),
             (Builder::DateTime(b), _) => b.append_null(),
@@ -278,6 +285,7 @@ impl Builder {
         match self {
             Builder::Bool(mut b) => Arc::new(b.finish()),
             Builder::Long(mut b) => Arc::new(b.finish()),
+            Builder::Int(mut b) => Arc::new(b.finish()),
             Builder::Real(mut b) => Arc::new(b.finish()),
             Builder::Str(mut b) => Arc::new(b.finish()),
             Builder::DateTime(mut b) => Arc::new(b.finish().with_timezone("UTC")),

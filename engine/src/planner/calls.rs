@@ -331,7 +331,16 @@ impl ExprPlanner<'_, '_> {
                     flags.push(lit(crate::types::is_dynamic_field(f)));
                 }
                 values.extend(flags);
-                Ok(udfs.bag_pack.call(values))
+                let bag = udfs.bag_pack.call(values);
+                // pack_all(ignore_null_empty): a constant; true drops null and empty values.
+                let ignore_null_empty = match args.first() {
+                    None => false,
+                    Some(flag) => match &flag.kind {
+                        ExprKind::Literal(ast::Literal::Bool(b)) => *b,
+                        _ => return Err(KqlError::at(flag.span, "pack_all() takes ignore_null_empty as a constant bool")),
+                    },
+                };
+                Ok(if ignore_null_empty { functions::library::library()["__kql_drop_null_empty"].udf.call(vec![bag]) } else { bag })
             }
             "split" => {
                 let mut call_args = vec![self.as_string(args[0])?, self.as_string(args[1])?];
@@ -479,6 +488,29 @@ impl ExprPlanner<'_, '_> {
                 } else {
                     datafusion::functions::core::expr_fn::least(values)
                 })
+            }
+            "round" => {
+                // round() keeps an integer an integer, as Kusto types it (round(7) is a long);
+                // to zero or more digits it is the number itself.
+                let x = self.plan(args[0])?;
+                let t = self.type_of(&x, args[0].span)?;
+                let digits = args.get(1).map(|d| self.plan(d)).transpose()?;
+                if !t.is_integer() {
+                    return Ok(functions::library::library()["round"].udf.call(std::iter::once(x).chain(digits).collect()));
+                }
+                match &digits {
+                    None => Ok(x),
+                    Some(Expr::Literal(v, _))
+                        if v.clone().cast_to(&DataType::Int64).is_ok_and(|d| matches!(d, ScalarValue::Int64(Some(n)) if n >= 0)) =>
+                    {
+                        Ok(x)
+                    }
+                    Some(_) => {
+                        let real = datafusion::prelude::cast(x, DataType::Float64);
+                        let rounded = functions::library::library()["round"].udf.call(std::iter::once(real).chain(digits).collect());
+                        Ok(datafusion::prelude::cast(rounded, t))
+                    }
+                }
             }
             "abs" => {
                 let x = self.typed_arg(n, args[0], "number or timespan", |t| t.is_numeric() || *t == TIMESPAN)?;

@@ -318,12 +318,12 @@ impl Planner<'_> {
                 let base = if fname == "minif" { agg::min(x) } else { agg::max(x) };
                 one(aggregate_name(fname, Some(args[0])), base.filter(predicate(args[1])?).build()?)
             }
-            "stdev" | "stdevp" | "variance" | "variancep" | "stdevif" | "varianceif" | "variancepif" | "stdevpif" => {
+            "stdev" | "stdevp" | "variance" | "variancep" | "stdevif" | "varianceif" | "variancepif" => {
                 let conditional = fname.ends_with("if");
                 let x = datafusion::prelude::cast(numeric(args[0])?, arrow::datatypes::DataType::Float64);
                 let base = match fname {
                     "stdev" | "stdevif" => agg::stddev(x),
-                    "stdevp" | "stdevpif" => agg::stddev_pop(x),
+                    "stdevp" => agg::stddev_pop(x),
                     "variance" | "varianceif" => agg::var_sample(x),
                     _ => agg::var_pop(x),
                 };
