@@ -87,3 +87,14 @@ fn a_leftouter_join_and_a_lookup() {
         "NetworkSession | join kind=leftouter (NetworkSession | summarize Peers = dcount(DstIpAddr) by SrcIpAddr) on SrcIpAddr | lookup (NetworkSession | summarize Ports = dcount(DstPortNumber) by SrcIpAddr) on SrcIpAddr",
     );
 }
+
+/// A summarize over rows sorted on a group key (after `sort`/`serialize`) hashes its final step:
+/// no sort of the repartitioned partial results in front of it (`physical_rules.rs`).
+#[test]
+fn a_summarize_after_a_sort_does_not_sort_again() {
+    check(
+        "summarize_after_sort",
+        "NetworkSession | sort by SrcIpAddr asc, TimeGenerated asc | serialize | extend n = next(SrcIpAddr) | where n == SrcIpAddr \
+         | summarize c = count() by SrcIpAddr, DstIpAddr",
+    );
+}

@@ -9,6 +9,7 @@ pub mod codec;
 pub mod error;
 pub mod functions;
 pub mod network;
+pub mod physical_rules;
 pub mod planner;
 pub mod prelude;
 pub mod range_table;

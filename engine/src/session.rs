@@ -356,26 +356,13 @@ pub fn session_state(options: &SessionOptions) -> Result<datafusion::execution::
         .with_runtime_env(runtime)
         .with_default_features()
         .with_query_planner(Arc::new(crate::serial::KqlQueryPlanner))
-        .with_physical_optimizer_rules(physical_optimizer_rules());
+        .with_physical_optimizer_rules(crate::physical_rules::rules());
     if options.without_logical_optimizer {
         state = state.with_optimizer_rules(vec![Arc::new(datafusion::optimizer::simplify_expressions::SimplifyExpressions::new())]);
     }
     let mut state = state.build();
     crate::functions::registry::register(&mut state)?;
     Ok(state)
-}
-
-/// DataFusion's physical optimizer rules but one: `aggregate_statistics`, which answers an
-/// aggregate from file statistics. Over a summarize that follows another summarize (or
-/// `count`) it dropped the second aggregate or built a plan its own checker rejects
-/// (`summarize c = count() | summarize make_list(c)` gave 2, not [2]; found by the fuzzer).
-/// A wrong answer costs more than reading a file's row count from its footer.
-fn physical_optimizer_rules() -> Vec<Arc<dyn datafusion::physical_optimizer::PhysicalOptimizerRule + Send + Sync>> {
-    datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new()
-        .rules
-        .into_iter()
-        .filter(|rule| rule.name() != "aggregate_statistics")
-        .collect()
 }
 
 /// What a result is for, which decides whether Kusto's result limit (500,000 records, 64 MB;

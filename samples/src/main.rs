@@ -42,6 +42,21 @@ enum Command {
         /// Seed of the generator: the same seed gives the same file.
         #[arg(long, default_value_t = 1571)]
         seed: u64,
+        /// A background at a real network's cardinality (for benchmarks): 20,000 sources,
+        /// 48,000 destinations, flows drawn from 0.7 x rows (about 5.3 M distinct per 10 M rows);
+        /// --sources, --destinations and --flows change them.
+        #[arg(long)]
+        realistic: bool,
+        /// Distinct source hosts of a realistic background.
+        #[arg(long, requires = "realistic", default_value_t = 20_000)]
+        sources: u64,
+        /// Distinct destinations of a realistic background.
+        #[arg(long, requires = "realistic", default_value_t = 48_000)]
+        destinations: u64,
+        /// Flows (source, destination, port) a realistic background draws its rows from
+        /// (default 0.7 x rows).
+        #[arg(long, requires = "realistic")]
+        flows: Option<u64>,
     },
     /// Sentinel's raw tables (SecurityEvent, WindowsEvent, Event, ASimNetworkSessionLogs) with
     /// the planted beacons and T1571 activity, and PowerShell script blocks, one Parquet file
@@ -62,7 +77,11 @@ enum Command {
 fn main() -> ExitCode {
     let args = Args::parse();
     let outcome = match args.command {
-        Command::NetworkSession { rows, out, seed } => network_session::write(&out, rows, seed),
+        Command::NetworkSession { rows, out, seed, realistic, sources, destinations, flows } => {
+            let cardinality =
+                realistic.then(|| network_session::Cardinality { sources, destinations, flows: flows.unwrap_or(rows as u64 * 7 / 10) });
+            network_session::write(&out, rows, seed, cardinality)
+        }
         Command::Sentinel { rows, out, seed } => [
             sentinel::write_security_event(&out.join("SecurityEvent.parquet"), rows, seed),
             sentinel::write_windows_event(&out.join("WindowsEvent.parquet"), rows, seed),

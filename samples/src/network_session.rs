@@ -282,6 +282,53 @@ fn background(rng: &mut Rng) -> Background {
     Background { hosts, public, internal, ipv6 }
 }
 
+/// How many distinct sources, destinations and flows the background has, for benchmarks at the
+/// cardinality of a real network (the default samples have 128 hosts and 3,000 destinations).
+#[derive(Clone, Copy, Debug)]
+pub struct Cardinality {
+    pub sources: u64,
+    pub destinations: u64,
+    /// Flows (source, destination, port) the rows are drawn from, uniformly: `rows` draws
+    /// from `flows` give `flows * (1 - e^(-rows/flows))` distinct ones.
+    pub flows: u64,
+}
+
+/// A mixer of 64 bits (SplitMix64's finaliser): a flow's number decides its source,
+/// destination and port, so no table of flows is held.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A background event of a network with `c`'s cardinality: a flow drawn uniformly, its
+/// source among `c.sources` workstations (10.0.0.0/8), its destination among
+/// `c.destinations` public addresses, its port common (70 %) or any of 64,512.
+fn realistic_event(rng: &mut Rng, c: &Cardinality, hour_start: i64) -> Event {
+    const FIRSTS: [u8; 17] = [13, 20, 23, 34, 35, 40, 52, 54, 104, 140, 142, 151, 157, 162, 185, 199, 204];
+    const COMMON: [i32; 10] = [443, 443, 443, 443, 80, 80, 8080, 22, 53, 123];
+    let flow = rng.below(c.flows.max(1));
+    let a = mix(flow ^ 0x5eed);
+    let b = mix(a);
+    let p = mix(b);
+    let s = a % c.sources.max(1) + 1;
+    let d = b % c.destinations.max(1);
+    let port = if p % 10 < 7 { COMMON[(p >> 8) as usize % COMMON.len()] } else { 1024 + ((p >> 16) % 64_512) as i32 };
+    let src_bytes = 200 + rng.below(4_000) as i64 * (1 + rng.below(3) as i64);
+    Event {
+        time: hour_start + rng.below(HOUR as u64) as i64,
+        src: format!("10.{}.{}.{}", (s >> 16) & 0xff, (s >> 8) & 0xff, s & 0xff),
+        src_host: format!("WS-{s:05}"),
+        dst: format!("{}.{}.{}.{}", FIRSTS[(d % 17) as usize], (d / 17) & 0xff, ((d / 17) >> 8) & 0xff, 1 + d % 251),
+        dst_port: port,
+        protocol: if port == 53 || port == 123 { "UDP" } else { "TCP" },
+        allowed: !rng.chance(0.04),
+        src_port: rng.range(49_152, 65_535) as i32,
+        src_bytes,
+        dst_bytes: src_bytes * (1 + rng.below(40) as i64),
+    }
+}
+
 fn background_event(rng: &mut Rng, bg: &Background, hour_start: i64) -> Event {
     let (src, src_host) = rng.pick(&bg.hosts).clone();
     let roll = rng.below(100);
@@ -380,7 +427,9 @@ fn batch(schema: &Arc<Schema>, rows: Rows) -> Result<RecordBatch, String> {
 }
 
 /// Writes `rows` background events plus the plants to `out`, hour by hour in time order.
-pub fn write(out: &Path, rows: usize, seed: u64) -> Result<String, String> {
+/// Writes `rows` background events (with the planted beacons on top) to `out`; with
+/// `cardinality`, the background has that many sources, destinations and flows.
+pub fn write(out: &Path, rows: usize, seed: u64, cardinality: Option<Cardinality>) -> Result<String, String> {
     let mut rng = Rng::new(seed);
     let bg = background(&mut rng);
     let mut planted_all = planted_events(&mut Rng::new(seed ^ 0xBEAC0));
@@ -402,7 +451,10 @@ pub fn write(out: &Path, rows: usize, seed: u64) -> Result<String, String> {
     for h in 0..HOURS {
         let hour_start = start + h * HOUR;
         let n = rows / HOURS as usize + usize::from((h as usize) < rows % HOURS as usize);
-        let mut events: Vec<Event> = (0..n).map(|_| background_event(&mut rng, &bg, hour_start)).collect();
+        let mut events: Vec<Event> = match &cardinality {
+            Some(c) => (0..n).map(|_| realistic_event(&mut rng, c, hour_start)).collect(),
+            None => (0..n).map(|_| background_event(&mut rng, &bg, hour_start)).collect(),
+        };
         planted.clear();
         while let Some(e) = plants.next_if(|e| e.time < hour_start + HOUR) {
             planted.push(e);
