@@ -169,13 +169,13 @@ impl Session {
 
     /// `plan` of a parsed script.
     pub fn plan_script(&self, script: &kql_grammar::ast::Script) -> Result<Vec<PlannedQuery>> {
-        self.planner(None, false).plan_script(script)
+        self.planner(None, false, self.now()).plan_script(script)
     }
 
     /// Plans a script only to check it (`kql check`): as `plan`, but an `externaldata` URL is
     /// an empty table of its declared columns (nothing is fetched), so the rest is checked too.
     pub fn check_script(&self, script: &kql_grammar::ast::Script) -> Result<Vec<PlannedQuery>> {
-        self.planner(None, true).plan_script(script)
+        self.planner(None, true, self.now()).plan_script(script)
     }
 
     /// Plans every result statement of `text`, first reading the data that operators whose
@@ -187,8 +187,10 @@ impl Session {
     pub async fn plan_reading_data(&self, text: &str) -> Result<Vec<PlannedQuery>> {
         let script = kql_grammar::parse(text)?;
         let mut steps = DataSteps::default();
+        // One `now()` for the query, its steps and every planning of it.
+        let now = self.now();
         for _ in 0..=crate::steps::MAX_DATA_STEPS {
-            let planner = self.planner(Some(&steps), false);
+            let planner = self.planner(Some(&steps), false, now);
             let planned = planner.plan_script(&script);
             let Some(request) = planner.steps.pending() else {
                 return planned;
@@ -213,7 +215,8 @@ impl Session {
                 let df = self.ctx.execute_logical_plan(plan.clone()).await.map_err(|e| KqlError::from(e).or_at(*span))?;
                 let task = Arc::new(df.task_ctx());
                 let physical = df.create_physical_plan().await.map_err(|e| KqlError::from(e).or_at(*span))?;
-                self.set_step_progress(Some((what.clone(), Progress { plan: physical.clone() })));
+                // Shown while the step runs; cleared however it ends (a dropped future too).
+                let _shown = StepShown::new(&self.step_running, what.clone(), Progress { plan: physical.clone() });
                 let read = async {
                     let stream = datafusion::physical_plan::execute_stream(physical, task)?;
                     stream.try_collect::<Vec<RecordBatch>>().await
@@ -223,7 +226,6 @@ impl Session {
                     () = self.cancel.cancelled() => Err(datafusion::error::DataFusionError::Execution(crate::cancel::CANCELLED.to_string())),
                     read = read => read,
                 };
-                self.set_step_progress(None);
                 let batches = read.map_err(|e| KqlError::from(e).or_at(*span))?;
                 let rows = batches.iter().map(|b| b.num_rows()).sum();
                 Ok((StepOutput::Rows(Arc::new(batches)), rows))
@@ -243,12 +245,6 @@ impl Session {
         }
     }
 
-    fn set_step_progress(&self, running: Option<(String, Progress)>) {
-        if let Ok(mut step) = self.step_running.lock() {
-            *step = running;
-        }
-    }
-
     /// The data step running now, if any: what it reads, and the rows and bytes its scans have
     /// read so far (for a progress line).
     pub fn step_progress(&self) -> Option<(String, (usize, usize))> {
@@ -256,11 +252,11 @@ impl Session {
         step.as_ref().map(|(what, progress)| (what.clone(), progress.scanned()))
     }
 
-    fn planner<'a>(&'a self, steps: Option<&'a DataSteps>, checking: bool) -> Planner<'a> {
+    fn planner<'a>(&'a self, steps: Option<&'a DataSteps>, checking: bool, now: i64) -> Planner<'a> {
         Planner {
             catalog: &self.catalog,
             prelude: &self.prelude,
-            now: self.now(),
+            now,
             ctx: &self.ctx,
             steps: crate::steps::StepCursor::new(steps),
             checking,
@@ -324,6 +320,26 @@ impl Session {
             }
         }
         Ok(text)
+    }
+}
+
+/// The running data step, in the session's slot for `step_progress` while it lives.
+struct StepShown<'a>(&'a std::sync::Mutex<Option<(String, Progress)>>);
+
+impl<'a> StepShown<'a> {
+    fn new(slot: &'a std::sync::Mutex<Option<(String, Progress)>>, what: String, progress: Progress) -> StepShown<'a> {
+        if let Ok(mut step) = slot.lock() {
+            *step = Some((what, progress));
+        }
+        StepShown(slot)
+    }
+}
+
+impl Drop for StepShown<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut step) = self.0.lock() {
+            *step = None;
+        }
     }
 }
 

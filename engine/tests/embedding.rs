@@ -72,3 +72,15 @@ async fn damaged_plan_bytes_are_an_error_not_a_panic() {
         }
     }
 }
+
+/// A query has one `now()`: the data step that reads pivot's columns and the plan made after it
+/// see the same value (the clock is not fixed here), so every row lands in the column named by it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_data_step_and_the_plan_after_it_share_one_now() {
+    let session = Session::new(SessionOptions::default()).expect("session");
+    let results = session.execute("range x from 1 to 3 step 1 | extend t = tostring(now()) | evaluate pivot(t)").await.expect("runs");
+    assert_eq!(results[0].schema.fields().len(), 2, "x and the one column named by now()");
+    let counted: i64 =
+        results[0].batches.iter().map(|b| b.column(1).as_primitive::<arrow::datatypes::Int64Type>().iter().flatten().sum::<i64>()).sum();
+    assert_eq!(counted, 3, "every row counted under the column of the same now()");
+}
