@@ -537,7 +537,9 @@ impl ExprPlanner<'_, '_> {
             "extract" if args.len() == 4 => {
                 // `extract(regex, group, text, typeof(T))` converts the match to T.
                 let entry = &functions::library::library()["extract"];
-                let text = entry.udf.call(vec![self.plan(args[0])?, self.plan(args[1])?, self.plan(args[2])?]);
+                let regex = self.plan(args[0])?;
+                self.check_regex_constant(&regex, args[0].span)?;
+                let text = entry.udf.call(vec![regex, self.plan(args[1])?, self.plan(args[2])?]);
                 self.convert_to_typeof(text, args[3])
             }
 
@@ -558,12 +560,9 @@ impl ExprPlanner<'_, '_> {
                 let entry = &functions::library::library()[n];
                 let values = args.iter().map(|a| self.plan(a)).collect::<Result<Vec<_>>>()?;
                 if let Some(&(_, i)) = REGEX_ARGUMENTS.iter().find(|(f, _)| *f == n)
-                    && let (Some(Expr::Literal(ScalarValue::Utf8(Some(pattern)), _)), Some(arg)) = (values.get(i), args.get(i))
-                    && let Err(e) = functions::regex_syntax::compile(pattern)
+                    && let (Some(value), Some(arg)) = (values.get(i), args.get(i))
                 {
-                    // Kusto rejects a query whose regex constant does not compile; an empty
-                    // result per row would read as "no match".
-                    return Err(KqlError::at(arg.span, format!("invalid regular expression: {e}")));
+                    self.check_regex_constant(value, arg.span)?;
                 }
                 if ARRAY_ARGUMENTS.contains(&n) {
                     for (v, a) in values.iter().zip(&args) {
@@ -575,6 +574,17 @@ impl ExprPlanner<'_, '_> {
             // The catalog lists a function no arm implements: a test plans every catalog entry.
             _ => Err(KqlError::at(name.span, format!("internal error: {n}() is in the catalog but has no implementation"))),
         }
+    }
+
+    /// Kusto rejects a query whose regex constant does not compile; an empty result per row
+    /// would read as "no match".
+    fn check_regex_constant(&self, value: &Expr, span: Span) -> Result<()> {
+        if let Expr::Literal(ScalarValue::Utf8(Some(pattern)), _) = value
+            && let Err(e) = functions::regex_syntax::compile(pattern)
+        {
+            return Err(KqlError::at(span, format!("invalid regular expression: {e}")));
+        }
+        Ok(())
     }
 
     /// Converts text to the type a `typeof(T)` argument names (`extract`, `extract_json`).
