@@ -18,6 +18,7 @@ use crate::error::{KqlError, Result};
 use crate::planner::{PlannedQuery, Planner};
 use crate::prelude::{FunctionSource, LoadReport, PreludeEntry};
 use crate::steps::{DataStep, DataSteps, StepOutput, StepReport};
+use datafusion::logical_expr::LogicalPlan;
 
 #[derive(Clone, Debug, Default)]
 pub struct SessionOptions {
@@ -189,32 +190,39 @@ impl Session {
         let mut steps = DataSteps::default();
         // One `now()` for the query, its steps and every planning of it.
         let now = self.now();
-        for _ in 0..=crate::steps::MAX_DATA_STEPS {
+        for round in 0..=crate::steps::MAX_DATA_STEPS {
             let planner = self.planner(Some(&steps), false, now);
             let planned = planner.plan_script(&script);
             let Some(request) = planner.steps.pending() else {
                 return planned;
             };
-            if steps.len() >= crate::steps::MAX_DATA_STEPS {
+            if round == crate::steps::MAX_DATA_STEPS {
                 break;
             }
-            let started = std::time::Instant::now();
             let (output, rows) = self.run_step(&request.step).await?;
             let span = request.step.span();
             let (line, col) = crate::error::line_col(text, span.start);
-            let report = StepReport { what: request.step.what(), span, at: format!("{line}:{col}"), rows, elapsed: started.elapsed() };
+            let report = StepReport { what: request.step.what(), span, at: format!("{line}:{col}"), rows };
             steps.insert(&request, output, report);
         }
         Err(KqlError::new(format!("planning this query needs more than {} reads of the data", crate::steps::MAX_DATA_STEPS)))
+    }
+
+    /// The physical plan of `plan` in this session, and the task context to run it in.
+    async fn physical_plan(
+        &self,
+        plan: LogicalPlan,
+    ) -> datafusion::error::Result<(Arc<dyn datafusion::physical_plan::ExecutionPlan>, Arc<datafusion::execution::TaskContext>)> {
+        let df = self.ctx.execute_logical_plan(plan).await?;
+        let task = Arc::new(df.task_ctx());
+        Ok((df.create_physical_plan().await?, task))
     }
 
     /// Runs one data step: a query whose rows planning needs, or a fetch.
     async fn run_step(&self, step: &DataStep) -> Result<(StepOutput, usize)> {
         match step {
             DataStep::Query { plan, what, span } => {
-                let df = self.ctx.execute_logical_plan(plan.clone()).await.map_err(|e| KqlError::from(e).or_at(*span))?;
-                let task = Arc::new(df.task_ctx());
-                let physical = df.create_physical_plan().await.map_err(|e| KqlError::from(e).or_at(*span))?;
+                let (physical, task) = self.physical_plan(plan.clone()).await.map_err(|e| KqlError::from(e).or_at(*span))?;
                 // Shown while the step runs; cleared however it ends (a dropped future too).
                 let _shown = StepShown::new(&self.step_running, what.clone(), Progress { plan: physical.clone() });
                 let read = async {
@@ -273,9 +281,7 @@ impl Session {
     /// Runs one planned query like `stream`, and also returns a handle on its physical plan from
     /// which the progress of its scans can be read while it runs.
     pub async fn stream_with_progress(&self, query: &PlannedQuery, used: ResultUse) -> Result<(SendableRecordBatchStream, Progress)> {
-        let df = self.ctx.execute_logical_plan(query.plan.clone()).await.map_err(|e| located(e, query.span))?;
-        let task = Arc::new(df.task_ctx());
-        let plan = df.create_physical_plan().await.map_err(|e| located(e, query.span))?;
+        let (plan, task) = self.physical_plan(query.plan.clone()).await.map_err(|e| located(e, query.span))?;
         let stream = datafusion::physical_plan::execute_stream(plan.clone(), task).map_err(|e| located(e, query.span))?;
         let limit = match used {
             ResultUse::View => query.truncation,

@@ -14,14 +14,22 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use datafusion::logical_expr::LogicalPlan;
 use kql_grammar::ast::Span;
 
+use crate::error::{ErrorKind, KqlError};
+
 /// At most this many steps for one script: each step plans the script again.
 pub const MAX_DATA_STEPS: usize = 256;
+
+/// The error of planning that reached an operator whose output depends on data it has not
+/// read (`what`: "the plugin's columns", ...).
+pub(crate) fn needs_data(span: Span, what: &str) -> KqlError {
+    KqlError::at(span, format!("planning this needs {what}, read from the data, which plan() does not read (plan_reading_data() does)"))
+        .with_kind(ErrorKind::NeedsData)
+}
 
 /// One read that planning needs.
 pub enum DataStep {
@@ -66,7 +74,6 @@ pub struct StepReport {
     /// Where the operator that needed it is: `line:col` in the query text.
     pub at: String,
     pub rows: usize,
-    pub elapsed: Duration,
 }
 
 /// The results of the steps run so far for one script. A step is known by its place in the
@@ -80,14 +87,6 @@ pub struct DataSteps {
 }
 
 impl DataSteps {
-    pub fn len(&self) -> usize {
-        self.done.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.done.is_empty()
-    }
-
     pub fn insert(&mut self, request: &StepRequest, output: StepOutput, report: StepReport) {
         self.done.insert(request.index, (request.key.clone(), output, report));
     }

@@ -119,23 +119,12 @@ fn function_help(name: &str) -> String {
     let defs: Vec<String> = catalog::catalog()
         .iter()
         .filter(|d| d.name.eq_ignore_ascii_case(name))
-        .map(|d| format!("{} ({})\n    {}", d.signature, kind_word(d.kind), d.doc))
+        .map(|d| format!("{} ({})\n    {}", d.signature, d.kind.role(), d.doc))
         .collect();
     if defs.is_empty() {
         return format!("no function {name} (Tab after a few letters lists the functions kql has)");
     }
     defs.join("\n")
-}
-
-fn kind_word(kind: kql_engine::functions::catalog::FunctionKind) -> &'static str {
-    use kql_engine::functions::catalog::FunctionKind;
-    match kind {
-        FunctionKind::Scalar => "scalar function",
-        FunctionKind::Aggregate => "aggregation function, in summarize",
-        FunctionKind::Window => "window function, on serialized rows",
-        FunctionKind::Tuple => "several result columns",
-        FunctionKind::Plugin => "plugin, after evaluate",
-    }
 }
 
 /// Runs a dot-command; `false` means quit.

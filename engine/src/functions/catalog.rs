@@ -33,7 +33,18 @@ impl FunctionKind {
         })
     }
 
-    /// The plural noun for lists (`.help`, the README).
+    /// Where a function of this kind stands, for `.help NAME`.
+    pub fn role(self) -> &'static str {
+        match self {
+            FunctionKind::Scalar => "scalar function",
+            FunctionKind::Aggregate => "aggregation function, in summarize",
+            FunctionKind::Window => "window function, on serialized rows",
+            FunctionKind::Tuple => "several result columns",
+            FunctionKind::Plugin => "plugin, after evaluate",
+        }
+    }
+
+    /// The plural noun for lists (`docs/functions.md`).
     pub fn plural(self) -> &'static str {
         match self {
             FunctionKind::Scalar => "scalar functions",

@@ -201,8 +201,13 @@ pub fn value_of(text: &str, key: &str, settings: &KvSettings) -> Option<String> 
 pub fn kv_value() -> ScalarUDF {
     RowUdf::scalar("kql_kv_value", Ret::Str, |a| {
         let key = a[2].text();
+        // The settings are the same constant on every row: the key is copied only on a miss.
         let settings = SETTINGS.with(|cache| {
-            cache.borrow_mut().entry(key.to_string()).or_insert_with(|| std::rc::Rc::new(KvSettings::from_json(&key))).clone()
+            let mut cache = cache.borrow_mut();
+            match cache.get(&*key) {
+                Some(hit) => hit.clone(),
+                None => cache.entry(key.to_string()).or_insert_with(|| std::rc::Rc::new(KvSettings::from_json(&key))).clone(),
+            }
         });
         value_of(&a[0].text(), &a[1].text(), &settings).map_or(Out::Null, Out::Str)
     })

@@ -55,14 +55,18 @@ impl<'a> V<'a> {
 
     /// The bytes `hash()` and `hash_xxhash64()` read: UTF-8 for text, little-endian ticks for
     /// datetimes and timespans, little-endian integers for numbers.
-    pub fn hash_bytes(&self) -> Vec<u8> {
+    pub fn hash_bytes(&self) -> Cow<'a, [u8]> {
         const EPOCH_TICKS: i64 = 621_355_968_000_000_000;
         match self {
-            V::DateTime(us) => (us * 10 + EPOCH_TICKS).to_le_bytes().to_vec(),
-            V::TimeSpan(ns) => ns.div_euclid(100).to_le_bytes().to_vec(),
-            V::Long(v) => v.to_le_bytes().to_vec(),
-            V::Real(v) => v.to_le_bytes().to_vec(),
-            other => other.text().into_owned().into_bytes(),
+            V::DateTime(us) => Cow::Owned((us * 10 + EPOCH_TICKS).to_le_bytes().to_vec()),
+            V::TimeSpan(ns) => Cow::Owned(ns.div_euclid(100).to_le_bytes().to_vec()),
+            V::Long(v) => Cow::Owned(v.to_le_bytes().to_vec()),
+            V::Real(v) => Cow::Owned(v.to_le_bytes().to_vec()),
+            // A string argument is hashed where it lies in its column.
+            other => match other.text() {
+                Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
+                Cow::Owned(s) => Cow::Owned(s.into_bytes()),
+            },
         }
     }
 

@@ -12,13 +12,7 @@ use kql_grammar::ast::{self, CallArg, ExprKind, OperatorParam, Span};
 use super::expr::ExprPlanner;
 use super::projection::ExactProjection;
 use super::{Env, Planner, Tabular};
-use crate::error::{ErrorKind, KqlError, Result};
-
-/// The error of planning that reached an operator whose output depends on data it has not read.
-pub(super) fn needs_data(span: Span, what: &str) -> KqlError {
-    KqlError::at(span, format!("planning this needs {what}, read from the data, which plan() does not read (plan_reading_data() does)"))
-        .with_kind(ErrorKind::NeedsData)
-}
+use crate::error::{KqlError, Result};
 use crate::functions;
 
 fn column(name: &str) -> Expr {
@@ -66,7 +60,7 @@ impl Planner<'_> {
         match self.steps.take(key, step) {
             Some(crate::steps::StepOutput::Rows(batches)) => Ok(batches.as_ref().clone()),
             Some(crate::steps::StepOutput::File { .. }) => Err(KqlError::at(span, "internal error: a data step gave a file, not rows")),
-            None => Err(needs_data(span, what)),
+            None => Err(crate::steps::needs_data(span, what)),
         }
     }
 

@@ -463,7 +463,7 @@ impl Planner<'_> {
                         let arrays = schema.fields().iter().map(|f| new_null_array(f.data_type(), 0)).collect();
                         return self.memory_table(schema, arrays);
                     }
-                    None => return Err(super::evaluate::needs_data(span, &format!("externaldata's rows from {u}"))),
+                    None => return Err(crate::steps::needs_data(span, &format!("externaldata's rows from {u}"))),
                 }
             } else if u.contains("://") && !u.starts_with("file://") {
                 return Err(KqlError::at(span, format!("externaldata reads local files and http(s) URLs; '{u}' is neither")));
