@@ -66,9 +66,9 @@ fn parse_geojson(j: &Json) -> Option<Shape> {
 
 /// The shape a function argument holds: dynamic GeoJSON, or GeoJSON text.
 pub(super) fn shape(v: &V) -> Option<Shape> {
-    match v.json() {
-        Json::String(text) => parse_geojson(&serde_json::from_str(&text).ok()?),
-        other => parse_geojson(&other),
+    match v.json().as_ref() {
+        Json::String(text) => parse_geojson(&serde_json::from_str(text).ok()?),
+        other => parse_geojson(other),
     }
 }
 

@@ -2,6 +2,7 @@
 //! encodings and hashes, URLs and paths, datetime parts and formats, math, arrays and bags.
 //! Each entry names the function, its arity and its result type.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
@@ -298,9 +299,9 @@ fn strings(m: &mut HashMap<&'static str, RowDef>) {
 fn list_values(args: &[V]) -> Vec<String> {
     let mut out = Vec::new();
     for a in args {
-        match a.json() {
+        match a.json().as_ref() {
             Json::Array(items) => out.extend(items.iter().map(super::dynamic::json_to_text)),
-            other => out.push(super::dynamic::json_to_text(&other)),
+            other => out.push(super::dynamic::json_to_text(other)),
         }
     }
     out
@@ -412,7 +413,7 @@ fn encodings(m: &mut HashMap<&'static str, RowDef>) {
     });
     def(m, "parse_path", 1, 1, Ret::Dynamic, |a| parse_path(&s(&a[0])));
     // pack_all(true): the bag without its null and empty-string values.
-    def(m, "__kql_drop_null_empty", 1, 1, Ret::Dynamic, |a| match a[0].json() {
+    def(m, "__kql_drop_null_empty", 1, 1, Ret::Dynamic, |a| match a[0].json().into_owned() {
         Json::Object(bag) => {
             Out::Json(Json::Object(bag.into_iter().filter(|(_, v)| !(v.is_null() || v.as_str().is_some_and(str::is_empty))).collect()))
         }
@@ -797,12 +798,26 @@ fn random_unit() -> f64 {
 /// The value as a JSON array; text holding a JSON array counts (a dynamic value can arrive as
 /// plain text where a step lost its type).
 fn json_array(v: &V) -> Option<Vec<Json>> {
+    json_items(v).map(Cow::into_owned)
+}
+
+/// As `json_array`, borrowing a `dynamic` argument's array for a caller that only reads it.
+fn json_items<'v>(v: &'v V) -> Option<Cow<'v, [Json]>> {
     match v.json() {
-        Json::Array(a) => Some(a),
-        Json::String(t) if t.trim_start().starts_with('[') => match serde_json::from_str(&t) {
-            Ok(Json::Array(a)) => Some(a),
-            _ => None,
-        },
+        Cow::Borrowed(Json::Array(a)) => Some(Cow::Borrowed(a.as_slice())),
+        Cow::Borrowed(Json::String(t)) => array_in_text(t.as_str()).map(Cow::Owned),
+        Cow::Owned(Json::Array(a)) => Some(Cow::Owned(a)),
+        Cow::Owned(Json::String(t)) => array_in_text(&t).map(Cow::Owned),
+        _ => None,
+    }
+}
+
+fn array_in_text(t: &str) -> Option<Vec<Json>> {
+    if !t.trim_start().starts_with('[') {
+        return None;
+    }
+    match serde_json::from_str(t) {
+        Ok(Json::Array(a)) => Some(a),
         _ => None,
     }
 }
@@ -838,7 +853,7 @@ fn arrays(m: &mut HashMap<&'static str, RowDef>) {
     def(m, "array_sort_asc", 1, 64, Ret::Dynamic, |a| sort_arrays(a, false));
     def(m, "array_sort_desc", 1, 64, Ret::Dynamic, |a| sort_arrays(a, true));
     def(m, "array_index_of", 2, 5, Ret::Long, |a| {
-        let Some(items) = json_array(&a[0]) else { return Out::Null };
+        let Some(items) = json_items(&a[0]) else { return Out::Null };
         let target = a[1].json();
         let n = items.len() as i64;
         // A negative start counts from the end; a negative length means "to the end".
@@ -850,15 +865,15 @@ fn arrays(m: &mut HashMap<&'static str, RowDef>) {
         let occurrence = opt_long(a, 4).unwrap_or(1).max(1) as usize;
         Out::Long(nth_match(items.len(), 1, start, length, occurrence, |i| json_eq(&items[i], &target)))
     });
-    def(m, "array_sum", 1, 1, Ret::Real, |a| json_array(&a[0]).map_or(Out::Null, |v| Out::Real(v.iter().filter_map(Json::as_f64).sum())));
+    def(m, "array_sum", 1, 1, Ret::Real, |a| json_items(&a[0]).map_or(Out::Null, |v| Out::Real(v.iter().filter_map(Json::as_f64).sum())));
     def(m, "set_has_element", 2, 2, Ret::Bool, |a| {
-        json_array(&a[0]).map_or(Out::Null, |v| {
+        json_items(&a[0]).map_or(Out::Null, |v| {
             let t = a[1].json();
             Out::Bool(v.iter().any(|x| json_eq(x, &t)))
         })
     });
     def(m, "strcat_array", 2, 2, Ret::Str, |a| {
-        json_array(&a[0]).map_or(Out::Null, |v| Out::Str(v.iter().map(json_text).collect::<Vec<_>>().join(&s(&a[1]))))
+        json_items(&a[0]).map_or(Out::Null, |v| Out::Str(v.iter().map(json_text).collect::<Vec<_>>().join(&s(&a[1]))))
     });
     def(m, "set_union", 2, 64, Ret::Dynamic, |a| Out::Json(distinct_union(a)));
     def(m, "set_intersect", 2, 64, Ret::Dynamic, |a| {
@@ -943,7 +958,7 @@ fn arrays(m: &mut HashMap<&'static str, RowDef>) {
     def(m, "bag_merge", 1, 64, Ret::Dynamic, |a| {
         let mut out = serde_json::Map::new();
         for v in a {
-            if let Json::Object(o) = v.json() {
+            if let Json::Object(o) = v.json().into_owned() {
                 for (k, x) in o {
                     out.entry(k).or_insert(x);
                 }
@@ -952,7 +967,7 @@ fn arrays(m: &mut HashMap<&'static str, RowDef>) {
         Out::Json(Json::Object(out))
     });
     // Keys are names, or JSONPath (`$.a.b`, `$['a']`) into nested bags.
-    def(m, "bag_remove_keys", 2, 2, Ret::Dynamic, |a| match a[0].json() {
+    def(m, "bag_remove_keys", 2, 2, Ret::Dynamic, |a| match a[0].json().into_owned() {
         Json::Object(o) => {
             let mut bag = Json::Object(o);
             for k in json_array(&a[1]).unwrap_or_default() {
@@ -964,17 +979,17 @@ fn arrays(m: &mut HashMap<&'static str, RowDef>) {
         }
         _ => Out::Null,
     });
-    def(m, "bag_set_key", 3, 3, Ret::Dynamic, |a| match a[0].json() {
+    def(m, "bag_set_key", 3, 3, Ret::Dynamic, |a| match a[0].json().into_owned() {
         Json::Object(o) => {
             let mut bag = Json::Object(o);
             if let Some((parent, last)) = parent_bag(&mut bag, &s(&a[1]), true) {
-                parent.insert(last, a[2].json());
+                parent.insert(last, a[2].json().into_owned());
             }
             Out::Json(bag)
         }
         _ => Out::Null,
     });
-    def(m, "bag_has_key", 2, 2, Ret::Bool, |a| match a[0].json() {
+    def(m, "bag_has_key", 2, 2, Ret::Bool, |a| match a[0].json().into_owned() {
         Json::Object(o) => {
             let mut bag = Json::Object(o);
             Out::Bool(parent_bag(&mut bag, &s(&a[1]), false).is_some_and(|(parent, last)| parent.contains_key(&last)))
@@ -1089,7 +1104,7 @@ fn shift(a: &[V], left: bool) -> Out {
     // A negative shift goes the other way.
     let left = left == (by >= 0);
     let k = (by.unsigned_abs() as usize).min(n);
-    let fill = a.get(2).map_or(Json::Null, V::json);
+    let fill = a.get(2).map_or(Json::Null, |v| v.json().into_owned());
     let mut out: Vec<Json> = Vec::with_capacity(n);
     if left {
         out.extend(items[k..].iter().cloned());
@@ -1122,7 +1137,7 @@ fn json_path(path: &str, doc: &V) -> Out {
             Ok(j) => j,
             Err(_) => return Out::Null,
         },
-        other => other.json(),
+        other => other.json().into_owned(),
     };
     let p = path.trim().trim_start_matches('$');
     let mut rest = p;
@@ -1177,8 +1192,8 @@ pub fn percentiles_array() -> ScalarUDF {
     RowUdf::scalar("kql_percentiles_array", Ret::Dynamic, |a| {
         let values = weighted_values(&a[0]);
         // The percentiles come as constants or as one dynamic array of them.
-        let ps: Vec<Option<f64>> = match a.get(1) {
-            Some(V::Json(Json::Array(items))) => items.iter().map(Json::as_f64).collect(),
+        let ps: Vec<Option<f64>> = match a.get(1).map(V::json).as_deref() {
+            Some(Json::Array(items)) => items.iter().map(Json::as_f64).collect(),
             _ => a[1..].iter().map(V::real).collect(),
         };
         let out: Vec<Json> = ps.into_iter().map(|p| p.and_then(|p| nearest_rank(&values, p)).map_or(Json::Null, Num::to_json)).collect();
@@ -1224,7 +1239,7 @@ impl Num {
 
 /// The (value, weight) pairs of a collected list, sorted by value.
 fn weighted_values(v: &V) -> Vec<(Num, f64)> {
-    let mut values: Vec<(Num, f64)> = match v.json() {
+    let mut values: Vec<(Num, f64)> = match v.json().as_ref() {
         Json::Array(items) => items
             .iter()
             .filter_map(|item| match item {
@@ -1258,7 +1273,7 @@ fn nearest_rank(sorted: &[(Num, f64)], p: f64) -> Option<Num> {
 pub fn merge_bags() -> ScalarUDF {
     RowUdf::scalar("kql_merge_bags", Ret::Dynamic, |a| {
         let mut out = serde_json::Map::new();
-        if let Json::Array(items) = a[0].json() {
+        if let Json::Array(items) = a[0].json().into_owned() {
             for item in items {
                 let bag = match item {
                     Json::String(text) => serde_json::from_str(&text).unwrap_or(Json::Null),
@@ -1283,8 +1298,8 @@ pub fn register_tdigest(m: &mut HashMap<&'static str, RowDef>) {
     });
     def(m, "percentiles_array_tdigest", 2, 64, Ret::Dynamic, |a| {
         let values = weighted_values(&a[0]);
-        let ps: Vec<Option<f64>> = match a.get(1) {
-            Some(V::Json(Json::Array(items))) => items.iter().map(Json::as_f64).collect(),
+        let ps: Vec<Option<f64>> = match a.get(1).map(V::json).as_deref() {
+            Some(Json::Array(items)) => items.iter().map(Json::as_f64).collect(),
             _ => a[1..].iter().map(V::real).collect(),
         };
         Out::Json(Json::Array(ps.into_iter().map(|p| p.and_then(|p| nearest_rank(&values, p)).map_or(Json::Null, Num::to_json)).collect()))
@@ -1305,9 +1320,9 @@ pub fn register_tdigest(m: &mut HashMap<&'static str, RowDef>) {
 pub fn series_fill() -> ScalarUDF {
     RowUdf::scalar("kql_series_fill", Ret::Dynamic, |a| {
         let n = a[2].long().unwrap_or(0).clamp(0, 10_000_000) as usize;
-        let default = a[3].json();
+        let default = a[3].json().into_owned();
         let mut out = vec![default; n];
-        if let (Json::Array(bins), Json::Array(values)) = (a[0].json(), a[1].json()) {
+        if let (Json::Array(bins), Json::Array(values)) = (a[0].json().into_owned(), a[1].json().into_owned()) {
             for (b, v) in bins.iter().zip(values) {
                 if let Some(i) = b.as_u64().map(|i| i as usize).filter(|i| *i < n)
                     && !v.is_null()
@@ -1455,13 +1470,13 @@ pub fn register_more(m: &mut HashMap<&'static str, RowDef>) {
         )
     });
     def(m, "array_strcat", 2, 2, Ret::Str, |a| {
-        json_array(&a[0]).map_or(Out::Null, |v| Out::Str(v.iter().map(json_text).collect::<Vec<_>>().join(&s(&a[1]))))
+        json_items(&a[0]).map_or(Out::Null, |v| Out::Str(v.iter().map(json_text).collect::<Vec<_>>().join(&s(&a[1]))))
     });
-    def(m, "dynamic_to_json", 1, 1, Ret::Str, |a| Out::Str(sorted_keys(a[0].json()).to_string()));
+    def(m, "dynamic_to_json", 1, 1, Ret::Str, |a| Out::Str(sorted_keys(a[0].json().into_owned()).to_string()));
     def(m, "make_string", 1, 64, Ret::Str, |a| {
         let mut out = String::new();
         for v in a {
-            match v.json() {
+            match v.json().as_ref() {
                 Json::Array(items) => out.extend(items.iter().filter_map(|x| x.as_u64()).filter_map(|c| char::from_u32(c as u32))),
                 other => out.extend(other.as_u64().and_then(|c| char::from_u32(c as u32))),
             }
@@ -1474,7 +1489,9 @@ pub fn register_more(m: &mut HashMap<&'static str, RowDef>) {
     // Code points come as numbers, dynamic arrays of numbers, or a mix of both.
     def(m, "unicode_codepoints_to_string", 1, 64, Ret::Str, |a| {
         let points = a.iter().flat_map(|v| match v {
-            V::Json(Json::Array(items)) => items.iter().filter_map(Json::as_u64).collect::<Vec<_>>(),
+            V::Json(j) if j.is_array() => {
+                j.as_array().map_or_else(Vec::new, |items| items.iter().filter_map(Json::as_u64).collect::<Vec<_>>())
+            }
             other => json_array(other).map_or_else(
                 || other.long().map(|c| c as u64).into_iter().collect(),
                 |items| items.iter().filter_map(Json::as_u64).collect(),
@@ -1616,7 +1633,7 @@ fn series_fit_line(v: &V) -> Out {
 pub fn merge_sets() -> ScalarUDF {
     RowUdf::scalar("kql_merge_sets", Ret::Dynamic, |a| {
         let mut out: Vec<Json> = Vec::new();
-        if let Json::Array(items) = a[0].json() {
+        if let Json::Array(items) = a[0].json().into_owned() {
             for item in items {
                 let set = match item {
                     Json::String(text) => serde_json::from_str(&text).unwrap_or(Json::Null),
@@ -1917,7 +1934,7 @@ pub fn register_series(m: &mut HashMap<&'static str, RowDef>) {
         Out::Real(cov / (sx * sy))
     });
     def(m, "series_fill_const", 1, 3, Ret::Dynamic, |a| {
-        let fill = a.get(1).map_or(Json::from(0), V::json);
+        let fill = a.get(1).map_or(Json::from(0), |v| v.json().into_owned());
         Out::Json(Json::Array(
             json_array(&a[0]).unwrap_or_default().into_iter().map(|v| if v.is_null() { fill.clone() } else { v }).collect(),
         ))
@@ -2081,8 +2098,8 @@ pub fn register_rest(m: &mut HashMap<&'static str, RowDef>) {
     def(m, "array_iff", 3, 3, Ret::Dynamic, |a| {
         let (Some(c), Some(t), Some(f)) = (
             json_array(&a[0]),
-            json_array(&a[1]).or_else(|| Some(vec![a[1].json()])),
-            json_array(&a[2]).or_else(|| Some(vec![a[2].json()])),
+            json_array(&a[1]).or_else(|| Some(vec![a[1].json().into_owned()])),
+            json_array(&a[2]).or_else(|| Some(vec![a[2].json().into_owned()])),
         ) else {
             return Out::Null;
         };
@@ -2149,7 +2166,7 @@ pub fn register_rest(m: &mut HashMap<&'static str, RowDef>) {
     def(m, "array_split", 2, 2, Ret::Dynamic, |a| {
         let Some(items) = json_array(&a[0]) else { return Out::Null };
         let n = items.len() as i64;
-        let mut cuts: Vec<usize> = match a[1].json() {
+        let mut cuts: Vec<usize> = match a[1].json().as_ref() {
             Json::Array(idx) => idx.iter().filter_map(Json::as_i64).collect::<Vec<_>>(),
             other => other.as_i64().into_iter().collect(),
         }

@@ -32,10 +32,27 @@ pub enum V<'a> {
     DateTime(i64),
     /// Nanoseconds.
     TimeSpan(i64),
-    Json(Json),
+    /// A `dynamic` value: parsed once per row from its column, or borrowed from the one parse
+    /// of a constant argument that every row of the call shares.
+    Json(Cow<'a, Json>),
 }
 
 impl<'a> V<'a> {
+    /// The same value, borrowing what `self` owns (a constant's parsed JSON is shared by every
+    /// row, never copied).
+    pub fn share(&self) -> V<'_> {
+        match self {
+            V::Null => V::Null,
+            V::Bool(b) => V::Bool(*b),
+            V::Long(v) => V::Long(*v),
+            V::Real(v) => V::Real(*v),
+            V::Str(s) => V::Str(s),
+            V::DateTime(v) => V::DateTime(*v),
+            V::TimeSpan(v) => V::TimeSpan(*v),
+            V::Json(j) => V::Json(Cow::Borrowed(j.as_ref())),
+        }
+    }
+
     /// The value as text, as `tostring` would give it (null is ""). A string argument is
     /// borrowed from its column, not copied for every row.
     pub fn text(&self) -> Cow<'a, str> {
@@ -81,7 +98,7 @@ impl<'a> V<'a> {
         match self {
             V::Long(v) => Some(*v),
             V::Real(v) => Some(*v as i64),
-            V::Json(Json::Number(n)) => n.as_i64(),
+            V::Json(j) => j.as_i64(),
             _ => None,
         }
     }
@@ -90,26 +107,31 @@ impl<'a> V<'a> {
         match self {
             V::Long(v) => Some(*v as f64),
             V::Real(v) => Some(*v),
-            V::Json(Json::Number(n)) => n.as_f64(),
+            V::Json(j) => j.as_f64(),
             _ => None,
         }
     }
 
-    /// The value as JSON (for array and bag functions).
-    pub fn json(&self) -> Json {
-        match self {
+    /// The value as JSON (for array and bag functions): a `dynamic` argument is borrowed; a
+    /// caller that changes it takes `.into_owned()`.
+    pub fn json(&self) -> Cow<'_, Json> {
+        Cow::Owned(match self {
+            V::Json(j) => return Cow::Borrowed(j.as_ref()),
             V::Null => Json::Null,
             V::Bool(b) => Json::Bool(*b),
             V::Long(v) => Json::from(*v),
             V::Real(v) => serde_json::Number::from_f64(*v).map(Json::Number).unwrap_or(Json::Null),
             V::Str(s) => Json::String(s.to_string()),
             V::DateTime(_) | V::TimeSpan(_) => Json::String(self.text().into_owned()),
-            V::Json(j) => j.clone(),
-        }
+        })
     }
 
     pub fn is_null(&self) -> bool {
-        matches!(self, V::Null | V::Json(Json::Null))
+        match self {
+            V::Null => true,
+            V::Json(j) => j.is_null(),
+            _ => false,
+        }
     }
 }
 
@@ -196,6 +218,14 @@ fn arrow_type(ret: Ret) -> DataType {
     }
 }
 
+/// The rows an argument holds as given: an array's length, or 1 for a constant.
+fn a_len(arg: &ColumnarValue) -> usize {
+    match arg {
+        ColumnarValue::Array(a) => a.len(),
+        ColumnarValue::Scalar(_) => 1,
+    }
+}
+
 /// An integer column of another width as longs, cast once for the whole call rather than one
 /// row at a time (a value that does not fit a long becomes null).
 fn as_longs(array: ArrayRef) -> Result<ArrayRef> {
@@ -219,7 +249,11 @@ fn value<'a>(array: &'a ArrayRef, field: &Field, i: usize) -> V<'a> {
                 DataType::LargeUtf8 => array.as_string::<i64>().value(i),
                 _ => array.as_string_view().value(i),
             };
-            if is_dynamic_field(field) { V::Json(serde_json::from_str(s).unwrap_or(Json::String(s.to_string()))) } else { V::Str(s) }
+            if is_dynamic_field(field) {
+                V::Json(Cow::Owned(serde_json::from_str(s).unwrap_or(Json::String(s.to_string()))))
+            } else {
+                V::Str(s)
+            }
         }
         DataType::Boolean => V::Bool(array.as_boolean().value(i)),
         // Other integer widths are cast to longs once per call (`as_longs`).
@@ -230,7 +264,7 @@ fn value<'a>(array: &'a ArrayRef, field: &Field, i: usize) -> V<'a> {
             V::DateTime(array.as_primitive::<arrow::datatypes::TimestampMicrosecondType>().value(i))
         }
         DataType::Duration(TimeUnit::Nanosecond) => V::TimeSpan(array.as_primitive::<arrow::datatypes::DurationNanosecondType>().value(i)),
-        DataType::List(_) | DataType::LargeList(_) | DataType::Struct(_) => V::Json(crate::render::to_json(array.as_ref(), i)),
+        DataType::List(_) | DataType::LargeList(_) | DataType::Struct(_) => V::Json(Cow::Owned(crate::render::to_json(array.as_ref(), i))),
         _ => V::Str(""),
     }
 }
@@ -323,13 +357,25 @@ impl ScalarUDFImpl for RowUdf {
         // No arguments (`rand()`): one value per row; all constant arguments: one value.
         let all_scalar = !args.args.is_empty() && args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let n = if all_scalar { 1 } else { rows };
-        let arrays: Vec<ArrayRef> = args.args.iter().map(|a| a.to_array(n).and_then(as_longs)).collect::<Result<_>>()?;
+        // A constant argument stays one value: it is neither repeated for every row nor, when it
+        // is `dynamic`, parsed again for every row.
+        let arrays: Vec<ArrayRef> = args.args.iter().map(|a| a.to_array(1.max(a_len(a))).and_then(as_longs)).collect::<Result<_>>()?;
+        let constants: Vec<Option<V>> = args
+            .args
+            .iter()
+            .zip(&arrays)
+            .zip(&args.arg_fields)
+            .map(|((arg, array), field)| matches!(arg, ColumnarValue::Scalar(_)).then(|| value(array, field, 0)))
+            .collect();
         let mut out = Builder::new(self.ret, n);
         let mut row: Vec<V> = Vec::with_capacity(arrays.len());
         for i in 0..n {
             row.clear();
-            for (a, f) in arrays.iter().zip(&args.arg_fields) {
-                row.push(value(a, f, i));
+            for ((array, field), constant) in arrays.iter().zip(&args.arg_fields).zip(&constants) {
+                row.push(match constant {
+                    Some(v) => v.share(),
+                    None => value(array, field, i),
+                });
             }
             out.push((self.f)(&row));
         }
@@ -339,5 +385,57 @@ impl ScalarUDFImpl for RowUdf {
         } else {
             Ok(ColumnarValue::Array(array))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{BooleanArray, Int64Array, StringArray};
+    use datafusion::config::ConfigOptions;
+    use datafusion::scalar::ScalarValue;
+
+    /// Whether the dynamic array `a[0]` holds the long `a[1]`: reads a borrowed array.
+    fn holds(a: &[V]) -> Out {
+        match (a[0].json().as_ref(), a[1].long()) {
+            (Json::Array(items), Some(x)) => Out::Bool(items.iter().any(|i| i.as_i64() == Some(x))),
+            _ => Out::Null,
+        }
+    }
+
+    fn invoke(args: Vec<ColumnarValue>, fields: Vec<Field>, rows: usize) -> ColumnarValue {
+        let udf = RowUdf::scalar("kql_test_holds", Ret::Bool, holds);
+        let args = ScalarFunctionArgs {
+            args,
+            arg_fields: fields.into_iter().map(Arc::new).collect(),
+            number_rows: rows,
+            return_field: Arc::new(Field::new("r", DataType::Boolean, true)),
+            config_options: Arc::new(ConfigOptions::default()),
+        };
+        udf.invoke_with_args(args).expect("the row function runs")
+    }
+
+    #[test]
+    fn a_constant_dynamic_argument_serves_every_row() {
+        let set = ColumnarValue::Scalar(ScalarValue::Utf8(Some("[1, 3, 7]".into())));
+        let xs = ColumnarValue::Array(Arc::new(Int64Array::from(vec![Some(1), Some(2), None, Some(7)])));
+        let fields = vec![dynamic_field(Field::new("set", DataType::Utf8, true)), Field::new("x", DataType::Int64, true)];
+        let ColumnarValue::Array(out) = invoke(vec![set, xs], fields, 4) else { panic!("a column of results") };
+        let want = BooleanArray::from(vec![Some(true), Some(false), None, Some(true)]);
+        assert_eq!(out.as_boolean(), &want);
+    }
+
+    #[test]
+    fn a_dynamic_column_is_read_row_by_row_and_constants_give_a_constant() {
+        let sets = ColumnarValue::Array(Arc::new(StringArray::from(vec![Some("[2]"), None, Some("not json")])));
+        let x = ColumnarValue::Scalar(ScalarValue::Int64(Some(2)));
+        let fields = vec![dynamic_field(Field::new("set", DataType::Utf8, true)), Field::new("x", DataType::Int64, true)];
+        let ColumnarValue::Array(out) = invoke(vec![sets, x], fields.clone(), 3) else { panic!("a column of results") };
+        assert_eq!(out.as_boolean(), &BooleanArray::from(vec![Some(true), None, None]));
+
+        let set = ColumnarValue::Scalar(ScalarValue::Utf8(Some("[5]".into())));
+        let x = ColumnarValue::Scalar(ScalarValue::Int64(Some(5)));
+        let ColumnarValue::Scalar(one) = invoke(vec![set, x], fields, 1000) else { panic!("constants give one value") };
+        assert_eq!(one, ScalarValue::Boolean(Some(true)));
     }
 }

@@ -19,7 +19,7 @@ use super::rowwise::{Out, Ret, V};
 
 /// The series' values; nulls (and non-numbers) are `None`.
 fn values(v: &V) -> Option<Vec<Option<f64>>> {
-    match v.json() {
+    match v.json().as_ref() {
         Json::Array(items) => Some(items.iter().map(Json::as_f64).collect()),
         _ => None,
     }

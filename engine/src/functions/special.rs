@@ -88,7 +88,8 @@ fn bitwise(a: &[V], f: fn(i64, i64) -> i64) -> Out {
 
 /// The distinct values of a dynamic array, compared by their JSON text.
 fn distinct(v: &V) -> Option<Vec<String>> {
-    let Json::Array(items) = v.json() else { return None };
+    let items = v.json();
+    let Json::Array(items) = items.as_ref() else { return None };
     let mut out: Vec<String> = Vec::new();
     for item in items {
         let key = item.to_string();

@@ -81,7 +81,8 @@ pub fn register(m: &mut HashMap<&'static str, RowDef>) {
     // The index of the first lookup the text `has`, or -1.
     def(m, "has_any_index", 2, 2, Ret::Long, |a| {
         let text = a[0].text();
-        let Json::Array(lookups) = a[1].json() else { return Out::Null };
+        let lookups = a[1].json();
+        let Json::Array(lookups) = lookups.as_ref() else { return Out::Null };
         let found = lookups.iter().position(|l| {
             let needle = match l {
                 Json::String(s) => s.clone(),
