@@ -570,14 +570,53 @@ async fn check_sort_take(case: &mut Case<'_>) -> Result<(), Failure> {
     })
 }
 
+/// `summarize (m, v) = arg_max(k, v) by g`: each group's `m` is `max(k)` of the group, and
+/// `(g, m, v)` is a row of the table (when the group has a key at all). Checks kql's own
+/// aggregate (numbers, datetimes, timespans) and the `first_value` plan (other value types).
+async fn check_arg_max(case: &mut Case<'_>) -> Result<(), Failure> {
+    let source = case.table.source_text(case.random_source()).to_string();
+    let key_ty = *[Ty::Long, Ty::Real, Ty::DateTime, Ty::TimeSpan].choose(&mut case.rng).unwrap_or(&Ty::Long);
+    let value_ty = *[Ty::Long, Ty::Int, Ty::Real, Ty::DateTime, Ty::TimeSpan, Ty::Str].choose(&mut case.rng).unwrap_or(&Ty::Long);
+    let group_ty = *[Ty::Long, Ty::Str, Ty::Bool].choose(&mut case.rng).unwrap_or(&Ty::Long);
+    let k = ExprGen::new(&mut case.rng, &case.table.table).scalar(key_ty, 1).render();
+    let v = ExprGen::new(&mut case.rng, &case.table.table).scalar(value_ty, 1).render();
+    let g = ExprGen::new(&mut case.rng, &case.table.table).scalar(group_ty, 1).render();
+    let (function, extreme) = if case.rng.random_bool(0.5) { ("arg_max", "max") } else { ("arg_min", "min") };
+    let engine = case.random_engine();
+    let runs = [
+        (engine, format!("{source}\n| project g = {g}, m = {k}, v = {v}")),
+        (engine, format!("{source}\n| summarize m = {extreme}({k}) by g = {g}")),
+        (engine, format!("{source}\n| summarize (m, v) = {function}({k}, {v}) by g = {g}")),
+    ];
+    let results = run_all("arg_max", &runs).await?;
+    let extremes: BTreeMap<&String, &String> = results[1].rows.iter().map(|r| (&r[0], &r[1])).collect();
+    let mut problems = Vec::new();
+    for row in &results[2].rows {
+        let (group, m) = (&row[0], &row[1]);
+        if extremes.get(group) != Some(&m) {
+            problems.push(format!("group {group}: {function} gave key {m}, {extreme}() gave {:?}", extremes.get(group)));
+        } else if m != NULL && !results[0].rows.contains(row) {
+            problems.push(format!("group {group}: ({m}, {}) is no row of the table", row[2]));
+        }
+    }
+    if results[2].rows.len() != extremes.len() {
+        problems.push(format!("{} groups, {extreme}() has {}", results[2].rows.len(), extremes.len()));
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(Failure { relation: "arg_max", detail: problems.join("; "), observations: observations_of(&runs, &results) })
+}
+
 async fn run_case(case: &mut Case<'_>) -> Result<(), Failure> {
-    match case.rng.random_range(0..20) {
+    match case.rng.random_range(0..21) {
         0..=6 => check_ternary_partition(case).await,
         7..=10 => check_counts(case).await,
         11..=13 => check_plans_agree(case).await,
         14..=16 => check_extend_chain(case).await,
         17 => check_group_counts(case).await,
         18 => check_group_filter_counts(case).await,
+        19 => check_arg_max(case).await,
         _ => check_sort_take(case).await,
     }
 }

@@ -1,6 +1,7 @@
 //! KQL scalar functions as DataFusion UDFs, one file per family, and the shared plumbing:
 //! a table-driven UDF type and typed access to string arrays of every Arrow encoding.
 
+pub mod arg_extreme;
 pub mod arithmetic;
 pub mod catalog;
 pub mod compress;

@@ -3,8 +3,9 @@
 //! executors) names its functions, and the decoder looks them up in the receiving session by
 //! that name alone. So every kql function is registered there, and none shares a name with a
 //! DataFusion function (`replace`, `reverse`, `round`, `substring` ... would otherwise decode to
-//! DataFusion's own, with other semantics). kql's aggregates and window functions are
-//! DataFusion's built-ins, which every session has.
+//! DataFusion's own, with other semantics). kql's aggregates are DataFusion's built-ins, which
+//! every session has, except `kql_arg_max`/`kql_arg_min` (`aggregate_udfs`); its window
+//! functions are DataFusion's too.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use datafusion::common::Result;
 use datafusion::execution::SessionState;
 use datafusion::execution::registry::FunctionRegistry;
-use datafusion::logical_expr::ScalarUDF;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 
 /// Every scalar UDF kql's plans may hold.
 pub fn scalar_udfs() -> Vec<Arc<ScalarUDF>> {
@@ -27,6 +28,11 @@ pub fn scalar_udfs() -> Vec<Arc<ScalarUDF>> {
     all
 }
 
+/// kql's own aggregates.
+pub fn aggregate_udfs() -> Vec<Arc<AggregateUDF>> {
+    vec![super::arg_extreme::arg_max(), super::arg_extreme::arg_min()]
+}
+
 /// The functions by name, for a decoder's fallback lookup.
 pub fn by_name() -> &'static HashMap<String, Arc<ScalarUDF>> {
     static BY_NAME: std::sync::OnceLock<HashMap<String, Arc<ScalarUDF>>> = std::sync::OnceLock::new();
@@ -37,6 +43,9 @@ pub fn by_name() -> &'static HashMap<String, Arc<ScalarUDF>> {
 pub fn register(state: &mut SessionState) -> Result<()> {
     for udf in scalar_udfs() {
         state.register_udf(udf)?;
+    }
+    for udaf in aggregate_udfs() {
+        state.register_udaf(udaf)?;
     }
     Ok(())
 }
@@ -60,6 +69,11 @@ mod tests {
                 assert!(!datafusion.scalar_functions().contains_key(alias), "{name}'s alias {alias} is a DataFusion function");
             }
         }
+        for udaf in aggregate_udfs() {
+            let name = udaf.name();
+            assert!(name.starts_with("kql_") && seen.insert(name.to_string()), "{name}");
+            assert!(!datafusion.aggregate_functions().contains_key(name), "{name} is also a DataFusion aggregate");
+        }
         // The row-wise library, the vectorised functions and the helpers are all there.
         for name in ["kql_replace_string", "kql_substring", "kql_reverse", "kql_tostring", "kql_assert", "kql_serial_shift"] {
             assert!(seen.contains(name), "{name} is missing");
@@ -72,6 +86,7 @@ mod tests {
         register(&mut state).expect("registers");
         let udf = state.udf("kql_reverse").expect("registered");
         assert_eq!(udf.name(), "kql_reverse");
+        assert_eq!(state.udaf("kql_arg_max").expect("registered").name(), "kql_arg_max");
         // DataFusion's own `reverse` stays what it was.
         assert_eq!(state.udf("reverse").expect("built in").inner().type_id(), datafusion::functions::unicode::reverse().inner().type_id());
     }

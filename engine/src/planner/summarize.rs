@@ -6,7 +6,7 @@ use std::sync::Arc;
 use datafusion::common::{Column, ScalarValue};
 use datafusion::functions::core::expr_fn::coalesce;
 use datafusion::functions_aggregate::expr_fn as agg;
-use datafusion::logical_expr::{Expr, ExprFunctionExt, LogicalPlanBuilder, SortExpr};
+use datafusion::logical_expr::{Expr, ExprFunctionExt, ExprSchemable, LogicalPlanBuilder, SortExpr};
 use datafusion::prelude::lit;
 use kql_grammar::ast::{self, CallArg, ExprKind, NamedExpr, Span};
 
@@ -15,6 +15,7 @@ use super::names::{aggregate_name, inferred_name, next_column_name, unique_name}
 use super::projection::ExactProjection;
 use super::{Env, Planner, Tabular};
 use crate::error::{KqlError, Result};
+use crate::functions::arg_extreme;
 use crate::functions::catalog::{self, FunctionKind};
 use crate::types::kql_type_of;
 
@@ -498,22 +499,36 @@ impl Planner<'_> {
                 let by = ep.plan(args[0])?;
                 let max = fname.contains("max");
                 let order = vec![SortExpr::new(by.clone(), !max, false)];
+                // A number, datetime or timespan key and value go to kql's own aggregate, which
+                // keeps each group's best in plain vectors; other types to `first_value`.
+                let by_type = ep.type_of(&by, args[0].span)?;
+                let value_of = |value: Expr| -> Result<Expr> {
+                    let value_type = value.get_type(ep.schema.as_ref()).map_err(KqlError::from)?;
+                    Ok(if arg_extreme::supports(&by_type) && arg_extreme::supports(&value_type) {
+                        let udaf = if max { arg_extreme::arg_max() } else { arg_extreme::arg_min() };
+                        udaf.call(vec![by.clone(), value])
+                    } else {
+                        agg::first_value(value, order.clone())
+                    })
+                };
                 let first_name = inferred_name(args[0]).unwrap_or_else(|| format!("{}_", if max { "max" } else { "min" }));
-                let mut outs = vec![AggOutput::new(first_name.clone(), if max { agg::max(by) } else { agg::min(by) })];
-                let mut counter = 0;
-                for a in &args[1..] {
+                let mut outs = vec![AggOutput::new(first_name.clone(), if max { agg::max(by.clone()) } else { agg::min(by.clone()) })];
+                for (position, a) in args.iter().enumerate().skip(1) {
                     if matches!(a.kind, ExprKind::Star) {
                         for f in ep.schema.fields() {
                             let n = f.name();
                             if keys.contains(n) || *n == first_name {
                                 continue;
                             }
-                            outs.push(AggOutput::new(n.clone(), agg::first_value(column(n), order.clone())));
+                            outs.push(AggOutput::new(n.clone(), value_of(column(n))?));
                         }
                     } else {
-                        let taken: Vec<String> = outs.iter().map(|o| o.name.clone()).collect();
-                        let name = inferred_name(a).unwrap_or_else(|| next_column_name(&mut counter, &taken));
-                        outs.push(AggOutput::new(name, agg::first_value(ep.plan(a)?, order.clone())));
+                        // The analyzer names an unnamed value `max_<key>_arg<position>` (the key's
+                        // column name, empty for an expression; the position counts from the key).
+                        let key_name = inferred_name(args[0]).unwrap_or_default();
+                        let name =
+                            inferred_name(a).unwrap_or_else(|| format!("{}_{key_name}_arg{position}", if max { "max" } else { "min" }));
+                        outs.push(AggOutput::new(name, value_of(ep.plan(a)?)?));
                     }
                 }
                 Ok(outs)
