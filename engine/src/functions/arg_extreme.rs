@@ -279,3 +279,39 @@ impl Accumulator for OneGroup {
         self.0.size()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Int64Array;
+
+    fn longs(values: &[Option<i64>]) -> ArrayRef {
+        Arc::new(Int64Array::from(values.to_vec()))
+    }
+
+    /// The path DataFusion takes when it skips the partial step: every row becomes a state of
+    /// its own, and the final step merges them as it merges partial results.
+    #[test]
+    fn rows_converted_to_states_merge_to_the_same_answer() {
+        let keys = longs(&[Some(3), Some(9), None, Some(5), Some(7)]);
+        let values = longs(&[Some(30), Some(90), Some(0), Some(50), None]);
+        let filter = BooleanArray::from(vec![true, false, true, true, true]);
+        let partial = Groups::<Int64Type, Int64Type>::new(true, DataType::Int64, DataType::Int64);
+        let states = partial.convert_to_state(&[keys, values], Some(&filter)).expect("states");
+        let mut last = Groups::<Int64Type, Int64Type>::new(true, DataType::Int64, DataType::Int64);
+        // Rows 0..2 to group 0, rows 3..4 to group 1; row 1 (key 9) is filtered out.
+        last.merge_batch(&states, &[0, 0, 0, 1, 1], 2).expect("merges");
+        let out = last.evaluate(EmitTo::All).expect("evaluates");
+        assert_eq!(out.as_primitive::<Int64Type>(), &Int64Array::from(vec![Some(30), None]));
+    }
+
+    #[test]
+    fn arg_min_keeps_the_first_of_equal_keys_and_a_keyless_group_its_first_row() {
+        let mut groups = Groups::<Int64Type, Int64Type>::new(false, DataType::Int64, DataType::Int64);
+        let keys = longs(&[Some(2), Some(2), None, None]);
+        let values = longs(&[Some(1), Some(2), Some(3), Some(4)]);
+        groups.update_batch(&[keys, values], &[0, 0, 1, 1], None, 2).expect("updates");
+        let out = groups.evaluate(EmitTo::All).expect("evaluates");
+        assert_eq!(out.as_primitive::<Int64Type>(), &Int64Array::from(vec![Some(1), Some(3)]));
+    }
+}
