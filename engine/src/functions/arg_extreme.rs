@@ -254,6 +254,11 @@ impl<K: ArrowPrimitiveType, V: ArrowPrimitiveType> GroupsAccumulator for Groups<
     }
 }
 
+/// The one group's entry of `array`; a null of its type when no row ever came.
+fn the_group(array: &ArrayRef) -> Result<ScalarValue> {
+    if array.is_empty() { ScalarValue::try_from(array.data_type()) } else { ScalarValue::try_from_array(array, 0) }
+}
+
 /// The aggregate without `by`: one group, the same code.
 #[derive(Debug)]
 struct OneGroup(Box<dyn Held>);
@@ -268,12 +273,10 @@ impl Accumulator for OneGroup {
         self.0.merge_batch(states, &vec![0; rows], 1)
     }
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        let array = self.0.evaluate(EmitTo::All)?;
-        if array.is_empty() { ScalarValue::try_from(array.data_type()) } else { ScalarValue::try_from_array(&array, 0) }
+        the_group(&self.0.evaluate(EmitTo::All)?)
     }
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        let states = self.0.state(EmitTo::All)?;
-        states.iter().map(|s| if s.is_empty() { ScalarValue::try_from(s.data_type()) } else { ScalarValue::try_from_array(s, 0) }).collect()
+        self.0.state(EmitTo::All)?.iter().map(the_group).collect()
     }
     fn size(&self) -> usize {
         self.0.size()

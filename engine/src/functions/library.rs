@@ -989,10 +989,13 @@ fn arrays(m: &mut HashMap<&'static str, RowDef>) {
         }
         _ => Out::Null,
     });
-    def(m, "bag_has_key", 2, 2, Ret::Bool, |a| match a[0].json().into_owned() {
-        Json::Object(o) => {
-            let mut bag = Json::Object(o);
-            Out::Bool(parent_bag(&mut bag, &s(&a[1]), false).is_some_and(|(parent, last)| parent.contains_key(&last)))
+    // A lookup only: the bag is read where it lies, not copied.
+    def(m, "bag_has_key", 2, 2, Ret::Bool, |a| match a[0].json().as_ref() {
+        bag @ Json::Object(_) => {
+            let mut path = bag_path(&s(&a[1]));
+            let Some(last) = path.pop() else { return Out::Bool(false) };
+            let parent = path.iter().try_fold(bag, |at, key| at.get(key));
+            Out::Bool(parent.and_then(Json::as_object).is_some_and(|p| p.contains_key(&last)))
         }
         _ => Out::Null,
     });

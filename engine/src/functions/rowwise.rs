@@ -218,14 +218,6 @@ fn arrow_type(ret: Ret) -> DataType {
     }
 }
 
-/// The rows an argument holds as given: an array's length, or 1 for a constant.
-fn a_len(arg: &ColumnarValue) -> usize {
-    match arg {
-        ColumnarValue::Array(a) => a.len(),
-        ColumnarValue::Scalar(_) => 1,
-    }
-}
-
 /// An integer column of another width as longs, cast once for the whole call rather than one
 /// row at a time (a value that does not fit a long becomes null).
 fn as_longs(array: ArrayRef) -> Result<ArrayRef> {
@@ -359,7 +351,14 @@ impl ScalarUDFImpl for RowUdf {
         let n = if all_scalar { 1 } else { rows };
         // A constant argument stays one value: it is neither repeated for every row nor, when it
         // is `dynamic`, parsed again for every row.
-        let arrays: Vec<ArrayRef> = args.args.iter().map(|a| a.to_array(1.max(a_len(a))).and_then(as_longs)).collect::<Result<_>>()?;
+        let arrays: Vec<ArrayRef> = args
+            .args
+            .iter()
+            .map(|a| match a {
+                ColumnarValue::Array(array) => as_longs(array.clone()),
+                ColumnarValue::Scalar(constant) => constant.to_array().and_then(as_longs),
+            })
+            .collect::<Result<_>>()?;
         let constants: Vec<Option<V>> = args
             .args
             .iter()
