@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod codec;
 pub mod error;
 pub mod functions;
+pub mod memory_pool;
 pub mod network;
 pub mod physical_rules;
 pub mod planner;

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::TryStreamExt;
@@ -370,7 +369,7 @@ pub fn session_state(options: &SessionOptions) -> Result<datafusion::execution::
     config.options_mut().execution.skip_physical_aggregate_schema_check = true;
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = options.memory_limit {
-        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
+        runtime = runtime.with_memory_pool(Arc::new(crate::memory_pool::RelaxedFairPool::new(limit)));
     }
     let runtime = runtime.build_arc()?;
     let mut state = datafusion::execution::SessionStateBuilder::new()
