@@ -1,15 +1,19 @@
-//! The tables a session can read: Parquet files, folders and globs, each under a name.
+//! The tables a session can read: Parquet, JSON lines and CSV files, folders and globs, each
+//! under a name.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use arrow::datatypes::SchemaRef;
 use datafusion::catalog::TableProvider;
+use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::execution::context::SessionState;
 
 use crate::error::{KqlError, Result};
+use crate::text_source::{TextFormat, TextKind, TextOptions, table_name_of, text_kind_of};
 
 #[derive(Clone)]
 pub struct Table {
@@ -45,9 +49,33 @@ impl Catalog {
     }
 }
 
-/// Opens a Parquet file, a folder of them, or a glob, reading the schema from the files.
-/// Returns the table and warnings (files of a folder left out).
-pub async fn open_parquet(state: &SessionState, location: &str) -> Result<(Table, Vec<String>)> {
+/// The formats a table is read from.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum FileKind {
+    Parquet,
+    Text(TextKind),
+}
+
+impl FileKind {
+    /// The kind a file name says; `None` for a file kql does not read.
+    fn of(name: &str) -> Option<FileKind> {
+        if name.to_ascii_lowercase().ends_with(".parquet") { Some(FileKind::Parquet) } else { text_kind_of(name).map(FileKind::Text) }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            FileKind::Parquet => "Parquet",
+            FileKind::Text(TextKind::JsonLines) => "JSON lines",
+            FileKind::Text(TextKind::Delimited(b'\t')) => "TSV",
+            FileKind::Text(TextKind::Delimited(_)) => "CSV",
+        }
+    }
+}
+
+/// Opens a table: a Parquet, JSON lines or CSV/TSV file (gzip too), a folder of them (searched
+/// recursively), or a glob, reading the schema from the files. Returns the table and warnings
+/// (files of a folder left out).
+pub async fn open_table(state: &SessionState, location: &str, text: &TextOptions) -> Result<(Table, Vec<String>)> {
     let path = Path::new(location);
     let is_glob = location.contains(['*', '?', '[']);
     if !is_glob && !path.exists() {
@@ -62,63 +90,120 @@ pub async fn open_parquet(state: &SessionState, location: &str) -> Result<(Table
     if path.is_dir() && !url_text.ends_with('/') {
         url_text.push('/');
     }
+    let parse_url = |text: &str| ListingTableUrl::parse(text).map_err(|e| KqlError::new(format!("cannot open '{text}': {e}")));
     let mut warnings = Vec::new();
-    // A file whose footer is damaged makes the Parquet reader panic or fail deep inside; it is
+    // A Parquet file whose footer is damaged makes the reader panic or fail deep inside; it is
     // checked first. A named file must be sound; a folder's damaged files are left out with a
     // warning, so one bad file does not cost the rest.
-    let mut urls = vec![ListingTableUrl::parse(&url_text).map_err(|e| KqlError::new(format!("cannot open '{location}': {e}")))?];
-    if path.is_file() {
-        check_footer(path).map_err(|e| KqlError::new(format!("'{location}' is not a readable Parquet file: {e}")))?;
-    } else if path.is_dir() {
+    let (kind, urls, extension) = if path.is_dir() {
         let mut files = Vec::new();
-        parquet_files(path, &mut files);
+        table_files(path, &mut files);
+        let kind = folder_kind(location, &files, &mut warnings)?;
         let mut sound = Vec::new();
-        for file in files {
-            match check_footer(&file) {
-                Ok(()) => sound.push(file),
-                Err(e) => warnings.push(format!("left out '{}', not a readable Parquet file: {e}", file.display())),
+        for (file, file_kind) in files {
+            if file_kind != kind {
+                continue;
+            }
+            match kind {
+                FileKind::Parquet => match check_footer(&file) {
+                    Ok(()) => sound.push(file),
+                    Err(e) => warnings.push(format!("left out '{}', not a readable Parquet file: {e}", file.display())),
+                },
+                FileKind::Text(_) => sound.push(file),
             }
         }
-        if !warnings.is_empty() {
-            if sound.is_empty() {
-                return Err(KqlError::new(format!("'{location}' holds no readable Parquet file: {}", warnings.join("; "))));
-            }
-            urls = sound
-                .iter()
-                .map(|f| {
-                    ListingTableUrl::parse(f.to_string_lossy().as_ref())
-                        .map_err(|e| KqlError::new(format!("cannot open '{}': {e}", f.display())))
-                })
-                .collect::<Result<_>>()?;
+        if sound.is_empty() {
+            return Err(KqlError::new(format!("'{location}' holds no readable {} file: {}", kind.describe(), warnings.join("; "))));
         }
-    }
-    let url = urls[0].clone();
-    let extension = if path.is_dir() || is_glob { ".parquet" } else { "" };
-    // Keep the Arrow field metadata files carry: it marks `dynamic` columns (JSON text tagged
-    // `arrow.json`), which gettype(), getschema and the dynamic functions rely on.
-    let format = ParquetFormat::default().with_skip_metadata(false);
-    let options = ListingOptions::new(Arc::new(format)).with_file_extension(extension);
-    let schema = options.infer_schema(state, &url).await.map_err(|e| {
-        KqlError::new(format!("cannot read Parquet schema of '{location}': {}", schema_error_text(&KqlError::from(e).message)))
-    })?;
+        if warnings.is_empty() && kind == FileKind::Parquet {
+            (kind, vec![parse_url(&url_text)?], ".parquet")
+        } else {
+            (kind, sound.iter().map(|f| parse_url(f.to_string_lossy().as_ref())).collect::<Result<_>>()?, "")
+        }
+    } else {
+        // A file or glob of an extension kql does not know is read as Parquet, as it always was.
+        let kind = FileKind::of(location).unwrap_or(FileKind::Parquet);
+        if path.is_file() && kind == FileKind::Parquet {
+            check_footer(path).map_err(|e| KqlError::new(format!("'{location}' is not a readable Parquet file: {e}")))?;
+        }
+        (kind, vec![parse_url(&url_text)?], "")
+    };
+    let format: Arc<dyn FileFormat> = match kind {
+        // Keep the Arrow field metadata files carry: it marks `dynamic` columns (JSON text
+        // tagged `arrow.json`), which gettype(), getschema and the dynamic functions rely on.
+        FileKind::Parquet => Arc::new(ParquetFormat::default().with_skip_metadata(false)),
+        FileKind::Text(kind) => Arc::new(TextFormat { kind, options: text.clone() }),
+    };
+    let options = ListingOptions::new(format.clone()).with_file_extension(extension);
+    let schema = infer_schema(state, &options, &urls)
+        .await
+        .map_err(|e| KqlError::new(format!("cannot read {} schema of '{location}': {}", kind.describe(), schema_error_text(&e.message))))?;
     if schema.fields().is_empty() {
-        return Err(KqlError::new(format!("'{location}' holds no Parquet files")));
+        return Err(KqlError::new(format!("'{location}' holds no {} files with columns", kind.describe())));
     }
     let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema);
     let table = ListingTable::try_new(config)?;
     Ok((Table { provider: Arc::new(table), location: location.to_string() }, warnings))
 }
 
-/// The `.parquet` files under a folder, recursively, in path order.
-fn parquet_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+/// The schema of every file the URLs list, inferred at once, so that the format widens across
+/// all of them (a listing table infers from its first URL only).
+async fn infer_schema(state: &SessionState, options: &ListingOptions, urls: &[ListingTableUrl]) -> Result<SchemaRef> {
+    use futures::TryStreamExt;
+    let Some(first) = urls.first() else { return Ok(Arc::new(arrow::datatypes::Schema::empty())) };
+    let store = state.runtime_env().object_store(first)?;
+    let mut objects = Vec::new();
+    for url in urls {
+        let listed: Vec<_> = url.list_all_files(state, store.as_ref(), &options.file_extension).await?.try_collect().await?;
+        objects.extend(listed.into_iter().filter(|o| o.size > 0));
+    }
+    if objects.is_empty() {
+        return Err(KqlError::new("no files with data found"));
+    }
+    Ok(options.format.infer_schema(state, &store, &objects).await?)
+}
+
+/// A folder's table reads one format: the one most of its files have (Parquet on a tie). Files
+/// of other formats are left out, with a warning naming them.
+fn folder_kind(location: &str, files: &[(PathBuf, FileKind)], warnings: &mut Vec<String>) -> Result<FileKind> {
+    let mut counts: Vec<(FileKind, usize)> = Vec::new();
+    for (_, kind) in files {
+        match counts.iter_mut().find(|(k, _)| k == kind) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((*kind, 1)),
+        }
+    }
+    counts.sort_by_key(|(kind, n)| (std::cmp::Reverse(*n), *kind != FileKind::Parquet));
+    let Some(&(kind, _)) = counts.first() else {
+        return Err(KqlError::new(format!("'{location}' holds no Parquet, JSON lines or CSV files")));
+    };
+    for (file, other) in files {
+        if *other != kind {
+            warnings.push(format!(
+                "left out '{}': the table reads its folder's {} files, and this is {} (register it as a table of its own)",
+                file.display(),
+                kind.describe(),
+                other.describe()
+            ));
+        }
+    }
+    Ok(kind)
+}
+
+/// The files under a folder that kql reads, recursively, in path order.
+fn table_files(dir: &Path, out: &mut Vec<(PathBuf, FileKind)>) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
     for p in paths {
+        let hidden = p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.') || n.starts_with('_'));
+        if hidden {
+            continue;
+        }
         if p.is_dir() {
-            parquet_files(&p, out);
-        } else if p.extension().is_some_and(|e| e == "parquet") {
-            out.push(p);
+            table_files(&p, out);
+        } else if let Some(kind) = p.file_name().and_then(|n| n.to_str()).and_then(FileKind::of) {
+            out.push((p, kind));
         }
     }
 }
@@ -143,23 +228,46 @@ fn check_footer(path: &Path) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// The tables of a data folder: each `NAME.parquet` file and each sub-folder `NAME/`.
-pub fn tables_in_dir(dir: &Path) -> Result<Vec<(String, String)>> {
+/// A table's name and where its files are.
+pub type NamedLocation = (String, String);
+
+/// The tables of a data folder: each `NAME.parquet`, `NAME.jsonl`, `NAME.csv` ... file and each
+/// sub-folder `NAME/`. Other files are named in the warnings returned.
+pub fn tables_in_dir(dir: &Path) -> Result<(Vec<NamedLocation>, Vec<String>)> {
     let entries = std::fs::read_dir(dir).map_err(|e| KqlError::new(format!("cannot read data folder '{}': {e}", dir.display())))?;
     let mut out = Vec::new();
+    let mut warnings = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| KqlError::new(format!("cannot read data folder '{}': {e}", dir.display())))?;
         let path = entry.path();
-        let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else { continue };
-        if stem.starts_with('.') {
+        let Some(file_name) = path.file_name().and_then(|s| s.to_str()) else { continue };
+        if file_name.starts_with('.') {
             continue;
         }
-        if path.is_dir() || path.extension().is_some_and(|e| e == "parquet") {
-            out.push((stem.to_string(), path.to_string_lossy().into_owned()));
+        if path.is_dir() {
+            out.push((file_name.to_string(), path.to_string_lossy().into_owned()));
+        } else if FileKind::of(file_name).is_some() {
+            out.push((table_name_of(file_name).to_string(), path.to_string_lossy().into_owned()));
+        } else {
+            warnings.push(format!("left out '{}': not a Parquet, JSON lines or CSV/TSV file", path.display()));
         }
     }
     out.sort();
-    Ok(out)
+    // Two files of one name (`x.csv` and `x.parquet`) would be one table read twice: both are
+    // left out, and said so.
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    for (name, _) in &out {
+        *seen.entry(name.clone()).or_default() += 1;
+    }
+    out.retain(|(name, location)| {
+        let unique = seen[name] == 1;
+        if !unique {
+            warnings.push(format!("left out '{location}': another file of the folder is also named '{name}' (register each with --table)"));
+        }
+        unique
+    });
+    warnings.sort();
+    Ok((out, warnings))
 }
 
 /// DataFusion's "Fail to merge schema field 'id' because the from data_type = Utf8 does not

@@ -18,6 +18,7 @@ pub mod render;
 pub mod serial;
 pub mod session;
 pub mod steps;
+pub mod text_source;
 pub mod truncation;
 pub mod types;
 pub mod watchlist;

@@ -12,7 +12,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::TryStreamExt;
 use kql_grammar::ast::Span;
 
-use crate::catalog::{Catalog, open_parquet, tables_in_dir};
+use crate::catalog::{Catalog, open_table, tables_in_dir};
 use crate::error::{KqlError, Result};
 use crate::planner::{PlannedQuery, Planner};
 use crate::prelude::{FunctionSource, LoadReport, PreludeEntry};
@@ -40,6 +40,9 @@ pub struct SessionOptions {
     pub network: crate::network::NetworkPolicy,
     /// Where fetched files are cached; `None` is the user's cache folder.
     pub cache_dir: Option<std::path::PathBuf>,
+    /// How many lines of JSON and CSV tables one scan may skip (each reported) because they
+    /// cannot be read; one more fails the query. 0: the first such line fails it.
+    pub max_bad_rows: u64,
 }
 
 /// One result set of a query.
@@ -62,6 +65,9 @@ pub struct Session {
     cancel: Arc<crate::cancel::Cancellation>,
     /// The data step running now, for `step_progress`.
     step_running: std::sync::Mutex<Option<(String, Progress)>>,
+    /// What scans of text tables reported (lines skipped, fields no column holds), until a
+    /// front end takes them (`take_read_warnings`).
+    read_warnings: Arc<parking_lot::Mutex<Vec<String>>>,
 }
 
 impl Session {
@@ -76,6 +82,7 @@ impl Session {
             options,
             cancel: Default::default(),
             step_running: Default::default(),
+            read_warnings: Default::default(),
         })
     }
 
@@ -93,10 +100,15 @@ impl Session {
         &self.ctx
     }
 
-    /// Registers a Parquet file, folder or glob as table `name`. Returns warnings: files of a
-    /// folder that were left out.
+    /// Registers a Parquet, JSON lines or CSV file, folder or glob as table `name`. Returns
+    /// warnings: files of a folder that were left out.
     pub async fn register_table(&mut self, name: &str, location: &str) -> Result<Vec<String>> {
-        let (table, warnings) = open_parquet(&self.ctx.state(), location).await?;
+        let text = crate::text_source::TextOptions {
+            max_bad_rows: self.options.max_bad_rows,
+            warnings: self.read_warnings.clone(),
+            location_prefix: "/".into(),
+        };
+        let (table, warnings) = open_table(&self.ctx.state(), location, &text).await?;
         self.catalog.insert(name, table);
         Ok(warnings)
     }
@@ -106,8 +118,8 @@ impl Session {
     /// does not cost every table.
     pub async fn register_data_dir(&mut self, dir: &Path) -> Result<(Vec<String>, Vec<String>)> {
         let mut names = Vec::new();
-        let mut warnings = Vec::new();
-        for (name, location) in tables_in_dir(dir)? {
+        let (tables, mut warnings) = tables_in_dir(dir)?;
+        for (name, location) in tables {
             match self.register_table(&name, &location).await {
                 Ok(w) => {
                     warnings.extend(w);
@@ -117,6 +129,12 @@ impl Session {
             }
         }
         Ok((names, warnings))
+    }
+
+    /// What scans of JSON and CSV tables reported since the last call: lines skipped under
+    /// `max_bad_rows`, fields that no column of the table holds.
+    pub fn take_read_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut *self.read_warnings.lock())
     }
 
     /// Loads `let` definitions and `.create function` commands that every query can use.

@@ -61,13 +61,20 @@ pub struct Args {
 /// Where tables and functions come from; every subcommand takes the same options.
 #[derive(ClapArgs, Debug, Default)]
 pub struct Sources {
-    /// Register a table: NAME=PATH, where PATH is a Parquet file, folder or glob.
+    /// Register a table: NAME=PATH, where PATH is a Parquet, JSON lines (.json, .jsonl) or
+    /// CSV/TSV file (gzip too), a folder of them or a glob.
     #[arg(long = "table", value_name = "NAME=PATH")]
     pub tables: Vec<String>,
 
-    /// Register each Parquet file and sub-folder of DIR as a table named after it.
+    /// Register each Parquet, JSON lines or CSV/TSV file and each sub-folder of DIR as a table
+    /// named after it.
     #[arg(long, value_name = "DIR")]
     pub data: Vec<PathBuf>,
+
+    /// Lines of a JSON or CSV table that one query may skip because they cannot be read (each
+    /// reported on stderr); one more fails the query. By default the first such line fails it.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_bad_rows: u64,
 
     /// Load functions every query can call: `.kql` files of `let` statements and `.create
     /// function` commands, ASIM parser `.yaml` files, or folders of both (searched recursively).

@@ -126,6 +126,14 @@ async fn run_one(session: &Session, hunt: &Hunt, args: &HuntArgs) -> Outcome {
 /// streams its rows into its result file, when there is an `--out` folder. Returns the rows and
 /// the file.
 async fn execute(session: &Session, hunt: &Hunt, text: &str, args: &HuntArgs) -> Result<(usize, Option<PathBuf>), KqlError> {
+    let result = execute_query(session, hunt, text, args).await;
+    for warning in session.take_read_warnings() {
+        eprintln!("warning: {}: {warning}", hunt.origin());
+    }
+    result
+}
+
+async fn execute_query(session: &Session, hunt: &Hunt, text: &str, args: &HuntArgs) -> Result<(usize, Option<PathBuf>), KqlError> {
     let queries = session.plan_reading_data(text).await?;
     let Some(query) = queries.last() else {
         return Err(KqlError::new("the hunt has no query to run, only `let` statements"));

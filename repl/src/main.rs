@@ -144,6 +144,7 @@ pub async fn register(session: &mut Session, sources: &cli::Sources) -> Result<(
     session.options.watchlists = sources.watchlists.clone();
     session.options.network = sources.network();
     session.options.cache_dir = sources.cache_dir.clone();
+    session.options.max_bad_rows = sources.max_bad_rows;
     for dir in &sources.data {
         let (_, warnings) = session.register_data_dir(dir).await.map_err(|e| format!("error: --data: {e}"))?;
         for w in warnings {
@@ -219,7 +220,11 @@ async fn run_query(session: &Session, text: &str, args: &Args) -> Result<(), Kql
         if query.render.is_some() {
             writer = writer.keeping_batches();
         }
-        results::drain_into(stream, &mut writer, query.span, cannot_write).await?;
+        let drained = results::drain_into(stream, &mut writer, query.span, cannot_write).await;
+        for warning in session.take_read_warnings() {
+            eprintln!("warning: {warning}");
+        }
+        drained?;
         let written = writer.finish().map_err(cannot_write)?;
         if args.format == cli::Format::Table {
             print::write_table(&mut out, &schema, &written.shown, None, false).map_err(cannot_write)?;

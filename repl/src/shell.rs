@@ -266,7 +266,11 @@ async fn run_interactive(session: &Session, settings: &Settings, text: &str) {
                 writer = writer.keeping_batches();
             }
             while let Some(batch) = stream.next().await {
-                let batch = batch.map_err(|e| KqlError::from(e).or_at(query.span))?;
+                let batch = batch.map_err(|e| KqlError::from(e).or_at(query.span));
+                for warning in session.take_read_warnings() {
+                    bar.suspend(|| eprintln!("warning: {warning}"));
+                }
+                let batch = batch?;
                 bar.suspend(|| writer.write(&batch)).map_err(results::write_error)?;
             }
             let written = writer.finish().map_err(results::write_error)?;

@@ -1,0 +1,222 @@
+//! JSON lines and CSV/TSV as a DataFusion file format, so that a listing table reads them as it
+//! reads Parquet: folders, globs, one partition per file group, projection. Each file is read
+//! whole by one reader (a byte range of a text file has no line numbers to report).
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Cursor};
+use std::sync::Arc;
+
+use arrow::datatypes::{Schema, SchemaRef};
+use async_trait::async_trait;
+use datafusion::catalog::Session;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{GetExt, Result, Statistics};
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
+use datafusion::datasource::physical_plan::{FileOpenFuture, FileOpener, FileScanConfig, FileSource};
+use datafusion::datasource::projection::{ProjectionOpener, SplitProjection};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::table_schema::TableSchema;
+use datafusion::error::DataFusionError;
+use datafusion::object_store::path::Path as ObjectPath;
+use datafusion::object_store::{GetOptions, GetResultPayload, ObjectMeta, ObjectStore};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
+use datafusion::physical_plan::projection::ProjectionExprs;
+use futures::StreamExt;
+use parking_lot::Mutex;
+
+use super::infer::Columns;
+use super::reader::{BadRows, FileBatches, Records, TextKind, sample};
+
+/// How many records of each file the schema is inferred from.
+pub const SAMPLE_RECORDS: usize = 1000;
+
+/// What a text table's scans share: where skipped lines are reported, how many may be skipped.
+#[derive(Debug, Clone)]
+pub struct TextOptions {
+    pub max_bad_rows: u64,
+    pub warnings: Arc<Mutex<Vec<String>>>,
+    /// Put before an object's path when a message names a file (`/` for local files).
+    pub location_prefix: String,
+}
+
+/// A file whose name ends in `.gz` is read through gzip.
+#[derive(Debug)]
+pub struct TextFormat {
+    pub kind: TextKind,
+    pub options: TextOptions,
+}
+
+impl TextFormat {
+    fn extension(&self) -> &'static str {
+        match self.kind {
+            TextKind::JsonLines => ".json",
+            TextKind::Delimited(b'\t') => ".tsv",
+            TextKind::Delimited(_) => ".csv",
+        }
+    }
+}
+
+/// An object's bytes, decompressed when it is gzip.
+async fn open_object(store: &Arc<dyn ObjectStore>, location: &ObjectPath) -> Result<Box<dyn BufRead + Send>> {
+    let gzip = location.as_ref().to_ascii_lowercase().ends_with(".gz");
+    let result = store.get_opts(location, GetOptions::default()).await?;
+    let raw: Box<dyn std::io::Read + Send> = match result.payload {
+        GetResultPayload::File(file, _) => Box::new(file),
+        GetResultPayload::Stream(_) => Box::new(Cursor::new(result.bytes().await?)),
+    };
+    Ok(if gzip {
+        Box::new(BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(raw)))
+    } else {
+        Box::new(BufReader::with_capacity(1 << 16, raw))
+    })
+}
+
+#[async_trait]
+impl FileFormat for TextFormat {
+    fn get_ext(&self) -> String {
+        self.extension().to_string()
+    }
+
+    fn get_ext_with_compression(&self, compression: &FileCompressionType) -> Result<String> {
+        Ok(format!("{}{}", self.extension(), compression.get_ext()))
+    }
+
+    fn compression_type(&self) -> Option<FileCompressionType> {
+        None
+    }
+
+    async fn infer_schema(&self, _state: &dyn Session, store: &Arc<dyn ObjectStore>, objects: &[ObjectMeta]) -> Result<SchemaRef> {
+        let mut columns = Columns::default();
+        for object in objects {
+            let name = format!("{}{}", self.options.location_prefix, object.location);
+            let records = Records::new(self.kind, name, open_object(store, &object.location).await?)?;
+            columns.merge(sample(records, SAMPLE_RECORDS)?);
+        }
+        Ok(Arc::new(Schema::new(columns.fields())))
+    }
+
+    async fn infer_stats(
+        &self,
+        _state: &dyn Session,
+        _store: &Arc<dyn ObjectStore>,
+        table_schema: SchemaRef,
+        _object: &ObjectMeta,
+    ) -> Result<Statistics> {
+        Ok(Statistics::new_unknown(&table_schema))
+    }
+
+    async fn create_physical_plan(&self, _state: &dyn Session, conf: FileScanConfig) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(DataSourceExec::from_data_source(conf))
+    }
+
+    fn file_source(&self, table_schema: TableSchema) -> Arc<dyn FileSource> {
+        Arc::new(TextSource {
+            projection: SplitProjection::unprojected(&table_schema),
+            table_schema,
+            kind: self.kind,
+            // One allowance of bad lines for the whole scan, shared by its partitions' readers.
+            bad: Arc::new(BadRows::new(self.options.max_bad_rows, self.options.warnings.clone())),
+            options: self.options.clone(),
+            batch_size: None,
+            metrics: ExecutionPlanMetricsSet::new(),
+        })
+    }
+}
+
+/// One scan of a text table.
+#[derive(Clone)]
+pub struct TextSource {
+    table_schema: TableSchema,
+    projection: SplitProjection,
+    kind: TextKind,
+    bad: Arc<BadRows>,
+    options: TextOptions,
+    batch_size: Option<usize>,
+    metrics: ExecutionPlanMetricsSet,
+}
+
+impl FileSource for TextSource {
+    fn create_file_opener(&self, store: Arc<dyn ObjectStore>, _config: &FileScanConfig, _partition: usize) -> Result<Arc<dyn FileOpener>> {
+        let file_schema = self.table_schema.file_schema();
+        let projected = Arc::new(file_schema.project(&self.projection.file_indices)?);
+        let opener = Arc::new(TextOpener {
+            store,
+            projected,
+            known: file_schema.fields().iter().map(|f| f.name().clone()).collect(),
+            kind: self.kind,
+            batch_size: self.batch_size.unwrap_or(8192),
+            options: self.options.clone(),
+            bad: self.bad.clone(),
+        });
+        ProjectionOpener::try_new(self.projection.clone(), opener, file_schema)
+    }
+
+    fn table_schema(&self) -> &TableSchema {
+        &self.table_schema
+    }
+
+    fn with_batch_size(&self, batch_size: usize) -> Arc<dyn FileSource> {
+        Arc::new(TextSource { batch_size: Some(batch_size), ..self.clone() })
+    }
+
+    fn try_pushdown_projection(&self, projection: &ProjectionExprs) -> Result<Option<Arc<dyn FileSource>>> {
+        let merged = self.projection.source.try_merge(projection)?;
+        let projection = SplitProjection::new(self.table_schema.file_schema(), &merged);
+        Ok(Some(Arc::new(TextSource { projection, ..self.clone() })))
+    }
+
+    fn projection(&self) -> Option<&ProjectionExprs> {
+        Some(&self.projection.source)
+    }
+
+    fn metrics(&self) -> &ExecutionPlanMetricsSet {
+        &self.metrics
+    }
+
+    fn file_type(&self) -> &str {
+        match self.kind {
+            TextKind::JsonLines => "json",
+            TextKind::Delimited(_) => "csv",
+        }
+    }
+
+    /// A text file is read from its first line, so that every bad line has a line number.
+    fn supports_repartitioning(&self) -> bool {
+        false
+    }
+
+    fn apply_expressions(&self, f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>) -> Result<TreeNodeRecursion> {
+        datafusion::physical_plan::apply_expression_roots(self.projection.source.iter(), f)
+    }
+}
+
+struct TextOpener {
+    store: Arc<dyn ObjectStore>,
+    projected: SchemaRef,
+    known: HashSet<String>,
+    kind: TextKind,
+    batch_size: usize,
+    options: TextOptions,
+    bad: Arc<BadRows>,
+}
+
+impl FileOpener for TextOpener {
+    fn open(&self, file: datafusion::datasource::listing::PartitionedFile) -> Result<FileOpenFuture> {
+        let store = self.store.clone();
+        let schema = self.projected.clone();
+        let known = self.known.clone();
+        let (kind, batch_size) = (self.kind, self.batch_size);
+        let bad = self.bad.clone();
+        let warnings = self.options.warnings.clone();
+        let name = format!("{}{}", self.options.location_prefix, file.object_meta.location);
+        Ok(Box::pin(async move {
+            let input = open_object(&store, &file.object_meta.location).await?;
+            let records = Records::new(kind, name, input)?;
+            let batches = FileBatches::new(records, schema, known, batch_size, bad, warnings)?;
+            Ok(futures::stream::iter(batches).map(|b| b.map_err(|e: DataFusionError| e)).boxed())
+        }))
+    }
+}

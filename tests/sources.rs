@@ -1,0 +1,156 @@
+//! Tables read from files other than Parquet, end to end through the `kql` binary: JSON lines
+//! and CSV/TSV (plain and gzip), their inferred and widened columns, and the lines that cannot
+//! be read.
+
+mod support;
+
+use std::io::Write;
+use std::path::Path;
+
+use support::{kql, scratch, stderr, stdout};
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).expect("write test file");
+}
+
+fn gzip(path: &Path, text: &str) {
+    let file = std::fs::File::create(path).expect("create gz");
+    let mut encoder = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+    encoder.write_all(text.as_bytes()).expect("gzip");
+    encoder.finish().expect("finish gz");
+}
+
+fn csv_of(args: &[&str]) -> String {
+    let mut all = args.to_vec();
+    all.extend(["--format", "csv"]);
+    let out = kql(&all);
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
+}
+
+const SIGNINS: &str = r#"{"TimeGenerated":"2024-05-01T10:00:00Z","UserPrincipalName":"bob@contoso.com","ResultType":0,"LocationDetails":{"city":"Oslo","countryOrRegion":"NO"},"RiskScore":1}
+{"TimeGenerated":"2024-05-01T10:05:00.1234567Z","UserPrincipalName":"eve@contoso.com","ResultType":"50126","LocationDetails":{"city":"Lagos"},"RiskScore":2.5,"Tags":["a","b"]}
+
+{"TimeGenerated":"2024-05-01T10:06:00Z","UserPrincipalName":"eve@contoso.com","ResultType":50126,"RiskScore":null}
+"#;
+
+#[test]
+fn json_lines_columns_are_inferred_and_widened() {
+    let dir = scratch("jsonl-schema");
+    let file = dir.join("SigninLogs.jsonl");
+    write(&file, SIGNINS);
+    let table = format!("SigninLogs={}", file.display());
+    // A number in one line and text in another is text; a whole and a fractional number are a
+    // real; objects and arrays are dynamic; ISO 8601 text is a datetime.
+    assert_eq!(
+        csv_of(&["--table", &table, "-c", "SigninLogs | getschema | project ColumnName, ColumnType"]),
+        "ColumnName,ColumnType\nTimeGenerated,datetime\nUserPrincipalName,string\nResultType,string\nLocationDetails,dynamic\nRiskScore,real\nTags,dynamic\n"
+    );
+    assert_eq!(
+        csv_of(&[
+            "--table",
+            &table,
+            "-c",
+            "SigninLogs | where TimeGenerated > datetime(2024-05-01 10:01) | project TimeGenerated, City = tostring(LocationDetails.city), ResultType, RiskScore, n = array_length(Tags)"
+        ]),
+        "TimeGenerated,City,ResultType,RiskScore,n\n2024-05-01T10:05:00.1234560Z,Lagos,50126,2.5,2\n2024-05-01T10:06:00Z,,50126,,\n"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn csv_tsv_and_gzip_files_are_tables() {
+    let dir = scratch("csv-tables");
+    write(&dir.join("hosts.csv"), "Host,Logons,FirstSeen,Admin\nws1,3,2024-05-01,true\n\"db, primary\",,2024-05-02T01:02:03Z,FALSE\n");
+    write(&dir.join("hosts.tsv"), "Host\tNote\nws1\thas, commas\n");
+    gzip(&dir.join("signins.jsonl.gz"), SIGNINS);
+    let csv = format!("H={}", dir.join("hosts.csv").display());
+    assert_eq!(
+        csv_of(&["--table", &csv, "-c", "H | extend t = gettype(Logons), a = gettype(Admin), f = gettype(FirstSeen)"]),
+        "Host,Logons,FirstSeen,Admin,t,a,f\nws1,3,2024-05-01T00:00:00Z,true,long,bool,datetime\n\"db, primary\",,2024-05-02T01:02:03Z,false,long,bool,datetime\n"
+    );
+    let tsv = format!("T={}", dir.join("hosts.tsv").display());
+    assert_eq!(csv_of(&["--table", &tsv, "-c", "T"]), "Host,Note\nws1,\"has, commas\"\n");
+    let gz = format!("S={}", dir.join("signins.jsonl.gz").display());
+    assert_eq!(
+        csv_of(&["--table", &gz, "-c", "S | summarize n = count() by UserPrincipalName | order by n desc"]),
+        "UserPrincipalName,n\neve@contoso.com,2\nbob@contoso.com,1\n"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_folder_of_json_files_widens_across_files_and_names_what_it_leaves_out() {
+    let dir = scratch("jsonl-folder");
+    let logs = dir.join("Proxy");
+    std::fs::create_dir_all(logs.join("d=01")).expect("mkdir");
+    std::fs::create_dir_all(logs.join("d=02")).expect("mkdir");
+    write(&logs.join("d=01/part.json"), "{\"Url\":\"a.example\",\"Bytes\":10}\n{\"Url\":\"b.example\",\"Bytes\":20}\n");
+    // The second file's Bytes are text, and it has a column the first lacks.
+    write(&logs.join("d=02/part.json"), "{\"Url\":\"c.example\",\"Bytes\":\"n/a\",\"Action\":\"deny\"}\n");
+    write(&logs.join("d=02/notes.csv"), "a\n1\n");
+    write(&dir.join("readme.txt"), "not a table\n");
+    let data = dir.display().to_string();
+    let out = kql(&["--data", &data, "-c", "Proxy | project Url, Bytes, Action, t = gettype(Bytes) | order by Url asc", "--format", "csv"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "Url,Bytes,Action,t\na.example,10,,string\nb.example,20,,string\nc.example,n/a,deny,string\n");
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "warning: --data {data}: left out '{0}/readme.txt': not a Parquet, JSON lines or CSV/TSV file\nwarning: --data {data}: left out '{0}/Proxy/d=02/notes.csv': the table reads its folder's JSON lines files, and this is CSV (register it as a table of its own)\n",
+            dir.display()
+        )
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_line_that_cannot_be_read_fails_the_query_unless_skipping_is_allowed() {
+    let dir = scratch("bad-lines");
+    let file = dir.join("events.jsonl");
+    write(&file, "{\"x\":1}\nnot json\n{\"x\":2}\n[1,2]\n{\"x\":3}\n");
+    let table = format!("E={}", file.display());
+    let out = kql(&["--table", &table, "-c", "E | summarize sum(x)"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: {}, line 2: not a JSON object (expected ident at line 1 column 2) (--max-bad-rows N skips up to N such lines, each reported)\n --> query:1:1\n  |\n1 | E | summarize sum(x)\n  | ^^^^^^^^^^^^^^^^^^^^\n  |\n",
+            file.display()
+        )
+    );
+    let out = kql(&["--table", &table, "--max-bad-rows", "2", "-c", "E | summarize sum(x)", "--format", "csv"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "sum_x\n6\n");
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "warning: skipped {0}, line 2: not a JSON object (expected ident at line 1 column 2)\nwarning: skipped {0}, line 4: not a JSON object (invalid type: sequence, expected a map at line 1 column 0)\n",
+            file.display()
+        )
+    );
+    let out = kql(&["--table", &table, "--max-bad-rows", "1", "-c", "E | summarize sum(x)"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("line 4: not a JSON object (invalid type: sequence, expected a map at line 1 column 0) (more than --max-bad-rows 1 lines could not be read)"), "{}", stderr(&out));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_value_past_the_sample_that_does_not_fit_its_column_is_an_error_not_a_null() {
+    let dir = scratch("late-value");
+    let file = dir.join("flows.csv");
+    let mut text = String::from("Src,Bytes\n");
+    for i in 0..1500 {
+        text.push_str(&format!("10.0.0.{},{}\n", i % 250, i));
+    }
+    text.push_str("10.0.0.1,lots\n");
+    write(&file, &text);
+    let table = format!("F={}", file.display());
+    let out = kql(&["--table", &table, "-c", "F | summarize sum(Bytes)"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.starts_with(&format!("error: {}, line 1502: \"lots\" does not fit column 'Bytes' (long)", file.display())), "{err}");
+    // A query that does not read the column is not stopped by it.
+    assert_eq!(csv_of(&["--table", &table, "-c", "F | summarize dcount(Src)"]), "dcount_Src\n250\n");
+    std::fs::remove_dir_all(&dir).ok();
+}
