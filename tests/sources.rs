@@ -154,3 +154,61 @@ fn a_value_past_the_sample_that_does_not_fit_its_column_is_an_error_not_a_null()
     assert_eq!(csv_of(&["--table", &table, "-c", "F | summarize dcount(Src)"]), "dcount_Src\n250\n");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Parquet as Zeek, Spark and ADX exports write it: lists, structs, maps and bytes.
+#[test]
+fn nested_parquet_columns_are_dynamic_with_every_dynamic_function() {
+    use arrow::array::{ArrayRef, BinaryArray, Int64Array, ListArray, MapBuilder, StringArray, StringBuilder, StructArray};
+    use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+    use std::sync::Arc;
+    let dir = scratch("nested-parquet");
+    let ports: ArrayRef =
+        Arc::new(ListArray::from_iter_primitive::<Int64Type, _, _>(vec![Some(vec![Some(443), Some(8443)]), Some(vec![Some(22)]), None]));
+    let id: ArrayRef = Arc::new(StructArray::from(vec![
+        (
+            Arc::new(Field::new("orig_h", DataType::Utf8, true)),
+            Arc::new(StringArray::from(vec!["10.0.0.1", "10.0.0.2", "10.0.0.3"])) as ArrayRef,
+        ),
+        (Arc::new(Field::new("resp_p", DataType::Int64, true)), Arc::new(Int64Array::from(vec![443, 22, 53])) as ArrayRef),
+    ]));
+    let mut tags = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+    for (k, v) in [("env", "prod"), ("env", "dev"), ("team", "red")] {
+        tags.keys().append_value(k);
+        tags.values().append_value(v);
+        tags.append(true).expect("map row");
+    }
+    let tags: ArrayRef = Arc::new(tags.finish());
+    let payload: ArrayRef = Arc::new(BinaryArray::from(vec![Some(&b"MZ\x90"[..]), None, Some(&b""[..])]));
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("ports", ports.data_type().clone(), true),
+        Field::new("id", id.data_type().clone(), true),
+        Field::new("tags", tags.data_type().clone(), true),
+        Field::new("payload", DataType::Binary, true),
+    ]));
+    let batch = arrow::record_batch::RecordBatch::try_new(schema.clone(), vec![ports, id, tags, payload]).expect("batch");
+    let file = dir.join("conn.parquet");
+    let mut writer =
+        datafusion::parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&file).expect("create"), schema, None).expect("writer");
+    writer.write(&batch).expect("write");
+    writer.close().expect("close");
+    let table = format!("Conn={}", file.display());
+    assert_eq!(
+        csv_of(&["--table", &table, "-c", "Conn | getschema | project ColumnName, ColumnType"]),
+        "ColumnName,ColumnType\nports,dynamic\nid,dynamic\ntags,dynamic\npayload,string\n"
+    );
+    assert_eq!(
+        csv_of(&[
+            "--table",
+            &table,
+            "-c",
+            "Conn | project first = ports[0], n = array_length(ports), src = tostring(id.orig_h), port = toint(id['resp_p']), env = tostring(tags.env), payload, t = gettype(ports)"
+        ]),
+        "first,n,src,port,env,payload,t\n443,2,10.0.0.1,443,prod,TVqQ,array\n22,1,10.0.0.2,22,dev,,array\n,,10.0.0.3,53,,,null\n"
+    );
+    assert_eq!(csv_of(&["--table", &table, "-c", "Conn | mv-expand ports to typeof(long) | summarize s = sum(ports)"]), "s\n8908\n");
+    assert_eq!(
+        csv_of(&["--table", &table, "-c", "Conn | summarize c = count() by tostring(ports) | order by c desc, ports asc | take 1"]),
+        "ports,c\n,1\n"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

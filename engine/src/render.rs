@@ -116,6 +116,10 @@ pub fn to_json(array: &dyn Array, row: usize) -> Json {
             let list = array.as_list::<i64>().value(row);
             Json::Array((0..list.len()).map(|i| to_json(list.as_ref(), i)).collect())
         }
+        DataType::FixedSizeList(..) => {
+            let list = array.as_fixed_size_list().value(row);
+            Json::Array((0..list.len()).map(|i| to_json(list.as_ref(), i)).collect())
+        }
         DataType::Struct(fields) => {
             let s = array.as_struct();
             Json::Object(fields.iter().zip(s.columns()).map(|(f, c)| (f.name().clone(), to_json(c.as_ref(), row))).collect())

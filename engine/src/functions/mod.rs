@@ -8,6 +8,7 @@ pub mod compress;
 pub mod conversion;
 pub mod datetime;
 pub mod dynamic;
+pub mod file_types;
 pub mod geo_cells;
 pub mod geo_reshape;
 pub mod geo_shapes;

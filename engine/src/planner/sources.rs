@@ -143,6 +143,9 @@ impl Planner<'_> {
             .iter()
             .map(|(q, f)| {
                 let c = Expr::Column(Column::new(q.cloned(), f.name()));
+                if let Some(value) = crate::functions::file_types::as_kql_value(c.clone(), f) {
+                    return Ok(value.alias(f.name()));
+                }
                 match crate::types::normalized_type(f.data_type()) {
                     // Seconds, milliseconds and dates reach past Kusto's years 1 to 9999; those
                     // values are null (nanoseconds and microseconds cannot).
