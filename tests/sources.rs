@@ -212,3 +212,104 @@ fn nested_parquet_columns_are_dynamic_with_every_dynamic_function() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `.create table` in a functions file gives a table its columns and KQL types: text that holds
+/// JSON is `dynamic`, epoch numbers and ISO text are `datetime`, whatever inference would say.
+#[test]
+fn a_create_table_declaration_types_json_csv_and_parquet_columns() {
+    let dir = scratch("declarations");
+    let schema_dir = scratch("declarations-schema");
+    write(
+        &schema_dir.join("schema.kql"),
+        "// the columns as the workspace has them\n.create table WindowsEvent (TimeGenerated: datetime, EventID: int, EventData: dynamic, Computer: string)\n\n.create-merge table Hosts (LastSeen: datetime)\n",
+    );
+    write(
+        &dir.join("WindowsEvent.csv"),
+        "TimeGenerated,EventID,EventData,Computer,Extra\n1714521600,4624,\"{\"\"TargetUserName\"\":\"\"bob\"\"}\",ws1,x\n2024-05-01T00:05:00Z,4625,\"{\"\"TargetUserName\"\":\"\"eve\"\"}\",ws2,y\n",
+    );
+    write(&dir.join("Hosts.jsonl"), "{\"Host\":\"ws1\",\"LastSeen\":\"1714521600000\",\"Owner\":\"it\"}\n");
+    let functions = schema_dir.join("schema.kql").display().to_string();
+    let data = dir.display().to_string();
+    let csv = |query: &str| {
+        let out = kql(&["--functions", &functions, "--data", &data, "--format", "csv", "-c", query]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    assert_eq!(
+        csv("WindowsEvent | getschema | project ColumnName, ColumnType"),
+        "ColumnName,ColumnType\nTimeGenerated,datetime\nEventID,int\nEventData,dynamic\nComputer,string\n"
+    );
+    assert_eq!(
+        csv("WindowsEvent | project TimeGenerated, EventID, User = tostring(EventData.TargetUserName)"),
+        "TimeGenerated,EventID,User\n2024-05-01T00:00:00Z,4624,bob\n2024-05-01T00:05:00Z,4625,eve\n"
+    );
+    // `-merge` keeps the inferred columns after the declared one; epoch milliseconds in text.
+    assert_eq!(csv("Hosts | extend t = gettype(LastSeen)"), "LastSeen,Host,Owner,t\n2024-05-01T00:00:00Z,ws1,it,datetime\n");
+
+    // A value that does not convert fails the query with its file, line and column.
+    write(&dir.join("WindowsEvent.csv"), "TimeGenerated,EventID,EventData,Computer\nyesterday,1,{},ws1\n");
+    let out = kql(&["--functions", &functions, "--data", &data, "-c", "WindowsEvent | take 1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with(&format!(
+            "error: {}, line 2: \"yesterday\" does not fit column 'TimeGenerated' (datetime)",
+            dir.join("WindowsEvent.csv").display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(&schema_dir).ok();
+}
+
+#[test]
+fn a_declaration_converts_parquet_columns_and_names_a_value_that_does_not_convert() {
+    use arrow::array::{ArrayRef, Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+    let dir = scratch("declared-parquet");
+    write(&dir.join("schema.kql"), ".create table Audit (When: datetime, Details: dynamic, Count: real)\n");
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("When", DataType::Int64, true),
+        Field::new("Details", DataType::Utf8, true),
+        Field::new("Count", DataType::Int64, true),
+        Field::new("Dropped", DataType::Utf8, true),
+    ]));
+    let write_file = |when: Vec<i64>, details: Vec<&str>| {
+        let n = when.len();
+        let batch = arrow::record_batch::RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(when)) as ArrayRef,
+                Arc::new(StringArray::from(details)) as ArrayRef,
+                Arc::new(Int64Array::from(vec![3; n])) as ArrayRef,
+                Arc::new(StringArray::from(vec!["x"; n])) as ArrayRef,
+            ],
+        )
+        .expect("batch");
+        let file = std::fs::File::create(dir.join("Audit.parquet")).expect("create");
+        let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(file, schema.clone(), None).expect("writer");
+        writer.write(&batch).expect("write");
+        writer.close().expect("close");
+    };
+    write_file(vec![1_714_521_600], vec!["{\"op\":\"delete\"}"]);
+    let functions = dir.join("schema.kql").display().to_string();
+    let table = format!("Audit={}", dir.join("Audit.parquet").display());
+    assert_eq!(
+        csv_of(&["--functions", &functions, "--table", &table, "-c", "Audit | extend op = tostring(Details.op), t = gettype(Count)"]),
+        "When,Details,Count,op,t\n2024-05-01T00:00:00Z,\"{\"\"op\"\":\"\"delete\"\"}\",3,delete,real\n"
+    );
+    // Text that is not JSON is a string inside `dynamic`, as todynamic() reads it; a number is an
+    // epoch. A declared type the file's cannot become is refused when the table is registered.
+    write(&dir.join("bad.kql"), ".create table Audit (When: bool)\n");
+    let bad = dir.join("bad.kql").display().to_string();
+    let out = kql(&["--functions", &bad, "--table", &table, "-c", "Audit"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: --table Audit: column 'When' is long in the files of Audit, and its declaration ({bad}:1) makes it bool: kql cannot convert long to bool\n"
+        )
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -13,6 +13,7 @@ use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTable
 use datafusion::execution::context::SessionState;
 
 use crate::error::{KqlError, Result};
+use crate::prelude::TableDeclaration;
 use crate::text_source::{TextFormat, TextKind, TextOptions, table_name_of, text_kind_of};
 
 #[derive(Clone)]
@@ -20,6 +21,9 @@ pub struct Table {
     pub provider: Arc<dyn TableProvider>,
     /// Where the rows come from, as the user gave it.
     pub location: String,
+    /// The `.create table` declaration a Parquet table's scan converts its columns to (a text
+    /// table is read with the declared columns directly, and has none here).
+    pub declared: Option<TableDeclaration>,
 }
 
 #[derive(Clone, Default)]
@@ -75,7 +79,12 @@ impl FileKind {
 /// Opens a table: a Parquet, JSON lines or CSV/TSV file (gzip too), a folder of them (searched
 /// recursively), or a glob, reading the schema from the files. Returns the table and warnings
 /// (files of a folder left out).
-pub async fn open_table(state: &SessionState, location: &str, text: &TextOptions) -> Result<(Table, Vec<String>)> {
+pub async fn open_table(
+    state: &SessionState,
+    location: &str,
+    text: &TextOptions,
+    declared: Option<&TableDeclaration>,
+) -> Result<(Table, Vec<String>)> {
     let path = Path::new(location);
     let is_glob = location.contains(['*', '?', '[']);
     if !is_glob && !path.exists() {
@@ -135,15 +144,53 @@ pub async fn open_table(state: &SessionState, location: &str, text: &TextOptions
         FileKind::Text(kind) => Arc::new(TextFormat { kind, options: text.clone() }),
     };
     let options = ListingOptions::new(format.clone()).with_file_extension(extension);
-    let schema = infer_schema(state, &options, &urls)
-        .await
-        .map_err(|e| KqlError::new(format!("cannot read {} schema of '{location}': {}", kind.describe(), schema_error_text(&e.message))))?;
+    // A text table declared with `.create table` is read with exactly the declared columns: its
+    // files need no inference.
+    let schema = match (kind, declared) {
+        (FileKind::Text(_), Some(d)) if !d.merge => declared_schema(d, None)?,
+        _ => {
+            let inferred = infer_schema(state, &options, &urls).await.map_err(|e| {
+                KqlError::new(format!("cannot read {} schema of '{location}': {}", kind.describe(), schema_error_text(&e.message)))
+            })?;
+            match (kind, declared) {
+                (FileKind::Text(_), Some(d)) => declared_schema(d, Some(&inferred))?,
+                _ => inferred,
+            }
+        }
+    };
     if schema.fields().is_empty() {
         return Err(KqlError::new(format!("'{location}' holds no {} files with columns", kind.describe())));
     }
+    let declared = match (kind, declared) {
+        (FileKind::Parquet, Some(d)) => {
+            crate::declared::check_parquet(d, &schema)?;
+            Some(d.clone())
+        }
+        _ => None,
+    };
     let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema);
     let table = ListingTable::try_new(config)?;
-    Ok((Table { provider: Arc::new(table), location: location.to_string() }, warnings))
+    Ok((Table { provider: Arc::new(table), location: location.to_string(), declared }, warnings))
+}
+
+/// A text table's columns under its declaration: the declared ones, in order, then (for
+/// `.create-merge`) the inferred columns the declaration does not name.
+fn declared_schema(declared: &TableDeclaration, inferred: Option<&SchemaRef>) -> Result<SchemaRef> {
+    let mut fields: Vec<arrow::datatypes::Field> = Vec::new();
+    for (name, ty) in &declared.columns {
+        let field = crate::declared::field_of(name, *ty);
+        crate::text_source::decode::Target::of(&field)
+            .map_err(|e| KqlError::new(format!("the declaration of {} at {}: {e}", declared.name, declared.location)))?;
+        fields.push(field);
+    }
+    if let Some(inferred) = inferred {
+        for field in inferred.fields() {
+            if !declared.columns.iter().any(|(n, _)| n == field.name()) {
+                fields.push(field.as_ref().clone());
+            }
+        }
+    }
+    Ok(Arc::new(arrow::datatypes::Schema::new(fields)))
 }
 
 /// The schema of every file the URLs list, inferred at once, so that the format widens across

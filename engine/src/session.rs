@@ -68,6 +68,9 @@ pub struct Session {
     /// What scans of text tables reported (lines skipped, fields no column holds), until a
     /// front end takes them (`take_read_warnings`).
     read_warnings: Arc<parking_lot::Mutex<Vec<String>>>,
+    /// `.create table` declarations of the loaded functions files, by table name: a table
+    /// registered later is read with these columns.
+    declarations: std::collections::BTreeMap<String, crate::prelude::TableDeclaration>,
 }
 
 impl Session {
@@ -83,6 +86,7 @@ impl Session {
             cancel: Default::default(),
             step_running: Default::default(),
             read_warnings: Default::default(),
+            declarations: Default::default(),
         })
     }
 
@@ -108,7 +112,7 @@ impl Session {
             warnings: self.read_warnings.clone(),
             location_prefix: "/".into(),
         };
-        let (table, warnings) = open_table(&self.ctx.state(), location, &text).await?;
+        let (table, warnings) = open_table(&self.ctx.state(), location, &text, self.declarations.get(name)).await?;
         self.catalog.insert(name, table);
         Ok(warnings)
     }
@@ -140,7 +144,8 @@ impl Session {
     /// Loads `let` definitions and `.create function` commands that every query can use.
     /// Returns the names defined.
     pub fn load_prelude(&mut self, text: &str) -> Result<Vec<String>> {
-        let entries = crate::prelude::definitions(&Arc::new(FunctionSource::kql("<functions>", text)))?;
+        let (entries, tables) = crate::prelude::read_source(&Arc::new(FunctionSource::kql("<functions>", text)))?;
+        self.declare_tables(tables);
         Ok(self.add_to_prelude(entries))
     }
 
@@ -151,7 +156,21 @@ impl Session {
         let entries = std::mem::take(&mut report.entries);
         self.add_to_prelude(entries.clone());
         report.entries = entries;
+        self.declare_tables(report.tables.clone());
         Ok(report)
+    }
+
+    /// Keeps table declarations for the tables registered after them; a name declared again
+    /// takes the later declaration.
+    fn declare_tables(&mut self, tables: Vec<crate::prelude::TableDeclaration>) {
+        for table in tables {
+            self.declarations.insert(table.name.clone(), table);
+        }
+    }
+
+    /// Whether a table of this name is declared and already registered without it.
+    pub fn declared_after_registration(&self) -> Vec<String> {
+        self.declarations.keys().filter(|n| self.catalog.get(n).is_some_and(|t| t.declared.is_none())).cloned().collect()
     }
 
     /// Adds definitions; a name defined again replaces the earlier definition.

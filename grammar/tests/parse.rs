@@ -164,3 +164,20 @@ fn pipelines_past_the_bound_are_a_clear_error() {
     assert_eq!(e.start, "print x = 1".len() + 1000 * " | where true".len() + 3);
     assert!(parse(&format!("print x = 1{}", " | where true".repeat(1000))).is_ok());
 }
+
+#[test]
+fn create_table_declares_columns_and_round_trips() {
+    let script = parse(".create table SigninLogs (TimeGenerated: datetime, ['Location Details']: dynamic, ResultType: string) with (folder='x')\n.create-merge table Hosts (LastSeen: datetime)").expect("parses");
+    let [Statement::CreateTable { name, columns, merge: false, .. }, Statement::CreateTable { merge: true, .. }] =
+        script.statements.as_slice()
+    else {
+        panic!("{:#?}", script.statements);
+    };
+    assert_eq!(name.name, "SigninLogs");
+    let declared: Vec<(&str, TypeName)> = columns.iter().map(|c| (c.name.name.as_str(), c.ty)).collect();
+    assert_eq!(
+        declared,
+        vec![("TimeGenerated", TypeName::DateTime), ("Location Details", TypeName::Dynamic), ("ResultType", TypeName::String)]
+    );
+    round_trip(".create table T (a: long, b: dynamic)\n.create-merge table U (c: string)");
+}

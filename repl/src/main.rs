@@ -145,6 +145,10 @@ pub async fn register(session: &mut Session, sources: &cli::Sources) -> Result<(
     session.options.network = sources.network();
     session.options.cache_dir = sources.cache_dir.clone();
     session.options.max_bad_rows = sources.max_bad_rows;
+    // Functions first: their files' `.create table` declarations apply to the tables below.
+    for file in &sources.functions {
+        load_functions(session, file)?;
+    }
     for dir in &sources.data {
         let (_, warnings) = session.register_data_dir(dir).await.map_err(|e| format!("error: --data: {e}"))?;
         for w in warnings {
@@ -159,9 +163,6 @@ pub async fn register(session: &mut Session, sources: &cli::Sources) -> Result<(
         for w in warnings {
             eprintln!("warning: --table {name}: {w}");
         }
-    }
-    for file in &sources.functions {
-        load_functions(session, file)?;
     }
     Ok(())
 }

@@ -95,7 +95,7 @@ pub struct Settings {
 const HELP: &str = "\
 .tables                 list tables
 .schema TABLE           columns of a table (or: TABLE | getschema)
-.load NAME=PATH         register a Parquet file, folder or glob as table NAME
+.load NAME=PATH         register a Parquet, JSON lines or CSV file, folder or glob as table NAME
 .functions              functions loaded from --functions, with the file each came from
 .watchlists             watchlists in the --watchlists folder (_GetWatchlist('name'))
 .set now=TIMESTAMP      fix now() and ago() (ISO 8601, UTC); .set now= reads the clock again

@@ -248,6 +248,12 @@ impl<'a> Planner<'a> {
                     env.bind(&set_option_name(name), Binding::Scalar { expr, dynamic: None });
                 }
                 Statement::Set { .. } | Statement::DeclareParams { .. } => {}
+                Statement::CreateTable { span, .. } => {
+                    return Err(KqlError::at(
+                        *span,
+                        "`.create table` declares a table's columns in a functions file (--functions), before the table is registered; a query cannot",
+                    ));
+                }
                 Statement::Query(pipe) => {
                     let tab = self.plan_tabular(&env, pipe)?;
                     let mut warnings = std::mem::take(&mut *self.warnings.borrow_mut());
@@ -423,7 +429,10 @@ pub fn set_option_name(option: &str) -> String {
 fn statement_span(s: &Statement) -> ast::Span {
     match s {
         Statement::Let(l) => l.span,
-        Statement::CreateFunction { span, .. } | Statement::Set { span, .. } | Statement::DeclareParams { span, .. } => *span,
+        Statement::CreateFunction { span, .. }
+        | Statement::CreateTable { span, .. }
+        | Statement::Set { span, .. }
+        | Statement::DeclareParams { span, .. } => *span,
         Statement::Query(p) => p.span,
     }
 }

@@ -138,13 +138,13 @@ impl Planner<'_> {
         // Columns come out unqualified, and file types that are not KQL types (timestamps in
         // other units, small integers) are read as the KQL type. A value the KQL type cannot
         // hold (a uint64 past long's range, a timestamp past 9999) is null, not a failed query.
-        let exprs: Vec<Expr> = plan
+        let columns: Vec<(String, Expr, arrow::datatypes::Field)> = plan
             .schema()
             .iter()
             .map(|(q, f)| {
                 let c = Expr::Column(Column::new(q.cloned(), f.name()));
                 if let Some(value) = crate::functions::file_types::as_kql_value(c.clone(), f) {
-                    return Ok(value.alias(f.name()));
+                    return Ok((f.name().clone(), value, f.as_ref().clone()));
                 }
                 match crate::types::normalized_type(f.data_type()) {
                     // Seconds, milliseconds and dates reach past Kusto's years 1 to 9999; those
@@ -161,13 +161,20 @@ impl Planner<'_> {
                         let bound = |micros: i64| Expr::Literal(ScalarValue::TimestampMicrosecond(Some(micros), Some("UTC".into())), None);
                         let in_range =
                             x.clone().between(bound(kql_grammar::values::MIN_DATETIME), bound(kql_grammar::values::MAX_DATETIME));
-                        Ok(datafusion::logical_expr::when(in_range, x).end()?.alias(f.name()))
+                        Ok((f.name().clone(), datafusion::logical_expr::when(in_range, x).end()?, f.as_ref().clone()))
                     }
-                    Some(t) => Ok(Expr::TryCast(datafusion::logical_expr::TryCast::new(Box::new(c), t)).alias(f.name())),
-                    None => Ok(c.alias(f.name())),
+                    Some(t) => {
+                        Ok((f.name().clone(), Expr::TryCast(datafusion::logical_expr::TryCast::new(Box::new(c), t)), f.as_ref().clone()))
+                    }
+                    None => Ok((f.name().clone(), c, f.as_ref().clone())),
                 }
             })
             .collect::<Result<_>>()?;
+        // A `.create table` declaration converts the columns to the declared types.
+        let exprs: Vec<Expr> = match &table.declared {
+            Some(declared) => crate::declared::project(declared, columns),
+            None => columns.into_iter().map(|(name, e, _)| e.alias(name)).collect(),
+        };
         let plan = LogicalPlanBuilder::from(plan).project_exact(exprs)?.build()?;
         Ok(Tabular::unordered(plan))
     }

@@ -3,13 +3,15 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{AsimParser, FunctionSource, PreludeEntry, definitions};
+use super::{AsimParser, FunctionSource, PreludeEntry};
 use crate::error::{KqlError, Result};
 
 /// What loading a path gave.
 #[derive(Default)]
 pub struct LoadReport {
     pub entries: Vec<PreludeEntry>,
+    /// `.create table` declarations.
+    pub tables: Vec<super::TableDeclaration>,
     /// Files read (parsers and KQL files), including the ones skipped.
     pub files: usize,
     /// Files of a folder that could not be loaded, each with why; the rest still loads.
@@ -43,14 +45,14 @@ fn is_yaml(p: &Path) -> bool {
     p.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"))
 }
 
-/// The definitions of one file.
-fn load_file(path: &Path) -> Result<Vec<PreludeEntry>> {
+/// The definitions and table declarations of one file.
+fn load_file(path: &Path) -> Result<(Vec<PreludeEntry>, Vec<super::TableDeclaration>)> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| KqlError::new(format!("cannot read {name}: {e}")))?;
     if is_yaml(path) {
-        return Ok(AsimParser::read(&name, &text)?.unwrap_or_default());
+        return Ok((AsimParser::read(&name, &text)?.unwrap_or_default(), Vec::new()));
     }
-    definitions(&Arc::new(FunctionSource::kql(name, text)))
+    super::read_source(&Arc::new(FunctionSource::kql(name, text)))
 }
 
 /// Loads a file (whose errors are the caller's) or a folder (whose broken files are skipped and
@@ -60,19 +62,22 @@ pub fn load_path(path: &Path) -> Result<LoadReport> {
         return Err(KqlError::new(format!("{}: no such file or folder", path.display())));
     }
     if !path.is_dir() {
-        let entries = load_file(path)?;
+        let (entries, tables) = load_file(path)?;
         // A YAML file named on its own that is no parser (a rule, say) loads nothing: say so
         // rather than let the user wonder where the function went.
-        if entries.is_empty() && is_yaml(path) {
+        if entries.is_empty() && tables.is_empty() && is_yaml(path) {
             return Err(KqlError::new(format!("{}: not an ASIM parser (it has no ParserName and ParserQuery)", path.display())));
         }
-        return Ok(LoadReport { entries, files: 1, skipped: Vec::new() });
+        return Ok(LoadReport { entries, tables, files: 1, skipped: Vec::new() });
     }
     let files = function_files(path).map_err(|e| KqlError::new(format!("cannot read {}: {e}", path.display())))?;
     let mut report = LoadReport { files: files.len(), ..LoadReport::default() };
     for file in files {
         match load_file(&file) {
-            Ok(entries) => report.entries.extend(entries),
+            Ok((entries, tables)) => {
+                report.entries.extend(entries);
+                report.tables.extend(tables);
+            }
             Err(e) => report.skipped.push(e),
         }
     }

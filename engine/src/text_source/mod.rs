@@ -3,7 +3,7 @@
 //! records of each file and widened where files disagree; a line that cannot be read fails the
 //! query with its file and line, unless `--max-bad-rows` allows skipping it (and reports it).
 
-mod decode;
+pub(crate) mod decode;
 mod format;
 mod infer;
 mod reader;

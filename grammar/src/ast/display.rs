@@ -47,6 +47,11 @@ impl Display for Statement {
         match self {
             Statement::Let(l) => write!(f, "{l}"),
             Statement::CreateFunction { name, function, .. } => write!(f, ".create-or-alter function {name}{function}"),
+            Statement::CreateTable { name, columns, merge, .. } => {
+                write!(f, ".{} table {name} (", if *merge { "create-merge" } else { "create" })?;
+                comma_list(f, columns)?;
+                f.write_str(")")
+            }
             Statement::Set { name, value, .. } => {
                 write!(f, "set {name}")?;
                 if let Some(v) = value {

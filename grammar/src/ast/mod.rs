@@ -110,6 +110,14 @@ pub enum Statement {
         function: FunctionDef,
         span: Span,
     },
+    /// `.create[-merge] table Name (Column: type, ...)`: the columns a table is read with.
+    /// `merge`: the files' other columns are kept (`.create-merge`, `.alter-merge`).
+    CreateTable {
+        name: Ident,
+        columns: Vec<ColumnDecl>,
+        merge: bool,
+        span: Span,
+    },
     /// `set option [= value]`: accepted and carried; no option changes results yet.
     Set {
         name: String,

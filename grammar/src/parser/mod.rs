@@ -190,7 +190,7 @@ fn rule_word(rule: Rule) -> Option<&'static str> {
         Rule::kw_from => "'from'",
         Rule::kw_to => "'to'",
         Rule::kw_step => "'step'",
-        Rule::create_function => "a statement",
+        Rule::create_function | Rule::create_table => "a statement",
         _ => return None,
     })
 }

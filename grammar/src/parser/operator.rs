@@ -43,6 +43,23 @@ fn build_statement(pair: Pair<Rule>) -> Result<Statement> {
                 _ => return Err(ParseError::new("malformed .create function", span.start, span.end)),
             }
         }
+        Rule::create_table => {
+            let mut name = None;
+            let mut columns = Vec::new();
+            let mut merge = false;
+            for p in pair.into_inner() {
+                match p.as_rule() {
+                    Rule::create_table_verb => merge = p.as_str().ends_with("-merge"),
+                    Rule::ident => name = Some(ident(p)),
+                    Rule::column_decl => columns.push(build_column_decl(p)?),
+                    _ => {}
+                }
+            }
+            match name {
+                Some(name) => Statement::CreateTable { name, columns, merge, span },
+                None => return Err(ParseError::new("malformed .create table", span.start, span.end)),
+            }
+        }
         Rule::set_stmt => {
             let mut inner = pair.into_inner().filter(|p| p.as_rule() != Rule::kw_set);
             let name = inner.next().map(|p| p.as_str().to_string()).unwrap_or_default();

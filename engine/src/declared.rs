@@ -1,0 +1,238 @@
+//! `.create table` declarations applied to a Parquet table's scan: each declared column is
+//! converted from what the files hold to the declared KQL type (JSON text to `dynamic`, ISO
+//! text or epoch numbers to `datetime` ...), and a value that does not convert fails the query
+//! naming the table, the column and the declaration, rather than reading as null. (A JSON or CSV
+//! table is read with the declared types directly: see `text_source`.)
+
+use std::sync::{Arc, OnceLock};
+
+use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::datatypes::{DataType, Field, FieldRef, Schema};
+use datafusion::common::{Result as DfResult, exec_err, plan_err};
+use datafusion::logical_expr::{ColumnarValue, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
+use datafusion::prelude::lit;
+use datafusion::scalar::ScalarValue;
+use kql_grammar::ast::TypeName;
+use serde_json::Value as Json;
+
+use crate::error::{KqlError, Result};
+use crate::prelude::TableDeclaration;
+use crate::text_source::decode::{BatchBuilder, Cell, Target, json_cell, shown, text_cell};
+use crate::types::{dynamic_field, is_dynamic_field, kql_type_name};
+
+/// The field a declared column has.
+pub fn field_of(name: &str, ty: TypeName) -> Field {
+    let field = Field::new(name, crate::types::arrow_type(ty), true);
+    if ty == TypeName::Dynamic { dynamic_field(field) } else { field }
+}
+
+/// How a file column of KQL type `from` becomes the declared type; `None` when kql cannot
+/// convert it.
+#[derive(Debug, PartialEq)]
+enum Conversion {
+    Keep,
+    /// Exact widening (int to long, long to real).
+    Cast,
+    /// Row by row, failing on a value that does not convert.
+    Checked,
+}
+
+fn conversion(from: &str, to: TypeName) -> Option<Conversion> {
+    let to_text = to.as_str();
+    Some(match (from, to) {
+        (f, _) if f == to_text => Conversion::Keep,
+        ("string", TypeName::Guid) | ("guid", TypeName::String) => Conversion::Keep,
+        ("int", TypeName::Long | TypeName::Real) | ("long", TypeName::Real) => Conversion::Cast,
+        // Text parses as any type; any value has a text and a JSON form.
+        ("string", _) | (_, TypeName::String | TypeName::Dynamic) => Conversion::Checked,
+        ("int" | "long" | "real", TypeName::Int | TypeName::Long | TypeName::DateTime) => Conversion::Checked,
+        _ => return None,
+    })
+}
+
+/// Fails registration when a declared column's file type cannot become its declared type.
+pub fn check_parquet(declared: &TableDeclaration, schema: &Schema) -> Result<()> {
+    for (name, ty) in &declared.columns {
+        if let Ok(field) = schema.field_with_name(name) {
+            let from = file_kql_type(field);
+            if conversion(from, *ty).is_none() {
+                return Err(KqlError::new(format!(
+                    "column '{name}' is {from} in the files of {}, and its declaration ({}) makes it {}: kql cannot convert {from} to {}",
+                    declared.name,
+                    declared.location,
+                    ty.as_str(),
+                    ty.as_str()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The KQL type a file column is read as (after the scan's normalisation).
+fn file_kql_type(field: &Field) -> &'static str {
+    if is_dynamic_field(field) {
+        return "dynamic";
+    }
+    match crate::types::normalized_type(field.data_type()) {
+        Some(t) => crate::types::kql_type_of(&t),
+        None => kql_type_name(field),
+    }
+}
+
+/// The scan's columns under the declaration: `columns` are the scan's normalised columns (name,
+/// expression, file field). The declared columns come first, in order, converted (or a typed
+/// null where the files lack one); `.create-merge` keeps the other columns after them.
+pub fn project(declared: &TableDeclaration, columns: Vec<(String, Expr, Field)>) -> Vec<Expr> {
+    let mut out = Vec::new();
+    for (name, ty) in &declared.columns {
+        let expr = match columns.iter().find(|(n, _, _)| n == name) {
+            Some((_, e, field)) => convert(declared, name, e.clone(), field, *ty),
+            None => typed_null(*ty),
+        };
+        out.push(expr.alias(name));
+    }
+    if declared.merge {
+        for (name, e, _) in columns {
+            if !declared.columns.iter().any(|(n, _)| *n == name) {
+                out.push(e.alias(name));
+            }
+        }
+    }
+    out
+}
+
+fn typed_null(ty: TypeName) -> Expr {
+    let null = ScalarValue::try_from(&crate::types::arrow_type(ty)).unwrap_or(ScalarValue::Utf8(None));
+    let e = Expr::Literal(null, None);
+    if ty == TypeName::Dynamic { crate::types::as_dynamic(e) } else { e }
+}
+
+fn convert(declared: &TableDeclaration, name: &str, e: Expr, field: &Field, ty: TypeName) -> Expr {
+    match conversion(file_kql_type(field), ty) {
+        Some(Conversion::Keep) | None => e,
+        Some(Conversion::Cast) => Expr::TryCast(datafusion::logical_expr::TryCast::new(Box::new(e), crate::types::arrow_type(ty))),
+        Some(Conversion::Checked) => {
+            let label = format!("column '{name}' of {} (declared {} at {})", declared.name, ty.as_str(), declared.location);
+            let call = declared_udf().call(vec![e, lit(ty.as_str()), lit(label)]);
+            if ty == TypeName::Dynamic { crate::types::as_dynamic(call) } else { call }
+        }
+    }
+}
+
+pub fn declared_udf() -> &'static Arc<ScalarUDF> {
+    static UDF: OnceLock<Arc<ScalarUDF>> = OnceLock::new();
+    UDF.get_or_init(|| Arc::new(ScalarUDF::new_from_impl(Declared { signature: Signature::any(3, Volatility::Immutable) })))
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Declared {
+    signature: Signature,
+}
+
+fn declared_type(text: &str) -> Option<TypeName> {
+    kql_grammar::ast::TypeName::from_name(text)
+}
+
+fn constant_text(value: Option<&ScalarValue>) -> Option<&str> {
+    match value {
+        Some(ScalarValue::Utf8(Some(s))) => Some(s),
+        _ => None,
+    }
+}
+
+impl ScalarUDFImpl for Declared {
+    fn name(&self) -> &str {
+        "kql_declared"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _types: &[DataType]) -> DfResult<DataType> {
+        plan_err!("kql_declared's type comes from its arguments")
+    }
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> DfResult<FieldRef> {
+        let Some(ty) = constant_text(args.scalar_arguments.get(1).copied().flatten()).and_then(declared_type) else {
+            return plan_err!("kql_declared takes the declared type as constant text");
+        };
+        Ok(Arc::new(Field::new(self.name(), crate::types::arrow_type(ty), true)))
+    }
+    fn schema_name(&self, args: &[Expr]) -> DfResult<String> {
+        Ok(crate::functions::short_schema_name(self.name(), args))
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let ty = match args.args.get(1) {
+            Some(ColumnarValue::Scalar(v)) => constant_text(Some(v)).and_then(declared_type),
+            _ => None,
+        };
+        let label = match args.args.get(2) {
+            Some(ColumnarValue::Scalar(v)) => constant_text(Some(v)).unwrap_or("a declared column").to_string(),
+            _ => "a declared column".to_string(),
+        };
+        let Some(ty) = ty else { return exec_err!("kql_declared takes the declared type as constant text") };
+        let rows = args.number_rows;
+        let Some(value) = args.args.into_iter().next() else { return exec_err!("kql_declared takes a value") };
+        let array = value.into_array(rows)?;
+        convert_array(&array, ty, &label).map(ColumnarValue::Array)
+    }
+}
+
+fn convert_array(array: &ArrayRef, ty: TypeName, label: &str) -> DfResult<ArrayRef> {
+    let field = field_of("value", ty);
+    let target = Target::of(&field).map_err(datafusion::error::DataFusionError::Execution)?;
+    let mut builder = BatchBuilder::new(Arc::new(Schema::new(vec![field]))).map_err(datafusion::error::DataFusionError::Execution)?;
+    for row in 0..array.len() {
+        let cell = if array.is_null(row) {
+            Some(Cell::Null)
+        } else {
+            match array.data_type() {
+                DataType::Utf8 => text_cell(target, array.as_string::<i32>().value(row)),
+                DataType::Utf8View => text_cell(target, array.as_string_view().value(row)),
+                DataType::LargeUtf8 => text_cell(target, array.as_string::<i64>().value(row)),
+                _ => match target {
+                    Target::Text => crate::render::value_text(array.as_ref(), row).map(Cell::Text),
+                    Target::Dynamic => Some(Cell::Text(crate::render::to_json(array.as_ref(), row).to_string())),
+                    _ => json_cell(target, &crate::render::to_json(array.as_ref(), row)),
+                },
+            }
+        };
+        match cell {
+            Some(cell) => builder.push(vec![cell]),
+            None => {
+                let text = crate::render::format_cell(array.as_ref(), row).unwrap_or_default();
+                return exec_err!("{label}: {} does not convert", shown(&Json::String(text).to_string()));
+            }
+        }
+    }
+    Ok(builder.finish()?.column(0).clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray};
+
+    #[test]
+    fn conversions_kql_can_make() {
+        assert_eq!(conversion("string", TypeName::Dynamic), Some(Conversion::Checked));
+        assert_eq!(conversion("long", TypeName::DateTime), Some(Conversion::Checked));
+        assert_eq!(conversion("int", TypeName::Long), Some(Conversion::Cast));
+        assert_eq!(conversion("datetime", TypeName::DateTime), Some(Conversion::Keep));
+        assert_eq!(conversion("bool", TypeName::DateTime), None);
+        assert_eq!(conversion("datetime", TypeName::Long), None);
+    }
+
+    #[test]
+    fn values_convert_or_fail_with_the_label() {
+        let text: ArrayRef = Arc::new(StringArray::from(vec![Some("2024-05-01T00:00:00Z"), None]));
+        let out = convert_array(&text, TypeName::DateTime, "c").expect("converts");
+        assert_eq!(out.as_primitive::<arrow::datatypes::TimestampMicrosecondType>().value(0), 1_714_521_600_000_000);
+        assert!(out.is_null(1));
+        let epoch: ArrayRef = Arc::new(Int64Array::from(vec![1_714_521_600_000i64]));
+        let out = convert_array(&epoch, TypeName::DateTime, "c").expect("converts");
+        assert_eq!(out.as_primitive::<arrow::datatypes::TimestampMicrosecondType>().value(0), 1_714_521_600_000_000);
+        let bad: ArrayRef = Arc::new(StringArray::from(vec![Some("yesterday")]));
+        let err = convert_array(&bad, TypeName::DateTime, "column 'T' of X (declared datetime at f.kql:1)").expect_err("fails");
+        assert!(err.to_string().contains("column 'T' of X (declared datetime at f.kql:1): \"yesterday\" does not convert"), "{err}");
+    }
+}
