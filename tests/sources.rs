@@ -313,3 +313,47 @@ fn a_declaration_converts_parquet_columns_and_names_a_value_that_does_not_conver
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Log Analytics' data export layout: one JSON lines file per table and ingestion hour. A
+/// `TimeGenerated` window skips the files that cannot hold a row in it, and never a row that
+/// arrived late.
+#[test]
+fn sentinel_export_folders_are_pruned_by_the_time_window_without_losing_late_rows() {
+    let dir = scratch("export-layout");
+    let base = dir.join(
+        "am-signinlogs/WorkspaceResourceId=/subscriptions/s1/resourcegroups/rg/providers/microsoft.operationalinsights/workspaces/ws",
+    );
+    let hour = |d: u32, h: u32, rows: &str| {
+        let folder = base.join(format!("y=2024/m=05/d={d:02}/h={h:02}/m=00"));
+        std::fs::create_dir_all(&folder).expect("mkdir");
+        write(&folder.join("PT1H.json"), rows);
+    };
+    hour(1, 10, "{\"TimeGenerated\":\"2024-05-01T10:15:00Z\",\"User\":\"a\"}\n");
+    // Ingested on the 10th, generated on the 9th: a late arrival.
+    hour(
+        10,
+        0,
+        "{\"TimeGenerated\":\"2024-05-09T23:00:00Z\",\"User\":\"late\"}\n{\"TimeGenerated\":\"2024-05-10T00:20:00Z\",\"User\":\"b\"}\n",
+    );
+    hour(20, 5, "{\"TimeGenerated\":\"2024-05-20T05:01:00Z\",\"User\":\"c\"}\n");
+    let table = format!("SigninLogs={}", dir.join("am-signinlogs").display());
+    let query = "SigninLogs | where TimeGenerated between (datetime(2024-05-09) .. datetime(2024-05-09 23:59)) | project User";
+    assert_eq!(csv_of(&["--table", &table, "-c", query]), "User\nlate\n");
+    let out = kql(&["--table", &table, "--explain", "plan", "-c", query]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plan = stdout(&out);
+    assert!(
+        plan.starts_with(&format!(
+            "Partitions:\n  {}: 1 of 3 files read, 2 skipped by their TimeGenerated partitions\n",
+            dir.join("am-signinlogs").display()
+        )),
+        "{plan}"
+    );
+    // A window the partitions do not bound reads every file.
+    assert_eq!(csv_of(&["--table", &table, "-c", "SigninLogs | where User != 'x' | count"]), "Count\n4\n");
+    assert_eq!(
+        csv_of(&["--table", &table, "--now", "2024-05-21T00:00:00Z", "-c", "SigninLogs | where TimeGenerated > ago(2d) | project User"]),
+        "User\nc\n"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

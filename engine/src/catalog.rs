@@ -84,6 +84,7 @@ pub async fn open_table(
     location: &str,
     text: &TextOptions,
     declared: Option<&TableDeclaration>,
+    scan_notes: &Arc<parking_lot::Mutex<Vec<String>>>,
 ) -> Result<(Table, Vec<String>)> {
     let path = Path::new(location);
     let is_glob = location.contains(['*', '?', '[']);
@@ -104,6 +105,8 @@ pub async fn open_table(
     // A Parquet file whose footer is damaged makes the reader panic or fail deep inside; it is
     // checked first. A named file must be sound; a folder's damaged files are left out with a
     // warning, so one bad file does not cost the rest.
+    // The files of a folder partitioned by time, each with its partition's time range.
+    let mut partitioned: Option<Vec<crate::partitions::PartitionFile>> = None;
     let (kind, urls, extension) = if path.is_dir() {
         let mut files = Vec::new();
         table_files(path, &mut files);
@@ -124,7 +127,13 @@ pub async fn open_table(
         if sound.is_empty() {
             return Err(KqlError::new(format!("'{location}' holds no readable {} file: {}", kind.describe(), warnings.join("; "))));
         }
-        if warnings.is_empty() && kind == FileKind::Parquet {
+        let ranges: Vec<Option<(i64, i64)>> =
+            sound.iter().map(|f| crate::partitions::file_time_range(f.to_string_lossy().as_ref())).collect();
+        if ranges.iter().any(Option::is_some) {
+            let urls: Vec<ListingTableUrl> = sound.iter().map(|f| parse_url(f.to_string_lossy().as_ref())).collect::<Result<_>>()?;
+            partitioned = Some(urls.iter().cloned().zip(ranges).collect());
+            (kind, urls, "")
+        } else if warnings.is_empty() && kind == FileKind::Parquet {
             (kind, vec![parse_url(&url_text)?], ".parquet")
         } else {
             (kind, sound.iter().map(|f| parse_url(f.to_string_lossy().as_ref())).collect::<Result<_>>()?, "")
@@ -168,9 +177,14 @@ pub async fn open_table(
         }
         _ => None,
     };
-    let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema);
-    let table = ListingTable::try_new(config)?;
-    Ok((Table { provider: Arc::new(table), location: location.to_string(), declared }, warnings))
+    let provider: Arc<dyn TableProvider> = match partitioned {
+        Some(files) => Arc::new(crate::partitions::PartitionedTable::new(location, options, schema, files, scan_notes.clone())?),
+        None => {
+            let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema);
+            Arc::new(ListingTable::try_new(config)?)
+        }
+    };
+    Ok((Table { provider, location: location.to_string(), declared }, warnings))
 }
 
 /// A text table's columns under its declaration: the declared ones, in order, then (for

@@ -11,6 +11,7 @@ pub mod error;
 pub mod functions;
 pub mod memory_pool;
 pub mod network;
+pub mod partitions;
 pub mod physical_rules;
 pub mod planner;
 pub mod prelude;

@@ -71,6 +71,8 @@ pub struct Session {
     /// `.create table` declarations of the loaded functions files, by table name: a table
     /// registered later is read with these columns.
     declarations: std::collections::BTreeMap<String, crate::prelude::TableDeclaration>,
+    /// What scans of partitioned tables skipped, for `explain`.
+    scan_notes: Arc<parking_lot::Mutex<Vec<String>>>,
 }
 
 impl Session {
@@ -87,6 +89,7 @@ impl Session {
             step_running: Default::default(),
             read_warnings: Default::default(),
             declarations: Default::default(),
+            scan_notes: Default::default(),
         })
     }
 
@@ -112,7 +115,7 @@ impl Session {
             warnings: self.read_warnings.clone(),
             location_prefix: "/".into(),
         };
-        let (table, warnings) = open_table(&self.ctx.state(), location, &text, self.declarations.get(name)).await?;
+        let (table, warnings) = open_table(&self.ctx.state(), location, &text, self.declarations.get(name), &self.scan_notes).await?;
         self.catalog.insert(name, table);
         Ok(warnings)
     }
@@ -342,10 +345,19 @@ impl Session {
     /// The optimized logical and physical plans; with `analyze`, the query runs and each step
     /// shows its rows and time.
     pub async fn explain(&self, query: &PlannedQuery, analyze: bool) -> Result<String> {
+        self.scan_notes.lock().clear();
         let df = self.ctx.execute_logical_plan(query.plan.clone()).await.map_err(|e| located(e, query.span))?;
         let explained = df.explain(false, analyze).map_err(|e| located(e, query.span))?;
         let batches = explained.collect().await.map_err(|e| located(e, query.span))?;
         let mut text = String::new();
+        let mut notes = std::mem::take(&mut *self.scan_notes.lock());
+        notes.dedup();
+        if !notes.is_empty() {
+            text.push_str("Partitions:\n");
+            for note in notes {
+                text.push_str(&format!("  {note}\n"));
+            }
+        }
         if !query.data_steps.is_empty() {
             text.push_str(READ_WHILE_PLANNING);
             text.push('\n');
