@@ -149,7 +149,7 @@ fn a_broken_yaml_file_in_a_folder_is_reported_and_the_rest_still_loads() {
         err.contains(&format!("warning: skipped a functions file: {}: not a valid YAML file", dir.join("bad.yaml").display())),
         "{err}"
     );
-    assert!(err.contains("a functions file holds only let statements and .create function commands"), "{err}");
+    assert!(err.contains("a functions file holds only let statements, .create function and .create table commands"), "{err}");
     assert!(err.contains(&format!("--> {}:2:1", dir.join("bad.kql").display())), "{err}");
     // A YAML file named on its own that is no parser is an error, not a silent no-op.
     let rule = kql(&["--functions", "tests/fixtures/parsers/notes.yaml", "-c", "print 1"]);

@@ -17,6 +17,24 @@ pub fn kql_binary() -> PathBuf {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
         cmd.args(["build", "-q", "-p", "kql-repl", "--bin", "kql"]).current_dir(root());
+        // Cargo sets these for the test process; build scripts that watch them (ring's watches
+        // CARGO_MANIFEST_DIR) would otherwise see a change and rebuild, and the next `cargo
+        // test` rebuild again without them.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy().into_owned();
+            if key == "OUT_DIR"
+                || key == "CARGO_MANIFEST_DIR"
+                || key == "CARGO_MANIFEST_PATH"
+                || key == "CARGO_CRATE_NAME"
+                || key == "CARGO_PRIMARY_PACKAGE"
+                || key == "CARGO_TARGET_TMPDIR"
+                || key == "CARGO_RUSTC_CURRENT_DIR"
+                || key.starts_with("CARGO_PKG_")
+                || key.starts_with("CARGO_BIN_")
+            {
+                cmd.env_remove(key);
+            }
+        }
         if profile_dir.file_name().is_some_and(|n| n == "release") {
             cmd.arg("--release");
         }

@@ -86,6 +86,63 @@ pub async fn open_table(
     declared: Option<&TableDeclaration>,
     scan_notes: &Arc<parking_lot::Mutex<Vec<String>>>,
 ) -> Result<(Table, Vec<String>)> {
+    let Located { kind, urls, extension, partitioned, warnings } = match crate::object_stores::remote_url(location) {
+        Some(url) => locate_remote(state, location, &url).await?,
+        None => locate_local(location)?,
+    };
+    let format: Arc<dyn FileFormat> = match kind {
+        // Keep the Arrow field metadata files carry: it marks `dynamic` columns (JSON text
+        // tagged `arrow.json`), which gettype(), getschema and the dynamic functions rely on.
+        FileKind::Parquet => Arc::new(ParquetFormat::default().with_skip_metadata(false)),
+        FileKind::Text(kind) => Arc::new(TextFormat { kind, options: text.clone() }),
+    };
+    let options = ListingOptions::new(format.clone()).with_file_extension(extension);
+    // A text table declared with `.create table` is read with exactly the declared columns: its
+    // files need no inference.
+    let schema = match (kind, declared) {
+        (FileKind::Text(_), Some(d)) if !d.merge => declared_schema(d, None)?,
+        _ => {
+            let inferred = infer_schema(state, &options, &urls).await.map_err(|e| {
+                KqlError::new(format!("cannot read {} schema of '{location}': {}", kind.describe(), schema_error_text(&e.message)))
+            })?;
+            match (kind, declared) {
+                (FileKind::Text(_), Some(d)) => declared_schema(d, Some(&inferred))?,
+                _ => inferred,
+            }
+        }
+    };
+    if schema.fields().is_empty() {
+        return Err(KqlError::new(format!("'{location}' holds no {} files with columns", kind.describe())));
+    }
+    let declared = match (kind, declared) {
+        (FileKind::Parquet, Some(d)) => {
+            crate::declared::check_parquet(d, &schema)?;
+            Some(d.clone())
+        }
+        _ => None,
+    };
+    let provider: Arc<dyn TableProvider> = match partitioned {
+        Some(files) => Arc::new(crate::partitions::PartitionedTable::new(location, options, schema, files, scan_notes.clone())?),
+        None => {
+            let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema);
+            Arc::new(ListingTable::try_new(config)?)
+        }
+    };
+    Ok((Table { provider, location: location.to_string(), declared }, warnings))
+}
+
+/// Where a table's files are: their format, the URLs the listing table reads, the extension it
+/// lists a folder URL by, the files' partition time ranges, and the files left out.
+struct Located {
+    kind: FileKind,
+    urls: Vec<ListingTableUrl>,
+    extension: &'static str,
+    partitioned: Option<Vec<crate::partitions::PartitionFile>>,
+    warnings: Vec<String>,
+}
+
+/// A local file, folder or glob.
+fn locate_local(location: &str) -> Result<Located> {
     let path = Path::new(location);
     let is_glob = location.contains(['*', '?', '[']);
     if !is_glob && !path.exists() {
@@ -146,45 +203,64 @@ pub async fn open_table(
         }
         (kind, vec![parse_url(&url_text)?], "")
     };
-    let format: Arc<dyn FileFormat> = match kind {
-        // Keep the Arrow field metadata files carry: it marks `dynamic` columns (JSON text
-        // tagged `arrow.json`), which gettype(), getschema and the dynamic functions rely on.
-        FileKind::Parquet => Arc::new(ParquetFormat::default().with_skip_metadata(false)),
-        FileKind::Text(kind) => Arc::new(TextFormat { kind, options: text.clone() }),
-    };
-    let options = ListingOptions::new(format.clone()).with_file_extension(extension);
-    // A text table declared with `.create table` is read with exactly the declared columns: its
-    // files need no inference.
-    let schema = match (kind, declared) {
-        (FileKind::Text(_), Some(d)) if !d.merge => declared_schema(d, None)?,
-        _ => {
-            let inferred = infer_schema(state, &options, &urls).await.map_err(|e| {
-                KqlError::new(format!("cannot read {} schema of '{location}': {}", kind.describe(), schema_error_text(&e.message)))
-            })?;
-            match (kind, declared) {
-                (FileKind::Text(_), Some(d)) => declared_schema(d, Some(&inferred))?,
-                _ => inferred,
-            }
+    Ok(Located { kind, urls, extension, partitioned, warnings })
+}
+
+/// An object, or the objects under a prefix, of a bucket or container (or an HTTP URL).
+async fn locate_remote(state: &SessionState, location: &str, url: &url::Url) -> Result<Located> {
+    use crate::object_stores::{check_parquet_footer, head, list, object_url, register_store};
+    let store = register_store(state, url)?;
+    let parse_url = |text: &str| ListingTableUrl::parse(text).map_err(|e| KqlError::new(format!("cannot open '{text}': {e}")));
+    let mut warnings = Vec::new();
+    // A URL that names an object is that object; otherwise it is a prefix (a "folder").
+    let single = if url.path().ends_with('/') { None } else { head(&store, url).await? };
+    if let Some(meta) = single {
+        let kind = FileKind::of(url.path()).unwrap_or(FileKind::Parquet);
+        if kind == FileKind::Parquet {
+            check_parquet_footer(&store, &meta)
+                .await
+                .map_err(|e| KqlError::new(format!("'{location}' is not a readable Parquet file: {e}")))?;
         }
-    };
-    if schema.fields().is_empty() {
-        return Err(KqlError::new(format!("'{location}' holds no {} files with columns", kind.describe())));
+        return Ok(Located { kind, urls: vec![parse_url(url.as_str())?], extension: "", partitioned: None, warnings });
     }
-    let declared = match (kind, declared) {
-        (FileKind::Parquet, Some(d)) => {
-            crate::declared::check_parquet(d, &schema)?;
-            Some(d.clone())
+    let mut prefix_url = url.clone();
+    if !prefix_url.path().ends_with('/') {
+        prefix_url.set_path(&format!("{}/", url.path()));
+    }
+    let objects = list(&store, &prefix_url).await?;
+    // Hidden objects (`.x`, Spark's `_SUCCESS`, `_delta_log/`) are not data.
+    let hidden =
+        |o: &datafusion::object_store::ObjectMeta| o.location.parts().any(|p| p.as_ref().starts_with('.') || p.as_ref().starts_with('_'));
+    let entries: Vec<(String, FileKind, &datafusion::object_store::ObjectMeta)> = objects
+        .iter()
+        .filter(|o| !hidden(o))
+        .filter_map(|o| FileKind::of(o.location.as_ref()).map(|k| (object_url(url, &o.location), k, o)))
+        .collect();
+    if entries.is_empty() {
+        return Err(KqlError::new(format!("'{location}' holds no Parquet, JSON lines or CSV files ({} objects under it)", objects.len())));
+    }
+    let files: Vec<(PathBuf, FileKind)> = entries.iter().map(|(u, k, _)| (PathBuf::from(u), *k)).collect();
+    let kind = folder_kind(location, &files, &mut warnings)?;
+    let mut sound = Vec::new();
+    for (object, file_kind, meta) in entries {
+        if file_kind != kind {
+            continue;
         }
-        _ => None,
-    };
-    let provider: Arc<dyn TableProvider> = match partitioned {
-        Some(files) => Arc::new(crate::partitions::PartitionedTable::new(location, options, schema, files, scan_notes.clone())?),
-        None => {
-            let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema);
-            Arc::new(ListingTable::try_new(config)?)
+        if kind == FileKind::Parquet
+            && let Err(e) = check_parquet_footer(&store, meta).await
+        {
+            warnings.push(format!("left out '{object}', not a readable Parquet file: {e}"));
+            continue;
         }
-    };
-    Ok((Table { provider, location: location.to_string(), declared }, warnings))
+        sound.push(object);
+    }
+    if sound.is_empty() {
+        return Err(KqlError::new(format!("'{location}' holds no readable {} file: {}", kind.describe(), warnings.join("; "))));
+    }
+    let urls: Vec<ListingTableUrl> = sound.iter().map(|u| parse_url(u)).collect::<Result<_>>()?;
+    let ranges: Vec<Option<(i64, i64)>> = sound.iter().map(|u| crate::partitions::file_time_range(u)).collect();
+    let partitioned = ranges.iter().any(Option::is_some).then(|| urls.iter().cloned().zip(ranges).collect());
+    Ok(Located { kind, urls, extension: "", partitioned, warnings })
 }
 
 /// A text table's columns under its declaration: the declared ones, in order, then (for
