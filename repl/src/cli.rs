@@ -116,6 +116,28 @@ pub enum Command {
     Check(CheckArgs),
     /// Run saved hunts (.kql files, Sentinel rule YAML, hunt packs) and write each one's results.
     Hunt(HuntArgs),
+    /// Turn raw logs into the tables Sentinel has, as Parquet that every query reads.
+    #[command(subcommand)]
+    Import(ImportKind),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportKind {
+    /// Windows event logs (.evtx) into WindowsEvent, SecurityEvent (Security channel) and Event
+    /// (other channels, Sysmon's included), partitioned by table and day.
+    Evtx(EvtxArgs),
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct EvtxArgs {
+    /// .evtx files, or folders searched for them.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// The folder the tables are written to (`DIR/<Table>/TimeGenerated=<day>/*.parquet`); use it
+    /// as `--data DIR` afterwards.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 #[derive(ClapArgs, Debug)]

@@ -8,6 +8,7 @@ mod helper;
 mod highlight;
 mod hunt;
 mod hunts;
+mod import;
 mod print;
 mod results;
 mod shell;
@@ -55,6 +56,9 @@ async fn run(args: Args) -> ExitCode {
     }
     if let Some(cli::Command::Hunt(hunt_args)) = &args.command_kind {
         return hunt::run(hunt_args).await;
+    }
+    if let Some(cli::Command::Import(cli::ImportKind::Evtx(evtx_args))) = &args.command_kind {
+        return import::evtx(evtx_args);
     }
     let color = use_color(&std::io::stderr());
     let mut session = match open_session(&args).await {

@@ -32,6 +32,8 @@ pub struct ImportReport {
     pub rows: BTreeMap<&'static str, u64>,
     /// Chunks, records and files that could not be read, each with its file and offset.
     pub problems: Vec<String>,
+    /// What was passed over without loss (a log's unused space).
+    pub notes: Vec<String>,
     pub written: Vec<PathBuf>,
 }
 
@@ -60,6 +62,25 @@ pub fn evtx_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(out)
+}
+
+/// The number of the last chunk whose first bytes are a chunk's signature (`ElfChnk\0`).
+fn last_chunk_with_signature(file: &Path) -> Option<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(file).ok()?;
+    let size = f.metadata().ok()?.len();
+    let mut last = None;
+    let mut n = 0u64;
+    while HEADER_BYTES + n * CHUNK_BYTES + 8 <= size {
+        let mut magic = [0u8; 8];
+        f.seek(SeekFrom::Start(HEADER_BYTES + n * CHUNK_BYTES)).ok()?;
+        f.read_exact(&mut magic).ok()?;
+        if &magic == b"ElfChnk\0" {
+            last = Some(n);
+        }
+        n += 1;
+    }
+    last
 }
 
 /// Why a chunk or record could not be read, with where it is.
@@ -91,6 +112,10 @@ pub fn import(files: &[PathBuf], out: &Path, mut progress: impl FnMut(&Path, u64
                     continue;
                 }
             };
+            // Chunks past the last one that starts with a chunk's signature are the file's unused
+            // space (a log that was never full), not damage: their errors are one note.
+            let last_chunk = last_chunk_with_signature(file);
+            let mut unused_chunks = 0u64;
             for record in parser.records_json_value() {
                 match record {
                     Ok(record) => {
@@ -111,8 +136,18 @@ pub fn import(files: &[PathBuf], out: &Path, mut progress: impl FnMut(&Path, u64
                             progress(file, report.records);
                         }
                     }
+                    Err(EvtxError::FailedToParseChunk { chunk_id, .. }) if last_chunk.is_some_and(|last| chunk_id > last) => {
+                        unused_chunks += 1
+                    }
                     Err(e) => report.problems.push(describe(file, &e)),
                 }
+            }
+            if unused_chunks > 0 {
+                report.notes.push(format!(
+                    "{}: the {unused_chunks} chunks after chunk {} hold no events (unused space at the end of the log)",
+                    file.display(),
+                    last_chunk.unwrap_or_default()
+                ));
             }
             progress(file, report.records);
         }

@@ -525,11 +525,17 @@ impl ExprPlanner<'_, '_> {
                 }
             }
             "column_ifexists" | "columnifexists" => {
-                let ExprKind::Literal(ast::Literal::String(column)) = &args[0].kind else {
-                    return Err(KqlError::at(args[0].span, "column_ifexists() takes the column name as a string constant"));
+                // A literal, or a name bound to one (a function's `field: string` parameter,
+                // as ASIM's `_ASIM_Resolve*` helpers take the column to read).
+                let column = match &args[0].kind {
+                    ExprKind::Literal(ast::Literal::String(column)) => column.clone(),
+                    _ => match self.plan(args[0])?.unalias() {
+                        Expr::Literal(datafusion::scalar::ScalarValue::Utf8(Some(column)), _) => column,
+                        _ => return Err(KqlError::at(args[0].span, "column_ifexists() takes the column name as a string constant")),
+                    },
                 };
-                if self.schema.has_column_with_unqualified_name(column) {
-                    Ok(Expr::Column(datafusion::common::Column::new_unqualified(column)))
+                if self.schema.has_column_with_unqualified_name(&column) {
+                    Ok(Expr::Column(datafusion::common::Column::new_unqualified(&column)))
                 } else {
                     self.plan(args[1])
                 }
