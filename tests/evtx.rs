@@ -159,3 +159,22 @@ fn missing_files_and_empty_folders_are_clear_errors() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).starts_with(&format!("warning: {}: not a readable EVTX file", not_evtx.display())), "{}", stderr(&out));
 }
+
+/// `--table Event=logs/*.evtx`: a quick look without an import step.
+#[test]
+fn evtx_files_are_a_table_for_a_quick_look() {
+    let glob = format!("Event={}/*.evtx", root().join("tests/fixtures/evtx").display());
+    let out = kql(&["--table", &glob, "--format", "csv", "-c", "Event | where EventID == 3 | summarize n = count() by Source"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "Source,n\nMicrosoft-Windows-Sysmon,2\n");
+    let security = format!("Event={}", fixture("Security_short_selected.evtx").display());
+    let out = kql(&["--table", &security, "-c", "Event | count"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: --table Event: '{}' holds no Event events (7 events in all: SecurityEvent 7, WindowsEvent 7)\n",
+            fixture("Security_short_selected.evtx").display()
+        )
+    );
+}

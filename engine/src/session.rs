@@ -73,6 +73,16 @@ pub struct Session {
     declarations: std::collections::BTreeMap<String, crate::prelude::TableDeclaration>,
     /// What scans of partitioned tables skipped, for `explain`.
     scan_notes: Arc<parking_lot::Mutex<Vec<String>>>,
+    /// Folders of `.evtx` files imported for `--table Event=logs/*.evtx`, removed with the session.
+    imported: Vec<std::path::PathBuf>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        for dir in &self.imported {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }
 
 impl Session {
@@ -90,6 +100,7 @@ impl Session {
             read_warnings: Default::default(),
             declarations: Default::default(),
             scan_notes: Default::default(),
+            imported: Vec::new(),
         })
     }
 
@@ -110,6 +121,13 @@ impl Session {
     /// Registers a Parquet, JSON lines or CSV file, folder or glob as table `name`. Returns
     /// warnings: files of a folder that were left out.
     pub async fn register_table(&mut self, name: &str, location: &str) -> Result<Vec<String>> {
+        if crate::evtx_import::is_evtx_location(location) {
+            return self.register_evtx(name, location).await;
+        }
+        self.register_table_files(name, location).await
+    }
+
+    async fn register_table_files(&mut self, name: &str, location: &str) -> Result<Vec<String>> {
         let text = crate::text_source::TextOptions {
             max_bad_rows: self.options.max_bad_rows,
             warnings: self.read_warnings.clone(),
@@ -117,6 +135,31 @@ impl Session {
         };
         let (table, warnings) = open_table(&self.ctx.state(), location, &text, self.declarations.get(name), &self.scan_notes).await?;
         self.catalog.insert(name, table);
+        Ok(warnings)
+    }
+
+    /// A quick look at raw event logs: the `.evtx` files are imported into a folder the session
+    /// removes when it ends, and the table of the name (`WindowsEvent`, `SecurityEvent`,
+    /// `Event`; any other name is `WindowsEvent`) is registered from it.
+    async fn register_evtx(&mut self, name: &str, location: &str) -> Result<Vec<String>> {
+        let files = crate::evtx_import::files_of_location(location)?;
+        let dir = std::env::temp_dir().join(format!("kql-evtx-{}-{}", std::process::id(), self.imported.len()));
+        self.imported.push(dir.clone());
+        let out = dir.clone();
+        let report = tokio::task::spawn_blocking(move || crate::evtx_import::import(&files, &out, |_, _| {}))
+            .await
+            .map_err(|e| KqlError::new(format!("importing '{location}' stopped: {e}")))??;
+        let table = if crate::evtx_import::TABLES.contains(&name) { name } else { "WindowsEvent" };
+        let folder = dir.join(table);
+        if !folder.is_dir() {
+            return Err(KqlError::new(format!(
+                "'{location}' holds no {table} events ({} events in all: {})",
+                report.records,
+                report.rows.iter().map(|(t, n)| format!("{t} {n}")).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let mut warnings = report.problems;
+        warnings.extend(self.register_table_files(name, &folder.to_string_lossy()).await?);
         Ok(warnings)
     }
 

@@ -83,6 +83,27 @@ fn last_chunk_with_signature(file: &Path) -> Option<u64> {
     last
 }
 
+/// The tables an import writes.
+pub const TABLES: [&str; 3] = ["WindowsEvent", "SecurityEvent", "Event"];
+
+/// Whether a table location names `.evtx` files (a file or a glob of them).
+pub fn is_evtx_location(location: &str) -> bool {
+    location.to_ascii_lowercase().ends_with(".evtx")
+}
+
+/// The files an `.evtx` location names: the file, or the files its glob matches.
+pub fn files_of_location(location: &str) -> Result<Vec<PathBuf>> {
+    if !location.contains(['*', '?', '[']) {
+        return evtx_files(&[PathBuf::from(location)]);
+    }
+    let paths = glob::glob(location).map_err(|e| KqlError::new(format!("'{location}' is not a valid glob: {e}")))?;
+    let files: Vec<PathBuf> = paths.filter_map(std::result::Result::ok).filter(|p| p.is_file()).collect();
+    if files.is_empty() {
+        return Err(KqlError::new(format!("'{location}' matches no files")));
+    }
+    Ok(files)
+}
+
 /// Why a chunk or record could not be read, with where it is.
 fn describe(file: &Path, e: &EvtxError) -> String {
     match e {
