@@ -357,3 +357,14 @@ fn sentinel_export_folders_are_pruned_by_the_time_window_without_losing_late_row
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Keys written with escapes (`"Us\u0065r"`) are the same column as plain ones.
+#[test]
+fn json_keys_with_escapes_are_read() {
+    let dir = scratch("json-escapes");
+    let file = dir.join("e.jsonl");
+    write(&file, "{\"User\":\"a\",\"N\":1}\n{\"Us\\u0065r\":\"b\",\"N\":2}\n");
+    let table = format!("E={}", file.display());
+    assert_eq!(csv_of(&["--table", &table, "-c", "E | project User, N"]), "User,N\na,1\nb,2\n");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,7 +1,7 @@
 //! One text file's records (JSON lines, or CSV/TSV rows under a header) as Arrow batches of the
 //! table's columns, with every line that cannot be read counted against `--max-bad-rows`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, Read};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,6 +11,7 @@ use arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
 use parking_lot::Mutex;
 use serde_json::Value as Json;
+use serde_json::value::RawValue;
 
 use super::decode::{BatchBuilder, Cell, json_cell, mismatch, text_cell};
 use super::infer::{Columns, kind_of_json, kind_of_text};
@@ -64,7 +65,8 @@ impl BadRows {
 
 /// A record as read, before conversion.
 enum Record<'a> {
-    Json(serde_json::Map<String, Json>),
+    /// A line's JSON text, trimmed.
+    Json(&'a str),
     Row(&'a csv::StringRecord),
 }
 
@@ -77,8 +79,17 @@ pub struct Records {
 }
 
 enum Source {
-    Lines { input: Box<dyn BufRead + Send>, buf: Vec<u8> },
-    Delimited { reader: csv::Reader<Box<dyn Read + Send>>, header: Vec<String>, row: csv::StringRecord },
+    /// `text`: where the last line's trimmed text is in `buf`.
+    Lines {
+        input: Box<dyn BufRead + Send>,
+        buf: Vec<u8>,
+        text: (usize, usize),
+    },
+    Delimited {
+        reader: csv::Reader<Box<dyn Read + Send>>,
+        header: Vec<String>,
+        row: csv::StringRecord,
+    },
 }
 
 /// What reading the next record gave.
@@ -91,7 +102,7 @@ enum Next {
 impl Records {
     pub fn new(kind: TextKind, file: String, input: Box<dyn BufRead + Send>) -> Result<Records, DataFusionError> {
         let source = match kind {
-            TextKind::JsonLines => Source::Lines { input, buf: Vec::new() },
+            TextKind::JsonLines => Source::Lines { input, buf: Vec::new(), text: (0, 0) },
             TextKind::Delimited(delimiter) => {
                 let mut reader = csv::ReaderBuilder::new()
                     .delimiter(delimiter)
@@ -118,39 +129,33 @@ impl Records {
         }
     }
 
-    fn advance(&mut self) -> Result<(Next, Option<serde_json::Map<String, Json>>), DataFusionError> {
+    fn advance(&mut self) -> Result<Next, DataFusionError> {
         match &mut self.source {
-            Source::Lines { input, buf } => loop {
+            Source::Lines { input, buf, text } => loop {
                 buf.clear();
                 let n = input.read_until(b'\n', buf).map_err(|e| DataFusionError::Execution(format!("{}: cannot read: {e}", self.file)))?;
                 if n == 0 {
-                    return Ok((Next::End, None));
+                    return Ok(Next::End);
                 }
                 self.line += 1;
-                let mut text = match std::str::from_utf8(buf) {
-                    Ok(t) => t,
-                    Err(_) => return Ok((Next::Bad("it is not UTF-8 text".into()), None)),
-                };
-                if self.line == 1 {
-                    text = text.trim_start_matches('\u{feff}');
-                }
-                let text = text.trim();
-                if text.is_empty() {
+                let Ok(line) = std::str::from_utf8(buf) else { return Ok(Next::Bad("it is not UTF-8 text".into())) };
+                let line = if self.line == 1 { line.trim_start_matches('\u{feff}') } else { line };
+                let trimmed = line.trim();
+                if trimmed.is_empty() {
                     continue;
                 }
-                return Ok(match serde_json::from_str::<serde_json::Map<String, Json>>(text) {
-                    Ok(object) => (Next::Record, Some(object)),
-                    Err(e) => (Next::Bad(format!("not a JSON object ({e})")), None),
-                });
+                let start = trimmed.as_ptr() as usize - buf.as_ptr() as usize;
+                *text = (start, start + trimmed.len());
+                return Ok(Next::Record);
             },
             Source::Delimited { reader, header, row } => match reader.read_record(row) {
-                Ok(false) => Ok((Next::End, None)),
+                Ok(false) => Ok(Next::End),
                 Ok(true) => {
                     self.line = row.position().map_or(self.line + 1, |p| p.line());
                     if row.len() != header.len() {
-                        Ok((Next::Bad(format!("it has {} fields, the header {}", row.len(), header.len())), None))
+                        Ok(Next::Bad(format!("it has {} fields, the header {}", row.len(), header.len())))
                     } else {
-                        Ok((Next::Record, None))
+                        Ok(Next::Record)
                     }
                 }
                 Err(e) => {
@@ -158,17 +163,19 @@ impl Records {
                     // An I/O error ends the file; a malformed row (bad UTF-8) is one bad line.
                     match e.kind() {
                         csv::ErrorKind::Io(_) => Err(DataFusionError::Execution(format!("{}: cannot read: {e}", self.file))),
-                        _ => Ok((Next::Bad(format!("{e}")), None)),
+                        _ => Ok(Next::Bad(format!("{e}"))),
                     }
                 }
             },
         }
     }
 
-    fn record<'a>(&'a self, object: &'a mut Option<serde_json::Map<String, Json>>) -> Option<Record<'a>> {
+    /// The record `advance` read.
+    fn record(&self) -> Record<'_> {
         match &self.source {
-            Source::Lines { .. } => object.take().map(Record::Json),
-            Source::Delimited { row, .. } => Some(Record::Row(row)),
+            // `advance` checked the line is UTF-8 and `text` lies on character boundaries in it.
+            Source::Lines { buf, text, .. } => Record::Json(std::str::from_utf8(&buf[text.0..text.1]).unwrap_or_default()),
+            Source::Delimited { row, .. } => Record::Row(row),
         }
     }
 }
@@ -181,28 +188,27 @@ pub fn sample(mut records: Records, max_records: usize) -> Result<Columns, DataF
         columns.observe(&name, super::infer::Kind::Null);
     }
     let mut seen = 0;
+    let header = records.header().to_vec();
     while seen < max_records {
-        let (next, mut object) = records.advance()?;
-        match next {
+        match records.advance()? {
             Next::End => break,
             Next::Bad(_) => continue,
             Next::Record => {}
         }
-        seen += 1;
-        let header = records.header().to_vec();
-        match records.record(&mut object) {
-            Some(Record::Json(object)) => {
+        match records.record() {
+            Record::Json(text) => {
+                let Ok(object) = serde_json::from_str::<serde_json::Map<String, Json>>(text) else { continue };
                 for (key, value) in &object {
                     columns.observe(key, kind_of_json(value));
                 }
             }
-            Some(Record::Row(row)) => {
+            Record::Row(row) => {
                 for (name, cell) in header.iter().zip(row.iter()) {
                     columns.observe(name, kind_of_text(cell));
                 }
             }
-            None => {}
         }
+        seen += 1;
     }
     Ok(columns)
 }
@@ -249,38 +255,93 @@ impl FileBatches {
     /// The next record's cells, `Ok(None)` at the end of the file.
     fn next_row(&mut self) -> Result<Option<Vec<Cell>>, DataFusionError> {
         loop {
-            let (next, mut object) = self.records.advance()?;
+            let next = self.records.advance()?;
             let line = self.records.line;
             let bad = match next {
                 Next::End => return Ok(None),
-                Next::Bad(reason) => Some(reason),
-                Next::Record => match self.records.record(&mut object) {
-                    Some(Record::Json(object)) => {
-                        for key in object.keys() {
-                            if !self.known.contains(key) && self.warned.insert(key.clone()) {
-                                self.warnings.lock().push(format!(
-                                    "{}, line {line}: field '{key}' is not a column of the table (its columns come from the first lines of each file; a `.create table` declaration can name it)",
-                                    self.records.file
-                                ));
+                Next::Bad(reason) => reason,
+                Next::Record => match self.records.record() {
+                    Record::Json(text) => {
+                        // The fields borrowed from the line, each parsed only if a column reads it;
+                        // a line whose keys hold escapes takes the owned way.
+                        let converted = match serde_json::from_str::<HashMap<&str, &RawValue>>(text) {
+                            Ok(fields) => {
+                                note_unknown(
+                                    &self.known,
+                                    &mut self.warned,
+                                    &self.warnings,
+                                    &self.records.file,
+                                    line,
+                                    fields.keys().copied(),
+                                );
+                                json_row_raw(&self.builder, &fields)
                             }
-                        }
-                        match json_row(&self.builder, &object) {
+                            Err(_) => match serde_json::from_str::<serde_json::Map<String, Json>>(text) {
+                                Ok(object) => {
+                                    note_unknown(
+                                        &self.known,
+                                        &mut self.warned,
+                                        &self.warnings,
+                                        &self.records.file,
+                                        line,
+                                        object.keys().map(String::as_str),
+                                    );
+                                    json_row(&self.builder, &object)
+                                }
+                                Err(e) => Err(format!("not a JSON object ({e})")),
+                            },
+                        };
+                        match converted {
                             Ok(cells) => return Ok(Some(cells)),
-                            Err(reason) => Some(reason),
+                            Err(reason) => reason,
                         }
                     }
-                    Some(Record::Row(row)) => match text_row(&self.builder, &self.positions, row) {
+                    Record::Row(row) => match text_row(&self.builder, &self.positions, row) {
                         Ok(cells) => return Ok(Some(cells)),
-                        Err(reason) => Some(reason),
+                        Err(reason) => reason,
                     },
-                    None => None,
                 },
             };
-            if let Some(reason) = bad {
-                self.bad.report(&self.records.file, line, &reason)?;
-            }
+            self.bad.report(&self.records.file, line, &bad)?;
         }
     }
+}
+
+/// Says once per file and field that a JSON field is no column of the table.
+fn note_unknown<'k>(
+    known: &HashSet<String>,
+    warned: &mut HashSet<String>,
+    warnings: &Mutex<Vec<String>>,
+    file: &str,
+    line: u64,
+    keys: impl Iterator<Item = &'k str>,
+) {
+    for key in keys {
+        if !known.contains(key) && warned.insert(key.to_string()) {
+            warnings.lock().push(format!(
+                "{file}, line {line}: field '{key}' is not a column of the table (its columns come from the first lines of each file; a `.create table` declaration can name it)"
+            ));
+        }
+    }
+}
+
+/// `json_row` over fields not yet parsed: a string column takes a JSON string's text directly.
+fn json_row_raw(builder: &BatchBuilder, fields: &HashMap<&str, &RawValue>) -> Result<Vec<Cell>, String> {
+    builder
+        .schema()
+        .fields()
+        .iter()
+        .zip(builder.targets())
+        .map(|(field, &target)| {
+            let Some(raw) = fields.get(field.name().as_str()) else { return Ok(Cell::Null) };
+            let text = raw.get();
+            if target == super::decode::Target::Text && text.starts_with('"') {
+                return serde_json::from_str::<String>(text).map(Cell::Text).map_err(|e| format!("not a JSON object ({e})"));
+            }
+            let value: Json = serde_json::from_str(text).map_err(|e| format!("not a JSON object ({e})"))?;
+            json_cell(target, &value).ok_or_else(|| mismatch(field, target, &value.to_string()))
+        })
+        .collect()
 }
 
 fn json_row(builder: &BatchBuilder, object: &serde_json::Map<String, Json>) -> Result<Vec<Cell>, String> {
