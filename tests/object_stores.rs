@@ -1,8 +1,10 @@
-//! Tables in S3, end to end: a real S3 server (moto, in server mode) on 127.0.0.1 with
-//! authentication on, a bucket of Parquet and JSON lines objects, and the `kql` binary reading
-//! them with credentials from the environment. Nothing reaches the internet: moto is installed
-//! from PyPI into `target/test-tools` the first time (or taken from `KQL_TEST_MOTO_SERVER` or
-//! the PATH).
+//! Tables in object stores, end to end: a real S3 server (moto in server mode, authentication
+//! on) and a real Azure Blob server (Azurite) on 127.0.0.1, each holding Parquet and JSON lines
+//! objects, and the `kql` binary reading them with credentials from the environment. The tests
+//! contact nothing but those servers. The servers are installed into `target/test-tools` the
+//! first time, from PyPI (moto, pinned: 5.2.1 miscomputes the signature of keys holding `=`; and
+//! Azure's Python SDK, which fills Azurite's container) and the npm registry (Azurite), or taken
+//! from `KQL_TEST_MOTO_SERVER` and `KQL_TEST_AZURITE_BLOB`.
 
 mod support;
 
@@ -15,25 +17,66 @@ use object_store::ObjectStoreExt;
 use object_store::aws::AmazonS3Builder;
 use support::{kql_binary, root, stderr, stdout};
 
-/// The `moto_server` program, installed on first use.
+/// `target/test-tools/<name>`, where the test servers are installed.
+fn tools_dir(name: &str) -> PathBuf {
+    kql_binary().parent().and_then(Path::parent).expect("target folder").join("test-tools").join(name)
+}
+
+/// Runs an install command once (the tests of this file run in parallel); `what` says what
+/// failed.
+fn install(program: &Path, command: &str, what: &str) {
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
+    if program.exists() {
+        return;
+    }
+    let out = Command::new("sh").args(["-c", command]).output().expect("run sh");
+    assert!(out.status.success(), "{what}: `{command}` failed:\n{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The `moto_server` program, installed from PyPI on first use.
 fn moto_server() -> PathBuf {
     if let Some(p) = std::env::var_os("KQL_TEST_MOTO_SERVER") {
         return PathBuf::from(p);
     }
-    let target = kql_binary().parent().and_then(Path::parent).expect("target folder").to_path_buf();
-    let venv = target.join("test-tools/moto");
+    let venv = tools_dir("moto");
     let server = venv.join("bin/moto_server");
-    if !server.exists() {
-        let venv_text = venv.display().to_string();
-        let install = format!("python3 -m venv '{venv_text}' && '{venv_text}/bin/pip' install -q 'moto[server]==5.2.5'");
-        let out = Command::new("sh").args(["-c", &install]).output().expect("run python3");
-        assert!(
-            out.status.success(),
-            "the S3 tests need moto's server (pip install 'moto[server]', or set KQL_TEST_MOTO_SERVER): installing it into {venv_text} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    let v = venv.display();
+    install(
+        &server,
+        &format!("python3 -m venv '{v}' && '{v}/bin/pip' install -q 'moto[server]==5.2.5'"),
+        "the S3 test needs moto's server (or set KQL_TEST_MOTO_SERVER)",
+    );
     server
+}
+
+/// Azurite's blob server, installed from the npm registry on first use.
+fn azurite_blob() -> PathBuf {
+    if let Some(p) = std::env::var_os("KQL_TEST_AZURITE_BLOB") {
+        return PathBuf::from(p);
+    }
+    let dir = tools_dir("azurite");
+    let server = dir.join("node_modules/.bin/azurite-blob");
+    let d = dir.display();
+    install(
+        &server,
+        &format!("mkdir -p '{d}' && npm install --silent --prefix '{d}' azurite@3.35.0"),
+        "the Azure test needs Azurite (or set KQL_TEST_AZURITE_BLOB)",
+    );
+    server
+}
+
+/// A Python with Azure's storage SDK, which creates the test's container and blobs.
+fn azure_python() -> PathBuf {
+    let venv = tools_dir("azure-sdk");
+    let python = venv.join("bin/python");
+    let v = venv.display();
+    install(
+        &venv.join("bin/.azure-sdk-installed"),
+        &format!("python3 -m venv '{v}' && '{v}/bin/pip' install -q 'azure-storage-blob==12.31.1' && touch '{v}/bin/.azure-sdk-installed'"),
+        "the Azure test needs the azure-storage-blob package",
+    );
+    python
 }
 
 struct Moto {
@@ -183,5 +226,92 @@ fn s3_objects_and_prefixes_are_tables_and_bad_credentials_or_buckets_are_clear_e
     assert_eq!(
         stderr(&out),
         "error: --table N: 's3://logs/nothing-here/' holds no Parquet, JSON lines or CSV files (0 objects under it)\n"
+    );
+}
+
+/// Azurite's well-known development account.
+const AZURITE_KEY: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+#[test]
+fn azure_blob_containers_are_tables_and_bad_keys_or_containers_are_clear_errors() {
+    let port = free_port();
+    let storage = support::scratch("azurite-storage");
+    let mut child = Command::new(azurite_blob())
+        .args([
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            &port.to_string(),
+            "--location",
+            storage.to_str().expect("utf-8"),
+            "--skipApiVersionCheck",
+            "--loose",
+            "--silent",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start azurite-blob");
+    struct Kill<'a>(&'a mut Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _kill = Kill(&mut child);
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(60), "azurite did not start on port {port}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let setup = format!(
+        r#"
+from azure.storage.blob import BlobServiceClient
+service = BlobServiceClient.from_connection_string("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};BlobEndpoint={endpoint}/devstoreaccount1;")
+container = service.create_container("logs")
+container.upload_blob("net/NetworkSession.parquet", open("{}", "rb"))
+container.upload_blob("signins/SigninLogs.jsonl", b'{{"User":"a","ResultType":"0"}}\n{{"User":"b","ResultType":"50126"}}\n')
+"#,
+        root().join("samples/data/NetworkSession.parquet").display()
+    );
+    let out = Command::new(azure_python()).args(["-c", &setup]).output().expect("run python");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let kql_az = |key: Option<&str>, args: &[&str]| {
+        let mut cmd = Command::new(kql_binary());
+        cmd.args(args)
+            .current_dir(root())
+            .env("HOME", std::env::temp_dir())
+            .env("AZURE_STORAGE_USE_EMULATOR", "true")
+            .env("AZURITE_BLOB_STORAGE_URL", &endpoint)
+            .stdin(Stdio::null());
+        if let Some(key) = key {
+            cmd.env("AZURE_STORAGE_ACCOUNT_KEY", key);
+        }
+        cmd.output().expect("run kql")
+    };
+    let out = kql_az(None, &["--table", "N=az://logs/net/", "--format", "csv", "-c", "N | where DstIpAddr == '185.220.101.7' | count"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "Count\n160\n");
+    let out = kql_az(None, &["--table", "S=az://logs/signins/SigninLogs.jsonl", "--format", "csv", "-c", "S | where ResultType != '0'"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "User,ResultType\nb,50126\n");
+
+    // A key that is not the account's, and a container that is not there.
+    let out = kql_az(Some("d3Jvbmd3cm9uZ3dyb25nd3Jvbmc="), &["--table", "N=az://logs/net/", "-c", "N | count"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with("error: --table N: cannot list 'az://logs/net/': access denied: check the credentials in the environment"),
+        "{}",
+        stderr(&out)
+    );
+    let out = kql_az(None, &["--table", "N=az://no-such-container/net/", "-c", "N | count"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with("error: --table N: cannot list 'az://no-such-container/net/': no such bucket or container"),
+        "{}",
+        stderr(&out)
     );
 }
