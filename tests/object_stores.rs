@@ -315,3 +315,37 @@ container.upload_blob("signins/SigninLogs.jsonl", b'{{"User":"a","ResultType":"0
         stderr(&out)
     );
 }
+
+/// A JSON lines file served over plain HTTP (Python's own web server), and a URL that names
+/// nothing there.
+#[test]
+fn http_urls_are_tables() {
+    let dir = support::scratch("http-served");
+    std::fs::write(dir.join("signins.jsonl"), "{\"User\":\"a\",\"ResultType\":\"0\"}\n{\"User\":\"b\",\"ResultType\":\"50126\"}\n")
+        .expect("write");
+    let port = free_port();
+    let mut child = Command::new("python3")
+        .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory", dir.to_str().expect("utf-8")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start python3 -m http.server");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the web server did not start on port {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let table = format!("S=http://127.0.0.1:{port}/signins.jsonl");
+    let out = support::kql(&["--table", &table, "--format", "csv", "-c", "S | where ResultType != '0'"]);
+    let missing = format!("S=http://127.0.0.1:{port}/nothing.jsonl");
+    let missing_out = support::kql(&["--table", &missing, "-c", "S"]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "User,ResultType\nb,50126\n");
+    assert_eq!(missing_out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&missing_out),
+        format!("error: --table S: cannot open 'http://127.0.0.1:{port}/nothing.jsonl': no such object (the server answered 404)\n")
+    );
+}

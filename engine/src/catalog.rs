@@ -223,6 +223,11 @@ async fn locate_remote(state: &SessionState, location: &str, url: &url::Url) -> 
         }
         return Ok(Located { kind, urls: vec![parse_url(url.as_str())?], extension: "", partitioned: None, warnings });
     }
+    // Over plain HTTP a "folder" can be listed only from a WebDAV server; a URL that names no
+    // object is most likely mistyped.
+    if matches!(url.scheme(), "http" | "https") && !url.path().ends_with('/') {
+        return Err(KqlError::new(format!("cannot open '{location}': no such object (the server answered 404)")));
+    }
     let mut prefix_url = url.clone();
     if !prefix_url.path().ends_with('/') {
         prefix_url.set_path(&format!("{}/", url.path()));

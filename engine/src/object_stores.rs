@@ -58,7 +58,9 @@ fn store_for(url: &Url) -> Result<Arc<dyn ObjectStore>> {
         "gs" => Arc::new(GoogleCloudStorageBuilder::from_env().with_url(url.as_str()).build().map_err(cannot)?),
         _ => {
             let origin = url.origin().ascii_serialization();
-            Arc::new(HttpBuilder::new().with_url(origin).build().map_err(cannot)?)
+            // Plain http is the user's choice when they name an http:// URL.
+            let options = object_store::ClientOptions::new().with_allow_http(url.scheme() == "http");
+            Arc::new(HttpBuilder::new().with_url(origin).with_client_options(options).build().map_err(cannot)?)
         }
     })
 }

@@ -363,6 +363,8 @@ impl Session {
     /// Runs one planned query like `stream`, and also returns a handle on its physical plan from
     /// which the progress of its scans can be read while it runs.
     pub async fn stream_with_progress(&self, query: &PlannedQuery, used: ResultUse) -> Result<(SendableRecordBatchStream, Progress)> {
+        // Partition notes are for `explain`; a query's scans leave none behind.
+        self.scan_notes.lock().clear();
         let (plan, task) = self.physical_plan(query.plan.clone()).await.map_err(|e| located(e, query.span))?;
         let stream = datafusion::physical_plan::execute_stream(plan.clone(), task).map_err(|e| located(e, query.span))?;
         let limit = match used {
