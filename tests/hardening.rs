@@ -155,6 +155,13 @@ fn values_a_kql_type_cannot_hold_read_as_null_and_the_query_goes_on() {
     let out = kql(&["--data", dir.to_str().expect("utf-8"), "--format", "csv", "-c", "Edge | take 5"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "big,t\n1,1970-01-01T00:00:00Z\n,\n,\n7,1970-01-02T00:00:00Z\n");
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "warning: --data {}: column 'big' is an unsigned 64-bit integer in the files: it reads as long, and a value above 9223372036854775807 as null\n",
+            dir.display()
+        )
+    );
     let out =
         kql(&["--data", dir.to_str().expect("utf-8"), "--format", "csv", "-c", "Edge | summarize n = count(), s = sum(big), m = max(t)"]);
     assert!(out.status.success(), "{}", stderr(&out));

@@ -114,6 +114,17 @@ pub async fn open_table(
     if schema.fields().is_empty() {
         return Err(KqlError::new(format!("'{location}' holds no {} files with columns", kind.describe())));
     }
+    let mut warnings = warnings;
+    // Kusto has no unsigned 64-bit type: such a column reads as `long`, and a value past long's
+    // range as null. Said once, at registration, naming the column.
+    for field in schema.fields() {
+        if field.data_type() == &arrow::datatypes::DataType::UInt64 {
+            warnings.push(format!(
+                "column '{}' is an unsigned 64-bit integer in the files: it reads as long, and a value above 9223372036854775807 as null",
+                field.name()
+            ));
+        }
+    }
     let declared = match (kind, declared) {
         (FileKind::Parquet, Some(d)) => {
             crate::declared::check_parquet(d, &schema)?;
