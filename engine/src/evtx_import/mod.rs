@@ -119,71 +119,128 @@ fn describe(file: &Path, e: &EvtxError) -> String {
     }
 }
 
-/// Imports the files into `out`; `progress` is told each file's name and the records read so far.
-pub fn import(files: &[PathBuf], out: &Path, mut progress: impl FnMut(&Path, u64)) -> Result<ImportReport> {
-    let mut writer = PartitionedWriter::new(out)?;
+/// Imports the files into `out`; `progress` is told a file's name and the events read so far.
+/// Files are shared among as many workers as the machine has cores, each with its own
+/// Parquet files; a single file is parsed on every core by the `evtx` crate instead.
+pub fn import(files: &[PathBuf], out: &Path, progress: impl FnMut(&Path, u64) + Send) -> Result<ImportReport> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let workers = cores.min(files.len()).max(1);
+    let progress = std::sync::Mutex::new(progress);
+    let total = std::sync::atomic::AtomicU64::new(0);
+    let tell = |file: &Path, read: u64| {
+        let all = total.fetch_add(read, std::sync::atomic::Ordering::Relaxed) + read;
+        if let Ok(mut progress) = progress.lock() {
+            progress(file, all);
+        }
+    };
+    // Worker k takes files k, k + workers, ...; one parallel parser per file when alone.
+    let parser_threads = if workers == 1 { 0 } else { 1 };
+    let results: Vec<(Result<()>, PartitionedWriter, ImportReport)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|k| {
+                let tell = &tell;
+                scope.spawn(move || {
+                    let mut report = ImportReport::default();
+                    let mut writer = match PartitionedWriter::new(out, k) {
+                        Ok(w) => w,
+                        Err(e) => return Err(e),
+                    };
+                    let outcome = files
+                        .iter()
+                        .skip(k)
+                        .step_by(workers)
+                        .try_for_each(|file| import_file(file, parser_threads, &mut writer, &mut report, tell));
+                    Ok((outcome, writer, report))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(KqlError::new("an import worker stopped unexpectedly"))))
+            .collect::<Result<Vec<_>>>()
+    })?;
     let mut report = ImportReport { files: files.len(), ..ImportReport::default() };
-    let outcome = (|| -> Result<()> {
-        for file in files {
-            let settings = ParserSettings::new().num_threads(0).separate_json_attributes(true).indent(false);
-            let mut parser = match EvtxParser::from_path(file) {
-                Ok(p) => p.with_configuration(settings),
-                Err(e) => {
-                    report.problems.push(format!("{}: not a readable EVTX file: {e}", file.display()));
-                    continue;
-                }
-            };
-            // Chunks past the last one that starts with a chunk's signature are the file's unused
-            // space (a log that was never full), not damage: their errors are one note.
-            let last_chunk = last_chunk_with_signature(file);
-            let mut unused_chunks = 0u64;
-            for record in parser.records_json_value() {
-                match record {
-                    Ok(record) => {
-                        let time = record.timestamp.as_microsecond();
-                        let Some(event) = Event::from_record(&record.data, time, record.event_record_id) else {
-                            report.problems.push(format!(
-                                "{}: record {} is not a Windows event and was skipped",
-                                file.display(),
-                                record.event_record_id
-                            ));
-                            continue;
-                        };
-                        for (def, cells) in tables::rows(&event) {
-                            writer.push(def, cells)?;
-                        }
-                        report.records += 1;
-                        if report.records.is_multiple_of(10_000) {
-                            progress(file, report.records);
-                        }
-                    }
-                    Err(EvtxError::FailedToParseChunk { chunk_id, .. }) if last_chunk.is_some_and(|last| chunk_id > last) => {
-                        unused_chunks += 1
-                    }
-                    Err(e) => report.problems.push(describe(file, &e)),
-                }
-            }
-            if unused_chunks > 0 {
-                report.notes.push(format!(
-                    "{}: the {unused_chunks} chunks after chunk {} hold no events (unused space at the end of the log)",
-                    file.display(),
-                    last_chunk.unwrap_or_default()
-                ));
-            }
-            progress(file, report.records);
+    let mut failure = None;
+    let mut writers = Vec::new();
+    for (outcome, writer, part) in results {
+        report.records += part.records;
+        report.problems.extend(part.problems);
+        report.notes.extend(part.notes);
+        if let Err(e) = outcome {
+            failure.get_or_insert(e);
         }
-        Ok(())
-    })();
-    match outcome {
-        Ok(()) => {
-            let (written, rows) = writer.finish()?;
-            report.written = written;
-            report.rows = rows;
-            Ok(report)
-        }
-        Err(e) => {
+        writers.push(writer);
+    }
+    if let Some(e) = failure {
+        for writer in writers {
             writer.abandon();
-            Err(e)
+        }
+        return Err(e);
+    }
+    for writer in writers {
+        let (written, rows) = writer.finish()?;
+        report.written.extend(written);
+        for (table, n) in rows {
+            *report.rows.entry(table).or_default() += n;
         }
     }
+    report.written.sort();
+    Ok(report)
+}
+
+/// One file's events into the writer; what could not be read goes into the report.
+fn import_file(
+    file: &Path,
+    threads: usize,
+    writer: &mut PartitionedWriter,
+    report: &mut ImportReport,
+    tell: &(impl Fn(&Path, u64) + Sync),
+) -> Result<()> {
+    let settings = ParserSettings::new().num_threads(threads).separate_json_attributes(true).indent(false);
+    let mut parser = match EvtxParser::from_path(file) {
+        Ok(p) => p.with_configuration(settings),
+        Err(e) => {
+            report.problems.push(format!("{}: not a readable EVTX file: {e}", file.display()));
+            return Ok(());
+        }
+    };
+    // Chunks past the last one that starts with a chunk's signature are the file's unused space
+    // (a log that was never full), not damage: their errors are one note.
+    let last_chunk = last_chunk_with_signature(file);
+    let mut unused_chunks = 0u64;
+    let mut unreported = 0u64;
+    for record in parser.records_json_value() {
+        match record {
+            Ok(record) => {
+                let time = record.timestamp.as_microsecond();
+                let Some(event) = Event::from_record(&record.data, time, record.event_record_id) else {
+                    report.problems.push(format!(
+                        "{}: record {} is not a Windows event and was skipped",
+                        file.display(),
+                        record.event_record_id
+                    ));
+                    continue;
+                };
+                for (def, cells) in tables::rows(&event) {
+                    writer.push(def, cells)?;
+                }
+                report.records += 1;
+                unreported += 1;
+                if unreported == 10_000 {
+                    tell(file, std::mem::take(&mut unreported));
+                }
+            }
+            Err(EvtxError::FailedToParseChunk { chunk_id, .. }) if last_chunk.is_some_and(|last| chunk_id > last) => unused_chunks += 1,
+            Err(e) => report.problems.push(describe(file, &e)),
+        }
+    }
+    if unused_chunks > 0 {
+        report.notes.push(format!(
+            "{}: the {unused_chunks} chunks after chunk {} hold no events (unused space at the end of the log)",
+            file.display(),
+            last_chunk.unwrap_or_default()
+        ));
+    }
+    tell(file, unreported);
+    Ok(())
 }

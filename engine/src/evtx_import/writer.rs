@@ -17,11 +17,13 @@ use datafusion::parquet::file::properties::WriterProperties;
 use super::tables::{Cell, Kind, TableDef};
 use crate::error::{KqlError, Result};
 
-/// Rows buffered per file before they become a batch.
-const BATCH_ROWS: usize = 16_384;
-/// Files open at once; past it the least recently written is closed (a later row of its day
-/// starts a new file).
-const MAX_OPEN: usize = 24;
+/// Rows buffered per file before they become a batch (and a Parquet row group, so that an open
+/// file holds no more than this in memory).
+const BATCH_ROWS: usize = 8_192;
+/// Files open at once, per worker; past it the least recently written is closed (a later row of
+/// its day starts a new file). Logs span days, and a log read twice over must not make a file
+/// per day and pass.
+const MAX_OPEN: usize = 64;
 
 fn schema_of(def: &TableDef) -> SchemaRef {
     Arc::new(Schema::new(
@@ -94,7 +96,10 @@ impl Part {
             })
             .collect();
         let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
-        self.writer.write(&batch).map_err(|e| KqlError::new(format!("cannot write {}: {e}", self.path.display())))
+        let cannot = |e| KqlError::new(format!("cannot write {}: {e}", self.path.display()));
+        self.writer.write(&batch).map_err(cannot)?;
+        // The batch becomes a row group now, not buffered in memory until 65,536 rows.
+        self.writer.flush().map_err(cannot)
     }
 
     fn close(mut self) -> Result<PathBuf> {
@@ -118,12 +123,13 @@ pub struct PartitionedWriter {
 }
 
 impl PartitionedWriter {
-    pub fn new(out: &Path) -> Result<PartitionedWriter> {
+    /// The writer of import worker `worker` (its files' names carry the number).
+    pub fn new(out: &Path, worker: usize) -> Result<PartitionedWriter> {
         std::fs::create_dir_all(out).map_err(|e| KqlError::new(format!("cannot create {}: {e}", out.display())))?;
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         Ok(PartitionedWriter {
             out: out.to_path_buf(),
-            run: format!("{}-{}", now.as_millis(), std::process::id()),
+            run: format!("{}-{}-w{worker}", now.as_millis(), std::process::id()),
             open: HashMap::new(),
             started: HashMap::new(),
             clock: 0,
