@@ -323,6 +323,7 @@ fn http_urls_are_tables() {
     let dir = support::scratch("http-served");
     std::fs::write(dir.join("signins.jsonl"), "{\"User\":\"a\",\"ResultType\":\"0\"}\n{\"User\":\"b\",\"ResultType\":\"50126\"}\n")
         .expect("write");
+    std::fs::write(dir.join("bad.jsonl"), "{\"User\":\"a\"}\nnot json\n").expect("write");
     let port = free_port();
     let mut child = Command::new("python3")
         .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory", dir.to_str().expect("utf-8")])
@@ -339,6 +340,8 @@ fn http_urls_are_tables() {
     let out = support::kql(&["--table", &table, "--format", "csv", "-c", "S | where ResultType != '0'"]);
     let missing = format!("S=http://127.0.0.1:{port}/nothing.jsonl");
     let missing_out = support::kql(&["--table", &missing, "-c", "S"]);
+    let bad = format!("S=http://127.0.0.1:{port}/bad.jsonl");
+    let bad_out = support::kql(&["--table", &bad, "-c", "S"]);
     let _ = child.kill();
     let _ = child.wait();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -347,5 +350,12 @@ fn http_urls_are_tables() {
     assert_eq!(
         stderr(&missing_out),
         format!("error: --table S: cannot open 'http://127.0.0.1:{port}/nothing.jsonl': no such object (the server answered 404)\n")
+    );
+    // A line that cannot be read is named by the URL of its file.
+    assert_eq!(bad_out.status.code(), Some(1));
+    assert!(
+        stderr(&bad_out).starts_with(&format!("error: http://127.0.0.1:{port}/bad.jsonl, line 2: not a JSON object")),
+        "{}",
+        stderr(&bad_out)
     );
 }

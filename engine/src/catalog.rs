@@ -86,15 +86,21 @@ pub async fn open_table(
     declared: Option<&TableDeclaration>,
     scan_notes: &Arc<parking_lot::Mutex<Vec<String>>>,
 ) -> Result<(Table, Vec<String>)> {
-    let Located { kind, urls, extension, partitioned, warnings } = match crate::object_stores::remote_url(location) {
-        Some(url) => locate_remote(state, location, &url).await?,
+    let remote = crate::object_stores::remote_url(location);
+    let Located { kind, urls, extension, partitioned, warnings } = match &remote {
+        Some(url) => locate_remote(state, location, url).await?,
         None => locate_local(location)?,
+    };
+    // A message about a line names its file as the user knows it: a path, or the store's URL.
+    let text = match &remote {
+        Some(url) => TextOptions { location_prefix: format!("{}://{}/", url.scheme(), url.authority()), ..text.clone() },
+        None => text.clone(),
     };
     let format: Arc<dyn FileFormat> = match kind {
         // Keep the Arrow field metadata files carry: it marks `dynamic` columns (JSON text
         // tagged `arrow.json`), which gettype(), getschema and the dynamic functions rely on.
         FileKind::Parquet => Arc::new(ParquetFormat::default().with_skip_metadata(false)),
-        FileKind::Text(kind) => Arc::new(TextFormat { kind, options: text.clone() }),
+        FileKind::Text(kind) => Arc::new(TextFormat { kind, options: text }),
     };
     let options = ListingOptions::new(format.clone()).with_file_extension(extension);
     // A text table declared with `.create table` is read with exactly the declared columns: its
