@@ -107,18 +107,26 @@ pub fn error_text(e: &object_store::Error) -> String {
         object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
             format!("access denied: check the credentials in the environment ({})", first_line(&text))
         }
-        _ if text.contains("NoSuchBucket") || text.contains("ContainerNotFound") || text.contains("404") => {
-            format!("no such bucket or container ({})", first_line(&text))
-        }
+        // The client's message carries the server's status ("... status code: 403 Forbidden");
+        // a bare "403" could be part of a port or a key.
         _ if text.contains("InvalidAccessKeyId")
             || text.contains("SignatureDoesNotMatch")
-            || text.contains("403")
-            || text.contains("AuthenticationFailed") =>
+            || text.contains("AuthenticationFailed")
+            || has_status(&text, 403)
+            || has_status(&text, 401) =>
         {
             format!("access denied: check the credentials in the environment ({})", first_line(&text))
         }
+        _ if text.contains("NoSuchBucket") || text.contains("ContainerNotFound") || has_status(&text, 404) => {
+            format!("no such bucket or container ({})", first_line(&text))
+        }
         _ => first_line(&text),
     }
+}
+
+/// Whether an HTTP client's error text reports the server's status `code`.
+fn has_status(text: &str, code: u16) -> bool {
+    text.contains(&format!("status code: {code} ")) || text.contains(&format!("status code: {code}:"))
 }
 
 fn first_line(text: &str) -> String {
@@ -173,6 +181,14 @@ pub fn object_url(base: &Url, location: &ObjectPath) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_status_is_told_from_a_port_that_holds_its_digits() {
+        let forbidden = "Error performing GET http://127.0.0.1:40469/logs?list-type=2 in 26ms - Server returned non-2xx status code: 403 Forbidden: <?xml";
+        assert!(has_status(forbidden, 403));
+        assert!(!has_status(forbidden, 404));
+        assert!(has_status("Server returned non-2xx status code: 404 Not Found: <?xml", 404));
+    }
 
     #[test]
     fn remote_locations_are_urls_of_known_schemes() {
