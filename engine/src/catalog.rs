@@ -251,8 +251,7 @@ async fn locate_remote(state: &SessionState, location: &str, url: &url::Url) -> 
     }
     let objects = list(&store, &prefix_url).await?;
     // Hidden objects (`.x`, Spark's `_SUCCESS`, `_delta_log/`) are not data.
-    let hidden =
-        |o: &datafusion::object_store::ObjectMeta| o.location.parts().any(|p| p.as_ref().starts_with('.') || p.as_ref().starts_with('_'));
+    let hidden = |o: &datafusion::object_store::ObjectMeta| o.location.parts().any(|p| is_hidden_name(p.as_ref()));
     let entries: Vec<(String, FileKind, &datafusion::object_store::ObjectMeta)> = objects
         .iter()
         .filter(|o| !hidden(o))
@@ -349,14 +348,19 @@ fn folder_kind(location: &str, files: &[(PathBuf, FileKind)], warnings: &mut Vec
     Ok(kind)
 }
 
+/// A file or folder inside a table's folder that holds no data: `.x`, and Spark's `_SUCCESS`
+/// and `_delta_log/`.
+fn is_hidden_name(name: &str) -> bool {
+    name.starts_with('.') || name.starts_with('_')
+}
+
 /// The files under a folder that kql reads, recursively, in path order.
 fn table_files(dir: &Path, out: &mut Vec<(PathBuf, FileKind)>) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
     for p in paths {
-        let hidden = p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.') || n.starts_with('_'));
-        if hidden {
+        if p.file_name().and_then(|n| n.to_str()).is_some_and(is_hidden_name) {
             continue;
         }
         if p.is_dir() {

@@ -57,13 +57,7 @@ pub fn kql_type_of(t: &DataType) -> &'static str {
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "string",
         DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 => "datetime",
         DataType::Duration(_) | DataType::Interval(_) | DataType::Time32(_) | DataType::Time64(_) => "timespan",
-        DataType::List(_)
-        | DataType::LargeList(_)
-        | DataType::FixedSizeList(..)
-        | DataType::ListView(_)
-        | DataType::LargeListView(_)
-        | DataType::Struct(_)
-        | DataType::Map(..) => "dynamic",
+        t if is_nested(t) => "dynamic",
         // Bytes read as text (base64, or a UUID's guid text): see `functions::file_types`.
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_) => "string",
         DataType::Null => "null",
@@ -72,17 +66,21 @@ pub fn kql_type_of(t: &DataType) -> &'static str {
 }
 
 pub fn is_dynamic_field(field: &Field) -> bool {
-    field.metadata().get(EXTENSION_KEY).is_some_and(|v| v == JSON_EXTENSION)
-        || matches!(
-            field.data_type(),
-            DataType::List(_)
-                | DataType::LargeList(_)
-                | DataType::FixedSizeList(..)
-                | DataType::ListView(_)
-                | DataType::LargeListView(_)
-                | DataType::Struct(_)
-                | DataType::Map(..)
-        )
+    field.metadata().get(EXTENSION_KEY).is_some_and(|v| v == JSON_EXTENSION) || is_nested(field.data_type())
+}
+
+/// Lists, structs and maps: file types that are a `dynamic` value in KQL.
+pub fn is_nested(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::List(_)
+            | DataType::LargeList(_)
+            | DataType::FixedSizeList(..)
+            | DataType::ListView(_)
+            | DataType::LargeListView(_)
+            | DataType::Struct(_)
+            | DataType::Map(..)
+    )
 }
 
 /// How a file's column type is read as a KQL type; `None` when it is already one.

@@ -164,7 +164,12 @@ pub const EVENT: TableDef = TableDef {
 pub fn rows(e: &Event) -> [(&'static TableDef, Vec<Cell>); 2] {
     let windows = row(&WINDOWS_EVENT, |c| windows_event(e, c));
     if e.channel == "Security" {
-        [(&WINDOWS_EVENT, windows), (&SECURITY_EVENT, row(&SECURITY_EVENT, |c| security_event(e, c)))]
+        // The accounts are named by four columns: built once per event.
+        let accounts = Accounts {
+            subject: account(e.item("SubjectDomainName"), e.item("SubjectUserName")),
+            target: account(e.item("TargetDomainName"), e.item("TargetUserName")),
+        };
+        [(&WINDOWS_EVENT, windows), (&SECURITY_EVENT, row(&SECURITY_EVENT, |c| security_event(e, &accounts, c)))]
     } else {
         [(&WINDOWS_EVENT, windows), (&EVENT, row(&EVENT, |c| event(e, c)))]
     }
@@ -233,9 +238,16 @@ fn account(domain: Option<&str>, user: Option<&str>) -> Option<String> {
     })
 }
 
-fn security_event(e: &Event, column: &str) -> Cell {
-    let subject = || account(e.item("SubjectDomainName"), e.item("SubjectUserName"));
-    let target = || account(e.item("TargetDomainName"), e.item("TargetUserName"));
+/// A Security event's subject and target accounts (`DOMAIN\user`).
+struct Accounts {
+    subject: Option<String>,
+    target: Option<String>,
+}
+
+fn security_event(e: &Event, accounts: &Accounts, column: &str) -> Cell {
+    // The account an event is about: its target where it has one, else its subject.
+    let about = accounts.target.as_ref().or(accounts.subject.as_ref());
+    let text_of = |a: Option<&String>| a.map_or(Cell::Null, |a| Cell::Text(a.clone()));
     match column {
         "TimeGenerated" | "Computer" | "EventID" | "Channel" | "Task" => windows_event(e, column),
         // Sentinel writes "<id> - <the event's message title>"; the titles live in Windows'
@@ -244,15 +256,14 @@ fn security_event(e: &Event, column: &str) -> Cell {
         "Level" => e.level.map_or(Cell::Null, |l| Cell::Text(l.to_string())),
         "EventSourceName" => text(&e.provider),
         "EventData" => Cell::Text(security_event_data(e)),
-        // The account an event is about: its target where it has one, else its subject.
-        "Account" => target().or_else(subject).map_or(Cell::Null, Cell::Text),
-        "AccountType" => match target().or_else(subject) {
+        "Account" => text_of(about),
+        "AccountType" => match about {
             Some(a) if a.ends_with('$') => text("Machine"),
             Some(_) => text("User"),
             None => Cell::Null,
         },
-        "SubjectAccount" => subject().map_or(Cell::Null, Cell::Text),
-        "TargetAccount" => target().map_or(Cell::Null, Cell::Text),
+        "SubjectAccount" => text_of(accounts.subject.as_ref()),
+        "TargetAccount" => text_of(accounts.target.as_ref()),
         "Process" => match e.item("ProcessName").or_else(|| e.item("NewProcessName")) {
             Some(p) => text(p.rsplit('\\').next().unwrap_or(p)),
             None => Cell::Null,

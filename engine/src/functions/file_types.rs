@@ -17,13 +17,7 @@ use datafusion::logical_expr::{ColumnarValue, Expr, ScalarFunctionArgs, ScalarUD
 /// `col` as its KQL value, when its file type is not a KQL type kql reads directly.
 pub fn as_kql_value(col: Expr, field: &Field) -> Option<Expr> {
     let style = match field.data_type() {
-        DataType::List(_)
-        | DataType::LargeList(_)
-        | DataType::FixedSizeList(..)
-        | DataType::ListView(_)
-        | DataType::LargeListView(_)
-        | DataType::Struct(_)
-        | DataType::Map(..) => "dynamic",
+        t if crate::types::is_nested(t) => "dynamic",
         DataType::FixedSizeBinary(16) if is_uuid(field) => "guid",
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_) => "base64",
         _ => return None,

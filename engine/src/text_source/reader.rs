@@ -221,10 +221,7 @@ pub struct FileBatches {
     bad: Arc<BadRows>,
     /// For a delimited file: each column's place in this file's header (a file may lack one).
     positions: Vec<Option<usize>>,
-    /// Every column of the table, to tell a JSON field the table does not have.
-    known: HashSet<String>,
-    warned: HashSet<String>,
-    warnings: Arc<Mutex<Vec<String>>>,
+    unknown: UnknownFields,
     done: bool,
 }
 
@@ -245,9 +242,7 @@ impl FileBatches {
             batch_size: batch_size.max(1),
             bad,
             positions,
-            known,
-            warned: HashSet::new(),
-            warnings,
+            unknown: UnknownFields { known, warned: HashSet::new(), warnings },
             done: false,
         })
     }
@@ -264,28 +259,15 @@ impl FileBatches {
                     Record::Json(text) => {
                         // The fields borrowed from the line, each parsed only if a column reads it;
                         // a line whose keys hold escapes takes the owned way.
+                        let file = &self.records.file;
                         let converted = match serde_json::from_str::<HashMap<&str, &RawValue>>(text) {
                             Ok(fields) => {
-                                note_unknown(
-                                    &self.known,
-                                    &mut self.warned,
-                                    &self.warnings,
-                                    &self.records.file,
-                                    line,
-                                    fields.keys().copied(),
-                                );
+                                self.unknown.note(file, line, fields.keys().copied());
                                 json_row_raw(&self.builder, &fields)
                             }
                             Err(_) => match serde_json::from_str::<serde_json::Map<String, Json>>(text) {
                                 Ok(object) => {
-                                    note_unknown(
-                                        &self.known,
-                                        &mut self.warned,
-                                        &self.warnings,
-                                        &self.records.file,
-                                        line,
-                                        object.keys().map(String::as_str),
-                                    );
+                                    self.unknown.note(file, line, object.keys().map(String::as_str));
                                     json_row(&self.builder, &object)
                                 }
                                 Err(e) => Err(format!("not a JSON object ({e})")),
@@ -307,20 +289,22 @@ impl FileBatches {
     }
 }
 
-/// Says once per file and field that a JSON field is no column of the table.
-fn note_unknown<'k>(
-    known: &HashSet<String>,
-    warned: &mut HashSet<String>,
-    warnings: &Mutex<Vec<String>>,
-    file: &str,
-    line: u64,
-    keys: impl Iterator<Item = &'k str>,
-) {
-    for key in keys {
-        if !known.contains(key) && warned.insert(key.to_string()) {
-            warnings.lock().push(format!(
-                "{file}, line {line}: field '{key}' is not a column of the table (its columns come from the first lines of each file; a `.create table` declaration can name it)"
-            ));
+/// JSON fields that no column of the table holds, each reported once per file.
+struct UnknownFields {
+    /// Every column of the table.
+    known: HashSet<String>,
+    warned: HashSet<String>,
+    warnings: Arc<Mutex<Vec<String>>>,
+}
+
+impl UnknownFields {
+    fn note<'k>(&mut self, file: &str, line: u64, keys: impl Iterator<Item = &'k str>) {
+        for key in keys {
+            if !self.known.contains(key) && self.warned.insert(key.to_string()) {
+                self.warnings.lock().push(format!(
+                    "{file}, line {line}: field '{key}' is not a column of the table (its columns come from the first lines of each file; a `.create table` declaration can name it)"
+                ));
+            }
         }
     }
 }
