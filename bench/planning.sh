@@ -21,11 +21,14 @@ shape() {
         or_terms) python3 -c "print('datatable(s:string)[\"a\"] | where ' + ' or '.join(['s == \"%d\"' % i for i in range($n)]))" ;;
         union_legs) python3 -c "print('print x=1' + ' | union (print x=1)'*($n-1) + ' | count')" ;;
         nested_calls) python3 -c "print('print x = ' + 'tostring('*min($n,60) + '1' + ')'*min($n,60))" ;;
+        # Each join widens its output, so these take a tenth and a fifth of the size in joins.
+        join_chain) python3 -c "print('let L = datatable(k:int, a:long)[1, 1];\nlet R = datatable(c:long, b:long)[1, 10];\nL' + ' | join R on \$left.k == \$right.c'*($n//10))" ;;
+        lookup_chain) python3 -c "print('let F = datatable(Key:string, V:long)[\"a\", 1];\nlet D = datatable(Key:string, W:long)[\"a\", 100];\nF' + ' | lookup kind=inner D on Key'*($n//5))" ;;
     esac
 }
 
 printf '%-14s' shape; for n in "${sizes[@]}"; do printf '%10s' "$n"; done; echo
-for s in plus_literals plus_columns or_terms union_legs nested_calls; do
+for s in plus_literals plus_columns or_terms union_legs nested_calls join_chain lookup_chain; do
     printf '%-14s' "$s"
     for n in "${sizes[@]}"; do
         shape "$s" "$n" > "$dir/q.kql"
@@ -40,4 +43,5 @@ for s in plus_literals plus_columns or_terms union_legs nested_calls; do
     done
     echo
 done
-echo "(nested_calls is capped at 60 levels: deeper nesting is an error, see tests/slt/hardening.slt)"
+echo "(nested_calls is capped at 60 levels: deeper nesting is an error, see tests/slt/hardening.slt;"
+echo " join_chain has size/10 joins and lookup_chain size/5 lookups)"

@@ -10,6 +10,7 @@ pub mod declared;
 pub mod error;
 pub mod evtx_import;
 pub mod functions;
+pub mod join_selection;
 pub mod memory_pool;
 pub mod network;
 pub mod object_stores;

@@ -15,16 +15,22 @@ use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, Partitio
 
 type Rule = Arc<dyn PhysicalOptimizerRule + Send + Sync>;
 
-/// DataFusion's physical optimizer rules, with two changes:
+/// DataFusion's physical optimizer rules, with three changes:
+/// - `join_selection` is kql's (`join_selection.rs`): the same decisions from statistics
+///   computed once per plan, not once per join.
 /// - without `aggregate_statistics`, which answers an aggregate from file statistics: over a
 ///   summarize that follows another summarize (or `count`) it dropped the second aggregate or
 ///   built a plan its own checker rejects (`summarize c = count() | summarize make_list(c)` gave
 ///   2, not [2]; found by the fuzzer). A wrong answer costs more than reading a footer.
 /// - after `EnsureRequirements` (which places repartitions and sorts), `UnsortedFinalAggregate`.
 pub fn rules() -> Vec<Rule> {
-    let mut rules = Vec::new();
+    let mut rules: Vec<Rule> = Vec::new();
     for rule in datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules {
         if rule.name() == "aggregate_statistics" {
+            continue;
+        }
+        if rule.name() == crate::join_selection::DATAFUSION_RULE {
+            rules.push(Arc::new(crate::join_selection::KqlJoinSelection));
             continue;
         }
         let after_sorting = rule.name() == EnsureRequirements::new().name();

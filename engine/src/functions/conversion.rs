@@ -177,8 +177,12 @@ pub fn tobool() -> ScalarUDF {
                     })
                     .collect();
                 Arc::new(v)
-            } else {
+            } else if arrow::compute::can_cast_types(a.data_type(), &DataType::Boolean) {
                 cast_with_options(a, &DataType::Boolean, &SAFE)?
+            } else {
+                // A datetime, timespan or guid has no bool value: "if conversion isn't
+                // successful, result will be null" (tobool's docs), never a cast error.
+                arrow::array::new_null_array(&DataType::Boolean, a.len())
             };
             result(args, out)
         },

@@ -105,7 +105,7 @@ fn chars_slice(text: &str, start: i64, len: Option<i64>) -> String {
     chars[start as usize..end.max(start) as usize].iter().collect()
 }
 
-fn regex(p: &str) -> Option<std::rc::Rc<regex::Regex>> {
+fn regex(p: &str) -> Option<std::rc::Rc<super::regex_syntax::Pattern>> {
     super::regex_syntax::compile(p).ok()
 }
 
@@ -182,7 +182,7 @@ fn strings(m: &mut HashMap<&'static str, RowDef>) {
         };
         let occurrence = opt_long(a, 4).unwrap_or(1).max(1) as usize;
         match re.find_iter(&text[from..to.max(from)]).nth(occurrence - 1) {
-            Some(mt) => Out::Long(text[..from + mt.start()].chars().count() as i64),
+            Some((start, _)) => Out::Long(text[..from + start].chars().count() as i64),
             None => Out::Long(-1),
         }
     });
@@ -211,30 +211,30 @@ fn strings(m: &mut HashMap<&'static str, RowDef>) {
         Out::Str(s(&a[0]).replace(&*lookup, &s(&a[2])))
     });
     def(m, "replace_regex", 3, 3, Ret::Str, |a| match regex(&s(&a[1])) {
-        Some(re) => Out::Str(re.replace_all(&s(&a[0]), rewrite(&s(&a[2])).as_str()).into_owned()),
+        Some(re) => Out::Str(re.replace(&s(&a[0]), &rewrite(&s(&a[2])), true)),
         None => Out::Null,
     });
     def(m, "replace", 3, 3, Ret::Str, |a| match regex(&s(&a[0])) {
-        Some(re) => Out::Str(re.replace_all(&s(&a[2]), rewrite(&s(&a[1])).as_str()).into_owned()),
+        Some(re) => Out::Str(re.replace(&s(&a[2]), &rewrite(&s(&a[1])), true)),
         None => Out::Null,
     });
     // Each trim removes one match of the regex at its end ("removes leading/trailing match", as
     // the docs say): `trim_end(@"\d", "a12")` is `a1`; the docs' examples add `+` themselves.
     def(m, "trim", 2, 2, Ret::Str, |a| match regex(&format!("^(?:{})|(?:{})$", s(&a[0]), s(&a[0]))) {
-        Some(re) => Out::Str(re.replace_all(&s(&a[1]), "").into_owned()),
+        Some(re) => Out::Str(re.replace(&s(&a[1]), "", true)),
         None => Out::Null,
     });
     def(m, "trim_start", 2, 2, Ret::Str, |a| match regex(&format!("^(?:{})", s(&a[0]))) {
-        Some(re) => Out::Str(re.replace(&s(&a[1]), "").into_owned()),
+        Some(re) => Out::Str(re.replace(&s(&a[1]), "", false)),
         None => Out::Null,
     });
     def(m, "trim_end", 2, 2, Ret::Str, |a| match regex(&format!("(?:{})$", s(&a[0]))) {
-        Some(re) => Out::Str(re.replace(&s(&a[1]), "").into_owned()),
+        Some(re) => Out::Str(re.replace(&s(&a[1]), "", false)),
         None => Out::Null,
     });
     def(m, "extract", 3, 4, Ret::Str, |a| {
         let group = opt_long(a, 1).unwrap_or(0).max(0) as usize;
-        match regex(&s(&a[0])).and_then(|re| re.captures(&s(&a[2])).and_then(|c| c.get(group).map(|g| g.as_str().to_string()))) {
+        match regex(&s(&a[0])).and_then(|re| re.first_group(&s(&a[2]), group).map(str::to_string)) {
             Some(v) => Out::Str(v),
             None => Out::Null,
         }
@@ -245,9 +245,10 @@ fn strings(m: &mut HashMap<&'static str, RowDef>) {
         let wanted: Option<Vec<usize>> =
             groups.and_then(|g| g.as_array().map(|v| v.iter().filter_map(|x| x.as_u64().map(|n| n as usize)).collect()));
         let caps: Vec<Json> = re
-            .captures_iter(&text)
+            .all_groups(&text)
+            .into_iter()
             .map(|c| {
-                let pick = |i: usize| c.get(i).map_or(Json::Null, |g| Json::String(g.as_str().to_string()));
+                let pick = |i: usize| c.get(i).copied().flatten().map_or(Json::Null, |g| Json::String(g.to_string()));
                 match (&wanted, re.captures_len()) {
                     (Some(w), _) => Json::Array(w.iter().map(|i| pick(*i)).collect()),
                     (None, 1) => pick(0),

@@ -224,8 +224,14 @@ impl ExprPlanner<'_, '_> {
                 Ok(udfs.datetime_diff.call(vec![lit(unit), a, b]))
             }
             "todecimal" => {
-                // Strings parse exactly; what does not convert is null.
+                // Strings parse exactly; what does not convert is null. A bool, datetime or
+                // timespan goes through tolong() first, so `todecimal(datetime)` counts the same
+                // ticks `tolong` does and `todecimal(true)` is 1 (Arrow casts none of them).
                 let x = self.scalar_of(args[0])?;
+                let x = match self.type_of(&x, args[0].span)? {
+                    DataType::Boolean | DataType::Timestamp(..) | DataType::Duration(_) => udfs.tolong.call(vec![x]),
+                    _ => x,
+                };
                 Ok(crate::types::to_decimal(x))
             }
             "toreal" | "todouble" => Ok(udfs.toreal.call(vec![self.scalar_of(args[0])?])),

@@ -794,11 +794,14 @@ pub fn evaluate_constant(e: &Expr) -> Result<ScalarValue> {
     // evaluating the expression as it is.
     let simplifier =
         datafusion::optimizer::simplify_expressions::ExprSimplifier::new(datafusion::logical_expr::simplify::SimplifyContext::default());
-    let simplified = simplifier.simplify(e.clone()).unwrap_or_else(|_| e.clone());
+    // Types are coerced first, as the analyzer does for a query's expressions: `3 - 0.5`
+    // (a range bound) is a long minus a real, which Arrow's kernels do not take as they are.
+    let schema = DFSchema::empty();
+    let coerced = simplifier.coerce(e.clone(), &schema).unwrap_or_else(|_| e.clone());
+    let simplified = simplifier.simplify(coerced.clone()).unwrap_or(coerced);
     if let Expr::Literal(v, _) = &simplified {
         return Ok(v.clone());
     }
-    let schema = DFSchema::empty();
     let physical = create_physical_expr(&simplified, &schema, &ExecutionProps::new(), &PhysicalPlanningContext::default())?;
     let batch = RecordBatch::try_new_with_options(
         Arc::new(arrow::datatypes::Schema::empty()),
