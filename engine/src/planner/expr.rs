@@ -376,9 +376,16 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
     /// `x in (T | project y)`: the first column of a tabular expression.
     fn in_subquery(&self, x: &ast::Expr, negated: bool, ci: bool, item: &ast::PipeExpr) -> Result<Expr> {
         let sub = self.first_column(item)?;
+        let column = sub.schema().field(0).clone();
         let mut left = self.plan(x)?;
         if self.is_dynamic(&left, x.span)? {
             left = functions::udfs().dyn_to_string.call(vec![left]);
+        }
+        // As for a list of values: a string is not looked for among longs (the values would be
+        // cast to the left's type as the query runs, and the first that does not convert fails
+        // it). A dynamic column's values are compared as they convert.
+        if !crate::types::is_dynamic_field(&column) {
+            check_comparable(&self.type_of(&left, x.span)?, column.data_type(), item.span, if ci { "in~" } else { "in" })?;
         }
         let mut plan = sub;
         if ci {
