@@ -383,11 +383,20 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
         }
         // As for a list of values: a string is not looked for among longs (the values would be
         // cast to the left's type as the query runs, and the first that does not convert fails
-        // it). A dynamic column's values are compared as they convert.
-        if !crate::types::is_dynamic_field(&column) {
-            check_comparable(&self.type_of(&left, x.span)?, column.data_type(), item.span, if ci { "in~" } else { "in" })?;
-        }
+        // it). A dynamic column's values take the left's type where they have it, and are null
+        // (found by no value) where they do not.
+        let left_type = self.type_of(&left, x.span)?;
         let mut plan = sub;
+        if crate::types::is_dynamic_field(&column) {
+            if !is_string(&left_type) {
+                let (qualifier, field) = plan.schema().qualified_field(0);
+                let value = self.undynamic(Expr::Column(Column::new(qualifier.cloned(), field.name())), &left_type);
+                let name = field.name().clone();
+                plan = datafusion::logical_expr::LogicalPlanBuilder::from(plan).project_exact(vec![value.alias(name)])?.build()?;
+            }
+        } else {
+            check_comparable(&left_type, column.data_type(), item.span, if ci { "in~" } else { "in" })?;
+        }
         if ci {
             let (qualifier, field) = plan.schema().qualified_field(0);
             let c = Expr::Column(Column::new(qualifier.cloned(), field.name()));
