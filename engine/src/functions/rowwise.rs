@@ -12,7 +12,7 @@ use arrow::array::{
     Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, FieldRef, TimeUnit};
-use datafusion::common::Result;
+use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::{
     ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility,
 };
@@ -261,6 +261,12 @@ fn value<'a>(array: &'a ArrayRef, field: &Field, i: usize) -> V<'a> {
     }
 }
 
+/// The largest text or `dynamic` value a row-wise function may produce: the largest value a
+/// Kusto column can hold (32 MB, the `BigObject32` encoding profile; the default keeps 1 MB).
+/// Nested calls that each grow their input (`parse_path` of `parse_path` of ..., which about
+/// triples it) would otherwise grow without bound.
+const MAX_VALUE_BYTES: usize = 32 << 20;
+
 enum Builder {
     Bool(BooleanBuilder),
     Long(Int64Builder),
@@ -286,7 +292,37 @@ impl Builder {
         }
     }
 
-    fn push(&mut self, out: Out) {
+    /// Appends one row's value. A text value past `MAX_VALUE_BYTES`, or one that would take the
+    /// column past what one Arrow string array holds, fails the call (`name` is the function's).
+    fn push(&mut self, out: Out, name: &str) -> Result<()> {
+        if let Builder::Str(b) = self {
+            let text = match out {
+                Out::Str(v) => Some(v),
+                Out::Json(Json::Null) => None,
+                Out::Json(v) => Some(v.to_string()),
+                _ => None,
+            };
+            match text {
+                Some(v) if v.len() > MAX_VALUE_BYTES => {
+                    return exec_err!(
+                        "{name}(): a value of {} MB is past the {} MB a value may hold",
+                        v.len() >> 20,
+                        MAX_VALUE_BYTES >> 20
+                    );
+                }
+                Some(v) if b.values_slice().len() + v.len() > i32::MAX as usize => {
+                    return exec_err!("{name}(): its values for one batch of rows are past the 2 GB a column may hold");
+                }
+                Some(v) => b.append_value(v),
+                None => b.append_null(),
+            }
+            return Ok(());
+        }
+        self.push_value(out);
+        Ok(())
+    }
+
+    fn push_value(&mut self, out: Out) {
         match (self, out) {
             (Builder::Bool(b), Out::Bool(v)) => b.append_value(v),
             (Builder::Long(b), Out::Long(v)) => b.append_value(v),
@@ -376,7 +412,7 @@ impl ScalarUDFImpl for RowUdf {
                     None => value(array, field, i),
                 });
             }
-            out.push((self.f)(&row));
+            out.push((self.f)(&row), self.name.strip_prefix("kql_").unwrap_or(&self.name))?;
         }
         let array = out.finish();
         if all_scalar {
@@ -400,6 +436,17 @@ mod tests {
             (Json::Array(items), Some(x)) => Out::Bool(items.iter().any(|i| i.as_i64() == Some(x))),
             _ => Out::Null,
         }
+    }
+
+    #[test]
+    fn a_value_past_the_largest_a_column_holds_fails_the_call_by_name() {
+        let mut text = Builder::new(Ret::Str, 2);
+        assert!(text.push(Out::Str("x".repeat(MAX_VALUE_BYTES)), "f").is_ok());
+        let error = text.push(Out::Str("x".repeat(MAX_VALUE_BYTES + 1)), "parse_path").unwrap_err().to_string();
+        assert!(error.ends_with("parse_path(): a value of 32 MB is past the 32 MB a value may hold"), "{error}");
+        let mut bag = Builder::new(Ret::Dynamic, 1);
+        let error = bag.push(Out::Json(Json::String("x".repeat(MAX_VALUE_BYTES))), "bag_pack").unwrap_err().to_string();
+        assert!(error.ends_with("bag_pack(): a value of 32 MB is past the 32 MB a value may hold"), "{error}");
     }
 
     fn invoke(args: Vec<ColumnarValue>, fields: Vec<Field>, rows: usize) -> ColumnarValue {

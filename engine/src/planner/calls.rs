@@ -581,11 +581,33 @@ impl ExprPlanner<'_, '_> {
                         self.require_dynamic(v, a.span)?;
                     }
                 }
+                if n == "range" {
+                    for (v, a) in values.iter().zip(&args) {
+                        self.require_summable(v, a.span, n)?;
+                    }
+                }
                 Ok(entry.udf.call(values))
             }
             // The catalog lists a function no arm implements: a test plans every catalog entry.
             _ => Err(KqlError::at(name.span, format!("internal error: {n}() is in the catalog but has no implementation"))),
         }
+    }
+
+    /// As the official analyzer: an argument that is added up (range()'s bounds and step)
+    /// must be a number, timespan or datetime. A text step was taken as the default step, and
+    /// `range(0, 9e18, "x")` built an array of a million values instead of failing.
+    fn require_summable(&self, value: &Expr, span: Span, function: &str) -> Result<()> {
+        if self.is_dynamic(value, span)? {
+            return Ok(());
+        }
+        let t = self.type_of(value, span)?;
+        if t.is_numeric() || matches!(t, DataType::Timestamp(..) | DataType::Duration(_) | DataType::Null) {
+            return Ok(());
+        }
+        Err(KqlError::at(
+            span,
+            format!("{function}(): the argument must be a number, timespan or datetime, not {}", crate::types::kql_type_of(&t)),
+        ))
     }
 
     /// Kusto rejects a query whose regex constant does not compile; an empty result per row
