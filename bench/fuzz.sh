@@ -37,5 +37,12 @@ status=0
 KQL_FUZZ_SEED=$seed KQL_FUZZ_PARSE_CASES=$parse KQL_FUZZ_CASES=$execute KQL_FUZZ_TIMEOUT_MS=$timeout_ms KQL_FUZZ_OUT="$out" \
     cargo test --release -q -p kql-tests --test fuzz -- --nocapture --exact bounded_run >"$log" 2>&1 || status=$?
 grep -A100000 "^fuzz seed" "$log" | sed '/^thread .bounded_run/,$d' || true
+if ! grep -q "^fuzz seed" "$log"; then
+    # No summary: the process died (the OOM killer, an abort). The case that did it is the
+    # last one a run with KQL_FUZZ_PRINT=1 names.
+    tail -5 "$log"
+    echo "the run ended without its summary; find the case with: KQL_FUZZ_PRINT=1 and the same seed (see tests/fuzz.rs)"
+    status=1
+fi
 echo "($(( $(date +%s) - start ))s; full log: $log)"
 exit $status

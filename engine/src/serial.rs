@@ -272,8 +272,24 @@ impl ExecutionPlan for SerialExec {
 /// Evaluates `expr` over every batch and joins the results into one array.
 fn evaluate_all(expr: &Arc<dyn PhysicalExpr>, batches: &[RecordBatch], data_type: &DataType) -> Result<ArrayRef> {
     let parts = batches.iter().map(|b| expr.evaluate(b).and_then(|v| v.into_array(b.num_rows()))).collect::<Result<Vec<_>>>()?;
+    // A string view slice keeps every data buffer of the array it was cut from, and `concat`
+    // copies all of them for each part: over the slices of an earlier serial column (which
+    // this operator cuts from one array) that is the whole column once per batch, and nested
+    // `next(next(...))` multiplied it per level until an allocation of gigabytes failed
+    // (found by the fuzzer). Compacted first, each part brings only its own strings.
+    let parts: Vec<ArrayRef> = parts.into_iter().map(compact_views).collect();
     let refs: Vec<&dyn arrow::array::Array> = parts.iter().map(|a| a.as_ref()).collect();
     Ok(if refs.is_empty() { new_null_array(data_type, 0) } else { concat(&refs)? })
+}
+
+/// A string or binary view array whose data buffers hold only its own values.
+fn compact_views(array: ArrayRef) -> ArrayRef {
+    use arrow::array::AsArray;
+    match array.data_type() {
+        DataType::Utf8View => Arc::new(array.as_string_view().gc()),
+        DataType::BinaryView => Arc::new(array.as_binary_view().gc()),
+        _ => array,
+    }
 }
 
 /// Where a restart predicate is true, per row (all false without one).
