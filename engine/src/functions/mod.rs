@@ -4,6 +4,7 @@
 pub mod arg_extreme;
 pub mod arithmetic;
 pub mod catalog;
+pub mod coalesce;
 pub mod compress;
 pub mod conversion;
 pub mod datetime;

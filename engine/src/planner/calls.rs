@@ -482,7 +482,7 @@ impl ExprPlanner<'_, '_> {
                     let text = i < last && !dynamic && is_string(&self.type_of(&v, a.span)?);
                     skipping.push(if text { datafusion::functions::core::expr_fn::nullif(v, lit("")) } else { v });
                 }
-                let chosen = datafusion::functions::core::expr_fn::coalesce(skipping);
+                let chosen = functions::coalesce::coalesce(skipping);
                 // `coalesce` drops the `dynamic` tag of its arguments; put it back.
                 Ok(if dynamic { crate::types::as_dynamic(chosen) } else { chosen })
             }

@@ -37,7 +37,7 @@ pub fn string_equality(l: Expr, op: Operator, r: Expr) -> Expr {
         (false, true) => (l, r),
         (true, false) => (r, l),
         _ => {
-            let text = |e: Expr| datafusion::functions::core::expr_fn::coalesce(vec![e, datafusion::prelude::lit("")]);
+            let text = |e: Expr| crate::functions::coalesce::coalesce(vec![e, datafusion::prelude::lit("")]);
             return binary_expr(text(l), op, text(r));
         }
     };
