@@ -377,9 +377,13 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
     fn in_subquery(&self, x: &ast::Expr, negated: bool, ci: bool, item: &ast::PipeExpr) -> Result<Expr> {
         let sub = self.first_column(item)?;
         let column = sub.schema().field(0).clone();
+        let column_is_dynamic = crate::types::is_dynamic_field(&column);
         let mut left = self.plan(x)?;
+        // A dynamic value is looked for as the column's type (`EventData.Port in (Ports |
+        // project Port)` compares longs), or as text among dynamic values.
         if self.is_dynamic(&left, x.span)? {
-            left = functions::udfs().dyn_to_string.call(vec![left]);
+            left =
+                if column_is_dynamic { functions::udfs().dyn_to_string.call(vec![left]) } else { self.undynamic(left, column.data_type()) };
         }
         // As for a list of values: a string is not looked for among longs (the values would be
         // cast to the left's type as the query runs, and the first that does not convert fails
@@ -387,7 +391,7 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
         // (found by no value) where they do not.
         let left_type = self.type_of(&left, x.span)?;
         let mut plan = sub;
-        if crate::types::is_dynamic_field(&column) {
+        if column_is_dynamic {
             if !is_string(&left_type) {
                 let (qualifier, field) = plan.schema().qualified_field(0);
                 let value = self.undynamic(Expr::Column(Column::new(qualifier.cloned(), field.name())), &left_type);
