@@ -130,7 +130,7 @@ fn hash_join(
     right: &Arc<dyn ExecutionPlan>,
     s: &Statistician,
 ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
-    let swappable = join.join_type().supports_swap() && !join.null_aware;
+    let swappable = swappable(join);
     match join.partition_mode() {
         PartitionMode::Auto | PartitionMode::CollectLeft => {
             let forced = matches!(join.partition_mode(), PartitionMode::CollectLeft);
@@ -153,6 +153,12 @@ fn hash_join(
     }
 }
 
+/// Whether the join's inputs may trade places: not for a null-aware anti join, whose sides
+/// have fixed roles.
+fn swappable(join: &HashJoinExec) -> bool {
+    join.join_type().supports_swap() && !join.null_aware
+}
+
 /// A join partitioned by its keys, built from the smaller input. A null-aware anti join stays
 /// collected: each partition would otherwise judge the probe side's nulls alone.
 fn partitioned(
@@ -161,7 +167,7 @@ fn partitioned(
     right: &Arc<dyn ExecutionPlan>,
     s: &Statistician,
 ) -> Result<Arc<dyn ExecutionPlan>> {
-    if join.join_type().supports_swap() && !join.null_aware && s.should_swap(left, right)? {
+    if swappable(join) && s.should_swap(left, right)? {
         return join.swap_inputs(PartitionMode::Partitioned);
     }
     let mode = if join.null_aware { PartitionMode::CollectLeft } else { PartitionMode::Partitioned };

@@ -329,9 +329,6 @@ impl Builder {
             (Builder::Int(b), Out::Long(v)) => b.append_option(i32::try_from(v).ok()),
             (Builder::Real(b), Out::Real(v)) => b.append_value(v),
             (Builder::Real(b), Out::Long(v)) => b.append_value(v as f64),
-            (Builder::Str(b), Out::Str(v)) => b.append_value(v),
-            (Builder::Str(b), Out::Json(Json::Null)) => b.append_null(),
-            (Builder::Str(b), Out::Json(v)) => b.append_value(v.to_string()),
             // A datetime past Kusto's range is null.
             (Builder::DateTime(b), Out::DateTime(v)) => b.append_option(kql_grammar::values::in_datetime_range(v)),
             (Builder::TimeSpan(b), Out::TimeSpan(v)) => b.append_value(v),
@@ -340,6 +337,7 @@ impl Builder {
             (Builder::Long(b), _) => b.append_null(),
             (Builder::Int(b), _) => b.append_null(),
             (Builder::Real(b), _) => b.append_null(),
+            // Text goes through `push`, which checks its size.
             (Builder::Str(b), _) => b.append_null(),
             (Builder::DateTime(b), _) => b.append_null(),
             (Builder::TimeSpan(b), _) => b.append_null(),
