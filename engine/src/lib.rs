@@ -6,6 +6,7 @@
 pub mod cancel;
 pub mod catalog;
 pub mod codec;
+pub mod config;
 pub mod declared;
 pub mod error;
 pub mod evtx_import;

@@ -461,6 +461,9 @@ pub fn session_state(options: &SessionOptions) -> Result<datafusion::execution::
     // simplified `coalesce`), and the aggregate's schema check then rejects a correct plan.
     // Only that check of nullability is skipped, not any work; the metamorphic tests found it.
     config.options_mut().execution.skip_physical_aggregate_schema_check = true;
+    // Functions read the limit from here: a row-wise function's output for one batch is held
+    // to it (`functions::rowwise`).
+    config.options_mut().extensions.insert(crate::config::KqlConfig { memory_limit: options.memory_limit.unwrap_or(0) });
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = options.memory_limit {
         runtime = runtime.with_memory_pool(Arc::new(crate::memory_pool::RelaxedFairPool::new(limit)));

@@ -147,6 +147,9 @@ pub enum Out {
     /// Nanoseconds.
     TimeSpan(i64),
     Json(Json),
+    /// A `dynamic` value already written as JSON text: a large array (`range()`) costs a
+    /// `Json` value of 32 bytes per element before its text is even written.
+    JsonText(String),
     /// A whole decimal (`decimal` with no fraction digits), for `parse_version`.
     Decimal(i128),
 }
@@ -293,13 +296,15 @@ impl Builder {
     }
 
     /// Appends one row's value. A text value past `MAX_VALUE_BYTES`, or one that would take the
-    /// column past what one Arrow string array holds, fails the call (`name` is the function's).
-    fn push(&mut self, out: Out, name: &str) -> Result<()> {
+    /// column past what one Arrow string array holds or past the session's memory limit (the
+    /// output of one batch alone cannot fit it), fails the call (`name` is the function's).
+    fn push(&mut self, out: Out, name: &str, memory_limit: Option<usize>) -> Result<()> {
         if let Builder::Str(b) = self {
             let text = match out {
                 Out::Str(v) => Some(v),
                 Out::Json(Json::Null) => None,
                 Out::Json(v) => Some(v.to_string()),
+                Out::JsonText(v) => Some(v),
                 _ => None,
             };
             match text {
@@ -312,6 +317,12 @@ impl Builder {
                 }
                 Some(v) if b.values_slice().len() + v.len() > i32::MAX as usize => {
                     return exec_err!("{name}(): its values for one batch of rows are past the 2 GB a column may hold");
+                }
+                Some(v) if memory_limit.is_some_and(|limit| b.values_slice().len() + v.len() > limit) => {
+                    return exec_err!(
+                        "{name}(): its values for one batch of rows are past the memory limit of {} MB (--memory-limit)",
+                        memory_limit.unwrap_or(0) >> 20
+                    );
                 }
                 Some(v) => b.append_value(v),
                 None => b.append_null(),
@@ -400,6 +411,7 @@ impl ScalarUDFImpl for RowUdf {
             .zip(&args.arg_fields)
             .map(|((arg, array), field)| matches!(arg, ColumnarValue::Scalar(_)).then(|| value(array, field, 0)))
             .collect();
+        let memory_limit = crate::config::memory_limit(&args.config_options);
         let mut out = Builder::new(self.ret, n);
         let mut row: Vec<V> = Vec::with_capacity(arrays.len());
         for i in 0..n {
@@ -410,7 +422,7 @@ impl ScalarUDFImpl for RowUdf {
                     None => value(array, field, i),
                 });
             }
-            out.push((self.f)(&row), self.name.strip_prefix("kql_").unwrap_or(&self.name))?;
+            out.push((self.f)(&row), self.name.strip_prefix("kql_").unwrap_or(&self.name), memory_limit)?;
         }
         let array = out.finish();
         if all_scalar {
@@ -439,12 +451,22 @@ mod tests {
     #[test]
     fn a_value_past_the_largest_a_column_holds_fails_the_call_by_name() {
         let mut text = Builder::new(Ret::Str, 2);
-        assert!(text.push(Out::Str("x".repeat(MAX_VALUE_BYTES)), "f").is_ok());
-        let error = text.push(Out::Str("x".repeat(MAX_VALUE_BYTES + 1)), "parse_path").unwrap_err().to_string();
+        assert!(text.push(Out::Str("x".repeat(MAX_VALUE_BYTES)), "f", None).is_ok());
+        let error = text.push(Out::Str("x".repeat(MAX_VALUE_BYTES + 1)), "parse_path", None).unwrap_err().to_string();
         assert!(error.ends_with("parse_path(): a value of 32 MB is past the 32 MB a value may hold"), "{error}");
         let mut bag = Builder::new(Ret::Dynamic, 1);
-        let error = bag.push(Out::Json(Json::String("x".repeat(MAX_VALUE_BYTES))), "bag_pack").unwrap_err().to_string();
+        let error = bag.push(Out::Json(Json::String("x".repeat(MAX_VALUE_BYTES))), "bag_pack", None).unwrap_err().to_string();
         assert!(error.ends_with("bag_pack(): a value of 32 MB is past the 32 MB a value may hold"), "{error}");
+    }
+
+    #[test]
+    fn one_batch_of_values_past_the_memory_limit_fails_the_call_by_name() {
+        let mut text = Builder::new(Ret::Dynamic, 3);
+        let limit = Some(3 << 20);
+        assert!(text.push(Out::Str("x".repeat(1 << 20)), "range", limit).is_ok());
+        assert!(text.push(Out::Str("x".repeat(1 << 20)), "range", limit).is_ok());
+        let error = text.push(Out::Str("x".repeat((1 << 20) + 1)), "range", limit).unwrap_err().to_string();
+        assert!(error.ends_with("range(): its values for one batch of rows are past the memory limit of 3 MB (--memory-limit)"), "{error}");
     }
 
     fn invoke(args: Vec<ColumnarValue>, fields: Vec<Field>, rows: usize) -> ColumnarValue {

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 
 use super::library::{RowDef, def};
 use super::rowwise::{Out, Ret, V};
@@ -25,12 +25,27 @@ fn values(v: &V) -> Option<Vec<Option<f64>>> {
     }
 }
 
-fn number(x: f64) -> Json {
-    serde_json::Number::from_f64(x).map_or(Json::Null, Json::Number)
+/// The numbers as a JSON array's text, written straight from them (a non-finite one is null):
+/// a million-bin series as `Json` values first cost 32 bytes a number and most of the time.
+fn array_text<T: serde::Serialize>(xs: &[T]) -> String {
+    serde_json::to_string(xs).unwrap_or_else(|_| "null".to_string())
 }
 
-fn array(xs: &[f64]) -> Json {
-    Json::Array(xs.iter().map(|x| number(*x)).collect())
+/// A bag of arrays (`(key, array_text)`, in this order) as JSON text.
+fn bag_text(fields: &[(&str, String)]) -> Out {
+    let mut text = String::with_capacity(2 + fields.iter().map(|(key, value)| key.len() + value.len() + 4).sum::<usize>());
+    text.push('{');
+    for (i, (key, value)) in fields.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push('"');
+        text.push_str(key);
+        text.push_str("\":");
+        text.push_str(value);
+    }
+    text.push('}');
+    Out::JsonText(text)
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -52,22 +67,59 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64)
 }
 
-fn correlation(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len() as f64;
-    if a.is_empty() {
-        return 0.0;
+/// The Pearson correlation of the series with itself shifted by each lag, `xs[..n-p]` against
+/// `xs[p..]`, for the lags `0..=max_lag`. The sums of products of every lag come from one FFT
+/// (Wiener–Khinchin), the means and spreads of each overlap from prefix sums: O(n log n), where
+/// correlating each lag on its own is O(n²) (a million bins took minutes).
+fn lag_correlations(xs: &[f64], max_lag: usize) -> Vec<f64> {
+    use rustfft::{FftPlanner, num_complex::Complex};
+    let n = xs.len();
+    if n == 0 {
+        return Vec::new();
     }
-    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
-    let num: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
-    let (da, db) = (a.iter().map(|x| (x - ma).powi(2)).sum::<f64>().sqrt(), b.iter().map(|y| (y - mb).powi(2)).sum::<f64>().sqrt());
-    if da == 0.0 || db == 0.0 { 0.0 } else { num / (da * db) }
+    // Centred on the mean: correlation does not change under a shift, and the prefix sums of
+    // squares below lose far less to cancellation.
+    let mean = xs.iter().sum::<f64>() / n as f64;
+    let centred: Vec<f64> = xs.iter().map(|x| x - mean).collect();
+    let size = (2 * n).next_power_of_two();
+    let mut buffer: Vec<Complex<f64>> = centred.iter().map(|x| Complex::new(*x, 0.0)).collect();
+    buffer.resize(size, Complex::new(0.0, 0.0));
+    let mut planner = FftPlanner::new();
+    planner.plan_fft_forward(size).process(&mut buffer);
+    buffer.iter_mut().for_each(|c| *c = Complex::new(c.norm_sqr(), 0.0));
+    planner.plan_fft_inverse(size).process(&mut buffer);
+    let mut sums = vec![0.0; n + 1];
+    let mut squares = vec![0.0; n + 1];
+    for (i, x) in centred.iter().enumerate() {
+        sums[i + 1] = sums[i] + x;
+        squares[i + 1] = squares[i] + x * x;
+    }
+    // A spread this small next to the whole series' is rounding noise of a constant stretch.
+    let negligible = squares[n] * 1e-12;
+    (0..=max_lag.min(n - 1))
+        .map(|p| {
+            let len = (n - p) as f64;
+            let cross = buffer[p].re / size as f64;
+            let (sum_a, sum_b) = (sums[n - p], sums[n] - sums[p]);
+            let spread_a = squares[n - p] - sum_a * sum_a / len;
+            let spread_b = squares[n] - squares[p] - sum_b * sum_b / len;
+            if spread_a <= negligible || spread_b <= negligible {
+                return 0.0;
+            }
+            ((cross - sum_a * sum_b / len) / (spread_a * spread_b).sqrt()).clamp(-1.0, 1.0)
+        })
+        .collect()
 }
 
-/// The period of the series, if it has one (see the module comment).
+/// The period of the series, if it has one (see the module comment). The lag with the best
+/// correlation over `2..=n/2` wins; of lags that tie with it (a period's multiples correlate as
+/// well as the period), the shortest, so that rounding cannot pick a multiple.
 fn detect_period(xs: &[f64], threshold: f64) -> Option<usize> {
     let n = xs.len();
-    let (best, score) = (2..=n / 2).map(|p| (p, correlation(&xs[..n - p], &xs[p..]))).max_by(|a, b| a.1.total_cmp(&b.1))?;
-    (score >= threshold && n / best >= 4).then_some(best)
+    let scores = lag_correlations(xs, n / 2);
+    let best = scores.iter().skip(2).copied().max_by(f64::total_cmp)?;
+    let period = (2..scores.len()).find(|p| scores[*p] >= best - 1e-9)?;
+    (best >= threshold && n / period >= 4).then_some(period)
 }
 
 fn period_of(xs: &[f64], seasonality: i64, threshold: f64) -> Option<usize> {
@@ -152,7 +204,7 @@ pub fn register(m: &mut HashMap<&'static str, RowDef>) {
     def(m, "series_seasonal", 1, 2, Ret::Dynamic, |a| {
         let Some(raw) = values(&a[0]) else { return Out::Null };
         let xs: Vec<f64> = raw.iter().map(|x| x.unwrap_or(0.0)).collect();
-        Out::Json(array(&seasonal(&xs, period_of(&xs, long_arg(a, 1, -1), 0.6))))
+        Out::JsonText(array_text(&seasonal(&xs, period_of(&xs, long_arg(a, 1, -1), 0.6))))
     });
     def(m, "series_outliers", 1, 5, Ret::Dynamic, |a| {
         let Some(mut raw) = values(&a[0]) else { return Out::Null };
@@ -163,16 +215,19 @@ pub fn register(m: &mut HashMap<&'static str, RowDef>) {
             "tukey" => (25.0, 75.0),
             _ => (real_arg(a, 3, 10.0), real_arg(a, 4, 90.0)),
         };
-        Out::Json(array(&outlier_scores(&raw, low, high)))
+        Out::JsonText(array_text(&outlier_scores(&raw, low, high)))
     });
     // The tuple forms: `series_decompose(y)` and `series_decompose_anomalies(y)` spread these
     // bags over columns (see `planner/tuples.rs`).
     def(m, "__kql_series_decompose", 1, 5, Ret::Dynamic, |a| {
         let Some(raw) = values(&a[0]) else { return Out::Null };
         let d = decompose(&raw, long_arg(a, 1, -1), &text_arg(a, 2, "avg"), real_arg(a, 4, 0.6));
-        Out::Json(
-            json!({"baseline": array(&d.baseline), "seasonal": array(&d.seasonal), "trend": array(&d.trend), "residual": array(&d.residual)}),
-        )
+        bag_text(&[
+            ("baseline", array_text(&d.baseline)),
+            ("seasonal", array_text(&d.seasonal)),
+            ("trend", array_text(&d.trend)),
+            ("residual", array_text(&d.residual)),
+        ])
     });
     def(m, "__kql_series_decompose_anomalies", 1, 7, Ret::Dynamic, |a| {
         let Some(raw) = values(&a[0]) else { return Out::Null };
@@ -181,19 +236,19 @@ pub fn register(m: &mut HashMap<&'static str, RowDef>) {
         let (low, high) = if text_arg(a, 5, "ctukey") == "tukey" { (25.0, 75.0) } else { (10.0, 90.0) };
         let residual: Vec<Option<f64>> = d.residual.iter().map(|r| Some(*r)).collect();
         let scores = outlier_scores(&residual, low, high);
-        let flags: Vec<Json> = scores
+        let flags: Vec<i8> = scores
             .iter()
             .map(|s| {
-                Json::from(if *s > threshold {
+                if *s > threshold {
                     1
                 } else if *s < -threshold {
                     -1
                 } else {
                     0
-                })
+                }
             })
             .collect();
-        Out::Json(json!({"ad_flag": flags, "ad_score": array(&scores), "baseline": array(&d.baseline)}))
+        bag_text(&[("ad_flag", array_text(&flags)), ("ad_score", array_text(&scores)), ("baseline", array_text(&d.baseline))])
     });
     // y[n] = (Σ b[i]·x[n-i] − Σ_{j≥1} a[j]·y[n-j]) / a[0]
     def(m, "series_iir", 3, 3, Ret::Dynamic, |a| {
@@ -207,6 +262,59 @@ pub fn register(m: &mut HashMap<&'static str, RowDef>) {
             let feedback: f64 = den.iter().enumerate().skip(1).filter(|(j, _)| *j <= n).map(|(j, aj)| aj * y[n - j]).sum();
             y[n] = (forward - feedback) / a0;
         }
-        Out::Json(array(&y))
+        Out::JsonText(array_text(&y))
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The textbook form: each lag's overlap correlated on its own.
+    fn direct_correlation(xs: &[f64], p: usize) -> f64 {
+        let (a, b) = (&xs[..xs.len() - p], &xs[p..]);
+        let n = a.len() as f64;
+        let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+        let num: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+        let da = a.iter().map(|x| (x - ma).powi(2)).sum::<f64>().sqrt();
+        let db = b.iter().map(|y| (y - mb).powi(2)).sum::<f64>().sqrt();
+        if da == 0.0 || db == 0.0 { 0.0 } else { num / (da * db) }
+    }
+
+    #[test]
+    fn fft_lag_correlations_match_the_direct_form() {
+        // A trend, a period of 7 and pseudo-random noise.
+        let mut state = 12345u64;
+        let xs: Vec<f64> = (0..500)
+            .map(|i| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                1000.0 + i as f64 * 0.5 + [3.0, 9.0, 4.0, 1.0, 7.0, 2.0, 8.0][i % 7] + (state >> 40) as f64 / 1e7
+            })
+            .collect();
+        let scores = lag_correlations(&xs, 250);
+        assert_eq!(scores.len(), 251);
+        for (p, score) in scores.iter().enumerate().skip(1) {
+            let direct = direct_correlation(&xs, p);
+            assert!((score - direct).abs() < 1e-9, "lag {p}: {score} against {direct}");
+        }
+    }
+
+    #[test]
+    fn numbers_are_written_as_json_values_would_print_them() {
+        let xs = [1.0, 0.1 + 0.2, 1e20, 3e-7, -0.0, -2.5, f64::NAN, f64::INFINITY];
+        let values = Json::Array(xs.iter().map(|x| serde_json::Number::from_f64(*x).map_or(Json::Null, Json::Number)).collect());
+        assert_eq!(array_text(&xs), values.to_string());
+        assert_eq!(array_text(&xs), "[1.0,0.30000000000000004,1e+20,3e-7,-0.0,-2.5,null,null]");
+        let Out::JsonText(bag) = bag_text(&[("ad_flag", array_text(&[1i8, 0, -1])), ("baseline", array_text(&[2.0]))]) else { panic!() };
+        assert_eq!(bag, r#"{"ad_flag":[1,0,-1],"baseline":[2.0]}"#);
+    }
+
+    #[test]
+    fn the_shortest_of_tied_lags_is_the_period() {
+        let xs: Vec<f64> = (0..100).map(|i| [1.0, 5.0, 2.0, 8.0, 3.0, 3.0, 6.0][i % 7]).collect();
+        assert_eq!(detect_period(&xs, 0.6), Some(7));
+        // Twelve values of a period of six fit it twice, not four times: no period.
+        assert_eq!(detect_period(&[1.0, 3.0, 5.0, 2.0, 4.0, 6.0, 1.0, 3.0, 5.0, 2.0, 4.0, 6.0], 0.6), None);
+        assert_eq!(detect_period(&[4.0; 50], 0.6), None);
+    }
 }
