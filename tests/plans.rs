@@ -98,3 +98,77 @@ fn a_summarize_after_a_sort_does_not_sort_again() {
          | summarize c = count() by SrcIpAddr, DstIpAddr",
     );
 }
+
+/// The plan of `query` just before `EnsureRequirements`, made ready by kql's rules that run
+/// before it, and what DataFusion's rule and kql's memoized one make of it.
+fn ensure_requirements_both_ways(query: &str) -> (usize, String, String) {
+    use datafusion::execution::SessionStateBuilder;
+    use datafusion::physical_optimizer::PhysicalOptimizerRule;
+    use datafusion::physical_optimizer::ensure_requirements::EnsureRequirements;
+    use datafusion::physical_plan::displayable;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let options = SessionOptions { target_partitions: Some(2), now: Some(1_714_694_400_000_000), ..Default::default() };
+        let mut session = Session::new(options).expect("session");
+        session.register_data_dir(&base().join("samples/data")).await.expect("samples");
+        session.load_functions(&base().join("samples/functions/asim.kql")).expect("the ASIM prelude");
+        let planned = session.plan_reading_data(query).await.expect("plan");
+        let logical = planned.last().expect("a result statement").plan.clone();
+        let state = session.context().state();
+        let bare = SessionStateBuilder::new_from_existing(state.clone()).with_physical_optimizer_rules(vec![]).build();
+        let mut plan = bare.create_physical_plan(&logical).await.expect("physical plan");
+        let config = state.config_options();
+        let ensure = EnsureRequirements::new();
+        for rule in kql_engine::physical_rules::rules() {
+            if rule.name() == ensure.name() {
+                break;
+            }
+            plan = rule.optimize(plan, config).expect("an earlier rule");
+        }
+        let operators = displayable(plan.as_ref()).indent(true).to_string().lines().count();
+        let memoized = kql_engine::statistics_memo::MemoizedEnsureRequirements::new().optimize(plan.clone(), config).expect("memoized");
+        let plain = ensure.optimize(plan, config).expect("DataFusion's rule");
+        (operators, displayable(plain.as_ref()).indent(true).to_string(), displayable(memoized.as_ref()).indent(true).to_string())
+    })
+}
+
+/// Statistics computed once per plan (`statistics_memo.rs`) change how long
+/// `EnsureRequirements` takes, never what it decides: over plans large enough to carry
+/// statistics at several operators (joins, unions of ASIM parsers, the sample hunts), the
+/// plans with and without the carriers are the same.
+#[test]
+fn memoized_statistics_leave_the_repartitions_and_sorts_as_they_were() {
+    let hunt = |name: &str| std::fs::read_to_string(base().join("samples/hunts").join(name)).expect("a sample hunt");
+    let join_chain = format!(
+        "NetworkSession | where DstPortNumber == 443{}",
+        " | join kind=leftouter (NetworkSession | summarize Peers = dcount(DstIpAddr) by SrcIpAddr) on SrcIpAddr".repeat(16)
+    );
+    let union_legs =
+        (0..12).map(|i| format!("(NetworkSession | where DstPortNumber == {i} | summarize c = count() by SrcIpAddr)")).collect::<Vec<_>>();
+    let union = format!("union {} | summarize sum(c) by SrcIpAddr | sort by SrcIpAddr", union_legs.join(", "));
+    // Over a few rows, where the row counts decide that no repartition is worth it.
+    let small_chain = format!(
+        "let L = datatable(k:int, a:long)[1, 1, 2, 2];\nlet R = datatable(c:long, b:long)[1, 10];\nL{}",
+        " | join R on $left.k == $right.c".repeat(12)
+    ) + " | take 100000 | where a >= 0 | extend z = a * 2";
+    // Row counts that survive up to the top (a union keeps exact ones): there they decide
+    // that the filter above the union is not worth a round-robin repartition.
+    let small_union = format!(
+        "union {} | take 100000 | where a >= 0 | extend z = a * 2",
+        (0..40).map(|i| format!("(datatable(a:long)[{i}, 1])")).collect::<Vec<_>>().join(", ")
+    );
+    let cases = [
+        ("union of datatables", small_union, 64),
+        ("join chain", join_chain, 64),
+        ("join chain over datatables", small_chain, 64),
+        ("union", union, 64),
+        ("ASIM beaconing hunt", hunt("asim_networksession_beaconing.kql"), 0),
+        ("WFP hunt", hunt("wfp_non_standard_ports.kql"), 0),
+    ];
+    for (name, query, at_least) in cases {
+        let (operators, plain, memoized) = ensure_requirements_both_ways(&query);
+        assert!(operators >= at_least, "{name}: {operators} operators, too few to carry statistics at several");
+        assert_eq!(plain, memoized, "{name}: the memoized rule decided otherwise");
+    }
+}

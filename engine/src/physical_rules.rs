@@ -22,7 +22,8 @@ type Rule = Arc<dyn PhysicalOptimizerRule + Send + Sync>;
 ///   summarize that follows another summarize (or `count`) it dropped the second aggregate or
 ///   built a plan its own checker rejects (`summarize c = count() | summarize make_list(c)` gave
 ///   2, not [2]; found by the fuzzer). A wrong answer costs more than reading a footer.
-/// - after `EnsureRequirements` (which places repartitions and sorts), `UnsortedFinalAggregate`.
+/// - `EnsureRequirements` (which places repartitions and sorts) runs with statistics computed
+///   once per plan (`statistics_memo.rs`), and after it `UnsortedFinalAggregate`.
 pub fn rules() -> Vec<Rule> {
     let mut rules: Vec<Rule> = Vec::new();
     for rule in datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules {
@@ -33,11 +34,12 @@ pub fn rules() -> Vec<Rule> {
             rules.push(Arc::new(crate::join_selection::KqlJoinSelection));
             continue;
         }
-        let after_sorting = rule.name() == EnsureRequirements::new().name();
-        rules.push(rule);
-        if after_sorting {
+        if rule.name() == EnsureRequirements::new().name() {
+            rules.push(Arc::new(crate::statistics_memo::MemoizedEnsureRequirements::new()));
             rules.push(Arc::new(UnsortedFinalAggregate));
+            continue;
         }
+        rules.push(rule);
     }
     rules
 }
