@@ -225,6 +225,32 @@ fn a_hunt_over_the_memory_limit_fails_alone_with_a_clear_error() {
     assert_eq!(summary["hunts"][1]["status"], "hits");
 }
 
+/// `mv-expand` of a constant million-element array over 861 rows asks for 861 million rows of
+/// text in one batch: it failed deep in Arrow ("offset overflow") after 20 s and 4.6 GB. Its
+/// rows are now held to the memory limit, and within it the same expansion gives every row.
+#[test]
+fn mv_expand_past_the_memory_limit_fails_with_a_clear_error_and_within_it_counts_every_row() {
+    let query = "range i from 1 to 861 step 1 | extend r = range(1, 1000000, 1) | mv-expand r | count";
+    let out = kql(&["--memory-limit", "64M", "-c", query]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out)
+            .starts_with("error: mv-expand: the rows it makes of one batch of input are past the memory limit of 64 MB (--memory-limit)\n"),
+        "{}",
+        stderr(&out)
+    );
+    let within = kql(&[
+        "--memory-limit",
+        "64M",
+        "--format",
+        "csv",
+        "-c",
+        "range i from 1 to 3 step 1 | extend r = range(1, 100000, 1) | mv-expand r | summarize count(), sum(tolong(r))",
+    ]);
+    assert!(within.status.success(), "{}", stderr(&within));
+    assert_eq!(stdout(&within), "count_,sum_r\n300000,15000150000\n");
+}
+
 /// A shell command that runs `script` with a small tmpfs of its own mounted at `$MNT`: in a
 /// user and mount namespace (`unshare -rm`, no privilege needed), else directly when root.
 /// `None` when this machine allows neither.

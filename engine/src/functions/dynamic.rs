@@ -430,62 +430,137 @@ pub fn expand_elements(v: Option<Json>, as_arrays: bool, limit: usize) -> Vec<Js
 
 /// `kql_expand(d, as_arrays, limit)`: a list of element texts per row, for `unnest`.
 pub fn expand() -> ScalarUDF {
-    KqlUdf::scalar(
+    KqlUdf::configured(
         "kql_expand",
         |_| Ok(DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))),
-        |args, rows| {
+        |args, rows, config| {
             let as_arrays = matches!(&args[1], ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))));
-            let limit = match &args[2] {
-                ColumnarValue::Scalar(ScalarValue::Int64(Some(n))) if *n >= 0 => *n as usize,
-                _ => usize::MAX,
-            };
-            let arrays = arrays(&args[..1], rows)?;
-            let values = StrArray::try_new(&arrays[0])?;
+            let limit = expansion_limit(&args[2]);
+            let mut budget = ExpansionBudget::new(crate::config::memory_limit(config));
             let mut out = ListBuilder::new(StringBuilder::new());
             // A null value expands to one null row; an empty array or bag to none.
-            for i in 0..values.len() {
-                match values.get(i).and_then(parse) {
+            let texts = |v: Option<Json>| -> Option<Vec<Option<String>>> {
+                v.map(|v| expand_elements(Some(v), as_arrays, limit).iter().map(|e| (!e.is_null()).then(|| e.to_string())).collect())
+            };
+            let mut push = |out: &mut ListBuilder<StringBuilder>, elements: &Option<Vec<Option<String>>>| -> Result<()> {
+                match elements {
                     None => out.append(false),
-                    v => {
-                        for e in expand_elements(v, as_arrays, limit) {
-                            append(out.values(), Some(&e));
+                    Some(elements) => {
+                        let bytes = elements.iter().map(|e| e.as_ref().map_or(0, String::len) + 4).sum::<usize>();
+                        budget.take(elements.len(), bytes)?;
+                        for e in elements {
+                            out.values().append_option(e.as_deref());
                         }
                         out.append(true);
                     }
                 }
+                Ok(())
+            };
+            match &args[0] {
+                // One value for every row (a constant `range()`, say): its elements are made
+                // once, not parsed again for each row from a copy of its text.
+                ColumnarValue::Scalar(v) => {
+                    let one = v.to_array_of_size(1)?;
+                    let elements = texts(StrArray::try_new(&one)?.get(0).and_then(parse));
+                    for _ in 0..rows {
+                        push(&mut out, &elements)?;
+                    }
+                }
+                ColumnarValue::Array(a) => {
+                    let values = StrArray::try_new(a)?;
+                    for i in 0..values.len() {
+                        push(&mut out, &texts(values.get(i).and_then(parse)))?;
+                    }
+                }
             }
-            result(&args[..1], Arc::new(out.finish()) as ArrayRef)
+            Ok(ColumnarValue::Array(Arc::new(out.finish())))
         },
     )
 }
 
 /// `kql_expand_index(d, limit)`: the positions 0, 1, ... of the elements `kql_expand` makes.
 pub fn expand_index() -> ScalarUDF {
-    KqlUdf::scalar(
+    KqlUdf::configured(
         "kql_expand_index",
         |_| Ok(DataType::List(Arc::new(Field::new("item", DataType::Int64, true)))),
-        |args, rows| {
-            let limit = match &args[1] {
-                ColumnarValue::Scalar(ScalarValue::Int64(Some(n))) if *n >= 0 => *n as usize,
-                _ => usize::MAX,
-            };
-            let arrays = arrays(&args[..1], rows)?;
-            let values = StrArray::try_new(&arrays[0])?;
+        |args, rows, config| {
+            let limit = expansion_limit(&args[1]);
+            let mut budget = ExpansionBudget::new(crate::config::memory_limit(config));
             let mut out = ListBuilder::new(arrow::array::Int64Builder::new());
-            for i in 0..values.len() {
-                match values.get(i).and_then(parse) {
+            let mut push = |out: &mut ListBuilder<arrow::array::Int64Builder>, count: Option<usize>| -> Result<()> {
+                match count {
                     None => out.append(false),
-                    v => {
-                        for j in 0..expand_elements(v, false, limit).len() {
+                    Some(n) => {
+                        budget.take(n, n * 8)?;
+                        for j in 0..n {
                             out.values().append_value(j as i64);
                         }
                         out.append(true);
                     }
                 }
+                Ok(())
+            };
+            let count = |v: Option<Json>| v.map(|v| expand_elements(Some(v), false, limit).len());
+            match &args[0] {
+                ColumnarValue::Scalar(v) => {
+                    let one = v.to_array_of_size(1)?;
+                    let n = count(StrArray::try_new(&one)?.get(0).and_then(parse));
+                    for _ in 0..rows {
+                        push(&mut out, n)?;
+                    }
+                }
+                ColumnarValue::Array(a) => {
+                    let values = StrArray::try_new(a)?;
+                    for i in 0..values.len() {
+                        push(&mut out, count(values.get(i).and_then(parse)))?;
+                    }
+                }
             }
-            result(&args[..1], Arc::new(out.finish()) as ArrayRef)
+            Ok(ColumnarValue::Array(Arc::new(out.finish())))
         },
     )
+}
+
+/// `mv-expand`'s `limit` argument: at most this many elements of each value.
+fn expansion_limit(arg: &ColumnarValue) -> usize {
+    match arg {
+        ColumnarValue::Scalar(ScalarValue::Int64(Some(n))) if *n >= 0 => usize::try_from(*n).unwrap_or(usize::MAX),
+        _ => usize::MAX,
+    }
+}
+
+/// What the elements `mv-expand` makes of one batch of rows may take: its rows are a list
+/// column whose offsets are 32-bit (2^31 elements, 2 GB of text), and the session's memory
+/// limit. One constant `range()` of a million elements expanded over 861 rows asked for
+/// 6 GB of text, which failed deep in Arrow ("offset overflow") after 20 s and 4.6 GB.
+struct ExpansionBudget {
+    memory_limit: Option<usize>,
+    elements: usize,
+    bytes: usize,
+}
+
+impl ExpansionBudget {
+    fn new(memory_limit: Option<usize>) -> Self {
+        ExpansionBudget { memory_limit, elements: 0, bytes: 0 }
+    }
+
+    /// Counts one row's elements and bytes, or fails when they pass a bound.
+    fn take(&mut self, elements: usize, bytes: usize) -> Result<()> {
+        self.elements = self.elements.saturating_add(elements);
+        self.bytes = self.bytes.saturating_add(bytes);
+        if self.elements > i32::MAX as usize || self.bytes > i32::MAX as usize {
+            return exec_err!("mv-expand: the rows it makes of one batch of input are past the 2 GB a column may hold");
+        }
+        if let Some(limit) = self.memory_limit
+            && self.bytes > limit
+        {
+            return exec_err!(
+                "mv-expand: the rows it makes of one batch of input are past the memory limit of {} MB (--memory-limit)",
+                limit >> 20
+            );
+        }
+        Ok(())
+    }
 }
 
 /// `split(s, delimiter [, index])`: a dynamic array of strings (or one element of it).

@@ -34,10 +34,13 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, LargeStringArray, StringArray, StringViewArray};
 use arrow::datatypes::DataType;
 use datafusion::common::{Result, exec_err};
+use datafusion::config::ConfigOptions;
 use datafusion::logical_expr::{ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 
 type ReturnTypeFn = fn(&[DataType]) -> Result<DataType>;
 type InvokeFn = fn(&[ColumnarValue], usize) -> Result<ColumnarValue>;
+/// For a function whose work the session's settings bound (`config::memory_limit`).
+type ConfiguredInvokeFn = fn(&[ColumnarValue], usize, &ConfigOptions) -> Result<ColumnarValue>;
 
 /// A KQL function implemented by two plain functions: one that types it and one that runs it
 /// over whole arrays. Argument checking happens in the planner, which knows the query text.
@@ -45,9 +48,14 @@ pub struct KqlUdf {
     name: &'static str,
     signature: Signature,
     return_type: ReturnTypeFn,
-    invoke: InvokeFn,
+    invoke: Invoke,
     /// Its result is `dynamic`: Utf8 JSON text tagged with the `arrow.json` extension.
     returns_dynamic: bool,
+}
+
+enum Invoke {
+    Plain(InvokeFn),
+    Configured(ConfiguredInvokeFn),
 }
 
 impl KqlUdf {
@@ -56,7 +64,20 @@ impl KqlUdf {
             name,
             signature: Signature::variadic_any(Volatility::Immutable),
             return_type,
-            invoke,
+            invoke: Invoke::Plain(invoke),
+            returns_dynamic: false,
+        })
+    }
+
+    /// A function that reads the session's settings while it runs (its memory limit). It is
+    /// volatile so that it always runs per batch, under those settings: folded at planning
+    /// into a constant, its value would be copied into every row outside its bounds.
+    pub fn configured(name: &'static str, return_type: ReturnTypeFn, invoke: ConfiguredInvokeFn) -> ScalarUDF {
+        ScalarUDF::new_from_impl(KqlUdf {
+            name,
+            signature: Signature::variadic_any(Volatility::Volatile),
+            return_type,
+            invoke: Invoke::Configured(invoke),
             returns_dynamic: false,
         })
     }
@@ -67,7 +88,7 @@ impl KqlUdf {
             name,
             signature: Signature::variadic_any(Volatility::Immutable),
             return_type: |_| Ok(DataType::Utf8),
-            invoke,
+            invoke: Invoke::Plain(invoke),
             returns_dynamic: true,
         })
     }
@@ -163,7 +184,10 @@ impl ScalarUDFImpl for KqlUdf {
         Ok(std::sync::Arc::new(if self.returns_dynamic { crate::types::dynamic_field(field) } else { field }))
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        (self.invoke)(&args.args, args.number_rows)
+        match self.invoke {
+            Invoke::Plain(f) => f(&args.args, args.number_rows),
+            Invoke::Configured(f) => f(&args.args, args.number_rows, &args.config_options),
+        }
     }
 }
 
