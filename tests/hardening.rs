@@ -233,11 +233,15 @@ fn mv_expand_past_the_memory_limit_fails_with_a_clear_error_and_within_it_counts
     let query = "range i from 1 to 861 step 1 | extend r = range(1, 1000000, 1) | mv-expand r | count";
     let out = kql(&["--memory-limit", "64M", "-c", query]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out)
-            .starts_with("error: mv-expand: the rows it makes of one batch of input are past the memory limit of 64 MB (--memory-limit)\n"),
-        "{}",
-        stderr(&out)
+    // The error points at the operator that failed, which its message names.
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: mv-expand: the rows it makes of one batch of input are past the memory limit of 64 MB (--memory-limit)\n \
+             --> query:1:66\n  |\n1 | {query}\n  |{}{}\n  |\n",
+            " ".repeat(66),
+            "^".repeat(12)
+        )
     );
     let within = kql(&[
         "--memory-limit",
@@ -249,6 +253,21 @@ fn mv_expand_past_the_memory_limit_fails_with_a_clear_error_and_within_it_counts
     ]);
     assert!(within.status.success(), "{}", stderr(&within));
     assert_eq!(stdout(&within), "count_,sum_r\n300000,15000150000\n");
+}
+
+/// A function that fails while the query runs names itself (`range(): ...`): the error points
+/// at its call when the statement has one call of it, and at the whole statement when it has
+/// several, since which of them failed is not known.
+#[test]
+fn a_failing_function_call_is_pointed_at_when_it_is_the_only_one_of_its_name() {
+    let one = "range i from 1 to 861 step 1 | project r = range(i, 1000000000, 1) | where isnull(r)";
+    let out = kql(&["--memory-limit", "3M", "-c", one]);
+    assert_eq!(out.status.code(), Some(1));
+    let message = "error: range(): its values for one batch of rows are past the memory limit of 3 MB (--memory-limit)";
+    assert_eq!(stderr(&out), format!("{message}\n --> query:1:44\n  |\n1 | {one}\n  |{}{}\n  |\n", " ".repeat(44), "^".repeat(23)));
+    let two = "range i from 1 to 861 step 1 | project r = range(i, 1000000000, 1), s = range(1, 2, 1) | where isnull(r)";
+    let out = kql(&["--memory-limit", "3M", "-c", two]);
+    assert_eq!(stderr(&out), format!("{message}\n --> query:1:1\n  |\n1 | {two}\n  | {}\n  |\n", "^".repeat(two.len())));
 }
 
 /// A shell command that runs `script` with a small tmpfs of its own mounted at `$MNT`: in a

@@ -352,6 +352,7 @@ impl Session {
             checking,
             options: &self.options,
             warnings: Default::default(),
+            places: Default::default(),
         }
     }
 
@@ -365,8 +366,8 @@ impl Session {
     pub async fn stream_with_progress(&self, query: &PlannedQuery, used: ResultUse) -> Result<(SendableRecordBatchStream, Progress)> {
         // Partition notes are for `explain`; a query's scans leave none behind.
         self.scan_notes.lock().clear();
-        let (plan, task) = self.physical_plan(query.plan.clone()).await.map_err(|e| located(e, query.span))?;
-        let stream = datafusion::physical_plan::execute_stream(plan.clone(), task).map_err(|e| located(e, query.span))?;
+        let (plan, task) = self.physical_plan(query.plan.clone()).await.map_err(|e| located(e, query))?;
+        let stream = datafusion::physical_plan::execute_stream(plan.clone(), task).map_err(|e| located(e, query))?;
         let limit = match used {
             ResultUse::View => query.truncation,
             ResultUse::Export if query.truncation_set => query.truncation,
@@ -381,7 +382,7 @@ impl Session {
         for query in self.plan_reading_data(text).await? {
             let stream = self.stream(&query).await?;
             let schema = stream.schema();
-            let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|e| located(e, query.span))?;
+            let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|e| located(e, &query))?;
             results.push(QueryResult { schema, batches });
         }
         Ok(results)
@@ -391,9 +392,9 @@ impl Session {
     /// shows its rows and time.
     pub async fn explain(&self, query: &PlannedQuery, analyze: bool) -> Result<String> {
         self.scan_notes.lock().clear();
-        let df = self.ctx.execute_logical_plan(query.plan.clone()).await.map_err(|e| located(e, query.span))?;
-        let explained = df.explain(false, analyze).map_err(|e| located(e, query.span))?;
-        let batches = explained.collect().await.map_err(|e| located(e, query.span))?;
+        let df = self.ctx.execute_logical_plan(query.plan.clone()).await.map_err(|e| located(e, query))?;
+        let explained = df.explain(false, analyze).map_err(|e| located(e, query))?;
+        let batches = explained.collect().await.map_err(|e| located(e, query))?;
         let mut text = String::new();
         let mut notes = std::mem::take(&mut *self.scan_notes.lock());
         notes.dedup();
@@ -521,7 +522,12 @@ impl Progress {
     }
 }
 
-/// An execution error points at the statement that failed.
-fn located(e: datafusion::error::DataFusionError, span: Span) -> KqlError {
-    KqlError::from(e).or_at(Span::new(span.start, span.start))
+/// An execution error points at the operator or call it names, else at the statement that
+/// failed.
+fn located(e: datafusion::error::DataFusionError, query: &PlannedQuery) -> KqlError {
+    let e = KqlError::from(e);
+    match query.place_of(&e) {
+        Some(span) => e.or_at(span),
+        None => e.or_at(Span::new(query.span.start, query.span.start)),
+    }
 }

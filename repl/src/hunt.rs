@@ -145,7 +145,7 @@ async fn execute_query(session: &Session, hunt: &Hunt, text: &str, args: &HuntAr
     let schema = stream.schema();
     let Some(dir) = &args.out else {
         let mut counter = ResultWriter::count(&schema);
-        results::drain(stream, &mut counter, query.span).await?;
+        results::drain(stream, &mut counter, query).await?;
         return Ok((counter.finish().map_err(results::write_error)?.rows, None));
     };
     let path = dir.join(format!("{}.{}", hunt.name, args.format.extension()));
@@ -154,7 +154,7 @@ async fn execute_query(session: &Session, hunt: &Hunt, text: &str, args: &HuntAr
     let rows = match args.format {
         HuntFormat::Parquet => {
             let mut writer = ResultWriter::parquet(file, &schema).map_err(cannot_write)?;
-            results::drain_into(stream, &mut writer, query.span, cannot_write).await?;
+            results::drain_into(stream, &mut writer, query, cannot_write).await?;
             writer.finish().map_err(cannot_write)?.rows
         }
         HuntFormat::Csv | HuntFormat::Jsonl => {
@@ -164,7 +164,7 @@ async fn execute_query(session: &Session, hunt: &Hunt, text: &str, args: &HuntAr
             } else {
                 ResultWriter::jsonl(&mut out, &schema)
             };
-            results::drain_into(stream, &mut writer, query.span, cannot_write).await?;
+            results::drain_into(stream, &mut writer, query, cannot_write).await?;
             let rows = writer.finish().map_err(cannot_write)?.rows;
             out.flush().map_err(cannot_write)?;
             rows

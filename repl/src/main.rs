@@ -225,7 +225,7 @@ async fn run_query(session: &Session, text: &str, args: &Args) -> Result<(), Kql
         if query.render.is_some() {
             writer = writer.keeping_batches();
         }
-        let drained = results::drain_into(stream, &mut writer, query.span, cannot_write).await;
+        let drained = results::drain_into(stream, &mut writer, query, cannot_write).await;
         for warning in session.take_read_warnings() {
             eprintln!("warning: {warning}");
         }

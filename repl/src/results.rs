@@ -13,7 +13,7 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::parquet::arrow::ArrowWriter;
 use futures::StreamExt;
 use kql_engine::KqlError;
-use kql_grammar::ast::Span;
+use kql_engine::planner::PlannedQuery;
 
 /// Where one result set's rows go.
 pub struct ResultWriter<'a> {
@@ -131,21 +131,22 @@ impl<'a> ResultWriter<'a> {
     }
 }
 
-/// Runs `stream` to its end into `writer`. A failure of the query points at `span` when it has
-/// no place of its own; a failure to write says so.
-pub async fn drain(stream: SendableRecordBatchStream, writer: &mut ResultWriter<'_>, span: Span) -> Result<(), KqlError> {
-    drain_into(stream, writer, span, write_error).await
+/// Runs `stream`, the results of `query`, to its end into `writer`. A failure of the query
+/// points at the operator or call it names, else at the statement, when it has no place of its
+/// own; a failure to write says so.
+pub async fn drain(stream: SendableRecordBatchStream, writer: &mut ResultWriter<'_>, query: &PlannedQuery) -> Result<(), KqlError> {
+    drain_into(stream, writer, query, write_error).await
 }
 
 /// `drain`, with the error for a failed write made by `cannot_write` (to name the file).
 pub async fn drain_into(
     mut stream: SendableRecordBatchStream,
     writer: &mut ResultWriter<'_>,
-    span: Span,
+    query: &PlannedQuery,
     cannot_write: impl Fn(io::Error) -> KqlError,
 ) -> Result<(), KqlError> {
     while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(|e| KqlError::from(e).or_at(span))?;
+        let batch = batch.map_err(|e| query.locate(KqlError::from(e)))?;
         writer.write(&batch).map_err(&cannot_write)?;
     }
     Ok(())

@@ -266,7 +266,7 @@ async fn run_interactive(session: &Session, settings: &Settings, text: &str) {
                 writer = writer.keeping_batches();
             }
             while let Some(batch) = stream.next().await {
-                let batch = batch.map_err(|e| KqlError::from(e).or_at(query.span));
+                let batch = batch.map_err(|e| query.locate(KqlError::from(e)));
                 for warning in session.take_read_warnings() {
                     bar.suspend(|| eprintln!("warning: {warning}"));
                 }

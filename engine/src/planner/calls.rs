@@ -84,12 +84,14 @@ impl ExprPlanner<'_, '_> {
         if let Some(Binding::Function(f)) = self.env.get(&name.name) {
             let f = f.clone();
             let inner = self.planner.bind_arguments(self.env, &f, args, span, Some(self))?;
+            let _body = self.planner.places.inside_function();
             let Some(body) = f.body.result.as_expr().filter(|_| !self.planner.is_tabular(&inner, &f.body.result)) else {
                 return Err(KqlError::at(span, format!("'{}' returns a table, not a scalar value", name.name)));
             };
             return ExprPlanner::new(self.planner, &inner, self.schema.clone(), self.order).plan(body).map_err(|e| f.locate_error(e, span));
         }
         let n = name.name.as_str();
+        self.planner.places.record(n, span);
         // The engine's own helpers (`__kql_...`, which tuple functions expand to) are no KQL
         // functions and not in the catalog.
         if n.starts_with("__kql_")

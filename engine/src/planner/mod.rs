@@ -15,6 +15,7 @@ mod nulls;
 mod operators;
 mod parse;
 mod partition;
+pub mod places;
 mod projection;
 mod scan;
 mod search;
@@ -161,6 +162,8 @@ pub struct Planner<'a> {
     pub options: &'a crate::session::SessionOptions,
     /// What planning let pass but a person should know (legs `union isfuzzy=true` skipped).
     pub warnings: std::cell::RefCell<Vec<String>>,
+    /// Where the statement's operators and calls stand, for errors raised while it runs.
+    pub places: places::PlaceRecorder,
 }
 
 /// One planned result statement and where it sits in the text.
@@ -178,6 +181,24 @@ pub struct PlannedQuery {
     /// The data steps planning needed (`Session::plan_reading_data`): the plan holds what an
     /// operator whose output depends on the data read (pivot's columns, `scan`'s rows ...).
     pub data_steps: Vec<crate::steps::StepReport>,
+    /// Where its operators and function calls stand in the text.
+    pub places: places::Places,
+}
+
+impl PlannedQuery {
+    /// Where an error raised while the query ran belongs: the operator or function call its
+    /// message names, when the statement has one of that name.
+    pub fn place_of(&self, e: &KqlError) -> Option<ast::Span> {
+        if e.span.is_some() { None } else { self.places.named_by(&e.message) }
+    }
+
+    /// An error raised while the query ran, placed at what it names, else at the statement.
+    pub fn locate(&self, e: KqlError) -> KqlError {
+        match self.place_of(&e) {
+            Some(span) => e.or_at(span),
+            None => e.or_at(self.span),
+        }
+    }
 }
 
 /// How a result asks to be drawn: `render KIND with (title="...", xcolumn=X, ycolumns=A,B)`.
@@ -227,6 +248,8 @@ impl<'a> Planner<'a> {
                 e
             })?;
         }
+        // Places are the query's own: none of the prelude's.
+        self.places.take();
         let mut out = Vec::new();
         let mut truncation = Some(crate::truncation::Truncation::default());
         let mut truncation_set = false;
@@ -266,6 +289,7 @@ impl<'a> Planner<'a> {
                         truncation,
                         truncation_set,
                         data_steps: self.steps.used(),
+                        places: self.places.take(),
                     });
                 }
             }

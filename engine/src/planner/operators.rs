@@ -85,6 +85,7 @@ fn names(tab: &Tabular) -> Vec<String> {
 
 impl Planner<'_> {
     pub(super) fn plan_operator(&self, env: &Env, tab: Tabular, op: &Operator) -> Result<Tabular> {
+        self.places.record(op.kind.keyword(), op.span);
         let reads_graph = matches!(
             op.kind,
             OperatorKind::GraphMatch { .. } | OperatorKind::GraphToTable { .. } | OperatorKind::GraphMarkComponents { .. }

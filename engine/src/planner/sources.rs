@@ -311,6 +311,7 @@ impl Planner<'_> {
 
     fn call_tabular_function(&self, env: &Env, f: &Arc<UserFunction>, args: &[CallArg], span: Span) -> Result<Tabular> {
         let inner = self.bind_arguments(env, f, args, span, None)?;
+        let _body = self.places.inside_function();
         if !self.is_tabular(&inner, &f.body.result) {
             return Err(KqlError::at(span, format!("{} returns a scalar, not a table", f.name)));
         }
