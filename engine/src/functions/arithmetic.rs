@@ -46,6 +46,57 @@ impl ScalarUDFImpl for LongArith {
     }
 }
 
+/// The name of the chain form, `kql_long_chain(x0, x1, ..., xn, 'op@start-end;...')`: one call
+/// for a long run of `+`, `-` and `*` (`a + b + c + ...`), computed left to right with the
+/// same checks and error places as the nested calls it replaces. DataFusion types a call by
+/// typing its arguments again, so `n` nested calls cost the square of `n` to plan (1,000
+/// terms: 1.7 s; 2,000: 11 s); one call of `n` arguments costs `n`.
+pub const LONG_CHAIN: &str = "kql_long_chain";
+
+pub fn long_chain() -> ScalarUDF {
+    ScalarUDF::new_from_impl(LongChain { signature: Signature::variadic_any(Volatility::Immutable) })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct LongChain {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for LongChain {
+    fn name(&self) -> &str {
+        LONG_CHAIN
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int64)
+    }
+    fn schema_name(&self, args: &[Expr]) -> Result<String> {
+        Ok(super::short_schema_name(LONG_CHAIN, args))
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let Some((operations, operands)) = args.args.split_last() else {
+            return exec_err!("kql_long_chain: no operands");
+        };
+        let Some(operations) = scalar_str(operations) else {
+            return exec_err!("kql_long_chain: the operations must be a constant");
+        };
+        let operations: Vec<&str> = operations.split(';').collect();
+        let [first, rest @ ..] = operands else {
+            return exec_err!("kql_long_chain: no operands");
+        };
+        if operations.len() != rest.len() {
+            return exec_err!("kql_long_chain: {} operations for {} operands", operations.len(), operands.len());
+        }
+        let mut acc = first.clone();
+        for (operand, operation) in rest.iter().zip(operations) {
+            acc = invoke(&[acc, operand.clone(), ColumnarValue::Scalar(ScalarValue::Utf8(Some(operation.to_string())))], args.number_rows)?;
+        }
+        Ok(acc)
+    }
+}
+
 /// The third argument of `kql_long_arith`: the operator and the span of its expression.
 pub fn operation(op: &str, start: usize, end: usize) -> String {
     format!("{op}@{start}-{end}")

@@ -11,7 +11,7 @@ use datafusion::common::metadata::FieldMetadata;
 use datafusion::common::{Column, DFSchema, DFSchemaRef, ScalarValue};
 use datafusion::execution::context::ExecutionProps;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
-use datafusion::logical_expr::{Expr, ExprSchemable, Operator, SortExpr, binary_expr, expr::InList, when};
+use datafusion::logical_expr::{Expr, ExprSchemable, Operator, SortExpr, binary_expr, expr::InList, expr::ScalarFunction, when};
 use datafusion::physical_expr::create_physical_expr;
 use datafusion::prelude::{cast, lit, nullif};
 use kql_grammar::ast::{self, BinaryOp, DynValue, ExprKind, Literal, Span, StringTest, UnaryOp};
@@ -48,7 +48,9 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
             Expr::Literal(v, _) => Some(v.data_type()),
             Expr::Cast(c) => Some(c.field.data_type().clone()),
             Expr::TryCast(c) => Some(c.field.data_type().clone()),
-            Expr::ScalarFunction(f) if f.name() == functions::arithmetic::LONG_ARITH => Some(DataType::Int64),
+            Expr::ScalarFunction(f) if f.name() == functions::arithmetic::LONG_ARITH || f.name() == functions::arithmetic::LONG_CHAIN => {
+                Some(DataType::Int64)
+            }
             Expr::BinaryExpr(b)
                 if matches!(
                     b.op,
@@ -545,7 +547,7 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
                 } else {
                     functions::arithmetic::operation(&token, span.start, span.end)
                 };
-                Ok(functions::udfs().long_arith.call(vec![cut_deep_chain(l, &DataType::Int64), r, lit(at)]))
+                Ok(long_operation(l, r, at))
             }
             (_, a, b) if num(a) && num(b) => Ok(binary_expr(cut_deep_chain(l, a), df_op, r)),
             (Operator::Minus, a, b) if is_dt(a) && is_dt(b) => Ok(datetime_difference(l, r)),
@@ -693,6 +695,74 @@ fn null_outside(x: Expr, low: i64, high: i64) -> Expr {
     Expr::Case(datafusion::logical_expr::expr::Case::new(None, vec![(Box::new(x.clone().between(lit(low), lit(high))), Box::new(x))], None))
 }
 
+/// `l op r` over longs (`at` is the operator and its place): a `kql_long_arith` call, or, once
+/// `l` ends a run of `CHAIN_FROM` such calls (`a + b + c + ...`), one `kql_long_chain` call
+/// that holds the whole run, so that typing it does not walk the run again at every link.
+fn long_operation(l: Expr, r: Expr, at: String) -> Expr {
+    const CHAIN_FROM: usize = 16;
+    let udfs = functions::udfs();
+    match l {
+        Expr::ScalarFunction(ScalarFunction { func, mut args }) if func.name() == functions::arithmetic::LONG_CHAIN => {
+            let operations = match args.pop() {
+                Some(Expr::Literal(ScalarValue::Utf8(Some(operations)), _)) => operations,
+                other => {
+                    // Not a chain kql made; left as it was, with one more link.
+                    args.extend(other);
+                    return udfs.long_arith.call(vec![Expr::ScalarFunction(ScalarFunction { func, args }), r, lit(at)]);
+                }
+            };
+            args.push(r);
+            args.push(lit(format!("{operations};{at}")));
+            udfs.long_chain.call(args)
+        }
+        l if long_run(&l) + 1 >= CHAIN_FROM => {
+            let (mut operands, mut operations) = (vec![r], vec![at]);
+            let mut at_link = l;
+            loop {
+                match at_link {
+                    Expr::ScalarFunction(ScalarFunction { func, args })
+                        if func.name() == functions::arithmetic::LONG_ARITH && args.len() == 3 =>
+                    {
+                        let [left, right, operation]: [Expr; 3] = match args.try_into() {
+                            Ok(three) => three,
+                            Err(_) => unreachable!("three arguments, checked above"),
+                        };
+                        let Expr::Literal(ScalarValue::Utf8(Some(operation)), _) = operation else {
+                            unreachable!("kql_long_arith's operation is a string literal kql made")
+                        };
+                        operands.push(right);
+                        operations.push(operation);
+                        at_link = left;
+                    }
+                    first => {
+                        operands.push(first);
+                        break;
+                    }
+                }
+            }
+            operands.reverse();
+            operations.reverse();
+            operands.push(lit(operations.join(";")));
+            udfs.long_chain.call(operands)
+        }
+        l => udfs.long_arith.call(vec![l, r, lit(at)]),
+    }
+}
+
+/// How many `kql_long_arith` calls `e` ends: `a + b + c` over longs is two.
+fn long_run(e: &Expr) -> usize {
+    let mut n = 0;
+    let mut at = e;
+    while let Expr::ScalarFunction(f) = at
+        && f.name() == functions::arithmetic::LONG_ARITH
+        && f.args.len() == 3
+    {
+        n += 1;
+        at = &f.args[0];
+    }
+    n
+}
+
 /// KQL compares numbers with numbers, strings with strings, and each other type with itself.
 /// `l`, or `l` behind a cast to its own type when it ends a chain of 32 binary operators
 /// (`a + b + c + ...`). DataFusion finds the type of an operator by asking its operands, so
@@ -705,7 +775,6 @@ fn cut_deep_chain(l: Expr, t: &DataType) -> Expr {
     loop {
         at = match at {
             Expr::BinaryExpr(b) => &b.left,
-            Expr::ScalarFunction(f) if f.name() == functions::arithmetic::LONG_ARITH => &f.args[0],
             _ => return l,
         };
         depth += 1;
