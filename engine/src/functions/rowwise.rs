@@ -184,8 +184,16 @@ impl RowUdf {
     pub fn scalar(name: impl Into<String>, ret: Ret, f: RowFn) -> ScalarUDF {
         let name = name.into();
         // Any arguments, none included (`pi()`, `rand()`).
-        // Random values are new for every row; the rest may be computed once for constants.
-        let volatility = if matches!(name.as_str(), "kql_rand" | "kql_new_guid") { Volatility::Volatile } else { Volatility::Immutable };
+        // Random values are new for every row. `range()` and a series' axis of constants are
+        // constants, but large ones: folded at planning into a literal (30 MB of text for an
+        // axis of a million bins), they were copied and hashed by every optimizer pass (2.2 s;
+        // fuzz seed 40), so they are computed when the query runs, once per batch. The rest
+        // may be computed once for constants.
+        let volatility = if matches!(name.as_str(), "kql_rand" | "kql_new_guid" | "kql_range" | "kql_series_axis") {
+            Volatility::Volatile
+        } else {
+            Volatility::Immutable
+        };
         let signature = Signature::one_of(vec![TypeSignature::VariadicAny, TypeSignature::Nullary], volatility);
         ScalarUDF::new_from_impl(RowUdf { name, ret, f, signature })
     }
