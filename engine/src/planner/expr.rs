@@ -720,15 +720,14 @@ fn long_operation(l: Expr, r: Expr, at: String) -> Expr {
             let mut at_link = l;
             loop {
                 match at_link {
-                    Expr::ScalarFunction(ScalarFunction { func, args })
-                        if func.name() == functions::arithmetic::LONG_ARITH && args.len() == 3 =>
-                    {
+                    Expr::ScalarFunction(ScalarFunction { func, args }) if is_long_link(func.name(), &args) => {
+                        // The guard checked the three arguments and the operation's literal.
                         let [left, right, operation]: [Expr; 3] = match args.try_into() {
                             Ok(three) => three,
-                            Err(_) => unreachable!("three arguments, checked above"),
+                            Err(_) => unreachable!("three arguments, checked by is_long_link"),
                         };
                         let Expr::Literal(ScalarValue::Utf8(Some(operation)), _) = operation else {
-                            unreachable!("kql_long_arith's operation is a string literal kql made")
+                            unreachable!("a string literal, checked by is_long_link")
                         };
                         operands.push(right);
                         operations.push(operation);
@@ -754,13 +753,18 @@ fn long_run(e: &Expr) -> usize {
     let mut n = 0;
     let mut at = e;
     while let Expr::ScalarFunction(f) = at
-        && f.name() == functions::arithmetic::LONG_ARITH
-        && f.args.len() == 3
+        && is_long_link(f.name(), &f.args)
     {
         n += 1;
         at = &f.args[0];
     }
     n
+}
+
+/// Whether a call is a `kql_long_arith(l, r, 'op@place')` that `long_operation` can take into
+/// a chain.
+fn is_long_link(name: &str, args: &[Expr]) -> bool {
+    name == functions::arithmetic::LONG_ARITH && matches!(args, [_, _, Expr::Literal(ScalarValue::Utf8(Some(_)), _)])
 }
 
 /// KQL compares numbers with numbers, strings with strings, and each other type with itself.
