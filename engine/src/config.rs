@@ -2,7 +2,7 @@
 //! plan and sees nothing of the session but its configuration (a scalar function gets it with
 //! each batch, and a plan decoded on another node carries it).
 
-use datafusion::common::extensions_options;
+use datafusion::common::{Result, exec_err, extensions_options};
 use datafusion::config::{ConfigExtension, ConfigOptions};
 
 extensions_options! {
@@ -20,6 +20,20 @@ impl ConfigExtension for KqlConfig {
 /// The memory limit the session runs under, if any.
 pub fn memory_limit(options: &ConfigOptions) -> Option<usize> {
     options.extensions.get::<KqlConfig>().map(|c| c.memory_limit).filter(|limit| *limit > 0)
+}
+
+/// Fails when the output that one batch of a function or operator builds, `bytes` of it, is
+/// past what an Arrow column holds (2 GB, its offsets being 32-bit) or past the memory limit:
+/// it is held in memory whole, so no spilling can help. `what` begins the message
+/// (`range(): its values for one batch of rows are`); it is made only for the error.
+pub fn check_batch_bytes(bytes: usize, memory_limit: Option<usize>, what: impl FnOnce() -> String) -> Result<()> {
+    if bytes > i32::MAX as usize {
+        return exec_err!("{} past the 2 GB a column may hold", what());
+    }
+    match memory_limit {
+        Some(limit) if bytes > limit => exec_err!("{} past the memory limit of {} MB (--memory-limit)", what(), limit >> 20),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -16,21 +16,34 @@ use super::scalar_str;
 /// The function's name, by which the planner recognises its calls.
 pub const LONG_ARITH: &str = "kql_long_arith";
 
+/// The name of the chain form, `kql_long_chain(x0, x1, ..., xn, 'op@start-end;...')`: one call
+/// for a long run of operators (`a + b + c + ...`), computed left to right with the same
+/// checks and error places as the nested calls it replaces. DataFusion types a call by typing
+/// its arguments again, so `n` nested calls cost the square of `n` to plan (1,000 terms:
+/// 1.7 s; 2,000: 11 s); one call of `n` arguments costs `n`.
+pub const LONG_CHAIN: &str = "kql_long_chain";
+
 pub fn long_arith() -> ScalarUDF {
-    ScalarUDF::new_from_impl(LongArith { signature: Signature::variadic_any(Volatility::Immutable) })
+    ScalarUDF::new_from_impl(LongArith { name: LONG_ARITH, signature: Signature::variadic_any(Volatility::Immutable) })
 }
 
-/// `kql_long_arith` as a DataFusion function: it returns a long whatever its arguments, and
-/// names itself as every kql function does (`short_schema_name`); the operator's place in the
-/// query text (the third argument) keeps the names of distinct operators apart.
+pub fn long_chain() -> ScalarUDF {
+    ScalarUDF::new_from_impl(LongArith { name: LONG_CHAIN, signature: Signature::variadic_any(Volatility::Immutable) })
+}
+
+/// `kql_long_arith` or `kql_long_chain` as a DataFusion function: it returns a long whatever
+/// its arguments, and names itself as every kql function does (`short_schema_name`); the
+/// operators' places in the query text (the last argument) keep the names of distinct
+/// operators apart.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct LongArith {
+    name: &'static str,
     signature: Signature,
 }
 
 impl ScalarUDFImpl for LongArith {
     fn name(&self) -> &str {
-        LONG_ARITH
+        self.name
     }
     fn signature(&self) -> &Signature {
         &self.signature
@@ -39,59 +52,26 @@ impl ScalarUDFImpl for LongArith {
         Ok(DataType::Int64)
     }
     fn schema_name(&self, args: &[Expr]) -> Result<String> {
-        Ok(super::short_schema_name(LONG_ARITH, args))
-    }
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        invoke(&args.args, args.number_rows)
-    }
-}
-
-/// The name of the chain form, `kql_long_chain(x0, x1, ..., xn, 'op@start-end;...')`: one call
-/// for a long run of `+`, `-` and `*` (`a + b + c + ...`), computed left to right with the
-/// same checks and error places as the nested calls it replaces. DataFusion types a call by
-/// typing its arguments again, so `n` nested calls cost the square of `n` to plan (1,000
-/// terms: 1.7 s; 2,000: 11 s); one call of `n` arguments costs `n`.
-pub const LONG_CHAIN: &str = "kql_long_chain";
-
-pub fn long_chain() -> ScalarUDF {
-    ScalarUDF::new_from_impl(LongChain { signature: Signature::variadic_any(Volatility::Immutable) })
-}
-
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct LongChain {
-    signature: Signature,
-}
-
-impl ScalarUDFImpl for LongChain {
-    fn name(&self) -> &str {
-        LONG_CHAIN
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Int64)
-    }
-    fn schema_name(&self, args: &[Expr]) -> Result<String> {
-        Ok(super::short_schema_name(LONG_CHAIN, args))
+        Ok(super::short_schema_name(self.name, args))
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let Some((operations, operands)) = args.args.split_last() else {
-            return exec_err!("kql_long_chain: no operands");
+            return exec_err!("{}: no operands", self.name);
         };
         let Some(operations) = scalar_str(operations) else {
-            return exec_err!("kql_long_chain: the operations must be a constant");
+            return exec_err!("{}: the operation must be a constant", self.name);
+        };
+        // One operation for each operand after the first: `l op r` is a chain of one link.
+        let [first, rest @ ..] = operands else {
+            return exec_err!("{}: no operands", self.name);
         };
         let operations: Vec<&str> = operations.split(';').collect();
-        let [first, rest @ ..] = operands else {
-            return exec_err!("kql_long_chain: no operands");
-        };
         if operations.len() != rest.len() {
-            return exec_err!("kql_long_chain: {} operations for {} operands", operations.len(), operands.len());
+            return exec_err!("{}: {} operations for {} operands", self.name, operations.len(), operands.len());
         }
         let mut acc = first.clone();
         for (operand, operation) in rest.iter().zip(operations) {
-            acc = invoke(&[acc, operand.clone(), ColumnarValue::Scalar(ScalarValue::Utf8(Some(operation.to_string())))], args.number_rows)?;
+            acc = apply(&acc, operand, operation, args.number_rows)?;
         }
         Ok(acc)
     }
@@ -102,14 +82,12 @@ pub fn operation(op: &str, start: usize, end: usize) -> String {
     format!("{op}@{start}-{end}")
 }
 
-fn invoke(args: &[ColumnarValue], rows: usize) -> Result<ColumnarValue> {
-    let Some(operation) = args.get(2).and_then(scalar_str) else {
-        return exec_err!("kql_long_arith: the operation must be a constant");
-    };
-    let (op, at) = operation.split_once('@').unwrap_or((operation.as_str(), ""));
-    let both_scalars = matches!((&args[0], &args[1]), (ColumnarValue::Scalar(_), ColumnarValue::Scalar(_)));
-    let left = datum(&args[0], rows)?;
-    let right = datum(&args[1], rows)?;
+/// `left op right`, where `operation` is `op@start-end` (the place of its expression).
+fn apply(left: &ColumnarValue, right: &ColumnarValue, operation: &str, rows: usize) -> Result<ColumnarValue> {
+    let (op, at) = operation.split_once('@').unwrap_or((operation, ""));
+    let both_scalars = matches!((left, right), (ColumnarValue::Scalar(_), ColumnarValue::Scalar(_)));
+    let left = datum(left, rows)?;
+    let right = datum(right, rows)?;
     let computed = match op {
         "+" => numeric::add(left.as_ref(), right.as_ref()),
         "-" => numeric::sub(left.as_ref(), right.as_ref()),

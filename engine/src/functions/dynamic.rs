@@ -548,18 +548,9 @@ impl ExpansionBudget {
     fn take(&mut self, elements: usize, bytes: usize) -> Result<()> {
         self.elements = self.elements.saturating_add(elements);
         self.bytes = self.bytes.saturating_add(bytes);
-        if self.elements > i32::MAX as usize || self.bytes > i32::MAX as usize {
-            return exec_err!("mv-expand: the rows it makes of one batch of input are past the 2 GB a column may hold");
-        }
-        if let Some(limit) = self.memory_limit
-            && self.bytes > limit
-        {
-            return exec_err!(
-                "mv-expand: the rows it makes of one batch of input are past the memory limit of {} MB (--memory-limit)",
-                limit >> 20
-            );
-        }
-        Ok(())
+        // The list's offsets count elements as the text's count bytes: 2^31 of either.
+        let held = if self.elements > i32::MAX as usize { usize::MAX } else { self.bytes };
+        crate::config::check_batch_bytes(held, self.memory_limit, || "mv-expand: the rows it makes of one batch of input are".to_string())
     }
 }
 

@@ -12,7 +12,7 @@ use kql_grammar::values::{
 };
 use serde_json::Value as Json;
 
-use super::rowwise::{Out, Ret, RowUdf, V};
+use super::rowwise::{Out, Ret, RowUdf, V, json_array_text};
 
 pub struct RowDef {
     pub min: usize,
@@ -904,22 +904,6 @@ fn arrays(m: &mut HashMap<&'static str, RowDef>) {
     def(m, "array_rotate_left", 2, 2, Ret::Dynamic, |a| rotate(a, true));
     def(m, "array_rotate_right", 2, 2, Ret::Dynamic, |a| rotate(a, false));
     def(m, "range", 2, 3, Ret::Dynamic, |a| {
-        /// A JSON array of numbers written straight to text: at the cap, a million elements
-        /// as `Json` values first cost 32 MB and most of the time.
-        /// `write_item` appends one element's text (`itoa` for longs: `Display` was most of the
-        /// time of a million-element range).
-        fn json_array_text<T>(items: impl Iterator<Item = T>, n: i64, mut write_item: impl FnMut(&mut String, T)) -> Out {
-            let mut text = String::with_capacity(2 + n as usize * 4);
-            text.push('[');
-            for (k, item) in items.enumerate() {
-                if k > 0 {
-                    text.push(',');
-                }
-                write_item(&mut text, item);
-            }
-            text.push(']');
-            Out::JsonText(text)
-        }
         // Kusto caps range() at 1,048,576 elements.
         const MAX: i64 = 1_048_576;
         match (&a[0], &a[1], a.get(2)) {
@@ -952,8 +936,7 @@ fn arrays(m: &mut HashMap<&'static str, RowDef>) {
                 // In 128 bits: a range across the whole of long overflows 64 (found by the fuzzer).
                 let n = ((i128::from(*stop) - i128::from(*start)) / i128::from(step) + 1).clamp(0, MAX as i128) as i64;
                 let at = |i: i64| i64::try_from(i128::from(*start) + i128::from(i) * i128::from(step)).ok();
-                let mut digits = itoa::Buffer::new();
-                json_array_text((0..n).map_while(at), n, |text, v| text.push_str(digits.format(v)))
+                Out::JsonText(json_array_text(&(0..n).map_while(at).collect::<Vec<i64>>()))
             }
             (start, stop, step) => {
                 let (Some(a0), Some(b0)) = (start.real(), stop.real()) else { return Out::Null };
@@ -962,10 +945,9 @@ fn arrays(m: &mut HashMap<&'static str, RowDef>) {
                     return Out::Null;
                 }
                 let n = (((b0 - a0) / st).floor() as i64 + 1).clamp(0, MAX);
-                json_array_text((0..n).filter_map(|i| serde_json::Number::from_f64(a0 + i as f64 * st)), n, |text, v| {
-                    use std::fmt::Write;
-                    let _ = write!(text, "{v}");
-                })
+                // A value that is not finite has no JSON number: it is left out.
+                let values: Vec<f64> = (0..n).map(|i| a0 + i as f64 * st).filter(|x| x.is_finite()).collect();
+                Out::JsonText(json_array_text(&values))
             }
         }
     });

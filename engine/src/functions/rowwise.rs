@@ -171,6 +171,13 @@ pub enum Ret {
 
 type RowFn = fn(&[V]) -> Out;
 
+/// Numbers as a JSON array's text, written straight from them (`serde_json`'s `itoa`/`ryu`; a
+/// non-finite real is null): a million-element `range()` or series as `Json` values first cost
+/// 32 bytes a number and most of the time.
+pub fn json_array_text<T: serde::Serialize>(xs: &[T]) -> String {
+    serde_json::to_string(xs).unwrap_or_else(|_| "null".to_string())
+}
+
 pub struct RowUdf {
     /// `kql_` and the KQL name, so that it never resolves to a DataFusion function of the same
     /// name when a plan is decoded (`replace`, `reverse`, `substring` ...).
@@ -323,16 +330,12 @@ impl Builder {
                         MAX_VALUE_BYTES >> 20
                     );
                 }
-                Some(v) if b.values_slice().len() + v.len() > i32::MAX as usize => {
-                    return exec_err!("{name}(): its values for one batch of rows are past the 2 GB a column may hold");
+                Some(v) => {
+                    crate::config::check_batch_bytes(b.values_slice().len() + v.len(), memory_limit, || {
+                        format!("{name}(): its values for one batch of rows are")
+                    })?;
+                    b.append_value(v)
                 }
-                Some(v) if memory_limit.is_some_and(|limit| b.values_slice().len() + v.len() > limit) => {
-                    return exec_err!(
-                        "{name}(): its values for one batch of rows are past the memory limit of {} MB (--memory-limit)",
-                        memory_limit.unwrap_or(0) >> 20
-                    );
-                }
-                Some(v) => b.append_value(v),
                 None => b.append_null(),
             }
             return Ok(());

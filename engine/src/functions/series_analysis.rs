@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use serde_json::Value as Json;
 
 use super::library::{RowDef, def};
-use super::rowwise::{Out, Ret, V};
+use super::rowwise::{Out, Ret, V, json_array_text};
 
 /// The series' values; nulls (and non-numbers) are `None`.
 fn values(v: &V) -> Option<Vec<Option<f64>>> {
@@ -23,12 +23,6 @@ fn values(v: &V) -> Option<Vec<Option<f64>>> {
         Json::Array(items) => Some(items.iter().map(Json::as_f64).collect()),
         _ => None,
     }
-}
-
-/// The numbers as a JSON array's text, written straight from them (a non-finite one is null):
-/// a million-bin series as `Json` values first cost 32 bytes a number and most of the time.
-fn array_text<T: serde::Serialize>(xs: &[T]) -> String {
-    serde_json::to_string(xs).unwrap_or_else(|_| "null".to_string())
 }
 
 /// A bag of arrays (`(key, array_text)`, in this order) as JSON text.
@@ -204,7 +198,7 @@ pub fn register(m: &mut HashMap<&'static str, RowDef>) {
     def(m, "series_seasonal", 1, 2, Ret::Dynamic, |a| {
         let Some(raw) = values(&a[0]) else { return Out::Null };
         let xs: Vec<f64> = raw.iter().map(|x| x.unwrap_or(0.0)).collect();
-        Out::JsonText(array_text(&seasonal(&xs, period_of(&xs, long_arg(a, 1, -1), 0.6))))
+        Out::JsonText(json_array_text(&seasonal(&xs, period_of(&xs, long_arg(a, 1, -1), 0.6))))
     });
     def(m, "series_outliers", 1, 5, Ret::Dynamic, |a| {
         let Some(mut raw) = values(&a[0]) else { return Out::Null };
@@ -215,7 +209,7 @@ pub fn register(m: &mut HashMap<&'static str, RowDef>) {
             "tukey" => (25.0, 75.0),
             _ => (real_arg(a, 3, 10.0), real_arg(a, 4, 90.0)),
         };
-        Out::JsonText(array_text(&outlier_scores(&raw, low, high)))
+        Out::JsonText(json_array_text(&outlier_scores(&raw, low, high)))
     });
     // The tuple forms: `series_decompose(y)` and `series_decompose_anomalies(y)` spread these
     // bags over columns (see `planner/tuples.rs`).
@@ -223,10 +217,10 @@ pub fn register(m: &mut HashMap<&'static str, RowDef>) {
         let Some(raw) = values(&a[0]) else { return Out::Null };
         let d = decompose(&raw, long_arg(a, 1, -1), &text_arg(a, 2, "avg"), real_arg(a, 4, 0.6));
         bag_text(&[
-            ("baseline", array_text(&d.baseline)),
-            ("seasonal", array_text(&d.seasonal)),
-            ("trend", array_text(&d.trend)),
-            ("residual", array_text(&d.residual)),
+            ("baseline", json_array_text(&d.baseline)),
+            ("seasonal", json_array_text(&d.seasonal)),
+            ("trend", json_array_text(&d.trend)),
+            ("residual", json_array_text(&d.residual)),
         ])
     });
     def(m, "__kql_series_decompose_anomalies", 1, 7, Ret::Dynamic, |a| {
@@ -248,7 +242,11 @@ pub fn register(m: &mut HashMap<&'static str, RowDef>) {
                 }
             })
             .collect();
-        bag_text(&[("ad_flag", array_text(&flags)), ("ad_score", array_text(&scores)), ("baseline", array_text(&d.baseline))])
+        bag_text(&[
+            ("ad_flag", json_array_text(&flags)),
+            ("ad_score", json_array_text(&scores)),
+            ("baseline", json_array_text(&d.baseline)),
+        ])
     });
     // y[n] = (Σ b[i]·x[n-i] − Σ_{j≥1} a[j]·y[n-j]) / a[0]
     def(m, "series_iir", 3, 3, Ret::Dynamic, |a| {
@@ -262,7 +260,7 @@ pub fn register(m: &mut HashMap<&'static str, RowDef>) {
             let feedback: f64 = den.iter().enumerate().skip(1).filter(|(j, _)| *j <= n).map(|(j, aj)| aj * y[n - j]).sum();
             y[n] = (forward - feedback) / a0;
         }
-        Out::JsonText(array_text(&y))
+        Out::JsonText(json_array_text(&y))
     });
 }
 
@@ -303,9 +301,11 @@ mod tests {
     fn numbers_are_written_as_json_values_would_print_them() {
         let xs = [1.0, 0.1 + 0.2, 1e20, 3e-7, -0.0, -2.5, f64::NAN, f64::INFINITY];
         let values = Json::Array(xs.iter().map(|x| serde_json::Number::from_f64(*x).map_or(Json::Null, Json::Number)).collect());
-        assert_eq!(array_text(&xs), values.to_string());
-        assert_eq!(array_text(&xs), "[1.0,0.30000000000000004,1e+20,3e-7,-0.0,-2.5,null,null]");
-        let Out::JsonText(bag) = bag_text(&[("ad_flag", array_text(&[1i8, 0, -1])), ("baseline", array_text(&[2.0]))]) else { panic!() };
+        assert_eq!(json_array_text(&xs), values.to_string());
+        assert_eq!(json_array_text(&xs), "[1.0,0.30000000000000004,1e+20,3e-7,-0.0,-2.5,null,null]");
+        let Out::JsonText(bag) = bag_text(&[("ad_flag", json_array_text(&[1i8, 0, -1])), ("baseline", json_array_text(&[2.0]))]) else {
+            panic!()
+        };
         assert_eq!(bag, r#"{"ad_flag":[1,0,-1],"baseline":[2.0]}"#);
     }
 

@@ -54,7 +54,7 @@ impl Planner<'_> {
         };
         let ep = ExprPlanner::new(self, env, tab.plan.schema().clone(), tab.order.as_deref());
         let existing: Vec<String> = tab.plan.schema().fields().iter().map(|f| f.name().clone()).collect();
-        let mut projection: Vec<Expr> = existing.iter().map(|n| column(n)).collect();
+        let mut expansions: Vec<Expr> = Vec::new();
         let mut expanded: Vec<(String, String, Option<TypeName>)> = Vec::new();
         let mut counter = 0;
         for (i, item) in items.iter().enumerate() {
@@ -73,9 +73,9 @@ impl Planner<'_> {
             if i == 0
                 && let Some(idx) = &index_column
             {
-                projection.push(functions::udfs().expand_index.call(vec![x.clone(), lit(limit)]).alias(format!("__kql_mv_index_{idx}")));
+                expansions.push(functions::udfs().expand_index.call(vec![x.clone(), lit(limit)]).alias(format!("__kql_mv_index_{idx}")));
             }
-            projection.push(functions::udfs().expand.call(vec![x, lit(as_arrays), lit(limit)]).alias(&hidden));
+            expansions.push(functions::udfs().expand.call(vec![x, lit(as_arrays), lit(limit)]).alias(&hidden));
             expanded.push((name, hidden, item.to_type));
         }
         let mut unnest: Vec<Column> = expanded.iter().map(|(_, h, _)| Column::new_unqualified(h)).collect();
@@ -84,13 +84,8 @@ impl Planner<'_> {
         }
         // A column an expansion replaces is not carried to the unnest: a constant's copies in
         // every row (`extend r = range(1, 1000000, 1)` over 861 rows) came to 6 GB there.
-        let replaced: Vec<&String> = expanded.iter().map(|(name, _, _)| name).filter(|n| existing.contains(n)).collect();
-        let projection: Vec<Expr> = projection
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| existing.get(*i).is_none_or(|n| !replaced.contains(&n)))
-            .map(|(_, e)| e)
-            .collect();
+        let projection: Vec<Expr> =
+            existing.iter().filter(|n| !expanded.iter().any(|(name, _, _)| name == *n)).map(|n| column(n)).chain(expansions).collect();
         let plan = LogicalPlanBuilder::from(tab.plan)
             .project_exact(projection)?
             .unnest_columns_with_options(unnest, UnnestOptions::new().with_preserve_nulls(true))?
