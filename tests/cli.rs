@@ -681,3 +681,66 @@ fn deep_plans_do_not_exhaust_the_stack() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "Count\n5\n");
 }
+
+/// Hunts that read only one table, once, share one scan of it in `kql hunt`; each gets the rows
+/// it gets alone (`--no-shared-scans`), an early stop (`take`) included; a hunt that fails (past
+/// the memory limit) fails alone, and a hunt that reads the table twice runs on its own.
+#[test]
+fn hunts_over_one_table_share_a_scan_and_get_the_rows_they_get_alone() {
+    let dir = std::env::temp_dir().join(format!("kql-shared-scan-{}", std::process::id()));
+    let hunts = dir.join("hunts");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&hunts).expect("temp dir");
+    let queries = [
+        (
+            "a_port_4444",
+            "NetworkSession | where DstPortNumber == 4444 | project TimeGenerated, SrcIpAddr, DstIpAddr | sort by TimeGenerated asc, SrcIpAddr asc",
+        ),
+        ("b_by_port", "NetworkSession | summarize Events = count(), Bytes = sum(DstBytes) by DstPortNumber | sort by DstPortNumber asc"),
+        ("c_take", "NetworkSession | take 3 | count"),
+        ("d_one_source", "NetworkSession | where SrcIpAddr == '10.1.5.23' | summarize Events = count(), Ports = dcount(DstPortNumber)"),
+        (
+            "e_self_join",
+            "NetworkSession | where DstPortNumber == 4444 | join kind=inner (NetworkSession | where DstPortNumber == 4444 | summarize by SrcIpAddr) on SrcIpAddr | count",
+        ),
+        (
+            "f_too_big",
+            "NetworkSession | extend r = range(1, 20, 1) | mv-expand r | summarize s = make_set(strcat(SrcIpAddr, '/', r, '/', TimeGenerated)) | project n = array_length(s)",
+        ),
+    ];
+    for (name, query) in queries {
+        std::fs::write(hunts.join(format!("{name}.kql")), query).expect("write hunt");
+    }
+    let hunts_arg = hunts.display().to_string();
+    let run = |out: &str, extra: &[&str]| {
+        let out_arg = dir.join(out).display().to_string();
+        let mut args = vec!["hunt", hunts_arg.as_str(), "--out", out_arg.as_str(), "--format", "csv", "--memory-limit", "20M"];
+        args.extend(extra);
+        args.extend(SAMPLES);
+        let o = kql(&args);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("hunt f_too_big failed:\nerror: the query needs more memory than the memory limit allows"),
+            "{}",
+            stderr(&o)
+        );
+        stdout(&o)
+    };
+    let shared = run("shared", &[]);
+    assert!(shared.contains("\n5 hunts read NetworkSession in one shared scan\n6 hunts: 5 ran"), "{shared}");
+    let alone = run("alone", &["--no-shared-scans"]);
+    assert!(!alone.contains("shared scan"), "{alone}");
+    for (name, _) in &queries[..5] {
+        let file = format!("{name}.csv");
+        let (a, b) = (dir.join("shared").join(&file), dir.join("alone").join(&file));
+        assert_eq!(std::fs::read_to_string(a).expect("shared result"), std::fs::read_to_string(b).expect("result alone"), "{name}");
+    }
+    assert_eq!(std::fs::read_to_string(dir.join("shared/c_take.csv")).expect("take result"), "Count\n3\n");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("shared/summary.json")).expect("summary.json")).expect("json");
+    let scans: Vec<&serde_json::Value> = summary["hunts"].as_array().expect("hunts").iter().map(|h| &h["shared_scan"]).collect();
+    let n = serde_json::json!("NetworkSession");
+    assert_eq!(scans, [&n, &n, &n, &n, &serde_json::Value::Null, &n]);
+    assert!(!dir.join("shared/f_too_big.csv").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -23,6 +23,7 @@ pub mod range_table;
 pub mod render;
 pub mod serial;
 pub mod session;
+pub mod shared_scan;
 pub mod statistics_memo;
 pub mod steps;
 pub mod text_source;

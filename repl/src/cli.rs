@@ -170,6 +170,11 @@ pub struct HuntArgs {
     #[arg(long)]
     pub fail_on_hits: bool,
 
+    /// Read each table once per hunt, instead of once for all the hunts that read only it (for
+    /// measuring what sharing saves).
+    #[arg(long)]
+    pub no_shared_scans: bool,
+
     /// Cap memory the hunts together hold in sorts and aggregations (e.g. 4G); past it they spill.
     #[arg(long, value_name = "SIZE")]
     pub memory_limit: Option<String>,

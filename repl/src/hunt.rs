@@ -6,9 +6,14 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use comfy_table::{Table, presets};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::stream::{RecordBatchReceiverStream, RecordBatchStreamAdapter};
 use futures::{FutureExt, StreamExt};
+use kql_engine::planner::PlannedQuery;
+use kql_engine::shared_scan::{self, SharedScan};
 use kql_engine::{KqlError, ResultUse, Session};
 use serde_json::{Value as Json, json};
+use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 
 use crate::cli::{HuntArgs, HuntFormat};
@@ -23,6 +28,8 @@ struct Outcome {
     /// The error, rendered with the query line and a caret when it has a position (no colour:
     /// it goes to summary.json too).
     error: Option<String>,
+    /// The table whose one scan this hunt shared with others.
+    shared_scan: Option<String>,
 }
 
 pub async fn run(args: &HuntArgs) -> ExitCode {
@@ -47,23 +54,38 @@ pub async fn run(args: &HuntArgs) -> ExitCode {
         eprintln!("error: --out {}: {e}", dir.display());
         return ExitCode::FAILURE;
     }
-    // `buffered` runs up to `jobs` hunts at once and yields their outcomes in the hunts' order.
-    // A hunt that panics is one failed hunt: the others still run and the summary is written.
-    let outcomes: Vec<Outcome> = futures::stream::iter(hunts.iter())
-        .map(|hunt| {
-            let started = Instant::now();
-            AssertUnwindSafe(run_one(&session, hunt, args)).catch_unwind().map(move |r| {
-                r.unwrap_or_else(|panic| Outcome {
-                    rows: 0,
-                    elapsed: started.elapsed(),
-                    output: None,
-                    error: Some(format!("error: kql stopped on this hunt (a bug in kql, please report it): {}", panic_message(&*panic))),
-                })
-            })
+    let output = Output { dir: args.out.clone(), format: args.format };
+    // Every hunt is planned first, so that the hunts reading the same table are known before
+    // any of them runs.
+    let mut prepared = Vec::with_capacity(hunts.len());
+    for hunt in &hunts {
+        prepared.push(Some(prepare(&session, hunt).await));
+    }
+    let mut outcomes: Vec<Option<Outcome>> = (0..hunts.len()).map(|_| None).collect();
+    if !args.no_shared_scans {
+        for (table, members) in shared_groups(&session, &prepared) {
+            run_shared(&session, &table, &members, &hunts, &mut prepared, &output, &mut outcomes).await;
+        }
+    }
+    // The others, `jobs` at once. `buffered` yields their outcomes in the hunts' order.
+    let rest: Vec<(usize, Prepared)> = prepared.iter_mut().enumerate().filter_map(|(i, p)| p.take().map(|p| (i, p))).collect();
+    let finished: Vec<(usize, Outcome)> = futures::stream::iter(rest)
+        .map(|(i, p)| {
+            let (session, hunt, output) = (&session, &hunts[i], &output);
+            async move { (i, run_prepared(session, hunt, p, output).await) }
         })
         .buffered(args.jobs.max(1))
         .collect()
         .await;
+    for (i, outcome) in finished {
+        outcomes[i] = Some(outcome);
+    }
+    let outcomes: Vec<Outcome> = outcomes
+        .into_iter()
+        .map(|o| {
+            o.unwrap_or_else(|| Outcome::failed(Duration::ZERO, "error: kql did not run this hunt (a bug in kql, please report it)".into()))
+        })
+        .collect();
     // A hunt that failed this time leaves no result file from an earlier run that would look
     // current.
     if let Some(dir) = &args.out {
@@ -96,62 +118,204 @@ pub async fn run(args: &HuntArgs) -> ExitCode {
     }
 }
 
-async fn run_one(session: &Session, hunt: &Hunt, args: &HuntArgs) -> Outcome {
+impl Outcome {
+    fn failed(elapsed: Duration, error: String) -> Outcome {
+        Outcome { rows: 0, elapsed, output: None, error: Some(error), shared_scan: None }
+    }
+}
+
+/// Where results go: what a hunt's task needs of the arguments.
+#[derive(Clone)]
+struct Output {
+    dir: Option<PathBuf>,
+    format: HuntFormat,
+}
+
+/// A hunt planned and ready to run, or already decided (it failed to plan).
+enum Prepared {
+    Decided(Outcome),
+    Ready { query: Box<PlannedQuery>, text: String, planning: Duration },
+}
+
+/// Plans a hunt's last result statement (a rule has one; earlier ones are helpers). A panic
+/// while planning fails this hunt only.
+async fn prepare(session: &Session, hunt: &Hunt) -> Prepared {
     let start = Instant::now();
     // A fault-injection hook for the test suite: it proves that a hunt that panics costs only
     // itself. Nothing sets it in normal use.
-    if std::env::var_os("KQL_TEST_PANIC_IN_HUNT").is_some_and(|name| name == hunt.name.as_str()) {
-        panic!("injected panic in hunt {}", hunt.name);
-    }
-    let query = match &hunt.query {
-        Ok(q) => q,
-        Err(e) => {
-            return Outcome {
-                rows: 0,
-                elapsed: start.elapsed(),
-                output: None,
-                error: Some(format!("error: {}: {e}", hunt.file.display())),
-            };
+    let planned = AssertUnwindSafe(async {
+        if std::env::var_os("KQL_TEST_PANIC_IN_HUNT").is_some_and(|name| name == hunt.name.as_str()) {
+            panic!("injected panic in hunt {}", hunt.name);
         }
-    };
-    let result = execute(session, hunt, query, args).await;
-    let elapsed = start.elapsed();
-    match result {
-        Ok((rows, output)) => Outcome { rows, elapsed, output, error: None },
-        Err(e) => Outcome { rows: 0, elapsed, output: None, error: Some(e.render(query, &hunt.origin(), false)) },
+        plan_hunt(session, hunt).await
+    })
+    .catch_unwind()
+    .await;
+    let planning = start.elapsed();
+    match planned {
+        Ok(Ok((query, text))) => Prepared::Ready { query: Box::new(query), text, planning },
+        Ok(Err(error)) => Prepared::Decided(Outcome::failed(planning, error)),
+        Err(panic) => Prepared::Decided(Outcome::failed(planning, panic_error(&*panic))),
     }
 }
 
-/// Runs the hunt's last result statement (a rule has one; earlier ones are helpers) and
-/// streams its rows into its result file, when there is an `--out` folder. Returns the rows and
-/// the file.
-async fn execute(session: &Session, hunt: &Hunt, text: &str, args: &HuntArgs) -> Result<(usize, Option<PathBuf>), KqlError> {
-    let result = execute_query(session, hunt, text, args).await;
+async fn plan_hunt(session: &Session, hunt: &Hunt) -> Result<(PlannedQuery, String), String> {
+    let text = hunt.query.as_ref().map_err(|e| format!("error: {}: {e}", hunt.file.display()))?;
+    let planned = session.plan_reading_data(text).await;
     for warning in session.take_read_warnings() {
         eprintln!("warning: {}: {warning}", hunt.origin());
     }
-    result
-}
-
-async fn execute_query(session: &Session, hunt: &Hunt, text: &str, args: &HuntArgs) -> Result<(usize, Option<PathBuf>), KqlError> {
-    let queries = session.plan_reading_data(text).await?;
-    let Some(query) = queries.last() else {
-        return Err(KqlError::new("the hunt has no query to run, only `let` statements"));
-    };
+    let queries = planned.map_err(|e| e.render(text, &hunt.origin(), false))?;
     for warning in queries.iter().flat_map(|q| &q.warnings) {
         eprintln!("warning: {}: {warning}", hunt.origin());
     }
-    let (stream, _) = session.stream_with_progress(query, ResultUse::Export).await?;
+    let query = queries
+        .into_iter()
+        .last()
+        .ok_or_else(|| KqlError::new("the hunt has no query to run, only `let` statements").render(text, &hunt.origin(), false))?;
+    Ok((query, text.clone()))
+}
+
+/// The tables that two or more planned hunts read, each hunt reading only that table, once:
+/// those hunts share one scan of it.
+fn shared_groups(session: &Session, prepared: &[Option<Prepared>]) -> BTreeMap<String, Vec<usize>> {
+    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, p) in prepared.iter().enumerate() {
+        if let Some(Prepared::Ready { query, .. }) = p
+            && let Some(table) = shared_scan::reads_one_table(&query.plan, session.catalog())
+        {
+            groups.entry(table).or_default().push(i);
+        }
+    }
+    groups.retain(|_, members| members.len() > 1);
+    groups
+}
+
+/// Runs the hunts of one group together over one scan of `table`: each hunt's plan is made
+/// first (registering what it reads), then the scan starts, and every hunt runs as its own task.
+#[allow(clippy::too_many_arguments)]
+async fn run_shared(
+    session: &Session,
+    table: &str,
+    members: &[usize],
+    hunts: &[Hunt],
+    prepared: &mut [Option<Prepared>],
+    output: &Output,
+    outcomes: &mut [Option<Outcome>],
+) {
+    let Some(provider) = session.catalog().get(table).map(|t| t.provider.clone()) else { return };
+    let shared = SharedScan::new(table, provider);
+    let start = Instant::now();
+    let mut ready = Vec::new();
+    for &i in members {
+        let Some(Prepared::Ready { mut query, text, planning }) = prepared[i].take() else { continue };
+        let hunt = &hunts[i];
+        let stream = match shared.rewrite(query.plan.clone()) {
+            Ok(plan) => {
+                query.plan = plan;
+                AssertUnwindSafe(session.stream_with_progress(&query, ResultUse::Export)).catch_unwind().await
+            }
+            Err(e) => Ok(Err(KqlError::from(e))),
+        };
+        match stream {
+            Ok(Ok((stream, _))) => ready.push((i, query, text, planning, stream)),
+            Ok(Err(e)) => outcomes[i] = Some(Outcome::failed(planning, e.render(&text, &hunt.origin(), false))),
+            Err(panic) => outcomes[i] = Some(Outcome::failed(planning, panic_error(&*panic))),
+        }
+    }
+    let _scan = shared.start(&session.context().state()).await;
+    let runs = ready.into_iter().map(|(i, query, text, planning, stream)| {
+        let hunt = &hunts[i];
+        async move {
+            let written = AssertUnwindSafe(write_results(on_own_task(stream), &query, &hunt.name, output)).catch_unwind().await;
+            let elapsed = planning + start.elapsed();
+            let outcome = match written {
+                Ok(Ok((rows, output))) => Outcome { rows, elapsed, output, error: None, shared_scan: None },
+                Ok(Err(e)) => Outcome::failed(elapsed, e.render(&text, &hunt.origin(), false)),
+                Err(panic) => Outcome::failed(elapsed, panic_error(&*panic)),
+            };
+            (i, Outcome { shared_scan: Some(table.to_string()), ..outcome })
+        }
+    });
+    for (i, outcome) in futures::future::join_all(runs).await {
+        outcomes[i] = Some(outcome);
+    }
+    for warning in session.take_read_warnings() {
+        eprintln!("warning: {table}: {warning}");
+    }
+}
+
+/// Runs one planned hunt on its own.
+async fn run_prepared(session: &Session, hunt: &Hunt, prepared: Prepared, output: &Output) -> Outcome {
+    let (query, text, planning) = match prepared {
+        Prepared::Decided(outcome) => return outcome,
+        Prepared::Ready { query, text, planning } => (query, text, planning),
+    };
+    let start = Instant::now();
+    let run = AssertUnwindSafe(async {
+        let (stream, _) = session.stream_with_progress(&query, ResultUse::Export).await?;
+        let written = write_results(stream, &query, &hunt.name, output).await;
+        for warning in session.take_read_warnings() {
+            eprintln!("warning: {}: {warning}", hunt.origin());
+        }
+        written
+    })
+    .catch_unwind()
+    .await;
+    let elapsed = planning + start.elapsed();
+    match run {
+        Ok(Ok((rows, output))) => Outcome { rows, elapsed, output, error: None, shared_scan: None },
+        Ok(Err(e)) => Outcome::failed(elapsed, e.render(&text, &hunt.origin(), false)),
+        Err(panic) => Outcome::failed(elapsed, panic_error(&*panic)),
+    }
+}
+
+/// The stream, computed on a task of its own: the hunts of a group are polled from one task,
+/// and their plans (one partition each, fed by the shared scan) would otherwise all run on one
+/// core. A panic in the task comes back as a panic where the stream is read.
+fn on_own_task(stream: SendableRecordBatchStream) -> SendableRecordBatchStream {
+    let mut builder = RecordBatchReceiverStream::builder(stream.schema(), 2);
+    let sender = builder.tx();
+    builder.spawn(async move {
+        let mut stream = stream;
+        while let Some(item) = stream.next().await {
+            if sender.send(item).await.is_err() {
+                break;
+            }
+        }
+        Ok(())
+    });
+    builder.build()
+}
+
+fn panic_error(panic: &(dyn std::any::Any + Send)) -> String {
+    format!("error: kql stopped on this hunt (a bug in kql, please report it): {}", panic_message(panic))
+}
+
+/// Streams a hunt's rows into its result file, when there is an `--out` folder, and returns the
+/// rows and the file.
+async fn write_results(
+    stream: SendableRecordBatchStream,
+    query: &PlannedQuery,
+    name: &str,
+    output: &Output,
+) -> Result<(usize, Option<PathBuf>), KqlError> {
     let schema = stream.schema();
-    let Some(dir) = &args.out else {
+    let Some(dir) = &output.dir else {
         let mut counter = ResultWriter::count(&schema);
         results::drain(stream, &mut counter, query).await?;
         return Ok((counter.finish().map_err(results::write_error)?.rows, None));
     };
-    let path = dir.join(format!("{}.{}", hunt.name, args.format.extension()));
+    // The file is made when the first rows (or the end) arrive: hunts that share a scan all wait
+    // at once, and would otherwise each hold an open file through the whole scan.
+    let mut stream = stream;
+    let first = stream.next().await.transpose().map_err(|e| query.locate(KqlError::from(e)))?;
+    let stream: SendableRecordBatchStream =
+        Box::pin(RecordBatchStreamAdapter::new(schema.clone(), futures::stream::iter(first.map(Ok)).chain(stream)));
+    let path = dir.join(format!("{name}.{}", output.format.extension()));
     let cannot_write = |e: std::io::Error| KqlError::new(format!("cannot write {}: {e}", path.display()));
     let (partial, file) = PartialFile::create(&path).map_err(cannot_write)?;
-    let rows = match args.format {
+    let rows = match output.format {
         HuntFormat::Parquet => {
             let mut writer = ResultWriter::parquet(file, &schema).map_err(cannot_write)?;
             results::drain_into(stream, &mut writer, query, cannot_write).await?;
@@ -159,7 +323,7 @@ async fn execute_query(session: &Session, hunt: &Hunt, text: &str, args: &HuntAr
         }
         HuntFormat::Csv | HuntFormat::Jsonl => {
             let mut out = std::io::BufWriter::new(file);
-            let mut writer = if args.format == HuntFormat::Csv {
+            let mut writer = if output.format == HuntFormat::Csv {
                 ResultWriter::csv(&mut out, &schema).map_err(cannot_write)?
             } else {
                 ResultWriter::jsonl(&mut out, &schema)
@@ -191,6 +355,13 @@ fn print_summary(hunts: &[Hunt], outcomes: &[Outcome]) {
     let failed = outcomes.iter().filter(|o| o.error.is_some()).count();
     let with_hits = outcomes.iter().filter(|o| o.error.is_none() && o.rows > 0).count();
     println!("{table}");
+    let mut shared: BTreeMap<&str, usize> = BTreeMap::new();
+    for table in outcomes.iter().filter_map(|o| o.shared_scan.as_deref()) {
+        *shared.entry(table).or_default() += 1;
+    }
+    for (table, n) in shared {
+        println!("{n} hunts read {table} in one shared scan");
+    }
     println!("{} hunts: {} ran, {with_hits} with hits, {failed} failed", hunts.len(), hunts.len() - failed);
 }
 
@@ -208,6 +379,7 @@ fn write_summary_json(dir: &Path, hunts: &[Hunt], outcomes: &[Outcome]) -> std::
             entry.insert("elapsed_ms".into(), json!(o.elapsed.as_millis() as u64));
             entry.insert("output".into(), json!(o.output.as_ref().map(|p| p.display().to_string())));
             entry.insert("error".into(), json!(o.error));
+            entry.insert("shared_scan".into(), json!(o.shared_scan));
             Json::Object(entry)
         })
         .collect();
