@@ -744,3 +744,28 @@ fn hunts_over_one_table_share_a_scan_and_get_the_rows_they_get_alone() {
     assert!(!dir.join("shared/f_too_big.csv").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `kql check --timings` also makes each planned query's physical plan and gives the time its
+/// parsing and planning took; without it the time is null.
+#[test]
+fn check_with_timings_gives_each_query_its_planning_time() {
+    let dir = std::env::temp_dir().join(format!("kql-check-timings-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(dir.join("a.kql"), "NetworkSession | summarize count() by DstPortNumber").expect("write");
+    let dir_arg = dir.display().to_string();
+    let verdict = |timings: bool| {
+        let mut args = vec!["check", dir_arg.as_str(), "--format", "jsonl", "--data", "samples/data"];
+        if timings {
+            args.push("--timings");
+        }
+        let o = kql(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        serde_json::from_str::<serde_json::Value>(stdout(&o).trim()).expect("one jsonl verdict")
+    };
+    let timed = verdict(true);
+    assert_eq!((timed["ok"].as_bool(), timed["stage"].as_str()), (Some(true), Some("plan")));
+    assert!(timed["elapsed_us"].as_u64().is_some_and(|us| us > 0), "{timed}");
+    assert!(verdict(false)["elapsed_us"].is_null());
+    let _ = std::fs::remove_dir_all(&dir);
+}

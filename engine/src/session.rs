@@ -290,6 +290,12 @@ impl Session {
         Err(KqlError::new(format!("planning this query needs more than {} reads of the data", crate::steps::MAX_DATA_STEPS)))
     }
 
+    /// Makes the physical plan of a planned query without running it: what a query costs to
+    /// plan in all (`kql check --timings`).
+    pub async fn physical_plan_only(&self, query: &PlannedQuery) -> Result<()> {
+        self.physical_plan(query.plan.clone()).await.map(|_| ()).map_err(|e| located(e, query))
+    }
+
     /// The physical plan of `plan` in this session, and the task context to run it in.
     async fn physical_plan(
         &self,

@@ -3,6 +3,8 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use futures::FutureExt;
+use kql_engine::planner::PlannedQuery;
 use kql_engine::{ErrorKind, KqlError, Session, SessionOptions};
 
 use crate::cli::{CheckArgs, CheckFormat};
@@ -14,6 +16,8 @@ struct Verdict {
     error: Option<KqlError>,
     text: String,
     warnings: Vec<String>,
+    /// Parsing and planning, with `--timings`.
+    elapsed: Option<std::time::Duration>,
 }
 
 pub async fn run(args: &CheckArgs) -> ExitCode {
@@ -62,16 +66,37 @@ pub async fn run(args: &CheckArgs) -> ExitCode {
         let v = match hunt.query {
             Ok(text) => {
                 let (f, t) = (file.clone(), text.clone());
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_one(&session, f, t, plan_too, args.round_trip)))
-                    .unwrap_or_else(|_| Verdict {
-                        file,
-                        stage: "plan",
-                        error: Some(KqlError::new("kql stopped while checking this query (a bug in kql, please report it)")),
-                        text,
-                        warnings: Vec::new(),
-                    })
+                let started = std::time::Instant::now();
+                let checked = std::panic::AssertUnwindSafe(async {
+                    let (mut verdict, queries) = check_one(&session, f, t, plan_too, args.round_trip);
+                    if args.timings && verdict.error.is_none() {
+                        for query in &queries {
+                            if let Err(e) = session.physical_plan_only(query).await {
+                                verdict.error = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                    verdict
+                })
+                .catch_unwind()
+                .await;
+                let mut verdict = checked.unwrap_or_else(|_| Verdict {
+                    file,
+                    stage: "plan",
+                    error: Some(KqlError::new("kql stopped while checking this query (a bug in kql, please report it)")),
+                    text,
+                    warnings: Vec::new(),
+                    elapsed: None,
+                });
+                if args.timings {
+                    verdict.elapsed = Some(started.elapsed());
+                }
+                verdict
             }
-            Err(e) => Verdict { file, stage: "parse", error: Some(KqlError::new(e)), text: String::new(), warnings: Vec::new() },
+            Err(e) => {
+                Verdict { file, stage: "parse", error: Some(KqlError::new(e)), text: String::new(), warnings: Vec::new(), elapsed: None }
+            }
         };
         checked += 1;
         failed += usize::from(v.error.is_some());
@@ -85,6 +110,7 @@ pub async fn run(args: &CheckArgs) -> ExitCode {
                     None => e.message.clone(),
                 }),
                 "warnings": v.warnings,
+                "elapsed_us": v.elapsed.map(|d| d.as_micros() as u64),
             })
             .to_string(),
             CheckFormat::Text => {
@@ -113,8 +139,9 @@ pub async fn run(args: &CheckArgs) -> ExitCode {
     if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
-fn check_one(session: &Session, file: String, text: String, plan_too: bool, round_trip: bool) -> Verdict {
-    let verdict = |file, stage, error, text| Verdict { file, stage, error, text, warnings: Vec::new() };
+/// The verdict on one query, and its planned queries when it planned.
+fn check_one(session: &Session, file: String, text: String, plan_too: bool, round_trip: bool) -> (Verdict, Vec<PlannedQuery>) {
+    let verdict = |file, stage, error, text| (Verdict { file, stage, error, text, warnings: Vec::new(), elapsed: None }, Vec::new());
     let script = match kql_grammar::parse(&text) {
         Ok(s) => s,
         Err(e) => return verdict(file, "parse", Some(e.into()), text),
@@ -131,7 +158,10 @@ fn check_one(session: &Session, file: String, text: String, plan_too: bool, roun
         return verdict(file, "parse", None, text);
     }
     match session.check_script(&script) {
-        Ok(queries) => Verdict { file, stage: "plan", error: None, text, warnings: queries.into_iter().flat_map(|q| q.warnings).collect() },
+        Ok(queries) => {
+            let warnings = queries.iter().flat_map(|q| q.warnings.clone()).collect();
+            (Verdict { file, stage: "plan", error: None, text, warnings, elapsed: None }, queries)
+        }
         // A table that is not registered is not the query's fault: it was checked for syntax.
         Err(e) if e.kind == ErrorKind::UnknownTable => verdict(file, "parse", None, text),
         // Columns that depend on the data (bag_unpack, pivot) are not known without reading it.

@@ -215,6 +215,11 @@ pub struct CheckArgs {
     /// same AST: a check of kql itself rather than of the queries.
     #[arg(long)]
     pub round_trip: bool,
+
+    /// Also make each planned query's physical plan (DataFusion's optimizer and physical
+    /// planner), and give the time parsing and planning took (`elapsed_us` in jsonl).
+    #[arg(long)]
+    pub timings: bool,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
