@@ -77,7 +77,7 @@ fn occurrences<'a>(hay: &'a str, needle: &'a str, case_sensitive: bool) -> impl 
     hay.char_indices().map(|(i, _)| i).filter(move |&i| matches_at(hay, i, needle, case_sensitive))
 }
 
-/// The test itself. `needle` is already lower-cased when the test ignores case and is ASCII.
+/// The test itself, for one text and one needle.
 pub fn run_test(test: Test, hay: &str, needle: &str, case_sensitive: bool) -> bool {
     match test {
         Test::Contains => {
@@ -99,20 +99,33 @@ pub fn run_test(test: Test, hay: &str, needle: &str, case_sensitive: bool) -> bo
             if needle.is_empty() {
                 return test != Test::Has || hay.is_empty();
             }
-            // A match must start a term (unless the needle starts with a non-term character)
-            // and, for `has`, end one.
-            let needle_starts_term = needle.chars().next().is_some_and(is_term_char);
-            let needle_ends_term = needle.chars().last().is_some_and(is_term_char);
-            occurrences(hay, needle, case_sensitive).any(|at| {
-                let before_ok = !needle_starts_term || !hay[..at].chars().last().is_some_and(is_term_char);
-                let end = at + needle.len();
-                let after_ok = !needle_ends_term || !hay[end..].chars().next().is_some_and(is_term_char);
-                match test {
-                    Test::Has => before_ok && after_ok,
-                    Test::HasPrefix => before_ok,
-                    _ => after_ok,
-                }
-            })
+            let terms = TermEnds::of(needle);
+            occurrences(hay, needle, case_sensitive).any(|at| terms.match_at(test, hay, at, needle.len()))
+        }
+    }
+}
+
+/// Whether a needle starts and ends with term characters: a `has` match must then start a term
+/// (unless the needle starts with a non-term character) and, for `has`, end one.
+#[derive(Clone, Copy)]
+struct TermEnds {
+    starts: bool,
+    ends: bool,
+}
+
+impl TermEnds {
+    fn of(needle: &str) -> TermEnds {
+        TermEnds { starts: needle.chars().next().is_some_and(is_term_char), ends: needle.chars().last().is_some_and(is_term_char) }
+    }
+
+    /// Does the occurrence of the needle at byte `at` (a char boundary) of `hay` count?
+    fn match_at(self, test: Test, hay: &str, at: usize, len: usize) -> bool {
+        let before_ok = !self.starts || !hay[..at].chars().last().is_some_and(is_term_char);
+        let after_ok = !self.ends || !hay[at + len..].chars().next().is_some_and(is_term_char);
+        match test {
+            Test::Has => before_ok && after_ok,
+            Test::HasPrefix => before_ok,
+            _ => after_ok,
         }
     }
 }
@@ -126,6 +139,63 @@ fn contains_ascii_ci(hay: &[u8], needle: &[u8]) -> bool {
     }
     let first = needle[0].to_ascii_lowercase();
     (0..=hay.len() - needle.len()).any(|i| hay[i].to_ascii_lowercase() == first && hay[i..i + needle.len()].eq_ignore_ascii_case(needle))
+}
+
+/// A constant needle, prepared once per batch. `contains` and the term tests search with
+/// memchr's SIMD substring finder instead of comparing at every byte; when case is ignored (and
+/// the needle is ASCII) they search the ASCII-lowercased text for the lowercased needle, which
+/// keeps every byte offset, so term boundaries are read off the original text. A needle that is
+/// not ASCII under a case-insensitive test goes through `run_test`.
+pub struct PreparedNeedle {
+    test: Test,
+    needle: String,
+    case_sensitive: bool,
+    finder: Option<memchr::memmem::Finder<'static>>,
+    /// Whether the text is lowercased before the search (the needle has ASCII letters and case
+    /// is ignored).
+    lower_text: bool,
+    terms: TermEnds,
+}
+
+impl PreparedNeedle {
+    pub fn new(test: Test, needle: &str, case_sensitive: bool) -> PreparedNeedle {
+        let searchable = matches!(test, Test::Contains | Test::Has | Test::HasPrefix | Test::HasSuffix)
+            && !needle.is_empty()
+            && (case_sensitive || needle.is_ascii());
+        let lower_text = !case_sensitive && needle.bytes().any(|b| b.is_ascii_alphabetic());
+        let finder = searchable.then(|| {
+            let searched = if lower_text { needle.to_ascii_lowercase() } else { needle.to_string() };
+            memchr::memmem::Finder::new(searched.as_bytes()).into_owned()
+        });
+        PreparedNeedle { test, needle: needle.to_string(), case_sensitive, finder, lower_text, terms: TermEnds::of(needle) }
+    }
+
+    /// The test on one text; `buf` is scratch space reused across the rows of a batch.
+    pub fn test(&self, hay: &str, buf: &mut Vec<u8>) -> bool {
+        let Some(finder) = &self.finder else { return run_test(self.test, hay, &self.needle, self.case_sensitive) };
+        let text: &[u8] = if self.lower_text {
+            buf.clear();
+            buf.extend(hay.bytes().map(|b| b.to_ascii_lowercase()));
+            buf
+        } else {
+            hay.as_bytes()
+        };
+        if self.test == Test::Contains {
+            return finder.find(text).is_some();
+        }
+        // Occurrences may overlap (`a-a` in `ba-a-a`): the search resumes one byte after each.
+        // A match of an ASCII needle starts at an ASCII byte, and a match of any needle at its
+        // first byte, so `at` is always a char boundary of `hay`.
+        let mut from = 0;
+        while let Some(k) = finder.find(&text[from..]) {
+            let at = from + k;
+            if self.terms.match_at(self.test, hay, at, self.needle.len()) {
+                return true;
+            }
+            from = at + 1;
+        }
+        false
+    }
 }
 
 /// `string_test(s, pattern, code)`: one UDF for the string predicates; null strings are "".
@@ -146,7 +216,11 @@ pub fn string_test() -> ScalarUDF {
             let hay = args[0].to_array(rows)?;
             let hay = StrArray::try_new(&hay)?;
             let out: BooleanArray = match scalar_str(&args[1]) {
-                Some(needle) => (0..hay.len()).map(|i| Some(run_test(test, hay.get(i).unwrap_or(""), &needle, case_sensitive))).collect(),
+                Some(needle) => {
+                    let needle = PreparedNeedle::new(test, &needle, case_sensitive);
+                    let mut buf = Vec::new();
+                    (0..hay.len()).map(|i| Some(needle.test(hay.get(i).unwrap_or(""), &mut buf))).collect()
+                }
                 None => {
                     let needles = args[1].to_array(rows)?;
                     let needles = StrArray::try_new(&needles)?;
@@ -212,4 +286,41 @@ mod tests {
         assert!(run_test(Test::StartsWith, "Fabrikam", "fab", false));
         assert!(run_test(Test::EndsWith, "Fabrikam", "KAM", false));
     }
+
+    /// The prepared needle gives `run_test`'s answer for every test, case rule and text,
+    /// overlapping and non-ASCII cases included.
+    #[test]
+    fn a_prepared_needle_agrees_with_run_test() {
+        let texts = [
+            "",
+            "North America",
+            "ba-a-a",
+            "a-a",
+            "xA-Ay",
+            "C:\\Windows\\System32\\CMD.EXE /c whoami",
+            "Ünïcode ärger Straße",
+            "aaa",
+            "KAB k ab",
+            "ab\u{212A}ab",
+        ];
+        let needles = ["", "a", "a-a", "america", "AMER", "cmd.exe", "\\system32\\", "rger", "STRASSE", "ärger", "Ärger", "k", "-", "ab", "aa"];
+        let tests = [Test::Has, Test::Contains, Test::StartsWith, Test::EndsWith, Test::HasPrefix, Test::HasSuffix];
+        let mut buf = Vec::new();
+        for test in tests {
+            for needle in needles {
+                for case_sensitive in [false, true] {
+                    let prepared = PreparedNeedle::new(test, needle, case_sensitive);
+                    for text in texts {
+                        assert_eq!(
+                            prepared.test(text, &mut buf),
+                            run_test(test, text, needle, case_sensitive),
+                            "{test:?} {needle:?} in {text:?}, case-sensitive: {case_sensitive}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(PreparedNeedle::new(Test::Has, "a-a", false).test("ba-a-a", &mut buf));
+    }
+
 }
