@@ -230,6 +230,7 @@ declare_udfs! {
     tobool = conversion::tobool(),
     strlen = string::strlen(),
     string_test = string::string_test(),
+    string_test_any = string::string_test_any(),
     parse_groups = string::parse_groups(),
     percentile = library::percentile(),
     percentile_long = library::percentile_long(),

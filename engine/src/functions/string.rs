@@ -234,6 +234,68 @@ pub fn string_test() -> ScalarUDF {
     )
 }
 
+/// `kql_string_test_any(s, code, needle, needle, ...)`: whether any of the constant needles
+/// passes the test `code` on `s`. It is what `s contains "a" or s contains "b" or ...` asks,
+/// planned as one call (`planner/string_sets.rs`): Sigma rules converted to KQL are mostly such
+/// chains. `contains` runs one Aho-Corasick scan of each text for all the needles at once
+/// (ASCII case folding as `contains` folds); the other tests try each prepared needle in turn.
+/// Like `kql_string_test`, a null text is "" and the result is never null.
+pub fn string_test_any() -> ScalarUDF {
+    KqlUdf::scalar(
+        "kql_string_test_any",
+        |_| Ok(DataType::Boolean),
+        |args, rows| {
+            let code = match args.get(1) {
+                Some(ColumnarValue::Scalar(ScalarValue::Int64(Some(c)))) => *c,
+                _ => return exec_err!("string test code must be a constant"),
+            };
+            let (Some(test), case_sensitive) = (Test::from_code(code / 2), code % 2 == 1) else {
+                return exec_err!("unknown string test {code}");
+            };
+            let needles: Vec<String> = args[2..].iter().map(scalar_str).collect::<Option<_>>().unwrap_or_default();
+            if needles.len() != args.len() - 2 {
+                return exec_err!("kql_string_test_any takes constant needles");
+            }
+            let matcher = AnyNeedle::new(test, &needles, case_sensitive);
+            let hay = args[0].to_array(rows)?;
+            let hay = StrArray::try_new(&hay)?;
+            let mut buf = Vec::new();
+            let out: BooleanArray = (0..hay.len()).map(|i| Some(matcher.test(hay.get(i).unwrap_or(""), &mut buf))).collect();
+            result(&args[..1], Arc::new(out))
+        },
+    )
+}
+
+/// Several needles under one test, prepared once per batch.
+enum AnyNeedle {
+    /// `contains`: one automaton for every needle.
+    Automaton(aho_corasick::AhoCorasick),
+    /// Each needle in turn.
+    Each(Vec<PreparedNeedle>),
+}
+
+impl AnyNeedle {
+    fn new(test: Test, needles: &[String], case_sensitive: bool) -> AnyNeedle {
+        let each = || AnyNeedle::Each(needles.iter().map(|n| PreparedNeedle::new(test, n, case_sensitive)).collect());
+        // Aho-Corasick folds ASCII letters only, as `contains` does for an ASCII needle; a
+        // needle beyond ASCII is folded by Unicode's rules, one at a time.
+        if test != Test::Contains || !(case_sensitive || needles.iter().all(|n| n.is_ascii())) {
+            return each();
+        }
+        match aho_corasick::AhoCorasick::builder().ascii_case_insensitive(!case_sensitive).build(needles) {
+            Ok(automaton) => AnyNeedle::Automaton(automaton),
+            Err(_) => each(),
+        }
+    }
+
+    fn test(&self, hay: &str, buf: &mut Vec<u8>) -> bool {
+        match self {
+            AnyNeedle::Automaton(a) => a.is_match(hay),
+            AnyNeedle::Each(needles) => needles.iter().any(|n| n.test(hay, buf)),
+        }
+    }
+}
+
 /// `kql_parse_groups(s, pattern)`: the captures of the groups named `k0`, `k1`, ... of
 /// `pattern` (compiled once per batch), as a list; null when the pattern does not match.
 pub fn parse_groups() -> ScalarUDF {
@@ -321,6 +383,27 @@ mod tests {
             }
         }
         assert!(PreparedNeedle::new(Test::Has, "a-a", false).test("ba-a-a", &mut buf));
+    }
+
+    /// Several needles at once give what the tests give one by one, joined by `or`.
+    #[test]
+    fn any_needle_agrees_with_each_test() {
+        let texts = ["", "C:\\Windows\\System32\\CMD.EXE /c whoami", "powershell -EncodedCommand SQBFAFgA", "Straße ärger", "ab\u{212A}ab"];
+        let sets: [&[&str]; 5] = [&["whoami", "-enc"], &["WHOAMI", "nothing"], &["", "x"], &["ärger", "ZZZ"], &["k", "q"]];
+        let tests = [Test::Has, Test::Contains, Test::StartsWith, Test::EndsWith, Test::HasPrefix, Test::HasSuffix];
+        let mut buf = Vec::new();
+        for test in tests {
+            for needles in sets {
+                for case_sensitive in [false, true] {
+                    let owned: Vec<String> = needles.iter().map(|n| n.to_string()).collect();
+                    let any = AnyNeedle::new(test, &owned, case_sensitive);
+                    for text in texts {
+                        let expected = needles.iter().any(|n| run_test(test, text, n, case_sensitive));
+                        assert_eq!(any.test(text, &mut buf), expected, "{test:?} {needles:?} in {text:?}, case-sensitive: {case_sensitive}");
+                    }
+                }
+            }
+        }
     }
 
 }

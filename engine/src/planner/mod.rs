@@ -20,6 +20,7 @@ mod projection;
 mod scan;
 mod search;
 mod sources;
+mod string_sets;
 mod summarize;
 mod top_nested;
 pub(crate) mod tuples;

@@ -212,7 +212,8 @@ impl Planner<'_> {
         }
         let (plan, mut exprs) = add_serial(tab.plan.clone(), tab.order.as_deref(), vec![predicate])?;
         let windowed = plan.schema().fields().len() != tab.plan.schema().fields().len();
-        let mut plan = LogicalPlanBuilder::from(plan).filter(super::nulls::filter_form(exprs.remove(0)))?;
+        let predicate = super::string_sets::merge_string_tests(super::nulls::filter_form(exprs.remove(0)));
+        let mut plan = LogicalPlanBuilder::from(plan).filter(predicate)?;
         if windowed {
             plan = plan.project_exact(names(&tab).iter().map(|n| column(n)))?;
         }
