@@ -370,9 +370,28 @@ impl Session {
     /// Runs one planned query like `stream`, and also returns a handle on its physical plan from
     /// which the progress of its scans can be read while it runs.
     pub async fn stream_with_progress(&self, query: &PlannedQuery, used: ResultUse) -> Result<(SendableRecordBatchStream, Progress)> {
+        self.stream_planned(query, used, false).await
+    }
+
+    /// `stream_with_progress`, with the query planned for one partition: for queries that run
+    /// side by side (hunts over one shared scan, `shared_scan.rs`), whose parallelism is across
+    /// the queries; each would otherwise split its one input again for every core.
+    pub async fn stream_in_one_partition(&self, query: &PlannedQuery, used: ResultUse) -> Result<(SendableRecordBatchStream, Progress)> {
+        self.stream_planned(query, used, true).await
+    }
+
+    async fn stream_planned(&self, query: &PlannedQuery, used: ResultUse, one_partition: bool) -> Result<(SendableRecordBatchStream, Progress)> {
         // Partition notes are for `explain`; a query's scans leave none behind.
         self.scan_notes.lock().clear();
-        let (plan, task) = self.physical_plan(query.plan.clone()).await.map_err(|e| located(e, query))?;
+        let planned = if one_partition {
+            let mut state = self.ctx.state();
+            state.config_mut().options_mut().execution.target_partitions = 1;
+            let task = Arc::new(datafusion::execution::TaskContext::from(&state));
+            state.create_physical_plan(&query.plan).await.map(|plan| (plan, task))
+        } else {
+            self.physical_plan(query.plan.clone()).await
+        };
+        let (plan, task) = planned.map_err(|e| located(e, query))?;
         let stream = datafusion::physical_plan::execute_stream(plan.clone(), task).map_err(|e| located(e, query))?;
         let limit = match used {
             ResultUse::View => query.truncation,

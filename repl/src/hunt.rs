@@ -206,6 +206,8 @@ async fn run_shared(
     let Some(provider) = session.catalog().get(table).map(|t| t.provider.clone()) else { return };
     let shared = SharedScan::new(table, provider);
     let start = Instant::now();
+    // With a hunt per core or more, the hunts keep the cores busy; each runs in one partition.
+    let one_partition = members.len() >= std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut ready = Vec::new();
     for &i in members {
         let Some(Prepared::Ready { mut query, text, planning }) = prepared[i].take() else { continue };
@@ -213,7 +215,12 @@ async fn run_shared(
         let stream = match shared.rewrite(query.plan.clone()) {
             Ok(plan) => {
                 query.plan = plan;
-                AssertUnwindSafe(session.stream_with_progress(&query, ResultUse::Export)).catch_unwind().await
+                let stream = if one_partition {
+                    session.stream_in_one_partition(&query, ResultUse::Export).boxed()
+                } else {
+                    session.stream_with_progress(&query, ResultUse::Export).boxed()
+                };
+                AssertUnwindSafe(stream).catch_unwind().await
             }
             Err(e) => Ok(Err(KqlError::from(e))),
         };
