@@ -11,7 +11,10 @@ tables the samples do not have are parsed and then stop at the unknown table. Th
 query is measured inside the process (`elapsed_us`); startup is measured apart, as the wall
 clock of `kql -c 'print 1'`.
 
-    python3 bench/plan_time.py [../shared/corpus] [target/release/kql] [--runs N]
+    python3 bench/plan_time.py [../shared/corpus] [target/release/kql] [--runs N] [-- KQL ARGS...]
+
+Arguments after `--` go to `kql check` too, e.g. `-- --table DeviceProcessEvents=FILE` to plan
+the Sigma rules over Defender's table as well.
 """
 import json
 import os
@@ -21,10 +24,12 @@ import sys
 import tempfile
 import time
 
-args = [a for a in sys.argv[1:] if not a.startswith("--")]
+extra = sys.argv[sys.argv.index("--") + 1 :] if "--" in sys.argv else []
+own = sys.argv[1 : sys.argv.index("--")] if "--" in sys.argv else sys.argv[1:]
+args = [a for i, a in enumerate(own) if not a.startswith("--") and not (i > 0 and own[i - 1] == "--runs")]
 corpus_dir = args[0] if args else "../shared/corpus"
 kql = args[1] if len(args) > 1 else "target/release/kql"
-runs = int(sys.argv[sys.argv.index("--runs") + 1]) if "--runs" in sys.argv else 20
+runs = int(own[own.index("--runs") + 1]) if "--runs" in own else 20
 if not os.path.isdir(corpus_dir):
     sys.exit(f"no corpus at {corpus_dir} (give its folder as the first argument)")
 
@@ -36,7 +41,7 @@ for name in ["sentinel.jsonl", "m365d_hunting.jsonl", "sigma_kusto.jsonl"]:
                 out.write(json.loads(line)["query"])
 
 samples = ["--data", "samples/data", "--functions", "samples/functions/asim.kql"]
-run = subprocess.run([kql, "check", tmp, "--format", "jsonl", "--timings", *samples], capture_output=True, text=True)
+run = subprocess.run([kql, "check", tmp, "--format", "jsonl", "--timings", *samples, *extra], capture_output=True, text=True)
 verdicts = [json.loads(l) for l in run.stdout.splitlines() if l.startswith("{")]
 if not verdicts:
     sys.exit(f"kql check gave no verdicts: {run.stderr.strip()[:2000]}")
