@@ -278,6 +278,12 @@ pub fn string_test_any() -> ScalarUDF {
 enum AnyNeedle {
     /// `contains`: one automaton for every needle.
     Automaton(aho_corasick::AhoCorasick),
+    /// Case-insensitive `contains` of needles some of which are beyond ASCII: the ASCII needles
+    /// in one automaton that folds ASCII letters; the needles whose lowercase is beyond ASCII in
+    /// one automaton over the lowercased text, which only a text beyond ASCII can match (so an
+    /// ASCII text is never lowercased); the rest (a needle such as the Kelvin sign, whose
+    /// lowercase is ASCII) one by one.
+    FoldedContains { ascii: aho_corasick::AhoCorasick, beyond: aho_corasick::AhoCorasick, rest: Vec<PreparedNeedle> },
     /// Each needle in turn.
     Each(Vec<PreparedNeedle>),
 }
@@ -285,20 +291,44 @@ enum AnyNeedle {
 impl AnyNeedle {
     fn new(test: Test, needles: &[String], case_sensitive: bool) -> AnyNeedle {
         let each = || AnyNeedle::Each(needles.iter().map(|n| PreparedNeedle::new(test, n, case_sensitive)).collect());
-        // Aho-Corasick folds ASCII letters only, as `contains` does for an ASCII needle; a
-        // needle beyond ASCII is folded by Unicode's rules, one at a time.
-        if test != Test::Contains || !(case_sensitive || needles.iter().all(|n| n.is_ascii())) {
+        if test != Test::Contains {
             return each();
         }
-        match aho_corasick::AhoCorasick::builder().ascii_case_insensitive(!case_sensitive).build(needles) {
-            Ok(automaton) => AnyNeedle::Automaton(automaton),
-            Err(_) => each(),
+        if case_sensitive || needles.iter().all(|n| n.is_ascii()) {
+            // Aho-Corasick folds ASCII letters only, as `contains` does for an ASCII needle.
+            return match aho_corasick::AhoCorasick::builder().ascii_case_insensitive(!case_sensitive).build(needles) {
+                Ok(automaton) => AnyNeedle::Automaton(automaton),
+                Err(_) => each(),
+            };
+        }
+        let (ascii, others): (Vec<&String>, Vec<&String>) = needles.iter().partition(|n| n.is_ascii());
+        let (beyond, rest): (Vec<String>, Vec<&String>) = {
+            let mut beyond = Vec::new();
+            let mut rest = Vec::new();
+            for n in others {
+                let lower = n.to_lowercase();
+                if lower.is_ascii() { rest.push(n) } else { beyond.push(lower) }
+            }
+            (beyond, rest)
+        };
+        let built =
+            (aho_corasick::AhoCorasick::builder().ascii_case_insensitive(true).build(&ascii), aho_corasick::AhoCorasick::new(&beyond));
+        match built {
+            (Ok(ascii), Ok(beyond)) => AnyNeedle::FoldedContains {
+                ascii,
+                beyond,
+                rest: rest.into_iter().map(|n| PreparedNeedle::new(test, n, case_sensitive)).collect(),
+            },
+            _ => each(),
         }
     }
 
     fn test(&self, hay: &str, buf: &mut Vec<u8>) -> bool {
         match self {
             AnyNeedle::Automaton(a) => a.is_match(hay),
+            AnyNeedle::FoldedContains { ascii, beyond, rest } => {
+                ascii.is_match(hay) || (!hay.is_ascii() && beyond.is_match(&hay.to_lowercase())) || rest.iter().any(|n| n.test(hay, buf))
+            }
             AnyNeedle::Each(needles) => needles.iter().any(|n| n.test(hay, buf)),
         }
     }
@@ -377,7 +407,26 @@ mod tests {
             "KAB",
             "äb",
         ];
-        let needles = ["", "a", "a-a", "america", "AMER", "cmd.exe", "\\system32\\", "rger", "STRASSE", "ärger", "Ärger", "k", "-", "ab", "aa", "\u{2013}enc", "\u{212A}", "ÄB"];
+        let needles = [
+            "",
+            "a",
+            "a-a",
+            "america",
+            "AMER",
+            "cmd.exe",
+            "\\system32\\",
+            "rger",
+            "STRASSE",
+            "ärger",
+            "Ärger",
+            "k",
+            "-",
+            "ab",
+            "aa",
+            "\u{2013}enc",
+            "\u{212A}",
+            "ÄB",
+        ];
         let tests = [Test::Has, Test::Contains, Test::StartsWith, Test::EndsWith, Test::HasPrefix, Test::HasSuffix];
         let mut buf = Vec::new();
         for test in tests {
@@ -400,8 +449,24 @@ mod tests {
     /// Several needles at once give what the tests give one by one, joined by `or`.
     #[test]
     fn any_needle_agrees_with_each_test() {
-        let texts = ["", "C:\\Windows\\System32\\CMD.EXE /c whoami", "powershell -EncodedCommand SQBFAFgA", "Straße ärger", "ab\u{212A}ab"];
-        let sets: [&[&str]; 5] = [&["whoami", "-enc"], &["WHOAMI", "nothing"], &["", "x"], &["ärger", "ZZZ"], &["k", "q"]];
+        let texts = [
+            "",
+            "C:\\Windows\\System32\\CMD.EXE /c whoami",
+            "powershell -EncodedCommand SQBFAFgA",
+            "Straße ärger",
+            "ab\u{212A}ab",
+            "powershell \u{2013}enc x \u{1F600}",
+            "kab",
+        ];
+        let sets: [&[&str]; 7] = [
+            &["whoami", "-enc"],
+            &["WHOAMI", "nothing"],
+            &["", "x"],
+            &["ärger", "ZZZ"],
+            &["k", "q"],
+            &["\u{2013}ENC", "STRASSE", "\u{212A}", "-Enc"],
+            &["\u{1F600}", "ÄRGER"],
+        ];
         let tests = [Test::Has, Test::Contains, Test::StartsWith, Test::EndsWith, Test::HasPrefix, Test::HasSuffix];
         let mut buf = Vec::new();
         for test in tests {
@@ -411,11 +476,14 @@ mod tests {
                     let any = AnyNeedle::new(test, &owned, case_sensitive);
                     for text in texts {
                         let expected = needles.iter().any(|n| run_test(test, text, n, case_sensitive));
-                        assert_eq!(any.test(text, &mut buf), expected, "{test:?} {needles:?} in {text:?}, case-sensitive: {case_sensitive}");
+                        assert_eq!(
+                            any.test(text, &mut buf),
+                            expected,
+                            "{test:?} {needles:?} in {text:?}, case-sensitive: {case_sensitive}"
+                        );
                     }
                 }
             }
         }
     }
-
 }
