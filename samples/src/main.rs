@@ -5,12 +5,17 @@
 //! the beacons listed in `network_session::PLANTS` (the ones the Sentinel beaconing rule must
 //! find, and look-alikes it must ignore).
 //!
+//! `kql-samples device-process --rows 10000000 --out DeviceProcessEvents.parquet` writes
+//! Microsoft Defender XDR's `DeviceProcessEvents` at a real fleet's cardinality, with the attacks
+//! listed in `device_process` planted.
+//!
 //! `kql-samples sentinel --out samples/data` writes the raw tables Microsoft Sentinel stores
 //! (`SecurityEvent`, `WindowsEvent`, `Event`, `ASimNetworkSessionLogs`, with Sentinel's column
 //! names and types) holding the same planted beacons, for the ASIM parsers in
 //! `samples/parsers`, and `PowerShellScriptBlock_CL`; each with the plants listed in
 //! `sentinel` and `windows`.
 
+mod device_process;
 mod event_table;
 mod network_session;
 mod rng;
@@ -58,6 +63,23 @@ enum Command {
         #[arg(long, requires = "realistic")]
         flows: Option<u64>,
     },
+    /// Microsoft Defender XDR's DeviceProcessEvents (as Sentinel stores it) at a real fleet's
+    /// cardinality, with planted attacks (rundll32 comsvcs MiniDump, certutil -urlcache,
+    /// vssadmin delete shadows, procdump -ma lsass, powershell -enc, mimikatz).
+    DeviceProcess {
+        /// Background rows (the planted events come on top).
+        #[arg(long, default_value_t = 10_000_000)]
+        rows: usize,
+        /// Output Parquet file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Seed of the generator: the same seed gives the same file.
+        #[arg(long, default_value_t = 1571)]
+        seed: u64,
+        /// Devices of the fleet (a tenth of them servers).
+        #[arg(long, default_value_t = 15_000)]
+        devices: usize,
+    },
     /// Sentinel's raw tables (SecurityEvent, WindowsEvent, Event, ASimNetworkSessionLogs) with
     /// the planted beacons and T1571 activity, and PowerShell script blocks, one Parquet file
     /// per table in DIR.
@@ -82,6 +104,7 @@ fn main() -> ExitCode {
                 realistic.then(|| network_session::Cardinality { sources, destinations, flows: flows.unwrap_or(rows as u64 * 7 / 10) });
             network_session::write(&out, rows, seed, cardinality)
         }
+        Command::DeviceProcess { rows, out, seed, devices } => device_process::write(&out, rows, seed, devices),
         Command::Sentinel { rows, out, seed } => [
             sentinel::write_security_event(&out.join("SecurityEvent.parquet"), rows, seed),
             sentinel::write_windows_event(&out.join("WindowsEvent.parquet"), rows, seed),
