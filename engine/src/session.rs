@@ -380,7 +380,12 @@ impl Session {
         self.stream_planned(query, used, true).await
     }
 
-    async fn stream_planned(&self, query: &PlannedQuery, used: ResultUse, one_partition: bool) -> Result<(SendableRecordBatchStream, Progress)> {
+    async fn stream_planned(
+        &self,
+        query: &PlannedQuery,
+        used: ResultUse,
+        one_partition: bool,
+    ) -> Result<(SendableRecordBatchStream, Progress)> {
         // Partition notes are for `explain`; a query's scans leave none behind.
         self.scan_notes.lock().clear();
         let planned = if one_partition {
