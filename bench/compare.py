@@ -18,8 +18,10 @@ The engines:
   duckdb-kql      the KQL text (NAME.duckdb_kql.kql if the peer needs another spelling, else NAME.kql)
                   translated to SQL by the duckdb-kql package and run on DuckDB (translation included)
   chdb            the KQL text (NAME.chdb.kql, else NAME.kql) in chdb's (ClickHouse's) Kusto dialect
-Peers are timed inside this process, around the query and the fetch of its result, their connection
-(and the views naming the Parquet files as tables) already open: only kql pays for starting up.
+Each peer runs in a Python process of its own, started once, where it is timed around the query and
+the fetch of its result, its connection (and the views naming the Parquet files as tables) already
+open: only kql pays for starting up. A peer that crashes or hangs (--timeout) is reported, its process
+started again, and the run goes on.
 In each .sql file {path} stands for the Parquet file.
 
 Other work on the machine: before each round of timed runs (one run of every engine) it waits, up to
@@ -85,10 +87,22 @@ def cpu_seconds_all():
         return None
 
 
+WORKER_PIDS = set()
+
+
 def cpu_seconds_ours():
+    """CPU seconds of this process, its finished children (kql runs) and its live peer workers."""
     import resource
     a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+    total = a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+    for pid in list(WORKER_PIDS):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+        except Exception:
+            pass
+    return total
 
 
 class Others:
@@ -319,9 +333,9 @@ class Chdb:
         return elapsed, None, header, rows
 
 
-def make_engine(name, args):
+def make_local_engine(name, kql_binary=None):
     if name == "kql":
-        return Kql(args.kql)
+        return Kql(kql_binary)
     if name == "duckdb_literal":
         return DuckDB("literal")
     if name == "duckdb_best":
@@ -331,6 +345,103 @@ def make_engine(name, args):
     if name == "chdb":
         return Chdb()
     raise ValueError(name)
+
+
+def worker_main(name, conn):
+    """A peer's own process: opens its connection once, then runs the queries it is sent."""
+    try:
+        eng = make_local_engine(name)
+        conn.send(("ready", eng.version()))
+    except Unavailable as e:
+        conn.send(("unavailable", str(e)))
+        return
+    except Exception as e:
+        conn.send(("unavailable", first_line(e)))
+        return
+    while True:
+        try:
+            msg = conn.recv()
+        except EOFError:
+            return
+        if msg is None:
+            return
+        try:
+            elapsed, rss, header, rows = eng.run(*msg)
+            conn.send(("ok", elapsed, rss, [str(h) for h in header], [tuple(r) for r in rows]))
+        except Exception as e:
+            conn.send(("error", first_line(e), traceback.format_exception_only(type(e), e)[-1].strip()[:2000]))
+
+
+class Worker:
+    """A peer run in a process of its own (its connection stays open there, and the query is timed
+    there): a peer that crashes or hangs is reported and started again, and the run goes on."""
+
+    def __init__(self, name):
+        self.name = name
+        self._start()
+
+    def _start(self):
+        import multiprocessing as mp
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=worker_main, args=(self.name, child), daemon=True)
+        self.proc.start()
+        WORKER_PIDS.add(self.proc.pid)
+        child.close()
+        if not self.conn.poll(600):
+            self.proc.kill()
+            raise Unavailable("did not start within 600 s")
+        try:
+            msg = self.conn.recv()
+        except EOFError:
+            raise Unavailable(f"its process died while starting (exit code {self.proc.exitcode})")
+        if msg[0] != "ready":
+            raise Unavailable(msg[1])
+        self._version = msg[1]
+
+    def version(self):
+        return self._version
+
+    def run(self, query, table, path, timeout):
+        try:
+            self.conn.send((query, table, path, timeout))
+            if not self.conn.poll(timeout):
+                self.proc.kill()
+                self.proc.join()
+                WORKER_PIDS.discard(self.proc.pid)
+                self._restart()
+                raise RuntimeError(f"timed out after {timeout:.0f} s (its process was killed and started again)")
+            msg = self.conn.recv()
+        except (EOFError, BrokenPipeError, ConnectionResetError):
+            self.proc.join(5)
+            code = self.proc.exitcode
+            WORKER_PIDS.discard(self.proc.pid)
+            self._restart()
+            raise RuntimeError(f"its process died (exit code {code}); started again")
+        if msg[0] == "ok":
+            return msg[1], msg[2], msg[3], msg[4]
+        raise RuntimeError(msg[1])
+
+    def _restart(self):
+        try:
+            self._start()
+        except Unavailable:
+            pass
+
+    def close(self):
+        try:
+            self.conn.send(None)
+            self.proc.join(10)
+        except Exception:
+            pass
+        if self.proc.is_alive():
+            self.proc.kill()
+
+
+def make_engine(name, args):
+    if name == "kql":
+        return Kql(args.kql)
+    return Worker(name)
 
 
 # ---- the run ----------------------------------------------------------------------------------
@@ -383,7 +494,7 @@ def main():
     ap.add_argument("--kql", default=os.path.join(ROOT, "target", "release", "kql"))
     ap.add_argument("--data", default=os.path.join(ROOT, "bench-data"))
     ap.add_argument("--we-cap", type=int, default=10_000_000, help="largest WindowsEvent background (rows)")
-    ap.add_argument("--timeout", type=float, default=1800, help="seconds before a kql run is killed")
+    ap.add_argument("--timeout", type=float, default=1800, help="seconds before a run (any engine) is abandoned")
     ap.add_argument("--json", help="also write every timing and check to this file")
     ap.add_argument("--wait-idle", type=float, default=300,
                     help="before each round of timed runs, wait up to this many seconds for other processes to use under a quarter core (0: never)")
@@ -487,6 +598,9 @@ def main():
         size_rec["load_average"] = [load_before, os.getloadavg()[0]]
         record["sizes"].append(size_rec)
         print_table(rows, names, engines, unavailable, table_rows, notes, args.runs, size_rec["load_average"])
+    for eng in engines.values():
+        if isinstance(eng, Worker):
+            eng.close()
     if args.json:
         with open(args.json, "w") as f:
             json.dump(record, f, indent=1, default=str)
@@ -517,7 +631,7 @@ def print_table(rows, names, engines, unavailable, table_rows, notes, runs, load
         cells += ["-" if kql_rows is None else f"{kql_rows}", verdict]
         lines.append(cells)
     widths = [max(len(str(r[i])) for r in [head] + lines) for i in range(len(head))]
-    print(f"\n--rows {rows:,}: median of {runs} runs (seconds; kql: whole process, peak RSS in MB; peers: query time in-process);"
+    print(f"\n--rows {rows:,}: median of {runs} runs (seconds; kql: whole process, peak RSS in MB; peers: query time in their process);"
           f" 1-minute load average {load[0]:.2f} before, {load[1]:.2f} after (other work on the machine skews the times)")
     for r in [head, ["-" * w for w in widths]] + lines:
         print(" | ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())

@@ -19,14 +19,17 @@
 #   bench-data/realistic-rows-N/NetworkSession.parquet   kql-samples network-session --rows N --realistic
 #   bench-data/sentinel-rows-M/WindowsEvent.parquet      M = min(N, --we-cap, default 10,000,000):
 #       the WindowsEvent table of `kql-samples sentinel --rows M` (M + 727 rows), written by
-#       bench/gen_samples.py windows-event (kql-samples sentinel builds all five of its tables in
-#       memory at once, far too much at millions of rows)
+#       bench/gen_samples.py windows-event: kql-samples sentinel builds all five of its tables in
+#       memory (200,000 rows: 26.5 s and 2.8 GB peak on the 2-core machine, so about 14 GB at 1 M),
+#       where the port writes only this one (10 M rows: 147 s, 3.5 GB peak)
 # When target/release/kql-samples is not built, bench/gen_samples.py network-session writes the same
-# NetworkSession rows (a port of the generator, checked equal: `bench/gen_samples.py check`).
+# NetworkSession rows (a port of the generator; both ports give values equal to kql-samples', checked
+# at 1 M NetworkSession and 200,000 WindowsEvent rows, and `bench/gen_samples.py check` compares them
+# with the bundled samples/data).
 #
 # Output: per size, a table with one row per query: per engine the median seconds (kql: the whole
-# process, wall clock, and its median peak RSS in MB; peers: the query inside the Python process, the
-# connection already open), kql/peer ratios (above 1: kql slower), kql's result rows, and "check": ok
+# process, wall clock, and its median peak RSS in MB; peers: the query inside a Python process of its
+# own, started once, the connection already open), kql/peer ratios (above 1: kql slower), kql's result rows, and "check": ok
 # when every engine that ran returned the same rows, otherwise what differs. "cannot run" cells have
 # the peer's error under the table; "n/a" engines are not installed here. Before each round of timed
 # runs it waits (up to --wait-idle seconds, default 300) for other processes to leave the CPU idle, and

@@ -9,10 +9,14 @@ machine where the `kql-samples` binary has not been built: the same seed gives t
 
 It follows samples/src/{rng,network_session,sentinel,event_table}.rs draw for draw (SplitMix64
 is a counter, so the i-th draw of a generator is computed directly and whole columns at once
-with numpy). Checked against the bundled samples/data/NetworkSession.parquet (150,000 rows,
-non-realistic) and samples/data/WindowsEvent.parquet (--rows 6000): equal row for row (run
-`gen_samples.py check` for that). Row-group layout and Parquet encodings may differ from the
-Rust writer's; the values and the row order do not.
+with numpy). Checked equal, value for value and in the same order and row groups: against the
+bundled samples/data/NetworkSession.parquet (150,000 rows, default background) and
+samples/data/WindowsEvent.parquet (--rows 6000) (`gen_samples.py check` does it again), and against
+kql-samples' own output for `network-session --rows 1000000 --realistic` and the WindowsEvent.parquet
+of `sentinel --rows 200000`. Parquet encodings may differ from the Rust writer's.
+
+Why WindowsEvent alone: `kql-samples sentinel` builds all five tables in memory (200,000 rows took
+26.5 s and 2.8 GB on the 2-core machine), this writes one in chunks (10 M rows: 147 s, 3.5 GB).
 
 Needs numpy and pyarrow (bench/compare.sh installs them into bench-data/.venv).
 """
