@@ -130,15 +130,7 @@ impl SharedScan {
             .collect();
         let plan = match self.table.provider.scan(state, Some(&columns), &[], None).await {
             Ok(plan) => plan,
-            Err(e) => {
-                let error = Arc::new(e);
-                let tasks = vec![tokio::spawn(async move {
-                    for t in targets {
-                        let _ = t.sender.send(Err(DataFusionError::Shared(error.clone()))).await;
-                    }
-                })];
-                return RunningScan { tasks };
-            }
+            Err(e) => return RunningScan { tasks: vec![tokio::spawn(async move { send_error(&targets, e).await })] },
         };
         let context = state.task_ctx();
         let partitions = plan.output_partitioning().partition_count();

@@ -122,6 +122,16 @@ impl Outcome {
     fn failed(elapsed: Duration, error: String) -> Outcome {
         Outcome { rows: 0, elapsed, output: None, error: Some(error), shared_scan: None }
     }
+
+    /// What a hunt's run gave: its rows and file, its error rendered with its text, or the
+    /// panic that stopped it.
+    fn of_run(run: std::thread::Result<Result<(usize, Option<PathBuf>), KqlError>>, elapsed: Duration, text: &str, hunt: &Hunt) -> Outcome {
+        match run {
+            Ok(Ok((rows, output))) => Outcome { rows, elapsed, output, error: None, shared_scan: None },
+            Ok(Err(e)) => Outcome::failed(elapsed, e.render(text, &hunt.origin(), false)),
+            Err(panic) => Outcome::failed(elapsed, panic_error(&*panic)),
+        }
+    }
 }
 
 /// Where results go: what a hunt's task needs of the arguments.
@@ -236,12 +246,7 @@ async fn run_shared(
         async move {
             let written = AssertUnwindSafe(write_results(on_own_task(stream), &query, &hunt.name, output)).catch_unwind().await;
             let elapsed = planning + start.elapsed();
-            let outcome = match written {
-                Ok(Ok((rows, output))) => Outcome { rows, elapsed, output, error: None, shared_scan: None },
-                Ok(Err(e)) => Outcome::failed(elapsed, e.render(&text, &hunt.origin(), false)),
-                Err(panic) => Outcome::failed(elapsed, panic_error(&*panic)),
-            };
-            (i, Outcome { shared_scan: Some(table.to_string()), ..outcome })
+            (i, Outcome { shared_scan: Some(table.to_string()), ..Outcome::of_run(written, elapsed, &text, hunt) })
         }
     });
     for (i, outcome) in futures::future::join_all(runs).await {
@@ -269,12 +274,7 @@ async fn run_prepared(session: &Session, hunt: &Hunt, prepared: Prepared, output
     })
     .catch_unwind()
     .await;
-    let elapsed = planning + start.elapsed();
-    match run {
-        Ok(Ok((rows, output))) => Outcome { rows, elapsed, output, error: None, shared_scan: None },
-        Ok(Err(e)) => Outcome::failed(elapsed, e.render(&text, &hunt.origin(), false)),
-        Err(panic) => Outcome::failed(elapsed, panic_error(&*panic)),
-    }
+    Outcome::of_run(run, planning + start.elapsed(), &text, hunt)
 }
 
 /// The stream, computed on a task of its own: the hunts of a group are polled from one task,
