@@ -26,7 +26,7 @@ pub fn strlen() -> ScalarUDF {
 }
 
 /// Which test `string_test(s, pattern, code)` runs; `code` is this as an integer constant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Test {
     Has = 0,
     Contains = 1,
@@ -37,7 +37,7 @@ pub enum Test {
 }
 
 impl Test {
-    fn from_code(code: i64) -> Option<Test> {
+    pub fn from_code(code: i64) -> Option<Test> {
         Some(match code {
             0 => Test::Has,
             1 => Test::Contains,

@@ -1,0 +1,230 @@
+//! Expressions of the table's columns that the queries of a shared scan filter on, computed
+//! once per batch by the scan and handed to each query as extra columns of the shared table.
+//!
+//! A thousand Sigma rules over one table filter on the same few columns: each asks
+//! `FolderPath endswith "\\x.exe"`, `ProcessCommandLine contains "..."`, `lower(FileName) ==
+//! "..."`. Each query computing its own tests reads every text once per test. Instead, when the
+//! group is formed, every such expression in a `where` directly over the table is given a
+//! column of the shared table (`__kql_shared_N`); the query's predicate reads that column, and
+//! the scan computes each column once per batch, the string tests of one column in one pass
+//! (`string_tests.rs`). The query's rows do not change: each column holds exactly what the
+//! expression it replaces evaluates to (a string test: the same `PreparedNeedle` code; anything
+//! else: the expression itself, evaluated by DataFusion), and the query's `where` projects the
+//! extra columns away.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::Session as CatalogSession;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{Column, DFSchema, Result, ScalarValue, TableReference, internal_datafusion_err};
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::{Expr, ExprSchemable};
+use datafusion::physical_expr::PhysicalExpr;
+
+use super::string_tests::{ColumnTests, TestOfColumn};
+use crate::functions::is_string;
+use crate::functions::string::Test;
+
+/// The name of the shared table's `i`th computed column.
+fn column_name(i: usize) -> String {
+    format!("__kql_shared_{i}")
+}
+
+/// One computed column: what it holds.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Computed {
+    /// A string test (or the `or` of tests of one kind) of a text column against constant
+    /// needles: `kql_string_test` / `kql_string_test_any` with a column and literals.
+    StringTest { column: String, test: TestOfColumn },
+    /// `lower(column)` of a text column (`=~`, `in~`), its columns unqualified.
+    Evaluated(Expr),
+}
+
+/// The computed columns of one shared table, in the order of their names.
+pub(super) struct ComputedColumns {
+    list: Vec<Computed>,
+    index: HashMap<Computed, usize>,
+    fields: Vec<Field>,
+}
+
+impl ComputedColumns {
+    pub fn empty() -> ComputedColumns {
+        ComputedColumns { list: Vec::new(), index: HashMap::new(), fields: Vec::new() }
+    }
+
+    /// Registers every expression that `predicate` (a `where` over the table) could read from
+    /// a computed column; `resolve` names the table's column a column of the predicate is.
+    pub fn collect(&mut self, predicate: &Expr, base: &Schema, resolve: &dyn Fn(&Column) -> Option<String>) {
+        let _ = predicate.apply(|e| match recognise(e, base, resolve) {
+            Some(computed) => {
+                self.register(computed, base);
+                Ok(TreeNodeRecursion::Jump)
+            }
+            None => Ok(TreeNodeRecursion::Continue),
+        });
+    }
+
+    fn register(&mut self, computed: Computed, base: &Schema) {
+        if self.index.contains_key(&computed) {
+            return;
+        }
+        let field = match &computed {
+            Computed::StringTest { .. } => Some(Field::new(column_name(self.list.len()), DataType::Boolean, false)),
+            Computed::Evaluated(expr) => DFSchema::try_from(base.clone())
+                .ok()
+                .and_then(|schema| expr.get_type(&schema).ok())
+                .map(|t| Field::new(column_name(self.list.len()), t, true)),
+        };
+        // A name the table has already (no real table should) would be ambiguous: not shared.
+        if let Some(field) = field.filter(|f| base.index_of(f.name()).is_err()) {
+            self.index.insert(computed.clone(), self.list.len());
+            self.list.push(computed);
+            self.fields.push(field);
+        }
+    }
+
+    /// The table's columns followed by the computed ones.
+    pub fn extend_schema(&self, base: &Schema) -> SchemaRef {
+        let fields = base.fields().iter().map(|f| f.as_ref().clone()).chain(self.fields.iter().cloned());
+        Arc::new(Schema::new_with_metadata(fields.collect::<Vec<_>>(), base.metadata().clone()))
+    }
+
+    /// `predicate` reading computed columns (qualified by the scan's `qualifier`) in place of
+    /// the expressions they hold, and the indices of those columns among the computed ones.
+    pub fn rewrite_predicate(
+        &self,
+        predicate: Expr,
+        qualifier: &TableReference,
+        base: &Schema,
+        resolve: &dyn Fn(&Column) -> Option<String>,
+    ) -> Result<(Expr, Vec<usize>)> {
+        let mut used = Vec::new();
+        let rewritten = predicate.transform_down(|e| match recognise(&e, base, resolve).and_then(|c| self.index.get(&c)) {
+            Some(&i) => {
+                used.push(i);
+                let column = Expr::Column(Column::new(Some(qualifier.clone()), column_name(i)));
+                Ok(Transformed::new(column, true, TreeNodeRecursion::Jump))
+            }
+            None => Ok(Transformed::no(e)),
+        })?;
+        used.sort_unstable();
+        used.dedup();
+        Ok((rewritten.data, used))
+    }
+
+    /// The name of computed column `i`.
+    pub fn name(&self, i: usize) -> String {
+        column_name(i)
+    }
+
+    /// The table's columns that computed column `i` reads.
+    pub fn inputs(&self, i: usize) -> Vec<String> {
+        match &self.list[i] {
+            Computed::StringTest { column, .. } => vec![column.clone()],
+            Computed::Evaluated(expr) => expr.column_refs().into_iter().map(|c| c.name.clone()).collect(),
+        }
+    }
+}
+
+/// The computed column an expression can be read from, if any.
+fn recognise(e: &Expr, base: &Schema, resolve: &dyn Fn(&Column) -> Option<String>) -> Option<Computed> {
+    let Expr::ScalarFunction(ScalarFunction { func, args }) = e else { return None };
+    let text_column = |e: &Expr| match e {
+        Expr::Column(c) => resolve(c).filter(|name| base.field_with_name(name).is_ok_and(|f| is_string(f.data_type()))),
+        _ => None,
+    };
+    let needle = |e: &Expr| match e {
+        Expr::Literal(ScalarValue::Utf8(Some(n)), _) => Some(n.clone()),
+        _ => None,
+    };
+    let string_test = |column: String, code: i64, needles: Vec<String>| {
+        let test = TestOfColumn { test: Test::from_code(code / 2)?, case_sensitive: code % 2 == 1, needles };
+        (code >= 0 && test.shareable()).then_some(Computed::StringTest { column, test })
+    };
+    match (func.name(), args.as_slice()) {
+        ("kql_string_test", [hay, n, Expr::Literal(ScalarValue::Int64(Some(code)), _)]) => {
+            string_test(text_column(hay)?, *code, vec![needle(n)?])
+        }
+        ("kql_string_test_any", [hay, Expr::Literal(ScalarValue::Int64(Some(code)), _), needles @ ..]) => {
+            string_test(text_column(hay)?, *code, needles.iter().map(needle).collect::<Option<Vec<_>>>()?)
+        }
+        ("lower", [hay]) => {
+            let column = Expr::Column(Column::new_unqualified(text_column(hay)?));
+            Some(Computed::Evaluated(Expr::ScalarFunction(ScalarFunction { func: func.clone(), args: vec![column] })))
+        }
+        _ => None,
+    }
+}
+
+/// The computed columns a started scan computes, ready for its batches.
+pub(super) struct BatchExtender {
+    steps: Vec<Step>,
+    count: usize,
+}
+
+enum Step {
+    /// The string tests of one column of the scan's batches, into these slots.
+    Tests {
+        column: usize,
+        tests: ColumnTests,
+        slots: Vec<usize>,
+    },
+    Evaluated {
+        expr: Arc<dyn PhysicalExpr>,
+        slot: usize,
+    },
+}
+
+impl BatchExtender {
+    /// For the computed columns `used` (in this order: slot `k` holds `used[k]`), over batches of
+    /// `scan_schema`.
+    pub fn new(computed: &ComputedColumns, used: &[usize], scan_schema: &SchemaRef, state: &dyn CatalogSession) -> Result<BatchExtender> {
+        let mut steps = Vec::new();
+        let mut tests_by_column: Vec<(usize, Vec<TestOfColumn>, Vec<usize>)> = Vec::new();
+        let df_schema = DFSchema::try_from(scan_schema.as_ref().clone())?;
+        for (slot, &i) in used.iter().enumerate() {
+            match &computed.list[i] {
+                Computed::StringTest { column, test } => {
+                    let column = scan_schema.index_of(column)?;
+                    match tests_by_column.iter_mut().find(|(c, _, _)| *c == column) {
+                        Some((_, tests, slots)) => {
+                            tests.push(test.clone());
+                            slots.push(slot);
+                        }
+                        None => tests_by_column.push((column, vec![test.clone()], vec![slot])),
+                    }
+                }
+                Computed::Evaluated(expr) => {
+                    steps.push(Step::Evaluated { expr: state.create_physical_expr(expr.clone(), &df_schema)?, slot })
+                }
+            }
+        }
+        for (column, tests, slots) in tests_by_column {
+            steps.push(Step::Tests { column, tests: ColumnTests::new(&tests), slots });
+        }
+        Ok(BatchExtender { steps, count: used.len() })
+    }
+
+    /// The batch's columns followed by the computed ones.
+    pub fn extend(&self, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+        let mut computed: Vec<Option<ArrayRef>> = vec![None; self.count];
+        for step in &self.steps {
+            match step {
+                Step::Tests { column, tests, slots } => {
+                    for (slot, answer) in slots.iter().zip(tests.evaluate(batch.column(*column))?) {
+                        computed[*slot] = Some(Arc::new(answer));
+                    }
+                }
+                Step::Evaluated { expr, slot } => computed[*slot] = Some(expr.evaluate(batch)?.into_array(batch.num_rows())?),
+            }
+        }
+        let computed = computed
+            .into_iter()
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| internal_datafusion_err!("a computed column of the shared scan was not computed"))?;
+        Ok(batch.columns().iter().cloned().chain(computed).collect())
+    }
+}

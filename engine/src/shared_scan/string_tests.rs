@@ -1,0 +1,227 @@
+//! Every string test of one text column that the queries of a shared scan ask, answered in one
+//! pass over the column per batch.
+//!
+//! A folder of Sigma rules asks hundreds of `contains` / `endswith` / `has` questions of the
+//! same few columns (`ProcessCommandLine`, `FolderPath`, ...). Asked query by query, each text is
+//! searched once per needle: a thousand rules search each command line a few thousand times.
+//! Here one Aho-Corasick automaton holds every needle of the column and reports, for each text,
+//! which needles occur in it at all; only those needles' tests are then decided, by the very
+//! code the query's own `kql_string_test` runs (`PreparedNeedle::test`).
+//!
+//! Why the pass can skip a needle that does not occur: every test (`has`, `contains`,
+//! `startswith`, `endswith`, `hasprefix`, `hassuffix`, either case rule) passes only if the
+//! needle occurs in the text as a substring, ASCII letters folded. Only non-empty ASCII needles
+//! come here (`computed.rs`), and for those the tests fold ASCII letters only, except where
+//! `matches_at` lowercases a non-ASCII slice of the needle's byte length; the one non-ASCII
+//! character whose lowercase is ASCII, the Kelvin sign, shrinks from three bytes to one, so
+//! such a slice never equals an ASCII needle of its length. The tests of a needle that occurs
+//! are decided exactly; a case-insensitive `contains` of an ASCII needle is the occurrence
+//! itself and needs no second look.
+
+use arrow::array::{ArrayRef, BooleanArray, BooleanBufferBuilder};
+use datafusion::common::Result;
+
+use crate::functions::StrArray;
+use crate::functions::string::{PreparedNeedle, Test};
+
+/// One shared test: `test` of the column against any of `needles` (several for the `or` of
+/// tests that `planner/string_sets.rs` merges into one `kql_string_test_any`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TestOfColumn {
+    pub test: Test,
+    pub case_sensitive: bool,
+    pub needles: Vec<String>,
+}
+
+impl TestOfColumn {
+    /// Whether the pass may answer this test: its needles are non-empty ASCII.
+    pub fn shareable(&self) -> bool {
+        !self.needles.is_empty() && self.needles.iter().all(|n| !n.is_empty() && n.is_ascii())
+    }
+}
+
+/// A test as the pass decides it.
+struct PreparedTest {
+    /// A case-insensitive `contains`: an occurrence is the answer.
+    occurrence_decides: bool,
+    needles: Vec<PreparedNeedle>,
+}
+
+/// The tests of one column, prepared once for the whole scan.
+pub struct ColumnTests {
+    tests: Vec<PreparedTest>,
+    /// Every distinct needle, ASCII letters folded; `None` when the automaton cannot be built
+    /// (too large), and then every test is tried on every text.
+    automaton: Option<aho_corasick::AhoCorasick>,
+    /// For each needle of the automaton: the tests that use it, as (test, needle of that test).
+    users: Vec<Vec<(usize, usize)>>,
+}
+
+impl ColumnTests {
+    pub fn new(tests: &[TestOfColumn]) -> ColumnTests {
+        let mut needles: Vec<String> = Vec::new();
+        let mut users: Vec<Vec<(usize, usize)>> = Vec::new();
+        for (t, test) in tests.iter().enumerate() {
+            for (k, needle) in test.needles.iter().enumerate() {
+                let folded = needle.to_ascii_lowercase();
+                let id = match needles.iter().position(|n| *n == folded) {
+                    Some(id) => id,
+                    None => {
+                        needles.push(folded);
+                        users.push(Vec::new());
+                        needles.len() - 1
+                    }
+                };
+                users[id].push((t, k));
+            }
+        }
+        // A DFA searches fastest (one table lookup per byte); it costs memory per state, so a
+        // column with too many needles for one gets the automaton the crate picks.
+        let build = |kind| {
+            aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .match_kind(aho_corasick::MatchKind::Standard)
+                .kind(kind)
+                .build(&needles)
+        };
+        let automaton = build(Some(aho_corasick::AhoCorasickKind::DFA)).or_else(|_| build(None)).ok();
+        let tests = tests
+            .iter()
+            .map(|t| PreparedTest {
+                occurrence_decides: t.test == Test::Contains && !t.case_sensitive,
+                needles: t.needles.iter().map(|n| PreparedNeedle::new(t.test, n, t.case_sensitive)).collect(),
+            })
+            .collect();
+        ColumnTests { tests, automaton, users }
+    }
+
+    /// Each test's answer for every text of `column` (a null text is "", as in
+    /// `kql_string_test`; the answers are never null), in the order the tests were given.
+    pub fn evaluate(&self, column: &ArrayRef) -> Result<Vec<BooleanArray>> {
+        let texts = StrArray::try_new(column)?;
+        let rows = texts.len();
+        let mut answers: Vec<BooleanBufferBuilder> = self
+            .tests
+            .iter()
+            .map(|_| {
+                let mut b = BooleanBufferBuilder::new(rows);
+                b.append_n(rows, false);
+                b
+            })
+            .collect();
+        let mut buf = Vec::new();
+        match &self.automaton {
+            Some(automaton) => {
+                // Row stamps (row + 1): which needles were seen, and which tests passed, in the
+                // current text, without clearing a set per row.
+                let mut needle_seen = vec![0u32; self.users.len()];
+                let mut test_passed = vec![0u32; self.tests.len()];
+                for row in 0..rows {
+                    let text = texts.get(row).unwrap_or("");
+                    if text.is_empty() {
+                        continue;
+                    }
+                    let stamp = row as u32 + 1;
+                    for found in automaton.find_overlapping_iter(text) {
+                        let id = found.pattern().as_usize();
+                        if needle_seen[id] == stamp {
+                            continue;
+                        }
+                        needle_seen[id] = stamp;
+                        for &(t, k) in &self.users[id] {
+                            if test_passed[t] == stamp {
+                                continue;
+                            }
+                            let test = &self.tests[t];
+                            if test.occurrence_decides || test.needles[k].test(text, &mut buf) {
+                                test_passed[t] = stamp;
+                                answers[t].set_bit(row, true);
+                            }
+                        }
+                    }
+                }
+            }
+            None => {
+                for row in 0..rows {
+                    let text = texts.get(row).unwrap_or("");
+                    for (t, test) in self.tests.iter().enumerate() {
+                        if test.needles.iter().any(|n| n.test(text, &mut buf)) {
+                            answers[t].set_bit(row, true);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(answers.into_iter().map(|mut b| BooleanArray::new(b.finish(), None)).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Array, StringArray, StringViewArray};
+
+    use super::*;
+    use crate::functions::string::run_test;
+
+    const TESTS: [Test; 6] = [Test::Has, Test::Contains, Test::StartsWith, Test::EndsWith, Test::HasPrefix, Test::HasSuffix];
+
+    /// The pass agrees with the tests asked one by one (`run_test`, the reference the UDFs are
+    /// checked against), on texts chosen to trip it: overlapping occurrences, term edges, case,
+    /// letters beyond ASCII (the Kelvin sign lowercases to `k`), nulls.
+    #[test]
+    fn the_pass_agrees_with_each_test_alone() {
+        let texts: Vec<Option<&str>> = vec![
+            None,
+            Some(""),
+            Some("C:\\Windows\\System32\\CMD.EXE /c whoami"),
+            Some("powershell -EncodedCommand SQBFAFgA -enc"),
+            Some("ba-a-a"),
+            Some("ab\u{212A}ab k"),
+            Some("Straße \u{212A}ey kEY"),
+            Some("\\netsh.exe"),
+            Some("netsh.exe advfirewall firewall add rule"),
+            Some("whoamiwhoami"),
+        ];
+        let needles = ["whoami", "-enc", "a-a", "k", "key", "\\netsh.exe", "NETSH.EXE", "firewall ", "cmd", "a", "ab", "exe", "\\"];
+        let mut cases = Vec::new();
+        for test in TESTS {
+            for case_sensitive in [false, true] {
+                for (i, n) in needles.iter().enumerate() {
+                    cases.push(TestOfColumn { test, case_sensitive, needles: vec![n.to_string()] });
+                    let other = needles[(i * 7 + 3) % needles.len()];
+                    cases.push(TestOfColumn { test, case_sensitive, needles: vec![n.to_string(), other.to_string()] });
+                }
+            }
+        }
+        let arrays: [ArrayRef; 2] = [Arc::new(StringArray::from(texts.clone())), Arc::new(StringViewArray::from(texts.clone()))];
+        for array in arrays {
+            for column in [ColumnTests::new(&cases), ColumnTests { automaton: None, ..ColumnTests::new(&cases) }] {
+                let answers = column.evaluate(&array).unwrap();
+                assert_eq!(answers.len(), cases.len());
+                for (case, answer) in cases.iter().zip(&answers) {
+                    assert_eq!(answer.null_count(), 0);
+                    for (row, text) in texts.iter().enumerate() {
+                        let text = text.unwrap_or("");
+                        let expected = case.needles.iter().any(|n| run_test(case.test, text, n, case.case_sensitive));
+                        assert_eq!(answer.value(row), expected, "{case:?} on {text:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn only_non_empty_ascii_needles_are_shared() {
+        let of = |needles: &[&str]| TestOfColumn {
+            test: Test::Contains,
+            case_sensitive: false,
+            needles: needles.iter().map(|n| n.to_string()).collect(),
+        };
+        assert!(of(&["a", "b"]).shareable());
+        assert!(!of(&["a", ""]).shareable());
+        assert!(!of(&["\u{212A}"]).shareable());
+        assert!(!of(&[]).shareable());
+    }
+}
