@@ -214,22 +214,13 @@ async fn run_shared(
     outcomes: &mut [Option<Outcome>],
 ) {
     let Some(provider) = session.catalog().get(table).map(|t| t.provider.clone()) else { return };
-    let members: Vec<(usize, Box<PlannedQuery>, String, Duration)> = members
-        .iter()
-        .filter_map(|&i| match prepared[i].take() {
-            Some(Prepared::Ready { query, text, planning }) => Some((i, query, text, planning)),
-            other => {
-                prepared[i] = other;
-                None
-            }
-        })
-        .collect();
-    let shared = SharedScan::new(table, provider, members.iter().map(|(_, query, _, _)| &query.plan));
+    let shared = SharedScan::new(table, provider);
     let start = Instant::now();
     // With a hunt per core or more, the hunts keep the cores busy; each runs in one partition.
     let one_partition = members.len() >= std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut ready = Vec::new();
-    for (i, mut query, text, planning) in members {
+    for &i in members {
+        let Some(Prepared::Ready { mut query, text, planning }) = prepared[i].take() else { continue };
         let hunt = &hunts[i];
         let stream = match shared.rewrite(query.plan.clone()) {
             Ok(plan) => {

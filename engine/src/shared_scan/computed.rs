@@ -1,16 +1,15 @@
-//! Expressions of the table's columns that the queries of a shared scan filter on, computed
-//! once per batch by the scan and handed to each query as extra columns of the shared table.
+//! Expressions of the table's columns that the filters of a shared scan's queries compute,
+//! computed once per batch for all of them.
 //!
 //! A thousand Sigma rules over one table filter on the same few columns: each asks
 //! `FolderPath endswith "\\x.exe"`, `ProcessCommandLine contains "..."`, `lower(FileName) ==
 //! "..."`. Each query computing its own tests reads every text once per test. Instead, when the
-//! group is formed, every such expression in a `where` directly over the table is given a
-//! column of the shared table (`__kql_shared_N`); the query's predicate reads that column, and
-//! the scan computes each column once per batch, the string tests of one column in one pass
-//! (`string_tests.rs`). The query's rows do not change: each column holds exactly what the
-//! expression it replaces evaluates to (a string test: the same `PreparedNeedle` code; anything
-//! else: the expression itself, evaluated by DataFusion), and the query's `where` projects the
-//! extra columns away.
+//! scan starts, every such expression in the filters its queries pushed into it is given a
+//! computed column (`__kql_shared_N`) that the filters read in its place, and the scan computes
+//! each once per batch, the string tests of one column in one pass (`string_tests.rs`). The
+//! filters' answers do not change: each column holds exactly what the expression it replaces
+//! evaluates to (a string test: the same `PreparedNeedle` code; anything else: the expression
+//! itself, evaluated by DataFusion).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,7 +18,7 @@ use arrow::array::{ArrayRef, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::Session as CatalogSession;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::common::{Column, DFSchema, Result, ScalarValue, TableReference, internal_datafusion_err};
+use datafusion::common::{Column, DFSchema, Result, ScalarValue, internal_datafusion_err};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::{Expr, ExprSchemable};
 use datafusion::physical_expr::PhysicalExpr;
@@ -55,10 +54,10 @@ impl ComputedColumns {
         ComputedColumns { list: Vec::new(), index: HashMap::new(), fields: Vec::new() }
     }
 
-    /// Registers every expression that `predicate` (a `where` over the table) could read from
-    /// a computed column; `resolve` names the table's column a column of the predicate is.
-    pub fn collect(&mut self, predicate: &Expr, base: &Schema, resolve: &dyn Fn(&Column) -> Option<String>) {
-        let _ = predicate.apply(|e| match recognise(e, base, resolve) {
+    /// Registers every expression that `predicate` (over the table's columns, unqualified)
+    /// could read from a computed column.
+    pub fn collect(&mut self, predicate: &Expr, base: &Schema) {
+        let _ = predicate.apply(|e| match recognise(e, base) {
             Some(computed) => {
                 self.register(computed, base);
                 Ok(TreeNodeRecursion::Jump)
@@ -86,38 +85,22 @@ impl ComputedColumns {
         }
     }
 
-    /// The table's columns followed by the computed ones.
-    pub fn extend_schema(&self, base: &Schema) -> SchemaRef {
-        let fields = base.fields().iter().map(|f| f.as_ref().clone()).chain(self.fields.iter().cloned());
-        Arc::new(Schema::new_with_metadata(fields.collect::<Vec<_>>(), base.metadata().clone()))
+    pub fn len(&self) -> usize {
+        self.list.len()
     }
 
-    /// `predicate` reading computed columns (qualified by the scan's `qualifier`) in place of
-    /// the expressions they hold, and the indices of those columns among the computed ones.
-    pub fn rewrite_predicate(
-        &self,
-        predicate: Expr,
-        qualifier: &TableReference,
-        base: &Schema,
-        resolve: &dyn Fn(&Column) -> Option<String>,
-    ) -> Result<(Expr, Vec<usize>)> {
-        let mut used = Vec::new();
-        let rewritten = predicate.transform_down(|e| match recognise(&e, base, resolve).and_then(|c| self.index.get(&c)) {
-            Some(&i) => {
-                used.push(i);
-                let column = Expr::Column(Column::new(Some(qualifier.clone()), column_name(i)));
-                Ok(Transformed::new(column, true, TreeNodeRecursion::Jump))
-            }
+    /// The field of computed column `i`.
+    pub fn field(&self, i: usize) -> &Field {
+        &self.fields[i]
+    }
+
+    /// `predicate` reading computed columns in place of the expressions they hold.
+    pub fn rewrite_predicate(&self, predicate: Expr, base: &Schema) -> Result<Expr> {
+        let rewritten = predicate.transform_down(|e| match recognise(&e, base).and_then(|c| self.index.get(&c)) {
+            Some(&i) => Ok(Transformed::new(Expr::Column(Column::new_unqualified(column_name(i))), true, TreeNodeRecursion::Jump)),
             None => Ok(Transformed::no(e)),
         })?;
-        used.sort_unstable();
-        used.dedup();
-        Ok((rewritten.data, used))
-    }
-
-    /// The name of computed column `i`.
-    pub fn name(&self, i: usize) -> String {
-        column_name(i)
+        Ok(rewritten.data)
     }
 
     /// The table's columns that computed column `i` reads.
@@ -130,10 +113,12 @@ impl ComputedColumns {
 }
 
 /// The computed column an expression can be read from, if any.
-fn recognise(e: &Expr, base: &Schema, resolve: &dyn Fn(&Column) -> Option<String>) -> Option<Computed> {
+fn recognise(e: &Expr, base: &Schema) -> Option<Computed> {
     let Expr::ScalarFunction(ScalarFunction { func, args }) = e else { return None };
     let text_column = |e: &Expr| match e {
-        Expr::Column(c) => resolve(c).filter(|name| base.field_with_name(name).is_ok_and(|f| is_string(f.data_type()))),
+        Expr::Column(c) if c.relation.is_none() && base.field_with_name(&c.name).is_ok_and(|f| is_string(f.data_type())) => {
+            Some(c.name.clone())
+        }
         _ => None,
     };
     let needle = |e: &Expr| match e {

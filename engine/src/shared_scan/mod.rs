@@ -18,11 +18,14 @@
 //! it (a hash join builds one side before it reads the other). A query that stops early (`take`)
 //! or fails drops its receiver, and the scan stops sending to it.
 //!
-//! Filters stay in each query's plan (`SharedTable` takes none), so every row a query sees is
-//! filtered by its own predicate, exactly as without sharing; only the pushing of predicates
-//! into the Parquet decoder (and pruning of row groups and partitions) is given up. What the
-//! predicates compute from the table's columns (string tests, `lower`) the scan computes once
-//! per batch for all of them (`computed.rs`, `string_tests.rs`).
+//! Filters: the shared table takes every filter that reads only the row (an `Exact` pushdown;
+//! nothing volatile, no subquery), and the scan applies each query's filters before it sends,
+//! evaluated as DataFusion evaluates them in the query's plan, over only the columns they read.
+//! A query so receives only its rows, and most hunts receive none; what they compute from the
+//! table's columns (string tests, `lower`) is computed once per batch for all of them
+//! (`computed.rs`, `string_tests.rs`). The batches are handled by up to one task per core,
+//! whatever the number of the table's partitions. Only the pushing of predicates into the
+//! Parquet decoder (and the pruning of row groups and partitions) is given up.
 
 mod computed;
 mod string_tests;
@@ -30,15 +33,17 @@ mod string_tests;
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::array::{RecordBatch, RecordBatchOptions};
-use arrow::datatypes::SchemaRef;
+use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions};
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::{Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::{Session as CatalogSession, TableProvider};
-use datafusion::common::tree_node::{Transformed, TreeNodeRecursion};
-use datafusion::common::{Column, DataFusionError, Result, exec_err, internal_err};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{Column, DFSchema, DataFusionError, Result, exec_err, internal_err};
 use datafusion::datasource::{TableType, provider_as_source, source_as_provider};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::logical_expr::{Expr, Filter, LogicalPlan, Projection, TableScan, TableScanBuilder};
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown, TableScan};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -83,134 +88,41 @@ fn same_provider(a: &Arc<dyn TableProvider>, b: &Arc<dyn TableProvider>) -> bool
     std::ptr::addr_eq(Arc::as_ptr(a), Arc::as_ptr(b))
 }
 
-/// A `where` over a scan of `provider` (with no limit on the scan), directly or through one
-/// projection (the planner's naming of the table's columns).
-struct FilterOverScan<'a> {
-    filter: &'a Filter,
-    projection: Option<&'a Projection>,
-    scan: &'a TableScan,
-}
-
-impl<'a> FilterOverScan<'a> {
-    fn of(node: &'a LogicalPlan, provider: &Arc<dyn TableProvider>) -> Option<FilterOverScan<'a>> {
-        let LogicalPlan::Filter(filter) = node else { return None };
-        let (projection, scan) = match filter.input.as_ref() {
-            LogicalPlan::TableScan(scan) => (None, scan),
-            LogicalPlan::Projection(projection) => match projection.input.as_ref() {
-                LogicalPlan::TableScan(scan) => (Some(projection), scan),
-                _ => return None,
-            },
-            _ => return None,
-        };
-        let reads = scan.fetch.is_none() && source_as_provider(&scan.source).is_ok_and(|p| same_provider(&p, provider));
-        reads.then_some(FilterOverScan { filter, projection, scan })
-    }
-
-    /// The table's column that a column of the filter's predicate is, if it is one unchanged.
-    fn table_column(&self, column: &Column) -> Option<String> {
-        let Some(projection) = self.projection else {
-            return self.scan.projected_schema.has_column(column).then(|| column.name.clone());
-        };
-        let i = projection.schema.index_of_column(column).ok()?;
-        match projection.expr.get(i)?.clone().unalias_nested().data {
-            Expr::Column(c) if self.scan.projected_schema.has_column(&c) => Some(c.name),
-            _ => None,
-        }
-    }
-}
-
 /// One shared scan of one table, for a group of queries.
 pub struct SharedScan {
     table: Arc<SharedTable>,
 }
 
-/// What a subscriber registered: the shared table's columns it reads (the table's, then the
-/// computed ones), their schema, and where its batches go.
+/// What a subscriber registered: the table's columns it reads, their schema, the filters it
+/// pushed into the scan (over the table's columns, unqualified), and where its batches go.
 struct Subscriber {
     projection: Vec<usize>,
     schema: SchemaRef,
+    filters: Vec<Expr>,
     sender: mpsc::Sender<Result<RecordBatch>>,
 }
 
-/// The table as the group's queries see it: the real table's columns and the computed ones,
-/// scanned by subscribing.
+/// The table as the group's queries see it: the real table, scanned by subscribing.
 struct SharedTable {
     name: String,
     provider: Arc<dyn TableProvider>,
-    computed: ComputedColumns,
-    schema: SchemaRef,
     subscribers: Mutex<Option<Vec<Subscriber>>>,
 }
 
 impl SharedScan {
-    /// The shared scan of `provider` for the group of queries `plans`: what their `where`s over
-    /// the table compute becomes computed columns of the shared table.
-    pub fn new<'a>(name: &str, provider: Arc<dyn TableProvider>, plans: impl IntoIterator<Item = &'a LogicalPlan>) -> SharedScan {
-        let base = provider.schema();
-        let mut computed = ComputedColumns::empty();
-        for plan in plans {
-            let _ = plan.apply_with_subqueries(|node| {
-                if let Some(over) = FilterOverScan::of(node, &provider) {
-                    computed.collect(&over.filter.predicate, &base, &|c| over.table_column(c));
-                }
-                Ok(TreeNodeRecursion::Continue)
-            });
-        }
-        let schema = computed.extend_schema(&base);
-        let table = SharedTable { name: name.to_string(), provider, computed, schema, subscribers: Mutex::new(Some(Vec::new())) };
-        SharedScan { table: Arc::new(table) }
+    pub fn new(name: &str, provider: Arc<dyn TableProvider>) -> SharedScan {
+        SharedScan { table: Arc::new(SharedTable { name: name.to_string(), provider, subscribers: Mutex::new(Some(Vec::new())) }) }
     }
 
-    /// `plan` with its scans of the table reading the shared scan instead, and the `where`
-    /// directly over a scan reading the computed columns in place of what they hold.
+    /// `plan` with its scans of the shared table reading the shared scan instead.
     pub fn rewrite(&self, plan: LogicalPlan) -> Result<LogicalPlan> {
-        let provider = &self.table.provider;
-        let base = provider.schema();
-        let shared = provider_as_source(self.table.clone());
-        let all_columns = || (0..base.fields().len()).collect::<Vec<usize>>();
-        plan.transform_down_with_subqueries(|node| {
-            if let Some(over) = FilterOverScan::of(&node, provider) {
-                let scan = over.scan;
-                let (predicate, used) =
-                    self.table
-                        .computed
-                        .rewrite_predicate(over.filter.predicate.clone(), &scan.table_name, &base, &|c| over.table_column(c))?;
-                if !used.is_empty() {
-                    // The scan with the computed columns, passed through the projection if there
-                    // is one, filtered, then cut back to the columns the filter gave before, so
-                    // the plan above sees the same schema.
-                    let original: Vec<Expr> = over.filter.input.schema().columns().into_iter().map(Expr::Column).collect();
-                    let mut projection = scan.projection.clone().unwrap_or_else(all_columns);
-                    projection.extend(used.iter().map(|i| base.fields().len() + i));
-                    let scan = TableScanBuilder::new(scan.table_name.clone(), shared.clone())
-                        .with_projection(Some(projection))
-                        .with_filters(scan.filters.clone())
-                        .build()?;
-                    let mut input = LogicalPlan::TableScan(scan);
-                    if let Some(projection) = over.projection {
-                        let computed = used
-                            .iter()
-                            .map(|&i| Expr::Column(Column::new(Some(over.scan.table_name.clone()), self.table.computed.name(i))));
-                        let exprs = projection.expr.iter().cloned().chain(computed).collect();
-                        input = LogicalPlan::Projection(Projection::try_new(exprs, Arc::new(input))?);
-                    }
-                    let filter = Filter::try_new(predicate, Arc::new(input))?;
-                    let projected = Projection::try_new(original, Arc::new(LogicalPlan::Filter(filter)))?;
-                    return Ok(Transformed::new(LogicalPlan::Projection(projected), true, TreeNodeRecursion::Jump));
-                }
+        let provider = self.table.provider.clone();
+        let shared: Arc<dyn TableProvider> = self.table.clone();
+        plan.transform_up_with_subqueries(|node| match node {
+            LogicalPlan::TableScan(scan) if source_as_provider(&scan.source).is_ok_and(|p| same_provider(&p, &provider)) => {
+                Ok(Transformed::yes(LogicalPlan::TableScan(TableScan { source: provider_as_source(shared.clone()), ..scan })))
             }
-            match node {
-                LogicalPlan::TableScan(scan) if source_as_provider(&scan.source).is_ok_and(|p| same_provider(&p, provider)) => {
-                    let projection = Some(scan.projection.clone().unwrap_or_else(all_columns));
-                    let scan = TableScanBuilder::new(scan.table_name, shared.clone())
-                        .with_projection(projection)
-                        .with_filters(scan.filters)
-                        .with_fetch(scan.fetch)
-                        .build()?;
-                    Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
-                }
-                other => Ok(Transformed::no(other)),
-            }
+            other => Ok(Transformed::no(other)),
         })
         .map(|t| t.data)
     }
@@ -223,91 +135,195 @@ impl SharedScan {
         if subscribers.is_empty() {
             return RunningScan { tasks: Vec::new() };
         }
-        // The table's columns any subscriber reads, or any computed column it reads needs;
-        // the computed columns read. A batch of the scan is these columns, then those.
         let base = self.table.provider.schema();
-        let table_columns = base.fields().len();
-        let mut used: Vec<usize> =
-            subscribers.iter().flat_map(|s| s.projection.iter().filter_map(|&c| c.checked_sub(table_columns))).collect();
-        used.sort_unstable();
-        used.dedup();
-        let inputs = used.iter().flat_map(|&i| self.table.computed.inputs(i)).filter_map(|name| base.index_of(&name).ok());
-        let mut columns: Vec<usize> =
-            subscribers.iter().flat_map(|s| s.projection.iter().copied().filter(|&c| c < table_columns)).chain(inputs).collect();
+        let mut computed = ComputedColumns::empty();
+        for s in &subscribers {
+            for f in &s.filters {
+                computed.collect(f, &base);
+            }
+        }
+        // The table's columns that any subscriber reads or filters on, or a computed column
+        // reads. A batch of the scan is these columns, then the computed ones (`wide`).
+        let mut columns: Vec<usize> = subscribers.iter().flat_map(|s| s.projection.iter().copied()).collect();
+        let named = subscribers.iter().flat_map(|s| s.filters.iter().flat_map(|f| f.column_refs())).map(|c| c.name.clone());
+        let inputs = (0..computed.len()).flat_map(|i| computed.inputs(i));
+        columns.extend(named.chain(inputs).filter_map(|name| base.index_of(&name).ok()));
         columns.sort_unstable();
         columns.dedup();
-        let position = |c: usize| match c.checked_sub(table_columns) {
-            None => columns.binary_search(&c).ok(),
-            Some(i) => used.binary_search(&i).ok().map(|k| columns.len() + k),
-        };
-        let targets: Vec<Target> = subscribers
-            .into_iter()
-            .map(|s| Target { positions: s.projection.iter().filter_map(|&c| position(c)).collect(), schema: s.schema, sender: s.sender })
-            .collect();
+        let used: Vec<usize> = (0..computed.len()).collect();
         let plan = match self.table.provider.scan(state, Some(&columns), &[], None).await {
             Ok(plan) => plan,
-            Err(e) => return RunningScan { tasks: vec![tokio::spawn(async move { send_error(&targets, e).await })] },
+            Err(e) => return RunningScan { tasks: vec![tokio::spawn(send_error_to_all(subscribers, e))] },
         };
-        let extender = match BatchExtender::new(&self.table.computed, &used, &plan.schema(), state) {
-            Ok(extender) => Arc::new(extender),
-            Err(e) => return RunningScan { tasks: vec![tokio::spawn(async move { send_error(&targets, e).await })] },
+        let scan_schema = plan.schema();
+        let wide_fields: Vec<Field> =
+            scan_schema.fields().iter().map(|f| f.as_ref().clone()).chain(used.iter().map(|&i| computed.field(i).clone())).collect();
+        let wide = Schema::new(wide_fields);
+        let prepared = BatchExtender::new(&computed, &used, &scan_schema, state).and_then(|extender| {
+            let filters = subscribers.iter().map(|s| TargetFilter::prepare(&s.filters, &computed, &base, &wide, state));
+            Ok((extender, filters.collect::<Result<Vec<_>>>()?))
+        });
+        let (extender, filters) = match prepared {
+            Ok((extender, filters)) => (Arc::new(extender), filters),
+            Err(e) => return RunningScan { tasks: vec![tokio::spawn(send_error_to_all(subscribers, e))] },
         };
+        let mut targets = Vec::with_capacity(subscribers.len());
+        for (s, filter) in subscribers.into_iter().zip(filters) {
+            let positions = match s.schema.fields().iter().map(|f| wide.index_of(f.name())).collect::<std::result::Result<Vec<_>, _>>() {
+                Ok(positions) => positions,
+                Err(e) => return RunningScan { tasks: vec![tokio::spawn(send_error_to_all(vec![s], e.into()))] },
+            };
+            targets.push(Target { positions, schema: s.schema, filter, sender: s.sender });
+        }
+        let targets = Arc::new(targets);
         let context = state.task_ctx();
         let partitions = plan.output_partitioning().partition_count();
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         let tasks = (0..partitions)
             .map(|partition| {
                 let (plan, context, targets, extender) = (plan.clone(), context.clone(), targets.clone(), extender.clone());
-                tokio::spawn(broadcast_partition(plan, partition, context, extender, targets))
+                tokio::spawn(broadcast_partition(plan, partition, context, extender, targets, workers))
             })
             .collect();
         RunningScan { tasks }
     }
 }
 
-/// A subscriber as the scan sends to it: where its columns are among the scan's batch and the
-/// computed columns, and the schema they make.
+/// A subscriber as the scan sends to it: where its columns are among the wide batch's, the
+/// schema they make, and its filter.
 #[derive(Clone)]
 struct Target {
     positions: Vec<usize>,
     schema: SchemaRef,
+    filter: Option<TargetFilter>,
     sender: mpsc::Sender<Result<RecordBatch>>,
 }
 
-/// Reads one partition of the scan, computes the computed columns of each batch, and sends it
-/// to every subscriber still listening.
+/// A subscriber's filters, as one predicate over only the columns it reads (of the wide batch):
+/// evaluated over all the batch's columns, DataFusion's `and`/`or` would cut every column of the
+/// batch to the rows its left side leaves undecided.
+#[derive(Clone)]
+struct TargetFilter {
+    positions: Vec<usize>,
+    schema: SchemaRef,
+    predicate: Arc<dyn PhysicalExpr>,
+}
+
+impl TargetFilter {
+    /// The `and` of a subscriber's filters, reading the computed columns where it can; `None`
+    /// when it has none.
+    fn prepare(
+        filters: &[Expr],
+        computed: &ComputedColumns,
+        base: &Schema,
+        wide: &Schema,
+        state: &dyn CatalogSession,
+    ) -> Result<Option<TargetFilter>> {
+        let Some(predicate) = conjunction(filters.iter().cloned()) else { return Ok(None) };
+        let predicate = computed.rewrite_predicate(predicate, base)?;
+        let mut names: Vec<String> = predicate.column_refs().into_iter().map(|c| c.name.clone()).collect();
+        names.sort_unstable();
+        names.dedup();
+        let positions = names.iter().map(|n| wide.index_of(n)).collect::<std::result::Result<Vec<_>, _>>()?;
+        let schema = Arc::new(wide.project(&positions)?);
+        let predicate = state.create_physical_expr(predicate, &DFSchema::try_from(schema.as_ref().clone())?)?;
+        Ok(Some(TargetFilter { positions, schema, predicate }))
+    }
+}
+
+impl Target {
+    /// The subscriber's rows of a wide batch: `None` when its filter leaves none.
+    fn rows_of(&self, columns: &[ArrayRef], rows: usize) -> Result<Option<RecordBatch>> {
+        let options = RecordBatchOptions::new().with_row_count(Some(rows));
+        let cut = |schema: &SchemaRef, positions: &[usize]| {
+            RecordBatch::try_new_with_options(schema.clone(), positions.iter().map(|&p| columns[p].clone()).collect(), &options)
+        };
+        let batch = cut(&self.schema, &self.positions)?;
+        let Some(filter) = &self.filter else { return Ok(Some(batch)) };
+        let mask = filter.predicate.evaluate(&cut(&filter.schema, &filter.positions)?)?.into_array(rows)?;
+        let Some(mask) = mask.as_any().downcast_ref::<BooleanArray>() else {
+            return internal_err!("a filter of the shared scan gave {}, not booleans", mask.data_type());
+        };
+        // A null answer drops the row, as `where` does.
+        if mask.true_count() == 0 {
+            return Ok(None);
+        }
+        Ok(Some(filter_record_batch(&batch, mask)?))
+    }
+}
+
+/// Reads one partition of the scan and hands each batch to a task of its own (at most
+/// `workers` at a time), which computes the computed columns and sends each subscriber its rows.
+/// A table of one row group is one partition, and the filters of hundreds of queries are most of
+/// the work: done batch by batch on the partition's task, they would use one core.
 async fn broadcast_partition(
     plan: Arc<dyn ExecutionPlan>,
     partition: usize,
     context: Arc<TaskContext>,
     extender: Arc<BatchExtender>,
-    mut targets: Vec<Target>,
+    targets: Arc<Vec<Target>>,
+    workers: usize,
 ) {
     let mut stream = match plan.execute(partition, context) {
         Ok(s) => s,
         Err(e) => return send_error(&targets, e).await,
     };
+    // Dropped with the partition's task (`RunningScan`), it aborts the batches in flight.
+    let mut running = tokio::task::JoinSet::new();
     while let Some(item) = stream.next().await {
-        let (rows, columns) = match item.and_then(|b| Ok((b.num_rows(), extender.extend(&b)?))) {
-            Ok(extended) => extended,
-            Err(e) => return send_error(&targets, e).await,
-        };
-        let mut listening = Vec::with_capacity(targets.len());
-        for target in targets {
-            let cut = RecordBatch::try_new_with_options(
-                target.schema.clone(),
-                target.positions.iter().map(|&p| columns[p].clone()).collect(),
-                &RecordBatchOptions::new().with_row_count(Some(rows)),
-            )
-            .map_err(DataFusionError::from);
-            if target.sender.send(cut).await.is_ok() {
-                listening.push(target);
+        while running.len() >= workers {
+            if !batch_done(&mut running, &targets).await {
+                return;
             }
         }
-        targets = listening;
-        if targets.is_empty() {
+        running.spawn(deliver(item, extender.clone(), targets.clone()));
+        if targets.iter().all(|t| t.sender.is_closed()) {
             return;
         }
     }
+    while !running.is_empty() {
+        if !batch_done(&mut running, &targets).await {
+            return;
+        }
+    }
+}
+
+/// Waits for one batch in flight; false when the scan must stop (an error was sent).
+async fn batch_done(running: &mut tokio::task::JoinSet<bool>, targets: &[Target]) -> bool {
+    match running.join_next().await {
+        None | Some(Ok(true)) => true,
+        Some(Ok(false)) => false,
+        Some(Err(e)) => {
+            // Not a silent end of every query's rows: each is told its input broke off.
+            send_error(targets, DataFusionError::Execution(format!("the shared scan stopped unexpectedly: {e}"))).await;
+            false
+        }
+    }
+}
+
+/// Computes the computed columns of one batch and sends each subscriber still listening its
+/// rows of it; false when the batch was an error (sent to every subscriber).
+async fn deliver(item: Result<RecordBatch>, extender: Arc<BatchExtender>, targets: Arc<Vec<Target>>) -> bool {
+    let (rows, columns) = match item.and_then(|b| Ok((b.num_rows(), extender.extend(&b)?))) {
+        Ok(extended) => extended,
+        Err(e) => {
+            send_error(&targets, e).await;
+            return false;
+        }
+    };
+    for target in targets.iter().filter(|t| !t.sender.is_closed()) {
+        match target.rows_of(&columns, rows) {
+            Ok(None) => {}
+            Ok(Some(batch)) => {
+                let _ = target.sender.send(Ok(batch)).await;
+            }
+            // A filter that fails (a bad cast in the data, say) fails its query only.
+            Err(e) => {
+                let _ = target.sender.send(Err(e)).await;
+            }
+        }
+    }
+    true
 }
 
 async fn send_error(targets: &[Target], e: DataFusionError) {
@@ -315,6 +331,33 @@ async fn send_error(targets: &[Target], e: DataFusionError) {
     for t in targets {
         let _ = t.sender.send(Err(DataFusionError::Shared(error.clone()))).await;
     }
+}
+
+async fn send_error_to_all(subscribers: Vec<Subscriber>, e: DataFusionError) {
+    let error = Arc::new(e);
+    for s in subscribers {
+        let _ = s.sender.send(Err(DataFusionError::Shared(error.clone()))).await;
+    }
+}
+
+/// Whether the scan can apply `filter` for a query, exactly: it reads only the row (no
+/// subquery, nothing volatile).
+fn can_apply(filter: &Expr) -> bool {
+    !filter.is_volatile()
+        && !filter
+            .exists(|e| Ok(matches!(e, Expr::ScalarSubquery(_) | Expr::InSubquery(_) | Expr::Exists(_) | Expr::OuterReferenceColumn(..))))
+            .unwrap_or(true)
+}
+
+/// `filter` over the table's columns named without the scan's qualifier.
+fn unqualified(filter: &Expr) -> Result<Expr> {
+    filter
+        .clone()
+        .transform(|e| match e {
+            Expr::Column(c) if c.relation.is_some() => Ok(Transformed::yes(Expr::Column(Column::new_unqualified(c.name)))),
+            other => Ok(Transformed::no(other)),
+        })
+        .map(|t| t.data)
 }
 
 /// The tasks of a started shared scan; dropping it stops them.
@@ -339,30 +382,41 @@ impl fmt::Debug for SharedTable {
 #[async_trait]
 impl TableProvider for SharedTable {
     fn schema(&self) -> SchemaRef {
-        self.schema.clone()
+        self.provider.schema()
     }
 
     fn table_type(&self) -> TableType {
         self.provider.table_type()
     }
 
-    /// Registers a subscriber. Filters are not taken (the default `supports_filters_pushdown`
-    /// says so), so none arrive here; a limit ends the subscriber's stream early.
+    /// The scan applies every filter that reads only the row, exactly: it evaluates them for
+    /// all its queries at once, sharing what they compute (`computed.rs`).
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| if can_apply(f) { TableProviderFilterPushDown::Exact } else { TableProviderFilterPushDown::Unsupported })
+            .collect())
+    }
+
+    /// Registers a subscriber: its columns, and its filters, which the scan applies before it
+    /// sends; a limit (of the filtered rows) ends the subscriber's stream early.
     async fn scan(
         &self,
         _state: &dyn CatalogSession,
         projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
+        filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        let table_schema = self.provider.schema();
         let projection: Vec<usize> = match projection {
             Some(p) => p.clone(),
-            None => (0..self.schema.fields().len()).collect(),
+            None => (0..table_schema.fields().len()).collect(),
         };
-        let schema = Arc::new(self.schema.project(&projection)?);
+        let schema = Arc::new(table_schema.project(&projection)?);
+        let filters = filters.iter().map(unqualified).collect::<Result<Vec<_>>>()?;
         let (sender, receiver) = mpsc::channel(CHANNEL_BATCHES);
         match self.subscribers.lock().as_mut() {
-            Some(subscribers) => subscribers.push(Subscriber { projection, schema: schema.clone(), sender }),
+            Some(subscribers) => subscribers.push(Subscriber { projection, schema: schema.clone(), filters, sender }),
             None => return internal_err!("the shared scan of {} has started; no query can join it now", self.name),
         }
         Ok(Arc::new(SubscriberExec::new(self.name.clone(), schema, receiver, limit)))
