@@ -15,6 +15,7 @@ use kql_engine::{KqlError, ResultUse, Session};
 use serde_json::{Value as Json, json};
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 
 use crate::cli::{HuntArgs, HuntFormat};
 use crate::hunts::{self, Hunt};
@@ -56,11 +57,23 @@ pub async fn run(args: &HuntArgs) -> ExitCode {
     }
     let output = Output { dir: args.out.clone(), format: args.format };
     // Every hunt is planned first, so that the hunts reading the same table are known before
-    // any of them runs.
-    let mut prepared = Vec::with_capacity(hunts.len());
-    for hunt in &hunts {
-        prepared.push(Some(prepare(&session, hunt).await));
-    }
+    // any of them runs; one hunt per core at a time (a thousand Sigma rules take seconds to
+    // plan, one after another).
+    let (session, hunts) = (Arc::new(session), Arc::new(hunts));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut prepared: Vec<Option<Prepared>> = futures::stream::iter(0..hunts.len())
+        .map(|i| {
+            let (session, hunts) = (session.clone(), hunts.clone());
+            tokio::spawn(async move { prepare(&session, &hunts[i]).await })
+        })
+        .buffered(cores)
+        .map(|planned| {
+            Some(planned.unwrap_or_else(|e| {
+                Prepared::Decided(Outcome::failed(Duration::ZERO, format!("error: kql stopped planning this hunt: {e}")))
+            }))
+        })
+        .collect()
+        .await;
     let mut outcomes: Vec<Option<Outcome>> = (0..hunts.len()).map(|_| None).collect();
     if !args.no_shared_scans {
         for (table, members) in shared_groups(&session, &prepared) {

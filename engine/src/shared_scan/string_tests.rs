@@ -9,14 +9,18 @@
 //! code the query's own `kql_string_test` runs (`PreparedNeedle::test`).
 //!
 //! Why the pass can skip a needle that does not occur: every test (`has`, `contains`,
-//! `startswith`, `endswith`, `hasprefix`, `hassuffix`, either case rule) passes only if the
-//! needle occurs in the text as a substring, ASCII letters folded. Only non-empty ASCII needles
-//! come here (`computed.rs`), and for those the tests fold ASCII letters only, except where
-//! `matches_at` lowercases a non-ASCII slice of the needle's byte length; the one non-ASCII
-//! character whose lowercase is ASCII, the Kelvin sign, shrinks from three bytes to one, so
-//! such a slice never equals an ASCII needle of its length. The tests of a needle that occurs
-//! are decided exactly; a case-insensitive `contains` of an ASCII needle is the occurrence
-//! itself and needs no second look.
+//! `startswith`, `endswith`, `hasprefix`, `hassuffix`, either case rule) of a non-empty ASCII
+//! needle passes only if the needle occurs in the text as a substring, ASCII letters folded:
+//! the tests fold ASCII letters only, except where `matches_at` lowercases a non-ASCII slice of
+//! the needle's byte length; the one non-ASCII character whose lowercase is ASCII, the Kelvin
+//! sign, shrinks from three bytes to one, so such a slice never equals an ASCII needle of its
+//! length. The tests of a needle that occurs are decided exactly; a case-insensitive `contains`
+//! of an ASCII needle is the occurrence itself and needs no second look.
+//!
+//! A needle beyond ASCII whose lowercase is beyond ASCII too (`–v`, `ärger`; Sigma rules list
+//! dash variants) passes no test on an ASCII text (neither the text nor its lowercase can hold
+//! it), so its tests are decided exactly on the texts beyond ASCII only, which are few in logs.
+//! A needle whose lowercase is ASCII (the Kelvin sign) is not shared (`shareable`).
 
 use arrow::array::{ArrayRef, BooleanArray, BooleanBufferBuilder};
 use datafusion::common::Result;
@@ -34,9 +38,10 @@ pub struct TestOfColumn {
 }
 
 impl TestOfColumn {
-    /// Whether the pass may answer this test: its needles are non-empty ASCII.
+    /// Whether the pass may answer this test: its needles are non-empty, and ASCII or with a
+    /// lowercase beyond ASCII.
     pub fn shareable(&self) -> bool {
-        !self.needles.is_empty() && self.needles.iter().all(|n| !n.is_empty() && n.is_ascii())
+        !self.needles.is_empty() && self.needles.iter().all(|n| !n.is_empty() && (n.is_ascii() || !n.to_lowercase().is_ascii()))
     }
 }
 
@@ -55,14 +60,21 @@ pub struct ColumnTests {
     automaton: Option<aho_corasick::AhoCorasick>,
     /// For each needle of the automaton: the tests that use it, as (test, needle of that test).
     users: Vec<Vec<(usize, usize)>>,
+    /// The needles beyond ASCII, as the tests that use them: tried on texts beyond ASCII only.
+    beyond: Vec<(usize, usize)>,
 }
 
 impl ColumnTests {
     pub fn new(tests: &[TestOfColumn]) -> ColumnTests {
         let mut needles: Vec<String> = Vec::new();
         let mut users: Vec<Vec<(usize, usize)>> = Vec::new();
+        let mut beyond = Vec::new();
         for (t, test) in tests.iter().enumerate() {
             for (k, needle) in test.needles.iter().enumerate() {
+                if !needle.is_ascii() {
+                    beyond.push((t, k));
+                    continue;
+                }
                 let folded = needle.to_ascii_lowercase();
                 let id = match needles.iter().position(|n| *n == folded) {
                     Some(id) => id,
@@ -92,7 +104,7 @@ impl ColumnTests {
                 needles: t.needles.iter().map(|n| PreparedNeedle::new(t.test, n, t.case_sensitive)).collect(),
             })
             .collect();
-        ColumnTests { tests, automaton, users }
+        ColumnTests { tests, automaton, users, beyond }
     }
 
     /// Each test's answer for every text of `column` (a null text is "", as in
@@ -122,6 +134,14 @@ impl ColumnTests {
                         continue;
                     }
                     let stamp = row as u32 + 1;
+                    if !self.beyond.is_empty() && !text.is_ascii() {
+                        for &(t, k) in &self.beyond {
+                            if test_passed[t] != stamp && self.tests[t].needles[k].test(text, &mut buf) {
+                                test_passed[t] = stamp;
+                                answers[t].set_bit(row, true);
+                            }
+                        }
+                    }
                     for found in automaton.find_overlapping_iter(text) {
                         let id = found.pattern().as_usize();
                         if needle_seen[id] == stamp {
@@ -183,8 +203,29 @@ mod tests {
             Some("\\netsh.exe"),
             Some("netsh.exe advfirewall firewall add rule"),
             Some("whoamiwhoami"),
+            Some("powershell \u{2013}ENC x \u{1F600}"),
+            Some("STRAßE ÄRGER -Enc"),
         ];
-        let needles = ["whoami", "-enc", "a-a", "k", "key", "\\netsh.exe", "NETSH.EXE", "firewall ", "cmd", "a", "ab", "exe", "\\"];
+        let needles = [
+            "whoami",
+            "-enc",
+            "a-a",
+            "k",
+            "key",
+            "\\netsh.exe",
+            "NETSH.EXE",
+            "firewall ",
+            "cmd",
+            "a",
+            "ab",
+            "exe",
+            "\\",
+            "\u{2013}enc",
+            "STRASSE",
+            "Straße",
+            "ärger",
+            "\u{1F600}",
+        ];
         let mut cases = Vec::new();
         for test in TESTS {
             for case_sensitive in [false, true] {
@@ -221,6 +262,8 @@ mod tests {
         };
         assert!(of(&["a", "b"]).shareable());
         assert!(!of(&["a", ""]).shareable());
+        assert!(of(&["\u{2013}v", "-v"]).shareable());
+        // The Kelvin sign's lowercase is `k`: an ASCII text can pass its tests.
         assert!(!of(&["\u{212A}"]).shareable());
         assert!(!of(&[]).shareable());
     }
