@@ -719,6 +719,11 @@ fn hunts_over_one_table_share_a_scan_and_get_the_rows_they_get_alone() {
         ("j_volatile", "NetworkSession | where rand() < 2.0 and DstPortNumber == 8443 | count"),
         // A limit of filtered rows.
         ("k_take_filtered", "NetworkSession | where DstPortNumber == 8443 | take 5 | count"),
+        // `matches regex`, its pattern compiled once for the scan.
+        (
+            "l_regex",
+            "NetworkSession | where SrcHostname matches regex @'^ws-1[0-2]\\d$' or SrcHostname matches regex '(?i)^WS-20[0-4]$' | summarize Events = count() by SrcHostname | sort by SrcHostname asc",
+        ),
     ];
     for (name, query) in queries {
         std::fs::write(hunts.join(format!("{name}.kql")), query).expect("write hunt");
@@ -734,7 +739,7 @@ fn hunts_over_one_table_share_a_scan_and_get_the_rows_they_get_alone() {
         stdout(&o)
     };
     let shared = run("shared", &[]);
-    assert!(shared.contains("\n9 hunts read NetworkSession in one shared scan\n10 hunts: 10 ran"), "{shared}");
+    assert!(shared.contains("\n10 hunts read NetworkSession in one shared scan\n11 hunts: 11 ran"), "{shared}");
     let alone = run("alone", &["--no-shared-scans"]);
     assert!(!alone.contains("shared scan"), "{alone}");
     for (name, _) in &queries {
@@ -756,9 +761,9 @@ fn hunts_over_one_table_share_a_scan_and_get_the_rows_they_get_alone() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("shared/summary.json")).expect("summary.json")).expect("json");
     let scans: Vec<&serde_json::Value> = summary["hunts"].as_array().expect("hunts").iter().map(|h| &h["shared_scan"]).collect();
     let n = serde_json::json!("NetworkSession");
-    assert_eq!(scans, [&n, &n, &n, &n, &serde_json::Value::Null, &n, &n, &n, &n, &n]);
+    assert_eq!(scans, [&n, &n, &n, &n, &serde_json::Value::Null, &n, &n, &n, &n, &n, &n]);
     // The string hunts find rows, so their agreement above means something.
-    for name in ["g_strings", "h_equal_ci"] {
+    for name in ["g_strings", "h_equal_ci", "l_regex"] {
         let rows = std::fs::read_to_string(dir.join(format!("shared/{name}.csv"))).expect("result").lines().count();
         assert!(rows > 3, "{name}: {rows} lines");
     }

@@ -6,7 +6,8 @@
 //! "..."`. Each query computing its own tests reads every text once per test. Instead, when the
 //! scan starts, every such expression in the filters its queries pushed into it is given a
 //! computed column (`__kql_shared_N`) that the filters read in its place, and the scan computes
-//! each once per batch, the string tests of one column in one pass (`string_tests.rs`). The
+//! each once per batch, the string tests of one column in one pass (`string_tests.rs`), a
+//! `matches regex` with its pattern compiled once for the scan. The
 //! filters' answers do not change: each column holds exactly what the expression it replaces
 //! evaluates to (a string test: the same `PreparedNeedle` code; anything else: the expression
 //! itself, evaluated by DataFusion).
@@ -14,18 +15,18 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch};
+use arrow::array::{ArrayRef, BooleanArray, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::Session as CatalogSession;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::common::{Column, DFSchema, Result, ScalarValue, internal_datafusion_err};
+use datafusion::common::{Column, DFSchema, DataFusionError, Result, ScalarValue, internal_datafusion_err};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::{Expr, ExprSchemable};
 use datafusion::physical_expr::PhysicalExpr;
 
 use super::string_tests::{ColumnTests, TestOfColumn};
-use crate::functions::is_string;
 use crate::functions::string::Test;
+use crate::functions::{StrArray, is_string};
 
 /// The name of the shared table's `i`th computed column.
 fn column_name(i: usize) -> String {
@@ -38,6 +39,9 @@ enum Computed {
     /// A string test (or the `or` of tests of one kind) of a text column against constant
     /// needles: `kql_string_test` / `kql_string_test_any` with a column and literals.
     StringTest { column: String, test: TestOfColumn },
+    /// `regexp_like(column, pattern)` (`matches regex`) of a text column and a constant pattern
+    /// that compiles: compiled once for the scan, where DataFusion compiles it for every batch.
+    Regex { column: String, pattern: String },
     /// `lower(column)` of a text column (`=~`, `in~`), its columns unqualified.
     Evaluated(Expr),
 }
@@ -72,6 +76,7 @@ impl ComputedColumns {
         }
         let field = match &computed {
             Computed::StringTest { .. } => Some(Field::new(column_name(self.list.len()), DataType::Boolean, false)),
+            Computed::Regex { .. } => Some(Field::new(column_name(self.list.len()), DataType::Boolean, true)),
             Computed::Evaluated(expr) => DFSchema::try_from(base.clone())
                 .ok()
                 .and_then(|schema| expr.get_type(&schema).ok())
@@ -106,7 +111,7 @@ impl ComputedColumns {
     /// The table's columns that computed column `i` reads.
     pub fn inputs(&self, i: usize) -> Vec<String> {
         match &self.list[i] {
-            Computed::StringTest { column, .. } => vec![column.clone()],
+            Computed::StringTest { column, .. } | Computed::Regex { column, .. } => vec![column.clone()],
             Computed::Evaluated(expr) => expr.column_refs().into_iter().map(|c| c.name.clone()).collect(),
         }
     }
@@ -136,6 +141,11 @@ fn recognise(e: &Expr, base: &Schema) -> Option<Computed> {
         ("kql_string_test_any", [hay, Expr::Literal(ScalarValue::Int64(Some(code)), _), needles @ ..]) => {
             string_test(text_column(hay)?, *code, needles.iter().map(needle).collect::<Option<Vec<_>>>()?)
         }
+        ("regexp_like", [hay, Expr::Literal(ScalarValue::Utf8(Some(pattern)) | ScalarValue::Utf8View(Some(pattern)), _)])
+            if regex::Regex::new(pattern).is_ok() =>
+        {
+            Some(Computed::Regex { column: text_column(hay)?, pattern: pattern.clone() })
+        }
         ("lower", [hay]) => {
             let column = Expr::Column(Column::new_unqualified(text_column(hay)?));
             Some(Computed::Evaluated(Expr::ScalarFunction(ScalarFunction { func: func.clone(), args: vec![column] })))
@@ -156,6 +166,13 @@ enum Step {
         column: usize,
         tests: ColumnTests,
         slots: Vec<usize>,
+    },
+    /// `regexp_like` as DataFusion's kernel (`regexp_is_match_scalar`) computes it: an empty
+    /// pattern matches everything; a null text gives null.
+    Regex {
+        column: usize,
+        regex: Option<regex::Regex>,
+        slot: usize,
     },
     Evaluated {
         expr: Arc<dyn PhysicalExpr>,
@@ -182,6 +199,17 @@ impl BatchExtender {
                         None => tests_by_column.push((column, vec![test.clone()], vec![slot])),
                     }
                 }
+                Computed::Regex { column, pattern } => {
+                    let regex = if pattern.is_empty() {
+                        None
+                    } else {
+                        Some(
+                            regex::Regex::new(pattern)
+                                .map_err(|e| DataFusionError::Execution(format!("invalid regular expression: {e}")))?,
+                        )
+                    };
+                    steps.push(Step::Regex { column: scan_schema.index_of(column)?, regex, slot });
+                }
                 Computed::Evaluated(expr) => {
                     steps.push(Step::Evaluated { expr: state.create_physical_expr(expr.clone(), &df_schema)?, slot })
                 }
@@ -202,6 +230,12 @@ impl BatchExtender {
                     for (slot, answer) in slots.iter().zip(tests.evaluate(batch.column(*column))?) {
                         computed[*slot] = Some(Arc::new(answer));
                     }
+                }
+                Step::Regex { column, regex, slot } => {
+                    let texts = StrArray::try_new(batch.column(*column))?;
+                    let answers: BooleanArray =
+                        (0..texts.len()).map(|i| texts.get(i).map(|t| regex.as_ref().is_none_or(|r| r.is_match(t)))).collect();
+                    computed[*slot] = Some(Arc::new(answers));
                 }
                 Step::Evaluated { expr, slot } => computed[*slot] = Some(expr.evaluate(batch)?.into_array(batch.num_rows())?),
             }
