@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use comfy_table::{Table, presets};
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::physical_plan::stream::{RecordBatchReceiverStream, RecordBatchStreamAdapter};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::{FutureExt, StreamExt};
 use kql_engine::planner::PlannedQuery;
 use kql_engine::shared_scan::{self, SharedScan};
@@ -215,51 +215,81 @@ fn shared_groups(session: &Session, prepared: &[Option<Prepared>]) -> BTreeMap<S
 }
 
 /// Runs the hunts of one group together over one scan of `table`: each hunt's plan is made
-/// first (registering what it reads), then the scan starts, and every hunt runs as its own task.
+/// first (registering what it reads; one hunt per core at a time), then the scan starts, and
+/// every hunt runs as its own task.
 #[allow(clippy::too_many_arguments)]
 async fn run_shared(
-    session: &Session,
+    session: &Arc<Session>,
     table: &str,
     members: &[usize],
-    hunts: &[Hunt],
+    hunts: &Arc<Vec<Hunt>>,
     prepared: &mut [Option<Prepared>],
     output: &Output,
     outcomes: &mut [Option<Outcome>],
 ) {
     let Some(provider) = session.catalog().get(table).map(|t| t.provider.clone()) else { return };
-    let shared = SharedScan::new(table, provider);
+    let shared = Arc::new(SharedScan::new(table, provider));
     let start = Instant::now();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     // With a hunt per core or more, the hunts keep the cores busy; each runs in one partition.
-    let one_partition = members.len() >= std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut ready = Vec::new();
-    for &i in members {
-        let Some(Prepared::Ready { mut query, text, planning }) = prepared[i].take() else { continue };
-        let hunt = &hunts[i];
-        let stream = match shared.rewrite(query.plan.clone()) {
-            Ok(plan) => {
-                query.plan = plan;
-                let stream = if one_partition {
-                    session.stream_in_one_partition(&query, ResultUse::Export).boxed()
-                } else {
-                    session.stream_with_progress(&query, ResultUse::Export).boxed()
-                };
-                AssertUnwindSafe(stream).catch_unwind().await
+    let one_partition = members.len() >= cores;
+    let members: Vec<(usize, Box<PlannedQuery>, String, Duration)> = members
+        .iter()
+        .filter_map(|&i| match prepared[i].take() {
+            Some(Prepared::Ready { query, text, planning }) => Some((i, query, text, planning)),
+            other => {
+                prepared[i] = other;
+                None
             }
-            Err(e) => Ok(Err(KqlError::from(e))),
-        };
-        match stream {
-            Ok(Ok((stream, _))) => ready.push((i, query, text, planning, stream)),
-            Ok(Err(e)) => outcomes[i] = Some(Outcome::failed(planning, e.render(&text, &hunt.origin(), false))),
-            Err(panic) => outcomes[i] = Some(Outcome::failed(planning, panic_error(&*panic))),
+        })
+        .collect();
+    let planned: Vec<_> = futures::stream::iter(members)
+        .map(|(i, mut query, text, planning)| {
+            let (session, shared) = (session.clone(), shared.clone());
+            let physical = tokio::spawn(async move {
+                let stream = match shared.rewrite(query.plan.clone()) {
+                    Ok(plan) => {
+                        query.plan = plan;
+                        let stream = if one_partition {
+                            session.stream_in_one_partition(&query, ResultUse::Export).boxed()
+                        } else {
+                            session.stream_with_progress(&query, ResultUse::Export).boxed()
+                        };
+                        AssertUnwindSafe(stream).catch_unwind().await
+                    }
+                    Err(e) => Ok(Err(KqlError::from(e))),
+                };
+                (query, stream)
+            });
+            async move { (i, text, planning, physical.await) }
+        })
+        .buffered(cores)
+        .collect()
+        .await;
+    let mut ready = Vec::new();
+    for (i, text, planning, physical) in planned {
+        let hunt = &hunts[i];
+        match physical {
+            Ok((query, Ok(Ok((stream, _))))) => ready.push((i, query, text, planning, stream)),
+            Ok((_, Ok(Err(e)))) => outcomes[i] = Some(Outcome::failed(planning, e.render(&text, &hunt.origin(), false))),
+            Ok((_, Err(panic))) => outcomes[i] = Some(Outcome::failed(planning, panic_error(&*panic))),
+            Err(e) => outcomes[i] = Some(Outcome::failed(planning, format!("error: kql stopped planning this hunt: {e}"))),
         }
     }
     let _scan = shared.start(&session.context().state()).await;
+    // Each hunt runs and writes its result on a task of its own: a thousand hunts' rows, read
+    // and written from one task, would use one core.
     let runs = ready.into_iter().map(|(i, query, text, planning, stream)| {
-        let hunt = &hunts[i];
-        async move {
-            let written = AssertUnwindSafe(write_results(on_own_task(stream), &query, &hunt.name, output)).catch_unwind().await;
+        let (hunts, output, table) = (hunts.clone(), output.clone(), table.to_string());
+        let run = tokio::spawn(async move {
+            let hunt = &hunts[i];
+            let written = AssertUnwindSafe(write_results(stream, &query, &hunt.name, &output)).catch_unwind().await;
             let elapsed = planning + start.elapsed();
-            (i, Outcome { shared_scan: Some(table.to_string()), ..Outcome::of_run(written, elapsed, &text, hunt) })
+            Outcome { shared_scan: Some(table), ..Outcome::of_run(written, elapsed, &text, hunt) }
+        });
+        async move {
+            let outcome = run.await.unwrap_or_else(|e| Outcome::failed(planning, format!("error: kql stopped running this hunt: {e}")));
+            (i, outcome)
         }
     });
     for (i, outcome) in futures::future::join_all(runs).await {
@@ -288,24 +318,6 @@ async fn run_prepared(session: &Session, hunt: &Hunt, prepared: Prepared, output
     .catch_unwind()
     .await;
     Outcome::of_run(run, planning + start.elapsed(), &text, hunt)
-}
-
-/// The stream, computed on a task of its own: the hunts of a group are polled from one task,
-/// and their plans (one partition each, fed by the shared scan) would otherwise all run on one
-/// core. A panic in the task comes back as a panic where the stream is read.
-fn on_own_task(stream: SendableRecordBatchStream) -> SendableRecordBatchStream {
-    let mut builder = RecordBatchReceiverStream::builder(stream.schema(), 2);
-    let sender = builder.tx();
-    builder.spawn(async move {
-        let mut stream = stream;
-        while let Some(item) = stream.next().await {
-            if sender.send(item).await.is_err() {
-                break;
-            }
-        }
-        Ok(())
-    });
-    builder.build()
 }
 
 fn panic_error(panic: &(dyn std::any::Any + Send)) -> String {

@@ -192,13 +192,13 @@ async fn run_query(session: &Session, text: &str, args: &Args) -> Result<(), Kql
         None => io_error(e),
     };
     let mut partial = None;
-    let mut out: Box<dyn Write> = match &args.output {
+    let mut out: Box<dyn Write + Send> = match &args.output {
         Some(path) => {
             let (file_partial, file) = results::PartialFile::create(path).map_err(cannot_write)?;
             partial = Some(file_partial);
             Box::new(std::io::BufWriter::new(file))
         }
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
     };
     for (i, query) in queries.iter().enumerate() {
         for warning in &query.warnings {

@@ -31,8 +31,8 @@ enum Sink<'a> {
         shown_rows: usize,
         max: Option<usize>,
     },
-    Csv(Box<csv::Writer<&'a mut dyn Write>>),
-    Jsonl(&'a mut dyn Write),
+    Csv(Box<csv::Writer<&'a mut (dyn Write + Send)>>),
+    Jsonl(&'a mut (dyn Write + Send)),
     Parquet(Box<ArrowWriter<std::fs::File>>),
     /// Rows are counted, not written (a hunt run without `--out`).
     Count,
@@ -60,14 +60,14 @@ impl<'a> ResultWriter<'a> {
     }
 
     /// CSV with a header line, written as rows arrive.
-    pub fn csv(out: &'a mut dyn Write, schema: &SchemaRef) -> io::Result<Self> {
+    pub fn csv(out: &'a mut (dyn Write + Send), schema: &SchemaRef) -> io::Result<Self> {
         let mut w = csv::Writer::from_writer(out);
         crate::print::write_csv_header(&mut w, schema)?;
         Ok(Self::new(schema, Sink::Csv(Box::new(w))))
     }
 
     /// JSON lines, written as rows arrive.
-    pub fn jsonl(out: &'a mut dyn Write, schema: &SchemaRef) -> Self {
+    pub fn jsonl(out: &'a mut (dyn Write + Send), schema: &SchemaRef) -> Self {
         Self::new(schema, Sink::Jsonl(out))
     }
 

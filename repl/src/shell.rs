@@ -219,7 +219,7 @@ async fn run_interactive(session: &Session, settings: &Settings, text: &str) {
     let started = Instant::now();
     let color = crate::use_color(&std::io::stderr());
     let svg = settings.output.as_ref().filter(|p| crate::chart::is_chart_file(p));
-    let mut out: Box<dyn Write> = match &settings.output {
+    let mut out: Box<dyn Write + Send> = match &settings.output {
         Some(path) if svg.is_none() => match std::fs::OpenOptions::new().create(true).append(true).open(path) {
             Ok(file) => Box::new(std::io::BufWriter::new(file)),
             Err(e) => {
@@ -227,7 +227,7 @@ async fn run_interactive(session: &Session, settings: &Settings, text: &str) {
                 return;
             }
         },
-        _ => Box::new(std::io::stdout().lock()),
+        _ => Box::new(std::io::stdout()),
     };
     let to_terminal = settings.output.is_none() || svg.is_some();
     // Ctrl-C drops the work below (`select!`); a task of its own also tells the session, whose
