@@ -789,6 +789,69 @@ fn hunts_over_one_table_share_a_scan_and_get_the_rows_they_get_alone() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The string tests, `=~`/`in~` and regexes that hunts sharing a scan compute together give
+/// each hunt the rows it gets alone, and the rows Kusto's rules give, on texts that trip them:
+/// nulls, empty texts, letters beyond ASCII, overlapping occurrences.
+#[test]
+fn hunts_sharing_a_scan_test_strings_as_each_hunt_alone_does() {
+    let dir = std::env::temp_dir().join(format!("kql-shared-tests-{}", std::process::id()));
+    let hunts = dir.join("hunts");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&hunts).expect("temp dir");
+    let rows = [
+        r#"{"N":1,"Host":"WS-1","Cmd":"powershell -enc AAA"}"#,
+        r#"{"N":2,"Host":null,"Cmd":"cmd /c whoami"}"#,
+        r#"{"N":3,"Cmd":null}"#,
+        r#"{"N":4,"Host":"straße-7","Cmd":"\u2013enc \u212a"}"#,
+        r#"{"N":5,"Host":"","Cmd":"C:\\Windows\\System32\\NETSH.EXE advfirewall"}"#,
+        r#"{"N":6,"Host":"ws-10","Cmd":"a-a-a ba-a"}"#,
+    ];
+    let table = dir.join("T.jsonl");
+    std::fs::write(&table, rows.join("\n") + "\n").expect("write table");
+    // (hunt, filter, the rows' N that Kusto's rules give; None: compared with the hunt alone only)
+    let cases: [(&str, &str, Option<&str>); 15] = [
+        ("contains", "Cmd contains '-ENC'", Some("1")),
+        ("contains_beyond_ascii", "Cmd contains '\u{2013}ENC'", Some("4")),
+        ("has_kelvin", "Cmd has 'k'", None),
+        ("equal_ci", "Host =~ 'WS-10'", Some("6")),
+        ("not_equal_ci", "Host !~ 'ws-1'", Some("2 3 4 5 6")),
+        ("in_ci", "Host in~ ('WS-1', 'STRASSE-7')", Some("1")),
+        ("endswith", "Cmd endswith 'netsh.exe advfirewall'", Some("5")),
+        ("startswith", "Cmd startswith 'C:\\\\windows'", Some("5")),
+        ("has_overlapping", "Cmd has 'a-a'", Some("6")),
+        ("regex_cs", "Host matches regex @'^ws-\\d+$'", Some("6")),
+        ("regex_ci", "Host matches regex @'(?i)^ws-\\d$'", Some("1")),
+        ("not_contains", "Cmd !contains 'a'", Some("3 4")),
+        ("term_prefix_suffix", "Cmd hasprefix 'who' or Cmd hassuffix 'shell'", Some("1 2")),
+        ("case_sensitive", "Cmd contains_cs 'AAA' and not(Cmd has_cs 'aaa')", Some("1")),
+        ("any_of", "Cmd has_any ('whoami', 'NETSH.EXE', '\u{2013}enc')", Some("2 4 5")),
+    ];
+    for (name, filter, _) in &cases {
+        std::fs::write(hunts.join(format!("{name}.kql")), format!("T | where {filter} | project N | sort by N asc")).expect("write hunt");
+    }
+    let (hunts_arg, table_arg) = (hunts.display().to_string(), format!("T={}", table.display()));
+    let run = |out: &str, extra: &[&str]| {
+        let out_arg = dir.join(out).display().to_string();
+        let mut args = vec!["hunt", hunts_arg.as_str(), "--out", out_arg.as_str(), "--format", "csv", "--table", table_arg.as_str()];
+        args.extend(extra);
+        let o = kql(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        stdout(&o)
+    };
+    assert!(run("shared", &[]).contains("\n15 hunts read T in one shared scan\n"));
+    run("alone", &["--no-shared-scans"]);
+    for (name, filter, expected) in &cases {
+        let read = |out: &str| std::fs::read_to_string(dir.join(out).join(format!("{name}.csv"))).expect("result");
+        let shared = read("shared");
+        assert_eq!(shared, read("alone"), "{name}: {filter}");
+        if let Some(expected) = expected {
+            let got: Vec<&str> = shared.lines().skip(1).collect();
+            assert_eq!(got.join(" "), *expected, "{name}: {filter}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// `kql check --timings` also makes each planned query's physical plan and gives the time its
 /// parsing and planning took; without it the time is null.
 #[test]

@@ -238,17 +238,17 @@ impl Target {
         let cut = |schema: &SchemaRef, positions: &[usize]| {
             RecordBatch::try_new_with_options(schema.clone(), positions.iter().map(|&p| columns[p].clone()).collect(), &options)
         };
-        let batch = cut(&self.schema, &self.positions)?;
-        let Some(filter) = &self.filter else { return Ok(Some(batch)) };
+        let Some(filter) = &self.filter else { return Ok(Some(cut(&self.schema, &self.positions)?)) };
         let mask = filter.predicate.evaluate(&cut(&filter.schema, &filter.positions)?)?.into_array(rows)?;
         let Some(mask) = mask.as_any().downcast_ref::<BooleanArray>() else {
             return internal_err!("a filter of the shared scan gave {}, not booleans", mask.data_type());
         };
-        // A null answer drops the row, as `where` does.
+        // A null answer drops the row, as `where` does. Most queries keep no row of a batch:
+        // their batch is only cut when they keep some.
         if mask.true_count() == 0 {
             return Ok(None);
         }
-        Ok(Some(filter_record_batch(&batch, mask)?))
+        Ok(Some(filter_record_batch(&cut(&self.schema, &self.positions)?, mask)?))
     }
 }
 
