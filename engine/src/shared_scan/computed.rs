@@ -21,7 +21,7 @@ use datafusion::catalog::Session as CatalogSession;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema, DataFusionError, Result, ScalarValue, internal_datafusion_err};
 use datafusion::logical_expr::expr::ScalarFunction;
-use datafusion::logical_expr::{Expr, ExprSchemable};
+use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, Operator};
 use datafusion::physical_expr::PhysicalExpr;
 
 use super::string_tests::{ColumnTests, TestOfColumn};
@@ -39,8 +39,9 @@ enum Computed {
     /// A string test (or the `or` of tests of one kind) of a text column against constant
     /// needles: `kql_string_test` / `kql_string_test_any` with a column and literals.
     StringTest { column: String, test: TestOfColumn },
-    /// `regexp_like(column, pattern)` (`matches regex`) of a text column and a constant pattern
-    /// that compiles: compiled once for the scan, where DataFusion compiles it for every batch.
+    /// `column ~ pattern` or `regexp_like(column, pattern)` (`matches regex`) of a text column
+    /// and a constant pattern that compiles (`~*`: the pattern after `(?i)`): compiled once for
+    /// the scan, where DataFusion compiles it for every batch.
     Regex { column: String, pattern: String },
     /// `lower(column)` of a text column (`=~`, `in~`), its columns unqualified.
     Evaluated(Expr),
@@ -119,13 +120,30 @@ impl ComputedColumns {
 
 /// The computed column an expression can be read from, if any.
 fn recognise(e: &Expr, base: &Schema) -> Option<Computed> {
-    let Expr::ScalarFunction(ScalarFunction { func, args }) = e else { return None };
     let text_column = |e: &Expr| match e {
         Expr::Column(c) if c.relation.is_none() && base.field_with_name(&c.name).is_ok_and(|f| is_string(f.data_type())) => {
             Some(c.name.clone())
         }
         _ => None,
     };
+    // DataFusion's simplifier turns `regexp_like(s, 'p')` (`matches regex`) into `s ~ 'p'`,
+    // which its kernel computes as `regexp_is_match_scalar(s, 'p', None)`, and `~*` with the
+    // flag `i`, which the kernel writes as `(?i)` before the pattern. A cast between text
+    // types (`Utf8View` to `Utf8`) changes no value.
+    if let Expr::BinaryExpr(BinaryExpr { left, op: op @ (Operator::RegexMatch | Operator::RegexIMatch), right }) = e {
+        let column = match left.as_ref() {
+            Expr::Cast(cast) if is_string(cast.field.data_type()) => text_column(&cast.expr)?,
+            other => text_column(other)?,
+        };
+        let Expr::Literal(ScalarValue::Utf8(Some(p)) | ScalarValue::Utf8View(Some(p)) | ScalarValue::LargeUtf8(Some(p)), _) =
+            right.as_ref()
+        else {
+            return None;
+        };
+        let pattern = if *op == Operator::RegexIMatch { format!("(?i){p}") } else { p.clone() };
+        return regex::Regex::new(&pattern).is_ok().then_some(Computed::Regex { column, pattern });
+    }
+    let Expr::ScalarFunction(ScalarFunction { func, args }) = e else { return None };
     let needle = |e: &Expr| match e {
         Expr::Literal(ScalarValue::Utf8(Some(n)), _) => Some(n.clone()),
         _ => None,

@@ -48,7 +48,9 @@ use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, Partitioning, PlanProperties};
-use futures::StreamExt;
+use std::panic::AssertUnwindSafe;
+
+use futures::{FutureExt, StreamExt};
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -159,32 +161,48 @@ impl SharedScan {
         let wide_fields: Vec<Field> =
             scan_schema.fields().iter().map(|f| f.as_ref().clone()).chain(used.iter().map(|&i| computed.field(i).clone())).collect();
         let wide = Schema::new(wide_fields);
-        let prepared = BatchExtender::new(&computed, &used, &scan_schema, state).and_then(|extender| {
-            let filters = subscribers.iter().map(|s| TargetFilter::prepare(&s.filters, &computed, &base, &wide, state));
-            Ok((extender, filters.collect::<Result<Vec<_>>>()?))
-        });
-        let (extender, filters) = match prepared {
-            Ok((extender, filters)) => (Arc::new(extender), filters),
+        let extender = match BatchExtender::new(&computed, &used, &scan_schema, state) {
+            Ok(extender) => Arc::new(extender),
             Err(e) => return RunningScan { tasks: vec![tokio::spawn(send_error_to_all(subscribers, e))] },
         };
+        // A subscriber whose filter cannot be prepared fails alone (its query gets the error);
+        // one that stopped already is left out.
         let mut targets = Vec::with_capacity(subscribers.len());
-        for (s, filter) in subscribers.into_iter().zip(filters) {
-            let positions = match s.schema.fields().iter().map(|f| wide.index_of(f.name())).collect::<std::result::Result<Vec<_>, _>>() {
-                Ok(positions) => positions,
-                Err(e) => return RunningScan { tasks: vec![tokio::spawn(send_error_to_all(vec![s], e.into()))] },
-            };
-            targets.push(Target { positions, schema: s.schema, filter, sender: s.sender });
+        let mut failed = Vec::new();
+        for s in subscribers.into_iter().filter(|s| !s.sender.is_closed()) {
+            let prepared = TargetFilter::prepare(&s.filters, &computed, &base, &wide, state).and_then(|filter| {
+                let positions = s.schema.fields().iter().map(|f| wide.index_of(f.name())).collect::<std::result::Result<Vec<_>, _>>()?;
+                Ok((positions, filter))
+            });
+            match prepared {
+                Ok((positions, filter)) => targets.push(Target { positions, schema: s.schema, filter, sender: s.sender }),
+                Err(e) => failed.push((s.sender, e)),
+            }
         }
+        let mut tasks: Vec<JoinHandle<()>> = failed
+            .into_iter()
+            .map(|(sender, e)| {
+                tokio::spawn(async move {
+                    let _ = sender.send(Err(e)).await;
+                })
+            })
+            .collect();
         let targets = Arc::new(targets);
         let context = state.task_ctx();
         let partitions = plan.output_partitioning().partition_count();
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let tasks = (0..partitions)
-            .map(|partition| {
-                let (plan, context, targets, extender) = (plan.clone(), context.clone(), targets.clone(), extender.clone());
-                tokio::spawn(broadcast_partition(plan, partition, context, extender, targets, workers))
+        tasks.extend((0..partitions).map(|partition| {
+            let (plan, context, targets, extender) = (plan.clone(), context.clone(), targets.clone(), extender.clone());
+            tokio::spawn(async move {
+                let scan = AssertUnwindSafe(broadcast_partition(plan, partition, context, extender, targets.clone(), workers));
+                // A panic in the decoder is an error for every query, not a silent end of rows.
+                if let Err(panic) = scan.catch_unwind().await {
+                    let message = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()));
+                    let error = format!("the shared scan stopped unexpectedly: {}", message.unwrap_or_default());
+                    send_error(&targets, DataFusionError::Execution(error)).await;
+                }
             })
-            .collect();
+        }));
         RunningScan { tasks }
     }
 }
@@ -252,10 +270,12 @@ impl Target {
     }
 }
 
-/// Reads one partition of the scan and hands each batch to a task of its own (at most
-/// `workers` at a time), which computes the computed columns and sends each subscriber its rows.
-/// A table of one row group is one partition, and the filters of hundreds of queries are most of
-/// the work: done batch by batch on the partition's task, they would use one core.
+/// Reads one partition of the scan and hands each batch to a task of its own (at most two per
+/// worker at a time, so that the cores compute while this task waits to send), which computes
+/// the computed columns and each subscriber's rows; the rows are sent from here, in the
+/// partition's order. A table of one row group is one
+/// partition, and the filters of hundreds of queries are most of the work: done batch by batch
+/// on the partition's task, they would use one core.
 async fn broadcast_partition(
     plan: Arc<dyn ExecutionPlan>,
     partition: usize,
@@ -264,66 +284,62 @@ async fn broadcast_partition(
     targets: Arc<Vec<Target>>,
     workers: usize,
 ) {
-    let mut stream = match plan.execute(partition, context) {
+    let stream = match plan.execute(partition, context) {
         Ok(s) => s,
         Err(e) => return send_error(&targets, e).await,
     };
-    // Dropped with the partition's task (`RunningScan`), it aborts the batches in flight.
-    let mut running = tokio::task::JoinSet::new();
-    while let Some(item) = stream.next().await {
-        while running.len() >= workers {
-            if !batch_done(&mut running, &targets).await {
-                return;
+    // The tasks in flight are aborted when this task is (`RunningScan`), by `AbortOnDrop`.
+    let mut computed = stream
+        .map(|item| {
+            let (extender, targets) = (extender.clone(), targets.clone());
+            AbortOnDrop(tokio::spawn(async move { rows_of_batch(item, &extender, &targets) }))
+        })
+        .buffered(workers * 2);
+    while let Some(done) = computed.next().await {
+        let rows = match done {
+            Ok(Ok(rows)) => rows,
+            Ok(Err(e)) => return send_error(&targets, e).await,
+            // Not a silent end of every query's rows: each is told its input broke off.
+            Err(e) => return send_error(&targets, DataFusionError::Execution(format!("the shared scan stopped unexpectedly: {e}"))).await,
+        };
+        for (target, rows) in targets.iter().zip(rows) {
+            match rows {
+                None => {}
+                Some(rows) => {
+                    let _ = target.sender.send(rows).await;
+                }
             }
         }
-        running.spawn(deliver(item, extender.clone(), targets.clone()));
         if targets.iter().all(|t| t.sender.is_closed()) {
             return;
         }
     }
-    while !running.is_empty() {
-        if !batch_done(&mut running, &targets).await {
-            return;
-        }
+}
+
+/// A spawned task that is aborted when its handle is dropped.
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
-/// Waits for one batch in flight; false when the scan must stop (an error was sent).
-async fn batch_done(running: &mut tokio::task::JoinSet<bool>, targets: &[Target]) -> bool {
-    match running.join_next().await {
-        None | Some(Ok(true)) => true,
-        Some(Ok(false)) => false,
-        Some(Err(e)) => {
-            // Not a silent end of every query's rows: each is told its input broke off.
-            send_error(targets, DataFusionError::Execution(format!("the shared scan stopped unexpectedly: {e}"))).await;
-            false
-        }
+impl<T> std::future::Future for AbortOnDrop<T> {
+    type Output = std::result::Result<T, tokio::task::JoinError>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
     }
 }
 
-/// Computes the computed columns of one batch and sends each subscriber still listening its
-/// rows of it; false when the batch was an error (sent to every subscriber).
-async fn deliver(item: Result<RecordBatch>, extender: Arc<BatchExtender>, targets: Arc<Vec<Target>>) -> bool {
-    let (rows, columns) = match item.and_then(|b| Ok((b.num_rows(), extender.extend(&b)?))) {
-        Ok(extended) => extended,
-        Err(e) => {
-            send_error(&targets, e).await;
-            return false;
-        }
-    };
-    for target in targets.iter().filter(|t| !t.sender.is_closed()) {
-        match target.rows_of(&columns, rows) {
-            Ok(None) => {}
-            Ok(Some(batch)) => {
-                let _ = target.sender.send(Ok(batch)).await;
-            }
-            // A filter that fails (a bad cast in the data, say) fails its query only.
-            Err(e) => {
-                let _ = target.sender.send(Err(e)).await;
-            }
-        }
-    }
-    true
+/// Each subscriber's rows of one batch, computed columns computed once: `None` for a
+/// subscriber that has stopped or keeps no row of it; an error for one whose filter failed (a
+/// bad cast in the data, say), which fails its query only. The batch's own error is returned.
+fn rows_of_batch(item: Result<RecordBatch>, extender: &BatchExtender, targets: &[Target]) -> Result<Vec<Option<Result<RecordBatch>>>> {
+    let batch = item?;
+    let (rows, columns) = (batch.num_rows(), extender.extend(&batch)?);
+    Ok(targets.iter().map(|t| if t.sender.is_closed() { None } else { t.rows_of(&columns, rows).transpose() }).collect())
 }
 
 async fn send_error(targets: &[Target], e: DataFusionError) {
@@ -484,29 +500,22 @@ impl ExecutionPlan for SubscriberExec {
         let Some(receiver) = self.receiver.lock().take() else {
             return exec_err!("the shared scan of {} was read already", self.table);
         };
-        let batches = tokio_stream_of(receiver);
-        let stream: futures::stream::BoxStream<'static, Result<RecordBatch>> = match self.limit {
-            None => batches.boxed(),
-            Some(limit) => batches
-                .scan(limit, |left, item| {
-                    let out = match item {
-                        Ok(_) if *left == 0 => None,
-                        Ok(batch) => {
-                            let take = batch.num_rows().min(*left);
-                            *left -= take;
-                            Some(Ok(batch.slice(0, take)))
-                        }
-                        Err(e) => Some(Err(e)),
-                    };
-                    futures::future::ready(out)
-                })
-                .boxed(),
-        };
+        // With a limit, the stream ends (and lets go of its channel, so the scan stops sending to
+        // it) as soon as the limit is reached, not at the next batch.
+        let stream = futures::stream::unfold((receiver, self.limit), |(mut receiver, left)| async move {
+            if left == Some(0) {
+                return None;
+            }
+            let item = receiver.recv().await?;
+            let (item, left) = match (item, left) {
+                (Ok(batch), Some(n)) => {
+                    let take = batch.num_rows().min(n);
+                    (Ok(batch.slice(0, take)), Some(n - take))
+                }
+                (item, left) => (item, left),
+            };
+            Some((item, (receiver, left)))
+        });
         Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream)))
     }
-}
-
-/// A receiver as a stream of its items, ending when every sender is gone.
-fn tokio_stream_of(receiver: mpsc::Receiver<Result<RecordBatch>>) -> impl futures::Stream<Item = Result<RecordBatch>> + Send {
-    futures::stream::unfold(receiver, |mut r| async move { r.recv().await.map(|item| (item, r)) })
 }
