@@ -273,9 +273,9 @@ impl Target {
 /// Reads one partition of the scan and hands each batch to a task of its own (at most two per
 /// worker at a time, so that the cores compute while this task waits to send), which computes
 /// the computed columns and each subscriber's rows; the rows are sent from here, in the
-/// partition's order. A table of one row group is one
-/// partition, and the filters of hundreds of queries are most of the work: done batch by batch
-/// on the partition's task, they would use one core.
+/// partition's order. A table of one row group is one partition, and the filters of hundreds of
+/// queries are most of the work: done batch by batch on the partition's task, they would use
+/// one core.
 async fn broadcast_partition(
     plan: Arc<dyn ExecutionPlan>,
     partition: usize,
