@@ -39,9 +39,10 @@ use arrow::datatypes::{Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::{Session as CatalogSession, TableProvider};
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::common::{Column, DFSchema, DataFusionError, Result, exec_err, internal_err};
+use datafusion::common::{DFSchema, DataFusionError, Result, exec_err, internal_err};
 use datafusion::datasource::{TableType, provider_as_source, source_as_provider};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::expr_rewriter::unnormalize_col;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown, TableScan};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
@@ -365,17 +366,6 @@ fn can_apply(filter: &Expr) -> bool {
             .unwrap_or(true)
 }
 
-/// `filter` over the table's columns named without the scan's qualifier.
-fn unqualified(filter: &Expr) -> Result<Expr> {
-    filter
-        .clone()
-        .transform(|e| match e {
-            Expr::Column(c) if c.relation.is_some() => Ok(Transformed::yes(Expr::Column(Column::new_unqualified(c.name)))),
-            other => Ok(Transformed::no(other)),
-        })
-        .map(|t| t.data)
-}
-
 /// The tasks of a started shared scan; dropping it stops them.
 pub struct RunningScan {
     tasks: Vec<JoinHandle<()>>,
@@ -429,7 +419,8 @@ impl TableProvider for SharedTable {
             None => (0..table_schema.fields().len()).collect(),
         };
         let schema = Arc::new(table_schema.project(&projection)?);
-        let filters = filters.iter().map(unqualified).collect::<Result<Vec<_>>>()?;
+        // Over the table's columns named without the scan's qualifier.
+        let filters: Vec<Expr> = filters.iter().cloned().map(unnormalize_col).collect();
         let (sender, receiver) = mpsc::channel(CHANNEL_BATCHES);
         match self.subscribers.lock().as_mut() {
             Some(subscribers) => subscribers.push(Subscriber { projection, schema: schema.clone(), filters, sender }),
