@@ -162,6 +162,14 @@ fn upload(moto: &Moto, objects: &[(&str, Vec<u8>)]) {
     });
 }
 
+/// The files under a folder, recursively.
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read folder") {
+        let path = entry.expect("folder entry").path();
+        if path.is_dir() { files_under(&path, out) } else { out.push(path) }
+    }
+}
+
 /// `kql` with the S3 settings a user would export, and nothing of the machine's own AWS setup.
 fn kql_s3(moto: &Moto, secret: &str, args: &[&str]) -> Output {
     Command::new(kql_binary())
@@ -205,6 +213,28 @@ fn s3_objects_and_prefixes_are_tables_and_bad_credentials_or_buckets_are_clear_e
     assert!(
         ok(&["--table", "S=s3://logs/export", "--explain", "plan", "-c", window])
             .starts_with("Partitions:\n  s3://logs/export: 1 of 2 files read, 1 skipped")
+    );
+
+    // A Delta table in the bucket (tests/fixtures/delta): read through its log, at a version.
+    let lake = root().join("tests/fixtures/delta/DeviceLogonEvents");
+    let mut files = Vec::new();
+    files_under(&lake, &mut files);
+    let objects: Vec<(String, Vec<u8>)> = files
+        .iter()
+        .map(|f| {
+            let key = format!("lake/DeviceLogonEvents/{}", f.strip_prefix(&lake).expect("under the table").display());
+            (key, std::fs::read(f).expect("fixture file"))
+        })
+        .collect();
+    upload(&moto, &objects.iter().map(|(k, b)| (k.as_str(), b.clone())).collect::<Vec<_>>());
+    let logons = "L | summarize Logons = count() by AccountName | sort by AccountName asc";
+    assert_eq!(
+        ok(&["--table", "L=s3://logs/lake/DeviceLogonEvents/", "--format", "csv", "-c", logons]),
+        "AccountName,Logons\nalice,1\nbob,1\nmallory,3\n"
+    );
+    assert_eq!(
+        ok(&["--table", "L=delta:s3://logs/lake/DeviceLogonEvents#version=0", "--format", "csv", "-c", logons]),
+        "AccountName,Logons\nalice,1\nmallory,1\nsvc_backup,2\n"
     );
 
     let out = kql_s3(&moto, "not-the-secret", &["--table", "N=s3://logs/net/", "-c", "N | count"]);

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod codec;
 pub mod config;
 pub mod declared;
+pub mod delta;
 pub mod error;
 pub mod evtx_import;
 pub mod functions;

@@ -18,7 +18,7 @@ use url::Url;
 use crate::error::{KqlError, Result};
 
 /// The schemes kql reads through an object store.
-const SCHEMES: [&str; 9] = ["s3", "s3a", "az", "azure", "abfs", "abfss", "gs", "http", "https"];
+pub const SCHEMES: [&str; 9] = ["s3", "s3a", "az", "azure", "abfs", "abfss", "gs", "http", "https"];
 
 /// The URL of a remote location; `None` for a local path.
 pub fn remote_url(location: &str) -> Option<Url> {

@@ -118,11 +118,17 @@ impl Session {
         &self.ctx
     }
 
-    /// Registers a Parquet, JSON lines or CSV file, folder or glob as table `name`. Returns
+    /// Registers a Parquet, JSON lines or CSV file, folder or glob, a Delta table (`delta.rs`) or
+    /// `.evtx` files as table `name`. Returns
     /// warnings: files of a folder that were left out.
     pub async fn register_table(&mut self, name: &str, location: &str) -> Result<Vec<String>> {
         if crate::evtx_import::is_evtx_location(location) {
             return self.register_evtx(name, location).await;
+        }
+        if let Some(delta) = crate::delta::location_of(&self.ctx.state(), location).await? {
+            let table = crate::delta::open(&self.ctx.state(), location, &delta, self.declarations.get(name)).await?;
+            self.catalog.insert(name, table);
+            return Ok(Vec::new());
         }
         self.register_table_files(name, location).await
     }

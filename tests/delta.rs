@@ -1,0 +1,127 @@
+//! Delta Lake tables end to end through the `kql` binary, over a real table written by delta-rs
+//! (tests/fixtures/delta/make.py says how, and what each of its four versions did): the live
+//! rows of a version, never the removed files still on disk, time travel, and clear errors.
+
+mod support;
+
+use support::{kql, stderr, stdout};
+
+const TABLE: &str = "tests/fixtures/delta/DeviceLogonEvents";
+
+fn csv(args: &[&str]) -> String {
+    let mut all = args.to_vec();
+    all.extend(["--format", "csv"]);
+    let out = kql(&all);
+    assert!(out.status.success(), "kql {all:?} failed: {}", stderr(&out));
+    stdout(&out)
+}
+
+fn error_of(args: &[&str]) -> String {
+    let out = kql(args);
+    assert!(!out.status.success(), "kql {args:?} should fail, printed {}", stdout(&out));
+    stderr(&out)
+}
+
+const ALL_ROWS: &str =
+    "DeviceLogonEvents | sort by Timestamp asc | project Timestamp, DeviceName, AccountName, LogonType, FailureCount, Day";
+
+/// Version 3: svc_backup's two logons were deleted at version 2, so they are not rows, though
+/// the file that held them is still in the folder.
+const LATEST: &str = "Timestamp,DeviceName,AccountName,LogonType,FailureCount,Day
+2024-05-01T08:00:00Z,ws-001,alice,Interactive,0,2024-05-01
+2024-05-02T03:14:15Z,ws-017,mallory,RemoteInteractive,7,2024-05-02
+2024-05-02T03:20:00Z,ws-017,mallory,Network,12,2024-05-02
+2024-05-02T10:00:00Z,ws-002,bob,Interactive,,2024-05-02
+2024-05-03T00:05:00Z,ws-017,mallory,Network,3,2024-05-03
+";
+
+#[test]
+fn a_delta_table_reads_the_live_rows_of_its_latest_version() {
+    let table = format!("DeviceLogonEvents=delta:{TABLE}");
+    assert_eq!(csv(&["--table", &table, "-c", ALL_ROWS]), LATEST);
+    // The partition column comes from the log, the others from the files, with KQL's types.
+    assert_eq!(
+        csv(&["--table", &table, "-c", "DeviceLogonEvents | getschema | project ColumnName, ColumnType"]),
+        "ColumnName,ColumnType\nTimestamp,datetime\nDeviceName,string\nAccountName,string\nLogonType,string\nFailureCount,int\nDay,string\n"
+    );
+    // Filters on the partition column and on a file column.
+    assert_eq!(
+        csv(&[
+            "--table",
+            &table,
+            "-c",
+            "DeviceLogonEvents | where Day == '2024-05-02' and FailureCount > 5 | summarize Failures = sum(FailureCount) by AccountName"
+        ]),
+        "AccountName,Failures\nmallory,19\n"
+    );
+}
+
+#[test]
+fn a_folder_that_holds_a_delta_log_is_read_through_the_log() {
+    // The file that held svc_backup's deleted logons is still in the folder: a reader that
+    // took the folder's Parquet files would return them.
+    let mut deleted_rows_on_disk = 0;
+    for day in std::fs::read_dir(support::root().join(TABLE)).expect("the table's folder") {
+        let day = day.expect("entry").path();
+        if !day.file_name().is_some_and(|n| n.to_string_lossy().starts_with("Day=")) {
+            continue;
+        }
+        for file in std::fs::read_dir(&day).expect("a partition folder") {
+            let file = format!("F={}", file.expect("entry").path().display());
+            let count = csv(&["--table", &file, "-c", "F | where AccountName == 'svc_backup' | count"]);
+            deleted_rows_on_disk += count.trim_start_matches("Count\n").trim().parse::<usize>().expect("a count");
+        }
+    }
+    assert_eq!(deleted_rows_on_disk, 2);
+    // Without `delta:`, the folder is still the Delta table...
+    let table = format!("DeviceLogonEvents={TABLE}");
+    assert_eq!(csv(&["--table", &table, "-c", ALL_ROWS]), LATEST);
+    // ...and so is a sub-folder of a `--data` folder.
+    assert_eq!(csv(&["--data", "tests/fixtures/delta", "-c", ALL_ROWS]), LATEST);
+}
+
+#[test]
+fn a_delta_table_is_read_at_an_earlier_version() {
+    let at = |version: &str| format!("DeviceLogonEvents=delta:{TABLE}#{version}");
+    let accounts = "DeviceLogonEvents | summarize Logons = count() by AccountName | sort by AccountName asc";
+    assert_eq!(csv(&["--table", &at("version=0"), "-c", accounts]), "AccountName,Logons\nalice,1\nmallory,1\nsvc_backup,2\n");
+    assert_eq!(csv(&["--table", &at("version=1"), "-c", accounts]), "AccountName,Logons\nalice,1\nbob,1\nmallory,2\nsvc_backup,2\n");
+    assert_eq!(csv(&["--table", &at("version=2"), "-c", accounts]), "AccountName,Logons\nalice,1\nbob,1\nmallory,2\n");
+    // A time after the last commit reads the latest version.
+    assert_eq!(csv(&["--table", &at("timestamp=2999-01-01T00:00:00Z"), "-c", ALL_ROWS]), LATEST);
+}
+
+#[test]
+fn a_delta_location_that_cannot_be_read_says_why() {
+    let table = |location: &str| format!("DeviceLogonEvents={location}");
+    assert_eq!(
+        error_of(&["--table", &table(&format!("delta:{TABLE}#version=9")), "-c", "DeviceLogonEvents | count"]),
+        format!(
+            "error: --table DeviceLogonEvents: cannot read Delta table 'delta:{TABLE}#version=9': the table has no version 9 (its latest is 3)\n"
+        )
+    );
+    assert_eq!(
+        error_of(&["--table", &table("delta:tests/fixtures/delta"), "-c", "DeviceLogonEvents | count"]),
+        "error: --table DeviceLogonEvents: cannot read Delta table 'delta:tests/fixtures/delta': 'tests/fixtures/delta' has no _delta_log folder, so it is not a Delta table\n"
+    );
+    assert_eq!(
+        error_of(&["--table", &table("delta:tests/fixtures/no-such-lake"), "-c", "DeviceLogonEvents | count"]),
+        "error: --table DeviceLogonEvents: cannot read Delta table 'delta:tests/fixtures/no-such-lake': no such folder 'tests/fixtures/no-such-lake'\n"
+    );
+    // The commit times are the log files' modification times (the Delta protocol's, without
+    // in-commit timestamps): when the fixture was checked out.
+    let before =
+        error_of(&["--table", &table(&format!("delta:{TABLE}#timestamp=2001-01-01T00:00:00Z")), "-c", "DeviceLogonEvents | count"]);
+    assert!(
+        before.starts_with(&format!(
+            "error: --table DeviceLogonEvents: cannot read Delta table 'delta:{TABLE}#timestamp=2001-01-01T00:00:00Z': the table has no version as old as 2001-01-01T00:00:00Z (its first version was committed at 20"
+        )),
+        "{before}"
+    );
+    assert_eq!(
+        error_of(&["--table", &table(&format!("delta:{TABLE}#timestamp=yesterday")), "-c", "DeviceLogonEvents | count"]),
+        format!(
+            "error: --table DeviceLogonEvents: 'delta:{TABLE}#timestamp=yesterday': the time to read a Delta table as of is an RFC 3339 time such as 2024-05-02T00:00:00Z, not 'yesterday'\n"
+        )
+    );
+}
