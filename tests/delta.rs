@@ -59,25 +59,71 @@ fn a_delta_table_reads_the_live_rows_of_its_latest_version() {
 #[test]
 fn a_folder_that_holds_a_delta_log_is_read_through_the_log() {
     // The file that held svc_backup's deleted logons is still in the folder: a reader that
-    // took the folder's Parquet files would return them.
-    let mut deleted_rows_on_disk = 0;
+    // took the folder's Parquet files would return them (here, copied out of the table).
+    let plain = support::scratch("delta-files-as-plain-parquet");
     for day in std::fs::read_dir(support::root().join(TABLE)).expect("the table's folder") {
         let day = day.expect("entry").path();
-        if !day.file_name().is_some_and(|n| n.to_string_lossy().starts_with("Day=")) {
-            continue;
-        }
-        for file in std::fs::read_dir(&day).expect("a partition folder") {
-            let file = format!("F={}", file.expect("entry").path().display());
-            let count = csv(&["--table", &file, "-c", "F | where AccountName == 'svc_backup' | count"]);
-            deleted_rows_on_disk += count.trim_start_matches("Count\n").trim().parse::<usize>().expect("a count");
+        if day.file_name().is_some_and(|n| n.to_string_lossy().starts_with("Day=")) {
+            for file in std::fs::read_dir(&day).expect("a partition folder") {
+                let file = file.expect("entry").path();
+                std::fs::copy(&file, plain.join(file.file_name().expect("a file name"))).expect("copy");
+            }
         }
     }
-    assert_eq!(deleted_rows_on_disk, 2);
+    let files = format!("Files={}", plain.display());
+    assert_eq!(csv(&["--table", &files, "-c", "Files | where AccountName == 'svc_backup' | count"]), "Count\n2\n");
+    std::fs::remove_dir_all(&plain).ok();
     // Without `delta:`, the folder is still the Delta table...
     let table = format!("DeviceLogonEvents={TABLE}");
     assert_eq!(csv(&["--table", &table, "-c", ALL_ROWS]), LATEST);
     // ...and so is a sub-folder of a `--data` folder.
     assert_eq!(csv(&["--data", "tests/fixtures/delta", "-c", ALL_ROWS]), LATEST);
+}
+
+#[test]
+fn part_of_a_delta_table_is_never_read_as_plain_parquet_files() {
+    let table = support::root().join(TABLE).canonicalize().expect("the table's folder");
+    let table = table.display();
+    let error = |location: &str| error_of(&["--table", &format!("F={location}"), "-c", "F | count"]);
+    assert_eq!(
+        error(&format!("{TABLE}/Day=2024-05-02")),
+        format!(
+            "error: --table F: '{TABLE}/Day=2024-05-02' is part of the Delta table '{table}', whose folder keeps files that later versions removed: read the table through its log (--table NAME=delta:{table}, and a where on its partition column)\n"
+        )
+    );
+    assert_eq!(
+        error(&format!("{TABLE}/Day=*/*.parquet")),
+        format!(
+            "error: --table F: '{TABLE}/Day=*/*.parquet' is part of the Delta table '{table}', whose folder keeps files that later versions removed: read the table through its log (--table NAME=delta:{table}, and a where on its partition column)\n"
+        )
+    );
+    assert_eq!(
+        error("tests/fixtures/delta"),
+        format!(
+            "error: --table F: 'tests/fixtures/delta' holds the Delta table '{table}', whose folder keeps files that later versions removed: register it as a table of its own (--table NAME=delta:{table})\n"
+        )
+    );
+    assert_eq!(
+        error_of(&["--data", TABLE, "-c", "print 1"]),
+        format!("error: --data: '{TABLE}' is a Delta table, not a folder of tables: register it with --table NAME=delta:{TABLE}\n")
+    );
+}
+
+/// delta-rs skips the files whose partition values or statistics cannot match a filter.
+#[test]
+fn a_filter_on_a_delta_table_reads_only_the_files_that_can_match() {
+    let table = format!("DeviceLogonEvents=delta:{TABLE}");
+    for filter in ["Day == '2024-05-03'", "Timestamp > datetime(2024-05-02 12:00)"] {
+        let query = format!("DeviceLogonEvents | where {filter} | project AccountName");
+        let out = kql(&["--table", &table, "--explain", "analyze", "-c", &query]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let plan = stdout(&out);
+        let groups = plan.split("file_groups={").nth(1).and_then(|g| g.split('}').next()).expect("a Parquet scan in the plan");
+        assert!(
+            groups.starts_with("1 group: [[") && groups.contains("/Day=2024-05-03/") && groups.matches(".parquet").count() == 1,
+            "{filter}: {groups}"
+        );
+    }
 }
 
 #[test]
@@ -114,7 +160,7 @@ fn a_delta_location_that_cannot_be_read_says_why() {
         error_of(&["--table", &table(&format!("delta:{TABLE}#timestamp=2001-01-01T00:00:00Z")), "-c", "DeviceLogonEvents | count"]);
     assert!(
         before.starts_with(&format!(
-            "error: --table DeviceLogonEvents: cannot read Delta table 'delta:{TABLE}#timestamp=2001-01-01T00:00:00Z': the table has no version as old as 2001-01-01T00:00:00Z (its first version was committed at 20"
+            "error: --table DeviceLogonEvents: cannot read Delta table 'delta:{TABLE}#timestamp=2001-01-01T00:00:00Z': the table has no version as old as 2001-01-01T00:00:00Z (its version 0, the oldest it keeps, was committed at 20"
         )),
         "{before}"
     );
@@ -124,4 +170,49 @@ fn a_delta_location_that_cannot_be_read_says_why() {
             "error: --table DeviceLogonEvents: 'delta:{TABLE}#timestamp=yesterday': the time to read a Delta table as of is an RFC 3339 time such as 2024-05-02T00:00:00Z, not 'yesterday'\n"
         )
     );
+}
+
+fn copy_folder(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("create folder");
+    for entry in std::fs::read_dir(from).expect("read folder") {
+        let path = entry.expect("entry").path();
+        let target = to.join(path.file_name().expect("a name"));
+        if path.is_dir() { copy_folder(&path, &target) } else { std::fs::copy(&path, &target).map(|_| ()).expect("copy") }
+    }
+}
+
+/// A version's time is its commit file's modification time (the Delta protocol's without
+/// in-commit timestamps); here they are set to the first four days of June 2024.
+#[test]
+fn a_delta_table_is_read_as_of_a_time() {
+    let lake = support::scratch("delta-as-of");
+    let table = lake.join("DeviceLogonEvents");
+    copy_folder(&support::root().join(TABLE), &table);
+    let june_1 = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_717_200_000);
+    for version in 0..4u64 {
+        let commit = table.join(format!("_delta_log/{version:020}.json"));
+        let file = std::fs::File::options().write(true).open(&commit).expect("a commit file");
+        file.set_modified(june_1 + std::time::Duration::from_secs(86_400 * version)).expect("set the commit's time");
+    }
+    let at = |time: &str| format!("DeviceLogonEvents=delta:{}#timestamp={time}", table.display());
+    let accounts = "DeviceLogonEvents | summarize Logons = count() by AccountName | sort by AccountName asc";
+    assert_eq!(
+        csv(&["--table", &at("2024-06-02T12:00:00Z"), "-c", accounts]),
+        "AccountName,Logons\nalice,1\nbob,1\nmallory,2\nsvc_backup,2\n"
+    );
+    assert_eq!(csv(&["--table", &at("2024-06-03T00:00:00Z"), "-c", accounts]), "AccountName,Logons\nalice,1\nbob,1\nmallory,2\n");
+    // Once the log keeps only the checkpoint of version 2 and later commits (as log clean-up
+    // leaves it), a time before version 2 has no version to read.
+    for version in 0..2u64 {
+        std::fs::remove_file(table.join(format!("_delta_log/{version:020}.json"))).expect("remove an old commit");
+    }
+    assert_eq!(
+        error_of(&["--table", &at("2024-06-01T12:00:00Z"), "-c", accounts]),
+        format!(
+            "error: --table DeviceLogonEvents: cannot read Delta table 'delta:{}#timestamp=2024-06-01T12:00:00Z': the table has no version as old as 2024-06-01T12:00:00Z (its version 2, the oldest it keeps, was committed at 2024-06-03T00:00:00+00:00)\n",
+            table.display()
+        )
+    );
+    assert_eq!(csv(&["--table", &at("2024-06-04T00:00:01Z"), "-c", "DeviceLogonEvents | count"]), "Count\n5\n");
+    std::fs::remove_dir_all(&lake).ok();
 }

@@ -183,7 +183,7 @@ fn files_that_disagree_and_symlink_loops_say_so() {
     assert_eq!(
         stderr(&out),
         format!(
-            "warning: --data {0}: table T left out: cannot read Parquet schema of '{0}/T': its files disagree on column 'id': string in one, long in another (register them as separate tables)\n",
+            "warning: --data {0}: table T left out: cannot read Parquet schema of '{0}/T': its files disagree on column 'id': long in one, string in another (register them as separate tables)\n",
             dir.display()
         )
     );

@@ -213,6 +213,62 @@ fn nested_parquet_columns_are_dynamic_with_every_dynamic_function() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A folder whose files different tools wrote: text as `Utf8` (pyarrow) and `Utf8View`
+/// (delta-rs), times in nanoseconds without a zone (pandas) and microseconds in UTC (Spark),
+/// counts as `int` and `long`. Each column is its KQL type over every file; a column that is a
+/// number in one file and text in another still cannot be one column.
+#[test]
+fn parquet_files_that_encode_one_kql_type_differently_are_one_table() {
+    use arrow::array::{
+        ArrayRef, Int32Array, Int64Array, StringArray, StringViewArray, TimestampMicrosecondArray, TimestampNanosecondArray,
+    };
+    use std::sync::Arc;
+    let dir = scratch("parquet-encodings");
+    let write = |name: &str, columns: Vec<(&str, ArrayRef)>| {
+        let batch = arrow::record_batch::RecordBatch::try_from_iter(columns).expect("batch");
+        let file = std::fs::File::create(dir.join(name)).expect("create");
+        let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
+        writer.write(&batch).expect("write");
+        writer.close().expect("close");
+    };
+    write(
+        "a.parquet",
+        vec![
+            ("TimeGenerated", Arc::new(TimestampNanosecondArray::from(vec![1_714_557_600_123_456_789])) as ArrayRef),
+            ("Account", Arc::new(StringArray::from(vec!["alice"])) as ArrayRef),
+            ("Failures", Arc::new(Int32Array::from(vec![2])) as ArrayRef),
+        ],
+    );
+    write(
+        "b.parquet",
+        vec![
+            ("TimeGenerated", Arc::new(TimestampMicrosecondArray::from(vec![1_714_561_200_000_000]).with_timezone("UTC")) as ArrayRef),
+            ("Account", Arc::new(StringViewArray::from(vec!["mallory"])) as ArrayRef),
+            ("Failures", Arc::new(Int64Array::from(vec![5_000_000_000])) as ArrayRef),
+            ("Device", Arc::new(StringArray::from(vec!["ws-017"])) as ArrayRef),
+        ],
+    );
+    let table = format!("Logons={}", dir.display());
+    assert_eq!(
+        csv_of(&["--table", &table, "-c", "Logons | getschema | project ColumnName, ColumnType"]),
+        "ColumnName,ColumnType\nTimeGenerated,datetime\nAccount,string\nFailures,long\nDevice,string\n"
+    );
+    assert_eq!(
+        csv_of(&["--table", &table, "-c", "Logons | sort by TimeGenerated asc"]),
+        "TimeGenerated,Account,Failures,Device\n2024-05-01T10:00:00.1234560Z,alice,2,\n2024-05-01T11:00:00Z,mallory,5000000000,ws-017\n"
+    );
+    write("c.parquet", vec![("Account", Arc::new(Int64Array::from(vec![7])) as ArrayRef)]);
+    let out = kql(&["--table", &table, "-c", "Logons | count"]);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: --table Logons: cannot read Parquet schema of '{}': its files disagree on column 'Account': string in one, long in another (register them as separate tables)\n",
+            dir.display()
+        )
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// `.create table` in a functions file gives a table its columns and KQL types: text that holds
 /// JSON is `dynamic`, epoch numbers and ISO text are `datetime`, whatever inference would say.
 #[test]

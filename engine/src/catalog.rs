@@ -160,6 +160,7 @@ struct Located {
 
 /// A local file, folder or glob.
 fn locate_local(location: &str) -> Result<Located> {
+    crate::delta::refuse_plain_read(location)?;
     let path = Path::new(location);
     let is_glob = location.contains(['*', '?', '[']);
     if !is_glob && !path.exists() {
@@ -318,7 +319,15 @@ async fn infer_schema(state: &SessionState, options: &ListingOptions, urls: &[Li
     if objects.is_empty() {
         return Err(KqlError::new("no files with data found"));
     }
-    Ok(options.format.infer_schema(state, &store, &objects).await?)
+    match options.format.infer_schema(state, &store, &objects).await {
+        Ok(schema) => Ok(schema),
+        // Files that store a column in different encodings of one KQL type (`schema_merge.rs`).
+        Err(e) if objects.len() > 1 && e.to_string().contains("Fail to merge schema") => {
+            objects.sort_by(|a, b| a.location.cmp(&b.location));
+            crate::schema_merge::merge_by_kql_type(state, &store, &options.format, &objects).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A folder's table reads one format: the one most of its files have (Parquet on a tie). Files
@@ -397,6 +406,13 @@ pub type NamedLocation = (String, String);
 /// The tables of a data folder: each `NAME.parquet`, `NAME.jsonl`, `NAME.csv` ... file and each
 /// sub-folder `NAME/`. Other files are named in the warnings returned.
 pub fn tables_in_dir(dir: &Path) -> Result<(Vec<NamedLocation>, Vec<String>)> {
+    if dir.join("_delta_log").is_dir() {
+        return Err(KqlError::new(format!(
+            "'{}' is a Delta table, not a folder of tables: register it with --table NAME=delta:{}",
+            dir.display(),
+            dir.display()
+        )));
+    }
     let entries = std::fs::read_dir(dir).map_err(|e| KqlError::new(format!("cannot read data folder '{}': {e}", dir.display())))?;
     let mut out = Vec::new();
     let mut warnings = Vec::new();

@@ -14,6 +14,7 @@
 use std::path::Path;
 
 use datafusion::execution::context::SessionState;
+use datafusion::object_store::ObjectStoreExt;
 use datafusion::object_store::path::Path as ObjectPath;
 use deltalake::{DeltaTableBuilder, DeltaTableError};
 use futures::StreamExt;
@@ -58,12 +59,66 @@ pub async fn location_of(state: &SessionState, location: &str) -> Result<Option<
     Ok(holds_log.then(|| DeltaLocation { place: location.to_string(), version: Version::Latest }))
 }
 
+/// Refuses a local location that would read part of a Delta table, or a Delta table among
+/// other files, as plain Parquet files: a partition folder or file inside a table, a glob over
+/// one, a folder that holds one. Their files include those later versions removed.
+pub fn refuse_plain_read(location: &str) -> Result<()> {
+    let path = Path::new(location);
+    // A glob reads under the folder before its first pattern character.
+    let (start, glob) = match location.find(['*', '?', '[']) {
+        Some(i) => (Path::new(&location[..location[..i].rfind('/').map_or(0, |j| j + 1)]), true),
+        None => (path, false),
+    };
+    let start = if start.as_os_str().is_empty() { Path::new(".") } else { start };
+    let Ok(absolute) = std::fs::canonicalize(start) else { return Ok(()) };
+    // A folder named as it is was checked by `location_of`; a glob's folder was not.
+    let skip = usize::from(!glob);
+    if let Some(table) = absolute.ancestors().skip(skip).find(|a| a.join(LOG_FOLDER).is_dir()) {
+        return Err(KqlError::new(format!(
+            "'{location}' is part of the Delta table '{}', whose folder keeps files that later versions removed: read the table through its log (--table NAME=delta:{}, and a where on its partition column)",
+            table.display(),
+            table.display()
+        )));
+    }
+    if absolute.is_dir()
+        && let Some(table) = table_within(&absolute)
+    {
+        return Err(KqlError::new(format!(
+            "'{location}' holds the Delta table '{}', whose folder keeps files that later versions removed: register it as a table of its own (--table NAME=delta:{})",
+            table.display(),
+            table.display()
+        )));
+    }
+    Ok(())
+}
+
+/// The first Delta table folder under `dir` (not `dir` itself), in path order.
+fn table_within(dir: &Path) -> Option<std::path::PathBuf> {
+    let mut folders: Vec<_> = std::fs::read_dir(dir).ok()?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect();
+    folders.sort();
+    for folder in folders {
+        if folder.file_name().is_some_and(|n| n == LOG_FOLDER) {
+            continue;
+        }
+        if folder.join(LOG_FOLDER).is_dir() {
+            return Some(folder);
+        }
+        if let Some(table) = table_within(&folder) {
+            return Some(table);
+        }
+    }
+    None
+}
+
 /// `delta:PATH_OR_URL` with an optional `#version=N` or `#timestamp=T`.
 fn parse_prefixed(location: &str) -> Result<Option<DeltaLocation>> {
     let Some(rest) = location.strip_prefix(PREFIX) else { return Ok(None) };
+    // `#` starts a version only where one follows: a folder's name may hold `#`.
     let (place, version) = match rest.rsplit_once('#') {
-        None => (rest, Version::Latest),
-        Some((place, fragment)) => (place, version_of(location, fragment)?),
+        Some((place, fragment)) if fragment.starts_with("version=") || fragment.starts_with("timestamp=") => {
+            (place, version_of(location, fragment)?)
+        }
+        _ => (rest, Version::Latest),
     };
     if place.is_empty() {
         return Err(KqlError::new(format!("'{location}': name the Delta table's folder or URL after 'delta:'")));
@@ -103,17 +158,25 @@ async fn remote_holds_log(state: &SessionState, url: &Url) -> Result<bool> {
     match store.list(Some(&prefix)).next().await {
         None => Ok(false),
         Some(Ok(_)) => Ok(true),
-        Some(Err(e)) => Err(KqlError::new(format!("cannot list '{url}': {}", crate::object_stores::error_text(&e)))),
+        // Reading the location as files says what is wrong (or reads an object that could not
+        // be listed).
+        Some(Err(_)) => Ok(false),
     }
 }
 
 /// Opens the Delta table at `delta` (given by the user as `given`), at its version, with the
 /// table's `.create table` declaration if there is one.
 pub async fn open(state: &SessionState, given: &str, delta: &DeltaLocation, declared: Option<&TableDeclaration>) -> Result<Table> {
-    let cannot = |e: DeltaTableError| KqlError::new(format!("cannot read Delta table '{given}': {}", error_text(&e)));
+    let remote = crate::object_stores::remote_url(&delta.place).is_some();
+    let cannot = |e: DeltaTableError| KqlError::new(format!("cannot read Delta table '{given}': {}", error_text(&e, remote)));
     // The table's URL, and kql's store for a remote table's bucket (credentials as every remote
     // table gets them), rooted at the bucket as delta-rs expects.
     let (url, store) = match crate::object_stores::remote_url(&delta.place) {
+        Some(url) if matches!(url.scheme(), "http" | "https") => {
+            return Err(KqlError::new(format!(
+                "cannot read Delta table '{given}': reading a Delta table lists its _delta_log folder, which plain HTTP cannot; use the store's own URL (s3://, az://, abfss://, gs://)"
+            )));
+        }
         Some(mut url) => {
             if !url.path().ends_with('/') {
                 url.set_path(&format!("{}/", url.path()));
@@ -167,12 +230,17 @@ pub async fn open(state: &SessionState, given: &str, delta: &DeltaLocation, decl
             let table = builder()?.with_datestring(t).map_err(cannot)?.load().await.map_err(cannot)?;
             // delta-rs answers a time before the first commit with the first version; that
             // version did not exist then, so its rows would be a wrong answer.
-            let first_commit = table.version().and_then(|v| table.snapshot().ok()?.version_timestamp(v));
+            let Some(version) = table.version() else {
+                return Err(KqlError::new(format!("cannot read Delta table '{given}': it has no version as of {t}")));
+            };
             let asked = chrono::DateTime::parse_from_rfc3339(t).map(|d| d.timestamp_millis()).unwrap_or(i64::MAX);
-            if let Some(committed) = first_commit.filter(|committed| *committed > asked) {
+            let committed = commit_time(&table, version).await.ok_or_else(|| {
+                KqlError::new(format!("cannot read Delta table '{given}': cannot tell when its version {version} was committed"))
+            })?;
+            if committed > asked {
                 let committed = chrono::DateTime::from_timestamp_millis(committed).map_or(committed.to_string(), |d| d.to_rfc3339());
                 return Err(KqlError::new(format!(
-                    "cannot read Delta table '{given}': the table has no version as old as {t} (its first version was committed at {committed})"
+                    "cannot read Delta table '{given}': the table has no version as old as {t} (its version {version}, the oldest it keeps, was committed at {committed})"
                 )));
             }
             table
@@ -191,6 +259,17 @@ pub async fn open(state: &SessionState, given: &str, delta: &DeltaLocation, decl
     Ok(Table { provider, location: given.to_string(), declared })
 }
 
+/// When `version` was committed, in milliseconds: delta-rs's time, the modification time of its
+/// commit file (the log's snapshot knows it for commits after its checkpoint only).
+async fn commit_time(table: &deltalake::DeltaTable, version: u64) -> Option<i64> {
+    if let Some(ms) = table.snapshot().ok().and_then(|s| s.version_timestamp(version)) {
+        return Some(ms);
+    }
+    let commit = ObjectPath::from(format!("{LOG_FOLDER}/{version:020}.json"));
+    let meta = table.log_store().object_store(None).head(&commit).await.ok()?;
+    Some(meta.last_modified.timestamp_millis())
+}
+
 /// delta-rs finds the log store of a table by its URL's scheme and knows only `file://` and
 /// `memory://` without its cloud features (which bring each cloud's SDK, where kql already has
 /// object_store's clients). kql only reads, so the default log store over kql's own store serves
@@ -199,7 +278,7 @@ fn register_log_stores() {
     static REGISTERED: std::sync::Once = std::sync::Once::new();
     REGISTERED.call_once(|| {
         let factories = deltalake::logstore::logstore_factories();
-        for scheme in crate::object_stores::SCHEMES {
+        for scheme in crate::object_stores::SCHEMES.iter().filter(|s| !matches!(**s, "http" | "https")) {
             if let Ok(url) = Url::parse(&format!("{scheme}://")) {
                 factories.entry(url).or_insert_with(|| std::sync::Arc::new(ReadingLogStores));
             }
@@ -223,10 +302,10 @@ impl deltalake::logstore::LogStoreFactory for ReadingLogStores {
 }
 
 /// delta-rs's error in a hunter's words where it has a better one.
-fn error_text(e: &DeltaTableError) -> String {
+fn error_text(e: &DeltaTableError, remote: bool) -> String {
     match e {
         DeltaTableError::InvalidVersion(v) => format!("the table has no version {v}"),
-        DeltaTableError::ObjectStore { source } => crate::object_stores::error_text(source),
+        DeltaTableError::ObjectStore { source } if remote => crate::object_stores::error_text(source),
         // "Kernel error: Generic delta kernel error: <what happened>"
         _ => {
             let text = e.to_string();
@@ -259,9 +338,10 @@ mod tests {
             error("delta:lake/Logons#timestamp=2024-05-02"),
             "'delta:lake/Logons#timestamp=2024-05-02': the time to read a Delta table as of is an RFC 3339 time such as 2024-05-02T00:00:00Z, not '2024-05-02'"
         );
+        // A `#` that starts no version is part of the folder's name.
         assert_eq!(
-            error("delta:lake/Logons#v3"),
-            "'delta:lake/Logons#v3': after '#', a Delta location takes version=N or timestamp=2024-05-02T00:00:00Z, not 'v3'"
+            parse_prefixed("delta:lake/Logons#v3").expect("parses"),
+            Some(DeltaLocation { place: "lake/Logons#v3".into(), version: Version::Latest })
         );
         assert_eq!(error("delta:"), "'delta:': name the Delta table's folder or URL after 'delta:'");
     }

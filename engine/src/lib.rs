@@ -22,6 +22,7 @@ pub mod planner;
 pub mod prelude;
 pub mod range_table;
 pub mod render;
+pub mod schema_merge;
 pub mod serial;
 pub mod session;
 pub mod shared_scan;
