@@ -236,6 +236,11 @@ fn s3_objects_and_prefixes_are_tables_and_bad_credentials_or_buckets_are_clear_e
         ok(&["--table", "L=delta:s3://logs/lake/DeviceLogonEvents#version=0", "--format", "csv", "-c", logons]),
         "AccountName,Logons\nalice,1\nmallory,1\nsvc_backup,2\n"
     );
+    let out = kql_s3(&moto, &secret, &["--table", "L=s3://logs/lake/", "-c", "L | count"]);
+    assert_eq!(
+        stderr(&out),
+        "error: --table L: 's3://logs/lake/' holds the Delta table 's3://logs/lake/DeviceLogonEvents', whose folder keeps files that later versions removed: register it as a table of its own (--table NAME=delta:s3://logs/lake/DeviceLogonEvents)\n"
+    );
 
     let out = kql_s3(&moto, "not-the-secret", &["--table", "N=s3://logs/net/", "-c", "N | count"]);
     assert_eq!(out.status.code(), Some(1));

@@ -251,6 +251,15 @@ async fn locate_remote(state: &SessionState, location: &str, url: &url::Url) -> 
         prefix_url.set_path(&format!("{}/", url.path()));
     }
     let objects = list(&store, &prefix_url).await?;
+    // A Delta table under the prefix keeps files its later versions removed (`delta.rs`); the
+    // prefix itself, were it one, was read through its log before this.
+    if let Some(log) = objects.iter().find(|o| o.location.parts().any(|p| p.as_ref() == "_delta_log")) {
+        let folder: datafusion::object_store::path::Path = log.location.parts().take_while(|p| p.as_ref() != "_delta_log").collect();
+        let table = object_url(url, &folder);
+        return Err(KqlError::new(format!(
+            "'{location}' holds the Delta table '{table}', whose folder keeps files that later versions removed: register it as a table of its own (--table NAME=delta:{table})"
+        )));
+    }
     // Hidden objects (`.x`, Spark's `_SUCCESS`, `_delta_log/`) are not data.
     let hidden = |o: &datafusion::object_store::ObjectMeta| o.location.parts().any(|p| is_hidden_name(p.as_ref()));
     let entries: Vec<(String, FileKind, &datafusion::object_store::ObjectMeta)> = objects
