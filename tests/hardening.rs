@@ -196,6 +196,21 @@ fn files_that_disagree_and_symlink_loops_say_so() {
             stderr(&out),
             format!("error: --table L: cannot open '{}': Too many levels of symbolic links (os error 40)\n", dir.join("loop").display())
         );
+        // Links to a parent folder, twice: the walk of the folder ends (each folder is walked
+        // once), and the loop is named.
+        let links = dir.join("links");
+        std::fs::create_dir_all(links.join("day")).expect("mkdir");
+        write_parquet(&links.join("day").join("a.parquet"), &ids(2));
+        std::os::unix::fs::symlink("..", links.join("day").join("up")).expect("symlink");
+        std::os::unix::fs::symlink("..", links.join("day").join("up2")).expect("symlink");
+        let out = kql(&["--table", &format!("L={}", links.display()), "--format", "csv", "-c", "L | count"]);
+        assert_eq!(
+            stderr(&out),
+            format!(
+                "error: --table L: cannot read Parquet schema of '{0}': a link loops back to a folder that holds it ({0}/day/up points to an ancestor {0})\n",
+                links.display()
+            )
+        );
     }
 }
 

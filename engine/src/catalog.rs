@@ -374,6 +374,16 @@ fn is_hidden_name(name: &str) -> bool {
 
 /// The files under a folder that kql reads, recursively, in path order.
 fn table_files(dir: &Path, out: &mut Vec<(PathBuf, FileKind)>) {
+    table_files_once(dir, out, &mut Default::default());
+}
+
+/// `table_files`, reading each folder once: a link to a parent folder would otherwise make the
+/// walk endless (and a folder linked twice would be read twice).
+fn table_files_once(dir: &Path, out: &mut Vec<(PathBuf, FileKind)>, seen: &mut std::collections::HashSet<PathBuf>) {
+    let Ok(real) = std::fs::canonicalize(dir) else { return };
+    if !seen.insert(real) {
+        return;
+    }
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
@@ -382,7 +392,7 @@ fn table_files(dir: &Path, out: &mut Vec<(PathBuf, FileKind)>) {
             continue;
         }
         if p.is_dir() {
-            table_files(&p, out);
+            table_files_once(&p, out, seen);
         } else if let Some(kind) = p.file_name().and_then(|n| n.to_str()).and_then(FileKind::of) {
             out.push((p, kind));
         }
@@ -461,6 +471,10 @@ pub fn tables_in_dir(dir: &Path) -> Result<(Vec<NamedLocation>, Vec<String>)> {
 /// DataFusion's "Fail to merge schema field 'id' because the from data_type = Utf8 does not
 /// equal Int64" in a hunter's words.
 fn schema_error_text(message: &str) -> String {
+    // The object store's walk of a folder stops at a link to a folder that holds it.
+    if let Some(found) = message.split("File system loop found: ").nth(1) {
+        return format!("a link loops back to a folder that holds it ({})", found.lines().next().unwrap_or_default());
+    }
     let Some(rest) = message.split("Fail to merge schema field '").nth(1) else { return message.to_string() };
     let Some((field, rest)) = rest.split_once('\'') else { return message.to_string() };
     let types: Vec<&str> = rest.split("data_type = ").nth(1).map(|t| t.split(" does not equal ").collect()).unwrap_or_default();

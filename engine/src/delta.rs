@@ -92,22 +92,29 @@ pub fn refuse_plain_read(location: &str) -> Result<()> {
     Ok(())
 }
 
-/// The first Delta table folder under `dir` (not `dir` itself), in path order.
+/// The first Delta table folder under `dir` (not `dir` itself), in path order. Links to folders
+/// are followed, as the table's own walk (`catalog::table_files`) follows them, each folder once.
 fn table_within(dir: &Path) -> Option<std::path::PathBuf> {
-    let mut folders: Vec<_> = std::fs::read_dir(dir).ok()?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect();
-    folders.sort();
-    for folder in folders {
-        if folder.file_name().is_some_and(|n| n == LOG_FOLDER) {
-            continue;
+    fn walk(dir: &Path, seen: &mut std::collections::HashSet<std::path::PathBuf>) -> Option<std::path::PathBuf> {
+        if !seen.insert(std::fs::canonicalize(dir).ok()?) {
+            return None;
         }
-        if folder.join(LOG_FOLDER).is_dir() {
-            return Some(folder);
+        let mut folders: Vec<_> = std::fs::read_dir(dir).ok()?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect();
+        folders.sort();
+        for folder in folders {
+            if folder.file_name().is_some_and(|n| n == LOG_FOLDER) {
+                continue;
+            }
+            if folder.join(LOG_FOLDER).is_dir() {
+                return Some(folder);
+            }
+            if let Some(table) = walk(&folder, seen) {
+                return Some(table);
+            }
         }
-        if let Some(table) = table_within(&folder) {
-            return Some(table);
-        }
+        None
     }
-    None
+    walk(dir, &mut Default::default())
 }
 
 /// `delta:PATH_OR_URL` with an optional `#version=N` or `#timestamp=T`.
