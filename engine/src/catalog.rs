@@ -53,6 +53,11 @@ impl Catalog {
     }
 }
 
+/// Whether kql reads a file of this name as a table (Parquet, JSON lines, CSV/TSV).
+pub fn is_table_file_name(name: &str) -> bool {
+    FileKind::of(name).is_some()
+}
+
 /// The formats a table is read from.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum FileKind {
@@ -253,12 +258,10 @@ async fn locate_remote(state: &SessionState, location: &str, url: &url::Url) -> 
     let objects = list(&store, &prefix_url).await?;
     // A Delta table under the prefix keeps files its later versions removed (`delta.rs`); the
     // prefix itself, were it one, was read through its log before this.
-    if let Some(log) = objects.iter().find(|o| o.location.parts().any(|p| p.as_ref() == "_delta_log")) {
-        let folder: datafusion::object_store::path::Path = log.location.parts().take_while(|p| p.as_ref() != "_delta_log").collect();
-        let table = object_url(url, &folder);
-        return Err(KqlError::new(format!(
-            "'{location}' holds the Delta table '{table}', whose folder keeps files that later versions removed: register it as a table of its own (--table NAME=delta:{table})"
-        )));
+    let log = crate::delta::LOG_FOLDER;
+    if let Some(entry) = objects.iter().find(|o| o.location.parts().any(|p| p.as_ref() == log)) {
+        let folder: datafusion::object_store::path::Path = entry.location.parts().take_while(|p| p.as_ref() != log).collect();
+        return Err(crate::delta::holds_table(location, &object_url(url, &folder)));
     }
     // Hidden objects (`.x`, Spark's `_SUCCESS`, `_delta_log/`) are not data.
     let hidden = |o: &datafusion::object_store::ObjectMeta| o.location.parts().any(|p| is_hidden_name(p.as_ref()));
@@ -425,7 +428,7 @@ pub type NamedLocation = (String, String);
 /// The tables of a data folder: each `NAME.parquet`, `NAME.jsonl`, `NAME.csv` ... file and each
 /// sub-folder `NAME/`. Other files are named in the warnings returned.
 pub fn tables_in_dir(dir: &Path) -> Result<(Vec<NamedLocation>, Vec<String>)> {
-    if dir.join("_delta_log").is_dir() {
+    if dir.join(crate::delta::LOG_FOLDER).is_dir() {
         return Err(KqlError::new(format!(
             "'{}' is a Delta table, not a folder of tables: register it with --table NAME=delta:{}",
             dir.display(),

@@ -28,7 +28,7 @@ use crate::prelude::TableDeclaration;
 pub const PREFIX: &str = "delta:";
 
 /// The folder of a Delta table's transaction log, inside the table's folder.
-const LOG_FOLDER: &str = "_delta_log";
+pub const LOG_FOLDER: &str = "_delta_log";
 
 /// Which version of a Delta table a query reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,13 +83,17 @@ pub fn refuse_plain_read(location: &str) -> Result<()> {
     if absolute.is_dir()
         && let Some(table) = table_within(&absolute)
     {
-        return Err(KqlError::new(format!(
-            "'{location}' holds the Delta table '{}', whose folder keeps files that later versions removed: register it as a table of its own (--table NAME=delta:{})",
-            table.display(),
-            table.display()
-        )));
+        return Err(holds_table(location, &table.display().to_string()));
     }
     Ok(())
+}
+
+/// The error for a folder or prefix that would read the Delta table `table` inside it as plain
+/// files.
+pub fn holds_table(location: &str, table: &str) -> KqlError {
+    KqlError::new(format!(
+        "'{location}' holds the Delta table '{table}', whose folder keeps files that later versions removed: register it as a table of its own (--table NAME=delta:{table})"
+    ))
 }
 
 /// The first Delta table folder under `dir` (not `dir` itself), in path order. Links to folders
@@ -155,8 +159,8 @@ fn version_of(location: &str, fragment: &str) -> Result<Version> {
 /// Whether a bucket prefix holds a Delta log: one listing request, for its first object.
 async fn remote_holds_log(state: &SessionState, url: &Url) -> Result<bool> {
     // A file's URL is no table folder; over plain HTTP nothing can be listed.
-    let last = url.path().rsplit('/').next().unwrap_or_default().to_ascii_lowercase();
-    if last.ends_with(".parquet") || crate::text_source::text_kind_of(&last).is_some() || matches!(url.scheme(), "http" | "https") {
+    let last = url.path().rsplit('/').next().unwrap_or_default();
+    if crate::catalog::is_table_file_name(last) || matches!(url.scheme(), "http" | "https") {
         return Ok(false);
     }
     let store = crate::object_stores::register_store(state, url)?;
