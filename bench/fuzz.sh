@@ -30,13 +30,13 @@ done
 cd "$(dirname "$0")/.."
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-cargo test --release -p kql-tests --test fuzz --no-run
+cargo test --release -p kql-tests --test in_process --no-run
 log="$out/seed-$seed.log"
 start=$(date +%s)
 status=0
 KQL_FUZZ_SEED=$seed KQL_FUZZ_PARSE_CASES=$parse KQL_FUZZ_CASES=$execute KQL_FUZZ_TIMEOUT_MS=$timeout_ms KQL_FUZZ_OUT="$out" \
-    cargo test --release -q -p kql-tests --test fuzz -- --nocapture --exact bounded_run >"$log" 2>&1 || status=$?
-grep -A100000 "^fuzz seed" "$log" | sed '/^thread .bounded_run/,$d' || true
+    cargo test --release -q -p kql-tests --test in_process -- --nocapture --exact fuzz::bounded_run >"$log" 2>&1 || status=$?
+grep -A100000 "^fuzz seed" "$log" | sed '/^thread .fuzz::bounded_run/,$d' || true
 if ! grep -q "^fuzz seed" "$log"; then
     # No summary: the process died (the OOM killer, an abort). The case that did it is the
     # last one a run with KQL_FUZZ_PRINT=1 names.

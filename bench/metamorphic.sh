@@ -28,14 +28,14 @@ done
 
 cd "$(dirname "$0")/.."
 mkdir -p "$out"
-cargo test --release -p kql-tests --test metamorphic --no-run
+cargo test --release -p kql-tests --test in_process --no-run
 
 failed=()
 for ((seed = first_seed; seed < first_seed + seeds; seed++)); do
     log="$out/seed-$seed.log"
     start=$(date +%s)
     if KQL_METAMORPHIC_SEED=$seed KQL_METAMORPHIC_CASES=$cases KQL_METAMORPHIC_KNOWN_BUGS="$known_bugs" \
-        cargo test --release -q -p kql-tests --test metamorphic -- --nocapture >"$log" 2>&1; then
+        cargo test --release -q -p kql-tests --test in_process -- --nocapture metamorphic:: >"$log" 2>&1; then
         echo "seed $seed: ok ($(( $(date +%s) - start ))s)"
     else
         echo "seed $seed: FAILED ($(( $(date +%s) - start ))s), see $log"

@@ -266,6 +266,7 @@ fn report(seed: u64, figures: &Figures, findings: &[Finding], elapsed: Duration)
 
 #[test]
 fn bounded_run() {
+    let _alone = crate::one_long_check_at_a_time();
     let seed = env_number("KQL_FUZZ_SEED").unwrap_or(1);
     let cases = env_number("KQL_FUZZ_CASES").unwrap_or(400);
     let parse_cases = env_number("KQL_FUZZ_PARSE_CASES").unwrap_or(3000);
@@ -284,6 +285,7 @@ fn bounded_run() {
 
 #[test]
 fn crashers() {
+    let _alone = crate::one_long_check_at_a_time();
     let dir = root().join("tests/fuzz/crashers");
     let known = Known::load();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)

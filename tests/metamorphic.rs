@@ -711,6 +711,7 @@ fn campaign(settings: &Settings) -> Vec<String> {
 
 #[test]
 fn metamorphic_relations_hold() {
+    let _alone = crate::one_long_check_at_a_time();
     let settings = Settings::from_env();
     let started = Instant::now();
     let failures = campaign(&settings);

@@ -2,12 +2,11 @@
 //! `tests/snapshots/`). Results alone do not show a filter that stopped reaching the Parquet
 //! scan, a `serialize` that moved, or a join that changed kind: these do. A change to a plan
 //! fails here; when it is meant, review the new plan and accept it
-//! (`INSTA_UPDATE=always cargo test -p kql-tests --test plans`, or `cargo insta review`).
-
-mod support;
+//! (`INSTA_UPDATE=always cargo test -p kql-tests --test in_process plans::`, or `cargo insta review`).
 
 use kql_engine::session::{Session, SessionOptions};
-use support::root;
+
+use crate::support::root;
 
 /// The plans of `query` over the bundled samples, two partitions whatever the machine.
 fn plans(query: &str) -> String {

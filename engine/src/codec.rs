@@ -487,7 +487,7 @@ pub fn physical_plan_from_bytes(bytes: &[u8], task: &TaskContext) -> Result<Arc<
 
 /// Runs a decoder over bytes that came from elsewhere. Arrow's IPC reader, which in-memory
 /// tables go through, panics on some damaged input instead of failing (found by the test of
-/// damaged plans in `engine/tests/embedding.rs`): such a panic is an error here, so a damaged
+/// damaged plans in `engine/tests/library/embedding.rs`): such a panic is an error here, so a damaged
 /// message cannot take down the process that reads it.
 fn decoding<T>(what: &str, decode: impl FnOnce() -> Result<T>) -> Result<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode))
