@@ -194,7 +194,7 @@ fn s3_objects_and_prefixes_are_tables_and_bad_credentials_or_buckets_are_clear_e
     upload(
         &moto,
         &[
-            ("net/NetworkSession.parquet", parquet),
+            ("net/NetworkSession.parquet", parquet.clone()),
             ("export/y=2024/m=05/d=01/h=10/m=00/PT1H.json", b"{\"TimeGenerated\":\"2024-05-01T10:15:00Z\",\"User\":\"a\"}\n".to_vec()),
             ("export/y=2024/m=05/d=20/h=10/m=00/PT1H.json", b"{\"TimeGenerated\":\"2024-05-20T10:15:00Z\",\"User\":\"b\"}\n".to_vec()),
         ],
@@ -241,6 +241,57 @@ fn s3_objects_and_prefixes_are_tables_and_bad_credentials_or_buckets_are_clear_e
         stderr(&out),
         "error: --table L: 's3://logs/lake/' holds the Delta table 's3://logs/lake/DeviceLogonEvents', whose folder keeps files that later versions removed: register it as a table of its own (--table NAME=delta:s3://logs/lake/DeviceLogonEvents)\n"
     );
+
+    // A prefix as a `--data` location: each prefix and table object right under it is a table,
+    // and a container of Log Analytics' export is the table its records name.
+    upload(
+        &moto,
+        &[
+            (
+                "sentinel/am-signinlogs/WorkspaceResourceId=/subscriptions/s1/y=2024/m=05/d=01/h=10/m=00/PT1H.json",
+                b"{\"TimeGenerated\":\"2024-05-01T10:15:00Z\",\"Type\":\"SigninLogs\",\"User\":\"a\"}\n".to_vec(),
+            ),
+            ("sentinel/NetworkSession.parquet", parquet),
+            ("sentinel/README.md", b"notes".to_vec()),
+        ],
+    );
+    let out = kql_s3(
+        &moto,
+        &secret,
+        &[
+            "--data",
+            "s3://logs/sentinel/",
+            "--format",
+            "csv",
+            "-c",
+            "SigninLogs | project User; NetworkSession | where DstIpAddr == '185.220.101.7' | count",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "User\na\nCount\n160\n");
+    assert_eq!(
+        stderr(&out),
+        "warning: --data s3://logs/sentinel/: left out 's3://logs/sentinel/README.md': not a Parquet, JSON lines or CSV/TSV file\n"
+    );
+    // The bucket's top: `lake/` holds a Delta table and is left out with the reason; the
+    // others load.
+    let out = kql_s3(&moto, &secret, &["--data", "s3://logs", "--format", "csv", "-c", "net | where DstIpAddr == '185.220.101.7' | count"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "Count\n160\n");
+    assert!(
+        stderr(&out).contains(
+            "warning: --data s3://logs: table lake left out: 's3://logs/lake/' holds the Delta table 's3://logs/lake/DeviceLogonEvents'"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let out = kql_s3(&moto, &secret, &["--data", "s3://logs/lake/DeviceLogonEvents/", "-c", "print 1"]);
+    assert_eq!(
+        stderr(&out),
+        "error: --data: 's3://logs/lake/DeviceLogonEvents/' is a Delta table, not a folder of tables: register it with --table NAME=delta:s3://logs/lake/DeviceLogonEvents/\n"
+    );
+    let out = kql_s3(&moto, &secret, &["--data", "s3://no-such-bucket/", "-c", "print 1"]);
+    assert!(stderr(&out).starts_with("error: --data: cannot list 's3://no-such-bucket/': no such bucket or container"), "{}", stderr(&out));
 
     let out = kql_s3(&moto, "not-the-secret", &["--table", "N=s3://logs/net/", "-c", "N | count"]);
     assert_eq!(out.status.code(), Some(1));
@@ -333,6 +384,13 @@ container.upload_blob("signins/SigninLogs.jsonl", b'{{"User":"a","ResultType":"0
     let out = kql_az(None, &["--table", "S=az://logs/signins/SigninLogs.jsonl", "--format", "csv", "-c", "S | where ResultType != '0'"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "User,ResultType\nb,50126\n");
+    // The container as a `--data` location: its two prefixes are tables.
+    let out = kql_az(
+        None,
+        &["--data", "az://logs", "--format", "csv", "-c", "signins | count; net | where DstIpAddr == '185.220.101.7' | count"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "Count\n2\nCount\n160\n");
 
     // A key that is not the account's, and a container that is not there.
     let out = kql_az(Some("d3Jvbmd3cm9uZ3dyb25nd3Jvbmc="), &["--table", "N=az://logs/net/", "-c", "N | count"]);

@@ -384,7 +384,7 @@ fn sentinel_export_folders_are_pruned_by_the_time_window_without_losing_late_row
         std::fs::create_dir_all(&folder).expect("mkdir");
         write(&folder.join("PT1H.json"), rows);
     };
-    hour(1, 10, "{\"TimeGenerated\":\"2024-05-01T10:15:00Z\",\"User\":\"a\"}\n");
+    hour(1, 10, "{\"TimeGenerated\":\"2024-05-01T10:15:00Z\",\"Type\":\"SigninLogs\",\"User\":\"a\"}\n");
     // Ingested on the 10th, generated on the 9th: a late arrival.
     hour(
         10,
@@ -410,6 +410,23 @@ fn sentinel_export_folders_are_pruned_by_the_time_window_without_losing_late_row
     assert_eq!(
         csv_of(&["--table", &table, "--now", "2024-05-21T00:00:00Z", "-c", "SigninLogs | where TimeGenerated > ago(2d) | project User"]),
         "User\nc\n"
+    );
+
+    // As a `--data` folder, the export's `am-signinlogs` container is the table its records
+    // name (`Type`), in that spelling; a container whose records do not say is named after it,
+    // with a warning.
+    let other = dir.join("am-heartbeat/y=2024/m=05/d=01/h=10/m=00");
+    std::fs::create_dir_all(&other).expect("mkdir");
+    write(&other.join("PT1H.json"), "{\"TimeGenerated\":\"2024-05-01T10:15:00Z\",\"Computer\":\"h1\"}\n");
+    let data = dir.display().to_string();
+    let out = kql(&["--data", &data, "--format", "csv", "-c", "SigninLogs | count; heartbeat | project Computer"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "Count\n4\nComputer\nh1\n");
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "warning: --data {data}: '{data}/am-heartbeat' is named 'heartbeat' after its folder: its first record has no Type column to give the table's spelling (register it with --table NAME={data}/am-heartbeat)\n"
+        )
     );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -14,7 +14,7 @@ use datafusion::execution::context::SessionState;
 
 use crate::error::{KqlError, Result};
 use crate::prelude::TableDeclaration;
-use crate::text_source::{TextFormat, TextKind, TextOptions, table_name_of, text_kind_of};
+use crate::text_source::{TextFormat, TextKind, TextOptions, text_kind_of};
 
 #[derive(Clone)]
 pub struct Table {
@@ -424,52 +424,6 @@ fn check_footer(path: &Path) -> std::result::Result<(), String> {
 
 /// A table's name and where its files are.
 pub type NamedLocation = (String, String);
-
-/// The tables of a data folder: each `NAME.parquet`, `NAME.jsonl`, `NAME.csv` ... file and each
-/// sub-folder `NAME/`. Other files are named in the warnings returned.
-pub fn tables_in_dir(dir: &Path) -> Result<(Vec<NamedLocation>, Vec<String>)> {
-    if dir.join(crate::delta::LOG_FOLDER).is_dir() {
-        return Err(KqlError::new(format!(
-            "'{}' is a Delta table, not a folder of tables: register it with --table NAME=delta:{}",
-            dir.display(),
-            dir.display()
-        )));
-    }
-    let entries = std::fs::read_dir(dir).map_err(|e| KqlError::new(format!("cannot read data folder '{}': {e}", dir.display())))?;
-    let mut out = Vec::new();
-    let mut warnings = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| KqlError::new(format!("cannot read data folder '{}': {e}", dir.display())))?;
-        let path = entry.path();
-        let Some(file_name) = path.file_name().and_then(|s| s.to_str()) else { continue };
-        if file_name.starts_with('.') {
-            continue;
-        }
-        if path.is_dir() {
-            out.push((file_name.to_string(), path.to_string_lossy().into_owned()));
-        } else if FileKind::of(file_name).is_some() {
-            out.push((table_name_of(file_name).to_string(), path.to_string_lossy().into_owned()));
-        } else {
-            warnings.push(format!("left out '{}': not a Parquet, JSON lines or CSV/TSV file", path.display()));
-        }
-    }
-    out.sort();
-    // Two files of one name (`x.csv` and `x.parquet`) would be one table read twice: both are
-    // left out, and said so.
-    let mut seen = std::collections::BTreeMap::<String, usize>::new();
-    for (name, _) in &out {
-        *seen.entry(name.clone()).or_default() += 1;
-    }
-    out.retain(|(name, location)| {
-        let unique = seen[name] == 1;
-        if !unique {
-            warnings.push(format!("left out '{location}': another file of the folder is also named '{name}' (register each with --table)"));
-        }
-        unique
-    });
-    warnings.sort();
-    Ok((out, warnings))
-}
 
 /// DataFusion's "Fail to merge schema field 'id' because the from data_type = Utf8 does not
 /// equal Int64" in a hunter's words.

@@ -7,6 +7,7 @@ pub mod cancel;
 pub mod catalog;
 pub mod codec;
 pub mod config;
+pub mod data_location;
 pub mod declared;
 pub mod delta;
 pub mod error;

@@ -12,7 +12,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::TryStreamExt;
 use kql_grammar::ast::Span;
 
-use crate::catalog::{Catalog, open_table, tables_in_dir};
+use crate::catalog::{Catalog, open_table};
 use crate::error::{KqlError, Result};
 use crate::planner::{PlannedQuery, Planner};
 use crate::prelude::{FunctionSource, LoadReport, PreludeEntry};
@@ -169,12 +169,19 @@ impl Session {
         Ok(warnings)
     }
 
-    /// Registers every Parquet file and sub-folder of `dir` under its own name. A file or
-    /// folder that cannot be read is left out with a warning (returned), so one damaged file
-    /// does not cost every table.
+    /// Registers every table file and sub-folder of the local folder `dir` under its own name
+    /// (see `register_data`).
     pub async fn register_data_dir(&mut self, dir: &Path) -> Result<(Vec<String>, Vec<String>)> {
+        self.register_data(&dir.to_string_lossy()).await
+    }
+
+    /// Registers every table file and sub-folder of a data location (a local folder, or a
+    /// bucket or container prefix: `data_location`) under its own name. A file or folder that
+    /// cannot be read is left out with a warning (returned), so one damaged file does not cost
+    /// every table. Returns the names registered and the warnings.
+    pub async fn register_data(&mut self, location: &str) -> Result<(Vec<String>, Vec<String>)> {
         let mut names = Vec::new();
-        let (tables, mut warnings) = tables_in_dir(dir)?;
+        let (tables, mut warnings) = crate::data_location::tables_at(&self.ctx.state(), location).await?;
         for (name, location) in tables {
             match self.register_table(&name, &location).await {
                 Ok(w) => {

@@ -66,10 +66,10 @@ pub struct Sources {
     #[arg(long = "table", value_name = "NAME=PATH")]
     pub tables: Vec<String>,
 
-    /// Register each Parquet, JSON lines or CSV/TSV file and each sub-folder of DIR as a table
-    /// named after it.
-    #[arg(long, value_name = "DIR")]
-    pub data: Vec<PathBuf>,
+    /// Register each Parquet, JSON lines or CSV/TSV file and each sub-folder of DIR (a folder,
+    /// or a bucket or container prefix: s3://, az://, abfss://, gs://) as a table named after it.
+    #[arg(long, value_name = "DIR|URL")]
+    pub data: Vec<String>,
 
     /// Lines of a JSON or CSV table that one query may skip because they cannot be read (each
     /// reported on stderr); one more fails the query. By default the first such line fails it.

@@ -154,9 +154,9 @@ pub async fn register(session: &mut Session, sources: &cli::Sources) -> Result<(
         load_functions(session, file)?;
     }
     for dir in &sources.data {
-        let (_, warnings) = session.register_data_dir(dir).await.map_err(|e| format!("error: --data: {e}"))?;
+        let (_, warnings) = session.register_data(dir).await.map_err(|e| format!("error: --data: {e}"))?;
         for w in warnings {
-            eprintln!("warning: --data {}: {w}", dir.display());
+            eprintln!("warning: --data {dir}: {w}");
         }
     }
     for spec in &sources.tables {
