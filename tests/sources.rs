@@ -135,6 +135,43 @@ fn a_line_that_cannot_be_read_fails_the_query_unless_skipping_is_allowed() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A JSON lines file larger than DataFusion's smallest split (10 MiB) is read in byte ranges,
+/// one per thread: every line is read once, whichever range it starts in, and a bad line far
+/// into the file is still named by its own line number.
+#[test]
+fn a_large_json_lines_file_read_in_parts_reads_every_line_once_and_numbers_lines_as_the_file_does() {
+    let dir = scratch("json-parts");
+    let file = dir.join("flows.jsonl");
+    let mut text = String::new();
+    let lines = 250_000u64;
+    for i in 1..=lines {
+        match i {
+            // A line past the sample whose value does not fit, and a field no column holds.
+            200_000 => text.push_str("{\"i\":\"lots\",\"s\":\"bad\"}\n"),
+            200_001 => text.push_str(&format!("{{\"i\":{i},\"s\":\"s{}\",\"late\":1,\"pad\":\"{}\"}}\n", i % 1000, "p".repeat(20))),
+            _ => text.push_str(&format!("{{\"i\":{i},\"s\":\"s{}\",\"pad\":\"{}\"}}\n", i % 1000, "p".repeat(20))),
+        }
+    }
+    write(&file, &text);
+    assert!(text.len() > 10 << 20, "{} bytes is too small to be split", text.len());
+    let table = format!("F={}", file.display());
+    let query = "F | summarize n = count(), total = sum(i), kinds = dcount(s)";
+    let out = kql(&["--table", &table, "--threads", "2", "--max-bad-rows", "1", "--format", "csv", "-c", query]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let total = lines * (lines + 1) / 2 - 200_000;
+    assert_eq!(stdout(&out), format!("n,total,kinds\n{},{total},1000\n", lines - 1));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "warning: skipped {0}, line 200000: \"lots\" does not fit column 'i' (long)\nwarning: {0}, line 200001: field 'late' is not a column of the table (its columns come from the first lines of each file; a `.create table` declaration can name it)\n",
+            file.display()
+        )
+    );
+    let out = kql(&["--table", &table, "--threads", "2", "--explain", "plan", "-c", query]);
+    assert!(stdout(&out).contains("file_groups={2 groups"), "{}", stdout(&out));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn a_value_past_the_sample_that_does_not_fit_its_column_is_an_error_not_a_null() {
     let dir = scratch("late-value");

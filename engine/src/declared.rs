@@ -190,9 +190,9 @@ fn convert_array(array: &ArrayRef, ty: TypeName, label: &str) -> DfResult<ArrayR
                 DataType::Utf8View => text_cell(target, array.as_string_view().value(row)),
                 DataType::LargeUtf8 => text_cell(target, array.as_string::<i64>().value(row)),
                 _ => match target {
-                    Target::Text => crate::render::value_text(array.as_ref(), row).map(Cell::Text),
-                    Target::Dynamic => Some(Cell::Text(crate::render::to_json(array.as_ref(), row).to_string())),
-                    _ => json_cell(target, &crate::render::to_json(array.as_ref(), row)),
+                    Target::Text => crate::render::value_text(array.as_ref(), row).map(|t| Cell::Text(t.into())),
+                    Target::Dynamic => Some(Cell::Text(crate::render::to_json(array.as_ref(), row).to_string().into())),
+                    _ => json_cell(target, &crate::render::to_json(array.as_ref(), row)).map(Cell::into_owned),
                 },
             }
         };

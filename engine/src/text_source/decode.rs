@@ -2,6 +2,7 @@
 //! convert is an error naming its column: never a silent null, since a hunter reads "no hits"
 //! from a column that lost its values.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -63,9 +64,9 @@ impl Target {
     }
 }
 
-/// One converted value.
+/// One converted value; text borrowed from the line read where it can be.
 #[derive(Debug, PartialEq)]
-pub enum Cell {
+pub enum Cell<'a> {
     Null,
     Bool(bool),
     Int(i64),
@@ -74,7 +75,22 @@ pub enum Cell {
     Time(i64),
     /// Nanoseconds.
     Span(i64),
-    Text(String),
+    Text(Cow<'a, str>),
+}
+
+impl Cell<'_> {
+    /// The cell with its text owned, free of what it was read from.
+    pub fn into_owned(self) -> Cell<'static> {
+        match self {
+            Cell::Null => Cell::Null,
+            Cell::Bool(v) => Cell::Bool(v),
+            Cell::Int(v) => Cell::Int(v),
+            Cell::Real(v) => Cell::Real(v),
+            Cell::Time(v) => Cell::Time(v),
+            Cell::Span(v) => Cell::Span(v),
+            Cell::Text(v) => Cell::Text(Cow::Owned(v.into_owned())),
+        }
+    }
 }
 
 /// A number in a `datetime` column: seconds, milliseconds, microseconds or nanoseconds since
@@ -98,7 +114,7 @@ fn integral(v: f64) -> Option<i64> {
     (v.fract() == 0.0 && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&v)).then_some(v as i64)
 }
 
-fn fits(target: Target, v: i64) -> Option<Cell> {
+fn fits(target: Target, v: i64) -> Option<Cell<'static>> {
     match target {
         Target::Int if i32::try_from(v).is_err() => None,
         _ => Some(Cell::Int(v)),
@@ -106,14 +122,14 @@ fn fits(target: Target, v: i64) -> Option<Cell> {
 }
 
 /// A JSON value as a column's type; `None` when it does not convert.
-pub fn json_cell(target: Target, value: &Json) -> Option<Cell> {
+pub fn json_cell(target: Target, value: &Json) -> Option<Cell<'_>> {
     if value.is_null() {
         return Some(Cell::Null);
     }
     match (target, value) {
-        (Target::Dynamic, v) => Some(Cell::Text(v.to_string())),
-        (Target::Text, Json::String(s)) => Some(Cell::Text(s.clone())),
-        (Target::Text, v) => Some(Cell::Text(v.to_string())),
+        (Target::Dynamic, v) => Some(Cell::Text(v.to_string().into())),
+        (Target::Text, Json::String(s)) => Some(Cell::Text(s.as_str().into())),
+        (Target::Text, v) => Some(Cell::Text(v.to_string().into())),
         (Target::Bool, Json::Bool(b)) => Some(Cell::Bool(*b)),
         (Target::Int | Target::Long, Json::Number(n)) => fits(target, n.as_i64().or_else(|| n.as_f64().and_then(integral))?),
         (Target::Real, Json::Number(n)) => n.as_f64().map(Cell::Real),
@@ -125,9 +141,9 @@ pub fn json_cell(target: Target, value: &Json) -> Option<Cell> {
 
 /// A text value (a CSV cell, or a JSON string in a typed column) as a column's type; `None`
 /// when it does not convert. An empty cell is a missing value except in a `string` column.
-pub fn text_cell(target: Target, cell: &str) -> Option<Cell> {
+pub fn text_cell(target: Target, cell: &str) -> Option<Cell<'_>> {
     if target == Target::Text {
-        return Some(Cell::Text(cell.to_string()));
+        return Some(Cell::Text(cell.into()));
     }
     let t = cell.trim();
     if t.is_empty() {
@@ -151,8 +167,10 @@ pub fn text_cell(target: Target, cell: &str) -> Option<Cell> {
         },
         Target::TimeSpan => kql_grammar::values::parse_timespan(t).map(Cell::Span),
         // Text that is not JSON is a string value, as `todynamic` reads it.
-        Target::Dynamic => Some(Cell::Text(serde_json::from_str::<Json>(t).unwrap_or_else(|_| Json::String(t.to_string())).to_string())),
-        Target::Text => Some(Cell::Text(cell.to_string())),
+        Target::Dynamic => {
+            Some(Cell::Text(serde_json::from_str::<Json>(t).unwrap_or_else(|_| Json::String(t.to_string())).to_string().into()))
+        }
+        Target::Text => Some(Cell::Text(cell.into())),
     }
 }
 
@@ -224,7 +242,7 @@ impl BatchBuilder {
     }
 
     /// Appends one row: a cell for every column, already converted (so a row is whole or absent).
-    pub fn push(&mut self, cells: Vec<Cell>) {
+    pub fn push(&mut self, cells: Vec<Cell<'_>>) {
         for (column, cell) in self.columns.iter_mut().zip(cells) {
             match (column, cell) {
                 (Column::Bool(b), Cell::Bool(v)) => b.append_value(v),
@@ -234,7 +252,7 @@ impl BatchBuilder {
                 (Column::Real(b), Cell::Int(v)) => b.append_value(v as f64),
                 (Column::Time(b, _), Cell::Time(v)) => b.append_value(v),
                 (Column::Span(b), Cell::Span(v)) => b.append_value(v),
-                (Column::Text(b), Cell::Text(v)) => b.append_value(v),
+                (Column::Text(b), Cell::Text(v)) => b.append_value(v.as_ref()),
                 (Column::Bool(b), _) => b.append_null(),
                 (Column::Int(b), _) => b.append_null(),
                 (Column::Long(b), _) => b.append_null(),
@@ -293,7 +311,7 @@ mod tests {
     #[test]
     fn text_cells() {
         assert_eq!(text_cell(Target::Long, " "), Some(Cell::Null));
-        assert_eq!(text_cell(Target::Text, ""), Some(Cell::Text(String::new())));
+        assert_eq!(text_cell(Target::Text, ""), Some(Cell::Text("".into())));
         assert_eq!(text_cell(Target::Dynamic, "plain"), Some(Cell::Text("\"plain\"".into())));
         assert_eq!(text_cell(Target::TimeSpan, "01:00:00"), Some(Cell::Span(3_600_000_000_000)));
         assert_eq!(text_cell(Target::Real, "x"), None);

@@ -1,6 +1,8 @@
 //! JSON lines and CSV/TSV as a DataFusion file format, so that a listing table reads them as it
-//! reads Parquet: folders, globs, one partition per file group, projection. Each file is read
-//! whole by one reader (a byte range of a text file has no line numbers to report).
+//! reads Parquet: folders, globs, one partition per file group, projection. A large plain JSON
+//! lines file on local disk is read in byte ranges on every core, each range reading the lines
+//! that start in it (and counting the lines before it only when a message needs a number);
+//! other files are read whole by one reader.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Cursor};
@@ -28,7 +30,7 @@ use futures::StreamExt;
 use parking_lot::Mutex;
 
 use super::infer::Columns;
-use super::reader::{BadRows, FileBatches, Records, TextKind, sample};
+use super::reader::{BadRows, FileBatches, LinesBefore, Part, Records, TextKind, sample};
 
 /// How many records of each file the schema is inferred from.
 pub const SAMPLE_RECORDS: usize = 1000;
@@ -61,17 +63,47 @@ impl TextFormat {
 
 /// An object's bytes, decompressed when it is gzip.
 async fn open_object(store: &Arc<dyn ObjectStore>, location: &ObjectPath) -> Result<Box<dyn BufRead + Send>> {
+    Ok(open_part(store, location, None).await?.0)
+}
+
+/// An object's bytes, or for a byte range `(start, end)` of a plain local file, its lines that
+/// start in the range (with where they start). Any other file is read whole by the range that
+/// starts it, and not at all by the others.
+async fn open_part(
+    store: &Arc<dyn ObjectStore>,
+    location: &ObjectPath,
+    range: Option<(u64, u64)>,
+) -> Result<(Box<dyn BufRead + Send>, Option<Part>)> {
     let gzip = location.as_ref().to_ascii_lowercase().ends_with(".gz");
     let result = store.get_opts(location, GetOptions::default()).await?;
     let raw: Box<dyn std::io::Read + Send> = match result.payload {
-        GetResultPayload::File(file, _) => Box::new(file),
+        GetResultPayload::File(file, path) => match range {
+            Some((start, end)) if !gzip => {
+                use std::io::{Seek, SeekFrom};
+                let mut input = BufReader::with_capacity(1 << 16, file);
+                if start == 0 {
+                    return Ok((Box::new(input), Some(Part { position: 0, end, lines_before: LinesBefore::Known(0) })));
+                }
+                // A line that starts before `start` belongs to the range before: skip to the
+                // first line that starts at or after it.
+                input.seek(SeekFrom::Start(start - 1))?;
+                let position = start - 1 + input.skip_until(b'\n')? as u64;
+                return Ok((Box::new(input), Some(Part { position, end, lines_before: LinesBefore::Count(path, position) })));
+            }
+            Some((start, _)) if start > 0 => Box::new(std::io::empty()),
+            _ => Box::new(file),
+        },
+        GetResultPayload::Stream(_) if range.is_some_and(|(start, _)| start > 0) => Box::new(std::io::empty()),
         GetResultPayload::Stream(_) => Box::new(Cursor::new(result.bytes().await?)),
     };
-    Ok(if gzip {
-        Box::new(BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(raw)))
-    } else {
-        Box::new(BufReader::with_capacity(1 << 16, raw))
-    })
+    Ok((
+        if gzip {
+            Box::new(BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(raw)))
+        } else {
+            Box::new(BufReader::with_capacity(1 << 16, raw))
+        },
+        None,
+    ))
 }
 
 #[async_trait]
@@ -183,9 +215,10 @@ impl FileSource for TextSource {
         }
     }
 
-    /// A text file is read from its first line, so that every bad line has a line number.
+    /// A JSON lines file may be read in byte ranges (`open_part`); a CSV file is read from its
+    /// header on, since a quoted cell may hold a line break.
     fn supports_repartitioning(&self) -> bool {
-        false
+        self.kind == TextKind::JsonLines
     }
 
     fn apply_expressions(&self, f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>) -> Result<TreeNodeRecursion> {
@@ -212,9 +245,10 @@ impl FileOpener for TextOpener {
         let bad = self.bad.clone();
         let warnings = self.options.warnings.clone();
         let name = format!("{}{}", self.options.location_prefix, file.object_meta.location);
+        let range = file.range.as_ref().map(|r| (r.start.max(0) as u64, r.end.max(0) as u64));
         Ok(Box::pin(async move {
-            let input = open_object(&store, &file.object_meta.location).await?;
-            let records = Records::new(kind, name, input)?;
+            let (input, part) = open_part(&store, &file.object_meta.location, range).await?;
+            let records = Records::new_part(kind, name, input, part)?;
             let batches = FileBatches::new(records, schema, known, batch_size, bad, warnings)?;
             Ok(futures::stream::iter(batches).map(|b| b.map_err(|e: DataFusionError| e)).boxed())
         }))

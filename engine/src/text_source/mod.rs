@@ -6,6 +6,7 @@
 pub(crate) mod decode;
 mod format;
 mod infer;
+mod json_line;
 mod reader;
 
 pub use format::{SAMPLE_RECORDS, TextFormat, TextOptions};

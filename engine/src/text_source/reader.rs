@@ -1,7 +1,7 @@
 //! One text file's records (JSON lines, or CSV/TSV rows under a header) as Arrow batches of the
 //! table's columns, with every line that cannot be read counted against `--max-bad-rows`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::{BufRead, Read};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,10 +11,10 @@ use arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
 use parking_lot::Mutex;
 use serde_json::Value as Json;
-use serde_json::value::RawValue;
 
-use super::decode::{BatchBuilder, Cell, json_cell, mismatch, text_cell};
+use super::decode::{BatchBuilder, Cell, mismatch, text_cell};
 use super::infer::{Columns, kind_of_json, kind_of_text};
+use super::json_line::{JsonLine, raw_cell};
 
 /// How a file holds its records.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -34,11 +34,18 @@ pub struct BadRows {
     limit: u64,
     seen: AtomicU64,
     warnings: Arc<Mutex<Vec<String>>>,
+    /// The (file, field) pairs reported as fields no column holds.
+    noted_fields: Mutex<HashSet<(String, String)>>,
 }
 
 impl BadRows {
     pub fn new(limit: u64, warnings: Arc<Mutex<Vec<String>>>) -> BadRows {
-        BadRows { limit, seen: AtomicU64::new(0), warnings }
+        BadRows { limit, seen: AtomicU64::new(0), warnings, noted_fields: Mutex::new(HashSet::new()) }
+    }
+
+    /// Whether `field` of `file` is noted for the first time in this scan.
+    fn first_note_of(&self, file: &str, field: &str) -> bool {
+        self.noted_fields.lock().insert((file.to_string(), field.to_string()))
     }
 
     fn report(&self, file: &str, line: u64, reason: &str) -> Result<(), DataFusionError> {
@@ -70,20 +77,42 @@ enum Record<'a> {
     Row(&'a csv::StringRecord),
 }
 
-/// The records of one file.
+/// The records of one file, or of the lines of a JSON lines file that start in a byte range
+/// of it (a part: `Part`).
 pub struct Records {
     file: String,
     source: Source,
-    /// The line the last record started on.
+    /// The line the last record started on, counted from the start of what is read.
     line: u64,
+    /// The lines of the file before what is read.
+    lines_before: LinesBefore,
+}
+
+/// Lines of a file before the part read, counted only when a message needs a line number.
+pub enum LinesBefore {
+    Known(u64),
+    /// The newlines of the file at this path before this byte.
+    Count(std::path::PathBuf, u64),
+}
+
+/// Where a part of a JSON lines file is, for its reader: its input starts at a line's start.
+pub struct Part {
+    /// The byte of the file the input starts at.
+    pub position: u64,
+    /// Lines that start at or after this byte belong to the next part.
+    pub end: u64,
+    pub lines_before: LinesBefore,
 }
 
 enum Source {
-    /// `text`: where the last line's trimmed text is in `buf`.
+    /// `text`: where the last line's trimmed text is in `buf`. `position`: the file's byte the
+    /// next line starts at; lines from `end` on are not read.
     Lines {
         input: Box<dyn BufRead + Send>,
         buf: Vec<u8>,
         text: (usize, usize),
+        position: u64,
+        end: Option<u64>,
     },
     Delimited {
         reader: csv::Reader<Box<dyn Read + Send>>,
@@ -101,8 +130,17 @@ enum Next {
 
 impl Records {
     pub fn new(kind: TextKind, file: String, input: Box<dyn BufRead + Send>) -> Result<Records, DataFusionError> {
+        Records::new_part(kind, file, input, None)
+    }
+
+    /// The records of a file, or of a part of a JSON lines file.
+    pub fn new_part(kind: TextKind, file: String, input: Box<dyn BufRead + Send>, part: Option<Part>) -> Result<Records, DataFusionError> {
+        let (position, end, lines_before) = match part {
+            Some(Part { position, end, lines_before }) => (position, Some(end), lines_before),
+            None => (0, None, LinesBefore::Known(0)),
+        };
         let source = match kind {
-            TextKind::JsonLines => Source::Lines { input, buf: Vec::new(), text: (0, 0) },
+            TextKind::JsonLines => Source::Lines { input, buf: Vec::new(), text: (0, 0), position, end },
             TextKind::Delimited(delimiter) => {
                 let mut reader = csv::ReaderBuilder::new()
                     .delimiter(delimiter)
@@ -118,7 +156,19 @@ impl Records {
                 Source::Delimited { reader, header, row: csv::StringRecord::new() }
             }
         };
-        Ok(Records { file, source, line: 0 })
+        Ok(Records { file, source, line: 0, lines_before })
+    }
+
+    /// The file's line number of the last record read.
+    fn line_number(&mut self) -> u64 {
+        if let LinesBefore::Count(path, before) = &self.lines_before {
+            let counted = count_newlines(path, *before);
+            self.lines_before = LinesBefore::Known(counted);
+        }
+        match self.lines_before {
+            LinesBefore::Known(n) => n + self.line,
+            LinesBefore::Count(..) => self.line,
+        }
     }
 
     /// The column names a delimited file's header gives (none for JSON lines).
@@ -131,12 +181,16 @@ impl Records {
 
     fn advance(&mut self) -> Result<Next, DataFusionError> {
         match &mut self.source {
-            Source::Lines { input, buf, text } => loop {
+            Source::Lines { input, buf, text, position, end } => loop {
+                if end.is_some_and(|end| *position >= end) {
+                    return Ok(Next::End);
+                }
                 buf.clear();
                 let n = input.read_until(b'\n', buf).map_err(|e| DataFusionError::Execution(format!("{}: cannot read: {e}", self.file)))?;
                 if n == 0 {
                     return Ok(Next::End);
                 }
+                *position += n as u64;
                 self.line += 1;
                 let Ok(line) = std::str::from_utf8(buf) else { return Ok(Next::Bad("it is not UTF-8 text".into())) };
                 let line = if self.line == 1 { line.trim_start_matches('\u{feff}') } else { line };
@@ -221,6 +275,10 @@ pub struct FileBatches {
     bad: Arc<BadRows>,
     /// For a delimited file: each column's place in this file's header (a file may lack one).
     positions: Vec<Option<usize>>,
+    /// For a JSON lines file: where each key's value goes.
+    json: JsonLine,
+    /// A line's keys that are not columns (reused from line to line).
+    unknown_keys: Vec<String>,
     unknown: UnknownFields,
     done: bool,
 }
@@ -235,6 +293,8 @@ impl FileBatches {
         warnings: Arc<Mutex<Vec<String>>>,
     ) -> Result<FileBatches, DataFusionError> {
         let positions = schema.fields().iter().map(|f| records.header().iter().position(|h| h == f.name())).collect();
+        let scan: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        let json = JsonLine::new(known.iter().map(String::as_str), &scan);
         let builder = BatchBuilder::new(schema).map_err(DataFusionError::Execution)?;
         Ok(FileBatches {
             records,
@@ -242,54 +302,59 @@ impl FileBatches {
             batch_size: batch_size.max(1),
             bad,
             positions,
+            json,
+            unknown_keys: Vec::new(),
             unknown: UnknownFields { known, warned: HashSet::new(), warnings },
             done: false,
         })
     }
 
     /// The next record's cells, `Ok(None)` at the end of the file.
-    fn next_row(&mut self) -> Result<Option<Vec<Cell>>, DataFusionError> {
+    /// Reads the next record into the builder; `Ok(false)` at the end of the file. A record
+    /// that cannot be read adds nothing: its cells are all converted before any is added.
+    fn next_row(&mut self) -> Result<bool, DataFusionError> {
         loop {
             let next = self.records.advance()?;
-            let line = self.records.line;
             let bad = match next {
-                Next::End => return Ok(None),
+                Next::End => return Ok(false),
                 Next::Bad(reason) => reason,
                 Next::Record => match self.records.record() {
                     Record::Json(text) => {
-                        // The fields borrowed from the line, each parsed only if a column reads it;
-                        // a line whose keys hold escapes takes the owned way.
-                        let file = &self.records.file;
-                        let converted = match serde_json::from_str::<HashMap<&str, &RawValue>>(text) {
-                            Ok(fields) => {
-                                self.unknown.note(file, line, fields.keys().copied());
-                                json_row_raw(&self.builder, &fields)
+                        self.unknown_keys.clear();
+                        let converted = self.json.fields(text, &mut self.unknown_keys).and_then(|fields| json_row(&self.builder, &fields));
+                        let failed = match converted {
+                            Ok(cells) => {
+                                self.builder.push(cells);
+                                None
                             }
-                            Err(_) => match serde_json::from_str::<serde_json::Map<String, Json>>(text) {
-                                Ok(object) => {
-                                    self.unknown.note(file, line, object.keys().map(String::as_str));
-                                    json_row(&self.builder, &object)
-                                }
-                                Err(e) => Err(format!("not a JSON object ({e})")),
-                            },
+                            Err(reason) => Some(reason),
                         };
-                        match converted {
-                            Ok(cells) => return Ok(Some(cells)),
-                            Err(reason) => reason,
+                        if !self.unknown_keys.is_empty() {
+                            let line = self.records.line_number();
+                            self.unknown.note(&self.records.file, line, &self.bad, self.unknown_keys.iter().map(String::as_str));
+                        }
+                        match failed {
+                            None => return Ok(true),
+                            Some(reason) => reason,
                         }
                     }
                     Record::Row(row) => match text_row(&self.builder, &self.positions, row) {
-                        Ok(cells) => return Ok(Some(cells)),
+                        Ok(cells) => {
+                            self.builder.push(cells);
+                            return Ok(true);
+                        }
                         Err(reason) => reason,
                     },
                 },
             };
+            let line = self.records.line_number();
             self.bad.report(&self.records.file, line, &bad)?;
         }
     }
 }
 
-/// JSON fields that no column of the table holds, each reported once per file.
+/// JSON fields that no column of the table holds, each reported once per file (a file read in
+/// parts too: the scan's `BadRows` keeps what was reported).
 struct UnknownFields {
     /// Every column of the table.
     known: HashSet<String>,
@@ -298,9 +363,9 @@ struct UnknownFields {
 }
 
 impl UnknownFields {
-    fn note<'k>(&mut self, file: &str, line: u64, keys: impl Iterator<Item = &'k str>) {
+    fn note<'k>(&mut self, file: &str, line: u64, bad: &BadRows, keys: impl Iterator<Item = &'k str>) {
         for key in keys {
-            if !self.known.contains(key) && self.warned.insert(key.to_string()) {
+            if !self.known.contains(key) && self.warned.insert(key.to_string()) && bad.first_note_of(file, key) {
                 self.warnings.lock().push(format!(
                     "{file}, line {line}: field '{key}' is not a column of the table (its columns come from the first lines of each file; a `.create table` declaration can name it)"
                 ));
@@ -309,39 +374,22 @@ impl UnknownFields {
     }
 }
 
-/// `json_row` over fields not yet parsed: a string column takes a JSON string's text directly.
-fn json_row_raw(builder: &BatchBuilder, fields: &HashMap<&str, &RawValue>) -> Result<Vec<Cell>, String> {
+/// A line's raw values (one per scanned column) as cells.
+fn json_row<'a>(builder: &BatchBuilder, fields: &[Option<&'a serde_json::value::RawValue>]) -> Result<Vec<Cell<'a>>, String> {
     builder
         .schema()
         .fields()
         .iter()
         .zip(builder.targets())
-        .map(|(field, &target)| {
-            let Some(raw) = fields.get(field.name().as_str()) else { return Ok(Cell::Null) };
-            let text = raw.get();
-            if target == super::decode::Target::Text && text.starts_with('"') {
-                return serde_json::from_str::<String>(text).map(Cell::Text).map_err(|e| format!("not a JSON object ({e})"));
-            }
-            let value: Json = serde_json::from_str(text).map_err(|e| format!("not a JSON object ({e})"))?;
-            json_cell(target, &value).ok_or_else(|| mismatch(field, target, &value.to_string()))
-        })
-        .collect()
-}
-
-fn json_row(builder: &BatchBuilder, object: &serde_json::Map<String, Json>) -> Result<Vec<Cell>, String> {
-    builder
-        .schema()
-        .fields()
-        .iter()
-        .zip(builder.targets())
-        .map(|(field, &target)| match object.get(field.name()) {
+        .zip(fields)
+        .map(|((field, &target), raw)| match raw {
             None => Ok(Cell::Null),
-            Some(value) => json_cell(target, value).ok_or_else(|| mismatch(field, target, &value.to_string())),
+            Some(raw) => raw_cell(field, target, raw),
         })
         .collect()
 }
 
-fn text_row(builder: &BatchBuilder, positions: &[Option<usize>], row: &csv::StringRecord) -> Result<Vec<Cell>, String> {
+fn text_row<'a>(builder: &BatchBuilder, positions: &[Option<usize>], row: &'a csv::StringRecord) -> Result<Vec<Cell<'a>>, String> {
     builder
         .schema()
         .fields()
@@ -364,8 +412,8 @@ impl Iterator for FileBatches {
         }
         while self.builder.rows() < self.batch_size {
             match self.next_row() {
-                Ok(Some(cells)) => self.builder.push(cells),
-                Ok(None) => {
+                Ok(true) => {}
+                Ok(false) => {
                     self.done = true;
                     break;
                 }
@@ -379,5 +427,21 @@ impl Iterator for FileBatches {
             return None;
         }
         Some(self.builder.finish().map_err(DataFusionError::from))
+    }
+}
+
+/// The newlines in a file's first `before` bytes (0 when it cannot be read again).
+fn count_newlines(path: &std::path::Path, before: u64) -> u64 {
+    let Ok(file) = std::fs::File::open(path) else { return 0 };
+    let mut input = std::io::BufReader::with_capacity(1 << 20, file.take(before));
+    let mut count = 0u64;
+    loop {
+        let chunk = match input.fill_buf() {
+            Ok([]) | Err(_) => return count,
+            Ok(chunk) => chunk,
+        };
+        count += memchr::memchr_iter(b'\n', chunk).count() as u64;
+        let n = chunk.len();
+        input.consume(n);
     }
 }
