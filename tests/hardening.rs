@@ -158,7 +158,7 @@ fn values_a_kql_type_cannot_hold_read_as_null_and_the_query_goes_on() {
     assert_eq!(
         stderr(&out),
         format!(
-            "warning: --data {}: column 'big' is an unsigned 64-bit integer in the files: it reads as long, and a value above 9223372036854775807 as null\n",
+            "warning: --data {0}: column 'big' is an unsigned 64-bit integer in the files: it reads as long, and a value above 9223372036854775807 as null\nwarning: --data {0}: column 't' of '{0}/Edge.parquet' holds dates outside 0001-01-01 to 9999-12-31, which Kusto's datetime cannot hold: they read as null\n",
             dir.display()
         )
     );

@@ -108,12 +108,13 @@ pub async fn open_table(
         FileKind::Text(kind) => Arc::new(TextFormat { kind, options: text }),
     };
     let options = ListingOptions::new(format.clone()).with_file_extension(extension);
+    let mut files: Listed = None;
     // A text table declared with `.create table` is read with exactly the declared columns: its
     // files need no inference.
     let schema = match (kind, declared) {
         (FileKind::Text(_), Some(d)) if !d.merge => declared_schema(d, None)?,
         _ => {
-            let inferred = infer_schema(state, &options, &urls).await.map_err(|e| {
+            let inferred = infer_schema(state, &options, &urls, &mut files).await.map_err(|e| {
                 KqlError::new(format!("cannot read {} schema of '{location}': {}", kind.describe(), schema_error_text(&e.message)))
             })?;
             match (kind, declared) {
@@ -136,6 +137,18 @@ pub async fn open_table(
             ));
         }
     }
+    // Dates Kusto cannot hold read as null; said once, at registration, naming column and file.
+    let wide = crate::parquet_dates::wide_columns(&schema);
+    if kind == FileKind::Parquet
+        && !wide.is_empty()
+        && let Some((store, objects)) = &files
+    {
+        let prefix = match &remote {
+            Some(url) => format!("{}://{}/", url.scheme(), url.authority()),
+            None => "/".to_string(),
+        };
+        warnings.extend(crate::parquet_dates::out_of_range(store, objects, &wide, |o| format!("{prefix}{}", o.location)).await);
+    }
     let declared = match (kind, declared) {
         (FileKind::Parquet, Some(d)) => {
             crate::declared::check_parquet(d, &schema)?;
@@ -152,6 +165,9 @@ pub async fn open_table(
     };
     Ok((Table { provider, location: location.to_string(), declared }, warnings))
 }
+
+/// The store and files a table's schema was inferred from.
+type Listed = Option<(Arc<dyn datafusion::object_store::ObjectStore>, Vec<datafusion::object_store::ObjectMeta>)>;
 
 /// Where a table's files are: their format, the URLs the listing table reads, the extension it
 /// lists a folder URL by, the files' partition time ranges, and the files left out.
@@ -319,7 +335,8 @@ fn declared_schema(declared: &TableDeclaration, inferred: Option<&SchemaRef>) ->
 
 /// The schema of every file the URLs list, inferred at once, so that the format widens across
 /// all of them (a listing table infers from its first URL only).
-async fn infer_schema(state: &SessionState, options: &ListingOptions, urls: &[ListingTableUrl]) -> Result<SchemaRef> {
+/// `files` is given the files listed, for the checks that follow.
+async fn infer_schema(state: &SessionState, options: &ListingOptions, urls: &[ListingTableUrl], files: &mut Listed) -> Result<SchemaRef> {
     use futures::TryStreamExt;
     let Some(first) = urls.first() else { return Ok(Arc::new(arrow::datatypes::Schema::empty())) };
     let store = state.runtime_env().object_store(first)?;
@@ -328,6 +345,7 @@ async fn infer_schema(state: &SessionState, options: &ListingOptions, urls: &[Li
         let listed: Vec<_> = url.list_all_files(state, store.as_ref(), &options.file_extension).await?.try_collect().await?;
         objects.extend(listed.into_iter().filter(|o| o.size > 0));
     }
+    *files = Some((store.clone(), objects.clone()));
     if objects.is_empty() {
         return Err(KqlError::new("no files with data found"));
     }

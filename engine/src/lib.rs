@@ -17,6 +17,7 @@ pub mod join_selection;
 pub mod memory_pool;
 pub mod network;
 pub mod object_stores;
+pub mod parquet_dates;
 pub mod partitions;
 pub mod physical_rules;
 pub mod planner;
