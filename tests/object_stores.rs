@@ -236,6 +236,23 @@ fn s3_objects_and_prefixes_are_tables_and_bad_credentials_or_buckets_are_clear_e
         ok(&["--table", "L=delta:s3://logs/lake/DeviceLogonEvents#version=0", "--format", "csv", "-c", logons]),
         "AccountName,Logons\nalice,1\nmallory,1\nsvc_backup,2\n"
     );
+    // A partition prefix or a data file inside the table is refused as a local one is.
+    let out = kql_s3(&moto, &secret, &["--table", "L=s3://logs/lake/DeviceLogonEvents/Day=2024-05-01/", "-c", "L | count"]);
+    assert_eq!(
+        stderr(&out),
+        "error: --table L: 's3://logs/lake/DeviceLogonEvents/Day=2024-05-01/' is part of the Delta table 's3://logs/lake/DeviceLogonEvents', whose folder keeps files that later versions removed: read the table through its log (--table NAME=delta:s3://logs/lake/DeviceLogonEvents, and a where on its partition column)\n"
+    );
+    let out = kql_s3(
+        &moto,
+        &secret,
+        &[
+            "--table",
+            "L=s3://logs/lake/DeviceLogonEvents/Day=2024-05-03/part-00000-3e75c893-a17a-46dc-afea-ff08341d7129-c000.snappy.parquet",
+            "-c",
+            "L | count",
+        ],
+    );
+    assert!(stderr(&out).contains("is part of the Delta table 's3://logs/lake/DeviceLogonEvents'"), "{}", stderr(&out));
     let out = kql_s3(&moto, &secret, &["--table", "L=s3://logs/lake/", "-c", "L | count"]);
     assert_eq!(
         stderr(&out),

@@ -249,6 +249,7 @@ fn locate_local(location: &str) -> Result<Located> {
 async fn locate_remote(state: &SessionState, location: &str, url: &url::Url) -> Result<Located> {
     use crate::object_stores::{check_parquet_footer, head, list, object_url, register_store};
     let store = register_store(state, url)?;
+    crate::delta::refuse_remote_part(state, location, url).await?;
     let parse_url = |text: &str| ListingTableUrl::parse(text).map_err(|e| KqlError::new(format!("cannot open '{text}': {e}")));
     let mut warnings = Vec::new();
     // A URL that names an object is that object; otherwise it is a prefix (a "folder").

@@ -175,6 +175,29 @@ async fn remote_holds_log(state: &SessionState, url: &Url) -> Result<bool> {
     }
 }
 
+/// Refuses a remote object or prefix inside a Delta table (a partition prefix, a data file), as
+/// `refuse_plain_read` refuses a local one: each prefix above it is asked for a `_delta_log/`.
+pub async fn refuse_remote_part(state: &SessionState, location: &str, url: &Url) -> Result<()> {
+    if matches!(url.scheme(), "http" | "https") {
+        return Ok(());
+    }
+    let path = url.path().trim_end_matches('/');
+    // The prefixes above the location, nearest first; the location itself was asked already.
+    let mut above: Vec<&str> = path.match_indices('/').map(|(i, _)| &path[..i]).collect();
+    above.reverse();
+    for prefix in above {
+        let mut folder = url.clone();
+        folder.set_path(&format!("{prefix}/"));
+        if remote_holds_log(state, &folder).await? {
+            let table = folder.as_str().trim_end_matches('/').to_string();
+            return Err(KqlError::new(format!(
+                "'{location}' is part of the Delta table '{table}', whose folder keeps files that later versions removed: read the table through its log (--table NAME=delta:{table}, and a where on its partition column)"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Opens the Delta table at `delta` (given by the user as `given`), at its version, with the
 /// table's `.create table` declaration if there is one.
 pub async fn open(state: &SessionState, given: &str, delta: &DeltaLocation, declared: Option<&TableDeclaration>) -> Result<Table> {
