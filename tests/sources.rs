@@ -404,6 +404,31 @@ fn a_declaration_converts_parquet_columns_and_names_a_value_that_does_not_conver
             "error: --table Audit: column 'When' is long in the files of Audit, and its declaration ({bad}:1) makes it bool: kql cannot convert long to bool\n"
         )
     );
+    // A value that does not convert fails the query naming the column, and the file and row
+    // that hold it, though the scan reads the folder's files as one table.
+    let folder = dir.join("audit");
+    std::fs::create_dir_all(&folder).expect("folder");
+    let text_schema = Arc::new(Schema::new(vec![Field::new("When", DataType::Utf8, true)]));
+    let write_text = |name: &str, when: Vec<&str>| {
+        let batch = arrow::record_batch::RecordBatch::try_new(text_schema.clone(), vec![Arc::new(StringArray::from(when)) as ArrayRef])
+            .expect("batch");
+        let file = std::fs::File::create(folder.join(name)).expect("create");
+        let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(file, text_schema.clone(), None).expect("writer");
+        writer.write(&batch).expect("write");
+        writer.close().expect("close");
+    };
+    write_text("a.parquet", vec!["2024-05-01T00:00:00Z"]);
+    write_text("b.parquet", vec!["2024-05-02T00:00:00Z", "yesterday"]);
+    let table = format!("Audit={}", folder.display());
+    let out = kql(&["--functions", &functions, "--table", &table, "-c", "Audit | summarize max(When)"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: column 'When' of Audit (declared datetime at {functions}:1): \"yesterday\" does not convert (row 2 of {})\n --> query:1:1\n  |\n1 | Audit | summarize max(When)\n  | ^^^^^^^^^^^^^^^^^^^^^^^^^^^\n  |\n",
+            folder.join("b.parquet").display()
+        )
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -24,6 +24,8 @@ pub struct Table {
     /// The `.create table` declaration a Parquet table's scan converts its columns to (a text
     /// table is read with the declared columns directly, and has none here).
     pub declared: Option<TableDeclaration>,
+    /// A declared Parquet table's files, to name the one holding a value that does not convert.
+    pub declared_files: Option<crate::declared::DeclaredFiles>,
 }
 
 #[derive(Clone, Default)]
@@ -139,22 +141,23 @@ pub async fn open_table(
     }
     // Dates Kusto cannot hold read as null; said once, at registration, naming column and file.
     let wide = crate::parquet_dates::wide_columns(&schema);
+    let prefix = match &remote {
+        Some(url) => format!("{}://{}/", url.scheme(), url.authority()),
+        None => "/".to_string(),
+    };
     if kind == FileKind::Parquet
         && !wide.is_empty()
         && let Some((store, objects)) = &files
     {
-        let prefix = match &remote {
-            Some(url) => format!("{}://{}/", url.scheme(), url.authority()),
-            None => "/".to_string(),
-        };
         warnings.extend(crate::parquet_dates::out_of_range(store, objects, &wide, |o| format!("{prefix}{}", o.location)).await);
     }
-    let declared = match (kind, declared) {
+    let (declared, declared_files) = match (kind, declared) {
         (FileKind::Parquet, Some(d)) => {
             crate::declared::check_parquet(d, &schema)?;
-            Some(d.clone())
+            let files = files.map(|(store, objects)| crate::declared::DeclaredFiles { store, objects, prefix });
+            (Some(d.clone()), files)
         }
-        _ => None,
+        _ => (None, None),
     };
     let provider: Arc<dyn TableProvider> = match partitioned {
         Some(files) => Arc::new(crate::partitions::PartitionedTable::new(location, options, schema, files, scan_notes.clone())?),
@@ -163,7 +166,7 @@ pub async fn open_table(
             Arc::new(ListingTable::try_new(config)?)
         }
     };
-    Ok((Table { provider, location: location.to_string(), declared }, warnings))
+    Ok((Table { provider, location: location.to_string(), declared, declared_files }, warnings))
 }
 
 /// The store and files a table's schema was inferred from.

@@ -9,9 +9,14 @@ use std::sync::{Arc, OnceLock};
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{DataType, Field, FieldRef, Schema};
 use datafusion::common::{Result as DfResult, exec_err, plan_err};
+use datafusion::error::DataFusionError;
+use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::{ColumnarValue, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
+use datafusion::object_store::{ObjectMeta, ObjectStore};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::lit;
 use datafusion::scalar::ScalarValue;
+use futures::StreamExt;
 use kql_grammar::ast::TypeName;
 use serde_json::Value as Json;
 
@@ -113,11 +118,15 @@ fn convert(declared: &TableDeclaration, name: &str, e: Expr, field: &Field, ty: 
         Some(Conversion::Keep) | None => e,
         Some(Conversion::Cast) => Expr::TryCast(datafusion::logical_expr::TryCast::new(Box::new(e), crate::types::arrow_type(ty))),
         Some(Conversion::Checked) => {
-            let label = format!("column '{name}' of {} (declared {} at {})", declared.name, ty.as_str(), declared.location);
-            let call = declared_udf().call(vec![e, lit(ty.as_str()), lit(label)]);
+            let call = declared_udf().call(vec![e, lit(ty.as_str()), lit(label(declared, name, ty))]);
             if ty == TypeName::Dynamic { crate::types::as_dynamic(call) } else { call }
         }
     }
+}
+
+/// How a failed conversion names the column (and how `failing_file` recognises its error).
+fn label(declared: &TableDeclaration, name: &str, ty: TypeName) -> String {
+    format!("column '{name}' of {} (declared {} at {})", declared.name, ty.as_str(), declared.location)
 }
 
 pub fn declared_udf() -> &'static Arc<ScalarUDF> {
@@ -178,6 +187,20 @@ impl ScalarUDFImpl for Declared {
 }
 
 fn convert_array(array: &ArrayRef, ty: TypeName, label: &str) -> DfResult<ArrayRef> {
+    match convert_rows(array, ty)? {
+        Ok(converted) => Ok(converted),
+        Err(failure) => exec_err!("{label}: {} does not convert", failure.value),
+    }
+}
+
+/// A value that does not convert: its row in the array and its text as the message shows it.
+struct Failure {
+    row: usize,
+    value: String,
+}
+
+/// The array converted to the declared type, or the first value that does not convert.
+fn convert_rows(array: &ArrayRef, ty: TypeName) -> DfResult<std::result::Result<ArrayRef, Failure>> {
     let field = field_of("value", ty);
     let target = Target::of(&field).map_err(datafusion::error::DataFusionError::Execution)?;
     let mut builder = BatchBuilder::new(Arc::new(Schema::new(vec![field]))).map_err(datafusion::error::DataFusionError::Execution)?;
@@ -200,11 +223,92 @@ fn convert_array(array: &ArrayRef, ty: TypeName, label: &str) -> DfResult<ArrayR
             Some(cell) => builder.push(vec![cell]),
             None => {
                 let text = crate::render::format_cell(array.as_ref(), row).unwrap_or_default();
-                return exec_err!("{label}: {} does not convert", shown(&Json::String(text).to_string()));
+                return Ok(Err(Failure { row, value: shown(&Json::String(text).to_string()) }));
             }
         }
     }
-    Ok(builder.finish()?.column(0).clone())
+    Ok(Ok(builder.finish()?.column(0).clone()))
+}
+
+/// The files of a declared Parquet table. The conversion runs above the scan, which does not
+/// say which file a row came from; when a value does not convert, these are read again (that
+/// column only) to name the file and row that hold it.
+#[derive(Clone, Debug)]
+pub struct DeclaredFiles {
+    pub store: Arc<dyn ObjectStore>,
+    pub objects: Vec<ObjectMeta>,
+    /// What goes before an object's path to name it as the user knows it: "/" or "s3://bucket/".
+    pub prefix: String,
+}
+
+/// The query's stream, with an error of a declared column's conversion completed by the file
+/// and row that hold the value. `tables` are the session's declared Parquet tables.
+pub fn naming_failing_files(
+    stream: SendableRecordBatchStream,
+    tables: Vec<(TableDeclaration, DeclaredFiles)>,
+) -> SendableRecordBatchStream {
+    if tables.is_empty() {
+        return stream;
+    }
+    let schema = stream.schema();
+    let tables = Arc::new(tables);
+    let named = stream.then(move |item| {
+        let tables = tables.clone();
+        async move {
+            match item {
+                Err(e) => Err(with_failing_file(e, &tables).await),
+                ok => ok,
+            }
+        }
+    });
+    Box::pin(RecordBatchStreamAdapter::new(schema, named))
+}
+
+async fn with_failing_file(e: DataFusionError, tables: &[(TableDeclaration, DeclaredFiles)]) -> DataFusionError {
+    // The UDF's message may arrive inside the Parquet reader's error (a conversion pushed into
+    // the scan as a filter), quoted there: it is recognised by its label and written afresh.
+    let text = e.to_string();
+    for (declared, files) in tables {
+        for (name, ty) in &declared.columns {
+            let label = label(declared, name, *ty);
+            if !text.contains(&format!("{label}: ")) {
+                continue;
+            }
+            return match failing_file(files, name, *ty).await {
+                Some((file, row, value)) => DataFusionError::Execution(format!("{label}: {value} does not convert (row {row} of {file})")),
+                None => e,
+            };
+        }
+    }
+    e
+}
+
+/// The first file, with the row (counted from 1) and the value, whose `column` holds a value
+/// that does not convert to `ty`. A file that cannot be read is passed over: the scan reports it.
+async fn failing_file(files: &DeclaredFiles, column: &str, ty: TypeName) -> Option<(String, usize, String)> {
+    use datafusion::datasource::physical_plan::ParquetFileReaderFactory;
+    use datafusion::datasource::physical_plan::parquet::DefaultParquetFileReaderFactory;
+    use datafusion::parquet::arrow::ProjectionMask;
+    use datafusion::parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
+    let readers = DefaultParquetFileReaderFactory::new(files.store.clone());
+    let metrics = datafusion::physical_plan::metrics::ExecutionPlanMetricsSet::new();
+    for object in &files.objects {
+        let Ok(reader) = readers.create_reader(0, object.clone().into(), None, &metrics) else { continue };
+        // The reader is `Send` by its trait already; parquet implements its trait for this form.
+        let reader: Box<dyn datafusion::parquet::arrow::async_reader::AsyncFileReader> = reader;
+        let Ok(builder) = ParquetRecordBatchStreamBuilder::new(reader).await else { continue };
+        let Ok(index) = builder.schema().index_of(column) else { continue };
+        let mask = ProjectionMask::roots(builder.parquet_schema(), [index]);
+        let Ok(mut batches) = builder.with_projection(mask).build() else { continue };
+        let mut rows_before = 0;
+        while let Some(Ok(batch)) = batches.next().await {
+            if let Ok(Err(failure)) = convert_rows(batch.column(0), ty) {
+                return Some((format!("{}{}", files.prefix, object.location), rows_before + failure.row + 1, failure.value));
+            }
+            rows_before += batch.num_rows();
+        }
+    }
+    None
 }
 
 #[cfg(test)]

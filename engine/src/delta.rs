@@ -290,7 +290,7 @@ pub async fn open(state: &SessionState, given: &str, delta: &DeltaLocation, decl
         }
         None => None,
     };
-    Ok(Table { provider, location: given.to_string(), declared })
+    Ok(Table { provider, location: given.to_string(), declared, declared_files: None })
 }
 
 /// When `version` was committed, in milliseconds: delta-rs's time, the modification time of its

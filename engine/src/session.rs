@@ -416,6 +416,8 @@ impl Session {
             ResultUse::Export if query.truncation_set => query.truncation,
             ResultUse::Export => None,
         };
+        let declared: Vec<_> = self.catalog.tables().filter_map(|(_, t)| Some((t.declared.clone()?, t.declared_files.clone()?))).collect();
+        let stream = crate::declared::naming_failing_files(stream, declared);
         Ok((crate::truncation::limit(stream, limit), Progress { plan }))
     }
 
