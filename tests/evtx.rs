@@ -142,6 +142,32 @@ fn a_damaged_chunk_is_reported_and_the_rest_of_the_log_is_read() {
     assert_eq!(query(&tables, "Event | where EventID == 3 | count"), "Count\n2\n");
 }
 
+/// A record whose header is whole but whose body is damaged costs that record only, and is
+/// reported with its id and its offset in the file.
+#[test]
+fn a_damaged_record_is_reported_with_its_offset() {
+    let dir = scratch("evtx-damaged-record");
+    let damaged = dir.join("damaged.evtx");
+    let mut bytes = std::fs::read(fixture("sysmon.evtx")).expect("read fixture");
+    // Records follow each other from byte 512 of a chunk: the third one of chunk 0 starts
+    // after the first two, each of the size its header gives (bytes 4..8).
+    let size_at = |at: usize| u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("4 bytes")) as usize;
+    let first = 4096 + 512;
+    let second = first + size_at(first);
+    let third = second + size_at(second);
+    let id = u64::from_le_bytes(bytes[third + 8..third + 16].try_into().expect("8 bytes"));
+    // Its body (after the 24-byte header) starts with a token no BinXML has.
+    bytes[third + 24..third + 32].fill(0xEE);
+    std::fs::write(&damaged, &bytes).expect("write damaged copy");
+    let (tables, _, err) = import("evtx-damaged-record-out", &[&damaged]);
+    assert!(
+        err.starts_with(&format!("warning: {}: record {id} (offset {third}) could not be read and was skipped", damaged.display())),
+        "{err}"
+    );
+    assert_eq!(query(&tables, &format!("WindowsEvent | where EventRecordId == '{id}' | count")), "Count\n0\n");
+    assert_eq!(query(&tables, &format!("WindowsEvent | where EventRecordId == '{}' | count", id + 1)), "Count\n1\n");
+}
+
 #[test]
 fn missing_files_and_empty_folders_are_clear_errors() {
     let out = kql(&["import", "evtx", "no/such.evtx", "--out", "unused"]);

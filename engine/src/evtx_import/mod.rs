@@ -6,6 +6,7 @@
 //! file is read.
 
 mod event;
+mod layout;
 mod tables;
 mod writer;
 
@@ -17,11 +18,8 @@ use evtx::{EvtxParser, ParserSettings};
 
 use crate::error::{KqlError, Result};
 pub use event::Event;
+use layout::{chunk_offset, last_chunk_with_signature, record_offset};
 use writer::PartitionedWriter;
-
-/// An EVTX file is a 4 KiB header and 64 KiB chunks.
-const HEADER_BYTES: u64 = 4096;
-const CHUNK_BYTES: u64 = 65_536;
 
 /// What an import did.
 #[derive(Debug, Default)]
@@ -64,25 +62,6 @@ pub fn evtx_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// The number of the last chunk whose first bytes are a chunk's signature (`ElfChnk\0`).
-fn last_chunk_with_signature(file: &Path) -> Option<u64> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f = std::fs::File::open(file).ok()?;
-    let size = f.metadata().ok()?.len();
-    let mut last = None;
-    let mut n = 0u64;
-    while HEADER_BYTES + n * CHUNK_BYTES + 8 <= size {
-        let mut magic = [0u8; 8];
-        f.seek(SeekFrom::Start(HEADER_BYTES + n * CHUNK_BYTES)).ok()?;
-        f.read_exact(&mut magic).ok()?;
-        if &magic == b"ElfChnk\0" {
-            last = Some(n);
-        }
-        n += 1;
-    }
-    last
-}
-
 /// The tables an import writes.
 pub const TABLES: [&str; 3] = ["WindowsEvent", "SecurityEvent", "Event"];
 
@@ -107,14 +86,13 @@ pub fn files_of_location(location: &str) -> Result<Vec<PathBuf>> {
 /// Why a chunk or record could not be read, with where it is.
 fn describe(file: &Path, e: &EvtxError) -> String {
     match e {
-        EvtxError::FailedToParseChunk { chunk_id, source } => format!(
-            "{}: chunk {chunk_id} (offset {}) could not be read and was skipped: {source}",
-            file.display(),
-            HEADER_BYTES + chunk_id * CHUNK_BYTES
-        ),
-        EvtxError::FailedToParseRecord { record_id, source } => {
-            format!("{}: record {record_id} could not be read and was skipped: {source}", file.display())
+        EvtxError::FailedToParseChunk { chunk_id, source } => {
+            format!("{}: chunk {chunk_id} (offset {}) could not be read and was skipped: {source}", file.display(), chunk_offset(*chunk_id))
         }
+        EvtxError::FailedToParseRecord { record_id, source } => match record_offset(file, *record_id) {
+            Some(offset) => format!("{}: record {record_id} (offset {offset}) could not be read and was skipped: {source}", file.display()),
+            None => format!("{}: record {record_id} could not be read and was skipped: {source}", file.display()),
+        },
         other => format!("{}: {other}", file.display()),
     }
 }
