@@ -513,6 +513,25 @@ fn gcs_buckets_are_tables() {
             .starts_with("Partitions:\n  gs://logs/export: 1 of 2 files read, 1 skipped")
     );
     assert_eq!(ok(&["--data", "gs://logs/", "--format", "csv", "-c", "net | where DstIpAddr == '185.220.101.7' | count"]), "Count\n160\n");
+    // `.load` in the REPL takes a URL as --table does.
+    let mut repl = Command::new(kql_binary());
+    repl.current_dir(root())
+        .env("HOME", std::env::temp_dir())
+        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
+        .env("GOOGLE_SERVICE_ACCOUNT", &key)
+        .env("KQL_HISTORY", dir.join("history"))
+        .env("NO_COLOR", "1");
+    let mut p = rexpect::session::spawn_command(repl, Some(30_000)).expect("start the REPL");
+    p.exp_string("kql> ").expect("prompt");
+    p.send_line(".load N=gs://logs/net/").expect("type .load");
+    p.exp_string("table N loaded").expect("the table loads");
+    p.exp_string("kql> ").expect("prompt");
+    p.send_line(".format csv").expect("type .format");
+    p.exp_string("kql> ").expect("prompt");
+    p.send_line(beacon).expect("type the query");
+    p.exp_string("Count\r\n160").expect("the query's answer");
+    p.send_line(".quit").expect("type .quit");
+
     let out = kql_gcs(&["--table", "N=gs://no-such-bucket/net/", "-c", "N | count"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(

@@ -95,7 +95,8 @@ pub struct Settings {
 const HELP: &str = "\
 .tables                 list tables
 .schema TABLE           columns of a table (or: TABLE | getschema)
-.load NAME=PATH         register a Parquet, JSON lines or CSV file, folder or glob as table NAME
+.load NAME=PATH|URL     register a Parquet, JSON lines or CSV file, folder or glob, or a
+                        bucket or container URL (s3://, az://, gs://, https://), as table NAME
 .functions              functions loaded from --functions, with the file each came from
 .watchlists             watchlists in the --watchlists folder (_GetWatchlist('name'))
 .set now=TIMESTAMP      fix now() and ago() (ISO 8601, UTC); .set now= reads the clock again
@@ -158,7 +159,7 @@ async fn command(session: &mut Session, settings: &mut Settings, text: &str) -> 
                 }
                 Err(e) => eprintln!("error: {e}"),
             },
-            None => eprintln!("usage: .load NAME=PATH"),
+            None => eprintln!("usage: .load NAME=PATH|URL"),
         },
         ".functions" => {
             for entry in session.prelude() {
