@@ -487,16 +487,19 @@ fn gcs_buckets_are_tables() {
         ),
     )
     .expect("write key file");
+    // Nothing of the machine's own Google setup: object_store reads every GOOGLE_ variable.
+    let gcs_env = |cmd: &mut Command| {
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("GOOGLE_") {
+                cmd.env_remove(name);
+            }
+        }
+        cmd.current_dir(root()).env("HOME", std::env::temp_dir()).env("GOOGLE_SERVICE_ACCOUNT", &key);
+    };
     let kql_gcs = |args: &[&str]| {
-        Command::new(kql_binary())
-            .args(args)
-            .current_dir(root())
-            .env("HOME", std::env::temp_dir())
-            .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
-            .env("GOOGLE_SERVICE_ACCOUNT", &key)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run kql")
+        let mut cmd = Command::new(kql_binary());
+        gcs_env(&mut cmd);
+        cmd.args(args).stdin(Stdio::null()).output().expect("run kql")
     };
     let ok = |args: &[&str]| {
         let out = kql_gcs(args);
@@ -515,12 +518,8 @@ fn gcs_buckets_are_tables() {
     assert_eq!(ok(&["--data", "gs://logs/", "--format", "csv", "-c", "net | where DstIpAddr == '185.220.101.7' | count"]), "Count\n160\n");
     // `.load` in the REPL takes a URL as --table does.
     let mut repl = Command::new(kql_binary());
-    repl.current_dir(root())
-        .env("HOME", std::env::temp_dir())
-        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
-        .env("GOOGLE_SERVICE_ACCOUNT", &key)
-        .env("KQL_HISTORY", dir.join("history"))
-        .env("NO_COLOR", "1");
+    gcs_env(&mut repl);
+    repl.env("KQL_HISTORY", dir.join("history")).env("NO_COLOR", "1");
     let mut p = rexpect::session::spawn_command(repl, Some(30_000)).expect("start the REPL");
     p.exp_string("kql> ").expect("prompt");
     p.send_line(".load N=gs://logs/net/").expect("type .load");

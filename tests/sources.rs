@@ -425,7 +425,7 @@ fn a_declaration_converts_parquet_columns_and_names_a_value_that_does_not_conver
     assert_eq!(
         stderr(&out),
         format!(
-            "error: column 'When' of Audit (declared datetime at {functions}:1): \"yesterday\" does not convert (row 2 of {})\n --> query:1:1\n  |\n1 | Audit | summarize max(When)\n  | ^^^^^^^^^^^^^^^^^^^^^^^^^^^\n  |\n",
+            "error: column 'When' of Audit (declared datetime at {functions}:1): \"yesterday\" does not convert (found at row 2 of {})\n --> query:1:1\n  |\n1 | Audit | summarize max(When)\n  | ^^^^^^^^^^^^^^^^^^^^^^^^^^^\n  |\n",
             folder.join("b.parquet").display()
         )
     );

@@ -25,7 +25,7 @@ pub struct Table {
     /// table is read with the declared columns directly, and has none here).
     pub declared: Option<TableDeclaration>,
     /// A declared Parquet table's files, to name the one holding a value that does not convert.
-    pub declared_files: Option<crate::declared::DeclaredFiles>,
+    pub declared_files: Option<Arc<crate::declared::DeclaredFiles>>,
 }
 
 #[derive(Clone, Default)]
@@ -154,7 +154,7 @@ pub async fn open_table(
     let (declared, declared_files) = match (kind, declared) {
         (FileKind::Parquet, Some(d)) => {
             crate::declared::check_parquet(d, &schema)?;
-            let files = files.map(|(store, objects)| crate::declared::DeclaredFiles { store, objects, prefix });
+            let files = files.map(|(store, objects)| Arc::new(crate::declared::DeclaredFiles { store, objects, prefix }));
             (Some(d.clone()), files)
         }
         _ => (None, None),

@@ -241,12 +241,12 @@ pub struct DeclaredFiles {
     pub prefix: String,
 }
 
+/// A declared Parquet table of the session: its declaration and its files.
+pub type DeclaredTable = (TableDeclaration, Arc<DeclaredFiles>);
+
 /// The query's stream, with an error of a declared column's conversion completed by the file
 /// and row that hold the value. `tables` are the session's declared Parquet tables.
-pub fn naming_failing_files(
-    stream: SendableRecordBatchStream,
-    tables: Vec<(TableDeclaration, DeclaredFiles)>,
-) -> SendableRecordBatchStream {
+pub fn naming_failing_files(stream: SendableRecordBatchStream, tables: Vec<DeclaredTable>) -> SendableRecordBatchStream {
     if tables.is_empty() {
         return stream;
     }
@@ -264,7 +264,9 @@ pub fn naming_failing_files(
     Box::pin(RecordBatchStreamAdapter::new(schema, named))
 }
 
-async fn with_failing_file(e: DataFusionError, tables: &[(TableDeclaration, DeclaredFiles)]) -> DataFusionError {
+/// The error, naming where its value is when it is a declared conversion's and the value is
+/// found again in the table's files; otherwise the error as it was.
+pub async fn with_failing_file(e: DataFusionError, tables: &[DeclaredTable]) -> DataFusionError {
     // The UDF's message may arrive inside the Parquet reader's error (a conversion pushed into
     // the scan as a filter), quoted there: it is recognised by its label and written afresh.
     let text = e.to_string();
@@ -274,8 +276,10 @@ async fn with_failing_file(e: DataFusionError, tables: &[(TableDeclaration, Decl
             if !text.contains(&format!("{label}: ")) {
                 continue;
             }
-            return match failing_file(files, name, *ty).await {
-                Some((file, row, value)) => DataFusionError::Execution(format!("{label}: {value} does not convert (row {row} of {file})")),
+            return match failing_file(files, name, *ty, &text).await {
+                Some((file, row, value)) => {
+                    DataFusionError::Execution(format!("{label}: {value} does not convert (found at row {row} of {file})"))
+                }
                 None => e,
             };
         }
@@ -283,9 +287,26 @@ async fn with_failing_file(e: DataFusionError, tables: &[(TableDeclaration, Decl
     e
 }
 
+/// Whether an error's text holds `value` as the UDF wrote it, or quoted once or twice by the
+/// errors that carry it (`\"x\"`).
+fn mentions(text: &str, value: &str) -> bool {
+    let mut form = value.to_string();
+    for _ in 0..3 {
+        if text.contains(&form) {
+            return true;
+        }
+        let quoted = format!("{form:?}");
+        form = quoted[1..quoted.len() - 1].to_string();
+    }
+    false
+}
+
 /// The first file, with the row (counted from 1) and the value, whose `column` holds a value
-/// that does not convert to `ty`. A file that cannot be read is passed over: the scan reports it.
-async fn failing_file(files: &DeclaredFiles, column: &str, ty: TypeName) -> Option<(String, usize, String)> {
+/// that does not convert to `ty` and is the one the error's text names: a file the query
+/// skipped (pruned, or past a `take`) may hold another. Files are read one after another, the
+/// named column only, and only when a query has failed. A file that cannot be read is passed
+/// over: the scan reports it.
+async fn failing_file(files: &DeclaredFiles, column: &str, ty: TypeName, error: &str) -> Option<(String, usize, String)> {
     use datafusion::datasource::physical_plan::ParquetFileReaderFactory;
     use datafusion::datasource::physical_plan::parquet::DefaultParquetFileReaderFactory;
     use datafusion::parquet::arrow::ProjectionMask;
@@ -303,7 +324,11 @@ async fn failing_file(files: &DeclaredFiles, column: &str, ty: TypeName) -> Opti
         let mut rows_before = 0;
         while let Some(Ok(batch)) = batches.next().await {
             if let Ok(Err(failure)) = convert_rows(batch.column(0), ty) {
-                return Some((format!("{}{}", files.prefix, object.location), rows_before + failure.row + 1, failure.value));
+                if mentions(error, &failure.value) {
+                    return Some((format!("{}{}", files.prefix, object.location), rows_before + failure.row + 1, failure.value));
+                }
+                // This file's first bad value is another: the query failed elsewhere.
+                break;
             }
             rows_before += batch.num_rows();
         }
@@ -324,6 +349,14 @@ mod tests {
         assert_eq!(conversion("datetime", TypeName::DateTime), Some(Conversion::Keep));
         assert_eq!(conversion("bool", TypeName::DateTime), None);
         assert_eq!(conversion("datetime", TypeName::Long), None);
+    }
+
+    #[test]
+    fn a_value_is_recognised_however_the_errors_around_it_quote_it() {
+        let value = "\"yesterday\"";
+        assert!(mentions("c: \"yesterday\" does not convert", value));
+        assert!(mentions("Execution(\"c: \\\"yesterday\\\" does not convert\")", value));
+        assert!(!mentions("c: \"today\" does not convert", value));
     }
 
     #[test]

@@ -319,6 +319,11 @@ impl Session {
         Ok((df.create_physical_plan().await?, task))
     }
 
+    /// The declared Parquet tables, whose conversion errors name a file (`declared.rs`).
+    fn declared_tables(&self) -> Vec<crate::declared::DeclaredTable> {
+        self.catalog.tables().filter_map(|(_, t)| Some((t.declared.clone()?, t.declared_files.clone()?))).collect()
+    }
+
     /// Runs one data step: a query whose rows planning needs, or a fetch.
     async fn run_step(&self, step: &DataStep) -> Result<(StepOutput, usize)> {
         match step {
@@ -328,7 +333,7 @@ impl Session {
                 let _shown = StepShown::new(&self.step_running, what.clone(), Progress { plan: physical.clone() });
                 let read = async {
                     let stream = datafusion::physical_plan::execute_stream(physical, task)?;
-                    stream.try_collect::<Vec<RecordBatch>>().await
+                    crate::declared::naming_failing_files(stream, self.declared_tables()).try_collect::<Vec<RecordBatch>>().await
                 };
                 let read = tokio::select! {
                     biased;
@@ -416,8 +421,7 @@ impl Session {
             ResultUse::Export if query.truncation_set => query.truncation,
             ResultUse::Export => None,
         };
-        let declared: Vec<_> = self.catalog.tables().filter_map(|(_, t)| Some((t.declared.clone()?, t.declared_files.clone()?))).collect();
-        let stream = crate::declared::naming_failing_files(stream, declared);
+        let stream = crate::declared::naming_failing_files(stream, self.declared_tables());
         Ok((crate::truncation::limit(stream, limit), Progress { plan }))
     }
 
@@ -439,7 +443,10 @@ impl Session {
         self.scan_notes.lock().clear();
         let df = self.ctx.execute_logical_plan(query.plan.clone()).await.map_err(|e| located(e, query))?;
         let explained = df.explain(false, analyze).map_err(|e| located(e, query))?;
-        let batches = explained.collect().await.map_err(|e| located(e, query))?;
+        let batches = match explained.collect().await {
+            Ok(batches) => batches,
+            Err(e) => return Err(located(crate::declared::with_failing_file(e, &self.declared_tables()).await, query)),
+        };
         let mut text = String::new();
         let mut notes = std::mem::take(&mut *self.scan_notes.lock());
         notes.dedup();

@@ -38,18 +38,25 @@ pub fn last_chunk_with_signature(file: &Path) -> Option<u64> {
     last
 }
 
-/// The file offset of the record with id `record_id`: the chunk whose id range holds it, then
-/// its records walked by their sizes. `None` when the bytes do not lead there.
+/// The file offset of the record with id `record_id`: a chunk whose id range holds it (only
+/// the headers are read until one does), then its records walked by their sizes. Some writers
+/// get a chunk's range wrong, so a chunk that does not hold the record passes the search on.
+/// `None` when the bytes do not lead there.
 pub fn record_offset(file: &Path, record_id: u64) -> Option<u64> {
     let mut f = std::fs::File::open(file).ok()?;
     let size = f.metadata().ok()?.len();
+    let mut header = [0u8; 40];
     let mut chunk = vec![0u8; CHUNK_BYTES as usize];
     let mut n = 0u64;
     while chunk_offset(n) + CHUNK_BYTES <= size {
         f.seek(SeekFrom::Start(chunk_offset(n))).ok()?;
-        f.read_exact(&mut chunk).ok()?;
-        if chunk.starts_with(CHUNK_SIGNATURE) && (u64_at(&chunk, 24)..=u64_at(&chunk, 32)).contains(&record_id) {
-            return offset_in_chunk(&chunk, record_id).map(|at| chunk_offset(n) + at as u64);
+        f.read_exact(&mut header).ok()?;
+        if header.starts_with(CHUNK_SIGNATURE) && (u64_at(&header, 24)..=u64_at(&header, 32)).contains(&record_id) {
+            f.seek(SeekFrom::Start(chunk_offset(n))).ok()?;
+            f.read_exact(&mut chunk).ok()?;
+            if let Some(at) = offset_in_chunk(&chunk, record_id) {
+                return Some(chunk_offset(n) + at as u64);
+            }
         }
         n += 1;
     }
@@ -67,7 +74,7 @@ fn offset_in_chunk(chunk: &[u8], record_id: u64) -> Option<usize> {
         if size < RECORD_HEADER_BYTES {
             return None;
         }
-        at += size;
+        at = at.checked_add(size)?;
     }
     None
 }
