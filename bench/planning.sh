@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=("${@:-250 500 1000}")
 [[ $# -eq 0 ]] && sizes=(250 500 1000)
-cargo build -q --release --bin kql
+cargo build -q --release -p kql-repl -p kql-samples
 kql=target/release/kql
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rows=${ROWS:-50000000}
-cargo build -q --release --bin kql
+cargo build -q --release -p kql-repl -p kql-samples
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 for format in csv jsonl; do
