@@ -9,6 +9,10 @@
 //! - Every file sees the bundled samples (`samples/data`), the ASIM prelude
 //!   (`samples/functions/asim.kql`), and `now()` fixed at 2024-05-03T00:00:00Z.
 
+mod cluster_support;
+#[allow(dead_code)]
+mod support;
+
 use std::path::{Path, PathBuf};
 
 use arrow::datatypes::DataType;
@@ -92,10 +96,20 @@ impl std::fmt::Display for QueryError {
 
 impl std::error::Error for QueryError {}
 
+/// How a file's queries run; each must give the file's expected results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// In this process, as `kql` runs them.
+    Direct,
+    /// Through datafusion-proto and back (`codec::round_trip_stream`), as a cluster would.
+    RoundTrip,
+    /// On a Ballista cluster of `kql` processes: a scheduler and two executors on loopback
+    /// (`cluster_support.rs`).
+    Cluster,
+}
+
 struct KqlDb {
     session: Session,
-    /// Runs every query through datafusion-proto and back (`codec::round_trip_stream`), as a
-    /// cluster would, instead of directly: the same expected results must come out.
     round_trip: bool,
 }
 
@@ -104,9 +118,18 @@ fn root() -> PathBuf {
 }
 
 impl KqlDb {
-    async fn new(round_trip: bool) -> Result<KqlDb, QueryError> {
+    async fn new(mode: Mode) -> Result<KqlDb, QueryError> {
         let now = kql_grammar::values::parse_datetime("2024-05-03T00:00:00Z");
-        let mut session = Session::new(SessionOptions { now, ..Default::default() }).map_err(|e| QueryError(e.to_string()))?;
+        let options = SessionOptions { now, ..Default::default() };
+        let mut session = match mode {
+            Mode::Cluster => {
+                let url = cluster_support::scheduler_url().map_err(QueryError)?;
+                let state = kql_cluster::client::cluster_state(&options, &url).map_err(|e| QueryError(e.to_string()))?;
+                Session::with_state(options, state)
+            }
+            _ => Session::new(options).map_err(|e| QueryError(e.to_string()))?,
+        };
+        let round_trip = mode == Mode::RoundTrip;
         session.register_data_dir(&root().join("samples/data")).await.map_err(|e| QueryError(e.to_string()))?;
         let prelude = std::fs::read_to_string(root().join("samples/functions/asim.kql")).map_err(|e| QueryError(e.to_string()))?;
         session.load_prelude(&prelude).map_err(|e| QueryError(e.to_string()))?;
@@ -192,14 +215,19 @@ fn slt_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn run_file(path: &Path, round_trip: bool) -> Result<(), Failed> {
+fn run_file(path: &Path, mode: Mode) -> Result<(), Failed> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| Failed::from(e.to_string()))?;
     runtime.block_on(async {
-        let mut runner = sqllogictest::Runner::new(move || async move { KqlDb::new(round_trip).await });
+        let mut runner = sqllogictest::Runner::new(move || async move { KqlDb::new(mode).await });
         runner.with_column_validator(sqllogictest::strict_column_validator);
+        // `skipif cluster` marks a record that cannot give its result on a cluster yet; the
+        // comment above each says why.
+        if mode == Mode::Cluster {
+            runner.add_label("cluster");
+        }
         // KQL_SLT_COMPLETE=1 rewrites the expected results from what kql returns: for writing
         // new cases, whose every result must then be checked by hand before committing.
-        if std::env::var_os("KQL_SLT_COMPLETE").is_some() && !round_trip {
+        if std::env::var_os("KQL_SLT_COMPLETE").is_some() && mode == Mode::Direct {
             return runner
                 .update_test_file(
                     path,
@@ -220,24 +248,32 @@ fn main() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("slt");
     let mut files = Vec::new();
     slt_files(&dir, &mut files);
-    // Each file runs twice: directly, and with every plan through datafusion-proto and back.
+    // Each file runs three times: directly, with every plan through datafusion-proto and back,
+    // and on a cluster.
     let trials = files
         .into_iter()
-        .flat_map(|path| [(path.clone(), false), (path, true)])
-        .map(|(path, round_trip)| {
+        .flat_map(|path| [(path.clone(), Mode::Direct), (path.clone(), Mode::RoundTrip), (path, Mode::Cluster)])
+        .map(|(path, mode)| {
             let name = path.strip_prefix(&dir).unwrap_or(&path).display().to_string();
-            let name = if round_trip { format!("round_trip/{name}") } else { name };
+            let name = match mode {
+                Mode::Direct => name,
+                Mode::RoundTrip => format!("round_trip/{name}"),
+                Mode::Cluster => format!("cluster/{name}"),
+            };
             // Planning recurses per nesting level of a query, as the `kql` binary does on its
             // own deep stack; each file runs on a thread with as much room.
             Trial::test(name, move || {
                 std::thread::Builder::new()
                     .stack_size(64 << 20)
-                    .spawn(move || run_file(&path, round_trip))
+                    .spawn(move || run_file(&path, mode))
                     .map_err(|e| Failed::from(e.to_string()))?
                     .join()
                     .unwrap_or_else(|_| Err(Failed::from("the test thread panicked")))
             })
         })
         .collect();
-    libtest_mimic::run(&args, trials).exit();
+    let conclusion = libtest_mimic::run(&args, trials);
+    // The cluster's processes end with the run (`exit` would skip their guard).
+    cluster_support::stop();
+    conclusion.exit();
 }

@@ -508,7 +508,9 @@ pub fn logical_plan_from_bytes(bytes: &[u8], task: &TaskContext) -> Result<Logic
     decoding("logical plan", || datafusion_proto::bytes::logical_plan_from_bytes_with_extension_codec(bytes, task, &KqlLogicalCodec))
 }
 
-fn literal_metadata_as_calls(plan: LogicalPlan) -> Result<LogicalPlan> {
+/// Writes each literal that carries metadata as a `kql_field_metadata` call (see
+/// `logical_plan_to_bytes`): for an encoder kql does not drive, a cluster's client.
+pub fn literal_metadata_as_calls(plan: LogicalPlan) -> Result<LogicalPlan> {
     let rewrite = |e: Expr| -> Result<Transformed<Expr>> {
         Ok(match e {
             Expr::Literal(value, Some(metadata)) if !metadata.is_empty() => {

@@ -89,8 +89,15 @@ impl Session {
     /// The one constructor of the DataFusion context: the CLI, the tests and any other front
     /// end get the same configuration.
     pub fn new(options: SessionOptions) -> Result<Session> {
-        let ctx = SessionContext::new_with_state(session_state(&options)?);
-        Ok(Session {
+        let state = session_state(&options)?;
+        Ok(Session::with_state(options, state))
+    }
+
+    /// A session whose queries plan and run in `state`: kql's own (`session_state`), or one
+    /// made from it that runs plans elsewhere (a cluster's client, `kql-cluster`).
+    pub fn with_state(options: SessionOptions, state: datafusion::execution::SessionState) -> Session {
+        let ctx = SessionContext::new_with_state(state);
+        Session {
             ctx,
             catalog: Catalog::default(),
             prelude: Vec::new(),
@@ -101,7 +108,7 @@ impl Session {
             declarations: Default::default(),
             scan_notes: Default::default(),
             imported: Vec::new(),
-        })
+        }
     }
 
     /// The handle that stops this session's running query while it is planned (its data reads:
@@ -502,7 +509,13 @@ pub const READ_WHILE_PLANNING: &str = "Data steps: operators of this query depen
 /// rules, and every kql function in the registry. Everything that plans or runs kql's plans
 /// starts from it: a session, and a plan decoded elsewhere (`codec::round_trip_stream`).
 pub fn session_state(options: &SessionOptions) -> Result<datafusion::execution::SessionState> {
-    let mut config = SessionConfig::new().with_information_schema(false);
+    session_state_with_config(options, SessionConfig::new())
+}
+
+/// `session_state` over a configuration that holds settings of its own: a cluster's scheduler
+/// and executors start from the one their client sent (`kql-cluster`), and add kql's.
+pub fn session_state_with_config(options: &SessionOptions, config: SessionConfig) -> Result<datafusion::execution::SessionState> {
+    let mut config = config.with_information_schema(false);
     if let Some(n) = options.target_partitions {
         config = config.with_target_partitions(n.max(1));
     }
@@ -516,7 +529,9 @@ pub fn session_state(options: &SessionOptions) -> Result<datafusion::execution::
     config.options_mut().execution.skip_physical_aggregate_schema_check = true;
     // Functions read the limit from here: a row-wise function's output for one batch is held
     // to it (`functions::rowwise`).
-    config.options_mut().extensions.insert(crate::config::KqlConfig { memory_limit: options.memory_limit.unwrap_or(0) });
+    if config.options().extensions.get::<crate::config::KqlConfig>().is_none() || options.memory_limit.is_some() {
+        config.options_mut().extensions.insert(crate::config::KqlConfig { memory_limit: options.memory_limit.unwrap_or(0) });
+    }
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = options.memory_limit {
         runtime = runtime.with_memory_pool(Arc::new(crate::memory_pool::RelaxedFairPool::new(limit)));

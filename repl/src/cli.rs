@@ -97,6 +97,11 @@ pub struct Sources {
     /// Where fetched URLs are cached (default: ~/.cache/kql/externaldata).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+
+    /// Run queries on the Ballista cluster whose scheduler is at df://HOST:PORT (see `kql
+    /// cluster`). Tables must be Parquet files at the same path on every executor, or URLs.
+    #[arg(long, value_name = "df://HOST:PORT")]
+    pub cluster: Option<String>,
 }
 
 impl Sources {
@@ -119,6 +124,64 @@ pub enum Command {
     /// Turn raw logs into the tables Sentinel has, as Parquet that every query reads.
     #[command(subcommand)]
     Import(ImportKind),
+    /// Run a node of a Ballista cluster that runs kql's queries (`--cluster` sends them).
+    #[command(subcommand)]
+    Cluster(ClusterRole),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClusterRole {
+    /// The scheduler: plans each query into stages and hands them to executors.
+    Scheduler(SchedulerArgs),
+    /// An executor: runs stages and serves their results to the others.
+    Executor(ExecutorArgs),
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct SchedulerArgs {
+    /// The address to listen on. Loopback by default: anyone who reaches the port can run
+    /// queries over the executors' files.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:50050")]
+    pub bind: String,
+
+    /// The host name executors and clients reach this scheduler by (default: the bind address).
+    #[arg(long, value_name = "HOST")]
+    pub external_host: Option<String>,
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct ExecutorArgs {
+    /// The scheduler's address.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:50050")]
+    pub scheduler: String,
+
+    /// The address to listen on (loopback by default).
+    #[arg(long, value_name = "HOST", default_value = "127.0.0.1")]
+    pub bind_host: String,
+
+    /// The port other executors and clients fetch results from (Arrow Flight).
+    #[arg(long, value_name = "PORT", default_value_t = 50051)]
+    pub port: u16,
+
+    /// The port the scheduler sends tasks to (gRPC).
+    #[arg(long, value_name = "PORT", default_value_t = 50052)]
+    pub grpc_port: u16,
+
+    /// The host name the scheduler and other executors reach this executor by.
+    #[arg(long, value_name = "HOST")]
+    pub external_host: Option<String>,
+
+    /// Where shuffle files are written (default: a new temporary folder).
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+
+    /// Tasks run at once (default: every core).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub cores: usize,
+
+    /// Memory the executor's tasks may hold before they spill to disk (like 4G or 512M).
+    #[arg(long, value_name = "SIZE")]
+    pub memory_limit: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

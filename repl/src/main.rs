@@ -3,6 +3,7 @@
 mod chart;
 mod check;
 mod cli;
+mod cluster;
 mod completion;
 mod helper;
 mod highlight;
@@ -59,6 +60,9 @@ async fn run(args: Args) -> ExitCode {
     }
     if let Some(cli::Command::Import(cli::ImportKind::Evtx(evtx_args))) = &args.command_kind {
         return import::evtx(evtx_args);
+    }
+    if let Some(cli::Command::Cluster(role)) = &args.command_kind {
+        return cluster::run(role).await;
     }
     let color = use_color(&std::io::stderr());
     let mut session = match open_session(&args).await {
@@ -122,8 +126,15 @@ pub async fn new_session(
         Some(s) => Some(parse_size(s).ok_or_else(|| format!("error: --memory-limit: '{s}' is not a size like 4G or 512M, or none"))?),
         None => default_memory_limit(),
     };
-    let mut session = Session::new(SessionOptions { now, memory_limit, target_partitions: threads, ..Default::default() })
-        .map_err(|e| format!("error: {e}"))?;
+    let options = SessionOptions { now, memory_limit, target_partitions: threads, ..Default::default() };
+    let mut session = match &sources.cluster {
+        Some(cluster) => {
+            let url = kql_cluster::client::scheduler_url(cluster).map_err(|e| format!("error: {e}"))?;
+            let state = kql_cluster::client::cluster_state(&options, &url).map_err(|e| format!("error: --cluster: {e}"))?;
+            Session::with_state(options, state)
+        }
+        None => Session::new(options).map_err(|e| format!("error: {e}"))?,
+    };
     register(&mut session, sources).await?;
     Ok(session)
 }

@@ -138,6 +138,19 @@ pub fn field_metadata_udf() -> &'static std::sync::Arc<datafusion::logical_expr:
     UDF.get_or_init(|| std::sync::Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(FieldMetadataUdf::default())))
 }
 
+/// `kql_field_metadata` as a planner that hands its physical plans on must see it: never
+/// folded into a literal. A cluster's scheduler splits its physical plans into stages that
+/// datafusion-proto's default encoder writes, which keeps a literal's value but not its
+/// metadata; a call travels by name, and the executor derives its field again
+/// (`codec::KqlProtoConverter`).
+pub fn field_metadata_unfolded_udf() -> &'static std::sync::Arc<datafusion::logical_expr::ScalarUDF> {
+    static UDF: std::sync::OnceLock<std::sync::Arc<datafusion::logical_expr::ScalarUDF>> = std::sync::OnceLock::new();
+    UDF.get_or_init(|| {
+        let volatile = datafusion::logical_expr::Signature::any(2, datafusion::logical_expr::Volatility::Volatile);
+        std::sync::Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(FieldMetadataUdf { signature: volatile }))
+    })
+}
+
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct FieldMetadataUdf {
     signature: datafusion::logical_expr::Signature,

@@ -1,0 +1,66 @@
+//! `kql --cluster df://HOST:PORT`: a session whose queries are planned by kql as always, then
+//! sent to a Ballista scheduler to run on its executors.
+
+use std::sync::Arc;
+
+use ballista_core::extension::{SessionConfigExt, SessionStateExt};
+use ballista_core::planner::BallistaQueryPlanner;
+use datafusion::common::Result;
+use datafusion::execution::SessionState;
+use datafusion::execution::context::QueryPlanner;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion_proto::protobuf::LogicalPlanNode;
+
+use crate::codec::{ClusterLogicalCodec, ClusterPhysicalCodec};
+
+/// The scheduler's address as gRPC takes it, from `df://HOST:PORT` (or `HOST:PORT`).
+pub fn scheduler_url(cluster: &str) -> Result<String, String> {
+    let address = cluster.strip_prefix("df://").unwrap_or(cluster).trim_end_matches('/');
+    let (host, port) = address.rsplit_once(':').ok_or_else(|| format!("--cluster {cluster}: expected df://HOST:PORT"))?;
+    let port: u16 = port.parse().map_err(|_| format!("--cluster {cluster}: the port is not a number from 1 to 65535"))?;
+    if host.is_empty() || port == 0 {
+        return Err(format!("--cluster {cluster}: expected df://HOST:PORT"));
+    }
+    Ok(format!("http://{host}:{port}"))
+}
+
+/// kql's session state (`kql_engine::session::session_state`), made to run its plans on the
+/// cluster at `scheduler_url`: Ballista's settings and query planner, the cluster's codecs,
+/// and kql's functions registered again (Ballista's upgrade replaces the function lists).
+pub fn cluster_state(options: &kql_engine::SessionOptions, scheduler_url: &str) -> kql_engine::Result<SessionState> {
+    let state = kql_engine::session::session_state(options)?;
+    let config = state
+        .config()
+        .clone()
+        .upgrade_for_ballista()
+        .with_ballista_logical_extension_codec(Arc::new(ClusterLogicalCodec::default()))
+        .with_ballista_physical_extension_codec(Arc::new(ClusterPhysicalCodec::default()));
+    let ballista = BallistaQueryPlanner::<LogicalPlanNode>::with_extension(
+        scheduler_url.to_string(),
+        config.ballista_config(),
+        Arc::new(ClusterLogicalCodec::default()),
+    );
+    let config = config.with_ballista_query_planner(Arc::new(ClusterQueryPlanner { ballista }));
+    let state = SessionStateBuilder::new_from_existing(state).with_config(config).build();
+    let mut state = state.upgrade_for_ballista(scheduler_url.to_string())?;
+    kql_engine::functions::registry::register(&mut state)?;
+    Ok(state)
+}
+
+/// Ballista's query planner, after writing the plan's `dynamic` constants as calls that keep
+/// their type on the way (`kql_engine::codec::literal_metadata_as_calls`).
+#[derive(Debug)]
+struct ClusterQueryPlanner {
+    ballista: BallistaQueryPlanner<LogicalPlanNode>,
+}
+
+#[async_trait::async_trait]
+impl QueryPlanner for ClusterQueryPlanner {
+    async fn create_physical_plan(&self, plan: &LogicalPlan, state: &dyn datafusion::catalog::Session) -> Result<Arc<dyn ExecutionPlan>> {
+        let plan = kql_engine::codec::literal_metadata_as_calls(plan.clone())?;
+        let job = self.ballista.create_physical_plan(&plan, state).await?;
+        Ok(Arc::new(crate::job_errors::TidyErrorsExec::new(job)))
+    }
+}

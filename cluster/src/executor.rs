@@ -1,0 +1,59 @@
+//! `kql cluster executor`: Ballista's executor, running stages with kql's functions and nodes.
+
+use std::sync::Arc;
+
+use ballista_core::registry::BallistaFunctionRegistry;
+use ballista_executor::execution_engine::DefaultExecutionEngine;
+use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+
+use crate::codec::{ClusterLogicalCodec, ClusterPhysicalCodec};
+use crate::fields::KqlExecutionEngine;
+
+/// How an executor is started.
+pub struct ExecutorOptions {
+    /// The scheduler's host and gRPC port.
+    pub scheduler_host: String,
+    pub scheduler_port: u16,
+    /// The address it listens on (Arrow Flight at `port`, gRPC at `grpc_port`).
+    pub bind_host: String,
+    pub port: u16,
+    pub grpc_port: u16,
+    /// The host name the scheduler and other executors reach it by.
+    pub external_host: Option<String>,
+    /// Where shuffle files are written; a fresh temporary folder if `None`.
+    pub work_dir: Option<String>,
+    /// Tasks it runs at once; every core if 0.
+    pub cores: usize,
+    /// The memory its tasks may hold in all before they spill, in bytes.
+    pub memory_limit: Option<u64>,
+}
+
+/// Runs an executor until the process ends.
+pub async fn run(options: ExecutorOptions) -> Result<(), String> {
+    let kql_options = kql_engine::SessionOptions::default();
+    let state = kql_engine::session::session_state(&kql_options).map_err(|e| e.to_string())?;
+    let mut config = ExecutorProcessConfig {
+        scheduler_host: options.scheduler_host,
+        scheduler_port: options.scheduler_port,
+        bind_host: options.bind_host,
+        port: options.port,
+        grpc_port: options.grpc_port,
+        external_host: options.external_host,
+        work_dir: options.work_dir,
+        vcores: options.cores,
+        memory_pool_size: options.memory_limit,
+        // Shuffle files of finished jobs are removed once an hour, and when a job's data is a
+        // day old.
+        job_data_clean_up_interval_seconds: 3600,
+        job_data_ttl_seconds: 24 * 3600,
+        ..Default::default()
+    };
+    config.override_function_registry = Some(Arc::new(BallistaFunctionRegistry::from(&state)));
+    config.override_config_producer = Some(Arc::new(crate::base_config));
+    config.override_logical_codec = Some(Arc::new(ClusterLogicalCodec::default()));
+    config.override_physical_codec = Some(Arc::new(ClusterPhysicalCodec::default()));
+    // Ballista's pool of shuffle-fetch connections is private to its crate, so an engine of
+    // our own fetches without it: each fetch opens its own connection.
+    config.override_execution_engine = Some(Arc::new(KqlExecutionEngine::new(DefaultExecutionEngine::new(), kql_options)));
+    start_executor_process(Arc::new(config)).await.map_err(|e| format!("the executor stopped: {e}"))
+}

@@ -1,0 +1,127 @@
+//! A failed job's error as kql would have given it on one machine.
+//!
+//! Ballista reports a task's failure as the debug text of the error chain, wrapped in the
+//! job's and stage's: `Job 038J… failed: Job failed due to stage 0 failed: Task failed due to
+//! runtime execution error: DataFusionError(Shared(External(DataFusionError(Execution("…")))))`.
+//! The hunter needs the innermost message (which also carries where in the query it
+//! happened); the job's id is of no use to them.
+
+use std::sync::Arc;
+
+use datafusion::common::{DataFusionError, Result};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+use futures::StreamExt;
+
+/// Builds an error of one kind from its message.
+type MakeError = fn(String) -> DataFusionError;
+
+/// The innermost message of a Ballista job failure; other errors unchanged.
+pub fn tidy(e: DataFusionError) -> DataFusionError {
+    let text = e.to_string();
+    if !text.contains("Job ") || !text.contains(" failed") {
+        return e;
+    }
+    // The innermost error of the chain, rebuilt as the same kind, so that kql words it as it
+    // would have on one machine (`kql_engine::error`: overflow, memory).
+    let kinds: [(&str, MakeError); 4] = [
+        ("ComputeError(\"", |m| DataFusionError::ArrowError(Box::new(arrow::error::ArrowError::ComputeError(m)), None)),
+        ("ResourcesExhausted(\"", DataFusionError::ResourcesExhausted),
+        ("Execution(\"", DataFusionError::Execution),
+        ("Plan(\"", DataFusionError::Plan),
+    ];
+    let innermost = kinds.iter().filter_map(|(kind, make)| Some((text.rfind(kind)? + kind.len(), make))).max_by_key(|(at, _)| *at);
+    if let Some((at, make)) = innermost {
+        let inner = &text[at..];
+        let end = inner.rfind("\")").unwrap_or(inner.len());
+        let message = inner[..end].replace("\\\"", "\"").replace("\\n", "\n").replace("\\\\", "\\");
+        return make(message);
+    }
+    // A job that failed while the scheduler planned it: `Job X failed: <message>`.
+    match text.split_once(" failed: ") {
+        Some((_, rest)) => DataFusionError::Execution(rest.trim_start_matches("DataFusion error: ").to_string()),
+        None => e,
+    }
+}
+
+/// Runs the job plan it wraps (Ballista's `DistributedQueryExec`), its errors tidied.
+#[derive(Debug)]
+pub struct TidyErrorsExec {
+    job: Arc<dyn ExecutionPlan>,
+}
+
+impl TidyErrorsExec {
+    pub fn new(job: Arc<dyn ExecutionPlan>) -> TidyErrorsExec {
+        TidyErrorsExec { job }
+    }
+}
+
+impl DisplayAs for TidyErrorsExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "ClusterJob")
+    }
+}
+
+impl ExecutionPlan for TidyErrorsExec {
+    fn name(&self) -> &str {
+        "ClusterJob"
+    }
+    /// It computes no expressions of its own.
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn datafusion::physical_expr::PhysicalExpr>) -> Result<datafusion::common::tree_node::TreeNodeRecursion>,
+    ) -> Result<datafusion::common::tree_node::TreeNodeRecursion> {
+        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+    }
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.job.properties()
+    }
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.job]
+    }
+    fn with_new_children(self: Arc<Self>, mut children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+        match children.pop() {
+            Some(job) if children.is_empty() => Ok(Arc::new(TidyErrorsExec { job })),
+            _ => Err(DataFusionError::Internal("ClusterJob takes one input".to_string())),
+        }
+    }
+    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        let stream = self.job.execute(partition, context).map_err(tidy)?;
+        let schema = stream.schema();
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream.map(|batch| batch.map_err(tidy)))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_task_failure_gives_its_innermost_message() {
+        let e = DataFusionError::Execution(
+            "Job 038J0BN9ZC000 failed: Job failed due to stage 0 failed: Task failed due to runtime execution error: DataFusionError(Shared(External(DataFusionError(Execution(\"arithmetic overflow: the result of '+' does not fit a \\\"long\\\"\")))))".to_string(),
+        );
+        assert_eq!(tidy(e).to_string(), "Execution error: arithmetic overflow: the result of '+' does not fit a \"long\"");
+    }
+
+    #[test]
+    fn an_arrow_overflow_stays_an_arrow_error() {
+        let e = DataFusionError::Execution(
+            "Job failed due to stage 0 failed: Task failed due to runtime execution error: DataFusionError(Shared(External(ArrowError(ComputeError(\"Int64Array overflow on abs(-9223372036854775808)\")))))".to_string(),
+        );
+        assert_eq!(tidy(e).to_string(), "Arrow error: Compute error: Int64Array overflow on abs(-9223372036854775808)");
+    }
+
+    #[test]
+    fn a_planning_failure_loses_the_job_id() {
+        let e = DataFusionError::Execution("Job 038J0BNP1J000 failed: DataFusion error: the plan is wrong".to_string());
+        assert_eq!(tidy(e).to_string(), "Execution error: the plan is wrong");
+    }
+
+    #[test]
+    fn other_errors_are_unchanged() {
+        let e = DataFusionError::Execution("no such file".to_string());
+        assert_eq!(tidy(e).to_string(), "Execution error: no such file");
+    }
+}

@@ -1,0 +1,116 @@
+//! A Ballista cluster of `kql` processes for the tests that run queries on one: a scheduler
+//! and two executors on 127.0.0.1, on free ports, started by the first test that asks for it
+//! and killed by PID when the test binary ends (`stop`).
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+struct Cluster {
+    url: String,
+    nodes: Vec<Child>,
+    dir: PathBuf,
+}
+
+/// A cluster that failed to start, or is stopped, leaves no process behind.
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            let _ = node.kill();
+            let _ = node.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+static CLUSTER: Mutex<Option<Result<Cluster, String>>> = Mutex::new(None);
+
+fn free_port() -> Result<u16, String> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
+    listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+/// Waits until something listens on `port`, or the node behind it has exited.
+fn wait_for(port: u16, node: &mut Child, what: &str, log: &Path) -> Result<(), String> {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = node.try_wait() {
+            let said = std::fs::read_to_string(log).unwrap_or_default();
+            return Err(format!("the {what} exited ({status}) before listening on {port}: {said}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(format!("the {what} did not listen on {port} within 30 s"))
+}
+
+fn spawn(dir: &Path, name: &str, args: &[String]) -> Result<(Child, PathBuf), String> {
+    let log = dir.join(format!("{name}.log"));
+    let out = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+    let err = out.try_clone().map_err(|e| e.to_string())?;
+    let child = Command::new(crate::support::kql_binary())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| format!("cannot start the {name}: {e}"))?;
+    Ok((child, log))
+}
+
+fn start() -> Result<Cluster, String> {
+    let dir = std::env::temp_dir().join(format!("kql-test-cluster-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let mut cluster = Cluster { url: String::new(), nodes: Vec::new(), dir: dir.clone() };
+    let scheduler_port = free_port()?;
+    let (mut scheduler, log) =
+        spawn(&dir, "scheduler", &["cluster".into(), "scheduler".into(), "--bind".into(), format!("127.0.0.1:{scheduler_port}")])?;
+    let ready = wait_for(scheduler_port, &mut scheduler, "scheduler", &log);
+    cluster.nodes.push(scheduler);
+    ready?;
+    for n in 1..=2 {
+        let (port, grpc_port) = (free_port()?, free_port()?);
+        let name = format!("executor{n}");
+        let args = [
+            "cluster".to_string(),
+            "executor".into(),
+            "--scheduler".into(),
+            format!("127.0.0.1:{scheduler_port}"),
+            "--port".into(),
+            port.to_string(),
+            "--grpc-port".into(),
+            grpc_port.to_string(),
+            "--work-dir".into(),
+            dir.join(&name).display().to_string(),
+        ];
+        let (mut executor, log) = spawn(&dir, &name, &args)?;
+        let ready = wait_for(port, &mut executor, &name, &log);
+        cluster.nodes.push(executor);
+        ready?;
+    }
+    cluster.url = format!("http://127.0.0.1:{scheduler_port}");
+    Ok(cluster)
+}
+
+/// The scheduler's URL (`kql_cluster::client::cluster_state` takes it), the cluster started
+/// on first use.
+pub fn scheduler_url() -> Result<String, String> {
+    let mut cluster = CLUSTER.lock().map_err(|_| "the cluster's lock is poisoned".to_string())?;
+    let cluster = cluster.get_or_insert_with(start);
+    match cluster {
+        Ok(c) => Ok(c.url.clone()),
+        Err(e) => Err(e.clone()),
+    }
+}
+
+/// Kills the cluster's processes, if it was started, and removes its files.
+pub fn stop() {
+    if let Ok(mut cluster) = CLUSTER.lock() {
+        cluster.take();
+    }
+}
