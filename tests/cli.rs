@@ -876,3 +876,18 @@ fn check_with_timings_gives_each_query_its_planning_time() {
     assert!(verdict(false)["elapsed_us"].is_null());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_unreachable_cluster_is_named_in_the_error() {
+    // A port nothing listens on: bound, read, then let go.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port();
+    let out = kql(&["--cluster", &format!("df://127.0.0.1:{port}"), "-c", "print 1"]);
+    assert!(!out.status.success());
+    assert_eq!(
+        stderr(&out),
+        "error: cannot reach the cluster's scheduler (nothing listens there): is `kql cluster scheduler` running at the --cluster address?\n --> query:1:1\n  |\n1 | print 1\n  | ^^^^^^^\n  |\n"
+    );
+    let out = kql(&["--cluster", "nowhere", "-c", "print 1"]);
+    assert!(!out.status.success());
+    assert_eq!(stderr(&out), "error: --cluster nowhere: expected df://HOST:PORT\n");
+}

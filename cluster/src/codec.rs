@@ -93,7 +93,12 @@ impl LogicalExtensionCodec for ClusterLogicalCodec {
     }
 
     fn try_encode_file_format(&self, buf: &mut Vec<u8>, node: Arc<dyn FileFormatFactory>) -> Result<()> {
-        self.ballista.try_encode_file_format(buf, node)
+        self.ballista.try_encode_file_format(buf, node).map_err(|_| {
+            DataFusionError::Plan(
+                "this query reads a JSON lines or CSV table, which kql reads itself: a cluster's executors read Parquet files and object-store URLs only (convert the table to Parquet, or run the query without --cluster)"
+                    .to_string(),
+            )
+        })
     }
 
     fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {

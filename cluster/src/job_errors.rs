@@ -20,6 +20,12 @@ type MakeError = fn(String) -> DataFusionError;
 /// The innermost message of a Ballista job failure; other errors unchanged.
 pub fn tidy(e: DataFusionError) -> DataFusionError {
     let text = e.to_string();
+    if text.contains("tcp connect error") {
+        let reason = if text.contains("Connection refused") { "nothing listens there" } else { "the connection failed" };
+        return DataFusionError::Execution(format!(
+            "cannot reach the cluster's scheduler ({reason}): is `kql cluster scheduler` running at the --cluster address?"
+        ));
+    }
     if !text.contains("Job ") || !text.contains(" failed") {
         return e;
     }
@@ -117,6 +123,17 @@ mod tests {
     fn a_planning_failure_loses_the_job_id() {
         let e = DataFusionError::Execution("Job 038J0BNP1J000 failed: DataFusion error: the plan is wrong".to_string());
         assert_eq!(tidy(e).to_string(), "Execution error: the plan is wrong");
+    }
+
+    #[test]
+    fn an_unreachable_scheduler_is_said_so() {
+        let e = DataFusionError::External(Box::new(std::io::Error::other(
+            "tonic::transport::Error(Transport, ConnectError(ConnectError(\"tcp connect error\", 127.0.0.1:59999, Os { code: 111, kind: ConnectionRefused, message: \"Connection refused\" })))",
+        )));
+        assert_eq!(
+            tidy(e).to_string(),
+            "Execution error: cannot reach the cluster's scheduler (nothing listens there): is `kql cluster scheduler` running at the --cluster address?"
+        );
     }
 
     #[test]
