@@ -1,6 +1,8 @@
 //! End-to-end runs of the `kql` binary: the README's main command, output formats, files,
 //! stdin, exit codes and error rendering.
 
+#[allow(dead_code)]
+mod cluster_support;
 mod support;
 
 use std::io::Write;
@@ -890,4 +892,42 @@ fn an_unreachable_cluster_is_named_in_the_error() {
     let out = kql(&["--cluster", "nowhere", "-c", "print 1"]);
     assert!(!out.status.success());
     assert_eq!(stderr(&out), "error: --cluster nowhere: expected df://HOST:PORT\n");
+}
+
+/// Every sample hunt gives the same rows on a cluster (a scheduler and two executors, as
+/// separate `kql` processes) as on one machine.
+#[test]
+fn the_sample_hunts_give_the_same_rows_on_a_cluster() {
+    let url = cluster_support::scheduler_url().expect("start a cluster");
+    let cluster = url.replace("http://", "df://");
+    let data = root().join("samples/data").display().to_string();
+    let dir = support::scratch("hunts-on-a-cluster");
+    let run = |out: &std::path::Path, extra: &[&str]| {
+        let out_arg = out.display().to_string();
+        let mut args = vec!["hunt", "samples/hunts", "--data", &data, "--functions", "samples/functions/asim.kql"];
+        args.extend(["--now", "2024-05-03T00:00:00Z", "--out", &out_arg]);
+        args.extend(extra);
+        let o = kql(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stdout(&o).contains("5 hunts: 5 ran, 5 with hits, 0 failed"), "{}", stdout(&o));
+    };
+    run(&dir.join("local"), &[]);
+    run(&dir.join("cluster"), &["--cluster", &cluster]);
+    cluster_support::stop();
+    let mut compared = 0;
+    for entry in std::fs::read_dir(dir.join("local")).expect("local results") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "jsonl") {
+            continue;
+        }
+        let rows = |p: &std::path::Path| {
+            let mut rows: Vec<String> = std::fs::read_to_string(p).expect("read rows").lines().map(str::to_string).collect();
+            rows.sort();
+            rows
+        };
+        let name = path.file_name().expect("file name");
+        assert_eq!(rows(&path), rows(&dir.join("cluster").join(name)), "{}", name.to_string_lossy());
+        compared += 1;
+    }
+    assert_eq!(compared, 5);
 }

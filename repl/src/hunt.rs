@@ -75,7 +75,9 @@ pub async fn run(args: &HuntArgs) -> ExitCode {
         .collect()
         .await;
     let mut outcomes: Vec<Option<Outcome>> = (0..hunts.len()).map(|_| None).collect();
-    if !args.no_shared_scans {
+    // On a cluster each hunt's plan runs there whole: a scan shared in this process cannot
+    // be sent to executors.
+    if !args.no_shared_scans && args.sources.cluster.is_none() {
         for (table, members) in shared_groups(&session, &prepared) {
             run_shared(&session, &table, &members, &hunts, &mut prepared, &output, &mut outcomes).await;
         }
