@@ -907,7 +907,7 @@ fn the_sample_hunts_give_the_same_rows_on_a_cluster() {
         let mut args = vec!["hunt", "samples/hunts", "--data", &data, "--functions", "samples/functions/asim.kql"];
         args.extend(["--now", "2024-05-03T00:00:00Z", "--out", &out_arg]);
         args.extend(extra);
-        let o = kql(&args);
+        let o = support::kql_within(&args, std::time::Duration::from_secs(300));
         assert!(o.status.success(), "{}", stderr(&o));
         assert!(stdout(&o).contains("5 hunts: 5 ran, 5 with hits, 0 failed"), "{}", stdout(&o));
     };
@@ -930,4 +930,67 @@ fn the_sample_hunts_give_the_same_rows_on_a_cluster() {
         compared += 1;
     }
     assert_eq!(compared, 5);
+}
+
+/// A scheduler started with `KQL_CLUSTER_TOKEN` refuses a client without it (or with another
+/// one), and nodes started with `--data-root` refuse a table outside it before reading a row
+/// or answering from its statistics.
+#[test]
+fn a_cluster_asks_for_its_token_and_reads_only_under_its_data_roots() {
+    let data = root().join("samples/data");
+    let cluster = cluster_support::start_with(
+        "guarded",
+        &[("KQL_CLUSTER_TOKEN", "s3cret")],
+        &["--data-root".to_string(), data.display().to_string()],
+    )
+    .expect("start a cluster");
+    let address = cluster.address();
+    let outside = support::scratch("outside-the-data-root");
+    let copy = outside.join("NetworkSession.parquet");
+    std::fs::copy(data.join("NetworkSession.parquet"), &copy).expect("copy a table");
+    let table = format!("T={}", copy.display());
+    let inside = format!("T={}", data.join("NetworkSession.parquet").display());
+    let run = |token: Option<&str>, table: &str, query: &str| {
+        let mut command = std::process::Command::new(kql_binary());
+        command.args(["--cluster", &address, "--table", table, "-c", query]).current_dir(root());
+        command.env_remove("KQL_CLUSTER_TOKEN");
+        if let Some(token) = token {
+            command.env("KQL_CLUSTER_TOKEN", token);
+        }
+        command.output().expect("run kql")
+    };
+    let caret = |query: &str| format!(" --> query:1:1\n  |\n1 | {query}\n  | {}\n  |\n", "^".repeat(query.len()));
+
+    let out = run(None, &inside, "T | count");
+    assert!(!out.status.success());
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: the cluster's scheduler refused the query: no cluster token was given: set KQL_CLUSTER_TOKEN to the scheduler's token\n{}",
+            caret("T | count")
+        )
+    );
+    let out = run(Some("guess"), &inside, "T | count");
+    assert!(!out.status.success());
+    assert!(stderr(&out).starts_with("error: the cluster's scheduler refused the query: the cluster token is wrong"), "{}", stderr(&out));
+
+    let out = run(Some("s3cret"), &inside, "T | where SrcIpAddr == '10.1.7.88' | count");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("│ 72    │"), "{}", stdout(&out));
+
+    // Rows and statistics alike: `count` and `max` could be answered from the file's footer.
+    for query in ["T | where SrcIpAddr == '10.1.7.88' | count", "T | count", "T | summarize max(TimeGenerated)"] {
+        let out = run(Some("s3cret"), &table, query);
+        assert!(!out.status.success(), "{query}: {}", stdout(&out));
+        assert_eq!(
+            stderr(&out),
+            format!(
+                "error: the cluster's executors read only under their data roots (--data-root), and {} is not under them\n{}",
+                copy.display(),
+                caret(query)
+            ),
+            "{query}"
+        );
+    }
+    drop(cluster);
 }

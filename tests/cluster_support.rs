@@ -6,9 +6,10 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-struct Cluster {
+pub struct Cluster {
     url: String,
     nodes: Vec<Child>,
     dir: PathBuf,
@@ -26,6 +27,17 @@ impl Drop for Cluster {
 }
 
 static CLUSTER: Mutex<Option<Result<Cluster, String>>> = Mutex::new(None);
+
+/// Set when a query got no answer from the cluster in time.
+static HUNG: AtomicBool = AtomicBool::new(false);
+
+pub fn mark_hung() {
+    HUNG.store(true, Ordering::SeqCst);
+}
+
+pub fn hung() -> bool {
+    HUNG.load(Ordering::SeqCst)
+}
 
 fn free_port() -> Result<u16, String> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
@@ -48,12 +60,13 @@ fn wait_for(port: u16, node: &mut Child, what: &str, log: &Path) -> Result<(), S
     Err(format!("the {what} did not listen on {port} within 30 s"))
 }
 
-fn spawn(dir: &Path, name: &str, args: &[String]) -> Result<(Child, PathBuf), String> {
+fn spawn(dir: &Path, name: &str, args: &[String], env: &[(&str, &str)]) -> Result<(Child, PathBuf), String> {
     let log = dir.join(format!("{name}.log"));
     let out = std::fs::File::create(&log).map_err(|e| e.to_string())?;
     let err = out.try_clone().map_err(|e| e.to_string())?;
     let child = Command::new(crate::support::kql_binary())
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
@@ -63,20 +76,27 @@ fn spawn(dir: &Path, name: &str, args: &[String]) -> Result<(Child, PathBuf), St
 }
 
 fn start() -> Result<Cluster, String> {
-    let dir = std::env::temp_dir().join(format!("kql-test-cluster-{}", std::process::id()));
+    start_with("shared", &[], &[])
+}
+
+/// A cluster of its own for one test: the scheduler started with `env` (a token) and both
+/// roles with `extra` arguments (`--data-root`), two executors; `name` keeps its files apart.
+pub fn start_with(name: &str, env: &[(&str, &str)], extra: &[String]) -> Result<Cluster, String> {
+    let dir = std::env::temp_dir().join(format!("kql-test-cluster-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let mut cluster = Cluster { url: String::new(), nodes: Vec::new(), dir: dir.clone() };
     let scheduler_port = free_port()?;
-    let (mut scheduler, log) =
-        spawn(&dir, "scheduler", &["cluster".into(), "scheduler".into(), "--bind".into(), format!("127.0.0.1:{scheduler_port}")])?;
+    let mut args = vec!["cluster".to_string(), "scheduler".into(), "--bind".into(), format!("127.0.0.1:{scheduler_port}")];
+    args.extend_from_slice(extra);
+    let (mut scheduler, log) = spawn(&dir, "scheduler", &args, env)?;
     let ready = wait_for(scheduler_port, &mut scheduler, "scheduler", &log);
     cluster.nodes.push(scheduler);
     ready?;
     for n in 1..=2 {
         let (port, grpc_port) = (free_port()?, free_port()?);
         let name = format!("executor{n}");
-        let args = [
+        let mut args = vec![
             "cluster".to_string(),
             "executor".into(),
             "--scheduler".into(),
@@ -88,13 +108,21 @@ fn start() -> Result<Cluster, String> {
             "--work-dir".into(),
             dir.join(&name).display().to_string(),
         ];
-        let (mut executor, log) = spawn(&dir, &name, &args)?;
+        args.extend_from_slice(extra);
+        let (mut executor, log) = spawn(&dir, &name, &args, &[])?;
         let ready = wait_for(port, &mut executor, &name, &log);
         cluster.nodes.push(executor);
         ready?;
     }
     cluster.url = format!("http://127.0.0.1:{scheduler_port}");
     Ok(cluster)
+}
+
+impl Cluster {
+    /// The address `kql --cluster` takes.
+    pub fn address(&self) -> String {
+        self.url.replace("http://", "df://")
+    }
 }
 
 /// The scheduler's URL (`kql_cluster::client::cluster_state` takes it), the cluster started
@@ -106,6 +134,24 @@ pub fn scheduler_url() -> Result<String, String> {
         Ok(c) => Ok(c.url.clone()),
         Err(e) => Err(e.clone()),
     }
+}
+
+/// The last lines of each node's log, for a test that reports a hung or failed job.
+pub fn log_tails() -> String {
+    let Ok(cluster) = CLUSTER.lock() else {
+        return "(the cluster's lock is poisoned)".into();
+    };
+    let Some(Ok(cluster)) = cluster.as_ref() else {
+        return "(no cluster running)".into();
+    };
+    let mut said = String::new();
+    for name in ["scheduler", "executor1", "executor2"] {
+        let log = std::fs::read_to_string(cluster.dir.join(format!("{name}.log"))).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(20)..].join("\n");
+        said.push_str(&format!("--- {name}\n{tail}\n"));
+    }
+    said
 }
 
 /// Kills the cluster's processes, if it was started, and removes its files.

@@ -9,6 +9,7 @@
 //! - Every file sees the bundled samples (`samples/data`), the ASIM prelude
 //!   (`samples/functions/asim.kql`), and `now()` fixed at 2024-05-03T00:00:00Z.
 
+#[allow(dead_code)]
 mod cluster_support;
 #[allow(dead_code)]
 mod support;
@@ -111,7 +112,12 @@ enum Mode {
 struct KqlDb {
     session: Session,
     round_trip: bool,
+    cluster: bool,
 }
+
+/// How long one query may take on the test cluster before the run calls it hung: far above
+/// what any query here needs (a few seconds), far below CI's budget.
+const CLUSTER_QUERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -130,10 +136,11 @@ impl KqlDb {
             _ => Session::new(options).map_err(|e| QueryError(e.to_string()))?,
         };
         let round_trip = mode == Mode::RoundTrip;
+        let cluster = mode == Mode::Cluster;
         session.register_data_dir(&root().join("samples/data")).await.map_err(|e| QueryError(e.to_string()))?;
         let prelude = std::fs::read_to_string(root().join("samples/functions/asim.kql")).map_err(|e| QueryError(e.to_string()))?;
         session.load_prelude(&prelude).map_err(|e| QueryError(e.to_string()))?;
-        Ok(KqlDb { session, round_trip })
+        Ok(KqlDb { session, round_trip, cluster })
     }
 }
 
@@ -163,6 +170,23 @@ impl sqllogictest::AsyncDB for KqlDb {
         let fail = |e: kql_engine::KqlError| QueryError(e.render(text, "query", false));
         let results = if self.round_trip {
             self.execute_round_trip(text).await.map_err(fail)?
+        } else if self.cluster {
+            // A hung job must fail this file, not stall the whole run: the nodes' logs say why.
+            // After one, the other files fail at once rather than wait as long each.
+            if cluster_support::hung() {
+                return Err(QueryError("not run: a query before it hung on the test cluster".into()));
+            }
+            match tokio::time::timeout(CLUSTER_QUERY_TIMEOUT, self.session.execute(text)).await {
+                Ok(results) => results.map_err(fail)?,
+                Err(_) => {
+                    cluster_support::mark_hung();
+                    return Err(QueryError(format!(
+                        "no result from the cluster within {} s; its nodes' logs end with:\n{}",
+                        CLUSTER_QUERY_TIMEOUT.as_secs(),
+                        cluster_support::log_tails()
+                    )));
+                }
+            }
         } else {
             self.session.execute(text).await.map_err(fail)?
         };

@@ -50,6 +50,32 @@ pub fn kql(args: &[&str]) -> std::process::Output {
     Command::new(kql_binary()).args(args).current_dir(root()).stdin(std::process::Stdio::null()).output().expect("run kql")
 }
 
+/// `kql`, killed (and the test failed) if it runs longer than `limit`: for runs that talk to
+/// other processes (a cluster), where a hang must fail the test, not stall CI.
+#[allow(dead_code)]
+pub fn kql_within(args: &[&str], limit: std::time::Duration) -> std::process::Output {
+    let child = Command::new(kql_binary())
+        .args(args)
+        .current_dir(root())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run kql");
+    let pid = child.id();
+    let (done, wait) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match wait.recv_timeout(limit) {
+        Ok(output) => output.expect("wait for kql"),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("kql {args:?} ran longer than {} s and was killed", limit.as_secs());
+        }
+    }
+}
+
 #[allow(dead_code)]
 pub fn stdout(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

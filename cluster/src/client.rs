@@ -1,6 +1,7 @@
 //! `kql --cluster df://HOST:PORT`: a session whose queries are planned by kql as always, then
 //! sent to a Ballista scheduler to run on its executors.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use ballista_core::extension::{SessionConfigExt, SessionStateExt};
@@ -35,8 +36,15 @@ pub fn cluster_state(options: &kql_engine::SessionOptions, scheduler_url: &str) 
         .config()
         .clone()
         .upgrade_for_ballista()
+        // Jobs carry the client's settings: the static planner, as on the nodes (`base_config`).
+        .with_ballista_adaptive_query_planner(false)
         .with_ballista_logical_extension_codec(Arc::new(ClusterLogicalCodec::default()))
         .with_ballista_physical_extension_codec(Arc::new(ClusterPhysicalCodec::default()));
+    // The scheduler's token, when the user has one (`token.rs`).
+    let config = match crate::token::from_env() {
+        Some(token) => config.with_ballista_grpc_metadata(HashMap::from([("authorization".to_string(), crate::token::bearer(&token))])),
+        None => config,
+    };
     let ballista = BallistaQueryPlanner::<LogicalPlanNode>::with_extension(
         scheduler_url.to_string(),
         config.ballista_config(),

@@ -26,6 +26,8 @@ pub struct ExecutorOptions {
     pub cores: usize,
     /// The memory its tasks may hold in all before they spill, in bytes.
     pub memory_limit: Option<u64>,
+    /// Where it may read tables (`data_roots.rs`).
+    pub data_roots: crate::data_roots::DataRoots,
 }
 
 /// Runs an executor until the process ends.
@@ -46,6 +48,7 @@ pub async fn run(options: ExecutorOptions) -> Result<(), String> {
         // day old.
         job_data_clean_up_interval_seconds: 3600,
         job_data_ttl_seconds: 24 * 3600,
+        executor_heartbeat_interval_seconds: crate::EXECUTOR_HEARTBEAT_SECONDS,
         ..Default::default()
     };
     config.override_function_registry = Some(Arc::new(BallistaFunctionRegistry::from(&state)));
@@ -54,6 +57,7 @@ pub async fn run(options: ExecutorOptions) -> Result<(), String> {
     config.override_physical_codec = Some(Arc::new(ClusterPhysicalCodec::default()));
     // Ballista's pool of shuffle-fetch connections is private to its crate, so an engine of
     // our own fetches without it: each fetch opens its own connection.
-    config.override_execution_engine = Some(Arc::new(KqlExecutionEngine::new(DefaultExecutionEngine::new(), kql_options)));
+    config.override_execution_engine =
+        Some(Arc::new(KqlExecutionEngine::new(DefaultExecutionEngine::new(), kql_options, options.data_roots)));
     start_executor_process(Arc::new(config)).await.map_err(|e| format!("the executor stopped: {e}"))
 }

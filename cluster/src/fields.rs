@@ -28,11 +28,16 @@ pub struct KqlExecutionEngine {
     inner: DefaultExecutionEngine,
     codec: ClusterPhysicalCodec,
     options: kql_engine::SessionOptions,
+    data_roots: crate::data_roots::DataRoots,
 }
 
 impl KqlExecutionEngine {
-    pub fn new(inner: DefaultExecutionEngine, options: kql_engine::SessionOptions) -> KqlExecutionEngine {
-        KqlExecutionEngine { inner, codec: ClusterPhysicalCodec::default(), options }
+    pub fn new(
+        inner: DefaultExecutionEngine,
+        options: kql_engine::SessionOptions,
+        data_roots: crate::data_roots::DataRoots,
+    ) -> KqlExecutionEngine {
+        KqlExecutionEngine { inner, codec: ClusterPhysicalCodec::default(), options, data_roots }
     }
 
     fn with_fields(&self, plan: Arc<dyn ExecutionPlan>, config: &SessionConfig) -> Result<Arc<dyn ExecutionPlan>> {
@@ -56,6 +61,7 @@ impl ExecutionEngine for KqlExecutionEngine {
         config: &SessionConfig,
     ) -> Result<Arc<dyn QueryStageExecutor>> {
         let plan = self.with_fields(plan, config)?;
+        self.data_roots.check(&plan)?;
         self.inner.create_query_stage_exec(job_id, stage_id, task_id, global_output_partition_ids, plan, work_dir, config)
     }
 }

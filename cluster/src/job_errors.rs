@@ -26,6 +26,11 @@ pub fn tidy(e: DataFusionError) -> DataFusionError {
             "cannot reach the cluster's scheduler ({reason}): is `kql cluster scheduler` running at the --cluster address?"
         ));
     }
+    // The scheduler's token check (`token.rs`) says what is wrong in the status's message.
+    if text.contains("code: Unauthenticated") {
+        let message = text.split("message: \"").nth(1).and_then(|m| m.split('"').next()).unwrap_or("the cluster token was refused");
+        return DataFusionError::Execution(format!("the cluster's scheduler refused the query: {message}"));
+    }
     if !text.contains("Job ") || !text.contains(" failed") {
         return e;
     }
@@ -45,8 +50,14 @@ pub fn tidy(e: DataFusionError) -> DataFusionError {
         return make(message);
     }
     // A job that failed while the scheduler planned it: `Job X failed: <message>`.
+    // A planning rule's error comes wrapped in the rule's name (`kql_data_roots\ncaused by\n`):
+    // the innermost cause is the message.
     match text.split_once(" failed: ") {
-        Some((_, rest)) => DataFusionError::Execution(rest.trim_start_matches("DataFusion error: ").to_string()),
+        Some((_, rest)) => {
+            let cause = rest.rsplit("caused by\n").next().unwrap_or(rest);
+            let cause = cause.trim_start_matches("DataFusion error: ").trim_start_matches("Execution error: ");
+            DataFusionError::Execution(cause.to_string())
+        }
         None => e,
     }
 }
@@ -133,6 +144,28 @@ mod tests {
         assert_eq!(
             tidy(e).to_string(),
             "Execution error: cannot reach the cluster's scheduler (nothing listens there): is `kql cluster scheduler` running at the --cluster address?"
+        );
+    }
+
+    #[test]
+    fn a_refused_token_says_what_to_set() {
+        let e = DataFusionError::External(Box::new(std::io::Error::other(
+            "Status { code: Unauthenticated, message: \"the cluster token is wrong: set KQL_CLUSTER_TOKEN to the scheduler's token\", metadata: MetadataMap { headers: {} }, source: None }",
+        )));
+        assert_eq!(
+            tidy(e).to_string(),
+            "Execution error: the cluster's scheduler refused the query: the cluster token is wrong: set KQL_CLUSTER_TOKEN to the scheduler's token"
+        );
+    }
+
+    #[test]
+    fn a_planning_rule_error_is_its_cause() {
+        let e = DataFusionError::Execution(
+            "Job abc failed: DataFusion error: kql_data_roots\ncaused by\nExecution error: the cluster's executors read only under their data roots (--data-root), and /x.parquet is not under them".to_string(),
+        );
+        assert_eq!(
+            tidy(e).to_string(),
+            "Execution error: the cluster's executors read only under their data roots (--data-root), and /x.parquet is not under them"
         );
     }
 

@@ -10,18 +10,25 @@
 
 pub mod client;
 pub mod codec;
+pub mod data_roots;
 pub mod executor;
 mod fields;
 mod job_errors;
 pub mod scheduler;
+pub mod token;
 
 use ballista_core::extension::SessionConfigExt;
 use datafusion::prelude::SessionConfig;
 
 /// The configuration a node starts from before a job's own settings: Ballista's, with kql's
 /// settings known (`kql_engine::config::KqlConfig`), so that a client's `kql.` settings apply.
+///
+/// Ballista's adaptive planner is off: it plans a job's stages with DataFusion's own physical
+/// optimizer rules, not the session's, so kql's rules (`kql_engine::physical_rules`, which
+/// leave out `aggregate_statistics` because it gave wrong answers) and the data-root check
+/// (`data_roots.rs`) would not run. The static planner plans with the session's state.
 fn base_config() -> SessionConfig {
-    let mut config = SessionConfig::new_with_ballista();
+    let mut config = SessionConfig::new_with_ballista().with_ballista_adaptive_query_planner(false);
     config.options_mut().extensions.insert(kql_engine::config::KqlConfig::default());
     config
 }
@@ -29,3 +36,8 @@ fn base_config() -> SessionConfig {
 fn to_datafusion(e: kql_engine::KqlError) -> datafusion::error::DataFusionError {
     datafusion::error::DataFusionError::Plan(e.to_string())
 }
+
+/// How often an executor tells the scheduler it is alive (Ballista's default: 60 s). The
+/// scheduler gives an executor up after 30 s of silence (`scheduler::run`), so a lost one is
+/// noticed within a minute, not after three.
+const EXECUTOR_HEARTBEAT_SECONDS: u64 = 5;

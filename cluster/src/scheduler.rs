@@ -3,12 +3,17 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use ballista_core::serde::protobuf::scheduler_grpc_server::SchedulerGrpcServer;
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
+use ballista_scheduler::scheduler_process::create_scheduler;
 use datafusion::execution::registry::FunctionRegistry as _;
 use datafusion::prelude::SessionConfig;
+use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 
 use crate::codec::{ClusterLogicalCodec, ClusterPhysicalCodec};
+use crate::data_roots::{DataRoots, DataRootsRule};
+use datafusion::execution::SessionStateBuilder;
 
 /// How a scheduler is started.
 pub struct SchedulerOptions {
@@ -16,32 +21,66 @@ pub struct SchedulerOptions {
     pub bind: SocketAddr,
     /// The host name its executors and clients reach it by.
     pub external_host: Option<String>,
+    /// The token clients must give (`token.rs`); `None` accepts every client.
+    pub token: Option<String>,
+    /// Where jobs may read tables; empty: anywhere.
+    pub data_roots: DataRoots,
 }
 
 /// The state a job is planned in: kql's, over the configuration its client sent, with
 /// `kql_field_metadata` never folded into a literal (`functions::special`).
-fn job_state(config: SessionConfig) -> datafusion::common::Result<datafusion::execution::SessionState> {
+/// With data roots, a job that names a file outside them is refused as it is planned
+/// (`data_roots.rs`).
+fn job_state(config: SessionConfig, data_roots: &DataRoots) -> datafusion::common::Result<datafusion::execution::SessionState> {
     let options = kql_engine::SessionOptions::default();
     let mut state = kql_engine::session::session_state_with_config(&options, config).map_err(crate::to_datafusion)?;
     state.register_udf(kql_engine::functions::special::field_metadata_unfolded_udf().clone())?;
-    Ok(state)
+    if data_roots.is_empty() {
+        return Ok(state);
+    }
+    Ok(SessionStateBuilder::new_from_existing(state).with_physical_optimizer_rule(Arc::new(DataRootsRule(data_roots.clone()))).build())
 }
 
 /// Runs a scheduler until the process ends.
 pub async fn run(options: SchedulerOptions) -> Result<(), String> {
+    let data_roots = options.data_roots.clone();
     let config = SchedulerConfig {
         bind_host: options.bind.ip().to_string(),
         bind_port: options.bind.port(),
         external_host: options.external_host.clone().unwrap_or_else(|| options.bind.ip().to_string()),
-        override_session_builder: Some(Arc::new(job_state)),
+        override_session_builder: Some(Arc::new(move |config| job_state(config, &data_roots))),
         override_config_producer: Some(Arc::new(crate::base_config)),
         override_logical_codec: Some(Arc::new(ClusterLogicalCodec::default())),
         override_physical_codec: Some(Arc::new(ClusterPhysicalCodec::default())),
+        // An executor that stops (killed, out of memory, its machine gone) is given up after
+        // 30 s without a heartbeat (`EXECUTOR_HEARTBEAT_SECONDS`), and its tasks run again
+        // elsewhere; when none is left, running jobs fail 10 s later with Ballista's "all
+        // executors were lost" instead of waiting for ever (Ballista's defaults: 180 s each).
+        executor_timeout_seconds: 30,
+        expire_dead_executor_interval_seconds: 5,
+        no_executors_grace_period_seconds: 10,
         ..Default::default()
     };
+    config.validate().map_err(|e| format!("the scheduler cannot start: {e}"))?;
     let config = Arc::new(config);
     let cluster = BallistaCluster::new_from_config(&config).await.map_err(|e| format!("the scheduler cannot start: {e}"))?;
-    ballista_scheduler::scheduler_process::start_server(cluster, options.bind, config)
+    let scheduler = create_scheduler::<LogicalPlanNode, PhysicalPlanNode>(cluster, config.clone())
+        .await
+        .map_err(|e| format!("the scheduler cannot start: {e}"))?;
+    // Ballista's scheduler service alone (no REST API, no Flight proxy), behind the token
+    // check when a token is set (`token.rs`).
+    let grpc = SchedulerGrpcServer::new(scheduler)
+        .max_encoding_message_size(config.grpc_server_max_encoding_message_size as usize)
+        .max_decoding_message_size(config.grpc_server_max_decoding_message_size as usize);
+    let mut routes = tonic::service::RoutesBuilder::default();
+    routes.add_service(grpc);
+    let mut router = routes.routes().into_axum_router();
+    if let Some(token) = options.token {
+        router = router.layer(axum::middleware::from_fn_with_state(Arc::new(token), crate::token::require_with_state));
+    }
+    let listener =
+        tokio::net::TcpListener::bind(options.bind).await.map_err(|e| format!("the scheduler cannot listen on {}: {e}", options.bind))?;
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .await
         .map_err(|e| format!("the scheduler stopped: {e}"))
 }

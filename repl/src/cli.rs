@@ -147,6 +147,12 @@ pub struct SchedulerArgs {
     /// The host name executors and clients reach this scheduler by (default: the bind address).
     #[arg(long, value_name = "HOST")]
     pub external_host: Option<String>,
+
+    /// Let jobs read tables only under this folder or URL prefix (s3://bucket/logs/); repeat
+    /// for several. Give the executors the same roots: the scheduler refuses a job that names
+    /// a file elsewhere as it plans it, so neither its rows nor its statistics reach the client
+    #[arg(long, value_name = "DIR|URL")]
+    pub data_root: Vec<String>,
 }
 
 #[derive(ClapArgs, Debug)]
@@ -182,6 +188,11 @@ pub struct ExecutorArgs {
     /// Memory the executor's tasks may hold before they spill to disk (like 4G or 512M).
     #[arg(long, value_name = "SIZE")]
     pub memory_limit: Option<String>,
+
+    /// Read tables only under this folder or URL prefix (s3://bucket/logs/); repeat for
+    /// several. A job that names a file elsewhere is refused. Without one, any file is read
+    #[arg(long, value_name = "DIR|URL")]
+    pub data_root: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]

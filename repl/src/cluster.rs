@@ -22,13 +22,23 @@ pub async fn run(role: &ClusterRole) -> ExitCode {
 async fn scheduler(args: &SchedulerArgs) -> Result<(), String> {
     let bind: SocketAddr =
         args.bind.parse().map_err(|_| format!("--bind {}: expected an IP address and port, like 127.0.0.1:50050", args.bind))?;
-    if !bind.ip().is_loopback() {
+    let token = kql_cluster::token::from_env();
+    if !bind.ip().is_loopback() && token.is_none() {
         eprintln!(
-            "warning: the scheduler listens on {bind}, beyond this machine: anyone who reaches it can run queries over the files its executors read"
+            "warning: the scheduler listens on {bind}, beyond this machine, and {} is not set: anyone who reaches it can run queries over the files its executors read",
+            kql_cluster::token::TOKEN_ENV
         );
     }
-    eprintln!("kql cluster scheduler listening on {bind}");
-    kql_cluster::scheduler::run(kql_cluster::scheduler::SchedulerOptions { bind, external_host: args.external_host.clone() }).await
+    let guarded = if token.is_some() { ", clients need its token" } else { "" };
+    eprintln!("kql cluster scheduler listening on {bind}{guarded}");
+    let data_roots = kql_cluster::data_roots::DataRoots::new(&args.data_root)?;
+    kql_cluster::scheduler::run(kql_cluster::scheduler::SchedulerOptions {
+        bind,
+        external_host: args.external_host.clone(),
+        token,
+        data_roots,
+    })
+    .await
 }
 
 async fn executor(args: &ExecutorArgs) -> Result<(), String> {
@@ -41,6 +51,10 @@ async fn executor(args: &ExecutorArgs) -> Result<(), String> {
     if let Some(dir) = &args.work_dir {
         std::fs::create_dir_all(dir).map_err(|e| format!("--work-dir {}: {e}", dir.display()))?;
     }
+    let data_roots = kql_cluster::data_roots::DataRoots::new(&args.data_root)?;
+    if data_roots.is_empty() {
+        eprintln!("warning: no --data-root: this executor reads any file a job names");
+    }
     let options = kql_cluster::executor::ExecutorOptions {
         scheduler_host: host.to_string(),
         scheduler_port: port,
@@ -51,6 +65,7 @@ async fn executor(args: &ExecutorArgs) -> Result<(), String> {
         work_dir: args.work_dir.as_ref().map(|d| d.display().to_string()),
         cores: args.cores,
         memory_limit,
+        data_roots,
     };
     eprintln!("kql cluster executor on {}:{} (scheduler {}:{port})", args.bind_host, args.port, host);
     kql_cluster::executor::run(options).await

@@ -31,6 +31,14 @@ const MAIN_STACK: usize = 256 << 20;
 const WORKER_STACK: usize = 32 << 20;
 
 fn main() -> ExitCode {
+    // Threads that other crates start with the default stack (a cluster executor's task
+    // runners, which decode and run deep plans; Ballista gives no way to size them) get the
+    // same room as ours: the standard library reads `RUST_MIN_STACK` for every thread spawned
+    // without an explicit size. A user's own setting wins.
+    if std::env::var_os("RUST_MIN_STACK").is_none() {
+        // SAFETY: no other thread exists yet, so nothing reads the environment meanwhile.
+        unsafe { std::env::set_var("RUST_MIN_STACK", WORKER_STACK.to_string()) };
+    }
     let args = Args::parse();
     let work = std::thread::Builder::new().name("kql".into()).stack_size(MAIN_STACK).spawn(move || {
         let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(WORKER_STACK).build() {
