@@ -51,6 +51,7 @@ pub fn cluster_state(options: &kql_engine::SessionOptions, scheduler_url: &str) 
         Arc::new(ClusterLogicalCodec::default()),
     );
     let config = config.with_ballista_query_planner(Arc::new(ClusterQueryPlanner { ballista }));
+    let config = crate::build::name_build(config);
     let state = SessionStateBuilder::new_from_existing(state).with_config(config).build();
     let mut state = state.upgrade_for_ballista(scheduler_url.to_string())?;
     kql_engine::functions::registry::register(&mut state)?;

@@ -60,6 +60,7 @@ impl ExecutionEngine for KqlExecutionEngine {
         work_dir: &str,
         config: &SessionConfig,
     ) -> Result<Arc<dyn QueryStageExecutor>> {
+        crate::build::check(config, "executor")?;
         let plan = self.with_fields(plan, config)?;
         self.data_roots.check(&plan)?;
         self.inner.create_query_stage_exec(job_id, stage_id, task_id, global_output_partition_ids, plan, work_dir, config)

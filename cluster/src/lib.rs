@@ -8,6 +8,7 @@
 //! its functions on the executors, and codecs that carry its own nodes, tables and `dynamic`
 //! types between them (`codec`, `fields`).
 
+pub mod build;
 pub mod client;
 pub mod codec;
 pub mod data_roots;

@@ -32,6 +32,7 @@ pub struct SchedulerOptions {
 /// With data roots, a job that names a file outside them is refused as it is planned
 /// (`data_roots.rs`).
 fn job_state(config: SessionConfig, data_roots: &DataRoots) -> datafusion::common::Result<datafusion::execution::SessionState> {
+    crate::build::check(&config, "scheduler")?;
     let options = kql_engine::SessionOptions::default();
     let mut state = kql_engine::session::session_state_with_config(&options, config).map_err(crate::to_datafusion)?;
     state.register_udf(kql_engine::functions::special::field_metadata_unfolded_udf().clone())?;

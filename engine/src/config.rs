@@ -10,6 +10,9 @@ extensions_options! {
     pub struct KqlConfig {
         /// `--memory-limit` in bytes; 0 when there is none.
         pub memory_limit: usize, default = 0
+        /// The kql build that planned the query, set by a cluster client so that every node
+        /// can refuse a job from another build (`kql_cluster::build`); empty elsewhere.
+        pub build: String, default = String::new()
     }
 }
 
@@ -44,9 +47,9 @@ mod tests {
     fn the_limit_is_read_back_and_absent_without_one() {
         let mut options = ConfigOptions::new();
         assert_eq!(memory_limit(&options), None);
-        options.extensions.insert(KqlConfig { memory_limit: 0 });
+        options.extensions.insert(KqlConfig { memory_limit: 0, ..Default::default() });
         assert_eq!(memory_limit(&options), None);
-        options.extensions.insert(KqlConfig { memory_limit: 512 << 20 });
+        options.extensions.insert(KqlConfig { memory_limit: 512 << 20, ..Default::default() });
         assert_eq!(memory_limit(&options), Some(512 << 20));
         // `SET kql.memory_limit` reaches it as text, as a plan decoded elsewhere does.
         options.set("kql.memory_limit", "1024").unwrap();

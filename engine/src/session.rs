@@ -529,9 +529,11 @@ pub fn session_state_with_config(options: &SessionOptions, config: SessionConfig
     config.options_mut().execution.skip_physical_aggregate_schema_check = true;
     // Functions read the limit from here: a row-wise function's output for one batch is held
     // to it (`functions::rowwise`).
-    if config.options().extensions.get::<crate::config::KqlConfig>().is_none() || options.memory_limit.is_some() {
-        config.options_mut().extensions.insert(crate::config::KqlConfig { memory_limit: options.memory_limit.unwrap_or(0) });
+    let mut kql_config = config.options().extensions.get::<crate::config::KqlConfig>().cloned().unwrap_or_default();
+    if let Some(limit) = options.memory_limit {
+        kql_config.memory_limit = limit;
     }
+    config.options_mut().extensions.insert(kql_config);
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = options.memory_limit {
         runtime = runtime.with_memory_pool(Arc::new(crate::memory_pool::RelaxedFairPool::new(limit)));
