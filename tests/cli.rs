@@ -994,3 +994,32 @@ fn a_cluster_asks_for_its_token_and_reads_only_under_its_data_roots() {
     }
     drop(cluster);
 }
+
+/// When every executor dies in the middle of a job (killed, their machines gone), the query
+/// fails with a clear error within about a minute (no heartbeat for 30 s, then 10 s for
+/// another executor to come), instead of waiting for ever.
+#[test]
+fn a_query_whose_executors_die_fails_with_a_clear_error() {
+    let mut cluster = cluster_support::start_with("lost", &[("RUST_LOG", "info")], &[]).expect("start a cluster");
+    // A hundred million strings counted: the executors are still at it when they are killed.
+    let query = "range x from 1 to 100000000 step 1 | summarize dcount(strcat('host-', x))";
+    let address = cluster.address();
+    let client =
+        std::thread::spawn(move || support::kql_within(&["--cluster", &address, "-c", query], std::time::Duration::from_secs(150)));
+    let started = std::time::Instant::now();
+    let running = || ["executor1", "executor2"].iter().any(|node| cluster.log(node).contains("Execute task"));
+    while !running() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "no executor started the job:\n{}", cluster.log("scheduler"));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    cluster.kill_executors();
+    let out = client.join().expect("the client's thread");
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: all executors were lost and no executor re-registered within 10s; no executors remain to run the tasks for this job\n --> query:1:1\n  |\n1 | {query}\n  | {}\n  |\n",
+            "^".repeat(query.len())
+        )
+    );
+}

@@ -75,12 +75,14 @@ fn spawn(dir: &Path, name: &str, args: &[String], env: &[(&str, &str)]) -> Resul
     Ok((child, log))
 }
 
+/// The shared cluster logs what Ballista does with each job (`RUST_LOG=info`), so that a hung
+/// or failed query's report (`log_tails`) shows how far its job got.
 fn start() -> Result<Cluster, String> {
-    start_with("shared", &[], &[])
+    start_with("shared", &[("RUST_LOG", "info")], &[])
 }
 
-/// A cluster of its own for one test: the scheduler started with `env` (a token) and both
-/// roles with `extra` arguments (`--data-root`), two executors; `name` keeps its files apart.
+/// A cluster of its own for one test: every node started with `env` (a token, `RUST_LOG`)
+/// and `extra` arguments (`--data-root`), two executors; `name` keeps its files apart.
 pub fn start_with(name: &str, env: &[(&str, &str)], extra: &[String]) -> Result<Cluster, String> {
     let dir = std::env::temp_dir().join(format!("kql-test-cluster-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -109,7 +111,7 @@ pub fn start_with(name: &str, env: &[(&str, &str)], extra: &[String]) -> Result<
             dir.join(&name).display().to_string(),
         ];
         args.extend_from_slice(extra);
-        let (mut executor, log) = spawn(&dir, &name, &args, &[])?;
+        let (mut executor, log) = spawn(&dir, &name, &args, env)?;
         let ready = wait_for(port, &mut executor, &name, &log);
         cluster.nodes.push(executor);
         ready?;
@@ -122,6 +124,20 @@ impl Cluster {
     /// The address `kql --cluster` takes.
     pub fn address(&self) -> String {
         self.url.replace("http://", "df://")
+    }
+
+    /// What a node (`scheduler`, `executor1`, `executor2`) has written to its log so far.
+    pub fn log(&self, node: &str) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{node}.log"))).unwrap_or_default()
+    }
+
+    /// Kills every executor at once (`kill -9`: no goodbye to the scheduler), as when their
+    /// machines go away.
+    pub fn kill_executors(&mut self) {
+        for executor in self.nodes.iter_mut().skip(1) {
+            let _ = executor.kill();
+            let _ = executor.wait();
+        }
     }
 }
 

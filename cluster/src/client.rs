@@ -69,7 +69,53 @@ struct ClusterQueryPlanner {
 impl QueryPlanner for ClusterQueryPlanner {
     async fn create_physical_plan(&self, plan: &LogicalPlan, state: &dyn datafusion::catalog::Session) -> Result<Arc<dyn ExecutionPlan>> {
         let plan = kql_engine::codec::literal_metadata_as_calls(plan.clone())?;
+        check_message_size(&plan, state.config().ballista_config().grpc_client_max_message_size())?;
         let job = self.ballista.create_physical_plan(&plan, state).await?;
         Ok(Arc::new(crate::job_errors::TidyErrorsExec::new(job)))
+    }
+}
+
+/// Room in a job's message for what goes with the plan (settings, the job's name).
+const JOB_MESSAGE_OVERHEAD: usize = 256 * 1024;
+
+/// Refuses a plan too large for the message that carries it to the scheduler. Over gRPC's
+/// limit the message is cut off on the way, and all that comes back is "h2 protocol error";
+/// the plan is as large as the rows written into the query (`datatable`, a big `dynamic`
+/// literal), so the hunter is told to move those into a file instead.
+fn check_message_size(plan: &LogicalPlan, limit: usize) -> Result<()> {
+    let encoded = datafusion_proto::bytes::logical_plan_to_bytes_with_extension_codec(plan, &ClusterLogicalCodec::default())?;
+    if encoded.len() + JOB_MESSAGE_OVERHEAD <= limit {
+        return Ok(());
+    }
+    let mib = |bytes: usize| bytes as f64 / (1024.0 * 1024.0);
+    Err(datafusion::error::DataFusionError::Plan(format!(
+        "the query is {:.1} MiB once encoded for the cluster, over the {:.0} MiB a message to its scheduler may hold: rows written into the query (`datatable`, large literals) belong in a table file the executors read",
+        mib(encoded.len()),
+        mib(limit)
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::logical_expr::{LogicalPlanBuilder, lit};
+
+    fn rows(n: usize) -> LogicalPlan {
+        let values: Vec<Vec<_>> = (0..n).map(|i| vec![lit(format!("host-{i:08}.corp.example"))]).collect();
+        LogicalPlanBuilder::values(values).and_then(|b| b.build()).expect("a plan")
+    }
+
+    #[test]
+    fn a_plan_within_the_message_limit_is_sent() {
+        assert!(check_message_size(&rows(10), 16 * 1024 * 1024).is_ok());
+    }
+
+    #[test]
+    fn a_plan_over_the_message_limit_is_refused_with_its_size() {
+        let e = check_message_size(&rows(100_000), 2 * 1024 * 1024).expect_err("too large");
+        assert_eq!(
+            e.to_string(),
+            "Error during planning: the query is 3.1 MiB once encoded for the cluster, over the 2 MiB a message to its scheduler may hold: rows written into the query (`datatable`, large literals) belong in a table file the executors read"
+        );
     }
 }

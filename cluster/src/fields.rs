@@ -63,6 +63,7 @@ impl ExecutionEngine for KqlExecutionEngine {
         crate::build::check(config, "executor")?;
         let plan = self.with_fields(plan, config)?;
         self.data_roots.check(&plan)?;
+        let plan = crate::compact::compact_stage_output(plan)?;
         self.inner.create_query_stage_exec(job_id, stage_id, task_id, global_output_partition_ids, plan, work_dir, config)
     }
 }

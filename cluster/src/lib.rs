@@ -11,10 +11,12 @@
 pub mod build;
 pub mod client;
 pub mod codec;
+mod compact;
 pub mod data_roots;
 pub mod executor;
 mod fields;
 mod job_errors;
+pub mod logging;
 pub mod scheduler;
 pub mod token;
 

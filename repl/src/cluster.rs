@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use crate::cli::{ClusterRole, ExecutorArgs, SchedulerArgs};
 
 pub async fn run(role: &ClusterRole) -> ExitCode {
+    kql_cluster::logging::init();
     let result = match role {
         ClusterRole::Scheduler(args) => scheduler(args).await,
         ClusterRole::Executor(args) => executor(args).await,
