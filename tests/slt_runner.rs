@@ -115,9 +115,6 @@ struct KqlDb {
     cluster: bool,
 }
 
-/// Held while a query runs on the test cluster.
-static CLUSTER_JOBS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 /// How long one query may take on the test cluster before the run calls it hung: far above
 /// what any query here needs (a few seconds), far below CI's budget.
 const CLUSTER_QUERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
@@ -176,9 +173,8 @@ impl sqllogictest::AsyncDB for KqlDb {
         } else if self.cluster {
             // A hung job must fail this file, not stall the whole run: the nodes' logs say why.
             // After one, the other files fail at once rather than wait as long each.
-            // One job at a time: jobs sent at once from several clients sometimes never finish
-            // on Ballista 55 (README, "Cluster"); the files here test results, not that.
-            let _one_job_at_a_time = CLUSTER_JOBS.lock().await;
+            // The files run at once (one test each), so the cluster gets jobs from several
+            // sessions at a time, as it does from several hunters.
             if cluster_support::hung() {
                 return Err(QueryError("not run: a query before it hung on the test cluster".into()));
             }

@@ -12,10 +12,12 @@
 use std::sync::Arc;
 
 use ballista_core::JobId;
+use ballista_core::serde::protobuf::{RuntimeStatsReport, ShuffleWritePartition, TaskColumnStats, WindowStateReport};
 use ballista_executor::execution_engine::{DefaultExecutionEngine, ExecutionEngine, QueryStageExecutor};
 use datafusion::common::Result;
 use datafusion::execution::TaskContext;
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::metrics::MetricsSet;
 use datafusion::prelude::SessionConfig;
 use datafusion_proto::physical_plan::{AsExecutionPlan, PhysicalPlanDecodeContext, PhysicalPlanNodeExt};
 use datafusion_proto::protobuf::PhysicalPlanNode;
@@ -64,6 +66,44 @@ impl ExecutionEngine for KqlExecutionEngine {
         let plan = self.with_fields(plan, config)?;
         self.data_roots.check(&plan)?;
         let plan = crate::compact::compact_stage_output(plan)?;
-        self.inner.create_query_stage_exec(job_id, stage_id, task_id, global_output_partition_ids, plan, work_dir, config)
+        let stage = self.inner.create_query_stage_exec(job_id, stage_id, task_id, global_output_partition_ids, plan, work_dir, config)?;
+        Ok(Arc::new(StageWithoutMetrics(stage)))
+    }
+}
+
+/// A stage that reports no operator metrics to the scheduler.
+///
+/// Ballista lists a task's metrics by operator, leaving out operators that have none, and the
+/// scheduler takes the first finished task's list as the stage's; a later task whose list is
+/// longer or shorter ("task metrics array size 6 does not equal with the stage metrics array
+/// size 5") has its whole status update refused. The scheduler then never learns that the
+/// task finished, and the job waits for ever: the hangs seen with several clients at once,
+/// where the tasks of one stage ran different branches of a `union`. kql shows no per-stage
+/// metrics, and the scheduler skips an empty list, so none are sent.
+#[derive(Debug)]
+struct StageWithoutMetrics(Arc<dyn QueryStageExecutor>);
+
+impl std::fmt::Display for StageWithoutMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[async_trait::async_trait]
+impl QueryStageExecutor for StageWithoutMetrics {
+    async fn execute_query_stage(&self, task_id: usize, context: Arc<TaskContext>) -> Result<Vec<ShuffleWritePartition>> {
+        self.0.execute_query_stage(task_id, context).await
+    }
+    fn collect_plan_metrics(&self) -> Vec<MetricsSet> {
+        Vec::new()
+    }
+    fn collect_runtime_stats_reports(&self) -> Vec<RuntimeStatsReport> {
+        self.0.collect_runtime_stats_reports()
+    }
+    fn collect_window_state_reports(&self) -> Result<Vec<WindowStateReport>> {
+        self.0.collect_window_state_reports()
+    }
+    fn collect_column_stats(&self) -> Vec<TaskColumnStats> {
+        self.0.collect_column_stats()
     }
 }
