@@ -77,9 +77,9 @@ impl ExecutionEngine for KqlExecutionEngine {
 /// scheduler takes the first finished task's list as the stage's; a later task whose list is
 /// longer or shorter ("task metrics array size 6 does not equal with the stage metrics array
 /// size 5") has its whole status update refused. The scheduler then never learns that the
-/// task finished, and the job waits for ever: the hangs seen with several clients at once,
-/// where the tasks of one stage ran different branches of a `union`. kql shows no per-stage
-/// metrics, and the scheduler skips an empty list, so none are sent.
+/// task finished, and the job waits for ever: the hangs seen with several clients at once
+/// (found on a stage of a `union`, whose tasks listed 5 and 6 operators).
+/// kql shows no per-stage metrics, and the scheduler skips an empty list, so none are sent.
 #[derive(Debug)]
 struct StageWithoutMetrics(Arc<dyn QueryStageExecutor>);
 

@@ -107,6 +107,11 @@ impl KqlError {
     }
 }
 
+/// The most characters a caret line marks: a whole statement of a few hundred characters is
+/// still marked whole, and the renderer shows the part of a longer source line around the
+/// mark, not all of it.
+const LONGEST_MARK: usize = 1000;
+
 /// `error: message`, `--> origin:line:col`, the line and a caret under `span` of `text`.
 fn render_at(message: &str, text: &str, origin: &str, span: Span, color: bool) -> String {
     let start = floor_char_boundary(text, span.start);
@@ -114,6 +119,11 @@ fn render_at(message: &str, text: &str, origin: &str, span: Span, color: bool) -
     // A multi-line span is shown by its first line.
     if let Some(nl) = text[start..end].find('\n') {
         end = start + nl;
+    }
+    // A span longer than a screen line is marked by its start: the whole of a query with a
+    // 20 MB `datatable` line was once printed, with as many carets under it.
+    if let Some((cut, _)) = text[start..end].char_indices().nth(LONGEST_MARK) {
+        end = start + cut;
     }
     // The renderer adds `:line:col` to the origin itself.
     let message = Level::Error
@@ -212,5 +222,23 @@ fn clean_datafusion_message(e: &datafusion::error::DataFusionError) -> String {
             format!("the query needs more memory than the memory limit allows (raise --memory-limit, or narrow the query): {detail}")
         }
         None => inner,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_line_of_megabytes_is_shown_by_the_part_around_its_start() {
+        let rows: Vec<String> = (0..100_000).map(|i| format!("\"host-{i:08}\", {i}")).collect();
+        let query = format!("datatable(h:string, n:long)[{}] | count", rows.join(","));
+        let shown = KqlError::at(Span::new(0, query.len()), "the query is too large").render(&query, "query", false);
+        let lines: Vec<&str> = shown.lines().collect();
+        assert_eq!(lines[0], "error: the query is too large");
+        assert_eq!(lines[1], " --> query:1:1");
+        assert!(lines[3].starts_with("1 | datatable(h:string, n:long)[\"host-00000000\", 0,"), "{}", lines[3]);
+        assert!(lines[3].chars().count() <= LONGEST_MARK + 100, "{}", lines[3].len());
+        assert_eq!(lines[4], format!("  | {}", "^".repeat(LONGEST_MARK)));
     }
 }
