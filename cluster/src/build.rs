@@ -11,12 +11,12 @@ pub const BUILD_ID: &str = env!("KQL_BUILD_ID");
 
 /// `config` naming this build, for a client's jobs.
 pub fn name_build(mut config: SessionConfig) -> SessionConfig {
-    if let Some(kql) = config.options_mut().extensions.get_mut::<kql_engine::config::KqlConfig>() {
+    let extensions = &mut config.options_mut().extensions;
+    if extensions.get::<kql_engine::config::KqlConfig>().is_none() {
+        extensions.insert(kql_engine::config::KqlConfig::default());
+    }
+    if let Some(kql) = extensions.get_mut::<kql_engine::config::KqlConfig>() {
         kql.build = BUILD_ID.to_string();
-    } else {
-        let mut kql = kql_engine::config::KqlConfig::default();
-        kql.build = BUILD_ID.to_string();
-        config.options_mut().extensions.insert(kql);
     }
     config
 }

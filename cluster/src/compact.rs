@@ -12,8 +12,8 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
-use arrow::datatypes::DataType;
+use arrow::array::{Array, ArrayRef, AsArray, GenericByteViewArray, RecordBatch};
+use arrow::datatypes::{ByteViewType, DataType};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -87,20 +87,17 @@ fn compact_batch(batch: RecordBatch) -> Result<RecordBatch> {
 /// A view column whose data buffers hold more than twice what its values use, copied into
 /// buffers of its own (`gc`); any other column as it is.
 fn compact_column(column: &ArrayRef) -> ArrayRef {
-    let oversized = |buffers: usize, used: usize| buffers > 2 * used.max(4096);
     match column.data_type() {
-        DataType::Utf8View => {
-            let views = column.as_string_view();
-            let buffers: usize = views.data_buffers().iter().map(|b| b.len()).sum();
-            if oversized(buffers, views.total_buffer_bytes_used()) { Arc::new(views.gc()) } else { column.clone() }
-        }
-        DataType::BinaryView => {
-            let views = column.as_binary_view();
-            let buffers: usize = views.data_buffers().iter().map(|b| b.len()).sum();
-            if oversized(buffers, views.total_buffer_bytes_used()) { Arc::new(views.gc()) } else { column.clone() }
-        }
+        DataType::Utf8View => compact_views(column, column.as_string_view()),
+        DataType::BinaryView => compact_views(column, column.as_binary_view()),
         _ => column.clone(),
     }
+}
+
+/// `views` (which is `column`) compacted when its buffers are oversized, else `column`.
+fn compact_views<T: ByteViewType>(column: &ArrayRef, views: &GenericByteViewArray<T>) -> ArrayRef {
+    let buffers: usize = views.data_buffers().iter().map(|b| b.len()).sum();
+    if buffers > 2 * views.total_buffer_bytes_used().max(4096) { Arc::new(views.gc()) } else { column.clone() }
 }
 
 #[cfg(test)]
