@@ -6,6 +6,7 @@
 //!   (`functions::registry`), so nothing of them travels but the name;
 //! - the `Serialize` node (`SerialNode`, `SerialExec`): its columns as JSON, its expressions as
 //!   datafusion-proto messages;
+//! - the `FirstRowPerKey` node (`FirstRowNode`, `FirstRowExec`): its key expressions;
 //! - in-memory tables (`datatable`, `materialize`, the results of data-dependent steps), as
 //!   Arrow IPC;
 //! - `range` tables, as their bounds.
@@ -39,6 +40,7 @@ use datafusion_proto::protobuf;
 use prost::Message;
 use serde_json::{Value as Json, json};
 
+use crate::first_row::{FirstRowExec, FirstRowNode};
 use crate::range_table::{RangeGenerator, RangeTable, RangeValues};
 use crate::serial::{PhysicalSerial, SerialColumn, SerialExec, SerialFunc, SerialNode};
 
@@ -67,6 +69,10 @@ impl LogicalExtensionCodec for KqlLogicalCodec {
     fn try_decode(&self, buf: &[u8], inputs: &[LogicalPlan], ctx: &TaskContext) -> Result<Extension> {
         let [input] = inputs else { return internal_err!("Serialize takes one input") };
         let doc = parse_json(buf)?;
+        if doc.get("node").and_then(Json::as_str) == Some("first_row") {
+            let keys = decode_logical_exprs(&doc["exprs"], ctx, self)?;
+            return Ok(Extension { node: Arc::new(FirstRowNode::new(input.clone(), keys)) });
+        }
         let exprs = decode_logical_exprs(&doc["exprs"], ctx, self)?;
         let mut exprs = exprs.into_iter();
         let mut next = || exprs.next().ok_or_else(|| codec_error("too few expressions"));
@@ -86,6 +92,11 @@ impl LogicalExtensionCodec for KqlLogicalCodec {
     }
 
     fn try_encode(&self, node: &Extension, buf: &mut Vec<u8>) -> Result<()> {
+        if let Some(first) = node.node.as_any().downcast_ref::<FirstRowNode>() {
+            let exprs = encode_logical_exprs(&first.keys, self)?;
+            buf.extend(json!({"node": "first_row", "exprs": exprs}).to_string().into_bytes());
+            return Ok(());
+        }
         let Some(node) = node.node.as_any().downcast_ref::<SerialNode>() else {
             return internal_err!("kql cannot encode the plan node {}", node.node.name());
         };
@@ -99,10 +110,7 @@ impl LogicalExtensionCodec for KqlLogicalCodec {
         }
         exprs.extend(node.order.iter().map(|s| &s.expr));
         let order: Vec<Json> = node.order.iter().map(|s| json!({"asc": s.asc, "nulls_first": s.nulls_first})).collect();
-        let exprs: Vec<Json> = exprs
-            .into_iter()
-            .map(|e| Ok(Json::String(BASE64.encode(datafusion_proto::logical_plan::to_proto::serialize_expr(e, self)?.encode_to_vec()))))
-            .collect::<Result<_>>()?;
+        let exprs = encode_logical_exprs(exprs, self)?;
         buf.extend(json!({"columns": columns, "order": order, "exprs": exprs}).to_string().into_bytes());
         Ok(())
     }
@@ -169,15 +177,16 @@ impl PhysicalExtensionCodec for KqlPhysicalCodec {
                 let generator = RangeGenerator::new(column, values, usize_field(&doc, "rows")?, usize_field(&doc, "batch_size")?);
                 Ok(Arc::new(generator.into_exec()?))
             }
+            "first_row" => {
+                let [input] = inputs else { return internal_err!("FirstRowPerKeyExec takes one input") };
+                let input_schema = input.schema();
+                let keys = array(&doc["keys"])?.iter().map(|e| decode_physical_expr(e, ctx, &input_schema, self)).collect::<Result<_>>()?;
+                Ok(Arc::new(FirstRowExec::new(input.clone(), keys)))
+            }
             "serial" => {
                 let [input] = inputs else { return internal_err!("SerialExec takes one input") };
                 let input_schema = input.schema();
-                let parse = |e: &Json| -> Result<Arc<dyn PhysicalExpr>> {
-                    let Json::String(text) = e else { return Err(codec_error("an expression is not text")) };
-                    let bytes = BASE64.decode(text).map_err(codec_error)?;
-                    let node = protobuf::PhysicalExprNode::decode(bytes.as_slice()).map_err(codec_error)?;
-                    datafusion_proto::physical_plan::from_proto::parse_physical_expr(&node, ctx, &input_schema, self)
-                };
+                let parse = |e: &Json| decode_physical_expr(e, ctx, &input_schema, self);
                 let mut columns = Vec::new();
                 for c in array(&doc["columns"])? {
                     let optional = |key: &str| c.get(key).filter(|v| !v.is_null()).map(parse).transpose();
@@ -204,12 +213,14 @@ impl PhysicalExtensionCodec for KqlPhysicalCodec {
         buf: &mut Vec<u8>,
         _proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<()> {
-        let doc = if let Some(exec) = node.downcast_ref::<SerialExec>() {
+        let expr = |e: &Arc<dyn PhysicalExpr>| -> Result<Json> {
+            let node = datafusion_proto::physical_plan::to_proto::serialize_physical_expr(e, self)?;
+            Ok(Json::String(BASE64.encode(node.encode_to_vec())))
+        };
+        let doc = if let Some(exec) = node.downcast_ref::<FirstRowExec>() {
+            json!({"node": "first_row", "keys": exec.keys().iter().map(expr).collect::<Result<Vec<_>>>()?})
+        } else if let Some(exec) = node.downcast_ref::<SerialExec>() {
             let (_, ordering, columns, schema) = exec.parts();
-            let expr = |e: &Arc<dyn PhysicalExpr>| -> Result<Json> {
-                let node = datafusion_proto::physical_plan::to_proto::serialize_physical_expr(e, self)?;
-                Ok(Json::String(BASE64.encode(node.encode_to_vec())))
-            };
             let columns: Vec<Json> = columns
                 .iter()
                 .map(|c| {
@@ -337,6 +348,22 @@ fn decode_schema(text: &str) -> Result<Schema> {
     let bytes = BASE64.decode(text).map_err(codec_error)?;
     let proto = protobuf::Schema::decode(bytes.as_slice()).map_err(codec_error)?;
     Schema::try_from(&proto).map_err(codec_error)
+}
+
+/// A physical expression over `schema` from its datafusion-proto message in base64 text.
+fn decode_physical_expr(e: &Json, ctx: &TaskContext, schema: &Schema, codec: &KqlPhysicalCodec) -> Result<Arc<dyn PhysicalExpr>> {
+    let Json::String(text) = e else { return Err(codec_error("an expression is not text")) };
+    let bytes = BASE64.decode(text).map_err(codec_error)?;
+    let node = protobuf::PhysicalExprNode::decode(bytes.as_slice()).map_err(codec_error)?;
+    datafusion_proto::physical_plan::from_proto::parse_physical_expr(&node, ctx, schema, codec)
+}
+
+/// Logical expressions as datafusion-proto messages in base64 text.
+fn encode_logical_exprs<'a>(exprs: impl IntoIterator<Item = &'a Expr>, codec: &KqlLogicalCodec) -> Result<Vec<Json>> {
+    exprs
+        .into_iter()
+        .map(|e| Ok(Json::String(BASE64.encode(datafusion_proto::logical_plan::to_proto::serialize_expr(e, codec)?.encode_to_vec()))))
+        .collect()
 }
 
 fn decode_logical_exprs(doc: &Json, ctx: &TaskContext, codec: &KqlLogicalCodec) -> Result<Vec<datafusion::logical_expr::Expr>> {

@@ -12,6 +12,7 @@ pub mod declared;
 pub mod delta;
 pub mod error;
 pub mod evtx_import;
+pub mod first_row;
 pub mod functions;
 pub mod join_selection;
 pub mod memory_pool;

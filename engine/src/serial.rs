@@ -459,7 +459,7 @@ impl ExtensionPlanner for SerialPlanner {
     }
 }
 
-/// The query planner with KQL's own plan nodes.
+/// The query planner with KQL's own plan nodes (`Serialize`, `FirstRowPerKey`).
 #[derive(Debug, Default)]
 pub struct KqlQueryPlanner;
 
@@ -470,7 +470,8 @@ impl datafusion::execution::context::QueryPlanner for KqlQueryPlanner {
         logical_plan: &LogicalPlan,
         session_state: &dyn datafusion::catalog::Session,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let planner = DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(SerialPlanner)]);
+        let planner =
+            DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(SerialPlanner), Arc::new(crate::first_row::FirstRowPlanner)]);
         planner.create_physical_plan(logical_plan, session_state).await
     }
 }

@@ -4,16 +4,15 @@
 //! left columns as they are and the right ones renamed where they clash (`Key` → `Key1`), as
 //! Kusto does. `innerunique`, the default kind, first keeps one left row per key.
 
-use std::sync::Arc;
-
 use datafusion::common::{Column, JoinType, NullEquality};
-use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan, LogicalPlanBuilder};
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
 use kql_grammar::ast::{self, ExprKind, OperatorParam, PipeExpr, Span};
 
 use super::names::unique_name;
 use super::projection::ExactProjection;
 use super::{Env, Planner, Tabular};
 use crate::error::{KqlError, Result};
+use crate::first_row::FirstRowNode;
 
 const LEFT: &str = "__kql_left";
 const RIGHT: &str = "__kql_right";
@@ -250,35 +249,17 @@ impl Planner<'_> {
         Ok(LogicalPlanBuilder::from(first).join_detailed(second, kind, on, None, NullEquality::NullEqualsNull)?.build()?)
     }
 
-    /// One (arbitrary) left row per join key, as `innerunique` wants: an aggregate by the keys
-    /// that takes every column's `first_value`, which is what DataFusion makes of a DISTINCT ON.
-    /// It is built here with its columns resolved from the input's schema: DataFusion's rewrite
-    /// resolves each column by walking the whole input plan, and in a chain of joins (each
-    /// input wider and deeper than the last) that cost the cube of the chain's length (80
-    /// `join`s: 4 s of planning).
+    /// One (arbitrary) left row per join key, as `innerunique` wants (`first_row.rs`). The
+    /// keys are resolved from the input's schema.
     fn first_row_per_key(&self, left: Tabular, keys: &[KeyPair]) -> Result<Tabular> {
         let schema = left.plan.schema().clone();
-        let column = |name: &str| -> Result<Expr> {
-            let (qualifier, field) = schema.qualified_field_with_unqualified_name(name)?;
-            Ok(Expr::Column(Column::new(qualifier.cloned(), field.name())))
-        };
-        let group = keys.iter().map(|k| column(&k.left)).collect::<Result<Vec<_>>>()?;
-        let first_value = datafusion::functions_aggregate::first_last::first_value_udaf();
-        let firsts: Vec<Expr> = schema
+        let keys = keys
             .iter()
-            .map(|(qualifier, field)| first_value.call(vec![Expr::Column(Column::new(qualifier.cloned(), field.name()))]))
-            .collect();
-        let aggregate = LogicalPlan::Aggregate(Aggregate::try_new(Arc::new(left.plan), group, firsts)?);
-        // The aggregate's output starts with the keys; the first values follow, in the
-        // input's order, and take back the input's names.
-        let outputs: Vec<Expr> = aggregate
-            .schema()
-            .iter()
-            .skip(keys.len())
-            .zip(schema.iter())
-            .map(|((qualifier, field), (_, original))| Expr::Column(Column::new(qualifier.cloned(), field.name())).alias(original.name()))
-            .collect();
-        let plan = LogicalPlanBuilder::from(aggregate).project_exact(outputs)?.build()?;
-        Ok(Tabular::unordered(plan))
+            .map(|k| {
+                let (qualifier, field) = schema.qualified_field_with_unqualified_name(&k.left)?;
+                Ok(Expr::Column(Column::new(qualifier.cloned(), field.name())))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Tabular::unordered(FirstRowNode::new(left.plan, keys).into_plan()))
     }
 }
