@@ -238,11 +238,12 @@ impl SeenKeys {
         let keep: BooleanArray = rows
             .iter()
             .map(|row| {
-                let bytes = row.as_ref();
-                let new = !self.set.contains(bytes);
+                // One hash per row; a key is copied only the first time it is seen.
+                let (bytes, before) = (row.as_ref(), self.set.len());
+                self.set.get_or_insert_with(bytes, |b: &[u8]| Box::from(b));
+                let new = self.set.len() > before;
                 if new {
                     added += bytes.len() + PER_KEY_OVERHEAD;
-                    self.set.insert(bytes.into());
                 }
                 Some(new)
             })
