@@ -240,6 +240,19 @@ fn a_hunt_over_the_memory_limit_fails_alone_with_a_clear_error() {
     assert_eq!(summary["hunts"][1]["status"], "hits");
 }
 
+/// A set holds each distinct value once as rows come, not every row's value until the end
+/// (`array_agg` held three million strings here and failed at the limit), and a list stops at
+/// Kusto's MaxSize: both fit in 20 MB.
+#[test]
+fn a_set_of_few_values_over_many_rows_and_a_bounded_list_stay_within_a_small_memory_limit() {
+    let query = "range x from 1 to 3000000 step 1 \
+                 | summarize s = make_set(strcat(\"value-\", x % 10)), l = make_list(strcat(\"value-\", x), 1000) \
+                 | project n = array_length(s), m = array_length(l)";
+    let out = kql(&["--memory-limit", "20M", "--format", "csv", "-c", query]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "n,m\n10,1000\n");
+}
+
 /// `mv-expand` of a constant million-element array over 861 rows asks for 861 million rows of
 /// text in one batch: it failed deep in Arrow ("offset overflow") after 20 s and 4.6 GB. Its
 /// rows are now held to the memory limit, and within it the same expansion gives every row.

@@ -11,6 +11,8 @@
 //!   a chain reassigns one column (`extend x = f(x) | extend x = g(x)`).
 //! - Summarize: `summarize count() by k` counts the values of `project k` grouped here.
 //! - Sort and take: `sort by k | take n` returns n rows of `T`.
+//! - Collect: `make_list`/`make_set` (bounded or not) hold as many values as the group's
+//!   non-null and distinct values.
 //!
 //! Results are compared as multisets of rows, every cell rendered as Kusto prints it.
 //!
@@ -608,8 +610,51 @@ async fn check_arg_max(case: &mut Case<'_>) -> Result<(), Failure> {
     Err(Failure { relation: "arg_max", detail: problems.join("; "), observations: observations_of(&runs, &results) })
 }
 
+/// `make_list` and `make_set` per group: the list has as many values as the group has non-null
+/// values, the set as many as the group has distinct ones, and a set bounded by MaxSize
+/// `min(MaxSize, distinct)`. (No `real` values: group keys tell -0.0 from 0.0, sets do not.)
+async fn check_collect(case: &mut Case<'_>) -> Result<(), Failure> {
+    let source = case.table.source_text(case.random_source()).to_string();
+    let value_ty = *[Ty::Long, Ty::Int, Ty::Str, Ty::Bool, Ty::DateTime, Ty::TimeSpan].choose(&mut case.rng).unwrap_or(&Ty::Long);
+    let group_ty = *[Ty::Long, Ty::Str, Ty::Bool].choose(&mut case.rng).unwrap_or(&Ty::Long);
+    let v = ExprGen::new(&mut case.rng, &case.table.table).scalar(value_ty, 1).render();
+    let g = ExprGen::new(&mut case.rng, &case.table.table).scalar(group_ty, 1).render();
+    let bound = case.rng.random_range(1..=4);
+    let engine = case.random_engine();
+    let runs = [
+        (engine, format!("{source}\n| summarize n = countif(isnotnull({v})) by g = {g}")),
+        (engine, format!("{source}\n| where isnotnull({v})\n| summarize by g = {g}, v = {v}\n| summarize d = count() by g")),
+        (
+            engine,
+            format!(
+                "{source}\n| summarize l = make_list({v}), s = make_set({v}), b = make_set({v}, {bound}) by g = {g}\n\
+                 | project g, l = array_length(l), s = array_length(s), b = array_length(b)"
+            ),
+        ),
+    ];
+    let results = run_all("make_list/make_set", &runs).await?;
+    let distinct: BTreeMap<&String, u64> = results[1].rows.iter().map(|r| (&r[0], r[1].parse().unwrap_or(u64::MAX))).collect();
+    let mut expected: Vec<Vec<String>> = results[0]
+        .rows
+        .iter()
+        .map(|r| {
+            let d = distinct.get(&r[0]).copied().unwrap_or(0);
+            vec![r[0].clone(), r[1].clone(), d.to_string(), d.min(bound).to_string()]
+        })
+        .collect();
+    expected.sort();
+    if expected == results[2].rows {
+        return Ok(());
+    }
+    Err(Failure {
+        relation: "make_list/make_set",
+        detail: format!("expected (group, list size, set size, bounded set size): {expected:?}"),
+        observations: observations_of(&runs, &results),
+    })
+}
+
 async fn run_case(case: &mut Case<'_>) -> Result<(), Failure> {
-    match case.rng.random_range(0..21) {
+    match case.rng.random_range(0..22) {
         0..=6 => check_ternary_partition(case).await,
         7..=10 => check_counts(case).await,
         11..=13 => check_plans_agree(case).await,
@@ -617,6 +662,7 @@ async fn run_case(case: &mut Case<'_>) -> Result<(), Failure> {
         17 => check_group_counts(case).await,
         18 => check_group_filter_counts(case).await,
         19 => check_arg_max(case).await,
+        20 => check_collect(case).await,
         _ => check_sort_take(case).await,
     }
 }

@@ -5,6 +5,7 @@ pub mod arg_extreme;
 pub mod arithmetic;
 pub mod catalog;
 pub mod coalesce;
+pub mod collect;
 pub mod compress;
 pub mod conversion;
 pub mod datetime;

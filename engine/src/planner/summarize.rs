@@ -15,8 +15,8 @@ use super::names::{aggregate_name, inferred_name, next_column_name, unique_name}
 use super::projection::ExactProjection;
 use super::{Env, Planner, Tabular};
 use crate::error::{KqlError, Result};
-use crate::functions::arg_extreme;
 use crate::functions::catalog::{self, FunctionKind};
+use crate::functions::{arg_extreme, collect};
 use crate::types::kql_type_of;
 
 /// Whether `name` is an aggregation function (the catalog's).
@@ -471,26 +471,36 @@ impl Planner<'_> {
                     (false, false) => x.clone().is_not_null(),
                 };
                 // MaxSize, the argument after the value (and the predicate): the first N values.
+                // Kusto's default and largest is 1,048,576; the deprecated `makelist` and
+                // `makeset` default to 128.
+                let deprecated = fname == "makelist" || fname == "makeset";
                 let max_size = match args.get(if conditional { 2 } else { 1 }) {
-                    Some(a) => Some(self.max_size(ep.env, a)?),
-                    None => None,
+                    Some(a) => self.max_size(ep.env, a)?.min(collect::KUSTO_MAX_SIZE),
+                    None if deprecated => 128,
+                    None => collect::KUSTO_MAX_SIZE,
                 };
-                // Over serialized rows (after `sort`, `serialize`) the list keeps their order.
-                let collect = match order {
-                    Some(order) if !order.is_empty() => agg::array_agg(x.clone()).order_by(order.to_vec()),
-                    _ => agg::array_agg(x.clone()).order_by(vec![]),
+                // Over serialized rows (after `sort`, `serialize`) the list keeps their order,
+                // which `array_agg` with an ORDER BY does; otherwise kql's own aggregate holds
+                // each group to MaxSize, and a set to one of each value, as rows come. A dynamic
+                // array counts by its elements, which only the finishing step sees, so there
+                // the bound is left to that step (-1).
+                let ordered = order.is_some_and(|o| !o.is_empty());
+                let expr = match order {
+                    Some(order) if ordered => agg::array_agg(x.clone()).order_by(order.to_vec()).filter(keep).build()?,
+                    _ => {
+                        collect::collect().call(vec![x.clone(), lit(set), lit(if is_json { -1 } else { max_size })]).filter(keep).build()?
+                    }
                 };
-                let expr = collect.filter(keep).build()?;
                 // No rows give `[]`; the list becomes a dynamic array. A set keeps its values in
                 // the order first seen. Both take the elements of dynamic arrays one by one.
                 let empty = Expr::Literal(ScalarValue::List(ScalarValue::new_list(&[], &t, true)), None);
                 let finish: Finish = Arc::new(move |x| {
                     let u = crate::functions::udfs();
                     let list = u.to_dynamic.call(vec![coalesce(vec![x, empty.clone()]), lit(is_json)]);
-                    match max_size {
-                        Some(n) => u.collected_values.call(vec![list, lit(is_json), lit(set), lit(n)]),
-                        None if set || is_json => u.collected_values.call(vec![list, lit(is_json), lit(set)]),
-                        None => list,
+                    if ordered || set || is_json {
+                        u.collected_values.call(vec![list, lit(is_json), lit(set), lit(max_size)])
+                    } else {
+                        list
                     }
                 });
                 Ok(vec![AggOutput { name: aggregate_name(if set { "set" } else { "list" }, Some(args[0])), expr, finish: Some(finish) }])

@@ -1,0 +1,356 @@
+//! `kql_collect(value, distinct, max_size)`: the values `make_list`/`make_set` collect, held to
+//! Kusto's MaxSize as they come and, for a set, kept once each as they come.
+//!
+//! DataFusion's `array_agg`, which kql planned before, keeps every row's value until the end:
+//! a `make_set` of a few distinct values over millions of rows held millions of values, and
+//! Kusto's MaxSize (1,048,576 by default) was applied only when the list was finished. Here a
+//! group stops taking values at MaxSize and a set never holds a value twice, so a group's
+//! memory is that of its result, and it is charged to the memory pool as it grows (`size`).
+//!
+//! The result is a list of the value's type, as `array_agg` gives, so the finishing step of the
+//! planner (`kql_collected_values`: dynamic arrays taken element by element, `json` equality)
+//! is unchanged. A negative `max_size` means no bound here (the planner uses it for dynamic
+//! values, whose arrays count by their elements, which only the finishing step sees).
+//!
+//! Values are kept in the order they came; over unordered rows that order is the one Kusto
+//! leaves undefined. Ordered input (`make_list` after `serialize`) still goes to `array_agg`
+//! with its ORDER BY.
+
+use std::hash::RandomState;
+use std::sync::{Arc, OnceLock};
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, ListArray, new_empty_array};
+use arrow::buffer::OffsetBuffer;
+use arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::{Result, ScalarValue, internal_err};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::utils::format_state_name;
+use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::Literal;
+use indexmap::IndexSet;
+
+/// The largest MaxSize Kusto accepts, and the default of `make_list` and `make_set`.
+pub const KUSTO_MAX_SIZE: i64 = 1_048_576;
+
+/// `kql_collect(value, distinct, max_size)`.
+pub fn collect() -> Arc<AggregateUDF> {
+    static UDAF: OnceLock<Arc<AggregateUDF>> = OnceLock::new();
+    UDAF.get_or_init(|| Arc::new(AggregateUDF::from(Collect { signature: Signature::any(3, Volatility::Immutable) }))).clone()
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Collect {
+    signature: Signature,
+}
+
+fn list_of(item: &DataType) -> DataType {
+    DataType::List(Arc::new(Field::new_list_field(item.clone(), true)))
+}
+
+/// The constant `distinct` and `max_size` arguments, as the planner writes them.
+fn settings(args: &AccumulatorArgs) -> Result<(DataType, bool, Option<usize>)> {
+    let ([value, _, _], [_, distinct, max_size]) = (args.expr_fields, args.exprs) else {
+        return internal_err!("kql_collect takes a value, a distinct flag and a maximum size");
+    };
+    let constant = |e: &Arc<dyn PhysicalExpr>| e.downcast_ref::<Literal>().map(|l| l.value().clone());
+    let distinct = match constant(distinct) {
+        Some(ScalarValue::Boolean(Some(d))) => d,
+        _ => return internal_err!("kql_collect's distinct flag is a constant"),
+    };
+    let max_size = match constant(max_size) {
+        Some(ScalarValue::Int64(Some(n))) => usize::try_from(n).ok(),
+        _ => return internal_err!("kql_collect's maximum size is a constant"),
+    };
+    Ok((value.data_type().clone(), distinct, max_size))
+}
+
+impl AggregateUDFImpl for Collect {
+    fn name(&self) -> &str {
+        "kql_collect"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        match args {
+            [value, _, _] => Ok(list_of(value)),
+            _ => internal_err!("kql_collect takes a value, a distinct flag and a maximum size"),
+        }
+    }
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        let [value, _, _] = args.input_fields else {
+            return internal_err!("kql_collect takes a value, a distinct flag and a maximum size");
+        };
+        Ok(vec![Arc::new(Field::new(format_state_name(args.name, "values"), list_of(value.data_type()), true))])
+    }
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(OneGroup(self.groups(args)?)))
+    }
+    fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
+        settings(&args).is_ok()
+    }
+    fn create_groups_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(self.groups(args)?))
+    }
+}
+
+impl Collect {
+    fn groups(&self, args: AccumulatorArgs) -> Result<Groups> {
+        let (item_type, distinct, max_size) = settings(&args)?;
+        Ok(Groups { item_type, distinct, max_size: max_size.unwrap_or(usize::MAX), groups: vec![], bytes: 0 })
+    }
+}
+
+/// One group's values: a list keeps every value, a set each value once, both in the order
+/// they came.
+type Values = IndexSet<ScalarValue, RandomState>;
+
+#[derive(Debug, Default)]
+struct Group {
+    /// A list's values (`distinct` off).
+    list: Vec<ScalarValue>,
+    /// A set's values (`distinct` on).
+    set: Values,
+}
+
+#[derive(Debug)]
+struct Groups {
+    item_type: DataType,
+    distinct: bool,
+    max_size: usize,
+    groups: Vec<Group>,
+    /// What the groups' values hold (each value's `size`, and a set's index), kept as they
+    /// grow: DataFusion asks for `size` after every batch, too often to walk every group.
+    bytes: usize,
+}
+
+impl Groups {
+    fn resize(&mut self, total: usize) {
+        if self.groups.len() < total {
+            self.groups.resize_with(total, Group::default);
+        }
+    }
+
+    /// Offers `value` to group `g`: taken unless the group is full or, for a set, has it.
+    fn offer(&mut self, g: usize, value: impl FnOnce() -> Result<ScalarValue>) -> Result<()> {
+        let group = &mut self.groups[g];
+        let held = if self.distinct { group.set.len() } else { group.list.len() };
+        if held >= self.max_size {
+            return Ok(());
+        }
+        let value = value()?;
+        let size = entry_size(&value, self.distinct);
+        if self.distinct {
+            if group.set.insert(value) {
+                self.bytes += size;
+            }
+        } else {
+            group.list.push(value);
+            self.bytes += size;
+        }
+        Ok(())
+    }
+
+    fn offer_rows(&mut self, values: &ArrayRef, groups: &[usize], keep: impl Fn(usize) -> bool) -> Result<()> {
+        for (row, &g) in groups.iter().enumerate() {
+            if keep(row) {
+                self.offer(g, || ScalarValue::try_from_array(values, row))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The emitted groups' values as one list per group.
+    fn lists(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        let taken: Vec<Group> = match emit_to {
+            EmitTo::All => std::mem::take(&mut self.groups),
+            EmitTo::First(n) => self.groups.drain(..n.min(self.groups.len())).collect(),
+        };
+        let mut lengths = Vec::with_capacity(taken.len());
+        let mut flat: Vec<ScalarValue> = Vec::new();
+        for group in taken {
+            let values: Vec<ScalarValue> = if self.distinct { group.set.into_iter().collect() } else { group.list };
+            lengths.push(values.len());
+            for v in &values {
+                self.bytes = self.bytes.saturating_sub(entry_size(v, self.distinct));
+            }
+            flat.extend(values);
+        }
+        let items = if flat.is_empty() { new_empty_array(&self.item_type) } else { ScalarValue::iter_to_array(flat)? };
+        let field = Arc::new(Field::new_list_field(self.item_type.clone(), true));
+        Ok(Arc::new(ListArray::try_new(field, OffsetBuffer::from_lengths(lengths), items, None)?))
+    }
+}
+
+/// What one held value costs: the value (`ScalarValue::size` counts the value itself and its
+/// heap) and, in a set, about two words of index. A vector's or table's spare capacity is not
+/// counted; it is at most as much again.
+fn entry_size(value: &ScalarValue, distinct: bool) -> usize {
+    value.size() + if distinct { 2 * size_of::<usize>() } else { 0 }
+}
+
+impl GroupsAccumulator for Groups {
+    fn update_batch(&mut self, values: &[ArrayRef], groups: &[usize], filter: Option<&BooleanArray>, total: usize) -> Result<()> {
+        self.resize(total);
+        let Some(values) = values.first() else { return internal_err!("kql_collect takes a value") };
+        self.offer_rows(values, groups, |row| filter.is_none_or(|f| f.is_valid(row) && f.value(row)))
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef], groups: &[usize], total: usize) -> Result<()> {
+        self.resize(total);
+        let Some(lists) = states.first().and_then(|s| s.as_list_opt::<i32>()) else {
+            return internal_err!("kql_collect's state is one list per group");
+        };
+        for (row, &g) in groups.iter().enumerate() {
+            if lists.is_valid(row) {
+                let values = lists.value(row);
+                for i in 0..values.len() {
+                    self.offer(g, || ScalarValue::try_from_array(&values, i))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        self.lists(emit_to)
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        Ok(vec![self.lists(emit_to)?])
+    }
+
+    /// Each input row as a state of its own (a list of its value, or an empty list for a row
+    /// the filter leaves out), for the partial step DataFusion skips when it hardly reduces the
+    /// rows.
+    fn convert_to_state(&self, values: &[ArrayRef], filter: Option<&BooleanArray>) -> Result<Vec<ArrayRef>> {
+        let Some(values) = values.first() else { return internal_err!("kql_collect takes a value") };
+        let keep: BooleanArray = match filter {
+            Some(f) => (0..f.len()).map(|row| Some(f.is_valid(row) && f.value(row))).collect(),
+            None => BooleanArray::from(vec![true; values.len()]),
+        };
+        let lengths = keep.values().iter().map(usize::from);
+        let items = arrow::compute::filter(values, &keep)?;
+        let field = Arc::new(Field::new_list_field(self.item_type.clone(), true));
+        Ok(vec![Arc::new(ListArray::try_new(field, OffsetBuffer::from_lengths(lengths), items, None)?)])
+    }
+
+    fn size(&self) -> usize {
+        self.bytes + self.groups.capacity() * size_of::<Group>()
+    }
+}
+
+/// The aggregate without `by`: one group, the same code.
+#[derive(Debug)]
+struct OneGroup(Groups);
+
+impl OneGroup {
+    fn the_list(&mut self) -> Result<ScalarValue> {
+        self.0.resize(1);
+        ScalarValue::try_from_array(&self.0.lists(EmitTo::All)?, 0)
+    }
+}
+
+impl Accumulator for OneGroup {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let rows = values.first().map_or(0, |v| v.len());
+        self.0.update_batch(values, &vec![0; rows], None, 1)
+    }
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let rows = states.first().map_or(0, |v| v.len());
+        self.0.merge_batch(states, &vec![0; rows], 1)
+    }
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        self.the_list()
+    }
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![self.the_list()?])
+    }
+    fn size(&self) -> usize {
+        self.0.size()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Int64Array;
+    use arrow::datatypes::Int64Type;
+
+    fn groups(distinct: bool, max_size: usize) -> Groups {
+        Groups { item_type: DataType::Int64, distinct, max_size, groups: vec![], bytes: 0 }
+    }
+
+    fn longs(values: &[Option<i64>]) -> ArrayRef {
+        Arc::new(Int64Array::from(values.to_vec()))
+    }
+
+    fn contents(lists: &ArrayRef) -> Vec<Vec<Option<i64>>> {
+        let lists = lists.as_list::<i32>();
+        (0..lists.len()).map(|i| lists.value(i).as_primitive::<Int64Type>().iter().collect()).collect()
+    }
+
+    #[test]
+    fn a_set_keeps_each_value_once_in_the_order_first_seen_and_stops_at_max_size() {
+        let mut set = groups(true, 3);
+        let values = longs(&[Some(5), Some(1), Some(5), Some(7), Some(1), Some(9), Some(2)]);
+        set.update_batch(&[values], &[0, 0, 0, 0, 1, 0, 1], None, 2).expect("updates");
+        assert_eq!(contents(&set.evaluate(EmitTo::All).expect("evaluates")), vec![vec![Some(5), Some(1), Some(7)], vec![Some(1), Some(2)]]);
+        assert_eq!(set.bytes, 0, "emitted values are no longer charged");
+    }
+
+    #[test]
+    fn a_list_keeps_nulls_it_is_given_and_filtered_rows_are_left_out() {
+        let mut list = groups(false, usize::MAX);
+        let values = longs(&[Some(1), None, Some(1), Some(3)]);
+        let filter = BooleanArray::from(vec![true, true, true, false]);
+        list.update_batch(&[values], &[0, 0, 0, 0], Some(&filter), 1).expect("updates");
+        assert_eq!(contents(&list.evaluate(EmitTo::All).expect("evaluates")), vec![vec![Some(1), None, Some(1)]]);
+    }
+
+    /// Partial states merged in the final step give the same set, held to the same size.
+    #[test]
+    fn partial_states_merge_to_one_bounded_set() {
+        let mut first = groups(true, 4);
+        first.update_batch(&[longs(&[Some(1), Some(2), Some(2)])], &[0, 0, 0], None, 1).expect("updates");
+        let mut second = groups(true, 4);
+        second.update_batch(&[longs(&[Some(2), Some(3), Some(4), Some(5)])], &[0, 0, 0, 0], None, 1).expect("updates");
+        let mut last = groups(true, 4);
+        for mut partial in [first, second] {
+            let state = partial.state(EmitTo::All).expect("state");
+            last.merge_batch(&state, &[0], 1).expect("merges");
+        }
+        assert_eq!(contents(&last.evaluate(EmitTo::All).expect("evaluates")), vec![vec![Some(1), Some(2), Some(3), Some(4)]]);
+    }
+
+    /// The path DataFusion takes when it skips the partial step: every row a state of its own.
+    #[test]
+    fn rows_converted_to_states_merge_to_the_same_set() {
+        let values = longs(&[Some(3), Some(9), Some(3), Some(5)]);
+        let filter = BooleanArray::from(vec![true, false, true, true]);
+        let states = groups(true, usize::MAX).convert_to_state(&[values], Some(&filter)).expect("states");
+        let mut last = groups(true, usize::MAX);
+        last.merge_batch(&states, &[0, 0, 0, 1], 2).expect("merges");
+        assert_eq!(contents(&last.evaluate(EmitTo::All).expect("evaluates")), vec![vec![Some(3)], vec![Some(5)]]);
+    }
+
+    #[test]
+    fn size_grows_with_the_values_held_and_not_with_repeats() {
+        let mut set = groups(true, usize::MAX);
+        set.update_batch(&[longs(&[Some(1), Some(2)])], &[0, 0], None, 1).expect("updates");
+        let two = set.size();
+        set.update_batch(&[longs(&[Some(1), Some(2), Some(1)])], &[0, 0, 0], None, 1).expect("updates");
+        assert_eq!(set.size(), two);
+        set.update_batch(&[longs(&[Some(3)])], &[0], None, 1).expect("updates");
+        assert!(set.size() > two);
+    }
+
+    #[test]
+    fn emitting_the_first_groups_keeps_the_rest() {
+        let mut list = groups(false, usize::MAX);
+        list.update_batch(&[longs(&[Some(1), Some(2), Some(3)])], &[0, 1, 2], None, 3).expect("updates");
+        assert_eq!(contents(&list.evaluate(EmitTo::First(2)).expect("evaluates")), vec![vec![Some(1)], vec![Some(2)]]);
+        assert_eq!(contents(&list.evaluate(EmitTo::All).expect("evaluates")), vec![vec![Some(3)]]);
+    }
+}
