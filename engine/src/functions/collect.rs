@@ -1,11 +1,19 @@
-//! `kql_collect(value, distinct, max_size)`: the values `make_list`/`make_set` collect, held to
-//! Kusto's MaxSize as they come and, for a set, kept once each as they come.
+//! `kql_collect(value, distinct, max_size)`: the values `make_set` (and a `make_list` with a
+//! MaxSize of its own) collect, held to Kusto's MaxSize as they come and, for a set, kept once
+//! each as they come.
 //!
 //! DataFusion's `array_agg`, which kql planned before, keeps every row's value until the end:
-//! a `make_set` of a few distinct values over millions of rows held millions of values, and
-//! Kusto's MaxSize (1,048,576 by default) was applied only when the list was finished. Here a
-//! group stops taking values at MaxSize and a set never holds a value twice, so a group's
-//! memory is that of its result, and it is charged to the memory pool as it grows (`size`).
+//! a `make_set` of a few distinct values over millions of rows held millions of values, and a
+//! set of over a million distinct values failed when finished (its text was past the 32 MB a
+//! value may hold) instead of being cut at Kusto's MaxSize (1,048,576 by default). Here a group
+//! stops taking values at MaxSize and a set never holds a value twice, so a group's memory is
+//! that of its result, charged to the memory pool as it grows (`size`). Values are held in
+//! Arrow's row format, so any type hashes and compares as bytes.
+//!
+//! A `make_list` with the default MaxSize stays with `array_agg`, which keeps whole batches
+//! without a copy per value: this aggregate's copy per value made it 3x slower. A set pays a
+//! hash lookup per row: with thousands of groups each lookup misses the cache (a `make_set` by
+//! 20,000 sources over 10 M rows: 2.8-3.6 s against `array_agg`'s 2.0 s, in 35 % less memory).
 //!
 //! The result is a list of the value's type, as `array_agg` gives, so the finishing step of the
 //! planner (`kql_collected_values`: dynamic arrays taken element by element, `json` equality)
@@ -13,8 +21,8 @@
 //! values, whose arrays count by their elements, which only the finishing step sees).
 //!
 //! Values are kept in the order they came; over unordered rows that order is the one Kusto
-//! leaves undefined. Ordered input (`make_list` after `serialize`) still goes to `array_agg`
-//! with its ORDER BY.
+//! leaves undefined. Ordered input (`make_list` after `serialize`) goes to `array_agg` with its
+//! ORDER BY.
 
 use std::hash::RandomState;
 use std::sync::{Arc, OnceLock};
@@ -22,6 +30,7 @@ use std::sync::{Arc, OnceLock};
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, ListArray, new_empty_array};
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, Field, FieldRef};
+use arrow::row::{RowConverter, SortField};
 use datafusion::common::{Result, ScalarValue, internal_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::format_state_name;
@@ -98,20 +107,36 @@ impl AggregateUDFImpl for Collect {
 impl Collect {
     fn groups(&self, args: AccumulatorArgs) -> Result<Groups> {
         let (item_type, distinct, max_size) = settings(&args)?;
-        Ok(Groups { item_type, distinct, max_size: max_size.unwrap_or(usize::MAX), groups: vec![], bytes: 0 })
+        Groups::new(item_type, distinct, max_size.unwrap_or(usize::MAX))
     }
 }
 
-/// One group's values: a list keeps every value, a set each value once, both in the order
-/// they came.
-type Values = IndexSet<ScalarValue, RandomState>;
+/// A held value: the value in Arrow's row format (one column), which hashes and compares as
+/// bytes and goes back to an array in one call.
+type Held = Box<[u8]>;
 
+/// A set's values, each once, in the order they came.
+type Values = IndexSet<Held, RandomState>;
+
+/// A list's values (`distinct` off) or a set's (`distinct` on, boxed: a group costs 32 bytes
+/// before its first value, whichever it holds; millions of groups are common).
 #[derive(Debug, Default)]
 struct Group {
-    /// A list's values (`distinct` off).
-    list: Vec<ScalarValue>,
-    /// A set's values (`distinct` on).
-    set: Values,
+    list: Vec<Held>,
+    set: Option<Box<Values>>,
+}
+
+impl Group {
+    fn len(&self) -> usize {
+        self.set.as_ref().map_or(self.list.len(), |s| s.len())
+    }
+
+    fn into_values(self) -> Vec<Held> {
+        match self.set {
+            Some(set) => set.into_iter().collect(),
+            None => self.list,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -119,46 +144,44 @@ struct Groups {
     item_type: DataType,
     distinct: bool,
     max_size: usize,
+    rows: RowConverter,
     groups: Vec<Group>,
-    /// What the groups' values hold (each value's `size`, and a set's index), kept as they
-    /// grow: DataFusion asks for `size` after every batch, too often to walk every group.
+    /// What the groups' values hold (see `entry_size`), kept as they grow: DataFusion asks for
+    /// `size` after every batch, too often to walk every group.
     bytes: usize,
 }
 
 impl Groups {
+    fn new(item_type: DataType, distinct: bool, max_size: usize) -> Result<Groups> {
+        let rows = RowConverter::new(vec![SortField::new(item_type.clone())])?;
+        Ok(Groups { item_type, distinct, max_size, rows, groups: vec![], bytes: 0 })
+    }
+
     fn resize(&mut self, total: usize) {
         if self.groups.len() < total {
             self.groups.resize_with(total, Group::default);
         }
     }
 
-    /// Offers `value` to group `g`: taken unless the group is full or, for a set, has it.
-    fn offer(&mut self, g: usize, value: impl FnOnce() -> Result<ScalarValue>) -> Result<()> {
+    /// Offers a value to group `g`: taken unless the group is full or, for a set, has it.
+    fn offer(&mut self, g: usize, value: &[u8]) {
         let group = &mut self.groups[g];
-        let held = if self.distinct { group.set.len() } else { group.list.len() };
-        if held >= self.max_size {
-            return Ok(());
+        if group.len() >= self.max_size {
+            return;
         }
-        let value = value()?;
-        let size = entry_size(&value, self.distinct);
         if self.distinct {
-            if group.set.insert(value) {
-                self.bytes += size;
+            if group.set.is_none() {
+                self.bytes += size_of::<Values>();
+            }
+            let set = group.set.get_or_insert_with(Box::default);
+            if !set.contains(value) {
+                set.insert(Held::from(value));
+                self.bytes += entry_size(value, true);
             }
         } else {
-            group.list.push(value);
-            self.bytes += size;
+            group.list.push(Held::from(value));
+            self.bytes += entry_size(value, false);
         }
-        Ok(())
-    }
-
-    fn offer_rows(&mut self, values: &ArrayRef, groups: &[usize], keep: impl Fn(usize) -> bool) -> Result<()> {
-        for (row, &g) in groups.iter().enumerate() {
-            if keep(row) {
-                self.offer(g, || ScalarValue::try_from_array(values, row))?;
-            }
-        }
-        Ok(())
     }
 
     /// The emitted groups' values as one list per group.
@@ -168,33 +191,48 @@ impl Groups {
             EmitTo::First(n) => self.groups.drain(..n.min(self.groups.len())).collect(),
         };
         let mut lengths = Vec::with_capacity(taken.len());
-        let mut flat: Vec<ScalarValue> = Vec::new();
+        let mut held: Vec<Held> = Vec::new();
         for group in taken {
-            let values: Vec<ScalarValue> = if self.distinct { group.set.into_iter().collect() } else { group.list };
+            if group.set.is_some() {
+                self.bytes = self.bytes.saturating_sub(size_of::<Values>());
+            }
+            let values = group.into_values();
             lengths.push(values.len());
             for v in &values {
                 self.bytes = self.bytes.saturating_sub(entry_size(v, self.distinct));
             }
-            flat.extend(values);
+            held.extend(values);
         }
-        let items = if flat.is_empty() { new_empty_array(&self.item_type) } else { ScalarValue::iter_to_array(flat)? };
+        let parser = self.rows.parser();
+        let items = match self.rows.convert_rows(held.iter().map(|v| parser.parse(v)))?.pop() {
+            Some(items) => items,
+            None => new_empty_array(&self.item_type),
+        };
         let field = Arc::new(Field::new_list_field(self.item_type.clone(), true));
         Ok(Arc::new(ListArray::try_new(field, OffsetBuffer::from_lengths(lengths), items, None)?))
     }
 }
 
-/// What one held value costs: the value (`ScalarValue::size` counts the value itself and its
-/// heap) and, in a set, about two words of index. A vector's or table's spare capacity is not
-/// counted; it is at most as much again.
-fn entry_size(value: &ScalarValue, distinct: bool) -> usize {
-    value.size() + if distinct { 2 * size_of::<usize>() } else { 0 }
+/// What one held value costs: its bytes and box and, in a set, about two words of index. A
+/// vector's or table's spare capacity is not counted; it is at most as much again.
+fn entry_size(value: &[u8], distinct: bool) -> usize {
+    value.len() + size_of::<Held>() + if distinct { 2 * size_of::<usize>() } else { 0 }
 }
 
 impl GroupsAccumulator for Groups {
     fn update_batch(&mut self, values: &[ArrayRef], groups: &[usize], filter: Option<&BooleanArray>, total: usize) -> Result<()> {
         self.resize(total);
         let Some(values) = values.first() else { return internal_err!("kql_collect takes a value") };
-        self.offer_rows(values, groups, |row| filter.is_none_or(|f| f.is_valid(row) && f.value(row)))
+        let rows = self.rows.convert_columns(std::slice::from_ref(values))?;
+        // Rows taken group by group (in their order within a group): one group's values are
+        // looked up one after the other, not each in another group's table (cache misses
+        // were most of the time with thousands of groups).
+        let mut order: Vec<usize> = (0..groups.len()).filter(|&row| filter.is_none_or(|f| f.is_valid(row) && f.value(row))).collect();
+        order.sort_by_key(|&row| groups[row]);
+        for row in order {
+            self.offer(groups[row], rows.row(row).as_ref());
+        }
+        Ok(())
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef], groups: &[usize], total: usize) -> Result<()> {
@@ -202,11 +240,13 @@ impl GroupsAccumulator for Groups {
         let Some(lists) = states.first().and_then(|s| s.as_list_opt::<i32>()) else {
             return internal_err!("kql_collect's state is one list per group");
         };
+        // Every list's values in one conversion; each list is a range of them.
+        let rows = self.rows.convert_columns(std::slice::from_ref(lists.values()))?;
+        let offsets = lists.value_offsets();
         for (row, &g) in groups.iter().enumerate() {
             if lists.is_valid(row) {
-                let values = lists.value(row);
-                for i in 0..values.len() {
-                    self.offer(g, || ScalarValue::try_from_array(&values, i))?;
+                for i in offsets[row] as usize..offsets[row + 1] as usize {
+                    self.offer(g, rows.row(i).as_ref());
                 }
             }
         }
@@ -279,7 +319,7 @@ mod tests {
     use arrow::datatypes::Int64Type;
 
     fn groups(distinct: bool, max_size: usize) -> Groups {
-        Groups { item_type: DataType::Int64, distinct, max_size, groups: vec![], bytes: 0 }
+        Groups::new(DataType::Int64, distinct, max_size).expect("a converter for longs")
     }
 
     fn longs(values: &[Option<i64>]) -> ArrayRef {

@@ -1302,9 +1302,14 @@ fn nearest_rank(sorted: &[(Num, f64)], p: f64) -> Option<Num> {
     sorted.last().map(|(v, _)| *v)
 }
 
-/// Merges a list of bags (JSON texts) into one; the first value of a key wins.
+/// Merges a list of bags (JSON texts) into one; the first value of a key wins. An optional
+/// second argument (make_bag's MaxSize) bounds the number of keys.
 pub fn merge_bags() -> ScalarUDF {
     RowUdf::scalar("kql_merge_bags", Ret::Dynamic, |a| {
+        let max_keys = match a.get(1) {
+            Some(V::Long(n)) => usize::try_from(*n).unwrap_or(0),
+            _ => usize::MAX,
+        };
         let mut out = serde_json::Map::new();
         if let Json::Array(items) = a[0].json().into_owned() {
             for item in items {
@@ -1314,7 +1319,9 @@ pub fn merge_bags() -> ScalarUDF {
                 };
                 if let Json::Object(o) = bag {
                     for (k, v) in o {
-                        out.entry(k).or_insert(v);
+                        if out.len() < max_keys || out.contains_key(&k) {
+                            out.entry(k).or_insert(v);
+                        }
                     }
                 }
             }
