@@ -1319,8 +1319,8 @@ pub fn merge_bags() -> ScalarUDF {
                 };
                 if let Json::Object(o) = bag {
                     for (k, v) in o {
-                        if out.len() < max_keys || out.contains_key(&k) {
-                            out.entry(k).or_insert(v);
+                        if out.len() < max_keys && !out.contains_key(&k) {
+                            out.insert(k, v);
                         }
                     }
                 }

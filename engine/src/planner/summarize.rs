@@ -459,7 +459,7 @@ impl Planner<'_> {
                 let keep = if conditional { x.clone().is_not_null().and(predicate(args[1])?) } else { x.clone().is_not_null() };
                 // MaxSize counts keys (default and most 1,048,576), which the merge sees.
                 let max_size = match args.get(if conditional { 2 } else { 1 }) {
-                    Some(a) => self.max_size(ep.env, a)?.min(collect::KUSTO_MAX_SIZE),
+                    Some(a) => self.max_size(ep.env, a)?.clamp(0, collect::KUSTO_MAX_SIZE),
                     None => collect::KUSTO_MAX_SIZE,
                 };
                 let expr = agg::array_agg(x).filter(keep).build()?;
@@ -483,7 +483,7 @@ impl Planner<'_> {
                 let deprecated = fname == "makelist" || fname == "makeset";
                 let explicit = args.get(if conditional { 2 } else { 1 });
                 let max_size = match explicit {
-                    Some(a) => self.max_size(ep.env, a)?.min(collect::KUSTO_MAX_SIZE),
+                    Some(a) => self.max_size(ep.env, a)?.clamp(0, collect::KUSTO_MAX_SIZE),
                     None if deprecated => 128,
                     None => collect::KUSTO_MAX_SIZE,
                 };
