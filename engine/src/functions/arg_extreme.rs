@@ -15,13 +15,14 @@ use std::cmp::Ordering;
 use std::fmt::Debug;
 use std::sync::{Arc, OnceLock};
 
+use super::one_group::{Held, OneGroup};
 use arrow::array::{Array, ArrayRef, ArrowPrimitiveType, AsArray, BooleanArray, PrimitiveArray};
 use arrow::buffer::NullBuffer;
 use arrow::datatypes::{
     ArrowNativeTypeOp, DataType, DurationNanosecondType, Field, FieldRef, Float64Type, Int32Type, Int64Type, TimeUnit,
     TimestampMicrosecondType,
 };
-use datafusion::common::{Result, ScalarValue, internal_err};
+use datafusion::common::{Result, internal_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility};
@@ -132,10 +133,6 @@ impl ArgExtreme {
         }
     }
 }
-
-/// A groups accumulator that the one-group `Accumulator` can hold too.
-trait Held: GroupsAccumulator + Sync + Debug {}
-impl<T: GroupsAccumulator + Sync + Debug> Held for T {}
 
 /// Each group's best key so far, its value and whether the group saw any row.
 #[derive(Debug)]
@@ -251,35 +248,6 @@ impl<K: ArrowPrimitiveType, V: ArrowPrimitiveType> GroupsAccumulator for Groups<
             + self.has_key.capacity()
             + self.has_value.capacity()
             + self.seen.capacity()
-    }
-}
-
-/// The one group's entry of `array`; a null of its type when no row ever came.
-fn the_group(array: &ArrayRef) -> Result<ScalarValue> {
-    if array.is_empty() { ScalarValue::try_from(array.data_type()) } else { ScalarValue::try_from_array(array, 0) }
-}
-
-/// The aggregate without `by`: one group, the same code.
-#[derive(Debug)]
-struct OneGroup(Box<dyn Held>);
-
-impl Accumulator for OneGroup {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let rows = values.first().map_or(0, |v| v.len());
-        self.0.update_batch(values, &vec![0; rows], None, 1)
-    }
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let rows = states.first().map_or(0, |v| v.len());
-        self.0.merge_batch(states, &vec![0; rows], 1)
-    }
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        the_group(&self.0.evaluate(EmitTo::All)?)
-    }
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        self.0.state(EmitTo::All)?.iter().map(the_group).collect()
-    }
-    fn size(&self) -> usize {
-        self.0.size()
     }
 }
 

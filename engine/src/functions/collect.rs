@@ -39,6 +39,8 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Literal;
 use indexmap::IndexSet;
 
+use super::one_group::OneGroup;
+
 /// The largest MaxSize Kusto accepts, and the default of `make_list` and `make_set`.
 pub const KUSTO_MAX_SIZE: i64 = 1_048_576;
 
@@ -94,7 +96,7 @@ impl AggregateUDFImpl for Collect {
         Ok(vec![Arc::new(Field::new(format_state_name(args.name, "values"), list_of(value.data_type()), true))])
     }
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(OneGroup(self.groups(args)?)))
+        Ok(Box::new(OneGroup(Box::new(self.groups(args)?))))
     }
     fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
         settings(&args).is_ok()
@@ -278,37 +280,6 @@ impl GroupsAccumulator for Groups {
 
     fn size(&self) -> usize {
         self.bytes + self.groups.capacity() * size_of::<Group>()
-    }
-}
-
-/// The aggregate without `by`: one group, the same code.
-#[derive(Debug)]
-struct OneGroup(Groups);
-
-impl OneGroup {
-    fn the_list(&mut self) -> Result<ScalarValue> {
-        self.0.resize(1);
-        ScalarValue::try_from_array(&self.0.lists(EmitTo::All)?, 0)
-    }
-}
-
-impl Accumulator for OneGroup {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let rows = values.first().map_or(0, |v| v.len());
-        self.0.update_batch(values, &vec![0; rows], None, 1)
-    }
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let rows = states.first().map_or(0, |v| v.len());
-        self.0.merge_batch(states, &vec![0; rows], 1)
-    }
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        self.the_list()
-    }
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok(vec![self.the_list()?])
-    }
-    fn size(&self) -> usize {
-        self.0.size()
     }
 }
 

@@ -18,6 +18,7 @@ pub mod geo_sphere;
 pub mod ip;
 pub mod kv;
 pub mod library;
+pub mod one_group;
 pub mod regex_syntax;
 pub mod registry;
 pub mod rowwise;
