@@ -13,6 +13,8 @@
 //! - Sort and take: `sort by k | take n` returns n rows of `T`.
 //! - Collect: `make_list`/`make_set` (bounded or not) hold as many values as the group's
 //!   non-null and distinct values.
+//! - Projections: `project` of several (mostly dynamic) expressions gives the same rows with the
+//!   logical optimizer on and off.
 //!
 //! Results are compared as multisets of rows, every cell rendered as Kusto prints it.
 //!
@@ -434,6 +436,35 @@ async fn check_plans_agree(case: &mut Case<'_>) -> Result<(), Failure> {
     })
 }
 
+/// `project` of several expressions (most of them dynamic paths) gives the same rows with the
+/// logical optimizer on and off. Of the relations, this one runs kql's own logical rule
+/// (`dynamic_members`: members of one column read in one walk) against the plain calls; a
+/// `where` alone would not reach it, since it rewrites projections.
+async fn check_projection_plans_agree(case: &mut Case<'_>) -> Result<(), Failure> {
+    let source = case.table.source_text(case.random_source()).to_string();
+    let a = case.random_engine();
+    // The engine with the same partitions and the other optimizer setting (see `engines`).
+    let b = &case.engines[a.index ^ 1];
+    let mut generator = ExprGen::new(&mut case.rng, &case.table.table);
+    let mut columns = Vec::new();
+    for i in 0..4 {
+        let ty = if generator.rng.random_bool(0.6) { Ty::Dynamic } else { *Ty::ALL.choose(generator.rng).unwrap_or(&Ty::Long) };
+        let depth = generator.rng.random_range(0..=2);
+        columns.push(format!("p{i} = {}", generator.scalar(ty, depth).render()));
+    }
+    let query = format!("{source}\n| project {}", columns.join(", "));
+    let runs = [(a, query.clone()), (b, query)];
+    let results = run_all("projection with and without the optimizer", &runs).await?;
+    if results[0] == results[1] {
+        return Ok(());
+    }
+    Err(Failure {
+        relation: "projection with and without the optimizer",
+        detail: format!("[{}] != [{}]", a.label, b.label),
+        observations: observations_of(&runs, &results),
+    })
+}
+
 /// A random scalar type for extend chains.
 fn random_scalar_type(rng: &mut StdRng) -> Ty {
     *Ty::ALL.choose(rng).unwrap_or(&Ty::Long)
@@ -654,7 +685,7 @@ async fn check_collect(case: &mut Case<'_>) -> Result<(), Failure> {
 }
 
 async fn run_case(case: &mut Case<'_>) -> Result<(), Failure> {
-    match case.rng.random_range(0..22) {
+    match case.rng.random_range(0..23) {
         0..=6 => check_ternary_partition(case).await,
         7..=10 => check_counts(case).await,
         11..=13 => check_plans_agree(case).await,
@@ -663,6 +694,7 @@ async fn run_case(case: &mut Case<'_>) -> Result<(), Failure> {
         18 => check_group_filter_counts(case).await,
         19 => check_arg_max(case).await,
         20 => check_collect(case).await,
+        21 => check_projection_plans_agree(case).await,
         _ => check_sort_take(case).await,
     }
 }

@@ -171,3 +171,12 @@ fn memoized_statistics_leave_the_repartitions_and_sorts_as_they_were() {
         assert_eq!(plain, memoized, "{name}: the memoized rule decided otherwise");
     }
 }
+
+#[test]
+fn several_members_of_one_dynamic_column_are_found_in_one_walk() {
+    check(
+        "dynamic_members_once",
+        "WindowsEvent | where EventID == 5156 | extend Src = tostring(EventData.SourceAddress), Port = toint(EventData.DestPort), \
+         App = tostring(EventData.Application), Layer = EventData.LayerName | project Src, Port, App, Layer",
+    );
+}

@@ -10,6 +10,7 @@ pub mod config;
 pub mod data_location;
 pub mod declared;
 pub mod delta;
+pub mod dynamic_members;
 pub mod error;
 pub mod evtx_import;
 pub mod first_row;

@@ -138,6 +138,10 @@ pub const DYNAMIC_POOL: &[&str] = &[
     r#"5"#,
     r#"-1"#,
     r#"true"#,
+    // Escapes in values and a string that holds a bag: the paths a walk of raw text must
+    // treat as a parsed value would (`functions/dynamic.rs`, `dynamic_members.rs`).
+    r#"{"a":"say \"hi\"","b":"C:\\dir","c":{"d":"tab\there"}}"#,
+    r#""{\"a\":7,\"b\":\"s\"}""#,
 ];
 
 /// A table of 5–60 rows with at least three columns. Each column draws from a small pool of

@@ -34,6 +34,14 @@ fn parse(text: &str) -> Option<Json> {
     }
 }
 
+/// Parses dynamic text, except a plain string (see `plain_json_string`), which is taken as it is.
+fn parse_unless_plain(text: &str) -> Option<Json> {
+    match plain_json_string(text) {
+        Some(plain) => Some(Json::String(plain.to_string())),
+        None => parse(text),
+    }
+}
+
 /// Appends a JSON value as dynamic text (null for JSON null).
 fn append(out: &mut StringBuilder, v: Option<&Json>) {
     match v {
@@ -102,13 +110,103 @@ pub fn get() -> ScalarUDF {
             path.clear();
             path.extend(keys.iter().map_while(|k| k.get(i)));
             let found = match values.get(i) {
-                Some(text) if path.len() == keys.len() => get_path(text, &path),
+                Some(text) if path.len() == keys.len() => get_path_text(text, &path),
                 _ => None,
             };
-            append(&mut out, found.as_ref());
+            append_text(&mut out, found.as_deref());
         }
         result(args, Arc::new(out.finish()))
     })
+}
+
+/// `kql_dyn_members(d, "a", "b", ...)`: the members `a`, `b`, ... of each row's bag, found in
+/// one walk of its text, as a struct whose field `"0"`, `"1"`, ... holds what `kql_dyn_get(d,
+/// "a")`, `kql_dyn_get(d, "b")`, ... give. The optimizer rule `dynamic_members` plans it where
+/// one projection reads several members of a column: the WindowsEvent firewall parser reads ten
+/// of `EventData`, and walking each row's text once per member was most of its time.
+pub fn members() -> ScalarUDF {
+    KqlUdf::scalar(
+        "kql_dyn_members",
+        |types| Ok(DataType::Struct(member_fields(types.len().saturating_sub(1)))),
+        |args, rows| {
+            let arrays = arrays(args, rows)?;
+            let values = StrArray::try_new(&arrays[0])?;
+            let names = args[1..]
+                .iter()
+                .map(|a| {
+                    super::scalar_str(a).ok_or_else(|| {
+                        datafusion::common::DataFusionError::Execution("kql_dyn_members() takes constant member names".into())
+                    })
+                })
+                .collect::<Result<Vec<String>>>()?;
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            let mut outs: Vec<StringBuilder> = names.iter().map(|_| StringBuilder::with_capacity(values.len(), values.len() * 8)).collect();
+            let mut found: Vec<Option<&str>> = vec![None; names.len()];
+            for i in 0..values.len() {
+                match values.get(i) {
+                    None => outs.iter_mut().for_each(StringBuilder::append_null),
+                    Some(text) if raw_members(text, &names, &mut found) => {
+                        outs.iter_mut().zip(&found).for_each(|(out, raw)| append_text(out, *raw));
+                    }
+                    // A string holding JSON, a key with escapes, text that is not a bag: each
+                    // member the way `kql_dyn_get` finds it.
+                    Some(text) => {
+                        for (out, name) in outs.iter_mut().zip(&names) {
+                            append_text(out, get_path_text(text, &[Key::Name(name)]).as_deref());
+                        }
+                    }
+                }
+            }
+            let columns: Vec<ArrayRef> = outs.iter_mut().map(|o| Arc::new(o.finish()) as ArrayRef).collect();
+            let members = arrow::array::StructArray::try_new(member_fields(names.len()), columns, None)?;
+            result(args, Arc::new(members))
+        },
+    )
+}
+
+/// `kql_dyn_member_at(members, i)`: field `i` of a `kql_dyn_members` struct. Not DataFusion's
+/// `get_field`: its optimizer moves `get_field` calls towards the scan, and in doing so wrote
+/// the struct's whole `kql_dyn_members` call into each of them, which undid the one walk.
+pub fn member_at() -> ScalarUDF {
+    KqlUdf::dynamic("kql_dyn_member_at", |args, rows| {
+        let members = args[0].to_array(rows)?;
+        let Some(members) = members.as_any().downcast_ref::<arrow::array::StructArray>() else {
+            return exec_err!("kql_dyn_member_at() reads a kql_dyn_members() struct, got a {}", members.data_type());
+        };
+        let position = match &args[1] {
+            ColumnarValue::Scalar(ScalarValue::Int64(Some(i))) => usize::try_from(*i).ok(),
+            _ => None,
+        };
+        match position.filter(|i| *i < members.num_columns()) {
+            Some(i) => result(args, members.column(i).clone()),
+            None => exec_err!("kql_dyn_member_at() takes the constant position of a member"),
+        }
+    })
+}
+
+/// The fields of `kql_dyn_members`' struct: `"0"`, `"1"`, ... (names that no member name can
+/// clash with), each `dynamic`.
+fn member_fields(n: usize) -> arrow::datatypes::Fields {
+    (0..n).map(|i| crate::types::dynamic_field(Field::new(i.to_string(), DataType::Utf8, true))).collect()
+}
+
+/// Appends found dynamic text in JSON's compact form, the form `kql_dyn_get` has always given
+/// (it parsed the element found and wrote it out again). A string without escapes and a bool
+/// are already in that form, and are copied without being parsed.
+fn append_text(out: &mut StringBuilder, text: Option<&str>) {
+    match text {
+        None => out.append_null(),
+        Some(t) if plain_json_string(t).is_some() || t == "true" || t == "false" => out.append_value(t),
+        Some(t) => append(out, parse(t).as_ref()),
+    }
+}
+
+/// The content of a JSON string that holds no escape and no control character (as most
+/// values in logs): `"abc"` is `abc`. Such text is its own compact JSON form. `None` for
+/// anything else, which must be parsed.
+fn plain_json_string(text: &str) -> Option<&str> {
+    let inner = text.strip_prefix('"')?.strip_suffix('"')?;
+    inner.bytes().all(|b| b != b'"' && b != b'\\' && b >= 0x20).then_some(inner)
 }
 
 /// One step of a property path.
@@ -147,9 +245,10 @@ impl<'a> KeyColumn<'a> {
     }
 }
 
-/// The element at `path` in the dynamic value written as `text`. The levels on the way stay
-/// slices of the row's text (or of the one value a `NotRaw` step had to write out).
-fn get_path(text: &str, path: &[Key]) -> Option<Json> {
+/// The text of the element at `path` in the dynamic value written as `text` (not yet in
+/// compact form: see `append_text`). The levels on the way stay slices of the row's text (or
+/// of the one value a `NotRaw` step had to write out).
+fn get_path_text<'t>(text: &'t str, path: &[Key]) -> Option<std::borrow::Cow<'t, str>> {
     let mut current = std::borrow::Cow::Borrowed(text);
     for key in path {
         let found = match raw_step(&current, *key) {
@@ -167,7 +266,7 @@ fn get_path(text: &str, path: &[Key]) -> Option<Json> {
             (None, current) => std::borrow::Cow::Owned(parse(&current).and_then(|v| value_step(v, *key))?.to_string()),
         };
     }
-    parse(&current)
+    Some(current)
 }
 
 /// Where `part`, a slice of `whole`, lies in it.
@@ -186,15 +285,14 @@ enum RawStep<'t> {
 
 /// A step over raw JSON: a bag's member or an array's element, as text.
 fn raw_step<'t>(text: &'t str, key: Key<'_>) -> RawStep<'t> {
-    use serde::de::DeserializeSeed;
     use serde_json::value::RawValue;
     match (text.trim_start().as_bytes().first(), key) {
         (Some(b'{'), Key::Name(name)) => {
-            let mut reader = serde_json::Deserializer::from_str(text);
-            match Member(name).deserialize(&mut reader).and_then(|found| reader.end().map(|()| found)) {
-                Ok(Some(raw)) => RawStep::Found(raw.get()),
-                Ok(None) => RawStep::Missing,
-                Err(_) => RawStep::NotRaw,
+            let mut found = [None];
+            match (raw_members(text, &[name], &mut found), found[0]) {
+                (true, Some(raw)) => RawStep::Found(raw),
+                (true, None) => RawStep::Missing,
+                (false, _) => RawStep::NotRaw,
             }
         }
         (Some(b'['), Key::Index(n)) => match serde_json::from_str::<Vec<&RawValue>>(text) {
@@ -209,33 +307,48 @@ fn raw_step<'t>(text: &'t str, key: Key<'_>) -> RawStep<'t> {
     }
 }
 
-/// Reads a JSON bag for its member `.0`, borrowing the member's text: every member is read
-/// (the last of equal keys counts, as when the bag is parsed into a value), none is kept but
-/// the one asked for. A key with escapes in it cannot be borrowed: the bag is then read as a
-/// value instead (`RawStep::NotRaw`).
-struct Member<'n>(&'n str);
+/// Reads the JSON bag `text` for its members `names`, borrowing each one's text into `found`
+/// (same positions): every member is read (the last of equal keys counts, as when the bag is
+/// parsed into a value), none is kept but those asked for. False when the walk cannot take the
+/// text: not a bag, not JSON, or a key with escapes in it (which cannot be borrowed); the
+/// caller then reads it as a value instead.
+fn raw_members<'t>(text: &'t str, names: &[&str], found: &mut [Option<&'t str>]) -> bool {
+    use serde::de::DeserializeSeed;
+    found.fill(None);
+    if text.trim_start().as_bytes().first() != Some(&b'{') {
+        return false;
+    }
+    let mut reader = serde_json::Deserializer::from_str(text);
+    Members { names, found }.deserialize(&mut reader).and_then(|()| reader.end()).is_ok()
+}
 
-impl<'de> serde::de::DeserializeSeed<'de> for Member<'_> {
-    type Value = Option<&'de serde_json::value::RawValue>;
-    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> std::result::Result<Self::Value, D::Error> {
+struct Members<'a, 't> {
+    names: &'a [&'a str],
+    found: &'a mut [Option<&'t str>],
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Members<'_, 'de> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> std::result::Result<(), D::Error> {
         deserializer.deserialize_map(self)
     }
 }
 
-impl<'de> serde::de::Visitor<'de> for Member<'_> {
-    type Value = Option<&'de serde_json::value::RawValue>;
+impl<'de> serde::de::Visitor<'de> for Members<'_, 'de> {
+    type Value = ();
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON object")
     }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
-        let mut found = None;
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
         while let Some(key) = map.next_key::<&'de str>()? {
             let value: &'de serde_json::value::RawValue = map.next_value()?;
-            if key == self.0 {
-                found = Some(value);
+            for (name, slot) in self.names.iter().zip(self.found.iter_mut()) {
+                if *name == key {
+                    *slot = Some(value.get());
+                }
             }
         }
-        Ok(found)
+        Ok(())
     }
 }
 
@@ -267,9 +380,15 @@ pub fn to_string() -> ScalarUDF {
     KqlUdf::scalar("kql_dyn_to_string", utf8, |args, rows| {
         let arrays = arrays(args, rows)?;
         let values = StrArray::try_new(&arrays[0])?;
-        let out: StringArray =
-            (0..values.len()).map(|i| Some(values.get(i).and_then(parse).map(|v| json_to_text(&v)).unwrap_or_default())).collect();
-        result(args, Arc::new(out))
+        let mut out = StringBuilder::with_capacity(values.len(), values.len() * 16);
+        for i in 0..values.len() {
+            match values.get(i).map(|t| (t, plain_json_string(t))) {
+                Some((_, Some(plain))) => out.append_value(plain),
+                Some((t, None)) => out.append_value(parse(t).map(|v| json_to_text(&v)).unwrap_or_default()),
+                None => out.append_value(""),
+            }
+        }
+        result(args, Arc::new(out.finish()))
     })
 }
 
@@ -281,7 +400,7 @@ pub fn to_real() -> ScalarUDF {
             let arrays = arrays(args, rows)?;
             let values = StrArray::try_new(&arrays[0])?;
             let out: Float64Array = (0..values.len())
-                .map(|i| match values.get(i).and_then(parse)? {
+                .map(|i| match values.get(i).and_then(parse_unless_plain)? {
                     Json::Number(n) => n.as_f64(),
                     Json::String(s) => s.trim().parse().ok(),
                     Json::Bool(b) => Some(b as i64 as f64),
@@ -301,7 +420,7 @@ pub fn to_long() -> ScalarUDF {
             let arrays = arrays(args, rows)?;
             let values = StrArray::try_new(&arrays[0])?;
             let out: Int64Array = (0..values.len())
-                .map(|i| match values.get(i).and_then(parse)? {
+                .map(|i| match values.get(i).and_then(parse_unless_plain)? {
                     Json::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
                     Json::String(s) => s.trim().parse().ok(),
                     Json::Bool(b) => Some(b as i64),
@@ -346,7 +465,7 @@ pub fn array_length() -> ScalarUDF {
             let arrays = arrays(args, rows)?;
             let values = StrArray::try_new(&arrays[0])?;
             let out: Int64Array = (0..values.len())
-                .map(|i| match values.get(i).and_then(parse)? {
+                .map(|i| match values.get(i).and_then(parse_unless_plain)? {
                     Json::Array(a) => Some(a.len() as i64),
                     _ => None,
                 })
@@ -622,5 +741,81 @@ mod tests {
         assert_eq!(expand_elements(Some(bag.clone()), false, usize::MAX), vec![serde_json::json!({"a": 1}), serde_json::json!({"b": [2]})]);
         assert_eq!(expand_elements(Some(bag), true, 1), vec![serde_json::json!(["a", 1])]);
         assert_eq!(expand_elements(None, false, 10), Vec::<Json>::new());
+    }
+
+    /// `kql_dyn_get(d, name)` of each row, as text (None for null).
+    fn get_each(texts: &[Option<&str>], name: &str) -> Vec<Option<String>> {
+        let values: ArrayRef = Arc::new(texts.iter().copied().collect::<StringArray>());
+        let args = [ColumnarValue::Array(values), ColumnarValue::Scalar(ScalarValue::Utf8(Some(name.to_string())))];
+        let out = call(get(), &args, texts.len());
+        strings(out)
+    }
+
+    fn strings(out: Result<ColumnarValue>) -> Vec<Option<String>> {
+        let ColumnarValue::Array(a) = out.unwrap() else { panic!("an array") };
+        let a = StrArray::try_new(&a).unwrap();
+        (0..a.len()).map(|i| a.get(i).map(str::to_string)).collect()
+    }
+
+    /// Runs a plain kql function over `args`.
+    fn call(udf: ScalarUDF, args: &[ColumnarValue], rows: usize) -> Result<ColumnarValue> {
+        match udf.inner().downcast_ref::<KqlUdf>().map(|u| &u.invoke) {
+            Some(super::super::Invoke::Plain(f)) => f(args, rows),
+            _ => panic!("a plain kql function"),
+        }
+    }
+
+    /// The rows the members walk must read as `kql_dyn_get` does: plain bags, the last of equal
+    /// keys, escapes in keys and values, nested values in compact form, a string that holds a
+    /// bag, arrays, text that is not JSON, JSON null and a null row.
+    const ROWS: &[Option<&str>] = &[
+        Some(r#"{"a":"x","b":2,"c":{"d" : [1, 2]}}"#),
+        Some(r#"{"a":"first","b":1,"a":"last"}"#),
+        Some(r#"{"a\u0041":"escaped key","a":"v\"q","b":"C:\\dir"}"#),
+        Some(r#"{"b":1e2,"a":true,"c":null}"#),
+        Some(r#""{\"a\":7,\"b\":\"s\"}""#),
+        Some(r#"[{"a":1},2]"#),
+        Some("not json"),
+        Some("null"),
+        Some("  {\"a\" : \"spaced\" }  "),
+        None,
+    ];
+
+    #[test]
+    fn members_of_one_walk_are_what_each_get_gives() {
+        let names = ["a", "b", "c", "missing"];
+        let values: ArrayRef = Arc::new(ROWS.iter().copied().collect::<StringArray>());
+        let mut args = vec![ColumnarValue::Array(values)];
+        args.extend(names.iter().map(|n| ColumnarValue::Scalar(ScalarValue::Utf8(Some(n.to_string())))));
+        let members = call(members(), &args, ROWS.len()).unwrap();
+        for (i, name) in names.iter().enumerate() {
+            let at = [members.clone(), ColumnarValue::Scalar(ScalarValue::Int64(Some(i as i64)))];
+            let read = strings(call(member_at(), &at, ROWS.len()));
+            assert_eq!(read, get_each(ROWS, name), "member {name}");
+        }
+        // What `kql_dyn_get` itself gives for these rows.
+        let s = |v: &str| Some(v.to_string());
+        assert_eq!(
+            get_each(ROWS, "a"),
+            vec![s(r#""x""#), s(r#""last""#), s(r#""v\"q""#), s("true"), s("7"), None, None, None, s(r#""spaced""#), None]
+        );
+        assert_eq!(get_each(ROWS, "c"), vec![s(r#"{"d":[1,2]}"#), None, None, None, None, None, None, None, None, None]);
+        assert_eq!(get_each(ROWS, "b")[3], s("100.0"));
+    }
+
+    #[test]
+    fn plain_strings_are_taken_without_parsing_and_others_are_not() {
+        assert_eq!(plain_json_string(r#""abc""#), Some("abc"));
+        assert_eq!(plain_json_string(r#""""#), Some(""));
+        assert_eq!(plain_json_string(r#""a\"b""#), None);
+        assert_eq!(plain_json_string("\"a\tb\""), None);
+        assert_eq!(plain_json_string("\""), None);
+        assert_eq!(plain_json_string("abc"), None);
+        let texts = [Some(r#""plain""#), Some(r#""C:\\dir""#), Some("\"tab\tin\""), Some("12"), Some("[1]"), None];
+        let values: ArrayRef = Arc::new(texts.iter().copied().collect::<StringArray>());
+        let out = call(to_string(), &[ColumnarValue::Array(values)], texts.len());
+        let s = |v: &str| Some(v.to_string());
+        // A raw tab is not JSON: the text is taken as a string, quotes and all, as before.
+        assert_eq!(strings(out), vec![s("plain"), s(r"C:\dir"), s("\"tab\tin\""), s("12"), s("[1]"), s("")]);
     }
 }

@@ -248,6 +248,8 @@ declare_udfs! {
     parse_json = dynamic::parse_json(),
     to_dynamic = dynamic::to_dynamic(),
     dyn_get = dynamic::get(),
+    dyn_members = dynamic::members(),
+    dyn_member_at = dynamic::member_at(),
     dyn_to_string = dynamic::to_string(),
     dyn_to_real = dynamic::to_real(),
     dyn_to_long = dynamic::to_long(),
