@@ -11,9 +11,10 @@
 //! Arrow's row format, so any type hashes and compares as bytes.
 //!
 //! A `make_list` with the default MaxSize stays with `array_agg`, which keeps whole batches
-//! without a copy per value: this aggregate's copy per value made it 3x slower. A set pays a
-//! hash lookup per row: with thousands of groups each lookup misses the cache (a `make_set` by
-//! 20,000 sources over 10 M rows: 2.8-3.6 s against `array_agg`'s 2.0 s, in 35 % less memory).
+//! without a copy per value: this aggregate's copy per value made it 3x slower. A set does not
+//! look each row's value up as it comes: with thousands of groups each lookup landed in another
+//! group's table and missed the cache. Values are appended to their group's pending bytes, and
+//! taken into the group's set together when those fill (see `Group`).
 //!
 //! The result is a list of the value's type, as `array_agg` gives, so the finishing step of the
 //! planner (`kql_collected_values`: dynamic arrays taken element by element, `json` equality)
@@ -113,32 +114,66 @@ impl Collect {
     }
 }
 
-/// A held value: the value in Arrow's row format (one column), which hashes and compares as
+/// A value in a set: the value in Arrow's row format (one column), which hashes and compares as
 /// bytes and goes back to an array in one call.
 type Held = Box<[u8]>;
 
 /// A set's values, each once, in the order they came.
 type Values = IndexSet<Held, RandomState>;
 
-/// A list's values (`distinct` off) or a set's (`distinct` on, boxed: a group costs 32 bytes
-/// before its first value, whichever it holds; millions of groups are common).
+/// The least room a set's group keeps for values not yet deduplicated (see `Group`).
+const PENDING_BYTES: usize = 1024;
+
+/// One group's values. A value is appended to `pending` (in row format, after its length: 4
+/// bytes, little-endian), with no lookup: a list's values stay there. A set takes its pending
+/// values into `set` in one go when `pending` is full, and `pending` then has room for as many
+/// bytes as the set holds (at least `PENDING_BYTES`), so a group holds at most about twice its
+/// set. Taking a group's values together is what makes a set fast: a lookup per row, with
+/// thousands of groups, lands each time in another group's table and misses the cache.
+///
+/// A group costs 32 bytes before its first value; millions of groups are common.
 #[derive(Debug, Default)]
 struct Group {
-    list: Vec<Held>,
-    set: Option<Box<Values>>,
+    pending: Vec<u8>,
+    held: Option<Box<Taken>>,
 }
 
-impl Group {
-    fn len(&self) -> usize {
-        self.set.as_ref().map_or(self.list.len(), |s| s.len())
-    }
+/// What a group has taken beyond its pending bytes.
+#[derive(Debug, Default)]
+struct Taken {
+    /// A list's values (pending ones included), for its bound.
+    count: usize,
+    set: Values,
+    /// What the set's values cost (`entry_size`).
+    set_bytes: usize,
+}
 
-    fn into_values(self) -> Vec<Held> {
-        match self.set {
-            Some(set) => set.into_iter().collect(),
-            None => self.list,
+/// The values of `pending`, in order.
+fn pending_values(pending: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = pending;
+    std::iter::from_fn(move || {
+        let (len, after) = rest.split_first_chunk::<4>()?;
+        let (value, after) = after.split_at_checked(u32::from_le_bytes(*len) as usize)?;
+        rest = after;
+        Some(value)
+    })
+}
+
+/// Takes a set's pending values into it, each once, until it holds `max_size`; what the set's
+/// values grew by.
+fn take_pending(taken: &mut Taken, pending: &mut Vec<u8>, max_size: usize) -> usize {
+    let before = taken.set_bytes;
+    for value in pending_values(pending) {
+        if taken.set.len() >= max_size {
+            break;
+        }
+        if !taken.set.contains(value) {
+            taken.set.insert(Held::from(value));
+            taken.set_bytes += entry_size(value);
         }
     }
+    pending.clear();
+    taken.set_bytes - before
 }
 
 #[derive(Debug)]
@@ -148,8 +183,8 @@ struct Groups {
     max_size: usize,
     rows: RowConverter,
     groups: Vec<Group>,
-    /// What the groups' values hold (see `entry_size`), kept as they grow: DataFusion asks for
-    /// `size` after every batch, too often to walk every group.
+    /// What the groups hold (pending bytes' capacity, sets' values, `Taken` boxes), kept as
+    /// they grow: DataFusion asks for `size` after every batch, too often to walk every group.
     bytes: usize,
 }
 
@@ -168,45 +203,65 @@ impl Groups {
     /// Offers a value to group `g`: taken unless the group is full or, for a set, has it.
     fn offer(&mut self, g: usize, value: &[u8]) {
         let group = &mut self.groups[g];
-        if group.len() >= self.max_size {
-            return;
+        let needed = 4 + value.len();
+        // A value's length fits in 4 bytes: a value of 4 GiB is far past what the memory limit
+        // and Arrow's 32-bit string offsets let through.
+        let Ok(len) = u32::try_from(value.len()) else { return };
+        if group.held.is_none() {
+            group.held = Some(Box::default());
+            self.bytes += size_of::<Taken>();
         }
+        let Some(taken) = group.held.as_mut() else { return };
+        let capacity = group.pending.capacity();
         if self.distinct {
-            if group.set.is_none() {
-                self.bytes += size_of::<Values>();
-            }
-            let set = group.set.get_or_insert_with(Box::default);
-            if !set.contains(value) {
-                set.insert(Held::from(value));
-                self.bytes += entry_size(value, true);
+            if group.pending.len() + needed > capacity {
+                self.bytes += take_pending(taken, &mut group.pending, self.max_size);
+                if taken.set.len() >= self.max_size {
+                    // Full: it takes nothing more, and needs no room.
+                    group.pending = Vec::new();
+                    self.bytes -= capacity;
+                    return;
+                }
+                group.pending.reserve(needed.max(PENDING_BYTES).max(taken.set_bytes));
             }
         } else {
-            group.list.push(Held::from(value));
-            self.bytes += entry_size(value, false);
+            if taken.count >= self.max_size {
+                return;
+            }
+            taken.count += 1;
         }
+        group.pending.extend_from_slice(&len.to_le_bytes());
+        group.pending.extend_from_slice(value);
+        self.bytes = self.bytes + group.pending.capacity() - capacity;
     }
 
     /// The emitted groups' values as one list per group.
     fn lists(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let taken: Vec<Group> = match emit_to {
+        let mut taken: Vec<Group> = match emit_to {
             EmitTo::All => std::mem::take(&mut self.groups),
             EmitTo::First(n) => self.groups.drain(..n.min(self.groups.len())).collect(),
         };
+        for group in &mut taken {
+            if let Some(held) = group.held.as_mut()
+                && self.distinct
+            {
+                self.bytes += take_pending(held, &mut group.pending, self.max_size);
+            }
+            let held_bytes = group.held.as_ref().map_or(0, |h| h.set_bytes + size_of::<Taken>());
+            self.bytes = self.bytes.saturating_sub(group.pending.capacity() + held_bytes);
+        }
         let mut lengths = Vec::with_capacity(taken.len());
-        let mut held: Vec<Held> = Vec::new();
-        for group in taken {
-            if group.set.is_some() {
-                self.bytes = self.bytes.saturating_sub(size_of::<Values>());
+        let mut values: Vec<&[u8]> = Vec::new();
+        for group in &taken {
+            let before = values.len();
+            match &group.held {
+                Some(held) if self.distinct => values.extend(held.set.iter().map(|v| &v[..])),
+                _ => values.extend(pending_values(&group.pending)),
             }
-            let values = group.into_values();
-            lengths.push(values.len());
-            for v in &values {
-                self.bytes = self.bytes.saturating_sub(entry_size(v, self.distinct));
-            }
-            held.extend(values);
+            lengths.push(values.len() - before);
         }
         let parser = self.rows.parser();
-        let items = match self.rows.convert_rows(held.iter().map(|v| parser.parse(v)))?.pop() {
+        let items = match self.rows.convert_rows(values.iter().map(|v| parser.parse(v)))?.pop() {
             Some(items) => items,
             None => new_empty_array(&self.item_type),
         };
@@ -215,10 +270,10 @@ impl Groups {
     }
 }
 
-/// What one held value costs: its bytes and box and, in a set, about two words of index. A
-/// vector's or table's spare capacity is not counted; it is at most as much again.
-fn entry_size(value: &[u8], distinct: bool) -> usize {
-    value.len() + size_of::<Held>() + if distinct { 2 * size_of::<usize>() } else { 0 }
+/// What one value in a set costs: its bytes and box, and about two words of index. A table's
+/// spare capacity is not counted; it is at most as much again.
+fn entry_size(value: &[u8]) -> usize {
+    value.len() + size_of::<Held>() + 2 * size_of::<usize>()
 }
 
 impl GroupsAccumulator for Groups {
@@ -226,9 +281,6 @@ impl GroupsAccumulator for Groups {
         self.resize(total);
         let Some(values) = values.first() else { return internal_err!("kql_collect takes a value") };
         let rows = self.rows.convert_columns(std::slice::from_ref(values))?;
-        // With thousands of groups each lookup lands in another group's table and misses the
-        // cache; taking a batch's rows group by group did not help (a batch has fewer rows
-        // than there are groups), so they are taken in order.
         for (row, &g) in groups.iter().enumerate() {
             if filter.is_none_or(|f| f.is_valid(row) && f.value(row)) {
                 self.offer(g, rows.row(row).as_ref());
@@ -349,12 +401,38 @@ mod tests {
     #[test]
     fn size_grows_with_the_values_held_and_not_with_repeats() {
         let mut set = groups(true, usize::MAX);
-        set.update_batch(&[longs(&[Some(1), Some(2)])], &[0, 0], None, 1).expect("updates");
+        // Repeats fill the pending room again and again; each time they go into the set,
+        // which does not grow, so neither does the room.
+        let repeats: Vec<Option<i64>> = (0..10_000).map(|i| Some(i % 2 + 1)).collect();
+        set.update_batch(&[longs(&repeats[..1000])], &[0; 1000], None, 1).expect("updates");
         let two = set.size();
-        set.update_batch(&[longs(&[Some(1), Some(2), Some(1)])], &[0, 0, 0], None, 1).expect("updates");
+        set.update_batch(&[longs(&repeats)], &[0; 10_000], None, 1).expect("updates");
         assert_eq!(set.size(), two);
-        set.update_batch(&[longs(&[Some(3)])], &[0], None, 1).expect("updates");
-        assert!(set.size() > two);
+        let distinct: Vec<Option<i64>> = (0..10_000).map(Some).collect();
+        set.update_batch(&[longs(&distinct)], &[0; 10_000], None, 1).expect("updates");
+        assert!(set.size() > two + 10_000 * 9, "each value held costs at least its 9 bytes");
+        assert_eq!(contents(&set.evaluate(EmitTo::All).expect("evaluates"))[0].len(), 10_000);
+        assert_eq!(set.bytes, 0, "emitted values are no longer charged");
+    }
+
+    /// Values pending and values in the set, across many rounds of taking them in, keep
+    /// first-seen order, each once, and stop at MaxSize.
+    #[test]
+    fn a_large_set_taken_in_rounds_keeps_first_seen_order_and_its_bound() {
+        let values: Vec<Option<i64>> = (0..50_000).map(|i| Some((i * 7919) % 3000)).collect();
+        let mut expected: Vec<Option<i64>> = Vec::new();
+        for v in &values {
+            if !expected.contains(v) {
+                expected.push(*v);
+            }
+        }
+        let mut set = groups(true, 2500);
+        set.update_batch(&[longs(&values)], &[0; 50_000], None, 1).expect("updates");
+        expected.truncate(2500);
+        assert_eq!(contents(&set.evaluate(EmitTo::All).expect("evaluates")), vec![expected]);
+        let mut list = groups(false, 40_000);
+        list.update_batch(&[longs(&values)], &[0; 50_000], None, 1).expect("updates");
+        assert_eq!(contents(&list.evaluate(EmitTo::All).expect("evaluates")), vec![values[..40_000].to_vec()]);
     }
 
     #[test]
