@@ -244,13 +244,21 @@ fn a_hunt_over_the_memory_limit_fails_alone_with_a_clear_error() {
 /// (`array_agg` held three million strings here and failed at the limit), and a list stops at
 /// Kusto's MaxSize: both fit in 20 MB.
 #[test]
-fn a_set_of_few_values_over_many_rows_and_a_bounded_list_stay_within_a_small_memory_limit() {
+fn a_set_of_few_values_over_many_rows_a_bounded_list_and_a_bag_of_few_keys_stay_within_a_small_memory_limit() {
     let query = "range x from 1 to 3000000 step 1 \
                  | summarize s = make_set(strcat(\"value-\", x % 10)), l = make_list(strcat(\"value-\", x), 1000) \
                  | project n = array_length(s), m = array_length(l)";
     let out = kql(&["--memory-limit", "20M", "--format", "csv", "-c", query]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "n,m\n10,1000\n");
+    // A bag of 10 keys merged from 3 million bags (array_agg kept every row's bag and failed
+    // at this limit).
+    let bags = "range x from 1 to 3000000 step 1 \
+                | summarize b = make_bag(bag_pack(strcat(\"k\", x % 10), x % 10)) \
+                | project k = array_length(bag_keys(b)), v = tolong(b.k7)";
+    let out = kql(&["--memory-limit", "20M", "--format", "csv", "-c", bags]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "k,v\n10,7\n");
 }
 
 /// `mv-expand` of a constant million-element array over 861 rows asks for 861 million rows of

@@ -247,6 +247,11 @@ fn nested_parquet_columns_are_dynamic_with_every_dynamic_function() {
         csv_of(&["--table", &table, "-c", "Conn | summarize c = count() by tostring(ports) | order by c desc, ports asc | take 1"]),
         "ports,c\n,1\n"
     );
+    // make_bag merges a struct's and a map's rows as bags.
+    assert_eq!(
+        csv_of(&["--table", &table, "-c", "Conn | summarize id = make_bag(id), tags = make_bag(tags), none = make_bag(ports)"]),
+        "id,tags,none\n\"{\"\"orig_h\"\":\"\"10.0.0.1\"\",\"\"resp_p\"\":443}\",\"{\"\"env\"\":\"\"prod\"\",\"\"team\"\":\"\"red\"\"}\",{}\n"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -1302,34 +1302,6 @@ fn nearest_rank(sorted: &[(Num, f64)], p: f64) -> Option<Num> {
     sorted.last().map(|(v, _)| *v)
 }
 
-/// Merges a list of bags (JSON texts) into one; the first value of a key wins. An optional
-/// second argument (make_bag's MaxSize) bounds the number of keys.
-pub fn merge_bags() -> ScalarUDF {
-    RowUdf::scalar("kql_merge_bags", Ret::Dynamic, |a| {
-        let max_keys = match a.get(1) {
-            Some(V::Long(n)) => usize::try_from(*n).unwrap_or(0),
-            _ => usize::MAX,
-        };
-        let mut out = serde_json::Map::new();
-        if let Json::Array(items) = a[0].json().into_owned() {
-            for item in items {
-                let bag = match item {
-                    Json::String(text) => serde_json::from_str(&text).unwrap_or(Json::Null),
-                    other => other,
-                };
-                if let Json::Object(o) = bag {
-                    for (k, v) in o {
-                        if out.len() < max_keys && !out.contains_key(&k) {
-                            out.insert(k, v);
-                        }
-                    }
-                }
-            }
-        }
-        Out::Json(Json::Object(out))
-    })
-}
-
 /// `tdigest` functions over the exact digests `tdigest()` makes.
 pub fn register_tdigest(m: &mut HashMap<&'static str, RowDef>) {
     def(m, "percentile_tdigest", 2, 2, Ret::Real, |a| {

@@ -3,6 +3,7 @@
 
 pub mod arg_extreme;
 pub mod arithmetic;
+pub mod bag;
 pub mod catalog;
 pub mod coalesce;
 pub mod collect;
@@ -237,7 +238,6 @@ declare_udfs! {
     percentile = library::percentile(),
     percentile_long = library::percentile_long(),
     percentiles_array = library::percentiles_array(),
-    merge_bags = library::merge_bags(),
     series_fill = library::series_fill(),
     series_axis = library::series_axis(),
     kv_value = kv::kv_value(),

@@ -462,8 +462,15 @@ impl Planner<'_> {
                     Some(a) => self.max_size(ep.env, a)?.clamp(0, collect::KUSTO_MAX_SIZE),
                     None => collect::KUSTO_MAX_SIZE,
                 };
-                let expr = agg::array_agg(x).filter(keep).build()?;
-                let finish: Finish = Arc::new(move |col| crate::functions::udfs().merge_bags.call(vec![col, lit(max_size)]));
+                // kql's own aggregate merges the bags as rows come (`functions/bag.rs`); no rows
+                // give `{}`.
+                // A bag in a file's struct or map column is not JSON text yet.
+                let text = match ep.type_of(&x, args[0].span)? {
+                    t if crate::functions::is_string(&t) => x,
+                    _ => crate::functions::udfs().to_dynamic.call(vec![x, lit(false)]),
+                };
+                let expr = crate::functions::bag::make_bag().call(vec![text, lit(max_size)]).filter(keep).build()?;
+                let finish: Finish = Arc::new(|col| crate::types::as_dynamic(coalesce(vec![col, lit("{}")])));
                 Ok(vec![AggOutput { name: aggregate_name("bag", Some(args[0])), expr, finish: Some(finish) }])
             }
             "make_list" | "makelist" | "make_set" | "makeset" | "make_list_if" | "make_set_if" | "make_list_with_nulls" => {
