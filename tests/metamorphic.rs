@@ -448,7 +448,7 @@ async fn check_projection_plans_agree(case: &mut Case<'_>) -> Result<(), Failure
     let mut generator = ExprGen::new(&mut case.rng, &case.table.table);
     let mut columns = Vec::new();
     for i in 0..4 {
-        let ty = if generator.rng.random_bool(0.6) { Ty::Dynamic } else { *Ty::ALL.choose(generator.rng).unwrap_or(&Ty::Long) };
+        let ty = if generator.rng.random_bool(0.6) { Ty::Dynamic } else { random_scalar_type(generator.rng) };
         let depth = generator.rng.random_range(0..=2);
         columns.push(format!("p{i} = {}", generator.scalar(ty, depth).render()));
     }
@@ -465,7 +465,7 @@ async fn check_projection_plans_agree(case: &mut Case<'_>) -> Result<(), Failure
     })
 }
 
-/// A random scalar type for extend chains.
+/// A random scalar type for extend chains and projections.
 fn random_scalar_type(rng: &mut StdRng) -> Ty {
     *Ty::ALL.choose(rng).unwrap_or(&Ty::Long)
 }

@@ -287,9 +287,7 @@ impl<'de> serde::de::Visitor<'de> for Members<'_, 'de> {
 
 /// A member's value in JSON's compact form (as a parsed bag writes it).
 fn compact(value: &str) -> String {
-    let plain =
-        value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).is_some_and(|v| v.bytes().all(|b| b != b'"' && b != b'\\' && b >= 0x20));
-    if plain || value == "true" || value == "false" || value == "null" {
+    if super::dynamic::plain_json_string(value).is_some() || value == "true" || value == "false" || value == "null" {
         return value.to_string();
     }
     serde_json::from_str::<serde_json::Value>(value).map_or_else(|_| value.to_string(), |v| v.to_string())

@@ -204,7 +204,7 @@ fn append_text(out: &mut StringBuilder, text: Option<&str>) {
 /// The content of a JSON string that holds no escape and no control character (as most
 /// values in logs): `"abc"` is `abc`. Such text is its own compact JSON form. `None` for
 /// anything else, which must be parsed.
-fn plain_json_string(text: &str) -> Option<&str> {
+pub(super) fn plain_json_string(text: &str) -> Option<&str> {
     let inner = text.strip_prefix('"')?.strip_suffix('"')?;
     inner.bytes().all(|b| b != b'"' && b != b'\\' && b >= 0x20).then_some(inner)
 }

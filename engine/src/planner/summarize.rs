@@ -462,13 +462,13 @@ impl Planner<'_> {
                     Some(a) => self.max_size(ep.env, a)?.clamp(0, collect::KUSTO_MAX_SIZE),
                     None => collect::KUSTO_MAX_SIZE,
                 };
-                // kql's own aggregate merges the bags as rows come (`functions/bag.rs`); no rows
-                // give `{}`.
                 // A bag in a file's struct or map column is not JSON text yet.
                 let text = match ep.type_of(&x, args[0].span)? {
                     t if crate::functions::is_string(&t) => x,
                     _ => crate::functions::udfs().to_dynamic.call(vec![x, lit(false)]),
                 };
+                // kql's own aggregate merges the bags as rows come (`functions/bag.rs`); no rows
+                // give `{}`.
                 let expr = crate::functions::bag::make_bag().call(vec![text, lit(max_size)]).filter(keep).build()?;
                 let finish: Finish = Arc::new(|col| crate::types::as_dynamic(coalesce(vec![col, lit("{}")])));
                 Ok(vec![AggOutput { name: aggregate_name("bag", Some(args[0])), expr, finish: Some(finish) }])
