@@ -29,6 +29,7 @@ use serde_json::value::RawValue;
 
 use super::StrArray;
 use super::one_group::OneGroup;
+use super::pending;
 
 /// `kql_make_bag(bag, max_keys)`.
 pub fn make_bag() -> Arc<AggregateUDF> {
@@ -79,13 +80,9 @@ impl AggregateUDFImpl for MakeBag {
 /// A group's bag: each key's value as compact JSON text, in the order the keys came.
 type Bag = IndexMap<Box<str>, Box<str>, RandomState>;
 
-/// The least room a group keeps for bags not merged yet (see `Group`).
-const PENDING_BYTES: usize = 1024;
-
-/// One group. A row's bag text is appended to `pending` (after its length: 4 bytes,
-/// little-endian), with no lookup; when `pending` is full its bags are merged into `merged`
+/// One group. A row's bag text is appended to `pending` (see `pending`), with no lookup; when `pending` is full its bags are merged into `merged`
 /// together, and `pending` then has room for as many bytes as the merged bag holds (at least
-/// `PENDING_BYTES`), so a group holds at most about twice its bag. Merging a group's rows
+/// `pending::MIN_ROOM`), so a group holds at most about twice its bag. Merging a group's rows
 /// together is what makes this fast: a lookup per row, with thousands of groups, lands each
 /// time in another group's table and misses the cache (merging row by row took 6-7 s where
 /// `array_agg` took 4.3 s, for `make_bag` by 20,000 sources over 10 M rows).
@@ -126,10 +123,7 @@ impl Bags {
     /// Offers the bag written as `text` to group `g` (see `Group`).
     fn offer(&mut self, g: usize, text: &str) {
         let group = &mut self.groups[g];
-        let needed = 4 + text.len();
-        // A bag's length fits in 4 bytes: a text of 4 GiB is far past what the memory limit and
-        // Arrow's 32-bit string offsets let through.
-        let Ok(len) = u32::try_from(text.len()) else { return };
+        let Some(needed) = pending::room(text.as_bytes()) else { return };
         let capacity = group.pending.capacity();
         if group.pending.len() + needed > capacity {
             if group.merged.is_none() {
@@ -143,10 +137,9 @@ impl Bags {
                 self.bytes -= capacity;
                 return;
             }
-            group.pending.reserve(needed.max(PENDING_BYTES).max(merged.bytes));
+            group.pending.reserve(needed.max(pending::MIN_ROOM).max(merged.bytes));
         }
-        group.pending.extend_from_slice(&len.to_le_bytes());
-        group.pending.extend_from_slice(text.as_bytes());
+        pending::push(&mut group.pending, text.as_bytes());
         self.bytes = self.bytes + group.pending.capacity() - capacity;
     }
 
@@ -192,10 +185,7 @@ impl Bags {
 fn merge_pending(merged: &mut Merged, pending: &mut Vec<u8>, max_keys: usize) -> isize {
     let mut found = Vec::new();
     let mut grew = 0;
-    let mut rest = &pending[..];
-    while let Some((len, after)) = rest.split_first_chunk::<4>() {
-        let Some((text, after)) = after.split_at_checked(u32::from_le_bytes(*len) as usize) else { break };
-        rest = after;
+    for text in pending::values(pending) {
         if merged.bag.len() >= max_keys {
             break;
         }
@@ -253,36 +243,8 @@ fn add(bag: &mut Bag, row_start: usize, max_keys: usize, key: &str, value: impl 
 /// Reads a JSON bag's members into `found` (each key and the text of its value, borrowed from
 /// `text`, in order); false when `text` is not a JSON bag whose keys are free of escapes.
 fn read_members<'t>(text: &'t str, found: &mut Vec<(&'t str, &'t RawValue)>) -> bool {
-    use serde::de::DeserializeSeed;
     found.clear();
-    if text.trim_start().as_bytes().first() != Some(&b'{') {
-        return false;
-    }
-    let mut reader = serde_json::Deserializer::from_str(text);
-    Members(found).deserialize(&mut reader).and_then(|()| reader.end()).is_ok()
-}
-
-struct Members<'a, 't>(&'a mut Vec<(&'t str, &'t RawValue)>);
-
-impl<'de> serde::de::DeserializeSeed<'de> for Members<'_, 'de> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> std::result::Result<(), D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for Members<'_, 'de> {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a JSON object")
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
-        while let Some(key) = map.next_key::<&'de str>()? {
-            let value: &'de RawValue = map.next_value()?;
-            self.0.push((key, value));
-        }
-        Ok(())
-    }
+    super::dynamic::each_member(text, |key, value| found.push((key, value)))
 }
 
 /// A member's value in JSON's compact form (as a parsed bag writes it).

@@ -41,6 +41,7 @@ use datafusion::physical_expr::expressions::Literal;
 use indexmap::IndexSet;
 
 use super::one_group::OneGroup;
+use super::pending;
 
 /// The largest MaxSize Kusto accepts, and the default of `make_list` and `make_set`.
 pub const KUSTO_MAX_SIZE: i64 = 1_048_576;
@@ -121,13 +122,10 @@ type Held = Box<[u8]>;
 /// A set's values, each once, in the order they came.
 type Values = IndexSet<Held, RandomState>;
 
-/// The least room a set's group keeps for values not yet deduplicated (see `Group`).
-const PENDING_BYTES: usize = 1024;
-
-/// One group's values. A value is appended to `pending` (in row format, after its length: 4
-/// bytes, little-endian), with no lookup: a list's values stay there. A set takes its pending
+/// One group's values. A value is appended to `pending` (in row format; see `pending`), with
+/// no lookup: a list's values stay there. A set takes its pending
 /// values into `set` in one go when `pending` is full, and `pending` then has room for as many
-/// bytes as the set holds (at least `PENDING_BYTES`), so a group holds at most about twice its
+/// bytes as the set holds (at least `pending::MIN_ROOM`), so a group holds at most about twice its
 /// set. Taking a group's values together is what makes a set fast: a lookup per row, with
 /// thousands of groups, lands each time in another group's table and misses the cache.
 ///
@@ -148,22 +146,11 @@ struct Taken {
     set_bytes: usize,
 }
 
-/// The values of `pending`, in order.
-fn pending_values(pending: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut rest = pending;
-    std::iter::from_fn(move || {
-        let (len, after) = rest.split_first_chunk::<4>()?;
-        let (value, after) = after.split_at_checked(u32::from_le_bytes(*len) as usize)?;
-        rest = after;
-        Some(value)
-    })
-}
-
 /// Takes a set's pending values into it, each once, until it holds `max_size`; what the set's
 /// values grew by.
 fn take_pending(taken: &mut Taken, pending: &mut Vec<u8>, max_size: usize) -> usize {
     let before = taken.set_bytes;
-    for value in pending_values(pending) {
+    for value in pending::values(pending) {
         if taken.set.len() >= max_size {
             break;
         }
@@ -203,10 +190,7 @@ impl Groups {
     /// Offers a value to group `g`: taken unless the group is full or, for a set, has it.
     fn offer(&mut self, g: usize, value: &[u8]) {
         let group = &mut self.groups[g];
-        let needed = 4 + value.len();
-        // A value's length fits in 4 bytes: a value of 4 GiB is far past what the memory limit
-        // and Arrow's 32-bit string offsets let through.
-        let Ok(len) = u32::try_from(value.len()) else { return };
+        let Some(needed) = pending::room(value) else { return };
         if group.held.is_none() {
             group.held = Some(Box::default());
             self.bytes += size_of::<Taken>();
@@ -222,7 +206,7 @@ impl Groups {
                     self.bytes -= capacity;
                     return;
                 }
-                group.pending.reserve(needed.max(PENDING_BYTES).max(taken.set_bytes));
+                group.pending.reserve(needed.max(pending::MIN_ROOM).max(taken.set_bytes));
             }
         } else {
             if taken.count >= self.max_size {
@@ -230,8 +214,7 @@ impl Groups {
             }
             taken.count += 1;
         }
-        group.pending.extend_from_slice(&len.to_le_bytes());
-        group.pending.extend_from_slice(value);
+        pending::push(&mut group.pending, value);
         self.bytes = self.bytes + group.pending.capacity() - capacity;
     }
 
@@ -256,7 +239,7 @@ impl Groups {
             let before = values.len();
             match &group.held {
                 Some(held) if self.distinct => values.extend(held.set.iter().map(|v| &v[..])),
-                _ => values.extend(pending_values(&group.pending)),
+                _ => values.extend(pending::values(&group.pending)),
             }
             lengths.push(values.len() - before);
         }

@@ -309,44 +309,49 @@ fn raw_step<'t>(text: &'t str, key: Key<'_>) -> RawStep<'t> {
 
 /// Reads the JSON bag `text` for its members `names`, borrowing each one's text into `found`
 /// (same positions): every member is read (the last of equal keys counts, as when the bag is
-/// parsed into a value), none is kept but those asked for. False when the walk cannot take the
-/// text: not a bag, not JSON, or a key with escapes in it (which cannot be borrowed); the
-/// caller then reads it as a value instead.
+/// parsed into a value), none is kept but those asked for. False when `each_member` cannot take
+/// the text; the caller then reads it as a value instead.
 fn raw_members<'t>(text: &'t str, names: &[&str], found: &mut [Option<&'t str>]) -> bool {
-    use serde::de::DeserializeSeed;
     found.fill(None);
+    each_member(text, |key, value| {
+        for (name, slot) in names.iter().zip(found.iter_mut()) {
+            if *name == key {
+                *slot = Some(value.get());
+            }
+        }
+    })
+}
+
+/// Walks the JSON bag `text`, giving `f` each member's key and the text of its value, borrowed
+/// from `text`, in order. False when the walk cannot take the text: not a bag, not JSON, or a
+/// key with escapes in it (which cannot be borrowed); `f` may have seen members by then.
+pub(super) fn each_member<'t>(text: &'t str, f: impl FnMut(&'t str, &'t serde_json::value::RawValue)) -> bool {
+    use serde::de::DeserializeSeed;
     if text.trim_start().as_bytes().first() != Some(&b'{') {
         return false;
     }
     let mut reader = serde_json::Deserializer::from_str(text);
-    Members { names, found }.deserialize(&mut reader).and_then(|()| reader.end()).is_ok()
+    EachMember(f).deserialize(&mut reader).and_then(|()| reader.end()).is_ok()
 }
 
-struct Members<'a, 't> {
-    names: &'a [&'a str],
-    found: &'a mut [Option<&'t str>],
-}
+struct EachMember<F>(F);
 
-impl<'de> serde::de::DeserializeSeed<'de> for Members<'_, 'de> {
+impl<'de, F: FnMut(&'de str, &'de serde_json::value::RawValue)> serde::de::DeserializeSeed<'de> for EachMember<F> {
     type Value = ();
     fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> std::result::Result<(), D::Error> {
         deserializer.deserialize_map(self)
     }
 }
 
-impl<'de> serde::de::Visitor<'de> for Members<'_, 'de> {
+impl<'de, F: FnMut(&'de str, &'de serde_json::value::RawValue)> serde::de::Visitor<'de> for EachMember<F> {
     type Value = ();
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON object")
     }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+    fn visit_map<A: serde::de::MapAccess<'de>>(mut self, mut map: A) -> std::result::Result<(), A::Error> {
         while let Some(key) = map.next_key::<&'de str>()? {
             let value: &'de serde_json::value::RawValue = map.next_value()?;
-            for (name, slot) in self.names.iter().zip(self.found.iter_mut()) {
-                if *name == key {
-                    *slot = Some(value.get());
-                }
-            }
+            (self.0)(key, value);
         }
         Ok(())
     }

@@ -20,6 +20,7 @@ pub mod ip;
 pub mod kv;
 pub mod library;
 pub mod one_group;
+pub mod pending;
 pub mod regex_syntax;
 pub mod registry;
 pub mod rowwise;
