@@ -261,6 +261,29 @@ fn a_set_of_few_values_over_many_rows_a_bounded_list_and_a_bag_of_few_keys_stay_
     assert_eq!(stdout(&out), "k,v\n10,7\n");
 }
 
+/// `serialize` hands each batch on once the rows its `next` needs have arrived, and what waits
+/// is counted in the memory pool: a short offset over millions of rows fits 20 MB, an offset of
+/// two million rows fails with the pool's clear error (it was held outside the pool, and at
+/// 100 M rows the whole input was: 6 GB past a 2 GB limit).
+#[test]
+fn serialize_holds_only_the_rows_next_waits_for_and_counts_them_against_the_memory_limit() {
+    let short = "range x from 1 to 3000000 step 1 \
+                 | serialize n = next(x, 1000), p = prev(x, 1000), r = row_number() \
+                 | summarize c = countif(n == x + 1000 and p == x - 1000 and r == x)";
+    let out = kql(&["--memory-limit", "20M", "--format", "csv", "-c", short]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "c\n2998000\n");
+    let long = "range x from 1 to 3000000 step 1 | serialize n = next(x, 2000000) | summarize c = countif(n == x + 2000000)";
+    let out = kql(&["--memory-limit", "20M", "--format", "csv", "-c", long]);
+    assert!(!out.status.success());
+    let error = stderr(&out);
+    assert!(
+        error.starts_with("error: the query needs more memory than the memory limit allows (raise --memory-limit, or narrow the query)"),
+        "{error}"
+    );
+    assert!(error.contains("SerialExec"), "the message names the operator: {error}");
+}
+
 /// `mv-expand` of a constant million-element array over 861 rows asks for 861 million rows of
 /// text in one batch: it failed deep in Arrow ("offset overflow") after 20 s and 4.6 GB. Its
 /// rows are now held to the memory limit, and within it the same expansion gives every row.

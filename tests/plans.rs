@@ -87,8 +87,10 @@ fn a_leftouter_join_and_a_lookup() {
     );
 }
 
-/// A summarize over rows sorted on a group key (after `sort`/`serialize`) hashes its final step:
-/// no sort of the repartitioned partial results in front of it (`physical_rules.rs`).
+/// A summarize over rows sorted on a group key (after `sort`/`serialize`) sorts nothing again:
+/// no `SortExec` of the repartitioned partial results in front of its final step
+/// (`physical_rules.rs`). Since `serialize` streams, the repartition keeps the order by merging
+/// and both steps aggregate in sorted mode.
 #[test]
 fn a_summarize_after_a_sort_does_not_sort_again() {
     check(
