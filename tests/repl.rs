@@ -1,5 +1,6 @@
 //! The REPL driven through a pseudo-terminal, as a hunter uses it: dot-commands, a pasted
-//! multi-line rule, Ctrl-C on a long query, and the session going on afterwards.
+//! multi-line rule, Ctrl-C on a long query, and the session going on afterwards; and the
+//! progress line that one-shot queries and hunts draw on a terminal.
 
 #![cfg(unix)]
 
@@ -8,7 +9,7 @@ mod support;
 use std::process::Command;
 
 use rexpect::session::{PtySession, spawn_command};
-use support::{kql_binary, root};
+use support::{kql_binary, root, scratch};
 
 /// A REPL over the bundled samples, with its history kept out of the user's home.
 fn repl() -> PtySession {
@@ -219,4 +220,54 @@ fn block_mode_runs_a_query_typed_line_by_line_on_a_blank_line() {
     p.exp_string("kql> ").expect("prompt");
     p.send_line(".quit").expect("send");
     p.exp_eof().expect("the REPL exits");
+}
+
+/// Long enough in any build to show the progress line (drawn after a second): 99M rows, each
+/// hashed as a string.
+const LONG_QUERY: &str = "range x from 1 to 99000000 step 1 | summarize dcount(tostring(x))";
+
+/// `kql ARGS` on a pseudo-terminal (its stdout and stderr both the terminal).
+fn on_terminal(args: &[&str]) -> PtySession {
+    let mut cmd = Command::new(kql_binary());
+    cmd.args(args).current_dir(root()).env("NO_COLOR", "1").env("COLUMNS", "120");
+    spawn_command(cmd, Some(30_000)).expect("start kql")
+}
+
+/// A one-shot query writing its rows to a file shows on the terminal how many rows it has
+/// scanned, and the count grows; Ctrl-C ends it without leaving the file.
+#[test]
+fn a_long_one_shot_query_shows_what_it_has_scanned() {
+    let out = scratch("progress-one-shot").join("rows.csv");
+    let mut p = on_terminal(&["-c", LONG_QUERY, "--format", "csv", "--output", out.to_str().expect("a UTF-8 path")]);
+    // The first drawings may come before the first batch; the count then grows.
+    let scanned = (0..50)
+        .map(|_| p.exp_regex(r"[0-9][0-9,]* rows read").expect("the progress line").1)
+        .map(|line| line.split(' ').next().unwrap_or_default().replace(',', "").parse::<u64>().expect("a count"))
+        .find(|&rows| rows > 0);
+    assert!(scanned.is_some(), "the line counts the rows read");
+    p.send_control('c').expect("Ctrl-C");
+    p.exp_eof().expect("kql exits");
+    assert!(!out.exists(), "no cut-off result file");
+}
+
+/// A quick query prints its table and no progress line at all.
+#[test]
+fn a_quick_one_shot_query_prints_no_progress_line() {
+    let mut p = on_terminal(&["-c", "print y = 41 + 1"]);
+    let (before, _) = p.exp_eof().map(|all| (all, ())).expect("kql exits");
+    assert!(before.contains("42"), "the table: {before:?}");
+    assert!(!before.contains("scanned"), "no progress line: {before:?}");
+}
+
+/// `kql hunt` on a terminal says how many hunts are done and what the running one has
+/// scanned.
+#[test]
+fn a_hunt_run_shows_how_many_hunts_are_done() {
+    let dir = scratch("progress-hunt");
+    std::fs::write(dir.join("quick.kql"), "print n = 1").expect("write a hunt");
+    std::fs::write(dir.join("long.kql"), LONG_QUERY).expect("write a hunt");
+    let mut p = on_terminal(&["hunt", dir.to_str().expect("a UTF-8 path")]);
+    p.exp_regex(r"[0-2] of 2 hunts done; long: [0-9][0-9,]* rows read").expect("the progress line");
+    p.send_control('c').expect("Ctrl-C");
+    p.exp_eof().expect("kql exits");
 }

@@ -437,20 +437,61 @@ fn a_declaration_converts_parquet_columns_and_names_a_value_that_does_not_conver
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Writes `rows` as the SigninLogs file of Log Analytics' data export for 2024-05-`d`, hour `h`,
+/// under `dir/am-signinlogs`.
+fn export_hour(dir: &Path, d: u32, h: u32, rows: &str) {
+    let folder = dir.join(format!(
+        "am-signinlogs/WorkspaceResourceId=/subscriptions/s1/resourcegroups/rg/providers/microsoft.operationalinsights/workspaces/ws/y=2024/m=05/d={d:02}/h={h:02}/m=00"
+    ));
+    std::fs::create_dir_all(&folder).expect("mkdir");
+    write(&folder.join("PT1H.json"), rows);
+}
+
+/// Hunts that share one scan of an exported table skip the hours that no hunt's window can
+/// hold: an unreadable hour outside every window is never read. A hunt without a window makes
+/// the shared scan read every file (and meet the unreadable line).
+#[test]
+fn hunts_sharing_a_scan_skip_the_partitions_no_hunt_wants() {
+    let dir = scratch("shared-scan-pruning");
+    let hour = |d: u32, h: u32, rows: &str| export_hour(&dir, d, h, rows);
+    hour(1, 10, "{\"TimeGenerated\":\"2024-05-01T10:15:00Z\",\"User\":\"a\"}\n");
+    hour(8, 10, "{\"TimeGenerated\":\"2024-05-08T10:15:00Z\",\"User\":\"b\"}\n");
+    hour(20, 5, "this line is not JSON\n");
+    let hunts = dir.join("hunts");
+    std::fs::create_dir_all(&hunts).expect("mkdir");
+    write(
+        &hunts.join("day1.kql"),
+        "SigninLogs | where TimeGenerated between (datetime(2024-05-01) .. datetime(2024-05-01 23:59)) | project User",
+    );
+    write(
+        &hunts.join("day8.kql"),
+        "SigninLogs | where TimeGenerated >= datetime(2024-05-08) and TimeGenerated < datetime(2024-05-09) and User != 'x' | project User",
+    );
+    let table = format!("SigninLogs={}", dir.join("am-signinlogs").display());
+    let (hunts_arg, out) = (hunts.display().to_string(), dir.join("out"));
+    let out_arg = out.display().to_string();
+    let run = || kql(&["hunt", &hunts_arg, "--table", &table, "--format", "csv", "--out", &out_arg]);
+    let o = run();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("2 hunts read SigninLogs in one shared scan"), "{}", stdout(&o));
+    assert_eq!(std::fs::read_to_string(out.join("day1.csv")).expect("result"), "User\na\n");
+    assert_eq!(std::fs::read_to_string(out.join("day8.csv")).expect("result"), "User\nb\n");
+
+    write(&hunts.join("every_day.kql"), "SigninLogs | where User != 'x' | count");
+    let o = run();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stderr(&o).contains("hunt every_day failed:"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("d=20/h=05/m=00/PT1H.json"), "{}", stderr(&o));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// Log Analytics' data export layout: one JSON lines file per table and ingestion hour. A
 /// `TimeGenerated` window skips the files that cannot hold a row in it, and never a row that
 /// arrived late.
 #[test]
 fn sentinel_export_folders_are_pruned_by_the_time_window_without_losing_late_rows() {
     let dir = scratch("export-layout");
-    let base = dir.join(
-        "am-signinlogs/WorkspaceResourceId=/subscriptions/s1/resourcegroups/rg/providers/microsoft.operationalinsights/workspaces/ws",
-    );
-    let hour = |d: u32, h: u32, rows: &str| {
-        let folder = base.join(format!("y=2024/m=05/d={d:02}/h={h:02}/m=00"));
-        std::fs::create_dir_all(&folder).expect("mkdir");
-        write(&folder.join("PT1H.json"), rows);
-    };
+    let hour = |d: u32, h: u32, rows: &str| export_hour(&dir, d, h, rows);
     hour(1, 10, "{\"TimeGenerated\":\"2024-05-01T10:15:00Z\",\"Type\":\"SigninLogs\",\"User\":\"a\"}\n");
     // Ingested on the 10th, generated on the 9th: a late arrival.
     hour(

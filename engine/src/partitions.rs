@@ -84,53 +84,42 @@ fn civil(y: i64, m: i64, d: i64) -> Option<i64> {
 /// The `TimeGenerated` window `[low, high]` (microseconds, inclusive) that `filters`, taken
 /// together, allow; `None` when they do not bound it.
 pub fn time_window(filters: &[Expr]) -> Option<(i64, i64)> {
-    let mut low = i64::MIN;
-    let mut high = i64::MAX;
-    let mut bounded = false;
-    for filter in filters {
-        for (op, micros) in bounds(filter) {
-            bounded = true;
-            match op {
-                Operator::Gt | Operator::GtEq => low = low.max(micros),
-                Operator::Lt | Operator::LtEq => high = high.min(micros),
-                Operator::Eq => {
-                    low = low.max(micros);
-                    high = high.min(micros);
-                }
-                _ => {}
-            }
-        }
-    }
-    bounded.then_some((low, high))
+    filters.iter().filter_map(window_of).reduce(intersection)
 }
 
-/// `TimeGenerated <op> constant` comparisons a filter holds at its top (through `and` and
-/// `between`), with the column on the left.
-fn bounds(filter: &Expr) -> Vec<(Operator, i64)> {
+/// The window one filter bounds `TimeGenerated` to: through `and` (both sides' windows hold),
+/// `or` (the span of both, when both are bounded: the rows a union of hunts wants, see
+/// `shared_scan`) and `between`, down to `TimeGenerated <op> constant` either way round.
+fn window_of(filter: &Expr) -> Option<(i64, i64)> {
     match filter {
-        Expr::BinaryExpr(BinaryExpr { left, op: Operator::And, right }) => {
-            let mut all = bounds(left);
-            all.extend(bounds(right));
-            all
+        Expr::BinaryExpr(BinaryExpr { left, op: Operator::And, right }) => match (window_of(left), window_of(right)) {
+            (Some(a), Some(b)) => Some(intersection(a, b)),
+            (one, None) | (None, one) => one,
+        },
+        Expr::BinaryExpr(BinaryExpr { left, op: Operator::Or, right }) => {
+            let ((l1, h1), (l2, h2)) = (window_of(left)?, window_of(right)?);
+            Some((l1.min(l2), h1.max(h2)))
         }
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-            let (column, constant, op) = match (is_time_column(left), micros_of(right), is_time_column(right), micros_of(left)) {
-                (true, Some(v), _, _) => (true, v, *op),
-                (_, _, true, Some(v)) => (true, v, op.swap().unwrap_or(*op)),
-                _ => (false, 0, *op),
+            let (constant, op) = match (is_time_column(left), micros_of(right), is_time_column(right), micros_of(left)) {
+                (true, Some(v), _, _) => (v, *op),
+                (_, _, true, Some(v)) => (v, op.swap()?),
+                _ => return None,
             };
-            if column && matches!(op, Operator::Gt | Operator::GtEq | Operator::Lt | Operator::LtEq | Operator::Eq) {
-                vec![(op, constant)]
-            } else {
-                Vec::new()
+            match op {
+                Operator::Gt | Operator::GtEq => Some((constant, i64::MAX)),
+                Operator::Lt | Operator::LtEq => Some((i64::MIN, constant)),
+                Operator::Eq => Some((constant, constant)),
+                _ => None,
             }
         }
-        Expr::Between(b) if !b.negated && is_time_column(&b.expr) => match (micros_of(&b.low), micros_of(&b.high)) {
-            (Some(l), Some(h)) => vec![(Operator::GtEq, l), (Operator::LtEq, h)],
-            _ => Vec::new(),
-        },
-        _ => Vec::new(),
+        Expr::Between(b) if !b.negated && is_time_column(&b.expr) => Some((micros_of(&b.low)?, micros_of(&b.high)?)),
+        _ => None,
     }
+}
+
+fn intersection((l1, h1): (i64, i64), (l2, h2): (i64, i64)) -> (i64, i64) {
+    (l1.max(l2), h1.min(h2))
 }
 
 fn is_time_column(e: &Expr) -> bool {
@@ -274,5 +263,11 @@ mod tests {
         assert_eq!(time_window(&[col(TIME_COLUMN).between(t("2024-05-01"), t("2024-05-02"))]), Some((at("2024-05-01"), at("2024-05-02"))));
         // `or` does not bound the window.
         assert_eq!(time_window(&[col(TIME_COLUMN).gt(t("2024-05-01")).or(col("x").eq(lit(1)))]), None);
+        // An `or` of two windows (hunts sharing a scan) spans both; `and` narrows it.
+        let day = |d: &str, next: &str| col(TIME_COLUMN).gt_eq(t(d)).and(col(TIME_COLUMN).lt(t(next)));
+        let either = day("2024-05-01", "2024-05-02").or(day("2024-05-05", "2024-05-06"));
+        assert_eq!(time_window(std::slice::from_ref(&either)), Some((at("2024-05-01"), at("2024-05-06"))));
+        assert_eq!(time_window(&[either.clone().and(col("x").eq(lit(1)))]), Some((at("2024-05-01"), at("2024-05-06"))));
+        assert_eq!(time_window(&[either, col(TIME_COLUMN).lt(t("2024-05-03"))]), Some((at("2024-05-01"), at("2024-05-03"))));
     }
 }

@@ -574,6 +574,11 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// The scans of `plan`, once it runs.
+    pub(crate) fn of(plan: Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> Progress {
+        Progress { plan }
+    }
+
     /// Rows and bytes the query's scans (the leaves of its plan) have read so far.
     pub fn scanned(&self) -> (usize, usize) {
         fn walk(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>, rows: &mut usize, bytes: &mut usize) {

@@ -16,9 +16,11 @@ use serde_json::{Value as Json, json};
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::cli::{HuntArgs, HuntFormat};
 use crate::hunts::{self, Hunt};
+use crate::progress_line::{ProgressLine, eprint_line};
 use crate::results::{self, PartialFile, ResultWriter};
 
 /// What running one hunt gave.
@@ -56,51 +58,23 @@ pub async fn run(args: &HuntArgs) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let output = Output { dir: args.out.clone(), format: args.format };
-    // Every hunt is planned first, so that the hunts reading the same table are known before
-    // any of them runs; one hunt per core at a time (a thousand Sigma rules take seconds to
-    // plan, one after another).
+    let line = ProgressLine::on_stderr(true);
+    let tally = Arc::new(Tally::default());
+    let total = hunts.len();
     let (session, hunts) = (Arc::new(session), Arc::new(hunts));
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut prepared: Vec<Option<Prepared>> = futures::stream::iter(0..hunts.len())
-        .map(|i| {
-            let (session, hunts) = (session.clone(), hunts.clone());
-            tokio::spawn(async move { prepare(&session, &hunts[i]).await })
+    let progress = || {
+        let (planned, done) = (tally.planned.load(Ordering::Relaxed), tally.done.load(Ordering::Relaxed));
+        Some(match line.scanned(&session) {
+            _ if planned < total => format!("planning hunts: {planned} of {total}"),
+            Some(scanned) => format!("{done} of {total} hunts done; {scanned}"),
+            None => format!("{done} of {total} hunts done"),
         })
-        .buffered(cores)
-        .map(|planned| {
-            Some(planned.unwrap_or_else(|e| {
-                Prepared::Decided(Outcome::failed(Duration::ZERO, format!("error: kql stopped planning this hunt: {e}")))
-            }))
-        })
-        .collect()
-        .await;
-    let mut outcomes: Vec<Option<Outcome>> = (0..hunts.len()).map(|_| None).collect();
-    // On a cluster each hunt's plan runs there whole: a scan shared in this process cannot
-    // be sent to executors.
-    if !args.no_shared_scans && args.sources.cluster.is_none() {
-        for (table, members) in shared_groups(&session, &prepared) {
-            run_shared(&session, &table, &members, &hunts, &mut prepared, &output, &mut outcomes).await;
-        }
-    }
-    // The others, `jobs` at once. `buffered` yields their outcomes in the hunts' order.
-    let rest: Vec<(usize, Prepared)> = prepared.iter_mut().enumerate().filter_map(|(i, p)| p.take().map(|p| (i, p))).collect();
-    let finished: Vec<(usize, Outcome)> = futures::stream::iter(rest)
-        .map(|(i, p)| {
-            let (session, hunt, output) = (&session, &hunts[i], &output);
-            async move { (i, run_prepared(session, hunt, p, output).await) }
-        })
-        .buffered(args.jobs.max(1))
-        .collect()
-        .await;
-    for (i, outcome) in finished {
-        outcomes[i] = Some(outcome);
-    }
-    let outcomes: Vec<Outcome> = outcomes
-        .into_iter()
-        .map(|o| {
-            o.unwrap_or_else(|| Outcome::failed(Duration::ZERO, "error: kql did not run this hunt (a bug in kql, please report it)".into()))
-        })
-        .collect();
+    };
+    let outcomes = tokio::select! {
+        outcomes = run_all(args, &session, &hunts, &output, &line, &tally) => outcomes,
+        never = line.draw(progress) => match never {},
+    };
+    line.clear();
     // A hunt that failed this time leaves no result file from an earlier run that would look
     // current.
     if let Some(dir) = &args.out {
@@ -188,11 +162,11 @@ async fn plan_hunt(session: &Session, hunt: &Hunt) -> Result<(PlannedQuery, Stri
     let text = hunt.query.as_ref().map_err(|e| format!("error: {}: {e}", hunt.file.display()))?;
     let planned = session.plan_reading_data(text).await;
     for warning in session.take_read_warnings() {
-        eprintln!("warning: {}: {warning}", hunt.origin());
+        eprint_line(&format!("warning: {}: {warning}", hunt.origin()));
     }
     let queries = planned.map_err(|e| e.render(text, &hunt.origin(), false))?;
     for warning in queries.iter().flat_map(|q| &q.warnings) {
-        eprintln!("warning: {}: {warning}", hunt.origin());
+        eprint_line(&format!("warning: {}: {warning}", hunt.origin()));
     }
     let query = queries
         .into_iter()
@@ -216,6 +190,73 @@ fn shared_groups(session: &Session, prepared: &[Option<Prepared>]) -> BTreeMap<S
     groups
 }
 
+/// Plans every hunt, then runs them: the groups that share a scan, then the others.
+async fn run_all(
+    args: &HuntArgs,
+    session: &Arc<Session>,
+    hunts: &Arc<Vec<Hunt>>,
+    output: &Output,
+    line: &ProgressLine,
+    tally: &Arc<Tally>,
+) -> Vec<Outcome> {
+    // Every hunt is planned first, so that the hunts reading the same table are known before
+    // any of them runs; one hunt per core at a time (a thousand Sigma rules take seconds to
+    // plan, one after another).
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut prepared: Vec<Option<Prepared>> = futures::stream::iter(0..hunts.len())
+        .map(|i| {
+            let (session, hunts) = (session.clone(), hunts.clone());
+            tokio::spawn(async move { prepare(&session, &hunts[i]).await })
+        })
+        .buffered(cores)
+        .map(|planned| {
+            tally.planned.fetch_add(1, Ordering::Relaxed);
+            Some(planned.unwrap_or_else(|e| {
+                Prepared::Decided(Outcome::failed(Duration::ZERO, format!("error: kql stopped planning this hunt: {e}")))
+            }))
+        })
+        .collect()
+        .await;
+    let mut outcomes: Vec<Option<Outcome>> = (0..hunts.len()).map(|_| None).collect();
+    // On a cluster each hunt's plan runs there whole: a scan shared in this process cannot
+    // be sent to executors.
+    if !args.no_shared_scans && args.sources.cluster.is_none() {
+        for (table, members) in shared_groups(session, &prepared) {
+            run_shared(session, &table, &members, hunts, &mut prepared, output, &mut outcomes, line, tally).await;
+        }
+    }
+    // The others, `jobs` at once. `buffered` yields their outcomes in the hunts' order.
+    let rest: Vec<(usize, Prepared)> = prepared.iter_mut().enumerate().filter_map(|(i, p)| p.take().map(|p| (i, p))).collect();
+    let finished: Vec<(usize, Outcome)> = futures::stream::iter(rest)
+        .map(|(i, p)| {
+            let (hunt, line) = (&hunts[i], line);
+            async move {
+                let outcome = run_prepared(session, hunt, p, output, line).await;
+                tally.done.fetch_add(1, Ordering::Relaxed);
+                (i, outcome)
+            }
+        })
+        .buffered(args.jobs.max(1))
+        .collect()
+        .await;
+    for (i, outcome) in finished {
+        outcomes[i] = Some(outcome);
+    }
+    outcomes
+        .into_iter()
+        .map(|o| {
+            o.unwrap_or_else(|| Outcome::failed(Duration::ZERO, "error: kql did not run this hunt (a bug in kql, please report it)".into()))
+        })
+        .collect()
+}
+
+/// How far a run has got, for the progress line.
+#[derive(Default)]
+struct Tally {
+    planned: AtomicUsize,
+    done: AtomicUsize,
+}
+
 /// Runs the hunts of one group together over one scan of `table`: each hunt's plan is made
 /// first (registering what it reads; one hunt per core at a time), then the scan starts, and
 /// every hunt runs as its own task.
@@ -228,6 +269,8 @@ async fn run_shared(
     prepared: &mut [Option<Prepared>],
     output: &Output,
     outcomes: &mut [Option<Outcome>],
+    line: &ProgressLine,
+    tally: &Arc<Tally>,
 ) {
     let Some(provider) = session.catalog().get(table).map(|t| t.provider.clone()) else { return };
     let shared = Arc::new(SharedScan::new(table, provider));
@@ -277,16 +320,24 @@ async fn run_shared(
             Ok((_, Err(panic))) => outcomes[i] = Some(Outcome::failed(planning, panic_error(&*panic))),
             Err(e) => outcomes[i] = Some(Outcome::failed(planning, format!("error: kql stopped planning this hunt: {e}"))),
         }
+        if outcomes[i].is_some() {
+            tally.done.fetch_add(1, Ordering::Relaxed);
+        }
     }
-    let _scan = shared.start(&session.context().state()).await;
+    let scan = shared.start(&session.context().state()).await;
+    let watched = format!("the shared scan of {table}");
+    if let Some(progress) = scan.progress() {
+        line.watch(watched.clone(), progress);
+    }
     // Each hunt runs and writes its result on a task of its own: a thousand hunts' rows, read
     // and written from one task, would use one core.
     let runs = ready.into_iter().map(|(i, query, text, planning, stream)| {
-        let (hunts, output, table) = (hunts.clone(), output.clone(), table.to_string());
+        let (hunts, output, table, tally) = (hunts.clone(), output.clone(), table.to_string(), tally.clone());
         let run = tokio::spawn(async move {
             let hunt = &hunts[i];
             let written = AssertUnwindSafe(write_results(stream, &query, &hunt.name, &output)).catch_unwind().await;
             let elapsed = planning + start.elapsed();
+            tally.done.fetch_add(1, Ordering::Relaxed);
             Outcome { shared_scan: Some(table), ..Outcome::of_run(written, elapsed, &text, hunt) }
         });
         async move {
@@ -297,23 +348,27 @@ async fn run_shared(
     for (i, outcome) in futures::future::join_all(runs).await {
         outcomes[i] = Some(outcome);
     }
+    drop(scan);
+    line.finished(&watched);
     for warning in session.take_read_warnings() {
-        eprintln!("warning: {table}: {warning}");
+        eprint_line(&format!("warning: {table}: {warning}"));
     }
 }
 
 /// Runs one planned hunt on its own.
-async fn run_prepared(session: &Session, hunt: &Hunt, prepared: Prepared, output: &Output) -> Outcome {
+async fn run_prepared(session: &Session, hunt: &Hunt, prepared: Prepared, output: &Output, line: &ProgressLine) -> Outcome {
     let (query, text, planning) = match prepared {
         Prepared::Decided(outcome) => return outcome,
         Prepared::Ready { query, text, planning } => (query, text, planning),
     };
     let start = Instant::now();
     let run = AssertUnwindSafe(async {
-        let (stream, _) = session.stream_with_progress(&query, ResultUse::Export).await?;
+        let (stream, progress) = session.stream_with_progress(&query, ResultUse::Export).await?;
+        line.watch(hunt.name.clone(), progress);
         let written = write_results(stream, &query, &hunt.name, output).await;
+        line.finished(&hunt.name);
         for warning in session.take_read_warnings() {
-            eprintln!("warning: {}: {warning}", hunt.origin());
+            eprint_line(&format!("warning: {}: {warning}", hunt.origin()));
         }
         written
     })

@@ -11,6 +11,7 @@ mod hunt;
 mod hunts;
 mod import;
 mod print;
+mod progress_line;
 mod results;
 mod shell;
 
@@ -88,7 +89,16 @@ async fn run(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match run_query(&session, &text, &args).await {
+    // Rows streamed to the terminal are the progress there; otherwise a long query shows what
+    // it has scanned on stderr until its results are written.
+    let streams_to_terminal = args.output.is_none() && args.format != cli::Format::Table && std::io::stdout().is_terminal();
+    let line = progress_line::ProgressLine::on_stderr(!streams_to_terminal && args.explain.is_none());
+    let outcome = tokio::select! {
+        outcome = run_query(&session, &text, &args, &line) => outcome,
+        never = line.draw(|| line.scanned(&session)) => match never {},
+    };
+    line.clear();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{}", e.render(&text, &origin, color));
@@ -202,7 +212,7 @@ pub fn load_functions(session: &mut Session, path: &Path) -> Result<Vec<String>,
 }
 
 /// Runs every result statement and writes its rows in the chosen format.
-async fn run_query(session: &Session, text: &str, args: &Args) -> Result<(), KqlError> {
+async fn run_query(session: &Session, text: &str, args: &Args, line: &progress_line::ProgressLine) -> Result<(), KqlError> {
     let queries = session.plan_reading_data(text).await?;
     // An output file is written whole or not at all: a query that fails half-way leaves no
     // cut-off file (nor, on stdout, can it take back what was printed).
@@ -221,7 +231,7 @@ async fn run_query(session: &Session, text: &str, args: &Args) -> Result<(), Kql
     };
     for (i, query) in queries.iter().enumerate() {
         for warning in &query.warnings {
-            eprintln!("warning: {warning}");
+            progress_line::eprint_line(&format!("warning: {warning}"));
         }
         if let Some(what) = args.explain {
             let text = session.explain(query, what == cli::Explain::Analyze).await?;
@@ -231,7 +241,8 @@ async fn run_query(session: &Session, text: &str, args: &Args) -> Result<(), Kql
         // A table is a view of the result (Kusto's result limit applies); CSV and JSON lines
         // are exports that stream, whatever their size.
         let used = if args.format == cli::Format::Table { ResultUse::View } else { ResultUse::Export };
-        let (stream, _) = session.stream_with_progress(query, used).await?;
+        let (stream, progress) = session.stream_with_progress(query, used).await?;
+        line.watch("", progress);
         let schema = stream.schema();
         if i > 0 && args.format == cli::Format::Table {
             writeln!(out).map_err(cannot_write)?;
@@ -246,21 +257,27 @@ async fn run_query(session: &Session, text: &str, args: &Args) -> Result<(), Kql
         }
         let drained = results::drain_into(stream, &mut writer, query, cannot_write).await;
         for warning in session.take_read_warnings() {
-            eprintln!("warning: {warning}");
+            progress_line::eprint_line(&format!("warning: {warning}"));
         }
         drained?;
         let written = writer.finish().map_err(cannot_write)?;
-        if args.format == cli::Format::Table {
-            print::write_table(&mut out, &schema, &written.shown, None, false).map_err(cannot_write)?;
-        }
         let chart = query.render.as_ref().and_then(|r| chart::Chart::of(r, &schema, written.kept.as_deref().unwrap_or_default()));
-        if let Some(chart) = &chart {
-            if args.format == cli::Format::Table {
-                write!(out, "\n{}", chart.to_text(terminal_columns())).map_err(cannot_write)?;
-            }
-            if let Some(path) = &args.chart {
-                chart.write_file(path).map_err(KqlError::new)?;
-            }
+        if args.format == cli::Format::Table {
+            // Written and flushed with the progress line lifted, so no part of it stays
+            // among the rows.
+            line.suspend(|| {
+                print::write_table(&mut out, &schema, &written.shown, None, false)?;
+                if let Some(chart) = &chart {
+                    write!(out, "\n{}", chart.to_text(terminal_columns()))?;
+                }
+                out.flush()
+            })
+            .map_err(cannot_write)?;
+        }
+        if let Some(chart) = &chart
+            && let Some(path) = &args.chart
+        {
+            chart.write_file(path).map_err(KqlError::new)?;
         }
     }
     out.flush().map_err(cannot_write)?;

@@ -1,14 +1,12 @@
 //! The interactive REPL: read a whole query, run it (Ctrl-C cancels it), print the result.
 
-use std::cell::RefCell;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::StreamExt;
-use indicatif::{HumanBytes, HumanCount, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use kql_engine::{KqlError, Progress, ResultUse, Session};
+use kql_engine::{KqlError, ResultUse, Session};
 use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 use rustyline::{Config, Editor};
@@ -18,6 +16,7 @@ use crate::cli::{Args, Format};
 use crate::completion::Vocabulary;
 use crate::helper::KqlHelper;
 use crate::print;
+use crate::progress_line::ProgressLine;
 use crate::results::{self, ResultWriter, Written};
 
 /// Rows shown in the REPL before the rest are summarised.
@@ -243,20 +242,19 @@ async fn run_interactive(session: &Session, settings: &Settings, text: &str) {
             }
         })
     };
-    // The running statement's scans, for the progress line.
-    let running: RefCell<Option<Progress>> = RefCell::new(None);
-    let bar = ProgressBar::hidden();
+    // Rows written to the terminal lift the line (`suspend`), so it shows in every format.
+    let line = ProgressLine::on_stderr(true);
     let work = async {
         let mut results = Vec::new();
         for query in session.plan_reading_data(text).await? {
             for warning in &query.warnings {
-                eprintln!("warning: {warning}");
+                line.suspend(|| eprintln!("warning: {warning}"));
             }
             // A table is a view (Kusto's result limit applies; the terminal gets its first rows);
             // CSV and JSON lines are exports, written as the rows come.
             let used = if settings.format == Format::Table { ResultUse::View } else { ResultUse::Export };
             let (mut stream, progress) = session.stream_with_progress(&query, used).await?;
-            running.replace(Some(progress));
+            line.watch("", progress);
             let schema = stream.schema();
             let mut writer = match settings.format {
                 Format::Table => ResultWriter::table(&schema, to_terminal.then_some(SHOWN_ROWS)),
@@ -269,10 +267,10 @@ async fn run_interactive(session: &Session, settings: &Settings, text: &str) {
             while let Some(batch) = stream.next().await {
                 let batch = batch.map_err(|e| query.locate(KqlError::from(e)));
                 for warning in session.take_read_warnings() {
-                    bar.suspend(|| eprintln!("warning: {warning}"));
+                    line.suspend(|| eprintln!("warning: {warning}"));
                 }
                 let batch = batch?;
-                bar.suspend(|| writer.write(&batch)).map_err(results::write_error)?;
+                line.suspend(|| writer.write(&batch)).map_err(results::write_error)?;
             }
             let written = writer.finish().map_err(results::write_error)?;
             let chart = query.render.as_ref().and_then(|r| Chart::of(r, &schema, written.kept.as_deref().unwrap_or_default()));
@@ -280,29 +278,7 @@ async fn run_interactive(session: &Session, settings: &Settings, text: &str) {
         }
         Ok::<_, KqlError>(results)
     };
-    let show_progress = async {
-        if !std::io::stderr().is_terminal() {
-            return std::future::pending().await;
-        }
-        // Quick queries print no progress at all.
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        bar.set_draw_target(ProgressDrawTarget::stderr());
-        bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
-        loop {
-            if let Some(progress) = running.borrow().as_ref() {
-                let (rows, bytes) = progress.scanned();
-                bar.set_message(format!("{} rows, {} scanned (Ctrl-C cancels)", HumanCount(rows as u64), HumanBytes(bytes as u64)));
-            } else if let Some((what, (rows, bytes))) = session.step_progress() {
-                bar.set_message(format!(
-                    "reading {what}: {} rows, {} scanned (Ctrl-C cancels)",
-                    HumanCount(rows as u64),
-                    HumanBytes(bytes as u64)
-                ));
-            }
-            bar.tick();
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    };
+    let show_progress = line.draw(|| line.scanned(session).map(|s| format!("{s} (Ctrl-C cancels)")));
     // Listen for Ctrl-C before the work starts: its first poll may plan and run for a while,
     // and until a listener exists SIGINT would end the whole session.
     let cancel = tokio::signal::ctrl_c();
@@ -312,9 +288,9 @@ async fn run_interactive(session: &Session, settings: &Settings, text: &str) {
         biased;
         _ = &mut cancel => None,
         outcome = work => Some(outcome),
-        () = show_progress => None,
+        never = show_progress => match never {},
     };
-    bar.finish_and_clear();
+    line.clear();
     watcher.abort();
     match outcome {
         None => eprintln!("query cancelled"),

@@ -24,8 +24,9 @@
 //! A query so receives only its rows, and most hunts receive none; what they compute from the
 //! table's columns (string tests, `lower`) is computed once per batch for all of them
 //! (`computed.rs`, `string_tests.rs`). The batches are handled by up to one task per core,
-//! whatever the number of the table's partitions. Only the pushing of predicates into the
-//! Parquet decoder (and the pruning of row groups and partitions) is given up.
+//! whatever the number of the table's partitions. The table's own scan gets the OR of the
+//! queries' filters (`pruning_filter`), so that the partitions, files and row groups that no
+//! query wants are skipped (a folder of hunts over the last day reads the last day's files).
 
 mod computed;
 mod string_tests;
@@ -43,7 +44,7 @@ use datafusion::common::{DFSchema, DataFusionError, Result, exec_err, internal_e
 use datafusion::datasource::{TableType, provider_as_source, source_as_provider};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::expr_rewriter::unnormalize_col;
-use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::utils::{conjunction, disjunction, split_conjunction};
 use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown, TableScan};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
@@ -136,7 +137,7 @@ impl SharedScan {
     pub async fn start(&self, state: &dyn CatalogSession) -> RunningScan {
         let subscribers = self.table.subscribers.lock().take().unwrap_or_default();
         if subscribers.is_empty() {
-            return RunningScan { tasks: Vec::new() };
+            return RunningScan { tasks: Vec::new(), scan: None };
         }
         let base = self.table.provider.schema();
         let mut computed = ComputedColumns::empty();
@@ -154,9 +155,10 @@ impl SharedScan {
         columns.sort_unstable();
         columns.dedup();
         let used: Vec<usize> = (0..computed.len()).collect();
-        let plan = match self.table.provider.scan(state, Some(&columns), &[], None).await {
+        let pruning = pruning_filter(&subscribers, self.table.provider.as_ref());
+        let plan = match self.table.provider.scan(state, Some(&columns), &pruning, None).await {
             Ok(plan) => plan,
-            Err(e) => return RunningScan { tasks: vec![tokio::spawn(send_error_to_all(subscribers, e))] },
+            Err(e) => return RunningScan { tasks: vec![tokio::spawn(send_error_to_all(subscribers, e))], scan: None },
         };
         let scan_schema = plan.schema();
         let wide_fields: Vec<Field> =
@@ -164,7 +166,7 @@ impl SharedScan {
         let wide = Schema::new(wide_fields);
         let extender = match BatchExtender::new(&computed, &used, &scan_schema, state) {
             Ok(extender) => Arc::new(extender),
-            Err(e) => return RunningScan { tasks: vec![tokio::spawn(send_error_to_all(subscribers, e))] },
+            Err(e) => return RunningScan { tasks: vec![tokio::spawn(send_error_to_all(subscribers, e))], scan: None },
         };
         // A subscriber whose filter cannot be prepared fails alone (its query gets the error);
         // one that stopped already is left out.
@@ -204,7 +206,7 @@ impl SharedScan {
                 }
             })
         }));
-        RunningScan { tasks }
+        RunningScan { tasks, scan: Some(plan) }
     }
 }
 
@@ -357,6 +359,50 @@ async fn send_error_to_all(subscribers: Vec<Subscriber>, e: DataFusionError) {
     }
 }
 
+/// What the table's own scan may use to skip partitions, files and row groups: the rows any
+/// subscriber can want, the OR over the subscribers of their filters that compare a column
+/// with constants (a time window, an `EventID ==`). Every subscriber still applies all its
+/// filters to what the scan sends, so a table that applies this one loosely or exactly gives
+/// each the same rows. Only comparisons: they are what partition values and Parquet statistics
+/// can rule out, and the Parquet decoder evaluates the filter row by row, where the string
+/// tests of a thousand hunts would cost what the shared scan saves. None when a subscriber has
+/// no such filter (it reads every row), or the table cannot use it.
+fn pruning_filter(subscribers: &[Subscriber], table: &dyn TableProvider) -> Vec<Expr> {
+    let bounds = |s: &Subscriber| conjunction(s.filters.iter().flat_map(split_conjunction).filter(|f| compares_a_column(f)).cloned());
+    let wanted = subscribers.iter().map(bounds).collect::<Option<Vec<Expr>>>().and_then(disjunction);
+    let Some(wanted) = wanted else { return Vec::new() };
+    match table.supports_filters_pushdown(&[&wanted]).as_deref() {
+        Ok([TableProviderFilterPushDown::Exact | TableProviderFilterPushDown::Inexact]) => vec![wanted],
+        _ => Vec::new(),
+    }
+}
+
+/// `column OP constant` (either way round; `=`, `!=`, `<`, `<=`, `>`, `>=`), `column between
+/// constants`, `column in (constants)`, `isnull(column)`, `isnotnull(column)`; the column
+/// possibly cast.
+fn compares_a_column(filter: &Expr) -> bool {
+    fn column(e: &Expr) -> bool {
+        match e {
+            Expr::Column(_) => true,
+            Expr::Cast(c) => column(&c.expr),
+            Expr::TryCast(c) => column(&c.expr),
+            _ => false,
+        }
+    }
+    let constant = |e: &Expr| matches!(e, Expr::Literal(..));
+    match filter {
+        Expr::BinaryExpr(b) => {
+            use datafusion::logical_expr::Operator::*;
+            matches!(b.op, Eq | NotEq | Lt | LtEq | Gt | GtEq)
+                && ((column(&b.left) && constant(&b.right)) || (constant(&b.left) && column(&b.right)))
+        }
+        Expr::Between(b) => column(&b.expr) && constant(&b.low) && constant(&b.high),
+        Expr::InList(i) => column(&i.expr) && i.list.iter().all(constant),
+        Expr::IsNull(e) | Expr::IsNotNull(e) => column(e),
+        _ => false,
+    }
+}
+
 /// Whether the scan can apply `filter` for a query, exactly: it reads only the row (no
 /// subquery, nothing volatile).
 fn can_apply(filter: &Expr) -> bool {
@@ -369,6 +415,15 @@ fn can_apply(filter: &Expr) -> bool {
 /// The tasks of a started shared scan; dropping it stops them.
 pub struct RunningScan {
     tasks: Vec<JoinHandle<()>>,
+    /// The table's scan, whose metrics say how far it has read.
+    scan: Option<Arc<dyn ExecutionPlan>>,
+}
+
+impl RunningScan {
+    /// How far the scan has read, for a progress line (`None` when nothing is scanned).
+    pub fn progress(&self) -> Option<crate::Progress> {
+        self.scan.clone().map(crate::Progress::of)
+    }
 }
 
 impl Drop for RunningScan {
