@@ -216,3 +216,42 @@ fn a_delta_table_is_read_as_of_a_time() {
     assert_eq!(csv(&["--table", &at("2024-06-04T00:00:01Z"), "-c", "DeviceLogonEvents | count"]), "Count\n5\n");
     std::fs::remove_dir_all(&lake).ok();
 }
+
+/// Hunts that share one scan of a Delta table skip the files that no hunt's filter can match:
+/// the files of 2024-05-01, made unreadable in a copy of the table, are never opened. A hunt
+/// without such a filter makes the scan read them, and fail naming the damage.
+#[test]
+fn hunts_sharing_a_scan_of_a_delta_table_skip_the_files_no_hunt_wants() {
+    let lake = support::scratch("delta-shared-scan");
+    let table = lake.join("DeviceLogonEvents");
+    copy_folder(&support::root().join(TABLE), &table);
+    for entry in std::fs::read_dir(table.join("Day=2024-05-01")).expect("the day's folder") {
+        std::fs::write(entry.expect("entry").path(), b"not a Parquet file").expect("damage a file");
+    }
+    let hunts = lake.join("hunts");
+    std::fs::create_dir_all(&hunts).expect("create folder");
+    std::fs::write(hunts.join("day3.kql"), "DeviceLogonEvents | where Day == '2024-05-03' | project AccountName").expect("write");
+    std::fs::write(
+        hunts.join("failures.kql"),
+        "DeviceLogonEvents | where Day == '2024-05-02' and FailureCount > 5 | project AccountName, FailureCount",
+    )
+    .expect("write");
+    let (registered, hunts_arg, out) =
+        (format!("DeviceLogonEvents=delta:{}", table.display()), hunts.display().to_string(), lake.join("out"));
+    let out_arg = out.display().to_string();
+    let run = || kql(&["hunt", &hunts_arg, "--table", &registered, "--format", "csv", "--out", &out_arg]);
+    let o = run();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("2 hunts read DeviceLogonEvents in one shared scan"), "{}", stdout(&o));
+    assert_eq!(std::fs::read_to_string(out.join("day3.csv")).expect("result"), "AccountName\nmallory\n");
+    let mut failures: Vec<String> =
+        std::fs::read_to_string(out.join("failures.csv")).expect("result").lines().map(str::to_string).collect();
+    failures.sort();
+    assert_eq!(failures, ["AccountName,FailureCount", "mallory,12", "mallory,7"]);
+
+    std::fs::write(hunts.join("everyone.kql"), "DeviceLogonEvents | summarize count() by AccountName").expect("write");
+    let o = run();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stderr(&o).contains("hunt everyone failed:"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("Day=2024-05-01"), "{}", stderr(&o));
+}
