@@ -261,7 +261,7 @@ mod tests {
         assert_eq!(time_window(&filters), Some((at("2024-05-01"), at("2024-05-03"))));
         assert_eq!(time_window(&[col("Other").gt(t("2024-05-01"))]), None);
         assert_eq!(time_window(&[col(TIME_COLUMN).between(t("2024-05-01"), t("2024-05-02"))]), Some((at("2024-05-01"), at("2024-05-02"))));
-        // `or` does not bound the window.
+        // An `or` with an unbounded side does not bound the window.
         assert_eq!(time_window(&[col(TIME_COLUMN).gt(t("2024-05-01")).or(col("x").eq(lit(1)))]), None);
         // An `or` of two windows (hunts sharing a scan) spans both; `and` narrows it.
         let day = |d: &str, next: &str| col(TIME_COLUMN).gt_eq(t(d)).and(col(TIME_COLUMN).lt(t(next)));

@@ -103,28 +103,26 @@ impl SerialState {
         for i in 0..self.columns.len() {
             let (column, ty) = (&self.columns[i], &self.types[i]);
             let restart = restarts(&column.restart, &batch)?;
-            let value = match (&mut self.carried[i], &column.func, &column.arg) {
-                (Carried::RowNumber { n }, _, _) => Some(row_numbers(n, &restart)),
-                (Carried::CumSum { int, float }, _, Some(arg)) => Some(cumsum(int, float, &evaluate(arg, &batch)?, &restart, ty)?),
+            // A `next` column's value waits for the rows after; its argument over this batch
+            // goes `ahead` for them.
+            let (value, argument) = match (&mut self.carried[i], &column.func, &column.arg) {
+                (Carried::Next, _, Some(arg)) => (None, Some(evaluate(arg, &batch)?)),
+                (Carried::RowNumber { n }, _, _) => (Some(row_numbers(n, &restart)), None),
+                (Carried::CumSum { int, float }, _, Some(arg)) => (Some(cumsum(int, float, &evaluate(arg, &batch)?, &restart, ty)?), None),
                 (Carried::Rank { previous, rank, row }, SerialFunc::Rank { dense }, Some(arg)) => {
-                    Some(ranks(previous, rank, row, *dense, evaluate(arg, &batch)?, &restart)?)
+                    (Some(ranks(previous, rank, row, *dense, evaluate(arg, &batch)?, &restart)?), None)
                 }
                 (Carried::Session { start, previous }, SerialFunc::WindowSession { max_from_first, max_gap }, Some(arg)) => {
-                    Some(sessions(start, previous, (*max_from_first, *max_gap), &evaluate(arg, &batch)?, &restart, ty)?)
+                    (Some(sessions(start, previous, (*max_from_first, *max_gap), &evaluate(arg, &batch)?, &restart, ty)?), None)
                 }
                 (Carried::Previous { history }, SerialFunc::Shift { offset, default }, Some(arg)) => {
-                    Some(previous_values(history, offset.unsigned_abs() as usize, default, evaluate(arg, &batch)?, ty)?)
-                }
-                (Carried::Next, _, Some(arg)) => {
-                    ahead.resize(i, None);
-                    ahead.push(Some(evaluate(arg, &batch)?));
-                    None
+                    (Some(previous_values(history, offset.unsigned_abs() as usize, default, evaluate(arg, &batch)?, ty)?), None)
                 }
                 _ => return internal_err!("a serial column's state does not match its function"),
             };
             computed.push(value);
+            ahead.push(argument);
         }
-        ahead.resize(self.columns.len(), None);
         self.queued_rows += batch.num_rows();
         self.queue.push_back(Waiting { batch, computed, ahead });
         let mut out = vec![];
