@@ -894,6 +894,36 @@ fn an_unreachable_cluster_is_named_in_the_error() {
     assert_eq!(stderr(&out), "error: --cluster nowhere: expected df://HOST:PORT\n");
 }
 
+/// A client of another kql build is refused by a real scheduler process, with both builds
+/// named. The client is kql's own cluster client (`cluster_state`), whose job settings name
+/// another build, as a client built from another commit would send them.
+#[test]
+fn a_scheduler_refuses_a_client_of_another_build() {
+    let cluster = cluster_support::start_with("builds", &[], &[]).expect("start a cluster");
+    let url = kql_cluster::client::scheduler_url(&cluster.address()).expect("the scheduler's url");
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let run = |build: Option<&str>| {
+        let mut state = kql_cluster::client::cluster_state(&kql_engine::SessionOptions::default(), &url).expect("a cluster session");
+        if let Some(build) = build {
+            state.config_mut().options_mut().set("kql.build", build).expect("name a build");
+        }
+        let ctx = datafusion::prelude::SessionContext::new_with_state(state);
+        runtime
+            .block_on(async { ctx.sql("SELECT 1 AS one").await?.collect().await })
+            .map(|batches| batches.iter().map(|b| b.num_rows()).sum::<usize>())
+    };
+    assert_eq!(run(None).map_err(|e| e.to_string()), Ok(1));
+    let refused = run(Some("0.0.1+0123456789ab")).expect_err("another build is refused").to_string();
+    assert_eq!(
+        refused,
+        format!(
+            "Execution error: the cluster's scheduler runs kql {} and this client kql 0.0.1+0123456789ab: every node and client of a cluster must run the same kql build",
+            kql_cluster::build::BUILD_ID
+        )
+    );
+    drop(cluster);
+}
+
 /// Every sample hunt gives the same rows on a cluster (a scheduler and two executors, as
 /// separate `kql` processes) as on one machine.
 #[test]

@@ -31,6 +31,15 @@ pub fn tidy(e: DataFusionError) -> DataFusionError {
         let message = text.split("message: \"").nth(1).and_then(|m| m.split('"').next()).unwrap_or("the cluster token was refused");
         return DataFusionError::Execution(format!("the cluster's scheduler refused the query: {message}"));
     }
+    // The scheduler could not make the job's session: its build check (`build.rs`) or another
+    // refusal of the job's settings, as the status's quoted message.
+    if text.contains("Failed to create SessionContext") {
+        let quoted = text.split_once("(Plan(\\\"").or_else(|| text.split_once("(Execution(\\\""));
+        if let Some((_, rest)) = quoted {
+            let message = rest.split("\\\")").next().unwrap_or(rest).replace("\\\\\\\"", "\"");
+            return DataFusionError::Execution(message);
+        }
+    }
     if !text.contains("Job ") || !text.contains(" failed") {
         return e;
     }
@@ -155,6 +164,17 @@ mod tests {
         assert_eq!(
             tidy(e).to_string(),
             "Execution error: the cluster's scheduler refused the query: the cluster token is wrong: set KQL_CLUSTER_TOKEN to the scheduler's token"
+        );
+    }
+
+    #[test]
+    fn a_client_of_another_build_is_told_which_builds_met() {
+        let e = DataFusionError::Execution(
+            "Status { code: Internal, message: \"Failed to create SessionContext: DataFusionError(Plan(\\\"the cluster's scheduler runs kql 0.1.0+abc and this client kql 0.0.1+def: every node and client of a cluster must run the same kql build\\\"))\", metadata: MetadataMap { headers: {} }, source: None }".to_string(),
+        );
+        assert_eq!(
+            tidy(e).to_string(),
+            "Execution error: the cluster's scheduler runs kql 0.1.0+abc and this client kql 0.0.1+def: every node and client of a cluster must run the same kql build"
         );
     }
 
