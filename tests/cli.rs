@@ -894,11 +894,13 @@ fn an_unreachable_cluster_is_named_in_the_error() {
     assert_eq!(stderr(&out), "error: --cluster nowhere: expected df://HOST:PORT\n");
 }
 
-/// A client of another kql build is refused by a real scheduler process, with both builds
-/// named. The client is kql's own cluster client (`cluster_state`), whose job settings name
-/// another build, as a client built from another commit would send them.
+/// The client's `kql.` settings reach the nodes of a real cluster: a client of another kql
+/// build is refused by the scheduler with both builds named (the client is kql's own cluster
+/// client, `cluster_state`, whose job settings name another build, as a client built from
+/// another commit would send them), and an executor holds a function to the client's
+/// `--memory-limit` as one machine does (`hardening.rs`).
 #[test]
-fn a_scheduler_refuses_a_client_of_another_build() {
+fn a_cluster_gets_the_clients_build_and_memory_limit() {
     let cluster = cluster_support::start_with("builds", &[], &[]).expect("start a cluster");
     let url = kql_cluster::client::scheduler_url(&cluster.address()).expect("the scheduler's url");
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
@@ -919,6 +921,18 @@ fn a_scheduler_refuses_a_client_of_another_build() {
         format!(
             "Execution error: the cluster's scheduler runs kql {} and this client kql 0.0.1+0123456789ab: every node and client of a cluster must run the same kql build",
             kql_cluster::build::BUILD_ID
+        )
+    );
+
+    let query = "range i from 1 to 861 step 1 | project r = range(i, 1000000000, 1) | where isnull(r)";
+    let out = kql(&["--cluster", &cluster.address(), "--memory-limit", "3M", "-c", query]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: range(): its values for one batch of rows are past the memory limit of 3 MB (--memory-limit)\n --> query:1:44\n  |\n1 | {query}\n  |{}{}\n  |\n",
+            " ".repeat(44),
+            "^".repeat(23)
         )
     );
     drop(cluster);
