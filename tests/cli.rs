@@ -1039,6 +1039,69 @@ fn a_cluster_asks_for_its_token_and_reads_only_under_its_data_roots() {
     drop(cluster);
 }
 
+/// A cluster started with TLS files (`KQL_CLUSTER_TLS_CERT`, `_KEY`, `_CA`) answers only
+/// clients whose certificate its authority signed, over TLS, shuffles between its executors
+/// over TLS too (a `summarize` runs in several stages), and every other client gets an error
+/// that says what is wrong. The test certificates are `tests/fixtures/tls` (README there).
+#[test]
+fn a_cluster_with_tls_answers_only_clients_with_its_certificates() {
+    let tls = root().join("tests/fixtures/tls");
+    let file = |name: &str| tls.join(name).display().to_string();
+    let (node_cert, node_key, authority) = (file("node.pem"), file("node.key"), file("cluster-ca.pem"));
+    let env = [
+        ("KQL_CLUSTER_TLS_CERT", node_cert.as_str()),
+        ("KQL_CLUSTER_TLS_KEY", node_key.as_str()),
+        ("KQL_CLUSTER_TLS_CA", authority.as_str()),
+    ];
+    let cluster = cluster_support::start_with("tls", &env, &[]).expect("start a cluster with TLS");
+    let address = cluster.address();
+    let table = format!("T={}", root().join("samples/data/NetworkSession.parquet").display());
+    let run = |files: Option<(&str, &str, &str)>, query: &str| {
+        let mut command = std::process::Command::new(kql_binary());
+        command.args(["--cluster", &address, "--table", &table, "-c", query]).current_dir(root());
+        for (name, _) in env {
+            command.env_remove(name);
+        }
+        if let Some((cert, key, ca)) = files {
+            command.env("KQL_CLUSTER_TLS_CERT", cert).env("KQL_CLUSTER_TLS_KEY", key).env("KQL_CLUSTER_TLS_CA", ca);
+        }
+        command.output().expect("run kql")
+    };
+    let member = Some((node_cert.as_str(), node_key.as_str(), authority.as_str()));
+
+    let out = run(member, "T | where SrcIpAddr == '10.1.7.88' | count");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("│ 72    │"), "{}", stdout(&out));
+    let out = run(member, "T | summarize count() by DstPortNumber | count");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("│ 12    │"), "{}", stdout(&out));
+
+    let first_line = |out: &Output| stderr(out).lines().next().unwrap_or_default().to_string();
+    let out = run(None, "T | count");
+    assert!(!out.status.success());
+    assert_eq!(
+        first_line(&out),
+        "error: the cluster closed the connection; if its nodes speak TLS, set KQL_CLUSTER_TLS_CERT, KQL_CLUSTER_TLS_KEY and KQL_CLUSTER_TLS_CA (PEM files) to a certificate of the cluster's authority"
+    );
+    let (stranger_cert, stranger_key) = (file("stranger.pem"), file("stranger.key"));
+    let out = run(Some((&stranger_cert, &stranger_key, &authority)), "T | count");
+    assert!(!out.status.success());
+    assert_eq!(
+        first_line(&out),
+        "error: the cluster closed the TLS connection: its nodes accept only certificates the cluster's authority signed (is KQL_CLUSTER_TLS_CERT one?)"
+    );
+    let other_authority = file("other-ca.pem");
+    let out = run(Some((&node_cert, &node_key, &other_authority)), "T | count");
+    assert!(!out.status.success());
+    assert_eq!(first_line(&out), "error: the cluster's certificate is not one KQL_CLUSTER_TLS_CA vouches for (UnknownIssuer)");
+    let out = run(Some((&node_cert, "", &authority)), "T | count");
+    assert_eq!(
+        stderr(&out),
+        "error: --cluster: KQL_CLUSTER_TLS_KEY is not set: TLS needs KQL_CLUSTER_TLS_CERT, KQL_CLUSTER_TLS_KEY and KQL_CLUSTER_TLS_CA (PEM files)\n"
+    );
+    drop(cluster);
+}
+
 /// When every executor dies in the middle of a job (killed, their machines gone), the query
 /// fails with a clear error within about a minute (no heartbeat for 30 s, then 10 s for
 /// another executor to come), instead of waiting for ever.

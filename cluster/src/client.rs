@@ -40,6 +40,18 @@ pub fn cluster_state(options: &kql_engine::SessionOptions, scheduler_url: &str) 
         .with_ballista_adaptive_query_planner(false)
         .with_ballista_logical_extension_codec(Arc::new(ClusterLogicalCodec::default()))
         .with_ballista_physical_extension_codec(Arc::new(ClusterPhysicalCodec::default()));
+    // TLS with the client's certificate (`tls.rs`), to the scheduler and to the executors'
+    // Flight ports that serve the results.
+    let tls = crate::tls::from_env().map_err(kql_engine::KqlError::new)?;
+    let config = match &tls {
+        Some(tls) => config.with_ballista_use_tls(true).with_ballista_override_create_grpc_client_endpoint(tls.endpoint_override()),
+        None => config,
+    };
+    let scheduler_url = match &tls {
+        Some(_) => scheduler_url.replacen("http://", "https://", 1),
+        None => scheduler_url.to_string(),
+    };
+    let scheduler_url = scheduler_url.as_str();
     // The scheduler's token, when the user has one (`token.rs`).
     let config = match crate::token::from_env() {
         Some(token) => config.with_ballista_grpc_metadata(HashMap::from([("authorization".to_string(), crate::token::bearer(&token))])),
@@ -70,7 +82,7 @@ impl QueryPlanner for ClusterQueryPlanner {
     async fn create_physical_plan(&self, plan: &LogicalPlan, state: &dyn datafusion::catalog::Session) -> Result<Arc<dyn ExecutionPlan>> {
         let plan = kql_engine::codec::literal_metadata_as_calls(plan.clone())?;
         check_message_size(&plan, state.config().ballista_config().grpc_client_max_message_size())?;
-        let job = self.ballista.create_physical_plan(&plan, state).await?;
+        let job = self.ballista.create_physical_plan(&plan, state).await.map_err(crate::job_errors::tidy)?;
         Ok(Arc::new(crate::job_errors::TidyErrorsExec::new(job)))
     }
 }

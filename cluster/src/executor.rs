@@ -2,9 +2,14 @@
 
 use std::sync::Arc;
 
+use arrow_flight::flight_service_server::FlightServiceServer;
+use ballista_core::error::BallistaError;
+use ballista_core::extension::SessionConfigExt;
 use ballista_core::registry::BallistaFunctionRegistry;
+use ballista_executor::ArrowFlightServerProvider;
 use ballista_executor::execution_engine::DefaultExecutionEngine;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+use ballista_executor::flight_service::BallistaFlightService;
 
 use crate::codec::{ClusterLogicalCodec, ClusterPhysicalCodec};
 use crate::fields::KqlExecutionEngine;
@@ -28,6 +33,9 @@ pub struct ExecutorOptions {
     pub memory_limit: Option<u64>,
     /// Where it may read tables (`data_roots.rs`).
     pub data_roots: crate::data_roots::DataRoots,
+    /// TLS with a certificate on both sides (`tls.rs`): it then asks the scheduler for tasks,
+    /// and serves Arrow Flight to members of the cluster only.
+    pub tls: Option<crate::tls::ClusterTls>,
 }
 
 /// Runs an executor until the process ends.
@@ -53,6 +61,16 @@ pub async fn run(options: ExecutorOptions) -> Result<(), String> {
     };
     config.override_function_registry = Some(Arc::new(BallistaFunctionRegistry::from(&state)));
     config.override_config_producer = Some(Arc::new(crate::base_config));
+    if let Some(tls) = &options.tls {
+        config.task_scheduling_policy = ballista_core::config::TaskSchedulingPolicy::PullStaged;
+        config.override_create_grpc_client_endpoint = Some(tls.endpoint_override());
+        config.override_arrow_flight_service = Some(flight_with_tls(tls.clone()));
+        // Its tasks fetch shuffle data from other executors' Flight ports: over TLS too.
+        let endpoint = tls.endpoint_override();
+        config.override_config_producer = Some(Arc::new(move || {
+            crate::base_config().with_ballista_use_tls(true).with_ballista_override_create_grpc_client_endpoint(endpoint.clone())
+        }));
+    }
     config.override_logical_codec = Some(Arc::new(ClusterLogicalCodec::default()));
     config.override_physical_codec = Some(Arc::new(ClusterPhysicalCodec::default()));
     // Ballista's pool of shuffle-fetch connections is private to its crate, so an engine of
@@ -60,4 +78,22 @@ pub async fn run(options: ExecutorOptions) -> Result<(), String> {
     config.override_execution_engine =
         Some(Arc::new(KqlExecutionEngine::new(DefaultExecutionEngine::new(), kql_options, options.data_roots)));
     start_executor_process(Arc::new(config)).await.map_err(|e| format!("the executor stopped: {e}"))
+}
+
+/// Ballista's Flight service (shuffle and result data), served with TLS that asks every peer
+/// for a certificate of the cluster's authority.
+fn flight_with_tls(tls: crate::tls::ClusterTls) -> Arc<ArrowFlightServerProvider> {
+    Arc::new(move |work_dir, address, mut shutdown, server_config| {
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let mut server = ballista_core::utils::create_grpc_server(&server_config)
+                .tls_config(tls.server_config())
+                .map_err(|e| BallistaError::General(format!("the executor's Flight service cannot use its TLS files: {e}")))?;
+            server
+                .add_service(FlightServiceServer::new(BallistaFlightService::new(work_dir)))
+                .serve_with_shutdown(address, shutdown.recv())
+                .await
+                .map_err(BallistaError::TonicError)
+        })
+    })
 }

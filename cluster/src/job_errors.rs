@@ -26,6 +26,9 @@ pub fn tidy(e: DataFusionError) -> DataFusionError {
             "cannot reach the cluster's scheduler ({reason}): is `kql cluster scheduler` running at the --cluster address?"
         ));
     }
+    if let Some(tls) = tls_failure(&text) {
+        return DataFusionError::Execution(tls);
+    }
     // The scheduler's token check (`token.rs`) says what is wrong in the status's message.
     if text.contains("code: Unauthenticated") {
         let message = text.split("message: \"").nth(1).and_then(|m| m.split('"').next()).unwrap_or("the cluster token was refused");
@@ -69,6 +72,41 @@ pub fn tidy(e: DataFusionError) -> DataFusionError {
         }
         None => e,
     }
+}
+
+/// What a failed TLS handshake with a cluster member means for the user (`tls.rs`), from
+/// rustls's and hyper's words in the error.
+fn tls_failure(text: &str) -> Option<String> {
+    use crate::tls::{CA_VAR, CERT_VAR, KEY_VAR};
+    let client_has_tls = std::env::var_os(CERT_VAR).is_some_and(|v| !v.is_empty());
+    // A scheduler or executor that refuses the client's certificate sends an alert, or, with
+    // TLS 1.3, may just close the connection after the client thinks the handshake is done.
+    // Only before any job exists: a job's own failures (an executor gone mid-fetch) are told by
+    // the scheduler, as "Job ... failed".
+    let closed =
+        !text.contains("Job ") && (text.contains("broken pipe") || text.contains("connection closed") || text.contains("FRAME_SIZE_ERROR"));
+    let refused =
+        ["UnknownCA", "CertificateRequired", "BadCertificate"].iter().any(|alert| text.contains(&format!("fatal alert: {alert}")));
+    if refused || (client_has_tls && closed) {
+        return Some(format!(
+            "the cluster closed the TLS connection: its nodes accept only certificates the cluster's authority signed (is {CERT_VAR} one?)"
+        ));
+    }
+    if let Some(at) = text.find("InvalidCertificate(") {
+        let detail = text[at + "InvalidCertificate(".len()..].split(')').next().unwrap_or("");
+        return Some(format!("the cluster's certificate is not one {CA_VAR} vouches for ({detail})"));
+    }
+    if client_has_tls && text.contains("InvalidContentType") {
+        return Some(format!(
+            "the cluster does not speak TLS: start its nodes with {CERT_VAR}, {KEY_VAR} and {CA_VAR} too, or unset them here"
+        ));
+    }
+    if !client_has_tls && closed {
+        return Some(format!(
+            "the cluster closed the connection; if its nodes speak TLS, set {CERT_VAR}, {KEY_VAR} and {CA_VAR} (PEM files) to a certificate of the cluster's authority"
+        ));
+    }
+    None
 }
 
 /// Runs the job plan it wraps (Ballista's `DistributedQueryExec`), its errors tidied.
@@ -175,6 +213,24 @@ mod tests {
         assert_eq!(
             tidy(e).to_string(),
             "Execution error: the cluster's scheduler runs kql 0.1.0+abc and this client kql 0.0.1+def: every node and client of a cluster must run the same kql build"
+        );
+    }
+
+    #[test]
+    fn a_refused_certificate_and_an_unknown_authority_are_told_apart() {
+        let refused = DataFusionError::External(Box::new(std::io::Error::other(
+            "Status { code: Unknown, message: \"transport error\", source: Some(tonic::transport::Error(Transport, hyper::Error(Io, Custom { kind: InvalidData, error: \"received fatal alert: UnknownCA\" }))) }",
+        )));
+        assert_eq!(
+            tidy(refused).to_string(),
+            "Execution error: the cluster closed the TLS connection: its nodes accept only certificates the cluster's authority signed (is KQL_CLUSTER_TLS_CERT one?)"
+        );
+        let unknown = DataFusionError::External(Box::new(std::io::Error::other(
+            "tonic::transport::Error(Transport, ConnectError(Custom { kind: InvalidData, error: InvalidCertificate(UnknownIssuer) }))",
+        )));
+        assert_eq!(
+            tidy(unknown).to_string(),
+            "Execution error: the cluster's certificate is not one KQL_CLUSTER_TLS_CA vouches for (UnknownIssuer)"
         );
     }
 

@@ -18,6 +18,7 @@ mod fields;
 mod job_errors;
 pub mod logging;
 pub mod scheduler;
+pub mod tls;
 pub mod token;
 
 use ballista_core::extension::SessionConfigExt;

@@ -25,6 +25,8 @@ pub struct SchedulerOptions {
     pub token: Option<String>,
     /// Where jobs may read tables; empty: anywhere.
     pub data_roots: DataRoots,
+    /// TLS with a certificate on both sides (`tls.rs`); executors then pull their tasks.
+    pub tls: Option<crate::tls::ClusterTls>,
 }
 
 /// The state a job is planned in: kql's, over the configuration its client sent, with
@@ -58,6 +60,13 @@ pub async fn run(options: SchedulerOptions) -> Result<(), String> {
         // elsewhere; when none is left, running jobs fail 10 s later with Ballista's "all
         // executors were lost" instead of waiting for ever (Ballista's defaults: 180 s each).
         executor_timeout_seconds: 30,
+        // Ballista pushes tasks to an executor's gRPC port, which cannot take TLS; with TLS
+        // executors ask for their tasks instead, over their TLS connection to the scheduler.
+        scheduling_policy: if options.tls.is_some() {
+            ballista_core::config::TaskSchedulingPolicy::PullStaged
+        } else {
+            ballista_core::config::TaskSchedulingPolicy::PushStaged
+        },
         expire_dead_executor_interval_seconds: 5,
         no_executors_grace_period_seconds: 10,
         ..Default::default()
@@ -81,7 +90,12 @@ pub async fn run(options: SchedulerOptions) -> Result<(), String> {
     }
     let listener =
         tokio::net::TcpListener::bind(options.bind).await.map_err(|e| format!("the scheduler cannot listen on {}: {e}", options.bind))?;
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .await
-        .map_err(|e| format!("the scheduler stopped: {e}"))
+    let served = match &options.tls {
+        Some(tls) => {
+            let listener = crate::tls::TlsListener::new(listener, tls)?;
+            axum::serve(listener, crate::tls::WithPeerAddress(router)).await
+        }
+        None => axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await,
+    };
+    served.map_err(|e| format!("the scheduler stopped: {e}"))
 }

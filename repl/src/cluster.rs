@@ -24,19 +24,27 @@ async fn scheduler(args: &SchedulerArgs) -> Result<(), String> {
     let bind: SocketAddr =
         args.bind.parse().map_err(|_| format!("--bind {}: expected an IP address and port, like 127.0.0.1:50050", args.bind))?;
     let token = kql_cluster::token::from_env();
-    if !bind.ip().is_loopback() && token.is_none() {
+    let tls = kql_cluster::tls::from_env()?;
+    if !bind.ip().is_loopback() && token.is_none() && tls.is_none() {
         eprintln!(
-            "warning: the scheduler listens on {bind}, beyond this machine, and {} is not set: anyone who reaches it can run queries over the files its executors read",
-            kql_cluster::token::TOKEN_ENV
+            "warning: the scheduler listens on {bind}, beyond this machine, and neither {} nor {} is set: anyone who reaches it can run queries over the files its executors read",
+            kql_cluster::token::TOKEN_ENV,
+            kql_cluster::tls::CERT_VAR
         );
     }
-    let guarded = if token.is_some() { ", clients need its token" } else { "" };
+    let guarded = match (&token, &tls) {
+        (Some(_), Some(_)) => ", TLS: clients need a certificate of the cluster's authority and its token",
+        (None, Some(_)) => ", TLS: clients need a certificate of the cluster's authority",
+        (Some(_), None) => ", clients need its token",
+        (None, None) => "",
+    };
     eprintln!("kql cluster scheduler listening on {bind}{guarded}");
     let data_roots = kql_cluster::data_roots::DataRoots::new(&args.data_root)?;
     kql_cluster::scheduler::run(kql_cluster::scheduler::SchedulerOptions {
         bind,
         external_host: args.external_host.clone(),
         token,
+        tls,
         data_roots,
     })
     .await
@@ -67,6 +75,7 @@ async fn executor(args: &ExecutorArgs) -> Result<(), String> {
         cores: args.cores,
         memory_limit,
         data_roots,
+        tls: kql_cluster::tls::from_env()?,
     };
     eprintln!("kql cluster executor on {}:{} (scheduler {}:{port})", args.bind_host, args.port, host);
     kql_cluster::executor::run(options).await
