@@ -1102,6 +1102,29 @@ fn a_cluster_with_tls_answers_only_clients_with_its_certificates() {
     drop(cluster);
 }
 
+/// Rows that multiply from stage to stage (40 `lookup`s that each double them) fail once a
+/// task has written more than its executor's `--max-task-output`, with the limit named,
+/// instead of writing shuffle files until the disk is full (by default the limit is a quarter
+/// of the free disk of the executor's work folder; `fuzz_findings.slt`'s copy of this query
+/// stays off the shared cluster, where that takes minutes).
+#[test]
+fn a_task_that_outputs_more_than_its_executor_allows_fails_naming_the_limit() {
+    let budget = ["--max-task-output".to_string(), "2M".to_string()];
+    let cluster = cluster_support::start_with_roles("budget", &[], &[], &budget).expect("start a cluster");
+    let query = format!(
+        "let L = datatable(k:string, a:long)[\"x\", 1, \"y\", 2];\nlet R = datatable(k:string)[\"x\", \"x\"];\nL{}",
+        " | lookup R on k".repeat(40)
+    );
+    let out = support::kql_within(&["--cluster", &cluster.address(), "-c", &query], std::time::Duration::from_secs(120));
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let first = stderr(&out).lines().next().unwrap_or_default().to_string();
+    assert_eq!(
+        first,
+        "error: a task of this query wrote more than 2 MB for the next stage, over its executor's --max-task-output (a quarter of the free disk of its --work-dir unless set): on a cluster each stage writes all its rows before the next reads them, so rows that multiply from stage to stage (joins or lookups that each multiply them) are not stopped by the result limit"
+    );
+    drop(cluster);
+}
+
 /// When every executor dies in the middle of a job (killed, their machines gone), the query
 /// fails with a clear error within about a minute (no heartbeat for 30 s, then 10 s for
 /// another executor to come), instead of waiting for ever.

@@ -84,13 +84,23 @@ fn start() -> Result<Cluster, String> {
 /// A cluster of its own for one test: every node started with `env` (a token, `RUST_LOG`)
 /// and `extra` arguments (`--data-root`), two executors; `name` keeps its files apart.
 pub fn start_with(name: &str, env: &[(&str, &str)], extra: &[String]) -> Result<Cluster, String> {
+    start_with_roles(name, env, extra, extra)
+}
+
+/// `start_with`, with arguments of their own for the scheduler and for the executors.
+pub fn start_with_roles(
+    name: &str,
+    env: &[(&str, &str)],
+    scheduler_extra: &[String],
+    executor_extra: &[String],
+) -> Result<Cluster, String> {
     let dir = std::env::temp_dir().join(format!("kql-test-cluster-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let mut cluster = Cluster { url: String::new(), nodes: Vec::new(), dir: dir.clone() };
     let scheduler_port = free_port()?;
     let mut args = vec!["cluster".to_string(), "scheduler".into(), "--bind".into(), format!("127.0.0.1:{scheduler_port}")];
-    args.extend_from_slice(extra);
+    args.extend_from_slice(scheduler_extra);
     let (mut scheduler, log) = spawn(&dir, "scheduler", &args, env)?;
     let ready = wait_for(scheduler_port, &mut scheduler, "scheduler", &log);
     cluster.nodes.push(scheduler);
@@ -110,7 +120,7 @@ pub fn start_with(name: &str, env: &[(&str, &str)], extra: &[String]) -> Result<
             "--work-dir".into(),
             dir.join(&name).display().to_string(),
         ];
-        args.extend_from_slice(extra);
+        args.extend_from_slice(executor_extra);
         let (mut executor, log) = spawn(&dir, &name, &args, env)?;
         let ready = wait_for(port, &mut executor, &name, &log);
         cluster.nodes.push(executor);

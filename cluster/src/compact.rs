@@ -9,6 +9,11 @@
 //! this reason, but kql's tables declare them (`kql_engine::schema_merge`). So each stage's
 //! output batches are compacted before they are written: a view column whose buffers hold
 //! more than twice the bytes its own values need is copied into buffers of its own.
+//!
+//! The same node holds each task's output to the executor's budget (`--max-task-output`): a
+//! stage writes all its rows before the next one reads them, so rows that multiply from stage
+//! to stage (a chain of `lookup`s that each double them) would otherwise be written until the
+//! executor's disk is full, long before Kusto's result limit could stop them at the end.
 
 use std::sync::Arc;
 
@@ -23,10 +28,14 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use futures::StreamExt;
 
-/// Gives the stage plan's root (Ballista's shuffle writer) its inputs compacted.
-pub fn compact_stage_output(stage: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
-    let inputs: Vec<Arc<dyn ExecutionPlan>> =
-        stage.children().into_iter().map(|input| Arc::new(CompactViewsExec { input: input.clone() }) as Arc<dyn ExecutionPlan>).collect();
+/// Gives the stage plan's root (Ballista's shuffle writer) its inputs compacted, each task's
+/// output held to `budget` bytes (as Arrow holds them; IPC files are about that size).
+pub fn compact_stage_output(stage: Arc<dyn ExecutionPlan>, budget: Option<u64>) -> Result<Arc<dyn ExecutionPlan>> {
+    let inputs: Vec<Arc<dyn ExecutionPlan>> = stage
+        .children()
+        .into_iter()
+        .map(|input| Arc::new(CompactViewsExec { input: input.clone(), budget }) as Arc<dyn ExecutionPlan>)
+        .collect();
     if inputs.is_empty() {
         return Ok(stage);
     }
@@ -39,6 +48,7 @@ pub fn compact_stage_output(stage: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn Exe
 #[derive(Debug)]
 struct CompactViewsExec {
     input: Arc<dyn ExecutionPlan>,
+    budget: Option<u64>,
 }
 
 impl DisplayAs for CompactViewsExec {
@@ -64,14 +74,36 @@ impl ExecutionPlan for CompactViewsExec {
     }
     fn with_new_children(self: Arc<Self>, mut children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
         match children.pop() {
-            Some(input) if children.is_empty() => Ok(Arc::new(CompactViewsExec { input })),
+            Some(input) if children.is_empty() => Ok(Arc::new(CompactViewsExec { input, budget: self.budget })),
             _ => Err(DataFusionError::Internal("CompactViewsExec takes one input".to_string())),
         }
     }
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
         let stream = self.input.execute(partition, context)?;
         let schema = stream.schema();
-        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream.map(|batch| batch.and_then(compact_batch)))))
+        let mut written = Budget { budget: self.budget, used: 0 };
+        let batches = stream.map(move |batch| batch.and_then(compact_batch).and_then(|b| written.take(b)));
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, batches)))
+    }
+}
+
+/// What one task has output, against the executor's budget.
+struct Budget {
+    budget: Option<u64>,
+    used: u64,
+}
+
+impl Budget {
+    /// `batch`, or the error that stops the task once its output passes the budget.
+    fn take(&mut self, batch: RecordBatch) -> Result<RecordBatch> {
+        self.used += batch.get_array_memory_size() as u64;
+        match self.budget {
+            Some(budget) if self.used > budget => Err(DataFusionError::Execution(format!(
+                "a task of this query wrote more than {} MB for the next stage, over its executor's --max-task-output (a quarter of the free disk of its --work-dir unless set): on a cluster each stage writes all its rows before the next reads them, so rows that multiply from stage to stage (joins or lookups that each multiply them) are not stopped by the result limit",
+                budget >> 20
+            ))),
+            _ => Ok(batch),
+        }
     }
 }
 
@@ -121,6 +153,23 @@ mod tests {
         let compacted = batch.column(0);
         assert!(buffer_bytes(compacted) < 4096, "{}", buffer_bytes(compacted));
         assert_eq!(compacted.as_string_view().iter().collect::<Vec<_>>(), slice.as_string_view().iter().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_task_past_its_budget_fails_naming_it() {
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(arrow::array::Int64Array::from(vec![1i64; 200_000]))]).expect("a batch");
+        let mut budget = Budget { budget: Some(2 << 20), used: 0 };
+        assert!(budget.take(batch.clone()).is_ok());
+        let e = budget.take(batch).expect_err("past the budget").to_string();
+        assert!(
+            e.starts_with(
+                "Execution error: a task of this query wrote more than 2 MB for the next stage, over its executor's --max-task-output"
+            ),
+            "{e}"
+        );
+        let mut unlimited = Budget { budget: None, used: u64::MAX / 2 };
+        assert!(unlimited.take(RecordBatch::new_empty(Arc::new(Schema::empty()))).is_ok());
     }
 
     #[test]

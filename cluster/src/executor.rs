@@ -31,6 +31,9 @@ pub struct ExecutorOptions {
     pub cores: usize,
     /// The memory its tasks may hold in all before they spill, in bytes.
     pub memory_limit: Option<u64>,
+    /// The bytes one task may output for the next stage: `Some(None)` for no limit, `None` for
+    /// the default, a quarter of the free disk where shuffle files are written.
+    pub max_task_output: Option<Option<u64>>,
     /// Where it may read tables (`data_roots.rs`).
     pub data_roots: crate::data_roots::DataRoots,
     /// TLS with a certificate on both sides (`tls.rs`): it then asks the scheduler for tasks,
@@ -41,6 +44,10 @@ pub struct ExecutorOptions {
 /// Runs an executor until the process ends.
 pub async fn run(options: ExecutorOptions) -> Result<(), String> {
     let kql_options = kql_engine::SessionOptions::default();
+    let task_output_budget = match options.max_task_output {
+        Some(chosen) => chosen,
+        None => free_disk_bytes(options.work_dir.as_deref()).map(|free| free / 4),
+    };
     let state = kql_engine::session::session_state(&kql_options).map_err(|e| e.to_string())?;
     let mut config = ExecutorProcessConfig {
         scheduler_host: options.scheduler_host,
@@ -76,8 +83,16 @@ pub async fn run(options: ExecutorOptions) -> Result<(), String> {
     // Ballista's pool of shuffle-fetch connections is private to its crate, so an engine of
     // our own fetches without it: each fetch opens its own connection.
     config.override_execution_engine =
-        Some(Arc::new(KqlExecutionEngine::new(DefaultExecutionEngine::new(), kql_options, options.data_roots)));
+        Some(Arc::new(KqlExecutionEngine::new(DefaultExecutionEngine::new(), kql_options, options.data_roots, task_output_budget)));
     start_executor_process(Arc::new(config)).await.map_err(|e| format!("the executor stopped: {e}"))
+}
+
+/// The bytes free for this user on the file system of `work_dir` (the temporary folder when
+/// none is given, as Ballista then makes one there); `None` when it cannot be read.
+fn free_disk_bytes(work_dir: Option<&str>) -> Option<u64> {
+    let dir = work_dir.map(std::path::PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    let stats = rustix::fs::statvfs(&dir).ok()?;
+    Some(stats.f_bavail.saturating_mul(stats.f_frsize))
 }
 
 /// Ballista's Flight service (shuffle and result data), served with TLS that asks every peer

@@ -31,6 +31,8 @@ pub struct KqlExecutionEngine {
     codec: ClusterPhysicalCodec,
     options: kql_engine::SessionOptions,
     data_roots: crate::data_roots::DataRoots,
+    /// The bytes one task may output for the next stage (`compact.rs`).
+    task_output_budget: Option<u64>,
 }
 
 impl KqlExecutionEngine {
@@ -38,8 +40,9 @@ impl KqlExecutionEngine {
         inner: DefaultExecutionEngine,
         options: kql_engine::SessionOptions,
         data_roots: crate::data_roots::DataRoots,
+        task_output_budget: Option<u64>,
     ) -> KqlExecutionEngine {
-        KqlExecutionEngine { inner, codec: ClusterPhysicalCodec::default(), options, data_roots }
+        KqlExecutionEngine { inner, codec: ClusterPhysicalCodec::default(), options, data_roots, task_output_budget }
     }
 
     fn with_fields(&self, plan: Arc<dyn ExecutionPlan>, config: &SessionConfig) -> Result<Arc<dyn ExecutionPlan>> {
@@ -65,7 +68,7 @@ impl ExecutionEngine for KqlExecutionEngine {
         crate::build::check(config, "executor")?;
         let plan = self.with_fields(plan, config)?;
         self.data_roots.check(&plan)?;
-        let plan = crate::compact::compact_stage_output(plan)?;
+        let plan = crate::compact::compact_stage_output(plan, self.task_output_budget)?;
         let stage = self.inner.create_query_stage_exec(job_id, stage_id, task_id, global_output_partition_ids, plan, work_dir, config)?;
         Ok(Arc::new(StageWithoutMetrics(stage)))
     }

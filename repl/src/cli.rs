@@ -189,6 +189,12 @@ pub struct ExecutorArgs {
     #[arg(long, value_name = "SIZE")]
     pub memory_limit: Option<String>,
 
+    /// What one task may write for the next stage (like 20G; none: no limit). Past it the query
+    /// fails, instead of filling the disk when rows multiply from stage to stage. Default: a
+    /// quarter of the free disk of --work-dir when the executor starts
+    #[arg(long, value_name = "SIZE")]
+    pub max_task_output: Option<String>,
+
     /// Read tables only under this folder or URL prefix (s3://bucket/logs/); repeat for
     /// several. A job that names a file elsewhere is refused. Without one, any file is read
     #[arg(long, value_name = "DIR|URL")]

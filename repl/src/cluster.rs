@@ -57,6 +57,13 @@ async fn executor(args: &ExecutorArgs) -> Result<(), String> {
         Some(s) => Some(crate::cli::parse_size(s).ok_or_else(|| format!("--memory-limit: '{s}' is not a size like 4G or 512M"))? as u64),
         None => None,
     };
+    let max_task_output = match args.max_task_output.as_deref() {
+        None => None,
+        Some("none") => Some(None),
+        Some(s) => Some(Some(
+            crate::cli::parse_size(s).ok_or_else(|| format!("--max-task-output: '{s}' is not a size like 20G or 512M, or none"))? as u64,
+        )),
+    };
     if let Some(dir) = &args.work_dir {
         std::fs::create_dir_all(dir).map_err(|e| format!("--work-dir {}: {e}", dir.display()))?;
     }
@@ -74,6 +81,7 @@ async fn executor(args: &ExecutorArgs) -> Result<(), String> {
         work_dir: args.work_dir.as_ref().map(|d| d.display().to_string()),
         cores: args.cores,
         memory_limit,
+        max_task_output,
         data_roots,
         tls: kql_cluster::tls::from_env()?,
     };
