@@ -136,17 +136,42 @@ impl ClusterTls {
 }
 
 /// The scheduler's listening socket, answering with TLS: connections whose handshake fails
-/// (no certificate, one of another authority, not TLS at all) are dropped and logged, and do
-/// not stop the others.
+/// (no certificate, one of another authority, not TLS at all) are dropped and logged. Each
+/// handshake runs in a task of its own, so a peer that stalls in it holds up no other.
 pub struct TlsListener {
-    tcp: tokio::net::TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
+    local: SocketAddr,
+    ready: tokio::sync::mpsc::Receiver<(tokio_rustls::server::TlsStream<tokio::net::TcpStream>, SocketAddr)>,
 }
 
 impl TlsListener {
+    /// Starts accepting on `tcp` (inside a Tokio runtime).
     pub fn new(tcp: tokio::net::TcpListener, tls: &ClusterTls) -> Result<TlsListener, String> {
-        let config = tls.rustls_server_config()?;
-        Ok(TlsListener { tcp, acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)) })
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls.rustls_server_config()?));
+        let local = tcp.local_addr().map_err(|e| e.to_string())?;
+        let (send, ready) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(async move {
+            loop {
+                let (stream, peer) = match tcp.accept().await {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        warn(&format!("the scheduler could not accept a connection: {e}"));
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let (acceptor, send) = (acceptor.clone(), send.clone());
+                tokio::spawn(async move {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            let _ = send.send((tls, peer)).await;
+                        }
+                        Ok(Err(e)) => warn(&format!("refused a TLS connection from {peer}: {e}")),
+                        Err(_) => warn(&format!("refused a TLS connection from {peer}: no handshake within 10 s")),
+                    }
+                });
+            }
+        });
+        Ok(TlsListener { local, ready })
     }
 }
 
@@ -155,25 +180,15 @@ impl axum::serve::Listener for TlsListener {
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let (stream, peer) = match self.tcp.accept().await {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    warn(&format!("the scheduler could not accept a connection: {e}"));
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => return (tls, peer),
-                Ok(Err(e)) => warn(&format!("refused a TLS connection from {peer}: {e}")),
-                Err(_) => warn(&format!("refused a TLS connection from {peer}: no handshake within 10 s")),
-            }
+        match self.ready.recv().await {
+            Some(accepted) => accepted,
+            // The accepting task never ends while the listener lives: wait, as a listener does.
+            None => std::future::pending().await,
         }
     }
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.tcp.local_addr()
+        Ok(self.local)
     }
 }
 
