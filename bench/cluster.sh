@@ -8,7 +8,9 @@
 #   bench/cluster.sh [--rows N] [--files F] [--runs R]
 #
 # On a machine with few cores no speed-up is expected: the figures are about the overhead of
-# stages, shuffle files and Arrow Flight on loopback.
+# stages, shuffle files and Arrow Flight on loopback. With KQL_CLUSTER_TLS_CERT, _KEY and _CA
+# set (e.g. to tests/fixtures/tls/node.pem, node.key, cluster-ca.pem), every node and the client
+# speak TLS (README, "Cluster").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

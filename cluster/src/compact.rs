@@ -29,7 +29,7 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Pla
 use futures::StreamExt;
 
 /// Gives the stage plan's root (Ballista's shuffle writer) its inputs compacted, each task's
-/// output held to `budget` bytes (as Arrow holds them; IPC files are about that size).
+/// output held to `budget` bytes (of its rows' values, about what the IPC files take).
 pub fn compact_stage_output(stage: Arc<dyn ExecutionPlan>, budget: Option<u64>) -> Result<Arc<dyn ExecutionPlan>> {
     let inputs: Vec<Arc<dyn ExecutionPlan>> = stage
         .children()
@@ -96,7 +96,11 @@ struct Budget {
 impl Budget {
     /// `batch`, or the error that stops the task once its output passes the budget.
     fn take(&mut self, batch: RecordBatch) -> Result<RecordBatch> {
-        self.used += batch.get_array_memory_size() as u64;
+        // The bytes of the rows themselves: a batch sliced out of a larger one (a sort's output)
+        // shares its buffers, which `get_array_memory_size` would count whole for every slice.
+        let bytes: usize =
+            batch.columns().iter().map(|c| c.to_data().get_slice_memory_size().unwrap_or_else(|_| c.get_array_memory_size())).sum();
+        self.used += bytes as u64;
         match self.budget {
             Some(budget) if self.used > budget => Err(DataFusionError::Execution(format!(
                 "a task of this query wrote more than {} MB for the next stage, over its executor's --max-task-output (a quarter of the free disk of its --work-dir unless set): on a cluster each stage writes all its rows before the next reads them, so rows that multiply from stage to stage (joins or lookups that each multiply them) are not stopped by the result limit",
@@ -168,6 +172,17 @@ mod tests {
             ),
             "{e}"
         );
+        // Slices of one large batch count their own rows only, not the buffers they share.
+        let mut budget = Budget { budget: Some(2 << 20), used: 0 };
+        let big = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)])),
+            vec![Arc::new(arrow::array::Int64Array::from(vec![1i64; 1_000_000]))],
+        )
+        .expect("a batch");
+        for start in (0..100_000).step_by(1_000) {
+            assert!(budget.take(big.slice(start, 1_000)).is_ok(), "slice at {start}: {} bytes counted", budget.used);
+        }
+        assert_eq!(budget.used, 800_000);
         let mut unlimited = Budget { budget: None, used: u64::MAX / 2 };
         assert!(unlimited.take(RecordBatch::new_empty(Arc::new(Schema::empty()))).is_ok());
     }
