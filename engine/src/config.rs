@@ -13,7 +13,7 @@ use datafusion::config::{ConfigEntry, ConfigExtension, ConfigOptions, ExtensionO
 /// extension's settings without their prefix (`build`, not `kql.build`), and a Ballista client
 /// sends a job's settings as that list, which the scheduler and executors then set by key. The
 /// unprefixed keys were refused there without a word, so no node ever saw the client's build
-/// or memory limit (found by `tests/cli.rs::a_scheduler_refuses_a_client_of_another_build`).
+/// or memory limit (found by `tests/cli.rs::a_cluster_gets_the_clients_build_and_memory_limit`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KqlConfig {
     /// `--memory-limit` in bytes; 0 when there is none.
