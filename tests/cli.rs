@@ -717,6 +717,12 @@ fn hunts_over_one_table_share_a_scan_and_get_the_rows_they_get_alone() {
             "i_case_sensitive",
             "NetworkSession | where SrcHostname contains_cs 'WS-18' and SrcHostname !startswith_cs 'ws' and SrcHostname hasprefix 'ws' | summarize Events = count(), Hosts = dcount(SrcHostname)",
         ),
+        // Equality with one value or a list, in either case rule and either order, negated,
+        // against an empty text (null or empty): one lookup per text in the scan.
+        (
+            "h_equal_more",
+            "NetworkSession | where SrcHostname == 'ws-185' or DvcAction in ('Deny', 'drop') or 'ws-20' =~ SrcHostname or not(SrcHostname in~ ('WS-1', 'ws-2') or SrcHostname !~ 'ws-3') or SrcHostname =~ '' | summarize Events = count() by SrcHostname, DvcAction | sort by SrcHostname asc, DvcAction asc",
+        ),
         // A volatile filter stays in the hunt's plan; the rest is applied by the scan.
         ("j_volatile", "NetworkSession | where rand() < 2.0 and DstPortNumber == 8443 | count"),
         // A limit of filtered rows.
@@ -741,7 +747,7 @@ fn hunts_over_one_table_share_a_scan_and_get_the_rows_they_get_alone() {
         stdout(&o)
     };
     let shared = run("shared", &[]);
-    assert!(shared.contains("\n10 hunts read NetworkSession in one shared scan\n11 hunts: 11 ran"), "{shared}");
+    assert!(shared.contains("\n11 hunts read NetworkSession in one shared scan\n12 hunts: 12 ran"), "{shared}");
     let alone = run("alone", &["--no-shared-scans"]);
     assert!(!alone.contains("shared scan"), "{alone}");
     for (name, _) in &queries {
@@ -763,9 +769,9 @@ fn hunts_over_one_table_share_a_scan_and_get_the_rows_they_get_alone() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("shared/summary.json")).expect("summary.json")).expect("json");
     let scans: Vec<&serde_json::Value> = summary["hunts"].as_array().expect("hunts").iter().map(|h| &h["shared_scan"]).collect();
     let n = serde_json::json!("NetworkSession");
-    assert_eq!(scans, [&n, &n, &n, &n, &serde_json::Value::Null, &n, &n, &n, &n, &n, &n]);
+    assert_eq!(scans, [&n, &n, &n, &n, &serde_json::Value::Null, &n, &n, &n, &n, &n, &n, &n]);
     // The string hunts find rows, so their agreement above means something.
-    for name in ["g_strings", "h_equal_ci", "l_regex"] {
+    for name in ["g_strings", "h_equal_ci", "h_equal_more", "l_regex"] {
         let rows = std::fs::read_to_string(dir.join(format!("shared/{name}.csv"))).expect("result").lines().count();
         assert!(rows > 3, "{name}: {rows} lines");
     }

@@ -6,7 +6,8 @@
 //! "..."`. Each query computing its own tests reads every text once per test. Instead, when the
 //! scan starts, every such expression in the filters its queries pushed into it is given a
 //! computed column (`__kql_shared_N`) that the filters read in its place, and the scan computes
-//! each once per batch, the string tests of one column in one pass (`string_tests.rs`), a
+//! each once per batch, the string tests of one column in one pass (`string_tests.rs`), its
+//! equality tests with one lookup per text (`equal_tests.rs`), a
 //! `matches regex` with its pattern compiled once for the scan. The
 //! filters' answers do not change: each column holds exactly what the expression it replaces
 //! evaluates to (a string test: the same `PreparedNeedle` code; anything else: the expression
@@ -20,10 +21,11 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::Session as CatalogSession;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema, DataFusionError, Result, ScalarValue, internal_datafusion_err};
-use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::expr::{InList, ScalarFunction};
 use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, Operator};
 use datafusion::physical_expr::PhysicalExpr;
 
+use super::equal_tests::EqualTests;
 use super::string_tests::{ColumnTests, TestOfColumn};
 use crate::functions::string::Test;
 use crate::functions::{StrArray, is_string};
@@ -43,7 +45,12 @@ enum Computed {
     /// and a constant pattern that compiles (`~*`: the pattern after `(?i)`): compiled once for
     /// the scan, where DataFusion compiles it for every batch.
     Regex { column: String, pattern: String },
-    /// `lower(column)` of a text column (`=~`, `in~`), its columns unqualified.
+    /// `lower(column) = 'v'` (`=~`) or `lower(column) IN ('v', ...)` (`in~`) of a text column,
+    /// and the same of the column itself (`==`, `in`; `lowered` false), the values non-null
+    /// texts.
+    Equals { column: String, lowered: bool, values: Vec<String> },
+    /// `lower(column)` of a text column (`=~`, `in~` that are not `Equals`), its columns
+    /// unqualified.
     Evaluated(Expr),
 }
 
@@ -77,7 +84,7 @@ impl ComputedColumns {
         }
         let field = match &computed {
             Computed::StringTest { .. } => Some(Field::new(column_name(self.list.len()), DataType::Boolean, false)),
-            Computed::Regex { .. } => Some(Field::new(column_name(self.list.len()), DataType::Boolean, true)),
+            Computed::Regex { .. } | Computed::Equals { .. } => Some(Field::new(column_name(self.list.len()), DataType::Boolean, true)),
             Computed::Evaluated(expr) => DFSchema::try_from(base.clone())
                 .ok()
                 .and_then(|schema| expr.get_type(&schema).ok())
@@ -112,7 +119,9 @@ impl ComputedColumns {
     /// The table's columns that computed column `i` reads.
     pub fn inputs(&self, i: usize) -> Vec<String> {
         match &self.list[i] {
-            Computed::StringTest { column, .. } | Computed::Regex { column, .. } => vec![column.clone()],
+            Computed::StringTest { column, .. } | Computed::Regex { column, .. } | Computed::Equals { column, .. } => {
+                vec![column.clone()]
+            }
             Computed::Evaluated(expr) => expr.column_refs().into_iter().map(|c| c.name.clone()).collect(),
         }
     }
@@ -143,6 +152,9 @@ fn recognise(e: &Expr, base: &Schema) -> Option<Computed> {
         let pattern = if *op == Operator::RegexIMatch { format!("(?i){p}") } else { p.clone() };
         return regex::Regex::new(&pattern).is_ok().then_some(Computed::Regex { column, pattern });
     }
+    if let Some(equals) = equality(e, &text_column) {
+        return Some(equals);
+    }
     let Expr::ScalarFunction(ScalarFunction { func, args }) = e else { return None };
     let needle = |e: &Expr| match e {
         Expr::Literal(ScalarValue::Utf8(Some(n)), _) => Some(n.clone()),
@@ -172,6 +184,40 @@ fn recognise(e: &Expr, base: &Schema) -> Option<Computed> {
     }
 }
 
+/// `Computed::Equals` for `e`, if it is one: `[lower](column) = 'v'` (either side first) or
+/// `[lower](column) IN ('v', ...)`, not negated, every value a non-null text. A cast between text
+/// types changes no value.
+fn equality(e: &Expr, text_column: &dyn Fn(&Expr) -> Option<String>) -> Option<Computed> {
+    let column = |e: &Expr| match e {
+        Expr::Cast(cast) if is_string(cast.field.data_type()) => text_column(&cast.expr),
+        other => text_column(other),
+    };
+    let operand = |e: &Expr| match e {
+        Expr::ScalarFunction(ScalarFunction { func, args }) if func.name() == "lower" => match args.as_slice() {
+            [hay] => Some((column(hay)?, true)),
+            _ => None,
+        },
+        other => Some((column(other)?, false)),
+    };
+    let text = |e: &Expr| match e {
+        Expr::Literal(ScalarValue::Utf8(Some(v)) | ScalarValue::Utf8View(Some(v)) | ScalarValue::LargeUtf8(Some(v)), _) => Some(v.clone()),
+        _ => None,
+    };
+    let ((column, lowered), values) = match e {
+        Expr::BinaryExpr(BinaryExpr { left, op: Operator::Eq, right }) => match (operand(left), text(right)) {
+            (Some(operand), Some(value)) => (operand, vec![value]),
+            _ => (operand(right)?, vec![text(left)?]),
+        },
+        Expr::InList(InList { expr, list, negated: false }) => (operand(expr)?, list.iter().map(text).collect::<Option<Vec<_>>>()?),
+        _ => return None,
+    };
+    Some(Computed::Equals { column, lowered, values })
+}
+
+/// The equality tests of one column (or of its lowercase) as the scan starts: each test's
+/// values, and its slot.
+type EqualsOfColumn = (Vec<Vec<String>>, Vec<usize>);
+
 /// The computed columns a started scan computes, ready for its batches.
 pub(super) struct BatchExtender {
     steps: Vec<Step>,
@@ -192,6 +238,12 @@ enum Step {
         regex: Option<regex::Regex>,
         slot: usize,
     },
+    /// The equality tests of one column (or of its lowercase), into these slots.
+    Equals {
+        column: usize,
+        tests: EqualTests,
+        slots: Vec<usize>,
+    },
     Evaluated {
         expr: Arc<dyn PhysicalExpr>,
         slot: usize,
@@ -204,6 +256,7 @@ impl BatchExtender {
     pub fn new(computed: &ComputedColumns, used: &[usize], scan_schema: &SchemaRef, state: &dyn CatalogSession) -> Result<BatchExtender> {
         let mut steps = Vec::new();
         let mut tests_by_column: Vec<(usize, Vec<TestOfColumn>, Vec<usize>)> = Vec::new();
+        let mut equals_by_column: std::collections::BTreeMap<(usize, bool), EqualsOfColumn> = Default::default();
         let df_schema = DFSchema::try_from(scan_schema.as_ref().clone())?;
         for (slot, &i) in used.iter().enumerate() {
             match &computed.list[i] {
@@ -228,6 +281,11 @@ impl BatchExtender {
                     };
                     steps.push(Step::Regex { column: scan_schema.index_of(column)?, regex, slot });
                 }
+                Computed::Equals { column, lowered, values } => {
+                    let (tests, slots) = equals_by_column.entry((scan_schema.index_of(column)?, *lowered)).or_default();
+                    tests.push(values.clone());
+                    slots.push(slot);
+                }
                 Computed::Evaluated(expr) => {
                     steps.push(Step::Evaluated { expr: state.create_physical_expr(expr.clone(), &df_schema)?, slot })
                 }
@@ -235,6 +293,9 @@ impl BatchExtender {
         }
         for (column, tests, slots) in tests_by_column {
             steps.push(Step::Tests { column, tests: ColumnTests::new(&tests), slots });
+        }
+        for ((column, lowered), (tests, slots)) in equals_by_column {
+            steps.push(Step::Equals { column, tests: EqualTests::new(lowered, &tests), slots });
         }
         Ok(BatchExtender { steps, count: used.len() })
     }
@@ -245,6 +306,11 @@ impl BatchExtender {
         for step in &self.steps {
             match step {
                 Step::Tests { column, tests, slots } => {
+                    for (slot, answer) in slots.iter().zip(tests.evaluate(batch.column(*column))?) {
+                        computed[*slot] = Some(Arc::new(answer));
+                    }
+                }
+                Step::Equals { column, tests, slots } => {
                     for (slot, answer) in slots.iter().zip(tests.evaluate(batch.column(*column))?) {
                         computed[*slot] = Some(Arc::new(answer));
                     }
@@ -263,5 +329,35 @@ impl BatchExtender {
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| internal_datafusion_err!("a computed column of the shared scan was not computed"))?;
         Ok(batch.columns().iter().cloned().chain(computed).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::functions::string::expr_fn::lower;
+    use datafusion::prelude::{col, lit};
+
+    use super::*;
+
+    fn equals(column: &str, lowered: bool, values: &[&str]) -> Option<Computed> {
+        Some(Computed::Equals { column: column.into(), lowered, values: values.iter().map(|v| v.to_string()).collect() })
+    }
+
+    /// `=~`, `in~`, `==` and `in` of a text column against texts are looked up; a negated list,
+    /// a list with a null, a number column and a comparison of two columns are not.
+    #[test]
+    fn equality_of_a_text_column_with_texts_is_recognised() {
+        let base = Schema::new(vec![Field::new("s", DataType::Utf8View, true), Field::new("n", DataType::Int64, true)]);
+        let texts = |values: &[&str]| values.iter().map(|v| lit(*v)).collect::<Vec<_>>();
+        assert_eq!(recognise(&lower(col("s")).eq(lit("a")), &base), equals("s", true, &["a"]));
+        assert_eq!(recognise(&lit("a").eq(col("s")), &base), equals("s", false, &["a"]));
+        assert_eq!(recognise(&lower(col("s")).in_list(texts(&["a", "b"]), false), &base), equals("s", true, &["a", "b"]));
+        assert_eq!(recognise(&col("s").in_list(texts(&["a"]), false), &base), equals("s", false, &["a"]));
+        assert_eq!(recognise(&lower(col("s")).in_list(texts(&["a"]), true), &base), None);
+        assert_eq!(recognise(&col("s").in_list(vec![lit("a"), lit(ScalarValue::Utf8(None))], false), &base), None);
+        assert_eq!(recognise(&col("n").eq(lit(1i64)), &base), None);
+        assert_eq!(recognise(&col("s").eq(col("s")), &base), None);
+        assert_eq!(recognise(&col("s").not_eq(lit("a")), &base), None);
     }
 }

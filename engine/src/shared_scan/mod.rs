@@ -23,12 +23,13 @@
 //! evaluated as DataFusion evaluates them in the query's plan, over only the columns they read.
 //! A query so receives only its rows, and most hunts receive none; what they compute from the
 //! table's columns (string tests, `lower`) is computed once per batch for all of them
-//! (`computed.rs`, `string_tests.rs`). The batches are handled by up to one task per core,
+//! (`computed.rs`, `string_tests.rs`, `equal_tests.rs`). The batches are handled by up to one task per core,
 //! whatever the number of the table's partitions. The table's own scan gets the OR of the
 //! queries' filters (`pruning_filter`), so that the partitions, files and row groups that no
 //! query wants are skipped (a folder of hunts over the last day reads the last day's files).
 
 mod computed;
+mod equal_tests;
 mod string_tests;
 
 use std::fmt;
