@@ -214,6 +214,39 @@ fn equality(e: &Expr, text_column: &dyn Fn(&Expr) -> Option<String>) -> Option<C
     Some(Computed::Equals { column, lowered, values })
 }
 
+/// A `matches regex` pattern compiled once for the scan, with the search caches its batches use.
+///
+/// `regex::Regex` takes a cache from its pool for every text it searches; a thread other than
+/// the one that first used it goes through a lock each time (a few per cent of a hunt of
+/// Sigma rules, whose 70 patterns each search every command line). Here a batch takes one
+/// cache per pattern for all its texts. The engine is the one `regex::Regex` wraps, with the
+/// same syntax and defaults, so the answers are the same.
+struct CompiledRegex {
+    regex: regex_automata::meta::Regex,
+    caches: parking_lot::Mutex<Vec<regex_automata::meta::Cache>>,
+}
+
+impl CompiledRegex {
+    fn new(pattern: &str) -> Result<CompiledRegex> {
+        let regex = regex_automata::meta::Regex::new(pattern)
+            .map_err(|e| DataFusionError::Execution(format!("invalid regular expression: {e}")))?;
+        Ok(CompiledRegex { regex, caches: parking_lot::Mutex::new(Vec::new()) })
+    }
+
+    /// Whether the pattern matches anywhere in each text; null for a null text.
+    fn is_match_each(&self, texts: &StrArray) -> BooleanArray {
+        let mut cache = self.caches.lock().pop().unwrap_or_else(|| self.regex.create_cache());
+        let answers = (0..texts.len())
+            .map(|i| {
+                let input = regex_automata::Input::new(texts.get(i)?).earliest(true);
+                Some(self.regex.search_half_with(&mut cache, &input).is_some())
+            })
+            .collect();
+        self.caches.lock().push(cache);
+        answers
+    }
+}
+
 /// The equality tests of one column (or of its lowercase) as the scan starts: each test's
 /// values, and its slot.
 type EqualsOfColumn = (Vec<Vec<String>>, Vec<usize>);
@@ -235,7 +268,7 @@ enum Step {
     /// pattern matches everything; a null text gives null.
     Regex {
         column: usize,
-        regex: Option<regex::Regex>,
+        regex: Option<CompiledRegex>,
         slot: usize,
     },
     /// The equality tests of one column (or of its lowercase), into these slots.
@@ -271,14 +304,7 @@ impl BatchExtender {
                     }
                 }
                 Computed::Regex { column, pattern } => {
-                    let regex = if pattern.is_empty() {
-                        None
-                    } else {
-                        Some(
-                            regex::Regex::new(pattern)
-                                .map_err(|e| DataFusionError::Execution(format!("invalid regular expression: {e}")))?,
-                        )
-                    };
+                    let regex = if pattern.is_empty() { None } else { Some(CompiledRegex::new(pattern)?) };
                     steps.push(Step::Regex { column: scan_schema.index_of(column)?, regex, slot });
                 }
                 Computed::Equals { column, lowered, values } => {
@@ -317,8 +343,10 @@ impl BatchExtender {
                 }
                 Step::Regex { column, regex, slot } => {
                     let texts = StrArray::try_new(batch.column(*column))?;
-                    let answers: BooleanArray =
-                        (0..texts.len()).map(|i| texts.get(i).map(|t| regex.as_ref().is_none_or(|r| r.is_match(t)))).collect();
+                    let answers: BooleanArray = match regex {
+                        None => (0..texts.len()).map(|i| texts.get(i).map(|_| true)).collect(),
+                        Some(regex) => regex.is_match_each(&texts),
+                    };
                     computed[*slot] = Some(Arc::new(answers));
                 }
                 Step::Evaluated { expr, slot } => computed[*slot] = Some(expr.evaluate(batch)?.into_array(batch.num_rows())?),
@@ -359,5 +387,47 @@ mod tests {
         assert_eq!(recognise(&col("n").eq(lit(1i64)), &base), None);
         assert_eq!(recognise(&col("s").eq(col("s")), &base), None);
         assert_eq!(recognise(&col("s").not_eq(lit("a")), &base), None);
+    }
+
+    /// The compiled pattern answers as `regex::Regex::is_match` does, batch after batch (its
+    /// caches reused), on texts where a leftmost-first search would go on past the first match.
+    #[test]
+    fn a_compiled_regex_answers_as_regex_does() {
+        use arrow::array::StringViewArray;
+        let texts: Vec<Option<&str>> = vec![
+            None,
+            Some(""),
+            Some("cmd.exe /c whoami > out.txt"),
+            Some("-k netsvcs -p"),
+            Some("\u{212A}ELVIN \u{e9}t\u{e9}"),
+            Some("aaaaaaaaaaaaaaaaaaaaaaaaaaaaab"),
+            Some("line one\nline two"),
+        ];
+        let array: ArrayRef = Arc::new(StringViewArray::from(texts.clone()));
+        let patterns = [
+            ".*whoami.*>.*",
+            "-k\\s\\w{1,64}(?:\\s?(?:-p|-s))?",
+            "(?i)kelvin",
+            "\\w+\\s\\w+",
+            "^$",
+            "a*",
+            "(a|aa)*b$",
+            "one$",
+            "(?m)one$",
+            "x?",
+        ];
+        for pattern in patterns {
+            let compiled = CompiledRegex::new(pattern).unwrap();
+            let reference = regex::Regex::new(pattern).unwrap();
+            let expected: Vec<Option<bool>> = texts.iter().map(|t| t.map(|t| reference.is_match(t))).collect();
+            for _ in 0..2 {
+                let got: Vec<Option<bool>> = compiled.is_match_each(&StrArray::try_new(&array).unwrap()).iter().collect();
+                assert_eq!(got, expected, "{pattern}");
+            }
+        }
+        assert_eq!(
+            CompiledRegex::new("-k\\s\\w").unwrap().is_match_each(&StrArray::try_new(&array).unwrap()).iter().collect::<Vec<_>>(),
+            [None, Some(false), Some(false), Some(true), Some(false), Some(false), Some(false)]
+        );
     }
 }
