@@ -117,14 +117,7 @@ impl<'a> JsonCell<'a> {
                 Ok(texts) => JsonCell::Text(texts),
                 Err(_) => JsonCell::Value(field, column),
             },
-            DataType::Int8
-            | DataType::Int16
-            | DataType::Int32
-            | DataType::Int64
-            | DataType::UInt8
-            | DataType::UInt16
-            | DataType::UInt32
-            | DataType::UInt64 => JsonCell::Integer(column),
+            t if t.is_integer() => JsonCell::Integer(column),
             DataType::Boolean => JsonCell::Boolean(column.as_boolean()),
             _ => JsonCell::Value(field, column),
         }

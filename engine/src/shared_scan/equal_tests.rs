@@ -13,10 +13,10 @@
 
 use std::collections::HashMap;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, BooleanBufferBuilder};
-use arrow::buffer::BooleanBuffer;
+use arrow::array::{Array, ArrayRef, BooleanArray};
 use datafusion::common::Result;
 
+use super::answers::Answers;
 use crate::functions::StrArray;
 
 /// The tests of one column (or of its lowercase), prepared once for the whole scan.
@@ -47,8 +47,7 @@ impl EqualTests {
     pub fn evaluate(&self, column: &ArrayRef) -> Result<Vec<BooleanArray>> {
         let texts = StrArray::try_new(column)?;
         let rows = texts.len();
-        // As in `string_tests.rs`: a test that passes on no row shares one all-false buffer.
-        let mut answers: Vec<Option<BooleanBufferBuilder>> = (0..self.tests).map(|_| None).collect();
+        let mut answers = Answers::new(self.tests, rows);
         let mut lowercase = String::new();
         for row in 0..rows {
             let Some(text) = texts.get(row) else { continue };
@@ -65,21 +64,11 @@ impl EqualTests {
             };
             if let Some(tests) = self.users.get(key) {
                 for &t in tests {
-                    answers[t]
-                        .get_or_insert_with(|| {
-                            let mut b = BooleanBufferBuilder::new(rows);
-                            b.append_n(rows, false);
-                            b
-                        })
-                        .set_bit(row, true);
+                    answers.pass(t, row);
                 }
             }
         }
-        let (none_passed, nulls) = (BooleanBuffer::new_unset(rows), column.logical_nulls());
-        Ok(answers
-            .into_iter()
-            .map(|b| BooleanArray::new(b.map_or_else(|| none_passed.clone(), |mut b| b.finish()), nulls.clone()))
-            .collect())
+        Ok(answers.finish(column.logical_nulls()))
     }
 }
 

@@ -28,6 +28,7 @@
 //! queries' filters (`pruning_filter`), so that the partitions, files and row groups that no
 //! query wants are skipped (a folder of hunts over the last day reads the last day's files).
 
+mod answers;
 mod computed;
 mod equal_tests;
 mod string_tests;

@@ -22,10 +22,10 @@
 //! it), so its tests are decided exactly on the texts beyond ASCII only, which are few in logs.
 //! A needle whose lowercase is ASCII (the Kelvin sign) is not shared (`shareable`).
 
-use arrow::array::{ArrayRef, BooleanArray, BooleanBufferBuilder};
-use arrow::buffer::BooleanBuffer;
+use arrow::array::{ArrayRef, BooleanArray};
 use datafusion::common::Result;
 
+use super::answers::Answers;
 use crate::functions::StrArray;
 use crate::functions::string::{PreparedNeedle, Test};
 
@@ -113,19 +113,7 @@ impl ColumnTests {
     pub fn evaluate(&self, column: &ArrayRef) -> Result<Vec<BooleanArray>> {
         let texts = StrArray::try_new(column)?;
         let rows = texts.len();
-        // Most tests pass on no text of a batch: they share one all-false buffer, and only a
-        // test that passes somewhere gets bits of its own (thousands of tests a column, each
-        // cleared and allocated per batch, cost more than the search).
-        let mut answers: Vec<Option<BooleanBufferBuilder>> = (0..self.tests.len()).map(|_| None).collect();
-        let pass = |answers: &mut [Option<BooleanBufferBuilder>], t: usize, row: usize| {
-            answers[t]
-                .get_or_insert_with(|| {
-                    let mut b = BooleanBufferBuilder::new(rows);
-                    b.append_n(rows, false);
-                    b
-                })
-                .set_bit(row, true)
-        };
+        let mut answers = Answers::new(self.tests.len(), rows);
         let mut buf = Vec::new();
         match &self.automaton {
             Some(automaton) => {
@@ -143,7 +131,7 @@ impl ColumnTests {
                         for &(t, k) in &self.beyond {
                             if test_passed[t] != stamp && self.tests[t].needles[k].test(text, &mut buf) {
                                 test_passed[t] = stamp;
-                                pass(&mut answers, t, row);
+                                answers.pass(t, row);
                             }
                         }
                     }
@@ -160,7 +148,7 @@ impl ColumnTests {
                             let test = &self.tests[t];
                             if test.occurrence_decides || test.needles[k].test(text, &mut buf) {
                                 test_passed[t] = stamp;
-                                pass(&mut answers, t, row);
+                                answers.pass(t, row);
                             }
                         }
                     }
@@ -171,14 +159,13 @@ impl ColumnTests {
                     let text = texts.get(row).unwrap_or("");
                     for (t, test) in self.tests.iter().enumerate() {
                         if test.needles.iter().any(|n| n.test(text, &mut buf)) {
-                            pass(&mut answers, t, row);
+                            answers.pass(t, row);
                         }
                     }
                 }
             }
         }
-        let none_passed = BooleanBuffer::new_unset(rows);
-        Ok(answers.into_iter().map(|b| BooleanArray::new(b.map_or_else(|| none_passed.clone(), |mut b| b.finish()), None)).collect())
+        Ok(answers.finish(None))
     }
 }
 
