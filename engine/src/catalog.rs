@@ -160,10 +160,13 @@ pub async fn open_table(
         _ => (None, None),
     };
     let provider: Arc<dyn TableProvider> = match partitioned {
-        Some(files) => Arc::new(crate::partitions::PartitionedTable::new(location, options, schema, files, scan_notes.clone())?),
+        Some(files) => Arc::new(crate::partitions::PartitionedTable::new(location, options, schema, files, scan_notes.clone(), state)?),
         None => {
             let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema);
-            Arc::new(ListingTable::try_new(config)?)
+            // Each query's scan reads every file's statistics (row counts, min/max) from its
+            // footer unless they are cached; the cache is the session's, and an entry is used
+            // only while the file's size and modification time are those it was read at.
+            Arc::new(ListingTable::try_new(config)?.with_cache(state.runtime_env().cache_manager.get_file_statistic_cache()))
         }
     };
     Ok((Table { provider, location: location.to_string(), declared, declared_files }, warnings))

@@ -20,6 +20,8 @@ use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::execution::cache::cache_manager::FileStatisticsCache;
+use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
@@ -154,6 +156,8 @@ pub struct PartitionedTable {
     schema: SchemaRef,
     files: Vec<PartitionFile>,
     all: Arc<ListingTable>,
+    /// The session's cache of file statistics, which every scan's listing table reads.
+    statistics: Option<Arc<FileStatisticsCache>>,
     /// What each scan skipped, for `--explain` (`take_notes`).
     notes: Arc<Mutex<Vec<String>>>,
 }
@@ -165,14 +169,23 @@ impl PartitionedTable {
         schema: SchemaRef,
         files: Vec<PartitionFile>,
         notes: Arc<Mutex<Vec<String>>>,
+        state: &SessionState,
     ) -> Result<PartitionedTable> {
-        let all = Arc::new(Self::listing(&options, &schema, files.iter().map(|(u, _)| u.clone()).collect())?);
-        Ok(PartitionedTable { name_for_notes: location.to_string(), options, schema, files, all, notes })
+        let statistics = state.runtime_env().cache_manager.get_file_statistic_cache();
+        let all = Arc::new(Self::listing(&options, &schema, files.iter().map(|(u, _)| u.clone()).collect(), &statistics)?);
+        Ok(PartitionedTable { name_for_notes: location.to_string(), options, schema, files, all, statistics, notes })
     }
 
-    fn listing(options: &ListingOptions, schema: &SchemaRef, urls: Vec<ListingTableUrl>) -> Result<ListingTable> {
+    /// A listing table of `urls` whose files' statistics come from `statistics` when it holds
+    /// them for the file as it is now (see `catalog::open_table`).
+    fn listing(
+        options: &ListingOptions,
+        schema: &SchemaRef,
+        urls: Vec<ListingTableUrl>,
+        statistics: &Option<Arc<FileStatisticsCache>>,
+    ) -> Result<ListingTable> {
         let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options.clone()).with_schema(schema.clone());
-        ListingTable::try_new(config)
+        Ok(ListingTable::try_new(config)?.with_cache(statistics.clone()))
     }
 }
 
@@ -226,7 +239,7 @@ impl TableProvider for PartitionedTable {
             };
             return Ok(Arc::new(EmptyExec::new(schema)));
         }
-        Self::listing(&self.options, &self.schema, kept)?.scan(state, projection, filters, limit).await
+        Self::listing(&self.options, &self.schema, kept, &self.statistics)?.scan(state, projection, filters, limit).await
     }
 }
 
