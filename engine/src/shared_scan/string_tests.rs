@@ -58,7 +58,7 @@ pub struct ColumnTests {
     tests: Vec<PreparedTest>,
     /// Every distinct needle, ASCII letters folded; `None` when the automaton cannot be built
     /// (too large), and then every test is tried on every text.
-    automaton: Option<aho_corasick::AhoCorasick>,
+    automaton: Option<NeedleSearch>,
     /// For each needle of the automaton: the tests that use it, as (test, needle of that test).
     users: Vec<Vec<(usize, usize)>>,
     /// The needles beyond ASCII, as the tests that use them: tried on texts beyond ASCII only.
@@ -67,6 +67,12 @@ pub struct ColumnTests {
 
 impl ColumnTests {
     pub fn new(tests: &[TestOfColumn]) -> ColumnTests {
+        ColumnTests::with_search(tests, true)
+    }
+
+    /// `new`, with the DFA when `dfa` (and it can be built), else with the automaton the crate
+    /// picks.
+    fn with_search(tests: &[TestOfColumn], dfa: bool) -> ColumnTests {
         let mut needles: Vec<String> = Vec::new();
         let mut users: Vec<Vec<(usize, usize)>> = Vec::new();
         let mut beyond = Vec::new();
@@ -88,16 +94,7 @@ impl ColumnTests {
                 users[id].push((t, k));
             }
         }
-        // A DFA searches fastest (one table lookup per byte); it costs memory per state, so a
-        // column with too many needles for one gets the automaton the crate picks.
-        let build = |kind| {
-            aho_corasick::AhoCorasick::builder()
-                .ascii_case_insensitive(true)
-                .match_kind(aho_corasick::MatchKind::Standard)
-                .kind(kind)
-                .build(&needles)
-        };
-        let automaton = build(Some(aho_corasick::AhoCorasickKind::DFA)).or_else(|_| build(None)).ok();
+        let automaton = NeedleSearch::new(&needles, dfa);
         let tests = tests
             .iter()
             .map(|t| PreparedTest {
@@ -135,10 +132,9 @@ impl ColumnTests {
                             }
                         }
                     }
-                    for found in automaton.find_overlapping_iter(text) {
-                        let id = found.pattern().as_usize();
+                    automaton.each_occurrence(text, |id| {
                         if needle_seen[id] == stamp {
-                            continue;
+                            return;
                         }
                         needle_seen[id] = stamp;
                         for &(t, k) in &self.users[id] {
@@ -151,7 +147,7 @@ impl ColumnTests {
                                 answers.pass(t, row);
                             }
                         }
-                    }
+                    });
                 }
             }
             None => {
@@ -166,6 +162,64 @@ impl ColumnTests {
             }
         }
         Ok(answers.finish(None))
+    }
+}
+
+/// The Aho-Corasick automaton of a column's needles.
+enum NeedleSearch {
+    /// A DFA (one table lookup per byte), walked here byte by byte: the crate's overlapping
+    /// iterator costs a call and a saved state per occurrence, and a command line holds dozens
+    /// of occurrences of the rules' needles (` `, `\`, ` -`), most of them repeats.
+    Dfa(Box<aho_corasick::dfa::DFA>),
+    /// The automaton the crate picks, for needles too many for a DFA (it costs memory per state).
+    Other(aho_corasick::AhoCorasick),
+}
+
+impl NeedleSearch {
+    fn new(needles: &[String], dfa: bool) -> Option<NeedleSearch> {
+        let built = match dfa {
+            true => aho_corasick::dfa::Builder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(aho_corasick::MatchKind::Standard)
+                .build(needles)
+                .ok(),
+            false => None,
+        };
+        match built {
+            Some(dfa) => Some(NeedleSearch::Dfa(Box::new(dfa))),
+            None => aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .match_kind(aho_corasick::MatchKind::Standard)
+                .build(needles)
+                .ok()
+                .map(NeedleSearch::Other),
+        }
+    }
+
+    /// Calls `found` with the needle of each occurrence in `text`, overlapping ones included (a
+    /// needle may come more than once).
+    fn each_occurrence(&self, text: &str, mut found: impl FnMut(usize)) {
+        use aho_corasick::Anchored;
+        use aho_corasick::automaton::Automaton;
+        match self {
+            NeedleSearch::Dfa(dfa) => {
+                // With the standard match kind, each state lists every needle that ends where it
+                // is reached (the automaton copies them along its failure links), and the
+                // unanchored walk never dies: the states met are all the occurrences, as the
+                // crate's own overlapping search reports them. Needles are never empty, so the
+                // start state matches nothing.
+                let Ok(mut state) = dfa.start_state(Anchored::No) else { return };
+                for &byte in text.as_bytes() {
+                    state = dfa.next_state(Anchored::No, state, byte);
+                    if dfa.is_special(state) && dfa.is_match(state) {
+                        for i in 0..dfa.match_len(state) {
+                            found(dfa.match_pattern(state, i).as_usize());
+                        }
+                    }
+                }
+            }
+            NeedleSearch::Other(automaton) => automaton.find_overlapping_iter(text).for_each(|m| found(m.pattern().as_usize())),
+        }
     }
 }
 
@@ -231,7 +285,14 @@ mod tests {
         }
         let arrays: [ArrayRef; 2] = [Arc::new(StringArray::from(texts.clone())), Arc::new(StringViewArray::from(texts.clone()))];
         for array in arrays {
-            for column in [ColumnTests::new(&cases), ColumnTests { automaton: None, ..ColumnTests::new(&cases) }] {
+            let searches = [
+                ColumnTests::new(&cases),
+                ColumnTests::with_search(&cases, false),
+                ColumnTests { automaton: None, ..ColumnTests::new(&cases) },
+            ];
+            assert!(matches!(searches[0].automaton, Some(NeedleSearch::Dfa(_))));
+            assert!(matches!(searches[1].automaton, Some(NeedleSearch::Other(_))));
+            for column in searches {
                 let answers = column.evaluate(&array).unwrap();
                 assert_eq!(answers.len(), cases.len());
                 for (case, answer) in cases.iter().zip(&answers) {
