@@ -5,8 +5,8 @@
 # fleet with planted attacks). Prints what ran, what failed (grouped by the first line of the
 # error: what kql cannot run yet), what hit, how many hunts shared one scan of the table, the
 # wall time, peak memory and events/s next to hayabusa's published rate; then times the K rules
-# that took longest inside the hunt (ties, as hunts sharing a scan all report the scan's time,
-# go to the longest query text), each run alone, and compares the whole hunt with the
+# likely slowest alone (bench/sigma_rank.py: hunts sharing a scan all report the scan's time, so
+# among those the rules asking the most text searches), each run alone, and compares the whole hunt with the
 # slowest single rule. With --compare-unshared it also runs the hunt with --no-shared-scans
 # (every rule reading the table itself; slow).
 #
@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 
 rows=10000000
 corpus=../shared/corpus/sigma_kusto.jsonl
-singles=5
+singles=8
 jobs=
 compare_unshared=0
 usage="usage: $0 [--rows N] [--corpus PATH] [--singles K] [--jobs J] [--compare-unshared]"
@@ -138,9 +138,10 @@ if failed:
     for reason, n in reasons.most_common(15):
         print(f"  {n:4d}  {reason[:160]}")
         print(f"        e.g. {example[reason]['file']}")
-# Hunts of one shared scan all report about the scan's time: within a second, the longer query first.
-cost = lambda h: (-(h["elapsed_ms"] // 1000), -len(open(h["file"], encoding="utf-8").read()))
-top = sorted((h for h in hunts if h["status"] != "failed"), key=cost)[:5]
+# Hunts of one shared scan all report about the scan's time: see bench/sigma_rank.py.
+sys.path.insert(0, "bench")
+from sigma_rank import ranked
+top = ranked(hunts)[:5]
 print()
 print("longest inside the hunt:")
 for h in top:
@@ -150,9 +151,9 @@ EOF
 # 4. The slowest rules, each alone.
 if [ "$singles" -gt 0 ]; then
   echo
-  echo "the $singles rules with the largest elapsed_ms, each run alone:"
-  echo "  (a hunt in a shared scan reports the scan's time as its elapsed_ms: elapsed_ms equal to the"
-  echo "  second, the longest query text is taken first)"
+  echo "the $singles rules likely slowest alone, each run alone:"
+  echo "  (a hunt in a shared scan reports the scan's time as its elapsed_ms: within 10 % of the longest,"
+  echo "  the rules that ask the most text searches are taken first; bench/sigma_rank.py)"
   slowest=0
   slowest_rule=
   while IFS= read -r rule; do
@@ -167,9 +168,9 @@ if [ "$singles" -gt 0 ]; then
     fi
   done < <(python3 -c '
 import json, sys
-hunts = [h for h in json.load(open(sys.argv[1]))["hunts"] if h["status"] != "failed"]
-cost = lambda h: (-(h["elapsed_ms"] // 1000), -len(open(h["file"], encoding="utf-8").read()))
-for h in sorted(hunts, key=cost)[: int(sys.argv[2])]:
+sys.path.insert(0, "bench")
+from sigma_rank import ranked
+for h in ranked(json.load(open(sys.argv[1]))["hunts"])[: int(sys.argv[2])]:
     print(h["file"])
 ' "$out/summary.json" "$singles")
   if [ -n "$slowest_rule" ]; then
