@@ -434,8 +434,6 @@ mod tests {
         assert_eq!(recognise(&col("s").not_eq(lit("a")), &base), None);
     }
 
-    /// The compiled pattern answers as `regex::Regex::is_match` does, batch after batch (its
-    /// caches reused), on texts where a leftmost-first search would go on past the first match.
     #[test]
     fn a_pattern_is_searched_without_its_ends_that_can_match_nothing() {
         let parse = |p: &str| regex_automata::util::syntax::parse(p).unwrap();
@@ -454,6 +452,8 @@ mod tests {
         }
     }
 
+    /// The compiled pattern answers as `regex::Regex::is_match` does, batch after batch (its
+    /// caches reused), on texts where a leftmost-first search would go on past the first match.
     #[test]
     fn a_compiled_regex_answers_as_regex_does() {
         use arrow::array::StringViewArray;

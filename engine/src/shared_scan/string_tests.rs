@@ -170,13 +170,14 @@ enum NeedleSearch {
     /// A DFA (one table lookup per byte), walked here byte by byte: the crate's overlapping
     /// iterator costs a call and a saved state per occurrence, and a command line holds dozens
     /// of occurrences of the rules' needles (` `, `\`, ` -`), most of them repeats.
-    Dfa(Box<aho_corasick::dfa::DFA>),
+    Dfa { dfa: Box<aho_corasick::dfa::DFA>, start: aho_corasick::automaton::StateID },
     /// The automaton the crate picks, for needles too many for a DFA (it costs memory per state).
     Other(aho_corasick::AhoCorasick),
 }
 
 impl NeedleSearch {
     fn new(needles: &[String], dfa: bool) -> Option<NeedleSearch> {
+        use aho_corasick::automaton::Automaton;
         let built = match dfa {
             true => aho_corasick::dfa::Builder::new()
                 .ascii_case_insensitive(true)
@@ -185,8 +186,9 @@ impl NeedleSearch {
                 .ok(),
             false => None,
         };
-        match built {
-            Some(dfa) => Some(NeedleSearch::Dfa(Box::new(dfa))),
+        // The walk starts anywhere in a text (unanchored), which the builder's default allows.
+        match built.and_then(|dfa| Some((dfa.start_state(aho_corasick::Anchored::No).ok()?, dfa))) {
+            Some((start, dfa)) => Some(NeedleSearch::Dfa { dfa: Box::new(dfa), start }),
             None => aho_corasick::AhoCorasick::builder()
                 .ascii_case_insensitive(true)
                 .match_kind(aho_corasick::MatchKind::Standard)
@@ -202,13 +204,13 @@ impl NeedleSearch {
         use aho_corasick::Anchored;
         use aho_corasick::automaton::Automaton;
         match self {
-            NeedleSearch::Dfa(dfa) => {
+            NeedleSearch::Dfa { dfa, start } => {
                 // With the standard match kind, each state lists every needle that ends where it
                 // is reached (the automaton copies them along its failure links), and the
                 // unanchored walk never dies: the states met are all the occurrences, as the
                 // crate's own overlapping search reports them. Needles are never empty, so the
                 // start state matches nothing.
-                let Ok(mut state) = dfa.start_state(Anchored::No) else { return };
+                let mut state = *start;
                 for &byte in text.as_bytes() {
                     state = dfa.next_state(Anchored::No, state, byte);
                     if dfa.is_special(state) && dfa.is_match(state) {
@@ -290,7 +292,7 @@ mod tests {
                 ColumnTests::with_search(&cases, false),
                 ColumnTests { automaton: None, ..ColumnTests::new(&cases) },
             ];
-            assert!(matches!(searches[0].automaton, Some(NeedleSearch::Dfa(_))));
+            assert!(matches!(searches[0].automaton, Some(NeedleSearch::Dfa { .. })));
             assert!(matches!(searches[1].automaton, Some(NeedleSearch::Other(_))));
             for column in searches {
                 let answers = column.evaluate(&array).unwrap();
