@@ -164,8 +164,11 @@ pub async fn open_table(
         None => {
             let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema);
             // Each query's scan reads every file's statistics (row counts, min/max) from its
-            // footer unless they are cached; the cache is the session's, and an entry is used
-            // only while the file's size and modification time are those it was read at.
+            // footer unless they are cached. The cache is the session's; an entry is used only
+            // while the size and modification time listed for the file (and the table's column
+            // types) are those it was read with: the check DataFusion's cache of Parquet
+            // footers, on by default, makes already. A file rewritten with the same size within
+            // the same modification time would keep its old statistics.
             Arc::new(ListingTable::try_new(config)?.with_cache(state.runtime_env().cache_manager.get_file_statistic_cache()))
         }
     };

