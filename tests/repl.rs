@@ -51,6 +51,27 @@ fn quiet_command(p: &mut PtySession, line: &str) {
     p.exp_string("kql> ").expect("the next prompt");
 }
 
+/// A folder table is listed again at each query: a file added to the folder while the REPL
+/// runs (the next hour a log shipper writes) is read by the next query.
+#[test]
+fn a_folder_table_reads_files_added_while_the_repl_runs() {
+    let folder = support::scratch("repl-growing-folder").join("Event");
+    std::fs::create_dir_all(&folder).expect("create the table's folder");
+    std::fs::copy(root().join("samples/data/Event.parquet"), folder.join("hour-01.parquet")).expect("copy a file");
+    let table = format!("Growing={}", folder.display());
+    let mut p = repl_with_args(true, &["--table", &table]);
+    quiet_command(&mut p, ".format csv");
+    type_line(&mut p, "Growing | count");
+    p.exp_string("Count\r\n3729\r\n").expect("the rows of the one file");
+    p.exp_string("kql> ").expect("prompt");
+    std::fs::copy(root().join("samples/data/Event.parquet"), folder.join("hour-02.parquet")).expect("copy a second file");
+    type_line(&mut p, "Growing | count");
+    p.exp_string("Count\r\n7458\r\n").expect("the rows of both files");
+    p.exp_string("kql> ").expect("prompt");
+    p.send_line(".quit").expect("send");
+    p.exp_eof().expect("the REPL exits");
+}
+
 #[test]
 fn dot_commands_show_schema_and_change_the_format() {
     let mut p = repl();

@@ -534,7 +534,12 @@ pub fn session_state_with_config(options: &SessionOptions, config: SessionConfig
         kql_config.memory_limit = limit;
     }
     config.options_mut().extensions.insert(kql_config);
-    let mut runtime = RuntimeEnvBuilder::new();
+    // DataFusion keeps a folder's listing for the whole session by default: files added to a
+    // folder table after its first query (the next hour a log shipper writes, in a REPL left
+    // open) would never be read, and the session would answer "no hits" on them. Each query
+    // lists the folder again instead.
+    let caches = datafusion::execution::cache::cache_manager::CacheManagerConfig::default().with_list_files_cache_limit(0);
+    let mut runtime = RuntimeEnvBuilder::new().with_cache_manager(caches);
     if let Some(limit) = options.memory_limit {
         runtime = runtime.with_memory_pool(Arc::new(crate::memory_pool::RelaxedFairPool::new(limit)));
     }
