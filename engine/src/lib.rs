@@ -16,6 +16,7 @@ pub mod evtx_import;
 pub mod first_row;
 pub mod functions;
 pub mod join_selection;
+pub mod logical_rules;
 pub mod memory_pool;
 pub mod network;
 pub mod object_stores;

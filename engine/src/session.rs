@@ -553,8 +553,7 @@ pub fn session_state_with_config(options: &SessionOptions, config: SessionConfig
     if options.without_logical_optimizer {
         state = state.with_optimizer_rules(vec![Arc::new(datafusion::optimizer::simplify_expressions::SimplifyExpressions::new())]);
     } else {
-        // After DataFusion's rules, on the projections they leave.
-        state = state.with_optimizer_rule(Arc::new(crate::dynamic_members::DynamicMembersOnce));
+        state = state.with_optimizer_rules(crate::logical_rules::rules());
     }
     let mut state = state.build();
     crate::functions::registry::register(&mut state)?;

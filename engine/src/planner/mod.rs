@@ -280,6 +280,8 @@ impl<'a> Planner<'a> {
                 }
                 Statement::Query(pipe) => {
                     let tab = self.plan_tabular(&env, pipe)?;
+                    // kql's optimizer leaves out DataFusion's rules for what only SQL writes.
+                    debug_assert_eq!(crate::logical_rules::skipped_rule_input(&tab.plan), None, "a plan for {pipe}");
                     let mut warnings = std::mem::take(&mut *self.warnings.borrow_mut());
                     warnings.dedup();
                     out.push(PlannedQuery {
