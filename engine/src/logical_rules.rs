@@ -1,10 +1,10 @@
 //! kql's logical optimizer rules: DataFusion's, less the ones that rewrite only what SQL
 //! writes and kql's planner never builds, plus kql's own after them.
 //!
-//! Every rule walks the whole plan on every pass, even when it has nothing to do, and a plan
-//! over one of Sentinel's wide tables starts with a projection of every column (67 for
-//! `DeviceProcessEvents`): `rewrite_set_comparison` alone rebuilt the merged input schema of
-//! each node, about 0.13 ms of the 3 ms a Sigma rule took to plan.
+//! Every rule walks the whole plan on every pass, even when it has nothing to do:
+//! `rewrite_set_comparison` rebuilds the merged input schema of each node. Timed rule by rule
+//! on a Sigma rule over `DeviceProcessEvents` (when a projection of all 67 columns still sat on
+//! every scan), it took 0.13 ms of the 3 ms the rule took to plan.
 
 use std::sync::Arc;
 
@@ -18,8 +18,8 @@ type Rule = Arc<dyn OptimizerRule + Send + Sync>;
 /// The rules kql leaves out, with what each rewrites: a set comparison (`x > ANY (subquery)`)
 /// and a lateral join (a join whose right side refers to the left's columns). kql's planner
 /// builds neither, and no reference to an outer query's column at all: its subqueries
-/// (`in (T | ...)`, `toscalar()`) stand alone. `a_kql_plan_holds_nothing_the_skipped_rules_rewrite`
-/// checks that over the plans of many queries.
+/// (`in (T | ...)`, `toscalar()`) stand alone. The planner checks every plan it makes in a
+/// debug build (`skipped_rule_input`), so every query of the tests checks it.
 pub const SQL_ONLY_RULES: [&str; 2] = ["rewrite_set_comparison", "decorrelate_lateral_join"];
 
 pub fn rules() -> Vec<Rule> {
@@ -36,11 +36,11 @@ pub fn skipped_rule_input(plan: &LogicalPlan) -> Option<&'static str> {
     let _ = plan.apply_with_subqueries(|node| {
         node.apply_expressions(|e| {
             e.apply(|x| {
-                found = match x {
-                    Expr::SetComparison(_) => Some("a set comparison"),
-                    Expr::OuterReferenceColumn(..) => Some("a reference to an outer query's column"),
-                    _ => None,
-                };
+                match x {
+                    Expr::SetComparison(_) => found = Some("a set comparison"),
+                    Expr::OuterReferenceColumn(..) => found = Some("a reference to an outer query's column"),
+                    _ => {}
+                }
                 Ok(if found.is_some() { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
             })
         })
