@@ -136,8 +136,8 @@ impl Planner<'_> {
         };
         let plan = LogicalPlanBuilder::scan(name, provider_as_source(table.provider.clone()), None)?.build()?;
         // File types that are not KQL types (timestamps in other units, small integers) are
-        // read as the KQL type. A value the KQL type cannot
-        // hold (a uint64 past long's range, a timestamp past 9999) is null, not a failed query.
+        // read as the KQL type. A value the KQL type cannot hold (a uint64 past long's range, a
+        // timestamp past 9999) is null, not a failed query.
         let columns: Vec<(String, Expr, arrow::datatypes::Field)> = plan
             .schema()
             .iter()
@@ -173,8 +173,8 @@ impl Planner<'_> {
         // A table whose every column is read as it is needs no projection: the scan's own
         // output (its columns qualified by the table's name, where a projection would qualify
         // them by its own) is the table. A projection of every column of a wide table (67 for
-        // `DeviceProcessEvents`) cost each optimizer rule a walk over all of them: a Sigma rule
-        // planned in 1.6 ms instead of 2.9 ms without it.
+        // `DeviceProcessEvents`) cost each optimizer rule a walk over all of them: the Sigma
+        // rules over that table plan in 1.6 ms (median) instead of 2.9 ms without it.
         let as_read = |(name, e, _): &(String, Expr, arrow::datatypes::Field)| matches!(e, Expr::Column(c) if c.name == *name);
         if table.declared.is_none() && columns.iter().all(as_read) {
             return Ok(Tabular::unordered(plan));
