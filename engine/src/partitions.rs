@@ -156,8 +156,6 @@ pub struct PartitionedTable {
     schema: SchemaRef,
     files: Vec<PartitionFile>,
     all: Arc<ListingTable>,
-    /// The session's cache of file statistics, which every scan's listing table reads.
-    statistics: Option<Arc<FileStatisticsCache>>,
     /// What each scan skipped, for `--explain` (`take_notes`).
     notes: Arc<Mutex<Vec<String>>>,
 }
@@ -172,8 +170,8 @@ impl PartitionedTable {
         state: &SessionState,
     ) -> Result<PartitionedTable> {
         let statistics = state.runtime_env().cache_manager.get_file_statistic_cache();
-        let all = Arc::new(Self::listing(&options, &schema, files.iter().map(|(u, _)| u.clone()).collect(), &statistics)?);
-        Ok(PartitionedTable { name_for_notes: location.to_string(), options, schema, files, all, statistics, notes })
+        let all = Arc::new(Self::listing(&options, &schema, files.iter().map(|(u, _)| u.clone()).collect(), statistics)?);
+        Ok(PartitionedTable { name_for_notes: location.to_string(), options, schema, files, all, notes })
     }
 
     /// A listing table of `urls` whose files' statistics come from `statistics` when it holds
@@ -182,10 +180,10 @@ impl PartitionedTable {
         options: &ListingOptions,
         schema: &SchemaRef,
         urls: Vec<ListingTableUrl>,
-        statistics: &Option<Arc<FileStatisticsCache>>,
+        statistics: Option<Arc<FileStatisticsCache>>,
     ) -> Result<ListingTable> {
         let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options.clone()).with_schema(schema.clone());
-        Ok(ListingTable::try_new(config)?.with_cache(statistics.clone()))
+        Ok(ListingTable::try_new(config)?.with_cache(statistics))
     }
 }
 
@@ -239,7 +237,9 @@ impl TableProvider for PartitionedTable {
             };
             return Ok(Arc::new(EmptyExec::new(schema)));
         }
-        Self::listing(&self.options, &self.schema, kept, &self.statistics)?.scan(state, projection, filters, limit).await
+        // The querying session's cache, the one the table was registered in.
+        let statistics = state.runtime_env().cache_manager.get_file_statistic_cache();
+        Self::listing(&self.options, &self.schema, kept, statistics)?.scan(state, projection, filters, limit).await
     }
 }
 
