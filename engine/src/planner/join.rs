@@ -99,6 +99,30 @@ fn names_of(t: &Tabular) -> Vec<String> {
     t.plan.schema().fields().iter().map(|f| f.name().clone()).collect()
 }
 
+/// `right` with each column whose name the left side already has renamed as Kusto does
+/// (`Key` → `Key1`, or `Key2` when the left has a `Key1` too), and `keys` naming the renamed
+/// right columns. A right side with no clash is returned as it is.
+fn renamed_apart_from(left: &Tabular, right: Tabular, keys: &mut [KeyPair]) -> Result<Tabular> {
+    let mut taken = names_of(left);
+    let mut renamed = Vec::new();
+    for n in names_of(&right) {
+        let name = unique_name(&n, &taken);
+        taken.push(name.clone());
+        renamed.push((n, name));
+    }
+    if renamed.iter().all(|(n, name)| n == name) {
+        return Ok(right);
+    }
+    for k in keys.iter_mut() {
+        if let Some((_, name)) = renamed.iter().find(|(n, _)| *n == k.right) {
+            k.right = name.clone();
+        }
+    }
+    let projection = renamed.into_iter().map(|(n, name)| Expr::Column(Column::from_name(n)).alias(name));
+    let plan = LogicalPlanBuilder::from(right.plan).project_exact(projection)?.build()?;
+    Ok(Tabular::unordered(plan))
+}
+
 impl Planner<'_> {
     pub(super) fn plan_join(
         &self,
@@ -114,10 +138,9 @@ impl Planner<'_> {
         if on.is_empty() {
             return Err(KqlError::at(span, "join needs an on clause"));
         }
-        let keys = key_pairs(on)?;
+        let mut keys = key_pairs(on)?;
         self.check_keys(&left, &right, &keys, on)?;
         let left = if kind == JoinKind::InnerUnique { self.first_row_per_key(left, &keys)? } else { left };
-        let (left_names, right_names) = (names_of(&left), names_of(&right));
         let df_kind = match kind {
             JoinKind::InnerUnique | JoinKind::Inner => JoinType::Inner,
             JoinKind::LeftOuter => JoinType::Left,
@@ -128,23 +151,17 @@ impl Planner<'_> {
             JoinKind::LeftSemi => JoinType::LeftSemi,
             JoinKind::RightSemi => JoinType::RightSemi,
         };
-        let joined = self.join_plans(left, right, &keys, df_kind)?;
-        let projection: Vec<Expr> = match kind {
-            JoinKind::LeftAnti | JoinKind::LeftSemi => left_names.iter().map(|n| qualified(LEFT, n).alias(n)).collect(),
-            JoinKind::RightAnti | JoinKind::RightSemi => right_names.iter().map(|n| qualified(RIGHT, n).alias(n)).collect(),
-            _ => {
-                let mut taken = left_names.clone();
-                let mut out: Vec<Expr> = left_names.iter().map(|n| qualified(LEFT, n).alias(n)).collect();
-                for n in &right_names {
-                    let name = unique_name(n, &taken);
-                    out.push(qualified(RIGHT, n).alias(&name));
-                    taken.push(name);
-                }
-                out
-            }
+        // Anti and semi joins keep one side's columns as they are; the others keep both, the
+        // right ones renamed where they clash with the left's. The renaming is done on the
+        // right input, before the join, so that the join's own output is the result: a
+        // projection of every column after each join made a chain of joins plan in time
+        // growing with the cube of its length (each step's width times DataFusion's column
+        // lookups by name in every optimizer pass).
+        let right = match kind {
+            JoinKind::LeftAnti | JoinKind::LeftSemi | JoinKind::RightAnti | JoinKind::RightSemi => right,
+            _ => renamed_apart_from(&left, right, &mut keys)?,
         };
-        let plan = LogicalPlanBuilder::from(joined).project_exact(projection)?.build()?;
-        Ok(Tabular::unordered(plan))
+        Ok(Tabular::unordered(self.join_plans(left, right, &keys, df_kind)?))
     }
 
     /// `lookup`: a left outer (or inner) join whose right key columns are not repeated.
