@@ -31,6 +31,141 @@ pub fn long_chain() -> ScalarUDF {
     ScalarUDF::new_from_impl(LongArith { name: LONG_CHAIN, signature: Signature::variadic_any(Volatility::Immutable) })
 }
 
+/// `kql_within(x, low, high)`: the long `x` where it lies in `low..=high`, null elsewhere (a
+/// datetime sum past Kusto's range). As `CASE WHEN x BETWEEN low AND high THEN x END` it held
+/// `x` twice, so a chain `t + 1s + 1s + ...` doubled its expression at every step: 10 terms
+/// took 2.6 s to plan, 16 more than a minute and 5 GB.
+pub const WITHIN: &str = "kql_within";
+
+pub fn within() -> ScalarUDF {
+    ScalarUDF::new_from_impl(Within { signature: Signature::exact(vec![DataType::Int64; 3], Volatility::Immutable) })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Within {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for Within {
+    fn name(&self) -> &str {
+        WITHIN
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int64)
+    }
+    fn schema_name(&self, args: &[Expr]) -> Result<String> {
+        Ok(super::short_schema_name(WITHIN, args))
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let bound = |v: &ColumnarValue| match v {
+            ColumnarValue::Scalar(ScalarValue::Int64(Some(b))) => Some(*b),
+            _ => None,
+        };
+        let [x, low, high] = args.args.as_slice() else {
+            return exec_err!("{WITHIN}: takes a value and two constant bounds");
+        };
+        let (Some(low), Some(high)) = (bound(low), bound(high)) else {
+            return exec_err!("{WITHIN}: the bounds must be long constants");
+        };
+        let inside = |v: i64| (low..=high).contains(&v).then_some(v);
+        Ok(match x {
+            ColumnarValue::Scalar(ScalarValue::Int64(v)) => ColumnarValue::Scalar(ScalarValue::Int64(v.and_then(inside))),
+            ColumnarValue::Scalar(other) => return exec_err!("{WITHIN}: expected a long, got {}", other.data_type()),
+            ColumnarValue::Array(a) => {
+                let Some(values) = a.as_any().downcast_ref::<arrow::array::Int64Array>() else {
+                    return exec_err!("{WITHIN}: expected longs, got {}", a.data_type());
+                };
+                let out: arrow::array::Int64Array = values.iter().map(|v| v.and_then(inside)).collect();
+                ColumnarValue::Array(std::sync::Arc::new(out))
+            }
+        })
+    }
+}
+
+/// `kql_modulo(l, r)`: Kusto's `%`, never negative (-14 % 12 is 10, 14 % -12 is 2), of two
+/// longs or two reals. As `CASE WHEN l % r < 0 THEN l % r + abs(r) ELSE l % r END` it held `l`
+/// three times, so `((y % 7) % 7) % 7 ...` tripled its expression at every step (12 deep: 20 s).
+pub const MODULO: &str = "kql_modulo";
+
+pub fn modulo() -> ScalarUDF {
+    let signature = Signature::one_of(
+        vec![
+            datafusion::logical_expr::TypeSignature::Exact(vec![DataType::Int64, DataType::Int64]),
+            datafusion::logical_expr::TypeSignature::Exact(vec![DataType::Float64, DataType::Float64]),
+        ],
+        Volatility::Immutable,
+    );
+    ScalarUDF::new_from_impl(Modulo { signature })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Modulo {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for Modulo {
+    fn name(&self) -> &str {
+        MODULO
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        Ok(if args.first() == Some(&DataType::Float64) { DataType::Float64 } else { DataType::Int64 })
+    }
+    fn schema_name(&self, args: &[Expr]) -> Result<String> {
+        Ok(super::short_schema_name(MODULO, args))
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        use arrow::array::{Array, Float64Array, Int64Array};
+        let scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let [l, r] = arrays.as_slice() else {
+            return exec_err!("{MODULO}: takes two operands");
+        };
+        let out: arrow::array::ArrayRef = match (l.as_any().downcast_ref::<Int64Array>(), r.as_any().downcast_ref::<Int64Array>()) {
+            (Some(l), Some(r)) => std::sync::Arc::new(
+                l.iter()
+                    .zip(r.iter())
+                    .map(|(l, r)| match (l, r) {
+                        // A zero divisor is null (the planner makes it so; kept here too).
+                        (Some(l), Some(r)) if r != 0 => Some(long_modulo(l, r)),
+                        _ => None,
+                    })
+                    .collect::<Int64Array>(),
+            ),
+            _ => match (l.as_any().downcast_ref::<Float64Array>(), r.as_any().downcast_ref::<Float64Array>()) {
+                (Some(l), Some(r)) => std::sync::Arc::new(
+                    l.iter()
+                        .zip(r.iter())
+                        .map(|(l, r)| {
+                            let (l, r) = (l?, r?);
+                            let m = l % r;
+                            Some(if m < 0.0 { m + r.abs() } else { m })
+                        })
+                        .collect::<Float64Array>(),
+                ),
+                _ => return exec_err!("{MODULO}: expected two longs or two reals, got {} and {}", l.data_type(), r.data_type()),
+            },
+        };
+        Ok(if scalar { ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?) } else { ColumnarValue::Array(out) })
+    }
+}
+
+/// `l % r` made non-negative, without overflow: `i64::MIN % -1` is 0, and a negative
+/// remainder plus `|i64::MIN|` fits.
+fn long_modulo(l: i64, r: i64) -> i64 {
+    let m = l.wrapping_rem(r);
+    match (m < 0, r < 0) {
+        (false, _) => m,
+        (true, true) => m.wrapping_sub(r),
+        (true, false) => m.wrapping_add(r),
+    }
+}
+
 /// `kql_long_arith` or `kql_long_chain` as a DataFusion function: it returns a long whatever
 /// its arguments, and names itself as every kql function does (`short_schema_name`); the
 /// operators' places in the query text (the last argument) keep the names of distinct
@@ -122,4 +257,23 @@ fn datum(v: &ColumnarValue, rows: usize) -> Result<Box<dyn Datum>> {
             Box::new(a)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::long_modulo;
+
+    /// Kusto's `%` is never negative; the edges of the long range neither wrap nor panic.
+    #[test]
+    fn long_modulo_is_never_negative_and_never_overflows() {
+        assert_eq!(long_modulo(-14, 12), 10);
+        assert_eq!(long_modulo(14, -12), 2);
+        assert_eq!(long_modulo(-14, -12), 10);
+        assert_eq!(long_modulo(14, 12), 2);
+        assert_eq!(long_modulo(i64::MIN, -1), 0);
+        assert_eq!(long_modulo(i64::MIN, i64::MIN), 0);
+        assert_eq!(long_modulo(i64::MIN + 1, i64::MIN), 1);
+        assert_eq!(long_modulo(-1, i64::MAX), i64::MAX - 1);
+        assert_eq!(long_modulo(-1, i64::MIN), i64::MAX);
+    }
 }

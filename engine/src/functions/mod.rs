@@ -220,6 +220,8 @@ macro_rules! declare_udfs {
 declare_udfs! {
     long_arith = arithmetic::long_arith(),
     long_chain = arithmetic::long_chain(),
+    within = arithmetic::within(),
+    modulo = arithmetic::modulo(),
     ipv4_is_private = ip::ipv4_is_private(),
     ipv4_is_in_range = ip::ipv4_is_in_range(),
     ipv4_is_in_any_range = ip::ipv4_is_in_any_range(),

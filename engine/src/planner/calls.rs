@@ -578,6 +578,14 @@ impl ExprPlanner<'_, '_> {
                 {
                     self.check_regex_constant(value, arg.span)?;
                 }
+                // `countof(text, search, "regex")`: the search is a regex only by its third argument.
+                if n == "countof"
+                    && let (Some(Expr::Literal(ScalarValue::Utf8(Some(kind)), _)), Some(value), Some(arg)) =
+                        (values.get(2), values.get(1), args.get(1))
+                    && kind == "regex"
+                {
+                    self.check_regex_constant(value, arg.span)?;
+                }
                 if ARRAY_ARGUMENTS.contains(&n) {
                     for (v, a) in values.iter().zip(&args) {
                         self.require_dynamic(v, a.span)?;

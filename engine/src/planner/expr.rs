@@ -11,7 +11,7 @@ use datafusion::common::metadata::FieldMetadata;
 use datafusion::common::{Column, DFSchema, DFSchemaRef, ScalarValue};
 use datafusion::execution::context::ExecutionProps;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
-use datafusion::logical_expr::{Expr, ExprSchemable, Operator, SortExpr, binary_expr, expr::InList, expr::ScalarFunction, when};
+use datafusion::logical_expr::{Expr, ExprSchemable, Operator, SortExpr, binary_expr, expr::InList, expr::ScalarFunction};
 use datafusion::physical_expr::create_physical_expr;
 use datafusion::prelude::{cast, lit, nullif};
 use kql_grammar::ast::{self, BinaryOp, DynValue, ExprKind, Literal, Span, StringTest, UnaryOp};
@@ -216,6 +216,13 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
             && let Some(udf) = f.func.inner().downcast_ref::<crate::functions::KqlUdf>()
         {
             return Ok(udf.returns_dynamic());
+        }
+        // kql's overflow-checked long arithmetic returns a long. Asked of DataFusion, a chain of
+        // `+` cost the square of its length to type (and name) at every step: 5,000 terms took 4 s.
+        if let Expr::ScalarFunction(f) = x
+            && [functions::arithmetic::LONG_ARITH, functions::arithmetic::LONG_CHAIN, functions::arithmetic::MODULO].contains(&f.name())
+        {
+            return Ok(false);
         }
         // `types::as_dynamic`: the tag is in its constant second argument.
         if let Expr::ScalarFunction(f) = x
@@ -455,8 +462,9 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
             }
             Ok(x)
         };
-        let (l, r) = (operand(left)?, operand(right)?);
-        Ok(super::nulls::logical(l, if op == BinaryOp::And { Operator::And } else { Operator::Or }, r))
+        let df_op = if op == BinaryOp::And { Operator::And } else { Operator::Or };
+        let operands = chain_operands(op, left, right).into_iter().map(operand).collect::<Result<Vec<_>>>()?;
+        Ok(balanced_logical(operands, df_op))
     }
 
     fn binary(&self, op: BinaryOp, left: &ast::Expr, right: &ast::Expr, span: Span) -> Result<Expr> {
@@ -534,9 +542,9 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
         match (df_op, &lt, &rt) {
             // Kusto's `%` is never negative: -14 % 12 is 10, 14 % -12 is 2.
             (Operator::Modulo, a, b) if num(a) && num(b) => {
-                let m = binary_expr(l, Operator::Modulo, r.clone());
-                let divisor = when(r.clone().lt(lit(0i64)), Expr::Negative(Box::new(r.clone()))).otherwise(r)?;
-                Ok(when(m.clone().lt(lit(0i64)), m.clone() + divisor).otherwise(m)?)
+                let (l, r) =
+                    if a.is_integer() && b.is_integer() { (l, r) } else { (cast(l, DataType::Float64), cast(r, DataType::Float64)) };
+                Ok(functions::udfs().modulo.call(vec![l, r]))
             }
             // Long arithmetic reports overflow at the operator (Kusto: an overflow fails the
             // query); DataFusion's own operators would wrap around.
@@ -655,12 +663,44 @@ fn try_cast(e: Expr, t: DataType) -> Expr {
 
 /// A timespan as its nanoseconds.
 pub fn nanos(e: Expr) -> Expr {
-    cast(e, DataType::Int64)
+    as_long(e)
 }
 
 /// A datetime as its microseconds since the epoch.
 pub fn micros(e: Expr) -> Expr {
-    cast(e, DataType::Int64)
+    as_long(e)
+}
+
+/// A timespan or datetime as the long it holds. Where it is the cast of a long that kql's own
+/// arithmetic made (`t + 1s + 1s`: each step casts its sum to a datetime, and the next step
+/// back), that long itself: DataFusion's physical cast asks its input's field twice, so a run
+/// of n such pairs cost 2^n to plan (20 terms: more than 20 s).
+fn as_long(e: Expr) -> Expr {
+    match e {
+        Expr::Cast(c)
+            if matches!(c.field.data_type(), DataType::Duration(_) | DataType::Timestamp(..)) && is_long_by_construction(&c.expr) =>
+        {
+            *c.expr
+        }
+        other => cast(other, DataType::Int64),
+    }
+}
+
+/// Whether `e` is a long whatever its inputs: a cast to long, kql's range check of one, or the
+/// `+`, `-`, `*`, `/` or `%` of two such.
+fn is_long_by_construction(e: &Expr) -> bool {
+    match e {
+        Expr::Cast(c) => *c.field.data_type() == DataType::Int64,
+        Expr::TryCast(c) => *c.field.data_type() == DataType::Int64,
+        Expr::Literal(ScalarValue::Int64(_), _) => true,
+        Expr::ScalarFunction(f) => f.name() == functions::arithmetic::WITHIN || f.name() == functions::arithmetic::LONG_ARITH,
+        Expr::BinaryExpr(b) => {
+            matches!(b.op, Operator::Plus | Operator::Minus | Operator::Multiply | Operator::Divide | Operator::Modulo)
+                && is_long_by_construction(&b.left)
+                && is_long_by_construction(&b.right)
+        }
+        _ => false,
+    }
 }
 
 /// `datetime ± timespan`: whole microseconds of the timespan, added to the datetime's. A result
@@ -690,9 +730,9 @@ fn datetime_difference(l: Expr, r: Expr) -> Expr {
     cast(saturated, TIMESPAN)
 }
 
-/// `x` where it lies in `low..=high`, null elsewhere.
+/// `x` where it lies in `low..=high`, null elsewhere; `x` appears once (`arithmetic::within`).
 fn null_outside(x: Expr, low: i64, high: i64) -> Expr {
-    Expr::Case(datafusion::logical_expr::expr::Case::new(None, vec![(Box::new(x.clone().between(lit(low), lit(high))), Box::new(x))], None))
+    functions::udfs().within.call(vec![x, lit(low), lit(high)])
 }
 
 /// `l op r` over longs (`at` is the operator and its place): a `kql_long_arith` call, or, once
@@ -906,6 +946,42 @@ pub fn evaluate_constant(e: &Expr) -> Result<ScalarValue> {
         datafusion::logical_expr::ColumnarValue::Scalar(s) => s,
         datafusion::logical_expr::ColumnarValue::Array(a) => ScalarValue::try_from_array(&a, 0)?,
     })
+}
+
+/// The operands of a chain of one logical operator (`a or b or c`, however the parser nested
+/// it), left to right.
+fn chain_operands<'e>(op: BinaryOp, left: &'e ast::Expr, right: &'e ast::Expr) -> Vec<&'e ast::Expr> {
+    let mut operands = Vec::new();
+    // Right operand first on the stack, so that the left one is taken (and split) first.
+    let mut pending = vec![right, left];
+    while let Some(e) = pending.pop() {
+        match &e.kind {
+            ExprKind::Binary { op: inner, left, right } if *inner == op => {
+                pending.push(right);
+                pending.push(left);
+            }
+            _ => operands.push(e),
+        }
+    }
+    operands
+}
+
+/// `and` / `or` of `operands` as a balanced tree. `and` and `or` are associative (nulls read as
+/// false), so the result is the chain's; but DataFusion types and names an expression by walking
+/// it at every level, so a left-deep chain of n terms cost n^2: 5,000 `or`ed comparisons (an
+/// indicator list written out) took 7.6 s to plan.
+fn balanced_logical(operands: Vec<Expr>, op: Operator) -> Expr {
+    balanced(operands, &|l, r| super::nulls::logical(l, op, r))
+}
+
+/// `operands` combined pairwise by an associative `combine`, as a tree of depth log2(n) (see
+/// `balanced_logical`). `operands` is not empty.
+pub(super) fn balanced(mut operands: Vec<Expr>, combine: &dyn Fn(Expr, Expr) -> Expr) -> Expr {
+    if operands.len() <= 1 {
+        return operands.pop().unwrap_or(Expr::Literal(ScalarValue::Null, None));
+    }
+    let right = operands.split_off(operands.len() / 2);
+    combine(balanced(operands, combine), balanced(right, combine))
 }
 
 /// Whether an expression is a bool whatever its inputs: a comparison, `and`/`or`, `not`, a null

@@ -87,10 +87,8 @@ fn merge_disjuncts(disjuncts: Vec<Expr>) -> Expr {
             out[place] = Some(functions::udfs().string_test_any.call(args));
         }
     }
-    out.into_iter().flatten().reduce(|l, r| Expr::BinaryExpr(BinaryExpr::new(Box::new(l), Operator::Or, Box::new(r)))).unwrap_or_else(
-        || {
-            // An `or` has two sides at least, so this is never reached; false is the empty `or`.
-            Expr::Literal(ScalarValue::Boolean(Some(false)), None)
-        },
-    )
+    // Balanced, not left-deep: see `expr::balanced_logical` (an `or` has two sides at least, so
+    // `out` is never empty).
+    let out: Vec<Expr> = out.into_iter().flatten().collect();
+    super::expr::balanced(out, &|l, r| Expr::BinaryExpr(BinaryExpr::new(Box::new(l), Operator::Or, Box::new(r))))
 }
