@@ -4,6 +4,9 @@
 //! gave -2). `kql_long_arith(l, r, 'op@start-end')` computes with Arrow's checked kernels and,
 //! on overflow, fails with a message that carries the operator's place in the query text, so
 //! the error points at the expression, not at the statement (see `error::runtime_span`).
+//!
+//! Also here, the arithmetic that would otherwise name its operand more than once in the plan:
+//! Kusto's never-negative `%` (`kql_modulo`) and the datetime range check (`kql_within`).
 
 use arrow::array::Datum;
 use arrow::compute::kernels::numeric;
