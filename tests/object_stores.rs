@@ -526,6 +526,10 @@ fn gcs_buckets_are_tables() {
     p.exp_string("table N loaded").expect("the table loads");
     p.exp_string("kql> ").expect("prompt");
     p.send_line(".format csv").expect("type .format");
+    // The line editor redraws "kql> .format" as each key arrives, so the prompt alone can match
+    // before the line is taken, and a query typed then is dropped (as `tests/repl.rs` knows):
+    // wait until the editor leaves bracketed-paste mode, which it does on taking the line.
+    p.exp_string("\x1b[?2004l").expect("the line is accepted");
     p.exp_string("kql> ").expect("prompt");
     p.send_line(beacon).expect("type the query");
     p.exp_string("Count\r\n160").expect("the query's answer");
