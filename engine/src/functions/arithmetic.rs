@@ -8,7 +8,9 @@
 //! Also here, the arithmetic that would otherwise name its operand more than once in the plan:
 //! Kusto's never-negative `%` (`kql_modulo`) and the datetime range check (`kql_within`).
 
-use arrow::array::Datum;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, Datum};
 use arrow::compute::kernels::numeric;
 use arrow::datatypes::DataType;
 use datafusion::common::{Result, ScalarValue, exec_err};
@@ -32,6 +34,13 @@ pub fn long_arith() -> ScalarUDF {
 
 pub fn long_chain() -> ScalarUDF {
     ScalarUDF::new_from_impl(LongArith { name: LONG_CHAIN, signature: Signature::variadic_any(Volatility::Immutable) })
+}
+
+/// Whether `f` is one of this module's functions, which return a long or a real, never
+/// `dynamic`: the planner need not type their arguments to know it.
+pub fn is_arithmetic(f: &ScalarUDF) -> bool {
+    let inner = f.inner();
+    inner.downcast_ref::<LongArith>().is_some() || inner.downcast_ref::<Modulo>().is_some() || inner.downcast_ref::<Within>().is_some()
 }
 
 /// `kql_within(x, low, high)`: the long `x` where it lies in `low..=high`, null elsewhere (a
@@ -82,7 +91,7 @@ impl ScalarUDFImpl for Within {
                     return exec_err!("{WITHIN}: expected longs, got {}", a.data_type());
                 };
                 let out: arrow::array::Int64Array = values.iter().map(|v| v.and_then(inside)).collect();
-                ColumnarValue::Array(std::sync::Arc::new(out))
+                ColumnarValue::Array(Arc::new(out))
             }
         })
     }
@@ -123,39 +132,68 @@ impl ScalarUDFImpl for Modulo {
         Ok(super::short_schema_name(MODULO, args))
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        use arrow::array::{Array, Float64Array, Int64Array};
-        let scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let [l, r] = arrays.as_slice() else {
+        let [l, r] = args.args.as_slice() else {
             return exec_err!("{MODULO}: takes two operands");
         };
-        let out: arrow::array::ArrayRef = match (l.as_any().downcast_ref::<Int64Array>(), r.as_any().downcast_ref::<Int64Array>()) {
-            (Some(l), Some(r)) => std::sync::Arc::new(
-                l.iter()
-                    .zip(r.iter())
-                    .map(|(l, r)| match (l, r) {
-                        // A zero divisor is null (the planner makes it so; kept here too).
-                        (Some(l), Some(r)) if r != 0 => Some(long_modulo(l, r)),
-                        _ => None,
-                    })
-                    .collect::<Int64Array>(),
-            ),
-            _ => match (l.as_any().downcast_ref::<Float64Array>(), r.as_any().downcast_ref::<Float64Array>()) {
-                (Some(l), Some(r)) => std::sync::Arc::new(
-                    l.iter()
-                        .zip(r.iter())
-                        .map(|(l, r)| {
-                            let (l, r) = (l?, r?);
-                            let m = l % r;
-                            Some(if m < 0.0 { m + r.abs() } else { m })
-                        })
-                        .collect::<Float64Array>(),
-                ),
-                _ => return exec_err!("{MODULO}: expected two longs or two reals, got {} and {}", l.data_type(), r.data_type()),
-            },
-        };
-        Ok(if scalar { ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?) } else { ColumnarValue::Array(out) })
+        match (l, r) {
+            // The common shape, `x % 7`: the divisor is used as it is, not made into a column
+            // of its own in every batch.
+            (ColumnarValue::Array(l), ColumnarValue::Scalar(r)) => Ok(ColumnarValue::Array(modulo_by_constant(l, r)?)),
+            (ColumnarValue::Scalar(l), ColumnarValue::Scalar(r)) => {
+                let out = modulo_by_constant(&l.to_array()?, r)?;
+                Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
+            }
+            _ => {
+                let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+                let [l, r] = arrays.as_slice() else {
+                    return exec_err!("{MODULO}: takes two operands");
+                };
+                Ok(ColumnarValue::Array(modulo_of_columns(l, r)?))
+            }
+        }
     }
+}
+
+/// `l % r` for every row of `l` by one divisor; a null or zero divisor gives nulls.
+fn modulo_by_constant(l: &ArrayRef, r: &ScalarValue) -> Result<ArrayRef> {
+    use arrow::array::{Float64Array, Int64Array, new_null_array};
+    use arrow::datatypes::{Float64Type, Int64Type};
+    Ok(match (l.as_any().downcast_ref::<Int64Array>(), r) {
+        (Some(l), ScalarValue::Int64(Some(r))) if *r != 0 => Arc::new(l.unary::<_, Int64Type>(|v| long_modulo(v, *r))),
+        (Some(l), ScalarValue::Int64(_)) => new_null_array(&DataType::Int64, l.len()),
+        _ => match (l.as_any().downcast_ref::<Float64Array>(), r) {
+            (Some(l), ScalarValue::Float64(Some(r))) => Arc::new(l.unary::<_, Float64Type>(|v| real_modulo(v, *r))),
+            (Some(l), ScalarValue::Float64(None)) => new_null_array(&DataType::Float64, l.len()),
+            _ => return exec_err!("{MODULO}: expected two longs or two reals, got {} and {}", l.data_type(), r.data_type()),
+        },
+    })
+}
+
+/// `l % r` row by row.
+fn modulo_of_columns(l: &ArrayRef, r: &ArrayRef) -> Result<ArrayRef> {
+    use arrow::array::{Float64Array, Int64Array};
+    Ok(match (l.as_any().downcast_ref::<Int64Array>(), r.as_any().downcast_ref::<Int64Array>()) {
+        (Some(l), Some(r)) => Arc::new(
+            l.iter()
+                .zip(r.iter())
+                .map(|(l, r)| match (l, r) {
+                    // A zero divisor is null (the planner makes it so; kept here too).
+                    (Some(l), Some(r)) if r != 0 => Some(long_modulo(l, r)),
+                    _ => None,
+                })
+                .collect::<Int64Array>(),
+        ),
+        _ => match (l.as_any().downcast_ref::<Float64Array>(), r.as_any().downcast_ref::<Float64Array>()) {
+            (Some(l), Some(r)) => Arc::new(l.iter().zip(r.iter()).map(|(l, r)| Some(real_modulo(l?, r?))).collect::<Float64Array>()),
+            _ => return exec_err!("{MODULO}: expected two longs or two reals, got {} and {}", l.data_type(), r.data_type()),
+        },
+    })
+}
+
+/// `l % r` of reals made non-negative (a zero divisor gives NaN, as `fmod` does).
+fn real_modulo(l: f64, r: f64) -> f64 {
+    let m = l % r;
+    if m < 0.0 { m + r.abs() } else { m }
 }
 
 /// `l % r` made non-negative, without overflow: `i64::MIN % -1` is 0, and a negative

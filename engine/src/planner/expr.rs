@@ -217,10 +217,10 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
         {
             return Ok(udf.returns_dynamic());
         }
-        // kql's overflow-checked long arithmetic returns a long. Asked of DataFusion, a chain of
-        // `+` cost the square of its length to type (and name) at every step: 5,000 terms took 4 s.
+        // kql's arithmetic returns a long or a real. Asked of DataFusion, a chain of `+` cost the
+        // square of its length to type (and name) at every step: 5,000 terms took 4 s.
         if let Expr::ScalarFunction(f) = x
-            && [functions::arithmetic::LONG_ARITH, functions::arithmetic::LONG_CHAIN, functions::arithmetic::MODULO].contains(&f.name())
+            && functions::arithmetic::is_arithmetic(&f.func)
         {
             return Ok(false);
         }
