@@ -5,8 +5,9 @@
 //! on overflow, fails with a message that carries the operator's place in the query text, so
 //! the error points at the expression, not at the statement (see `error::runtime_span`).
 //!
-//! Also here, the arithmetic that would otherwise name its operand more than once in the plan:
-//! Kusto's never-negative `%` (`kql_modulo`) and the datetime range check (`kql_within`).
+//! Also here, the arithmetic that would otherwise name its operand more than once in the plan,
+//! or nest as deep as the query is long: Kusto's never-negative `%` (`kql_modulo`), runs of
+//! real arithmetic (`kql_real_chain`) and `datetime ± timespan` (a step of a long chain).
 
 use std::sync::Arc;
 
@@ -28,73 +29,57 @@ pub const LONG_ARITH: &str = "kql_long_arith";
 /// 1.7 s; 2,000: 11 s); one call of `n` arguments costs `n`.
 pub const LONG_CHAIN: &str = "kql_long_chain";
 
+/// `kql_real_chain(x0, x1, ..., xn, 'op;op;...')`: a long run of `+`, `-`, `*`, `/` over reals
+/// (`1.5 + y - y * 2.0 ...`), each operand taken as a real, computed left to right with
+/// Arrow's kernels, as DataFusion's own operators compute them (a division by zero is an
+/// infinity or NaN, never an error). As nested operators, DataFusion named and typed the whole
+/// run again at every link: 2,000 terms took 1.5 s, 5,000 11 s.
+pub const REAL_CHAIN: &str = "kql_real_chain";
+
 pub fn long_arith() -> ScalarUDF {
-    ScalarUDF::new_from_impl(LongArith { name: LONG_ARITH, signature: Signature::variadic_any(Volatility::Immutable) })
+    ScalarUDF::new_from_impl(LongArith {
+        name: LONG_ARITH,
+        value: DataType::Int64,
+        signature: Signature::variadic_any(Volatility::Immutable),
+    })
 }
 
 pub fn long_chain() -> ScalarUDF {
-    ScalarUDF::new_from_impl(LongArith { name: LONG_CHAIN, signature: Signature::variadic_any(Volatility::Immutable) })
+    ScalarUDF::new_from_impl(LongArith {
+        name: LONG_CHAIN,
+        value: DataType::Int64,
+        signature: Signature::variadic_any(Volatility::Immutable),
+    })
 }
+
+pub fn real_chain() -> ScalarUDF {
+    ScalarUDF::new_from_impl(LongArith {
+        name: REAL_CHAIN,
+        value: DataType::Float64,
+        signature: Signature::variadic_any(Volatility::Immutable),
+    })
+}
+
+/// The operation of `datetime + timespan` in a long chain: the datetime's microseconds plus
+/// the timespan's nanoseconds in whole microseconds (towards zero), null past Kusto's
+/// datetime range (0001-01-01 to 9999-12-31), never a wrapped date. Written `dt+` and `dt-`;
+/// so `t + 1s + 1s + ...` is one chain. (A range check around each step held its operand
+/// twice, and nested calls are named and typed again at each level: 2,000 terms took 43 s.)
+pub const DATETIME_PLUS: &str = "dt+";
+pub const DATETIME_MINUS: &str = "dt-";
+
+/// The operation of `timespan ± timespan` in a long chain: nanoseconds added, saturating at
+/// the bounds of what a timespan holds here (±292 years) as `datetime - datetime` does, so a
+/// comparison with any shorter timespan keeps Kusto's answer; never a wrapped timespan.
+/// Written `ts+` and `ts-`.
+pub const TIMESPAN_PLUS: &str = "ts+";
+pub const TIMESPAN_MINUS: &str = "ts-";
 
 /// Whether `f` is one of this module's functions, which return a long or a real, never
 /// `dynamic`: the planner need not type their arguments to know it.
 pub fn is_arithmetic(f: &ScalarUDF) -> bool {
     let inner = f.inner();
-    inner.downcast_ref::<LongArith>().is_some() || inner.downcast_ref::<Modulo>().is_some() || inner.downcast_ref::<Within>().is_some()
-}
-
-/// `kql_within(x, low, high)`: the long `x` where it lies in `low..=high`, null elsewhere (a
-/// datetime sum past Kusto's range). As `CASE WHEN x BETWEEN low AND high THEN x END` it held
-/// `x` twice, so a chain `t + 1s + 1s + ...` doubled its expression at every step: 10 terms
-/// took 2.6 s to plan, 16 more than a minute and 5 GB.
-pub const WITHIN: &str = "kql_within";
-
-pub fn within() -> ScalarUDF {
-    ScalarUDF::new_from_impl(Within { signature: Signature::exact(vec![DataType::Int64; 3], Volatility::Immutable) })
-}
-
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct Within {
-    signature: Signature,
-}
-
-impl ScalarUDFImpl for Within {
-    fn name(&self) -> &str {
-        WITHIN
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Int64)
-    }
-    fn schema_name(&self, args: &[Expr]) -> Result<String> {
-        Ok(super::short_schema_name(WITHIN, args))
-    }
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let bound = |v: &ColumnarValue| match v {
-            ColumnarValue::Scalar(ScalarValue::Int64(Some(b))) => Some(*b),
-            _ => None,
-        };
-        let [x, low, high] = args.args.as_slice() else {
-            return exec_err!("{WITHIN}: takes a value and two constant bounds");
-        };
-        let (Some(low), Some(high)) = (bound(low), bound(high)) else {
-            return exec_err!("{WITHIN}: the bounds must be long constants");
-        };
-        let inside = |v: i64| (low..=high).contains(&v).then_some(v);
-        Ok(match x {
-            ColumnarValue::Scalar(ScalarValue::Int64(v)) => ColumnarValue::Scalar(ScalarValue::Int64(v.and_then(inside))),
-            ColumnarValue::Scalar(other) => return exec_err!("{WITHIN}: expected a long, got {}", other.data_type()),
-            ColumnarValue::Array(a) => {
-                let Some(values) = a.as_any().downcast_ref::<arrow::array::Int64Array>() else {
-                    return exec_err!("{WITHIN}: expected longs, got {}", a.data_type());
-                };
-                let out: arrow::array::Int64Array = values.iter().map(|v| v.and_then(inside)).collect();
-                ColumnarValue::Array(Arc::new(out))
-            }
-        })
-    }
+    inner.downcast_ref::<LongArith>().is_some() || inner.downcast_ref::<Modulo>().is_some()
 }
 
 /// `kql_modulo(l, r)`: Kusto's `%`, never negative (-14 % 12 is 10, 14 % -12 is 2), of two
@@ -207,13 +192,14 @@ fn long_modulo(l: i64, r: i64) -> i64 {
     }
 }
 
-/// `kql_long_arith` or `kql_long_chain` as a DataFusion function: it returns a long whatever
-/// its arguments, and names itself as every kql function does (`short_schema_name`); the
-/// operators' places in the query text (the last argument) keep the names of distinct
-/// operators apart.
+/// `kql_long_arith`, `kql_long_chain` or `kql_real_chain` as a DataFusion function: it returns
+/// its `value` type (a long or a real) whatever its arguments, and names itself as every kql
+/// function does (`short_schema_name`); the operators' places in the query text (the last
+/// argument) keep the names of distinct operators apart.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct LongArith {
     name: &'static str,
+    value: DataType,
     signature: Signature,
 }
 
@@ -225,7 +211,7 @@ impl ScalarUDFImpl for LongArith {
         &self.signature
     }
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Int64)
+        Ok(self.value.clone())
     }
     fn schema_name(&self, args: &[Expr]) -> Result<String> {
         Ok(super::short_schema_name(self.name, args))
@@ -247,7 +233,7 @@ impl ScalarUDFImpl for LongArith {
         }
         let mut acc = first.clone();
         for (operand, operation) in rest.iter().zip(operations) {
-            acc = apply(&acc, operand, operation, args.number_rows)?;
+            acc = apply(&acc, operand, operation, &self.value, args.number_rows)?;
         }
         Ok(acc)
     }
@@ -258,12 +244,19 @@ pub fn operation(op: &str, start: usize, end: usize) -> String {
     format!("{op}@{start}-{end}")
 }
 
-/// `left op right`, where `operation` is `op@start-end` (the place of its expression).
-fn apply(left: &ColumnarValue, right: &ColumnarValue, operation: &str, rows: usize) -> Result<ColumnarValue> {
+/// `left op right` in `value`'s type, where `operation` is `op@start-end` (the place of its
+/// expression).
+fn apply(left: &ColumnarValue, right: &ColumnarValue, operation: &str, value: &DataType, rows: usize) -> Result<ColumnarValue> {
     let (op, at) = operation.split_once('@').unwrap_or((operation, ""));
+    match op {
+        DATETIME_PLUS | DATETIME_MINUS => return datetime_step(left, right, op == DATETIME_MINUS, rows),
+        TIMESPAN_PLUS => return long_step(left, right, rows, |l, r| Some(l?.saturating_add(r?))),
+        TIMESPAN_MINUS => return long_step(left, right, rows, |l, r| Some(l?.saturating_sub(r?))),
+        _ => {}
+    }
     let both_scalars = matches!((left, right), (ColumnarValue::Scalar(_), ColumnarValue::Scalar(_)));
-    let left = datum(left, rows)?;
-    let right = datum(right, rows)?;
+    let left = datum(left, value, rows)?;
+    let right = datum(right, value, rows)?;
     let computed = match op {
         "+" => numeric::add(left.as_ref(), right.as_ref()),
         "-" => numeric::sub(left.as_ref(), right.as_ref()),
@@ -285,15 +278,53 @@ fn apply(left: &ColumnarValue, right: &ColumnarValue, operation: &str, rows: usi
     }
 }
 
-/// A scalar stays a one-row scalar datum (Arrow broadcasts it); an array is used as is.
-fn datum(v: &ColumnarValue, rows: usize) -> Result<Box<dyn Datum>> {
+/// A datetime's microseconds `left` plus (or minus) a timespan's nanoseconds `right`: see
+/// `DATETIME_PLUS`.
+fn datetime_step(left: &ColumnarValue, right: &ColumnarValue, minus: bool, rows: usize) -> Result<ColumnarValue> {
+    use kql_grammar::values::{MAX_DATETIME, MIN_DATETIME, NANOS_PER_MICRO};
+    long_step(left, right, rows, |micros, nanos| {
+        let span = nanos? / NANOS_PER_MICRO;
+        let sum = if minus { micros?.checked_sub(span) } else { micros?.checked_add(span) };
+        sum.filter(|v| (MIN_DATETIME..=MAX_DATETIME).contains(v))
+    })
+}
+
+/// `step` of each row's two longs (null where it gives none); two scalars give a scalar.
+fn long_step(
+    left: &ColumnarValue,
+    right: &ColumnarValue,
+    rows: usize,
+    step: impl Fn(Option<i64>, Option<i64>) -> Option<i64>,
+) -> Result<ColumnarValue> {
+    use arrow::array::Int64Array;
+    let long = |v: &ColumnarValue| -> Result<ArrayRef> {
+        let a = v.to_array(rows)?;
+        Ok(if a.data_type() == &DataType::Int64 { a } else { arrow::compute::cast(&a, &DataType::Int64)? })
+    };
+    if let (ColumnarValue::Scalar(l), ColumnarValue::Scalar(r)) = (left, right) {
+        let (ScalarValue::Int64(l), ScalarValue::Int64(r)) = (l.cast_to(&DataType::Int64)?, r.cast_to(&DataType::Int64)?) else {
+            return exec_err!("kql_long_chain: a step over non-longs");
+        };
+        return Ok(ColumnarValue::Scalar(ScalarValue::Int64(step(l, r))));
+    }
+    let (l, r) = (long(left)?, long(right)?);
+    let (Some(l), Some(r)) = (l.as_any().downcast_ref::<Int64Array>(), r.as_any().downcast_ref::<Int64Array>()) else {
+        return exec_err!("kql_long_chain: a step over non-longs");
+    };
+    let out: Int64Array = l.iter().zip(r.iter()).map(|(l, r)| step(l, r)).collect();
+    Ok(ColumnarValue::Array(Arc::new(out)))
+}
+
+/// A scalar stays a one-row scalar datum (Arrow broadcasts it); an array is used as is; both
+/// in the chain's `value` type.
+fn datum(v: &ColumnarValue, value: &DataType, rows: usize) -> Result<Box<dyn Datum>> {
     Ok(match v {
         ColumnarValue::Scalar(s) => {
-            let s = if s.data_type() == DataType::Int64 { s.clone() } else { s.cast_to(&DataType::Int64)? };
+            let s = if s.data_type() == *value { s.clone() } else { s.cast_to(value)? };
             Box::new(s.to_scalar()?)
         }
         ColumnarValue::Array(a) => {
-            let a = if a.data_type() == &DataType::Int64 { a.clone() } else { arrow::compute::cast(a, &DataType::Int64)? };
+            let a = if a.data_type() == value { a.clone() } else { arrow::compute::cast(a, value)? };
             debug_assert_eq!(a.len(), rows);
             Box::new(a)
         }

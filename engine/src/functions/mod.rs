@@ -220,7 +220,7 @@ macro_rules! declare_udfs {
 declare_udfs! {
     long_arith = arithmetic::long_arith(),
     long_chain = arithmetic::long_chain(),
-    within = arithmetic::within(),
+    real_chain = arithmetic::real_chain(),
     modulo = arithmetic::modulo(),
     ipv4_is_private = ip::ipv4_is_private(),
     ipv4_is_in_range = ip::ipv4_is_in_range(),

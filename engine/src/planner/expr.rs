@@ -51,6 +51,7 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
             Expr::ScalarFunction(f) if f.name() == functions::arithmetic::LONG_ARITH || f.name() == functions::arithmetic::LONG_CHAIN => {
                 Some(DataType::Int64)
             }
+            Expr::ScalarFunction(f) if f.name() == functions::arithmetic::REAL_CHAIN => Some(DataType::Float64),
             Expr::BinaryExpr(b)
                 if matches!(
                     b.op,
@@ -100,6 +101,13 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
     }
 
     pub fn plan(&self, e: &ast::Expr) -> Result<Expr> {
+        // An operator's left operand is planned first, so a chain (`1 + 1 + ...`, tens of
+        // thousands of terms: real rules `or` thousands of tests) recurses once per operator;
+        // past the thread's stack that aborted the process. The stack grows on the heap instead.
+        stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || self.plan_node(e))
+    }
+
+    fn plan_node(&self, e: &ast::Expr) -> Result<Expr> {
         match &e.kind {
             ExprKind::Literal(l) => Ok(literal(l)),
             ExprKind::Name(n) => self.name(n, e.span),
@@ -557,12 +565,24 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
                 };
                 Ok(long_operation(l, r, at))
             }
+            // Real arithmetic as DataFusion computes it; a long run of it as one call.
+            (Operator::Plus | Operator::Minus | Operator::Multiply | Operator::Divide, a, b)
+                if num(a) && num(b) && (*a == DataType::Float64 || *b == DataType::Float64) =>
+            {
+                self.real_operation(l, df_op, r, span)
+            }
             (_, a, b) if num(a) && num(b) => Ok(binary_expr(cut_deep_chain(l, a), df_op, r)),
             (Operator::Minus, a, b) if is_dt(a) && is_dt(b) => Ok(datetime_difference(l, r)),
             (Operator::Plus | Operator::Minus, a, b) if is_dt(a) && (is_ts(b) || *b == DataType::Null) => Ok(datetime_plus(l, r, df_op)),
             (Operator::Plus, a, b) if is_ts(a) && is_dt(b) => Ok(datetime_plus(r, l, df_op)),
-            (Operator::Plus | Operator::Minus | Operator::Modulo, a, b) if is_ts(a) && is_ts(b) => {
-                Ok(cast(binary_expr(nanos(l), df_op, nanos(r)), TIMESPAN))
+            (Operator::Plus | Operator::Minus, a, b) if is_ts(a) && is_ts(b) => {
+                let step =
+                    if df_op == Operator::Minus { functions::arithmetic::TIMESPAN_MINUS } else { functions::arithmetic::TIMESPAN_PLUS };
+                Ok(cast(long_operation(nanos(l), nanos(r), step.to_string()), TIMESPAN))
+            }
+            // A zero divisor is null, as for longs (DataFusion's `%` would fail the query).
+            (Operator::Modulo, a, b) if is_ts(a) && is_ts(b) => {
+                Ok(cast(binary_expr(nanos(l), df_op, nullif(nanos(r), lit(0i64))), TIMESPAN))
             }
             (Operator::Divide, a, b) if is_ts(a) && is_ts(b) => {
                 Ok(binary_expr(cast(nanos(l), DataType::Float64), Operator::Divide, cast(nanos(r), DataType::Float64)))
@@ -576,6 +596,57 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
                 TIMESPAN,
             )),
             _ => Err(mismatch()),
+        }
+    }
+
+    /// `l op r` over reals (`op` is `+`, `-`, `*` or `/`): DataFusion's operator, or, once `l`
+    /// ends a run of `CHAIN_FROM` such operators over reals, one `kql_real_chain` call that
+    /// holds the whole run (see `arithmetic::REAL_CHAIN`).
+    fn real_operation(&self, l: Expr, op: Operator, r: Expr, span: Span) -> Result<Expr> {
+        const CHAIN_FROM: usize = 16;
+        let token = op.to_string();
+        let udfs = functions::udfs();
+        match l {
+            Expr::ScalarFunction(ScalarFunction { func, mut args }) if func.name() == functions::arithmetic::REAL_CHAIN => {
+                let Some(Expr::Literal(ScalarValue::Utf8(Some(operations)), _)) = args.pop() else {
+                    return Err(KqlError::at(span, "internal error: a real chain without its operations"));
+                };
+                args.push(r);
+                args.push(lit(format!("{operations};{token}")));
+                Ok(udfs.real_chain.call(args))
+            }
+            l => {
+                // The links of the run `l` ends: operators over reals, each typed a real (an
+                // operator over two longs inside the run would divide as longs).
+                let mut links = 0;
+                let mut at = &l;
+                while let Expr::BinaryExpr(b) = at
+                    && matches!(b.op, Operator::Plus | Operator::Minus | Operator::Multiply | Operator::Divide)
+                    && self.type_of(at, span)? == DataType::Float64
+                    && links + 1 < CHAIN_FROM
+                {
+                    links += 1;
+                    at = &b.left;
+                }
+                if links + 1 < CHAIN_FROM {
+                    return Ok(binary_expr(l, op, r));
+                }
+                let (mut operands, mut operations) = (vec![r], vec![token]);
+                let mut at_link = l;
+                for _ in 0..links {
+                    let Expr::BinaryExpr(b) = at_link else {
+                        return Err(KqlError::at(span, "internal error: a real chain's link is not an operator"));
+                    };
+                    operands.push(*b.right);
+                    operations.push(b.op.to_string());
+                    at_link = *b.left;
+                }
+                operands.push(at_link);
+                operands.reverse();
+                operations.reverse();
+                operands.push(lit(operations.join(";")));
+                Ok(udfs.real_chain.call(operands))
+            }
         }
     }
 
@@ -656,6 +727,11 @@ fn decimal_arithmetic(l: Expr, op: Operator, r: Expr) -> Expr {
     decimal(result, DECIMAL)
 }
 
+/// How much stack `plan` keeps free before it recurses (a level of a debug build's planning
+/// takes about 20 KB), and how much it adds when less is left.
+const STACK_RED_ZONE: usize = 256 * 1024;
+const STACK_SEGMENT: usize = 8 * 1024 * 1024;
+
 /// `e` as `t`, null where it does not fit (a timespan scaled past ±292 years).
 fn try_cast(e: Expr, t: DataType) -> Expr {
     Expr::TryCast(datafusion::logical_expr::TryCast::new(Box::new(e), t))
@@ -693,7 +769,7 @@ fn is_long_by_construction(e: &Expr) -> bool {
         Expr::Cast(c) => *c.field.data_type() == DataType::Int64,
         Expr::TryCast(c) => *c.field.data_type() == DataType::Int64,
         Expr::Literal(ScalarValue::Int64(_), _) => true,
-        Expr::ScalarFunction(f) => f.name() == functions::arithmetic::WITHIN || f.name() == functions::arithmetic::LONG_ARITH,
+        Expr::ScalarFunction(f) => f.name() == functions::arithmetic::LONG_ARITH || f.name() == functions::arithmetic::LONG_CHAIN,
         Expr::BinaryExpr(b) => {
             matches!(b.op, Operator::Plus | Operator::Minus | Operator::Multiply | Operator::Divide | Operator::Modulo)
                 && is_long_by_construction(&b.left)
@@ -704,11 +780,11 @@ fn is_long_by_construction(e: &Expr) -> bool {
 }
 
 /// `datetime ± timespan`: whole microseconds of the timespan, added to the datetime's. A result
-/// past Kusto's datetime range is null, never a wrapped date.
+/// past Kusto's datetime range is null, never a wrapped date. A step of a long chain
+/// (`arithmetic::DATETIME_PLUS`), so that `t + 1s + 1s + ...` is one call.
 pub fn datetime_plus(dt: Expr, span: Expr, op: Operator) -> Expr {
-    let span_micros = binary_expr(nanos(span), Operator::Divide, lit(kql_grammar::values::NANOS_PER_MICRO));
-    let sum = binary_expr(micros(dt), op, span_micros);
-    cast(null_outside(sum, kql_grammar::values::MIN_DATETIME, kql_grammar::values::MAX_DATETIME), datetime_type())
+    let step = if op == Operator::Minus { functions::arithmetic::DATETIME_MINUS } else { functions::arithmetic::DATETIME_PLUS };
+    cast(long_operation(micros(dt), nanos(span), step.to_string()), datetime_type())
 }
 
 /// `datetime - datetime`: a timespan in nanoseconds. Timespans hold ±292 years; a longer
@@ -728,11 +804,6 @@ fn datetime_difference(l: Expr, r: Expr) -> Expr {
         Some(Box::new(nanos_apart)),
     ));
     cast(saturated, TIMESPAN)
-}
-
-/// `x` where it lies in `low..=high`, null elsewhere; `x` appears once (`arithmetic::within`).
-fn null_outside(x: Expr, low: i64, high: i64) -> Expr {
-    functions::udfs().within.call(vec![x, lit(low), lit(high)])
 }
 
 /// `l op r` over longs (`at` is the operator and its place): a `kql_long_arith` call, or, once
@@ -807,7 +878,6 @@ fn is_long_link(name: &str, args: &[Expr]) -> bool {
     name == functions::arithmetic::LONG_ARITH && matches!(args, [_, _, Expr::Literal(ScalarValue::Utf8(Some(_)), _)])
 }
 
-/// KQL compares numbers with numbers, strings with strings, and each other type with itself.
 /// `l`, or `l` behind a cast to its own type when it ends a chain of 32 binary operators
 /// (`a + b + c + ...`). DataFusion finds the type of an operator by asking its operands, so
 /// the type checks of a long chain cost the square of its length (1,000 terms: seconds); a
@@ -828,6 +898,7 @@ fn cut_deep_chain(l: Expr, t: &DataType) -> Expr {
     }
 }
 
+/// KQL compares numbers with numbers, strings with strings, and each other type with itself.
 fn check_comparable(a: &DataType, b: &DataType, span: Span, op: &str) -> Result<()> {
     let class = |t: &DataType| -> &'static str {
         if t.is_numeric() {
