@@ -29,11 +29,18 @@ pub struct ExprPlanner<'p, 'a> {
     pub schema: DFSchemaRef,
     /// The serialized row order, when the input is serialized (for `next`/`prev`).
     pub order: Option<&'p [SortExpr]>,
+    /// How many calls of `plan` are under way: the outermost one checks the depth of what it
+    /// planned.
+    nesting: std::cell::Cell<usize>,
+    /// How many of them are of operators that wrap their operand (all but the runs of `and`,
+    /// `or` and arithmetic, which are planned flat): bounded by `MAX_EXPRESSION_DEPTH` as they
+    /// go, so that a chain of 20,000 `%` fails at once rather than after minutes of planning.
+    wrapping: std::cell::Cell<usize>,
 }
 
 impl<'p, 'a> ExprPlanner<'p, 'a> {
     pub fn new(planner: &'p Planner<'a>, env: &'p Env, schema: DFSchemaRef, order: Option<&'p [SortExpr]>) -> Self {
-        ExprPlanner { planner, env, schema, order }
+        ExprPlanner { planner, env, schema, order, nesting: std::cell::Cell::new(0), wrapping: std::cell::Cell::new(0) }
     }
 
     /// The Arrow type of a planned expression.
@@ -104,7 +111,24 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
         // An operator's left operand is planned first, so a chain (`1 + 1 + ...`, tens of
         // thousands of terms: real rules `or` thousands of tests) recurses once per operator;
         // past the thread's stack that aborted the process. The stack grows on the heap instead.
-        stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || self.plan_node(e))
+        let outermost = self.nesting.get() == 0;
+        let wraps = !matches!(
+            e.kind,
+            ExprKind::Binary { op: BinaryOp::And | BinaryOp::Or | BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div, .. }
+        );
+        if wraps && self.wrapping.get() >= MAX_EXPRESSION_DEPTH {
+            return Err(too_deep(e.span));
+        }
+        self.nesting.set(self.nesting.get() + 1);
+        self.wrapping.set(self.wrapping.get() + usize::from(wraps));
+        let planned = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || self.plan_node(e));
+        self.nesting.set(self.nesting.get() - 1);
+        self.wrapping.set(self.wrapping.get() - usize::from(wraps));
+        let planned = planned?;
+        if outermost {
+            check_depth(&planned, e.span)?;
+        }
+        Ok(planned)
     }
 
     fn plan_node(&self, e: &ast::Expr) -> Result<Expr> {
@@ -608,11 +632,14 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
         let udfs = functions::udfs();
         match l {
             Expr::ScalarFunction(ScalarFunction { func, mut args }) if func.name() == functions::arithmetic::REAL_CHAIN => {
-                let Some(Expr::Literal(ScalarValue::Utf8(Some(operations)), _)) = args.pop() else {
+                let Some(Expr::Literal(ScalarValue::Utf8(Some(mut operations)), _)) = args.pop() else {
                     return Err(KqlError::at(span, "internal error: a real chain without its operations"));
                 };
+                // Appended in place: a copy per link cost the square of the chain's length.
+                operations.push(';');
+                operations.push_str(&token);
                 args.push(r);
-                args.push(lit(format!("{operations};{token}")));
+                args.push(Expr::Literal(ScalarValue::Utf8(Some(operations)), None));
                 Ok(udfs.real_chain.call(args))
             }
             l => {
@@ -727,6 +754,39 @@ fn decimal_arithmetic(l: Expr, op: Operator, r: Expr) -> Expr {
     decimal(result, DECIMAL)
 }
 
+/// The deepest a planned expression may nest. Runs of `and`, `or` and arithmetic are planned
+/// flat or balanced, and brackets nest at most 64 levels, so real queries stay far below
+/// (each bracket level is a few nodes); but operators that each wrap the one before (`x has
+/// "a" has "a" ...`, `y % 7 % 7 ...`, 20,000 of them) made a tree that DataFusion walks
+/// recursively, unguarded (its display of an expression), and the process aborted.
+const MAX_EXPRESSION_DEPTH: usize = 1000;
+
+/// An error at `span` when `e` nests deeper than `MAX_EXPRESSION_DEPTH`; walked with a stack
+/// of its own, not by recursion.
+fn check_depth(e: &Expr, span: Span) -> Result<()> {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    let mut pending = vec![(e, 1usize)];
+    while let Some((node, depth)) = pending.pop() {
+        if depth > MAX_EXPRESSION_DEPTH {
+            return Err(too_deep(span));
+        }
+        node.apply_children(|child| {
+            pending.push((child, depth + 1));
+            Ok(TreeNodeRecursion::Continue)
+        })?;
+    }
+    Ok(())
+}
+
+fn too_deep(span: Span) -> KqlError {
+    KqlError::at(
+        span,
+        format!(
+            "query too deep: the expression nests more than {MAX_EXPRESSION_DEPTH} operations; split it with let statements or extend steps"
+        ),
+    )
+}
+
 /// How much stack `plan` keeps free before it recurses (a level of a debug build's planning
 /// takes about 20 KB), and how much it adds when less is left.
 const STACK_RED_ZONE: usize = 256 * 1024;
@@ -814,7 +874,7 @@ fn long_operation(l: Expr, r: Expr, at: String) -> Expr {
     let udfs = functions::udfs();
     match l {
         Expr::ScalarFunction(ScalarFunction { func, mut args }) if func.name() == functions::arithmetic::LONG_CHAIN => {
-            let operations = match args.pop() {
+            let mut operations = match args.pop() {
                 Some(Expr::Literal(ScalarValue::Utf8(Some(operations)), _)) => operations,
                 other => {
                     // Not a chain kql made; left as it was, with one more link.
@@ -822,8 +882,11 @@ fn long_operation(l: Expr, r: Expr, at: String) -> Expr {
                     return udfs.long_arith.call(vec![Expr::ScalarFunction(ScalarFunction { func, args }), r, lit(at)]);
                 }
             };
+            // Appended in place: a copy per link cost the square of the chain's length.
+            operations.push(';');
+            operations.push_str(&at);
             args.push(r);
-            args.push(lit(format!("{operations};{at}")));
+            args.push(Expr::Literal(ScalarValue::Utf8(Some(operations)), None));
             udfs.long_chain.call(args)
         }
         l if long_run(&l) + 1 >= CHAIN_FROM => {
