@@ -7,7 +7,8 @@
 //!
 //! Also here, the arithmetic that would otherwise name its operand more than once in the plan,
 //! or nest as deep as the query is long: Kusto's never-negative `%` (`kql_modulo`), runs of
-//! real arithmetic (`kql_real_chain`) and `datetime ± timespan` (a step of a long chain).
+//! real arithmetic (`kql_real_chain`), and `datetime ± timespan` and `timespan ± timespan`
+//! (steps of a long chain: null past the datetime range, saturating timespans).
 
 use std::sync::Arc;
 
@@ -194,8 +195,10 @@ fn long_modulo(l: i64, r: i64) -> i64 {
 
 /// `kql_long_arith`, `kql_long_chain` or `kql_real_chain` as a DataFusion function: it returns
 /// its `value` type (a long or a real) whatever its arguments, and names itself as every kql
-/// function does (`short_schema_name`); the operators' places in the query text (the last
-/// argument) keep the names of distinct operators apart.
+/// function does (`short_schema_name`); where the last argument holds the operators' places
+/// in the query text (overflow-checked long operators), they keep the names of distinct
+/// operators apart. (Real chains and datetime or timespan steps carry no places; every
+/// column kql projects is named by an alias, so equal names do no harm.)
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct LongArith {
     name: &'static str,
@@ -262,7 +265,7 @@ fn apply(left: &ColumnarValue, right: &ColumnarValue, operation: &str, value: &D
         "-" => numeric::sub(left.as_ref(), right.as_ref()),
         "*" => numeric::mul(left.as_ref(), right.as_ref()),
         "/" => numeric::div(left.as_ref(), right.as_ref()),
-        other => return exec_err!("kql_long_arith: unknown operator '{other}'"),
+        other => return exec_err!("kql arithmetic: unknown operator '{other}'"),
     };
     match computed {
         Ok(array) if both_scalars => Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)),
@@ -301,17 +304,35 @@ fn long_step(
         let a = v.to_array(rows)?;
         Ok(if a.data_type() == &DataType::Int64 { a } else { arrow::compute::cast(&a, &DataType::Int64)? })
     };
-    if let (ColumnarValue::Scalar(l), ColumnarValue::Scalar(r)) = (left, right) {
-        let (ScalarValue::Int64(l), ScalarValue::Int64(r)) = (l.cast_to(&DataType::Int64)?, r.cast_to(&DataType::Int64)?) else {
-            return exec_err!("kql_long_chain: a step over non-longs");
-        };
-        return Ok(ColumnarValue::Scalar(ScalarValue::Int64(step(l, r))));
-    }
-    let (l, r) = (long(left)?, long(right)?);
-    let (Some(l), Some(r)) = (l.as_any().downcast_ref::<Int64Array>(), r.as_any().downcast_ref::<Int64Array>()) else {
-        return exec_err!("kql_long_chain: a step over non-longs");
+    let scalar = |s: &ScalarValue| match s.cast_to(&DataType::Int64)? {
+        ScalarValue::Int64(v) => Ok(v),
+        _ => exec_err!("kql arithmetic: a datetime or timespan step over non-longs"),
     };
-    let out: Int64Array = l.iter().zip(r.iter()).map(|(l, r)| step(l, r)).collect();
+    let longs = |a: &ArrayRef| -> Result<Int64Array> {
+        match a.as_any().downcast_ref::<Int64Array>() {
+            Some(a) => Ok(a.clone()),
+            None => exec_err!("kql arithmetic: a datetime or timespan step over non-longs"),
+        }
+    };
+    let out: Int64Array = match (left, right) {
+        (ColumnarValue::Scalar(l), ColumnarValue::Scalar(r)) => {
+            return Ok(ColumnarValue::Scalar(ScalarValue::Int64(step(scalar(l)?, scalar(r)?))));
+        }
+        // The common shapes, `TimeGenerated + 1h`: the constant is used as it is, not made
+        // into a column of its own in every batch.
+        (ColumnarValue::Array(_), ColumnarValue::Scalar(r)) => {
+            let r = scalar(r)?;
+            longs(&long(left)?)?.iter().map(|l| step(l, r)).collect()
+        }
+        (ColumnarValue::Scalar(l), ColumnarValue::Array(_)) => {
+            let l = scalar(l)?;
+            longs(&long(right)?)?.iter().map(|r| step(l, r)).collect()
+        }
+        (ColumnarValue::Array(_), ColumnarValue::Array(_)) => {
+            let (l, r) = (longs(&long(left)?)?, longs(&long(right)?)?);
+            l.iter().zip(r.iter()).map(|(l, r)| step(l, r)).collect()
+        }
+    };
     Ok(ColumnarValue::Array(Arc::new(out)))
 }
 

@@ -32,9 +32,10 @@ pub struct ExprPlanner<'p, 'a> {
     /// How many calls of `plan` are under way: the outermost one checks the depth of what it
     /// planned.
     nesting: std::cell::Cell<usize>,
-    /// How many of them are of operators that wrap their operand (all but the runs of `and`,
-    /// `or` and arithmetic, which are planned flat): bounded by `MAX_EXPRESSION_DEPTH` as they
-    /// go, so that a chain of 20,000 `%` fails at once rather than after minutes of planning.
+    /// How many of them are of operators that wrap their operand (all but leaves and the runs
+    /// of `and`, `or` and arithmetic, most of which are planned flat): bounded by
+    /// `MAX_EXPRESSION_DEPTH` as they go, so that a chain of 20,000 `%` fails at once rather
+    /// than after minutes of planning.
     wrapping: std::cell::Cell<usize>,
 }
 
@@ -112,9 +113,14 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
         // thousands of terms: real rules `or` thousands of tests) recurses once per operator;
         // past the thread's stack that aborted the process. The stack grows on the heap instead.
         let outermost = self.nesting.get() == 0;
+        // A leaf is no operation; a run of `and`, `or` or arithmetic is planned flat or
+        // balanced (but decimal and `timespan * number` runs are not: `check_depth` finds those).
         let wraps = !matches!(
             e.kind,
             ExprKind::Binary { op: BinaryOp::And | BinaryOp::Or | BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div, .. }
+                | ExprKind::Literal(_)
+                | ExprKind::Name(_)
+                | ExprKind::Star
         );
         if wraps && self.wrapping.get() >= MAX_EXPRESSION_DEPTH {
             return Err(too_deep(e.span));
@@ -754,26 +760,30 @@ fn decimal_arithmetic(l: Expr, op: Operator, r: Expr) -> Expr {
     decimal(result, DECIMAL)
 }
 
-/// The deepest a planned expression may nest. Runs of `and`, `or` and arithmetic are planned
-/// flat or balanced, and brackets nest at most 64 levels, so real queries stay far below
-/// (each bracket level is a few nodes); but operators that each wrap the one before (`x has
+/// The most operations a planned expression may nest. Runs of `and` and `or`, and of `long`,
+/// `real`, datetime and timespan `+`/`-` (and `long`/`real` `*`, `/`) are planned flat or
+/// balanced, and brackets nest at most 64 levels, so real queries stay far below (each bracket
+/// level is a few nodes); but operators that each wrap the one before (`x has
 /// "a" has "a" ...`, `y % 7 % 7 ...`, 20,000 of them) made a tree that DataFusion walks
 /// recursively, unguarded (its display of an expression), and the process aborted.
 const MAX_EXPRESSION_DEPTH: usize = 1000;
 
-/// An error at `span` when `e` nests deeper than `MAX_EXPRESSION_DEPTH`; walked with a stack
-/// of its own, not by recursion.
+/// An error at `span` when `e` nests more than `MAX_EXPRESSION_DEPTH` operations; walked with
+/// a stack of its own, not by recursion.
 fn check_depth(e: &Expr, span: Span) -> Result<()> {
     use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    // Each node with the number of operations from the root down to it, itself included.
     let mut pending = vec![(e, 1usize)];
     while let Some((node, depth)) = pending.pop() {
-        if depth > MAX_EXPRESSION_DEPTH {
-            return Err(too_deep(span));
-        }
+        let before = pending.len();
         node.apply_children(|child| {
             pending.push((child, depth + 1));
             Ok(TreeNodeRecursion::Continue)
         })?;
+        // A node without children (a column, a constant) is no operation.
+        if pending.len() > before && depth > MAX_EXPRESSION_DEPTH {
+            return Err(too_deep(span));
+        }
     }
     Ok(())
 }
@@ -781,9 +791,7 @@ fn check_depth(e: &Expr, span: Span) -> Result<()> {
 fn too_deep(span: Span) -> KqlError {
     KqlError::at(
         span,
-        format!(
-            "query too deep: the expression nests more than {MAX_EXPRESSION_DEPTH} operations; split it with let statements or extend steps"
-        ),
+        format!("query too deep: the expression nests more than {MAX_EXPRESSION_DEPTH} operations; split it into extend steps"),
     )
 }
 
@@ -822,8 +830,9 @@ fn as_long(e: Expr) -> Expr {
     }
 }
 
-/// Whether `e` is a long whatever its inputs: a cast to long, kql's range check of one, or the
-/// `+`, `-`, `*`, `/` or `%` of two such.
+/// Whether `e` is a long whatever its inputs: a cast to long, kql's long arithmetic
+/// (`kql_long_arith`, `kql_long_chain`: datetime and timespan steps too), or the `+`, `-`, `*`,
+/// `/` or `%` of two such.
 fn is_long_by_construction(e: &Expr) -> bool {
     match e {
         Expr::Cast(c) => *c.field.data_type() == DataType::Int64,
@@ -942,7 +951,8 @@ fn is_long_link(name: &str, args: &[Expr]) -> bool {
 }
 
 /// `l`, or `l` behind a cast to its own type when it ends a chain of 32 binary operators
-/// (`a + b + c + ...`). DataFusion finds the type of an operator by asking its operands, so
+/// (`a + b + c + ...` over numbers that are neither longs nor reals, such as `float` columns:
+/// runs of those are one call). DataFusion finds the type of an operator by asking its operands, so
 /// the type checks of a long chain cost the square of its length (1,000 terms: seconds); a
 /// cast states its type and stops that walk.
 fn cut_deep_chain(l: Expr, t: &DataType) -> Expr {
