@@ -114,7 +114,8 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
         // past the thread's stack that aborted the process. The stack grows on the heap instead.
         let outermost = self.nesting.get() == 0;
         // A leaf is no operation; a run of `and`, `or` or arithmetic is planned flat or
-        // balanced (but decimal and `timespan * number` runs are not: `check_depth` finds those).
+        // balanced (but runs of decimals, of `float`s and of `timespan * number` are not:
+        // `check_depth` finds those).
         let wraps = !matches!(
             e.kind,
             ExprKind::Binary { op: BinaryOp::And | BinaryOp::Or | BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div, .. }
@@ -951,9 +952,9 @@ fn is_long_link(name: &str, args: &[Expr]) -> bool {
 }
 
 /// `l`, or `l` behind a cast to its own type when it ends a chain of 32 binary operators
-/// (`a + b + c + ...` over numbers that are neither longs nor reals, such as `float` columns:
-/// runs of those are one call). DataFusion finds the type of an operator by asking its operands, so
-/// the type checks of a long chain cost the square of its length (1,000 terms: seconds); a
+/// (`a + b + c + ...` over numbers other than longs and reals, such as two `float` columns;
+/// runs of longs and of reals are one call each). DataFusion finds the type of an operator by
+/// asking its operands, so the type checks of a long chain cost the square of its length (1,000 terms: seconds); a
 /// cast states its type and stops that walk.
 fn cut_deep_chain(l: Expr, t: &DataType) -> Expr {
     const LINK: usize = 32;
