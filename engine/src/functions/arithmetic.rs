@@ -38,27 +38,19 @@ pub const LONG_CHAIN: &str = "kql_long_chain";
 pub const REAL_CHAIN: &str = "kql_real_chain";
 
 pub fn long_arith() -> ScalarUDF {
-    ScalarUDF::new_from_impl(LongArith {
-        name: LONG_ARITH,
-        value: DataType::Int64,
-        signature: Signature::variadic_any(Volatility::Immutable),
-    })
+    arithmetic_function(LONG_ARITH, DataType::Int64)
 }
 
 pub fn long_chain() -> ScalarUDF {
-    ScalarUDF::new_from_impl(LongArith {
-        name: LONG_CHAIN,
-        value: DataType::Int64,
-        signature: Signature::variadic_any(Volatility::Immutable),
-    })
+    arithmetic_function(LONG_CHAIN, DataType::Int64)
 }
 
 pub fn real_chain() -> ScalarUDF {
-    ScalarUDF::new_from_impl(LongArith {
-        name: REAL_CHAIN,
-        value: DataType::Float64,
-        signature: Signature::variadic_any(Volatility::Immutable),
-    })
+    arithmetic_function(REAL_CHAIN, DataType::Float64)
+}
+
+fn arithmetic_function(name: &'static str, value: DataType) -> ScalarUDF {
+    ScalarUDF::new_from_impl(LongArith { name, value, signature: Signature::variadic_any(Volatility::Immutable) })
 }
 
 /// The operation of `datetime + timespan` in a long chain: the datetime's microseconds plus
@@ -252,9 +244,9 @@ pub fn operation(op: &str, start: usize, end: usize) -> String {
 fn apply(left: &ColumnarValue, right: &ColumnarValue, operation: &str, value: &DataType, rows: usize) -> Result<ColumnarValue> {
     let (op, at) = operation.split_once('@').unwrap_or((operation, ""));
     match op {
-        DATETIME_PLUS | DATETIME_MINUS => return datetime_step(left, right, op == DATETIME_MINUS, rows),
-        TIMESPAN_PLUS => return long_step(left, right, rows, |l, r| Some(l?.saturating_add(r?))),
-        TIMESPAN_MINUS => return long_step(left, right, rows, |l, r| Some(l?.saturating_sub(r?))),
+        DATETIME_PLUS | DATETIME_MINUS => return datetime_step(left, right, op == DATETIME_MINUS),
+        TIMESPAN_PLUS => return long_step(left, right, |l, r| Some(l?.saturating_add(r?))),
+        TIMESPAN_MINUS => return long_step(left, right, |l, r| Some(l?.saturating_sub(r?))),
         _ => {}
     }
     let both_scalars = matches!((left, right), (ColumnarValue::Scalar(_), ColumnarValue::Scalar(_)));
@@ -283,9 +275,9 @@ fn apply(left: &ColumnarValue, right: &ColumnarValue, operation: &str, value: &D
 
 /// A datetime's microseconds `left` plus (or minus) a timespan's nanoseconds `right`: see
 /// `DATETIME_PLUS`.
-fn datetime_step(left: &ColumnarValue, right: &ColumnarValue, minus: bool, rows: usize) -> Result<ColumnarValue> {
+fn datetime_step(left: &ColumnarValue, right: &ColumnarValue, minus: bool) -> Result<ColumnarValue> {
     use kql_grammar::values::{MAX_DATETIME, MIN_DATETIME, NANOS_PER_MICRO};
-    long_step(left, right, rows, |micros, nanos| {
+    long_step(left, right, |micros, nanos| {
         let span = nanos? / NANOS_PER_MICRO;
         let sum = if minus { micros?.checked_sub(span) } else { micros?.checked_add(span) };
         sum.filter(|v| (MIN_DATETIME..=MAX_DATETIME).contains(v))
@@ -293,43 +285,30 @@ fn datetime_step(left: &ColumnarValue, right: &ColumnarValue, minus: bool, rows:
 }
 
 /// `step` of each row's two longs (null where it gives none); two scalars give a scalar.
-fn long_step(
-    left: &ColumnarValue,
-    right: &ColumnarValue,
-    rows: usize,
-    step: impl Fn(Option<i64>, Option<i64>) -> Option<i64>,
-) -> Result<ColumnarValue> {
-    use arrow::array::Int64Array;
-    let long = |v: &ColumnarValue| -> Result<ArrayRef> {
-        let a = v.to_array(rows)?;
-        Ok(if a.data_type() == &DataType::Int64 { a } else { arrow::compute::cast(&a, &DataType::Int64)? })
-    };
+fn long_step(left: &ColumnarValue, right: &ColumnarValue, step: impl Fn(Option<i64>, Option<i64>) -> Option<i64>) -> Result<ColumnarValue> {
+    use arrow::array::{AsArray, Int64Array};
+    use arrow::datatypes::Int64Type;
     let scalar = |s: &ScalarValue| match s.cast_to(&DataType::Int64)? {
         ScalarValue::Int64(v) => Ok(v),
         _ => exec_err!("kql arithmetic: a datetime or timespan step over non-longs"),
     };
-    let longs = |a: &ArrayRef| -> Result<Int64Array> {
-        match a.as_any().downcast_ref::<Int64Array>() {
-            Some(a) => Ok(a.clone()),
-            None => exec_err!("kql arithmetic: a datetime or timespan step over non-longs"),
-        }
-    };
+    let longs = |a: &ArrayRef| -> Result<Int64Array> { Ok(arrow::compute::cast(a, &DataType::Int64)?.as_primitive::<Int64Type>().clone()) };
     let out: Int64Array = match (left, right) {
         (ColumnarValue::Scalar(l), ColumnarValue::Scalar(r)) => {
             return Ok(ColumnarValue::Scalar(ScalarValue::Int64(step(scalar(l)?, scalar(r)?))));
         }
         // The common shapes, `TimeGenerated + 1h`: the constant is used as it is, not made
         // into a column of its own in every batch.
-        (ColumnarValue::Array(_), ColumnarValue::Scalar(r)) => {
+        (ColumnarValue::Array(l), ColumnarValue::Scalar(r)) => {
             let r = scalar(r)?;
-            longs(&long(left)?)?.iter().map(|l| step(l, r)).collect()
+            longs(l)?.iter().map(|l| step(l, r)).collect()
         }
-        (ColumnarValue::Scalar(l), ColumnarValue::Array(_)) => {
+        (ColumnarValue::Scalar(l), ColumnarValue::Array(r)) => {
             let l = scalar(l)?;
-            longs(&long(right)?)?.iter().map(|r| step(l, r)).collect()
+            longs(r)?.iter().map(|r| step(l, r)).collect()
         }
-        (ColumnarValue::Array(_), ColumnarValue::Array(_)) => {
-            let (l, r) = (longs(&long(left)?)?, longs(&long(right)?)?);
+        (ColumnarValue::Array(l), ColumnarValue::Array(r)) => {
+            let (l, r) = (longs(l)?, longs(r)?);
             l.iter().zip(r.iter()).map(|(l, r)| step(l, r)).collect()
         }
     };

@@ -954,8 +954,8 @@ fn is_long_link(name: &str, args: &[Expr]) -> bool {
 /// `l`, or `l` behind a cast to its own type when it ends a chain of 32 binary operators
 /// (`a + b + c + ...` over numbers other than longs and reals, such as two `float` columns;
 /// runs of longs and of reals are one call each). DataFusion finds the type of an operator by
-/// asking its operands, so the type checks of a long chain cost the square of its length (1,000 terms: seconds); a
-/// cast states its type and stops that walk.
+/// asking its operands, so the type checks of a long chain cost the square of its length
+/// (1,000 terms: seconds); a cast states its type and stops that walk.
 fn cut_deep_chain(l: Expr, t: &DataType) -> Expr {
     const LINK: usize = 32;
     let mut depth = 0;
