@@ -413,3 +413,38 @@ fn a_hunt_run_on_a_full_disk_loses_only_the_hunt_that_did_not_fit() {
     names.sort();
     assert_eq!(names, ["a_small.jsonl", "e_small.jsonl", "summary.json"]);
 }
+
+/// Dynamic text as a file holds it (blanks, other number forms and escapes, a repeated key, text
+/// that is not JSON) goes into a packed bag or array in JSON's compact form, as Kusto stores a
+/// dynamic value: written token by token for speed, it must come out as a parsed value writes it.
+#[test]
+fn dynamic_text_from_a_file_is_packed_in_compact_form() {
+    let dir = scratch("packed");
+    let texts = [
+        Some(r#"  { "b" : [ 1.50 , 1e2 ] , "a" : "\u00e9\/\t" } "#),
+        Some(r#"{"a":1,"b":{"c":2,"c":3},"a":4}"#),
+        Some("not json"),
+        Some("null"),
+        Some(r#""""#),
+        None,
+    ];
+    let metadata = std::collections::HashMap::from([("ARROW:extension:name".to_string(), "arrow.json".to_string())]);
+    let schema =
+        Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false), Field::new("d", DataType::Utf8, true).with_metadata(metadata)]));
+    let n: ArrayRef = Arc::new(Int64Array::from_iter_values(1..=texts.len() as i64));
+    let d: ArrayRef = Arc::new(arrow::array::StringArray::from(texts.to_vec()));
+    let file = dir.join("T.parquet");
+    write_parquet(&file, &RecordBatch::try_new(schema, vec![n, d]).expect("batch"));
+    let query = r#"T | project n, b = bag_pack("d", d, "n", n), a = pack_array(d, n), p = pack_all(true)"#;
+    let out = kql(&["--table", &format!("T={}", file.display()), "--format", "jsonl", "-c", query]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let expected = [
+        r#"{"n":1,"b":{"d":{"b":[1.5,100.0],"a":"é/\t"},"n":1},"a":[{"b":[1.5,100.0],"a":"é/\t"},1],"p":{"n":1,"d":{"b":[1.5,100.0],"a":"é/\t"}}}"#,
+        r#"{"n":2,"b":{"d":{"a":4,"b":{"c":3}},"n":2},"a":[{"a":4,"b":{"c":3}},2],"p":{"n":2,"d":{"a":4,"b":{"c":3}}}}"#,
+        r#"{"n":3,"b":{"d":"not json","n":3},"a":["not json",3],"p":{"n":3,"d":"not json"}}"#,
+        r#"{"n":4,"b":{"d":null,"n":4},"a":[null,4],"p":{"n":4}}"#,
+        r#"{"n":5,"b":{"d":"","n":5},"a":["",5],"p":{"n":5}}"#,
+        r#"{"n":6,"b":{"d":null,"n":6},"a":[null,6],"p":{"n":6}}"#,
+    ];
+    assert_eq!(stdout(&out), expected.iter().map(|line| format!("{line}\n")).collect::<String>());
+}

@@ -497,9 +497,18 @@ pub fn pack_array() -> ScalarUDF {
         let arrays = arrays(&args[..n], rows)?;
         let rows_out = arrays.first().map_or(rows, |a| a.len());
         let mut out = StringBuilder::with_capacity(rows_out, rows_out * 16);
+        let mut row = Vec::new();
         for i in 0..rows_out {
-            let v = Json::Array(arrays.iter().zip(&flags).map(|(a, d)| cell_json(a.as_ref(), i, *d)).collect());
-            append(&mut out, Some(&v));
+            row.clear();
+            row.push(b'[');
+            for (k, (a, d)) in arrays.iter().zip(&flags).enumerate() {
+                if k > 0 {
+                    row.push(b',');
+                }
+                write_cell(a.as_ref(), i, *d, &mut row);
+            }
+            row.push(b']');
+            append_packed(&mut out, &row, "array")?;
         }
         result(&args[..n], Arc::new(out.finish()))
     })
@@ -507,22 +516,106 @@ pub fn pack_array() -> ScalarUDF {
 
 /// `bag_pack(k1, v1, k2, v2, ...)`; the trailing booleans say which values are dynamic.
 pub fn bag_pack() -> ScalarUDF {
-    KqlUdf::dynamic("kql_bag_pack", |args, rows| {
-        let n = args.len() / 3 * 2;
-        let flags = dynamic_flags(&args[n..]);
-        let arrays = arrays(&args[..n], rows)?;
-        let rows_out = arrays.first().map_or(rows, |a| a.len());
-        let mut out = StringBuilder::with_capacity(rows_out, rows_out * 32);
-        for i in 0..rows_out {
-            let mut m = serde_json::Map::new();
-            for (pair, d) in arrays.chunks(2).zip(&flags) {
-                let key = crate::render::format_cell(pair[0].as_ref(), i).unwrap_or_default();
-                m.insert(key, cell_json(pair[1].as_ref(), i, *d));
+    KqlUdf::dynamic("kql_bag_pack", |args, rows| pack_bag(args, rows, false))
+}
+
+/// `pack_all(true)`: `bag_pack` without the members whose value is null or an empty string.
+pub fn bag_pack_ignoring_null_empty() -> ScalarUDF {
+    KqlUdf::dynamic("kql_bag_pack_ignoring_null_empty", |args, rows| pack_bag(args, rows, true))
+}
+
+fn pack_bag(args: &[ColumnarValue], rows: usize, skip_null_empty: bool) -> Result<ColumnarValue> {
+    let n = args.len() / 3 * 2;
+    let flags = dynamic_flags(&args[n..]);
+    let arrays = arrays(&args[..n], rows)?;
+    let rows_out = arrays.first().map_or(rows, |a| a.len());
+    let mut out = StringBuilder::with_capacity(rows_out, rows_out * 32);
+    let mut keys: Vec<String> = Vec::with_capacity(flags.len());
+    let mut row = Vec::new();
+    for i in 0..rows_out {
+        keys.clear();
+        keys.extend(arrays.chunks(2).map(|pair| crate::render::format_cell(pair[0].as_ref(), i).unwrap_or_default()));
+        row.clear();
+        let members = arrays.chunks(2).zip(&flags).zip(&keys).map(|((pair, d), key)| (key, pair[1].as_ref(), *d));
+        if repeats_a_key(&keys) {
+            // A repeated key keeps its first place and its last value, as a map does.
+            let mut bag = serde_json::Map::new();
+            for (key, values, dynamic) in members {
+                bag.insert(key.clone(), cell_json(values, i, dynamic));
             }
-            append(&mut out, Some(&Json::Object(m)));
+            if skip_null_empty {
+                bag.retain(|_, v| !is_null_or_empty(v));
+            }
+            let _ = serde_json::to_writer(&mut row, &Json::Object(bag));
+        } else {
+            row.push(b'{');
+            for (key, values, dynamic) in members {
+                let member_start = row.len();
+                if member_start > 1 {
+                    row.push(b',');
+                }
+                super::compact_json::write_string(key, &mut row);
+                row.push(b':');
+                let value_start = row.len();
+                write_cell(values, i, dynamic, &mut row);
+                if skip_null_empty && matches!(&row[value_start..], b"null" | b"\"\"") {
+                    row.truncate(member_start);
+                }
+            }
+            row.push(b'}');
         }
-        result(&args[..n], Arc::new(out.finish()))
-    })
+        append_packed(&mut out, &row, "bag")?;
+    }
+    result(&args[..n], Arc::new(out.finish()))
+}
+
+fn repeats_a_key(keys: &[String]) -> bool {
+    let mut seen = std::collections::HashSet::with_capacity(keys.len());
+    !keys.iter().all(|k| seen.insert(k.as_str()))
+}
+
+fn is_null_or_empty(v: &Json) -> bool {
+    v.is_null() || v.as_str().is_some_and(str::is_empty)
+}
+
+/// Writes one cell as a JSON value: dynamic text in JSON's compact form, token by token (see
+/// `compact_json`); any other value, and dynamic text that cannot be taken so, as a parsed
+/// value writes it (text that is not JSON becomes a JSON string).
+fn write_cell(array: &dyn Array, row: usize, dynamic: bool, out: &mut Vec<u8>) {
+    if dynamic
+        && !array.is_null(row)
+        && let Some(text) = text_at(array, row)
+        && super::compact_json::write_compact(text, out)
+    {
+        return;
+    }
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(out, &cell_json(array, row, dynamic));
+}
+
+/// A text array's value at `row`; None for arrays of other types.
+fn text_at(array: &dyn Array, row: usize) -> Option<&str> {
+    use arrow::array::AsArray;
+    match array.data_type() {
+        DataType::Utf8 => Some(array.as_string::<i32>().value(row)),
+        DataType::LargeUtf8 => Some(array.as_string::<i64>().value(row)),
+        DataType::Utf8View => Some(array.as_string_view().value(row)),
+        _ => None,
+    }
+}
+
+/// Appends a packed bag's or array's text, unless it is past the largest value a column may
+/// hold: a packed value that holds the one before it twice doubles per step.
+fn append_packed(out: &mut StringBuilder, text: &[u8], what: &str) -> Result<()> {
+    let max = super::rowwise::MAX_VALUE_BYTES;
+    if text.len() > max {
+        return exec_err!("a packed {what} of {} MB is past the {} MB a value may hold", text.len() >> 20, max >> 20);
+    }
+    match std::str::from_utf8(text) {
+        Ok(text) => out.append_value(text),
+        Err(e) => return exec_err!("a packed {what} is not UTF-8 text: {e}"),
+    }
+    Ok(())
 }
 
 fn dynamic_flags(args: &[ColumnarValue]) -> Vec<bool> {

@@ -413,13 +413,6 @@ fn encodings(m: &mut HashMap<&'static str, RowDef>) {
         Out::Json(serde_json::json!({ "Query Parameters": query }))
     });
     def(m, "parse_path", 1, 1, Ret::Dynamic, |a| parse_path(&s(&a[0])));
-    // pack_all(true): the bag without its null and empty-string values.
-    def(m, "__kql_drop_null_empty", 1, 1, Ret::Dynamic, |a| match a[0].json().into_owned() {
-        Json::Object(bag) => {
-            Out::Json(Json::Object(bag.into_iter().filter(|(_, v)| !(v.is_null() || v.as_str().is_some_and(str::is_empty))).collect()))
-        }
-        other => Out::Json(other),
-    });
 }
 
 /// `parse_path`: a URL's scheme (`file://`), the drive (`C:`), the folder, its last name, the

@@ -7,6 +7,7 @@ pub mod bag;
 pub mod catalog;
 pub mod coalesce;
 pub mod collect;
+pub mod compact_json;
 pub mod compress;
 pub mod conversion;
 pub mod datetime;
@@ -261,6 +262,7 @@ declare_udfs! {
     bag_keys = dynamic::bag_keys(),
     pack_array = dynamic::pack_array(),
     bag_pack = dynamic::bag_pack(),
+    bag_pack_ignoring_null_empty = dynamic::bag_pack_ignoring_null_empty(),
     expand = dynamic::expand(),
     expand_index = dynamic::expand_index(),
     split = dynamic::split(),

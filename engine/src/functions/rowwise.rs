@@ -283,7 +283,7 @@ fn value<'a>(array: &'a ArrayRef, field: &Field, i: usize) -> V<'a> {
 /// Kusto column can hold (32 MB, the `BigObject32` encoding profile; the default keeps 1 MB).
 /// Nested calls that each grow their input (`parse_path` of `parse_path` of ..., which about
 /// triples it) would otherwise grow without bound.
-const MAX_VALUE_BYTES: usize = 32 << 20;
+pub(crate) const MAX_VALUE_BYTES: usize = 32 << 20;
 
 enum Builder {
     Bool(BooleanBuilder),

@@ -339,7 +339,6 @@ impl ExprPlanner<'_, '_> {
                     flags.push(lit(crate::types::is_dynamic_field(f)));
                 }
                 values.extend(flags);
-                let bag = udfs.bag_pack.call(values);
                 // pack_all(ignore_null_empty): a constant; true drops null and empty values.
                 let ignore_null_empty = match args.first() {
                     None => false,
@@ -348,7 +347,7 @@ impl ExprPlanner<'_, '_> {
                         _ => return Err(KqlError::at(flag.span, "pack_all() takes ignore_null_empty as a constant bool")),
                     },
                 };
-                Ok(if ignore_null_empty { functions::library::library()["__kql_drop_null_empty"].udf.call(vec![bag]) } else { bag })
+                Ok(if ignore_null_empty { udfs.bag_pack_ignoring_null_empty.call(values) } else { udfs.bag_pack.call(values) })
             }
             "split" => {
                 let mut call_args = vec![self.as_string(args[0])?, self.as_string(args[1])?];
