@@ -6,9 +6,10 @@
 //! the error points at the expression, not at the statement (see `error::runtime_span`).
 //!
 //! Also here, the arithmetic that would otherwise name its operand more than once in the plan,
-//! or nest as deep as the query is long: Kusto's never-negative `%` (`kql_modulo`), runs of
-//! real arithmetic (`kql_real_chain`), and `datetime ± timespan` and `timespan ± timespan`
-//! (steps of a long chain: null past the datetime range, saturating timespans).
+//! or nest as deep as the query is long: Kusto's never-negative `%` (`kql_modulo` over reals,
+//! a `%` step of the long chain over longs), runs of real arithmetic (`kql_real_chain`), and
+//! `datetime ± timespan` and `timespan ± timespan` (steps of a long chain: null past the
+//! datetime range, saturating timespans).
 
 use std::sync::Arc;
 
@@ -76,7 +77,7 @@ pub fn is_arithmetic(f: &ScalarUDF) -> bool {
 }
 
 /// `kql_modulo(l, r)`: Kusto's `%`, never negative (-14 % 12 is 10, 14 % -12 is 2), of two
-/// longs or two reals. As `CASE WHEN l % r < 0 THEN l % r + abs(r) ELSE l % r END` it held `l`
+/// reals (the planner makes `%` over longs a step of the long chain) or two longs. As `CASE WHEN l % r < 0 THEN l % r + abs(r) ELSE l % r END` it held `l`
 /// three times, so `((y % 7) % 7) % 7 ...` tripled its expression at every step (12 deep: 20 s).
 pub const MODULO: &str = "kql_modulo";
 
@@ -247,6 +248,8 @@ fn apply(left: &ColumnarValue, right: &ColumnarValue, operation: &str, value: &D
         DATETIME_PLUS | DATETIME_MINUS => return datetime_step(left, right, op == DATETIME_MINUS),
         TIMESPAN_PLUS => return long_step(left, right, |l, r| Some(l?.saturating_add(r?))),
         TIMESPAN_MINUS => return long_step(left, right, |l, r| Some(l?.saturating_sub(r?))),
+        // Kusto's never-negative `%`; a zero divisor is null.
+        "%" => return long_step(left, right, |l, r| r.filter(|r| *r != 0).and_then(|r| Some(long_modulo(l?, r)))),
         _ => {}
     }
     let both_scalars = matches!((left, right), (ColumnarValue::Scalar(_), ColumnarValue::Scalar(_)));

@@ -578,8 +578,16 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
         if (is_decimal(&lt) || is_decimal(&rt)) && num(&lt) && num(&rt) {
             return Ok(decimal_arithmetic(l, df_op, r));
         }
+        // The operator and its place, for an overflow error to point at (a function file's
+        // places are not the query's).
+        let at = || {
+            let token = op.token();
+            if self.env.in_function_file { token.to_string() } else { functions::arithmetic::operation(&token, span.start, span.end) }
+        };
         match (df_op, &lt, &rt) {
-            // Kusto's `%` is never negative: -14 % 12 is 10, 14 % -12 is 2.
+            // Kusto's `%` is never negative: -14 % 12 is 10, 14 % -12 is 2. Over longs it is a
+            // step of the long chain, so that `x % 7 % 5 ...` is planned in linear time.
+            (Operator::Modulo, a, b) if a.is_integer() && b.is_integer() => Ok(long_operation(l, r, at())),
             (Operator::Modulo, a, b) if num(a) && num(b) => {
                 let (l, r) =
                     if a.is_integer() && b.is_integer() { (l, r) } else { (cast(l, DataType::Float64), cast(r, DataType::Float64)) };
@@ -588,13 +596,7 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
             // Long arithmetic reports overflow at the operator (Kusto: an overflow fails the
             // query); DataFusion's own operators would wrap around.
             (Operator::Plus | Operator::Minus | Operator::Multiply | Operator::Divide, a, b) if a.is_integer() && b.is_integer() => {
-                let token = op.token();
-                let at = if self.env.in_function_file {
-                    token.to_string()
-                } else {
-                    functions::arithmetic::operation(&token, span.start, span.end)
-                };
-                Ok(long_operation(l, r, at))
+                Ok(long_operation(l, r, at()))
             }
             // Real arithmetic as DataFusion computes it; a long run of it as one call.
             (Operator::Plus | Operator::Minus | Operator::Multiply | Operator::Divide, a, b)
