@@ -77,8 +77,9 @@ pub fn is_arithmetic(f: &ScalarUDF) -> bool {
 }
 
 /// `kql_modulo(l, r)`: Kusto's `%`, never negative (-14 % 12 is 10, 14 % -12 is 2), of two
-/// reals (the planner makes `%` over longs a step of the long chain) or two longs. As `CASE WHEN l % r < 0 THEN l % r + abs(r) ELSE l % r END` it held `l`
-/// three times, so `((y % 7) % 7) % 7 ...` tripled its expression at every step (12 deep: 20 s).
+/// reals (the planner makes `%` over longs a step of the long chain) or two longs. As `CASE
+/// WHEN l % r < 0 THEN l % r + abs(r) ELSE l % r END` it held `l` three times, so `((y % 7) %
+/// 7) % 7 ...` tripled its expression at every step (12 deep: 20 s).
 pub const MODULO: &str = "kql_modulo";
 
 pub fn modulo() -> ScalarUDF {

@@ -589,9 +589,7 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
             // step of the long chain, so that `x % 7 % 5 ...` is planned in linear time.
             (Operator::Modulo, a, b) if a.is_integer() && b.is_integer() => Ok(long_operation(l, r, at())),
             (Operator::Modulo, a, b) if num(a) && num(b) => {
-                let (l, r) =
-                    if a.is_integer() && b.is_integer() { (l, r) } else { (cast(l, DataType::Float64), cast(r, DataType::Float64)) };
-                Ok(functions::udfs().modulo.call(vec![l, r]))
+                Ok(functions::udfs().modulo.call(vec![cast(l, DataType::Float64), cast(r, DataType::Float64)]))
             }
             // Long arithmetic reports overflow at the operator (Kusto: an overflow fails the
             // query); DataFusion's own operators would wrap around.
