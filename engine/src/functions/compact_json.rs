@@ -17,9 +17,10 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// Appends `text` in JSON's compact form to `out`. False, with `out` as it was, when the text
-/// is not JSON, nests deeper than serde_json reads (128 levels), or holds a bag with a repeated
-/// key; the caller then parses it into a value (which gives a plain string for text that is not
-/// JSON).
+/// is not JSON, nests 128 levels or more (past what serde_json reads), holds a bag with a
+/// repeated key, or a bag whose key is serde_json's marker of raw JSON (a parsed value reads
+/// what such a bag holds as JSON text); the caller then parses it into a value (which gives a
+/// plain string for text that is not JSON).
 pub fn write_compact(text: &str, out: &mut Vec<u8>) -> bool {
     let start = out.len();
     let mut reader = serde_json::Deserializer::from_str(text);
@@ -43,6 +44,12 @@ struct Transcode<'o> {
 
 /// Why a text cannot be transcoded though it is JSON (the caller parses it into a value).
 const REPEATED_KEY: &str = "a bag repeats a key";
+const RAW_VALUE_KEY: &str = "a bag has serde_json's raw value key";
+
+/// The key by which serde_json (its `raw_value` feature, which kql uses) marks a bag that
+/// stands for the JSON text it holds: parsing `{"$serde_json::private::RawValue":"[1, 2]"}`
+/// into a value gives `[1,2]`.
+const SERDE_RAW_VALUE_KEY: &str = "$serde_json::private::RawValue";
 
 impl<'de> DeserializeSeed<'de> for Transcode<'_> {
     type Value = ();
@@ -108,6 +115,9 @@ impl<'de> Visitor<'de> for Transcode<'_> {
         self.out.push(b'{');
         let mut keys = SeenKeys::default();
         while let Some(key) = map.next_key_seed(KeySeed)? {
+            if key == SERDE_RAW_VALUE_KEY {
+                return Err(de::Error::custom(RAW_VALUE_KEY));
+            }
             if !keys.is_empty() {
                 self.out.push(b',');
             }
@@ -248,5 +258,20 @@ mod tests {
         assert_eq!(compact(&repeated), None);
         // A key written with an escape is the same key as one without.
         assert_eq!(compact(r#"{"a":1,"\u0061":2}"#), None);
+    }
+
+    #[test]
+    fn leaves_serde_jsons_raw_value_bags_and_depth_limit_to_the_round_trip() {
+        // Refused wherever the key stands: the round trip reads a bag that starts with it as the
+        // JSON text it holds (or fails on it), and decides.
+        for text in [r#"{"$serde_json::private::RawValue":"[1, 2]"}"#, r#"[{"b":1,"$serde_json::private::RawValue":"7"}]"#] {
+            assert_eq!(compact(text), None, "{text}");
+        }
+        assert_eq!(round_trip(r#"{"$serde_json::private::RawValue":"[1, 2]"}"#).as_deref(), Some("[1,2]"));
+        let deepest = format!("{}{}", "[".repeat(127), "]".repeat(127));
+        assert_eq!(compact(&deepest), round_trip(&deepest));
+        assert!(compact(&deepest).is_some());
+        let too_deep = format!("{}{}", "[".repeat(128), "]".repeat(128));
+        assert_eq!((compact(&too_deep), round_trip(&too_deep)), (None, None));
     }
 }

@@ -530,14 +530,22 @@ fn pack_bag(args: &[ColumnarValue], rows: usize, skip_null_empty: bool) -> Resul
     let arrays = arrays(&args[..n], rows)?;
     let rows_out = arrays.first().map_or(rows, |a| a.len());
     let mut out = StringBuilder::with_capacity(rows_out, rows_out * 32);
-    let mut keys: Vec<String> = Vec::with_capacity(flags.len());
+    let key_at = |i: usize| -> Vec<String> {
+        arrays.chunks(2).map(|pair| crate::render::format_cell(pair[0].as_ref(), i).unwrap_or_default()).collect()
+    };
+    // Constant keys (`pack_all`'s column names, most `bag_pack` calls) are written once.
+    let constant_keys = args[..n].chunks(2).all(|pair| matches!(pair[0], ColumnarValue::Scalar(_)));
+    let mut keys = if constant_keys && rows_out > 0 { key_at(0) } else { Vec::new() };
+    let mut repeated = repeats_a_key(&keys);
     let mut row = Vec::new();
     for i in 0..rows_out {
-        keys.clear();
-        keys.extend(arrays.chunks(2).map(|pair| crate::render::format_cell(pair[0].as_ref(), i).unwrap_or_default()));
+        if !constant_keys {
+            keys = key_at(i);
+            repeated = repeats_a_key(&keys);
+        }
         row.clear();
         let members = arrays.chunks(2).zip(&flags).zip(&keys).map(|((pair, d), key)| (key, pair[1].as_ref(), *d));
-        if repeats_a_key(&keys) {
+        if repeated {
             // A repeated key keeps its first place and its last value, as a map does.
             let mut bag = serde_json::Map::new();
             for (key, values, dynamic) in members {
@@ -609,8 +617,13 @@ fn text_at(array: &dyn Array, row: usize) -> Option<&str> {
 fn append_packed(out: &mut StringBuilder, text: &[u8], what: &str) -> Result<()> {
     let max = super::rowwise::MAX_VALUE_BYTES;
     if text.len() > max {
-        return exec_err!("a packed {what} of {} MB is past the {} MB a value may hold", text.len() >> 20, max >> 20);
+        let megabytes = text.len().div_ceil(1 << 20);
+        return exec_err!("a packed {what} of {megabytes} MB is past the {} MB a value may hold", max >> 20);
     }
+    // One batch's column of values past what an Arrow string array holds would panic in Arrow.
+    crate::config::check_batch_bytes(out.values_slice().len() + text.len(), None, || {
+        format!("packed {what}s: their values for one batch of rows are")
+    })?;
     match std::str::from_utf8(text) {
         Ok(text) => out.append_value(text),
         Err(e) => return exec_err!("a packed {what} is not UTF-8 text: {e}"),
