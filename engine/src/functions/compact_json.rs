@@ -164,8 +164,9 @@ impl<'de> SeenKeys<'de> {
     }
 }
 
-/// Reads a bag's key, borrowed from the text unless it has escapes.
-struct KeySeed;
+/// Reads a bag's key, borrowed from the text unless it has escapes (also used by the JSON
+/// lines reader).
+pub(crate) struct KeySeed;
 
 impl<'de> DeserializeSeed<'de> for KeySeed {
     type Value = Cow<'de, str>;

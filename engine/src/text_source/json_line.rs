@@ -6,16 +6,16 @@
 //! column, and every `dynamic` value, takes the general way through `json_cell`, so both ways
 //! give the same cells.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
 use arrow::datatypes::Field;
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value as Json;
 use serde_json::value::RawValue;
 
 use super::decode::{Cell, Target, json_cell, mismatch, text_cell};
+use crate::functions::compact_json::KeySeed;
 
 /// The columns of a table, and which of them a scan reads.
 pub struct JsonLine {
@@ -96,33 +96,6 @@ impl<'a> Visitor<'a> for LineVisitor<'_, 'a> {
             }
         }
         Ok(())
-    }
-}
-
-/// A key, borrowed from the line unless it holds escapes.
-struct KeySeed;
-
-impl<'a> DeserializeSeed<'a> for KeySeed {
-    type Value = Cow<'a, str>;
-
-    fn deserialize<D: Deserializer<'a>>(self, deserializer: D) -> Result<Cow<'a, str>, D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
-
-impl<'a> Visitor<'a> for KeySeed {
-    type Value = Cow<'a, str>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a string key")
-    }
-
-    fn visit_borrowed_str<E>(self, v: &'a str) -> Result<Cow<'a, str>, E> {
-        Ok(Cow::Borrowed(v))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Cow<'a, str>, E> {
-        Ok(Cow::Owned(v.to_string()))
     }
 }
 
