@@ -82,9 +82,10 @@ fn tls_failure(text: &str) -> Option<String> {
     // A scheduler or executor that refuses the client's certificate sends an alert, or, with
     // TLS 1.3, may just close the connection after the client thinks the handshake is done.
     // Only before any job exists: a job's own failures (an executor gone mid-fetch) are told by
-    // the scheduler, as "Job ... failed".
-    let closed =
-        !text.contains("Job ") && (text.contains("broken pipe") || text.contains("connection closed") || text.contains("FRAME_SIZE_ERROR"));
+    // the scheduler, as "Job ... failed". hyper says "connection was not ready" when the close
+    // came before the request could be sent.
+    let closed = !text.contains("Job ")
+        && ["broken pipe", "connection closed", "FRAME_SIZE_ERROR", "connection was not ready"].iter().any(|words| text.contains(words));
     let refused =
         ["UnknownCA", "CertificateRequired", "BadCertificate"].iter().any(|alert| text.contains(&format!("fatal alert: {alert}")));
     if refused || (client_has_tls && closed) {
@@ -213,6 +214,18 @@ mod tests {
         assert_eq!(
             tidy(e).to_string(),
             "Execution error: the cluster's scheduler runs kql 0.1.0+abc and this client kql 0.0.1+def: every node and client of a cluster must run the same kql build"
+        );
+    }
+
+    #[test]
+    fn a_connection_closed_before_the_request_went_out_is_a_closed_connection() {
+        // The client here has no certificate (the test sets no KQL_CLUSTER_TLS_CERT).
+        let e = DataFusionError::External(Box::new(std::io::Error::other(
+            "Status { code: Cancelled, message: \"operation was canceled\", source: Some(tonic::transport::Error(Transport, hyper::Error(Canceled, \"connection was not ready\"))) }",
+        )));
+        assert_eq!(
+            tidy(e).to_string(),
+            "Execution error: the cluster closed the connection; if its nodes speak TLS, set KQL_CLUSTER_TLS_CERT, KQL_CLUSTER_TLS_KEY and KQL_CLUSTER_TLS_CA (PEM files) to a certificate of the cluster's authority"
         );
     }
 

@@ -1315,8 +1315,11 @@ pub fn register_tdigest(m: &mut HashMap<&'static str, RowDef>) {
         Out::Long(rank as i64)
     });
     def(m, "merge_tdigest", 1, 64, Ret::Dynamic, |a| {
-        let items: Vec<Json> = a.iter().flat_map(|v| json_array(v).unwrap_or_default()).collect();
-        Out::Json(Json::Array(items))
+        let mut digest = super::tdigest::Digest::default();
+        for v in a {
+            digest.add_digest(&v.json());
+        }
+        Out::JsonText(digest.to_json())
     });
 }
 
@@ -1683,23 +1686,6 @@ pub fn collected_values() -> ScalarUDF {
             }
         }
         Out::Json(Json::Array(out))
-    })
-}
-
-/// `kql_concat_arrays(list)`: the elements of a list of dynamic arrays, one after the other
-/// (for `tdigest_merge`).
-pub fn concat_arrays() -> ScalarUDF {
-    RowUdf::scalar("kql_concat_arrays", Ret::Dynamic, |a| {
-        let items: Vec<Json> = json_array(&a[0])
-            .unwrap_or_default()
-            .into_iter()
-            .flat_map(|item| match item {
-                Json::String(text) => serde_json::from_str::<Json>(&text).ok().and_then(|j| j.as_array().cloned()).unwrap_or_default(),
-                Json::Array(inner) => inner,
-                _ => vec![],
-            })
-            .collect();
-        Out::Json(Json::Array(items))
     })
 }
 

@@ -28,6 +28,7 @@ pub mod rowwise;
 pub mod series_analysis;
 pub mod special;
 pub mod string;
+pub mod tdigest;
 pub mod text;
 pub mod timezones;
 pub mod units;
@@ -247,7 +248,6 @@ declare_udfs! {
     kv_value = kv::kv_value(),
     merge_sets = library::merge_sets(),
     collected_values = library::collected_values(),
-    concat_arrays = library::concat_arrays(),
     build_schema = library::build_schema(),
     parse_json = dynamic::parse_json(),
     to_dynamic = dynamic::to_dynamic(),

@@ -33,7 +33,14 @@ pub fn scalar_udfs() -> Vec<Arc<ScalarUDF>> {
 
 /// kql's own aggregates.
 pub fn aggregate_udfs() -> Vec<Arc<AggregateUDF>> {
-    vec![super::arg_extreme::arg_max(), super::arg_extreme::arg_min(), super::collect::collect(), super::bag::make_bag()]
+    vec![
+        super::arg_extreme::arg_max(),
+        super::arg_extreme::arg_min(),
+        super::collect::collect(),
+        super::bag::make_bag(),
+        super::tdigest::tdigest(),
+        super::tdigest::tdigest_merge(),
+    ]
 }
 
 /// The functions by name, for a decoder's fallback lookup.

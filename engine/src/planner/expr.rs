@@ -1067,6 +1067,11 @@ pub fn evaluate_constant(e: &Expr) -> Result<ScalarValue> {
     if datafusion::common::tree_node::TreeNode::exists(e, |x| Ok(matches!(x, Expr::ScalarSubquery(_)))).unwrap_or(false) {
         return Err(KqlError::new("this value must be a constant: toscalar() is not supported here yet"));
     }
+    // A column has no value before the query runs; name it rather than let DataFusion say
+    // "No field named" about a column the table does have.
+    if let Some(column) = e.column_refs().into_iter().map(|c| c.name.as_str()).min() {
+        return Err(KqlError::new(format!("this value must be a constant, not the column `{column}`")));
+    }
     // Some DataFusion functions only run once simplified (`coalesce` becomes a CASE), as the
     // optimizer would have done in a query; where simplifying fails, the error comes from
     // evaluating the expression as it is.

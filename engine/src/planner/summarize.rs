@@ -414,21 +414,27 @@ impl Planner<'_> {
                 }
                 Ok(outs)
             }
-            // A t-digest is kept exact: the group's [value, weight] pairs.
+            // A t-digest: the group's [value, weight] pairs, exact up to 20,000 distinct values
+            // and compressed past them (`functions/tdigest.rs`).
             "tdigest" => {
                 let x = numeric(args[0])?;
                 let w = match args.get(1) {
                     Some(w) => numeric(w)?,
                     None => lit(1i64),
                 };
-                let expr = agg::array_agg(weighted_item(x.clone(), w)).filter(x.is_not_null()).build()?;
-                let finish: Finish = Arc::new(|col| crate::functions::udfs().to_dynamic.call(vec![col, lit(false)]));
+                let real = |e: Expr| datafusion::prelude::cast(e, arrow::datatypes::DataType::Float64);
+                let expr = crate::functions::tdigest::tdigest().call(vec![real(x.clone()), real(w)]).filter(x.is_not_null()).build()?;
+                let finish: Finish = Arc::new(crate::types::as_dynamic);
                 Ok(vec![AggOutput { name: aggregate_name(fname, Some(args[0])), expr, finish: Some(finish) }])
             }
             "tdigest_merge" => {
                 let x = ep.plan(args[0])?;
-                let expr = agg::array_agg(x.clone()).filter(x.is_not_null()).build()?;
-                let finish: Finish = Arc::new(|col| crate::functions::udfs().concat_arrays.call(vec![col]));
+                let text = match ep.type_of(&x, args[0].span)? {
+                    t if crate::functions::is_string(&t) => x,
+                    _ => crate::functions::udfs().to_dynamic.call(vec![x, lit(false)]),
+                };
+                let expr = crate::functions::tdigest::tdigest_merge().call(vec![text.clone()]).filter(text.is_not_null()).build()?;
+                let finish: Finish = Arc::new(crate::types::as_dynamic);
                 Ok(vec![AggOutput { name: aggregate_name(fname, Some(args[0])), expr, finish: Some(finish) }])
             }
             "buildschema" => {
