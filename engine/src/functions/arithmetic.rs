@@ -13,9 +13,10 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, Datum};
+use arrow::array::{Array, ArrayRef, AsArray, Datum, PrimitiveArray};
 use arrow::compute::kernels::numeric;
 use arrow::datatypes::DataType;
+use arrow::datatypes::{ArrowPrimitiveType, Float64Type, Int64Type};
 use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::{ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 
@@ -249,7 +250,9 @@ fn apply(left: &ColumnarValue, right: &ColumnarValue, operation: &str, value: &D
         DATETIME_PLUS | DATETIME_MINUS => return datetime_step(left, right, op == DATETIME_MINUS),
         TIMESPAN_PLUS => return long_step(left, right, |l, r| Some(l?.saturating_add(r?))),
         TIMESPAN_MINUS => return long_step(left, right, |l, r| Some(l?.saturating_sub(r?))),
-        // Kusto's never-negative `%`; a zero divisor is null.
+        // Kusto's never-negative `%`: over reals as `kql_modulo` computes it, over longs with
+        // a zero divisor null.
+        "%" if *value == DataType::Float64 => return typed_step::<Float64Type>(left, right, |l, r| Some(real_modulo(l?, r?))),
         "%" => return long_step(left, right, |l, r| r.filter(|r| *r != 0).and_then(|r| Some(long_modulo(l?, r)))),
         _ => {}
     }
@@ -290,31 +293,40 @@ fn datetime_step(left: &ColumnarValue, right: &ColumnarValue, minus: bool) -> Re
 
 /// `step` of each row's two longs (null where it gives none); two scalars give a scalar.
 fn long_step(left: &ColumnarValue, right: &ColumnarValue, step: impl Fn(Option<i64>, Option<i64>) -> Option<i64>) -> Result<ColumnarValue> {
-    use arrow::array::{AsArray, Int64Array};
-    use arrow::datatypes::Int64Type;
-    let scalar = |s: &ScalarValue| match s.cast_to(&DataType::Int64)? {
-        ScalarValue::Int64(v) => Ok(v),
-        _ => exec_err!("kql arithmetic: a datetime or timespan step over non-longs"),
+    typed_step::<Int64Type>(left, right, step)
+}
+
+/// `step` of each row's two values, both taken as `T` (null where it gives none); two scalars
+/// give a scalar. A scalar operand (`TimeGenerated + 1h`) is used as it is, not made into a
+/// column of its own in every batch.
+fn typed_step<T: ArrowPrimitiveType>(
+    left: &ColumnarValue,
+    right: &ColumnarValue,
+    step: impl Fn(Option<T::Native>, Option<T::Native>) -> Option<T::Native>,
+) -> Result<ColumnarValue> {
+    let values = |v: &ColumnarValue| -> Result<PrimitiveArray<T>> {
+        let array = match v {
+            ColumnarValue::Scalar(s) => s.to_array()?,
+            ColumnarValue::Array(a) => Arc::clone(a),
+        };
+        Ok(arrow::compute::cast(&array, &T::DATA_TYPE)?.as_primitive::<T>().clone())
     };
-    let longs = |a: &ArrayRef| -> Result<Int64Array> { Ok(arrow::compute::cast(a, &DataType::Int64)?.as_primitive::<Int64Type>().clone()) };
-    let out: Int64Array = match (left, right) {
-        (ColumnarValue::Scalar(l), ColumnarValue::Scalar(r)) => {
-            return Ok(ColumnarValue::Scalar(ScalarValue::Int64(step(scalar(l)?, scalar(r)?))));
+    let (l, r) = (values(left)?, values(right)?);
+    let at = |a: &PrimitiveArray<T>, i: usize| a.is_valid(i).then(|| a.value(i));
+    let out: PrimitiveArray<T> = match (left, right) {
+        (ColumnarValue::Scalar(_), ColumnarValue::Scalar(_)) => {
+            let one: PrimitiveArray<T> = std::iter::once(step(at(&l, 0), at(&r, 0))).collect();
+            return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&one, 0)?));
         }
-        // The common shapes, `TimeGenerated + 1h`: the constant is used as it is, not made
-        // into a column of its own in every batch.
-        (ColumnarValue::Array(l), ColumnarValue::Scalar(r)) => {
-            let r = scalar(r)?;
-            longs(l)?.iter().map(|l| step(l, r)).collect()
+        (ColumnarValue::Array(_), ColumnarValue::Scalar(_)) => {
+            let r = at(&r, 0);
+            l.iter().map(|l| step(l, r)).collect()
         }
-        (ColumnarValue::Scalar(l), ColumnarValue::Array(r)) => {
-            let l = scalar(l)?;
-            longs(r)?.iter().map(|r| step(l, r)).collect()
+        (ColumnarValue::Scalar(_), ColumnarValue::Array(_)) => {
+            let l = at(&l, 0);
+            r.iter().map(|r| step(l, r)).collect()
         }
-        (ColumnarValue::Array(l), ColumnarValue::Array(r)) => {
-            let (l, r) = (longs(l)?, longs(r)?);
-            l.iter().zip(r.iter()).map(|(l, r)| step(l, r)).collect()
-        }
+        (ColumnarValue::Array(_), ColumnarValue::Array(_)) => l.iter().zip(r.iter()).map(|(l, r)| step(l, r)).collect(),
     };
     Ok(ColumnarValue::Array(Arc::new(out)))
 }

@@ -588,8 +588,11 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
             // Kusto's `%` is never negative: -14 % 12 is 10, 14 % -12 is 2. Over longs it is a
             // step of the long chain, so that `x % 7 % 5 ...` is planned in linear time.
             (Operator::Modulo, a, b) if a.is_integer() && b.is_integer() => Ok(long_operation(l, r, at())),
+            // Over reals, a link of the real chain: `y % 7.5 % 2.5 ...` is planned in linear time.
+            // (A real operand is not cast: a cast would hide the link before it.)
             (Operator::Modulo, a, b) if num(a) && num(b) => {
-                Ok(functions::udfs().modulo.call(vec![cast(l, DataType::Float64), cast(r, DataType::Float64)]))
+                let real = |e: Expr, t: &DataType| if *t == DataType::Float64 { e } else { cast(e, DataType::Float64) };
+                self.real_operation(real(l, a), Operator::Modulo, real(r, b), span)
             }
             // Long arithmetic reports overflow at the operator (Kusto: an overflow fails the
             // query); DataFusion's own operators would wrap around.
@@ -630,9 +633,10 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
         }
     }
 
-    /// `l op r` over reals (`op` is `+`, `-`, `*` or `/`): DataFusion's operator, or, once `l`
-    /// ends a run of `CHAIN_FROM` such operators over reals, one `kql_real_chain` call that
-    /// holds the whole run (see `arithmetic::REAL_CHAIN`).
+    /// `l op r` over reals (`op` is `+`, `-`, `*`, `/` or `%`): DataFusion's operator (and
+    /// `kql_modulo` for Kusto's never-negative `%`), or, once `l` ends a run of `CHAIN_FROM` such
+    /// operators over reals, one `kql_real_chain` call that holds the whole run (see
+    /// `arithmetic::REAL_CHAIN`).
     fn real_operation(&self, l: Expr, op: Operator, r: Expr, span: Span) -> Result<Expr> {
         const CHAIN_FROM: usize = 16;
         let token = op.to_string();
@@ -654,26 +658,35 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
                 // operator over two longs inside the run would divide as longs).
                 let mut links = 0;
                 let mut at = &l;
-                while let Expr::BinaryExpr(b) = at
-                    && matches!(b.op, Operator::Plus | Operator::Minus | Operator::Multiply | Operator::Divide)
+                while let Some(left) = real_link(at)
                     && self.type_of(at, span)? == DataType::Float64
                     && links + 1 < CHAIN_FROM
                 {
                     links += 1;
-                    at = &b.left;
+                    at = left;
                 }
                 if links + 1 < CHAIN_FROM {
-                    return Ok(binary_expr(l, op, r));
+                    return Ok(match op {
+                        Operator::Modulo => udfs.modulo.call(vec![l, r]),
+                        op => binary_expr(l, op, r),
+                    });
                 }
                 let (mut operands, mut operations) = (vec![r], vec![token]);
                 let mut at_link = l;
                 for _ in 0..links {
-                    let Expr::BinaryExpr(b) = at_link else {
-                        return Err(KqlError::at(span, "internal error: a real chain's link is not an operator"));
+                    let (left, right, operation) = match at_link {
+                        Expr::BinaryExpr(b) => (*b.left, *b.right, b.op.to_string()),
+                        Expr::ScalarFunction(ScalarFunction { func, args }) if func.name() == functions::arithmetic::MODULO => {
+                            let Ok([left, right]) = <[Expr; 2]>::try_from(args) else {
+                                return Err(KqlError::at(span, "internal error: a real modulo of other than two operands"));
+                            };
+                            (left, right, "%".to_string())
+                        }
+                        _ => return Err(KqlError::at(span, "internal error: a real chain's link is not an operator")),
                     };
-                    operands.push(*b.right);
-                    operations.push(b.op.to_string());
-                    at_link = *b.left;
+                    operands.push(right);
+                    operations.push(operation);
+                    at_link = left;
                 }
                 operands.push(at_link);
                 operands.reverse();
@@ -717,6 +730,19 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
         };
         // A null string is Kusto's "": a test on it is false, its negation true.
         Ok(if sop.negated { super::nulls::null_as_true(positive.not()) } else { super::nulls::null_as_false(positive) })
+    }
+}
+
+/// The left operand of a link a real chain takes: `left op right` with `op` one of `+`, `-`,
+/// `*`, `/`, or Kusto's `%` (a `kql_modulo` call).
+fn real_link(e: &Expr) -> Option<&Expr> {
+    match e {
+        Expr::BinaryExpr(b) if matches!(b.op, Operator::Plus | Operator::Minus | Operator::Multiply | Operator::Divide) => Some(&b.left),
+        Expr::ScalarFunction(ScalarFunction { func, args }) if func.name() == functions::arithmetic::MODULO => match args.as_slice() {
+            [left, _] => Some(left),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
