@@ -1317,7 +1317,10 @@ pub fn register_tdigest(m: &mut HashMap<&'static str, RowDef>) {
     def(m, "merge_tdigest", 1, 64, Ret::Dynamic, |a| {
         let mut digest = super::tdigest::Digest::default();
         for v in a {
-            digest.add_digest(&v.json());
+            // A digest may come as the text of one, as `tdigest_merge` takes it too.
+            if let Some(items) = json_items(v) {
+                digest.add_digest(&Json::Array(items.into_owned()));
+            }
         }
         Out::JsonText(digest.to_json())
     });

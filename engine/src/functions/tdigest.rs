@@ -23,7 +23,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringBuilder};
+use arrow::array::{Array, ArrayRef, AsArray, BinaryBuilder, BooleanArray, StringBuilder};
 use arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
 use datafusion::common::{Result, internal_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -90,6 +90,16 @@ impl Digest {
         }
     }
 
+    /// Adds the pairs of a digest's state (`append_state`): little-endian reals, value then weight.
+    pub fn add_bytes(&mut self, bytes: &[u8]) {
+        for pair in bytes.chunks_exact(16) {
+            let (value, weight) = pair.split_at(8);
+            if let (Ok(value), Ok(weight)) = (<[u8; 8]>::try_from(value), <[u8; 8]>::try_from(weight)) {
+                self.add(f64::from_le_bytes(value), f64::from_le_bytes(weight));
+            }
+        }
+    }
+
     /// Sorts the pairs, gives equal values one pair, and compresses past `EXACT_LIMIT` (or,
     /// once compressed, past `COMPRESSION`).
     fn compact(&mut self) {
@@ -98,7 +108,8 @@ impl Digest {
         for i in 0..self.pairs.len() {
             let (value, weight) = self.pairs[i];
             if kept > 0 && self.pairs[kept - 1].0 == value {
-                self.pairs[kept - 1].1 += weight;
+                // Weights past a real's range stay the largest real, not an infinity.
+                self.pairs[kept - 1].1 = (self.pairs[kept - 1].1 + weight).min(f64::MAX);
             } else {
                 self.pairs[kept] = (value, weight);
                 kept += 1;
@@ -116,7 +127,7 @@ impl Digest {
     /// below a point. The smallest and largest values keep pairs of their own, so the 0th and
     /// 100th percentiles stay exact.
     fn compress(&mut self) {
-        let total: f64 = self.pairs.iter().map(|p| p.1).sum();
+        let total: f64 = self.pairs.iter().map(|p| p.1).sum::<f64>().min(f64::MAX);
         let k = |q: f64| COMPRESSION / (2.0 * std::f64::consts::PI) * (2.0 * q - 1.0).clamp(-1.0, 1.0).asin();
         let last = self.pairs.len() - 1;
         let mut centroids = Vec::with_capacity(COMPRESSION as usize);
@@ -126,11 +137,11 @@ impl Digest {
             let weight = self.pairs[i].1;
             if i > start && k((before + inside + weight) / total) - k(before / total) > 1.0 {
                 centroids.push(representative(&self.pairs[start..i], inside));
-                before += inside;
+                before = (before + inside).min(f64::MAX);
                 inside = 0.0;
                 start = i;
             }
-            inside += weight;
+            inside = (inside + weight).min(f64::MAX);
         }
         if start < last {
             centroids.push(representative(&self.pairs[start..last], inside));
@@ -238,7 +249,7 @@ impl AggregateUDFImpl for TDigest {
         Ok(DataType::Utf8)
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(vec![Arc::new(Field::new(format_state_name(args.name, "digest"), DataType::Utf8, true))])
+        Ok(vec![Arc::new(Field::new(format_state_name(args.name, "digest"), DataType::Binary, true))])
     }
     fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         Ok(Box::new(OneGroup(Box::new(Digests::new(self.input)))))
@@ -285,24 +296,34 @@ impl Digests {
         Ok(())
     }
 
-    /// The emitted groups' digests as JSON text.
-    fn digests(&mut self, emit_to: EmitTo) -> ArrayRef {
+    /// The emitted groups' digests, no longer charged.
+    fn take(&mut self, emit_to: EmitTo) -> Vec<Option<Digest>> {
         let taken: Vec<Option<Digest>> = match emit_to {
             EmitTo::All => std::mem::take(&mut self.groups),
             EmitTo::First(n) => self.groups.drain(..n.min(self.groups.len())).collect(),
         };
-        let mut out = StringBuilder::with_capacity(taken.len(), taken.len() * 16);
-        for group in taken {
-            match group {
-                Some(digest) => {
-                    self.bytes = self.bytes.saturating_sub(digest.bytes());
-                    out.append_value(digest.to_json());
-                }
-                None => out.append_null(),
+        let charged: usize = taken.iter().flatten().map(Digest::bytes).sum();
+        self.bytes = self.bytes.saturating_sub(charged);
+        taken
+    }
+
+    /// Adds each row's partial digest (its pairs as little-endian reals, exact, where JSON text
+    /// read back could be a unit in the last place off).
+    fn add_states(&mut self, states: &ArrayRef, groups: &[usize]) -> Result<()> {
+        let Some(states) = states.as_binary_opt::<i32>() else { return internal_err!("a digest's state is its pairs as bytes") };
+        for (row, &g) in groups.iter().enumerate() {
+            if let Some(bytes) = states.is_valid(row).then(|| states.value(row)) {
+                self.update(g, |d| d.add_bytes(bytes));
             }
         }
-        Arc::new(out.finish())
+        Ok(())
     }
+}
+
+/// A digest as a state: its pairs as little-endian reals.
+fn append_state(out: &mut BinaryBuilder, digest: Digest) {
+    let bytes: Vec<u8> = digest.finish().iter().flat_map(|(v, w)| v.to_le_bytes().into_iter().chain(w.to_le_bytes())).collect();
+    out.append_value(bytes);
 }
 
 impl GroupsAccumulator for Digests {
@@ -333,22 +354,39 @@ impl GroupsAccumulator for Digests {
         if self.groups.len() < total {
             self.groups.resize_with(total, || None);
         }
-        let Some(states) = states.first() else { return internal_err!("a digest's state is its text") };
-        self.add_digests(states, groups, None)
+        let Some(states) = states.first() else { return internal_err!("a digest's state is its pairs as bytes") };
+        self.add_states(states, groups)
     }
 
+    /// The digests as JSON text (null for a group no row came to).
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        Ok(self.digests(emit_to))
+        let taken = self.take(emit_to);
+        let mut out = StringBuilder::with_capacity(taken.len(), taken.len() * 16);
+        for group in taken {
+            match group {
+                Some(digest) => out.append_value(digest.to_json()),
+                None => out.append_null(),
+            }
+        }
+        Ok(Arc::new(out.finish()))
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        Ok(vec![self.digests(emit_to)])
+        let taken = self.take(emit_to);
+        let mut out = BinaryBuilder::with_capacity(taken.len(), taken.len() * 16);
+        for group in taken {
+            match group {
+                Some(digest) => append_state(&mut out, digest),
+                None => out.append_null(),
+            }
+        }
+        Ok(vec![Arc::new(out.finish())])
     }
 
     /// Each row as a digest of its own (null for a row the filter leaves out).
     fn convert_to_state(&self, values: &[ArrayRef], filter: Option<&BooleanArray>) -> Result<Vec<ArrayRef>> {
         let rows = values.first().map_or(0, |v| v.len());
-        let mut out = StringBuilder::with_capacity(rows, rows * 16);
+        let mut out = BinaryBuilder::with_capacity(rows, rows * 16);
         let kept = |row: usize| filter.is_none_or(|f| f.is_valid(row) && f.value(row));
         match (self.input, values) {
             (Input::Values, [values, weights]) => {
@@ -360,7 +398,7 @@ impl GroupsAccumulator for Digests {
                     if kept(row) && values.is_valid(row) && weights.is_valid(row) {
                         let mut digest = Digest::default();
                         digest.add(values.value(row), weights.value(row));
-                        out.append_value(digest.to_json());
+                        append_state(&mut out, digest);
                     } else {
                         out.append_null();
                     }
@@ -370,12 +408,16 @@ impl GroupsAccumulator for Digests {
                 Ok(texts) => {
                     for row in 0..rows {
                         match texts.get(row) {
-                            Some(text) if kept(row) => out.append_value(text),
+                            Some(text) if kept(row) => {
+                                let mut digest = Digest::default();
+                                digest.add_json(text);
+                                append_state(&mut out, digest);
+                            }
                             _ => out.append_null(),
                         }
                     }
                 }
-                Err(_) => return Ok(vec![arrow::array::new_null_array(&DataType::Utf8, rows)]),
+                Err(_) => return Ok(vec![arrow::array::new_null_array(&DataType::Binary, rows)]),
             },
             _ => return internal_err!("kql_tdigest takes a value and a weight, kql_tdigest_merge a digest"),
         }
@@ -449,6 +491,22 @@ mod tests {
         }
         assert_eq!(nearest_rank(&pairs, 0.0), 0.0);
         assert_eq!(nearest_rank(&pairs, 100.0), (n - 1) as f64);
+    }
+
+    #[test]
+    fn a_state_keeps_every_bit_and_huge_weights_stay_finite() {
+        // A real written as JSON text may read back a unit in the last place off in
+        // serde_json's default parser; a state of bytes is exact.
+        let value = 0.1f64 * 3.0 + 1e-9;
+        let mut d = Digest::default();
+        d.add(value, 1e308);
+        d.add(value, 1e308);
+        let mut out = BinaryBuilder::new();
+        append_state(&mut out, d);
+        let states = out.finish();
+        let mut merged = Digest::default();
+        merged.add_bytes(states.value(0));
+        assert_eq!(merged.finish(), vec![(value, f64::MAX)]);
     }
 
     #[test]
