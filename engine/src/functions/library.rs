@@ -1319,7 +1319,7 @@ pub fn register_tdigest(m: &mut HashMap<&'static str, RowDef>) {
         for v in a {
             // A digest may come as the text of one, as `tdigest_merge` takes it too.
             if let Some(items) = json_items(v) {
-                digest.add_digest(&Json::Array(items.into_owned()));
+                digest.add_items(&items);
             }
         }
         Out::JsonText(digest.to_json())

@@ -23,7 +23,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use arrow::array::{Array, ArrayRef, AsArray, BinaryBuilder, BooleanArray, StringBuilder};
+use arrow::array::{Array, ArrayRef, AsArray, BinaryBuilder, BooleanArray, Float64Array, StringBuilder};
 use arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
 use datafusion::common::{Result, internal_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -54,7 +54,7 @@ impl Digest {
     /// Adds `weight` of `value`. A value that is not a finite number, and a weight that is not
     /// positive, add nothing (as the readers skip them).
     pub fn add(&mut self, value: f64, weight: f64) {
-        if !(value.is_finite() && weight > 0.0 && weight.is_finite()) {
+        if !accepts(value, weight) {
             return;
         }
         self.pairs.push((value, weight));
@@ -66,14 +66,13 @@ impl Digest {
     /// Adds every pair of a digest written as JSON (`[[value, weight], ...]`; a bare number
     /// weighs 1). Text that is not a digest adds nothing.
     pub fn add_json(&mut self, text: &str) {
-        if let Ok(digest) = serde_json::from_str::<serde_json::Value>(text) {
-            self.add_digest(&digest);
+        if let Ok(serde_json::Value::Array(items)) = serde_json::from_str::<serde_json::Value>(text) {
+            self.add_items(&items);
         }
     }
 
-    /// Adds every pair of a digest read as JSON (see `add_json`).
-    pub fn add_digest(&mut self, digest: &serde_json::Value) {
-        let serde_json::Value::Array(items) = digest else { return };
+    /// Adds the items of a digest read as JSON (see `add_json`).
+    pub fn add_items(&mut self, items: &[serde_json::Value]) {
         for item in items {
             match item {
                 serde_json::Value::Array(pair) => {
@@ -181,9 +180,21 @@ impl Digest {
     }
 }
 
+/// Whether a digest takes `weight` of `value`: a finite number with a positive finite weight
+/// (the readers skip any other).
+fn accepts(value: f64, weight: f64) -> bool {
+    value.is_finite() && weight > 0.0 && weight.is_finite()
+}
+
 /// A real as JSON writes it (`2.0`, `0.5`, `1e+300`).
 fn push_real(out: &mut String, v: f64) {
-    out.push_str(&serde_json::Number::from_f64(v).map_or_else(|| "null".to_string(), |n| n.to_string()));
+    use std::fmt::Write;
+    match serde_json::Number::from_f64(v) {
+        Some(n) => {
+            let _ = write!(out, "{n}");
+        }
+        None => out.push_str("null"),
+    }
 }
 
 /// A centroid of the sorted `pairs` (together `weight`): their weighted median, with all their weight.
@@ -276,6 +287,13 @@ impl Digests {
         Digests { input, groups: vec![], bytes: 0 }
     }
 
+    /// Room for `total` groups.
+    fn grow(&mut self, total: usize) {
+        if self.groups.len() < total {
+            self.groups.resize_with(total, || None);
+        }
+    }
+
     fn update(&mut self, g: usize, change: impl FnOnce(&mut Digest)) {
         let digest = self.groups[g].get_or_insert_with(Digest::default);
         let before = digest.bytes();
@@ -320,23 +338,31 @@ impl Digests {
     }
 }
 
-/// A digest as a state: its pairs as little-endian reals.
-fn append_state(out: &mut BinaryBuilder, digest: Digest) {
-    let bytes: Vec<u8> = digest.finish().iter().flat_map(|(v, w)| v.to_le_bytes().into_iter().chain(w.to_le_bytes())).collect();
-    out.append_value(bytes);
+/// Pairs as a state: little-endian reals, value then weight, written through `scratch` (one
+/// buffer for every group or row of a batch).
+fn append_state(out: &mut BinaryBuilder, pairs: &[(f64, f64)], scratch: &mut Vec<u8>) {
+    scratch.clear();
+    for (value, weight) in pairs {
+        scratch.extend_from_slice(&value.to_le_bytes());
+        scratch.extend_from_slice(&weight.to_le_bytes());
+    }
+    out.append_value(&scratch);
+}
+
+/// The value and weight columns of `kql_tdigest`.
+fn reals<'a>(values: &'a ArrayRef, weights: &'a ArrayRef) -> Result<(&'a Float64Array, &'a Float64Array)> {
+    match (values.as_primitive_opt::<Float64Type>(), weights.as_primitive_opt::<Float64Type>()) {
+        (Some(values), Some(weights)) => Ok((values, weights)),
+        _ => internal_err!("kql_tdigest takes two reals"),
+    }
 }
 
 impl GroupsAccumulator for Digests {
     fn update_batch(&mut self, values: &[ArrayRef], groups: &[usize], filter: Option<&BooleanArray>, total: usize) -> Result<()> {
-        if self.groups.len() < total {
-            self.groups.resize_with(total, || None);
-        }
+        self.grow(total);
         match (self.input, values) {
             (Input::Values, [values, weights]) => {
-                let (Some(values), Some(weights)) = (values.as_primitive_opt::<Float64Type>(), weights.as_primitive_opt::<Float64Type>())
-                else {
-                    return internal_err!("kql_tdigest takes two reals");
-                };
+                let (values, weights) = reals(values, weights)?;
                 for (row, &g) in groups.iter().enumerate() {
                     if filter.is_none_or(|f| f.is_valid(row) && f.value(row)) && values.is_valid(row) && weights.is_valid(row) {
                         let (value, weight) = (values.value(row), weights.value(row));
@@ -351,9 +377,7 @@ impl GroupsAccumulator for Digests {
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef], groups: &[usize], total: usize) -> Result<()> {
-        if self.groups.len() < total {
-            self.groups.resize_with(total, || None);
-        }
+        self.grow(total);
         let Some(states) = states.first() else { return internal_err!("a digest's state is its pairs as bytes") };
         self.add_states(states, groups)
     }
@@ -374,9 +398,10 @@ impl GroupsAccumulator for Digests {
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
         let taken = self.take(emit_to);
         let mut out = BinaryBuilder::with_capacity(taken.len(), taken.len() * 16);
+        let mut scratch = Vec::new();
         for group in taken {
             match group {
-                Some(digest) => append_state(&mut out, digest),
+                Some(digest) => append_state(&mut out, &digest.finish(), &mut scratch),
                 None => out.append_null(),
             }
         }
@@ -387,18 +412,17 @@ impl GroupsAccumulator for Digests {
     fn convert_to_state(&self, values: &[ArrayRef], filter: Option<&BooleanArray>) -> Result<Vec<ArrayRef>> {
         let rows = values.first().map_or(0, |v| v.len());
         let mut out = BinaryBuilder::with_capacity(rows, rows * 16);
+        let mut scratch = Vec::new();
         let kept = |row: usize| filter.is_none_or(|f| f.is_valid(row) && f.value(row));
         match (self.input, values) {
             (Input::Values, [values, weights]) => {
-                let (Some(values), Some(weights)) = (values.as_primitive_opt::<Float64Type>(), weights.as_primitive_opt::<Float64Type>())
-                else {
-                    return internal_err!("kql_tdigest takes two reals");
-                };
+                let (values, weights) = reals(values, weights)?;
                 for row in 0..rows {
                     if kept(row) && values.is_valid(row) && weights.is_valid(row) {
-                        let mut digest = Digest::default();
-                        digest.add(values.value(row), weights.value(row));
-                        append_state(&mut out, digest);
+                        // One row's digest is its pair, or no pair (as `Digest::add` takes it).
+                        let pair = (values.value(row), weights.value(row));
+                        let pairs: &[(f64, f64)] = if accepts(pair.0, pair.1) { &[pair] } else { &[] };
+                        append_state(&mut out, pairs, &mut scratch);
                     } else {
                         out.append_null();
                     }
@@ -411,7 +435,7 @@ impl GroupsAccumulator for Digests {
                             Some(text) if kept(row) => {
                                 let mut digest = Digest::default();
                                 digest.add_json(text);
-                                append_state(&mut out, digest);
+                                append_state(&mut out, &digest.finish(), &mut scratch);
                             }
                             _ => out.append_null(),
                         }
@@ -502,7 +526,7 @@ mod tests {
         d.add(value, 1e308);
         d.add(value, 1e308);
         let mut out = BinaryBuilder::new();
-        append_state(&mut out, d);
+        append_state(&mut out, &d.finish(), &mut Vec::new());
         let states = out.finish();
         let mut merged = Digest::default();
         merged.add_bytes(states.value(0));
