@@ -83,6 +83,24 @@ fn duration_nanos(array: &dyn Array, unit: TimeUnit, row: usize) -> Option<i64> 
     })
 }
 
+/// An integer cell as a JSON number, read straight from its array (formatting each cell as
+/// text and parsing it back made a list of a million longs take a third of a second).
+fn integer_json(array: &dyn Array, row: usize) -> Json {
+    use arrow::datatypes::*;
+    let number: serde_json::Number = match array.data_type() {
+        DataType::Int8 => array.as_primitive::<Int8Type>().value(row).into(),
+        DataType::Int16 => array.as_primitive::<Int16Type>().value(row).into(),
+        DataType::Int32 => array.as_primitive::<Int32Type>().value(row).into(),
+        DataType::Int64 => array.as_primitive::<Int64Type>().value(row).into(),
+        DataType::UInt8 => array.as_primitive::<UInt8Type>().value(row).into(),
+        DataType::UInt16 => array.as_primitive::<UInt16Type>().value(row).into(),
+        DataType::UInt32 => array.as_primitive::<UInt32Type>().value(row).into(),
+        DataType::UInt64 => array.as_primitive::<UInt64Type>().value(row).into(),
+        _ => return Json::Null,
+    };
+    Json::Number(number)
+}
+
 /// One cell as a JSON value: numbers and booleans as themselves, datetimes and timespans as
 /// their Kusto text, dynamic values as the JSON they hold.
 pub fn to_json(array: &dyn Array, row: usize) -> Json {
@@ -98,9 +116,7 @@ pub fn to_json(array: &dyn Array, row: usize) -> Json {
         | DataType::UInt8
         | DataType::UInt16
         | DataType::UInt32
-        | DataType::UInt64 => {
-            format_cell(array, row).and_then(|s| s.parse::<serde_json::Number>().ok()).map(Json::Number).unwrap_or(Json::Null)
-        }
+        | DataType::UInt64 => integer_json(array, row),
         DataType::Float64 | DataType::Float32 => {
             let v = match array.data_type() {
                 DataType::Float32 => array.as_primitive::<arrow::datatypes::Float32Type>().value(row) as f64,

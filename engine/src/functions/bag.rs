@@ -14,7 +14,6 @@
 //! only a new key's value is copied, in JSON's compact form. The result is the bag's JSON text
 //! (`{}` for a group without bags); the planner tags it `dynamic`.
 
-use std::hash::RandomState;
 use std::sync::{Arc, OnceLock};
 
 use arrow::array::{Array, ArrayRef, BooleanArray, StringBuilder};
@@ -78,7 +77,7 @@ impl AggregateUDFImpl for MakeBag {
 }
 
 /// A group's bag: each key's value as compact JSON text, in the order the keys came.
-type Bag = IndexMap<Box<str>, Box<str>, RandomState>;
+type Bag = IndexMap<Box<str>, Box<str>, ahash::RandomState>;
 
 /// One group. A row's bag text is appended to `pending` (see `pending`), with no lookup; when `pending` is full its bags are merged into `merged`
 /// together, and `pending` then has room for as many bytes as the merged bag holds (at least

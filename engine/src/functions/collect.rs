@@ -25,7 +25,6 @@
 //! leaves undefined. Ordered input (`make_list` after `serialize`) goes to `array_agg` with its
 //! ORDER BY.
 
-use std::hash::RandomState;
 use std::sync::{Arc, OnceLock};
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, ListArray, new_empty_array};
@@ -120,7 +119,7 @@ impl Collect {
 type Held = Box<[u8]>;
 
 /// A set's values, each once, in the order they came.
-type Values = IndexSet<Held, RandomState>;
+type Values = IndexSet<Held, ahash::RandomState>;
 
 /// One group's values. A value is appended to `pending` (in row format; see `pending`), with
 /// no lookup: a list's values stay there. A set takes its pending

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use arrow::datatypes::DataType;
 use datafusion::common::{Column, ScalarValue};
 use datafusion::functions::core::expr_fn::coalesce;
 use datafusion::functions_aggregate::expr_fn as agg;
@@ -520,6 +521,12 @@ impl Planner<'_> {
                 // No rows give `[]`; the list becomes a dynamic array. A set keeps its values in
                 // the order first seen. Both take the elements of dynamic arrays one by one.
                 let empty = Expr::Literal(ScalarValue::List(ScalarValue::new_list(&[], &t, true)), None);
+                // kql's own aggregate already made a set of a plain type: its values are cut at
+                // MaxSize and each held once, compared as bytes. Reals are the exception: 0.0
+                // and -0.0 (and NaNs of other bits) are equal values with other bytes, so their
+                // set is made again as JSON values. Making a set of a million longs again took
+                // longer than collecting it.
+                let bytes_differ_for_equal_values = matches!(t, DataType::Float16 | DataType::Float32 | DataType::Float64);
                 let finish: Finish = Arc::new(move |x| {
                     let u = crate::functions::udfs();
                     let mut values = coalesce(vec![x, empty.clone()]);
@@ -527,7 +534,7 @@ impl Planner<'_> {
                         values = array_slice(values, lit(1i64), lit(max_size), None);
                     }
                     let list = u.to_dynamic.call(vec![values, lit(is_json)]);
-                    if ordered || set || is_json {
+                    if ordered || is_json || (set && bytes_differ_for_equal_values) {
                         u.collected_values.call(vec![list, lit(is_json), lit(set), lit(max_size)])
                     } else {
                         list
