@@ -8,8 +8,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch, new_null_array};
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, new_null_array};
+use arrow::datatypes::{DataType, Field, Float64Type, Schema};
+use arrow::row::{RowConverter, SortField};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::LogicalPlanBuilder;
 use kql_grammar::ast::{self, CallArg, ExprKind, Span};
@@ -22,6 +23,95 @@ const DEFAULT_MAX_DIMENSIONS: usize = 5;
 
 /// One column's value in a pattern.
 type Item = (usize, String);
+
+/// The id of a row's value that is no item: null, empty text, or a wildcard.
+const NOT_AN_ITEM: u32 = u32::MAX;
+
+/// One column's values as items: values with the same text (as a pattern shows them) share an
+/// id. Each distinct value is made a typed value and a text once, not each cell: reading the
+/// 150,000-row, 20-column sample table a cell at a time was most of basket's time.
+struct ColumnItems {
+    /// Each row's item id, or `NOT_AN_ITEM`.
+    ids: Vec<u32>,
+    /// Each item's text.
+    texts: Vec<String>,
+    /// Each item's value, from the first row that holds it.
+    samples: Vec<ScalarValue>,
+    id_of_text: HashMap<String, u32, ahash::RandomState>,
+}
+
+impl ColumnItems {
+    fn read(batches: &[RecordBatch], c: usize, field: &Field, wildcards: &[String]) -> Result<ColumnItems> {
+        let mut items = ColumnItems { ids: Vec::new(), texts: Vec::new(), samples: Vec::new(), id_of_text: HashMap::default() };
+        // Values are looked up by their bytes in Arrow's row format, which any type has but a
+        // few nested ones; those are looked up by their text.
+        let converter = RowConverter::new(vec![SortField::new(field.data_type().clone())]).ok();
+        let mut id_of_bytes: HashMap<Box<[u8]>, u32, ahash::RandomState> = HashMap::default();
+        for batch in batches {
+            let column = batch.column(c);
+            let rows = match &converter {
+                Some(converter) => Some(converter.convert_columns(std::slice::from_ref(column))?),
+                None => None,
+            };
+            for row in 0..batch.num_rows() {
+                if column.is_null(row) {
+                    items.ids.push(NOT_AN_ITEM);
+                    continue;
+                }
+                let known = match &rows {
+                    Some(rows) => id_of_bytes.get(rows.row(row).as_ref()).copied(),
+                    None => None,
+                };
+                let id = match known {
+                    Some(id) => id,
+                    None => {
+                        let id = items.add(ScalarValue::try_from_array(column, row)?, wildcards);
+                        if let Some(rows) = &rows {
+                            id_of_bytes.insert(rows.row(row).as_ref().into(), id);
+                        }
+                        id
+                    }
+                };
+                items.ids.push(id);
+            }
+        }
+        Ok(items)
+    }
+
+    /// The id of a value not seen as bytes yet: its text's id, a new one, or `NOT_AN_ITEM`.
+    fn add(&mut self, value: ScalarValue, wildcards: &[String]) -> u32 {
+        let text = value.to_string();
+        let empty =
+            matches!(&value, ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s)) if s.is_empty());
+        if value.is_null() || empty || wildcards.contains(&text) {
+            return NOT_AN_ITEM;
+        }
+        if let Some(id) = self.id_of_text.get(&text) {
+            return *id;
+        }
+        let id = self.texts.len() as u32;
+        self.texts.push(text.clone());
+        self.samples.push(value);
+        self.id_of_text.insert(text, id);
+        id
+    }
+
+    fn sample(&self, text: &str) -> Option<ScalarValue> {
+        self.id_of_text.get(text).map(|id| self.samples[*id as usize].clone())
+    }
+}
+
+/// Each row's weight: the weight column as a real, 0 where it is null or not a number.
+fn weights_of(batches: &[RecordBatch], c: usize) -> Vec<f64> {
+    let mut weights = Vec::new();
+    for batch in batches {
+        match arrow::compute::cast(batch.column(c), &DataType::Float64) {
+            Ok(reals) => weights.extend(reals.as_primitive::<Float64Type>().iter().map(|w| w.unwrap_or(0.0))),
+            Err(_) => weights.resize(weights.len() + batch.num_rows(), 0.0),
+        }
+    }
+    weights
+}
 
 impl Planner<'_> {
     pub(super) fn plan_basket(&self, env: &Env, tab: Tabular, args: &[CallArg], span: Span) -> Result<Tabular> {
@@ -71,40 +161,22 @@ impl Planner<'_> {
 
         let fields: Vec<Field> = tab.plan.schema().fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
         let batches = self.collect_now(tab.plan, span, "basket's patterns")?;
-        let mut rows: Vec<(Vec<Option<ScalarValue>>, f64)> = Vec::new();
-        for b in &batches {
-            for i in 0..b.num_rows() {
-                let mut values = Vec::with_capacity(fields.len());
-                let mut w = 1.0;
-                for (c, column) in b.columns().iter().enumerate() {
-                    let v = ScalarValue::try_from_array(column, i)?;
-                    if Some(c) == weight {
-                        w = v
-                            .cast_to(&DataType::Float64)
-                            .ok()
-                            .and_then(|x| if let ScalarValue::Float64(Some(x)) = x { Some(x) } else { None })
-                            .unwrap_or(0.0);
-                        values.push(None);
-                        continue;
-                    }
-                    let is_item = !v.is_null()
-                        && !matches!(&v, ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s)) if s.is_empty())
-                        && !wildcards.contains(&v.to_string());
-                    values.push(is_item.then_some(v));
-                }
-                rows.push((values, w));
-            }
-        }
-        let total: f64 = rows.iter().map(|(_, w)| w).sum();
+        let row_count: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let weights: Vec<f64> = match weight {
+            Some(c) => weights_of(&batches, c),
+            None => vec![1.0; row_count],
+        };
+        let columns: Vec<Option<ColumnItems>> = (0..fields.len())
+            .map(|c| if Some(c) == weight { Ok(None) } else { ColumnItems::read(&batches, c, &fields[c], &wildcards).map(Some) })
+            .collect::<Result<_>>()?;
+        let total: f64 = weights.iter().sum();
         let minimum = threshold * total;
-        let keyed: Vec<(Vec<Option<String>>, f64)> =
-            rows.iter().map(|(vs, w)| (vs.iter().map(|v| v.as_ref().map(ScalarValue::to_string)).collect(), *w)).collect();
         // Each frequent set keeps the rows it holds in, as a bitset: a candidate's rows are its
         // two parents' rows ANDed, so its support costs a pass over words, not over the rows
         // (Eclat's vertical layout; a scan of every row per candidate took half a minute over
         // the 150,000-row sample table).
-        let words = keyed.len().div_ceil(64);
-        let unweighted = keyed.iter().all(|(_, w)| *w == 1.0);
+        let words = row_count.div_ceil(64);
+        let unweighted = weights.iter().all(|w| *w == 1.0);
         let support = |bits: &[u64]| -> f64 {
             if unweighted {
                 return bits.iter().map(|w| w.count_ones() as f64).sum();
@@ -113,7 +185,7 @@ impl Planner<'_> {
             for (i, word) in bits.iter().enumerate() {
                 let mut word = *word;
                 while word != 0 {
-                    sum += keyed[i * 64 + word.trailing_zeros() as usize].1;
+                    sum += weights[i * 64 + word.trailing_zeros() as usize];
                     word &= word - 1;
                 }
             }
@@ -121,33 +193,33 @@ impl Planner<'_> {
         };
 
         // Apriori: frequent sets of one item, then each size from the one before.
-        let mut level: Vec<(Vec<Item>, f64, Vec<u64>)> = {
+        let mut level: Vec<(Vec<Item>, f64, Vec<u64>)> = Vec::new();
+        for (c, column) in columns.iter().enumerate() {
+            let Some(column) = column else { continue };
             // Counted first: only the frequent items get a bitset (a timestamp column has as
             // many items as rows).
-            let mut counts: HashMap<(usize, &str), f64> = HashMap::new();
-            for (vs, w) in &keyed {
-                for (c, v) in vs.iter().enumerate() {
-                    if let Some(v) = v {
-                        *counts.entry((c, v.as_str())).or_default() += w;
-                    }
+            let mut counts = vec![0.0; column.texts.len()];
+            for (id, w) in column.ids.iter().zip(&weights) {
+                if *id != NOT_AN_ITEM {
+                    counts[*id as usize] += w;
                 }
             }
-            let mut rows_of: HashMap<(usize, &str), (f64, Vec<u64>)> =
-                counts.into_iter().filter(|(_, n)| *n >= minimum && *n > 0.0).map(|(i, n)| (i, (n, vec![0; words]))).collect();
-            for (r, (vs, _)) in keyed.iter().enumerate() {
-                for (c, v) in vs.iter().enumerate() {
-                    if let Some(v) = v
-                        && let Some((_, bits)) = rows_of.get_mut(&(c, v.as_str()))
-                    {
-                        bits[r / 64] |= 1 << (r % 64);
-                    }
+            let mut bitset_of: Vec<Option<usize>> = vec![None; counts.len()];
+            for (id, n) in counts.iter().enumerate() {
+                if *n >= minimum && *n > 0.0 {
+                    bitset_of[id] = Some(level.len());
+                    level.push((vec![(c, column.texts[id].clone())], *n, vec![0; words]));
                 }
             }
-            let mut l: Vec<(Vec<Item>, f64, Vec<u64>)> =
-                rows_of.drain().map(|((c, v), (n, bits))| (vec![(c, v.to_string())], n, bits)).collect();
-            l.sort_by(|a, b| a.0.cmp(&b.0));
-            l
-        };
+            for (r, id) in column.ids.iter().enumerate() {
+                if *id != NOT_AN_ITEM
+                    && let Some(at) = bitset_of[*id as usize]
+                {
+                    level[at].2[r / 64] |= 1 << (r % 64);
+                }
+            }
+        }
+        level.sort_by(|a, b| a.0.cmp(&b.0));
         let mut patterns: Vec<(Vec<Item>, f64)> = Vec::new();
         while !level.is_empty() {
             patterns.extend(level.iter().map(|(set, n, _)| (set.clone(), *n)));
@@ -174,19 +246,6 @@ impl Planner<'_> {
             next.sort_by(|a, b| a.0.cmp(&b.0));
             level = next;
         }
-        // A typed value for each item the patterns use, taken from the first row that holds it.
-        let mut samples: HashMap<(usize, &str), ScalarValue> = HashMap::new();
-        let needed: std::collections::HashSet<(usize, &str)> =
-            patterns.iter().flat_map(|(set, _)| set.iter().map(|(c, v)| (*c, v.as_str()))).collect();
-        for ((values, _), (strings, _)) in rows.iter().zip(&keyed) {
-            for (c, (v, text)) in values.iter().zip(strings).enumerate() {
-                if let (Some(v), Some(text)) = (v, text)
-                    && needed.contains(&(c, text.as_str()))
-                {
-                    samples.entry((c, text.as_str())).or_insert_with(|| v.clone());
-                }
-            }
-        }
         patterns.sort_by(|a, b| a.0.len().cmp(&b.0.len()).then(b.1.total_cmp(&a.1)).then(a.0.cmp(&b.0)));
 
         // The output rows.
@@ -210,7 +269,7 @@ impl Planner<'_> {
             let values: Vec<ScalarValue> = patterns
                 .iter()
                 .map(|(set, _)| match set.iter().find(|(col, _)| *col == c) {
-                    Some((column, text)) => samples.get(&(*column, text.as_str())).cloned().unwrap_or(ScalarValue::Null),
+                    Some((column, text)) => columns[*column].as_ref().and_then(|items| items.sample(text)).unwrap_or(ScalarValue::Null),
                     None => ScalarValue::try_from(f.data_type()).unwrap_or(ScalarValue::Null),
                 })
                 .collect();
