@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use arrow::datatypes::DataType;
 use datafusion::common::{Column, ScalarValue};
 use datafusion::functions::core::expr_fn::coalesce;
 use datafusion::functions_aggregate::expr_fn as agg;
@@ -522,11 +521,11 @@ impl Planner<'_> {
                 // the order first seen. Both take the elements of dynamic arrays one by one.
                 let empty = Expr::Literal(ScalarValue::List(ScalarValue::new_list(&[], &t, true)), None);
                 // kql's own aggregate already made a set of a plain type: its values are cut at
-                // MaxSize and each held once, compared as bytes. Reals are the exception: 0.0
-                // and -0.0 (and NaNs of other bits) are equal values with other bytes, so their
-                // set is made again as JSON values. Making a set of a million longs again took
-                // longer than collecting it.
-                let bytes_differ_for_equal_values = matches!(t, DataType::Float16 | DataType::Float32 | DataType::Float64);
+                // MaxSize and each held once, compared as bytes. Reals (and lists or structs,
+                // which may hold them) are the exception: 0.0 and -0.0 (and NaNs of other bits)
+                // are equal values with other bytes, so their set is made again as JSON values.
+                // Making a set of a million longs again took longer than collecting it.
+                let bytes_differ_for_equal_values = t.is_floating() || t.is_nested();
                 let finish: Finish = Arc::new(move |x| {
                     let u = crate::functions::udfs();
                     let mut values = coalesce(vec![x, empty.clone()]);
