@@ -469,9 +469,11 @@ pub fn array_length() -> ScalarUDF {
         |args, rows| {
             let arrays = arrays(args, rows)?;
             let values = StrArray::try_new(&arrays[0])?;
-            // The elements are counted, not parsed: each is skipped over as raw text.
             let out: Int64Array = (0..values.len())
-                .map(|i| Some(serde_json::from_str::<Vec<&serde_json::value::RawValue>>(values.get(i)?).ok()?.len() as i64))
+                .map(|i| match values.get(i).and_then(parse_unless_plain)? {
+                    Json::Array(a) => Some(a.len() as i64),
+                    _ => None,
+                })
                 .collect();
             result(args, Arc::new(out))
         },

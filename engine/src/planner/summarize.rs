@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::{Column, ScalarValue};
 use datafusion::functions::core::expr_fn::coalesce;
 use datafusion::functions_aggregate::expr_fn as agg;
@@ -520,12 +521,29 @@ impl Planner<'_> {
                 // No rows give `[]`; the list becomes a dynamic array. A set keeps its values in
                 // the order first seen. Both take the elements of dynamic arrays one by one.
                 let empty = Expr::Literal(ScalarValue::List(ScalarValue::new_list(&[], &t, true)), None);
-                // kql's own aggregate already made a set of a plain type: its values are cut at
-                // MaxSize and each held once, compared as bytes. Reals (and lists or structs,
-                // which may hold them) are the exception: 0.0 and -0.0 (and NaNs of other bits)
-                // are equal values with other bytes, so their set is made again as JSON values.
-                // Making a set of a million longs again took longer than collecting it.
-                let bytes_differ_for_equal_values = t.is_floating() || t.is_nested();
+                // kql's own aggregate already made the set, its values cut at MaxSize and each
+                // held once, compared as bytes. Where values with other bytes have one JSON form
+                // the set is made again as JSON values: 0.0 and -0.0, timespans and datetimes a
+                // nanosecond apart (JSON holds 100 ns ticks), decimals past a real's digits,
+                // lists and structs. Integers, text, booleans and datetimes in microseconds are
+                // not made again: a set of a million longs took longer to make again than to
+                // collect.
+                let bytes_differ_for_equal_values = !matches!(
+                    &t,
+                    DataType::Int8
+                        | DataType::Int16
+                        | DataType::Int32
+                        | DataType::Int64
+                        | DataType::UInt8
+                        | DataType::UInt16
+                        | DataType::UInt32
+                        | DataType::UInt64
+                        | DataType::Utf8
+                        | DataType::LargeUtf8
+                        | DataType::Utf8View
+                        | DataType::Boolean
+                        | DataType::Timestamp(TimeUnit::Second | TimeUnit::Millisecond | TimeUnit::Microsecond, _)
+                );
                 let finish: Finish = Arc::new(move |x| {
                     let u = crate::functions::udfs();
                     let mut values = coalesce(vec![x, empty.clone()]);
