@@ -13,6 +13,7 @@ use arrow::datatypes::{DataType, Field, Float64Type, Schema};
 use arrow::row::{RowConverter, SortField};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::LogicalPlanBuilder;
+use indexmap::IndexSet;
 use kql_grammar::ast::{self, CallArg, ExprKind, Span};
 
 use super::{Env, Planner, Tabular};
@@ -33,16 +34,15 @@ const NOT_AN_ITEM: u32 = u32::MAX;
 struct ColumnItems {
     /// Each row's item id, or `NOT_AN_ITEM`.
     ids: Vec<u32>,
-    /// Each item's text.
-    texts: Vec<String>,
+    /// Each item's text; an item's id is its index here.
+    texts: IndexSet<String, ahash::RandomState>,
     /// Each item's value, from the first row that holds it.
     samples: Vec<ScalarValue>,
-    id_of_text: HashMap<String, u32, ahash::RandomState>,
 }
 
 impl ColumnItems {
     fn read(batches: &[RecordBatch], c: usize, field: &Field, wildcards: &[String]) -> Result<ColumnItems> {
-        let mut items = ColumnItems { ids: Vec::new(), texts: Vec::new(), samples: Vec::new(), id_of_text: HashMap::default() };
+        let mut items = ColumnItems { ids: Vec::new(), texts: IndexSet::default(), samples: Vec::new() };
         // Values are looked up by their bytes in Arrow's row format, which any type has but a
         // few nested ones; those are looked up by their text.
         let converter = RowConverter::new(vec![SortField::new(field.data_type().clone())]).ok();
@@ -86,18 +86,15 @@ impl ColumnItems {
         if value.is_null() || empty || wildcards.contains(&text) {
             return NOT_AN_ITEM;
         }
-        if let Some(id) = self.id_of_text.get(&text) {
-            return *id;
+        let (id, new) = self.texts.insert_full(text);
+        if new {
+            self.samples.push(value);
         }
-        let id = self.texts.len() as u32;
-        self.texts.push(text.clone());
-        self.samples.push(value);
-        self.id_of_text.insert(text, id);
-        id
+        id as u32
     }
 
     fn sample(&self, text: &str) -> Option<ScalarValue> {
-        self.id_of_text.get(text).map(|id| self.samples[*id as usize].clone())
+        self.texts.get_index_of(text).map(|id| self.samples[id].clone())
     }
 }
 

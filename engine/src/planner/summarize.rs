@@ -528,22 +528,15 @@ impl Planner<'_> {
                 // lists and structs. Integers, text, booleans and datetimes in microseconds are
                 // not made again: a set of a million longs took longer to make again than to
                 // collect.
-                let bytes_differ_for_equal_values = !matches!(
-                    &t,
-                    DataType::Int8
-                        | DataType::Int16
-                        | DataType::Int32
-                        | DataType::Int64
-                        | DataType::UInt8
-                        | DataType::UInt16
-                        | DataType::UInt32
-                        | DataType::UInt64
-                        | DataType::Utf8
-                        | DataType::LargeUtf8
-                        | DataType::Utf8View
-                        | DataType::Boolean
-                        | DataType::Timestamp(TimeUnit::Second | TimeUnit::Millisecond | TimeUnit::Microsecond, _)
-                );
+                let bytes_differ_for_equal_values = !t.is_integer()
+                    && !matches!(
+                        &t,
+                        DataType::Utf8
+                            | DataType::LargeUtf8
+                            | DataType::Utf8View
+                            | DataType::Boolean
+                            | DataType::Timestamp(TimeUnit::Second | TimeUnit::Millisecond | TimeUnit::Microsecond, _)
+                    );
                 let finish: Finish = Arc::new(move |x| {
                     let u = crate::functions::udfs();
                     let mut values = coalesce(vec![x, empty.clone()]);
