@@ -6,11 +6,13 @@
 //! - NoREC: `T | where p | count` == `T | summarize countif(p)` ==
 //!   `T | extend b = p | where b == true | count`.
 //! - Plans: the same query gives the same rows over a `datatable` and over Parquet files, with
-//!   1 and 4 partitions, with DataFusion's logical optimizer rules on and off.
+//!   1 and 4 partitions, with DataFusion's logical optimizer rules on and off, and in batches
+//!   of 3 rows.
 //! - Extend chains: `extend a = e1 | extend b = e2(a)` == `project a = e1, b = e2(e1)`, also when
 //!   a chain reassigns one column (`extend x = f(x) | extend x = g(x)`).
 //! - Summarize: `summarize count() by k` counts the values of `project k` grouped here.
 //! - Sort and take: `sort by k | take n` returns n rows of `T`.
+//! - Sorted summarize: a `sort | serialize` before two `summarize` steps changes no group.
 //! - Collect: `make_list`/`make_set` (bounded or not) hold as many values as the group's
 //!   non-null and distinct values.
 //! - Projections: `project` of several (mostly dynamic) expressions gives the same rows with the
@@ -108,6 +110,11 @@ fn engines() -> Vec<Engine> {
             out.push(Engine { index: out.len(), label, optimized: optimize, session });
         }
     }
+    // Batches of 3 rows: the tables are small, and with DataFusion's 8,192-row batches every
+    // one of them would pass each repartition as one batch, in one partition.
+    let options = SessionOptions { target_partitions: Some(4), batch_size: Some(3), ..Default::default() };
+    let session = Session::new(options).expect("a session with small batches");
+    out.push(Engine { index: out.len(), label: "partitions=4 batch=3 optimizer=on".to_string(), optimized: true, session });
     out
 }
 
@@ -442,8 +449,9 @@ async fn check_plans_agree(case: &mut Case<'_>) -> Result<(), Failure> {
 /// `where` alone would not reach it, since it rewrites projections.
 async fn check_projection_plans_agree(case: &mut Case<'_>) -> Result<(), Failure> {
     let source = case.table.source_text(case.random_source()).to_string();
-    let a = case.random_engine();
-    // The engine with the same partitions and the other optimizer setting (see `engines`).
+    // One of the first four engines, and the one with the same partitions and the other
+    // optimizer setting (see `engines`).
+    let a = &case.engines[case.rng.random_range(0..4)];
     let b = &case.engines[a.index ^ 1];
     let mut generator = ExprGen::new(&mut case.rng, &case.table.table);
     let mut columns = Vec::new();
@@ -559,6 +567,41 @@ async fn check_group_filter_counts(case: &mut Case<'_>) -> Result<(), Failure> {
     Err(Failure {
         relation: "summarize countif by",
         detail: "filtering then counting per group differs from counting the matches per group".to_string(),
+        observations: observations_of(&runs, &results),
+    })
+}
+
+/// A sort before two `summarize` steps changes none of their groups: `extend k1, k2 | sort by
+/// k1 | serialize | summarize ... by k1, k2 | summarize ... by k1` == the same without the sort.
+/// Over sorted rows the aggregations run in sorted mode, in one step per partition
+/// (`sorted_aggregate.rs`), and the second reuses the first's partitioning.
+async fn check_sorted_summarize(case: &mut Case<'_>) -> Result<(), Failure> {
+    let source = case.table.source_text(case.random_source()).to_string();
+    let p = case.random_predicate().render();
+    let key = |case: &mut Case<'_>| {
+        let ty = *[Ty::Long, Ty::Str, Ty::Bool, Ty::DateTime].choose(&mut case.rng).unwrap_or(&Ty::Long);
+        ExprGen::new(&mut case.rng, &case.table.table).scalar(ty, 1).render()
+    };
+    let (k1, k2) = (key(case), key(case));
+    let direction = if case.rng.random_bool(0.5) { "asc" } else { "desc" };
+    let steps = format!("| summarize n = count(), m = countif({p}) by k1, k2\n| summarize g = count(), t = sum(n), u = max(m) by k1");
+    let engine = case.random_engine();
+    let runs = [
+        (engine, format!("{source}\n| extend k1 = {k1}, k2 = {k2}\n{steps}")),
+        (
+            engine,
+            format!(
+                "{source}\n| extend k1 = {k1}, k2 = {k2}\n| sort by k1 {direction}\n| serialize nk = next(k1)\n| where isnull(nk) or isnotnull(nk)\n{steps}"
+            ),
+        ),
+    ];
+    let results = run_all("sort before summarize", &runs).await?;
+    if results[0] == results[1] {
+        return Ok(());
+    }
+    Err(Failure {
+        relation: "sort before summarize",
+        detail: "sorting the rows before two summarize steps changed their groups".to_string(),
         observations: observations_of(&runs, &results),
     })
 }
@@ -685,7 +728,7 @@ async fn check_collect(case: &mut Case<'_>) -> Result<(), Failure> {
 }
 
 async fn run_case(case: &mut Case<'_>) -> Result<(), Failure> {
-    match case.rng.random_range(0..23) {
+    match case.rng.random_range(0..24) {
         0..=6 => check_ternary_partition(case).await,
         7..=10 => check_counts(case).await,
         11..=13 => check_plans_agree(case).await,
@@ -695,6 +738,7 @@ async fn run_case(case: &mut Case<'_>) -> Result<(), Failure> {
         19 => check_arg_max(case).await,
         20 => check_collect(case).await,
         21 => check_projection_plans_agree(case).await,
+        22 => check_sorted_summarize(case).await,
         _ => check_sort_take(case).await,
     }
 }

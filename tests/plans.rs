@@ -89,14 +89,27 @@ fn a_leftouter_join_and_a_lookup() {
 
 /// A summarize over rows sorted on a group key (after `sort`/`serialize`) sorts nothing again:
 /// no `SortExec` of the repartitioned partial results in front of its final step
-/// (`physical_rules.rs`). Since `serialize` streams, the repartition keeps the order by merging
-/// and both steps aggregate in sorted mode.
+/// (`physical_rules.rs`). Since `serialize` streams, the repartition keeps the order by merging,
+/// and the aggregation runs in sorted mode in one step per partition (`sorted_aggregate.rs`).
 #[test]
 fn a_summarize_after_a_sort_does_not_sort_again() {
     check(
         "summarize_after_sort",
         "NetworkSession | sort by SrcIpAddr asc, TimeGenerated asc | serialize | extend n = next(SrcIpAddr) | where n == SrcIpAddr \
          | summarize c = count() by SrcIpAddr, DstIpAddr",
+    );
+}
+
+/// Two `summarize` steps over sorted rows (the beaconing rule's shape): each aggregates in one
+/// step per partition (`sorted_aggregate.rs`), the rows hashed once on the sorted key; the
+/// second step reuses that partitioning.
+#[test]
+fn two_summarize_steps_after_a_sort_aggregate_in_one_step_each() {
+    check(
+        "two_summarize_steps_after_sort",
+        "NetworkSession | sort by SrcIpAddr asc, TimeGenerated asc | serialize | extend n = next(SrcIpAddr) | where n == SrcIpAddr \
+         | summarize c = count() by SrcIpAddr, DstIpAddr, bin(TimeGenerated, 1h) \
+         | summarize (top, at) = arg_max(c, TimeGenerated), total = sum(c) by SrcIpAddr, DstIpAddr",
     );
 }
 

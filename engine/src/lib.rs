@@ -31,6 +31,7 @@ pub mod schema_merge;
 pub mod serial;
 pub mod session;
 pub mod shared_scan;
+pub mod sorted_aggregate;
 pub mod statistics_memo;
 pub mod steps;
 pub mod text_source;

@@ -23,7 +23,8 @@ type Rule = Arc<dyn PhysicalOptimizerRule + Send + Sync>;
 ///   built a plan its own checker rejects (`summarize c = count() | summarize make_list(c)` gave
 ///   2, not [2]; found by the fuzzer). A wrong answer costs more than reading a footer.
 /// - `EnsureRequirements` (which places repartitions and sorts) runs with statistics computed
-///   once per plan (`statistics_memo.rs`), and after it `UnsortedFinalAggregate`.
+///   once per plan (`statistics_memo.rs`), and after it `UnsortedFinalAggregate` and
+///   `SortedAggregateInOneStep` (`sorted_aggregate.rs`).
 pub fn rules() -> Vec<Rule> {
     let mut rules: Vec<Rule> = Vec::new();
     for rule in datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules {
@@ -37,6 +38,7 @@ pub fn rules() -> Vec<Rule> {
         if rule.name() == EnsureRequirements::new().name() {
             rules.push(Arc::new(crate::statistics_memo::MemoizedEnsureRequirements::new()));
             rules.push(Arc::new(UnsortedFinalAggregate));
+            rules.push(Arc::new(crate::sorted_aggregate::SortedAggregateInOneStep));
             continue;
         }
         rules.push(rule);

@@ -27,6 +27,9 @@ pub struct SessionOptions {
     pub memory_limit: Option<usize>,
     /// Threads to use; `None` uses every core.
     pub target_partitions: Option<usize>,
+    /// Rows per batch; `None` is DataFusion's default (8,192). The metamorphic tests use tiny
+    /// batches so that their small tables still travel as many batches through repartitions.
+    pub batch_size: Option<usize>,
     /// Runs plans without DataFusion's logical optimizer rules but one: expression
     /// simplification, which some functions need to run at all (`coalesce` is rewritten to
     /// `CASE` there and fails if it is not). The analyzer's type coercion still runs, and so do
@@ -518,6 +521,9 @@ pub fn session_state_with_config(options: &SessionOptions, config: SessionConfig
     let mut config = config.with_information_schema(false);
     if let Some(n) = options.target_partitions {
         config = config.with_target_partitions(n.max(1));
+    }
+    if let Some(n) = options.batch_size {
+        config = config.with_batch_size(n.max(1));
     }
     // Filters are evaluated while decoding Parquet pages, so rows that fail never materialise.
     config.options_mut().execution.parquet.pushdown_filters = true;
