@@ -409,6 +409,8 @@ service = BlobServiceClient.from_connection_string("DefaultEndpointsProtocol=htt
 container = service.create_container("logs")
 container.upload_blob("net/NetworkSession.parquet", open("{}", "rb"))
 container.upload_blob("signins/SigninLogs.jsonl", b'{{"User":"a","ResultType":"0"}}\n{{"User":"b","ResultType":"50126"}}\n')
+audit = service.create_container("audit")
+audit.upload_blob("signins/SigninLogs.jsonl", b'{{"User":"c","ResultType":"0"}}\n{{"User":"d","ResultType":"0"}}\n{{"User":"e","ResultType":"0"}}\n')
 "#,
         root().join("samples/data/NetworkSession.parquet").display()
     );
@@ -441,6 +443,25 @@ container.upload_blob("signins/SigninLogs.jsonl", b'{{"User":"a","ResultType":"0
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "Count\n2\nCount\n160\n");
+
+    // ADLS Gen2 URLs name the container before the account: two containers of one account
+    // are two stores (DataFusion's registry keyed both by the account's host alone, and the
+    // container registered last answered for both), even where their paths are the same.
+    let out = kql_az(
+        None,
+        &[
+            "--table",
+            "A=abfss://logs@devstoreaccount1.dfs.core.windows.net/signins/",
+            "--table",
+            "B=abfss://audit@devstoreaccount1.dfs.core.windows.net/signins/",
+            "--format",
+            "csv",
+            "-c",
+            "A | summarize Users = make_list(User); B | summarize Users = make_list(User)",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "Users\n\"[\"\"a\"\",\"\"b\"\"]\"\nUsers\n\"[\"\"c\"\",\"\"d\"\",\"\"e\"\"]\"\n");
 
     // A key that is not the account's, and a container that is not there.
     let out = kql_az(Some("d3Jvbmd3cm9uZ3dyb25nd3Jvbmc="), &["--table", "N=az://logs/net/", "-c", "N | count"]);

@@ -34,6 +34,7 @@ pub mod shared_scan;
 pub mod sorted_aggregate;
 pub mod statistics_memo;
 pub mod steps;
+pub mod store_registry;
 pub mod text_source;
 pub mod truncation;
 pub mod types;

@@ -545,7 +545,9 @@ pub fn session_state_with_config(options: &SessionOptions, config: SessionConfig
     // open) would never be read, and the session would answer "no hits" on them. Each query
     // lists the folder again instead.
     let caches = datafusion::execution::cache::cache_manager::CacheManagerConfig::default().with_list_files_cache_limit(0);
-    let mut runtime = RuntimeEnvBuilder::new().with_cache_manager(caches);
+    let mut runtime = RuntimeEnvBuilder::new()
+        .with_cache_manager(caches)
+        .with_object_store_registry(Arc::new(crate::store_registry::StoreRegistry::default()));
     if let Some(limit) = options.memory_limit {
         runtime = runtime.with_memory_pool(Arc::new(crate::memory_pool::RelaxedFairPool::new(limit)));
     }
