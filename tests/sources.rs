@@ -255,6 +255,49 @@ fn nested_parquet_columns_are_dynamic_with_every_dynamic_function() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Times of day and intervals (Parquet's TIME and INTERVAL) are `timespan` values: arithmetic,
+/// comparison and aggregation work on them as on any timespan. An interval's days last 24
+/// hours; one that counts months (which have no fixed length) is null, unless it counts none.
+#[test]
+fn parquet_times_of_day_and_intervals_are_timespans() {
+    use arrow::array::{ArrayRef, IntervalDayTimeArray, IntervalYearMonthArray, Time32MillisecondArray, Time64MicrosecondArray};
+    use arrow::datatypes::IntervalDayTime;
+    use std::sync::Arc;
+    let dir = scratch("parquet-times");
+    let at: ArrayRef = Arc::new(Time64MicrosecondArray::from(vec![Some(3_723_456_789), None, Some(86_399_000_000)]));
+    let short: ArrayRef = Arc::new(Time32MillisecondArray::from(vec![5_000, 61_000, 0]));
+    let gap: ArrayRef = Arc::new(IntervalDayTimeArray::from(vec![
+        IntervalDayTime::new(1, 1_500),
+        IntervalDayTime::new(0, 0),
+        IntervalDayTime::new(0, 250),
+    ]));
+    let months: ArrayRef = Arc::new(IntervalYearMonthArray::from(vec![2, 0, 13]));
+    let batch = arrow::record_batch::RecordBatch::try_from_iter(vec![("at", at), ("short", short), ("gap", gap), ("months", months)])
+        .expect("batch");
+    let file = dir.join("times.parquet");
+    let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&file).expect("create"), batch.schema(), None)
+        .expect("writer");
+    writer.write(&batch).expect("write");
+    writer.close().expect("close");
+    let table = format!("T={}", file.display());
+    assert_eq!(
+        csv_of(&["--table", &table, "-c", "T | getschema | project ColumnName, ColumnType"]),
+        "ColumnName,ColumnType\nat,timespan\nshort,timespan\ngap,timespan\nmonths,timespan\n"
+    );
+    assert_eq!(
+        csv_of(&["--table", &table, "-c", "T | extend later = at + 1s, seconds = short / 1s, long_gap = gap > 1h, m = isnull(months)"]),
+        "at,short,gap,months,later,seconds,long_gap,m\n\
+         01:02:03.4567890,00:00:05,1.00:00:01.5000000,,01:02:04.4567890,5,true,true\n\
+         ,00:01:01,00:00:00,00:00:00,,61,false,false\n\
+         23:59:59,00:00:00,00:00:00.2500000,,1.00:00:00,0,false,true\n"
+    );
+    assert_eq!(
+        csv_of(&["--table", &table, "-c", "T | summarize latest = max(at), total = sum(short / 1s) | extend total = total * 1s"]),
+        "latest,total\n23:59:59,00:01:06\n"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// A folder whose files different tools wrote: text as `Utf8` (pyarrow) and `Utf8View`
 /// (delta-rs), times in nanoseconds without a zone (pandas) and microseconds in UTC (Spark),
 /// counts as `int` and `long`. Each column is its KQL type over every file; a column that is a

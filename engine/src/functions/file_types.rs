@@ -16,6 +16,9 @@ use datafusion::logical_expr::{ColumnarValue, Expr, ScalarFunctionArgs, ScalarUD
 
 /// `col` as its KQL value, when its file type is not a KQL type kql reads directly.
 pub fn as_kql_value(col: Expr, field: &Field) -> Option<Expr> {
+    if let Some(span) = as_timespan(col.clone(), field.data_type()) {
+        return Some(span);
+    }
     let style = match field.data_type() {
         t if crate::types::is_nested(t) => "dynamic",
         DataType::FixedSizeBinary(16) if is_uuid(field) => "guid",
@@ -24,6 +27,73 @@ pub fn as_kql_value(col: Expr, field: &Field) -> Option<Expr> {
     };
     let call = file_value_udf().call(vec![col, datafusion::prelude::lit(style)]);
     Some(if style == "dynamic" { crate::types::as_dynamic(call) } else { call })
+}
+
+/// A time of day or an interval as a `timespan` (Kusto has neither type; `getschema` shows
+/// both as `timespan`): a time is the span since midnight (Arrow casts no time to a duration,
+/// so it goes through its nanoseconds); an interval is its days of 24 hours plus its time, and
+/// one that counts months (which have no fixed length) is null (`kql_interval_span`).
+fn as_timespan(col: Expr, t: &DataType) -> Option<Expr> {
+    use arrow::datatypes::TimeUnit;
+    use datafusion::logical_expr::Cast;
+    let cast = |e: Expr, t: DataType| Expr::Cast(Cast::new(Box::new(e), t));
+    match t {
+        DataType::Time32(_) | DataType::Time64(_) => {
+            let nanos = cast(cast(col, DataType::Time64(TimeUnit::Nanosecond)), DataType::Int64);
+            Some(cast(nanos, crate::types::TIMESPAN))
+        }
+        DataType::Interval(_) => {
+            let exact = cast(col, DataType::Interval(arrow::datatypes::IntervalUnit::MonthDayNano));
+            Some(interval_span_udf().call(vec![exact]))
+        }
+        _ => None,
+    }
+}
+
+pub fn interval_span_udf() -> &'static Arc<ScalarUDF> {
+    static UDF: OnceLock<Arc<ScalarUDF>> = OnceLock::new();
+    UDF.get_or_init(|| Arc::new(ScalarUDF::new_from_impl(IntervalSpan { signature: Signature::any(1, Volatility::Immutable) })))
+}
+
+/// `kql_interval_span(interval)`: a month-day-nanosecond interval as a timespan. Arrow's own
+/// cast nulls every interval with days, since a calendar day may not last 24 hours; Kusto's
+/// days do.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct IntervalSpan {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for IntervalSpan {
+    fn name(&self) -> &str {
+        "kql_interval_span"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _types: &[DataType]) -> Result<DataType> {
+        Ok(crate::types::TIMESPAN)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        use arrow::datatypes::IntervalMonthDayNanoType;
+        let rows = args.number_rows;
+        let Some(value) = args.args.into_iter().next() else { return exec_err!("kql_interval_span takes an interval") };
+        let array = value.into_array(rows)?;
+        let Some(intervals) = array.as_primitive_opt::<IntervalMonthDayNanoType>() else {
+            return exec_err!("kql_interval_span takes a month-day-nanosecond interval, got {}", array.data_type());
+        };
+        const NANOS_PER_DAY: i64 = 86_400_000_000_000;
+        let spans: arrow::array::DurationNanosecondArray = intervals
+            .iter()
+            .map(|v| {
+                let v = v?;
+                if v.months != 0 {
+                    return None;
+                }
+                i64::from(v.days).checked_mul(NANOS_PER_DAY)?.checked_add(v.nanoseconds)
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(spans)))
+    }
 }
 
 /// Arrow's canonical UUID extension, as Parquet's UUID logical type is read.

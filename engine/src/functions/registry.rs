@@ -25,6 +25,7 @@ pub fn scalar_udfs() -> Vec<Arc<ScalarUDF>> {
     all.push(super::special::assert_udf().clone());
     all.push(super::special::field_metadata_udf().clone());
     all.push(super::file_types::file_value_udf().clone());
+    all.push(super::file_types::interval_span_udf().clone());
     all.push(super::coalesce::coalesce_udf().clone());
     all.push(crate::declared::declared_udf().clone());
     all.extend(crate::planner::window::markers().into_iter().cloned());
