@@ -246,6 +246,11 @@ impl Planner<'_> {
             }
             Ok(x)
         };
+        // `e` planned, when it is a timespan.
+        let timespan = |e: &ast::Expr| -> Result<Option<Expr>> {
+            let x = ep.plan(e)?;
+            Ok((ep.type_of(&x, e.span)? == crate::types::TIMESPAN).then_some(x))
+        };
         match fname {
             "count" => {
                 // Kusto's count(x) counts rows, nulls included: x only names the column.
@@ -258,15 +263,29 @@ impl Planner<'_> {
                 }
             }
             "countif" => zero(aggregate_name("countif", Some(args[0])), agg::count(lit(1i64)).filter(predicate(args[0])?).build()?),
-            "sum" => {
-                let x = numeric(args[0])?;
+            "sum" | "sumif" => {
+                // Timespans are summable too (Kusto's analyzer: "a number, timespan or
+                // datetime"): summed as their nanoseconds, 0s over no values.
+                let name = aggregate_name(fname, Some(args[0]));
+                let span = timespan(args[0])?;
+                let x = match &span {
+                    Some(x) => datafusion::prelude::cast(x.clone(), DataType::Int64),
+                    None => numeric(args[0])?,
+                };
                 let t = ep.type_of(&x, args[0].span)?;
-                sum_output(aggregate_name("sum", Some(args[0])), agg::sum(x), &t)
+                let sum = if fname == "sumif" { agg::sum(x).filter(predicate(args[1])?).build()? } else { agg::sum(x) };
+                if span.is_some() {
+                    let finish: Finish = Arc::new(|x| datafusion::prelude::cast(coalesce(vec![x, lit(0i64)]), crate::types::TIMESPAN));
+                    return Ok(vec![AggOutput { name, expr: sum, finish: Some(finish) }]);
+                }
+                sum_output(name, sum, &t)
             }
-            "sumif" => {
-                let x = numeric(args[0])?;
-                let t = ep.type_of(&x, args[0].span)?;
-                sum_output(aggregate_name("sumif", Some(args[0])), agg::sum(x).filter(predicate(args[1])?).build()?, &t)
+            "avg" if timespan(args[0])?.is_some() => {
+                // The mean of timespans is a timespan (of whole nanoseconds); over no values, null.
+                let x = datafusion::prelude::cast(ep.plan(args[0])?, DataType::Int64);
+                let finish: Finish =
+                    Arc::new(|x| datafusion::prelude::cast(datafusion::prelude::cast(x, DataType::Int64), crate::types::TIMESPAN));
+                Ok(vec![AggOutput { name: aggregate_name("avg", Some(args[0])), expr: agg::avg(x), finish: Some(finish) }])
             }
             "avg" => {
                 // Over no values the average is 0/0 (a real: a decimal has no NaN, so a decimal
