@@ -76,6 +76,45 @@ fn csv_tsv_and_gzip_files_are_tables() {
         csv_of(&["--table", &gz, "-c", "S | summarize n = count() by UserPrincipalName | order by n desc"]),
         "UserPrincipalName,n\neve@contoso.com,2\nbob@contoso.com,1\n"
     );
+    // CSV and TSV compressed as incident responders hand them over.
+    gzip(&dir.join("hosts.csv.gz"), "Host,Logons\nws1,3\nws2,\n");
+    gzip(&dir.join("notes.tsv.gz"), "Host\tNote\nws1\thas, commas\n");
+    let csv_gz = format!("H={}", dir.join("hosts.csv.gz").display());
+    assert_eq!(csv_of(&["--table", &csv_gz, "-c", "H | extend t = gettype(Logons)"]), "Host,Logons,t\nws1,3,long\nws2,,long\n");
+    let tsv_gz = format!("T={}", dir.join("notes.tsv.gz").display());
+    assert_eq!(csv_of(&["--table", &tsv_gz, "-c", "T"]), "Host,Note\nws1,\"has, commas\"\n");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Folders a table partitioned by its own time (`TimeGenerated=<date>`, `date=<date>`, as
+/// Spark, DuckDB and `kql import evtx` write them) hold that day's rows exactly: a window,
+/// `ago()` included, reads only the days it can hold.
+#[test]
+fn day_partition_folders_are_pruned_by_the_time_window() {
+    let dir = scratch("day-partitions");
+    let logs = dir.join("Events");
+    for (folder, time, user) in [
+        ("TimeGenerated=2024-05-01", "2024-05-01T10:00:00Z", "a"),
+        ("TimeGenerated=2024-05-02", "2024-05-02T23:59:59Z", "b"),
+        ("date=2024-05-03", "2024-05-03T10:00:00Z", "c"),
+    ] {
+        std::fs::create_dir_all(logs.join(folder)).expect("mkdir");
+        write(&logs.join(folder).join("part-0.jsonl"), &format!("{{\"TimeGenerated\":\"{time}\",\"User\":\"{user}\"}}\n"));
+    }
+    let table = format!("Events={}", logs.display());
+    let partitions = |read: usize| {
+        format!("Partitions:\n  {}: {read} of 3 files read, {} skipped by their TimeGenerated partitions\n", logs.display(), 3 - read)
+    };
+    let query = "Events | where TimeGenerated >= datetime(2024-05-02) and TimeGenerated < datetime(2024-05-03) | project User";
+    assert_eq!(csv_of(&["--table", &table, "-c", query]), "User\nb\n");
+    let out = kql(&["--table", &table, "--explain", "plan", "-c", query]);
+    assert!(stdout(&out).starts_with(&partitions(1)), "{}", stdout(&out));
+    let recent = "Events | where TimeGenerated > ago(1d) | project User";
+    // A day ago is 2024-05-03T00:00, the end of the 2nd's folder: `>` leaves it out.
+    let now = "2024-05-04T00:00:00Z";
+    assert_eq!(csv_of(&["--table", &table, "--now", now, "-c", recent]), "User\nc\n");
+    let out = kql(&["--table", &table, "--now", now, "--explain", "plan", "-c", recent]);
+    assert!(stdout(&out).starts_with(&partitions(1)), "{}", stdout(&out));
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -558,9 +597,16 @@ fn sentinel_export_folders_are_pruned_by_the_time_window_without_losing_late_row
     );
     // A window the partitions do not bound reads every file.
     assert_eq!(csv_of(&["--table", &table, "-c", "SigninLogs | where User != 'x' | count"]), "Count\n4\n");
-    assert_eq!(
-        csv_of(&["--table", &table, "--now", "2024-05-21T00:00:00Z", "-c", "SigninLogs | where TimeGenerated > ago(2d) | project User"]),
-        "User\nc\n"
+    let recent = "SigninLogs | where TimeGenerated > ago(2d) | project User";
+    assert_eq!(csv_of(&["--table", &table, "--now", "2024-05-21T00:00:00Z", "-c", recent]), "User\nc\n");
+    let out = kql(&["--table", &table, "--now", "2024-05-21T00:00:00Z", "--explain", "plan", "-c", recent]);
+    assert!(
+        stdout(&out).starts_with(&format!(
+            "Partitions:\n  {}: 1 of 3 files read, 2 skipped by their TimeGenerated partitions\n",
+            dir.join("am-signinlogs").display()
+        )),
+        "{}",
+        stdout(&out)
     );
 
     // As a `--data` folder, the export's `am-signinlogs` container is the table its records

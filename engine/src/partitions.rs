@@ -109,8 +109,12 @@ fn window_of(filter: &Expr) -> Option<(i64, i64)> {
                 _ => return None,
             };
             match op {
-                Operator::Gt | Operator::GtEq => Some((constant, i64::MAX)),
-                Operator::Lt | Operator::LtEq => Some((i64::MIN, constant)),
+                // Times are whole microseconds: `> c` is `>= c + 1`, and `< c` is `<= c - 1`
+                // (so `< 2024-05-03` does not read the folder of the 3rd).
+                Operator::Gt => Some((constant.saturating_add(1), i64::MAX)),
+                Operator::GtEq => Some((constant, i64::MAX)),
+                Operator::Lt => Some((i64::MIN, constant.saturating_sub(1))),
+                Operator::LtEq => Some((i64::MIN, constant)),
                 Operator::Eq => Some((constant, constant)),
                 _ => None,
             }
@@ -271,7 +275,7 @@ mod tests {
         let col = |name: &str| Expr::Column(datafusion::common::Column::new_unqualified(name));
         let t = |text: &str| lit(ScalarValue::TimestampMicrosecond(Some(at(text)), Some("UTC".into())));
         let filters = vec![col(TIME_COLUMN).gt_eq(t("2024-05-01")), t("2024-05-03").gt(col(TIME_COLUMN))];
-        assert_eq!(time_window(&filters), Some((at("2024-05-01"), at("2024-05-03"))));
+        assert_eq!(time_window(&filters), Some((at("2024-05-01"), at("2024-05-03") - 1)));
         assert_eq!(time_window(&[col("Other").gt(t("2024-05-01"))]), None);
         assert_eq!(time_window(&[col(TIME_COLUMN).between(t("2024-05-01"), t("2024-05-02"))]), Some((at("2024-05-01"), at("2024-05-02"))));
         // An `or` with an unbounded side does not bound the window.
@@ -279,8 +283,11 @@ mod tests {
         // An `or` of two windows (hunts sharing a scan) spans both; `and` narrows it.
         let day = |d: &str, next: &str| col(TIME_COLUMN).gt_eq(t(d)).and(col(TIME_COLUMN).lt(t(next)));
         let either = day("2024-05-01", "2024-05-02").or(day("2024-05-05", "2024-05-06"));
-        assert_eq!(time_window(std::slice::from_ref(&either)), Some((at("2024-05-01"), at("2024-05-06"))));
-        assert_eq!(time_window(&[either.clone().and(col("x").eq(lit(1)))]), Some((at("2024-05-01"), at("2024-05-06"))));
-        assert_eq!(time_window(&[either, col(TIME_COLUMN).lt(t("2024-05-03"))]), Some((at("2024-05-01"), at("2024-05-03"))));
+        assert_eq!(time_window(std::slice::from_ref(&either)), Some((at("2024-05-01"), at("2024-05-06") - 1)));
+        assert_eq!(time_window(&[either.clone().and(col("x").eq(lit(1)))]), Some((at("2024-05-01"), at("2024-05-06") - 1)));
+        assert_eq!(time_window(&[either, col(TIME_COLUMN).lt(t("2024-05-03"))]), Some((at("2024-05-01"), at("2024-05-03") - 1)));
+        // A strict bound at a partition's edge: `> end of the 1st` and `< the 3rd` is the 2nd.
+        let strict = [col(TIME_COLUMN).gt(t("2024-05-01T23:59:59.999999")), col(TIME_COLUMN).lt(t("2024-05-03"))];
+        assert_eq!(time_window(&strict), Some((at("2024-05-02"), at("2024-05-03") - 1)));
     }
 }
