@@ -113,6 +113,20 @@ fn two_summarize_steps_after_a_sort_aggregate_in_one_step_each() {
     );
 }
 
+/// Two sorted summarize steps joined on their keys: a join hashed in partitions needs both
+/// inputs hashed on the join keys, so neither aggregation is made one step (its output would be
+/// hashed on `SrcIpAddr` alone, and DataFusion refused the plan: "HashJoinExec requires
+/// children [0, 1] to be co-partitioned").
+#[test]
+fn sorted_summarize_steps_joined_on_their_keys_keep_their_partitioning() {
+    check(
+        "sorted_summarize_join",
+        "NetworkSession | sort by SrcIpAddr | serialize n = next(SrcIpAddr) | summarize c = count() by SrcIpAddr, DstIpAddr \
+         | join kind=inner (NetworkSession | sort by SrcIpAddr | serialize n = next(SrcIpAddr) | summarize d = count() by SrcIpAddr, DstIpAddr) \
+           on SrcIpAddr, DstIpAddr | summarize count(), sum(c), sum(d)",
+    );
+}
+
 /// The plan of `query` just before `EnsureRequirements`, made ready by kql's rules that run
 /// before it, and what DataFusion's rule and kql's memoized one make of it.
 fn ensure_requirements_both_ways(query: &str) -> (usize, String, String) {

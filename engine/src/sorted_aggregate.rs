@@ -55,29 +55,33 @@ fn rewrite(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
             changed |= !Arc::ptr_eq(&new_child, child);
             new_children.push(new_child);
         }
-        if changed {
-            let rebuilt = plan.clone().replace_children(new_children, ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute))?;
-            if requirements_met(&rebuilt)? {
-                plan = rebuilt;
-            }
+        // An operator that cannot take the new inputs (an interleave of inputs no longer
+        // partitioned alike) keeps its old ones.
+        if changed
+            && let Ok(rebuilt) = plan.clone().replace_children(new_children, ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute))
+            && requirements_met(&rebuilt)?
+        {
+            plan = rebuilt;
         }
     }
     Ok(one_step(&plan)?.unwrap_or(plan))
 }
 
-/// Whether every input of `plan` has the order and the partitioning `plan` asks of it. A
-/// partitioning on some of the keys asked for is enough, as DataFusion's own plan check allows:
-/// rows that agree on all keys agree on those.
+/// Whether every input of `plan` has the order and the partitioning `plan` asks of it. For an
+/// aggregation, a partitioning on some of its keys is enough (rows that agree on all keys agree
+/// on those); any other operator must get exactly the partitioning it asks for: a join needs
+/// both its inputs hashed on the same keys, or equal keys meet in different partitions.
 fn requirements_met(plan: &Arc<dyn ExecutionPlan>) -> Result<bool> {
     let distributions = plan.input_distribution_requirements();
+    let subset_allowed = plan.downcast_ref::<AggregateExec>().is_some();
     for (i, (child, ordering)) in plan.children().into_iter().zip(plan.required_input_ordering()).enumerate() {
         if let Some(ordering) = ordering
             && !child.equivalence_properties().ordering_satisfy_requirement(ordering.into_single())?
         {
             return Ok(false);
         }
-        let subset_allowed = ChildSatisfactionOptions::new().with_allow_subset(true);
-        if !distributions.child_satisfaction(i, child.as_ref(), subset_allowed)?.is_satisfied() {
+        let options = ChildSatisfactionOptions::new().with_allow_subset(subset_allowed);
+        if !distributions.child_satisfaction(i, child.as_ref(), options)?.is_satisfied() {
             return Ok(false);
         }
     }
