@@ -103,17 +103,19 @@ fn window_of(filter: &Expr) -> Option<(i64, i64)> {
             Some((l1.min(l2), h1.max(h2)))
         }
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-            let (constant, op) = match (is_time_column(left), micros_of(right), is_time_column(right), micros_of(left)) {
-                (true, Some(v), _, _) => (v, *op),
-                (_, _, true, Some(v)) => (v, op.swap()?),
+            let (constant, op, whole) = match (is_time_column(left), micros_of(right), is_time_column(right), micros_of(left)) {
+                (true, Some(v), _, _) => (v, *op, is_whole_micros(right)),
+                (_, _, true, Some(v)) => (v, op.swap()?, is_whole_micros(left)),
                 _ => return None,
             };
             match op {
                 // Times are whole microseconds: `> c` is `>= c + 1`, and `< c` is `<= c - 1`
-                // (so `< 2024-05-03` does not read the folder of the 3rd).
+                // (so `< 2024-05-03` does not read the folder of the 3rd). A constant between
+                // two microseconds is rounded down: `< c` then holds the microsecond below it.
                 Operator::Gt => Some((constant.saturating_add(1), i64::MAX)),
                 Operator::GtEq => Some((constant, i64::MAX)),
-                Operator::Lt => Some((i64::MIN, constant.saturating_sub(1))),
+                Operator::Lt if whole => Some((i64::MIN, constant.saturating_sub(1))),
+                Operator::Lt => Some((i64::MIN, constant)),
                 Operator::LtEq => Some((i64::MIN, constant)),
                 Operator::Eq => Some((constant, constant)),
                 _ => None,
@@ -145,6 +147,16 @@ fn micros_of(e: &Expr) -> Option<i64> {
         Expr::Literal(ScalarValue::TimestampSecond(Some(v), _), _) => v.checked_mul(1_000_000),
         Expr::Cast(c) => micros_of(&c.expr),
         _ => None,
+    }
+}
+
+/// Whether a time constant falls on a whole microsecond (`micros_of` rounds one that does not
+/// down).
+fn is_whole_micros(e: &Expr) -> bool {
+    match e {
+        Expr::Literal(ScalarValue::TimestampNanosecond(Some(v), _), _) => v.rem_euclid(1000) == 0,
+        Expr::Cast(c) => is_whole_micros(&c.expr),
+        _ => true,
     }
 }
 
@@ -289,5 +301,9 @@ mod tests {
         // A strict bound at a partition's edge: `> end of the 1st` and `< the 3rd` is the 2nd.
         let strict = [col(TIME_COLUMN).gt(t("2024-05-01T23:59:59.999999")), col(TIME_COLUMN).lt(t("2024-05-03"))];
         assert_eq!(time_window(&strict), Some((at("2024-05-02"), at("2024-05-03") - 1)));
+        // A bound between two microseconds: `< 2024-05-03 + 1ns` holds 2024-05-03 itself.
+        let nanos = lit(ScalarValue::TimestampNanosecond(Some(at("2024-05-03") * 1000 + 1), Some("UTC".into())));
+        assert_eq!(time_window(&[col(TIME_COLUMN).lt(nanos.clone())]), Some((i64::MIN, at("2024-05-03"))));
+        assert_eq!(time_window(&[col(TIME_COLUMN).gt(nanos)]), Some((at("2024-05-03") + 1, i64::MAX)));
     }
 }

@@ -20,7 +20,7 @@ use datafusion::config::ConfigOptions;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
-use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
+use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, InvariantLevel, ReplaceChildrenOptions};
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::{ChildSatisfactionOptions, ExecutionPlan, ExecutionPlanProperties, InputOrderMode, Partitioning};
 
@@ -74,8 +74,9 @@ fn rewrite(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
 fn requirements_met(plan: &Arc<dyn ExecutionPlan>) -> Result<bool> {
     let distributions = plan.input_distribution_requirements();
     let subset_allowed = plan.downcast_ref::<AggregateExec>().is_some();
-    for (i, (child, ordering)) in plan.children().into_iter().zip(plan.required_input_ordering()).enumerate() {
-        if let Some(ordering) = ordering
+    let orderings = plan.required_input_ordering();
+    for (i, child) in plan.children().into_iter().enumerate() {
+        if let Some(Some(ordering)) = orderings.get(i).cloned()
             && !child.equivalence_properties().ordering_satisfy_requirement(ordering.into_single())?
         {
             return Ok(false);
@@ -85,7 +86,9 @@ fn requirements_met(plan: &Arc<dyn ExecutionPlan>) -> Result<bool> {
             return Ok(false);
         }
     }
-    Ok(true)
+    // What DataFusion's plan check also asks of an operator that is to run (a join's inputs in
+    // as many partitions, for one).
+    Ok(plan.check_invariants(InvariantLevel::Executable).is_ok())
 }
 
 /// The one-step form of `plan` when it is a final aggregation over a hash repartition that
@@ -118,7 +121,9 @@ fn one_step(plan: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPla
     // one-step aggregation's output) already does that; any other input is hashed on the
     // sorted keys, the order kept.
     let partitioned_by_keys = match input.output_partitioning() {
-        Partitioning::Hash(exprs, _) => !exprs.is_empty() && exprs.iter().all(|e| group_exprs.iter().any(|g| g.as_ref() == e.as_ref())),
+        Partitioning::Hash(exprs, count) => {
+            *count == *partitions && !exprs.is_empty() && exprs.iter().all(|e| group_exprs.iter().any(|g| g.as_ref() == e.as_ref()))
+        }
         _ => false,
     };
     let input: Arc<dyn ExecutionPlan> = if partitioned_by_keys {
@@ -126,14 +131,17 @@ fn one_step(plan: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPla
     } else {
         Arc::new(RepartitionExec::try_new(input, Partitioning::Hash(sorted_keys, *partitions))?.with_preserve_order())
     };
-    let single = AggregateExec::try_new(
+    // An aggregation DataFusion cannot build this way is left in two steps.
+    let Ok(single) = AggregateExec::try_new(
         AggregateMode::SinglePartitioned,
         first.group_expr().clone(),
         first.aggr_expr().to_vec(),
         first.filter_expr().to_vec(),
         input,
         first.input_schema(),
-    )?;
+    ) else {
+        return Ok(None);
+    };
     let single: Arc<dyn ExecutionPlan> = Arc::new(single);
     // The one step must produce what the two did, and must still aggregate in order: an
     // unsorted one-step aggregation would hold every group at once.

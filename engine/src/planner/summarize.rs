@@ -265,17 +265,27 @@ impl Planner<'_> {
             "countif" => zero(aggregate_name("countif", Some(args[0])), agg::count(lit(1i64)).filter(predicate(args[0])?).build()?),
             "sum" | "sumif" => {
                 // Timespans are summable too (Kusto's analyzer: "a number, timespan or
-                // datetime"): summed as their nanoseconds, 0s over no values.
+                // datetime"): summed as whole nanoseconds in a decimal, which does not wrap
+                // where a long would (past about 292 years); 0s over no values, null past the
+                // timespan's range.
                 let name = aggregate_name(fname, Some(args[0]));
                 let span = timespan(args[0])?;
                 let x = match &span {
-                    Some(x) => datafusion::prelude::cast(x.clone(), DataType::Int64),
+                    Some(x) => datafusion::prelude::cast(x.clone(), DataType::Decimal128(38, 0)),
                     None => numeric(args[0])?,
                 };
                 let t = ep.type_of(&x, args[0].span)?;
                 let sum = if fname == "sumif" { agg::sum(x).filter(predicate(args[1])?).build()? } else { agg::sum(x) };
                 if span.is_some() {
-                    let finish: Finish = Arc::new(|x| datafusion::prelude::cast(coalesce(vec![x, lit(0i64)]), crate::types::TIMESPAN));
+                    let finish: Finish = Arc::new(|x| {
+                        // Null over no values is 0s; a sum past the range stays null.
+                        let nanos = Expr::Case(datafusion::logical_expr::Case {
+                            expr: None,
+                            when_then_expr: vec![(Box::new(x.clone().is_null()), Box::new(lit(0i64)))],
+                            else_expr: Some(Box::new(datafusion::prelude::try_cast(x, DataType::Int64))),
+                        });
+                        datafusion::prelude::cast(nanos, crate::types::TIMESPAN)
+                    });
                     return Ok(vec![AggOutput { name, expr: sum, finish: Some(finish) }]);
                 }
                 sum_output(name, sum, &t)
@@ -284,7 +294,7 @@ impl Planner<'_> {
                 // The mean of timespans is a timespan (of whole nanoseconds); over no values, null.
                 let x = datafusion::prelude::cast(ep.plan(args[0])?, DataType::Int64);
                 let finish: Finish =
-                    Arc::new(|x| datafusion::prelude::cast(datafusion::prelude::cast(x, DataType::Int64), crate::types::TIMESPAN));
+                    Arc::new(|x| datafusion::prelude::cast(datafusion::prelude::try_cast(x, DataType::Int64), crate::types::TIMESPAN));
                 Ok(vec![AggOutput { name: aggregate_name("avg", Some(args[0])), expr: agg::avg(x), finish: Some(finish) }])
             }
             "avg" => {
