@@ -584,8 +584,11 @@ async fn check_sorted_summarize(case: &mut Case<'_>) -> Result<(), Failure> {
     };
     let (k1, k2) = (key(case), key(case));
     let direction = if case.rng.random_bool(0.5) { "asc" } else { "desc" };
-    let steps = format!("| summarize n = count(), m = countif({p}) by k1, k2\n| summarize g = count(), t = sum(n), u = max(m) by k1");
-    let engine = case.random_engine();
+    let steps = format!(
+        "| summarize n = count(), m = countif({p}) by k1, k2\n| summarize g = count(), t = sum(n), u = max(m), s = array_length(make_set(k2)), d = dcount(k2) by k1"
+    );
+    // An engine with 4 partitions (the rule needs a repartition to replace).
+    let engine = &case.engines[case.rng.random_range(2..case.engines.len())];
     let runs = [
         (engine, format!("{source}\n| extend k1 = {k1}, k2 = {k2}\n{steps}")),
         (
