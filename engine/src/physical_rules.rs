@@ -1,5 +1,6 @@
-//! kql's physical optimizer rules: DataFusion's, less one that gave wrong answers, plus one
-//! that drops a sort nothing needs in front of the final step of an aggregation.
+//! kql's physical optimizer rules: DataFusion's, less one that gave wrong answers, plus two
+//! for aggregations: one drops a sort nothing needs in front of the final step, one
+//! aggregates sorted input in one step.
 
 use std::sync::Arc;
 

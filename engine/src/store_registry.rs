@@ -6,7 +6,9 @@
 //! every other URL goes to DataFusion's registry as before.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
@@ -32,7 +34,7 @@ fn user_key(url: &Url) -> Option<String> {
 impl ObjectStoreRegistry for StoreRegistry {
     fn register_store(&self, url: &Url, store: Arc<dyn ObjectStore>) -> Option<Arc<dyn ObjectStore>> {
         match user_key(url) {
-            Some(key) => self.by_user_and_host.write().unwrap_or_else(|e| e.into_inner()).insert(key, store),
+            Some(key) => self.by_user_and_host.write().insert(key, store),
             None => self.by_host.register_store(url, store),
         }
     }
@@ -42,7 +44,6 @@ impl ObjectStoreRegistry for StoreRegistry {
             Some(key) => self
                 .by_user_and_host
                 .write()
-                .unwrap_or_else(|e| e.into_inner())
                 .remove(&key)
                 .ok_or_else(|| DataFusionError::Execution(format!("no object store is registered for {key}"))),
             None => self.by_host.deregister_store(url),
@@ -54,7 +55,6 @@ impl ObjectStoreRegistry for StoreRegistry {
             Some(key) => self
                 .by_user_and_host
                 .read()
-                .unwrap_or_else(|e| e.into_inner())
                 .get(&key)
                 .cloned()
                 .ok_or_else(|| DataFusionError::Execution(format!("no object store is registered for {key}"))),

@@ -238,18 +238,20 @@ impl Planner<'_> {
             }
             Ok(p)
         };
-        let numeric = |e: &ast::Expr| -> Result<Expr> {
-            let x = ep.plan(e)?;
-            let t = ep.type_of(&x, e.span)?;
+        // `x` (planned from the argument at `span`), when it is a number.
+        let require_numeric = |x: Expr, span| -> Result<Expr> {
+            let t = ep.type_of(&x, span)?;
             if !(t.is_numeric() || t == arrow::datatypes::DataType::Null) {
-                return Err(KqlError::at(e.span, format!("{fname}() needs a number, got {}", kql_type_of(&t))));
+                return Err(KqlError::at(span, format!("{fname}() needs a number, got {}", kql_type_of(&t))));
             }
             Ok(x)
         };
-        // `e` planned, when it is a timespan.
-        let timespan = |e: &ast::Expr| -> Result<Option<Expr>> {
+        let numeric = |e: &ast::Expr| -> Result<Expr> { require_numeric(ep.plan(e)?, e.span) };
+        // `e` planned, and whether it is a timespan (summable and averageable as one).
+        let planned_with_span = |e: &ast::Expr| -> Result<(Expr, bool)> {
             let x = ep.plan(e)?;
-            Ok((ep.type_of(&x, e.span)? == crate::types::TIMESPAN).then_some(x))
+            let is_span = ep.type_of(&x, e.span)? == crate::types::TIMESPAN;
+            Ok((x, is_span))
         };
         match fname {
             "count" => {
@@ -269,14 +271,11 @@ impl Planner<'_> {
                 // where a long would (past about 292 years); 0s over no values, null past the
                 // timespan's range.
                 let name = aggregate_name(fname, Some(args[0]));
-                let span = timespan(args[0])?;
-                let x = match &span {
-                    Some(x) => datafusion::prelude::cast(x.clone(), DataType::Decimal128(38, 0)),
-                    None => numeric(args[0])?,
-                };
+                let (x, is_span) = planned_with_span(args[0])?;
+                let x = if is_span { datafusion::prelude::cast(x, DataType::Decimal128(38, 0)) } else { require_numeric(x, args[0].span)? };
                 let t = ep.type_of(&x, args[0].span)?;
                 let sum = if fname == "sumif" { agg::sum(x).filter(predicate(args[1])?).build()? } else { agg::sum(x) };
-                if span.is_some() {
+                if is_span {
                     let finish: Finish = Arc::new(|x| {
                         // Null over no values is 0s; a sum past the range stays null.
                         let nanos = Expr::Case(datafusion::logical_expr::Case {
@@ -290,23 +289,28 @@ impl Planner<'_> {
                 }
                 sum_output(name, sum, &t)
             }
-            "avg" if timespan(args[0])?.is_some() => {
-                // The mean of timespans is a timespan (of whole nanoseconds); over no values, null.
-                let x = datafusion::prelude::cast(ep.plan(args[0])?, DataType::Int64);
-                let finish: Finish =
-                    Arc::new(|x| datafusion::prelude::cast(datafusion::prelude::try_cast(x, DataType::Int64), crate::types::TIMESPAN));
-                Ok(vec![AggOutput { name: aggregate_name("avg", Some(args[0])), expr: agg::avg(x), finish: Some(finish) }])
-            }
             "avg" => {
+                let name = aggregate_name("avg", Some(args[0]));
+                let (x, is_span) = planned_with_span(args[0])?;
+                if is_span {
+                    // The mean of timespans is a timespan (of whole nanoseconds); over no values, null.
+                    let finish: Finish =
+                        Arc::new(|x| datafusion::prelude::cast(datafusion::prelude::try_cast(x, DataType::Int64), crate::types::TIMESPAN));
+                    return Ok(vec![AggOutput {
+                        name,
+                        expr: agg::avg(datafusion::prelude::cast(x, DataType::Int64)),
+                        finish: Some(finish),
+                    }]);
+                }
                 // Over no values the average is 0/0 (a real: a decimal has no NaN, so a decimal
                 // column is averaged as reals).
-                let x = numeric(args[0])?;
+                let x = require_numeric(x, args[0].span)?;
                 let x = if matches!(ep.type_of(&x, args[0].span)?, arrow::datatypes::DataType::Decimal128(..)) {
                     datafusion::prelude::cast(x, arrow::datatypes::DataType::Float64)
                 } else {
                     x
                 };
-                Ok(vec![AggOutput::with_default(aggregate_name("avg", Some(args[0])), agg::avg(x), lit(f64::NAN))])
+                Ok(vec![AggOutput::with_default(name, agg::avg(x), lit(f64::NAN))])
             }
             "min" | "max" => {
                 let x = ep.plan(args[0])?;
