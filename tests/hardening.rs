@@ -169,6 +169,60 @@ fn values_a_kql_type_cannot_hold_read_as_null_and_the_query_goes_on() {
 }
 
 #[test]
+fn microsecond_dates_past_9999_read_as_null_and_only_such_files_are_checked_per_row() {
+    use arrow::array::TimestampMicrosecondArray;
+    use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+    let dir = scratch("micros");
+    let utc = DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, Some("UTC".into()));
+    let schema = Arc::new(Schema::new(vec![Field::new("t", utc, true), Field::new("n", DataType::Int64, false)]));
+    // 4*10^17 µs is in the year 14645, -7*10^16 µs before 0001: an i64 of microseconds holds both.
+    let t = TimestampMicrosecondArray::from(vec![
+        Some(0),
+        Some(400_000_000_000_000_000),
+        Some(-70_000_000_000_000_000),
+        Some(86_400_000_000),
+        None,
+    ])
+    .with_timezone("UTC");
+    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(t), Arc::new(Int64Array::from_iter_values(1..=5))]).expect("batch");
+    write_parquet(&dir.join("Far.parquet"), &batch);
+    // The same rows without statistics: nothing tells the range, so every value is checked.
+    let bare = WriterProperties::builder().set_statistics_enabled(EnabledStatistics::None).build();
+    let mut writer =
+        ArrowWriter::try_new(std::fs::File::create(dir.join("Bare.parquet")).expect("create"), schema, Some(bare)).expect("writer");
+    writer.write(&batch).expect("write");
+    writer.close().expect("close");
+    write_parquet(
+        &dir.join("Near.parquet"),
+        &RecordBatch::try_new(batch.schema(), vec![batch.column(0).slice(0, 1), batch.column(1).slice(0, 1)]).expect("batch"),
+    );
+    let data = dir.to_str().expect("utf-8");
+    // The year 14645 printed as a date, and `max` returned it.
+    let query = "union withsource=Table Far, Bare | summarize n = count(), dates = countif(isnotnull(t)), latest = max(t), first = min(t) by Table | order by Table asc";
+    let out = kql(&["--data", data, "--format", "csv", "-c", query]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "Table,n,dates,latest,first\nBare,5,2,1970-01-02T00:00:00Z,1970-01-01T00:00:00Z\nFar,5,2,1970-01-02T00:00:00Z,1970-01-01T00:00:00Z\n"
+    );
+    // Only the file whose statistics show such dates is named (one without statistics says nothing).
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "warning: --data {0}: column 't' of '{0}/Far.parquet' holds dates outside 0001-01-01 to 9999-12-31, which Kusto's datetime cannot hold: they read as null\n",
+            dir.display()
+        )
+    );
+    // A table whose statistics show every date inside is scanned as it is: no per-row check.
+    let out = kql(&["--table", &format!("Near={data}/Near.parquet"), "--explain", "plan", "-c", "Near | where t > datetime(1960-01-01)"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plan = stdout(&out);
+    assert!(plan.contains("TableScan: near projection=[t, n], partial_filters=[near.t > ") && !plan.contains("CASE"), "{plan}");
+    let out = kql(&["--table", &format!("Far={data}/Far.parquet"), "--explain", "plan", "-c", "Far | where t > datetime(1960-01-01)"]);
+    assert!(stdout(&out).contains("CASE WHEN far.t >= TimestampMicrosecond(-62135596800000000"), "{}", stdout(&out));
+}
+
+#[test]
 fn files_that_disagree_and_symlink_loops_say_so() {
     use arrow::array::StringArray;
     let dir = scratch("mixed");

@@ -26,6 +26,9 @@ pub struct Table {
     pub declared: Option<TableDeclaration>,
     /// A declared Parquet table's files, to name the one holding a value that does not convert.
     pub declared_files: Option<Arc<crate::declared::DeclaredFiles>>,
+    /// The datetime columns in microseconds whose values the scan checks against Kusto's range
+    /// (those whose files' statistics show a date outside it, or show nothing).
+    pub checked_micros: std::collections::BTreeSet<String>,
 }
 
 #[derive(Clone, Default)]
@@ -140,16 +143,21 @@ pub async fn open_table(
         }
     }
     // Dates Kusto cannot hold read as null; said once, at registration, naming column and file.
-    let wide = crate::parquet_dates::wide_columns(&schema);
+    let dated = crate::parquet_dates::checked_columns(&schema);
     let prefix = match &remote {
         Some(url) => format!("{}://{}/", url.scheme(), url.authority()),
         None => "/".to_string(),
     };
+    let mut checked_micros = std::collections::BTreeSet::new();
     if kind == FileKind::Parquet
-        && !wide.is_empty()
+        && !dated.is_empty()
         && let Some((store, objects)) = &files
     {
-        warnings.extend(crate::parquet_dates::out_of_range(store, objects, &wide, |o| format!("{prefix}{}", o.location)).await);
+        let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
+        let shown = |o: &datafusion::object_store::ObjectMeta| format!("{prefix}{}", o.location);
+        let check = crate::parquet_dates::check(store, objects, &schema, &dated, cache, shown).await;
+        warnings.extend(check.warnings);
+        checked_micros = check.checked_micros;
     }
     let (declared, declared_files) = match (kind, declared) {
         (FileKind::Parquet, Some(d)) => {
@@ -172,7 +180,7 @@ pub async fn open_table(
             Arc::new(ListingTable::try_new(config)?.with_cache(state.runtime_env().cache_manager.get_file_statistic_cache()))
         }
     };
-    Ok((Table { provider, location: location.to_string(), declared, declared_files }, warnings))
+    Ok((Table { provider, location: location.to_string(), declared, declared_files, checked_micros }, warnings))
 }
 
 /// The store and files a table's schema was inferred from.

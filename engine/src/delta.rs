@@ -199,8 +199,14 @@ pub async fn refuse_remote_part(state: &SessionState, location: &str, url: &Url)
 }
 
 /// Opens the Delta table at `delta` (given by the user as `given`), at its version, with the
-/// table's `.create table` declaration if there is one.
-pub async fn open(state: &SessionState, given: &str, delta: &DeltaLocation, declared: Option<&TableDeclaration>) -> Result<Table> {
+/// table's `.create table` declaration if there is one. Returns the table and warnings (files
+/// holding dates Kusto cannot).
+pub async fn open(
+    state: &SessionState,
+    given: &str,
+    delta: &DeltaLocation,
+    declared: Option<&TableDeclaration>,
+) -> Result<(Table, Vec<String>)> {
     let remote = crate::object_stores::remote_url(&delta.place).is_some();
     let cannot = |e: DeltaTableError| KqlError::new(format!("cannot read Delta table '{given}': {}", error_text(&e, remote)));
     // The table's URL, and kql's store for a remote table's bucket (credentials as every remote
@@ -290,7 +296,27 @@ pub async fn open(state: &SessionState, given: &str, delta: &DeltaLocation, decl
         }
         None => None,
     };
-    Ok(Table { provider, location: given.to_string(), declared, declared_files: None })
+    // Dates Kusto cannot hold read as null, as in a Parquet table: the log's statistics tell
+    // which files hold some, and which microsecond columns the scan must check.
+    let schema = provider.schema();
+    let check = match table.snapshot().and_then(|s| s.add_actions_table(true)) {
+        Ok(actions) => {
+            let base = given.trim_end_matches('/');
+            crate::parquet_dates::check_delta_files(&schema, &actions, |path| format!("{base}/{path}"))
+        }
+        // Without the log's statistics every microsecond column is checked per row.
+        Err(_) => crate::parquet_dates::DateCheck {
+            warnings: Vec::new(),
+            checked_micros: schema
+                .fields()
+                .iter()
+                .filter(|f| matches!(f.data_type(), arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, _)))
+                .map(|f| f.name().clone())
+                .collect(),
+        },
+    };
+    let table = Table { provider, location: given.to_string(), declared, declared_files: None, checked_micros: check.checked_micros };
+    Ok((table, check.warnings))
 }
 
 /// When `version` was committed, in milliseconds: delta-rs's time, the modification time of its

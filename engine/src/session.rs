@@ -136,9 +136,9 @@ impl Session {
             return self.register_evtx(name, location).await;
         }
         if let Some(delta) = crate::delta::location_of(&self.ctx.state(), location).await? {
-            let table = crate::delta::open(&self.ctx.state(), location, &delta, self.declarations.get(name)).await?;
+            let (table, warnings) = crate::delta::open(&self.ctx.state(), location, &delta, self.declarations.get(name)).await?;
             self.catalog.insert(name, table);
-            return Ok(Vec::new());
+            return Ok(warnings);
         }
         self.register_table_files(name, location).await
     }

@@ -137,7 +137,7 @@ impl Planner<'_> {
         let plan = LogicalPlanBuilder::scan(name, provider_as_source(table.provider.clone()), None)?.build()?;
         // File types that are not KQL types (timestamps in other units, small integers) are
         // read as the KQL type. A value the KQL type cannot hold (a uint64 past long's range, a
-        // timestamp past 9999) is null, not a failed query.
+        // timestamp past 9999) is null, not a failed query, nor a date Kusto cannot have.
         let columns: Vec<(String, Expr, arrow::datatypes::Field)> = plan
             .schema()
             .iter()
@@ -146,18 +146,18 @@ impl Planner<'_> {
                 if let Some(value) = crate::functions::file_types::as_kql_value(c.clone(), f) {
                     return Ok((f.name().clone(), value, f.as_ref().clone()));
                 }
-                match crate::types::normalized_type(f.data_type()) {
-                    // Seconds, milliseconds and dates reach past Kusto's years 1 to 9999; those
-                    // values are null (nanoseconds and microseconds cannot).
-                    Some(t)
-                        if matches!(
-                            f.data_type(),
-                            DataType::Timestamp(arrow::datatypes::TimeUnit::Second | arrow::datatypes::TimeUnit::Millisecond, _)
-                                | DataType::Date32
-                                | DataType::Date64
-                        ) =>
-                    {
-                        let x = Expr::TryCast(datafusion::logical_expr::TryCast::new(Box::new(c), t));
+                let as_kql = crate::types::normalized_type(f.data_type());
+                // Seconds, milliseconds and dates reach past Kusto's years 1 to 9999, and so do
+                // microseconds: those values are null. A microsecond column is checked only
+                // where its files' statistics show such a value (or nothing); nanoseconds
+                // cannot reach past.
+                let checked = crate::parquet_dates::is_wide(f.data_type()) || table.checked_micros.contains(f.name());
+                match as_kql {
+                    _ if checked => {
+                        let x = match as_kql {
+                            Some(t) => Expr::TryCast(datafusion::logical_expr::TryCast::new(Box::new(c), t)),
+                            None => c,
+                        };
                         let bound = |micros: i64| Expr::Literal(ScalarValue::TimestampMicrosecond(Some(micros), Some("UTC".into())), None);
                         let in_range =
                             x.clone().between(bound(kql_grammar::values::MIN_DATETIME), bound(kql_grammar::values::MAX_DATETIME));
