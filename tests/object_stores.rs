@@ -94,6 +94,25 @@ impl Drop for Moto {
     }
 }
 
+/// A server child process, stopped when dropped (a failed assertion included).
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits (a minute at most) until a server just started listens on `port`.
+fn wait_until_listening(port: u16, server: &str) {
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(60), "{server} did not start on port {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
 }
@@ -118,11 +137,7 @@ fn start_moto() -> Moto {
         .spawn()
         .expect("start moto_server");
     let endpoint = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(60), "moto_server did not start on port {port}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_until_listening(port, "moto_server");
     // IAM requests name their service in the credential scope; unsigned ones are let through
     // while the initial allowance lasts.
     let iam = |form: &[(&str, &str)]| -> String {
@@ -156,11 +171,7 @@ fn start_open_moto() -> Moto {
         .spawn()
         .expect("start moto_server");
     let endpoint = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(60), "moto_server did not start on port {port}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_until_listening(port, "moto_server");
     // Unsigned requests read what is public-read only.
     ureq::put(format!("{endpoint}/logs")).header("x-amz-acl", "public-read").send_empty().expect("create bucket");
     Moto { child, endpoint, key: "open".to_string(), secret: "open".to_string() }
@@ -343,6 +354,52 @@ fn s3_objects_and_prefixes_are_tables_and_bad_credentials_or_buckets_are_clear_e
     let out = kql_s3(&moto, &secret, &["--data", "s3://no-such-bucket/", "-c", "print 1"]);
     assert!(stderr(&out).starts_with("error: --data: cannot list 's3://no-such-bucket/': no such bucket or container"), "{}", stderr(&out));
 
+    // Credentials and region from `~/.aws` (the profile AWS_PROFILE names), as the AWS CLI
+    // reads them, when the environment sets none.
+    let home = support::scratch("aws-profile");
+    std::fs::create_dir_all(home.join(".aws")).expect("mkdir .aws");
+    std::fs::write(
+        home.join(".aws/credentials"),
+        format!(
+            "[default]\naws_access_key_id = {0}\naws_secret_access_key = not-the-secret\n\n[hunter]\naws_access_key_id = {0}\naws_secret_access_key = {1}\n",
+            moto.key, moto.secret
+        ),
+    )
+    .expect("write credentials");
+    std::fs::write(home.join(".aws/config"), "[profile hunter]\nregion = us-east-1\n").expect("write config");
+    let kql_profile = |profile: Option<&str>| {
+        let mut cmd = Command::new(kql_binary());
+        cmd.args(["--table", "N=s3://logs/net/", "--format", "csv", "-c", beacon]).current_dir(root()).stdin(Stdio::null());
+        for name in [
+            "AWS_PROFILE",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "AWS_CONFIG_FILE",
+        ] {
+            cmd.env_remove(name);
+        }
+        if let Some(profile) = profile {
+            cmd.env("AWS_PROFILE", profile);
+        }
+        cmd.env("HOME", &home).env("AWS_ENDPOINT", &moto.endpoint).env("AWS_ALLOW_HTTP", "true").output().expect("run kql")
+    };
+    let out = kql_profile(Some("hunter"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "Count\n160\n");
+    // The default profile's secret is wrong: the server's refusal is a clear error.
+    let out = kql_profile(None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with("error: --table N: cannot list 's3://logs/net/': access denied: check the credentials in the environment"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::remove_dir_all(&home).ok();
+
     let out = kql_s3(&moto, "not-the-secret", &["--table", "N=s3://logs/net/", "-c", "N | count"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -396,11 +453,7 @@ fn azure_blob_containers_are_tables_and_bad_keys_or_containers_are_clear_errors(
         }
     }
     let _kill = Kill(&mut child);
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(60), "azurite did not start on port {port}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_until_listening(port, "azurite");
     let endpoint = format!("http://127.0.0.1:{port}");
     let setup = format!(
         r#"
@@ -563,6 +616,39 @@ fn gcs_buckets_are_tables() {
         "{}",
         stderr(&out)
     );
+
+    // Wrong credentials. A key file that cannot be read, or whose key is not a key, is named
+    // before anything is contacted (no token is asked of Google's servers). A server's refusal
+    // is not tested here: moto without authentication refuses nothing, and with it answers an
+    // unsigned request with a 500 (S3's refusal is tested above).
+    let with_key = |key_file: &Path| {
+        let mut cmd = Command::new(kql_binary());
+        gcs_env(&mut cmd);
+        cmd.env("GOOGLE_SERVICE_ACCOUNT", key_file).args(["--table", "N=gs://logs/net/", "-c", "N | count"]).stdin(Stdio::null());
+        let out = cmd.output().expect("run kql");
+        assert_eq!(out.status.code(), Some(1));
+        stderr(&out)
+    };
+    assert_eq!(
+        with_key(&dir.join("no-such-key.json")),
+        format!(
+            "error: --table N: cannot open 'gs://logs/net/': Generic GCS error: GCP credential error: Unable to open service account file from {}: No such file or directory (os error 2)\n",
+            dir.join("no-such-key.json").display()
+        )
+    );
+    let not_a_key = dir.join("not-a-key.json");
+    std::fs::write(
+        &not_a_key,
+        format!(
+            r#"{{"type":"service_account","private_key":"not a key","private_key_id":"k","client_email":"hunter@kql-test.iam.gserviceaccount.com","gcs_base_url":"{}"}}"#,
+            moto.endpoint
+        ),
+    )
+    .expect("write key file");
+    assert_eq!(
+        with_key(&not_a_key),
+        "error: --table N: cannot open 'gs://logs/net/': Generic GCS error: Error reading pem file: no items found\n"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -575,25 +661,21 @@ fn http_urls_are_tables() {
         .expect("write");
     std::fs::write(dir.join("bad.jsonl"), "{\"User\":\"a\"}\nnot json\n").expect("write");
     let port = free_port();
-    let mut child = Command::new("python3")
+    let server = Command::new("python3")
         .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory", dir.to_str().expect("utf-8")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("start python3 -m http.server");
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "the web server did not start on port {port}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let server = Server(server);
+    wait_until_listening(port, "the web server");
     let table = format!("S=http://127.0.0.1:{port}/signins.jsonl");
     let out = support::kql(&["--table", &table, "--format", "csv", "-c", "S | where ResultType != '0'"]);
     let missing = format!("S=http://127.0.0.1:{port}/nothing.jsonl");
     let missing_out = support::kql(&["--table", &missing, "-c", "S"]);
     let bad = format!("S=http://127.0.0.1:{port}/bad.jsonl");
     let bad_out = support::kql(&["--table", &bad, "-c", "S"]);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "User,ResultType\nb,50126\n");
     assert_eq!(missing_out.status.code(), Some(1));
@@ -608,4 +690,89 @@ fn http_urls_are_tables() {
         "{}",
         stderr(&bad_out)
     );
+}
+
+/// Runs `openssl` with `args` in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The same over HTTPS: Python's web server with a certificate of a private certificate
+/// authority (made by `openssl`), which kql trusts only when SSL_CERT_FILE names it, as the
+/// system's own tools do. Before kql named its TLS cryptography, every `https://` request
+/// failed with "error sending request", trusted or not.
+#[test]
+fn https_urls_are_tables_and_an_untrusted_certificate_is_a_clear_error() {
+    let dir = support::scratch("https-served");
+    std::fs::write(dir.join("signins.jsonl"), "{\"User\":\"a\",\"ResultType\":\"0\"}\n{\"User\":\"b\",\"ResultType\":\"50126\"}\n")
+        .expect("write");
+    openssl(
+        &dir,
+        &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=kql test CA", "-days", "2"],
+    );
+    openssl(&dir, &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]);
+    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").expect("write");
+    openssl(
+        &dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ],
+    );
+    let serve = r#"
+import functools, http.server, ssl, sys
+port, directory = int(sys.argv[1]), sys.argv[2]
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=directory)
+server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(f"{directory}/server.pem", f"{directory}/server.key")
+server.socket = context.wrap_socket(server.socket, server_side=True)
+server.serve_forever()
+"#;
+    let port = free_port();
+    let server = Command::new("python3")
+        .args(["-c", serve, &port.to_string(), dir.to_str().expect("utf-8")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the HTTPS server");
+    let server = Server(server);
+    wait_until_listening(port, "the web server");
+    let table = format!("S=https://127.0.0.1:{port}/signins.jsonl");
+    let run = |ca: Option<&Path>| {
+        let mut cmd = Command::new(kql_binary());
+        cmd.args(["--table", &table, "--format", "csv", "-c", "S | where ResultType != '0'"]).current_dir(root()).stdin(Stdio::null());
+        cmd.env_remove("SSL_CERT_FILE").env_remove("SSL_CERT_DIR");
+        if let Some(ca) = ca {
+            cmd.env("SSL_CERT_FILE", ca);
+        }
+        cmd.output().expect("run kql")
+    };
+    let trusted = run(Some(&dir.join("ca.pem")));
+    let untrusted = run(None);
+    drop(server);
+    assert!(trusted.status.success(), "{}", stderr(&trusted));
+    assert_eq!(stdout(&trusted), "User,ResultType\nb,50126\n");
+    assert_eq!(untrusted.status.code(), Some(1));
+    assert_eq!(
+        stderr(&untrusted),
+        format!(
+            "error: --table S: cannot open 'https://127.0.0.1:{port}/signins.jsonl': the server's TLS certificate is not trusted (invalid peer certificate: UnknownIssuer): a private certificate authority's PEM file can be named with SSL_CERT_FILE\n"
+        )
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -34,6 +34,14 @@ pub fn register_store(state: &SessionState, url: &Url) -> Result<Arc<dyn ObjectS
     Ok(store)
 }
 
+/// Names rustls's process-wide cryptography. The dependency tree enables two (ring, and
+/// aws-lc-rs through delta-rs's clients), and then rustls picks neither: every `https://`,
+/// S3, Azure and GCS request failed with "error sending request". An `Err` means one is
+/// chosen already (by `kql-cluster`'s TLS, the same one).
+pub fn choose_tls_cryptography() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 fn store_for(url: &Url) -> Result<Arc<dyn ObjectStore>> {
     let cannot = |e: object_store::Error| KqlError::new(format!("cannot open '{url}': {}", error_text(&e)));
     Ok(match url.scheme() {
@@ -102,6 +110,13 @@ fn with_aws_profile(mut builder: AmazonS3Builder) -> AmazonS3Builder {
 /// An object store error in a hunter's words: what went wrong, not the HTTP client's chain.
 pub fn error_text(e: &object_store::Error) -> String {
     let text = e.to_string();
+    // The HTTP client's top message is "error sending request"; the reason is its last source.
+    let cause = root_cause(e);
+    if cause.contains("invalid peer certificate") {
+        return format!(
+            "the server's TLS certificate is not trusted ({cause}): a private certificate authority's PEM file can be named with SSL_CERT_FILE"
+        );
+    }
     match e {
         object_store::Error::NotFound { .. } => "no such bucket, container or object".to_string(),
         object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
@@ -120,8 +135,18 @@ pub fn error_text(e: &object_store::Error) -> String {
         _ if text.contains("NoSuchBucket") || text.contains("ContainerNotFound") || has_status(&text, 404) => {
             format!("no such bucket or container ({})", first_line(&text))
         }
+        _ if !text.contains(&cause) => format!("{}: {cause}", first_line(&text)),
         _ => first_line(&text),
     }
+}
+
+/// The innermost error of `e`'s chain of sources, as text.
+fn root_cause(e: &object_store::Error) -> String {
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    first_line(&cause.to_string())
 }
 
 /// Whether an HTTP client's error text reports the server's status `code`.

@@ -92,6 +92,7 @@ impl Session {
     /// The one constructor of the DataFusion context: the CLI, the tests and any other front
     /// end get the same configuration.
     pub fn new(options: SessionOptions) -> Result<Session> {
+        crate::object_stores::choose_tls_cryptography();
         let state = session_state(&options)?;
         Ok(Session::with_state(options, state))
     }
