@@ -5,7 +5,7 @@
 //! other files are read whole by one reader.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Cursor};
+use std::io::{BufRead, BufReader};
 use std::sync::Arc;
 
 use arrow::datatypes::{Schema, SchemaRef};
@@ -61,19 +61,19 @@ impl TextFormat {
     }
 }
 
-/// An object's bytes, decompressed when it is gzip.
-async fn open_object(store: &Arc<dyn ObjectStore>, location: &ObjectPath) -> Result<Box<dyn BufRead + Send>> {
-    Ok(open_part(store, location, None).await?.0)
+/// An opened text object: its bytes (decompressed when it is gzip), the part of the file they
+/// are, and whether they must be read on a blocking thread (a remote object's, which arrive as
+/// they are read: `streamed.rs`).
+struct Opened {
+    input: Box<dyn BufRead + Send>,
+    part: Option<Part>,
+    streamed: bool,
 }
 
 /// An object's bytes, or for a byte range `(start, end)` of a plain local file, its lines that
 /// start in the range (with where they start). Any other file is read whole by the range that
 /// starts it, and not at all by the others.
-async fn open_part(
-    store: &Arc<dyn ObjectStore>,
-    location: &ObjectPath,
-    range: Option<(u64, u64)>,
-) -> Result<(Box<dyn BufRead + Send>, Option<Part>)> {
+async fn open_part(store: &Arc<dyn ObjectStore>, location: &ObjectPath, range: Option<(u64, u64)>) -> Result<Opened> {
     let gzip = location.as_ref().to_ascii_lowercase().ends_with(".gz");
     let result = store.get_opts(location, GetOptions::default()).await?;
     let raw: Box<dyn std::io::Read + Send> = match result.payload {
@@ -82,28 +82,34 @@ async fn open_part(
                 use std::io::{Seek, SeekFrom};
                 let mut input = BufReader::with_capacity(1 << 16, file);
                 if start == 0 {
-                    return Ok((Box::new(input), Some(Part { position: 0, end, lines_before: LinesBefore::Known(0) })));
+                    let part = Some(Part { position: 0, end, lines_before: LinesBefore::Known(0) });
+                    return Ok(Opened { input: Box::new(input), part, streamed: false });
                 }
                 // A line that starts before `start` belongs to the range before: skip to the
                 // first line that starts at or after it.
                 input.seek(SeekFrom::Start(start - 1))?;
                 let position = start - 1 + input.skip_until(b'\n')? as u64;
-                return Ok((Box::new(input), Some(Part { position, end, lines_before: LinesBefore::Count(path, position) })));
+                let part = Some(Part { position, end, lines_before: LinesBefore::Count(path, position) });
+                return Ok(Opened { input: Box::new(input), part, streamed: false });
             }
             Some((start, _)) if start > 0 => Box::new(std::io::empty()),
             _ => Box::new(file),
         },
         GetResultPayload::Stream(_) if range.is_some_and(|(start, _)| start > 0) => Box::new(std::io::empty()),
-        GetResultPayload::Stream(_) => Box::new(Cursor::new(result.bytes().await?)),
+        GetResultPayload::Stream(chunks) => {
+            let raw = Box::new(super::streamed::ChunkReader::new(chunks));
+            return Ok(Opened { input: decompressed(raw, gzip), part: None, streamed: true });
+        }
     };
-    Ok((
-        if gzip {
-            Box::new(BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(raw)))
-        } else {
-            Box::new(BufReader::with_capacity(1 << 16, raw))
-        },
-        None,
-    ))
+    Ok(Opened { input: decompressed(raw, gzip), part: None, streamed: false })
+}
+
+fn decompressed(raw: Box<dyn std::io::Read + Send>, gzip: bool) -> Box<dyn BufRead + Send> {
+    if gzip {
+        Box::new(BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(raw)))
+    } else {
+        Box::new(BufReader::with_capacity(1 << 16, raw))
+    }
 }
 
 #[async_trait]
@@ -124,8 +130,11 @@ impl FileFormat for TextFormat {
         let mut columns = Columns::default();
         for object in objects {
             let name = format!("{}{}", self.options.location_prefix, object.location);
-            let records = Records::new(self.kind, name, open_object(store, &object.location).await?)?;
-            columns.merge(sample(records, SAMPLE_RECORDS)?);
+            let Opened { input, streamed, .. } = open_part(store, &object.location, None).await?;
+            let kind = self.kind;
+            let read = move || sample(Records::new(kind, name, input)?, SAMPLE_RECORDS);
+            // A remote object's first records are read as they arrive; the rest is not fetched.
+            columns.merge(if streamed { super::streamed::on_blocking_thread(read).await? } else { read()? });
         }
         Ok(Arc::new(Schema::new(columns.fields())))
     }
@@ -247,10 +256,12 @@ impl FileOpener for TextOpener {
         let name = format!("{}{}", self.options.location_prefix, file.object_meta.location);
         let range = file.range.as_ref().map(|r| (r.start.max(0) as u64, r.end.max(0) as u64));
         Ok(Box::pin(async move {
-            let (input, part) = open_part(&store, &file.object_meta.location, range).await?;
-            let records = Records::new_part(kind, name, input, part)?;
-            let batches = FileBatches::new(records, schema, known, batch_size, bad, warnings)?;
-            Ok(futures::stream::iter(batches).map(|b| b.map_err(|e: DataFusionError| e)).boxed())
+            let Opened { input, part, streamed } = open_part(&store, &file.object_meta.location, range).await?;
+            let batches = move || FileBatches::new(Records::new_part(kind, name, input, part)?, schema, known, batch_size, bad, warnings);
+            if streamed {
+                return Ok(super::streamed::batches_on_blocking_thread(batches));
+            }
+            Ok(futures::stream::iter(batches()?).map(|b| b.map_err(|e: DataFusionError| e)).boxed())
         }))
     }
 }

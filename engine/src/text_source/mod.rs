@@ -8,6 +8,7 @@ mod format;
 mod infer;
 mod json_line;
 mod reader;
+mod streamed;
 
 pub use format::{SAMPLE_RECORDS, TextFormat, TextOptions};
 pub use reader::TextKind;
