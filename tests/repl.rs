@@ -292,3 +292,21 @@ fn a_hunt_run_shows_how_many_hunts_are_done() {
     p.send_control('c').expect("Ctrl-C");
     p.exp_eof().expect("kql exits");
 }
+
+/// A quick look at event logs (`--table Event=DIR/*.evtx`, `.load` too) imports them first,
+/// and says on the terminal how many events it has read. 40 copies of the Sysmon sample log
+/// (about 15,000 events) take long enough in any build to show the line (drawn after a second).
+#[test]
+fn a_quick_look_at_event_logs_shows_the_events_it_has_imported() {
+    let dir = scratch("progress-evtx");
+    let sample = root().join("tests/fixtures/evtx/sysmon.evtx");
+    for i in 0..40 {
+        std::fs::copy(&sample, dir.join(format!("host{i:02}.evtx"))).expect("copy the sample log");
+    }
+    let table = format!("Event={}/*.evtx", dir.display());
+    let mut p = on_terminal(&["--table", &table, "--format", "csv", "-c", "Event | count"]);
+    p.exp_regex(r"importing .*/\*\.evtx: [0-9][0-9,]* events").expect("the progress line");
+    p.exp_regex(r"Count\r\n[0-9]+").expect("the count, after the import");
+    p.exp_eof().expect("kql exits");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -41,4 +41,4 @@ pub mod types;
 pub mod watchlist;
 
 pub use error::{ErrorKind, KqlError, Result};
-pub use session::{Progress, QueryResult, ResultUse, Session, SessionOptions};
+pub use session::{LoadProgress, Progress, QueryResult, ResultUse, Session, SessionOptions};

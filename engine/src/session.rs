@@ -60,6 +60,22 @@ impl QueryResult {
     }
 }
 
+/// What a table's registration imports now, if anything (a quick look at `.evtx` files): the
+/// location and the events read so far. A front end holds a clone to draw a progress line
+/// while `register_table` runs.
+#[derive(Clone, Default)]
+pub struct LoadProgress(Arc<parking_lot::Mutex<Option<(String, u64)>>>);
+
+impl LoadProgress {
+    pub fn now(&self) -> Option<(String, u64)> {
+        self.0.lock().clone()
+    }
+
+    fn set(&self, now: Option<(String, u64)>) {
+        *self.0.lock() = now;
+    }
+}
+
 pub struct Session {
     ctx: SessionContext,
     catalog: Catalog,
@@ -68,6 +84,8 @@ pub struct Session {
     cancel: Arc<crate::cancel::Cancellation>,
     /// The data step running now, for `step_progress`.
     step_running: std::sync::Mutex<Option<(String, Progress)>>,
+    /// The import a table's registration runs now, for `load_progress`.
+    loading: LoadProgress,
     /// What scans of text tables reported (lines skipped, fields no column holds), until a
     /// front end takes them (`take_read_warnings`).
     read_warnings: Arc<parking_lot::Mutex<Vec<String>>>,
@@ -108,6 +126,7 @@ impl Session {
             options,
             cancel: Default::default(),
             step_running: Default::default(),
+            loading: Default::default(),
             read_warnings: Default::default(),
             declarations: Default::default(),
             scan_notes: Default::default(),
@@ -163,9 +182,14 @@ impl Session {
         let dir = std::env::temp_dir().join(format!("kql-evtx-{}-{}", std::process::id(), self.imported.len()));
         self.imported.push(dir.clone());
         let out = dir.clone();
-        let report = tokio::task::spawn_blocking(move || crate::evtx_import::import(&files, &out, |_, _| {}))
-            .await
-            .map_err(|e| KqlError::new(format!("importing '{location}' stopped: {e}")))??;
+        let (loading, shown) = (self.loading.clone(), location.to_string());
+        loading.set(Some((shown.clone(), 0)));
+        let imported = tokio::task::spawn_blocking(move || {
+            crate::evtx_import::import(&files, &out, |_, events| loading.set(Some((shown.clone(), events))))
+        })
+        .await;
+        self.loading.set(None);
+        let report = imported.map_err(|e| KqlError::new(format!("importing '{location}' stopped: {e}")))??;
         let table = if crate::evtx_import::TABLES.contains(&name) { name } else { "WindowsEvent" };
         let folder = dir.join(table);
         if !folder.is_dir() {
@@ -368,6 +392,11 @@ impl Session {
                 Ok((StepOutput::File { path: fetched.path, warning: fetched.warning }, 0))
             }
         }
+    }
+
+    /// A handle on what a table's registration imports now (see `LoadProgress`).
+    pub fn load_progress(&self) -> LoadProgress {
+        self.loading.clone()
     }
 
     /// The data step running now, if any: what it reads, and the rows and bytes its scans have

@@ -192,7 +192,8 @@ pub async fn register(session: &mut Session, sources: &cli::Sources) -> Result<(
         let Some((name, path)) = spec.split_once('=') else {
             return Err(format!("error: --table expects NAME=PATH, got '{spec}'"));
         };
-        let warnings = session.register_table(name.trim(), path.trim()).await.map_err(|e| format!("error: --table {name}: {e}"))?;
+        let warnings =
+            progress_line::register_table(session, name.trim(), path.trim()).await.map_err(|e| format!("error: --table {name}: {e}"))?;
         for w in warnings {
             eprintln!("warning: --table {name}: {w}");
         }

@@ -107,6 +107,20 @@ impl Drop for ProgressLine {
     }
 }
 
+/// Registers a table (`Session::register_table`), with a progress line on stderr while the
+/// registration imports event logs (`--table Event=logs/*.evtx`, `.load`), which can take
+/// minutes: "importing LOCATION: N events".
+pub async fn register_table(session: &mut Session, name: &str, location: &str) -> kql_engine::Result<Vec<String>> {
+    let line = ProgressLine::on_stderr(true);
+    let loading = session.load_progress();
+    let registered = tokio::select! {
+        registered = session.register_table(name, location) => registered,
+        never = line.draw(|| loading.now().map(|(what, events)| format!("importing {what}: {} events", HumanCount(events)))) => match never {},
+    };
+    line.clear();
+    registered
+}
+
 /// `eprintln!`, with the progress line lifted while the text is written.
 pub fn eprint_line(text: &str) {
     match lock(&SHOWN).as_ref() {

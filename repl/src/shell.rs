@@ -149,7 +149,7 @@ async fn command(session: &mut Session, settings: &mut Settings, text: &str) -> 
             None => eprintln!("usage: .schema TABLE (see .tables)"),
         },
         ".load" => match rest.split_once('=') {
-            Some((table, path)) => match session.register_table(table.trim(), path.trim()).await {
+            Some((table, path)) => match crate::progress_line::register_table(session, table.trim(), path.trim()).await {
                 Ok(warnings) => {
                     for w in warnings {
                         eprintln!("warning: {w}");
