@@ -20,6 +20,14 @@ fn gzip(path: &Path, text: &str) {
     encoder.finish().expect("finish gz");
 }
 
+/// One batch as a Parquet file.
+fn write_parquet(file: &Path, batch: &arrow::record_batch::RecordBatch) {
+    let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(std::fs::File::create(file).expect("create"), batch.schema(), None)
+        .expect("writer");
+    writer.write(batch).expect("write");
+    writer.close().expect("close");
+}
+
 fn csv_of(args: &[&str]) -> String {
     let mut all = args.to_vec();
     all.extend(["--format", "csv"]);
@@ -314,10 +322,7 @@ fn parquet_times_of_day_and_intervals_are_timespans() {
     let batch = arrow::record_batch::RecordBatch::try_from_iter(vec![("at", at), ("short", short), ("gap", gap), ("months", months)])
         .expect("batch");
     let file = dir.join("times.parquet");
-    let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&file).expect("create"), batch.schema(), None)
-        .expect("writer");
-    writer.write(&batch).expect("write");
-    writer.close().expect("close");
+    write_parquet(&file, &batch);
     let table = format!("T={}", file.display());
     assert_eq!(
         csv_of(&["--table", &table, "-c", "T | getschema | project ColumnName, ColumnType"]),
@@ -333,6 +338,47 @@ fn parquet_times_of_day_and_intervals_are_timespans() {
     assert_eq!(
         csv_of(&["--table", &table, "-c", "T | summarize latest = max(at), total = sum(short / 1s) | extend total = total * 1s"]),
         "latest,total\n23:59:59,00:01:06\n"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Decimals of every width are Kusto's 128-bit `decimal`, with the file's scale: a 32- or
+/// 64-bit decimal added to or multiplied by a number kept its digits only as text, while the
+/// arithmetic read its raw integer (1.25 + 1 was 2, 12345678.5 * 2 was 24691356). A 256-bit
+/// value past 38 digits is null, and registering the table says so. (A null `==` a value is
+/// false, as Kusto documents.)
+#[test]
+fn parquet_decimals_of_every_width_are_decimals() {
+    use arrow::array::{ArrayRef, Decimal32Array, Decimal64Array, Decimal256Array};
+    use arrow::datatypes::i256;
+    use std::sync::Arc;
+    let dir = scratch("parquet-decimals");
+    let d32: ArrayRef = Arc::new(Decimal32Array::from(vec![Some(125), None]).with_precision_and_scale(7, 2).expect("decimal32"));
+    let d64: ArrayRef = Arc::new(Decimal64Array::from(vec![123_456_785, -105]).with_precision_and_scale(12, 1).expect("decimal64"));
+    let past_38_digits = i256::from_i128(10i128.pow(30)).wrapping_mul(i256::from_i128(10i128.pow(16)));
+    let d256: ArrayRef =
+        Arc::new(Decimal256Array::from(vec![i256::from_i128(1234), past_38_digits]).with_precision_and_scale(50, 2).expect("decimal256"));
+    let batch = arrow::record_batch::RecordBatch::try_from_iter(vec![("d32", d32), ("d64", d64), ("d256", d256)]).expect("batch");
+    let file = dir.join("decimals.parquet");
+    write_parquet(&file, &batch);
+    let table = format!("T={}", file.display());
+    assert_eq!(
+        csv_of(&["--table", &table, "-c", "T | getschema | project ColumnName, ColumnType"]),
+        "ColumnName,ColumnType\nd32,decimal\nd64,decimal\nd256,decimal\n"
+    );
+    assert_eq!(
+        csv_of(&[
+            "--table",
+            &table,
+            "-c",
+            "T | extend a = d32 + 1 == decimal(2.25), b = d64 * 2 == decimal(24691357), c = d256 > 12, t = gettype(d32)"
+        ]),
+        "d32,d64,d256,a,b,c,t\n1.25,12345678.5,12.34,true,true,true,decimal\n,-10.5,,false,false,,decimal\n"
+    );
+    let out = support::kql(&["--table", &table, "-c", "T | count"]);
+    assert_eq!(
+        stderr(&out),
+        "warning: --table T: column 'd256' is a 50-digit decimal in the files: it reads as Kusto's decimal, and a value past 38 digits as null\n"
     );
     std::fs::remove_dir_all(&dir).ok();
 }

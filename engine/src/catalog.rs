@@ -141,6 +141,14 @@ pub async fn open_table(
                 field.name()
             ));
         }
+        if let arrow::datatypes::DataType::Decimal256(p, _) = field.data_type()
+            && *p > 38
+        {
+            warnings.push(format!(
+                "column '{}' is a {p}-digit decimal in the files: it reads as Kusto's decimal, and a value past 38 digits as null",
+                field.name()
+            ));
+        }
     }
     // Dates Kusto cannot hold read as null; said once, at registration, naming column and file.
     let dated = crate::parquet_dates::checked_columns(&schema);

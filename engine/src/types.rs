@@ -53,7 +53,7 @@ pub fn kql_type_of(t: &DataType) -> &'static str {
         DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::UInt8 | DataType::UInt16 => "int",
         DataType::Int64 | DataType::UInt32 | DataType::UInt64 => "long",
         DataType::Float16 | DataType::Float32 | DataType::Float64 => "real",
-        DataType::Decimal128(..) | DataType::Decimal256(..) => "decimal",
+        DataType::Decimal32(..) | DataType::Decimal64(..) | DataType::Decimal128(..) | DataType::Decimal256(..) => "decimal",
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "string",
         DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 => "datetime",
         DataType::Duration(_) | DataType::Interval(_) | DataType::Time32(_) | DataType::Time64(_) => "timespan",
@@ -93,9 +93,24 @@ pub fn normalized_type(t: &DataType) -> Option<DataType> {
         DataType::Int8 | DataType::Int16 | DataType::UInt8 | DataType::UInt16 => Some(DataType::Int32),
         DataType::UInt32 | DataType::UInt64 => Some(DataType::Int64),
         DataType::Float16 | DataType::Float32 => Some(DataType::Float64),
+        // Decimals are 128-bit, as Kusto's are, with the file's precision and scale: the
+        // narrower ones fit; a 256-bit value past 38 digits reads as null (said at
+        // registration).
+        DataType::Decimal32(p, s) | DataType::Decimal64(p, s) => Some(DataType::Decimal128(*p, *s)),
+        DataType::Decimal256(p, s) => Some(wide_decimal_as_128(*p, *s)),
         DataType::Dictionary(_, v) => Some(normalized_type(v).unwrap_or_else(|| v.as_ref().clone())),
         _ => None,
     }
+}
+
+/// The 128-bit decimal a 256-bit one of precision `p` and scale `s` reads as: the same where
+/// they fit, else 38 digits with as many of the scale's as fit (at most 18 after a
+/// precision cut, so that whole parts keep 20 digits).
+pub fn wide_decimal_as_128(p: u8, s: i8) -> DataType {
+    if p <= 38 {
+        return DataType::Decimal128(p, s);
+    }
+    DataType::Decimal128(38, s.min(18))
 }
 
 /// `e`'s JSON text as a `dynamic` value: `e` in a field with the `dynamic` tag. A function
