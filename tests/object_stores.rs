@@ -660,6 +660,11 @@ fn http_urls_are_tables() {
     std::fs::write(dir.join("signins.jsonl"), "{\"User\":\"a\",\"ResultType\":\"0\"}\n{\"User\":\"b\",\"ResultType\":\"50126\"}\n")
         .expect("write");
     std::fs::write(dir.join("bad.jsonl"), "{\"User\":\"a\"}\nnot json\n").expect("write");
+    // Compressed: its reader reads the gzip header as soon as it is made, which must happen
+    // where the object's bytes may be waited for (it panicked on the runtime's thread).
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, b"{\"User\":\"c\",\"ResultType\":\"50053\"}\n").expect("gzip");
+    std::fs::write(dir.join("more.jsonl.gz"), gz.finish().expect("gzip")).expect("write");
     let port = free_port();
     let server = Command::new("python3")
         .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory", dir.to_str().expect("utf-8")])
@@ -675,9 +680,13 @@ fn http_urls_are_tables() {
     let missing_out = support::kql(&["--table", &missing, "-c", "S"]);
     let bad = format!("S=http://127.0.0.1:{port}/bad.jsonl");
     let bad_out = support::kql(&["--table", &bad, "-c", "S"]);
+    let compressed = format!("S=http://127.0.0.1:{port}/more.jsonl.gz");
+    let compressed_out = support::kql(&["--table", &compressed, "--format", "csv", "-c", "S"]);
     drop(server);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "User,ResultType\nb,50126\n");
+    assert!(compressed_out.status.success(), "{}", stderr(&compressed_out));
+    assert_eq!(stdout(&compressed_out), "User,ResultType\nc,50053\n");
     assert_eq!(missing_out.status.code(), Some(1));
     assert_eq!(
         stderr(&missing_out),

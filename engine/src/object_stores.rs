@@ -9,6 +9,7 @@ use datafusion::execution::context::SessionState;
 use datafusion::object_store::path::Path as ObjectPath;
 use datafusion::object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use futures::TryStreamExt;
+use object_store::ClientConfigKey;
 use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
@@ -42,12 +43,32 @@ pub fn choose_tls_cryptography() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// How long one request may take, body included, unless the environment says otherwise
+/// (`AWS_TIMEOUT`, ...). A remote JSON or CSV object is read as fast as the query consumes it
+/// (`text_source/streamed.rs`), which can take far longer than object_store's default of 30
+/// seconds; a server that cannot be reached still fails within the connect timeout (5 s).
+const REQUEST_TIMEOUT: &str = "1h";
+
 fn store_for(url: &Url) -> Result<Arc<dyn ObjectStore>> {
+    // Also here, not only in `Session::new`: a cluster's nodes build their sessions otherwise.
+    choose_tls_cryptography();
     let cannot = |e: object_store::Error| KqlError::new(format!("cannot open '{url}': {}", error_text(&e)));
     Ok(match url.scheme() {
-        "s3" | "s3a" => Arc::new(with_aws_profile(AmazonS3Builder::from_env()).with_url(url.as_str()).build().map_err(cannot)?),
+        "s3" | "s3a" => {
+            use object_store::aws::AmazonS3ConfigKey as Key;
+            let mut builder = with_aws_profile(AmazonS3Builder::from_env()).with_url(url.as_str());
+            let timeout = Key::Client(ClientConfigKey::Timeout);
+            if builder.get_config_value(&timeout).is_none() {
+                builder = builder.with_config(timeout, REQUEST_TIMEOUT);
+            }
+            Arc::new(builder.build().map_err(cannot)?)
+        }
         "az" | "azure" | "abfs" | "abfss" => {
             let mut builder = MicrosoftAzureBuilder::from_env().with_url(url.as_str());
+            let timeout = object_store::azure::AzureConfigKey::Client(ClientConfigKey::Timeout);
+            if builder.get_config_value(&timeout).is_none() {
+                builder = builder.with_config(timeout, REQUEST_TIMEOUT);
+            }
             // Without a key, SAS or service principal in the environment, the token of `az login`.
             if ![
                 "AZURE_STORAGE_ACCOUNT_KEY",
@@ -63,11 +84,20 @@ fn store_for(url: &Url) -> Result<Arc<dyn ObjectStore>> {
             }
             Arc::new(builder.build().map_err(cannot)?)
         }
-        "gs" => Arc::new(GoogleCloudStorageBuilder::from_env().with_url(url.as_str()).build().map_err(cannot)?),
+        "gs" => {
+            let mut builder = GoogleCloudStorageBuilder::from_env().with_url(url.as_str());
+            let timeout = object_store::gcp::GoogleConfigKey::Client(ClientConfigKey::Timeout);
+            if builder.get_config_value(&timeout).is_none() {
+                builder = builder.with_config(timeout, REQUEST_TIMEOUT);
+            }
+            Arc::new(builder.build().map_err(cannot)?)
+        }
         _ => {
             let origin = url.origin().ascii_serialization();
             // Plain http is the user's choice when they name an http:// URL.
-            let options = object_store::ClientOptions::new().with_allow_http(url.scheme() == "http");
+            let options = object_store::ClientOptions::new()
+                .with_allow_http(url.scheme() == "http")
+                .with_config(ClientConfigKey::Timeout, REQUEST_TIMEOUT);
             Arc::new(HttpBuilder::new().with_url(origin).with_client_options(options).build().map_err(cannot)?)
         }
     })

@@ -96,17 +96,18 @@ pub async fn check(
 }
 
 /// The columns of one file whose row groups reach outside the range, or whose statistics are
-/// missing. A footer that cannot be read says nothing here: the scan reports it.
+/// missing. A footer that cannot be read (the scan reports why) leaves every column unknown.
 async fn file_findings(
     store: &Arc<dyn ObjectStore>,
     object: &ObjectMeta,
     columns: &[String],
     cache: Arc<FileMetadataCache>,
 ) -> Vec<(String, Finding)> {
+    let unknown = || columns.iter().map(|c| (c.clone(), Finding::Unknown)).collect();
     let fetched = DFParquetMetadata::new(store.as_ref(), object).with_file_metadata_cache(Some(cache)).fetch_metadata().await;
-    let Ok(meta) = fetched else { return Vec::new() };
+    let Ok(meta) = fetched else { return unknown() };
     let parquet_schema = meta.file_metadata().schema_descr();
-    let Ok(schema) = parquet_to_arrow_schema(parquet_schema, meta.file_metadata().key_value_metadata()) else { return Vec::new() };
+    let Ok(schema) = parquet_to_arrow_schema(parquet_schema, meta.file_metadata().key_value_metadata()) else { return unknown() };
     let schema = &schema;
     let groups = meta.row_groups();
     columns

@@ -107,15 +107,19 @@ impl Drop for ProgressLine {
     }
 }
 
-/// Registers a table (`Session::register_table`), with a progress line on stderr while the
-/// registration imports event logs (`--table Event=logs/*.evtx`, `.load`), which can take
-/// minutes: "importing LOCATION: N events".
+/// Registers a table (`Session::register_table`), with a progress line on stderr if that takes
+/// more than a second: "importing LOCATION: N events" while it imports event logs
+/// (`--table Event=logs/*.evtx`, `.load`), which can take minutes; else "opening LOCATION".
 pub async fn register_table(session: &mut Session, name: &str, location: &str) -> kql_engine::Result<Vec<String>> {
     let line = ProgressLine::on_stderr(true);
     let loading = session.load_progress();
     let registered = tokio::select! {
         registered = session.register_table(name, location) => registered,
-        never = line.draw(|| loading.now().map(|(what, events)| format!("importing {what}: {} events", HumanCount(events)))) => match never {},
+        never = line.draw(|| Some(match loading.now() {
+            Some((what, events)) => format!("importing {what}: {} events", HumanCount(events)),
+            // A remote table's listing and footers, a Delta log ...
+            None => format!("opening {location}"),
+        })) => match never {},
     };
     line.clear();
     registered

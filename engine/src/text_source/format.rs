@@ -62,12 +62,27 @@ impl TextFormat {
 }
 
 /// An opened text object: its bytes (decompressed when it is gzip), the part of the file they
-/// are, and whether they must be read on a blocking thread (a remote object's, which arrive as
-/// they are read: `streamed.rs`).
-struct Opened {
-    input: Box<dyn BufRead + Send>,
-    part: Option<Part>,
-    streamed: bool,
+/// are, or a remote object's bytes as they arrive, which must be read (and decompressed: a gzip
+/// reader reads its header when it is made) on a blocking thread (`streamed.rs`).
+enum Opened {
+    Local { input: Box<dyn BufRead + Send>, part: Option<Part> },
+    Streamed { chunks: super::streamed::ChunkReader, gzip: bool },
+}
+
+impl Opened {
+    /// Runs `read` over the bytes: at once for a local file, on a blocking thread for a remote
+    /// object.
+    async fn read<T: Send + 'static>(
+        self,
+        read: impl FnOnce(Box<dyn BufRead + Send>, Option<Part>) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        match self {
+            Opened::Local { input, part } => read(input, part),
+            Opened::Streamed { chunks, gzip } => {
+                super::streamed::on_blocking_thread(move || read(decompressed(Box::new(chunks), gzip), None)).await
+            }
+        }
+    }
 }
 
 /// An object's bytes, or for a byte range `(start, end)` of a plain local file, its lines that
@@ -83,25 +98,22 @@ async fn open_part(store: &Arc<dyn ObjectStore>, location: &ObjectPath, range: O
                 let mut input = BufReader::with_capacity(1 << 16, file);
                 if start == 0 {
                     let part = Some(Part { position: 0, end, lines_before: LinesBefore::Known(0) });
-                    return Ok(Opened { input: Box::new(input), part, streamed: false });
+                    return Ok(Opened::Local { input: Box::new(input), part });
                 }
                 // A line that starts before `start` belongs to the range before: skip to the
                 // first line that starts at or after it.
                 input.seek(SeekFrom::Start(start - 1))?;
                 let position = start - 1 + input.skip_until(b'\n')? as u64;
                 let part = Some(Part { position, end, lines_before: LinesBefore::Count(path, position) });
-                return Ok(Opened { input: Box::new(input), part, streamed: false });
+                return Ok(Opened::Local { input: Box::new(input), part });
             }
             Some((start, _)) if start > 0 => Box::new(std::io::empty()),
             _ => Box::new(file),
         },
         GetResultPayload::Stream(_) if range.is_some_and(|(start, _)| start > 0) => Box::new(std::io::empty()),
-        GetResultPayload::Stream(chunks) => {
-            let raw = Box::new(super::streamed::ChunkReader::new(chunks));
-            return Ok(Opened { input: decompressed(raw, gzip), part: None, streamed: true });
-        }
+        GetResultPayload::Stream(chunks) => return Ok(Opened::Streamed { chunks: super::streamed::ChunkReader::new(chunks), gzip }),
     };
-    Ok(Opened { input: decompressed(raw, gzip), part: None, streamed: false })
+    Ok(Opened::Local { input: decompressed(raw, gzip), part: None })
 }
 
 fn decompressed(raw: Box<dyn std::io::Read + Send>, gzip: bool) -> Box<dyn BufRead + Send> {
@@ -130,11 +142,10 @@ impl FileFormat for TextFormat {
         let mut columns = Columns::default();
         for object in objects {
             let name = format!("{}{}", self.options.location_prefix, object.location);
-            let Opened { input, streamed, .. } = open_part(store, &object.location, None).await?;
             let kind = self.kind;
-            let read = move || sample(Records::new(kind, name, input)?, SAMPLE_RECORDS);
             // A remote object's first records are read as they arrive; the rest is not fetched.
-            columns.merge(if streamed { super::streamed::on_blocking_thread(read).await? } else { read()? });
+            let opened = open_part(store, &object.location, None).await?;
+            columns.merge(opened.read(move |input, _| sample(Records::new(kind, name, input)?, SAMPLE_RECORDS)).await?);
         }
         Ok(Arc::new(Schema::new(columns.fields())))
     }
@@ -256,12 +267,16 @@ impl FileOpener for TextOpener {
         let name = format!("{}{}", self.options.location_prefix, file.object_meta.location);
         let range = file.range.as_ref().map(|r| (r.start.max(0) as u64, r.end.max(0) as u64));
         Ok(Box::pin(async move {
-            let Opened { input, part, streamed } = open_part(&store, &file.object_meta.location, range).await?;
-            let batches = move || FileBatches::new(Records::new_part(kind, name, input, part)?, schema, known, batch_size, bad, warnings);
-            if streamed {
-                return Ok(super::streamed::batches_on_blocking_thread(batches));
+            let batches =
+                move |input, part| FileBatches::new(Records::new_part(kind, name, input, part)?, schema, known, batch_size, bad, warnings);
+            match open_part(&store, &file.object_meta.location, range).await? {
+                Opened::Local { input, part } => {
+                    Ok(futures::stream::iter(batches(input, part)?).map(|b| b.map_err(|e: DataFusionError| e)).boxed())
+                }
+                Opened::Streamed { chunks, gzip } => {
+                    Ok(super::streamed::batches_on_blocking_thread(move || batches(decompressed(Box::new(chunks), gzip), None)))
+                }
             }
-            Ok(futures::stream::iter(batches()?).map(|b| b.map_err(|e: DataFusionError| e)).boxed())
         }))
     }
 }
