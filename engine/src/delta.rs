@@ -305,15 +305,7 @@ pub async fn open(
             crate::parquet_dates::check_delta_files(&schema, &actions, |path| format!("{base}/{path}"))
         }
         // Without the log's statistics every microsecond column is checked per row.
-        Err(_) => crate::parquet_dates::DateCheck {
-            warnings: Vec::new(),
-            checked_micros: schema
-                .fields()
-                .iter()
-                .filter(|f| matches!(f.data_type(), arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, _)))
-                .map(|f| f.name().clone())
-                .collect(),
-        },
+        Err(_) => crate::parquet_dates::DateCheck { warnings: Vec::new(), checked_micros: crate::parquet_dates::micros_columns(&schema) },
     };
     let table = Table { provider, location: given.to_string(), declared, declared_files: None, checked_micros: check.checked_micros };
     Ok((table, check.warnings))

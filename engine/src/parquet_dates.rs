@@ -35,6 +35,12 @@ fn is_micros(t: &DataType) -> bool {
     matches!(t, DataType::Timestamp(TimeUnit::Microsecond, _))
 }
 
+/// The table's datetime columns in microseconds: those a scan checks when nothing tells their
+/// range.
+pub fn micros_columns(schema: &Schema) -> BTreeSet<String> {
+    schema.fields().iter().filter(|f| is_micros(f.data_type())).map(|f| f.name().clone()).collect()
+}
+
 /// The table's columns whose files may hold dates outside the range.
 pub fn checked_columns(schema: &Schema) -> Vec<String> {
     schema.fields().iter().filter(|f| is_wide(f.data_type()) || is_micros(f.data_type())).map(|f| f.name().clone()).collect()

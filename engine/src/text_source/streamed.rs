@@ -39,7 +39,7 @@ impl Read for ChunkReader {
         }
         let n = buf.len().min(self.chunk.len());
         buf[..n].copy_from_slice(&self.chunk[..n]);
-        let _ = self.chunk.split_to(n);
+        bytes::Buf::advance(&mut self.chunk, n);
         Ok(n)
     }
 }
