@@ -219,16 +219,22 @@ fn a_large_json_lines_file_read_in_parts_reads_every_line_once_and_numbers_lines
     std::fs::remove_dir_all(&dir).ok();
 }
 
-#[test]
-fn a_value_past_the_sample_that_does_not_fit_its_column_is_an_error_not_a_null() {
-    let dir = scratch("late-value");
-    let file = dir.join("flows.csv");
+/// A CSV file whose line 1502, past the records the columns are inferred from, holds `lots` in
+/// the `long` column `Bytes`.
+fn write_late_misfit(file: &Path) {
     let mut text = String::from("Src,Bytes\n");
     for i in 0..1500 {
         text.push_str(&format!("10.0.0.{},{}\n", i % 250, i));
     }
     text.push_str("10.0.0.1,lots\n");
-    write(&file, &text);
+    write(file, &text);
+}
+
+#[test]
+fn a_value_past_the_sample_that_does_not_fit_its_column_is_an_error_not_a_null() {
+    let dir = scratch("late-value");
+    let file = dir.join("flows.csv");
+    write_late_misfit(&file);
     let table = format!("F={}", file.display());
     let out = kql(&["--table", &table, "-c", "F | summarize sum(Bytes)"]);
     assert_eq!(out.status.code(), Some(1));
@@ -682,5 +688,176 @@ fn json_keys_with_escapes_are_read() {
     write(&file, "{\"User\":\"a\",\"N\":1}\n{\"Us\\u0065r\":\"b\",\"N\":2}\n");
     let table = format!("E={}", file.display());
     assert_eq!(csv_of(&["--table", &table, "-c", "E | project User, N"]), "User,N\na,1\nb,2\n");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The files of a `--text-cache` folder: copies, and any temporary file left behind.
+fn cache_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect(),
+        Err(_) => Vec::new(),
+    };
+    names.sort();
+    names
+}
+
+/// `--text-cache` keeps a Parquet copy of a JSON lines file and reads it instead of the text
+/// while the file's size and modification time are unchanged. The test proves the copy is
+/// read by changing the file's bytes behind the cache's back (same size, modification time
+/// put back): the copy's values come back. What the reading reported comes back with them.
+#[test]
+fn a_text_cache_copy_is_read_while_the_file_is_unchanged_and_reports_what_the_text_did() {
+    let dir = scratch("text-cache");
+    let cache = dir.join("cache");
+    let file = dir.join("events.jsonl");
+    // A bad line, then past the records the columns are inferred from (1,000), a field that
+    // is not a column.
+    let events = |a: u8, letters: [&str; 3]| {
+        let mut text = format!("{{\"a\":{a},\"b\":\"{}\"}}\nnot json\n", letters[0]);
+        text.push_str(&format!("{{\"a\":{a},\"b\":\"{}\"}}\n", letters[1]).repeat(1000));
+        text + &format!("{{\"a\":{a},\"b\":\"{}\",\"extra\":true}}\n", letters[2])
+    };
+    write(&file, &events(1, ["x", "y", "z"]));
+    let modified = std::fs::metadata(&file).and_then(|m| m.modified()).expect("mtime");
+    let table = format!("E={}", file.display());
+    let cached = ["--text-cache", cache.to_str().expect("utf-8 path"), "--table", &table, "--format", "csv"];
+    let run = |extra: &[&str]| {
+        let mut args = cached.to_vec();
+        args.extend(extra);
+        kql(&args)
+    };
+    let warnings = format!(
+        "warning: skipped {0}, line 2: not a JSON object (expected ident at line 1 column 2)\nwarning: {0}, line 1003: field 'extra' is not a column of the table (its columns come from the first lines of each file; a `.create table` declaration can name it)\n",
+        file.display()
+    );
+    let query = "E | summarize sum(a), make_set(b)";
+    let out = run(&["--max-bad-rows", "1", "-c", query]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "sum_a,set_b\n1002,\"[\"\"x\"\",\"\"y\"\",\"\"z\"\"]\"\n");
+    assert_eq!(stderr(&out), warnings);
+    let copies = cache_files(&cache);
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    assert!(copies[0].ends_with(".parquet"), "{copies:?}");
+
+    // Same size, same modification time, other values: the copy answers.
+    write(&file, &events(2, ["X", "Y", "Z"]));
+    std::fs::File::options().write(true).open(&file).and_then(|f| f.set_modified(modified)).expect("put the mtime back");
+    let out = run(&["--max-bad-rows", "1", "-c", query]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "sum_a,set_b\n1002,\"[\"\"x\"\",\"\"y\"\",\"\"z\"\"]\"\n");
+    assert_eq!(stderr(&out), warnings, "a copy reports the skipped line and the unknown field again");
+    // Other columns, in another order, and none at all.
+    let out = run(&["--max-bad-rows", "1", "-c", "E | where b != 'y' | project b, a; E | count"]);
+    assert_eq!(stdout(&out), "b,a\nx,1\nz,1\nCount\n1002\n");
+    // The copy's skipped line counts against this query's allowance.
+    let out = run(&["-c", query]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with(&format!(
+            "error: {}, line 2: not a JSON object (expected ident at line 1 column 2) (--max-bad-rows N skips up to N such lines, each reported)",
+            file.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+
+    // A file that changed (here its modification time) is parsed again and its copy replaced.
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .and_then(|f| f.set_modified(modified + std::time::Duration::from_secs(60)))
+        .expect("touch");
+    let out = run(&["--max-bad-rows", "1", "-c", query]);
+    assert_eq!(stdout(&out), "sum_a,set_b\n2004,\"[\"\"X\"\",\"\"Y\"\",\"\"Z\"\"]\"\n");
+    assert_eq!(cache_files(&cache), copies, "the copy of the file is replaced, not added to");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A copy holds every column, so reading one takes values of columns the query does not read.
+/// A value that does not fit such a column must not change the query's answer (without the
+/// cache, a query that does not read the column is not stopped by it): the file gets no copy.
+#[test]
+fn a_value_that_does_not_fit_a_column_the_query_does_not_read_leaves_no_copy() {
+    let dir = scratch("text-cache-unread");
+    let cache = dir.join("cache");
+    let file = dir.join("flows.csv");
+    write_late_misfit(&file);
+    let table = format!("F={}", file.display());
+    let cached = ["--text-cache", cache.to_str().expect("utf-8 path"), "--table", &table];
+    let mut args = cached.to_vec();
+    args.extend(["-c", "F | summarize dcount(Src)"]);
+    assert_eq!(csv_of(&args), "dcount_Src\n250\n");
+    assert_eq!(cache_files(&cache), Vec::<String>::new());
+    let mut args = cached.to_vec();
+    args.extend(["-c", "F | summarize sum(Bytes)"]);
+    let out = kql(&args);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).starts_with(&format!("error: {}, line 1502: \"lots\" does not fit column 'Bytes' (long)", file.display())));
+    assert_eq!(cache_files(&cache), Vec::<String>::new());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A scan that stops early (`take`) leaves no copy and no temporary file; a folder that cannot
+/// hold copies is a warning, and the query reads the text.
+#[test]
+fn a_scan_stopped_early_or_a_cache_that_cannot_be_written_leaves_the_answer_alone() {
+    let dir = scratch("text-cache-early");
+    let cache = dir.join("cache");
+    let file = dir.join("big.jsonl");
+    let text: String = (0..50_000).map(|i| format!("{{\"i\":{i}}}\n")).collect();
+    write(&file, &text);
+    let table = format!("B={}", file.display());
+    let cache_arg = cache.to_str().expect("utf-8 path");
+    assert_eq!(csv_of(&["--text-cache", cache_arg, "--table", &table, "--threads", "1", "-c", "B | take 1 | count"]), "Count\n1\n");
+    assert_eq!(cache_files(&cache), Vec::<String>::new());
+    assert_eq!(
+        csv_of(&["--text-cache", cache_arg, "--table", &table, "-c", "B | summarize n = count(), s = sum(i)"]),
+        "n,s\n50000,1249975000\n"
+    );
+    assert_eq!(cache_files(&cache).len(), 1);
+
+    let not_a_folder = dir.join("not-a-folder");
+    write(&not_a_folder, "");
+    let out = kql(&["--text-cache", not_a_folder.to_str().expect("utf-8 path"), "--table", &table, "--format", "csv", "-c", "B | count"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "Count\n50000\n");
+    assert!(
+        stderr(&out).starts_with(&format!(
+            "warning: --text-cache: cannot keep a copy of {} in {}: ",
+            file.display(),
+            not_a_folder.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Every KQL type a text file can hold reads the same from a `--text-cache` copy as from the
+/// text: the plain scan, the scan that writes the copy and the scan that reads it agree.
+#[test]
+fn a_text_cache_copy_reads_as_the_text_does_for_every_type() {
+    let dir = scratch("text-cache-types");
+    let cache = dir.join("cache");
+    let json = dir.join("SigninLogs.jsonl");
+    write(&json, SIGNINS);
+    let csv = dir.join("Flows.csv.gz");
+    gzip(&csv, "Src,Bytes,When,Tags,Ratio\n10.0.0.1,10,2024-05-01T10:00:00Z,\"[1,2]\",0.5\n10.0.0.2,,2024-05-01,\"{\"\"a\"\":1}\",\n");
+    let tables = [format!("SigninLogs={}", json.display()), format!("Flows={}", csv.display())];
+    let query = "SigninLogs | extend t = gettype(LocationDetails), city = tostring(LocationDetails.city), tag = Tags[1] | order by TimeGenerated asc; \
+                 SigninLogs | getschema | project ColumnName, ColumnType; \
+                 Flows | extend k = gettype(Tags), a = Tags.a | order by Src asc; Flows | getschema | project ColumnName, ColumnType";
+    let run = |cached: bool| {
+        let mut args = vec!["--table", &tables[0], "--table", &tables[1], "-c", query];
+        if cached {
+            args.extend(["--text-cache", cache.to_str().expect("utf-8 path")]);
+        }
+        csv_of(&args)
+    };
+    let text = run(false);
+    assert!(text.contains("2024-05-01T10:05:00.1234560Z,eve@contoso.com,50126,"), "{text}");
+    assert_eq!(run(true), text, "the scan that writes the copies");
+    assert_eq!(cache_files(&cache).len(), 2);
+    assert_eq!(run(true), text, "the scan that reads them");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -46,6 +46,9 @@ pub struct SessionOptions {
     /// How many lines of JSON and CSV tables one scan may skip (each reported) because they
     /// cannot be read; one more fails the query. 0: the first such line fails it.
     pub max_bad_rows: u64,
+    /// Where Parquet copies of the JSON and CSV files that scans read are kept and reused
+    /// (`--text-cache`); `None` keeps none.
+    pub text_cache: Option<std::path::PathBuf>,
 }
 
 /// One result set of a query.
@@ -168,6 +171,7 @@ impl Session {
             max_bad_rows: self.options.max_bad_rows,
             warnings: self.read_warnings.clone(),
             location_prefix: "/".into(),
+            cache: self.options.text_cache.as_ref().map(|dir| Arc::new(crate::text_source::TextCache::new(dir.clone()))),
         };
         let (table, warnings) = open_table(&self.ctx.state(), location, &text, self.declarations.get(name), &self.scan_notes).await?;
         self.catalog.insert(name, table);

@@ -76,6 +76,12 @@ pub struct Sources {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub max_bad_rows: u64,
 
+    /// Keep a Parquet copy of each JSON or CSV file a query reads in DIR, and read the copy
+    /// instead while the file is unchanged (same size, modification time and ETag): the
+    /// second query over the same logs skips the parsing.
+    #[arg(long, value_name = "DIR")]
+    pub text_cache: Option<PathBuf>,
+
     /// Load functions every query can call: `.kql` files of `let` statements and `.create
     /// function` commands, ASIM parser `.yaml` files, or folders of both (searched recursively).
     #[arg(long = "functions", value_name = "FILE|DIR")]

@@ -178,6 +178,7 @@ pub async fn register(session: &mut Session, sources: &cli::Sources) -> Result<(
     session.options.network = sources.network();
     session.options.cache_dir = sources.cache_dir.clone();
     session.options.max_bad_rows = sources.max_bad_rows;
+    session.options.text_cache = sources.text_cache.clone();
     // Functions first: their files' `.create table` declarations apply to the tables below.
     for file in &sources.functions {
         load_functions(session, file)?;

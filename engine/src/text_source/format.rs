@@ -9,6 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::sync::Arc;
 
 use arrow::datatypes::{Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -19,7 +20,6 @@ use datafusion::datasource::physical_plan::{FileOpenFuture, FileOpener, FileScan
 use datafusion::datasource::projection::{ProjectionOpener, SplitProjection};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
-use datafusion::error::DataFusionError;
 use datafusion::object_store::path::Path as ObjectPath;
 use datafusion::object_store::{GetOptions, GetResultPayload, ObjectMeta, ObjectStore};
 use datafusion::physical_expr::PhysicalExpr;
@@ -29,8 +29,9 @@ use datafusion::physical_plan::projection::ProjectionExprs;
 use futures::StreamExt;
 use parking_lot::Mutex;
 
+use super::cache::{CopyingBatches, Source, TextCache};
 use super::infer::Columns;
-use super::reader::{BadRows, FileBatches, LinesBefore, Part, Records, TextKind, sample};
+use super::reader::{BadRows, FileBatches, LinesBefore, Part, Records, TextKind, report_again, sample};
 
 /// How many records of each file the schema is inferred from.
 pub const SAMPLE_RECORDS: usize = 1000;
@@ -42,6 +43,8 @@ pub struct TextOptions {
     pub warnings: Arc<Mutex<Vec<String>>>,
     /// Put before an object's path when a message names a file (`/` for local files).
     pub location_prefix: String,
+    /// Where Parquet copies of the files read are kept (`--text-cache`), if anywhere.
+    pub cache: Option<Arc<TextCache>>,
 }
 
 /// A file whose name ends in `.gz` is read through gzip.
@@ -197,6 +200,8 @@ impl FileSource for TextSource {
         let opener = Arc::new(TextOpener {
             store,
             projected,
+            table: Arc::new(file_schema.as_ref().clone()),
+            projection: self.projection.file_indices.clone(),
             known: file_schema.fields().iter().map(|f| f.name().clone()).collect(),
             kind: self.kind,
             batch_size: self.batch_size.unwrap_or(8192),
@@ -249,6 +254,10 @@ impl FileSource for TextSource {
 struct TextOpener {
     store: Arc<dyn ObjectStore>,
     projected: SchemaRef,
+    /// Every column of the table: what a copy for `--text-cache` holds.
+    table: SchemaRef,
+    /// The scan's columns, as indices into `table`.
+    projection: Vec<usize>,
     known: HashSet<String>,
     kind: TextKind,
     batch_size: usize,
@@ -260,19 +269,38 @@ impl FileOpener for TextOpener {
     fn open(&self, file: datafusion::datasource::listing::PartitionedFile) -> Result<FileOpenFuture> {
         let store = self.store.clone();
         let schema = self.projected.clone();
+        let (table, projection) = (self.table.clone(), self.projection.clone());
         let known = self.known.clone();
         let (kind, batch_size) = (self.kind, self.batch_size);
         let bad = self.bad.clone();
         let warnings = self.options.warnings.clone();
+        let cache = self.options.cache.clone();
         let name = format!("{}{}", self.options.location_prefix, file.object_meta.location);
         let range = file.range.as_ref().map(|r| (r.start.max(0) as u64, r.end.max(0) as u64));
         Ok(Box::pin(async move {
-            let batches =
-                move |input, part| FileBatches::new(Records::new_part(kind, name, input, part)?, schema, known, batch_size, bad, warnings);
+            let entry = cache.as_ref().map(|cache| {
+                let source = Source { file: &name, range, kind, object: &file.object_meta, schema: &table };
+                (cache.clone(), cache.entry(&source))
+            });
+            if let Some((cache, entry)) = &entry
+                && let Some(hit) = cache.find(entry, &projection, &schema, batch_size)
+            {
+                report_again(&bad, &warnings, &name, &hit.notes)?;
+                return Ok(futures::stream::iter(hit.batches).boxed());
+            }
+            let batches = move |input, part| -> Result<Box<dyn Iterator<Item = Result<RecordBatch>> + Send>> {
+                let records = Records::new_part(kind, name, input, part)?;
+                Ok(match entry {
+                    // The copy needs every column, whatever the scan reads.
+                    Some((cache, entry)) => {
+                        let all = FileBatches::new(records, table, known, batch_size, bad, warnings.clone())?;
+                        Box::new(CopyingBatches::new(all, cache, entry, warnings, projection, schema))
+                    }
+                    None => Box::new(FileBatches::new(records, schema, known, batch_size, bad, warnings)?),
+                })
+            };
             match open_part(&store, &file.object_meta.location, range).await? {
-                Opened::Local { input, part } => {
-                    Ok(futures::stream::iter(batches(input, part)?).map(|b| b.map_err(|e: DataFusionError| e)).boxed())
-                }
+                Opened::Local { input, part } => Ok(futures::stream::iter(batches(input, part)?).boxed()),
                 Opened::Streamed { chunks, gzip } => {
                     Ok(super::streamed::batches_on_blocking_thread(move || batches(decompressed(Box::new(chunks), gzip), None)))
                 }

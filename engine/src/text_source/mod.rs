@@ -3,6 +3,7 @@
 //! records of each file and widened where files disagree; a line that cannot be read fails the
 //! query with its file and line, unless `--max-bad-rows` allows skipping it (and reports it).
 
+mod cache;
 pub(crate) mod decode;
 mod format;
 mod infer;
@@ -10,6 +11,7 @@ mod json_line;
 mod reader;
 mod streamed;
 
+pub use cache::TextCache;
 pub use format::{SAMPLE_RECORDS, TextFormat, TextOptions};
 pub use reader::TextKind;
 

@@ -70,6 +70,38 @@ impl BadRows {
     }
 }
 
+/// What reading a file reported: a skipped line, or a field that no column holds. A file's
+/// cached copy keeps them (`cache.rs`), so that a scan of the copy reports them again and
+/// counts its skipped lines against that scan's `--max-bad-rows`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Note {
+    Skipped { line: u64, reason: String },
+    UnknownField { line: u64, field: String },
+}
+
+/// Reports `notes` of `file` again, as the scan that read the file reported them: a skipped
+/// line counts against `bad`'s allowance (and fails the scan beyond it), an unknown field is
+/// noted once per file and scan.
+pub fn report_again(bad: &BadRows, warnings: &Mutex<Vec<String>>, file: &str, notes: &[Note]) -> Result<(), DataFusionError> {
+    for note in notes {
+        match note {
+            Note::Skipped { line, reason } => bad.report(file, *line, reason)?,
+            Note::UnknownField { line, field } => {
+                if bad.first_note_of(file, field) {
+                    warnings.lock().push(unknown_field_warning(file, *line, field));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn unknown_field_warning(file: &str, line: u64, field: &str) -> String {
+    format!(
+        "{file}, line {line}: field '{field}' is not a column of the table (its columns come from the first lines of each file; a `.create table` declaration can name it)"
+    )
+}
+
 /// A record as read, before conversion.
 enum Record<'a> {
     /// A line's JSON text, trimmed.
@@ -280,6 +312,13 @@ pub struct FileBatches {
     /// A line's keys that are not columns (reused from line to line).
     unknown_keys: Vec<String>,
     unknown: UnknownFields,
+    /// What was reported, when the caller keeps it (`copying`).
+    notes: Option<Vec<Note>>,
+    /// When every column is read for a copy (`copying`): the columns the scan itself reads.
+    needed: Option<Vec<bool>>,
+    /// A line held a value that does not fit a column the scan does not read: the scan reads
+    /// the line (it would, reading only its columns), but a copy cannot stand for the file.
+    copy_spoiled: bool,
     done: bool,
 }
 
@@ -305,8 +344,31 @@ impl FileBatches {
             json,
             unknown_keys: Vec::new(),
             unknown: UnknownFields { known, warned: HashSet::new(), warnings },
+            notes: None,
+            needed: None,
+            copy_spoiled: false,
             done: false,
         })
+    }
+
+    /// Reads every column of the table for a copy (`cache.rs`), while the scan reads those
+    /// `needed` marks: a line is skipped or fails only as it would for the scan's columns, a
+    /// line whose other columns do not fit spoils the copy (`copy_spoiled`), and what the
+    /// reading reports is kept for `take_notes`.
+    pub fn copying(mut self, needed: Vec<bool>) -> FileBatches {
+        self.notes = Some(Vec::new());
+        self.needed = Some(needed);
+        self
+    }
+
+    /// Whether the batches so far cannot stand for the file in a copy.
+    pub fn copy_spoiled(&self) -> bool {
+        self.copy_spoiled
+    }
+
+    /// What the reading has reported so far (with `recording_notes`).
+    pub fn take_notes(&mut self) -> Vec<Note> {
+        self.notes.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// The next record's cells, `Ok(None)` at the end of the file.
@@ -321,7 +383,10 @@ impl FileBatches {
                 Next::Record => match self.records.record() {
                     Record::Json(text) => {
                         self.unknown_keys.clear();
-                        let converted = self.json.fields(text, &mut self.unknown_keys).and_then(|fields| json_row(&self.builder, &fields));
+                        let (builder, needed, spoiled) = (&self.builder, self.needed.as_deref(), &mut self.copy_spoiled);
+                        let converted = self.json.fields(text, &mut self.unknown_keys).and_then(|fields| {
+                            for_scan(json_row(builder, &fields, None), needed, spoiled, |n| json_row(builder, &fields, Some(n)))
+                        });
                         let failed = match converted {
                             Ok(cells) => {
                                 self.builder.push(cells);
@@ -331,14 +396,20 @@ impl FileBatches {
                         };
                         if !self.unknown_keys.is_empty() {
                             let line = self.records.line_number();
-                            self.unknown.note(&self.records.file, line, &self.bad, self.unknown_keys.iter().map(String::as_str));
+                            let keys = self.unknown_keys.iter().map(String::as_str);
+                            self.unknown.note(&self.records.file, line, &self.bad, keys, self.notes.as_mut());
                         }
                         match failed {
                             None => return Ok(true),
                             Some(reason) => reason,
                         }
                     }
-                    Record::Row(row) => match text_row(&self.builder, &self.positions, row) {
+                    Record::Row(row) => match for_scan(
+                        text_row(&self.builder, &self.positions, row, None),
+                        self.needed.as_deref(),
+                        &mut self.copy_spoiled,
+                        |n| text_row(&self.builder, &self.positions, row, Some(n)),
+                    ) {
                         Ok(cells) => {
                             self.builder.push(cells);
                             return Ok(true);
@@ -349,6 +420,9 @@ impl FileBatches {
             };
             let line = self.records.line_number();
             self.bad.report(&self.records.file, line, &bad)?;
+            if let Some(notes) = &mut self.notes {
+                notes.push(Note::Skipped { line, reason: bad });
+            }
         }
     }
 }
@@ -363,42 +437,89 @@ struct UnknownFields {
 }
 
 impl UnknownFields {
-    fn note<'k>(&mut self, file: &str, line: u64, bad: &BadRows, keys: impl Iterator<Item = &'k str>) {
+    fn note<'k>(&mut self, file: &str, line: u64, bad: &BadRows, keys: impl Iterator<Item = &'k str>, mut notes: Option<&mut Vec<Note>>) {
         for key in keys {
-            if !self.known.contains(key) && self.warned.insert(key.to_string()) && bad.first_note_of(file, key) {
-                self.warnings.lock().push(format!(
-                    "{file}, line {line}: field '{key}' is not a column of the table (its columns come from the first lines of each file; a `.create table` declaration can name it)"
-                ));
+            if self.known.contains(key) || !self.warned.insert(key.to_string()) {
+                continue;
+            }
+            if let Some(notes) = notes.as_deref_mut() {
+                notes.push(Note::UnknownField { line, field: key.to_string() });
+            }
+            if bad.first_note_of(file, key) {
+                self.warnings.lock().push(unknown_field_warning(file, line, key));
             }
         }
     }
 }
 
+/// A line's cells as the scan sees them. `converted` is the line with every column; when a
+/// copy reads more columns than the scan (`needed`) and one of them does not fit, the copy is
+/// spoiled and the line is converted again with such columns null (`lenient`), as if they
+/// were not read.
+fn for_scan<'a>(
+    converted: Result<Vec<Cell<'a>>, String>,
+    needed: Option<&[bool]>,
+    spoiled: &mut bool,
+    lenient: impl FnOnce(&[bool]) -> Result<Vec<Cell<'a>>, String>,
+) -> Result<Vec<Cell<'a>>, String> {
+    match (converted, needed) {
+        (Err(_), Some(needed)) => {
+            *spoiled = true;
+            lenient(needed)
+        }
+        (converted, _) => converted,
+    }
+}
+
+/// A value that does not fit column `i` is an error, unless `needed` says the scan does not
+/// read the column: then it is null.
+fn fitted<'a>(i: usize, needed: Option<&[bool]>, cell: Result<Cell<'a>, String>) -> Result<Cell<'a>, String> {
+    match cell {
+        Err(_) if needed.is_some_and(|n| !n.get(i).copied().unwrap_or(true)) => Ok(Cell::Null),
+        cell => cell,
+    }
+}
+
 /// A line's raw values (one per scanned column) as cells.
-fn json_row<'a>(builder: &BatchBuilder, fields: &[Option<&'a serde_json::value::RawValue>]) -> Result<Vec<Cell<'a>>, String> {
+fn json_row<'a>(
+    builder: &BatchBuilder,
+    fields: &[Option<&'a serde_json::value::RawValue>],
+    needed: Option<&[bool]>,
+) -> Result<Vec<Cell<'a>>, String> {
     builder
         .schema()
         .fields()
         .iter()
         .zip(builder.targets())
         .zip(fields)
-        .map(|((field, &target), raw)| match raw {
+        .enumerate()
+        .map(|(i, ((field, &target), raw))| match raw {
             None => Ok(Cell::Null),
-            Some(raw) => raw_cell(field, target, raw),
+            Some(raw) => fitted(i, needed, raw_cell(field, target, raw)),
         })
         .collect()
 }
 
-fn text_row<'a>(builder: &BatchBuilder, positions: &[Option<usize>], row: &'a csv::StringRecord) -> Result<Vec<Cell<'a>>, String> {
+fn text_row<'a>(
+    builder: &BatchBuilder,
+    positions: &[Option<usize>],
+    row: &'a csv::StringRecord,
+    needed: Option<&[bool]>,
+) -> Result<Vec<Cell<'a>>, String> {
     builder
         .schema()
         .fields()
         .iter()
         .zip(builder.targets())
         .zip(positions)
-        .map(|((field, &target), position)| match position.and_then(|p| row.get(p)) {
+        .enumerate()
+        .map(|(i, ((field, &target), position))| match position.and_then(|p| row.get(p)) {
             None => Ok(Cell::Null),
-            Some(cell) => text_cell(target, cell).ok_or_else(|| mismatch(field, target, &Json::String(cell.to_string()).to_string())),
+            Some(cell) => fitted(
+                i,
+                needed,
+                text_cell(target, cell).ok_or_else(|| mismatch(field, target, &Json::String(cell.to_string()).to_string())),
+            ),
         })
         .collect()
 }
