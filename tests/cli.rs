@@ -1159,3 +1159,34 @@ fn a_query_whose_executors_die_fails_with_a_clear_error() {
         )
     );
 }
+
+/// DataFusion's settings can be set in the environment, as its own CLI reads them; `--threads`
+/// still wins, and a value DataFusion refuses is an error naming the variable.
+#[test]
+fn datafusion_settings_come_from_the_environment() {
+    let run = |threads: Option<&str>, value: &str| {
+        let mut args =
+            vec!["--table", "N=samples/data/NetworkSession.parquet", "--explain", "plan", "-c", "N | summarize count() by SrcIpAddr"];
+        if let Some(n) = threads {
+            args.extend(["--threads", n]);
+        }
+        Command::new(kql_binary())
+            .args(&args)
+            .env("DATAFUSION_EXECUTION_TARGET_PARTITIONS", value)
+            .current_dir(root())
+            .output()
+            .expect("run kql")
+    };
+    let out = run(None, "3");
+    assert!(stdout(&out).contains("partitioning=Hash([SrcIpAddr@0], 3)"), "{}", stdout(&out));
+    let out = run(Some("5"), "3");
+    assert!(stdout(&out).contains("partitioning=Hash([SrcIpAddr@0], 5)"), "{}", stdout(&out));
+    let out = run(None, "many");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out)
+            .starts_with("error: DATAFUSION_EXECUTION_TARGET_PARTITIONS=many: Error setting config datafusion.execution.target_partitions"),
+        "{}",
+        stderr(&out)
+    );
+}

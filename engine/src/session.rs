@@ -553,11 +553,15 @@ pub fn session_state(options: &SessionOptions) -> Result<datafusion::execution::
 /// and executors start from the one their client sent (`kql-cluster`), and add kql's.
 pub fn session_state_with_config(options: &SessionOptions, config: SessionConfig) -> Result<datafusion::execution::SessionState> {
     let mut config = config.with_information_schema(false);
-    if let Some(n) = options.target_partitions {
-        config = config.with_target_partitions(n.max(1));
-    }
-    if let Some(n) = options.batch_size {
-        config = config.with_batch_size(n.max(1));
+    // DataFusion's own settings, set in the environment as its CLI reads them
+    // (`DATAFUSION_EXECUTION_TARGET_PARTITIONS=8`), replace kql's choices below; `--threads`
+    // and the session's other options still win.
+    let mut from_environment = Vec::new();
+    for entry in config.options().entries() {
+        let name = entry.key.to_uppercase().replace('.', "_");
+        if let Ok(value) = std::env::var(&name) {
+            from_environment.push((entry.key, name, value));
+        }
     }
     // Filters are evaluated while decoding Parquet pages, so rows that fail never materialise.
     config.options_mut().execution.parquet.pushdown_filters = true;
@@ -567,6 +571,15 @@ pub fn session_state_with_config(options: &SessionOptions, config: SessionConfig
     // simplified `coalesce`), and the aggregate's schema check then rejects a correct plan.
     // Only that check of nullability is skipped, not any work; the metamorphic tests found it.
     config.options_mut().execution.skip_physical_aggregate_schema_check = true;
+    for (key, name, value) in from_environment {
+        config.options_mut().set(&key, &value).map_err(|e| KqlError::new(format!("{name}={value}: {e}")))?;
+    }
+    if let Some(n) = options.target_partitions {
+        config = config.with_target_partitions(n.max(1));
+    }
+    if let Some(n) = options.batch_size {
+        config = config.with_batch_size(n.max(1));
+    }
     // Functions read the limit from here: a row-wise function's output for one batch is held
     // to it (`functions::rowwise`).
     let mut kql_config = config.options().extensions.get::<crate::config::KqlConfig>().cloned().unwrap_or_default();
