@@ -301,7 +301,10 @@ impl Iterator for CopyingBatches {
                 Some(Err(e))
             }
             None => {
-                if let Copy::Writing(copy) = std::mem::replace(&mut self.copy, Copy::Over) {
+                // A reading stopped before the end (the scan no longer wants it) drops its copy.
+                if let Copy::Writing(copy) = std::mem::replace(&mut self.copy, Copy::Over)
+                    && self.batches.read_to_end()
+                {
                     copy.finish(self.batches.take_notes());
                 }
                 None

@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
@@ -288,23 +289,42 @@ impl FileOpener for TextOpener {
                 report_again(&bad, &warnings, &name, &hit.notes)?;
                 return Ok(futures::stream::iter(hit.batches).boxed());
             }
+            let unwanted = Arc::new(AtomicBool::new(false));
+            let stop = unwanted.clone();
             let batches = move |input, part| -> Result<Box<dyn Iterator<Item = Result<RecordBatch>> + Send>> {
                 let records = Records::new_part(kind, name, input, part)?;
                 Ok(match entry {
                     // The copy needs every column, whatever the scan reads.
                     Some((cache, entry)) => {
-                        let all = FileBatches::new(records, table, known, batch_size, bad, warnings.clone())?;
+                        let all = FileBatches::new(records, table, known, batch_size, bad, warnings.clone())?.stop_when(stop);
                         Box::new(CopyingBatches::new(all, cache, entry, warnings, projection, schema))
                     }
-                    None => Box::new(FileBatches::new(records, schema, known, batch_size, bad, warnings)?),
+                    None => Box::new(FileBatches::new(records, schema, known, batch_size, bad, warnings)?.stop_when(stop)),
                 })
             };
             match open_part(&store, &file.object_meta.location, range).await? {
                 Opened::Local { input, part } => Ok(futures::stream::iter(batches(input, part)?).boxed()),
                 Opened::Streamed { chunks, gzip } => {
-                    Ok(super::streamed::batches_on_blocking_thread(move || batches(decompressed(Box::new(chunks), gzip), None)))
+                    let streamed = super::streamed::batches_on_blocking_thread(move || batches(decompressed(Box::new(chunks), gzip), None));
+                    // The reader stops when the scan drops the stream, whether it ended or not.
+                    let guard = SetOnDrop(unwanted);
+                    Ok(streamed
+                        .map(move |batch| {
+                            let _ = &guard;
+                            batch
+                        })
+                        .boxed())
                 }
             }
         }))
+    }
+}
+
+/// Sets its flag when dropped.
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::io::{BufRead, Read};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
@@ -319,6 +319,10 @@ pub struct FileBatches {
     /// A line held a value that does not fit a column the scan does not read: the scan reads
     /// the line (it would, reading only its columns), but a copy cannot stand for the file.
     copy_spoiled: bool,
+    /// Set when the scan no longer wants the batches (`stop_when`).
+    unwanted: Option<Arc<AtomicBool>>,
+    /// Whether the last record has been read (not merely the reading stopped).
+    at_end: bool,
     done: bool,
 }
 
@@ -347,8 +351,27 @@ impl FileBatches {
             notes: None,
             needed: None,
             copy_spoiled: false,
+            unwanted: None,
+            at_end: false,
             done: false,
         })
+    }
+
+    /// Stops reading once `unwanted` is set: a reader on a thread of its own (a remote
+    /// object's) may be a batch ahead of a scan that `take` has ended, and what it would report
+    /// from lines no query reads would reach the next query's warnings.
+    pub fn stop_when(mut self, unwanted: Arc<AtomicBool>) -> FileBatches {
+        self.unwanted = Some(unwanted);
+        self
+    }
+
+    /// Whether every record has been read: a copy stands for the file only then.
+    pub fn read_to_end(&self) -> bool {
+        self.at_end
+    }
+
+    fn is_unwanted(&self) -> bool {
+        self.unwanted.as_ref().is_some_and(|u| u.load(Ordering::Relaxed))
     }
 
     /// Reads every column of the table for a copy (`cache.rs`), while the scan reads those
@@ -378,7 +401,10 @@ impl FileBatches {
         loop {
             let next = self.records.advance()?;
             let bad = match next {
-                Next::End => return Ok(false),
+                Next::End => {
+                    self.at_end = true;
+                    return Ok(false);
+                }
                 Next::Bad(reason) => reason,
                 Next::Record => match self.records.record() {
                     Record::Json(text) => {
@@ -394,7 +420,7 @@ impl FileBatches {
                             }
                             Err(reason) => Some(reason),
                         };
-                        if !self.unknown_keys.is_empty() {
+                        if !self.unknown_keys.is_empty() && !self.is_unwanted() {
                             let line = self.records.line_number();
                             let keys = self.unknown_keys.iter().map(String::as_str);
                             self.unknown.note(&self.records.file, line, &self.bad, keys, self.notes.as_mut());
@@ -418,6 +444,9 @@ impl FileBatches {
                     },
                 },
             };
+            if self.is_unwanted() {
+                return Ok(false);
+            }
             let line = self.records.line_number();
             self.bad.report(&self.records.file, line, &bad)?;
             if let Some(notes) = &mut self.notes {
@@ -528,7 +557,7 @@ impl Iterator for FileBatches {
     type Item = Result<RecordBatch, DataFusionError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
+        if self.done || self.is_unwanted() {
             return None;
         }
         while self.builder.rows() < self.batch_size {
@@ -564,5 +593,47 @@ fn count_newlines(path: &std::path::Path, before: u64) -> u64 {
         count += memchr::memchr_iter(b'\n', chunk).count() as u64;
         let n = chunk.len();
         input.consume(n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn batches_of(text: &'static str, warnings: &Arc<Mutex<Vec<String>>>) -> FileBatches {
+        let records = Records::new(TextKind::JsonLines, "f.jsonl".into(), Box::new(text.as_bytes())).expect("records");
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, true)]));
+        let bad = Arc::new(BadRows::new(10, warnings.clone()));
+        FileBatches::new(records, schema, HashSet::from(["x".to_string()]), 2, bad, warnings.clone()).expect("batches")
+    }
+
+    /// A reader whose scan has ended stops at once: it reads no further line, reports nothing
+    /// more, and does not claim to have read the file to its end (a `--text-cache` copy of it
+    /// would lack rows).
+    #[test]
+    fn a_reader_no_longer_wanted_stops_and_reports_nothing_more() {
+        let warnings = Arc::new(Mutex::new(Vec::new()));
+        let unwanted = Arc::new(AtomicBool::new(false));
+        let text = "{\"x\":1}\n{\"x\":2}\nnot json\n{\"x\":3,\"y\":1}\n";
+        let mut batches = batches_of(text, &warnings).stop_when(unwanted.clone());
+        assert_eq!(batches.next().map(|b| b.map(|b| b.num_rows()).ok()), Some(Some(2)));
+        unwanted.store(true, Ordering::Relaxed);
+        assert!(batches.next().is_none());
+        assert!(!batches.read_to_end());
+        assert!(warnings.lock().is_empty(), "{:?}", warnings.lock());
+
+        let mut batches = batches_of(text, &warnings).copying(vec![true]);
+        let rows: usize = batches.by_ref().map(|b| b.map(|b| b.num_rows()).unwrap_or_default()).sum();
+        assert_eq!(rows, 3);
+        assert!(batches.read_to_end());
+        assert_eq!(
+            batches.take_notes(),
+            vec![
+                Note::Skipped { line: 3, reason: "not a JSON object (expected ident at line 1 column 2)".into() },
+                Note::UnknownField { line: 4, field: "y".into() }
+            ]
+        );
     }
 }
