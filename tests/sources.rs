@@ -216,7 +216,29 @@ fn a_large_json_lines_file_read_in_parts_reads_every_line_once_and_numbers_lines
     );
     let out = kql(&["--table", &table, "--threads", "2", "--explain", "plan", "-c", query]);
     assert!(stdout(&out).contains("file_groups={2 groups"), "{}", stdout(&out));
+    // With `--text-cache`, each range is a file of its own to the cache. The first range gets
+    // a copy; the second, which holds line 200,000, a marker and no copy: that line is skipped
+    // by a query that reads `i` and kept by one that does not, which one copy cannot tell. So
+    // the second range is read as text each time, with the same warnings.
+    let (expected_out, expected_err) = (format!("n,total,kinds\n{},{total},1000\n", lines - 1), stderr(&out_of_text(&table, query)));
+    let cache = dir.join("cache");
+    let cached = ["--text-cache", cache.to_str().expect("utf-8 path"), "--table", &table, "--threads", "2", "--max-bad-rows", "1"];
+    for _ in 0..2 {
+        let mut args = cached.to_vec();
+        args.extend(["--format", "csv", "-c", query]);
+        let out = kql(&args);
+        assert_eq!((stdout(&out), stderr(&out)), (expected_out.clone(), expected_err.clone()));
+    }
+    let mut args = cached.to_vec();
+    args.extend(["-c", query]);
+    assert_eq!(copies_read_and_written(&args), ("1".to_string(), "0".to_string()));
+    assert_eq!(cache_files(&cache).len(), 2, "a copy and a marker");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The text scan of `query` over `table` in two ranges, with one bad line allowed.
+fn out_of_text(table: &str, query: &str) -> std::process::Output {
+    kql(&["--table", table, "--threads", "2", "--max-bad-rows", "1", "--format", "csv", "-c", query])
 }
 
 /// A CSV file whose line 1502, past the records the columns are inferred from, holds `lots` in
@@ -701,10 +723,29 @@ fn cache_files(dir: &Path) -> Vec<String> {
     names
 }
 
+/// How many `--text-cache` copies `--explain analyze` of the query says its scans read and
+/// wrote, in all.
+fn copies_read_and_written(args: &[&str]) -> (String, String) {
+    let mut all = args.to_vec();
+    all.extend(["--explain", "analyze"]);
+    let out = kql(&all);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    // Summed over the plan's scans.
+    let metric = |name: &str| {
+        let key = format!("{name}=");
+        let counts: Vec<u64> = text
+            .match_indices(&key)
+            .map(|(at, _)| text[at + key.len()..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().unwrap_or(0))
+            .collect();
+        assert!(!counts.is_empty(), "no {name} in {text}");
+        counts.iter().sum::<u64>().to_string()
+    };
+    (metric("text_cache_copies_read"), metric("text_cache_copies_written"))
+}
+
 /// `--text-cache` keeps a Parquet copy of a JSON lines file and reads it instead of the text
-/// while the file's size and modification time are unchanged. The test proves the copy is
-/// read by changing the file's bytes behind the cache's back (same size, modification time
-/// put back): the copy's values come back. What the reading reported comes back with them.
+/// while the file is unchanged; what the reading reported comes back with it.
 #[test]
 fn a_text_cache_copy_is_read_while_the_file_is_unchanged_and_reports_what_the_text_did() {
     let dir = scratch("text-cache");
@@ -739,9 +780,9 @@ fn a_text_cache_copy_is_read_while_the_file_is_unchanged_and_reports_what_the_te
     assert_eq!(copies.len(), 1, "{copies:?}");
     assert!(copies[0].ends_with(".parquet"), "{copies:?}");
 
-    // Same size, same modification time, other values: the copy answers.
-    write(&file, &events(2, ["X", "Y", "Z"]));
-    std::fs::File::options().write(true).open(&file).and_then(|f| f.set_modified(modified)).expect("put the mtime back");
+    let mut analyzed = cached.to_vec();
+    analyzed.extend(["--max-bad-rows", "1", "-c", query]);
+    assert_eq!(copies_read_and_written(&analyzed), ("1".to_string(), "0".to_string()));
     let out = run(&["--max-bad-rows", "1", "-c", query]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "sum_a,set_b\n1002,\"[\"\"x\"\",\"\"y\"\",\"\"z\"\"]\"\n");
@@ -761,21 +802,21 @@ fn a_text_cache_copy_is_read_while_the_file_is_unchanged_and_reports_what_the_te
         stderr(&out)
     );
 
-    // A file that changed (here its modification time) is parsed again and its copy replaced.
-    std::fs::File::options()
-        .write(true)
-        .open(&file)
-        .and_then(|f| f.set_modified(modified + std::time::Duration::from_secs(60)))
-        .expect("touch");
+    // New bytes of the same size with the modification time put back (as `cp -p` or `touch
+    // -r` leave a file): the status change time still tells, the file is parsed again and its
+    // copy replaced.
+    write(&file, &events(2, ["X", "Y", "Z"]));
+    std::fs::File::options().write(true).open(&file).and_then(|f| f.set_modified(modified)).expect("put the mtime back");
     let out = run(&["--max-bad-rows", "1", "-c", query]);
     assert_eq!(stdout(&out), "sum_a,set_b\n2004,\"[\"\"X\"\",\"\"Y\"\",\"\"Z\"\"]\"\n");
     assert_eq!(cache_files(&cache), copies, "the copy of the file is replaced, not added to");
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// A copy holds every column, so reading one takes values of columns the query does not read.
+/// A copy holds every column, so making one reads values of columns the query does not read.
 /// A value that does not fit such a column must not change the query's answer (without the
-/// cache, a query that does not read the column is not stopped by it): the file gets no copy.
+/// cache, a query that does not read the column is not stopped by it): the file gets a marker
+/// instead of a copy, and later queries read their own columns of the text.
 #[test]
 fn a_value_that_does_not_fit_a_column_the_query_does_not_read_leaves_no_copy() {
     let dir = scratch("text-cache-unread");
@@ -787,40 +828,58 @@ fn a_value_that_does_not_fit_a_column_the_query_does_not_read_leaves_no_copy() {
     let mut args = cached.to_vec();
     args.extend(["-c", "F | summarize dcount(Src)"]);
     assert_eq!(csv_of(&args), "dcount_Src\n250\n");
-    assert_eq!(cache_files(&cache), Vec::<String>::new());
+    assert_eq!(copies_read_and_written(&args), ("0".to_string(), "0".to_string()));
+    assert_eq!(csv_of(&args), "dcount_Src\n250\n");
     let mut args = cached.to_vec();
     args.extend(["-c", "F | summarize sum(Bytes)"]);
     let out = kql(&args);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).starts_with(&format!("error: {}, line 1502: \"lots\" does not fit column 'Bytes' (long)", file.display())));
-    assert_eq!(cache_files(&cache), Vec::<String>::new());
+    assert_eq!(cache_files(&cache).len(), 1, "one marker, no temporary file");
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// A scan that stops early (`take`) leaves no copy and no temporary file; a folder that cannot
-/// hold copies is a warning, and the query reads the text.
+/// A scan that stops early (`take`) leaves no copy and no temporary file, and a copy reports a
+/// skipped line only when its rows pass it, as the text's reading does: `take 1` of a file
+/// whose bad line is far down reads neither. A folder that cannot hold copies, or that other
+/// users can write, is one warning, and the query reads the text.
 #[test]
-fn a_scan_stopped_early_or_a_cache_that_cannot_be_written_leaves_the_answer_alone() {
+fn a_scan_stopped_early_or_a_cache_that_cannot_be_used_leaves_the_answer_alone() {
     let dir = scratch("text-cache-early");
     let cache = dir.join("cache");
     let file = dir.join("big.jsonl");
-    let text: String = (0..50_000).map(|i| format!("{{\"i\":{i}}}\n")).collect();
+    let text: String = (0..50_000).map(|i| if i == 40_000 { "not json\n".to_string() } else { format!("{{\"i\":{i}}}\n") }).collect();
     write(&file, &text);
     let table = format!("B={}", file.display());
     let cache_arg = cache.to_str().expect("utf-8 path");
-    assert_eq!(csv_of(&["--text-cache", cache_arg, "--table", &table, "--threads", "1", "-c", "B | take 1 | count"]), "Count\n1\n");
+    let take = ["--text-cache", cache_arg, "--table", &table, "--threads", "1", "-c", "B | take 1 | count"];
+    assert_eq!(csv_of(&take), "Count\n1\n");
     assert_eq!(cache_files(&cache), Vec::<String>::new());
-    assert_eq!(
-        csv_of(&["--text-cache", cache_arg, "--table", &table, "-c", "B | summarize n = count(), s = sum(i)"]),
-        "n,s\n50000,1249975000\n"
-    );
+    let sum = "B | summarize n = count(), s = sum(i)";
+    let out = kql(&["--text-cache", cache_arg, "--table", &table, "--max-bad-rows", "1", "--format", "csv", "-c", sum]);
+    assert_eq!(stdout(&out), "n,s\n49999,1249935000\n");
     assert_eq!(cache_files(&cache).len(), 1);
+    assert_eq!(csv_of(&take), "Count\n1\n");
+    let out = kql(&["--text-cache", cache_arg, "--table", &table, "--format", "csv", "-c", sum]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).starts_with(&format!("error: {}, line 40001: not a JSON object", file.display())), "{}", stderr(&out));
 
     let not_a_folder = dir.join("not-a-folder");
     write(&not_a_folder, "");
-    let out = kql(&["--text-cache", not_a_folder.to_str().expect("utf-8 path"), "--table", &table, "--format", "csv", "-c", "B | count"]);
+    let out = kql(&[
+        "--text-cache",
+        not_a_folder.to_str().expect("utf-8 path"),
+        "--table",
+        &table,
+        "--format",
+        "csv",
+        "--max-bad-rows",
+        "1",
+        "-c",
+        "B | count",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "Count\n50000\n");
+    assert_eq!(stdout(&out), "Count\n49999\n");
     assert!(
         stderr(&out).starts_with(&format!(
             "warning: --text-cache: cannot keep a copy of {} in {}: ",
@@ -830,11 +889,39 @@ fn a_scan_stopped_early_or_a_cache_that_cannot_be_written_leaves_the_answer_alon
         "{}",
         stderr(&out)
     );
+    assert_eq!(stderr(&out).matches("--text-cache").count(), 1, "{}", stderr(&out));
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let shared = dir.join("shared");
+        std::fs::create_dir(&shared).expect("mkdir");
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        let out = kql(&[
+            "--text-cache",
+            shared.to_str().expect("utf-8 path"),
+            "--table",
+            &table,
+            "--format",
+            "csv",
+            "--max-bad-rows",
+            "1",
+            "-c",
+            "B | count",
+        ]);
+        assert_eq!(stdout(&out), "Count\n49999\n");
+        assert!(
+            stderr(&out).contains(&format!("warning: --text-cache: {} can be written by other users", shared.display())),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(cache_files(&shared), Vec::<String>::new());
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
 
 /// Every KQL type a text file can hold reads the same from a `--text-cache` copy as from the
-/// text: the plain scan, the scan that writes the copy and the scan that reads it agree.
+/// text: the plain scan, the scan that writes the copies and the scan that reads them agree.
 #[test]
 fn a_text_cache_copy_reads_as_the_text_does_for_every_type() {
     let dir = scratch("text-cache-types");
@@ -847,17 +934,22 @@ fn a_text_cache_copy_reads_as_the_text_does_for_every_type() {
     let query = "SigninLogs | extend t = gettype(LocationDetails), city = tostring(LocationDetails.city), tag = Tags[1] | order by TimeGenerated asc; \
                  SigninLogs | getschema | project ColumnName, ColumnType; \
                  Flows | extend k = gettype(Tags), a = Tags.a | order by Src asc; Flows | getschema | project ColumnName, ColumnType";
-    let run = |cached: bool| {
+    let cache_arg = cache.to_str().expect("utf-8 path");
+    let args = |cached: bool| {
         let mut args = vec!["--table", &tables[0], "--table", &tables[1], "-c", query];
         if cached {
-            args.extend(["--text-cache", cache.to_str().expect("utf-8 path")]);
+            args.extend(["--text-cache", cache_arg]);
         }
-        csv_of(&args)
+        args
     };
-    let text = run(false);
+    let text = csv_of(&args(false));
     assert!(text.contains("2024-05-01T10:05:00.1234560Z,eve@contoso.com,50126,"), "{text}");
-    assert_eq!(run(true), text, "the scan that writes the copies");
+    assert_eq!(csv_of(&args(true)), text, "the scan that writes the copies");
     assert_eq!(cache_files(&cache).len(), 2);
-    assert_eq!(run(true), text, "the scan that reads them");
+    assert_eq!(csv_of(&args(true)), text, "the scan that reads them");
+    let both = "union SigninLogs, Flows | count";
+    let mut analyzed = args(true);
+    analyzed[5] = both;
+    assert_eq!(copies_read_and_written(&analyzed), ("2".to_string(), "0".to_string()));
     std::fs::remove_dir_all(&dir).ok();
 }

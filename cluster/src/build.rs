@@ -7,7 +7,7 @@ use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionConfig;
 
 /// This build: the package version and, when built from a git checkout, the commit.
-pub const BUILD_ID: &str = env!("KQL_BUILD_ID");
+pub const BUILD_ID: &str = kql_engine::BUILD_ID;
 
 /// `config` naming this build, for a client's jobs.
 pub fn name_build(mut config: SessionConfig) -> SessionConfig {

@@ -3,6 +3,9 @@
 //! The entry point is [`Session`]: register tables, load a function prelude, then `execute`
 //! query text. Errors carry spans into the text ([`KqlError::render`]).
 
+/// This build: the package version and, when built from a git checkout, the commit (`build.rs`).
+pub const BUILD_ID: &str = env!("KQL_BUILD_ID");
+
 pub mod cancel;
 pub mod catalog;
 pub mod codec;

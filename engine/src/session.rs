@@ -557,7 +557,8 @@ pub fn session_state_with_config(options: &SessionOptions, config: SessionConfig
     // (`DATAFUSION_EXECUTION_TARGET_PARTITIONS=8`), replace kql's choices below; `--threads`
     // and the session's other options still win.
     let mut from_environment = Vec::new();
-    for entry in config.options().entries() {
+    // Only DataFusion's own: the entries also hold extensions' (kql's, Ballista's).
+    for entry in config.options().entries().into_iter().filter(|e| e.key.starts_with("datafusion.")) {
         let name = entry.key.to_uppercase().replace('.', "_");
         if let Ok(value) = std::env::var(&name) {
             from_environment.push((entry.key, name, value));

@@ -76,9 +76,10 @@ pub struct Sources {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub max_bad_rows: u64,
 
-    /// Keep a Parquet copy of each JSON or CSV file a query reads in DIR, and read the copy
-    /// instead while the file is unchanged (same size, modification time and ETag): the
-    /// second query over the same logs skips the parsing.
+    /// Keep a Parquet copy of each JSON or CSV file a query reads to its end in DIR (a folder
+    /// of your own), and read the copy instead while the file is unchanged (same size,
+    /// modification and change time, ETag): the next query over the same logs skips the
+    /// parsing.
     #[arg(long, value_name = "DIR")]
     pub text_cache: Option<PathBuf>,
 

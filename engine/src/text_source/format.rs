@@ -25,14 +25,14 @@ use datafusion::object_store::path::Path as ObjectPath;
 use datafusion::object_store::{GetOptions, GetResultPayload, ObjectMeta, ObjectStore};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
+use datafusion::physical_plan::metrics::{Count, ExecutionPlanMetricsSet, MetricBuilder};
 use datafusion::physical_plan::projection::ProjectionExprs;
 use futures::StreamExt;
 use parking_lot::Mutex;
 
-use super::cache::{CopyingBatches, Source, TextCache};
+use super::cache::{CopyingBatches, Found, Replay, Source, TextCache};
 use super::infer::Columns;
-use super::reader::{BadRows, FileBatches, LinesBefore, Part, Records, TextKind, report_again, sample};
+use super::reader::{BadRows, FileBatches, LinesBefore, Part, Records, TextKind, sample};
 
 /// How many records of each file the schema is inferred from.
 pub const SAMPLE_RECORDS: usize = 1000;
@@ -195,7 +195,7 @@ pub struct TextSource {
 }
 
 impl FileSource for TextSource {
-    fn create_file_opener(&self, store: Arc<dyn ObjectStore>, _config: &FileScanConfig, _partition: usize) -> Result<Arc<dyn FileOpener>> {
+    fn create_file_opener(&self, store: Arc<dyn ObjectStore>, _config: &FileScanConfig, partition: usize) -> Result<Arc<dyn FileOpener>> {
         let file_schema = self.table_schema.file_schema();
         let projected = Arc::new(file_schema.project(&self.projection.file_indices)?);
         let opener = Arc::new(TextOpener {
@@ -208,6 +208,14 @@ impl FileSource for TextSource {
             batch_size: self.batch_size.unwrap_or(8192),
             options: self.options.clone(),
             bad: self.bad.clone(),
+            // Shown only when there is a cache to count.
+            copies: match self.options.cache {
+                Some(_) => CopyMetrics {
+                    read: MetricBuilder::new(&self.metrics).counter("text_cache_copies_read", partition),
+                    written: MetricBuilder::new(&self.metrics).counter("text_cache_copies_written", partition),
+                },
+                None => CopyMetrics { read: Count::new(), written: Count::new() },
+            },
         });
         ProjectionOpener::try_new(self.projection.clone(), opener, file_schema)
     }
@@ -264,6 +272,14 @@ struct TextOpener {
     batch_size: usize,
     options: TextOptions,
     bad: Arc<BadRows>,
+    copies: CopyMetrics,
+}
+
+/// `--text-cache` copies a partition of a scan read and wrote (`--explain analyze`).
+#[derive(Clone)]
+struct CopyMetrics {
+    read: Count,
+    written: Count,
 }
 
 impl FileOpener for TextOpener {
@@ -276,6 +292,7 @@ impl FileOpener for TextOpener {
         let bad = self.bad.clone();
         let warnings = self.options.warnings.clone();
         let cache = self.options.cache.clone();
+        let copies = self.copies.clone();
         let name = format!("{}{}", self.options.location_prefix, file.object_meta.location);
         let range = file.range.as_ref().map(|r| (r.start.max(0) as u64, r.end.max(0) as u64));
         Ok(Box::pin(async move {
@@ -283,11 +300,17 @@ impl FileOpener for TextOpener {
                 let source = Source { file: &name, range, kind, object: &file.object_meta, schema: &table };
                 (cache.clone(), cache.entry(&source))
             });
-            if let Some((cache, entry)) = &entry
-                && let Some(hit) = cache.find(entry, &projection, &schema, batch_size)
-            {
-                report_again(&bad, &warnings, &name, &hit.notes)?;
-                return Ok(futures::stream::iter(hit.batches).boxed());
+            let mut entry = entry;
+            if let Some((cache, found)) = &entry {
+                let replay = Replay { file: name.clone(), bad: bad.clone(), warnings: warnings.clone() };
+                match cache.find(found, &projection, &schema, batch_size, replay) {
+                    Found::Copy(batches) => {
+                        copies.read.add(1);
+                        return Ok(futures::stream::iter(batches).boxed());
+                    }
+                    Found::NoCopy => entry = None,
+                    Found::Nothing => {}
+                }
             }
             let unwanted = Arc::new(AtomicBool::new(false));
             let stop = unwanted.clone();
@@ -297,7 +320,7 @@ impl FileOpener for TextOpener {
                     // The copy needs every column, whatever the scan reads.
                     Some((cache, entry)) => {
                         let all = FileBatches::new(records, table, known, batch_size, bad, warnings.clone())?.stop_when(stop);
-                        Box::new(CopyingBatches::new(all, cache, entry, warnings, projection, schema))
+                        Box::new(CopyingBatches::new(all, cache, entry, warnings, projection, schema, copies.written))
                     }
                     None => Box::new(FileBatches::new(records, schema, known, batch_size, bad, warnings)?.stop_when(stop)),
                 })

@@ -75,8 +75,17 @@ impl BadRows {
 /// counts its skipped lines against that scan's `--max-bad-rows`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Note {
-    Skipped { line: u64, reason: String },
-    UnknownField { line: u64, field: String },
+    Skipped { rows_before: u64, line: u64, reason: String },
+    UnknownField { rows_before: u64, line: u64, field: String },
+}
+
+impl Note {
+    /// The rows the reading had read when it reported this.
+    pub fn rows_before(&self) -> u64 {
+        match self {
+            Note::Skipped { rows_before, .. } | Note::UnknownField { rows_before, .. } => *rows_before,
+        }
+    }
 }
 
 /// Reports `notes` of `file` again, as the scan that read the file reported them: a skipped
@@ -85,8 +94,8 @@ pub enum Note {
 pub fn report_again(bad: &BadRows, warnings: &Mutex<Vec<String>>, file: &str, notes: &[Note]) -> Result<(), DataFusionError> {
     for note in notes {
         match note {
-            Note::Skipped { line, reason } => bad.report(file, *line, reason)?,
-            Note::UnknownField { line, field } => {
+            Note::Skipped { line, reason, .. } => bad.report(file, *line, reason)?,
+            Note::UnknownField { line, field, .. } => {
                 if bad.first_note_of(file, field) {
                     warnings.lock().push(unknown_field_warning(file, *line, field));
                 }
@@ -316,13 +325,15 @@ pub struct FileBatches {
     notes: Option<Vec<Note>>,
     /// When every column is read for a copy (`copying`): the columns the scan itself reads.
     needed: Option<Vec<bool>>,
-    /// A line held a value that does not fit a column the scan does not read: the scan reads
-    /// the line (it would, reading only its columns), but a copy cannot stand for the file.
+    /// A line held a value that does not fit one of its columns: the scan reads or skips the
+    /// line as it would reading only its own columns, but a copy cannot stand for the file.
     copy_spoiled: bool,
     /// Set when the scan no longer wants the batches (`stop_when`).
     unwanted: Option<Arc<AtomicBool>>,
     /// Whether the last record has been read (not merely the reading stopped).
     at_end: bool,
+    /// Rows of the batches handed on.
+    rows_done: u64,
     done: bool,
 }
 
@@ -353,6 +364,7 @@ impl FileBatches {
             copy_spoiled: false,
             unwanted: None,
             at_end: false,
+            rows_done: 0,
             done: false,
         })
     }
@@ -389,7 +401,7 @@ impl FileBatches {
         self.copy_spoiled
     }
 
-    /// What the reading has reported so far (with `recording_notes`).
+    /// What the reading has reported so far (with `copying`).
     pub fn take_notes(&mut self) -> Vec<Note> {
         self.notes.as_mut().map(std::mem::take).unwrap_or_default()
     }
@@ -409,6 +421,7 @@ impl FileBatches {
                 Next::Record => match self.records.record() {
                     Record::Json(text) => {
                         self.unknown_keys.clear();
+                        let rows_before = self.rows_done + self.builder.rows() as u64;
                         let (builder, needed, spoiled) = (&self.builder, self.needed.as_deref(), &mut self.copy_spoiled);
                         let converted = self.json.fields(text, &mut self.unknown_keys).and_then(|fields| {
                             for_scan(json_row(builder, &fields, None), needed, spoiled, |n| json_row(builder, &fields, Some(n)))
@@ -423,7 +436,7 @@ impl FileBatches {
                         if !self.unknown_keys.is_empty() && !self.is_unwanted() {
                             let line = self.records.line_number();
                             let keys = self.unknown_keys.iter().map(String::as_str);
-                            self.unknown.note(&self.records.file, line, &self.bad, keys, self.notes.as_mut());
+                            self.unknown.note(&self.records.file, line, rows_before, &self.bad, keys, self.notes.as_mut());
                         }
                         match failed {
                             None => return Ok(true),
@@ -450,7 +463,7 @@ impl FileBatches {
             let line = self.records.line_number();
             self.bad.report(&self.records.file, line, &bad)?;
             if let Some(notes) = &mut self.notes {
-                notes.push(Note::Skipped { line, reason: bad });
+                notes.push(Note::Skipped { rows_before: self.rows_done + self.builder.rows() as u64, line, reason: bad });
             }
         }
     }
@@ -466,13 +479,21 @@ struct UnknownFields {
 }
 
 impl UnknownFields {
-    fn note<'k>(&mut self, file: &str, line: u64, bad: &BadRows, keys: impl Iterator<Item = &'k str>, mut notes: Option<&mut Vec<Note>>) {
+    fn note<'k>(
+        &mut self,
+        file: &str,
+        line: u64,
+        rows_before: u64,
+        bad: &BadRows,
+        keys: impl Iterator<Item = &'k str>,
+        mut notes: Option<&mut Vec<Note>>,
+    ) {
         for key in keys {
             if self.known.contains(key) || !self.warned.insert(key.to_string()) {
                 continue;
             }
             if let Some(notes) = notes.as_deref_mut() {
-                notes.push(Note::UnknownField { line, field: key.to_string() });
+                notes.push(Note::UnknownField { rows_before, line, field: key.to_string() });
             }
             if bad.first_note_of(file, key) {
                 self.warnings.lock().push(unknown_field_warning(file, line, key));
@@ -576,6 +597,7 @@ impl Iterator for FileBatches {
         if self.builder.rows() == 0 {
             return None;
         }
+        self.rows_done += self.builder.rows() as u64;
         Some(self.builder.finish().map_err(DataFusionError::from))
     }
 }
@@ -631,8 +653,8 @@ mod tests {
         assert_eq!(
             batches.take_notes(),
             vec![
-                Note::Skipped { line: 3, reason: "not a JSON object (expected ident at line 1 column 2)".into() },
-                Note::UnknownField { line: 4, field: "y".into() }
+                Note::Skipped { rows_before: 2, line: 3, reason: "not a JSON object (expected ident at line 1 column 2)".into() },
+                Note::UnknownField { rows_before: 2, line: 4, field: "y".into() }
             ]
         );
     }

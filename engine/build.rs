@@ -1,5 +1,6 @@
-//! Names the build for the cluster's check that every node and client run the same kql
-//! (`src/build.rs`): the package version, and the commit when built from a git checkout.
+//! Names the build (`kql_engine::BUILD_ID`): the cluster checks that every node and client run
+//! the same kql (`kql-cluster`), and `--text-cache` copies are read only by the build that
+//! wrote them. The package version, and the commit when built from a git checkout.
 
 use std::path::Path;
 use std::process::Command;
