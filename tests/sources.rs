@@ -866,18 +866,21 @@ fn a_scan_stopped_early_or_a_cache_that_cannot_be_used_leaves_the_answer_alone()
 
     let not_a_folder = dir.join("not-a-folder");
     write(&not_a_folder, "");
-    let out = kql(&[
-        "--text-cache",
-        not_a_folder.to_str().expect("utf-8 path"),
-        "--table",
-        &table,
-        "--format",
-        "csv",
-        "--max-bad-rows",
-        "1",
-        "-c",
-        "B | count",
-    ]);
+    let count_through = |cache: &Path| {
+        kql(&[
+            "--text-cache",
+            cache.to_str().expect("utf-8 path"),
+            "--table",
+            &table,
+            "--format",
+            "csv",
+            "--max-bad-rows",
+            "1",
+            "-c",
+            "B | count",
+        ])
+    };
+    let out = count_through(&not_a_folder);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "Count\n49999\n");
     assert!(
@@ -897,18 +900,7 @@ fn a_scan_stopped_early_or_a_cache_that_cannot_be_used_leaves_the_answer_alone()
         let shared = dir.join("shared");
         std::fs::create_dir(&shared).expect("mkdir");
         std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).expect("chmod");
-        let out = kql(&[
-            "--text-cache",
-            shared.to_str().expect("utf-8 path"),
-            "--table",
-            &table,
-            "--format",
-            "csv",
-            "--max-bad-rows",
-            "1",
-            "-c",
-            "B | count",
-        ]);
+        let out = count_through(&shared);
         assert_eq!(stdout(&out), "Count\n49999\n");
         assert!(
             stderr(&out).contains(&format!("warning: --text-cache: {} can be written by other users", shared.display())),
