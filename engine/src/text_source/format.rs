@@ -296,11 +296,12 @@ impl FileOpener for TextOpener {
         let name = format!("{}{}", self.options.location_prefix, file.object_meta.location);
         let range = file.range.as_ref().map(|r| (r.start.max(0) as u64, r.end.max(0) as u64));
         Ok(Box::pin(async move {
-            let entry = cache.as_ref().map(|cache| {
+            // The copy this file would have, or `None` when there is no cache or the file
+            // cannot have one.
+            let mut entry = cache.as_ref().map(|cache| {
                 let source = Source { file: &name, range, kind, object: &file.object_meta, schema: &table };
                 (cache.clone(), cache.entry(&source))
             });
-            let mut entry = entry;
             if let Some((cache, found)) = &entry {
                 let replay = Replay { file: name.clone(), bad: bad.clone(), warnings: warnings.clone() };
                 match cache.find(found, &projection, &schema, batch_size, replay) {
