@@ -15,6 +15,8 @@ pub(crate) fn one_long_check_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 
 #[path = "fuzz.rs"]
 mod fuzz;
+#[path = "join_filters.rs"]
+mod join_filters;
 #[path = "metamorphic.rs"]
 mod metamorphic;
 #[path = "plans.rs"]

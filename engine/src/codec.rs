@@ -484,6 +484,10 @@ impl PhysicalProtoConverterExtension for KqlProtoConverter {
         expr: &Arc<dyn PhysicalExpr>,
         codec: &dyn PhysicalExtensionCodec,
     ) -> Result<protobuf::PhysicalExprNode> {
+        // A scan on another machine gets the join's plain filter; the sample is this process's.
+        if let Some(sampled) = expr.downcast_ref::<crate::join_filter_sampling::SampledJoinFilter>() {
+            return self.physical_expr_to_proto(sampled.inner(), codec);
+        }
         if let Some(literal) = expr.downcast_ref::<Literal>() {
             let field = literal.return_field(&Schema::empty())?;
             if !field.metadata().is_empty() {

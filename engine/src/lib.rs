@@ -18,6 +18,7 @@ pub mod error;
 pub mod evtx_import;
 pub mod first_row;
 pub mod functions;
+pub mod join_filter_sampling;
 pub mod join_selection;
 pub mod logical_rules;
 pub mod memory_pool;

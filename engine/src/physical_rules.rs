@@ -26,6 +26,8 @@ type Rule = Arc<dyn PhysicalOptimizerRule + Send + Sync>;
 /// - `EnsureRequirements` (which places repartitions and sorts) runs with statistics computed
 ///   once per plan (`statistics_memo.rs`), and after it `UnsortedFinalAggregate` and
 ///   `SortedAggregateInOneStep` (`sorted_aggregate.rs`).
+/// - before the final check of the plan, `SampleJoinFilters` (`join_filter_sampling.rs`): a
+///   join's filter in a scan stops looking rows up once a sample shows it keeps nearly all.
 pub fn rules() -> Vec<Rule> {
     let mut rules: Vec<Rule> = Vec::new();
     for rule in datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules {
@@ -41,6 +43,9 @@ pub fn rules() -> Vec<Rule> {
             rules.push(Arc::new(UnsortedFinalAggregate));
             rules.push(Arc::new(crate::sorted_aggregate::SortedAggregateInOneStep));
             continue;
+        }
+        if rule.name() == "SanityCheckPlan" {
+            rules.push(Arc::new(crate::join_filter_sampling::SampleJoinFilters));
         }
         rules.push(rule);
     }
