@@ -169,6 +169,14 @@ impl UserDefinedLogicalNodeCore for SerialNode {
     fn supports_limit_pushdown(&self) -> bool {
         false
     }
+
+    /// The input columns a parent asks for; DataFusion adds those the serial columns and the
+    /// ordering read. So a column that nothing after `serialize` reads is not carried through
+    /// the sort before it (the beaconing rule's `SrcPortNumber`). Row order does not depend on it.
+    fn necessary_children_exprs(&self, output_columns: &[usize]) -> Option<Vec<Vec<usize>>> {
+        let inputs = self.input.schema().fields().len();
+        Some(vec![output_columns.iter().copied().filter(|&i| i < inputs).collect()])
+    }
 }
 
 /// The physical node.
