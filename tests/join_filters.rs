@@ -2,8 +2,12 @@
 //! it stops looking rows up once a sample shows it keeps nearly all of them, it keeps filtering
 //! when it drops many, and the answer is the join's either way.
 
+use std::sync::Arc;
+
 use datafusion::arrow::array::Int64Array;
 use datafusion::prelude::SessionContext;
+use datafusion_proto::physical_plan::AsExecutionPlan;
+use datafusion_proto::protobuf::PhysicalPlanNode;
 use kql_engine::session::{Session, SessionOptions};
 
 use crate::support::scratch;
@@ -85,9 +89,16 @@ fn a_plan_with_a_sampled_join_filter_travels_to_a_cluster_with_the_joins_plain_f
         })
         .expect("a walk over the plan");
         assert_eq!(sampled, 1, "the probe side's scan carries one sampled filter");
-        let bytes = kql_engine::codec::physical_plan_to_bytes(plan).expect("the plan encodes");
-        let decoded = kql_engine::codec::physical_plan_from_bytes(&bytes, &session.context().task_ctx()).expect("the plan decodes");
-        let text = datafusion::physical_plan::displayable(decoded.as_ref()).indent(false).to_string();
-        assert!(text.contains("DynamicFilter"), "{text}");
+        // kql's own encoding, and datafusion-proto's default one that Ballista's scheduler uses.
+        let bytes = kql_engine::codec::physical_plan_to_bytes(Arc::clone(&plan)).expect("the plan encodes");
+        let task = session.context().task_ctx();
+        let decoded = kql_engine::codec::physical_plan_from_bytes(&bytes, &task).expect("the plan decodes");
+        let codec = kql_cluster::codec::ClusterPhysicalCodec::default();
+        let proto = PhysicalPlanNode::try_from_physical_plan(plan, &codec).expect("the plan encodes for a cluster");
+        let from_cluster = proto.try_into_physical_plan(&task, &codec).expect("the plan decodes on an executor");
+        for decoded in [decoded, from_cluster] {
+            let text = datafusion::physical_plan::displayable(decoded.as_ref()).indent(false).to_string();
+            assert!(text.contains("DynamicFilter"), "{text}");
+        }
     });
 }

@@ -29,6 +29,7 @@ use datafusion::physical_expr::ScalarFunctionExpr;
 use datafusion::physical_expr::expressions::Literal;
 use datafusion::physical_expr::{LexOrdering, PhysicalExpr, PhysicalSortExpr};
 use datafusion::physical_expr_common::physical_expr::proto_decode::PhysicalExprDecodeCtx;
+use datafusion::physical_expr_common::physical_expr::proto_encode::PhysicalExprEncodeCtx;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::memory::LazyMemoryExec;
 use datafusion::prelude::lit;
@@ -260,14 +261,32 @@ impl PhysicalExtensionCodec for KqlPhysicalCodec {
         kql_udf(name)
     }
 
-    /// A literal with its metadata (see `KqlProtoConverter::physical_expr_to_proto`).
+    /// A join filter's sampling wrapper (`join_filter_sampling.rs`) travels as a marker whose
+    /// one input is the join's filter; the receiving side keeps the plain filter (the sample
+    /// belongs to the scan that took it).
+    fn try_encode_expr(&self, node: &Arc<dyn PhysicalExpr>, buf: &mut Vec<u8>, _ctx: &PhysicalExprEncodeCtx<'_>) -> Result<()> {
+        if node.downcast_ref::<crate::join_filter_sampling::SampledJoinFilter>().is_none() {
+            return Err(codec_error(format!("kql does not encode the expression {node}")));
+        }
+        buf.extend(json!({"sampled_join_filter": true}).to_string().into_bytes());
+        Ok(())
+    }
+
+    /// A literal with its metadata (see `KqlProtoConverter::physical_expr_to_proto`), or a
+    /// join filter that was sampled (see `try_encode_expr`).
     fn try_decode_expr(
         &self,
         buf: &[u8],
-        _inputs: &[Arc<dyn PhysicalExpr>],
+        inputs: &[Arc<dyn PhysicalExpr>],
         _ctx: &PhysicalExprDecodeCtx<'_>,
     ) -> Result<Arc<dyn PhysicalExpr>> {
         let doc = parse_json(buf)?;
+        if doc.get("sampled_join_filter").is_some() {
+            return match inputs {
+                [filter] => Ok(Arc::clone(filter)),
+                _ => Err(codec_error("a sampled join filter has one input")),
+            };
+        }
         let bytes = BASE64.decode(str_field(&doc, "literal")?).map_err(codec_error)?;
         let value = ScalarValue::try_from(&protobuf::ScalarValue::decode(bytes.as_slice()).map_err(codec_error)?).map_err(codec_error)?;
         let Some(Json::Object(entries)) = doc.get("metadata") else { return Err(codec_error("a literal without metadata")) };
@@ -484,10 +503,6 @@ impl PhysicalProtoConverterExtension for KqlProtoConverter {
         expr: &Arc<dyn PhysicalExpr>,
         codec: &dyn PhysicalExtensionCodec,
     ) -> Result<protobuf::PhysicalExprNode> {
-        // A scan on another machine gets the join's plain filter; the sample is this process's.
-        if let Some(sampled) = expr.downcast_ref::<crate::join_filter_sampling::SampledJoinFilter>() {
-            return self.physical_expr_to_proto(sampled.inner(), codec);
-        }
         if let Some(literal) = expr.downcast_ref::<Literal>() {
             let field = literal.return_field(&Schema::empty())?;
             if !field.metadata().is_empty() {
