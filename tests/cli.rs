@@ -982,6 +982,24 @@ fn the_sample_hunts_give_the_same_rows_on_a_cluster() {
     assert_eq!(compared, 5);
 }
 
+/// A join of two hunts over Parquet gives one machine's answer on a cluster. (On one machine
+/// the join's filter reaches the probe side's scan, sampled: `engine/src/join_filter_sampling.rs`;
+/// its encoding for a cluster is tested in `tests/join_filters.rs`.)
+#[test]
+fn a_join_over_parquet_gives_the_same_answer_on_a_cluster() {
+    let cluster = cluster_support::start_with("join", &[], &[]).expect("start a cluster");
+    let data = root().join("samples/data").display().to_string();
+    let query =
+        "NetworkSession | where DstPortNumber == 443 | join kind=inner (NetworkSession | summarize by SrcIpAddr) on SrcIpAddr | count";
+    let local = kql(&["--data", &data, "--format", "csv", "-c", query]);
+    assert!(local.status.success(), "{}", stderr(&local));
+    let remote = kql(&["--cluster", &cluster.address(), "--data", &data, "--format", "csv", "-c", query]);
+    assert!(remote.status.success(), "{}", stderr(&remote));
+    assert_eq!(stdout(&remote), stdout(&local));
+    assert_ne!(stdout(&local), "Count\n0\n", "the join finds rows");
+    drop(cluster);
+}
+
 /// A scheduler started with `KQL_CLUSTER_TOKEN` refuses a client without it (or with another
 /// one), and nodes started with `--data-root` refuse a table outside it before reading a row
 /// or answering from its statistics.
