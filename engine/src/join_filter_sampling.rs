@@ -126,11 +126,6 @@ impl SampledJoinFilter {
         SampledJoinFilter { inner, sample: Arc::default() }
     }
 
-    /// The join's filter itself (for encoding a plan: a remote scan gets the plain filter).
-    pub fn inner(&self) -> &Arc<dyn PhysicalExpr> {
-        &self.inner
-    }
-
     /// Counts one batch's result into the sample, and stops the filter when the sample is
     /// complete and kept too many rows. A filter still waiting for its join's build side keeps
     /// every row; its batches say nothing about the filter and are not counted.
