@@ -1,6 +1,7 @@
 //! kql's physical optimizer rules: DataFusion's, less one that gave wrong answers, plus two
-//! for aggregations: one drops a sort nothing needs in front of the final step, one
-//! aggregates sorted input in one step.
+//! for aggregations (one drops a sort nothing needs in front of the final step, one
+//! aggregates sorted input in one step) and one that lets a join's filter in a scan stop
+//! filtering when it drops nothing.
 
 use std::sync::Arc;
 
@@ -16,7 +17,7 @@ use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, Partitio
 
 type Rule = Arc<dyn PhysicalOptimizerRule + Send + Sync>;
 
-/// DataFusion's physical optimizer rules, with three changes:
+/// DataFusion's physical optimizer rules, with four changes:
 /// - `join_selection` is kql's (`join_selection.rs`): the same decisions from statistics
 ///   computed once per plan, not once per join.
 /// - without `aggregate_statistics`, which answers an aggregate from file statistics: over a
