@@ -1,5 +1,5 @@
 //! The checks that run the engine in this process rather than through the `kql` binary: plan
-//! snapshots, metamorphic relations and the fuzzer. One binary for the three (see
+//! snapshots, metamorphic relations and the fuzzer (and a few engine checks beside them). One binary for the three (see
 //! `tests/Cargo.toml`); `cargo test -p kql-tests --test in_process fuzz::` runs one of them.
 
 mod support;
@@ -21,3 +21,5 @@ mod join_filters;
 mod metamorphic;
 #[path = "plans.rs"]
 mod plans;
+#[path = "serial_partitions.rs"]
+mod serial_partitions;

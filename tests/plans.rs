@@ -113,6 +113,21 @@ fn two_summarize_steps_after_a_sort_aggregate_in_one_step_each() {
     );
 }
 
+/// The beaconing rule's shape: the filter after `serialize` keeps only rows whose next row has
+/// the same first sort key, and drops the rows without a next row (`datetime_diff` of a null is
+/// null). `serialize` then runs per partition of rows hashed on that key, each partition
+/// sorted by itself (`serial_partitioning.rs`): no merge into one stream. Without the second
+/// condition (`a_summarize_after_a_sort_does_not_sort_again`) it keeps one stream.
+#[test]
+fn serialize_runs_per_partition_where_the_filter_keeps_rows_of_one_key() {
+    check(
+        "serialize_per_partition",
+        "NetworkSession | sort by SrcIpAddr asc, TimeGenerated asc | serialize \
+         | extend n = next(SrcIpAddr), nt = next(TimeGenerated) | where n == SrcIpAddr | where datetime_diff('second', nt, TimeGenerated) > 10 \
+         | summarize c = count(), l = make_list(TimeGenerated) by SrcIpAddr, DstIpAddr",
+    );
+}
+
 /// Two sorted summarize steps joined on their keys: a join hashed in partitions needs both
 /// inputs hashed on the join keys, so neither aggregation is made one step (its output would be
 /// hashed on `SrcIpAddr` alone, and DataFusion refused the plan: "HashJoinExec requires

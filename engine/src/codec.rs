@@ -4,8 +4,8 @@
 //! DataFusion's own nodes, Parquet scans and built-in functions encode themselves. kql adds:
 //! - its functions, which decode by their `kql_` names from the receiving session's registry
 //!   (`functions::registry`), so nothing of them travels but the name;
-//! - the `Serialize` node (`SerialNode`, `SerialExec`): its columns as JSON, its expressions as
-//!   datafusion-proto messages;
+//! - the `Serialize` node (`SerialNode`, `SerialExec`): its columns as JSON, its expressions (and
+//!   the key of its partitions, where it runs per partition) as datafusion-proto messages;
 //! - the `FirstRowPerKey` node (`FirstRowNode`, `FirstRowExec`): its key expressions;
 //! - in-memory tables (`datatable`, `materialize`, the results of data-dependent steps), as
 //!   Arrow IPC;
@@ -202,7 +202,12 @@ impl PhysicalExtensionCodec for KqlPhysicalCodec {
                     ordering.push(PhysicalSortExpr { expr: parse(&o["expr"])?, options });
                 }
                 let schema = Arc::new(decode_schema(str_field(&doc, "schema")?)?);
-                Ok(Arc::new(SerialExec::new(input.clone(), LexOrdering::new(ordering), columns, schema)))
+                let ordering = LexOrdering::new(ordering);
+                match (doc.get("partition_key").filter(|v| !v.is_null()).map(parse).transpose()?, ordering) {
+                    (Some(key), Some(ordering)) => Ok(Arc::new(SerialExec::partitioned(input.clone(), ordering, columns, schema, key))),
+                    (Some(_), None) => internal_err!("a SerialExec run per partition needs an ordering"),
+                    (None, ordering) => Ok(Arc::new(SerialExec::new(input.clone(), ordering, columns, schema))),
+                }
             }
             other => internal_err!("kql cannot decode the plan node {other}"),
         }
@@ -237,7 +242,8 @@ impl PhysicalExtensionCodec for KqlPhysicalCodec {
                 .flat_map(|o| o.iter())
                 .map(|s| Ok(json!({"expr": expr(&s.expr)?, "descending": s.options.descending, "nulls_first": s.options.nulls_first})))
                 .collect::<Result<_>>()?;
-            json!({"node": "serial", "columns": columns, "ordering": ordering, "schema": encode_schema(schema)?})
+            let partition_key = exec.partition_key().map(expr).transpose()?;
+            json!({"node": "serial", "columns": columns, "ordering": ordering, "schema": encode_schema(schema)?, "partition_key": partition_key})
         } else if let Some(exec) = node.downcast_ref::<LazyMemoryExec>()
             && let [generator] = exec.generators().as_slice()
             && let Some(range) = generator.read().as_any().downcast_ref::<RangeGenerator>()

@@ -33,6 +33,7 @@ pub mod range_table;
 pub mod render;
 pub mod schema_merge;
 pub mod serial;
+pub mod serial_partitioning;
 pub mod session;
 pub mod shared_scan;
 pub mod sorted_aggregate;

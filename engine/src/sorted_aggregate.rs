@@ -19,6 +19,7 @@ use datafusion::common::Result;
 use datafusion::config::ConfigOptions;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::split_conjunction;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, InvariantLevel, ReplaceChildrenOptions};
@@ -26,6 +27,8 @@ use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::{ChildSatisfactionOptions, ExecutionPlan, ExecutionPlanProperties, InputOrderMode, Partitioning};
+
+use crate::serial_partitioning::{inline_columns, partitioned_serial_stream};
 
 #[derive(Debug)]
 pub struct SortedAggregateInOneStep;
@@ -170,9 +173,11 @@ fn one_step(plan: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPla
 /// repartition, and the result is the same chain over a hash repartition. A hash repartition of
 /// one stream keeps each partition's rows in order by itself. Hashing the round-robin
 /// partitions instead keeps order only by merging them again, which encodes every row's sort
-/// keys once more (in the beaconing rule, 7% of its instructions). `None` when `input` is not
-/// such a chain (which may be empty), or a key is not a column that the chain passes through
-/// unchanged.
+/// keys once more (in the beaconing rule, 7% of its instructions). Where the one stream is a
+/// `serialize` whose filters in the chain allow it, the rows are hashed before its sort instead,
+/// and it runs per partition (`serial_partitioning.rs`): no merge into one stream at all.
+/// `None` when `input` is not such a chain (which may be empty), or a key is not a column that
+/// the chain passes through unchanged.
 fn hash_below_round_robin(
     input: &Arc<dyn ExecutionPlan>,
     top_keys: &[Arc<dyn PhysicalExpr>],
@@ -181,6 +186,8 @@ fn hash_below_round_robin(
     // The chain from the top down, and the keys as columns of the input of each of its steps.
     let mut chain: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
     let mut keys: Vec<Arc<dyn PhysicalExpr>> = top_keys.to_vec();
+    // The conjuncts of the chain's filters, over the output of the step reached.
+    let mut predicates: Vec<Arc<dyn PhysicalExpr>> = Vec::new();
     let mut node = input.clone();
     loop {
         if let Some(repartition) = node.downcast_ref::<RepartitionExec>() {
@@ -188,9 +195,17 @@ fn hash_below_round_robin(
             if !matches!(repartition.partitioning(), Partitioning::RoundRobinBatch(_)) || !one_stream {
                 return None;
             }
+            // Better still, a `serialize` whose filters allow it runs per partition: no
+            // merge into one stream at all.
+            let partitioned = match keys.as_slice() {
+                [key] => partitioned_serial_stream(repartition.input(), key, partitions, &predicates),
+                _ => None,
+            };
             // A chain DataFusion cannot rebuild this way keeps the merge.
-            let mut rebuilt: Arc<dyn ExecutionPlan> =
-                Arc::new(RepartitionExec::try_new(repartition.input().clone(), Partitioning::Hash(keys, partitions)).ok()?);
+            let mut rebuilt: Arc<dyn ExecutionPlan> = match partitioned {
+                Some(stream) => stream,
+                None => Arc::new(RepartitionExec::try_new(repartition.input().clone(), Partitioning::Hash(keys, partitions)).ok()?),
+            };
             for step in chain.into_iter().rev() {
                 rebuilt = step.replace_children(vec![rebuilt], ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute)).ok()?;
             }
@@ -205,17 +220,20 @@ fn hash_below_round_robin(
             return (hashed_on_keys && same_order).then_some(rebuilt);
         }
         let below = if let Some(projection) = node.downcast_ref::<ProjectionExec>() {
-            let exprs = projection.expr();
-            keys = keys.iter().map(|key| column_below(key, |i| exprs.get(i).map(|e| e.expr.clone()))).collect::<Option<Vec<_>>>()?;
+            let exprs: Vec<Arc<dyn PhysicalExpr>> = projection.expr().iter().map(|e| e.expr.clone()).collect();
+            keys = keys.iter().map(|key| column_below(key, |i| exprs.get(i).cloned())).collect::<Option<Vec<_>>>()?;
+            predicates = predicates.iter().map(|p| inline_columns(p, &exprs)).collect::<Option<Vec<_>>>()?;
             projection.input().clone()
         } else if let Some(filter) = node.downcast_ref::<FilterExec>() {
             let filter_input = filter.input().clone();
             if let Some(projection) = filter.projection() {
                 let schema = filter_input.schema();
-                let lower =
-                    |i: usize| projection.get(i).map(|&j| Arc::new(Column::new(schema.field(j).name(), j)) as Arc<dyn PhysicalExpr>);
-                keys = keys.iter().map(|key| column_below(key, lower)).collect::<Option<Vec<_>>>()?;
+                let exprs: Vec<Arc<dyn PhysicalExpr>> =
+                    projection.iter().map(|&j| Arc::new(Column::new(schema.field(j).name(), j)) as Arc<dyn PhysicalExpr>).collect();
+                keys = keys.iter().map(|key| column_below(key, |i| exprs.get(i).cloned())).collect::<Option<Vec<_>>>()?;
+                predicates = predicates.iter().map(|p| inline_columns(p, &exprs)).collect::<Option<Vec<_>>>()?;
             }
+            predicates.extend(split_conjunction(filter.predicate()).into_iter().cloned());
             filter_input
         } else {
             return None;

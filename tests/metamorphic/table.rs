@@ -326,7 +326,10 @@ pub fn timespan_literal(ns: i64) -> String {
 /// Writes the table as 1–3 Parquet files with small row groups under `dir` (created).
 pub fn write_parquet(table: &Table, dir: &Path, rng: &mut StdRng) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
-    let schema = Arc::new(arrow_schema(table));
+    // A string is never null in these tables: half of the files say so in their schema, as
+    // files written by tools that know it do (kql then plans string comparisons without the
+    // `coalesce(s, "")` a nullable column needs).
+    let schema = Arc::new(arrow_schema(table, rng.random_bool(0.5)));
     let file_count = rng.random_range(1..=2).min(table.rows.len());
     let chunk = table.rows.len().div_ceil(file_count);
     for (n, rows) in table.rows.chunks(chunk).enumerate() {
@@ -343,12 +346,12 @@ pub fn write_parquet(table: &Table, dir: &Path, rng: &mut StdRng) -> Result<(), 
 
 /// The Arrow schema kql reads these types as (see `engine/src/types.rs`): dynamic is JSON text
 /// tagged with the `arrow.json` extension.
-fn arrow_schema(table: &Table) -> Schema {
+fn arrow_schema(table: &Table, strings_not_null: bool) -> Schema {
     let fields: Vec<Field> = table
         .columns
         .iter()
         .map(|c| {
-            let field = Field::new(&c.name, arrow_type(c.ty), true);
+            let field = Field::new(&c.name, arrow_type(c.ty), !(strings_not_null && c.ty == Ty::Str));
             if c.ty == Ty::Dynamic {
                 field.with_metadata([("ARROW:extension:name".to_string(), "arrow.json".to_string())].into())
             } else {
