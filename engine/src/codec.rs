@@ -242,8 +242,12 @@ impl PhysicalExtensionCodec for KqlPhysicalCodec {
                 .flat_map(|o| o.iter())
                 .map(|s| Ok(json!({"expr": expr(&s.expr)?, "descending": s.options.descending, "nulls_first": s.options.nulls_first})))
                 .collect::<Result<_>>()?;
-            let partition_key = exec.partition_key().map(expr).transpose()?;
-            json!({"node": "serial", "columns": columns, "ordering": ordering, "schema": encode_schema(schema)?, "partition_key": partition_key})
+            let mut doc = json!({"node": "serial", "columns": columns, "ordering": ordering, "schema": encode_schema(schema)?});
+            // Only where the node runs per partition: a one-stream node encodes as it always did.
+            if let Some(key) = exec.partition_key() {
+                doc["partition_key"] = expr(key)?;
+            }
+            doc
         } else if let Some(exec) = node.downcast_ref::<LazyMemoryExec>()
             && let [generator] = exec.generators().as_slice()
             && let Some(range) = generator.read().as_any().downcast_ref::<RangeGenerator>()

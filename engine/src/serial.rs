@@ -2,12 +2,12 @@
 //!
 //! The input arrives as one partition in the order `sort`/`top` fixed (the node requires that
 //! ordering, so DataFusion keeps or restores it), or, where `serial_partitioning.rs` shows that
-//! nothing after it can tell, as partitions hashed on the first sort key, each in that order. Each serial column is the argument shifted by
-//! a number of rows across the whole row set, or a running value (row number, sum, rank,
-//! session), which is a copy or a scan, not a window computation: the node evaluates the
-//! arguments batch by batch and hands the input batches on with the new columns as soon as the
-//! rows they depend on have arrived (`state.rs`). Filters are never pushed below it, since that
-//! would change which row is "next".
+//! nothing after it can tell, as partitions hashed on the first sort key, each in that order.
+//! Each serial column is the argument shifted by a number of rows across the whole row set (or
+//! partition), or a running value (row number, sum, rank, session), which is a copy or a scan,
+//! not a window computation: the node evaluates the arguments batch by batch and hands the input
+//! batches on with the new columns as soon as the rows they depend on have arrived (`state.rs`).
+//! Filters are never pushed below it, since that would change which row is "next".
 
 use std::cmp::Ordering;
 use std::collections::VecDeque;
