@@ -54,20 +54,7 @@ pub fn partitioned_serial_stream(
     partitions: usize,
     predicates: &[Arc<dyn PhysicalExpr>],
 ) -> Option<Arc<dyn ExecutionPlan>> {
-    let mut chain: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
-    let mut key = key.clone();
-    let mut predicates: Vec<Arc<dyn PhysicalExpr>> = predicates.to_vec();
-    let mut node = stream.clone();
-    while let Some(projection) = node.downcast_ref::<ProjectionExec>() {
-        let exprs: Vec<Arc<dyn PhysicalExpr>> = projection.expr().iter().map(|e| e.expr.clone()).collect();
-        let below = exprs.get(key.downcast_ref::<Column>()?.index())?.clone();
-        below.downcast_ref::<Column>()?;
-        key = below;
-        predicates = predicates.iter().map(|p| inline_columns(p, &exprs)).collect::<Option<Vec<_>>>()?;
-        let input = projection.input().clone();
-        chain.push(node);
-        node = input;
-    }
+    let Projections { chain, node, key, predicates } = below_projections(stream, key, predicates)?;
     let serial = node.downcast_ref::<SerialExec>()?;
     if serial.partition_key().is_some() {
         return None;
@@ -102,11 +89,8 @@ pub fn partitioned_serial_stream(
     if !hashed_on_key || !sorted.equivalence_properties().ordering_satisfy(ordering.iter().cloned()).ok()? {
         return None;
     }
-    let mut rebuilt: Arc<dyn ExecutionPlan> =
-        Arc::new(SerialExec::partitioned(sorted, ordering, columns.to_vec(), schema.clone(), key.clone()));
-    for step in chain.into_iter().rev() {
-        rebuilt = step.replace_children(vec![rebuilt], ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute)).ok()?;
-    }
+    let serial: Arc<dyn ExecutionPlan> = Arc::new(SerialExec::partitioned(sorted, ordering, columns.to_vec(), schema.clone(), key));
+    let rebuilt = rebuild_chain(chain, serial)?;
     (rebuilt.output_partitioning().partition_count() == partitions).then_some(rebuilt)
 }
 
@@ -140,7 +124,7 @@ fn shifted_columns(columns: &[PhysicalSerial], key: usize, input_width: usize) -
 /// one, possibly through projections) hashed on `key` (a column of `input`) into `partitions`
 /// partitions before the same sort, each partition sorted by itself.
 fn hashed_and_sorted(input: &Arc<dyn ExecutionPlan>, key: &Arc<dyn PhysicalExpr>, partitions: usize) -> Option<Arc<dyn ExecutionPlan>> {
-    let mut node = if let Some(merge) = input.downcast_ref::<SortPreservingMergeExec>() {
+    let node = if let Some(merge) = input.downcast_ref::<SortPreservingMergeExec>() {
         if merge.fetch().is_some() {
             return None;
         }
@@ -150,23 +134,48 @@ fn hashed_and_sorted(input: &Arc<dyn ExecutionPlan>, key: &Arc<dyn PhysicalExpr>
     } else {
         return None;
     };
-    let mut chain: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
-    let mut key = key.clone();
-    while let Some(projection) = node.downcast_ref::<ProjectionExec>() {
-        let below = projection.expr().get(key.downcast_ref::<Column>()?.index())?.expr.clone();
-        below.downcast_ref::<Column>()?;
-        key = below;
-        let input = projection.input().clone();
-        chain.push(node);
-        node = input;
-    }
+    let Projections { chain, node, key, .. } = below_projections(&node, key, &[])?;
     let sort = node.downcast_ref::<SortExec>()?;
     if sort.fetch().is_some() {
         return None;
     }
     let hashed = RepartitionExec::try_new(sort.input().clone(), Partitioning::Hash(vec![key], partitions)).ok()?;
-    let mut rebuilt: Arc<dyn ExecutionPlan> =
-        Arc::new(SortExec::new(sort.expr().clone(), Arc::new(hashed)).with_preserve_partitioning(true));
+    rebuild_chain(chain, Arc::new(SortExec::new(sort.expr().clone(), Arc::new(hashed)).with_preserve_partitioning(true)))
+}
+
+/// The projections at the top of a plan, the first node below them, and a key column and
+/// predicates of the top's output as the same over that node's output.
+struct Projections {
+    /// From the top down.
+    chain: Vec<Arc<dyn ExecutionPlan>>,
+    node: Arc<dyn ExecutionPlan>,
+    key: Arc<dyn PhysicalExpr>,
+    predicates: Vec<Arc<dyn PhysicalExpr>>,
+}
+
+/// `None` when the key is not a column the projections pass through unchanged.
+fn below_projections(
+    top: &Arc<dyn ExecutionPlan>,
+    key: &Arc<dyn PhysicalExpr>,
+    predicates: &[Arc<dyn PhysicalExpr>],
+) -> Option<Projections> {
+    let mut found = Projections { chain: Vec::new(), node: top.clone(), key: key.clone(), predicates: predicates.to_vec() };
+    while let Some(projection) = found.node.downcast_ref::<ProjectionExec>() {
+        let exprs: Vec<Arc<dyn PhysicalExpr>> = projection.expr().iter().map(|e| e.expr.clone()).collect();
+        let below = exprs.get(found.key.downcast_ref::<Column>()?.index())?.clone();
+        below.downcast_ref::<Column>()?;
+        found.key = below;
+        found.predicates = found.predicates.iter().map(|p| inline_columns(p, &exprs)).collect::<Option<Vec<_>>>()?;
+        let input = projection.input().clone();
+        found.chain.push(std::mem::replace(&mut found.node, input));
+    }
+    Some(found)
+}
+
+/// `chain` (plans of one input each, from the top down) rebuilt over `bottom`; `None` where
+/// DataFusion refuses a step's new input.
+pub fn rebuild_chain(chain: Vec<Arc<dyn ExecutionPlan>>, bottom: Arc<dyn ExecutionPlan>) -> Option<Arc<dyn ExecutionPlan>> {
+    let mut rebuilt = bottom;
     for step in chain.into_iter().rev() {
         rebuilt = step.replace_children(vec![rebuilt], ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute)).ok()?;
     }

@@ -28,7 +28,7 @@ use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::{ChildSatisfactionOptions, ExecutionPlan, ExecutionPlanProperties, InputOrderMode, Partitioning};
 
-use crate::serial_partitioning::{inline_columns, partitioned_serial_stream};
+use crate::serial_partitioning::{inline_columns, partitioned_serial_stream, rebuild_chain};
 
 #[derive(Debug)]
 pub struct SortedAggregateInOneStep;
@@ -202,13 +202,11 @@ fn hash_below_round_robin(
                 _ => None,
             };
             // A chain DataFusion cannot rebuild this way keeps the merge.
-            let mut rebuilt: Arc<dyn ExecutionPlan> = match partitioned {
+            let bottom: Arc<dyn ExecutionPlan> = match partitioned {
                 Some(stream) => stream,
                 None => Arc::new(RepartitionExec::try_new(repartition.input().clone(), Partitioning::Hash(keys, partitions)).ok()?),
             };
-            for step in chain.into_iter().rev() {
-                rebuilt = step.replace_children(vec![rebuilt], ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute)).ok()?;
-            }
+            let rebuilt = rebuild_chain(chain, bottom)?;
             // The chain must come out hashed on the keys it was asked for, and in its old order.
             let hashed_on_keys = match rebuilt.output_partitioning() {
                 Partitioning::Hash(exprs, n) => {
