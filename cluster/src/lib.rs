@@ -17,6 +17,7 @@ pub mod executor;
 mod fields;
 mod job_errors;
 pub mod logging;
+mod ordered_shuffles;
 pub mod scheduler;
 pub mod tls;
 pub mod token;

@@ -13,6 +13,7 @@ use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 
 use crate::codec::{ClusterLogicalCodec, ClusterPhysicalCodec};
 use crate::data_roots::{DataRoots, DataRootsRule};
+use crate::ordered_shuffles::OrderedShufflesRule;
 use datafusion::execution::SessionStateBuilder;
 
 /// How a scheduler is started.
@@ -30,7 +31,8 @@ pub struct SchedulerOptions {
 }
 
 /// The state a job is planned in: kql's, over the configuration its client sent, with
-/// `kql_field_metadata` never folded into a literal (`functions::special`).
+/// `kql_field_metadata` never folded into a literal (`functions::special`), and sorted
+/// partitions kept sorted across shuffles (`ordered_shuffles.rs`).
 /// With data roots, a job that names a file outside them is refused as it is planned
 /// (`data_roots.rs`).
 fn job_state(config: SessionConfig, data_roots: &DataRoots) -> datafusion::common::Result<datafusion::execution::SessionState> {
@@ -38,6 +40,8 @@ fn job_state(config: SessionConfig, data_roots: &DataRoots) -> datafusion::commo
     let options = kql_engine::SessionOptions::default();
     let mut state = kql_engine::session::session_state_with_config(&options, config).map_err(crate::to_datafusion)?;
     state.register_udf(kql_engine::functions::special::field_metadata_unfolded_udf().clone())?;
+    // Stages exchange rows through shuffles, which do not merge sorted inputs.
+    let state = SessionStateBuilder::new_from_existing(state).with_physical_optimizer_rule(Arc::new(OrderedShufflesRule)).build();
     if data_roots.is_empty() {
         return Ok(state);
     }
