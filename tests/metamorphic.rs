@@ -584,7 +584,19 @@ async fn check_sorted_summarize(case: &mut Case<'_>) -> Result<(), Failure> {
         let ty = *[Ty::Long, Ty::Str, Ty::Bool, Ty::DateTime].choose(&mut case.rng).unwrap_or(&Ty::Long);
         ExprGen::new(&mut case.rng, &case.table.table).scalar(ty, 1).render()
     };
-    let (k1, k2) = (key(case), key(case));
+    let k1 = key(case);
+    // Half the time the second key is `bin(t, size)` and the rows are sorted on `t` after `k1`:
+    // `bin` keeps the order (asc nulls first, desc nulls last), so the first step aggregates
+    // in order on both keys (`functions::datetime::bin_ordering`); the other null placements
+    // must not be taken as that order.
+    let (k2, then_by) = if case.rng.random_bool(0.5) {
+        let (t_type, size) = if case.rng.random_bool(0.5) { (Ty::DateTime, "1h") } else { (Ty::Long, "3") };
+        let t = ExprGen::new(&mut case.rng, &case.table.table).scalar(t_type, 1).render();
+        let direction = *["asc", "desc", "asc nulls last", "desc nulls first"].choose(&mut case.rng).unwrap_or(&"asc");
+        (format!("bin({t}, {size})"), format!(", {t} {direction}"))
+    } else {
+        (key(case), String::new())
+    };
     let direction = if case.rng.random_bool(0.5) { "asc" } else { "desc" };
     let steps = format!(
         "| summarize n = count(), m = countif({p}) by k1, k2\n| summarize g = count(), t = sum(n), u = max(m), s = array_length(make_set(k2)), d = dcount(k2) by k1"
@@ -596,7 +608,7 @@ async fn check_sorted_summarize(case: &mut Case<'_>) -> Result<(), Failure> {
         (
             engine,
             format!(
-                "{source}\n| extend k1 = {k1}, k2 = {k2}\n| sort by k1 {direction}\n| serialize nk = next(k1)\n| where isnull(nk) or isnotnull(nk)\n{steps}"
+                "{source}\n| extend k1 = {k1}, k2 = {k2}\n| sort by k1 {direction}{then_by}\n| serialize nk = next(k1)\n| where isnull(nk) or isnotnull(nk)\n{steps}"
             ),
         ),
     ];

@@ -7,6 +7,7 @@ use arrow::compute::kernels::cast::cast;
 use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit};
 use datafusion::common::{exec_err, plan_err};
 use datafusion::logical_expr::ScalarUDF;
+use datafusion::logical_expr::sort_properties::{ExprProperties, SortProperties};
 use datafusion::scalar::ScalarValue;
 use kql_grammar::values::{MICROS_PER_DAY, MIN_DATETIME, NANOS_PER_MICRO, civil_from_days};
 
@@ -16,7 +17,7 @@ use crate::types::{TIMESPAN, datetime_type};
 /// `bin(value, size)`: rounds down to a multiple of `size`. Datetimes and timespans take a
 /// timespan; integers give a long (as Kusto does); reals give a real.
 pub fn bin() -> ScalarUDF {
-    KqlUdf::scalar(
+    KqlUdf::scalar_ordered(
         "kql_bin",
         |types| match types.first() {
             Some(DataType::Timestamp(..)) => Ok(datetime_type()),
@@ -43,10 +44,11 @@ pub fn bin() -> ScalarUDF {
                         .iter()
                         .zip(size.iter())
                         .map(|(v, s)| match (v, s) {
-                            // Checked: a bin below the smallest value is null, not a wrap.
+                            // In 128 bits, so that only a bin below the smallest value does
+                            // not fit (it is null, not a wrap): `bin_ordering` relies on that.
                             (Some(v), Some(s)) if s > 0 => {
-                                let s = (s / unit).max(1);
-                                v.checked_sub(origin)?.div_euclid(s).checked_mul(s)?.checked_add(origin)
+                                let (v, s, origin) = (i128::from(v), i128::from((s / unit).max(1)), i128::from(origin));
+                                i64::try_from((v - origin).div_euclid(s) * s + origin).ok()
                             }
                             _ => None,
                         })
@@ -86,7 +88,27 @@ pub fn bin() -> ScalarUDF {
             };
             result(args, out)
         },
+        bin_ordering,
     )
+}
+
+/// Rows sorted on `x` are sorted on `bin(x, size)` the same way when `size` is one value for
+/// every row: rounding down never swaps two values. A value whose bin does not fit is null
+/// instead, and that can only happen to the smallest values (a bin is at most its value), so
+/// the nulls it makes sit where the order already puts nulls when they come with the low
+/// values: ascending with nulls first (Kusto's `asc`), descending with nulls last (`desc`).
+/// The other two orders are not claimed, nor any order of reals: the sign of a NaN that
+/// `floor` returns is not defined, and Arrow sorts negative NaNs first, positive ones last.
+fn bin_ordering(inputs: &[ExprProperties]) -> SortProperties {
+    match inputs {
+        [value, size] if size.sort_properties == SortProperties::Singleton && !value.range.data_type().is_floating() => {
+            match value.sort_properties {
+                SortProperties::Ordered(options) if options.descending == options.nulls_first => SortProperties::Unordered,
+                kept => kept,
+            }
+        }
+        _ => SortProperties::Unordered,
+    }
 }
 
 /// The calendar or clock unit `datetime_diff` counts.
@@ -173,11 +195,76 @@ pub fn datetime_scalar(us: Option<i64>) -> ScalarValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::logical_expr::ColumnarValue;
     use kql_grammar::values::parse_datetime;
 
     fn diff(unit: &str, a: &str, b: &str) -> i64 {
         let u = diff_unit(unit).unwrap();
         period_index(u, parse_datetime(a).unwrap()) - period_index(u, parse_datetime(b).unwrap())
+    }
+
+    fn properties(order: SortProperties, data_type: &DataType) -> ExprProperties {
+        let range = datafusion::logical_expr::interval_arithmetic::Interval::make_unbounded(data_type).expect("a range");
+        ExprProperties::new_unknown().with_order(order).with_range(range)
+    }
+
+    /// `bin` keeps an order only where the nulls it can make (bins below the smallest value)
+    /// sit with the low values: ascending nulls first, descending nulls last; never for reals
+    /// nor for a size that differs between rows.
+    #[test]
+    fn bin_keeps_orders_whose_nulls_sit_with_the_low_values() {
+        use arrow::compute::SortOptions;
+        let time = datetime_type();
+        let size = properties(SortProperties::Singleton, &DataType::Int64);
+        let ordered = |descending, nulls_first| SortProperties::Ordered(SortOptions { descending, nulls_first });
+        for (descending, nulls_first, kept) in [(false, true, true), (true, false, true), (false, false, false), (true, true, false)] {
+            let order = ordered(descending, nulls_first);
+            let expected = if kept { order } else { SortProperties::Unordered };
+            assert_eq!(
+                bin_ordering(&[properties(order, &time), size.clone()]),
+                expected,
+                "descending {descending}, nulls first {nulls_first}"
+            );
+        }
+        let asc = ordered(false, true);
+        assert_eq!(bin_ordering(&[properties(asc, &DataType::Int64), size.clone()]), asc);
+        assert_eq!(bin_ordering(&[properties(asc, &DataType::Float64), size.clone()]), SortProperties::Unordered);
+        let varying = properties(SortProperties::Unordered, &DataType::Int64);
+        assert_eq!(bin_ordering(&[properties(asc, &time), varying]), SortProperties::Unordered);
+    }
+
+    /// The promise above: only a bin below the smallest datetime is null; the largest
+    /// datetimes Arrow can hold still get their bin.
+    #[test]
+    fn bin_is_null_only_below_the_smallest_value() {
+        let hour = ColumnarValue::Scalar(ScalarValue::DurationNanosecond(Some(3_600_000_000_000)));
+        let values = arrow::array::TimestampMicrosecondArray::from(vec![i64::MIN, i64::MIN + 3_599_999_999, 0, i64::MAX])
+            .with_timezone_opt(match datetime_type() {
+                DataType::Timestamp(_, tz) => tz,
+                _ => None,
+            });
+        let out = bin().invoke_with_args(datafusion::logical_expr::ScalarFunctionArgs {
+            args: vec![ColumnarValue::Array(Arc::new(values)), hour],
+            arg_fields: vec![],
+            number_rows: 4,
+            return_field: Arc::new(arrow::datatypes::Field::new("b", datetime_type(), true)),
+            config_options: Arc::new(Default::default()),
+        });
+        let out = match out.expect("bin runs") {
+            ColumnarValue::Array(a) => cast(&a, &DataType::Int64).expect("a datetime is 64 bits"),
+            ColumnarValue::Scalar(_) => panic!("an array in, an array out"),
+        };
+        let out: Vec<Option<i64>> = out.as_primitive::<Int64Type>().iter().collect();
+        let origin = MIN_DATETIME;
+        let hour_us = 3_600_000_000i64;
+        let top = (i128::from(i64::MAX) - i128::from(origin)).div_euclid(i128::from(hour_us)) * i128::from(hour_us) + i128::from(origin);
+        assert_eq!(out[0], None);
+        assert_eq!(out[2], Some(0));
+        assert_eq!(out[3], Some(i64::try_from(top).expect("fits")));
+        assert!(out[3] <= Some(i64::MAX) && out[3] > Some(i64::MAX - hour_us));
+        // Ordered: the null first, then non-decreasing.
+        let present: Vec<i64> = out.iter().flatten().copied().collect();
+        assert!(present.windows(2).all(|w| w[0] <= w[1]), "{out:?}");
     }
 
     #[test]

@@ -41,10 +41,13 @@ use arrow::array::{Array, ArrayRef, AsArray, LargeStringArray, StringArray, Stri
 use arrow::datatypes::DataType;
 use datafusion::common::{Result, exec_err};
 use datafusion::config::ConfigOptions;
+use datafusion::logical_expr::sort_properties::{ExprProperties, SortProperties};
 use datafusion::logical_expr::{ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 
 type ReturnTypeFn = fn(&[DataType]) -> Result<DataType>;
 type InvokeFn = fn(&[ColumnarValue], usize) -> Result<ColumnarValue>;
+/// How a function's result is ordered given how its arguments are (see `datetime::bin`).
+type OrderingFn = fn(&[ExprProperties]) -> SortProperties;
 /// For a function whose work the session's settings bound (`config::memory_limit`).
 type ConfiguredInvokeFn = fn(&[ColumnarValue], usize, &ConfigOptions) -> Result<ColumnarValue>;
 
@@ -57,6 +60,8 @@ pub struct KqlUdf {
     invoke: Invoke,
     /// Its result is `dynamic`: Utf8 JSON text tagged with the `arrow.json` extension.
     returns_dynamic: bool,
+    /// Rows sorted on its arguments are sorted on its result in this way; none: unordered.
+    ordering: Option<OrderingFn>,
 }
 
 enum Invoke {
@@ -66,12 +71,24 @@ enum Invoke {
 
 impl KqlUdf {
     pub fn scalar(name: &'static str, return_type: ReturnTypeFn, invoke: InvokeFn) -> ScalarUDF {
+        Self::plain(name, return_type, invoke, None)
+    }
+
+    /// A function that keeps the order of rows sorted on its arguments as `ordering` says,
+    /// so that DataFusion knows rows sorted on `x` are sorted on `bin(x, 1h)` too (a
+    /// `summarize ... by bin(TimeGenerated, 1h)` over sorted rows then aggregates in order).
+    pub fn scalar_ordered(name: &'static str, return_type: ReturnTypeFn, invoke: InvokeFn, ordering: OrderingFn) -> ScalarUDF {
+        Self::plain(name, return_type, invoke, Some(ordering))
+    }
+
+    fn plain(name: &'static str, return_type: ReturnTypeFn, invoke: InvokeFn, ordering: Option<OrderingFn>) -> ScalarUDF {
         ScalarUDF::new_from_impl(KqlUdf {
             name,
             signature: Signature::variadic_any(Volatility::Immutable),
             return_type,
             invoke: Invoke::Plain(invoke),
             returns_dynamic: false,
+            ordering,
         })
     }
 
@@ -85,6 +102,7 @@ impl KqlUdf {
             return_type,
             invoke: Invoke::Configured(invoke),
             returns_dynamic: false,
+            ordering: None,
         })
     }
 
@@ -96,6 +114,7 @@ impl KqlUdf {
             return_type: |_| Ok(DataType::Utf8),
             invoke: Invoke::Plain(invoke),
             returns_dynamic: true,
+            ordering: None,
         })
     }
 }
@@ -188,6 +207,9 @@ impl ScalarUDFImpl for KqlUdf {
         let types: Vec<DataType> = args.arg_fields.iter().map(|f| f.data_type().clone()).collect();
         let field = arrow::datatypes::Field::new(self.name, (self.return_type)(&types)?, true);
         Ok(std::sync::Arc::new(if self.returns_dynamic { crate::types::dynamic_field(field) } else { field }))
+    }
+    fn output_ordering(&self, inputs: &[ExprProperties]) -> Result<SortProperties> {
+        Ok(self.ordering.map_or(SortProperties::Unordered, |ordering| ordering(inputs)))
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         match self.invoke {
