@@ -99,9 +99,12 @@ pub fn bin() -> ScalarUDF {
 /// values: ascending with nulls first (Kusto's `asc`), descending with nulls last (`desc`).
 /// The other two orders are not claimed, nor any order of reals: the sign of a NaN that
 /// `floor` returns is not defined, and Arrow sorts negative NaNs first, positive ones last.
+/// The value's type is read from its range, which DataFusion leaves untyped for a function
+/// that does not bound its result: only a value known to be an integer, a datetime or a
+/// timespan counts.
 fn bin_ordering(inputs: &[ExprProperties]) -> SortProperties {
     match inputs {
-        [value, size] if size.sort_properties == SortProperties::Singleton && !value.range.data_type().is_floating() => {
+        [value, size] if size.sort_properties == SortProperties::Singleton && exact_type(&value.range.data_type()) => {
             match value.sort_properties {
                 SortProperties::Ordered(options) if options.descending == options.nulls_first => SortProperties::Unordered,
                 kept => kept,
@@ -109,6 +112,11 @@ fn bin_ordering(inputs: &[ExprProperties]) -> SortProperties {
         }
         _ => SortProperties::Unordered,
     }
+}
+
+/// Integers, datetimes and timespans: the values `bin` rounds without a NaN.
+fn exact_type(data_type: &DataType) -> bool {
+    data_type.is_integer() || matches!(data_type, DataType::Timestamp(..) | DataType::Duration(_))
 }
 
 /// The calendar or clock unit `datetime_diff` counts.
@@ -209,8 +217,8 @@ mod tests {
     }
 
     /// `bin` keeps an order only where the nulls it can make (bins below the smallest value)
-    /// sit with the low values: ascending nulls first, descending nulls last; never for reals
-    /// nor for a size that differs between rows.
+    /// sit with the low values: ascending nulls first, descending nulls last; never for reals,
+    /// for a value of unknown type, nor for a size that differs between rows.
     #[test]
     fn bin_keeps_orders_whose_nulls_sit_with_the_low_values() {
         use arrow::compute::SortOptions;
@@ -229,6 +237,7 @@ mod tests {
         let asc = ordered(false, true);
         assert_eq!(bin_ordering(&[properties(asc, &DataType::Int64), size.clone()]), asc);
         assert_eq!(bin_ordering(&[properties(asc, &DataType::Float64), size.clone()]), SortProperties::Unordered);
+        assert_eq!(bin_ordering(&[properties(asc, &DataType::Null), size.clone()]), SortProperties::Unordered);
         let varying = properties(SortProperties::Unordered, &DataType::Int64);
         assert_eq!(bin_ordering(&[properties(asc, &time), varying]), SortProperties::Unordered);
     }
