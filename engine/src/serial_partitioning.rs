@@ -162,9 +162,7 @@ fn below_projections(
     let mut found = Projections { chain: Vec::new(), node: top.clone(), key: key.clone(), predicates: predicates.to_vec() };
     while let Some(projection) = found.node.downcast_ref::<ProjectionExec>() {
         let exprs: Vec<Arc<dyn PhysicalExpr>> = projection.expr().iter().map(|e| e.expr.clone()).collect();
-        let below = exprs.get(found.key.downcast_ref::<Column>()?.index())?.clone();
-        below.downcast_ref::<Column>()?;
-        found.key = below;
+        found.key = column_below(&found.key, &exprs)?;
         found.predicates = found.predicates.iter().map(|p| inline_columns(p, &exprs)).collect::<Option<Vec<_>>>()?;
         let input = projection.input().clone();
         found.chain.push(std::mem::replace(&mut found.node, input));
@@ -180,6 +178,14 @@ pub fn rebuild_chain(chain: Vec<Arc<dyn ExecutionPlan>>, bottom: Arc<dyn Executi
         rebuilt = step.replace_children(vec![rebuilt], ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute)).ok()?;
     }
     Some(rebuilt)
+}
+
+/// The column of a projection's input that `key`, a column of its output, reads unchanged;
+/// `projected` holds the projection's output columns as expressions over its input.
+pub fn column_below(key: &Arc<dyn PhysicalExpr>, projected: &[Arc<dyn PhysicalExpr>]) -> Option<Arc<dyn PhysicalExpr>> {
+    let below = projected.get(key.downcast_ref::<Column>()?.index())?;
+    below.downcast_ref::<Column>()?;
+    Some(below.clone())
 }
 
 /// `expr`, a predicate over a projection's output, over the projection's input instead.
