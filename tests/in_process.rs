@@ -19,6 +19,8 @@ mod fuzz;
 mod join_filters;
 #[path = "metamorphic.rs"]
 mod metamorphic;
+#[path = "null_strings.rs"]
+mod null_strings;
 #[path = "plans.rs"]
 mod plans;
 #[path = "serial_partitions.rs"]

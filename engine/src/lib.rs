@@ -40,6 +40,7 @@ pub mod sorted_aggregate;
 pub mod statistics_memo;
 pub mod steps;
 pub mod store_registry;
+pub mod string_filters;
 pub mod text_source;
 pub mod truncation;
 pub mod types;

@@ -26,6 +26,8 @@ pub fn rules() -> Vec<Rule> {
     let mut rules: Vec<Rule> = Optimizer::new().rules.into_iter().filter(|rule| !SQL_ONLY_RULES.contains(&rule.name())).collect();
     // After DataFusion's rules, on the projections they leave.
     rules.push(Arc::new(crate::dynamic_members::DynamicMembersOnce));
+    // After `push_down_filter`, on the filters it moved onto a table's scan.
+    rules.push(Arc::new(crate::string_filters::StringFiltersAsRead));
     rules
 }
 
@@ -57,13 +59,14 @@ mod tests {
     fn the_rules_are_datafusions_less_the_sql_only_ones_and_kqls_last() {
         let names: Vec<String> = rules().iter().map(|r| r.name().to_string()).collect();
         let defaults = Optimizer::new().rules.len();
-        assert_eq!(names.len(), defaults - SQL_ONLY_RULES.len() + 1);
+        assert_eq!(names.len(), defaults - SQL_ONLY_RULES.len() + 2);
         for skipped in SQL_ONLY_RULES {
             assert!(!names.iter().any(|n| n == skipped), "{skipped} is still run");
         }
         assert!(names.iter().any(|n| n == "decorrelate_predicate_subquery"), "`in (T | ...)` needs it");
         assert!(names.iter().any(|n| n == "scalar_subquery_to_join"), "`toscalar()` needs it");
-        assert_eq!(names.last().map(String::as_str), Some("kql_dynamic_members_once"));
+        let kql_own: Vec<&str> = names.iter().rev().take(2).rev().map(String::as_str).collect();
+        assert_eq!(kql_own, ["kql_dynamic_members_once", "kql_string_filters_as_read"]);
     }
 
     #[test]

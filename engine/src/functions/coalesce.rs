@@ -10,11 +10,11 @@
 use std::sync::{Arc, OnceLock};
 
 use arrow::array::{Array, ArrayRef};
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::type_coercion::binary::type_union_resolution;
-use datafusion::logical_expr::{ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{ColumnarValue, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 
 pub fn coalesce_udf() -> &'static Arc<ScalarUDF> {
     static UDF: OnceLock<Arc<ScalarUDF>> = OnceLock::new();
@@ -54,6 +54,13 @@ impl ScalarUDFImpl for Coalesce {
             Some(t) => Ok(t.clone()),
             None => exec_err!("coalesce() takes at least one argument"),
         }
+    }
+    /// Null only where every argument may be: `coalesce(s, "")` is a string that is never null
+    /// (how a table's nullable string columns are read, `planner/sources.rs`).
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let types: Vec<DataType> = args.arg_fields.iter().map(|f| f.data_type().clone()).collect();
+        let nullable = args.arg_fields.iter().all(|f| f.is_nullable());
+        Ok(Arc::new(Field::new(self.name(), self.return_type(&types)?, nullable)))
     }
     fn schema_name(&self, args: &[Expr]) -> Result<String> {
         Ok(super::short_schema_name("coalesce", args))

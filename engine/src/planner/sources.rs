@@ -146,6 +146,9 @@ impl Planner<'_> {
                 if let Some(value) = crate::functions::file_types::as_kql_value(c.clone(), f) {
                     return Ok((f.name().clone(), value, f.as_ref().clone()));
                 }
+                if let Some(text) = crate::planner::nulls::string_as_read(c.clone(), f) {
+                    return Ok((f.name().clone(), text, f.as_ref().clone()));
+                }
                 let as_kql = crate::types::normalized_type(f.data_type());
                 // Seconds, milliseconds and dates reach past Kusto's years 1 to 9999, and so do
                 // microseconds: those values are null. A microsecond column is checked only
@@ -515,7 +518,12 @@ impl Planner<'_> {
             .zip(columns)
             .map(|((q, f), c)| {
                 let e = Expr::Column(Column::new(q.cloned(), f.name()));
-                if c.ty == ast::TypeName::Dynamic { functions_parse_json(e).alias(f.name()) } else { e.alias(f.name()) }
+                if c.ty == ast::TypeName::Dynamic {
+                    functions_parse_json(e).alias(f.name())
+                } else {
+                    // An empty CSV field is a null string to the reader, `""` to Kusto.
+                    super::nulls::string_as_read(e.clone(), f).unwrap_or(e).alias(f.name())
+                }
             })
             .collect();
         Ok(Tabular::unordered(LogicalPlanBuilder::from(plan).project_exact(exprs)?.build()?))
