@@ -84,6 +84,13 @@ impl ScalarUDFImpl for Coalesce {
             if chosen.null_count() == 0 {
                 break;
             }
+            // A table's string column as read (`coalesce(c, "")`): the same strings, no copy.
+            if is_empty_text(&value)
+                && let Some(text) = nulls_as_empty(&chosen)
+            {
+                chosen = text;
+                break;
+            }
             let next = value.into_array(rows)?;
             let present = arrow::compute::is_not_null(chosen.as_ref())?;
             chosen = arrow::compute::kernels::zip::zip(&present, &chosen, &next)?;
@@ -93,5 +100,79 @@ impl ScalarUDFImpl for Coalesce {
         } else {
             ColumnarValue::Array(chosen)
         })
+    }
+}
+
+fn is_empty_text(value: &ColumnarValue) -> bool {
+    use datafusion::scalar::ScalarValue;
+    matches!(value, ColumnarValue::Scalar(ScalarValue::Utf8(Some(t)) | ScalarValue::Utf8View(Some(t)) | ScalarValue::LargeUtf8(Some(t))) if t.is_empty())
+}
+
+/// A text array with its nulls made `""`, sharing its strings: a null's view becomes the empty
+/// string's (all zeros), and offsets are kept where every null already spans no bytes (as
+/// Arrow writes them). `None` for any other array.
+fn nulls_as_empty(array: &ArrayRef) -> Option<ArrayRef> {
+    use arrow::array::{AsArray, GenericStringArray, OffsetSizeTrait, StringViewArray};
+    fn offsets_kept<O: OffsetSizeTrait>(a: &GenericStringArray<O>) -> Option<ArrayRef> {
+        let nulls = a.nulls()?;
+        let offsets = a.offsets();
+        let empty = |i: usize| offsets.get(i) == offsets.get(i + 1);
+        if !(0..a.len()).all(|i| nulls.is_valid(i) || empty(i)) {
+            return None;
+        }
+        Some(Arc::new(GenericStringArray::<O>::try_new(offsets.clone(), a.values().clone(), None).ok()?))
+    }
+    match array.data_type() {
+        DataType::Utf8View => {
+            let a = array.as_string_view();
+            let nulls = a.nulls()?;
+            let views: Vec<u128> = a.views().iter().zip(nulls.iter()).map(|(&v, valid)| if valid { v } else { 0 }).collect();
+            Some(Arc::new(StringViewArray::try_new(views.into(), a.data_buffers().to_vec(), None).ok()?))
+        }
+        DataType::Utf8 => offsets_kept(array.as_string::<i32>()),
+        DataType::LargeUtf8 => offsets_kept(array.as_string::<i64>()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{AsArray, LargeStringArray, StringArray, StringViewArray};
+    use datafusion::scalar::ScalarValue;
+
+    fn as_read(array: ArrayRef, empty: ScalarValue) -> Vec<Option<String>> {
+        let field = Arc::new(Field::new("c", array.data_type().clone(), true));
+        let args = ScalarFunctionArgs {
+            number_rows: array.len(),
+            args: vec![ColumnarValue::Array(array.clone()), ColumnarValue::Scalar(empty)],
+            arg_fields: vec![field.clone(), field.clone()],
+            return_field: field,
+            config_options: Arc::new(Default::default()),
+        };
+        let out = coalesce_udf().invoke_with_args(args).expect("coalesce").into_array(array.len()).expect("an array");
+        assert_eq!(out.null_count(), 0);
+        let text = arrow::compute::cast(&out, &DataType::Utf8).expect("text");
+        text.as_string::<i32>().iter().map(|s| s.map(str::to_string)).collect()
+    }
+
+    #[test]
+    fn nulls_read_as_empty_in_every_text_layout() {
+        let values = vec![None, Some("a long string past twelve bytes"), None, Some(""), Some("b")];
+        let expected: Vec<Option<String>> = values.iter().map(|v| Some(v.unwrap_or("").to_string())).collect();
+        assert_eq!(as_read(Arc::new(StringViewArray::from(values.clone())), ScalarValue::Utf8View(Some(String::new()))), expected);
+        assert_eq!(as_read(Arc::new(StringArray::from(values.clone())), ScalarValue::Utf8(Some(String::new()))), expected);
+        assert_eq!(as_read(Arc::new(LargeStringArray::from(values.clone())), ScalarValue::LargeUtf8(Some(String::new()))), expected);
+        // A null that spans bytes (a sliced-and-rebuilt array may have one) goes the general way.
+        let spanning = StringArray::try_new(
+            arrow::buffer::OffsetBuffer::new(vec![0, 3, 4].into()),
+            arrow::buffer::Buffer::from("abcd".as_bytes()),
+            Some(arrow::buffer::NullBuffer::from(vec![false, true])),
+        )
+        .expect("an array");
+        assert_eq!(as_read(Arc::new(spanning), ScalarValue::Utf8(Some(String::new()))), vec![Some(String::new()), Some("d".into())]);
+        // Another fallback is taken as it is.
+        let other = as_read(Arc::new(StringArray::from(vec![None, Some("x")])), ScalarValue::Utf8(Some("-".into())));
+        assert_eq!(other, vec![Some("-".to_string()), Some("x".to_string())]);
     }
 }
