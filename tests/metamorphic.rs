@@ -11,6 +11,8 @@
 //! - Extend chains: `extend a = e1 | extend b = e2(a)` == `project a = e1, b = e2(e1)`, also when
 //!   a chain reassigns one column (`extend x = f(x) | extend x = g(x)`).
 //! - Summarize: `summarize count() by k` counts the values of `project k` grouped here.
+//! - String groups: grouping (and joining) by a string gives the same groups over Parquet files
+//!   that hold `""` as null as over the `datatable` (Kusto has no null string).
 //! - Sort and take: `sort by k | take n` returns n rows of `T`.
 //! - Sorted summarize: a `sort | serialize` before two `summarize` steps changes no group.
 //! - Serialize per partition: a `serialize` whose filter keeps rows of one key gives the same
@@ -550,6 +552,28 @@ async fn check_group_counts(case: &mut Case<'_>) -> Result<(), Failure> {
     })
 }
 
+/// Groups by a string over the Parquet files, whose schema may let a string be null and which
+/// then hold Kusto's `""` as null (`metamorphic/table.rs`), are the groups over the `datatable`:
+/// `summarize count() by k`, and a `join` of the groups with themselves on `k`.
+async fn check_string_groups_across_sources(case: &mut Case<'_>) -> Result<(), Failure> {
+    let depth = case.rng.random_range(0..=1);
+    let key = ExprGen::new(&mut case.rng, &case.table.table).scalar(Ty::Str, depth).render();
+    let engine = case.random_engine();
+    let query = |source: &str| {
+        format!("let G = {source} | summarize n = count() by k = {key};\nG | join kind=inner (G | project k, m = n) on k | project k, n, m")
+    };
+    let runs = [(engine, query(case.table.source_text(Source::Datatable))), (engine, query(case.table.source_text(Source::Parquet)))];
+    let results = run_all("string groups across sources", &runs).await?;
+    if results[0].rows == results[1].rows {
+        return Ok(());
+    }
+    Err(Failure {
+        relation: "string groups across sources",
+        detail: "the Parquet files and the datatable group a string differently".to_string(),
+        observations: observations_of(&runs, &results),
+    })
+}
+
 /// NoREC per group: `where p | summarize count() by k` == `summarize countif(p) by k` without
 /// its groups of 0.
 async fn check_group_filter_counts(case: &mut Case<'_>) -> Result<(), Failure> {
@@ -800,7 +824,7 @@ async fn check_collect(case: &mut Case<'_>) -> Result<(), Failure> {
 }
 
 async fn run_case(case: &mut Case<'_>) -> Result<(), Failure> {
-    match case.rng.random_range(0..25) {
+    match case.rng.random_range(0..26) {
         0..=6 => check_ternary_partition(case).await,
         7..=10 => check_counts(case).await,
         11..=13 => check_plans_agree(case).await,
@@ -812,6 +836,7 @@ async fn run_case(case: &mut Case<'_>) -> Result<(), Failure> {
         21 => check_projection_plans_agree(case).await,
         22 => check_sorted_summarize(case).await,
         23 => check_partitioned_serialize(case).await,
+        24 => check_string_groups_across_sources(case).await,
         _ => check_sort_take(case).await,
     }
 }

@@ -7,6 +7,7 @@
 //! - the `Serialize` node (`SerialNode`, `SerialExec`): its columns as JSON, its expressions (and
 //!   the key of its partitions, where it runs per partition) as datafusion-proto messages;
 //! - the `FirstRowPerKey` node (`FirstRowNode`, `FirstRowExec`): its key expressions;
+//! - the `StringsAsRead` node (`StringsAsReadNode`, `StringsAsReadExec`): nothing but its input;
 //! - in-memory tables (`datatable`, `materialize`, the results of data-dependent steps), as
 //!   Arrow IPC;
 //! - `range` tables, as their bounds.
@@ -44,6 +45,7 @@ use serde_json::{Value as Json, json};
 use crate::first_row::{FirstRowExec, FirstRowNode};
 use crate::range_table::{RangeGenerator, RangeTable, RangeValues};
 use crate::serial::{PhysicalSerial, SerialColumn, SerialExec, SerialFunc, SerialNode};
+use crate::strings_as_read::{StringsAsReadExec, StringsAsReadNode};
 
 /// Encodes and decodes kql's logical nodes and tables.
 #[derive(Debug, Default)]
@@ -74,6 +76,9 @@ impl LogicalExtensionCodec for KqlLogicalCodec {
             let keys = decode_logical_exprs(&doc["exprs"], ctx, self)?;
             return Ok(Extension { node: Arc::new(FirstRowNode::new(input.clone(), keys)) });
         }
+        if doc.get("node").and_then(Json::as_str) == Some("strings_as_read") {
+            return Ok(Extension { node: Arc::new(StringsAsReadNode::try_new(input.clone())?) });
+        }
         let exprs = decode_logical_exprs(&doc["exprs"], ctx, self)?;
         let mut exprs = exprs.into_iter();
         let mut next = || exprs.next().ok_or_else(|| codec_error("too few expressions"));
@@ -96,6 +101,10 @@ impl LogicalExtensionCodec for KqlLogicalCodec {
         if let Some(first) = node.node.as_any().downcast_ref::<FirstRowNode>() {
             let exprs = encode_logical_exprs(&first.keys, self)?;
             buf.extend(json!({"node": "first_row", "exprs": exprs}).to_string().into_bytes());
+            return Ok(());
+        }
+        if node.node.as_any().downcast_ref::<StringsAsReadNode>().is_some() {
+            buf.extend(json!({"node": "strings_as_read"}).to_string().into_bytes());
             return Ok(());
         }
         let Some(node) = node.node.as_any().downcast_ref::<SerialNode>() else {
@@ -184,6 +193,10 @@ impl PhysicalExtensionCodec for KqlPhysicalCodec {
                 let keys = array(&doc["keys"])?.iter().map(|e| decode_physical_expr(e, ctx, &input_schema, self)).collect::<Result<_>>()?;
                 Ok(Arc::new(FirstRowExec::new(input.clone(), keys)))
             }
+            "strings_as_read" => {
+                let [input] = inputs else { return internal_err!("StringsAsReadExec takes one input") };
+                Ok(Arc::new(StringsAsReadExec::try_new(input.clone())?))
+            }
             "serial" => {
                 let [input] = inputs else { return internal_err!("SerialExec takes one input") };
                 let input_schema = input.schema();
@@ -225,6 +238,8 @@ impl PhysicalExtensionCodec for KqlPhysicalCodec {
         };
         let doc = if let Some(exec) = node.downcast_ref::<FirstRowExec>() {
             json!({"node": "first_row", "keys": exec.keys().iter().map(expr).collect::<Result<Vec<_>>>()?})
+        } else if node.downcast_ref::<StringsAsReadExec>().is_some() {
+            json!({"node": "strings_as_read"})
         } else if let Some(exec) = node.downcast_ref::<SerialExec>() {
             let (_, ordering, columns, schema) = exec.parts();
             let columns: Vec<Json> = columns

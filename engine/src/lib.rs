@@ -41,6 +41,7 @@ pub mod statistics_memo;
 pub mod steps;
 pub mod store_registry;
 pub mod string_filters;
+pub mod strings_as_read;
 pub mod text_source;
 pub mod truncation;
 pub mod types;

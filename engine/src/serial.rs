@@ -429,7 +429,7 @@ impl ExtensionPlanner for SerialPlanner {
     }
 }
 
-/// The query planner with KQL's own plan nodes (`Serialize`, `FirstRowPerKey`).
+/// The query planner with KQL's own plan nodes (`Serialize`, `FirstRowPerKey`, `StringsAsRead`).
 #[derive(Debug, Default)]
 pub struct KqlQueryPlanner;
 
@@ -440,8 +440,11 @@ impl datafusion::execution::context::QueryPlanner for KqlQueryPlanner {
         logical_plan: &LogicalPlan,
         session_state: &dyn datafusion::catalog::Session,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let planner =
-            DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(SerialPlanner), Arc::new(crate::first_row::FirstRowPlanner)]);
+        let planner = DefaultPhysicalPlanner::with_extension_planners(vec![
+            Arc::new(SerialPlanner),
+            Arc::new(crate::first_row::FirstRowPlanner),
+            Arc::new(crate::strings_as_read::StringsAsReadPlanner),
+        ]);
         planner.create_physical_plan(logical_plan, session_state).await
     }
 }

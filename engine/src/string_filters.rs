@@ -1,20 +1,28 @@
-//! A logical optimizer rule: a filter on a table's nullable string column compares the column
-//! itself again, so that Parquet's statistics and bloom filters can skip row groups.
+//! A logical optimizer rule for filters on a table's nullable string columns, which kql reads
+//! with their nulls as `""` (`strings_as_read.rs`: Kusto has no null string).
 //!
-//! kql reads a nullable string column as `coalesce(c, "")` (Kusto has no null string,
-//! `planner/nulls.rs`). Once DataFusion has pushed a `where c == "x"` down to the scan, the
-//! filter reads `coalesce(c, "") = "x"`, which Parquet's pruning cannot use: it only knows
-//! comparisons of a column. Where a filter keeps a row only when its predicate is true, a null
-//! and a false comparison drop the row alike, so `coalesce(c, "") = "x"` with `"x"` not empty
-//! may be `c = "x"` (null where `c` is null, which drops the row as `"" = "x"` did), and
-//! `coalesce(c, "") in ("x", "y")` may be `c in ("x", "y")`. Only under `and`/`or` from the
-//! predicate's top: below a `not` or any other operator a null is not a false.
+//! DataFusion keeps a filter on such a column above the `StringsAsRead` node, where it reads
+//! `""` for a null. This rule moves it below, onto the file's values: each such column `c`
+//! becomes `coalesce(c, "")`, so the filter keeps the same rows. That form Parquet's pruning
+//! cannot use: it only knows comparisons of a column. But where a filter keeps a row only
+//! when its predicate is true, a null and a false comparison drop the row alike, so
+//! `coalesce(c, "") = "x"` with `"x"` not empty may be `c = "x"` (null where `c` is null, which
+//! drops the row as `"" = "x"` did), and `coalesce(c, "") in ("x", "y")` may be
+//! `c in ("x", "y")`. Only under `and`/`or` from the predicate's top: below a `not` or any
+//! other operator a null is not a false. The same holds for the `coalesce(c, "")` columns of
+//! `externaldata`, once DataFusion has pushed a filter through their projection.
 
-use datafusion::common::tree_node::Transformed;
-use datafusion::common::{Result, ScalarValue};
+use std::sync::Arc;
+
+use arrow::datatypes::DataType;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{DFSchema, ExprSchema, Result, ScalarValue};
 use datafusion::logical_expr::expr::InList;
 use datafusion::logical_expr::{BinaryExpr, Expr, Filter, LogicalPlan, Operator, TableScan};
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
+
+use crate::functions::coalesce::coalesce;
+use crate::strings_as_read::{StringsAsReadNode, is_nullable_text};
 
 #[derive(Debug, Default)]
 pub struct StringFiltersAsRead;
@@ -30,6 +38,22 @@ impl OptimizerRule for StringFiltersAsRead {
 
     fn rewrite(&self, plan: LogicalPlan, _config: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
         match plan {
+            LogicalPlan::Filter(filter) if as_read_node(&filter.input).is_some() => {
+                let Some(node) = as_read_node(&filter.input) else { return Ok(Transformed::no(LogicalPlan::Filter(filter))) };
+                let read = read_as_file_values(filter.predicate.clone(), node.input.schema())?;
+                let (predicate, _) = filter_form(read);
+                let below = LogicalPlan::Filter(Filter::try_new(predicate, Arc::new(node.input.clone()))?);
+                Ok(Transformed::yes(StringsAsReadNode::try_new(below)?.into_plan()))
+            }
+            // A node whose input lost every nullable string column (unused, pruned) is its input.
+            LogicalPlan::Extension(extension)
+                if extension.node.as_any().downcast_ref::<StringsAsReadNode>().is_some_and(|n| n.changed_columns().is_empty()) =>
+            {
+                match extension.node.inputs().first() {
+                    Some(input) => Ok(Transformed::yes((*input).clone())),
+                    None => Ok(Transformed::no(LogicalPlan::Extension(extension))),
+                }
+            }
             LogicalPlan::Filter(filter) => {
                 let (predicate, changed) = filter_form(filter.predicate.clone());
                 if !changed {
@@ -56,6 +80,34 @@ impl OptimizerRule for StringFiltersAsRead {
             other => Ok(Transformed::no(other)),
         }
     }
+}
+
+fn as_read_node(plan: &LogicalPlan) -> Option<&StringsAsReadNode> {
+    match plan {
+        LogicalPlan::Extension(extension) => extension.node.as_any().downcast_ref::<StringsAsReadNode>(),
+        _ => None,
+    }
+}
+
+/// `predicate` over a `StringsAsRead` node's output as the same over its input (`schema`):
+/// each nullable string column `c` read as `coalesce(c, "")`, with an empty string of the
+/// column's own type (the optimizer runs after type coercion).
+fn read_as_file_values(predicate: Expr, schema: &DFSchema) -> Result<Expr> {
+    predicate
+        .transform(|e| {
+            let Expr::Column(c) = &e else { return Ok(Transformed::no(e)) };
+            let Ok(field) = schema.field_from_column(c) else { return Ok(Transformed::no(e)) };
+            if !is_nullable_text(field) {
+                return Ok(Transformed::no(e));
+            }
+            let empty = match field.data_type() {
+                DataType::Utf8View => ScalarValue::Utf8View(Some(String::new())),
+                DataType::LargeUtf8 => ScalarValue::LargeUtf8(Some(String::new())),
+                _ => ScalarValue::Utf8(Some(String::new())),
+            };
+            Ok(Transformed::yes(coalesce(vec![e, Expr::Literal(empty, None)])))
+        })
+        .map(|t| t.data)
 }
 
 /// `predicate` (read as a filter reads it: null drops the row) with its column-as-read
@@ -113,7 +165,6 @@ fn text_literal(e: &Expr) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::functions::coalesce::coalesce;
     use datafusion::prelude::{col, lit};
 
     fn as_read(name: &str) -> Expr {

@@ -103,6 +103,26 @@ impl ScalarUDFImpl for Coalesce {
     }
 }
 
+/// A text array with its nulls made `""` (`coalesce(c, "")`), sharing its strings where it can.
+pub fn nulls_as_empty_text(array: &ArrayRef) -> Result<ArrayRef> {
+    if array.null_count() == 0 {
+        return Ok(array.clone());
+    }
+    if let Some(text) = nulls_as_empty(array) {
+        return Ok(text);
+    }
+    let empty = datafusion::scalar::ScalarValue::try_from(array.data_type())
+        .and_then(|null| match null {
+            datafusion::scalar::ScalarValue::Utf8(_) => Ok(datafusion::scalar::ScalarValue::Utf8(Some(String::new()))),
+            datafusion::scalar::ScalarValue::Utf8View(_) => Ok(datafusion::scalar::ScalarValue::Utf8View(Some(String::new()))),
+            datafusion::scalar::ScalarValue::LargeUtf8(_) => Ok(datafusion::scalar::ScalarValue::LargeUtf8(Some(String::new()))),
+            other => exec_err!("not a text array: {}", other.data_type()),
+        })?
+        .to_scalar()?;
+    let present = arrow::compute::is_not_null(array.as_ref())?;
+    Ok(arrow::compute::kernels::zip::zip(&present, array, &empty)?)
+}
+
 fn is_empty_text(value: &ColumnarValue) -> bool {
     use datafusion::scalar::ScalarValue;
     matches!(value, ColumnarValue::Scalar(ScalarValue::Utf8(Some(t)) | ScalarValue::Utf8View(Some(t)) | ScalarValue::LargeUtf8(Some(t))) if t.is_empty())

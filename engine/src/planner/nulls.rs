@@ -13,16 +13,12 @@
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::logical_expr::{Expr, ExprSchemable, Operator, binary_expr};
 
-/// A nullable string column of a table as Kusto reads it: a string is never null in Kusto, so
-/// a null from a file is `""` (`coalesce(c, "")`, never null). Without this, a `summarize`,
-/// `distinct` or `join` by the column would keep the null and empty keys apart (two groups
-/// that print alike), and a sort would order them apart. `None` for any other column (a
+/// A nullable string column of `externaldata` as Kusto reads it: a string is never null in
+/// Kusto, so a null from a file is `""` (`coalesce(c, "")`, never null). A table's columns
+/// are read so by a node of their own (`strings_as_read.rs`). `None` for any other column (a
 /// `dynamic` held as JSON text keeps its nulls).
 pub fn string_as_read(c: Expr, field: &arrow::datatypes::Field) -> Option<Expr> {
-    use arrow::datatypes::DataType;
-    let text = matches!(field.data_type(), DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8);
-    (text && field.is_nullable() && !crate::types::is_dynamic_field(field))
-        .then(|| crate::functions::coalesce::coalesce(vec![c, datafusion::prelude::lit("")]))
+    crate::strings_as_read::is_nullable_text(field).then(|| crate::functions::coalesce::coalesce(vec![c, datafusion::prelude::lit("")]))
 }
 
 /// `e`, with a null taken as false.

@@ -135,6 +135,8 @@ impl Planner<'_> {
             );
         };
         let plan = LogicalPlanBuilder::scan(name, provider_as_source(table.provider.clone()), None)?.build()?;
+        // Kusto has no null string: a table's nulls in string columns read as "".
+        let plan = crate::strings_as_read::StringsAsReadNode::over(plan)?;
         // File types that are not KQL types (timestamps in other units, small integers) are
         // read as the KQL type. A value the KQL type cannot hold (a uint64 past long's range, a
         // timestamp past 9999) is null, not a failed query, nor a date Kusto cannot have.
@@ -145,9 +147,6 @@ impl Planner<'_> {
                 let c = Expr::Column(Column::new(q.cloned(), f.name()));
                 if let Some(value) = crate::functions::file_types::as_kql_value(c.clone(), f) {
                     return Ok((f.name().clone(), value, f.as_ref().clone()));
-                }
-                if let Some(text) = crate::planner::nulls::string_as_read(c.clone(), f) {
-                    return Ok((f.name().clone(), text, f.as_ref().clone()));
                 }
                 let as_kql = crate::types::normalized_type(f.data_type());
                 // Seconds, milliseconds and dates reach past Kusto's years 1 to 9999, and so do
