@@ -817,7 +817,7 @@ fn hunts_sharing_a_scan_test_strings_as_each_hunt_alone_does() {
     let table = dir.join("T.jsonl");
     std::fs::write(&table, rows.join("\n") + "\n").expect("write table");
     // (hunt, filter, the rows' N that Kusto's rules give; None: compared with the hunt alone only)
-    let cases: [(&str, &str, Option<&str>); 15] = [
+    let cases: [(&str, &str, Option<&str>); 18] = [
         ("contains", "Cmd contains '-ENC'", Some("1")),
         ("contains_beyond_ascii", "Cmd contains '\u{2013}ENC'", Some("4")),
         ("has_kelvin", "Cmd has 'k'", None),
@@ -833,6 +833,10 @@ fn hunts_sharing_a_scan_test_strings_as_each_hunt_alone_does() {
         ("term_prefix_suffix", "Cmd hasprefix 'who' or Cmd hassuffix 'shell'", Some("1 2")),
         ("case_sensitive", "Cmd contains_cs 'AAA' and not(Cmd has_cs 'aaa')", Some("1")),
         ("any_of", "Cmd has_any ('whoami', 'NETSH.EXE', '\u{2013}enc')", Some("2 4 5")),
+        // A null or missing string is Kusto's "" (null-values.md).
+        ("empty_host", "Host == ''", Some("2 3 5")),
+        ("isempty_host", "isempty(Host) and not(isnull(Host))", Some("2 3 5")),
+        ("not_has", "Host !has 'ws'", Some("2 3 4 5")),
     ];
     for (name, filter, _) in &cases {
         std::fs::write(hunts.join(format!("{name}.kql")), format!("T | where {filter} | project N | sort by N asc")).expect("write hunt");
@@ -846,7 +850,7 @@ fn hunts_sharing_a_scan_test_strings_as_each_hunt_alone_does() {
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         stdout(&o)
     };
-    assert!(run("shared", &[]).contains("\n15 hunts read T in one shared scan\n"));
+    assert!(run("shared", &[]).contains("\n18 hunts read T in one shared scan\n"));
     run("alone", &["--no-shared-scans"]);
     for (name, filter, expected) in &cases {
         let read = |out: &str| std::fs::read_to_string(dir.join(out).join(format!("{name}.csv"))).expect("result");

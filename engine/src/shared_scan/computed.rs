@@ -130,10 +130,16 @@ impl ComputedColumns {
 /// The computed column an expression can be read from, if any.
 fn recognise(e: &Expr, base: &Schema) -> Option<Computed> {
     let text_column = |e: &Expr| match e {
-        Expr::Column(c) if c.relation.is_none() && base.field_with_name(&c.name).is_ok_and(|f| is_string(f.data_type())) => {
-            Some(c.name.clone())
-        }
-        _ => None,
+        // A nullable string column as a query reads it (`strings_as_read.rs`): the shared scan
+        // reads its nulls as "" too (`mod.rs`), so the column is the same values.
+        Expr::ScalarFunction(ScalarFunction { func, args }) if func.name() == "kql_coalesce" => match args.as_slice() {
+            [
+                c @ Expr::Column(_),
+                Expr::Literal(ScalarValue::Utf8(Some(t)) | ScalarValue::Utf8View(Some(t)) | ScalarValue::LargeUtf8(Some(t)), _),
+            ] if t.is_empty() => text_column_of(c, base),
+            _ => None,
+        },
+        other => text_column_of(other, base),
     };
     // DataFusion's simplifier turns `regexp_like(s, 'p')` (`matches regex`) into `s ~ 'p'`,
     // which its kernel computes as `regexp_is_match_scalar(s, 'p', None)`, and `~*` with the
@@ -179,6 +185,15 @@ fn recognise(e: &Expr, base: &Schema) -> Option<Computed> {
         ("lower", [hay]) => {
             let column = Expr::Column(Column::new_unqualified(text_column(hay)?));
             Some(Computed::Evaluated(Expr::ScalarFunction(ScalarFunction { func: func.clone(), args: vec![column] })))
+        }
+        _ => None,
+    }
+}
+
+fn text_column_of(e: &Expr, base: &Schema) -> Option<String> {
+    match e {
+        Expr::Column(c) if c.relation.is_none() && base.field_with_name(&c.name).is_ok_and(|f| is_string(f.data_type())) => {
+            Some(c.name.clone())
         }
         _ => None,
     }

@@ -342,9 +342,27 @@ impl<T> std::future::Future for AbortOnDrop<T> {
 /// subscriber that has stopped or keeps no row of it; an error for one whose filter failed (a
 /// bad cast in the data, say), which fails its query only. The batch's own error is returned.
 fn rows_of_batch(item: Result<RecordBatch>, extender: &BatchExtender, targets: &[Target]) -> Result<Vec<Option<Result<RecordBatch>>>> {
-    let batch = item?;
+    let batch = strings_as_read(item?)?;
     let (rows, columns) = (batch.num_rows(), extender.extend(&batch)?);
     Ok(targets.iter().map(|t| if t.sender.is_closed() { None } else { t.rows_of(&columns, rows).transpose() }).collect())
+}
+
+/// `batch` with the nulls of its string columns read as `""`, as each query's own plan reads
+/// them (`strings_as_read.rs`): the shared tests then answer over the values the queries see,
+/// and a query's `coalesce(c, "")` is its column (`computed.rs`).
+fn strings_as_read(batch: RecordBatch) -> Result<RecordBatch> {
+    let schema = batch.schema();
+    let changed = |i: usize| schema.fields().get(i).is_some_and(|f| crate::strings_as_read::is_nullable_text(f));
+    if !(0..batch.num_columns()).any(|i| changed(i) && batch.column(i).null_count() > 0) {
+        return Ok(batch);
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .enumerate()
+        .map(|(i, c)| if changed(i) { crate::functions::coalesce::nulls_as_empty_text(c) } else { Ok(c.clone()) })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(schema, columns)?)
 }
 
 async fn send_error(targets: &[Target], e: DataFusionError) {
