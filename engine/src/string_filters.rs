@@ -38,6 +38,7 @@ impl OptimizerRule for StringFiltersAsRead {
 
     fn rewrite(&self, plan: LogicalPlan, _config: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
         match plan {
+            // A filter on the node's output goes below it, reading the file's values as the node does.
             LogicalPlan::Filter(filter) if as_read_node(&filter.input).is_some() => {
                 let Some(node) = as_read_node(&filter.input) else { return Ok(Transformed::no(LogicalPlan::Filter(filter))) };
                 let read = read_as_file_values(filter.predicate.clone(), node.input.schema())?;

@@ -5,8 +5,10 @@
 //!
 //! A projection of `coalesce(c, "")` per column said the same, but a table is read whole until
 //! DataFusion prunes its unused columns, and a hunt's result is often every column: each
-//! optimizer rule and each physical rule then walked a projection as wide as the table (the
-//! 1,148 Sigma rules over Defender's 67 columns planned in 2.9 ms median instead of 1.0 ms).
+//! optimizer rule and each physical rule then walked a projection as wide as the table: the
+//! corpus queries that plan in full, most of them Sigma rules over Defender's 67 columns, took
+//! 2.9 ms median over a nullable copy of that table, 1.0 ms over the not-null file (1.55 ms
+//! through this node).
 //! This node has no expressions: its schema is its input's with those columns never null,
 //! and its physical form makes each null such a column holds the empty string (sharing the
 //! strings, `functions/coalesce.rs`).
@@ -213,6 +215,11 @@ impl ExecutionPlan for StringsAsReadExec {
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
         vec![&self.input]
+    }
+
+    /// Row for row: a limit may go below, to the scan.
+    fn supports_limit_pushdown(&self) -> bool {
+        true
     }
 
     /// Filters go below with each changed column `c` read as `coalesce(c, "")`, so that they
