@@ -5,7 +5,8 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::array::{ArrayRef, DictionaryArray, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::Int32Type;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use kql_engine::session::{Session, SessionOptions};
 
@@ -27,6 +28,9 @@ fn write_tables(dir: &std::path::Path) {
     let j: ArrayRef = Arc::new(StringArray::from(vec![None, Some("a")]));
     let v: ArrayRef = Arc::new(Int64Array::from(vec![10, 20]));
     write("Other", vec![("j", j), ("v", v)]);
+    // A dictionary of strings, as pandas writes its categories.
+    let c: ArrayRef = Arc::new(vec![Some("x"), None, Some(""), Some("x")].into_iter().collect::<DictionaryArray<Int32Type>>());
+    write("Categories", vec![("c", c)]);
 }
 
 /// Each query's rows, cells as text (a null as `NULL`), and the plan of the last one.
@@ -72,6 +76,7 @@ fn null_and_empty_strings_are_one_value() {
             "Logs | sort by k asc, t asc | project k, t",
             "Logs | join kind=inner (Other) on $left.k == $right.j | summarize n = count() by k, v | sort by k asc",
             "Logs | extend e = isempty(k), n = isnull(k), l = strlen(k) | summarize count() by e, n, l | sort by l asc",
+            "Categories | summarize n = count() by c | sort by c asc",
         ],
     );
     assert_eq!(answers[0], rows(&[&["", "3", "7"], &["a", "2", "8"], &["b", "1", "6"]]));
@@ -79,6 +84,7 @@ fn null_and_empty_strings_are_one_value() {
     assert_eq!(answers[2], rows(&[&["", "1"], &["", "2"], &["", "4"], &["a", "3"], &["a", "5"], &["b", "6"]]));
     assert_eq!(answers[3], rows(&[&["", "10", "3"], &["a", "20", "2"]]));
     assert_eq!(answers[4], rows(&[&["true", "false", "0", "3"], &["false", "false", "1", "3"]]));
+    assert_eq!(answers[5], rows(&[&["", "2"], &["x", "2"]]));
 }
 
 #[test]

@@ -166,7 +166,12 @@ impl Planner<'_> {
                         Ok((f.name().clone(), datafusion::logical_expr::when(in_range, x).end()?, f.as_ref().clone()))
                     }
                     Some(t) => {
-                        Ok((f.name().clone(), Expr::TryCast(datafusion::logical_expr::TryCast::new(Box::new(c), t)), f.as_ref().clone()))
+                        let value = Expr::TryCast(datafusion::logical_expr::TryCast::new(Box::new(c), t.clone()));
+                        // A dictionary of strings (pandas' categories) reads as a string column,
+                        // after the `StringsAsRead` node: its nulls are "" here.
+                        let text = arrow::datatypes::Field::new(f.name(), t, f.is_nullable());
+                        let value = super::nulls::string_as_read(value.clone(), &text).unwrap_or(value);
+                        Ok((f.name().clone(), value, f.as_ref().clone()))
                     }
                     None => Ok((f.name().clone(), c, f.as_ref().clone())),
                 }
