@@ -23,7 +23,7 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch};
+use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::common::config::ConfigOptions;
@@ -300,7 +300,9 @@ impl ExecutionPlan for StringsAsReadExec {
                     *array = crate::functions::coalesce::nulls_as_empty_text(array)?;
                 }
             }
-            Ok(RecordBatch::try_new(out.clone(), arrays)?)
+            // The row count said outright: a batch of no columns (`T | count`) has rows too.
+            let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+            Ok(RecordBatch::try_new_with_options(out.clone(), arrays, &options)?)
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, batches)))
     }
@@ -326,5 +328,41 @@ impl ExtensionPlanner for StringsAsReadPlanner {
         }
         let Some(physical) = physical_inputs.first() else { return internal_err!("StringsAsRead takes one input") };
         Ok(Some(Arc::new(StringsAsReadExec::try_new(physical.clone())?)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{AsArray, Int64Array, StringViewArray};
+    use datafusion::datasource::memory::MemorySourceConfig;
+    use datafusion::prelude::SessionContext;
+
+    async fn through_node(batch: RecordBatch) -> (SchemaRef, Vec<RecordBatch>) {
+        let scan = MemorySourceConfig::try_new_exec(&[vec![batch.clone()]], batch.schema(), None).expect("a scan");
+        let node = Arc::new(StringsAsReadExec::try_new(scan).expect("the node"));
+        let out = datafusion::physical_plan::collect(node.clone(), SessionContext::new().task_ctx()).await.expect("rows");
+        (node.schema(), out)
+    }
+
+    #[tokio::test]
+    async fn nulls_of_string_columns_read_as_empty_and_the_rest_as_they_are() {
+        let schema = Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8View, true), Field::new("n", DataType::Int64, true)]));
+        let s: ArrayRef = Arc::new(StringViewArray::from(vec![Some("a"), None, Some("")]));
+        let n: ArrayRef = Arc::new(Int64Array::from(vec![Some(1), None, Some(3)]));
+        let (schema, out) = through_node(RecordBatch::try_new(schema, vec![s, n]).expect("a batch")).await;
+        assert!(!schema.field(0).is_nullable() && schema.field(1).is_nullable());
+        let texts: Vec<Option<&str>> = out[0].column(0).as_string_view().iter().collect();
+        assert_eq!(texts, [Some("a"), Some(""), Some("")]);
+        assert_eq!(out[0].column(1).null_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_no_columns_keeps_its_rows() {
+        let batch =
+            RecordBatch::try_new_with_options(Arc::new(Schema::empty()), vec![], &RecordBatchOptions::new().with_row_count(Some(3)))
+                .expect("a batch");
+        let (_, out) = through_node(batch).await;
+        assert_eq!(out.iter().map(RecordBatch::num_rows).sum::<usize>(), 3);
     }
 }
