@@ -139,14 +139,16 @@ pub fn filter_form(predicate: Expr) -> (Expr, bool) {
     }
 }
 
-/// The column `c` of `coalesce(c, "")`.
+/// The value `c` of `coalesce(c, "")`: a column, or a column converted (a dictionary of
+/// strings read as a string, which a Delta table's partition column is). The rewrite holds for
+/// any `c`; what matters for pruning is that `c` is what the scan knows.
 fn read_column(e: &Expr) -> Option<Expr> {
     let Expr::ScalarFunction(f) = e else { return None };
     if f.func.name() != crate::functions::coalesce::coalesce_udf().name() {
         return None;
     }
     match f.args.as_slice() {
-        [c @ Expr::Column(_), fallback] if text_literal(fallback).is_some_and(str::is_empty) => Some(c.clone()),
+        [c, fallback] if text_literal(fallback).is_some_and(str::is_empty) => Some(c.clone()),
         _ => None,
     }
 }
@@ -180,6 +182,11 @@ mod tests {
         let (e, changed) = filter_form(as_read("s").in_list(vec![lit("a"), lit("b")], false).or(col("n").gt(lit(1))));
         assert!(changed);
         assert_eq!(e, col("s").in_list(vec![lit("a"), lit("b")], false).or(col("n").gt(lit(1))));
+        // A converted column (a dictionary of strings read as a string) alike.
+        let converted = Expr::TryCast(datafusion::logical_expr::TryCast::new(Box::new(col("d")), DataType::Utf8));
+        let (e, changed) = filter_form(coalesce(vec![converted.clone(), lit("")]).eq(lit("x")));
+        assert!(changed);
+        assert_eq!(e, converted.eq(lit("x")));
     }
 
     #[test]
@@ -192,6 +199,7 @@ mod tests {
             as_read("s").in_list(vec![lit("a")], true),
             Expr::Not(Box::new(as_read("s").eq(lit("x")))),
             as_read("s").eq(col("t")),
+            coalesce(vec![col("s"), lit("-")]).eq(lit("x")),
         ] {
             assert_eq!(filter_form(e.clone()), (e, false));
         }
