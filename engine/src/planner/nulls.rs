@@ -16,8 +16,8 @@ use datafusion::logical_expr::{Expr, ExprSchemable, Operator, binary_expr};
 /// A nullable string column of `externaldata`, or a table's dictionary of strings converted to
 /// a string, as Kusto reads it: a string is never null in Kusto, so a null from a file is `""`
 /// (`coalesce(c, "")`, never null). A table's string columns are read so by a node of their own
-/// (`strings_as_read.rs`). `None` for any other column (a
-/// `dynamic` held as JSON text keeps its nulls).
+/// (`strings_as_read.rs`). `None` for any other column (a `dynamic` held as JSON text keeps
+/// its nulls).
 pub fn string_as_read(c: Expr, field: &arrow::datatypes::Field) -> Option<Expr> {
     crate::strings_as_read::is_nullable_text(field).then(|| crate::functions::coalesce::coalesce(vec![c, datafusion::prelude::lit("")]))
 }
