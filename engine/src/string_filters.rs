@@ -14,7 +14,6 @@
 
 use std::sync::Arc;
 
-use arrow::datatypes::DataType;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, ExprSchema, Result, ScalarValue};
 use datafusion::logical_expr::expr::InList;
@@ -101,11 +100,7 @@ fn read_as_file_values(predicate: Expr, schema: &DFSchema) -> Result<Expr> {
             if !is_nullable_text(field) {
                 return Ok(Transformed::no(e));
             }
-            let empty = match field.data_type() {
-                DataType::Utf8View => ScalarValue::Utf8View(Some(String::new())),
-                DataType::LargeUtf8 => ScalarValue::LargeUtf8(Some(String::new())),
-                _ => ScalarValue::Utf8(Some(String::new())),
-            };
+            let empty = crate::functions::coalesce::empty_text(field.data_type());
             Ok(Transformed::yes(coalesce(vec![e, Expr::Literal(empty, None)])))
         })
         .map(|t| t.data)
@@ -143,12 +138,18 @@ pub fn filter_form(predicate: Expr) -> (Expr, bool) {
 /// strings read as a string, which a Delta table's partition column is). The rewrite holds for
 /// any `c`; what matters for pruning is that `c` is what the scan knows.
 fn read_column(e: &Expr) -> Option<Expr> {
+    as_read_value(e).cloned()
+}
+
+/// `c` when `e` is `coalesce(c, "")`: how kql reads a string that may be null in a file (the
+/// shared scan's tests recognise it too).
+pub fn as_read_value(e: &Expr) -> Option<&Expr> {
     let Expr::ScalarFunction(f) = e else { return None };
     if f.func.name() != crate::functions::coalesce::coalesce_udf().name() {
         return None;
     }
     match f.args.as_slice() {
-        [c, fallback] if text_literal(fallback).is_some_and(str::is_empty) => Some(c.clone()),
+        [c, fallback] if text_literal(fallback).is_some_and(str::is_empty) => Some(c),
         _ => None,
     }
 }
@@ -168,6 +169,7 @@ fn text_literal(e: &Expr) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow::datatypes::DataType;
     use datafusion::prelude::{col, lit};
 
     fn as_read(name: &str) -> Expr {

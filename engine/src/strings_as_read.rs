@@ -29,7 +29,7 @@ use async_trait::async_trait;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::common::{DFSchema, DFSchemaRef, Result, ScalarValue, Statistics, internal_err};
+use datafusion::common::{DFSchema, DFSchemaRef, Result, Statistics, internal_err};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::{Expr, Extension, LogicalPlan, UserDefinedLogicalNode, UserDefinedLogicalNodeCore};
@@ -241,12 +241,7 @@ impl ExecutionPlan for StringsAsReadExec {
                         let Some(column) = e.downcast_ref::<Column>().filter(|c| self.columns.contains(&c.index())) else {
                             return Ok(Transformed::no(e));
                         };
-                        let empty = ScalarValue::try_from(input_schema.field(column.index()).data_type())?;
-                        let empty = match empty {
-                            ScalarValue::Utf8View(_) => ScalarValue::Utf8View(Some(String::new())),
-                            ScalarValue::LargeUtf8(_) => ScalarValue::LargeUtf8(Some(String::new())),
-                            _ => ScalarValue::Utf8(Some(String::new())),
-                        };
+                        let empty = crate::functions::coalesce::empty_text(input_schema.field(column.index()).data_type());
                         let args: Vec<Arc<dyn PhysicalExpr>> = vec![e.clone(), Arc::new(Literal::new(empty))];
                         let udf = crate::functions::coalesce::coalesce_udf().clone();
                         Ok(Transformed::yes(

@@ -111,16 +111,23 @@ pub fn nulls_as_empty_text(array: &ArrayRef) -> Result<ArrayRef> {
     if let Some(text) = nulls_as_empty(array) {
         return Ok(text);
     }
-    let empty = datafusion::scalar::ScalarValue::try_from(array.data_type())
-        .and_then(|null| match null {
-            datafusion::scalar::ScalarValue::Utf8(_) => Ok(datafusion::scalar::ScalarValue::Utf8(Some(String::new()))),
-            datafusion::scalar::ScalarValue::Utf8View(_) => Ok(datafusion::scalar::ScalarValue::Utf8View(Some(String::new()))),
-            datafusion::scalar::ScalarValue::LargeUtf8(_) => Ok(datafusion::scalar::ScalarValue::LargeUtf8(Some(String::new()))),
-            other => exec_err!("not a text array: {}", other.data_type()),
-        })?
-        .to_scalar()?;
+    let empty = match array.data_type() {
+        t @ (DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8) => empty_text(t).to_scalar()?,
+        other => return exec_err!("not a text array: {other}"),
+    };
     let present = arrow::compute::is_not_null(array.as_ref())?;
     Ok(arrow::compute::kernels::zip::zip(&present, array, &empty)?)
+}
+
+/// The empty string of a text type (`Utf8` for any other type), as a literal must be once
+/// types are coerced.
+pub fn empty_text(t: &DataType) -> datafusion::scalar::ScalarValue {
+    use datafusion::scalar::ScalarValue;
+    match t {
+        DataType::Utf8View => ScalarValue::Utf8View(Some(String::new())),
+        DataType::LargeUtf8 => ScalarValue::LargeUtf8(Some(String::new())),
+        _ => ScalarValue::Utf8(Some(String::new())),
+    }
 }
 
 fn is_empty_text(value: &ColumnarValue) -> bool {

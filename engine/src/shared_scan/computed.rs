@@ -129,18 +129,9 @@ impl ComputedColumns {
 
 /// The computed column an expression can be read from, if any.
 fn recognise(e: &Expr, base: &Schema) -> Option<Computed> {
-    let text_column = |e: &Expr| match e {
-        // A nullable string column as a query reads it (`strings_as_read.rs`): the shared scan
-        // reads its nulls as "" too (`mod.rs`), so the column is the same values.
-        Expr::ScalarFunction(ScalarFunction { func, args }) if func.name() == "kql_coalesce" => match args.as_slice() {
-            [
-                c @ Expr::Column(_),
-                Expr::Literal(ScalarValue::Utf8(Some(t)) | ScalarValue::Utf8View(Some(t)) | ScalarValue::LargeUtf8(Some(t)), _),
-            ] if t.is_empty() => text_column_of(c, base),
-            _ => None,
-        },
-        other => text_column_of(other, base),
-    };
+    // A nullable string column as a query reads it, `coalesce(c, "")` (`strings_as_read.rs`),
+    // is the column: the shared scan reads its nulls as "" too (`mod.rs`).
+    let text_column = |e: &Expr| text_column_of(crate::string_filters::as_read_value(e).unwrap_or(e), base);
     // DataFusion's simplifier turns `regexp_like(s, 'p')` (`matches regex`) into `s ~ 'p'`,
     // which its kernel computes as `regexp_is_match_scalar(s, 'p', None)`, and `~*` with the
     // flag `i`, which the kernel writes as `(?i)` before the pattern. A cast between text
