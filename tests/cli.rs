@@ -455,6 +455,29 @@ fn check_reports_each_query_and_exits_by_the_worst() {
     let out = kql(&["check", "--data", "samples/data", dir.join("good.kql").to_str().expect("utf8")]);
     assert_eq!(out.status.code(), Some(0));
 
+    // A query that plans gives its result columns, named and typed as Microsoft's analyzer gives
+    // them for a schema (`bench/schema_fidelity.py` compares the two); one list per query of
+    // the script. One that does not plan gives none.
+    std::fs::write(
+        dir.join("more/summary.kql"),
+        "let n = 1; NetworkSession | summarize tostring(make_set(DstPortNumber)), count() by SrcIpAddr | extend strlen(SrcIpAddr)",
+    )
+    .expect("write");
+    let out = kql(&["check", "--format", "jsonl", "--data", "samples/data", path]);
+    let lines: Vec<serde_json::Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
+    let results = |file: &str| lines.iter().find(|l| l["file"].as_str().is_some_and(|f| f.ends_with(file))).map(|l| l["results"].clone());
+    assert_eq!(
+        results("summary.kql"),
+        Some(serde_json::json!([[
+            {"name": "SrcIpAddr", "type": "string"},
+            {"name": "set_DstPortNumber", "type": "string"},
+            {"name": "count_", "type": "long"},
+            {"name": "strlen_SrcIpAddr", "type": "long"}
+        ]]))
+    );
+    assert_eq!(results("unplannable.kql"), Some(serde_json::json!([])));
+    std::fs::remove_file(dir.join("more/summary.kql")).expect("remove");
+
     // Sentinel rule YAML: each rule's query is checked, named by file and rule.
     let rule = dir.join("rule.yaml");
     std::fs::write(&rule, "name: Odd port\nseverity: Low\nquery: |\n  NetworkSession\n  | where DstPortNumber in (4444\n").expect("write");

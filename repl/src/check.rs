@@ -18,6 +18,9 @@ struct Verdict {
     warnings: Vec<String>,
     /// Parsing and planning, with `--timings`.
     elapsed: Option<std::time::Duration>,
+    /// The result columns of each query that planned (name and KQL type), as Microsoft's
+    /// analyzer gives them for a schema: a script of several queries has several results.
+    results: Vec<Vec<(String, &'static str)>>,
 }
 
 pub async fn run(args: &CheckArgs) -> ExitCode {
@@ -88,15 +91,22 @@ pub async fn run(args: &CheckArgs) -> ExitCode {
                     text,
                     warnings: Vec::new(),
                     elapsed: None,
+                    results: Vec::new(),
                 });
                 if args.timings {
                     verdict.elapsed = Some(started.elapsed());
                 }
                 verdict
             }
-            Err(e) => {
-                Verdict { file, stage: "parse", error: Some(KqlError::new(e)), text: String::new(), warnings: Vec::new(), elapsed: None }
-            }
+            Err(e) => Verdict {
+                file,
+                stage: "parse",
+                error: Some(KqlError::new(e)),
+                text: String::new(),
+                warnings: Vec::new(),
+                elapsed: None,
+                results: Vec::new(),
+            },
         };
         checked += 1;
         failed += usize::from(v.error.is_some());
@@ -111,6 +121,7 @@ pub async fn run(args: &CheckArgs) -> ExitCode {
                 }),
                 "warnings": v.warnings,
                 "elapsed_us": v.elapsed.map(|d| d.as_micros() as u64),
+                "results": v.results.iter().map(|columns| columns.iter().map(|(name, kql_type)| serde_json::json!({"name": name, "type": kql_type})).collect::<Vec<_>>()).collect::<Vec<_>>(),
             })
             .to_string(),
             CheckFormat::Text => {
@@ -141,7 +152,9 @@ pub async fn run(args: &CheckArgs) -> ExitCode {
 
 /// The verdict on one query, and its planned queries when it planned.
 fn check_one(session: &Session, file: String, text: String, plan_too: bool, round_trip: bool) -> (Verdict, Vec<PlannedQuery>) {
-    let verdict = |file, stage, error, text| (Verdict { file, stage, error, text, warnings: Vec::new(), elapsed: None }, Vec::new());
+    let verdict = |file, stage, error, text| {
+        (Verdict { file, stage, error, text, warnings: Vec::new(), elapsed: None, results: Vec::new() }, Vec::new())
+    };
     let script = match kql_grammar::parse(&text) {
         Ok(s) => s,
         Err(e) => return verdict(file, "parse", Some(e.into()), text),
@@ -160,7 +173,8 @@ fn check_one(session: &Session, file: String, text: String, plan_too: bool, roun
     match session.check_script(&script) {
         Ok(queries) => {
             let warnings = queries.iter().flat_map(|q| q.warnings.clone()).collect();
-            (Verdict { file, stage: "plan", error: None, text, warnings, elapsed: None }, queries)
+            let results = queries.iter().map(result_columns).collect();
+            (Verdict { file, stage: "plan", error: None, text, warnings, elapsed: None, results }, queries)
         }
         // A table that is not registered is not the query's fault: it was checked for syntax.
         Err(e) if e.kind == ErrorKind::UnknownTable => verdict(file, "parse", None, text),
@@ -168,4 +182,9 @@ fn check_one(session: &Session, file: String, text: String, plan_too: bool, roun
         Err(e) if e.kind == ErrorKind::NeedsData => verdict(file, "plan", None, text),
         Err(e) => verdict(file, "plan", Some(e), text),
     }
+}
+
+/// A planned query's result columns: each name with its KQL type, as `getschema` gives them.
+fn result_columns(query: &PlannedQuery) -> Vec<(String, &'static str)> {
+    query.plan.schema().fields().iter().map(|field| (field.name().clone(), kql_engine::types::kql_type_name(field))).collect()
 }

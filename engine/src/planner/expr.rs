@@ -184,7 +184,7 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
                 let hay = self.as_string(expr)?;
                 let mut tests = Vec::new();
                 for item in list {
-                    for needle in self.spread(item)? {
+                    for needle in self.has_set_values(item)? {
                         tests.push(string_test(hay.clone(), needle, functions::string::Test::Has, false));
                     }
                 }
@@ -376,6 +376,38 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
             Some(other) => Ok(vec![dyn_scalar(&other)]),
             None => Ok(vec![self.plan(item)?]),
         }
+    }
+
+    /// The terms of one `has_any`/`has_all` list item: a list's values, or the values of the
+    /// first column of a tabular expression (`has_any (procList)` with `let procList =
+    /// externaldata(Process: string) [...]`, as Kusto allows), read before the query plans.
+    fn has_set_values(&self, item: &ast::Expr) -> Result<Vec<Expr>> {
+        if !self.is_table_name(item) && !matches!(item.kind, ExprKind::Subquery(_)) {
+            return self.spread(item);
+        }
+        let pipe = ast::PipeExpr { source: ast::Source::Expr(item.clone()), operators: Vec::new(), span: item.span };
+        let tab = self.planner.plan_tabular(self.env, &pipe)?;
+        let Some(first) = tab.plan.schema().fields().first().map(|f| f.name().clone()) else {
+            return Err(KqlError::at(item.span, "the tabular expression has no columns"));
+        };
+        // Named as it is (not as `first_column` names a subquery, uniquely per planning): the
+        // data step is found again by its plan's columns when the query is planned again.
+        let plan = datafusion::logical_expr::LogicalPlanBuilder::from(tab.plan)
+            .project_exact(vec![Expr::Column(Column::new_unqualified(first))])?
+            .build()?;
+        let batches = self.planner.collect_now(plan, item.span, "the values of has_any/has_all")?;
+        let mut values: Vec<String> = Vec::new();
+        for batch in &batches {
+            let column = arrow::compute::cast(batch.column(0), &DataType::Utf8)?;
+            let column = column
+                .as_any()
+                .downcast_ref::<arrow::array::StringArray>()
+                .ok_or_else(|| KqlError::at(item.span, "has_any: values are not text"))?;
+            values.extend(column.iter().flatten().map(str::to_string));
+        }
+        values.sort_unstable();
+        values.dedup();
+        Ok(values.into_iter().map(lit).collect())
     }
 
     fn in_list(&self, x: &ast::Expr, negated: bool, ci: bool, list: &[ast::PipeExpr], span: Span) -> Result<Expr> {

@@ -8,7 +8,7 @@ use datafusion::common::{Column, JoinType, NullEquality};
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
 use kql_grammar::ast::{self, ExprKind, OperatorParam, PipeExpr, Span};
 
-use super::names::unique_name;
+use super::names::right_side_names;
 use super::projection::ExactProjection;
 use super::{Env, Planner, Tabular};
 use crate::error::{KqlError, Result};
@@ -103,13 +103,8 @@ fn names_of(t: &Tabular) -> Vec<String> {
 /// (`Key` → `Key1`, or `Key2` when the left has a `Key1` too), and `keys` naming the renamed
 /// right columns. A right side with no clash is returned as it is.
 fn renamed_apart_from(left: &Tabular, right: Tabular, keys: &mut [KeyPair]) -> Result<Tabular> {
-    let mut taken = names_of(left);
-    let mut renamed = Vec::new();
-    for n in names_of(&right) {
-        let name = unique_name(&n, &taken);
-        taken.push(name.clone());
-        renamed.push((n, name));
-    }
+    let right_names = names_of(&right);
+    let renamed: Vec<(String, String)> = right_names.iter().cloned().zip(right_side_names(&names_of(left), &right_names)).collect();
     if renamed.iter().all(|(n, name)| n == name) {
         return Ok(right);
     }
@@ -187,12 +182,12 @@ impl Planner<'_> {
         self.check_keys(&left, &right, &keys, on)?;
         let (left_names, right_names) = (names_of(&left), names_of(&right));
         let joined = self.lookup_plans(left, right, &keys, df_kind)?;
-        let mut taken = left_names.clone();
         let mut projection: Vec<Expr> = left_names.iter().map(|n| qualified(LEFT, n).alias(n)).collect();
-        for n in right_names.iter().filter(|n| !keys.iter().any(|k| k.right == **n)) {
-            let name = unique_name(n, &taken);
+        // The right side's keys are not in the result, and their names are free for its other
+        // columns (`lookup R on $left.x == $right.b1` names R's `b` `b1`).
+        let kept: Vec<String> = right_names.into_iter().filter(|n| !keys.iter().any(|k| k.right == *n)).collect();
+        for (n, name) in kept.iter().zip(right_side_names(&left_names, &kept)) {
             projection.push(qualified(RIGHT, n).alias(&name));
-            taken.push(name);
         }
         let plan = LogicalPlanBuilder::from(joined).project_exact(projection)?.build()?;
         Ok(Tabular::unordered(plan))

@@ -82,12 +82,15 @@ impl Planner<'_> {
         for op in body {
             current = self.plan_per_row(env, current, op, &carried)?;
         }
-        // The row's columns the subquery no longer has come first, from the hidden copies; then
-        // the subquery's own columns.
+        // The row's columns come first, in their order: each from the subquery where it gives a
+        // column of that name (`project b = ...` replaces `b` in its place), else from its hidden
+        // copy. Then the subquery's other columns, in its order. This is the order Microsoft's
+        // analyzer gives (`mv-apply d = arr on (project z = 1, c = tostring(d))` over `a, b, c,
+        // arr` is `a, b, c, arr, z`, with `c` a string).
         let out_names = names(&current);
         let mut projection: Vec<Expr> =
-            context.iter().zip(&hidden).filter(|(c, _)| !out_names.contains(c)).map(|(c, h)| column(h).alias(c)).collect();
-        projection.extend(out_names.iter().filter(|n| !carried.contains(n)).map(|n| column(n)));
+            context.iter().zip(&hidden).map(|(c, h)| if out_names.contains(c) { column(c) } else { column(h).alias(c) }).collect();
+        projection.extend(out_names.iter().filter(|n| !carried.contains(n) && !context.contains(n)).map(|n| column(n)));
         let plan = LogicalPlanBuilder::from(current.plan).project_exact(projection)?.build()?;
         Ok(Tabular::unordered(plan))
     }

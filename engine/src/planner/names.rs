@@ -26,6 +26,17 @@ fn name_kind(function: &str) -> Option<NameKind> {
 
 /// The name Kusto infers for an unnamed expression, if any.
 pub fn inferred_name(e: &Expr) -> Option<String> {
+    inferred_name_with(e, &|_| None)
+}
+
+/// `inferred_name`, where `call_name` names some calls itself: in a `summarize`, an aggregate
+/// call is named as its result column (`tostring(make_set(x))` is `set_x`, `strlen(max(s))` is
+/// `strlen_max_s`, as Microsoft's analyzer names them).
+pub fn inferred_name_with(e: &Expr, call_name: &dyn Fn(&Expr) -> Option<String>) -> Option<String> {
+    if let Some(name) = call_name(e) {
+        return Some(name);
+    }
+    let inferred_name = |e: &Expr| inferred_name_with(e, call_name);
     match &e.kind {
         ExprKind::Name(n) => Some(n.clone()),
         // `EventData.Application` is `EventData_Application`; `a['x'][0]` is `a_x_0`.
@@ -68,6 +79,26 @@ pub fn unique_name(name: &str, taken: &[String]) -> String {
         return name.to_string();
     }
     (1..).map(|i| format!("{name}{i}")).find(|n| !taken.iter().any(|t| t == n)).unwrap_or_else(|| name.to_string())
+}
+
+/// The names of a join's (or lookup's) right columns beside the left's, as Microsoft's analyzer
+/// gives them: a right column whose name the left has takes the first `NameN` that no column of
+/// either side has and no column renamed before took; the others keep theirs. So `b` beside a
+/// left `b1` and a right `b2` becomes `b3`, and a nested join's `a1` keeps its name while the
+/// outer right `a` becomes `a2`.
+pub fn right_side_names(left: &[String], right: &[String]) -> Vec<String> {
+    let taken: Vec<&str> = left.iter().chain(right).map(String::as_str).collect();
+    let mut renamed: Vec<String> = Vec::with_capacity(right.len());
+    for n in right {
+        if !left.contains(n) {
+            renamed.push(n.clone());
+            continue;
+        }
+        let name =
+            (1..).map(|i| format!("{n}{i}")).find(|c| !taken.contains(&c.as_str()) && !renamed.contains(c)).unwrap_or_else(|| n.clone());
+        renamed.push(name);
+    }
+    renamed
 }
 
 /// The next `ColumnN` not already taken.

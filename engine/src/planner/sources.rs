@@ -88,13 +88,15 @@ impl Planner<'_> {
                 _ => match name.name.as_str() {
                     "materialize" | "view" if args.len() == 1 => self.plan_tabular(env, &args[0].value),
                     "_GetWatchlist" => self.plan_watchlist(env, args, e.span),
+                    // The name may be any constant string: a literal, or a function's parameter
+                    // (`let aadFunc = (tableName: string) { table(tableName) | ... }`, as
+                    // Sentinel's rules call it with each table they read).
                     "table" if args.len() == 1 => {
-                        let ExprKind::Literal(ast::Literal::String(t)) =
-                            &args[0].value.as_expr().map(|e| e.kind.clone()).unwrap_or(ExprKind::Star)
-                        else {
-                            return Err(KqlError::at(e.span, "table() takes a table name as a string"));
+                        let name = match args[0].value.as_expr().map(|a| self.constant_value(env, a)).transpose() {
+                            Ok(Some(ScalarValue::Utf8(Some(t)) | ScalarValue::Utf8View(Some(t)) | ScalarValue::LargeUtf8(Some(t)))) => t,
+                            _ => return Err(KqlError::at(e.span, "table() takes a table name as a string")),
                         };
-                        self.scan_table(t, e.span)
+                        self.scan_table(&name, e.span)
                     }
                     other => Err(KqlError::at(name.span, format!("unknown tabular function '{other}'"))),
                 },

@@ -13,7 +13,7 @@ use datafusion::prelude::lit;
 use kql_grammar::ast::{self, CallArg, ExprKind, NamedExpr, Span};
 
 use super::expr::ExprPlanner;
-use super::names::{aggregate_name, inferred_name, next_column_name, unique_name};
+use super::names::{aggregate_name, inferred_name, inferred_name_with, next_column_name, unique_name};
 use super::projection::ExactProjection;
 use super::{Env, Planner, Tabular};
 use crate::error::{KqlError, Result};
@@ -139,10 +139,17 @@ impl Planner<'_> {
                     // expressions over the aggregates are planned below.
                     let mut expr = item.expr.clone();
                     let mut error = None;
+                    // Each aggregate call's result column, by where the call stands, when it has one.
+                    let mut aggregate_names: Vec<(Span, String)> = Vec::new();
                     replace_aggregates(&mut expr, &mut |call: &ast::Expr| {
                         let ExprKind::Call { name, args } = &call.kind else { return None };
                         match self.aggregate_call(&ep, tab.order.as_deref(), &name.name, args, call.span, &key_names) {
-                            Ok(mut outs) if !outs.is_empty() => Some(hidden(outs.remove(0), &mut aggs)),
+                            Ok(mut outs) if !outs.is_empty() => {
+                                if outs.len() == 1 {
+                                    aggregate_names.push((call.span, outs[0].name.clone()));
+                                }
+                                Some(hidden(outs.remove(0), &mut aggs))
+                            }
                             Ok(_) => None,
                             Err(err) => {
                                 error.get_or_insert(err);
@@ -153,9 +160,13 @@ impl Planner<'_> {
                     if let Some(err) = error {
                         return Err(err);
                     }
+                    let aggregate_name = |call: &ast::Expr| {
+                        top_level_aggregate(call)?;
+                        aggregate_names.iter().find(|(span, _)| *span == call.span).map(|(_, name)| name.clone())
+                    };
                     let name = match item.names.as_slice() {
                         [n] => n.name.clone(),
-                        [] => inferred_name(&item.expr).unwrap_or_else(|| next_column_name(&mut counter, &taken)),
+                        [] => inferred_name_with(&item.expr, &aggregate_name).unwrap_or_else(|| next_column_name(&mut counter, &taken)),
                         _ => return Err(KqlError::at(item.span, "one name for one expression")),
                     };
                     let name = unique_name(&name, &taken);

@@ -76,8 +76,10 @@ impl Planner<'_> {
                         }
                         // Kusto's `isfuzzy=true`: a leg that does not resolve (a table or
                         // function that does not exist, or fails to plan) is left out with a
-                        // warning; only when no leg resolves is it an error.
-                        Err(e) if fuzzy => {
+                        // warning; only when no leg resolves is it an error. A leg that needs
+                        // values read from the data first (`has_any (procList)`) is not one:
+                        // the data step runs, and the leg plans then.
+                        Err(e) if fuzzy && e.kind != crate::error::ErrorKind::NeedsData => {
                             only_unknown_tables &= e.kind == crate::error::ErrorKind::UnknownTable;
                             skipped.push((leg_name(pipe, skipped.len() + inputs.len()), e))
                         }
