@@ -3,23 +3,91 @@
 use kql_grammar::ast::{Expr, ExprKind, Literal, UnaryOp};
 
 /// How a function's result column is named when it is not given a name, as Kusto's own
-/// function catalog says (`result_name_kind`).
+/// function catalog says (`result_name_kind` in `oracle --catalog`).
 enum NameKind {
-    /// `tostring(X)`, `bin(X, 1h)`: the first argument's name.
-    FirstArgument,
-    /// `strlen(X)`: `strlen_X`.
-    NameAndFirstArgument,
+    /// `tostring(X)`, `bin(X, 1h)`, `abs(X)`: the first argument's name (the catalog's
+    /// `FirstArgument`).
+    Passed,
+    /// `strlen(X)`: `strlen_X` (`NameAndFirstArgument`).
+    Named,
+    /// `gettype(X)`: `type_X` (`PrefixAndFirstArgument`); the prefix is the catalog's, not
+    /// always the function's name.
+    Prefixed(&'static str),
 }
 
 fn name_kind(function: &str) -> Option<NameKind> {
     Some(match function {
-        "tostring" | "tolong" | "toint" | "toreal" | "todouble" | "todatetime" | "totimespan" | "totime" | "tobool" | "toboolean"
-        | "todecimal" | "toguid" | "todynamic" | "toobject" | "tohex" | "parse_json" | "parsejson" | "parse_csv" | "parse_xml"
-        | "split" | "format_datetime" | "format_timespan" | "startofday" | "bin" | "floor" | "bin_at" | "bin_auto" | "binary_and"
-        | "binary_or" | "binary_xor" | "binary_not" | "binary_shift_left" | "binary_shift_right" | "bitset_count_ones" => {
-            NameKind::FirstArgument
-        }
-        "strlen" | "string_size" | "dcount_hll" | "percentile_tdigest" => NameKind::NameAndFirstArgument,
+        "tostring"
+        | "tolong"
+        | "toint"
+        | "toreal"
+        | "todouble"
+        | "todatetime"
+        | "totimespan"
+        | "totime"
+        | "tobool"
+        | "toboolean"
+        | "todecimal"
+        | "toguid"
+        | "todynamic"
+        | "toobject"
+        | "tohex"
+        | "parse_json"
+        | "parsejson"
+        | "parse_csv"
+        | "parse_xml"
+        | "split"
+        | "format_datetime"
+        | "format_timespan"
+        | "startofday"
+        | "bin"
+        | "floor"
+        | "bin_at"
+        | "bin_auto"
+        | "binary_and"
+        | "binary_or"
+        | "binary_xor"
+        | "binary_not"
+        | "binary_shift_left"
+        | "binary_shift_right"
+        | "bitset_count_ones"
+        | "series_fir"
+        | "series_outliers"
+        | "series_iir"
+        | "series_fill_backward"
+        | "series_fill_forward"
+        | "series_fill_const"
+        | "series_fill_linear"
+        | "round"
+        | "ceiling"
+        | "pow"
+        | "sqrt"
+        | "log"
+        | "log2"
+        | "log10"
+        | "exp"
+        | "exp2"
+        | "exp10"
+        | "cos"
+        | "sin"
+        | "tan"
+        | "acos"
+        | "asin"
+        | "atan"
+        | "atan2"
+        | "abs"
+        | "rand"
+        | "gamma"
+        | "loggamma"
+        | "erf"
+        | "erfc"
+        | "format_bytes" => NameKind::Passed,
+        "strlen" | "string_size" | "dcount_hll" | "percentile_tdigest" => NameKind::Named,
+        // The prefixes Microsoft's analyzer gives (`gettype(s)` is `type_s`, `treepath(d)` is
+        // `tree_d`, `repeat(s, 2)` is `repeat_s`).
+        "gettype" => NameKind::Prefixed("type"),
+        "treepath" => NameKind::Prefixed("tree"),
+        "repeat" => NameKind::Prefixed("repeat"),
         _ => return None,
     })
 }
@@ -60,8 +128,9 @@ pub fn inferred_name_with(e: &Expr, call_name: &dyn Fn(&Expr) -> Option<String>)
         ExprKind::Call { name, args } => {
             let first = args.first().and_then(|a| a.value.as_expr()).and_then(inferred_name);
             match name_kind(&name.name)? {
-                NameKind::FirstArgument => first,
-                NameKind::NameAndFirstArgument => Some(format!("{}_{}", name.name, first?)),
+                NameKind::Passed => first,
+                NameKind::Named => Some(format!("{}_{}", name.name, first?)),
+                NameKind::Prefixed(prefix) => Some(format!("{prefix}_{}", first?)),
             }
         }
         _ => None,

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int32Array, StringArray};
+use arrow::array::{ArrayRef, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::{Column, ScalarValue};
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, SortExpr};
@@ -442,18 +442,19 @@ impl Planner<'_> {
         let schema = tab.plan.schema();
         let fields = schema.fields();
         let names: Vec<&str> = fields.iter().map(|f| f.name().as_str()).collect();
-        let ordinals: Vec<i32> = (0..fields.len() as i32).collect();
+        // A long, as Microsoft's analyzer types it.
+        let ordinals: Vec<i64> = (0..fields.len() as i64).collect();
         let kql: Vec<&str> = fields.iter().map(|f| kql_type_name(f)).collect();
         let dotnet: Vec<&str> = kql.iter().map(|t| dotnet_type(t)).collect();
         let out_schema = Arc::new(Schema::new(vec![
             Field::new("ColumnName", DataType::Utf8, false),
-            Field::new("ColumnOrdinal", DataType::Int32, false),
+            Field::new("ColumnOrdinal", DataType::Int64, false),
             Field::new("DataType", DataType::Utf8, false),
             Field::new("ColumnType", DataType::Utf8, false),
         ]));
         let arrays: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from(names)),
-            Arc::new(Int32Array::from(ordinals)),
+            Arc::new(arrow::array::Int64Array::from(ordinals)),
             Arc::new(StringArray::from(dotnet)),
             Arc::new(StringArray::from(kql)),
         ];

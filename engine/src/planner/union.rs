@@ -15,7 +15,7 @@ use super::operators::glob;
 use super::projection::ExactProjection;
 use super::{Env, Planner, Tabular};
 use crate::error::{KqlError, Result};
-use crate::types::kql_type_of;
+use crate::types::{as_dynamic, is_dynamic_field, kql_type_of};
 
 impl Planner<'_> {
     /// `union` as a source, or as an operator with `first` as its first input.
@@ -104,19 +104,29 @@ impl Planner<'_> {
                 skipped_legs(&skipped)
             ));
         }
-        // Output columns: by name, in order of first appearance, one per (name, type).
-        let mut columns: Vec<(String, DataType)> = Vec::new();
+        // Output columns: by name, in order of first appearance, one per (name, KQL type). A
+        // `dynamic` column is JSON text, a string to Arrow: its tag tells the two apart, and
+        // must survive the union (`T | union (T | extend x = 1)` over a file kept `d.k` working
+        // but called the column a string).
+        let mut columns: Vec<(String, KqlType)> = Vec::new();
         for (_, t) in &inputs {
             for f in t.plan.schema().fields() {
-                let key = (f.name().clone(), normalize(f.data_type()));
+                let key = (f.name().clone(), KqlType::of(f));
                 if !columns.contains(&key) {
                     columns.push(key);
                 }
             }
         }
+        // A name's types stand together, where the name first appears (Microsoft's analyzer:
+        // `union T, (T | project d = tostring(d), q = 1)` over `a, d: dynamic, z` is `a,
+        // d_dynamic, d_string, z, q`).
+        let first_place: Vec<usize> = columns.iter().map(|(n, _)| columns.iter().position(|(m, _)| m == n).unwrap_or(0)).collect();
+        let mut placed: Vec<(usize, (String, KqlType))> = first_place.into_iter().zip(columns).collect();
+        placed.sort_by_key(|(place, _)| *place);
+        let mut columns: Vec<(String, KqlType)> = placed.into_iter().map(|(_, c)| c).collect();
         if inner {
             columns.retain(|(n, ty)| {
-                inputs.iter().all(|(_, t)| t.plan.schema().fields().iter().any(|f| f.name() == n && normalize(f.data_type()) == *ty))
+                inputs.iter().all(|(_, t)| t.plan.schema().fields().iter().any(|f| f.name() == n && KqlType::of(f) == *ty))
             });
         }
         // Names that come with one type keep it; the others take a type suffix, made unique
@@ -126,7 +136,7 @@ impl Planner<'_> {
         let mut out_names: Vec<String> = Vec::with_capacity(columns.len());
         for (n, ty) in &columns {
             if conflicted(n) {
-                let name = unique_name(&format!("{n}_{}", kql_type_of(ty)), &taken);
+                let name = unique_name(&format!("{n}_{}", ty.name()), &taken);
                 taken.push(name.clone());
                 out_names.push(name);
             } else {
@@ -152,7 +162,7 @@ impl Planner<'_> {
                     .fields()
                     .iter()
                     .zip(columns.iter().zip(&out_names))
-                    .all(|(f, ((n, ty), out))| f.name() == n && n == out && f.data_type() == ty);
+                    .all(|(f, ((n, ty), out))| f.name() == n && n == out && f.data_type() == &ty.arrow && KqlType::of(f) == *ty);
             if identity {
                 match t.plan {
                     LogicalPlan::Union(u) => legs.extend(u.inputs),
@@ -165,17 +175,14 @@ impl Planner<'_> {
                 projection.push(lit(name.clone()).alias(col));
             }
             for ((n, ty), out) in columns.iter().zip(&out_names) {
-                let present = schema.fields().iter().any(|f| f.name() == n && normalize(f.data_type()) == *ty);
-                let e = if present {
-                    let c = Expr::Column(Column::new_unqualified(n));
-                    if schema.field_with_unqualified_name(n).map(|f| f.data_type() == ty).unwrap_or(false) {
-                        c
-                    } else {
-                        cast(c, ty.clone())
-                    }
-                } else {
-                    Expr::Literal(ScalarValue::try_from(ty).unwrap_or(ScalarValue::Null), None)
+                let field = schema.fields().iter().find(|f| f.name() == n && KqlType::of(f) == *ty);
+                let e = match field {
+                    Some(f) if f.data_type() == &ty.arrow => Expr::Column(Column::new_unqualified(n)),
+                    Some(_) => cast(Expr::Column(Column::new_unqualified(n)), ty.arrow.clone()),
+                    None => Expr::Literal(ScalarValue::try_from(&ty.arrow).unwrap_or(ScalarValue::Null), None),
                 };
+                // A cast or a null has no tag: a dynamic column gets it back.
+                let e = if ty.dynamic && !matches!(field, Some(f) if f.data_type() == &ty.arrow) { as_dynamic(e) } else { e };
                 projection.push(e.alias(out));
             }
             legs.push(Arc::new(LogicalPlanBuilder::from(t.plan).project_exact(projection)?.build()?));
@@ -189,11 +196,26 @@ impl Planner<'_> {
     }
 }
 
-/// Strings of any encoding are one KQL type.
-fn normalize(t: &DataType) -> DataType {
-    match t {
-        DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
-        other => other.clone(),
+/// A union column's type: its Arrow type (strings of any encoding are one) and whether it is
+/// `dynamic`.
+#[derive(Clone, Debug, PartialEq)]
+struct KqlType {
+    arrow: DataType,
+    dynamic: bool,
+}
+
+impl KqlType {
+    fn of(field: &datafusion::arrow::datatypes::Field) -> KqlType {
+        let arrow = match field.data_type() {
+            DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
+            other => other.clone(),
+        };
+        KqlType { arrow, dynamic: is_dynamic_field(field) }
+    }
+
+    /// The suffix a column of this type takes where a name comes with several types.
+    fn name(&self) -> &'static str {
+        if self.dynamic { "dynamic" } else { kql_type_of(&self.arrow) }
     }
 }
 
