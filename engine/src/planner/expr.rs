@@ -387,14 +387,20 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
         }
         let pipe = ast::PipeExpr { source: ast::Source::Expr(item.clone()), operators: Vec::new(), span: item.span };
         let tab = self.planner.plan_tabular(self.env, &pipe)?;
-        let Some(first) = tab.plan.schema().fields().first().map(|f| f.name().clone()) else {
+        let Some(field) = tab.plan.schema().fields().first().cloned() else {
             return Err(KqlError::at(item.span, "the tabular expression has no columns"));
+        };
+        // A dynamic column's values are JSON text: each is looked for as `tostring` gives it
+        // (`"x"` is the term x).
+        let column = Expr::Column(Column::new_unqualified(field.name()));
+        let value = if crate::types::is_dynamic_field(&field) {
+            functions::udfs().dyn_to_string.call(vec![column]).alias(field.name())
+        } else {
+            column
         };
         // Named as it is (not as `first_column` names a subquery, uniquely per planning): the
         // data step is found again by its plan's columns when the query is planned again.
-        let plan = datafusion::logical_expr::LogicalPlanBuilder::from(tab.plan)
-            .project_exact(vec![Expr::Column(Column::new_unqualified(first))])?
-            .build()?;
+        let plan = datafusion::logical_expr::LogicalPlanBuilder::from(tab.plan).project_exact(vec![value])?.build()?;
         let batches = self.planner.collect_now(plan, item.span, "the values of has_any/has_all")?;
         let mut values: Vec<String> = Vec::new();
         for batch in &batches {
