@@ -17,7 +17,7 @@ use datafusion::prelude::{cast, lit, nullif};
 use kql_grammar::ast::{self, BinaryOp, DynValue, ExprKind, Literal, Span, StringTest, UnaryOp};
 
 use super::projection::ExactProjection;
-use super::{Binding, Env, Planner};
+use super::{Binding, Env, Planner, Tabular};
 use crate::error::{KqlError, Result};
 use crate::functions::{self, is_string};
 use crate::types::{EXTENSION_KEY, JSON_EXTENSION, TIMESPAN, arrow_type, datetime_type, kql_type_of};
@@ -386,10 +386,7 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
             return self.spread(item);
         }
         let pipe = ast::PipeExpr { source: ast::Source::Expr(item.clone()), operators: Vec::new(), span: item.span };
-        let tab = self.planner.plan_tabular(self.env, &pipe)?;
-        let Some(field) = tab.plan.schema().fields().first().cloned() else {
-            return Err(KqlError::at(item.span, "the tabular expression has no columns"));
-        };
+        let (tab, field) = self.with_first_field(&pipe)?;
         // A dynamic column's values are JSON text: each is looked for as `tostring` gives it
         // (`"x"` is the term x).
         let column = Expr::Column(Column::new_unqualified(field.name()));
@@ -499,17 +496,24 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
 
     /// The first column of a tabular expression, as a one-column plan.
     pub fn first_column(&self, pipe: &ast::PipeExpr) -> Result<datafusion::logical_expr::LogicalPlan> {
-        let tab = self.planner.plan_tabular(self.env, pipe)?;
-        let Some(field) = tab.plan.schema().fields().first().map(|f| f.name().clone()) else {
-            return Err(KqlError::at(pipe.span, "the tabular expression has no columns"));
-        };
+        let (tab, field) = self.with_first_field(pipe)?;
+        let field = field.name();
         // A qualifier of its own keeps the subquery's names apart from the outer query's.
         static SUBQUERIES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let alias = format!("__kql_subquery_{}", SUBQUERIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
         Ok(datafusion::logical_expr::LogicalPlanBuilder::from(tab.plan)
-            .project_exact(vec![Expr::Column(Column::new_unqualified(&field)).alias(format!("{alias}_value"))])?
+            .project_exact(vec![Expr::Column(Column::new_unqualified(field)).alias(format!("{alias}_value"))])?
             .alias(alias)?
             .build()?)
+    }
+
+    /// A tabular expression planned, and its first column.
+    fn with_first_field(&self, pipe: &ast::PipeExpr) -> Result<(Tabular, arrow::datatypes::FieldRef)> {
+        let tab = self.planner.plan_tabular(self.env, pipe)?;
+        let Some(field) = tab.plan.schema().fields().first().cloned() else {
+            return Err(KqlError::at(pipe.span, "the tabular expression has no columns"));
+        };
+        Ok((tab, field))
     }
 
     fn is_table_name(&self, e: &ast::Expr) -> bool {

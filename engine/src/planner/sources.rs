@@ -92,11 +92,11 @@ impl Planner<'_> {
                     // (`let aadFunc = (tableName: string) { table(tableName) | ... }`, as
                     // Sentinel's rules call it with each table they read).
                     "table" if args.len() == 1 => {
-                        let name = match args[0].value.as_expr().map(|a| self.constant_value(env, a)).transpose() {
-                            Ok(Some(ScalarValue::Utf8(Some(t)) | ScalarValue::Utf8View(Some(t)) | ScalarValue::LargeUtf8(Some(t)))) => t,
-                            _ => return Err(KqlError::at(e.span, "table() takes a table name as a string")),
-                        };
-                        self.scan_table(&name, e.span)
+                        let value = args[0].value.as_expr().map(|a| self.constant_value(env, a)).transpose();
+                        match value.ok().flatten().as_ref().and_then(ScalarValue::try_as_str).flatten() {
+                            Some(name) => self.scan_table(name, e.span),
+                            None => Err(KqlError::at(e.span, "table() takes a table name as a string")),
+                        }
                     }
                     other => Err(KqlError::at(name.span, format!("unknown tabular function '{other}'"))),
                 },
