@@ -528,7 +528,8 @@ impl ExprPlanner<'_, '_> {
                     let ticks = datafusion::prelude::cast(x, DataType::Int64);
                     Ok(datafusion::prelude::cast(datafusion::functions::math::expr_fn::abs(ticks), TIMESPAN))
                 } else {
-                    Ok(datafusion::functions::math::expr_fn::abs(x))
+                    // `abs()` of an `int` is a `long` in Kusto (Microsoft's analyzer types it so).
+                    Ok(datafusion::functions::math::expr_fn::abs(super::expr::int_as_long(x, self.schema.as_ref())))
                 }
             }
             "column_ifexists" | "columnifexists" => {

@@ -158,6 +158,9 @@ impl<'p, 'a> ExprPlanner<'p, 'a> {
                 if !(t.is_numeric() || t == TIMESPAN) {
                     return Err(KqlError::at(e.span, format!("cannot negate a {}", kql_type_of(&t))));
                 }
+                // `-x` of an `int` column is a `long`, as `x + x` is; of a constant (`-toint(1)`)
+                // an `int`: the types Microsoft's analyzer gives them.
+                let inner = if inner.column_refs().is_empty() { inner } else { int_as_long(inner, self.schema.as_ref()) };
                 Ok(Expr::Negative(Box::new(inner)))
             }
             ExprKind::Binary { op, left, right } => self.binary(*op, left, right, e.span),
@@ -1246,5 +1249,17 @@ fn dyn_get(base: Expr, key: Expr) -> Expr {
             Expr::ScalarFunction(call)
         }
         base => functions::udfs().dyn_get.call(vec![base, key]),
+    }
+}
+
+/// `e` as a `long` when it is an `int`: Kusto computes `int` arithmetic, negation and `abs()`
+/// in `long`. A literal is converted as a literal, so that it folds.
+pub(super) fn int_as_long(e: Expr, schema: &DFSchema) -> Expr {
+    if !e.get_type(schema).is_ok_and(|t| t == DataType::Int32) {
+        return e;
+    }
+    match e {
+        Expr::Literal(ScalarValue::Int32(v), m) => Expr::Literal(ScalarValue::Int64(v.map(i64::from)), m),
+        other => datafusion::prelude::cast(other, DataType::Int64),
     }
 }

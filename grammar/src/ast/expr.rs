@@ -119,6 +119,14 @@ pub enum StringTest {
 
 impl StringOp {
     pub fn from_token(token: &str) -> Option<StringOp> {
+        // Kusto's older spellings, which its parser still takes (they are keywords in
+        // Microsoft's analyzer): `containscs`, `notcontains`, `notcontainscs`.
+        let token = match token {
+            "containscs" => "contains_cs",
+            "notcontains" => "!contains",
+            "notcontainscs" => "!contains_cs",
+            other => other,
+        };
         let negated = token.starts_with('!');
         let rest = token.trim_start_matches('!');
         let (base, case_sensitive) = match rest.strip_suffix("_cs") {

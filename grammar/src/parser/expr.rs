@@ -154,6 +154,10 @@ fn build_primary(pair: Pair<Rule>) -> Result<Expr> {
             let pipe = build_pipe(inner)?;
             return Ok(unwrap_paren(pipe, span));
         }
+        // `datetime()` is the current time (Kusto's docs on datetime literals): `now()`.
+        Rule::datetime_lit if pair.as_str().split_once('(').is_some_and(|(_, rest)| rest.trim() == ")") => {
+            ExprKind::Call { name: crate::ast::Ident { name: "now".into(), span }, args: Vec::new() }
+        }
         _ => ExprKind::Literal(build_literal(pair)?),
     };
     Ok(Expr::new(kind, span))

@@ -72,6 +72,15 @@ fn parse_long(s: &str) -> Option<i64> {
     }
 }
 
+/// A decimal or `0x` hexadecimal integer with an optional leading `-`.
+fn signed_integer(text: &str) -> Option<i64> {
+    match text.strip_prefix('-') {
+        Some(hex) if hex.starts_with("0x") => parse_long(hex)?.checked_neg(),
+        Some(_) => text.parse().ok(),
+        None => parse_long(text),
+    }
+}
+
 /// `int(5)`, `long(-1)`, `real(2)`, `bool(true)`, `guid(...)`, `decimal(1.5)`, `string("x")`.
 fn typed_literal(ty: TypeName, value: Pair<Rule>) -> Result<Literal> {
     let span = span_of(&value);
@@ -81,8 +90,13 @@ fn typed_literal(ty: TypeName, value: Pair<Rule>) -> Result<Literal> {
     let inner = value.into_inner().next().ok_or_else(bad)?;
     let num_text = || -> String { if negative { format!("-{}", inner.as_str()) } else { inner.as_str().to_string() } };
     Ok(match ty {
-        TypeName::Int => Literal::Int(num_text().parse().map_err(|_| bad())?),
-        TypeName::Long => Literal::Long(num_text().parse().map_err(|_| bad())?),
+        // `int(0x10)` and `long(-0x10)` take hexadecimal digits as the bare literal does; an
+        // `int` whose value needs more than 32 bits is refused, not wrapped around.
+        TypeName::Int => Literal::Int(signed_integer(&num_text()).and_then(|v| i32::try_from(v).ok()).ok_or_else(bad)?),
+        TypeName::Long => Literal::Long(signed_integer(&num_text()).ok_or_else(bad)?),
+        TypeName::Real if inner.as_rule() == Rule::long_lit && inner.as_str().starts_with("0x") => {
+            Literal::Real(signed_integer(&num_text()).ok_or_else(bad)? as f64)
+        }
         TypeName::Real if inner.as_rule() == Rule::real_special => {
             Literal::Real(match (inner.as_str().to_ascii_lowercase().as_str(), negative) {
                 ("nan", _) => f64::NAN,
@@ -133,7 +147,8 @@ fn build_dyn(pair: Pair<Rule>) -> Result<DynValue> {
                 }
             }
         }
-        Rule::string_lit => DynValue::String(string_value(pair.as_str())),
+        // Adjacent string literals concatenate inside `dynamic(...)` as they do elsewhere
+        // (`build_literal`): `dynamic(["a" "b"])` holds "ab".
         _ => match build_literal(pair)? {
             Literal::Null(_) => DynValue::Null,
             Literal::Bool(b) => DynValue::Bool(b),
