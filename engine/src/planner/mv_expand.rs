@@ -58,7 +58,7 @@ impl Planner<'_> {
         let mut expanded: Vec<(String, String, Option<TypeName>)> = Vec::new();
         let mut counter = 0;
         for (i, item) in items.iter().enumerate() {
-            let name = self.name_for(&item.column, &mut counter, &existing)?;
+            let name = self.name_for(&item.column, &mut counter, &existing, tab.plan.schema())?;
             let x = ep.plan(&item.column.expr)?;
             let t = ep.type_of(&x, item.column.expr.span)?;
             let x = if ep.is_dynamic(&x, item.column.expr.span)? || is_string(&t) {

@@ -97,6 +97,21 @@ pub fn inferred_name(e: &Expr) -> Option<String> {
     inferred_name_with(e, &|_| None)
 }
 
+/// `inferred_name` over a table with the columns `input`: an unnamed
+/// `column_ifexists("X", default)` whose `X` is a column is named `X`, as Microsoft's analyzer
+/// names it (the default's type decides nothing); otherwise it is a `ColumnN`.
+pub fn inferred_name_over(e: &Expr, input: &datafusion::common::DFSchema) -> Option<String> {
+    inferred_name_with(e, &|e| match &e.kind {
+        ExprKind::Call { name, args } if matches!(name.name.as_str(), "column_ifexists" | "columnifexists") => {
+            match args.first().and_then(|a| a.value.as_expr()).map(|a| &a.kind) {
+                Some(ExprKind::Literal(Literal::String(column))) if input.has_column_with_unqualified_name(column) => Some(column.clone()),
+                _ => None,
+            }
+        }
+        _ => None,
+    })
+}
+
 /// `inferred_name`, where `call_name` names some calls itself: in a `summarize`, an aggregate
 /// call is named as its result column (`tostring(make_set(x))` is `set_x`, `strlen(max(s))` is
 /// `strlen_max_s`, as Microsoft's analyzer names them).

@@ -234,7 +234,7 @@ impl Planner<'_> {
             }
             let mut taken = names(&tab);
             taken.extend(pending.iter().map(|(n, _)| n.clone()));
-            let name = self.name_for(item, &mut counter, &taken)?;
+            let name = self.name_for(item, &mut counter, &taken, tab.plan.schema())?;
             if pending.iter().any(|(n, _)| *n == name) {
                 tab = self.apply_extend(tab, std::mem::take(&mut pending))?;
             }
@@ -274,7 +274,7 @@ impl Planner<'_> {
         let mut exprs = Vec::new();
         let mut counter = 0;
         for item in items {
-            let mut name = self.name_for(item, &mut counter, &out_names)?;
+            let mut name = self.name_for(item, &mut counter, &out_names, tab.plan.schema())?;
             // Only a column named outright clashes; an inferred name (`tostring(d.x)` after
             // `d.x`) takes the next free `X1`, `X2`, as in Kusto.
             let named_outright = !item.names.is_empty() || matches!(item.expr.kind, ast::ExprKind::Name(_));
@@ -430,7 +430,7 @@ impl Planner<'_> {
         let mut groups = Vec::new();
         let mut counter = 0;
         for item in items {
-            let name = self.name_for(item, &mut counter, &out)?;
+            let name = self.name_for(item, &mut counter, &out, tab.plan.schema())?;
             groups.push(ep.plan(&item.expr)?.alias(&name));
             out.push(name);
         }

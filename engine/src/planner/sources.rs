@@ -5,7 +5,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, RecordBatch, new_null_array};
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::MemTable;
-use datafusion::common::{Column, ScalarValue};
+use datafusion::common::{Column, DFSchema, ScalarValue};
 use datafusion::datasource::provider_as_source;
 use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlanBuilder};
 use datafusion::prelude::cast;
@@ -606,10 +606,11 @@ impl Planner<'_> {
     }
 
     /// Names the unnamed expressions of a `project`/`extend` the way Kusto does.
-    pub(super) fn name_for(&self, item: &ast::NamedExpr, counter: &mut usize, taken: &[String]) -> Result<String> {
+    /// `input` is the table the expressions read.
+    pub(super) fn name_for(&self, item: &ast::NamedExpr, counter: &mut usize, taken: &[String], input: &DFSchema) -> Result<String> {
         Ok(match item.names.as_slice() {
             [n] => n.name.clone(),
-            [] => super::names::inferred_name(&item.expr).unwrap_or_else(|| next_column_name(counter, taken)),
+            [] => super::names::inferred_name_over(&item.expr, input).unwrap_or_else(|| next_column_name(counter, taken)),
             _ => return Err(KqlError::at(item.span, "only summarize takes several names for one expression")),
         })
     }

@@ -13,7 +13,7 @@ use datafusion::prelude::lit;
 use kql_grammar::ast::{self, CallArg, ExprKind, NamedExpr, Span};
 
 use super::expr::ExprPlanner;
-use super::names::{aggregate_name, inferred_name, inferred_name_with, next_column_name, unique_name};
+use super::names::{aggregate_name, inferred_name, inferred_name_over, inferred_name_with, next_column_name, unique_name};
 use super::projection::ExactProjection;
 use super::{Env, Planner, Tabular};
 use crate::error::{KqlError, Result};
@@ -88,7 +88,7 @@ impl Planner<'_> {
             }
             let name = match key.names.as_slice() {
                 [n] => n.name.clone(),
-                [] => inferred_name(&key.expr).unwrap_or_else(|| next_column_name(&mut counter, &taken)),
+                [] => inferred_name_over(&key.expr, tab.plan.schema()).unwrap_or_else(|| next_column_name(&mut counter, &taken)),
                 _ => return Err(KqlError::at(key.span, "a summarize key takes one name")),
             };
             if taken.contains(&name) {
