@@ -90,6 +90,11 @@ impl ExprPlanner<'_, '_> {
             };
             return ExprPlanner::new(self.planner, &inner, self.schema.clone(), self.order).plan(body).map_err(|e| f.locate_error(e, span));
         }
+        // Kusto's obsolete names (Microsoft's analyzer marks them so, with the function that
+        // replaced them) are that function.
+        if let Some(current) = obsolete_alias(&name.name) {
+            return self.call(&Ident { name: current.to_string(), span: name.span }, args, span);
+        }
         let n = name.name.as_str();
         self.planner.places.record(n, span);
         // The engine's own helpers (`__kql_...`, which tuple functions expand to) are no KQL
@@ -714,4 +719,18 @@ fn scalar_args(args: &[CallArg]) -> Result<Vec<&ast::Expr>> {
             a.value.as_expr().ok_or_else(|| KqlError::at(a.value.span, "expected a scalar argument"))
         })
         .collect()
+}
+
+/// The function an obsolete name of Kusto's stands for, where kql plans the two alike. Older
+/// aliases that kql plans under both names (`parsejson`, `makelist`, ...) are not here.
+fn obsolete_alias(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "datepart" => "datetime_part",
+        "extractall" => "extract_all",
+        "notnull" => "isnotnull",
+        "parseurl" => "parse_url",
+        "parseurlquery" => "parse_urlquery",
+        "to_utf8" => "unicode_codepoints_from_string",
+        _ => return None,
+    })
 }
