@@ -90,11 +90,6 @@ impl ExprPlanner<'_, '_> {
             };
             return ExprPlanner::new(self.planner, &inner, self.schema.clone(), self.order).plan(body).map_err(|e| f.locate_error(e, span));
         }
-        // Kusto's obsolete names (Microsoft's analyzer marks them so, with the function that
-        // replaced them) are that function.
-        if let Some(current) = obsolete_alias(&name.name) {
-            return self.call(&Ident { name: current.to_string(), span: name.span }, args, span);
-        }
         let n = name.name.as_str();
         self.planner.places.record(n, span);
         // The engine's own helpers (`__kql_...`, which tuple functions expand to) are no KQL
@@ -117,6 +112,11 @@ impl ExprPlanner<'_, '_> {
         };
         if !def.accepts(args.len()) {
             return Err(KqlError::at(span, def.arity_message(args.len())));
+        }
+        // Kusto's obsolete names (Microsoft's analyzer marks them so, with the function that
+        // replaced them) are that function, once their own arity is checked.
+        if let Some(current) = obsolete_alias(n) {
+            return self.call(&Ident { name: current.to_string(), span: name.span }, args, span);
         }
         if name.name == "column_names_of" {
             // The names of a tabular expression's columns, known when the query is planned.
