@@ -92,7 +92,13 @@ fn typed_literal(ty: TypeName, value: Pair<Rule>) -> Result<Literal> {
     Ok(match ty {
         // `int(0x10)` and `long(-0x10)` take hexadecimal digits as the bare literal does; an
         // `int` whose value needs more than 32 bits is refused, not wrapped around.
-        TypeName::Int => Literal::Int(signed_integer(&num_text()).and_then(|v| i32::try_from(v).ok()).ok_or_else(bad)?),
+        TypeName::Int => {
+            let value = signed_integer(&num_text()).ok_or_else(bad)?;
+            Literal::Int(
+                i32::try_from(value)
+                    .map_err(|_| ParseError::new(format!("int literal '{text}' does not fit in an int (32 bits)"), span.start, span.end))?,
+            )
+        }
         TypeName::Long => Literal::Long(signed_integer(&num_text()).ok_or_else(bad)?),
         TypeName::Real if inner.as_rule() == Rule::long_lit && inner.as_str().starts_with("0x") => {
             Literal::Real(signed_integer(&num_text()).ok_or_else(bad)? as f64)
