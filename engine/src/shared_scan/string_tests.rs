@@ -22,6 +22,9 @@
 //! it), so its tests are decided exactly on the texts beyond ASCII only, which are few in logs.
 //! A needle whose lowercase is ASCII (the Kelvin sign) is not shared (`shareable`).
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
 use arrow::array::{ArrayRef, BooleanArray};
 use datafusion::common::Result;
 
@@ -118,16 +121,38 @@ impl ColumnTests {
                 // current text, without clearing a set per row.
                 let mut needle_seen = vec![0u32; self.users.len()];
                 let mut test_passed = vec![0u32; self.tests.len()];
+                // A text met before in this batch passes the tests it passed then: the tests
+                // depend on the text alone. Logs repeat their texts (in a batch of the generated
+                // Defender process events, each folder path comes about eight times and each
+                // parent command line five), and hashing a text costs a fraction of walking it.
+                // `passed` holds the tests each first text passed, `passed_by[i]` the part of it
+                // of the i-th distinct text, `first_seen` that i.
+                let mut first_seen: HashMap<&str, usize, ahash::RandomState> = HashMap::default();
+                let mut passed: Vec<usize> = Vec::new();
+                let mut passed_by: Vec<std::ops::Range<usize>> = Vec::new();
                 for row in 0..rows {
                     let text = texts.get(row).unwrap_or("");
                     if text.is_empty() {
                         continue;
                     }
+                    match first_seen.entry(text) {
+                        Entry::Occupied(seen) => {
+                            for &t in &passed[passed_by[*seen.get()].clone()] {
+                                answers.pass(t, row);
+                            }
+                            continue;
+                        }
+                        Entry::Vacant(first) => {
+                            first.insert(passed_by.len());
+                        }
+                    }
+                    let start = passed.len();
                     let stamp = row as u32 + 1;
                     if !self.beyond.is_empty() && !text.is_ascii() {
                         for &(t, k) in &self.beyond {
                             if test_passed[t] != stamp && self.tests[t].needles[k].test(text, &mut buf) {
                                 test_passed[t] = stamp;
+                                passed.push(t);
                                 answers.pass(t, row);
                             }
                         }
@@ -144,10 +169,12 @@ impl ColumnTests {
                             let test = &self.tests[t];
                             if test.occurrence_decides || test.needles[k].test(text, &mut buf) {
                                 test_passed[t] = stamp;
+                                passed.push(t);
                                 answers.pass(t, row);
                             }
                         }
                     });
+                    passed_by.push(start..passed.len());
                 }
             }
             None => {
@@ -238,7 +265,7 @@ mod tests {
 
     /// The pass agrees with the tests asked one by one (`run_test`, the reference the UDFs are
     /// checked against), on texts chosen to trip it: overlapping occurrences, term edges, case,
-    /// letters beyond ASCII (the Kelvin sign lowercases to `k`), nulls.
+    /// letters beyond ASCII (the Kelvin sign lowercases to `k`), nulls, repeated texts.
     #[test]
     fn the_pass_agrees_with_each_test_alone() {
         let texts: Vec<Option<&str>> = vec![
@@ -255,6 +282,9 @@ mod tests {
             Some("powershell \u{2013}ENC x \u{1F600}"),
             Some("STRAßE ÄRGER -Enc"),
         ];
+        // Each text again, in reverse order: a text met before in the batch is answered from
+        // the first one's answers.
+        let texts: Vec<Option<&str>> = texts.iter().chain(texts.iter().rev()).copied().collect();
         let needles = [
             "whoami",
             "-enc",
