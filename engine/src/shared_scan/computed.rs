@@ -25,6 +25,7 @@ use datafusion::logical_expr::expr::{InList, ScalarFunction};
 use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, Operator};
 use datafusion::physical_expr::PhysicalExpr;
 
+use super::distinct_texts::{DistinctTexts, NULL_TEXT};
 use super::equal_tests::EqualTests;
 use super::string_tests::{ColumnTests, TestOfColumn};
 use crate::functions::string::Test;
@@ -262,14 +263,12 @@ impl CompiledRegex {
         Ok(CompiledRegex { regex, caches: parking_lot::Mutex::new(Vec::new()) })
     }
 
-    /// Whether the pattern matches anywhere in each text; null for a null text.
-    fn is_match_each(&self, texts: &StrArray) -> BooleanArray {
+    /// Whether the pattern matches anywhere in each text.
+    fn is_match_each(&self, texts: &[&str]) -> Vec<bool> {
         let mut cache = self.caches.lock().pop().unwrap_or_else(|| self.regex.create_cache());
-        let answers = (0..texts.len())
-            .map(|i| {
-                let input = regex_automata::Input::new(texts.get(i)?).earliest(true);
-                Some(self.regex.search_half_with(&mut cache, &input).is_some())
-            })
+        let answers = texts
+            .iter()
+            .map(|text| self.regex.search_half_with(&mut cache, &regex_automata::Input::new(text).earliest(true)).is_some())
             .collect();
         self.caches.lock().push(cache);
         answers
@@ -307,23 +306,26 @@ type EqualsOfColumn = (Vec<Vec<String>>, Vec<usize>);
 
 /// The computed columns a started scan computes, ready for its batches.
 pub(super) struct BatchExtender {
+    /// The columns whose distinct texts the steps read (`DistinctTexts`), found once per batch.
+    text_columns: Vec<usize>,
     steps: Vec<Step>,
     count: usize,
 }
 
 enum Step {
-    /// The string tests of one column of the scan's batches, into these slots.
+    /// The string tests of one column of the scan's batches (the `texts`-th of
+    /// `text_columns`), into these slots.
     Tests {
-        column: usize,
+        texts: usize,
         tests: ColumnTests,
         slots: Vec<usize>,
     },
-    /// `regexp_like` as DataFusion's kernel (`regexp_is_match_scalar`) computes it: an empty
-    /// pattern matches everything; a null text gives null.
-    Regex {
-        column: usize,
-        regex: Option<CompiledRegex>,
-        slot: usize,
+    /// The patterns of one column (the `texts`-th of `text_columns`), each into its slot, as
+    /// `regexp_like` with DataFusion's kernel (`regexp_is_match_scalar`) computes them: an empty
+    /// pattern (`None`) matches everything; a null text gives null.
+    Regexes {
+        texts: usize,
+        regexes: Vec<(Option<CompiledRegex>, usize)>,
     },
     /// The equality tests of one column (or of its lowercase), into these slots.
     Equals {
@@ -343,6 +345,7 @@ impl BatchExtender {
     pub fn new(computed: &ComputedColumns, used: &[usize], scan_schema: &SchemaRef, state: &dyn CatalogSession) -> Result<BatchExtender> {
         let mut steps = Vec::new();
         let mut tests_by_column: Vec<(usize, Vec<TestOfColumn>, Vec<usize>)> = Vec::new();
+        let mut regexes_by_column: std::collections::BTreeMap<usize, Vec<(Option<CompiledRegex>, usize)>> = Default::default();
         let mut equals_by_column: std::collections::BTreeMap<(usize, bool), EqualsOfColumn> = Default::default();
         let df_schema = DFSchema::try_from(scan_schema.as_ref().clone())?;
         for (slot, &i) in used.iter().enumerate() {
@@ -359,7 +362,7 @@ impl BatchExtender {
                 }
                 Computed::Regex { column, pattern } => {
                     let regex = if pattern.is_empty() { None } else { Some(CompiledRegex::new(pattern)?) };
-                    steps.push(Step::Regex { column: scan_schema.index_of(column)?, regex, slot });
+                    regexes_by_column.entry(scan_schema.index_of(column)?).or_default().push((regex, slot));
                 }
                 Computed::Equals { column, lowered, values } => {
                     let (tests, slots) = equals_by_column.entry((scan_schema.index_of(column)?, *lowered)).or_default();
@@ -371,22 +374,38 @@ impl BatchExtender {
                 }
             }
         }
+        let mut text_columns: Vec<usize> = Vec::new();
+        let mut texts_of = |column: usize| match text_columns.iter().position(|&c| c == column) {
+            Some(texts) => texts,
+            None => {
+                text_columns.push(column);
+                text_columns.len() - 1
+            }
+        };
         for (column, tests, slots) in tests_by_column {
-            steps.push(Step::Tests { column, tests: ColumnTests::new(&tests), slots });
+            steps.push(Step::Tests { texts: texts_of(column), tests: ColumnTests::new(&tests), slots });
+        }
+        for (column, regexes) in regexes_by_column {
+            steps.push(Step::Regexes { texts: texts_of(column), regexes });
         }
         for ((column, lowered), (tests, slots)) in equals_by_column {
             steps.push(Step::Equals { column, tests: EqualTests::new(lowered, &tests), slots });
         }
-        Ok(BatchExtender { steps, count: used.len() })
+        Ok(BatchExtender { text_columns, steps, count: used.len() })
     }
 
     /// The batch's columns followed by the computed ones.
     pub fn extend(&self, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
         let mut computed: Vec<Option<ArrayRef>> = vec![None; self.count];
+        let distinct: Vec<DistinctTexts> = self
+            .text_columns
+            .iter()
+            .map(|&column| Ok(DistinctTexts::new(&StrArray::try_new(batch.column(column))?)))
+            .collect::<Result<_>>()?;
         for step in &self.steps {
             match step {
-                Step::Tests { column, tests, slots } => {
-                    for (slot, answer) in slots.iter().zip(tests.evaluate(batch.column(*column))?) {
+                Step::Tests { texts, tests, slots } => {
+                    for (slot, answer) in slots.iter().zip(tests.evaluate(&distinct[*texts])) {
                         computed[*slot] = Some(Arc::new(answer));
                     }
                 }
@@ -395,13 +414,17 @@ impl BatchExtender {
                         computed[*slot] = Some(Arc::new(answer));
                     }
                 }
-                Step::Regex { column, regex, slot } => {
-                    let texts = StrArray::try_new(batch.column(*column))?;
-                    let answers: BooleanArray = match regex {
-                        None => (0..texts.len()).map(|i| texts.get(i).map(|_| true)).collect(),
-                        Some(regex) => regex.is_match_each(&texts),
-                    };
-                    computed[*slot] = Some(Arc::new(answers));
+                Step::Regexes { texts, regexes } => {
+                    let distinct = &distinct[*texts];
+                    for (regex, slot) in regexes {
+                        let matched = regex.as_ref().map(|regex| regex.is_match_each(distinct.texts()));
+                        let answers: BooleanArray = distinct
+                            .of_row()
+                            .iter()
+                            .map(|&id| (id != NULL_TEXT).then(|| matched.as_ref().is_none_or(|matched| matched[id])))
+                            .collect();
+                        computed[*slot] = Some(Arc::new(answers));
+                    }
                 }
                 Step::Evaluated { expr, slot } => computed[*slot] = Some(expr.evaluate(batch)?.into_array(batch.num_rows())?),
             }
@@ -461,11 +484,37 @@ mod tests {
         }
     }
 
+    /// Each row of a batch gets its own answers when the column's texts repeat: the patterns
+    /// (an empty one included) and the string tests of one column are decided once per distinct
+    /// text, and every repeat, null or not, gets what a row-by-row reference gives.
+    #[test]
+    fn repeated_texts_get_the_answers_of_their_rows() {
+        use arrow::array::StringArray;
+        use datafusion::prelude::SessionContext;
+        let texts = [Some("cmd /c whoami"), None, Some("notepad"), Some("cmd /c whoami"), Some(""), None, Some("notepad"), Some("WHOAMI")];
+        let schema: SchemaRef = Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8, true)]));
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(texts.to_vec()))]).unwrap();
+        let patterns = ["who", "(?i)^who", "", "pad$"];
+        let contains = TestOfColumn { test: Test::Contains, case_sensitive: false, needles: vec!["whoami".into()] };
+        let mut list: Vec<Computed> = patterns.iter().map(|p| Computed::Regex { column: "s".into(), pattern: p.to_string() }).collect();
+        list.push(Computed::StringTest { column: "s".into(), test: contains });
+        let computed = ComputedColumns { list, index: HashMap::new(), fields: Vec::new() };
+        let used: Vec<usize> = (0..computed.list.len()).collect();
+        let extender = BatchExtender::new(&computed, &used, &schema, &SessionContext::new().state()).unwrap();
+        let columns = extender.extend(&batch).unwrap();
+        let answers = |i: usize| -> Vec<Option<bool>> { columns[1 + i].as_any().downcast_ref::<BooleanArray>().unwrap().iter().collect() };
+        for (i, pattern) in patterns.iter().enumerate() {
+            let reference = regex::Regex::new(pattern).unwrap();
+            assert_eq!(answers(i), texts.iter().map(|t| t.map(|t| reference.is_match(t))).collect::<Vec<_>>(), "{pattern}");
+        }
+        let expected = [true, false, false, true, false, false, false, true];
+        assert_eq!(answers(patterns.len()), expected.map(Some));
+    }
+
     /// The compiled pattern answers as `regex::Regex::is_match` does, batch after batch (its
     /// caches reused), on texts where a leftmost-first search would go on past the first match.
     #[test]
     fn a_compiled_regex_answers_as_regex_does() {
-        use arrow::array::StringViewArray;
         let texts: Vec<Option<&str>> = vec![
             None,
             Some(""),
@@ -475,7 +524,11 @@ mod tests {
             Some("aaaaaaaaaaaaaaaaaaaaaaaaaaaaab"),
             Some("line one\nline two"),
         ];
-        let array: ArrayRef = Arc::new(StringViewArray::from(texts.clone()));
+        let match_each = |regex: &CompiledRegex| -> Vec<Option<bool>> {
+            let non_null: Vec<&str> = texts.iter().flatten().copied().collect();
+            let mut matched = regex.is_match_each(&non_null).into_iter();
+            texts.iter().map(|t| t.map(|_| matched.next().unwrap())).collect()
+        };
         let patterns = [
             ".*whoami.*>.*",
             "^.*whoami",
@@ -506,12 +559,12 @@ mod tests {
             let reference = regex::Regex::new(pattern).unwrap();
             let expected: Vec<Option<bool>> = texts.iter().map(|t| t.map(|t| reference.is_match(t))).collect();
             for _ in 0..2 {
-                let got: Vec<Option<bool>> = compiled.is_match_each(&StrArray::try_new(&array).unwrap()).iter().collect();
+                let got: Vec<Option<bool>> = match_each(&compiled);
                 assert_eq!(got, expected, "{pattern}");
             }
         }
         assert_eq!(
-            CompiledRegex::new("-k\\s\\w").unwrap().is_match_each(&StrArray::try_new(&array).unwrap()).iter().collect::<Vec<_>>(),
+            match_each(&CompiledRegex::new("-k\\s\\w").unwrap()),
             [None, Some(false), Some(false), Some(true), Some(false), Some(false), Some(false)]
         );
     }

@@ -30,6 +30,7 @@
 
 mod answers;
 mod computed;
+mod distinct_texts;
 mod equal_tests;
 mod string_tests;
 

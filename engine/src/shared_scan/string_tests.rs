@@ -22,14 +22,12 @@
 //! it), so its tests are decided exactly on the texts beyond ASCII only, which are few in logs.
 //! A needle whose lowercase is ASCII (the Kelvin sign) is not shared (`shareable`).
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
+use std::ops::Range;
 
-use arrow::array::{ArrayRef, BooleanArray};
-use datafusion::common::Result;
+use arrow::array::BooleanArray;
 
 use super::answers::Answers;
-use crate::functions::StrArray;
+use super::distinct_texts::{DistinctTexts, NULL_TEXT};
 use crate::functions::string::{PreparedNeedle, Test};
 
 /// One shared test: `test` of the column against any of `needles` (several for the `or` of
@@ -108,87 +106,83 @@ impl ColumnTests {
         ColumnTests { tests, automaton, users, beyond }
     }
 
-    /// Each test's answer for every text of `column` (a null text is "", as in
-    /// `kql_string_test`; the answers are never null), in the order the tests were given.
-    pub fn evaluate(&self, column: &ArrayRef) -> Result<Vec<BooleanArray>> {
-        let texts = StrArray::try_new(column)?;
-        let rows = texts.len();
-        let mut answers = Answers::new(self.tests.len(), rows);
+    /// Each test's answer for every row of a batch's column, given as its distinct texts (a null
+    /// text is "", as in `kql_string_test`; the answers are never null), in the order the tests
+    /// were given. Each distinct text is searched once; its repeats pass the tests it passed.
+    pub fn evaluate(&self, column: &DistinctTexts) -> Vec<BooleanArray> {
+        let of_row = column.of_row();
+        let mut answers = Answers::new(self.tests.len(), of_row.len());
+        // `passed` holds the tests each searched text passed, `passed_by[id]` the part of it of
+        // the text `id` once searched (the last entry stands for the null text).
+        let mut passed: Vec<usize> = Vec::new();
+        let mut passed_by: Vec<Option<Range<usize>>> = vec![None; column.texts().len() + 1];
+        // Stamps (the search's number + 1): which needles were seen, and which tests passed, in
+        // the current text, without clearing a set per text.
+        let mut needle_seen = vec![0u32; self.users.len()];
+        let mut test_passed = vec![0u32; self.tests.len()];
+        let mut stamp = 0u32;
         let mut buf = Vec::new();
-        match &self.automaton {
-            Some(automaton) => {
-                // Row stamps (row + 1): which needles were seen, and which tests passed, in the
-                // current text, without clearing a set per row.
-                let mut needle_seen = vec![0u32; self.users.len()];
-                let mut test_passed = vec![0u32; self.tests.len()];
-                // A text met before in this batch passes the tests it passed then: the tests
-                // depend on the text alone. Logs repeat their texts (in a batch of the generated
-                // Defender process events, each folder path comes about eight times and each
-                // parent command line five), and hashing a text costs a fraction of walking it.
-                // `passed` holds the tests each first text passed, `passed_by[i]` the part of it
-                // of the i-th distinct text, `first_seen` that i.
-                let mut first_seen: HashMap<&str, usize, ahash::RandomState> = HashMap::default();
-                let mut passed: Vec<usize> = Vec::new();
-                let mut passed_by: Vec<std::ops::Range<usize>> = Vec::new();
-                for row in 0..rows {
-                    let text = texts.get(row).unwrap_or("");
-                    if text.is_empty() {
-                        continue;
-                    }
-                    match first_seen.entry(text) {
-                        Entry::Occupied(seen) => {
-                            for &t in &passed[passed_by[*seen.get()].clone()] {
-                                answers.pass(t, row);
-                            }
-                            continue;
-                        }
-                        Entry::Vacant(first) => {
-                            first.insert(passed_by.len());
-                        }
-                    }
-                    let start = passed.len();
-                    let stamp = row as u32 + 1;
-                    if !self.beyond.is_empty() && !text.is_ascii() {
-                        for &(t, k) in &self.beyond {
-                            if test_passed[t] != stamp && self.tests[t].needles[k].test(text, &mut buf) {
-                                test_passed[t] = stamp;
-                                passed.push(t);
-                                answers.pass(t, row);
-                            }
-                        }
-                    }
-                    automaton.each_occurrence(text, |id| {
-                        if needle_seen[id] == stamp {
-                            return;
-                        }
-                        needle_seen[id] = stamp;
-                        for &(t, k) in &self.users[id] {
-                            if test_passed[t] == stamp {
-                                continue;
-                            }
-                            let test = &self.tests[t];
-                            if test.occurrence_decides || test.needles[k].test(text, &mut buf) {
-                                test_passed[t] = stamp;
-                                passed.push(t);
-                                answers.pass(t, row);
-                            }
-                        }
-                    });
-                    passed_by.push(start..passed.len());
+        for (row, &id) in of_row.iter().enumerate() {
+            let (text, id) = match id {
+                NULL_TEXT => ("", passed_by.len() - 1),
+                id => (column.texts()[id], id),
+            };
+            if let Some(range) = &passed_by[id] {
+                for &t in &passed[range.clone()] {
+                    answers.pass(t, row);
+                }
+                continue;
+            }
+            let start = passed.len();
+            stamp += 1;
+            self.search(text, stamp, &mut needle_seen, &mut test_passed, &mut buf, &mut passed);
+            for &t in &passed[start..] {
+                answers.pass(t, row);
+            }
+            passed_by[id] = Some(start..passed.len());
+        }
+        answers.finish(None)
+    }
+
+    /// Appends to `passed` the tests `text` passes, each once. `needle_seen` and `test_passed`
+    /// hold `stamp` for the needles seen and tests passed in this text.
+    fn search(&self, text: &str, stamp: u32, needle_seen: &mut [u32], test_passed: &mut [u32], buf: &mut Vec<u8>, passed: &mut Vec<usize>) {
+        let Some(automaton) = &self.automaton else {
+            for (t, test) in self.tests.iter().enumerate() {
+                if test.needles.iter().any(|n| n.test(text, buf)) {
+                    passed.push(t);
                 }
             }
-            None => {
-                for row in 0..rows {
-                    let text = texts.get(row).unwrap_or("");
-                    for (t, test) in self.tests.iter().enumerate() {
-                        if test.needles.iter().any(|n| n.test(text, &mut buf)) {
-                            answers.pass(t, row);
-                        }
-                    }
+            return;
+        };
+        // No needle of the automaton is empty, so the empty text passes none of its tests.
+        if text.is_empty() {
+            return;
+        }
+        if !self.beyond.is_empty() && !text.is_ascii() {
+            for &(t, k) in &self.beyond {
+                if test_passed[t] != stamp && self.tests[t].needles[k].test(text, buf) {
+                    test_passed[t] = stamp;
+                    passed.push(t);
                 }
             }
         }
-        Ok(answers.finish(None))
+        automaton.each_occurrence(text, |id| {
+            if needle_seen[id] == stamp {
+                return;
+            }
+            needle_seen[id] = stamp;
+            for &(t, k) in &self.users[id] {
+                if test_passed[t] == stamp {
+                    continue;
+                }
+                let test = &self.tests[t];
+                if test.occurrence_decides || test.needles[k].test(text, buf) {
+                    test_passed[t] = stamp;
+                    passed.push(t);
+                }
+            }
+        });
     }
 }
 
@@ -256,9 +250,10 @@ impl NeedleSearch {
 mod tests {
     use std::sync::Arc;
 
-    use arrow::array::{Array, StringArray, StringViewArray};
+    use arrow::array::{Array, ArrayRef, StringArray, StringViewArray};
 
     use super::*;
+    use crate::functions::StrArray;
     use crate::functions::string::run_test;
 
     const TESTS: [Test; 6] = [Test::Has, Test::Contains, Test::StartsWith, Test::EndsWith, Test::HasPrefix, Test::HasSuffix];
@@ -325,7 +320,7 @@ mod tests {
             assert!(matches!(searches[0].automaton, Some(NeedleSearch::Dfa { .. })));
             assert!(matches!(searches[1].automaton, Some(NeedleSearch::Other(_))));
             for column in searches {
-                let answers = column.evaluate(&array).unwrap();
+                let answers = column.evaluate(&DistinctTexts::new(&StrArray::try_new(&array).unwrap()));
                 assert_eq!(answers.len(), cases.len());
                 for (case, answer) in cases.iter().zip(&answers) {
                     assert_eq!(answer.null_count(), 0);
