@@ -327,9 +327,10 @@ enum Step {
         texts: usize,
         regexes: Vec<(Option<CompiledRegex>, usize)>,
     },
-    /// The equality tests of one column (or of its lowercase), into these slots.
+    /// The equality tests of one column (the `texts`-th of `text_columns`, or its lowercase),
+    /// into these slots.
     Equals {
-        column: usize,
+        texts: usize,
         tests: EqualTests,
         slots: Vec<usize>,
     },
@@ -389,7 +390,7 @@ impl BatchExtender {
             steps.push(Step::Regexes { texts: texts_of(column), regexes });
         }
         for ((column, lowered), (tests, slots)) in equals_by_column {
-            steps.push(Step::Equals { column, tests: EqualTests::new(lowered, &tests), slots });
+            steps.push(Step::Equals { texts: texts_of(column), tests: EqualTests::new(lowered, &tests), slots });
         }
         Ok(BatchExtender { text_columns, steps, count: used.len() })
     }
@@ -409,8 +410,8 @@ impl BatchExtender {
                         computed[*slot] = Some(Arc::new(answer));
                     }
                 }
-                Step::Equals { column, tests, slots } => {
-                    for (slot, answer) in slots.iter().zip(tests.evaluate(batch.column(*column))?) {
+                Step::Equals { texts, tests, slots } => {
+                    for (slot, answer) in slots.iter().zip(tests.evaluate(&distinct[*texts])) {
                         computed[*slot] = Some(Arc::new(answer));
                     }
                 }
@@ -485,8 +486,9 @@ mod tests {
     }
 
     /// Each row of a batch gets its own answers when the column's texts repeat: the patterns
-    /// (an empty one included) and the string tests of one column are decided once per distinct
-    /// text, and every repeat, null or not, gets what a row-by-row reference gives.
+    /// (an empty one included), the string tests and the equality tests of one column are
+    /// decided once per distinct text, and every repeat, null or not, gets what a row-by-row
+    /// reference gives.
     #[test]
     fn repeated_texts_get_the_answers_of_their_rows() {
         use arrow::array::StringArray;
@@ -498,6 +500,7 @@ mod tests {
         let contains = TestOfColumn { test: Test::Contains, case_sensitive: false, needles: vec!["whoami".into()] };
         let mut list: Vec<Computed> = patterns.iter().map(|p| Computed::Regex { column: "s".into(), pattern: p.to_string() }).collect();
         list.push(Computed::StringTest { column: "s".into(), test: contains });
+        list.push(Computed::Equals { column: "s".into(), lowered: true, values: vec!["notepad".into(), "whoami".into()] });
         let computed = ComputedColumns { list, index: HashMap::new(), fields: Vec::new() };
         let used: Vec<usize> = (0..computed.list.len()).collect();
         let extender = BatchExtender::new(&computed, &used, &schema, &SessionContext::new().state()).unwrap();
@@ -509,6 +512,8 @@ mod tests {
         }
         let expected = [true, false, false, true, false, false, false, true];
         assert_eq!(answers(patterns.len()), expected.map(Some));
+        let equal = [Some(false), None, Some(true), Some(false), Some(false), None, Some(true), Some(true)];
+        assert_eq!(answers(patterns.len() + 1), equal);
     }
 
     /// The compiled pattern answers as `regex::Regex::is_match` does, batch after batch (its

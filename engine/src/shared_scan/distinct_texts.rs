@@ -9,6 +9,8 @@
 
 use std::collections::HashMap;
 
+use arrow::buffer::NullBuffer;
+
 use crate::functions::StrArray;
 
 /// The number of a row's text among the batch's distinct texts, or `NULL_TEXT` for a null.
@@ -50,6 +52,12 @@ impl<'a> DistinctTexts<'a> {
     pub fn of_row(&self) -> &[TextId] {
         &self.of_row
     }
+
+    /// Where the column's texts are null, as a result of the same rows takes it.
+    pub fn nulls(&self) -> Option<NullBuffer> {
+        let nulls = NullBuffer::from_iter(self.of_row.iter().map(|&id| id != NULL_TEXT));
+        (nulls.null_count() > 0).then_some(nulls)
+    }
 }
 
 #[cfg(test)]
@@ -67,5 +75,9 @@ mod tests {
         let distinct = DistinctTexts::new(&column);
         assert_eq!(distinct.texts(), ["b", "a", ""]);
         assert_eq!(distinct.of_row(), [0, NULL_TEXT, 1, 0, 2, 1, NULL_TEXT, 2]);
+        let valid: Vec<bool> = distinct.nulls().unwrap().iter().collect();
+        assert_eq!(valid, [true, false, true, true, true, true, false, true]);
+        let no_nulls: ArrayRef = Arc::new(StringArray::from(vec!["a", "a"]));
+        assert!(DistinctTexts::new(&StrArray::try_new(&no_nulls).unwrap()).nulls().is_none());
     }
 }

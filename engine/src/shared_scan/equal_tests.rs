@@ -1,5 +1,5 @@
 //! Every "equals one of these texts" test that the queries of a shared scan ask of one text
-//! column, answered with one hash lookup per text.
+//! column, answered with one hash lookup per distinct text of a batch.
 //!
 //! Sigma rules ask `FileName =~ "x.exe"` and `ProcessIntegrityLevel in~ ("High", "System")`
 //! by the hundred: planned as `lower(FileName) = 'x.exe'` and `lower(...) IN (...)`, each is a
@@ -13,25 +13,24 @@
 
 use std::collections::HashMap;
 
-use arrow::array::{Array, ArrayRef, BooleanArray};
-use datafusion::common::Result;
+use arrow::array::BooleanArray;
 
 use super::answers::Answers;
-use crate::functions::StrArray;
+use super::distinct_texts::{DistinctTexts, NULL_TEXT};
 
 /// The tests of one column (or of its lowercase), prepared once for the whole scan.
 pub struct EqualTests {
     lowered: bool,
     tests: usize,
     /// Each value any test names: the tests that name it.
-    users: HashMap<String, Vec<usize>>,
+    users: HashMap<String, Vec<usize>, ahash::RandomState>,
 }
 
 impl EqualTests {
     /// `tests[i]` lists the values test `i` accepts; `lowered`: the texts are compared in
     /// lowercase (the values are as the query wrote them, lowercased already by its plan).
     pub fn new(lowered: bool, tests: &[Vec<String>]) -> EqualTests {
-        let mut users: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut users: HashMap<String, Vec<usize>, ahash::RandomState> = HashMap::default();
         for (t, values) in tests.iter().enumerate() {
             for value in values {
                 let list = users.entry(value.clone()).or_default();
@@ -43,32 +42,38 @@ impl EqualTests {
         EqualTests { lowered, tests: tests.len(), users }
     }
 
-    /// Each test's answer for every text of `column`, in the order the tests were given.
-    pub fn evaluate(&self, column: &ArrayRef) -> Result<Vec<BooleanArray>> {
-        let texts = StrArray::try_new(column)?;
-        let rows = texts.len();
-        let mut answers = Answers::new(self.tests, rows);
+    /// Each test's answer for every row of a batch's column, given as its distinct texts, in
+    /// the order the tests were given. Each distinct text is lowercased and looked up once.
+    pub fn evaluate(&self, column: &DistinctTexts) -> Vec<BooleanArray> {
+        let empty = Vec::new();
         let mut lowercase = String::new();
-        for row in 0..rows {
-            let Some(text) = texts.get(row) else { continue };
-            let key = if !self.lowered {
-                text
-            } else if text.is_ascii() {
-                lowercase.clear();
-                lowercase.push_str(text);
-                lowercase.make_ascii_lowercase();
-                lowercase.as_str()
-            } else {
-                lowercase = text.to_lowercase();
-                lowercase.as_str()
-            };
-            if let Some(tests) = self.users.get(key) {
-                for &t in tests {
+        let tests_of: Vec<&Vec<usize>> = column
+            .texts()
+            .iter()
+            .map(|&text| {
+                let key = if !self.lowered {
+                    text
+                } else if text.is_ascii() {
+                    lowercase.clear();
+                    lowercase.push_str(text);
+                    lowercase.make_ascii_lowercase();
+                    lowercase.as_str()
+                } else {
+                    lowercase = text.to_lowercase();
+                    lowercase.as_str()
+                };
+                self.users.get(key).unwrap_or(&empty)
+            })
+            .collect();
+        let mut answers = Answers::new(self.tests, column.of_row().len());
+        for (row, &id) in column.of_row().iter().enumerate() {
+            if id != NULL_TEXT {
+                for &t in tests_of[id] {
                     answers.pass(t, row);
                 }
             }
         }
-        Ok(answers.finish(column.logical_nulls()))
+        answers.finish(column.nulls())
     }
 }
 
@@ -76,9 +81,14 @@ impl EqualTests {
 mod tests {
     use std::sync::Arc;
 
-    use arrow::array::{StringArray, StringViewArray};
+    use arrow::array::{ArrayRef, StringArray, StringViewArray};
 
     use super::*;
+    use crate::functions::StrArray;
+
+    fn evaluate(tests: &EqualTests, array: &ArrayRef) -> Vec<BooleanArray> {
+        tests.evaluate(&DistinctTexts::new(&StrArray::try_new(array).unwrap()))
+    }
 
     /// The answers are those of `lower(text) = value` / `lower(text) IN (values)` (and of the
     /// text itself): null for a null text, Rust's `to_lowercase` (DataFusion's `lower`) for
@@ -111,7 +121,7 @@ mod tests {
         let arrays: [ArrayRef; 2] = [Arc::new(StringArray::from(texts.clone())), Arc::new(StringViewArray::from(texts.clone()))];
         for array in arrays {
             for lowered in [true, false] {
-                let answers = EqualTests::new(lowered, &tests).evaluate(&array).unwrap();
+                let answers = evaluate(&EqualTests::new(lowered, &tests), &array);
                 assert_eq!(answers.len(), tests.len());
                 for (values, answer) in tests.iter().zip(&answers) {
                     let got: Vec<Option<bool>> = answer.iter().collect();
@@ -122,7 +132,7 @@ mod tests {
             }
         }
         // Spot checks that do not lean on `to_lowercase`.
-        let answers = EqualTests::new(true, &tests).evaluate(&(Arc::new(StringArray::from(texts.clone())) as ArrayRef)).unwrap();
+        let answers = evaluate(&EqualTests::new(true, &tests), &(Arc::new(StringArray::from(texts.clone())) as ArrayRef));
         assert_eq!(
             answers[0].iter().collect::<Vec<_>>(),
             [None, Some(false), Some(true), Some(true), Some(false), Some(false), Some(false), Some(false), Some(false)]
