@@ -1,11 +1,13 @@
 //! The distinct texts of one text column of a batch, found once per batch and shared by every
-//! pass of the scan over that column (its string tests and its regular expressions).
+//! pass of the scan over that column (its string tests, regular expressions and equality
+//! lookups).
 //!
 //! Logs repeat their texts: in a batch of the generated Defender process events each folder
 //! path comes about eight times and each parent command line five. Every test and pattern of a
 //! shared scan depends on the text alone, so each is decided once per distinct text, and a
 //! repeat takes the answers of its first occurrence. Hashing a text once costs a fraction of
-//! searching it for a thousand needles and seventy patterns.
+//! searching it for a thousand needles and seventy patterns, and one hash per row serves every
+//! kind of test of the column.
 
 use std::collections::HashMap;
 
