@@ -127,19 +127,18 @@ impl ColumnTests {
                 NULL_TEXT => ("", passed_by.len() - 1),
                 id => (column.texts()[id], id),
             };
-            if let Some(range) = &passed_by[id] {
-                for &t in &passed[range.clone()] {
-                    answers.pass(t, row);
+            let range = match &passed_by[id] {
+                Some(range) => range.clone(),
+                None => {
+                    let start = passed.len();
+                    stamp += 1;
+                    self.search(text, stamp, &mut needle_seen, &mut test_passed, &mut buf, &mut passed);
+                    passed_by[id].insert(start..passed.len()).clone()
                 }
-                continue;
-            }
-            let start = passed.len();
-            stamp += 1;
-            self.search(text, stamp, &mut needle_seen, &mut test_passed, &mut buf, &mut passed);
-            for &t in &passed[start..] {
+            };
+            for &t in &passed[range] {
                 answers.pass(t, row);
             }
-            passed_by[id] = Some(start..passed.len());
         }
         answers.finish(None)
     }
